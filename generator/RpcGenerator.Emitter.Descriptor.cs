@@ -1,0 +1,92 @@
+using RpcGen.Generator.Helpers;
+using RpcGen.Generator.Model;
+
+namespace RpcGen.Generator;
+
+public sealed partial class RpcGenerator
+{
+    internal static partial class Emitter
+    {
+        // internal static class ICalculatorRpcDescriptor
+        // {
+        //     public static readonly RpcServiceDescriptor Descriptor = new RpcServiceDescriptor("calc", typeof(ICalculator),
+        //         new RpcMethodDescriptor[] { new RpcMethodDescriptor(0, "Add", "AddAsync", new[] { ...parameters }, "int",
+        //             RpcReturnKind.TaskOfT, hasCancellationToken: true, timeoutMilliseconds: 500), ... });
+        //     [ModuleInitializer] internal static void Register() => RpcServiceRegistry.Register<ICalculator>(Descriptor,
+        //         static invoker => new ICalculatorRpcProxy(invoker), static (service, context) => new ICalculatorRpcDispatcher(service, context));
+        // }
+        private static string EmitDescriptor(ServiceSpec service)
+        {
+            SourceWriter writer = StartFile(service);
+            writer.WriteLine($"/// <summary>RpcGen descriptor and registration of <see cref=\"{service.InterfaceFullName}\"/>.</summary>");
+            WriteAttributes(writer, s_implementationAttributes);
+            writer.WriteLine($"internal static class {DescriptorClass(service)}");
+            writer.OpenBlock();
+
+            writer.WriteLine("/// <summary>Wire names, methods, types and the effective policy of each method.</summary>");
+            writer.WriteLine($"public static readonly {RpcServiceDescriptor} Descriptor = new {RpcServiceDescriptor}(");
+            writer.Indentation++;
+            writer.WriteLine($"{Literal(service.WireName)},");
+            writer.WriteLine($"typeof({service.InterfaceFullName}),");
+            writer.WriteLine($"new {RpcMethodDescriptor}[]");
+            writer.OpenBlock();
+            foreach (MethodSpec method in service.Methods)
+            {
+                writer.WriteLine($"new {RpcMethodDescriptor}(");
+                writer.Indentation++;
+                writer.WriteLine($"index: {Number(method.Index)},");
+                writer.WriteLine($"name: {Literal(method.WireName)},");
+                writer.WriteLine($"clrName: {Literal(method.Name)},");
+                if (method.Parameters.Count == 0)
+                {
+                    writer.WriteLine($"parameters: global::System.Array.Empty<{RpcParameterDescriptor}>(),");
+                }
+                else
+                {
+                    writer.WriteLine($"parameters: new {RpcParameterDescriptor}[]");
+                    writer.OpenBlock();
+                    foreach (ParameterSpec parameter in method.Parameters)
+                    {
+                        writer.WriteLine($"new {RpcParameterDescriptor}({Literal(parameter.Name)}, {Literal(parameter.Type.Display)}, hasDefaultValue: {(parameter.DefaultValue is null ? "false" : "true")}),");
+                    }
+
+                    writer.CloseBlock(",");
+                }
+
+                writer.WriteLine($"resultType: {(method.ResultType is null ? "null" : Literal(method.ResultType.Display))},");
+                writer.WriteLine($"returnKind: {RpcReturnKind}.{method.ReturnKind},");
+                writer.WriteLine($"hasCancellationToken: {(method.CancellationTokenName is null ? "false" : "true")},");
+                writer.WriteLine($"timeoutMilliseconds: {Number(method.TimeoutMilliseconds)}),");
+                writer.Indentation--;
+            }
+
+            writer.CloseBlock(");");
+            writer.Indentation--;
+
+            if (service.Unsupported.Count > 0)
+            {
+                writer.WriteLine();
+                writer.WriteLine("// Members that cannot be called remotely (the proxy throws NotSupportedException for them):");
+                foreach (UnsupportedMemberSpec member in service.Unsupported)
+                {
+                    writer.WriteLine($"// - {member.Signature}: {member.Reason}.");
+                }
+            }
+
+            writer.WriteLine();
+            writer.WriteLine("/// <summary>Registers the proxy and dispatcher factories when the module loads; no reflection needed.</summary>");
+            writer.WriteLine("[global::System.Runtime.CompilerServices.ModuleInitializer]");
+            writer.WriteLine("internal static void Register()");
+            writer.OpenBlock();
+            writer.WriteLine($"{RpcServiceRegistry}.Register<{service.InterfaceFullName}>(");
+            writer.Indentation++;
+            writer.WriteLine("Descriptor,");
+            writer.WriteLine($"static invoker => new {ProxyClass(service)}(invoker),");
+            writer.WriteLine($"static (service, context) => new {DispatcherClass(service)}(service, context));");
+            writer.Indentation--;
+            writer.CloseBlock();
+            writer.CloseBlock();
+            return EndFile(service, writer);
+        }
+    }
+}

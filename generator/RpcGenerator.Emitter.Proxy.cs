@@ -1,0 +1,178 @@
+using System.Collections.Generic;
+using RpcGen.Generator.Helpers;
+using RpcGen.Generator.Model;
+
+namespace RpcGen.Generator;
+
+public sealed partial class RpcGenerator
+{
+    internal static partial class Emitter
+    {
+        // internal sealed class ICalculatorRpcProxy : ICalculator
+        // {
+        //     private readonly RpcCallInvoker _invoker; private readonly RpcClientMethod<int> _method0; private readonly JsonTypeInfo<int> _type0;
+        //     public ICalculatorRpcProxy(RpcCallInvoker invoker) { ...resolve each once... }
+        //     Task<int> ICalculator.AddAsync(int @a, int @b, CancellationToken @ct)
+        //         => this._invoker.InvokeAsync(this._method0, new Arguments0(this, @a, @b), @ct).AsTask();
+        //     private readonly struct Arguments0 : IRpcArguments { ...fields...; public void Write(Utf8JsonWriter writer) { [a, b] } }
+        // }
+        // Members are implemented explicitly, so no user member name can collide with the proxy's own.
+        private static string EmitProxy(ServiceSpec service)
+        {
+            SourceWriter writer = StartFile(service);
+            string proxy = ProxyClass(service);
+            Dictionary<string, string> types = TypeInfoFields(service, includeResults: false, out List<string> orderedTypes);
+
+            writer.WriteLine($"/// <summary>RpcGen client proxy for <see cref=\"{service.InterfaceFullName}\"/>.</summary>");
+            WriteAttributes(writer, s_implementationAttributes);
+            writer.WriteLine($"internal sealed class {proxy} : {service.InterfaceFullName}");
+            writer.OpenBlock();
+            writer.WriteLine($"private readonly {RpcCallInvoker} _invoker;");
+            foreach (MethodSpec method in service.Methods)
+            {
+                writer.WriteLine($"private readonly {ClientMethodType(method)} _method{Number(method.Index)};");
+            }
+
+            foreach (string type in orderedTypes)
+            {
+                writer.WriteLine($"private readonly {JsonTypeInfo}<{type}> {types[type]};");
+            }
+
+            writer.WriteLine();
+            writer.WriteLine($"public {proxy}({RpcCallInvoker} invoker)");
+            writer.OpenBlock();
+            writer.WriteLine("this._invoker = invoker;");
+            if (service.Methods.Count > 0)
+            {
+                writer.WriteLine($"global::System.Collections.Generic.IReadOnlyList<{RpcMethodDescriptor}> methods = {DescriptorClass(service)}.Descriptor.Methods;");
+            }
+
+            foreach (MethodSpec method in service.Methods)
+            {
+                string getMethod = method.ResultType is null ? "GetMethod" : $"GetMethod<{method.ResultType.FullyQualified}>";
+                writer.WriteLine($"this._method{Number(method.Index)} = invoker.{getMethod}(methods[{Number(method.Index)}]);");
+            }
+
+            foreach (string type in orderedTypes)
+            {
+                writer.WriteLine($"this.{types[type]} = invoker.GetTypeInfo<{type}>();");
+            }
+
+            writer.CloseBlock();
+
+            foreach (MethodSpec method in service.Methods)
+            {
+                writer.WriteLine();
+                WriteProxyMethod(writer, method);
+            }
+
+            foreach (UnsupportedMemberSpec member in service.Unsupported)
+            {
+                writer.WriteLine();
+                WriteUnsupportedMember(writer, service, member);
+            }
+
+            foreach (MethodSpec method in service.Methods)
+            {
+                writer.WriteLine();
+                WriteArgumentsStruct(writer, proxy, method, types);
+            }
+
+            writer.CloseBlock();
+            return EndFile(service, writer);
+        }
+
+        private static string ClientMethodType(MethodSpec method) =>
+            method.ResultType is null ? RpcClientMethod : $"{RpcClientMethod}<{method.ResultType.FullyQualified}>";
+
+        private static void WriteProxyMethod(SourceWriter writer, MethodSpec method)
+        {
+            var parameters = new List<string>();
+            var arguments = new List<string> { "this" };
+            foreach (ParameterSpec parameter in method.Parameters)
+            {
+                parameters.Add($"{parameter.Type.FullyQualified} @{parameter.Name}");
+                arguments.Add("@" + parameter.Name);
+            }
+
+            if (method.CancellationTokenName is not null)
+            {
+                parameters.Add($"{CancellationToken} @{method.CancellationTokenName}");
+            }
+
+            string token = method.CancellationTokenName is null ? "default" : "@" + method.CancellationTokenName;
+            string asTask = method.ReturnKind is ReturnKind.Task or ReturnKind.TaskOfT ? ".AsTask()" : string.Empty;
+            writer.WriteLine($"{ReturnType(method)} {method.DeclaringInterface}.@{method.Name}({string.Join(", ", parameters)})");
+            writer.OpenBlock();
+            writer.WriteLine($"return this._invoker.InvokeAsync(this._method{Number(method.Index)}, new Arguments{Number(method.Index)}({string.Join(", ", arguments)}), {token}){asTask};");
+            writer.CloseBlock();
+        }
+
+        private static void WriteArgumentsStruct(SourceWriter writer, string proxy, MethodSpec method, Dictionary<string, string> types)
+        {
+            string name = "Arguments" + Number(method.Index);
+            writer.WriteLine($"/// <summary>The arguments of <c>{method.Name}</c>, written as a JSON array without boxing.</summary>");
+            writer.WriteLine($"private readonly struct {name} : {IRpcArguments}");
+            writer.OpenBlock();
+            writer.WriteLine($"private readonly {proxy} _proxy;");
+            for (int i = 0; i < method.Parameters.Count; i++)
+            {
+                writer.WriteLine($"private readonly {method.Parameters[i].Type.FullyQualified} _arg{Number(i)};");
+            }
+
+            writer.WriteLine();
+            var ctorParameters = new List<string> { $"{proxy} proxy" };
+            for (int i = 0; i < method.Parameters.Count; i++)
+            {
+                ctorParameters.Add($"{method.Parameters[i].Type.FullyQualified} arg{Number(i)}");
+            }
+
+            writer.WriteLine($"public {name}({string.Join(", ", ctorParameters)})");
+            writer.OpenBlock();
+            writer.WriteLine("this._proxy = proxy;");
+            for (int i = 0; i < method.Parameters.Count; i++)
+            {
+                writer.WriteLine($"this._arg{Number(i)} = arg{Number(i)};");
+            }
+
+            writer.CloseBlock();
+            writer.WriteLine();
+            writer.WriteLine($"public void Write({Utf8JsonWriter} writer)");
+            writer.OpenBlock();
+            writer.WriteLine("writer.WriteStartArray();");
+            for (int i = 0; i < method.Parameters.Count; i++)
+            {
+                writer.WriteLine($"{JsonSerializer}.Serialize(writer, this._arg{Number(i)}, this._proxy.{types[method.Parameters[i].Type.FullyQualified]});");
+            }
+
+            writer.WriteLine("writer.WriteEndArray();");
+            writer.CloseBlock();
+            writer.CloseBlock();
+        }
+
+        private static void WriteUnsupportedMember(SourceWriter writer, ServiceSpec service, UnsupportedMemberSpec member)
+        {
+            string message = Literal($"{service.InterfaceDisplayName}: this member cannot be called through an RpcGen proxy because {member.Reason}.");
+            string @throw = $"throw new {NotSupportedException}({message})";
+            switch (member.Kind)
+            {
+                case MemberKind.Method:
+                    writer.WriteLine($"{member.Signature} => {@throw};");
+                    break;
+                default:
+                    writer.WriteLine(member.Signature);
+                    writer.OpenBlock();
+                    foreach (string accessor in member.Accessors.Split(','))
+                    {
+                        if (accessor.Length > 0)
+                        {
+                            writer.WriteLine($"{accessor} => {@throw};");
+                        }
+                    }
+
+                    writer.CloseBlock();
+                    break;
+            }
+        }
+    }
+}

@@ -1,0 +1,412 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Text;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using RpcGen.Generator.Helpers;
+using RpcGen.Generator.Model;
+
+namespace RpcGen.Generator;
+
+public sealed partial class RpcGenerator
+{
+    /// <summary>Turns an annotated interface symbol into a <see cref="ServiceSpec"/> at once; symbols never leave here.</summary>
+    internal static class Parser
+    {
+        private const string RpcMethodAttribute = "RpcGen.RpcMethodAttribute";
+        private const string TimeoutAttribute = "RpcGen.TimeoutAttribute";
+
+        private static readonly SymbolDisplayFormat s_fullyQualified = SymbolDisplayFormat.FullyQualifiedFormat
+            .AddMiscellaneousOptions(SymbolDisplayMiscellaneousOptions.IncludeNullableReferenceTypeModifier);
+
+        private static readonly SymbolDisplayFormat s_display = SymbolDisplayFormat.CSharpErrorMessageFormat
+            .AddMiscellaneousOptions(SymbolDisplayMiscellaneousOptions.IncludeNullableReferenceTypeModifier);
+
+        /// <summary>
+        /// Returns null for interfaces nothing can be generated for (generic, inaccessible, nested in a generic type, with
+        /// static abstract members); the analyzers report those.
+        /// </summary>
+        public static ServiceSpec? Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+        {
+            if (context.TargetSymbol is not INamedTypeSymbol type || type.TypeKind != TypeKind.Interface)
+            {
+                return null;
+            }
+
+            if (type.IsGenericType || !IsReachable(type))
+            {
+                return null;
+            }
+
+            foreach (INamedTypeSymbol candidate in new[] { type }.Concat(type.AllInterfaces))
+            {
+                foreach (ISymbol member in candidate.GetMembers())
+                {
+                    if (member.IsStatic && member.IsAbstract)
+                    {
+                        return null; // cannot be a type argument (CS8920), so no proxy can be registered
+                    }
+                }
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+            string wireName = ServiceWireName(type, context.Attributes[0]);
+            int interfaceTimeout = TimeoutOf(type);
+
+            var methods = new List<MethodSpec>();
+            var unsupported = new List<UnsupportedMemberSpec>();
+            var wireNames = new Dictionary<string, string>(StringComparer.Ordinal);
+
+            foreach (INamedTypeSymbol declaring in new[] { type }.Concat(type.AllInterfaces))
+            {
+                bool inherited = !SymbolEqualityComparer.Default.Equals(declaring, type);
+                string declaringName = declaring.ToDisplayString(s_fullyQualified);
+                foreach (ISymbol member in declaring.GetMembers())
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (member.IsStatic || !member.IsAbstract)
+                    {
+                        continue; // static members and default implementations need nothing from the proxy
+                    }
+
+                    switch (member)
+                    {
+                        case IMethodSymbol { MethodKind: MethodKind.Ordinary } method:
+                        {
+                            string? reason = Unsupported(method, out ReturnKind returnKind, out ITypeSymbol? result, out string? tokenName);
+                            string methodWireName = MethodWireName(method);
+                            if (reason is null && wireNames.TryGetValue(methodWireName, out string? clash))
+                            {
+                                reason = $"its wire name '{methodWireName}' is already used by {clash}; give one of them [RpcMethod(\"...\")]";
+                            }
+
+                            if (reason is not null)
+                            {
+                                unsupported.Add(new UnsupportedMemberSpec(MethodSignature(method, declaringName), MemberKind.Method, string.Empty, reason));
+                                continue;
+                            }
+
+                            wireNames.Add(methodWireName, method.Name + "(" + string.Join(", ", method.Parameters.Select(p => p.Type.ToDisplayString(s_display))) + ")");
+                            int timeout = TimeoutOf(method);
+                            methods.Add(new MethodSpec(
+                                methods.Count,
+                                method.Name,
+                                methodWireName,
+                                declaringName,
+                                inherited,
+                                returnKind,
+                                result is null ? null : Ref(result),
+                                method.Parameters
+                                    .Where(p => !IsCancellationToken(p.Type))
+                                    .Select(p => new ParameterSpec(p.Name, Ref(p.Type), DefaultValue(p)))
+                                    .ToEquatableArray(),
+                                tokenName,
+                                timeout > 0 ? timeout : interfaceTimeout));
+                            break;
+                        }
+
+                        case IMethodSymbol:
+                            break; // accessors: handled with their property or event
+
+                        case IPropertySymbol property:
+                            unsupported.Add(new UnsupportedMemberSpec(
+                                PropertySignature(property, declaringName),
+                                MemberKind.Property,
+                                Accessors(property),
+                                property.IsIndexer ? "indexers cannot be called remotely" : "properties cannot be called remotely; use a method that returns a Task"));
+                            break;
+
+                        case IEventSymbol @event:
+                            unsupported.Add(new UnsupportedMemberSpec(
+                                $"event {@event.Type.ToDisplayString(s_fullyQualified)} {declaringName}.{Escape(@event.Name)}",
+                                MemberKind.Event,
+                                "add,remove",
+                                "events cannot be raised across RPC"));
+                            break;
+                    }
+                }
+            }
+
+            string? ns = type.ContainingNamespace is { IsGlobalNamespace: false } containing
+                ? containing.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat.WithGlobalNamespaceStyle(SymbolDisplayGlobalNamespaceStyle.Omitted))
+                : null;
+            var nesting = new List<string>();
+            for (INamedTypeSymbol? t = type; t is not null; t = t.ContainingType)
+            {
+                nesting.Insert(0, t.Name);
+            }
+
+            return new ServiceSpec(
+                ns,
+                type.ToDisplayString(s_fullyQualified),
+                type.ToDisplayString(s_display),
+                string.Join("_", nesting),
+                (ns is null ? string.Empty : ns + ".") + string.Join(".", nesting),
+                wireName,
+                methods.ToEquatableArray(),
+                unsupported.ToEquatableArray());
+        }
+
+        private static bool IsReachable(INamedTypeSymbol type)
+        {
+            for (INamedTypeSymbol? t = type; t is not null; t = t.ContainingType)
+            {
+                if (t.DeclaredAccessibility is Accessibility.Private or Accessibility.Protected or Accessibility.ProtectedAndInternal)
+                {
+                    return false;
+                }
+
+                if (!ReferenceEquals(t, type) && t.IsGenericType)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        /// <summary>Null when the method can be generated; otherwise why not, phrased to follow "it is skipped because".</summary>
+        private static string? Unsupported(IMethodSymbol method, out ReturnKind kind, out ITypeSymbol? result, out string? tokenName)
+        {
+            kind = default;
+            result = null;
+            tokenName = null;
+            if (method.IsGenericMethod)
+            {
+                return "generic methods cannot be called remotely";
+            }
+
+            if (method.ReturnsByRef || method.ReturnsByRefReadonly)
+            {
+                return "ref returns cannot be called remotely";
+            }
+
+            if (method.ReturnType is not INamedTypeSymbol returnType)
+            {
+                return "its return type must be Task, Task<T>, ValueTask or ValueTask<T> (streaming is not supported yet)";
+            }
+
+            string returnName = returnType.ConstructedFrom.ToDisplayString();
+            switch (returnName)
+            {
+                case "System.Threading.Tasks.Task":
+                    kind = ReturnKind.Task;
+                    break;
+                case "System.Threading.Tasks.Task<TResult>":
+                    kind = ReturnKind.TaskOfT;
+                    result = returnType.TypeArguments[0];
+                    break;
+                case "System.Threading.Tasks.ValueTask":
+                    kind = ReturnKind.ValueTask;
+                    break;
+                case "System.Threading.Tasks.ValueTask<TResult>":
+                    kind = ReturnKind.ValueTaskOfT;
+                    result = returnType.TypeArguments[0];
+                    break;
+                default:
+                    return "its return type must be Task, Task<T>, ValueTask or ValueTask<T> (streaming is not supported yet)";
+            }
+
+            if (result is not null && !CanTravel(result))
+            {
+                return $"its result type {result.ToDisplayString(s_display)} cannot be serialized";
+            }
+
+            for (int i = 0; i < method.Parameters.Length; i++)
+            {
+                IParameterSymbol parameter = method.Parameters[i];
+                if (parameter.RefKind != RefKind.None)
+                {
+                    return $"parameter '{parameter.Name}' is passed by reference (ref, out or in)";
+                }
+
+                if (parameter.IsParams)
+                {
+                    return $"parameter '{parameter.Name}' is a params parameter";
+                }
+
+                if (IsCancellationToken(parameter.Type))
+                {
+                    if (tokenName is not null)
+                    {
+                        return "it takes more than one CancellationToken";
+                    }
+
+                    if (i != method.Parameters.Length - 1)
+                    {
+                        return "its CancellationToken must be the last parameter";
+                    }
+
+                    tokenName = parameter.Name;
+                    continue;
+                }
+
+                if (!CanTravel(parameter.Type))
+                {
+                    return $"parameter '{parameter.Name}' of type {parameter.Type.ToDisplayString(s_display)} cannot be serialized";
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>Types that cannot even be a generic argument of a JSON contract.</summary>
+        private static bool CanTravel(ITypeSymbol type) =>
+            type.TypeKind is not (TypeKind.Pointer or TypeKind.FunctionPointer or TypeKind.TypeParameter or TypeKind.Error)
+            && !type.IsRefLikeType
+            && type.SpecialType != SpecialType.System_Void;
+
+        private static bool IsCancellationToken(ITypeSymbol type) =>
+            type.Name == "CancellationToken" && type.ContainingNamespace?.ToDisplayString() == "System.Threading";
+
+        private static TypeRef Ref(ITypeSymbol type) => new(type.ToDisplayString(s_fullyQualified), type.ToDisplayString(s_display));
+
+        private static string ServiceWireName(INamedTypeSymbol type, AttributeData attribute)
+        {
+            if (attribute.ConstructorArguments.Length == 1 && attribute.ConstructorArguments[0].Value is string name && name.Length > 0)
+            {
+                return name;
+            }
+
+            string typeName = type.Name;
+            return typeName.Length > 1 && typeName[0] == 'I' && char.IsUpper(typeName[1]) ? typeName.Substring(1) : typeName;
+        }
+
+        private static string MethodWireName(IMethodSymbol method)
+        {
+            foreach (AttributeData attribute in method.GetAttributes())
+            {
+                if (attribute.AttributeClass?.ToDisplayString() == RpcMethodAttribute &&
+                    attribute.ConstructorArguments.Length == 1 &&
+                    attribute.ConstructorArguments[0].Value is string name &&
+                    name.Length > 0)
+                {
+                    return name;
+                }
+            }
+
+            string methodName = method.Name;
+            return methodName.Length > 5 && methodName.EndsWith("Async", StringComparison.Ordinal)
+                ? methodName.Substring(0, methodName.Length - 5)
+                : methodName;
+        }
+
+        private static int TimeoutOf(ISymbol symbol)
+        {
+            foreach (AttributeData attribute in symbol.GetAttributes())
+            {
+                if (attribute.AttributeClass?.ToDisplayString() == TimeoutAttribute &&
+                    attribute.ConstructorArguments.Length == 1 &&
+                    attribute.ConstructorArguments[0].Value is int milliseconds)
+                {
+                    return milliseconds > 0 ? milliseconds : 0;
+                }
+            }
+
+            return 0;
+        }
+
+        /// <summary>The parameter's default as a C# expression of its type, or null when it has none.</summary>
+        private static string? DefaultValue(IParameterSymbol parameter)
+        {
+            if (!parameter.HasExplicitDefaultValue)
+            {
+                return null;
+            }
+
+            object? value = parameter.ExplicitDefaultValue;
+            string type = parameter.Type.ToDisplayString(s_fullyQualified);
+            switch (value)
+            {
+                case null:
+                    return "default!";
+                case double d when double.IsNaN(d):
+                    return "double.NaN";
+                case double d when double.IsPositiveInfinity(d):
+                    return "double.PositiveInfinity";
+                case double d when double.IsNegativeInfinity(d):
+                    return "double.NegativeInfinity";
+                case float f when float.IsNaN(f):
+                    return "float.NaN";
+                case float f when float.IsPositiveInfinity(f):
+                    return "float.PositiveInfinity";
+                case float f when float.IsNegativeInfinity(f):
+                    return "float.NegativeInfinity";
+                case double d:
+                    return $"({type})({d.ToString("R", CultureInfo.InvariantCulture)}d)";
+                case float f:
+                    return $"({type})({f.ToString("R", CultureInfo.InvariantCulture)}f)";
+                case decimal m:
+                    return $"({type})({m.ToString(CultureInfo.InvariantCulture)}m)";
+                default:
+                    return $"({type})({SymbolDisplay.FormatPrimitive(value, quoteStrings: true, useHexadecimalNumbers: false)})";
+            }
+        }
+
+        private static string Escape(string name) => SyntaxFacts.GetKeywordKind(name) != SyntaxKind.None || SyntaxFacts.GetContextualKeywordKind(name) != SyntaxKind.None ? "@" + name : name;
+
+        private static string ParameterList(IEnumerable<IParameterSymbol> parameters)
+        {
+            var builder = new StringBuilder();
+            foreach (IParameterSymbol p in parameters)
+            {
+                if (builder.Length > 0)
+                {
+                    builder.Append(", ");
+                }
+
+                builder.Append(p.RefKind switch
+                {
+                    RefKind.Ref => "ref ",
+                    RefKind.Out => "out ",
+                    RefKind.In => "in ",
+                    _ => string.Empty,
+                });
+                if (p.IsParams)
+                {
+                    builder.Append("params ");
+                }
+
+                builder.Append(p.Type.ToDisplayString(s_fullyQualified)).Append(" @").Append(p.Name);
+            }
+
+            return builder.ToString();
+        }
+
+        private static string MethodSignature(IMethodSymbol method, string declaringName)
+        {
+            string returnType = (method.ReturnsByRef ? "ref " : method.ReturnsByRefReadonly ? "ref readonly " : string.Empty)
+                + method.ReturnType.ToDisplayString(s_fullyQualified);
+            string typeParameters = method.IsGenericMethod ? "<" + string.Join(", ", method.TypeParameters.Select(t => "@" + t.Name)) + ">" : string.Empty;
+            return $"{returnType} {declaringName}.{Escape(method.Name)}{typeParameters}({ParameterList(method.Parameters)})";
+        }
+
+        private static string PropertySignature(IPropertySymbol property, string declaringName)
+        {
+            string type = (property.ReturnsByRef ? "ref " : property.ReturnsByRefReadonly ? "ref readonly " : string.Empty)
+                + property.Type.ToDisplayString(s_fullyQualified);
+            return property.IsIndexer
+                ? $"{type} {declaringName}.this[{ParameterList(property.Parameters)}]"
+                : $"{type} {declaringName}.{Escape(property.Name)}";
+        }
+
+        private static string Accessors(IPropertySymbol property)
+        {
+            var accessors = new List<string>();
+            if (property.GetMethod is not null)
+            {
+                accessors.Add("get");
+            }
+
+            if (property.SetMethod is not null)
+            {
+                accessors.Add(property.SetMethod.IsInitOnly ? "init" : "set");
+            }
+
+            return string.Join(",", accessors);
+        }
+    }
+}

@@ -1,0 +1,266 @@
+using System;
+using System.ComponentModel;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using System.Threading;
+using System.Threading.Tasks;
+using RpcGen.Protocol;
+using RpcGen.Serialization;
+using RpcGen.Transport;
+
+namespace RpcGen.Client;
+
+/// <summary>
+/// The runtime surface generated proxies call: one <c>InvokeAsync</c> per call, with a method built once per proxy and
+/// the arguments in a generated struct. Picks an endpoint, writes the request frame, waits for the response under the
+/// method's deadline and the caller's token, and reads the result.
+/// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed class RpcCallInvoker
+{
+    private readonly RpcClient _client;
+
+    internal RpcCallInvoker(RpcClient client, JsonSerializerOptions serializerOptions)
+    {
+        _client = client;
+        SerializerOptions = serializerOptions;
+    }
+
+    /// <summary>The serializer options arguments and results use.</summary>
+    public JsonSerializerOptions SerializerOptions { get; }
+
+    /// <summary>Resolves the JSON contract of <typeparamref name="T"/> from the configured options.</summary>
+    public JsonTypeInfo<T> GetTypeInfo<T>() => RpcDefaults.GetTypeInfo<T>(SerializerOptions);
+
+    /// <summary>Prepares a method without a result.</summary>
+    public RpcClientMethod GetMethod(RpcMethodDescriptor descriptor) => new(descriptor);
+
+    /// <summary>Prepares a method with a result.</summary>
+    public RpcClientMethod<TResult> GetMethod<TResult>(RpcMethodDescriptor descriptor) => new(descriptor, GetTypeInfo<TResult>());
+
+    /// <summary>Calls a method that returns a result.</summary>
+    public async ValueTask<TResult> InvokeAsync<TArguments, TResult>(RpcClientMethod<TResult> method, TArguments arguments, CancellationToken cancellationToken)
+        where TArguments : struct, IRpcArguments
+    {
+        (ResponseData response, string endpoint) = await SendAsync(method, arguments, cancellationToken).ConfigureAwait(false);
+        using (response)
+        {
+            return method.ReadResult(response.Span, endpoint);
+        }
+    }
+
+    /// <summary>Calls a method that returns no result.</summary>
+    public async ValueTask InvokeAsync<TArguments>(RpcClientMethod method, TArguments arguments, CancellationToken cancellationToken)
+        where TArguments : struct, IRpcArguments
+    {
+        (ResponseData response, _) = await SendAsync(method, arguments, cancellationToken).ConfigureAwait(false);
+        response.Dispose();
+    }
+
+    /// <summary>
+    /// Sends the request and waits for its response. A request that provably never reached a handler (connection
+    /// refused, or refused by a server that is shutting down) is sent to another endpoint, as gRPC's transparent retry
+    /// does; anything else is the caller's to see.
+    /// </summary>
+    private async ValueTask<(ResponseData, string)> SendAsync<TArguments>(RpcClientMethod method, TArguments arguments, CancellationToken cancellationToken)
+        where TArguments : struct, IRpcArguments
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (_client.IsDisposed)
+        {
+            throw new ObjectDisposedException(nameof(RpcClient));
+        }
+
+        TimeProvider time = _client.TimeProvider;
+        long deadline = method.TimeoutMilliseconds > 0
+            ? time.GetTimestamp() + (method.TimeoutMilliseconds * time.TimestampFrequency / 1000)
+            : long.MaxValue;
+        ulong tried = 0;
+        RpcException? lastError = null;
+        int maxAttempts = _client.EndpointCount + 2;
+        for (int attempt = 0; attempt < maxAttempts; attempt++)
+        {
+            EndpointState? endpoint = _client.Pick(tried);
+            if (endpoint is null)
+            {
+                break;
+            }
+
+            ClientConnection connection;
+            PendingCall? call;
+            try
+            {
+                ValueTask<ClientConnection> connecting = endpoint.GetConnectionAsync(cancellationToken);
+                connection = connecting.IsCompletedSuccessfully ? connecting.Result : await connecting.ConfigureAwait(false);
+                call = connection.TryStartCall();
+                if (call is null)
+                {
+                    // The connection began draining between the pick and now; the next attempt opens another.
+                    continue;
+                }
+            }
+            catch (RpcException ex) when (ex.NotProcessed)
+            {
+                lastError = ex;
+                tried = Exclude(tried, endpoint.Index);
+                continue;
+            }
+
+            call.Arm(cancellationToken, deadline, time);
+            if (!TryWriteRequest(method, ref arguments, connection, call, deadline, time, out RpcException? writeError))
+            {
+                if (writeError is not null)
+                {
+                    connection.Return(call);
+                    throw writeError;
+                }
+
+                // The connection closed before the frame left: nothing was sent, try elsewhere.
+            }
+
+            ResponseData response;
+            try
+            {
+                response = await call.AsValueTask().ConfigureAwait(false);
+            }
+            catch (RpcException ex) when (ex.NotProcessed && attempt + 1 < maxAttempts && time.GetTimestamp() < deadline && !cancellationToken.IsCancellationRequested)
+            {
+                connection.Return(call);
+                lastError = ex;
+                tried = Exclude(tried, endpoint.Index);
+                continue;
+            }
+            catch
+            {
+                connection.Return(call);
+                throw;
+            }
+
+            connection.Return(call);
+            return (response, connection.Remote);
+        }
+
+        throw lastError ?? new RpcException(RpcStatusCode.Unavailable, $"No endpoint could take '{method.Descriptor.FullName}'.") { NotProcessed = true };
+    }
+
+    private static ulong Exclude(ulong tried, int index) => index < 64 ? tried | (1UL << index) : tried;
+
+    /// <summary>
+    /// Serializes the arguments straight behind the frame header in a per-thread buffer and queues the frame. Returns
+    /// false when the frame was not sent; <paramref name="error"/> is set when it must not be retried either.
+    /// </summary>
+    private bool TryWriteRequest<TArguments>(
+        RpcClientMethod method, ref TArguments arguments, ClientConnection connection, PendingCall call,
+        long deadline, TimeProvider time, out RpcException? error)
+        where TArguments : struct, IRpcArguments
+    {
+        error = null;
+        uint timeoutMs = 0;
+        if (deadline != long.MaxValue)
+        {
+            double remaining = time.GetElapsedTime(time.GetTimestamp(), deadline).TotalMilliseconds;
+            timeoutMs = remaining <= 1 ? 1u : (uint)Math.Min(Math.Ceiling(remaining), uint.MaxValue);
+        }
+
+        byte[] name = method.NameUtf8;
+        int prefix = ProtocolConstants.HeaderLength + RequestBody.PrefixLength(name.Length);
+        RequestWriterCache cache = RequestWriterCache.Rent();
+        try
+        {
+            PooledBuffer buffer = cache.Buffer;
+            buffer.GetSpan(prefix);
+            buffer.Advance(prefix);
+            Utf8JsonWriter writer = cache.Writer;
+            writer.Reset(buffer);
+            try
+            {
+                arguments.Write(writer);
+                writer.Flush();
+            }
+            catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException)
+            {
+                if (connection.TryRemove(call))
+                {
+                    error = new RpcException(RpcStatusCode.InvalidArgument, $"The arguments of '{method.Descriptor.FullName}' could not be serialized: {ex.Message}", ex) { NotProcessed = true };
+                }
+
+                return false;
+            }
+
+            int bodyLength = buffer.WrittenCount - ProtocolConstants.HeaderLength;
+            if (bodyLength > connection.MaxFrameBytes)
+            {
+                if (connection.TryRemove(call))
+                {
+                    error = new RpcException(
+                        RpcStatusCode.ResourceExhausted,
+                        $"The request for '{method.Descriptor.FullName}' is {bodyLength} bytes, over the maximum frame size of {connection.MaxFrameBytes} bytes (RpcClientOptions.MaxFrameSize).")
+                    {
+                        NotProcessed = true,
+                    };
+                }
+
+                return false;
+            }
+
+            Span<byte> frame = buffer.WrittenSpanWritable;
+            FrameHeader.Write(frame, bodyLength, FrameType.Request, FrameFlags.None, call.Id);
+            RequestBody.WritePrefix(frame.Slice(ProtocolConstants.HeaderLength), timeoutMs, name);
+            call.Sent = true;
+            if (connection.TrySend(frame))
+            {
+                return true;
+            }
+
+            call.Sent = false;
+            if (connection.TryRemove(call))
+            {
+                call.SetException(new RpcException(RpcStatusCode.Unavailable, $"The connection to {connection.Remote} closed before the request was sent.")
+                {
+                    NotProcessed = true,
+                    Endpoint = connection.Remote,
+                });
+            }
+
+            return false;
+        }
+        finally
+        {
+            RequestWriterCache.Return(cache);
+        }
+    }
+}
+
+/// <summary>A per-thread buffer and JSON writer for building request and response frames without allocating.</summary>
+internal sealed class RequestWriterCache
+{
+    [ThreadStatic]
+    private static RequestWriterCache? t_cache;
+
+    private RequestWriterCache()
+    {
+        Buffer = new PooledBuffer();
+        Writer = new Utf8JsonWriter(Buffer, new JsonWriterOptions { SkipValidation = false });
+    }
+
+    public PooledBuffer Buffer { get; }
+
+    public Utf8JsonWriter Writer { get; }
+
+    /// <summary>Takes this thread's cache (or a new one when it is in use further up the stack).</summary>
+    public static RequestWriterCache Rent()
+    {
+        RequestWriterCache? cache = t_cache;
+        t_cache = null;
+        cache ??= new RequestWriterCache();
+        cache.Buffer.Clear();
+        return cache;
+    }
+
+    public static void Return(RequestWriterCache cache)
+    {
+        cache.Writer.Reset(cache.Buffer);
+        cache.Buffer.Clear();
+        t_cache = cache;
+    }
+}

@@ -1,0 +1,56 @@
+using System;
+using System.ComponentModel;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+
+namespace RpcGen.Client;
+
+/// <summary>A method as one client calls it, built once per proxy: descriptor, encoded name, deadline.</summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public class RpcClientMethod
+{
+    internal RpcClientMethod(RpcMethodDescriptor descriptor)
+    {
+        Descriptor = descriptor;
+        NameUtf8 = Encoding.UTF8.GetBytes(descriptor.FullName);
+        TimeoutMilliseconds = descriptor.TimeoutMilliseconds;
+    }
+
+    /// <summary>The method's descriptor.</summary>
+    public RpcMethodDescriptor Descriptor { get; }
+
+    internal byte[] NameUtf8 { get; }
+
+    internal int TimeoutMilliseconds { get; }
+}
+
+/// <summary>A method with a result of type <typeparamref name="TResult"/>.</summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed class RpcClientMethod<TResult> : RpcClientMethod
+{
+    internal RpcClientMethod(RpcMethodDescriptor descriptor, JsonTypeInfo<TResult> resultType)
+        : base(descriptor) => ResultType = resultType;
+
+    internal JsonTypeInfo<TResult> ResultType { get; }
+
+    internal TResult ReadResult(ReadOnlySpan<byte> payload, string? endpoint)
+    {
+        try
+        {
+            if (payload.IsEmpty)
+            {
+                throw new JsonException("The response carried no result.");
+            }
+
+            return JsonSerializer.Deserialize(payload, ResultType)!;
+        }
+        catch (Exception ex) when (ex is JsonException or NotSupportedException)
+        {
+            throw new RpcException(RpcStatusCode.Internal, $"The result of '{Descriptor.FullName}' could not be read as {typeof(TResult).Name}: {ex.Message}", ex)
+            {
+                Endpoint = endpoint,
+            };
+        }
+    }
+}

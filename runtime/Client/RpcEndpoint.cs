@@ -1,0 +1,81 @@
+using System;
+using System.Globalization;
+using System.Net;
+
+namespace RpcGen;
+
+/// <summary>Where a server listens: a TCP host and port, or a server in this process.</summary>
+public sealed class RpcEndpoint : IEquatable<RpcEndpoint>
+{
+    /// <summary>A TCP endpoint.</summary>
+    public RpcEndpoint(string host, int port)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(host);
+        if (port is < 1 or > 65535)
+        {
+            throw new ArgumentOutOfRangeException(nameof(port), port, "A port is between 1 and 65535.");
+        }
+
+        Host = host;
+        Port = port;
+    }
+
+    private RpcEndpoint(RpcServer server, string name)
+    {
+        Host = name;
+        Port = 0;
+        InProcessServer = server;
+    }
+
+    /// <summary>The host name or IP address.</summary>
+    public string Host { get; }
+
+    /// <summary>The TCP port; 0 for an in-process endpoint.</summary>
+    public int Port { get; }
+
+    internal RpcServer? InProcessServer { get; }
+
+    /// <summary>Parses <c>host:port</c> or <c>[ipv6]:port</c>.</summary>
+    public static RpcEndpoint Parse(string text)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(text);
+        int colon = text.LastIndexOf(':');
+        if (colon <= 0 || colon == text.Length - 1 ||
+            !int.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int port))
+        {
+            throw new FormatException($"'{text}' is not an endpoint: write host:port, for example 127.0.0.1:5000.");
+        }
+
+        string host = text.Substring(0, colon);
+        if (host.StartsWith('[') && host.EndsWith(']'))
+        {
+            host = host.Substring(1, host.Length - 2);
+        }
+
+        return new RpcEndpoint(host, port);
+    }
+
+    /// <summary>The endpoint of a bound socket.</summary>
+    public static RpcEndpoint FromIPEndPoint(IPEndPoint endPoint) => new(endPoint.Address.ToString(), endPoint.Port);
+
+    internal static RpcEndpoint ForInProcess(RpcServer server, string name) => new(server, name);
+
+    /// <inheritdoc />
+    public bool Equals(RpcEndpoint? other) =>
+        other is not null &&
+        Port == other.Port &&
+        string.Equals(Host, other.Host, StringComparison.OrdinalIgnoreCase) &&
+        ReferenceEquals(InProcessServer, other.InProcessServer);
+
+    /// <inheritdoc />
+    public override bool Equals(object? obj) => Equals(obj as RpcEndpoint);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(StringComparer.OrdinalIgnoreCase.GetHashCode(Host), Port);
+
+    /// <inheritdoc />
+    public override string ToString() =>
+        InProcessServer is not null ? $"inproc:{Host}" :
+        Host.Contains(':') ? $"[{Host}]:{Port.ToString(CultureInfo.InvariantCulture)}" :
+        $"{Host}:{Port.ToString(CultureInfo.InvariantCulture)}";
+}

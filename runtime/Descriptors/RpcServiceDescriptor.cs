@@ -1,0 +1,131 @@
+using System;
+using System.Collections.Generic;
+using System.ComponentModel;
+
+namespace RpcGen;
+
+/// <summary>
+/// What the generator learned about an <c>[RpcService]</c> interface: wire names, methods, types and each method's
+/// effective policy. Emitted as data at compile time; <see cref="RpcServiceRegistry"/> exposes it at run time.
+/// </summary>
+public sealed class RpcServiceDescriptor
+{
+    /// <summary>Creates a descriptor. Called by generated code.</summary>
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public RpcServiceDescriptor(string name, Type interfaceType, RpcMethodDescriptor[] methods)
+    {
+        Name = name;
+        InterfaceType = interfaceType;
+        Methods = methods;
+        for (int i = 0; i < methods.Length; i++)
+        {
+            methods[i].Service = this;
+        }
+    }
+
+    /// <summary>The service's wire name.</summary>
+    public string Name { get; }
+
+    /// <summary>The annotated interface.</summary>
+    public Type InterfaceType { get; }
+
+    /// <summary>The methods, in the order the generator numbered them.</summary>
+    public IReadOnlyList<RpcMethodDescriptor> Methods { get; }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Name} ({InterfaceType.FullName}, {Methods.Count} methods)";
+}
+
+/// <summary>One remotely callable method and its effective policy.</summary>
+public sealed class RpcMethodDescriptor
+{
+    /// <summary>Creates a descriptor. Called by generated code.</summary>
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public RpcMethodDescriptor(
+        int index,
+        string name,
+        string clrName,
+        RpcParameterDescriptor[] parameters,
+        string? resultType,
+        RpcReturnKind returnKind,
+        bool hasCancellationToken,
+        int timeoutMilliseconds)
+    {
+        Index = index;
+        Name = name;
+        ClrName = clrName;
+        Parameters = parameters;
+        ResultType = resultType;
+        ReturnKind = returnKind;
+        HasCancellationToken = hasCancellationToken;
+        TimeoutMilliseconds = timeoutMilliseconds;
+    }
+
+    /// <summary>The service this method belongs to.</summary>
+    public RpcServiceDescriptor Service { get; internal set; } = null!;
+
+    /// <summary>Position in <see cref="RpcServiceDescriptor.Methods"/>.</summary>
+    public int Index { get; }
+
+    /// <summary>The method's wire name.</summary>
+    public string Name { get; }
+
+    /// <summary><c>service/method</c>, as sent in request frames.</summary>
+    public string FullName => Service.Name + "/" + Name;
+
+    /// <summary>The C# method name.</summary>
+    public string ClrName { get; }
+
+    /// <summary>The parameters that travel, in wire order (the cancellation token is not one of them).</summary>
+    public IReadOnlyList<RpcParameterDescriptor> Parameters { get; }
+
+    /// <summary>The C# result type, or <see langword="null"/> for <c>Task</c>/<c>ValueTask</c>.</summary>
+    public string? ResultType { get; }
+
+    /// <summary>The C# return type's shape.</summary>
+    public RpcReturnKind ReturnKind { get; }
+
+    /// <summary>True when the method takes a trailing <see cref="System.Threading.CancellationToken"/>.</summary>
+    public bool HasCancellationToken { get; }
+
+    /// <summary>The effective deadline in milliseconds (method attribute, else interface attribute); 0 for none.</summary>
+    public int TimeoutMilliseconds { get; }
+
+    /// <inheritdoc />
+    public override string ToString() => FullName;
+}
+
+/// <summary>A parameter that travels in a request.</summary>
+public sealed class RpcParameterDescriptor
+{
+    /// <summary>Creates a descriptor. Called by generated code.</summary>
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public RpcParameterDescriptor(string name, string type, bool hasDefaultValue)
+    {
+        Name = name;
+        Type = type;
+        HasDefaultValue = hasDefaultValue;
+    }
+
+    /// <summary>The parameter's name.</summary>
+    public string Name { get; }
+
+    /// <summary>The C# type, as written by the generator.</summary>
+    public string Type { get; }
+
+    /// <summary>True when a missing argument takes the parameter's default value on the server.</summary>
+    public bool HasDefaultValue { get; }
+}
+
+/// <summary>The shape of a method's return type.</summary>
+public enum RpcReturnKind
+{
+    /// <summary><see cref="System.Threading.Tasks.Task"/>.</summary>
+    Task,
+    /// <summary><see cref="System.Threading.Tasks.Task{TResult}"/>.</summary>
+    TaskOfT,
+    /// <summary><see cref="System.Threading.Tasks.ValueTask"/>.</summary>
+    ValueTask,
+    /// <summary><see cref="System.Threading.Tasks.ValueTask{TResult}"/>.</summary>
+    ValueTaskOfT,
+}

@@ -1,0 +1,74 @@
+using System;
+using System.Collections.Generic;
+using System.ComponentModel;
+using RpcGen.Client;
+using RpcGen.Server;
+
+namespace RpcGen;
+
+/// <summary>
+/// Where generated code registers each service (from a module initializer), so that proxies and dispatchers are found
+/// without reflection, under trimming and Native AOT.
+/// </summary>
+public static class RpcServiceRegistry
+{
+    private static readonly object s_lock = new();
+    private static readonly List<RpcServiceDescriptor> s_services = new();
+
+    /// <summary>Registers a generated service. Called by generated module initializers.</summary>
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public static void Register<TService>(
+        RpcServiceDescriptor descriptor,
+        Func<RpcCallInvoker, TService> createProxy,
+        Func<TService, RpcDispatcherContext, RpcServiceDispatcher> createDispatcher)
+        where TService : class
+    {
+        lock (s_lock)
+        {
+            if (Registration<TService>.Descriptor is not null)
+            {
+                return;
+            }
+
+            Registration<TService>.CreateProxy = createProxy;
+            Registration<TService>.CreateDispatcher = createDispatcher;
+            Registration<TService>.Descriptor = descriptor;
+            s_services.Add(descriptor);
+        }
+    }
+
+    /// <summary>Every service registered in this process, in registration order.</summary>
+    public static IReadOnlyList<RpcServiceDescriptor> Services
+    {
+        get
+        {
+            lock (s_lock)
+            {
+                return s_services.ToArray();
+            }
+        }
+    }
+
+    /// <summary>The descriptor of <typeparamref name="TService"/>, or null when nothing was generated for it.</summary>
+    public static RpcServiceDescriptor? GetDescriptor<TService>() where TService : class => Registration<TService>.Descriptor;
+
+    internal static Registration<TService> Get<TService>() where TService : class
+    {
+        if (Registration<TService>.Descriptor is null)
+        {
+            throw new InvalidOperationException(
+                $"No RpcGen code was generated for '{typeof(TService).FullName}'. Annotate the interface with [RpcService] " +
+                "and make sure the project references the RpcGen package (which carries the source generator); " +
+                "build warnings or RPCGEN diagnostics say why an interface was skipped.");
+        }
+
+        return default;
+    }
+
+    internal readonly struct Registration<TService> where TService : class
+    {
+        public static RpcServiceDescriptor? Descriptor;
+        public static Func<RpcCallInvoker, TService>? CreateProxy;
+        public static Func<TService, RpcDispatcherContext, RpcServiceDispatcher>? CreateDispatcher;
+    }
+}

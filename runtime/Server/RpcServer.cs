@@ -1,0 +1,318 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using RpcGen.Server;
+using RpcGen.Transport;
+
+namespace RpcGen;
+
+/// <summary>
+/// Serves RPC services over TCP (and in process). Map implementations with <see cref="Map{TService}"/>, then
+/// <see cref="StartAsync"/>; <see cref="StopAsync"/> shuts down gracefully: in-flight calls finish, new ones are
+/// refused with a status that tells clients it is safe to go elsewhere.
+/// </summary>
+public sealed class RpcServer : IAsyncDisposable
+{
+    private readonly List<RpcServiceDispatcher> _dispatchers = new();
+    private readonly List<Socket> _listeners = new();
+    private readonly List<RpcEndpoint> _endpoints = new();
+    private readonly ConcurrentDictionary<ServerConnection, byte> _connections = new();
+    private readonly ConcurrentBag<RpcServerCall> _callPool = new();
+    private readonly RpcDispatcherContext _context;
+    private readonly object _stateLock = new();
+    private readonly List<Task> _acceptLoops = new();
+    private MethodTable? _methods;
+    private int _state; // 0 new, 1 started, 2 stopping, 3 stopped
+    private int _inProcessCount;
+
+    /// <summary>Creates a server; nothing listens until <see cref="StartAsync"/>.</summary>
+    public RpcServer(RpcServerOptions? options = null)
+    {
+        Options = options ?? new RpcServerOptions();
+        Options.Validate();
+        TimeProvider = Options.TimeProvider;
+        Logger = Options.LoggerFactory?.CreateLogger("RpcGen.Server") ?? NullLogger.Instance;
+        _context = new RpcDispatcherContext(Options.SerializerOptions ?? RpcDefaults.CreateSerializerOptions());
+    }
+
+    /// <summary>The options the server was created with.</summary>
+    public RpcServerOptions Options { get; }
+
+    /// <summary>The bound TCP endpoints, known after <see cref="StartAsync"/> (port 0 resolved to the real port).</summary>
+    public IReadOnlyList<RpcEndpoint> Endpoints => _endpoints;
+
+    /// <summary>An endpoint that reaches this server without sockets, for tests and benchmarks.</summary>
+    public RpcEndpoint InProcessEndpoint => RpcEndpoint.ForInProcess(this, $"server-{RuntimeHelpersHash()}");
+
+    /// <summary>The descriptors of the mapped services.</summary>
+    public IReadOnlyList<RpcServiceDescriptor> Services
+    {
+        get
+        {
+            var services = new RpcServiceDescriptor[_dispatchers.Count];
+            for (int i = 0; i < services.Length; i++)
+            {
+                services[i] = _dispatchers[i].Descriptor;
+            }
+
+            return services;
+        }
+    }
+
+    /// <summary>Calls in flight on all connections.</summary>
+    public int InFlight
+    {
+        get
+        {
+            int total = 0;
+            foreach (ServerConnection connection in _connections.Keys)
+            {
+                total += connection.InFlight;
+            }
+
+            return total;
+        }
+    }
+
+    internal TimeProvider TimeProvider { get; }
+
+    internal ILogger Logger { get; }
+
+    internal MethodTable Methods => _methods!;
+
+    internal bool IsStopping => Volatile.Read(ref _state) >= 2;
+
+    /// <summary>Serves <typeparamref name="TService"/> with <paramref name="implementation"/>. Call before starting.</summary>
+    public RpcServer Map<TService>(TService implementation) where TService : class
+    {
+        ArgumentNullException.ThrowIfNull(implementation);
+        RpcServiceRegistry.Get<TService>();
+        lock (_stateLock)
+        {
+            if (_state != 0)
+            {
+                throw new InvalidOperationException("Map services before the server starts.");
+            }
+
+            RpcServiceDescriptor descriptor = RpcServiceRegistry.Registration<TService>.Descriptor!;
+            foreach (RpcServiceDispatcher existing in _dispatchers)
+            {
+                if (existing.Descriptor.Name == descriptor.Name)
+                {
+                    throw new InvalidOperationException($"A service named '{descriptor.Name}' is already mapped ({existing.Descriptor.InterfaceType.FullName}).");
+                }
+            }
+
+            _dispatchers.Add(RpcServiceRegistry.Registration<TService>.CreateDispatcher!(implementation, _context));
+        }
+
+        return this;
+    }
+
+    /// <summary>Binds the listen addresses and starts accepting connections.</summary>
+    public Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_stateLock)
+        {
+            if (_state != 0)
+            {
+                throw new InvalidOperationException("The server was already started.");
+            }
+
+            _methods = new MethodTable(_dispatchers);
+            IList<IPEndPoint> addresses = Options.Listen.Count > 0
+                ? Options.Listen
+                : new[] { new IPEndPoint(IPAddress.Loopback, 0) };
+            try
+            {
+                foreach (IPEndPoint address in addresses)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                    try
+                    {
+                        socket.Bind(address);
+                        socket.Listen(512);
+                    }
+                    catch
+                    {
+                        socket.Dispose();
+                        throw;
+                    }
+
+                    _listeners.Add(socket);
+                    _endpoints.Add(RpcEndpoint.FromIPEndPoint((IPEndPoint)socket.LocalEndPoint!));
+                }
+            }
+            catch
+            {
+                foreach (Socket socket in _listeners)
+                {
+                    socket.Dispose();
+                }
+
+                _listeners.Clear();
+                _endpoints.Clear();
+                throw;
+            }
+
+            _state = 1;
+            foreach (Socket socket in _listeners)
+            {
+                _acceptLoops.Add(AcceptLoopAsync(socket));
+            }
+        }
+
+        Logger.LogInformation("RpcGen server listening on {Endpoints}.", string.Join(", ", _endpoints));
+        return Task.CompletedTask;
+    }
+
+    private async Task AcceptLoopAsync(Socket listener)
+    {
+        while (true)
+        {
+            Socket accepted;
+            try
+            {
+                accepted = await listener.AcceptAsync().ConfigureAwait(false);
+            }
+            catch (Exception) when (IsStopping)
+            {
+                return;
+            }
+            catch (SocketException ex)
+            {
+                Logger.LogWarning("Accepting a connection failed: {Error}", ex.Message);
+                continue;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+
+            if (IsStopping)
+            {
+                accepted.Dispose();
+                return;
+            }
+
+            string remote = accepted.RemoteEndPoint?.ToString() ?? "unknown";
+            Serve(TransportConnection.FromSocket(accepted, remote));
+        }
+    }
+
+    private void Serve(TransportConnection transport)
+    {
+        var connection = new ServerConnection(this, transport);
+        _connections.TryAdd(connection, 0);
+        _ = connection.RunAsync();
+    }
+
+    /// <summary>Opens an in-process connection (called by clients given <see cref="InProcessEndpoint"/>).</summary>
+    internal TransportConnection AcceptInProcess(string name)
+    {
+        if (Volatile.Read(ref _state) != 1)
+        {
+            throw new RpcException(RpcStatusCode.Unavailable, "The in-process server is not running.") { NotProcessed = true };
+        }
+
+        (TransportConnection client, TransportConnection server) = TransportConnection.CreateInProcessPair($"inproc:{name}#{Interlocked.Increment(ref _inProcessCount)}");
+        Serve(server);
+        return client;
+    }
+
+    internal void OnConnectionClosed(ServerConnection connection) => _connections.TryRemove(connection, out _);
+
+    internal RpcServerCall RentCall() => _callPool.TryTake(out RpcServerCall? call) ? call : new RpcServerCall();
+
+    internal void ReturnCall(RpcServerCall call)
+    {
+        call.Release();
+        if (_callPool.Count < 1024)
+        {
+            _callPool.Add(call);
+        }
+    }
+
+    /// <summary>
+    /// Stops gracefully: stops accepting, sends every connection a goaway, lets calls in flight finish and refuses new
+    /// ones as not processed. When <paramref name="cancellationToken"/> fires first, the remaining calls are cancelled
+    /// and their connections closed.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_stateLock)
+        {
+            if (_state >= 2)
+            {
+                cancellationToken = CancellationToken.None;
+            }
+
+            if (_state == 0)
+            {
+                _state = 3;
+                return;
+            }
+
+            _state = Math.Max(_state, 2);
+        }
+
+        foreach (Socket listener in _listeners)
+        {
+            listener.Dispose();
+        }
+
+        var connections = new List<ServerConnection>(_connections.Keys);
+        var completions = new List<Task>(connections.Count);
+        foreach (ServerConnection connection in connections)
+        {
+            connection.BeginGoAway();
+            completions.Add(connection.Completion);
+        }
+
+        try
+        {
+            await Task.WhenAll(completions).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            foreach (ServerConnection connection in connections)
+            {
+                connection.Close(new OperationCanceledException("The server stopped before the call completed."));
+            }
+        }
+
+        foreach (ServerConnection connection in _connections.Keys)
+        {
+            connection.Close(null);
+        }
+
+        try
+        {
+            await Task.WhenAll(_acceptLoops).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Accept loops end with the listener; their errors were logged.
+        }
+
+        Volatile.Write(ref _state, 3);
+        Logger.LogInformation("RpcGen server stopped.");
+    }
+
+    /// <summary>Stops at once: connections close and calls in flight fail on their clients with Unavailable.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        using var now = new CancellationTokenSource();
+        now.Cancel();
+        await StopAsync(now.Token).ConfigureAwait(false);
+    }
+
+    private string RuntimeHelpersHash() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this).ToString("x8", System.Globalization.CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,329 @@
+using System;
+using System.ComponentModel;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.Extensions.Logging;
+using RpcGen.Client;
+using RpcGen.Protocol;
+using RpcGen.Transport;
+
+namespace RpcGen.Server;
+
+/// <summary>
+/// One call being served. Generated dispatchers pass its <see cref="CancellationToken"/> to the implementation and
+/// hand the implementation's task to a <c>CompleteAsync</c> overload, which writes the response or the error frame.
+/// Pooled: valid only until its response is written.
+/// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed class RpcServerCall
+{
+    private readonly object _lock = new();
+    private ServerConnection _connection = null!;
+    private CancellationTokenSource? _cancellation;
+    private bool _cancelRequested;
+    private long _deadline;
+    private int _generation;
+
+    internal uint Id { get; private set; }
+
+    /// <summary>The method being called.</summary>
+    public RpcMethodDescriptor Method { get; private set; } = null!;
+
+    internal int Generation => Volatile.Read(ref _generation);
+
+    internal void Start(ServerConnection connection, uint id, RpcMethodDescriptor method, uint timeoutMilliseconds)
+    {
+        _connection = connection;
+        Id = id;
+        Method = method;
+        TimeProvider time = connection.Server.TimeProvider;
+        _deadline = timeoutMilliseconds == 0
+            ? long.MaxValue
+            : time.GetTimestamp() + (timeoutMilliseconds * time.TimestampFrequency / 1000);
+    }
+
+    /// <summary>
+    /// Fires when the call's deadline passes, the client cancels the call, or the server aborts. Created on first use,
+    /// so handlers that take no token pay nothing for it.
+    /// </summary>
+    public CancellationToken CancellationToken
+    {
+        get
+        {
+            CancellationTokenSource? source = _cancellation;
+            if (source is not null)
+            {
+                return source.Token;
+            }
+
+            lock (_lock)
+            {
+                if (_cancellation is null)
+                {
+                    TimeProvider time = _connection.Server.TimeProvider;
+                    if (_cancelRequested)
+                    {
+                        _cancellation = new CancellationTokenSource();
+                        _cancellation.Cancel();
+                    }
+                    else if (_deadline == long.MaxValue)
+                    {
+                        _cancellation = new CancellationTokenSource();
+                    }
+                    else
+                    {
+                        TimeSpan remaining = time.GetElapsedTime(time.GetTimestamp(), _deadline);
+                        _cancellation = remaining <= TimeSpan.Zero
+                            ? new CancellationTokenSource(TimeSpan.Zero, time)
+                            : new CancellationTokenSource(remaining, time);
+                    }
+                }
+
+                return _cancellation.Token;
+            }
+        }
+    }
+
+    /// <summary>Cancels the handler's token, if this is still the call of that generation.</summary>
+    internal void Cancel(int generation)
+    {
+        CancellationTokenSource? source;
+        lock (_lock)
+        {
+            if (generation != _generation)
+            {
+                return;
+            }
+
+            _cancelRequested = true;
+            source = _cancellation;
+        }
+
+        try
+        {
+            source?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Completed meanwhile.
+        }
+        catch (AggregateException ex)
+        {
+            _connection.Server.Logger.LogWarning(ex, "A cancellation callback of '{Method}' threw.", Method.FullName);
+        }
+    }
+
+    /// <summary>Completes the call with the result of <paramref name="task"/>.</summary>
+    public ValueTask CompleteAsync<T>(Task<T> task, JsonTypeInfo<T> resultType)
+    {
+        if (task.IsCompletedSuccessfully)
+        {
+            WriteResult(task.Result, resultType);
+            return default;
+        }
+
+        return AwaitAsync(task, resultType);
+    }
+
+    /// <summary>Completes the call with the result of <paramref name="task"/>.</summary>
+    public ValueTask CompleteAsync<T>(ValueTask<T> task, JsonTypeInfo<T> resultType)
+    {
+        if (task.IsCompletedSuccessfully)
+        {
+            WriteResult(task.Result, resultType);
+            return default;
+        }
+
+        return AwaitAsync(task, resultType);
+    }
+
+    /// <summary>Completes the call when <paramref name="task"/> completes.</summary>
+    public ValueTask CompleteAsync(Task task)
+    {
+        if (task.IsCompletedSuccessfully)
+        {
+            WriteEmpty();
+            return default;
+        }
+
+        return AwaitAsync(task);
+    }
+
+    /// <summary>Completes the call when <paramref name="task"/> completes.</summary>
+    public ValueTask CompleteAsync(ValueTask task)
+    {
+        if (task.IsCompletedSuccessfully)
+        {
+            task.GetAwaiter().GetResult();
+            WriteEmpty();
+            return default;
+        }
+
+        return AwaitAsync(task);
+    }
+
+    private async ValueTask AwaitAsync<T>(Task<T> task, JsonTypeInfo<T> resultType)
+    {
+        T result;
+        try
+        {
+            result = await task.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            WriteError(ex);
+            return;
+        }
+
+        WriteResult(result, resultType);
+    }
+
+    private async ValueTask AwaitAsync<T>(ValueTask<T> task, JsonTypeInfo<T> resultType)
+    {
+        T result;
+        try
+        {
+            result = await task.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            WriteError(ex);
+            return;
+        }
+
+        WriteResult(result, resultType);
+    }
+
+    private async ValueTask AwaitAsync(Task task)
+    {
+        try
+        {
+            await task.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            WriteError(ex);
+            return;
+        }
+
+        WriteEmpty();
+    }
+
+    private async ValueTask AwaitAsync(ValueTask task)
+    {
+        try
+        {
+            await task.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            WriteError(ex);
+            return;
+        }
+
+        WriteEmpty();
+    }
+
+    private void WriteEmpty()
+    {
+        Span<byte> frame = stackalloc byte[ProtocolConstants.HeaderLength];
+        FrameHeader.Write(frame, 0, FrameType.Response, FrameFlags.None, Id);
+        _connection.Output.TryEnqueue(frame);
+    }
+
+    private void WriteResult<T>(T value, JsonTypeInfo<T> resultType)
+    {
+        RequestWriterCache cache = RequestWriterCache.Rent();
+        try
+        {
+            PooledBuffer buffer = cache.Buffer;
+            buffer.GetSpan(ProtocolConstants.HeaderLength);
+            buffer.Advance(ProtocolConstants.HeaderLength);
+            Utf8JsonWriter writer = cache.Writer;
+            writer.Reset(buffer);
+            try
+            {
+                JsonSerializer.Serialize(writer, value, resultType);
+                writer.Flush();
+            }
+            catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException)
+            {
+                _connection.Server.Logger.LogError(ex, "The result of '{Method}' could not be serialized.", Method.FullName);
+                _connection.SendError(Id, RpcStatusCode.Internal, $"The server could not serialize the result of '{Method.FullName}'.");
+                return;
+            }
+
+            int bodyLength = buffer.WrittenCount - ProtocolConstants.HeaderLength;
+            if (bodyLength > _connection.Server.Options.MaxFrameSize)
+            {
+                _connection.SendError(Id, RpcStatusCode.ResourceExhausted,
+                    $"The result of '{Method.FullName}' is {bodyLength} bytes, over the server's maximum frame size of {_connection.Server.Options.MaxFrameSize} bytes.");
+                return;
+            }
+
+            Span<byte> frame = buffer.WrittenSpanWritable;
+            FrameHeader.Write(frame, bodyLength, FrameType.Response, FrameFlags.None, Id);
+            _connection.Output.TryEnqueue(frame);
+        }
+        finally
+        {
+            RequestWriterCache.Return(cache);
+        }
+    }
+
+    /// <summary>Turns a handler's exception into an error frame. Only <see cref="RpcException"/> text crosses the wire.</summary>
+    internal void WriteError(Exception exception)
+    {
+        RpcServer server = _connection.Server;
+        RpcStatusCode code;
+        string message;
+        switch (exception)
+        {
+            case RpcException rpc:
+                code = rpc.StatusCode;
+                message = rpc.Message;
+                break;
+            case OperationCanceledException when _cancellation is { IsCancellationRequested: true } || _cancelRequested:
+                if (server.TimeProvider.GetTimestamp() >= _deadline)
+                {
+                    code = RpcStatusCode.DeadlineExceeded;
+                    message = $"The deadline of '{Method.FullName}' passed while its handler ran.";
+                }
+                else
+                {
+                    code = RpcStatusCode.Cancelled;
+                    message = $"'{Method.FullName}' was cancelled.";
+                }
+
+                break;
+            default:
+                code = RpcStatusCode.Internal;
+                message = server.Options.IncludeExceptionDetails
+                    ? $"Exception was thrown by handler of '{Method.FullName}': {exception}"
+                    : $"Exception was thrown by handler of '{Method.FullName}'.";
+                server.Logger.LogError(exception, "The handler of '{Method}' threw.", Method.FullName);
+                break;
+        }
+
+        _connection.SendError(Id, code, message);
+    }
+
+    /// <summary>Ends this use of the instance; a later <see cref="Cancel"/> for it does nothing.</summary>
+    internal void Release()
+    {
+        CancellationTokenSource? source;
+        lock (_lock)
+        {
+            _generation++;
+            source = _cancellation;
+            _cancellation = null;
+            _cancelRequested = false;
+        }
+
+        source?.Dispose();
+        _connection = null!;
+        Method = null!;
+    }
+}

@@ -1,0 +1,54 @@
+using System;
+using System.Collections.Generic;
+using System.Net;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+
+namespace RpcGen;
+
+/// <summary>How an <see cref="RpcServer"/> listens and serves.</summary>
+public sealed class RpcServerOptions
+{
+    /// <summary>
+    /// The addresses to listen on; port 0 picks a free port (read it back from <see cref="RpcServer.Endpoints"/>).
+    /// The default value is 127.0.0.1 port 0.
+    /// </summary>
+    public IList<IPEndPoint> Listen { get; } = new List<IPEndPoint>();
+
+    /// <summary>
+    /// Serializer options for arguments and results; use the same settings as the clients. The default value is
+    /// <see cref="JsonSerializerDefaults.Web"/> options.
+    /// </summary>
+    public JsonSerializerOptions? SerializerOptions { get; set; }
+
+    /// <summary>The largest frame accepted or sent, in bytes. The default value is 4 MiB.</summary>
+    public int MaxFrameSize { get; set; } = Protocol.ProtocolConstants.DefaultMaxFrameSize;
+
+    /// <summary>
+    /// When true, an exception from a handler reaches the client with its type, message and stack trace; when false,
+    /// the client sees only that the handler failed. For development only. The default value is false.
+    /// </summary>
+    public bool IncludeExceptionDetails { get; set; }
+
+    /// <summary>How long a new connection may take to send its preface. The default value is 10 seconds.</summary>
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The clock for deadlines. The default value is <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>Where connection events and handler failures are logged. The default value is none.</summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
+
+    internal void Validate()
+    {
+        if (MaxFrameSize < 1024)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxFrameSize), MaxFrameSize, "MaxFrameSize must be at least 1024 bytes.");
+        }
+
+        if (HandshakeTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(HandshakeTimeout), HandshakeTimeout, "HandshakeTimeout must be positive.");
+        }
+    }
+}

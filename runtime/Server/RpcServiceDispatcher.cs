@@ -1,0 +1,38 @@
+using System;
+using System.ComponentModel;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using System.Threading.Tasks;
+
+namespace RpcGen.Server;
+
+/// <summary>
+/// The base of generated dispatchers: one per mapped service, holding the implementation and the JSON contracts it
+/// needs. <see cref="InvokeAsync"/> reads the arguments synchronously (the payload is only valid until the first await),
+/// calls the implementation and hands its task to <see cref="RpcServerCall"/>, which writes the response.
+/// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public abstract class RpcServiceDispatcher
+{
+    /// <summary>Creates a dispatcher for a service.</summary>
+    protected RpcServiceDispatcher(RpcServiceDescriptor descriptor) => Descriptor = descriptor;
+
+    /// <summary>The service this dispatcher serves.</summary>
+    public RpcServiceDescriptor Descriptor { get; }
+
+    /// <summary>Invokes method number <paramref name="methodIndex"/> with the arguments in <paramref name="payload"/>.</summary>
+    public abstract ValueTask InvokeAsync(int methodIndex, RpcServerCall call, ReadOnlySpan<byte> payload);
+}
+
+/// <summary>What a generated dispatcher is built with.</summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed class RpcDispatcherContext
+{
+    internal RpcDispatcherContext(JsonSerializerOptions serializerOptions) => SerializerOptions = serializerOptions;
+
+    /// <summary>The serializer options of the server.</summary>
+    public JsonSerializerOptions SerializerOptions { get; }
+
+    /// <summary>Resolves the JSON contract of <typeparamref name="T"/>.</summary>
+    public JsonTypeInfo<T> GetTypeInfo<T>() => RpcDefaults.GetTypeInfo<T>(SerializerOptions);
+}

@@ -1,0 +1,312 @@
+using System;
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Generic;
+using System.Threading.Tasks;
+using Microsoft.Extensions.Logging;
+using RpcGen.Protocol;
+using RpcGen.Server;
+
+namespace RpcGen.Transport;
+
+/// <summary>
+/// The server side of one connection: decodes request frames, runs generated handlers inline until their first await
+/// (arguments are read straight from the receive buffer), and keeps the calls in flight for cancel frames and for
+/// graceful shutdown.
+/// </summary>
+internal sealed class ServerConnection : FramedConnection
+{
+    private readonly TransportConnection _transport;
+    private readonly object _lock = new();
+    private readonly Dictionary<uint, RpcServerCall> _inFlight = new();
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _goingAway;
+    private uint _lastCallId;
+
+    public ServerConnection(RpcServer server, TransportConnection transport)
+        : base(transport, server.Options.MaxFrameSize, transport.Remote)
+    {
+        Server = server;
+        _transport = transport;
+    }
+
+    public RpcServer Server { get; }
+
+    /// <summary>Completes when the connection has ended (read loop finished and output closed).</summary>
+    public Task Completion => _drained.Task;
+
+    public int InFlight
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _inFlight.Count;
+            }
+        }
+    }
+
+    /// <summary>Sends our preface, checks the client's, then serves until the connection ends.</summary>
+    public async Task RunAsync()
+    {
+        try
+        {
+            byte[] preface = new byte[ProtocolConstants.PrefaceLength];
+            Preface.Write(preface, ProtocolConstants.RoleServer);
+            await _transport.Output.WriteAsync(preface).ConfigureAwait(false);
+
+            using var timeout = new System.Threading.CancellationTokenSource(Server.Options.HandshakeTimeout, Server.TimeProvider);
+            System.Buffers.ReadOnlySequence<byte> buffer;
+            while (true)
+            {
+                System.IO.Pipelines.ReadResult read = await _transport.Input.ReadAsync(timeout.Token).ConfigureAwait(false);
+                buffer = read.Buffer;
+                if (buffer.Length >= ProtocolConstants.PrefaceLength)
+                {
+                    break;
+                }
+
+                if (read.IsCompleted)
+                {
+                    throw new System.IO.InvalidDataException("the peer closed the connection before sending a preface");
+                }
+
+                _transport.Input.AdvanceTo(buffer.Start, buffer.End);
+            }
+
+            buffer.Slice(0, ProtocolConstants.PrefaceLength).CopyTo(preface);
+            _transport.Input.AdvanceTo(buffer.GetPosition(ProtocolConstants.PrefaceLength));
+            string? problem = Preface.Validate(preface, ProtocolConstants.RoleClient);
+            if (problem is not null)
+            {
+                throw new System.IO.InvalidDataException(problem);
+            }
+        }
+        catch (Exception ex)
+        {
+            Server.Logger.LogWarning("Refused a connection from {Remote}: {Reason}.", Remote,
+                ex is OperationCanceledException ? "no preface within the handshake timeout" : ex.Message);
+            Close(ex);
+            return;
+        }
+
+        if (Server.IsStopping)
+        {
+            BeginGoAway();
+        }
+
+        await ReadLoopAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Says goodbye: in-flight calls finish, new ones are refused as not processed, then the connection closes.</summary>
+    public void BeginGoAway()
+    {
+        uint last;
+        bool idle;
+        lock (_lock)
+        {
+            if (_goingAway)
+            {
+                return;
+            }
+
+            _goingAway = true;
+            last = _lastCallId;
+            idle = _inFlight.Count == 0;
+        }
+
+        Span<byte> body = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(body, last);
+        TrySendSmall(FrameType.GoAway, FrameFlags.None, 0, body);
+        if (idle)
+        {
+            _ = FinishAsync();
+        }
+    }
+
+    private async Task FinishAsync()
+    {
+        await Output.CompleteAsync().ConfigureAwait(false);
+        Close(null);
+    }
+
+    public void SendError(uint callId, RpcStatusCode code, string message, FrameFlags flags = FrameFlags.None) =>
+        TrySendError(callId, code, message, flags);
+
+    protected override void OnFrame(in FrameHeader header, ReadOnlySpan<byte> body)
+    {
+        switch (header.Type)
+        {
+            case FrameType.Request:
+                OnRequest(header.CallId, body);
+                return;
+
+            case FrameType.Cancel:
+            {
+                RpcServerCall? call;
+                int generation;
+                lock (_lock)
+                {
+                    if (!_inFlight.TryGetValue(header.CallId, out call))
+                    {
+                        return;
+                    }
+
+                    generation = call.Generation;
+                }
+
+                call.Cancel(generation);
+                return;
+            }
+
+            case FrameType.Ping:
+                TrySendSmall(FrameType.Pong, FrameFlags.None, 0, body.Length == 8 ? body : stackalloc byte[8]);
+                return;
+
+            default:
+                // Pong, GoAway from a client, and unknown types are ignored.
+                return;
+        }
+    }
+
+    private void OnRequest(uint callId, ReadOnlySpan<byte> body)
+    {
+        string? problem = RequestBody.TryParse(body, out RequestBody request);
+        if (problem is not null)
+        {
+            SendError(callId, RpcStatusCode.Internal, $"Malformed request frame: {problem}.");
+            return;
+        }
+
+        if (!Server.Methods.TryFind(request.Method, out RpcServiceDispatcher dispatcher, out int methodIndex))
+        {
+            SendError(callId, RpcStatusCode.Unimplemented, Server.Methods.DescribeMissing(request.Method));
+            return;
+        }
+
+        RpcServerCall call = Server.RentCall();
+        lock (_lock)
+        {
+            if (_goingAway)
+            {
+                Server.ReturnCall(call);
+                call = null!;
+            }
+            else if (!_inFlight.TryAdd(callId, call))
+            {
+                Server.ReturnCall(call);
+                call = null!;
+                problem = "a call with this id is already in flight";
+            }
+            else if (callId > _lastCallId)
+            {
+                _lastCallId = callId;
+            }
+        }
+
+        if (call is null)
+        {
+            if (problem is null)
+            {
+                SendError(callId, RpcStatusCode.Unavailable, "The server is shutting down; the request was not processed.", FrameFlags.NotProcessed);
+            }
+            else
+            {
+                SendError(callId, RpcStatusCode.Internal, $"Malformed request: {problem}.");
+            }
+
+            return;
+        }
+
+        call.Start(this, callId, dispatcher.Descriptor.Methods[methodIndex], request.TimeoutMilliseconds);
+        ValueTask pending;
+        try
+        {
+            pending = dispatcher.InvokeAsync(methodIndex, call, request.Payload);
+        }
+        catch (Exception ex)
+        {
+            call.WriteError(ex);
+            pending = default;
+        }
+
+        if (pending.IsCompleted)
+        {
+            Finish(call);
+        }
+        else
+        {
+            _ = FinishWhenDoneAsync(pending, call);
+        }
+    }
+
+    private async Task FinishWhenDoneAsync(ValueTask pending, RpcServerCall call)
+    {
+        try
+        {
+            await pending.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            call.WriteError(ex);
+        }
+
+        Finish(call);
+    }
+
+    private void Finish(RpcServerCall call)
+    {
+        bool drainedNow;
+        lock (_lock)
+        {
+            _inFlight.Remove(call.Id);
+            drainedNow = _goingAway && _inFlight.Count == 0;
+        }
+
+        Server.ReturnCall(call);
+        if (drainedNow)
+        {
+            _ = FinishAsync();
+        }
+    }
+
+    protected override void OnOversizeFrame(in FrameHeader header, uint length)
+    {
+        if (header.Type == FrameType.Request)
+        {
+            SendError(header.CallId, RpcStatusCode.ResourceExhausted,
+                $"The request of {length} bytes exceeds the server's maximum frame size of {MaxFrameSize} bytes (RpcServerOptions.MaxFrameSize).",
+                FrameFlags.NotProcessed);
+        }
+    }
+
+    protected override void OnClosed(Exception? error)
+    {
+        List<(RpcServerCall Call, int Generation)> abandoned;
+        lock (_lock)
+        {
+            _goingAway = true;
+            abandoned = new List<(RpcServerCall, int)>(_inFlight.Count);
+            foreach (RpcServerCall call in _inFlight.Values)
+            {
+                abandoned.Add((call, call.Generation));
+            }
+        }
+
+        // Nobody can receive these results any more: tell the handlers to stop.
+        foreach ((RpcServerCall call, int generation) in abandoned)
+        {
+            call.Cancel(generation);
+        }
+
+        if (error is not null && error is not OperationCanceledException)
+        {
+            Server.Logger.LogDebug("Connection from {Remote} ended: {Error}", Remote, error.Message);
+        }
+
+        Server.OnConnectionClosed(this);
+        _drained.TrySetResult();
+    }
+
+    protected override void AbortTransport() => _transport.Abort();
+}

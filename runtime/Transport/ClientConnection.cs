@@ -1,0 +1,383 @@
+using System;
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Generic;
+using System.Threading;
+using System.Threading.Tasks;
+using RpcGen.Client;
+using RpcGen.Protocol;
+
+namespace RpcGen.Transport;
+
+/// <summary>
+/// The client side of one multiplexed connection: many concurrent calls, told apart by call id, share it.
+/// </summary>
+internal sealed class ClientConnection : FramedConnection
+{
+    private readonly TransportConnection _transport;
+    private readonly object _lock = new();
+    private readonly Dictionary<uint, PendingCall> _calls = new();
+    private readonly Stack<PendingCall> _pool = new();
+    private readonly Dictionary<ulong, TaskCompletionSource<bool>> _pings = new();
+    private readonly Action<ClientConnection> _onUnusable;
+    private uint _nextCallId;
+    private ulong _nextPing;
+    private volatile bool _draining;
+
+    private ClientConnection(TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, Action<ClientConnection> onUnusable)
+        : base(transport, maxFrameSize, transport.Remote)
+    {
+        _transport = transport;
+        TimeProvider = timeProvider;
+        _onUnusable = onUnusable;
+    }
+
+    public TimeProvider TimeProvider { get; }
+
+    /// <summary>The largest frame body this side sends or accepts.</summary>
+    public int MaxFrameBytes => MaxFrameSize;
+
+    /// <summary>False once the server said goodbye or the connection ended: new calls go to a new connection.</summary>
+    public bool IsUsable => !_draining && !IsClosed;
+
+    public int InFlight
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _calls.Count;
+            }
+        }
+    }
+
+    /// <summary>Exchanges prefaces, then starts reading frames in the background.</summary>
+    public static async Task<ClientConnection> EstablishAsync(
+        TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, TimeSpan timeout,
+        Action<ClientConnection> onUnusable, CancellationToken cancellationToken)
+    {
+        try
+        {
+            byte[] preface = new byte[ProtocolConstants.PrefaceLength];
+            Preface.Write(preface, ProtocolConstants.RoleClient);
+            await transport.Output.WriteAsync(preface, cancellationToken).ConfigureAwait(false);
+
+            using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeoutSource.CancelAfter(timeout);
+            ReadOnlySequence<byte> buffer;
+            while (true)
+            {
+                System.IO.Pipelines.ReadResult read = await transport.Input.ReadAsync(timeoutSource.Token).ConfigureAwait(false);
+                buffer = read.Buffer;
+                if (buffer.Length >= ProtocolConstants.PrefaceLength)
+                {
+                    break;
+                }
+
+                if (read.IsCompleted)
+                {
+                    throw new RpcException(RpcStatusCode.Unavailable, $"{transport.Remote} closed the connection before sending the RpcGen preface; it is probably not an RpcGen server.");
+                }
+
+                transport.Input.AdvanceTo(buffer.Start, buffer.End);
+            }
+
+            buffer.Slice(0, ProtocolConstants.PrefaceLength).CopyTo(preface);
+            transport.Input.AdvanceTo(buffer.GetPosition(ProtocolConstants.PrefaceLength));
+            string? problem = Preface.Validate(preface, ProtocolConstants.RoleServer);
+            if (problem is not null)
+            {
+                throw new RpcException(RpcStatusCode.Unavailable, $"Cannot talk to {transport.Remote}: {problem}.");
+            }
+        }
+        catch
+        {
+            transport.Abort();
+            throw;
+        }
+
+        var connection = new ClientConnection(transport, maxFrameSize, timeProvider, onUnusable);
+        _ = connection.ReadLoopAsync();
+        return connection;
+    }
+
+    /// <summary>Registers a new call; null when the connection no longer takes calls.</summary>
+    public PendingCall? TryStartCall()
+    {
+        lock (_lock)
+        {
+            if (_draining || IsClosed)
+            {
+                return null;
+            }
+
+            PendingCall call = _pool.Count > 0 ? _pool.Pop() : new PendingCall(this);
+            uint id = ++_nextCallId;
+            if (id == 0)
+            {
+                id = ++_nextCallId;
+            }
+
+            call.Id = id;
+            _calls.Add(id, call);
+            return call;
+        }
+    }
+
+    /// <summary>Takes the call out of the table; true for exactly one of the racing completers.</summary>
+    public bool TryRemove(PendingCall call)
+    {
+        bool closeNow;
+        lock (_lock)
+        {
+            if (!_calls.TryGetValue(call.Id, out PendingCall? current) || !ReferenceEquals(current, call))
+            {
+                return false;
+            }
+
+            _calls.Remove(call.Id);
+            closeNow = _draining && _calls.Count == 0;
+        }
+
+        if (closeNow)
+        {
+            _ = Output.CompleteAsync();
+        }
+
+        return true;
+    }
+
+    private PendingCall? TryRemove(uint id)
+    {
+        bool closeNow;
+        PendingCall? call;
+        lock (_lock)
+        {
+            if (!_calls.Remove(id, out call))
+            {
+                return null;
+            }
+
+            closeNow = _draining && _calls.Count == 0;
+        }
+
+        if (closeNow)
+        {
+            _ = Output.CompleteAsync();
+        }
+
+        return call;
+    }
+
+    /// <summary>Returns a completed call whose result the caller has read.</summary>
+    public void Return(PendingCall call)
+    {
+        call.Reset();
+        lock (_lock)
+        {
+            if (_pool.Count < 256 && !IsClosed)
+            {
+                _pool.Push(call);
+                return;
+            }
+        }
+
+        call.DisposeTimer();
+    }
+
+    /// <summary>Tells the server to stop working on a call the caller gave up on.</summary>
+    public void SendCancel(uint callId, bool sent)
+    {
+        if (sent)
+        {
+            TrySendSmall(FrameType.Cancel, FrameFlags.None, callId, default);
+        }
+    }
+
+    public bool TrySend(ReadOnlySpan<byte> frame) => Output.TryEnqueue(frame);
+
+    /// <summary>Sends a ping and waits for its pong.</summary>
+    public async Task<TimeSpan> PingAsync(CancellationToken cancellationToken)
+    {
+        var pong = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        ulong id;
+        lock (_lock)
+        {
+            id = ++_nextPing;
+            _pings.Add(id, pong);
+        }
+
+        long start = TimeProvider.GetTimestamp();
+        try
+        {
+            Span<byte> body = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(body, id);
+            if (!TrySendSmall(FrameType.Ping, FrameFlags.None, 0, body))
+            {
+                throw new RpcException(RpcStatusCode.Unavailable, $"The connection to {Remote} is closed.");
+            }
+
+            await pong.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return TimeProvider.GetElapsedTime(start);
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _pings.Remove(id);
+            }
+        }
+    }
+
+    protected override void OnFrame(in FrameHeader header, ReadOnlySpan<byte> body)
+    {
+        switch (header.Type)
+        {
+            case FrameType.Response:
+            {
+                PendingCall? call = TryRemove(header.CallId);
+                if (call is null)
+                {
+                    return; // cancelled or timed out meanwhile
+                }
+
+                byte[]? array = null;
+                if (body.Length > 0)
+                {
+                    array = ArrayPool<byte>.Shared.Rent(body.Length);
+                    body.CopyTo(array);
+                }
+
+                call.SetResult(new ResponseData(array, body.Length));
+                return;
+            }
+
+            case FrameType.Error:
+            {
+                PendingCall? call = TryRemove(header.CallId);
+                if (call is null)
+                {
+                    return;
+                }
+
+                if (!ErrorBody.TryRead(body, out RpcStatusCode code, out string message))
+                {
+                    code = RpcStatusCode.Internal;
+                    message = "The server sent a malformed error frame.";
+                }
+
+                call.SetException(new RpcException(code, message)
+                {
+                    NotProcessed = (header.Flags & FrameFlags.NotProcessed) != 0,
+                    Endpoint = Remote,
+                });
+                return;
+            }
+
+            case FrameType.Ping:
+                TrySendSmall(FrameType.Pong, FrameFlags.None, 0, body.Length == 8 ? body : stackalloc byte[8]);
+                return;
+
+            case FrameType.Pong:
+                if (body.Length == 8)
+                {
+                    ulong id = BinaryPrimitives.ReadUInt64LittleEndian(body);
+                    TaskCompletionSource<bool>? waiter;
+                    lock (_lock)
+                    {
+                        _pings.Remove(id, out waiter);
+                    }
+
+                    waiter?.TrySetResult(true);
+                }
+
+                return;
+
+            case FrameType.GoAway:
+                BeginDraining();
+                return;
+
+            default:
+                // Unknown frame types are ignored so that later protocol versions can add some.
+                return;
+        }
+    }
+
+    private void BeginDraining()
+    {
+        bool closeNow;
+        lock (_lock)
+        {
+            if (_draining)
+            {
+                return;
+            }
+
+            _draining = true;
+            closeNow = _calls.Count == 0;
+        }
+
+        _onUnusable(this);
+        if (closeNow)
+        {
+            _ = Output.CompleteAsync();
+        }
+    }
+
+    protected override void OnOversizeFrame(in FrameHeader header, uint length)
+    {
+        PendingCall? call = TryRemove(header.CallId);
+        call?.SetException(new RpcException(
+            RpcStatusCode.ResourceExhausted,
+            $"The response of {length} bytes exceeds the client's maximum frame size of {MaxFrameSize} bytes (RpcClientOptions.MaxFrameSize).")
+        {
+            Endpoint = Remote,
+        });
+    }
+
+    protected override void OnClosed(Exception? error)
+    {
+        List<PendingCall> failed;
+        List<TaskCompletionSource<bool>> pings;
+        lock (_lock)
+        {
+            failed = new List<PendingCall>(_calls.Values);
+            _calls.Clear();
+            pings = new List<TaskCompletionSource<bool>>(_pings.Values);
+            _pings.Clear();
+            _draining = true;
+        }
+
+        string reason = error is null ? "the server closed it" : error.Message;
+        foreach (PendingCall call in failed)
+        {
+            call.SetException(new RpcException(RpcStatusCode.Unavailable, $"The connection to {Remote} was lost while the call was in flight ({reason}).", error)
+            {
+                // A request that never left this process cannot have run anywhere.
+                NotProcessed = !call.Sent,
+                Endpoint = Remote,
+            });
+        }
+
+        foreach (TaskCompletionSource<bool> ping in pings)
+        {
+            ping.TrySetException(new RpcException(RpcStatusCode.Unavailable, $"The connection to {Remote} was lost."));
+        }
+
+        _onUnusable(this);
+    }
+
+    protected override void AbortTransport() => _transport.Abort();
+
+    /// <summary>Waits for the graceful end of the output, then tears the connection down.</summary>
+    public async Task ShutdownAsync()
+    {
+        lock (_lock)
+        {
+            _draining = true;
+        }
+
+        await Output.CompleteAsync().ConfigureAwait(false);
+        Close(null);
+    }
+}

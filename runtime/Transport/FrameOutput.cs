@@ -1,0 +1,264 @@
+using System;
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace RpcGen.Transport;
+
+/// <summary>
+/// The sending half of a connection. Any thread may enqueue a whole frame; frames are copied into a pending buffer
+/// under a short lock and written by one writer at a time, so frames from concurrent callers are coalesced into few
+/// flushes. The first caller to find the writer idle writes inline (lowest latency for a lone caller); what arrives
+/// meanwhile is written by a thread-pool loop, never by a caller that is waiting for its own response.
+/// </summary>
+internal sealed class FrameOutput
+{
+    private readonly object _lock = new();
+    private readonly PipeWriter _writer;
+    private PooledBuffer _pending = new();
+    private PooledBuffer _sending = new();
+    private bool _writing;
+    private int _corked;
+    private bool _closed;
+    private bool _completing;
+    private TaskCompletionSource? _drained;
+    private readonly Action<Exception> _onFailure;
+
+    public FrameOutput(PipeWriter writer, Action<Exception> onFailure)
+    {
+        _writer = writer;
+        _onFailure = onFailure;
+    }
+
+    /// <summary>True when no more frames are accepted.</summary>
+    public bool IsClosed
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _closed || _completing;
+            }
+        }
+    }
+
+    /// <summary>Queues one complete frame. Returns false when the output is closed (the frame was not sent).</summary>
+    public bool TryEnqueue(ReadOnlySpan<byte> frame)
+    {
+        bool start;
+        lock (_lock)
+        {
+            if (_closed || _completing)
+            {
+                return false;
+            }
+
+            _pending.Write(frame);
+            start = !_writing && _corked == 0;
+            if (start)
+            {
+                _writing = true;
+            }
+        }
+
+        if (start)
+        {
+            _ = WriteLoopAsync(inline: true);
+        }
+
+        return true;
+    }
+
+    /// <summary>Holds frames back until <see cref="Uncork"/>, so a batch of responses leaves in one flush.</summary>
+    public void Cork()
+    {
+        lock (_lock)
+        {
+            _corked++;
+        }
+    }
+
+    public void Uncork()
+    {
+        bool start;
+        lock (_lock)
+        {
+            _corked--;
+            start = _corked == 0 && !_writing && _pending.WrittenCount > 0 && !_closed;
+            if (start)
+            {
+                _writing = true;
+            }
+        }
+
+        if (start)
+        {
+            _ = WriteLoopAsync(inline: true);
+        }
+    }
+
+    /// <summary>Stops accepting frames, writes what is pending, then completes the pipe.</summary>
+    public Task CompleteAsync()
+    {
+        bool completeNow;
+        Task result;
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return Task.CompletedTask;
+            }
+
+            _completing = true;
+            _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            result = _drained.Task;
+            completeNow = !_writing && (_pending.WrittenCount == 0 || _corked > 0);
+            if (!completeNow && !_writing)
+            {
+                _writing = true;
+                _corked = 0;
+                _ = WriteLoopAsync(inline: false);
+            }
+        }
+
+        if (completeNow)
+        {
+            Close(null);
+        }
+
+        return result;
+    }
+
+    /// <summary>Closes at once; what is pending is dropped.</summary>
+    public void Close(Exception? error)
+    {
+        TaskCompletionSource? drained;
+        bool completeWriter;
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return;
+            }
+
+            _closed = true;
+            drained = _drained;
+            completeWriter = !_writing;
+        }
+
+        if (completeWriter)
+        {
+            CompleteWriter(error);
+        }
+
+        drained?.TrySetResult();
+    }
+
+    private void CompleteWriter(Exception? error)
+    {
+        try
+        {
+            _writer.Complete(error);
+        }
+        catch (Exception)
+        {
+            // The transport is already gone; nothing left to tell it.
+        }
+
+        lock (_lock)
+        {
+            _pending.Dispose();
+            _sending.Dispose();
+        }
+    }
+
+    private async Task WriteLoopAsync(bool inline)
+    {
+        while (true)
+        {
+            PooledBuffer batch;
+            bool finish = false;
+            lock (_lock)
+            {
+                if (_closed)
+                {
+                    // Closed while we were writing: completing the pipe is ours to do.
+                    _writing = false;
+                    finish = true;
+                }
+                else if (_pending.WrittenCount == 0 || _corked > 0)
+                {
+                    _writing = false;
+                    if (!_completing || _pending.WrittenCount > 0)
+                    {
+                        return;
+                    }
+
+                    _closed = true;
+                    finish = true;
+                }
+                batch = _pending;
+                if (!finish)
+                {
+                    _pending = _sending;
+                    _sending = batch;
+                }
+            }
+
+            if (finish)
+            {
+                CompleteWriter(null);
+                _drained?.TrySetResult();
+                return;
+            }
+
+            try
+            {
+                _writer.Write(batch.WrittenSpan);
+                batch.Clear();
+                FlushResult flush = await _writer.FlushAsync().ConfigureAwait(false);
+                if (flush.IsCompleted || flush.IsCanceled)
+                {
+                    throw new System.IO.IOException("The connection's output was closed by the transport.");
+                }
+            }
+            catch (Exception ex)
+            {
+                lock (_lock)
+                {
+                    _writing = false;
+                    _closed = true;
+                }
+
+                CompleteWriter(ex);
+                _drained?.TrySetResult();
+                _onFailure(ex);
+                return;
+            }
+
+            if (inline)
+            {
+                // A caller wrote its own frame (and whatever had queued with it). Anything that arrived meanwhile
+                // goes to the thread pool: a caller must not keep writing other callers' frames.
+                inline = false;
+                bool more;
+                lock (_lock)
+                {
+                    more = _pending.WrittenCount > 0 && _corked == 0 && !_closed;
+                    if (!more && !_completing)
+                    {
+                        _writing = false;
+                        return;
+                    }
+                }
+
+                if (more)
+                {
+                    ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.WriteLoopAsync(inline: false), this, preferLocal: false);
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+using System;
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Threading;
+using System.Threading.Tasks;
+using RpcGen.Protocol;
+
+namespace RpcGen.Transport;
+
+/// <summary>
+/// What client and server connections share: the frame reader loop (size-checked before anything is buffered) and the
+/// coalescing frame output. A transport only supplies a duplex pipe; this class knows nothing of sockets.
+/// </summary>
+internal abstract class FramedConnection
+{
+    private readonly PipeReader _input;
+    private readonly int _maxFrameSize;
+    private long _skipRemaining;
+    private int _closed;
+
+    protected FramedConnection(IDuplexPipe pipe, int maxFrameSize, string remote)
+    {
+        _input = pipe.Input;
+        _maxFrameSize = maxFrameSize;
+        Remote = remote;
+        Output = new FrameOutput(pipe.Output, OnOutputFailed);
+    }
+
+    /// <summary>The peer, for messages and logs.</summary>
+    public string Remote { get; }
+
+    public FrameOutput Output { get; }
+
+    protected int MaxFrameSize => _maxFrameSize;
+
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+
+    /// <summary>Sends a frame with a body that fits on the stack (control frames).</summary>
+    protected bool TrySendSmall(FrameType type, FrameFlags flags, uint callId, ReadOnlySpan<byte> body)
+    {
+        Span<byte> frame = stackalloc byte[ProtocolConstants.HeaderLength + body.Length];
+        FrameHeader.Write(frame, body.Length, type, flags, callId);
+        body.CopyTo(frame.Slice(ProtocolConstants.HeaderLength));
+        return Output.TryEnqueue(frame);
+    }
+
+    protected bool TrySendError(uint callId, RpcStatusCode code, string message, FrameFlags flags = FrameFlags.None)
+    {
+        int bodyLength = ErrorBody.Length(message);
+        byte[] rented = ArrayPool<byte>.Shared.Rent(ProtocolConstants.HeaderLength + bodyLength);
+        try
+        {
+            Span<byte> frame = rented.AsSpan(0, ProtocolConstants.HeaderLength + bodyLength);
+            ErrorBody.Write(frame.Slice(ProtocolConstants.HeaderLength), code, message);
+            FrameHeader.Write(frame, bodyLength, FrameType.Error, flags, callId);
+            return Output.TryEnqueue(frame);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>Reads frames until the peer closes or the connection fails; then calls <see cref="OnClosed"/> once.</summary>
+    protected async Task ReadLoopAsync()
+    {
+        Exception? error = null;
+        try
+        {
+            while (true)
+            {
+                ReadResult result = await _input.ReadAsync().ConfigureAwait(false);
+                ReadOnlySequence<byte> buffer = result.Buffer;
+                Output.Cork();
+                try
+                {
+                    while (TryProcessFrame(ref buffer))
+                    {
+                    }
+                }
+                finally
+                {
+                    Output.Uncork();
+                }
+
+                _input.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    if (!buffer.IsEmpty || _skipRemaining > 0)
+                    {
+                        error = new System.IO.IOException($"The connection to {Remote} closed in the middle of a frame.");
+                    }
+
+                    break;
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            error = ex;
+        }
+
+        try
+        {
+            await _input.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Already torn down by the transport.
+        }
+
+        Close(error);
+    }
+
+    private bool TryProcessFrame(ref ReadOnlySequence<byte> buffer)
+    {
+        if (_skipRemaining > 0)
+        {
+            long skip = Math.Min(_skipRemaining, buffer.Length);
+            buffer = buffer.Slice(skip);
+            _skipRemaining -= skip;
+            if (_skipRemaining > 0)
+            {
+                return false;
+            }
+        }
+
+        ReadOnlySequence<byte> afterHeader = buffer;
+        if (!FrameHeader.TryRead(ref afterHeader, out FrameHeader header, out uint rawLength))
+        {
+            return false;
+        }
+
+        if (rawLength > (uint)_maxFrameSize)
+        {
+            // Refuse before buffering a byte of the body; skip it as it streams past.
+            OnOversizeFrame(header, rawLength);
+            buffer = afterHeader;
+            _skipRemaining = rawLength;
+            return true;
+        }
+
+        if (afterHeader.Length < header.Length)
+        {
+            return false;
+        }
+
+        ReadOnlySequence<byte> body = afterHeader.Slice(0, header.Length);
+        if (body.IsSingleSegment)
+        {
+            OnFrame(header, body.FirstSpan);
+        }
+        else
+        {
+            byte[] rented = ArrayPool<byte>.Shared.Rent(header.Length);
+            try
+            {
+                body.CopyTo(rented);
+                OnFrame(header, rented.AsSpan(0, header.Length));
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+
+        buffer = afterHeader.Slice(header.Length);
+        return true;
+    }
+
+    /// <summary>Handles one complete frame. The body is valid only during the call.</summary>
+    protected abstract void OnFrame(in FrameHeader header, ReadOnlySpan<byte> body);
+
+    /// <summary>A frame announced a body larger than the maximum frame size; its body is skipped.</summary>
+    protected abstract void OnOversizeFrame(in FrameHeader header, uint length);
+
+    /// <summary>Called once when the connection ends, with the error that ended it, if any.</summary>
+    protected abstract void OnClosed(Exception? error);
+
+    /// <summary>Tears the transport down.</summary>
+    protected abstract void AbortTransport();
+
+    private void OnOutputFailed(Exception error) => Close(error);
+
+    /// <summary>Closes at once: pending output is dropped, the transport aborted, <see cref="OnClosed"/> called once.</summary>
+    public void Close(Exception? error)
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
+        Output.Close(error);
+        try
+        {
+            _input.CancelPendingRead();
+        }
+        catch (Exception)
+        {
+            // The reader already completed.
+        }
+
+        AbortTransport();
+        OnClosed(error);
+    }
+}

@@ -1,0 +1,120 @@
+using RpcGen;
+
+namespace RpcGen.Tests.Support;
+
+public sealed record Quote(string Symbol, decimal Price, DateTimeOffset At);
+
+public sealed record QuoteRequest(string Symbol, int Quantity);
+
+[RpcService("calc")]
+[Timeout(5000)]
+public interface ICalculator
+{
+    Task<int> AddAsync(int a, int b, CancellationToken ct = default);
+
+    ValueTask<Quote> QuoteAsync(QuoteRequest request);
+
+    Task ResetAsync();
+
+    [RpcMethod("mul")]
+    Task<long> MultiplyAsync(long a, long b);
+
+    Task<string> WhoAmIAsync(CancellationToken cancellationToken = default);
+
+    Task<int> EchoSizeAsync(string text);
+
+    Task<int> WaitForCancellationAsync(int milliseconds, CancellationToken cancellationToken = default);
+
+    [Timeout(200)]
+    Task<int> SlowWithDeadlineAsync(int milliseconds, CancellationToken cancellationToken = default);
+
+    Task FailAsync(string kind);
+
+    Task<int> AddWithDefaultAsync(int a, int b = 10);
+}
+
+/// <summary>A calculator that says which server it runs on and records what its handlers observed.</summary>
+public sealed class Calculator : ICalculator
+{
+    private int _calls;
+
+    public Calculator(string name) => Name = name;
+
+    public string Name { get; }
+
+    public int Calls => Volatile.Read(ref _calls);
+
+    public TaskCompletionSource<bool> HandlerCancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public TaskCompletionSource<bool> HandlerStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task<int> AddAsync(int a, int b, CancellationToken ct = default)
+    {
+        Interlocked.Increment(ref _calls);
+        return Task.FromResult(a + b);
+    }
+
+    public ValueTask<Quote> QuoteAsync(QuoteRequest request)
+    {
+        Interlocked.Increment(ref _calls);
+        return new ValueTask<Quote>(new Quote(request.Symbol, 12.5m * request.Quantity, new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero)));
+    }
+
+    public Task ResetAsync()
+    {
+        Interlocked.Increment(ref _calls);
+        return Task.CompletedTask;
+    }
+
+    public Task<long> MultiplyAsync(long a, long b)
+    {
+        Interlocked.Increment(ref _calls);
+        return Task.FromResult(a * b);
+    }
+
+    public async Task<string> WhoAmIAsync(CancellationToken cancellationToken = default)
+    {
+        Interlocked.Increment(ref _calls);
+        await Task.Yield();
+        return Name;
+    }
+
+    public Task<int> EchoSizeAsync(string text)
+    {
+        Interlocked.Increment(ref _calls);
+        return Task.FromResult(text.Length);
+    }
+
+    public async Task<int> WaitForCancellationAsync(int milliseconds, CancellationToken cancellationToken = default)
+    {
+        Interlocked.Increment(ref _calls);
+        HandlerStarted.TrySetResult(true);
+        try
+        {
+            await Task.Delay(milliseconds, cancellationToken);
+            return milliseconds;
+        }
+        catch (OperationCanceledException)
+        {
+            HandlerCancelled.TrySetResult(true);
+            throw;
+        }
+    }
+
+    public Task<int> SlowWithDeadlineAsync(int milliseconds, CancellationToken cancellationToken = default) =>
+        WaitForCancellationAsync(milliseconds, cancellationToken);
+
+    public Task FailAsync(string kind)
+    {
+        Interlocked.Increment(ref _calls);
+        return kind switch
+        {
+            "rpc" => throw new RpcException(RpcStatusCode.NotFound, "no such thing"),
+            "argument" => Task.FromException(new ArgumentException("secret detail")),
+            "sync" => throw new InvalidOperationException("secret detail"),
+            _ => Task.CompletedTask,
+        };
+    }
+
+    public Task<int> AddWithDefaultAsync(int a, int b = 10) => Task.FromResult(a + b);
+}
