@@ -215,6 +215,11 @@ public sealed partial class RpcGenerator
                 return $"its result type {result.ToDisplayString(s_display)} cannot be serialized";
             }
 
+            if (method.Parameters.Count(p => IsCancellationToken(p.Type)) > 1)
+            {
+                return "it takes more than one CancellationToken";
+            }
+
             for (int i = 0; i < method.Parameters.Length; i++)
             {
                 IParameterSymbol parameter = method.Parameters[i];
@@ -230,11 +235,6 @@ public sealed partial class RpcGenerator
 
                 if (IsCancellationToken(parameter.Type))
                 {
-                    if (tokenName is not null)
-                    {
-                        return "it takes more than one CancellationToken";
-                    }
-
                     if (i != method.Parameters.Length - 1)
                     {
                         return "its CancellationToken must be the last parameter";
