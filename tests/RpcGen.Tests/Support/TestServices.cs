@@ -118,3 +118,17 @@ public sealed class Calculator : ICalculator
 
     public Task<int> AddWithDefaultAsync(int a, int b = 10) => Task.FromResult(a + b);
 }
+
+/// <summary>A newer client's view of "calc": one method the servers do not have.</summary>
+[RpcService("calc")]
+public interface ICalculatorV2
+{
+    Task<int> SubtractAsync(int a, int b);
+}
+
+/// <summary>A service no test server maps.</summary>
+[RpcService("missing")]
+public interface IMissing
+{
+    Task PingAsync();
+}

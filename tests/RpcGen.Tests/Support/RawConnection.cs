@@ -1,0 +1,118 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using System.Text;
+
+namespace RpcGen.Tests.Support;
+
+/// <summary>Speaks the wire protocol by hand, to send what a well-behaved client never would.</summary>
+public sealed class RawConnection : IAsyncDisposable
+{
+    private readonly TcpClient _tcp;
+    private readonly NetworkStream _stream;
+
+    private RawConnection(TcpClient tcp)
+    {
+        _tcp = tcp;
+        _stream = tcp.GetStream();
+    }
+
+    public NetworkStream Stream => _stream;
+
+    public static async Task<RawConnection> ConnectAsync(RpcEndpoint endpoint, bool sendPreface = true)
+    {
+        var tcp = new TcpClient { NoDelay = true };
+        await tcp.ConnectAsync(endpoint.Host, endpoint.Port);
+        var connection = new RawConnection(tcp);
+        if (sendPreface)
+        {
+            await connection.WriteAsync(new byte[] { 0x52, 0x50, 0x43, 0x47, 1, 1, 0, 0 });
+            byte[] serverPreface = await connection.ReadExactlyAsync(8);
+            if (Encoding.ASCII.GetString(serverPreface, 0, 4) != "RPCG")
+            {
+                throw new InvalidOperationException("not an RpcGen server");
+            }
+        }
+
+        return connection;
+    }
+
+    public async Task WriteAsync(byte[] bytes)
+    {
+        await _stream.WriteAsync(bytes);
+        await _stream.FlushAsync();
+    }
+
+    public static byte[] Frame(byte type, uint callId, byte[] body, uint? declaredLength = null)
+    {
+        byte[] frame = new byte[12 + body.Length];
+        BinaryPrimitives.WriteUInt32LittleEndian(frame, declaredLength ?? (uint)body.Length);
+        frame[4] = type;
+        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(8), callId);
+        body.CopyTo(frame, 12);
+        return frame;
+    }
+
+    public static byte[] RequestBody(string method, string payload, uint timeoutMs = 0)
+    {
+        byte[] name = Encoding.UTF8.GetBytes(method);
+        byte[] json = Encoding.UTF8.GetBytes(payload);
+        byte[] body = new byte[4 + 2 + name.Length + 2 + json.Length];
+        BinaryPrimitives.WriteUInt32LittleEndian(body, timeoutMs);
+        BinaryPrimitives.WriteUInt16LittleEndian(body.AsSpan(4), (ushort)name.Length);
+        name.CopyTo(body, 6);
+        json.CopyTo(body, 8 + name.Length);
+        return body;
+    }
+
+    public async Task<byte[]> ReadExactlyAsync(int count)
+    {
+        byte[] buffer = new byte[count];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await _stream.ReadExactlyAsync(buffer, timeout.Token);
+        return buffer;
+    }
+
+    /// <summary>Reads one frame: type, flags, call id, body.</summary>
+    public async Task<(byte Type, byte Flags, uint CallId, byte[] Body)> ReadFrameAsync()
+    {
+        byte[] header = await ReadExactlyAsync(12);
+        int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(header);
+        byte[] body = length == 0 ? Array.Empty<byte>() : await ReadExactlyAsync(length);
+        return (header[4], header[5], BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(8)), body);
+    }
+
+    public static (RpcStatusCode Code, string Message) ParseError(byte[] body) =>
+        ((RpcStatusCode)BinaryPrimitives.ReadUInt16LittleEndian(body), Encoding.UTF8.GetString(body, 4, BinaryPrimitives.ReadUInt16LittleEndian(body.AsSpan(2))));
+
+    /// <summary>True when the server closed the connection (read returns 0 or the socket resets) within the timeout.</summary>
+    public async Task<bool> WaitForCloseAsync(TimeSpan timeout)
+    {
+        byte[] buffer = new byte[256];
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            while (true)
+            {
+                int read = await _stream.ReadAsync(buffer, cts.Token);
+                if (read == 0)
+                {
+                    return true;
+                }
+            }
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _tcp.Dispose();
+        return default;
+    }
+}
