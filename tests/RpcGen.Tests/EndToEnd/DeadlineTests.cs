@@ -1,0 +1,75 @@
+using RpcGen.Tests.Support;
+using Xunit;
+
+namespace RpcGen.Tests.EndToEnd;
+
+/// <summary>Deadlines on a manual clock shared by client and server: nothing here sleeps.</summary>
+public sealed class DeadlineTests
+{
+    private static async Task<(RpcServer, RpcClient, Calculator)> StartAsync(ManualTimeProvider time)
+    {
+        var server = new RpcServer(new RpcServerOptions { TimeProvider = time });
+        var calculator = new Calculator("manual");
+        server.Map<ICalculator>(calculator);
+        await server.StartAsync();
+        var client = new RpcClient(new RpcClientOptions { TimeProvider = time, Endpoints = { server.InProcessEndpoint } });
+        return (server, client, calculator);
+    }
+
+    [Fact]
+    public async Task MethodTimeout_FailsExactlyAtTheDeadline_AndTheHandlersTokenFires()
+    {
+        var time = new ManualTimeProvider();
+        (RpcServer server, RpcClient client, Calculator calculator) = await StartAsync(time);
+        await using (server)
+        await using (client)
+        {
+            Task<int> call = client.CreateProxy<ICalculator>().SlowWithDeadlineAsync(60_000); // [Timeout(200)]
+            await calculator.HandlerStarted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+            time.Advance(TimeSpan.FromMilliseconds(199));
+            await Task.Delay(20);
+            Assert.False(call.IsCompleted);
+            Assert.False(calculator.HandlerCancelled.Task.IsCompleted);
+
+            time.Advance(TimeSpan.FromMilliseconds(2));
+            RpcException error = await Assert.ThrowsAsync<RpcException>(() => call.WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal(RpcStatusCode.DeadlineExceeded, error.StatusCode);
+            Assert.True(await calculator.HandlerCancelled.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        }
+    }
+
+    [Fact]
+    public async Task InterfaceTimeout_AppliesToMethodsWithoutTheirOwn()
+    {
+        var time = new ManualTimeProvider();
+        (RpcServer server, RpcClient client, Calculator calculator) = await StartAsync(time);
+        await using (server)
+        await using (client)
+        {
+            Task<int> call = client.CreateProxy<ICalculator>().WaitForCancellationAsync(600_000); // interface [Timeout(5000)]
+            await calculator.HandlerStarted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            time.Advance(TimeSpan.FromMilliseconds(4_999));
+            await Task.Delay(20);
+            Assert.False(call.IsCompleted);
+            time.Advance(TimeSpan.FromMilliseconds(2));
+            RpcException error = await Assert.ThrowsAsync<RpcException>(() => call.WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal(RpcStatusCode.DeadlineExceeded, error.StatusCode);
+        }
+    }
+
+    [Fact]
+    public void Descriptor_CarriesTheEffectiveTimeoutOfEachMethod()
+    {
+        RpcServiceDescriptor descriptor = RpcServiceRegistry.GetDescriptor<ICalculator>()!;
+        Assert.Equal("calc", descriptor.Name);
+        Assert.Equal(5000, descriptor.Methods.Single(m => m.ClrName == "AddAsync").TimeoutMilliseconds);
+        Assert.Equal(200, descriptor.Methods.Single(m => m.ClrName == "SlowWithDeadlineAsync").TimeoutMilliseconds);
+        RpcMethodDescriptor multiply = descriptor.Methods.Single(m => m.ClrName == "MultiplyAsync");
+        Assert.Equal("mul", multiply.Name);
+        Assert.Equal("calc/mul", multiply.FullName);
+        Assert.Equal(RpcReturnKind.TaskOfT, multiply.ReturnKind);
+        Assert.Equal(new[] { "a", "b" }, multiply.Parameters.Select(p => p.Name));
+        Assert.Contains(descriptor, RpcServiceRegistry.Services);
+    }
+}

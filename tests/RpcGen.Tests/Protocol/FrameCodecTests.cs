@@ -1,0 +1,108 @@
+using System.Buffers;
+using System.Text;
+using RpcGen.Protocol;
+using Xunit;
+
+namespace RpcGen.Tests.Protocol;
+
+public sealed class FrameCodecTests
+{
+    [Fact]
+    public void Header_RoundTrips()
+    {
+        byte[] bytes = new byte[ProtocolConstants.HeaderLength + 3];
+        FrameHeader.Write(bytes, 1234, FrameType.Error, FrameFlags.NotProcessed, 0xDEADBEEF);
+        var sequence = new ReadOnlySequence<byte>(bytes);
+        Assert.True(FrameHeader.TryRead(ref sequence, out FrameHeader header, out uint raw));
+        Assert.Equal((1234, FrameType.Error, FrameFlags.NotProcessed, 0xDEADBEEFu, 1234u), (header.Length, header.Type, header.Flags, header.CallId, raw));
+        Assert.Equal(3, sequence.Length);
+    }
+
+    [Fact]
+    public void Header_NeedsTwelveBytes()
+    {
+        var sequence = new ReadOnlySequence<byte>(new byte[11]);
+        Assert.False(FrameHeader.TryRead(ref sequence, out _, out _));
+        Assert.Equal(11, sequence.Length);
+    }
+
+    [Fact]
+    public void Header_HugeLengthIsReportedRaw()
+    {
+        byte[] bytes = new byte[ProtocolConstants.HeaderLength];
+        bytes[0] = bytes[1] = bytes[2] = bytes[3] = 0xFF;
+        var sequence = new ReadOnlySequence<byte>(bytes);
+        Assert.True(FrameHeader.TryRead(ref sequence, out FrameHeader header, out uint raw));
+        Assert.Equal(uint.MaxValue, raw);
+        Assert.Equal(int.MaxValue, header.Length);
+    }
+
+    [Fact]
+    public void Preface_ValidatesMagicVersionAndRole()
+    {
+        byte[] preface = new byte[8];
+        Preface.Write(preface, ProtocolConstants.RoleClient);
+        Assert.Equal("RPCG", Encoding.ASCII.GetString(preface, 0, 4));
+        Assert.Null(Preface.Validate(preface, ProtocolConstants.RoleClient));
+        Assert.Contains("is an RpcGen client", Preface.Validate(preface, ProtocolConstants.RoleServer), StringComparison.Ordinal);
+        preface[4] = 2;
+        Assert.Contains("version 2", Preface.Validate(preface, ProtocolConstants.RoleClient), StringComparison.Ordinal);
+        Assert.Contains("does not speak", Preface.Validate(Encoding.ASCII.GetBytes("GET / HT"), ProtocolConstants.RoleClient), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RequestBody_RoundTrips()
+    {
+        byte[] name = Encoding.UTF8.GetBytes("calc/Add");
+        byte[] payload = Encoding.UTF8.GetBytes("[1,2]");
+        byte[] body = new byte[RequestBody.PrefixLength(name.Length) + payload.Length];
+        RequestBody.WritePrefix(body, 1500, name);
+        payload.CopyTo(body, RequestBody.PrefixLength(name.Length));
+
+        Assert.Null(RequestBody.TryParse(body, out RequestBody request));
+        Assert.Equal(1500u, request.TimeoutMilliseconds);
+        Assert.Equal("calc/Add", Encoding.UTF8.GetString(request.Method));
+        Assert.Equal("[1,2]", Encoding.UTF8.GetString(request.Payload));
+    }
+
+    [Fact]
+    public void RequestBody_SkipsMetadataEntries()
+    {
+        var body = new List<byte>();
+        body.AddRange(BitConverter.GetBytes(0u));
+        body.AddRange(BitConverter.GetBytes((ushort)1));
+        body.Add((byte)'m');
+        body.AddRange(BitConverter.GetBytes((ushort)1));
+        body.AddRange(BitConverter.GetBytes((ushort)2)); body.AddRange("k1"u8.ToArray());
+        body.AddRange(BitConverter.GetBytes((ushort)3)); body.AddRange("val"u8.ToArray());
+        body.AddRange("[]"u8.ToArray());
+        Assert.Null(RequestBody.TryParse(body.ToArray(), out RequestBody request));
+        Assert.Equal("[]", Encoding.UTF8.GetString(request.Payload));
+
+        body.RemoveRange(body.Count - 6, 6); // cut into the metadata value
+        Assert.Equal("request frame's metadata is truncated", RequestBody.TryParse(body.ToArray(), out _));
+    }
+
+    [Theory]
+    [InlineData(new byte[] { })]
+    [InlineData(new byte[] { 0, 0, 0, 0, 0, 0, 0 })]
+    [InlineData(new byte[] { 0, 0, 0, 0, 0, 0, 0, 0 })]          // empty method name
+    [InlineData(new byte[] { 0, 0, 0, 0, 9, 0, 1, 2 })]          // name runs past the end
+    public void RequestBody_RejectsMalformedBodies(byte[] body) => Assert.NotNull(RequestBody.TryParse(body, out _));
+
+    [Fact]
+    public void ErrorBody_RoundTripsAndCutsLongMessagesOnACharacterBoundary()
+    {
+        byte[] body = new byte[ErrorBody.Length("nope")];
+        ErrorBody.Write(body, RpcStatusCode.NotFound, "nope");
+        Assert.True(ErrorBody.TryRead(body, out RpcStatusCode code, out string message));
+        Assert.Equal((RpcStatusCode.NotFound, "nope"), (code, message));
+
+        string longText = new string('é', 5000); // 2 bytes each
+        byte[] longBody = new byte[ErrorBody.Length(longText)];
+        ErrorBody.Write(longBody, RpcStatusCode.Internal, longText);
+        Assert.True(ErrorBody.TryRead(longBody, out _, out string cut));
+        Assert.Equal(ErrorBody.MaxMessageBytes / 2, cut.Length);
+        Assert.All(cut, c => Assert.Equal('é', c));
+    }
+}
