@@ -231,36 +231,63 @@ public sealed class RpcCallInvoker
     }
 }
 
-/// <summary>A per-thread buffer and JSON writer for building request and response frames without allocating.</summary>
+/// <summary>
+/// Per-thread buffers and JSON writers for building request and response frames without allocating. Two per thread:
+/// over the in-process transport a server writes its response on the thread that is still sending the request.
+/// </summary>
 internal sealed class RequestWriterCache
 {
     [ThreadStatic]
-    private static RequestWriterCache? t_cache;
+    private static RequestWriterCache? t_first;
+
+    [ThreadStatic]
+    private static RequestWriterCache? t_second;
 
     private RequestWriterCache()
     {
         Buffer = new PooledBuffer();
-        Writer = new Utf8JsonWriter(Buffer, new JsonWriterOptions { SkipValidation = false });
+        Writer = new Utf8JsonWriter(Buffer);
     }
 
     public PooledBuffer Buffer { get; }
 
     public Utf8JsonWriter Writer { get; }
 
-    /// <summary>Takes this thread's cache (or a new one when it is in use further up the stack).</summary>
+    /// <summary>Takes one of this thread's caches, or a new one when both are in use further up the stack.</summary>
     public static RequestWriterCache Rent()
     {
-        RequestWriterCache? cache = t_cache;
-        t_cache = null;
-        cache ??= new RequestWriterCache();
+        RequestWriterCache? cache = t_first;
+        if (cache is not null)
+        {
+            t_first = null;
+        }
+        else
+        {
+            cache = t_second;
+            t_second = null;
+            cache ??= new RequestWriterCache();
+        }
+
         cache.Buffer.Clear();
         return cache;
     }
 
     public static void Return(RequestWriterCache cache)
     {
-        cache.Writer.Reset(cache.Buffer);
         cache.Buffer.Clear();
-        t_cache = cache;
+        cache.Writer.Reset(cache.Buffer);
+        if (t_first is null)
+        {
+            t_first = cache;
+        }
+        else if (t_second is null)
+        {
+            t_second = cache;
+        }
+        else
+        {
+            cache.Writer.Dispose();
+            cache.Buffer.Dispose();
+        }
     }
 }

@@ -55,6 +55,21 @@ public sealed class WireProtocolTests
         }
     }
 
+    [Fact]
+    public async Task TheExampleInDocsProtocolMd_IsExactlyWhatTheServerSpeaks()
+    {
+        (RpcServer server, _) = await StartAsync();
+        await using (server)
+        await using (RawConnection raw = await RawConnection.ConnectAsync(server.Endpoints[0]))
+        {
+            byte[] request = Convert.FromHexString(
+                "150000000100000001000000" + "f4010000" + "0800" + "63616c632f416464" + "0000" + "5b322c335d");
+            await raw.WriteAsync(request);
+            byte[] response = await raw.ReadExactlyAsync(13);
+            Assert.Equal("01000000020000000100000035", Convert.ToHexString(response).ToLowerInvariant());
+        }
+    }
+
     [Theory]
     [InlineData("not json")]
     [InlineData("{\"a\":1}")]

@@ -1,0 +1,250 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace RpcGen.Benchmarks;
+
+/// <summary>
+/// Closed-loop load: N callers each make one call at a time for a fixed window after a warm-up; servers run in a
+/// separate process on loopback. Systems and concurrency levels are interleaved and repeated; the report gives medians.
+/// </summary>
+internal static class LoadRunner
+{
+    private const int BucketCount = 500_000; // 0.1 µs buckets up to 50 ms; slower calls land in the last bucket
+    private const double BucketMicroseconds = 0.1;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        double warmup = Option(args, "--warmup", 1.0);
+        double seconds = Option(args, "--seconds", 3.0);
+        int repetitions = (int)Option(args, "--reps", 3);
+        int[] levels = OptionList(args, "--concurrency", new[] { 1, 16, 64 });
+
+        using Process server = StartServerProcess(out int rpcPort, out int basePort);
+        try
+        {
+            var results = new Dictionary<(string System, int Callers), List<Sample>>();
+            for (int rep = 0; rep < repetitions; rep++)
+            {
+                foreach (int callers in levels)
+                {
+                    Add(results, "RpcGen", callers, await MeasureRpcGenAsync(rpcPort, callers, warmup, seconds));
+                    Add(results, "Raw multiplexed", callers, await MeasureMultiplexedAsync(basePort, callers, warmup, seconds));
+                    if (callers == 1)
+                    {
+                        Add(results, "Raw ping-pong", callers, await MeasurePingPongAsync(basePort, warmup, seconds));
+                    }
+
+                    Console.Error.WriteLine($"rep {rep + 1}/{repetitions}, {callers} callers done");
+                }
+            }
+
+            Console.WriteLine(Report(results, levels, warmup, seconds, repetitions));
+            return 0;
+        }
+        finally
+        {
+            server.StandardInput.Close();
+            if (!server.WaitForExit(5000))
+            {
+                server.Kill();
+            }
+        }
+    }
+
+    /// <summary>Runs as the server process: an RpcGen server and the baseline echo server; prints both ports.</summary>
+    public static async Task<int> ServeAsync()
+    {
+        await using var server = new RpcServer();
+        server.Map<IBench>(new Bench());
+        await server.StartAsync();
+        using var stop = new CancellationTokenSource();
+        int basePort = await Baseline.StartServerAsync(stop.Token);
+        Console.WriteLine($"PORTS {server.Endpoints[0].Port} {basePort}");
+        await Console.In.ReadToEndAsync(); // until the parent closes our stdin
+        stop.Cancel();
+        return 0;
+    }
+
+    private static Process StartServerProcess(out int rpcPort, out int basePort)
+    {
+        string self = Environment.ProcessPath!;
+        var start = new ProcessStartInfo
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
+        {
+            start.FileName = self;
+            start.ArgumentList.Add(typeof(LoadRunner).Assembly.Location);
+        }
+        else
+        {
+            start.FileName = self;
+        }
+
+        start.ArgumentList.Add("serve");
+        Process process = Process.Start(start)!;
+        string line = process.StandardOutput.ReadLine() ?? throw new InvalidOperationException("The server process did not start.");
+        string[] parts = line.Split(' ');
+        rpcPort = int.Parse(parts[1], CultureInfo.InvariantCulture);
+        basePort = int.Parse(parts[2], CultureInfo.InvariantCulture);
+        return process;
+    }
+
+    private static async Task<Sample> MeasureRpcGenAsync(int port, int callers, double warmup, double seconds)
+    {
+        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { new RpcEndpoint("127.0.0.1", port) } });
+        IBench bench = client.CreateProxy<IBench>();
+        return await MeasureAsync(callers, warmup, seconds, async caller => await bench.AddAsync(caller, 1));
+    }
+
+    private static async Task<Sample> MeasureMultiplexedAsync(int port, int callers, double warmup, double seconds)
+    {
+        await using var client = new Baseline.MultiplexedClient(port, callers);
+        return await MeasureAsync(callers, warmup, seconds, client.CallAsync);
+    }
+
+    private static async Task<Sample> MeasurePingPongAsync(int port, double warmup, double seconds)
+    {
+        using var client = new Baseline.PingPongClient(port);
+        return await MeasureAsync(1, warmup, seconds, client.CallAsync);
+    }
+
+    private static async Task<Sample> MeasureAsync(int callers, double warmup, double seconds, Func<int, ValueTask> call)
+    {
+        var histograms = new int[callers][];
+        var counts = new long[callers];
+        int phase = 0; // 0 warm-up, 1 measuring, 2 stop
+        var workers = new Task[callers];
+        for (int c = 0; c < callers; c++)
+        {
+            int caller = c;
+            histograms[caller] = new int[BucketCount];
+            workers[caller] = Task.Run(async () =>
+            {
+                int[] histogram = histograms[caller];
+                while (true)
+                {
+                    int current = Volatile.Read(ref phase);
+                    if (current == 2)
+                    {
+                        return;
+                    }
+
+                    long start = Stopwatch.GetTimestamp();
+                    await call(caller);
+                    if (current == 1)
+                    {
+                        double micros = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+                        histogram[Math.Min((int)(micros / BucketMicroseconds), BucketCount - 1)]++;
+                        counts[caller]++;
+                    }
+                }
+            });
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(warmup));
+        Volatile.Write(ref phase, 1);
+        long measureStart = Stopwatch.GetTimestamp();
+        await Task.Delay(TimeSpan.FromSeconds(seconds));
+        Volatile.Write(ref phase, 2);
+        double elapsed = Stopwatch.GetElapsedTime(measureStart).TotalSeconds;
+        await Task.WhenAll(workers);
+
+        var merged = new long[BucketCount];
+        foreach (int[] histogram in histograms)
+        {
+            for (int i = 0; i < BucketCount; i++)
+            {
+                merged[i] += histogram[i];
+            }
+        }
+
+        long total = counts.Sum();
+        return new Sample(total / elapsed, Percentile(merged, total, 0.50), Percentile(merged, total, 0.99));
+    }
+
+    private static double Percentile(long[] histogram, long total, double fraction)
+    {
+        long rank = (long)Math.Ceiling(total * fraction);
+        long seen = 0;
+        for (int i = 0; i < histogram.Length; i++)
+        {
+            seen += histogram[i];
+            if (seen >= rank)
+            {
+                return (i + 0.5) * BucketMicroseconds;
+            }
+        }
+
+        return double.NaN;
+    }
+
+    private static void Add(Dictionary<(string, int), List<Sample>> results, string system, int callers, Sample sample)
+    {
+        if (!results.TryGetValue((system, callers), out List<Sample>? list))
+        {
+            results[(system, callers)] = list = new List<Sample>();
+        }
+
+        list.Add(sample);
+    }
+
+    private static string Report(Dictionary<(string System, int Callers), List<Sample>> results, int[] levels, double warmup, double seconds, int repetitions)
+    {
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"Closed loop on loopback, server in a separate process; {warmup:0.#} s warm-up, {seconds:0.#} s measured, median of {repetitions} interleaved repetitions; {Environment.ProcessorCount} cores, .NET {Environment.Version}.");
+        text.AppendLine();
+        text.AppendLine("| system | callers | calls/s | p50 µs | p99 µs | calls/s vs raw multiplexed |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|");
+        foreach (int callers in levels)
+        {
+            double baseline = Median(results[("Raw multiplexed", callers)].Select(s => s.CallsPerSecond));
+            foreach (string system in new[] { "RpcGen", "Raw multiplexed", "Raw ping-pong" })
+            {
+                if (!results.TryGetValue((system, callers), out List<Sample>? samples))
+                {
+                    continue;
+                }
+
+                double rate = Median(samples.Select(s => s.CallsPerSecond));
+                text.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {system} | {callers} | {rate:N0} | {Median(samples.Select(s => s.P50)):0.0} | {Median(samples.Select(s => s.P99)):0.0} | {rate / baseline:P0} |");
+            }
+        }
+
+        if (results.TryGetValue(("Raw ping-pong", 1), out List<Sample>? pingPong) && results.TryGetValue(("RpcGen", 1), out List<Sample>? single))
+        {
+            double ratio = Median(single.Select(s => s.P50)) / Median(pingPong.Select(s => s.P50));
+            text.AppendLine();
+            text.AppendLine(CultureInfo.InvariantCulture, $"RpcGen p50 at 1 caller / raw ping-pong p50: {ratio:0.00}x");
+        }
+
+        return text.ToString();
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        double[] sorted = values.OrderBy(v => v).ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    private static double Option(string[] args, string name, double fallback)
+    {
+        int index = Array.IndexOf(args, name);
+        return index >= 0 && index + 1 < args.Length ? double.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
+    }
+
+    private static int[] OptionList(string[] args, string name, int[] fallback)
+    {
+        int index = Array.IndexOf(args, name);
+        return index >= 0 && index + 1 < args.Length
+            ? args[index + 1].Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray()
+            : fallback;
+    }
+
+    private readonly record struct Sample(double CallsPerSecond, double P50, double P99);
+}

@@ -1,0 +1,26 @@
+// RpcGen benchmarks.
+//   dotnet run -c Release --project tests/RpcGen.Benchmarks -- micro [BenchmarkDotNet args]   (BenchmarkDotNet, in-process toolchain)
+//   dotnet run -c Release --project tests/RpcGen.Benchmarks -- load [--seconds 3] [--warmup 1] [--reps 3] [--concurrency 1,16,64]
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using RpcGen.Benchmarks;
+
+string mode = args.Length > 0 ? args[0] : "help";
+switch (mode)
+{
+    case "micro":
+        // The in-process toolchain runs in this process: BenchmarkDotNet 0.14 (the newest served here) cannot build a
+        // separate .NET 10 benchmark project.
+        IConfig config = DefaultConfig.Instance.AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance));
+        BenchmarkSwitcher.FromAssembly(typeof(InProcessCallBenchmarks).Assembly).Run(args[1..], config);
+        return 0;
+    case "load":
+        return await LoadRunner.RunAsync(args[1..]);
+    case "serve":
+        return await LoadRunner.ServeAsync();
+    default:
+        Console.WriteLine("usage: micro [--filter *] | load [--seconds N] [--warmup N] [--reps N] [--concurrency 1,16,64]");
+        return mode == "help" ? 0 : 2;
+}
