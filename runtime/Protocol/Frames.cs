@@ -1,6 +1,7 @@
 using System;
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Threading.Tasks;
 
 namespace RpcGen.Protocol;
 
@@ -99,6 +100,31 @@ internal static class Preface
         destination[5] = role;
         destination[6] = 0;
         destination[7] = 0;
+    }
+
+    /// <summary>
+    /// Reads the peer's 8-byte preface and checks it; returns null when it is valid, otherwise what is wrong with it.
+    /// </summary>
+    public static async ValueTask<string?> ReadAsync(System.IO.Pipelines.PipeReader input, byte expectedRole, System.Threading.CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            System.IO.Pipelines.ReadResult read = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            ReadOnlySequence<byte> buffer = read.Buffer;
+            if (buffer.Length >= ProtocolConstants.PrefaceLength)
+            {
+                byte[] preface = new byte[ProtocolConstants.PrefaceLength];
+                buffer.Slice(0, ProtocolConstants.PrefaceLength).CopyTo(preface);
+                input.AdvanceTo(buffer.GetPosition(ProtocolConstants.PrefaceLength));
+                return Validate(preface, expectedRole);
+            }
+
+            input.AdvanceTo(buffer.Start, buffer.End);
+            if (read.IsCompleted)
+            {
+                return "the peer closed the connection before sending the RpcGen preface";
+            }
+        }
     }
 
     /// <summary>Checks a peer's preface; returns null when it is valid, otherwise what is wrong with it.</summary>

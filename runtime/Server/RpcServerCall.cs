@@ -116,16 +116,7 @@ public sealed class RpcServerCall
     }
 
     /// <summary>Completes the call with the result of <paramref name="task"/>.</summary>
-    public ValueTask CompleteAsync<T>(Task<T> task, JsonTypeInfo<T> resultType)
-    {
-        if (task.IsCompletedSuccessfully)
-        {
-            WriteResult(task.Result, resultType);
-            return default;
-        }
-
-        return AwaitAsync(task, resultType);
-    }
+    public ValueTask CompleteAsync<T>(Task<T> task, JsonTypeInfo<T> resultType) => CompleteAsync(new ValueTask<T>(task), resultType);
 
     /// <summary>Completes the call with the result of <paramref name="task"/>.</summary>
     public ValueTask CompleteAsync<T>(ValueTask<T> task, JsonTypeInfo<T> resultType)
@@ -140,16 +131,7 @@ public sealed class RpcServerCall
     }
 
     /// <summary>Completes the call when <paramref name="task"/> completes.</summary>
-    public ValueTask CompleteAsync(Task task)
-    {
-        if (task.IsCompletedSuccessfully)
-        {
-            WriteEmpty();
-            return default;
-        }
-
-        return AwaitAsync(task);
-    }
+    public ValueTask CompleteAsync(Task task) => CompleteAsync(new ValueTask(task));
 
     /// <summary>Completes the call when <paramref name="task"/> completes.</summary>
     public ValueTask CompleteAsync(ValueTask task)
@@ -162,22 +144,6 @@ public sealed class RpcServerCall
         }
 
         return AwaitAsync(task);
-    }
-
-    private async ValueTask AwaitAsync<T>(Task<T> task, JsonTypeInfo<T> resultType)
-    {
-        T result;
-        try
-        {
-            result = await task.ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            WriteError(ex);
-            return;
-        }
-
-        WriteResult(result, resultType);
     }
 
     private async ValueTask AwaitAsync<T>(ValueTask<T> task, JsonTypeInfo<T> resultType)
@@ -194,21 +160,6 @@ public sealed class RpcServerCall
         }
 
         WriteResult(result, resultType);
-    }
-
-    private async ValueTask AwaitAsync(Task task)
-    {
-        try
-        {
-            await task.ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            WriteError(ex);
-            return;
-        }
-
-        WriteEmpty();
     }
 
     private async ValueTask AwaitAsync(ValueTask task)

@@ -56,27 +56,7 @@ internal sealed class ServerConnection : FramedConnection
             await _transport.Output.WriteAsync(preface).ConfigureAwait(false);
 
             using var timeout = new System.Threading.CancellationTokenSource(Server.Options.HandshakeTimeout, Server.TimeProvider);
-            System.Buffers.ReadOnlySequence<byte> buffer;
-            while (true)
-            {
-                System.IO.Pipelines.ReadResult read = await _transport.Input.ReadAsync(timeout.Token).ConfigureAwait(false);
-                buffer = read.Buffer;
-                if (buffer.Length >= ProtocolConstants.PrefaceLength)
-                {
-                    break;
-                }
-
-                if (read.IsCompleted)
-                {
-                    throw new System.IO.InvalidDataException("the peer closed the connection before sending a preface");
-                }
-
-                _transport.Input.AdvanceTo(buffer.Start, buffer.End);
-            }
-
-            buffer.Slice(0, ProtocolConstants.PrefaceLength).CopyTo(preface);
-            _transport.Input.AdvanceTo(buffer.GetPosition(ProtocolConstants.PrefaceLength));
-            string? problem = Preface.Validate(preface, ProtocolConstants.RoleClient);
+            string? problem = await Preface.ReadAsync(_transport.Input, ProtocolConstants.RoleClient, timeout.Token).ConfigureAwait(false);
             if (problem is not null)
             {
                 throw new System.IO.InvalidDataException(problem);

@@ -64,27 +64,7 @@ internal sealed class ClientConnection : FramedConnection
 
             using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeoutSource.CancelAfter(timeout);
-            ReadOnlySequence<byte> buffer;
-            while (true)
-            {
-                System.IO.Pipelines.ReadResult read = await transport.Input.ReadAsync(timeoutSource.Token).ConfigureAwait(false);
-                buffer = read.Buffer;
-                if (buffer.Length >= ProtocolConstants.PrefaceLength)
-                {
-                    break;
-                }
-
-                if (read.IsCompleted)
-                {
-                    throw new RpcException(RpcStatusCode.Unavailable, $"{transport.Remote} closed the connection before sending the RpcGen preface; it is probably not an RpcGen server.");
-                }
-
-                transport.Input.AdvanceTo(buffer.Start, buffer.End);
-            }
-
-            buffer.Slice(0, ProtocolConstants.PrefaceLength).CopyTo(preface);
-            transport.Input.AdvanceTo(buffer.GetPosition(ProtocolConstants.PrefaceLength));
-            string? problem = Preface.Validate(preface, ProtocolConstants.RoleServer);
+            string? problem = await Preface.ReadAsync(transport.Input, ProtocolConstants.RoleServer, timeoutSource.Token).ConfigureAwait(false);
             if (problem is not null)
             {
                 throw new RpcException(RpcStatusCode.Unavailable, $"Cannot talk to {transport.Remote}: {problem}.");
