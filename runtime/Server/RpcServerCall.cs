@@ -237,7 +237,10 @@ public sealed class RpcServerCall
                 message = rpc.Message;
                 break;
             case OperationCanceledException when _cancellation is { IsCancellationRequested: true } || _cancelRequested:
-                if (server.TimeProvider.GetTimestamp() >= _deadline)
+                // Without a cancel frame or an abort, only the deadline timer cancels the token. (Timers are coarser
+                // than timestamps, so the clock alone cannot tell: it may read a hair before the deadline.)
+                bool deadlinePassed = server.TimeProvider.GetTimestamp() >= _deadline - (server.TimeProvider.TimestampFrequency / 100);
+                if (!_cancelRequested || deadlinePassed)
                 {
                     code = RpcStatusCode.DeadlineExceeded;
                     message = $"The deadline of '{Method.FullName}' passed while its handler ran.";

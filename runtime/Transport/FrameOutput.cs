@@ -85,7 +85,7 @@ internal sealed class FrameOutput
         lock (_lock)
         {
             _corked--;
-            start = _corked == 0 && !_writing && _pending.WrittenCount > 0 && !_closed;
+            start = _corked == 0 && !_writing && !_closed && (_pending.WrittenCount > 0 || _completing);
             if (start)
             {
                 _writing = true;
@@ -98,10 +98,13 @@ internal sealed class FrameOutput
         }
     }
 
-    /// <summary>Stops accepting frames, writes what is pending, then completes the pipe.</summary>
+    /// <summary>
+    /// Stops accepting frames, writes what is pending (after an uncork, if corked), then completes the pipe.
+    /// </summary>
     public Task CompleteAsync()
     {
-        bool completeNow;
+        bool completeNow = false;
+        bool start = false;
         Task result;
         lock (_lock)
         {
@@ -113,16 +116,26 @@ internal sealed class FrameOutput
             _completing = true;
             _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             result = _drained.Task;
-            completeNow = !_writing && (_pending.WrittenCount == 0 || _corked > 0);
-            if (!completeNow && !_writing)
+            if (_writing || _corked > 0)
+            {
+                // The running write loop, or the uncork, finishes the pipe once everything pending is written.
+            }
+            else if (_pending.WrittenCount > 0)
             {
                 _writing = true;
-                _corked = 0;
-                _ = WriteLoopAsync(inline: false);
+                start = true;
+            }
+            else
+            {
+                completeNow = true;
             }
         }
 
-        if (completeNow)
+        if (start)
+        {
+            _ = WriteLoopAsync(inline: false);
+        }
+        else if (completeNow)
         {
             Close(null);
         }
