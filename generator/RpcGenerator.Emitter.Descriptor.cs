@@ -1,3 +1,4 @@
+using System.Linq;
 using RpcGen.Generator.Helpers;
 using RpcGen.Generator.Model;
 
@@ -56,7 +57,28 @@ public sealed partial class RpcGenerator
                 writer.WriteLine($"resultType: {(method.ResultType is null ? "null" : Literal(method.ResultType.Display))},");
                 writer.WriteLine($"returnKind: {RpcReturnKind}.{method.ReturnKind},");
                 writer.WriteLine($"hasCancellationToken: {(method.CancellationTokenName is null ? "false" : "true")},");
-                writer.WriteLine($"timeoutMilliseconds: {Number(method.TimeoutMilliseconds)}),");
+                var extra = new System.Collections.Generic.List<string>();
+                if (method.LoadBalance is string strategy)
+                {
+                    extra.Add($"loadBalance: {strategy}");
+                }
+
+                if (method.BalancerType is string balancer)
+                {
+                    extra.Add($"balancerFactory: static () => new {balancer}()");
+                    extra.Add($"balancerType: {Literal(balancer.Replace("global::", string.Empty))}");
+                }
+
+                if (method.HashKeyParameters.Count > 0)
+                {
+                    extra.Add($"hashKeyParameters: new string[] {{ {string.Join(", ", method.HashKeyParameters.Select(i => Literal(method.Parameters[i].Name)))} }}");
+                }
+
+                writer.WriteLine($"timeoutMilliseconds: {Number(method.TimeoutMilliseconds)}{(extra.Count == 0 ? ")," : ",")}");
+                for (int i = 0; i < extra.Count; i++)
+                {
+                    writer.WriteLine(extra[i] + (i == extra.Count - 1 ? ")," : ","));
+                }
                 writer.Indentation--;
             }
 

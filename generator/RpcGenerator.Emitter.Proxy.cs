@@ -147,6 +147,26 @@ public sealed partial class RpcGenerator
 
             writer.WriteLine("writer.WriteEndArray();");
             writer.CloseBlock();
+            writer.WriteLine();
+            writer.WriteLine("public ulong GetHashKey()");
+            writer.OpenBlock();
+            if (method.HashKeyParameters.Count == 0)
+            {
+                writer.WriteLine("return 0;");
+            }
+            else
+            {
+                string hash = string.Empty;
+                foreach (int index in method.HashKeyParameters)
+                {
+                    string one = $"{RpcHash}.Of(this._arg{Number(index)}, this._proxy.{types[method.Parameters[index].Type.FullyQualified]})";
+                    hash = hash.Length == 0 ? one : $"{RpcHash}.Combine({hash}, {one})";
+                }
+
+                writer.WriteLine($"return {hash};");
+            }
+
+            writer.CloseBlock();
             writer.CloseBlock();
         }
 

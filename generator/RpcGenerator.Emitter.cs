@@ -36,6 +36,7 @@ public sealed partial class RpcGenerator
         private const string RpcServiceRegistry = "global::RpcGen.RpcServiceRegistry";
         private const string RpcException = "global::RpcGen.RpcException";
         private const string RpcStatusCode = "global::RpcGen.RpcStatusCode";
+        private const string RpcHash = "global::RpcGen.Balancing.RpcHash";
 
         private static readonly string s_version =
             typeof(RpcGenerator).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion?.Split('+')[0]

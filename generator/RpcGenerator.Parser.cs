@@ -18,6 +18,10 @@ public sealed partial class RpcGenerator
     {
         private const string RpcMethodAttribute = "RpcGen.RpcMethodAttribute";
         private const string TimeoutAttribute = "RpcGen.TimeoutAttribute";
+        private const string LoadBalanceAttribute = "RpcGen.LoadBalanceAttribute";
+        private const string HashKeyAttribute = "RpcGen.HashKeyAttribute";
+        private const string LoadBalancerInterface = "RpcGen.ILoadBalancer";
+        private const string LoadBalanceStrategyType = "global::RpcGen.LoadBalanceStrategy";
 
         private static readonly SymbolDisplayFormat s_fullyQualified = SymbolDisplayFormat.FullyQualifiedFormat
             .AddMiscellaneousOptions(SymbolDisplayMiscellaneousOptions.IncludeNullableReferenceTypeModifier);
@@ -55,6 +59,7 @@ public sealed partial class RpcGenerator
             cancellationToken.ThrowIfCancellationRequested();
             string wireName = ServiceWireName(type, context.Attributes[0]);
             int interfaceTimeout = TimeoutOf(type);
+            (string? interfaceBalance, string? interfaceBalancer) = LoadBalanceOf(type);
 
             var methods = new List<MethodSpec>();
             var unsupported = new List<UnsupportedMemberSpec>();
@@ -91,6 +96,13 @@ public sealed partial class RpcGenerator
 
                             wireNames.Add(methodWireName, method.Name + "(" + string.Join(", ", method.Parameters.Select(p => p.Type.ToDisplayString(s_display))) + ")");
                             int timeout = TimeoutOf(method);
+                            (string? balance, string? balancer) = LoadBalanceOf(method);
+                            if (balance is null && balancer is null)
+                            {
+                                (balance, balancer) = (interfaceBalance, interfaceBalancer);
+                            }
+
+                            IParameterSymbol[] travelling = method.Parameters.Where(p => !IsCancellationToken(p.Type)).ToArray();
                             methods.Add(new MethodSpec(
                                 methods.Count,
                                 method.Name,
@@ -99,12 +111,16 @@ public sealed partial class RpcGenerator
                                 inherited,
                                 returnKind,
                                 result is null ? null : Ref(result),
-                                method.Parameters
-                                    .Where(p => !IsCancellationToken(p.Type))
+                                travelling
                                     .Select(p => new ParameterSpec(p.Name, Ref(p.Type), DefaultValue(p)))
                                     .ToEquatableArray(),
                                 tokenName,
-                                timeout > 0 ? timeout : interfaceTimeout));
+                                timeout > 0 ? timeout : interfaceTimeout,
+                                balance,
+                                balancer,
+                                Enumerable.Range(0, travelling.Length)
+                                    .Where(i => travelling[i].GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == HashKeyAttribute))
+                                    .ToEquatableArray()));
                             break;
                         }
 
@@ -307,6 +323,42 @@ public sealed partial class RpcGenerator
             }
 
             return 0;
+        }
+
+        /// <summary>
+        /// The strategy (enum value) or the user's balancer type (global:: name) from <c>[LoadBalance]</c>. A balancer type
+        /// that is not a concrete <c>ILoadBalancer</c> with a public parameterless constructor is ignored here so the
+        /// build does not break; the analyzers report it.
+        /// </summary>
+        private static (string? Strategy, string? BalancerType) LoadBalanceOf(ISymbol symbol)
+        {
+            foreach (AttributeData attribute in symbol.GetAttributes())
+            {
+                if (attribute.AttributeClass?.ToDisplayString() != LoadBalanceAttribute || attribute.ConstructorArguments.Length != 1)
+                {
+                    continue;
+                }
+
+                TypedConstant argument = attribute.ConstructorArguments[0];
+                if (argument.Kind == TypedConstantKind.Enum && argument.Value is int strategy)
+                {
+                    // The member's name reads better in the generated descriptor than its number.
+                    string? name = argument.Type?.GetMembers().OfType<IFieldSymbol>()
+                        .FirstOrDefault(f => f.HasConstantValue && Equals(f.ConstantValue, strategy))?.Name;
+                    return (name is null ? $"({LoadBalanceStrategyType}){strategy.ToString(CultureInfo.InvariantCulture)}" : $"{LoadBalanceStrategyType}.{name}", null);
+                }
+
+                if (argument.Value is INamedTypeSymbol balancer &&
+                    !balancer.IsAbstract &&
+                    balancer.TypeKind == TypeKind.Class &&
+                    balancer.AllInterfaces.Any(i => i.ToDisplayString() == LoadBalancerInterface) &&
+                    balancer.InstanceConstructors.Any(c => c.Parameters.Length == 0 && c.DeclaredAccessibility is Accessibility.Public or Accessibility.Internal))
+                {
+                    return (null, balancer.ToDisplayString(s_fullyQualified));
+                }
+            }
+
+            return (null, null);
         }
 
         /// <summary>The parameter's default as a C# expression of its type, or null when it has none.</summary>

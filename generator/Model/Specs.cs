@@ -31,7 +31,10 @@ internal sealed record MethodSpec(
     TypeRef? ResultType,
     ImmutableEquatableArray<ParameterSpec> Parameters,
     string? CancellationTokenName,
-    int TimeoutMilliseconds);
+    int TimeoutMilliseconds,
+    string? LoadBalance,
+    string? BalancerType,
+    ImmutableEquatableArray<int> HashKeyParameters);
 
 /// <summary>A parameter that travels in the request.</summary>
 /// <remarks><see cref="DefaultValue"/> is a C# expression already, or null when the parameter is required.</remarks>

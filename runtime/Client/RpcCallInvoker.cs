@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.ComponentModel;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
@@ -33,10 +34,11 @@ public sealed class RpcCallInvoker
     public JsonTypeInfo<T> GetTypeInfo<T>() => RpcDefaults.GetTypeInfo<T>(SerializerOptions);
 
     /// <summary>Prepares a method without a result.</summary>
-    public RpcClientMethod GetMethod(RpcMethodDescriptor descriptor) => new(descriptor);
+    public RpcClientMethod GetMethod(RpcMethodDescriptor descriptor) => new(descriptor, _client.GetBalancer(descriptor));
 
     /// <summary>Prepares a method with a result.</summary>
-    public RpcClientMethod<TResult> GetMethod<TResult>(RpcMethodDescriptor descriptor) => new(descriptor, GetTypeInfo<TResult>());
+    public RpcClientMethod<TResult> GetMethod<TResult>(RpcMethodDescriptor descriptor) =>
+        new(descriptor, _client.GetBalancer(descriptor), GetTypeInfo<TResult>());
 
     /// <summary>Calls a method that returns a result.</summary>
     public async ValueTask<TResult> InvokeAsync<TArguments, TResult>(RpcClientMethod<TResult> method, TArguments arguments, CancellationToken cancellationToken)
@@ -60,7 +62,7 @@ public sealed class RpcCallInvoker
     /// <summary>
     /// Sends the request and waits for its response. A request that provably never reached a handler (connection
     /// refused, or refused by a server that is shutting down) is sent to another endpoint, as gRPC's transparent retry
-    /// does; anything else is the caller's to see.
+    /// does; anything else is the caller's to see. Each attempt's outcome feeds the endpoint's health and latency.
     /// </summary>
     private async ValueTask<(ResponseData, string)> SendAsync<TArguments>(RpcClientMethod method, TArguments arguments, CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
@@ -75,17 +77,20 @@ public sealed class RpcCallInvoker
         long deadline = method.TimeoutMilliseconds > 0
             ? time.GetTimestamp() + (method.TimeoutMilliseconds * time.TimestampFrequency / 1000)
             : long.MaxValue;
-        ulong tried = 0;
+        ulong hashKey = method.HasHashKey ? arguments.GetHashKey() : 0;
+        TriedEndpoints tried = default;
         RpcException? lastError = null;
-        int maxAttempts = _client.EndpointCount + 2;
+        int maxAttempts = _client.EndpointSet.All.Length + 2;
         for (int attempt = 0; attempt < maxAttempts; attempt++)
         {
-            EndpointState? endpoint = _client.Pick(tried);
+            RpcEndpointState? endpoint = Pick(method, hashKey, tried);
             if (endpoint is null)
             {
                 break;
             }
 
+            long start = time.GetTimestamp();
+            _client.CallStarted(endpoint);
             ClientConnection connection;
             PendingCall? call;
             try
@@ -96,14 +101,21 @@ public sealed class RpcCallInvoker
                 if (call is null)
                 {
                     // The connection began draining between the pick and now; the next attempt opens another.
+                    _client.CallEnded(endpoint, start, CallOutcome.Neutral);
                     continue;
                 }
             }
             catch (RpcException ex) when (ex.NotProcessed)
             {
+                _client.CallEnded(endpoint, start, CallOutcome.Failure);
                 lastError = ex;
-                tried = Exclude(tried, endpoint.Index);
+                tried = tried.Add(endpoint.Id);
                 continue;
+            }
+            catch
+            {
+                _client.CallEnded(endpoint, start, CallOutcome.Neutral);
+                throw;
             }
 
             call.Arm(cancellationToken, deadline, time);
@@ -112,6 +124,7 @@ public sealed class RpcCallInvoker
                 if (writeError is not null)
                 {
                     connection.Return(call);
+                    _client.CallEnded(endpoint, start, CallOutcome.Neutral);
                     throw writeError;
                 }
 
@@ -123,27 +136,65 @@ public sealed class RpcCallInvoker
             {
                 response = await call.AsValueTask().ConfigureAwait(false);
             }
-            catch (RpcException ex) when (ex.NotProcessed && attempt + 1 < maxAttempts && time.GetTimestamp() < deadline && !cancellationToken.IsCancellationRequested)
+            catch (Exception ex)
             {
                 connection.Return(call);
-                lastError = ex;
-                tried = Exclude(tried, endpoint.Index);
-                continue;
-            }
-            catch
-            {
-                connection.Return(call);
+                _client.CallEnded(endpoint, start, Classify(ex));
+                if (ex is RpcException { NotProcessed: true } rpc && attempt + 1 < maxAttempts && time.GetTimestamp() < deadline && !cancellationToken.IsCancellationRequested)
+                {
+                    lastError = rpc;
+                    tried = tried.Add(endpoint.Id);
+                    continue;
+                }
+
                 throw;
             }
 
             connection.Return(call);
+            _client.CallEnded(endpoint, start, CallOutcome.Success);
             return (response, connection.Remote);
         }
 
         throw lastError ?? new RpcException(RpcStatusCode.Unavailable, $"No endpoint could take '{method.Descriptor.FullName}'.") { NotProcessed = true };
     }
 
-    private static ulong Exclude(ulong tried, int index) => index < 64 ? tried | (1UL << index) : tried;
+    /// <summary>Asks the method's balancer for an endpoint among the candidates that this call has not tried.</summary>
+    private RpcEndpointState? Pick(RpcClientMethod method, ulong hashKey, TriedEndpoints tried)
+    {
+        EndpointSet set = _client.EndpointSet;
+        ReadOnlySpan<RpcEndpointState> candidates = set.Candidates;
+        if (!tried.IsEmpty)
+        {
+            var remaining = new List<RpcEndpointState>(candidates.Length);
+            foreach (RpcEndpointState candidate in candidates)
+            {
+                if (!tried.Contains(candidate.Id))
+                {
+                    remaining.Add(candidate);
+                }
+            }
+
+            candidates = remaining.ToArray();
+        }
+
+        if (candidates.IsEmpty)
+        {
+            return null;
+        }
+
+        var context = new LoadBalancingContext(set, candidates, method.Descriptor, hashKey, method.HasHashKey, _client.TimeProvider.GetTimestamp(), tried, _client.TotalInFlight);
+        return method.Balancer.Pick(context);
+    }
+
+    /// <summary>What an attempt's failure says about its endpoint's health.</summary>
+    private static CallOutcome Classify(Exception error) => error switch
+    {
+        OperationCanceledException => CallOutcome.Neutral,
+        RpcException { NotProcessed: true } => CallOutcome.Neutral, // refused by a server shutting down gracefully
+        RpcException { StatusCode: RpcStatusCode.Unavailable or RpcStatusCode.DeadlineExceeded } => CallOutcome.Failure,
+        RpcException => CallOutcome.Success, // the server answered, with an application error
+        _ => CallOutcome.Failure,
+    };
 
     /// <summary>
     /// Serializes the arguments straight behind the frame header in a per-thread buffer and queues the frame. Returns

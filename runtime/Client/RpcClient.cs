@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Concurrent;
+using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
@@ -10,14 +11,21 @@ namespace RpcGen;
 
 /// <summary>
 /// Calls RPC services on a set of servers. Create one per set of endpoints and keep it for the life of the process: it
-/// holds one multiplexed connection per endpoint. Proxies from <see cref="CreateProxy{TService}"/> are thread-safe.
+/// holds one multiplexed connection per endpoint, their health, and the balancers. Proxies from
+/// <see cref="CreateProxy{TService}"/> are thread-safe.
 /// </summary>
 public sealed class RpcClient : IAsyncDisposable
 {
-    private readonly EndpointState[] _endpoints;
+    private readonly object _setLock = new();
+    private readonly List<RpcEndpointState> _states = new();
     private readonly ConcurrentDictionary<Type, object> _proxies = new();
+    private readonly ConcurrentDictionary<LoadBalanceStrategy, ILoadBalancer> _balancers = new();
     private readonly CancellationTokenSource _disposal = new();
-    private int _next = -1;
+    private readonly IDisposable? _subscription;
+    private volatile EndpointSet _set = EndpointSet.Empty;
+    private long _totalInFlight;
+    private int _nextId;
+    private bool _initialLoad = true;
     private int _disposed;
 
     /// <summary>Creates a client. Nothing connects until the first call.</summary>
@@ -28,17 +36,25 @@ public sealed class RpcClient : IAsyncDisposable
         Options = options;
         TimeProvider = options.TimeProvider;
         Logger = options.LoggerFactory?.CreateLogger("RpcGen.Client") ?? NullLogger.Instance;
-        _endpoints = new EndpointState[options.Endpoints.Count];
-        for (int i = 0; i < _endpoints.Length; i++)
+        Invoker = new RpcCallInvoker(this, options.SerializerOptions ?? RpcDefaults.CreateSerializerOptions());
+        if (options.EndpointSource is { } source)
         {
-            _endpoints[i] = new EndpointState(this, options.Endpoints[i], i);
+            _subscription = source.Subscribe(ApplyEndpoints);
+        }
+        else
+        {
+            ApplyEndpoints(new List<RpcEndpoint>(options.Endpoints));
         }
 
-        Invoker = new RpcCallInvoker(this, options.SerializerOptions ?? RpcDefaults.CreateSerializerOptions());
+        _initialLoad = false;
+        Health = new HealthMonitor(this);
     }
 
     /// <summary>The options the client was created with.</summary>
     public RpcClientOptions Options { get; }
+
+    /// <summary>Every endpoint the client currently calls, with its load and health.</summary>
+    public IReadOnlyList<RpcEndpointState> Endpoints => _set.All;
 
     internal TimeProvider TimeProvider { get; }
 
@@ -48,7 +64,13 @@ public sealed class RpcClient : IAsyncDisposable
 
     internal RpcCallInvoker Invoker { get; }
 
-    internal int EndpointCount => _endpoints.Length;
+    internal HealthMonitor Health { get; } = null!;
+
+    internal EndpointSet EndpointSet => _set;
+
+    internal long TotalInFlight => Volatile.Read(ref _totalInFlight);
+
+    internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
     /// <summary>
     /// Returns the generated proxy for <typeparamref name="TService"/>, an interface marked <c>[RpcService]</c>.
@@ -56,7 +78,7 @@ public sealed class RpcClient : IAsyncDisposable
     /// </summary>
     public TService CreateProxy<TService>() where TService : class
     {
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
         RpcServiceRegistry.Get<TService>();
         return (TService)_proxies.GetOrAdd(typeof(TService), static (_, invoker) => RpcServiceRegistry.Registration<TService>.CreateProxy!(invoker), Invoker);
     }
@@ -64,7 +86,7 @@ public sealed class RpcClient : IAsyncDisposable
     /// <summary>Measures a round trip to <paramref name="endpoint"/> with a ping frame.</summary>
     public async Task<TimeSpan> PingAsync(RpcEndpoint endpoint, CancellationToken cancellationToken = default)
     {
-        foreach (EndpointState state in _endpoints)
+        foreach (RpcEndpointState state in _set.All)
         {
             if (state.Endpoint.Equals(endpoint))
             {
@@ -77,39 +99,110 @@ public sealed class RpcClient : IAsyncDisposable
     }
 
     /// <summary>
-    /// Picks the next endpoint round-robin, skipping those excluded by <paramref name="tried"/> (bit i for endpoint i)
-    /// and, while any other remains, those backing off after connection failures. Lock-free.
+    /// The balancer of a method: <see cref="RpcClientOptions.LoadBalancing"/> for "service/method", then for "service",
+    /// then the method's <c>[LoadBalance]</c> (a user type gets its own instance), then round-robin.
     /// </summary>
-    internal EndpointState? Pick(ulong tried)
+    internal ILoadBalancer GetBalancer(RpcMethodDescriptor method)
     {
-        EndpointState[] endpoints = _endpoints;
-        int count = endpoints.Length;
-        int start = (int)((uint)Interlocked.Increment(ref _next) % (uint)count);
-        EndpointState? fallback = null;
-        for (int i = 0; i < count; i++)
+        if (Options.LoadBalancing.TryGetValue(method.FullName, out LoadBalanceStrategy strategy) ||
+            Options.LoadBalancing.TryGetValue(method.Service.Name, out strategy))
         {
-            int index = start + i;
-            if (index >= count)
-            {
-                index -= count;
-            }
-
-            if (index < 64 && (tried & (1UL << index)) != 0)
-            {
-                continue;
-            }
-
-            EndpointState candidate = endpoints[index];
-            if (!candidate.IsBackingOff)
-            {
-                return candidate;
-            }
-
-            fallback ??= candidate;
+            return Shared(strategy);
         }
 
-        return fallback;
+        if (method.BalancerFactory is { } factory)
+        {
+            return factory() ?? throw new InvalidOperationException($"The balancer factory of '{method.FullName}' returned null.");
+        }
+
+        return Shared(method.LoadBalance ?? LoadBalanceStrategy.RoundRobin);
     }
+
+    private ILoadBalancer Shared(LoadBalanceStrategy strategy) =>
+        _balancers.GetOrAdd(strategy, static (s, client) =>
+            LoadBalancers.Create(s, client.Options.Random, client.Options.Zone, client.Options.ConsistentHashLoadFactor), this);
+
+    internal void CallStarted(RpcEndpointState endpoint)
+    {
+        Interlocked.Increment(ref _totalInFlight);
+        endpoint.CallStarted();
+    }
+
+    internal void CallEnded(RpcEndpointState endpoint, long start, CallOutcome outcome)
+    {
+        Interlocked.Decrement(ref _totalInFlight);
+        endpoint.CallEnded(start, TimeProvider.GetTimestamp(), outcome);
+    }
+
+    /// <summary>Applies a whole new endpoint list: adds, removes (draining) and updates metadata.</summary>
+    private void ApplyEndpoints(IReadOnlyList<RpcEndpoint> endpoints)
+    {
+        var removed = new List<RpcEndpointState>();
+        lock (_setLock)
+        {
+            var wanted = new Dictionary<RpcEndpoint, RpcEndpoint>();
+            foreach (RpcEndpoint endpoint in endpoints)
+            {
+                wanted[endpoint] = endpoint;
+            }
+
+            foreach (RpcEndpointState state in _states)
+            {
+                if (state.IsRemoved)
+                {
+                    continue;
+                }
+
+                if (wanted.Remove(state.Endpoint, out RpcEndpoint? updated))
+                {
+                    state.UpdateEndpoint(updated);
+                }
+                else
+                {
+                    state.IsRemoved = true;
+                    removed.Add(state);
+                }
+            }
+
+            long now = TimeProvider.GetTimestamp();
+            foreach (RpcEndpoint endpoint in endpoints)
+            {
+                if (!wanted.Remove(endpoint))
+                {
+                    continue; // existing, or a duplicate in the list
+                }
+
+                var state = new RpcEndpointState(this, endpoint, _nextId++);
+                if (!_initialLoad)
+                {
+                    state.BeginSlowStart(now);
+                }
+
+                _states.Add(state);
+            }
+
+            _states.RemoveAll(static s => s.IsRemoved && s.InFlight == 0 && s.CurrentConnection is null);
+            RebuildEndpointSetLocked();
+        }
+
+        foreach (RpcEndpointState state in removed)
+        {
+            Logger.LogInformation("Endpoint {Endpoint} was removed; draining its {InFlight} calls in flight.", state.Endpoint, state.InFlight);
+            state.CurrentConnection?.Drain();
+        }
+    }
+
+    /// <summary>Publishes a new endpoint set after a health change.</summary>
+    internal void RebuildEndpointSet()
+    {
+        lock (_setLock)
+        {
+            RebuildEndpointSetLocked();
+        }
+    }
+
+    private void RebuildEndpointSetLocked() =>
+        _set = EndpointSet.Build(_states, Options.OutlierDetection.Enabled ? Options.OutlierDetection.PanicThresholdPercent : 0);
 
     /// <summary>Closes every connection; calls in flight fail with <see cref="RpcStatusCode.Unavailable"/>.</summary>
     public async ValueTask DisposeAsync()
@@ -119,16 +212,22 @@ public sealed class RpcClient : IAsyncDisposable
             return;
         }
 
+        _subscription?.Dispose();
+        Health.Dispose();
         _disposal.Cancel();
-        var closing = new Task[_endpoints.Length];
-        for (int i = 0; i < _endpoints.Length; i++)
+        RpcEndpointState[] states;
+        lock (_setLock)
         {
-            closing[i] = _endpoints[i].CloseAsync();
+            states = _states.ToArray();
+        }
+
+        var closing = new Task[states.Length];
+        for (int i = 0; i < states.Length; i++)
+        {
+            closing[i] = states[i].CloseAsync();
         }
 
         await Task.WhenAll(closing).ConfigureAwait(false);
         _disposal.Dispose();
     }
-
-    internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 }

@@ -10,12 +10,18 @@ namespace RpcGen.Client;
 [EditorBrowsable(EditorBrowsableState.Never)]
 public class RpcClientMethod
 {
-    internal RpcClientMethod(RpcMethodDescriptor descriptor)
+    internal RpcClientMethod(RpcMethodDescriptor descriptor, ILoadBalancer balancer)
     {
         Descriptor = descriptor;
         NameUtf8 = Encoding.UTF8.GetBytes(descriptor.FullName);
         TimeoutMilliseconds = descriptor.TimeoutMilliseconds;
+        Balancer = balancer;
+        HasHashKey = descriptor.HashKeyParameters.Count > 0;
     }
+
+    internal ILoadBalancer Balancer { get; }
+
+    internal bool HasHashKey { get; }
 
     /// <summary>The method's descriptor.</summary>
     public RpcMethodDescriptor Descriptor { get; }
@@ -29,8 +35,8 @@ public class RpcClientMethod
 [EditorBrowsable(EditorBrowsableState.Never)]
 public sealed class RpcClientMethod<TResult> : RpcClientMethod
 {
-    internal RpcClientMethod(RpcMethodDescriptor descriptor, JsonTypeInfo<TResult> resultType)
-        : base(descriptor) => ResultType = resultType;
+    internal RpcClientMethod(RpcMethodDescriptor descriptor, ILoadBalancer balancer, JsonTypeInfo<TResult> resultType)
+        : base(descriptor, balancer) => ResultType = resultType;
 
     internal JsonTypeInfo<TResult> ResultType { get; }
 

@@ -8,8 +8,44 @@ namespace RpcGen;
 /// <summary>How an <see cref="RpcClient"/> connects and calls.</summary>
 public sealed class RpcClientOptions
 {
-    /// <summary>The servers to call. Calls are spread over them round-robin.</summary>
+    /// <summary>The servers to call (with their weights and zones), when they are fixed.</summary>
     public IList<RpcEndpoint> Endpoints { get; } = new List<RpcEndpoint>();
+
+    /// <summary>
+    /// A feed of endpoints that may change at run time; used instead of <see cref="Endpoints"/> when set. The default
+    /// value is none.
+    /// </summary>
+    public IRpcEndpointSource? EndpointSource { get; set; }
+
+    /// <summary>
+    /// Strategy overrides without recompiling, keyed by service wire name (<c>"calc"</c>) or method
+    /// (<c>"calc/Add"</c>); a method key wins over a service key, and both over the attributes.
+    /// </summary>
+    public IDictionary<string, LoadBalanceStrategy> LoadBalancing { get; } = new Dictionary<string, LoadBalanceStrategy>(StringComparer.Ordinal);
+
+    /// <summary>The client's own zone, for <see cref="LoadBalanceStrategy.LocalityAware"/>. The default value is none.</summary>
+    public string? Zone { get; set; }
+
+    /// <summary>
+    /// Bounded-load factor c of <see cref="LoadBalanceStrategy.ConsistentHash"/>: an endpoint with more than c × the
+    /// average calls in flight passes keys on. <see cref="double.PositiveInfinity"/> turns bounding off. The default value is 1.25.
+    /// </summary>
+    public double ConsistentHashLoadFactor { get; set; } = 1.25;
+
+    /// <summary>How fast <see cref="LoadBalanceStrategy.PeakEwma"/>'s latency average forgets. The default value is 10 seconds.</summary>
+    public TimeSpan PeakEwmaDecay { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Ejection of failing endpoints and the panic threshold.</summary>
+    public OutlierDetectionOptions OutlierDetection { get; } = new();
+
+    /// <summary>Warm-up of endpoints added at run time or re-admitted.</summary>
+    public SlowStartOptions SlowStart { get; } = new();
+
+    /// <summary>
+    /// The random source of the random strategies. The default value is <see cref="System.Random.Shared"/>; a seeded
+    /// <see cref="System.Random"/> is not thread-safe, so pass one only in single-threaded tests.
+    /// </summary>
+    public Random? Random { get; set; }
 
     /// <summary>
     /// Serializer options for arguments and results. Pass options whose <c>TypeInfoResolver</c> is a source-generated
@@ -37,10 +73,23 @@ public sealed class RpcClientOptions
 
     internal void Validate()
     {
-        if (Endpoints.Count == 0)
+        if (Endpoints.Count == 0 && EndpointSource is null)
         {
-            throw new ArgumentException("RpcClientOptions.Endpoints is empty: add at least one server endpoint.", nameof(Endpoints));
+            throw new ArgumentException("RpcClientOptions.Endpoints is empty: add at least one server endpoint, or set EndpointSource.", nameof(Endpoints));
         }
+
+        if (!(ConsistentHashLoadFactor >= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(ConsistentHashLoadFactor), ConsistentHashLoadFactor, "ConsistentHashLoadFactor must be at least 1 (or infinity to turn bounding off).");
+        }
+
+        if (PeakEwmaDecay <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(PeakEwmaDecay), PeakEwmaDecay, "PeakEwmaDecay must be positive.");
+        }
+
+        OutlierDetection.Validate();
+        SlowStart.Validate();
 
         if (MaxFrameSize < 1024)
         {

@@ -33,6 +33,33 @@ public sealed class RpcEndpoint : IEquatable<RpcEndpoint>
     /// <summary>The TCP port; 0 for an in-process endpoint.</summary>
     public int Port { get; }
 
+    /// <summary>
+    /// The endpoint's share of calls relative to the others under weighted and load-aware strategies. The default value
+    /// is 100; 0 takes no new calls.
+    /// </summary>
+    public int Weight
+    {
+        get => _weight;
+        init => _weight = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(Weight), value, "A weight is 0 or more.");
+    }
+
+    /// <summary>The zone (rack, availability zone, data centre) the server runs in, for locality-aware balancing.</summary>
+    public string? Zone { get; init; }
+
+    /// <summary>Free-form labels, for custom balancers and logs.</summary>
+    public System.Collections.Generic.IReadOnlyDictionary<string, string> Tags { get; init; } = EmptyTags;
+
+    private static readonly System.Collections.Generic.IReadOnlyDictionary<string, string> EmptyTags =
+        new System.Collections.Generic.Dictionary<string, string>();
+
+    private readonly int _weight = 100;
+
+    /// <summary>The same address with other metadata.</summary>
+    public RpcEndpoint With(int? weight = null, string? zone = null) =>
+        InProcessServer is not null
+            ? new RpcEndpoint(InProcessServer, Host) { Weight = weight ?? Weight, Zone = zone ?? Zone, Tags = Tags }
+            : new RpcEndpoint(Host, Port) { Weight = weight ?? Weight, Zone = zone ?? Zone, Tags = Tags };
+
     internal RpcServer? InProcessServer { get; }
 
     /// <summary>Parses <c>host:port</c> or <c>[ipv6]:port</c>.</summary>
@@ -60,7 +87,7 @@ public sealed class RpcEndpoint : IEquatable<RpcEndpoint>
 
     internal static RpcEndpoint ForInProcess(RpcServer server, string name) => new(server, name);
 
-    /// <inheritdoc />
+    /// <summary>Endpoints are equal when their addresses are; weight, zone and tags are metadata.</summary>
     public bool Equals(RpcEndpoint? other) =>
         other is not null &&
         Port == other.Port &&

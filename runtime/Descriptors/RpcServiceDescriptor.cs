@@ -49,8 +49,16 @@ public sealed class RpcMethodDescriptor
         string? resultType,
         RpcReturnKind returnKind,
         bool hasCancellationToken,
-        int timeoutMilliseconds)
+        int timeoutMilliseconds,
+        LoadBalanceStrategy? loadBalance = null,
+        Func<ILoadBalancer>? balancerFactory = null,
+        string? balancerType = null,
+        string[]? hashKeyParameters = null)
     {
+        LoadBalance = loadBalance;
+        BalancerFactory = balancerFactory;
+        BalancerType = balancerType;
+        HashKeyParameters = hashKeyParameters ?? Array.Empty<string>();
         Index = index;
         Name = name;
         ClrName = clrName;
@@ -90,6 +98,18 @@ public sealed class RpcMethodDescriptor
 
     /// <summary>The effective deadline in milliseconds (method attribute, else interface attribute); 0 for none.</summary>
     public int TimeoutMilliseconds { get; }
+
+    /// <summary>The built-in strategy from <c>[LoadBalance]</c> (method, else interface), or null for the default.</summary>
+    public LoadBalanceStrategy? LoadBalance { get; }
+
+    /// <summary>Creates the user's balancer named by <c>[LoadBalance(typeof(...))]</c>, or null.</summary>
+    public Func<ILoadBalancer>? BalancerFactory { get; }
+
+    /// <summary>The user's balancer type name, or null.</summary>
+    public string? BalancerType { get; }
+
+    /// <summary>The <c>[HashKey]</c> parameters, in order.</summary>
+    public IReadOnlyList<string> HashKeyParameters { get; }
 
     /// <inheritdoc />
     public override string ToString() => FullName;

@@ -14,6 +14,9 @@ public interface IRpcArguments
 {
     /// <summary>Writes the arguments as one JSON array, in parameter order.</summary>
     void Write(Utf8JsonWriter writer);
+
+    /// <summary>The stable hash of the <c>[HashKey]</c> arguments (0 when the method has none).</summary>
+    ulong GetHashKey();
 }
 
 /// <summary>Reads a request's JSON argument array one parameter at a time. Used by generated dispatchers.</summary>

@@ -30,6 +30,8 @@ public sealed class RpcServer : IAsyncDisposable
     private MethodTable? _methods;
     private int _state; // 0 new, 1 started, 2 stopping, 3 stopped
     private int _inProcessCount;
+    private int _inFlight;
+    private int _utilizationBasisPoints = -1;
 
     /// <summary>Creates a server; nothing listens until <see cref="StartAsync"/>.</summary>
     public RpcServer(RpcServerOptions? options = null)
@@ -65,20 +67,26 @@ public sealed class RpcServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Calls in flight on all connections.</summary>
-    public int InFlight
-    {
-        get
-        {
-            int total = 0;
-            foreach (ServerConnection connection in _connections.Keys)
-            {
-                total += connection.InFlight;
-            }
+    /// <summary>Calls in flight on all connections; reported to clients in every response for load-aware balancing.</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
 
-            return total;
-        }
+    /// <summary>
+    /// Reports how busy the application is, from 0 (idle) to 1 (saturated), for clients' load-aware strategies (they
+    /// weigh this server's load by 1 + utilization). <see cref="double.NaN"/> stops reporting.
+    /// </summary>
+    public void ReportUtilization(double utilization)
+    {
+        int basisPoints = double.IsNaN(utilization) ? -1 : (int)Math.Round(Math.Clamp(utilization, 0, 1) * 10_000);
+        Volatile.Write(ref _utilizationBasisPoints, basisPoints);
     }
+
+    internal void CallStarted() => Interlocked.Increment(ref _inFlight);
+
+    internal void CallEnded() => Interlocked.Decrement(ref _inFlight);
+
+    /// <summary>Writes this server's load report (<see cref="Protocol.LoadReport"/>).</summary>
+    internal void WriteLoadReport(Span<byte> destination) =>
+        Protocol.LoadReport.Write(destination, Volatile.Read(ref _inFlight), Volatile.Read(ref _utilizationBasisPoints));
 
     internal TimeProvider TimeProvider { get; }
 

@@ -179,8 +179,9 @@ public sealed class RpcServerCall
 
     private void WriteEmpty()
     {
-        Span<byte> frame = stackalloc byte[ProtocolConstants.HeaderLength];
-        FrameHeader.Write(frame, 0, FrameType.Response, FrameFlags.None, Id);
+        Span<byte> frame = stackalloc byte[ProtocolConstants.HeaderLength + LoadReport.Length];
+        _connection.Server.WriteLoadReport(frame.Slice(ProtocolConstants.HeaderLength));
+        FrameHeader.Write(frame, LoadReport.Length, FrameType.Response, FrameFlags.LoadReport, Id);
         _connection.Output.TryEnqueue(frame);
     }
 
@@ -190,8 +191,9 @@ public sealed class RpcServerCall
         try
         {
             PooledBuffer buffer = cache.Buffer;
-            buffer.GetSpan(ProtocolConstants.HeaderLength);
-            buffer.Advance(ProtocolConstants.HeaderLength);
+            const int Prefix = ProtocolConstants.HeaderLength + LoadReport.Length;
+            buffer.GetSpan(Prefix);
+            buffer.Advance(Prefix);
             Utf8JsonWriter writer = cache.Writer;
             writer.Reset(buffer);
             try
@@ -215,7 +217,8 @@ public sealed class RpcServerCall
             }
 
             Span<byte> frame = buffer.WrittenSpanWritable;
-            FrameHeader.Write(frame, bodyLength, FrameType.Response, FrameFlags.None, Id);
+            _connection.Server.WriteLoadReport(frame.Slice(ProtocolConstants.HeaderLength));
+            FrameHeader.Write(frame, bodyLength, FrameType.Response, FrameFlags.LoadReport, Id);
             _connection.Output.TryEnqueue(frame);
         }
         finally

@@ -110,8 +110,12 @@ internal sealed class ServerConnection : FramedConnection
         Close(null);
     }
 
-    public void SendError(uint callId, RpcStatusCode code, string message, FrameFlags flags = FrameFlags.None) =>
-        TrySendError(callId, code, message, flags);
+    public void SendError(uint callId, RpcStatusCode code, string message, FrameFlags flags = FrameFlags.None)
+    {
+        Span<byte> load = stackalloc byte[LoadReport.Length];
+        Server.WriteLoadReport(load);
+        TrySendError(callId, code, message, flags | FrameFlags.LoadReport, load);
+    }
 
     protected override void OnFrame(in FrameHeader header, ReadOnlySpan<byte> body)
     {
@@ -198,6 +202,7 @@ internal sealed class ServerConnection : FramedConnection
             return;
         }
 
+        Server.CallStarted();
         call.Start(this, callId, dispatcher.Descriptor.Methods[methodIndex], request.TimeoutMilliseconds);
         ValueTask pending;
         try
@@ -236,6 +241,7 @@ internal sealed class ServerConnection : FramedConnection
 
     private void Finish(RpcServerCall call)
     {
+        Server.CallEnded();
         bool drainedNow;
         lock (_lock)
         {

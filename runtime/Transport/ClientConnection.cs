@@ -20,16 +20,18 @@ internal sealed class ClientConnection : FramedConnection
     private readonly Stack<PendingCall> _pool = new();
     private readonly Dictionary<ulong, TaskCompletionSource<bool>> _pings = new();
     private readonly Action<ClientConnection> _onUnusable;
+    private readonly Action<int, int> _onServerLoad;
     private uint _nextCallId;
     private ulong _nextPing;
     private volatile bool _draining;
 
-    private ClientConnection(TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, Action<ClientConnection> onUnusable)
+    private ClientConnection(TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, Action<ClientConnection> onUnusable, Action<int, int> onServerLoad)
         : base(transport, maxFrameSize, transport.Remote)
     {
         _transport = transport;
         TimeProvider = timeProvider;
         _onUnusable = onUnusable;
+        _onServerLoad = onServerLoad;
     }
 
     public TimeProvider TimeProvider { get; }
@@ -54,7 +56,7 @@ internal sealed class ClientConnection : FramedConnection
     /// <summary>Exchanges prefaces, then starts reading frames in the background.</summary>
     public static async Task<ClientConnection> EstablishAsync(
         TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, TimeSpan timeout,
-        Action<ClientConnection> onUnusable, CancellationToken cancellationToken)
+        Action<ClientConnection> onUnusable, Action<int, int> onServerLoad, CancellationToken cancellationToken)
     {
         try
         {
@@ -76,7 +78,7 @@ internal sealed class ClientConnection : FramedConnection
             throw;
         }
 
-        var connection = new ClientConnection(transport, maxFrameSize, timeProvider, onUnusable);
+        var connection = new ClientConnection(transport, maxFrameSize, timeProvider, onUnusable, onServerLoad);
         _ = connection.ReadLoopAsync();
         return connection;
     }
@@ -211,6 +213,12 @@ internal sealed class ClientConnection : FramedConnection
 
     protected override void OnFrame(in FrameHeader header, ReadOnlySpan<byte> body)
     {
+        if ((header.Flags & FrameFlags.LoadReport) != 0 && header.Type is FrameType.Response or FrameType.Error &&
+            LoadReport.TryRead(ref body, out int serverInFlight, out int utilization))
+        {
+            _onServerLoad(serverInFlight, utilization);
+        }
+
         switch (header.Type)
         {
             case FrameType.Response:
@@ -282,6 +290,9 @@ internal sealed class ClientConnection : FramedConnection
                 return;
         }
     }
+
+    /// <summary>Takes no new calls; closes once the calls in flight have finished (endpoint removed, or goaway).</summary>
+    public void Drain() => BeginDraining();
 
     private void BeginDraining()
     {

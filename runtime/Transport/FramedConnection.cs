@@ -44,14 +44,15 @@ internal abstract class FramedConnection
         return Output.TryEnqueue(frame);
     }
 
-    protected bool TrySendError(uint callId, RpcStatusCode code, string message, FrameFlags flags = FrameFlags.None)
+    protected bool TrySendError(uint callId, RpcStatusCode code, string message, FrameFlags flags = FrameFlags.None, ReadOnlySpan<byte> prefix = default)
     {
-        int bodyLength = ErrorBody.Length(message);
+        int bodyLength = prefix.Length + ErrorBody.Length(message);
         byte[] rented = ArrayPool<byte>.Shared.Rent(ProtocolConstants.HeaderLength + bodyLength);
         try
         {
             Span<byte> frame = rented.AsSpan(0, ProtocolConstants.HeaderLength + bodyLength);
-            ErrorBody.Write(frame.Slice(ProtocolConstants.HeaderLength), code, message);
+            prefix.CopyTo(frame.Slice(ProtocolConstants.HeaderLength));
+            ErrorBody.Write(frame.Slice(ProtocolConstants.HeaderLength + prefix.Length), code, message);
             FrameHeader.Write(frame, bodyLength, FrameType.Error, flags, callId);
             return Output.TryEnqueue(frame);
         }

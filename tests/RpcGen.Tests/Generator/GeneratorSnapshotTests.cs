@@ -205,6 +205,39 @@ public sealed class GeneratorSnapshotTests
         """, expectedFiles: 3);
 
     [Fact]
+    public void LoadBalancingAttributesAndHashKeys() => VerifyGenerated("""
+        using System;
+        using System.Threading;
+        using System.Threading.Tasks;
+        using RpcGen;
+
+        namespace Balancing;
+
+        public sealed class FirstBalancer : ILoadBalancer
+        {
+            public string Name => "first";
+            public RpcEndpointState? Pick(in LoadBalancingContext context) => context.Candidates.Length > 0 ? context.Candidates[0] : null;
+        }
+
+        public sealed record Profile(string Id);
+
+        [RpcService("profiles"), LoadBalance(LoadBalanceStrategy.PeakEwma)]
+        public interface IProfiles
+        {
+            [LoadBalance(LoadBalanceStrategy.ConsistentHash)]
+            Task<Profile> GetAsync([HashKey] string userId, CancellationToken ct = default);
+
+            [LoadBalance(LoadBalanceStrategy.ConsistentHash)]
+            Task<int> ScoreAsync([HashKey] string tenant, int round, [HashKey] Guid user);
+
+            [LoadBalance(typeof(FirstBalancer))]
+            Task PingAsync();
+
+            Task<int> CountAsync();
+        }
+        """, expectedFiles: 3);
+
+    [Fact]
     public void EmptyService() => VerifyGenerated("""
         using RpcGen;
 

@@ -52,6 +52,12 @@ public sealed class WireProtocolTests
         {
             await raw.WriteAsync(RawConnection.Frame(Request, 1, RawConnection.RequestBody("calc/Add", "[2,3]")));
             Assert.Equal("5", await ExpectResponseAsync(raw, 1));
+            Assert.Equal((1u, (ushort)0xFFFF), raw.LastLoadReport); // this call was in flight; no utilization reported
+
+            server.ReportUtilization(0.25);
+            await raw.WriteAsync(RawConnection.Frame(Request, 2, RawConnection.RequestBody("calc/Add", "[2,3]")));
+            Assert.Equal("5", await ExpectResponseAsync(raw, 2));
+            Assert.Equal((1u, (ushort)2500), raw.LastLoadReport);
         }
     }
 
@@ -65,8 +71,8 @@ public sealed class WireProtocolTests
             byte[] request = Convert.FromHexString(
                 "150000000100000001000000" + "f4010000" + "0800" + "63616c632f416464" + "0000" + "5b322c335d");
             await raw.WriteAsync(request);
-            byte[] response = await raw.ReadExactlyAsync(13);
-            Assert.Equal("01000000020000000100000035", Convert.ToHexString(response).ToLowerInvariant());
+            byte[] response = await raw.ReadExactlyAsync(19);
+            Assert.Equal("07000000020200000100000001000000ffff35", Convert.ToHexString(response).ToLowerInvariant());
         }
     }
 
@@ -233,6 +239,7 @@ public sealed class WireProtocolTests
             (byte errorType, byte flags, uint id, byte[] errorBody) = await raw.ReadFrameAsync();
             Assert.Equal((Error, 2u), (errorType, id));
             Assert.Equal(1, flags & 1); // not processed: safe to retry elsewhere
+            Assert.Equal(2, flags & 2); // with the server's load
             Assert.Equal(RpcStatusCode.Unavailable, RawConnection.ParseError(errorBody).Code);
 
             Assert.Equal("300", await ExpectResponseAsync(raw, 1));

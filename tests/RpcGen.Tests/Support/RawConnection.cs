@@ -72,12 +72,21 @@ public sealed class RawConnection : IAsyncDisposable
         return buffer;
     }
 
-    /// <summary>Reads one frame: type, flags, call id, body.</summary>
+    /// <summary>The last load report a server attached (calls in flight, utilization in basis points or 0xFFFF).</summary>
+    public (uint InFlight, ushort Utilization)? LastLoadReport { get; private set; }
+
+    /// <summary>Reads one frame: type, flags, call id, body (without the load report, which goes to <see cref="LastLoadReport"/>).</summary>
     public async Task<(byte Type, byte Flags, uint CallId, byte[] Body)> ReadFrameAsync()
     {
         byte[] header = await ReadExactlyAsync(12);
         int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(header);
         byte[] body = length == 0 ? Array.Empty<byte>() : await ReadExactlyAsync(length);
+        if ((header[5] & 2) != 0)
+        {
+            LastLoadReport = (BinaryPrimitives.ReadUInt32LittleEndian(body), BinaryPrimitives.ReadUInt16LittleEndian(body.AsSpan(4)));
+            body = body[6..];
+        }
+
         return (header[4], header[5], BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(8)), body);
     }
 

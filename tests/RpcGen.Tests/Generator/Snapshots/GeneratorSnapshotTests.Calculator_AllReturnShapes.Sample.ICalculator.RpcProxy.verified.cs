@@ -80,6 +80,11 @@ namespace Sample
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type0);
                 writer.WriteEndArray();
             }
+
+            public ulong GetHashKey()
+            {
+                return 0;
+            }
         }
 
         /// <summary>The arguments of <c>QuoteAsync</c>, written as a JSON array without boxing.</summary>
@@ -100,6 +105,11 @@ namespace Sample
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type1);
                 writer.WriteEndArray();
             }
+
+            public ulong GetHashKey()
+            {
+                return 0;
+            }
         }
 
         /// <summary>The arguments of <c>ResetAsync</c>, written as a JSON array without boxing.</summary>
@@ -117,6 +127,11 @@ namespace Sample
                 writer.WriteStartArray();
                 writer.WriteEndArray();
             }
+
+            public ulong GetHashKey()
+            {
+                return 0;
+            }
         }
 
         /// <summary>The arguments of <c>PingAsync</c>, written as a JSON array without boxing.</summary>
@@ -133,6 +148,11 @@ namespace Sample
             {
                 writer.WriteStartArray();
                 writer.WriteEndArray();
+            }
+
+            public ulong GetHashKey()
+            {
+                return 0;
             }
         }
 
@@ -156,6 +176,11 @@ namespace Sample
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type2);
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type2);
                 writer.WriteEndArray();
+            }
+
+            public ulong GetHashKey()
+            {
+                return 0;
             }
         }
     }

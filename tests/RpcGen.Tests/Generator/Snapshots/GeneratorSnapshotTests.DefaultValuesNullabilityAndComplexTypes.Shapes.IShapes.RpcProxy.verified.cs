@@ -138,6 +138,11 @@ namespace Shapes
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg12, this._proxy._type4);
                 writer.WriteEndArray();
             }
+
+            public ulong GetHashKey()
+            {
+                return 0;
+            }
         }
 
         /// <summary>The arguments of <c>NullableAsync</c>, written as a JSON array without boxing.</summary>
@@ -164,6 +169,11 @@ namespace Shapes
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg2, this._proxy._type11);
                 writer.WriteEndArray();
             }
+
+            public ulong GetHashKey()
+            {
+                return 0;
+            }
         }
 
         /// <summary>The arguments of <c>ComplexAsync</c>, written as a JSON array without boxing.</summary>
@@ -189,6 +199,11 @@ namespace Shapes
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type13);
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg2, this._proxy._type14);
                 writer.WriteEndArray();
+            }
+
+            public ulong GetHashKey()
+            {
+                return 0;
             }
         }
 
@@ -218,6 +233,11 @@ namespace Shapes
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg2, this._proxy._type17);
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg3, this._proxy._type18);
                 writer.WriteEndArray();
+            }
+
+            public ulong GetHashKey()
+            {
+                return 0;
             }
         }
     }

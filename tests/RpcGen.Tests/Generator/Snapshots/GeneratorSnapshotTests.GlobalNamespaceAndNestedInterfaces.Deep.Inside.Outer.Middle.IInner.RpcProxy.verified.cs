@@ -45,6 +45,11 @@ namespace Deep.Inside
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
                 writer.WriteEndArray();
             }
+
+            public ulong GetHashKey()
+            {
+                return 0;
+            }
         }
     }
 }

@@ -38,5 +38,10 @@ internal sealed class IGlobalRpcProxy : global::IGlobal
             writer.WriteStartArray();
             writer.WriteEndArray();
         }
+
+        public ulong GetHashKey()
+        {
+            return 0;
+        }
     }
 }

@@ -72,6 +72,11 @@ namespace Inheritance
                 writer.WriteStartArray();
                 writer.WriteEndArray();
             }
+
+            public ulong GetHashKey()
+            {
+                return 0;
+            }
         }
 
         /// <summary>The arguments of <c>IsHealthyAsync</c>, written as a JSON array without boxing.</summary>
@@ -88,6 +93,11 @@ namespace Inheritance
             {
                 writer.WriteStartArray();
                 writer.WriteEndArray();
+            }
+
+            public ulong GetHashKey()
+            {
+                return 0;
             }
         }
 
@@ -108,6 +118,11 @@ namespace Inheritance
                 writer.WriteStartArray();
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
                 writer.WriteEndArray();
+            }
+
+            public ulong GetHashKey()
+            {
+                return 0;
             }
         }
 
@@ -132,6 +147,11 @@ namespace Inheritance
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type0);
                 writer.WriteEndArray();
             }
+
+            public ulong GetHashKey()
+            {
+                return 0;
+            }
         }
 
         /// <summary>The arguments of <c>ShutdownAsync</c>, written as a JSON array without boxing.</summary>
@@ -151,6 +171,11 @@ namespace Inheritance
                 writer.WriteStartArray();
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
                 writer.WriteEndArray();
+            }
+
+            public ulong GetHashKey()
+            {
+                return 0;
             }
         }
     }

@@ -120,6 +120,11 @@ namespace My.System.Api
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg9, this._proxy._type0);
                 writer.WriteEndArray();
             }
+
+            public ulong GetHashKey()
+            {
+                return 0;
+            }
         }
 
         /// <summary>The arguments of <c>Invoke0</c>, written as a JSON array without boxing.</summary>
@@ -136,6 +141,11 @@ namespace My.System.Api
             {
                 writer.WriteStartArray();
                 writer.WriteEndArray();
+            }
+
+            public ulong GetHashKey()
+            {
+                return 0;
             }
         }
 
@@ -160,6 +170,11 @@ namespace My.System.Api
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type3);
                 writer.WriteEndArray();
             }
+
+            public ulong GetHashKey()
+            {
+                return 0;
+            }
         }
 
         /// <summary>The arguments of <c>InvokeAsync</c>, written as a JSON array without boxing.</summary>
@@ -176,6 +191,11 @@ namespace My.System.Api
             {
                 writer.WriteStartArray();
                 writer.WriteEndArray();
+            }
+
+            public ulong GetHashKey()
+            {
+                return 0;
             }
         }
 
@@ -194,6 +214,11 @@ namespace My.System.Api
                 writer.WriteStartArray();
                 writer.WriteEndArray();
             }
+
+            public ulong GetHashKey()
+            {
+                return 0;
+            }
         }
 
         /// <summary>The arguments of <c>_method0</c>, written as a JSON array without boxing.</summary>
@@ -210,6 +235,11 @@ namespace My.System.Api
             {
                 writer.WriteStartArray();
                 writer.WriteEndArray();
+            }
+
+            public ulong GetHashKey()
+            {
+                return 0;
             }
         }
 
@@ -236,6 +266,11 @@ namespace My.System.Api
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type0);
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg2, this._proxy._type0);
                 writer.WriteEndArray();
+            }
+
+            public ulong GetHashKey()
+            {
+                return 0;
             }
         }
     }

@@ -1,0 +1,169 @@
+using System;
+using System.Collections.Generic;
+using System.Threading;
+using RpcGen.Client;
+
+namespace RpcGen.Balancing;
+
+/// <summary>
+/// Consistent hashing on a ring: each endpoint owns <see cref="PointsPer100Weight"/> × weight / 100 points placed by a
+/// stable hash of its address, and a key goes to the owner of the first point at or after the key's hash. Adding or
+/// removing one of N endpoints moves about 1/N of the keys. The ring covers every endpoint of the set; an ejected or
+/// already-tried endpoint is skipped by walking on, so health changes move only that endpoint's keys.
+/// <para>
+/// Bounded load (Mirrokni et al., "Consistent Hashing with Bounded Loads"): an endpoint with more calls in flight than
+/// ⌈c × (all calls in flight + 1) / candidates⌉ passes the key on to the next point's owner, so one hot key cannot
+/// overload its owner. c is <see cref="RpcClientOptions.ConsistentHashLoadFactor"/>.
+/// </para>
+/// Lookup is a binary search over the ring: O(log(points)), no allocation; the ring is rebuilt only when the set changes.
+/// </summary>
+internal sealed class ConsistentHashLoadBalancer : ILoadBalancer
+{
+    public const int PointsPer100Weight = 160;
+
+    private readonly double _loadFactor;
+    private readonly object _lock = new();
+    private Ring? _ring;
+
+    public ConsistentHashLoadBalancer(double loadFactor) => _loadFactor = loadFactor;
+
+    public string Name => nameof(LoadBalanceStrategy.ConsistentHash);
+
+    public RpcEndpointState? Pick(in LoadBalancingContext context)
+    {
+        ReadOnlySpan<RpcEndpointState> candidates = context.Candidates;
+        if (candidates.Length == 0)
+        {
+            return null;
+        }
+
+        object identity = context.Set is { } set ? set.All : null!;
+        Ring ring = GetRing(context, identity);
+        if (ring.Points.Length == 0)
+        {
+            return candidates[0];
+        }
+
+        int start = ring.IndexOf(context.HashKey);
+        long capacity = long.MaxValue;
+        if (!double.IsPositiveInfinity(_loadFactor))
+        {
+            long total = context.TotalInFlight;
+            if (total < 0)
+            {
+                total = 0;
+                foreach (RpcEndpointState candidate in candidates)
+                {
+                    total += candidate.InFlight;
+                }
+            }
+
+            capacity = (long)Math.Ceiling(_loadFactor * (total + 1) / candidates.Length);
+        }
+
+        RpcEndpointState? firstCandidate = null;
+        int points = ring.Points.Length;
+        for (int step = 0; step < points; step++)
+        {
+            int index = start + step;
+            if (index >= points)
+            {
+                index -= points;
+            }
+
+            RpcEndpointState owner = ring.Owners[index];
+            if (!context.IsCandidate(owner))
+            {
+                continue;
+            }
+
+            if (owner.InFlight < capacity)
+            {
+                return owner;
+            }
+
+            firstCandidate ??= owner;
+        }
+
+        return firstCandidate ?? candidates[0];
+    }
+
+    private Ring GetRing(in LoadBalancingContext context, object? identity)
+    {
+        Ring? ring = Volatile.Read(ref _ring);
+        if (ring is not null && identity is not null && ReferenceEquals(ring.Identity, identity))
+        {
+            return ring;
+        }
+
+        IReadOnlyList<RpcEndpointState> members = context.Set is { } set ? set.All : context.Candidates.ToArray();
+        ring = Ring.Build(members, identity);
+        if (identity is not null)
+        {
+            lock (_lock)
+            {
+                _ring = ring;
+            }
+        }
+
+        return ring;
+    }
+
+    internal sealed class Ring
+    {
+        private Ring(ulong[] points, RpcEndpointState[] owners, object? identity)
+        {
+            Points = points;
+            Owners = owners;
+            Identity = identity;
+        }
+
+        public ulong[] Points { get; }
+
+        public RpcEndpointState[] Owners { get; }
+
+        public object? Identity { get; }
+
+        public static Ring Build(IReadOnlyList<RpcEndpointState> members, object? identity)
+        {
+            var entries = new List<(ulong Point, RpcEndpointState Owner)>();
+            foreach (RpcEndpointState member in members)
+            {
+                int count = (int)Math.Round(PointsPer100Weight * member.Endpoint.Weight / 100.0);
+                if (member.Endpoint.Weight > 0)
+                {
+                    count = Math.Max(count, 1);
+                }
+
+                string address = member.Endpoint.ToString();
+                for (int i = 0; i < count; i++)
+                {
+                    entries.Add((RpcHash.String(address + "#" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)), member));
+                }
+            }
+
+            entries.Sort(static (a, b) => a.Point.CompareTo(b.Point));
+            var points = new ulong[entries.Count];
+            var owners = new RpcEndpointState[entries.Count];
+            for (int i = 0; i < entries.Count; i++)
+            {
+                points[i] = entries[i].Point;
+                owners[i] = entries[i].Owner;
+            }
+
+            return new Ring(points, owners, identity);
+        }
+
+        /// <summary>The first point at or after <paramref name="hash"/>, wrapping around.</summary>
+        public int IndexOf(ulong hash)
+        {
+            int index = Array.BinarySearch(Points, hash);
+            if (index < 0)
+            {
+                index = ~index;
+            }
+
+            return index == Points.Length ? 0 : index;
+        }
+    }
+}
