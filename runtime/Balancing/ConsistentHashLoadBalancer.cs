@@ -91,19 +91,16 @@ internal sealed class ConsistentHashLoadBalancer : ILoadBalancer
     private Ring GetRing(in LoadBalancingContext context, object? identity)
     {
         Ring? ring = Volatile.Read(ref _ring);
-        if (ring is not null && identity is not null && ReferenceEquals(ring.Identity, identity))
+        if (ring is not null && (identity is not null ? ReferenceEquals(ring.Identity, identity) : ring.HasMembers(context.Candidates)))
         {
             return ring;
         }
 
-        IReadOnlyList<RpcEndpointState> members = context.Set is { } set ? set.All : context.Candidates.ToArray();
+        RpcEndpointState[] members = context.Set is { } set ? set.All : context.Candidates.ToArray();
         ring = Ring.Build(members, identity);
-        if (identity is not null)
+        lock (_lock)
         {
-            lock (_lock)
-            {
-                _ring = ring;
-            }
+            _ring = ring;
         }
 
         return ring;
@@ -111,11 +108,33 @@ internal sealed class ConsistentHashLoadBalancer : ILoadBalancer
 
     internal sealed class Ring
     {
-        private Ring(ulong[] points, RpcEndpointState[] owners, object? identity)
+        private Ring(ulong[] points, RpcEndpointState[] owners, RpcEndpointState[] members, object? identity)
         {
             Points = points;
             Owners = owners;
+            Members = members;
             Identity = identity;
+        }
+
+        public RpcEndpointState[] Members { get; }
+
+        /// <summary>True when the ring was built from exactly these endpoints (contexts built outside the runtime).</summary>
+        public bool HasMembers(ReadOnlySpan<RpcEndpointState> candidates)
+        {
+            if (Identity is not null || candidates.Length != Members.Length)
+            {
+                return false;
+            }
+
+            for (int i = 0; i < candidates.Length; i++)
+            {
+                if (!ReferenceEquals(candidates[i], Members[i]))
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }
 
         public ulong[] Points { get; }
@@ -124,7 +143,7 @@ internal sealed class ConsistentHashLoadBalancer : ILoadBalancer
 
         public object? Identity { get; }
 
-        public static Ring Build(IReadOnlyList<RpcEndpointState> members, object? identity)
+        public static Ring Build(RpcEndpointState[] members, object? identity)
         {
             var entries = new List<(ulong Point, RpcEndpointState Owner)>();
             foreach (RpcEndpointState member in members)
@@ -151,7 +170,7 @@ internal sealed class ConsistentHashLoadBalancer : ILoadBalancer
                 owners[i] = entries[i].Owner;
             }
 
-            return new Ring(points, owners, identity);
+            return new Ring(points, owners, members, identity);
         }
 
         /// <summary>The first point at or after <paramref name="hash"/>, wrapping around.</summary>
