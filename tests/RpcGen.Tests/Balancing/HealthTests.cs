@@ -1,0 +1,176 @@
+using RpcGen.Client;
+using RpcGen.Tests.Support;
+using Xunit;
+
+namespace RpcGen.Tests.Balancing;
+
+/// <summary>Outlier detection, panic threshold, slow start and endpoint changes, on a manual clock.</summary>
+public sealed class HealthTests
+{
+    private static RpcClient Client(ManualTimeProvider time, int endpoints, Action<RpcClientOptions>? configure = null)
+    {
+        var options = new RpcClientOptions { TimeProvider = time };
+        for (int i = 0; i < endpoints; i++)
+        {
+            options.Endpoints.Add(new RpcEndpoint("10.0.0." + (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture), 7000));
+        }
+
+        options.OutlierDetection.ActiveHealthChecks = false; // these endpoints do not exist
+        configure?.Invoke(options);
+        return new RpcClient(options);
+    }
+
+    private static void Fail(RpcEndpointState endpoint, int times)
+    {
+        for (int i = 0; i < times; i++)
+        {
+            endpoint.CallStarted();
+            endpoint.CallEnded(0, 0, CallOutcome.Failure);
+        }
+    }
+
+    private static void Succeed(RpcEndpointState endpoint, int times)
+    {
+        for (int i = 0; i < times; i++)
+        {
+            endpoint.CallStarted();
+            endpoint.CallEnded(0, 0, CallOutcome.Success);
+        }
+    }
+
+    [Fact]
+    public async Task ConsecutiveFailures_EjectForTheBaseTime_ThenReadmit()
+    {
+        var time = new ManualTimeProvider();
+        await using RpcClient client = Client(time, 3);
+        RpcEndpointState bad = client.Endpoints[1];
+
+        Fail(bad, 4);
+        Succeed(bad, 1); // a success resets the run
+        Fail(bad, 4);
+        Assert.False(bad.IsEjected);
+        Fail(bad, 1);
+        Assert.True(bad.IsEjected);
+        Assert.DoesNotContain(bad, client.EndpointSet.Candidates);
+
+        time.Advance(TimeSpan.FromSeconds(29));
+        Assert.True(bad.IsEjected);
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.False(bad.IsEjected);
+        Assert.Contains(bad, client.EndpointSet.Candidates);
+    }
+
+    [Fact]
+    public async Task RepeatEjections_Double_UpToTheMaximum()
+    {
+        var time = new ManualTimeProvider();
+        await using RpcClient client = Client(time, 3, o => o.OutlierDetection.MaxEjectionTime = TimeSpan.FromSeconds(100));
+        RpcEndpointState bad = client.Endpoints[0];
+        foreach (int seconds in new[] { 30, 60, 100, 100 })
+        {
+            Fail(bad, 5);
+            Assert.True(bad.IsEjected);
+            time.Advance(TimeSpan.FromSeconds(seconds - 1));
+            Assert.True(bad.IsEjected, $"readmitted before {seconds} s");
+            time.Advance(TimeSpan.FromSeconds(2));
+            Assert.False(bad.IsEjected, $"still ejected after {seconds} s");
+        }
+    }
+
+    [Fact]
+    public async Task MaxEjectionPercent_IsNeverExceeded()
+    {
+        var time = new ManualTimeProvider();
+        await using RpcClient client = Client(time, 4); // 50% of 4 = 2
+        foreach (RpcEndpointState endpoint in client.Endpoints)
+        {
+            Fail(endpoint, 10);
+        }
+
+        Assert.Equal(2, client.Endpoints.Count(e => e.IsEjected));
+    }
+
+    [Fact]
+    public async Task PanicThreshold_BalancesOverAllWhenTooFewAreHealthy()
+    {
+        var time = new ManualTimeProvider();
+        await using RpcClient client = Client(time, 4, o =>
+        {
+            o.OutlierDetection.MaxEjectionPercent = 100;
+            o.OutlierDetection.PanicThresholdPercent = 50;
+        });
+        Fail(client.Endpoints[0], 5);
+        Assert.Equal(3, client.EndpointSet.Candidates.Length);
+        Fail(client.Endpoints[1], 5);
+        Assert.Equal(2, client.EndpointSet.Candidates.Length); // exactly 50% healthy: not yet panic
+        Fail(client.Endpoints[2], 5);
+        Assert.True(client.EndpointSet.Panic);
+        Assert.Equal(4, client.EndpointSet.Candidates.Length); // 25% healthy: all four take calls again
+    }
+
+    [Fact]
+    public async Task SuccessRateOutlier_IsEjected()
+    {
+        var time = new ManualTimeProvider();
+        await using RpcClient client = Client(time, 5, o => o.OutlierDetection.ConsecutiveFailures = 1000);
+        for (int i = 0; i < 5; i++)
+        {
+            Succeed(client.Endpoints[i], i == 3 ? 50 : 200);
+            Fail(client.Endpoints[i], i == 3 ? 150 : 2); // endpoint 3: 25% success, the others 99%
+        }
+
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.True(client.Endpoints[3].IsEjected);
+        Assert.Equal(1, client.Endpoints.Count(e => e.IsEjected));
+    }
+
+    [Fact]
+    public async Task SlowStart_RampsTheWeightOfAReadmittedEndpoint()
+    {
+        var time = new ManualTimeProvider();
+        await using RpcClient client = Client(time, 3, o => o.SlowStart.Window = TimeSpan.FromSeconds(10));
+        RpcEndpointState endpoint = client.Endpoints[0];
+        Assert.Equal(100, endpoint.GetWeight(time.GetTimestamp())); // initial endpoints start at full weight
+
+        Fail(endpoint, 5);
+        time.Advance(TimeSpan.FromSeconds(30)); // the review tick at 30 s re-admits it: slow start begins
+        Assert.False(endpoint.IsEjected);
+        long start = time.GetTimestamp();
+        Assert.Equal(10, endpoint.GetWeight(start), 1);                                   // minimum 10%
+        Assert.Equal(50, endpoint.GetWeight(start + (5 * time.TimestampFrequency)), 1);   // linear with aggression 1
+        Assert.Equal(100, endpoint.GetWeight(start + (10 * time.TimestampFrequency)), 1);
+    }
+
+    [Fact]
+    public async Task EndpointSource_AddsWithSlowStart_RemovesAndReweights()
+    {
+        var time = new ManualTimeProvider();
+        var a = new RpcEndpoint("10.0.0.1", 7000);
+        var b = new RpcEndpoint("10.0.0.2", 7000);
+        var source = new StaticEndpointSource(new[] { a, b });
+        await using var client = new RpcClient(new RpcClientOptions { TimeProvider = time, EndpointSource = source });
+        Assert.Equal(new[] { a, b }, client.Endpoints.Select(e => e.Endpoint));
+        RpcEndpointState stateA = client.Endpoints[0];
+
+        var c = new RpcEndpoint("10.0.0.3", 7000);
+        source.Update(new[] { a.With(weight: 300), c });
+
+        Assert.Equal(new[] { a, c }, client.Endpoints.Select(e => e.Endpoint));
+        Assert.Same(stateA, client.Endpoints[0]);                              // kept, with its counters
+        Assert.Equal(300, client.Endpoints[0].Endpoint.Weight);                 // re-weighted
+        Assert.Equal(10, client.Endpoints[1].GetWeight(time.GetTimestamp()), 1); // the newcomer warms up
+        Assert.DoesNotContain(client.EndpointSet.Candidates, e => e.Endpoint.Equals(b));
+    }
+
+    [Fact]
+    public async Task OptionsOverrideTheAttributeStrategy()
+    {
+        var options = new RpcClientOptions { Endpoints = { new RpcEndpoint("10.0.0.1", 7000) } };
+        options.LoadBalancing["calc"] = LoadBalanceStrategy.Random;
+        options.LoadBalancing["calc/mul"] = LoadBalanceStrategy.PeakEwma;
+        await using var client = new RpcClient(options);
+        RpcServiceDescriptor calc = RpcServiceRegistry.GetDescriptor<ICalculator>()!;
+        Assert.Equal("Random", client.GetBalancer(calc.Methods.Single(m => m.Name == "Add")).Name);
+        Assert.Equal("PeakEwma", client.GetBalancer(calc.Methods.Single(m => m.Name == "mul")).Name);
+    }
+}
