@@ -25,6 +25,7 @@ public sealed class RpcEndpointState
 
     private int _inFlight;
     private int _serverInFlight;
+    private int _othersInFlight;
     private int _serverUtilizationBasisPoints = -1;
     private long _serverReportTimestamp;
     private readonly object _latencyLock = new();
@@ -71,22 +72,20 @@ public sealed class RpcEndpointState
     }
 
     /// <summary>
-    /// The load that load-aware strategies compare: the larger of this client's calls in flight and the server's own
-    /// figure (which counts other clients' calls too), raised by the server's reported utilization.
+    /// The load that load-aware strategies compare: this client's calls in flight now, plus the calls of other clients
+    /// as the server last reported them (its figure minus this client's share at that moment; reports older than a
+    /// second are ignored), raised by the server's reported utilization. Taking only the others' part from the report
+    /// keeps a stale report from hiding this client's own, current, count.
     /// </summary>
     public double Load
     {
         get
         {
             double load = InFlight;
-            if (Volatile.Read(ref _serverReportTimestamp) != 0)
+            long reported = Volatile.Read(ref _serverReportTimestamp);
+            if (reported != 0 && _client.TimeProvider.GetElapsedTime(reported) < ServerReportLifetime)
             {
-                int server = ServerInFlight;
-                if (server > load)
-                {
-                    load = server;
-                }
-
+                load += Volatile.Read(ref _othersInFlight);
                 int utilization = Volatile.Read(ref _serverUtilizationBasisPoints);
                 if (utilization > 0)
                 {
@@ -199,6 +198,7 @@ public sealed class RpcEndpointState
     internal void OnServerLoad(int inFlight, int utilizationBasisPoints)
     {
         Volatile.Write(ref _serverInFlight, inFlight);
+        Volatile.Write(ref _othersInFlight, Math.Max(0, inFlight - InFlight));
         Volatile.Write(ref _serverUtilizationBasisPoints, utilizationBasisPoints);
         Volatile.Write(ref _serverReportTimestamp, _client.TimeProvider.GetTimestamp());
     }

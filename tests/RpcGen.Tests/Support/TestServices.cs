@@ -132,3 +132,68 @@ public interface IMissing
 {
     Task PingAsync();
 }
+
+/// <summary>Calls that take as long as their server is told to.</summary>
+[RpcService("work")]
+public interface IWork
+{
+    Task<string> DoAsync(CancellationToken cancellationToken = default);
+
+    [LoadBalance(LoadBalanceStrategy.ConsistentHash)]
+    Task<string> ForUserAsync([HashKey] string userId);
+
+    [LoadBalance(typeof(LastEndpointBalancer))]
+    Task<string> PinnedAsync();
+}
+
+public sealed class Work : IWork
+{
+    private int _calls;
+
+    public Work(string name, int delayMs)
+    {
+        Name = name;
+        DelayMs = delayMs;
+    }
+
+    public string Name { get; }
+
+    public int DelayMs { get; set; }
+
+    public int Calls => Volatile.Read(ref _calls);
+
+    public async Task<string> DoAsync(CancellationToken cancellationToken = default)
+    {
+        Interlocked.Increment(ref _calls);
+        if (DelayMs > 0)
+        {
+            await Task.Delay(DelayMs, cancellationToken);
+        }
+        else
+        {
+            await Task.Yield();
+        }
+
+        return Name;
+    }
+
+    public Task<string> ForUserAsync(string userId)
+    {
+        Interlocked.Increment(ref _calls);
+        return Task.FromResult(Name);
+    }
+
+    public Task<string> PinnedAsync()
+    {
+        Interlocked.Increment(ref _calls);
+        return Task.FromResult(Name);
+    }
+}
+
+/// <summary>A user's own strategy, named in [LoadBalance(typeof(...))]: always the last candidate.</summary>
+public sealed class LastEndpointBalancer : ILoadBalancer
+{
+    public string Name => "last";
+
+    public RpcEndpointState? Pick(in LoadBalancingContext context) => context.Candidates.Length == 0 ? null : context.Candidates[^1];
+}
