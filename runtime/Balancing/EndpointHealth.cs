@@ -45,6 +45,7 @@ internal sealed class HealthMonitor : IDisposable
     private readonly OutlierDetectionOptions _options;
     private readonly object _lock = new();
     private readonly ITimer? _timer;
+    private readonly ITimer? _keepAliveTimer;
     private long _nextSuccessRateReview;
     private int _pinging;
 
@@ -56,6 +57,55 @@ internal sealed class HealthMonitor : IDisposable
         {
             _nextSuccessRateReview = client.TimeProvider.GetTimestamp() + Ticks(_options.SuccessRateInterval);
             _timer = client.TimeProvider.CreateTimer(static s => ((HealthMonitor)s!).Tick(), this, _options.Interval, _options.Interval);
+        }
+
+        TimeSpan keepAlive = client.Options.KeepAliveInterval;
+        if (keepAlive != Timeout.InfiniteTimeSpan)
+        {
+            // Checked on the real clock: idleness is measured by the connections themselves.
+            TimeSpan every = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 10, keepAlive.Ticks / 4));
+            _keepAliveTimer = TimeProvider.System.CreateTimer(static s => ((HealthMonitor)s!).CheckIdleConnections(), this, every, every);
+        }
+    }
+
+    /// <summary>Pings connections that have been silent for the keepalive interval; closes those that do not answer.</summary>
+    internal void CheckIdleConnections()
+    {
+        if (_client.IsDisposed)
+        {
+            return;
+        }
+
+        long idleLimit = (long)_client.Options.KeepAliveInterval.TotalMilliseconds;
+        foreach (RpcEndpointState endpoint in _client.EndpointSet.All)
+        {
+            if (endpoint.CurrentConnection is { IsClosed: false } connection && connection.IdleMilliseconds >= idleLimit && connection.TryBeginKeepAlive())
+            {
+                _ = KeepAliveAsync(endpoint, connection);
+            }
+        }
+    }
+
+    private async Task KeepAliveAsync(RpcEndpointState endpoint, Transport.ClientConnection connection)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(_client.Options.KeepAliveTimeout);
+            await connection.PingAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            _client.Logger.LogWarning("The connection to {Endpoint} did not answer a keepalive ping within {Timeout}; closing it.", endpoint.Endpoint, _client.Options.KeepAliveTimeout);
+            connection.Close(new System.IO.IOException($"The connection to {endpoint.Endpoint} did not answer a keepalive ping within {_client.Options.KeepAliveTimeout.TotalMilliseconds:0} ms."));
+            Record(endpoint, CallOutcome.Failure);
+        }
+        catch (Exception)
+        {
+            // Closed meanwhile: nothing to do.
+        }
+        finally
+        {
+            connection.EndKeepAlive();
         }
     }
 
@@ -250,7 +300,11 @@ internal sealed class HealthMonitor : IDisposable
         }
     }
 
-    public void Dispose() => _timer?.Dispose();
+    public void Dispose()
+    {
+        _timer?.Dispose();
+        _keepAliveTimer?.Dispose();
+    }
 }
 
 /// <summary>The endpoints as balancers see them, rebuilt when the set or an endpoint's health changes.</summary>

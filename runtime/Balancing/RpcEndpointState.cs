@@ -203,21 +203,6 @@ public sealed class RpcEndpointState
         Volatile.Write(ref _serverReportTimestamp, _client.TimeProvider.GetTimestamp());
     }
 
-    /// <summary>True while a failed endpoint waits out its backoff and has no usable connection.</summary>
-    internal bool IsBackingOff
-    {
-        get
-        {
-            ClientConnection? connection = _connection;
-            if (connection is not null && connection.IsUsable)
-            {
-                return false;
-            }
-
-            return Volatile.Read(ref _failures) > 0 && _client.TimeProvider.GetTimestamp() < Volatile.Read(ref _retryAfter);
-        }
-    }
-
     internal ValueTask<ClientConnection> GetConnectionAsync(CancellationToken cancellationToken)
     {
         ClientConnection? connection = _connection;

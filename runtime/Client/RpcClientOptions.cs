@@ -65,6 +65,18 @@ public sealed class RpcClientOptions
     /// <summary>The longest wait between reconnection attempts. The default value is 5 seconds.</summary>
     public TimeSpan MaxReconnectBackoff { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// A connection from which nothing has arrived for this long is pinged; <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> turns
+    /// keepalive off. The default value is 30 seconds.
+    /// </summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a keepalive ping may wait for its pong before the connection is judged dead and closed (its calls fail
+    /// with Unavailable and the next call reconnects). The default value is 10 seconds.
+    /// </summary>
+    public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The clock for deadlines and backoff. The default value is <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
@@ -86,6 +98,11 @@ public sealed class RpcClientOptions
         if (PeakEwmaDecay <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(PeakEwmaDecay), PeakEwmaDecay, "PeakEwmaDecay must be positive.");
+        }
+
+        if ((KeepAliveInterval <= TimeSpan.Zero && KeepAliveInterval != System.Threading.Timeout.InfiniteTimeSpan) || KeepAliveTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(KeepAliveInterval), KeepAliveInterval, "KeepAliveInterval must be positive (or infinite) and KeepAliveTimeout positive.");
         }
 
         OutlierDetection.Validate();

@@ -24,6 +24,7 @@ internal sealed class ClientConnection : FramedConnection
     private uint _nextCallId;
     private ulong _nextPing;
     private volatile bool _draining;
+    private int _keepAlive;
 
     private ClientConnection(TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, Action<ClientConnection> onUnusable, Action<int, int> onServerLoad)
         : base(transport, maxFrameSize, transport.Remote)
@@ -177,6 +178,11 @@ internal sealed class ClientConnection : FramedConnection
     }
 
     public bool TrySend(ReadOnlySpan<byte> frame) => Output.TryEnqueue(frame);
+
+    /// <summary>True for the caller that may send the next keepalive ping (one at a time).</summary>
+    public bool TryBeginKeepAlive() => Interlocked.Exchange(ref _keepAlive, 1) == 0;
+
+    public void EndKeepAlive() => Volatile.Write(ref _keepAlive, 0);
 
     /// <summary>Sends a ping and waits for its pong.</summary>
     public async Task<TimeSpan> PingAsync(CancellationToken cancellationToken)

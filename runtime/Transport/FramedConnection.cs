@@ -17,6 +17,7 @@ internal abstract class FramedConnection
     private readonly int _maxFrameSize;
     private long _skipRemaining;
     private int _closed;
+    private long _lastReadTicks = Environment.TickCount64;
 
     protected FramedConnection(IDuplexPipe pipe, int maxFrameSize, string remote)
     {
@@ -34,6 +35,9 @@ internal abstract class FramedConnection
     protected int MaxFrameSize => _maxFrameSize;
 
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
+
+    /// <summary>Milliseconds since bytes last arrived from the peer (for keepalive).</summary>
+    public long IdleMilliseconds => Environment.TickCount64 - Volatile.Read(ref _lastReadTicks);
 
     /// <summary>Sends a frame with a body that fits on the stack (control frames).</summary>
     protected bool TrySendSmall(FrameType type, FrameFlags flags, uint callId, ReadOnlySpan<byte> body)
@@ -71,6 +75,7 @@ internal abstract class FramedConnection
             while (true)
             {
                 ReadResult result = await _input.ReadAsync().ConfigureAwait(false);
+                Volatile.Write(ref _lastReadTicks, Environment.TickCount64);
                 ReadOnlySequence<byte> buffer = result.Buffer;
                 Output.Cork();
                 try

@@ -13,8 +13,11 @@ switch (mode)
     case "micro":
         // The in-process toolchain runs in this process: BenchmarkDotNet 0.14 (the newest served here) cannot build a
         // separate .NET 10 benchmark project.
-        IConfig config = DefaultConfig.Instance.AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance));
-        BenchmarkSwitcher.FromAssembly(typeof(InProcessCallBenchmarks).Assembly).Run(args[1..], config);
+        // "--quick" runs BenchmarkDotNet's short job (3 iterations) for wide sweeps such as the pick benchmarks.
+        bool quick = args.Contains("--quick");
+        Job job = (quick ? Job.ShortRun : Job.Default).WithToolchain(InProcessEmitToolchain.Instance);
+        IConfig config = DefaultConfig.Instance.AddJob(job);
+        BenchmarkSwitcher.FromAssembly(typeof(InProcessCallBenchmarks).Assembly).Run(args[1..].Where(a => a != "--quick").ToArray(), config);
         return 0;
     case "load":
         return await LoadRunner.RunAsync(args[1..]);

@@ -1,0 +1,43 @@
+using System.Net;
+using System.Net.Sockets;
+using RpcGen.Tests.Support;
+using Xunit;
+
+namespace RpcGen.Tests.EndToEnd;
+
+public sealed class KeepAliveTests
+{
+    [Fact]
+    public async Task SilentPeer_IsDetectedByKeepAlive_AndTheCallFailsInsteadOfHanging()
+    {
+        // A peer that completes the handshake, then never answers anything (a dead host behind a live socket).
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var stop = new CancellationTokenSource();
+        Task mute = Task.Run(async () =>
+        {
+            using TcpClient peer = await listener.AcceptTcpClientAsync(stop.Token);
+            NetworkStream stream = peer.GetStream();
+            await stream.WriteAsync(new byte[] { 0x52, 0x50, 0x43, 0x47, 1, 2, 0, 0 }, stop.Token);
+            byte[] sink = new byte[4096];
+            while (await stream.ReadAsync(sink, stop.Token) > 0)
+            {
+            }
+        });
+
+        await using var client = new RpcClient(new RpcClientOptions
+        {
+            Endpoints = { new RpcEndpoint("127.0.0.1", port) },
+            KeepAliveInterval = TimeSpan.FromMilliseconds(200),
+            KeepAliveTimeout = TimeSpan.FromMilliseconds(300),
+        });
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<ICalculator>().AddAsync(1, 2).WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(RpcStatusCode.Unavailable, error.StatusCode);
+        Assert.Contains("keepalive", error.Message, StringComparison.Ordinal);
+        Assert.InRange(started.ElapsedMilliseconds, 300, 5_000); // the interface's 5 s timeout did not fire first
+        stop.Cancel();
+    }
+}
