@@ -1,0 +1,198 @@
+using System.Diagnostics;
+using System.IO.Compression;
+using System.Runtime.CompilerServices;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace RpcGen.Tests.Package;
+
+/// <summary>
+/// RpcGen the way a user meets it: the packed package in a local feed, a fresh console project that references only
+/// <c>RpcGen</c>, built with warnings as errors and run. Restores into a private packages folder, so a stale copy in
+/// the machine's cache can never stand in for the package under test.
+/// </summary>
+public sealed class PackageTests : IDisposable
+{
+    private readonly ITestOutputHelper _output;
+    private readonly string _work = Path.Combine(Path.GetTempPath(), "rpcgen-package-" + Guid.NewGuid().ToString("n"));
+
+    public PackageTests(ITestOutputHelper output) => _output = output;
+
+    private static string RepositoryRoot([CallerFilePath] string path = "") =>
+        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path)!, "..", "..", ".."));
+
+    private (int ExitCode, string Output) Dotnet(string workingDirectory, params string[] arguments)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (string argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        start.Environment["DOTNET_NOLOGO"] = "1";
+        start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
+        using Process process = Process.Start(start)!;
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"dotnet {string.Join(' ', arguments)} took more than 5 minutes.");
+        }
+
+        string output = stdout.Result + stderr.Result;
+        _output.WriteLine($"$ dotnet {string.Join(' ', arguments)} (exit {process.ExitCode})");
+        return (process.ExitCode, output);
+    }
+
+    private string Pack()
+    {
+        string feed = Path.Combine(_work, "feed");
+        (int exit, string output) = Dotnet(RepositoryRoot(), "pack", "runtime/RpcGen.csproj", "-c", "Release", "-o", feed);
+        Assert.True(exit == 0, output);
+        return Directory.GetFiles(feed, "RpcGen.*.nupkg").Single(f => !f.EndsWith(".snupkg", StringComparison.Ordinal));
+    }
+
+    private string Consumer(string name, string program, string extraProperties = "")
+    {
+        string directory = Path.Combine(_work, name);
+        Directory.CreateDirectory(directory);
+        string version = typeof(RpcClient).Assembly.GetName().Version!.ToString(3);
+        File.WriteAllText(Path.Combine(directory, name + ".csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <Nullable>enable</Nullable>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <TreatWarningsAsErrors>true</TreatWarningsAsErrors>
+                {extraProperties}
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="RpcGen" Version="{version}" />
+              </ItemGroup>
+            </Project>
+            """);
+        File.WriteAllText(Path.Combine(directory, "Program.cs"), program);
+        // The machine's feeds stay (no <clear/>); the folder of the package under test is added.
+        File.WriteAllText(Path.Combine(directory, "nuget.config"), $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <packageSources>
+                <add key="rpcgen-under-test" value="{Path.Combine(_work, "feed")}" />
+              </packageSources>
+            </configuration>
+            """);
+        return directory;
+    }
+
+    private const string GoodProgram = """
+        using RpcGen;
+
+        await using var server = new RpcServer();
+        server.Map<Shop.ICalculator>(new Shop.Calculator());
+        await server.StartAsync();
+        var options = new RpcClientOptions();
+        options.Endpoints.Add(server.Endpoints[0]);
+        await using var client = new RpcClient(options);
+        Shop.ICalculator calc = client.CreateProxy<Shop.ICalculator>();
+        int sum = await calc.AddAsync(20, 22);
+        string user = await calc.WhoAsync("ada");
+        Console.WriteLine($"sum={sum} user={user}");
+        return sum == 42 && user == "ada" ? 0 : 1;
+
+        namespace Shop
+        {
+            [RpcService("calc"), Timeout(5000), LoadBalance(LoadBalanceStrategy.PowerOfTwoChoices)]
+            public interface ICalculator
+            {
+                Task<int> AddAsync(int a, int b, CancellationToken ct = default);
+
+                [LoadBalance(LoadBalanceStrategy.ConsistentHash)]
+                ValueTask<string> WhoAsync([HashKey] string name);
+            }
+
+            public sealed class Calculator : ICalculator
+            {
+                public Task<int> AddAsync(int a, int b, CancellationToken ct = default) => Task.FromResult(a + b);
+
+                public ValueTask<string> WhoAsync(string name) => new(name);
+            }
+        }
+        """;
+
+    [Fact]
+    [Trait("Category", "Package")]
+    public void Package_HoldsRuntimeForBothFrameworks_AndGeneratorAsAnalyzer()
+    {
+        string package = Pack();
+        using ZipArchive zip = ZipFile.OpenRead(package);
+        string[] entries = zip.Entries.Select(e => e.FullName).ToArray();
+        Assert.Contains("lib/net8.0/RpcGen.dll", entries);
+        Assert.Contains("lib/net10.0/RpcGen.dll", entries);
+        Assert.Contains("analyzers/dotnet/cs/RpcGen.Generator.dll", entries);
+        Assert.Contains("analyzers/dotnet/cs/RpcGen.Analyzers.dll", entries);
+        Assert.Contains("README.md", entries);
+        Assert.DoesNotContain(entries, e => e.Contains("Microsoft.CodeAnalysis", StringComparison.Ordinal));
+        using var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open());
+        string text = nuspec.ReadToEnd();
+        Assert.Contains("<license type=\"expression\">MIT</license>", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("RpcGen.Generator", text, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.ChangeExtension(package, ".snupkg")), "no symbols package");
+    }
+
+    [Fact]
+    [Trait("Category", "Package")]
+    public void FreshProject_ReferencingOnlyThePackage_BuildsWithoutWarningsAndCalls()
+    {
+        Pack();
+        string app = Consumer("GoodApp", GoodProgram);
+        string packages = Path.Combine(_work, "packages");
+        (int restore, string restoreOutput) = Dotnet(app, "restore", "--packages", packages);
+        Assert.True(restore == 0, restoreOutput);
+        (int build, string buildOutput) = Dotnet(app, "build", "--no-restore", "-c", "Release");
+        Assert.True(build == 0, buildOutput);
+        Assert.Contains("0 Warning(s)", buildOutput, StringComparison.Ordinal);
+        (int run, string runOutput) = Dotnet(app, "run", "--no-build", "-c", "Release");
+        Assert.True(run == 0, runOutput);
+        Assert.Contains("sum=42 user=ada", runOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    [Trait("Category", "Package")]
+    public void ProjectThatCannotUseTheGenerator_FailsTheBuildWithItsDiagnosticId()
+    {
+        Pack();
+        string app = Consumer("OldLanguageApp", """
+            using RpcGen;
+            namespace Old
+            {
+                [RpcService] public interface IOld { System.Threading.Tasks.Task RunAsync(); }
+                public static class Program { public static int Main() => 0; }
+            }
+            """, "<LangVersion>8.0</LangVersion><ImplicitUsings>disable</ImplicitUsings><Nullable>disable</Nullable>");
+        (int restore, string restoreOutput) = Dotnet(app, "restore", "--packages", Path.Combine(_work, "packages"));
+        Assert.True(restore == 0, restoreOutput);
+        (int build, string buildOutput) = Dotnet(app, "build", "--no-restore", "-c", "Release");
+        Assert.NotEqual(0, build);
+        Assert.Contains("RPCGEN100", buildOutput, StringComparison.Ordinal);
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_work, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Left for the OS to clean.
+        }
+    }
+}
