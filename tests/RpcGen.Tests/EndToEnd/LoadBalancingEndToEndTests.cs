@@ -7,6 +7,7 @@ using Xunit.Abstractions;
 namespace RpcGen.Tests.EndToEnd;
 
 /// <summary>Strategies and endpoint health against real servers on loopback.</summary>
+[Collection(SerialCollection.Name)]
 public sealed class LoadBalancingEndToEndTests
 {
     private static readonly TimeSpan NoHang = TimeSpan.FromSeconds(20);

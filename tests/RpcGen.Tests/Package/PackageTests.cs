@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.IO.Compression;
 using System.Runtime.CompilerServices;
+using RpcGen.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -11,6 +12,7 @@ namespace RpcGen.Tests.Package;
 /// <c>RpcGen</c>, built with warnings as errors and run. Restores into a private packages folder, so a stale copy in
 /// the machine's cache can never stand in for the package under test.
 /// </summary>
+[Collection(SerialCollection.Name)]
 public sealed class PackageTests : IDisposable
 {
     private readonly ITestOutputHelper _output;
