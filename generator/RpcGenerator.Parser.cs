@@ -8,6 +8,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using RpcGen.Generator.Helpers;
 using RpcGen.Generator.Model;
+using RpcGen.Shared;
 
 namespace RpcGen.Generator;
 
@@ -16,11 +17,9 @@ public sealed partial class RpcGenerator
     /// <summary>Turns an annotated interface symbol into a <see cref="ServiceSpec"/> at once; symbols never leave here.</summary>
     internal static class Parser
     {
-        private const string RpcMethodAttribute = "RpcGen.RpcMethodAttribute";
-        private const string TimeoutAttribute = "RpcGen.TimeoutAttribute";
-        private const string LoadBalanceAttribute = "RpcGen.LoadBalanceAttribute";
-        private const string HashKeyAttribute = "RpcGen.HashKeyAttribute";
-        private const string LoadBalancerInterface = "RpcGen.ILoadBalancer";
+        private const string TimeoutAttribute = RpcShapes.TimeoutAttribute;
+        private const string LoadBalanceAttribute = RpcShapes.LoadBalanceAttribute;
+        private const string HashKeyAttribute = RpcShapes.HashKeyAttribute;
         private const string LoadBalanceStrategyType = "global::RpcGen.LoadBalanceStrategy";
 
         private static readonly SymbolDisplayFormat s_fullyQualified = SymbolDisplayFormat.FullyQualifiedFormat
@@ -57,7 +56,7 @@ public sealed partial class RpcGenerator
             }
 
             cancellationToken.ThrowIfCancellationRequested();
-            string wireName = ServiceWireName(type, context.Attributes[0]);
+            string wireName = RpcShapes.ServiceWireName(type, context.Attributes[0]);
             int interfaceTimeout = TimeoutOf(type);
             (string? interfaceBalance, string? interfaceBalancer) = LoadBalanceOf(type);
 
@@ -82,7 +81,7 @@ public sealed partial class RpcGenerator
                         case IMethodSymbol { MethodKind: MethodKind.Ordinary } method:
                         {
                             string? reason = Unsupported(method, out ReturnKind returnKind, out ITypeSymbol? result, out string? tokenName);
-                            string methodWireName = MethodWireName(method);
+                            string methodWireName = RpcShapes.MethodWireName(method);
                             if (reason is null && wireNames.TryGetValue(methodWireName, out string? clash))
                             {
                                 reason = $"its wire name '{methodWireName}' is already used by {clash}; give one of them [RpcMethod(\"...\")]";
@@ -200,31 +199,13 @@ public sealed partial class RpcGenerator
                 return "ref returns cannot be called remotely";
             }
 
-            if (method.ReturnType is not INamedTypeSymbol returnType)
+            int taskKind = RpcShapes.TaskKind(method.ReturnType, out result);
+            if (taskKind < 0)
             {
                 return "its return type must be Task, Task<T>, ValueTask or ValueTask<T> (streaming is not supported yet)";
             }
 
-            string returnName = returnType.ConstructedFrom.ToDisplayString();
-            switch (returnName)
-            {
-                case "System.Threading.Tasks.Task":
-                    kind = ReturnKind.Task;
-                    break;
-                case "System.Threading.Tasks.Task<TResult>":
-                    kind = ReturnKind.TaskOfT;
-                    result = returnType.TypeArguments[0];
-                    break;
-                case "System.Threading.Tasks.ValueTask":
-                    kind = ReturnKind.ValueTask;
-                    break;
-                case "System.Threading.Tasks.ValueTask<TResult>":
-                    kind = ReturnKind.ValueTaskOfT;
-                    result = returnType.TypeArguments[0];
-                    break;
-                default:
-                    return "its return type must be Task, Task<T>, ValueTask or ValueTask<T> (streaming is not supported yet)";
-            }
+            kind = (ReturnKind)taskKind;
 
             if (result is not null && !CanTravel(result))
             {
@@ -269,46 +250,11 @@ public sealed partial class RpcGenerator
             return null;
         }
 
-        /// <summary>Types that cannot even be a generic argument of a JSON contract.</summary>
-        private static bool CanTravel(ITypeSymbol type) =>
-            type.TypeKind is not (TypeKind.Pointer or TypeKind.FunctionPointer or TypeKind.TypeParameter or TypeKind.Error)
-            && !type.IsRefLikeType
-            && type.SpecialType != SpecialType.System_Void;
+        private static bool CanTravel(ITypeSymbol type) => RpcShapes.CanBeTypeArgument(type);
 
-        private static bool IsCancellationToken(ITypeSymbol type) =>
-            type.Name == "CancellationToken" && type.ContainingNamespace?.ToDisplayString() == "System.Threading";
+        private static bool IsCancellationToken(ITypeSymbol type) => RpcShapes.IsCancellationToken(type);
 
         private static TypeRef Ref(ITypeSymbol type) => new(type.ToDisplayString(s_fullyQualified), type.ToDisplayString(s_display));
-
-        private static string ServiceWireName(INamedTypeSymbol type, AttributeData attribute)
-        {
-            if (attribute.ConstructorArguments.Length == 1 && attribute.ConstructorArguments[0].Value is string name && name.Length > 0)
-            {
-                return name;
-            }
-
-            string typeName = type.Name;
-            return typeName.Length > 1 && typeName[0] == 'I' && char.IsUpper(typeName[1]) ? typeName.Substring(1) : typeName;
-        }
-
-        private static string MethodWireName(IMethodSymbol method)
-        {
-            foreach (AttributeData attribute in method.GetAttributes())
-            {
-                if (attribute.AttributeClass?.ToDisplayString() == RpcMethodAttribute &&
-                    attribute.ConstructorArguments.Length == 1 &&
-                    attribute.ConstructorArguments[0].Value is string name &&
-                    name.Length > 0)
-                {
-                    return name;
-                }
-            }
-
-            string methodName = method.Name;
-            return methodName.Length > 5 && methodName.EndsWith("Async", StringComparison.Ordinal)
-                ? methodName.Substring(0, methodName.Length - 5)
-                : methodName;
-        }
 
         private static int TimeoutOf(ISymbol symbol)
         {
@@ -348,11 +294,7 @@ public sealed partial class RpcGenerator
                     return (name is null ? $"({LoadBalanceStrategyType}){strategy.ToString(CultureInfo.InvariantCulture)}" : $"{LoadBalanceStrategyType}.{name}", null);
                 }
 
-                if (argument.Value is INamedTypeSymbol balancer &&
-                    !balancer.IsAbstract &&
-                    balancer.TypeKind == TypeKind.Class &&
-                    balancer.AllInterfaces.Any(i => i.ToDisplayString() == LoadBalancerInterface) &&
-                    balancer.InstanceConstructors.Any(c => c.Parameters.Length == 0 && c.DeclaredAccessibility is Accessibility.Public or Accessibility.Internal))
+                if (argument.Value is INamedTypeSymbol balancer && RpcShapes.IsUsableBalancer(balancer))
                 {
                     return (null, balancer.ToDisplayString(s_fullyQualified));
                 }

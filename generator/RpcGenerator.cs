@@ -12,7 +12,7 @@ namespace RpcGen.Generator;
 [Generator(LanguageNames.CSharp)]
 public sealed partial class RpcGenerator : IIncrementalGenerator
 {
-    internal const string RpcServiceAttribute = "RpcGen.RpcServiceAttribute";
+    internal const string RpcServiceAttribute = Shared.RpcShapes.RpcServiceAttribute;
 
     public void Initialize(IncrementalGeneratorInitializationContext context)
     {
