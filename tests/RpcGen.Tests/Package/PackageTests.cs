@@ -186,6 +186,24 @@ public sealed class PackageTests : IDisposable
         Assert.Contains("RPCGEN100", buildOutput, StringComparison.Ordinal);
     }
 
+    [Fact]
+    [Trait("Category", "Package")]
+    public void ProjectWithABadInterface_FailsTheBuildWithTheAnalyzersId()
+    {
+        Pack();
+        string app = Consumer("BadShapeApp", """
+            using RpcGen;
+            return 0;
+            [RpcService] public interface IBad { int Add(int a, int b); }
+            """);
+        (int restore, string restoreOutput) = Dotnet(app, "restore", "--packages", Path.Combine(_work, "packages"));
+        Assert.True(restore == 0, restoreOutput);
+        (int build, string buildOutput) = Dotnet(app, "build", "--no-restore", "-c", "Release");
+        Assert.NotEqual(0, build);
+        Assert.Contains("error RPCGEN001", buildOutput, StringComparison.Ordinal);
+        Assert.Contains("return Task<int> instead", buildOutput, StringComparison.Ordinal);
+    }
+
     public void Dispose()
     {
         try

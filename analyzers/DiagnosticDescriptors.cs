@@ -1,0 +1,83 @@
+using Microsoft.CodeAnalysis;
+
+namespace RpcGen.Analyzers;
+
+/// <summary>Every rule the analyzers report; each id has a page in docs/diagnostics/ and a row in AnalyzerReleases.</summary>
+internal static class DiagnosticDescriptors
+{
+    private const string Category = "RpcGen";
+    private const string HelpLinkBase = "https://github.com/rpcgen/rpcgen/blob/main/docs/diagnostics/";
+
+    private static DiagnosticDescriptor Rule(string id, string title, string message, DiagnosticSeverity severity, params string[] tags) =>
+        new(id, title, message, Category, severity, isEnabledByDefault: true, helpLinkUri: HelpLinkBase + id + ".md", customTags: tags);
+
+    public static readonly DiagnosticDescriptor ReturnType = Rule(
+        "RPCGEN001", "RPC methods return a task",
+        "'{0}' returns '{1}': an RPC method must return Task, Task<T>, ValueTask or ValueTask<T> (streaming is not supported yet); return Task<{1}> instead",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor ByRefParameter = Rule(
+        "RPCGEN002", "RPC parameters are passed by value",
+        "Parameter '{0}' of '{1}' is a {2} parameter, which cannot cross the network; pass it by value (return results in the task)",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor GenericMethod = Rule(
+        "RPCGEN003", "RPC methods are not generic",
+        "'{0}' is generic, and a remote call needs concrete types; write one method per type",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor NotGenerated = Rule(
+        "RPCGEN004", "No RPC code can be generated for this interface",
+        "No RPC code is generated for '{0}' because {1}; calling CreateProxy or Map with it would fail at run time",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor CancellationToken = Rule(
+        "RPCGEN005", "One CancellationToken, last",
+        "'{0}' {1}; take at most one CancellationToken, as the last parameter (CancellationToken cancellationToken = default)",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor DuplicateMethod = Rule(
+        "RPCGEN006", "Wire names of methods are unique",
+        "'{0}' and '{1}' both have the wire name '{2}' in service '{3}'; give one of them [RpcMethod(\"another-name\")]",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor DuplicateService = Rule(
+        "RPCGEN007", "Wire names of services are unique",
+        "'{0}' and '{1}' both have the service wire name '{2}'; give one of them [RpcService(\"another-name\")]",
+        DiagnosticSeverity.Error, WellKnownDiagnosticTags.CompilationEnd);
+
+    public static readonly DiagnosticDescriptor CannotSerialize = Rule(
+        "RPCGEN008", "RPC types can be serialized",
+        "{0} of '{1}' has type '{2}', which cannot be serialized to JSON ({3}); send the data it holds instead",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor NoJsonContract = Rule(
+        "RPCGEN009", "RPC types have a JSON contract",
+        "{0} of '{1}' has type '{2}', which {3}; use a concrete record or class",
+        DiagnosticSeverity.Warning);
+
+    public static readonly DiagnosticDescriptor NotAMethod = Rule(
+        "RPCGEN010", "RPC interfaces declare only methods",
+        "{0} '{1}' cannot be called remotely; replace it with a method that returns a Task (the proxy throws NotSupportedException for it)",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor InvalidAttributeValue = Rule(
+        "RPCGEN011", "Attribute values are valid",
+        "{0}",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor HashKeyUnused = Rule(
+        "RPCGEN012", "[HashKey] needs consistent hashing",
+        "'{0}' marks [HashKey] parameters but balances with {1}, which ignores them; use [LoadBalance(LoadBalanceStrategy.ConsistentHash)] or remove [HashKey]",
+        DiagnosticSeverity.Warning);
+
+    public static readonly DiagnosticDescriptor HashKeyMissing = Rule(
+        "RPCGEN013", "Consistent hashing needs a [HashKey]",
+        "'{0}' balances with ConsistentHash but has no [HashKey] parameter, so every call goes to the same endpoint; mark the parameter that identifies the data with [HashKey]",
+        DiagnosticSeverity.Warning);
+
+    public static readonly DiagnosticDescriptor BadBalancer = Rule(
+        "RPCGEN014", "Custom balancers can be created",
+        "'{0}' cannot be used as a load balancer: it must be a non-generic, non-abstract class implementing RpcGen.ILoadBalancer with a public parameterless constructor (the generated code creates it with new)",
+        DiagnosticSeverity.Error);
+}

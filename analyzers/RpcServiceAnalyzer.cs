@@ -1,0 +1,390 @@
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Diagnostics;
+using RpcGen.Shared;
+using D = RpcGen.Analyzers.DiagnosticDescriptors;
+
+namespace RpcGen.Analyzers;
+
+/// <summary>
+/// Checks <c>[RpcService]</c> interfaces as they are typed: shapes the generator cannot send, wire-name clashes,
+/// invalid attribute values, and load-balancing attributes that cannot work. One symbol action per interface (no
+/// compilation walks); duplicate service names are compared once at the end of the compilation.
+/// </summary>
+[DiagnosticAnalyzer(LanguageNames.CSharp)]
+public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
+{
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(
+        D.ReturnType, D.ByRefParameter, D.GenericMethod, D.NotGenerated, D.CancellationToken, D.DuplicateMethod,
+        D.DuplicateService, D.CannotSerialize, D.NoJsonContract, D.NotAMethod, D.InvalidAttributeValue,
+        D.HashKeyUnused, D.HashKeyMissing, D.BadBalancer);
+
+    public override void Initialize(AnalysisContext context)
+    {
+        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+        context.EnableConcurrentExecution();
+        context.RegisterCompilationStartAction(static start =>
+        {
+            if (start.Compilation.GetTypeByMetadataName(RpcShapes.RpcServiceAttribute) is null)
+            {
+                return; // RpcGen is not referenced
+            }
+
+            var symbols = new KnownTypes(start.Compilation);
+            var services = new ConcurrentBag<(string Name, INamedTypeSymbol Type, Location Location)>();
+            start.RegisterSymbolAction(c => AnalyzeInterface(c, symbols, services), SymbolKind.NamedType);
+            start.RegisterCompilationEndAction(end => ReportDuplicateServices(end, services));
+        });
+    }
+
+    /// <summary>Framework types resolved once per compilation.</summary>
+    private sealed class KnownTypes
+    {
+        public KnownTypes(Compilation compilation)
+        {
+            Stream = compilation.GetTypeByMetadataName("System.IO.Stream");
+            Task = compilation.GetTypeByMetadataName("System.Threading.Tasks.Task");
+            ValueTask = compilation.GetTypeByMetadataName("System.Threading.Tasks.ValueTask");
+            ValueTaskOfT = compilation.GetTypeByMetadataName("System.Threading.Tasks.ValueTask`1");
+            Type = compilation.GetTypeByMetadataName("System.Type");
+        }
+
+        public INamedTypeSymbol? Stream { get; }
+
+        public INamedTypeSymbol? Task { get; }
+
+        public INamedTypeSymbol? ValueTask { get; }
+
+        public INamedTypeSymbol? ValueTaskOfT { get; }
+
+        public INamedTypeSymbol? Type { get; }
+    }
+
+    private static void AnalyzeInterface(SymbolAnalysisContext context, KnownTypes known, ConcurrentBag<(string, INamedTypeSymbol, Location)> services)
+    {
+        if (context.Symbol is not INamedTypeSymbol { TypeKind: TypeKind.Interface } type ||
+            RpcShapes.GetAttribute(type, RpcShapes.RpcServiceAttribute) is not { } serviceAttribute)
+        {
+            return;
+        }
+
+        Location where = type.Locations.FirstOrDefault(l => l.IsInSource) ?? Location.None;
+        string? skipped = WhyNotGenerated(type);
+        if (skipped is not null)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(D.NotGenerated, where, type.ToDisplayString(), skipped));
+            return;
+        }
+
+        string serviceName = RpcShapes.ServiceWireName(type, serviceAttribute);
+        CheckWireNameArgument(context, serviceAttribute, "[RpcService]");
+        CheckTimeout(context, type);
+        (int? interfaceStrategy, INamedTypeSymbol? interfaceBalancer) = LoadBalanceOf(context, type);
+        services.Add((serviceName, type, where));
+
+        var wireNames = new Dictionary<string, IMethodSymbol>(System.StringComparer.Ordinal);
+        foreach (INamedTypeSymbol declaring in new[] { type }.Concat(type.AllInterfaces))
+        {
+            foreach (ISymbol member in declaring.GetMembers())
+            {
+                if (member.IsStatic || !member.IsAbstract)
+                {
+                    continue;
+                }
+
+                Location location = member.Locations.FirstOrDefault(l => l.IsInSource) ?? where;
+                switch (member)
+                {
+                    case IPropertySymbol property:
+                        context.ReportDiagnostic(Diagnostic.Create(D.NotAMethod, location, property.IsIndexer ? "Indexer" : "Property", property.ToDisplayString()));
+                        break;
+                    case IEventSymbol @event:
+                        context.ReportDiagnostic(Diagnostic.Create(D.NotAMethod, location, "Event", @event.ToDisplayString()));
+                        break;
+                    case IMethodSymbol { MethodKind: MethodKind.Ordinary } method:
+                        AnalyzeMethod(context, known, method, location, serviceName, wireNames, interfaceStrategy, interfaceBalancer);
+                        break;
+                }
+            }
+        }
+    }
+
+    private static string? WhyNotGenerated(INamedTypeSymbol type)
+    {
+        if (type.IsGenericType)
+        {
+            return "it is generic (a service has one wire contract: declare one interface per type argument)";
+        }
+
+        for (INamedTypeSymbol? t = type; t is not null; t = t.ContainingType)
+        {
+            if (t.DeclaredAccessibility is Accessibility.Private or Accessibility.Protected or Accessibility.ProtectedAndInternal)
+            {
+                return $"'{t.Name}' is {t.DeclaredAccessibility.ToString().ToLowerInvariant()}, so generated code cannot see it (make it internal or public)";
+            }
+
+            if (!SymbolEqualityComparer.Default.Equals(t, type) && t.IsGenericType)
+            {
+                return $"it is nested in the generic type '{t.ToDisplayString()}' (move it out)";
+            }
+        }
+
+        foreach (INamedTypeSymbol candidate in new[] { type }.Concat(type.AllInterfaces))
+        {
+            foreach (ISymbol member in candidate.GetMembers())
+            {
+                if (member.IsStatic && member.IsAbstract)
+                {
+                    return $"it declares the static abstract member '{member.Name}', so it cannot be a type argument of CreateProxy or Map";
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static void AnalyzeMethod(
+        SymbolAnalysisContext context, KnownTypes known, IMethodSymbol method, Location location, string serviceName,
+        Dictionary<string, IMethodSymbol> wireNames, int? interfaceStrategy, INamedTypeSymbol? interfaceBalancer)
+    {
+        string name = method.ToDisplayString(SymbolDisplayFormat.CSharpShortErrorMessageFormat);
+        if (method.IsGenericMethod)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(D.GenericMethod, location, name));
+        }
+
+        if (RpcShapes.TaskKind(method.ReturnType, out ITypeSymbol? result) < 0)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(D.ReturnType, ReturnTypeLocation(method) ?? location, name, method.ReturnType.ToDisplayString()));
+        }
+        else if (result is not null)
+        {
+            CheckType(context, known, result, "The result", name, ReturnTypeLocation(method) ?? location);
+        }
+
+        int tokenCount = method.Parameters.Count(p => RpcShapes.IsCancellationToken(p.Type));
+        int tokens = 0;
+        bool hasHashKey = false;
+        for (int i = 0; i < method.Parameters.Length; i++)
+        {
+            IParameterSymbol parameter = method.Parameters[i];
+            Location parameterLocation = parameter.Locations.FirstOrDefault(l => l.IsInSource) ?? location;
+            hasHashKey |= RpcShapes.HasAttribute(parameter, RpcShapes.HashKeyAttribute);
+            if (parameter.RefKind != RefKind.None || parameter.IsParams)
+            {
+                string kind = parameter.IsParams ? "params" : parameter.RefKind switch { RefKind.Out => "out", RefKind.In => "in", _ => "ref" };
+                context.ReportDiagnostic(Diagnostic.Create(D.ByRefParameter, parameterLocation, parameter.Name, name, kind));
+                continue;
+            }
+
+            if (RpcShapes.IsCancellationToken(parameter.Type))
+            {
+                tokens++;
+                if (tokens > 1)
+                {
+                    context.ReportDiagnostic(Diagnostic.Create(D.CancellationToken, parameterLocation, name, "takes more than one CancellationToken"));
+                }
+                else if (tokenCount == 1 && i != method.Parameters.Length - 1)
+                {
+                    context.ReportDiagnostic(Diagnostic.Create(D.CancellationToken, parameterLocation, name, "has its CancellationToken before other parameters"));
+                }
+
+                continue;
+            }
+
+            CheckType(context, known, parameter.Type, $"Parameter '{parameter.Name}'", name, parameterLocation);
+        }
+
+        string wireName = RpcShapes.MethodWireName(method);
+        if (RpcShapes.GetAttribute(method, RpcShapes.RpcMethodAttribute) is { } methodAttribute)
+        {
+            CheckWireNameArgument(context, methodAttribute, "[RpcMethod]");
+        }
+
+        if (wireNames.TryGetValue(wireName, out IMethodSymbol? first))
+        {
+            context.ReportDiagnostic(Diagnostic.Create(D.DuplicateMethod, location,
+                name, first.ToDisplayString(SymbolDisplayFormat.CSharpShortErrorMessageFormat), wireName, serviceName));
+        }
+        else
+        {
+            wireNames.Add(wireName, method);
+        }
+
+        CheckTimeout(context, method);
+        (int? strategy, INamedTypeSymbol? balancer) = LoadBalanceOf(context, method);
+        if (strategy is null && balancer is null)
+        {
+            (strategy, balancer) = (interfaceStrategy, interfaceBalancer);
+        }
+
+        if (balancer is null)
+        {
+            int effective = strategy ?? 0;
+            if (hasHashKey && effective != RpcShapes.ConsistentHashStrategy)
+            {
+                context.ReportDiagnostic(Diagnostic.Create(D.HashKeyUnused, location, name, strategy is null ? "the default RoundRobin" : StrategyName(effective)));
+            }
+            else if (!hasHashKey && effective == RpcShapes.ConsistentHashStrategy)
+            {
+                context.ReportDiagnostic(Diagnostic.Create(D.HashKeyMissing, location, name));
+            }
+        }
+    }
+
+    private static string StrategyName(int value) => value switch
+    {
+        0 => "RoundRobin",
+        1 => "Random",
+        2 => "WeightedRoundRobin",
+        3 => "WeightedRandom",
+        4 => "LeastOutstanding",
+        5 => "PowerOfTwoChoices",
+        6 => "PeakEwma",
+        8 => "LocalityAware",
+        _ => value.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    private static Location? ReturnTypeLocation(IMethodSymbol method) =>
+        method.DeclaringSyntaxReferences.Length > 0 && method.DeclaringSyntaxReferences[0].GetSyntax() is MethodDeclarationSyntax syntax
+            ? syntax.ReturnType.GetLocation()
+            : null;
+
+    private static Location AttributeLocation(AttributeData attribute, Location fallback) =>
+        attribute.ApplicationSyntaxReference?.GetSyntax().GetLocation() ?? fallback;
+
+    /// <summary>RPCGEN008 for types that cannot be serialized at all; RPCGEN009 for ones without a known contract.</summary>
+    private static void CheckType(SymbolAnalysisContext context, KnownTypes known, ITypeSymbol type, string what, string method, Location location)
+    {
+        if (type.TypeKind == TypeKind.TypeParameter)
+        {
+            return; // a generic method: RPCGEN003 says it all
+        }
+
+        string display = type.ToDisplayString();
+        string? error = null;
+        if (!RpcShapes.CanBeTypeArgument(type))
+        {
+            error = "it is a ref struct or a pointer";
+        }
+        else if (type.TypeKind == TypeKind.Delegate)
+        {
+            error = "it is a delegate: code cannot travel";
+        }
+        else if (type.SpecialType is SpecialType.System_IntPtr or SpecialType.System_UIntPtr)
+        {
+            error = "it is a native pointer value";
+        }
+        else if (IsOrDerives(type, known.Stream))
+        {
+            error = "it is a stream; send a byte[]";
+        }
+        else if (IsOrDerives(type, known.Task) || SymbolEqualityComparer.Default.Equals(type.OriginalDefinition, known.ValueTaskOfT) || SymbolEqualityComparer.Default.Equals(type, known.ValueTask))
+        {
+            error = "it is a task; await it and send its result";
+        }
+        else if (SymbolEqualityComparer.Default.Equals(type, known.Type))
+        {
+            error = "it is a System.Type";
+        }
+
+        if (error is not null)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(D.CannotSerialize, location, what, method, display, error));
+            return;
+        }
+
+        if ((type.TypeKind == TypeKind.Interface || (type.IsAbstract && type.TypeKind == TypeKind.Class)) &&
+            !IsKnownCollectionInterface(type) &&
+            !type.GetAttributes().Any(a => a.AttributeClass?.Name is "JsonPolymorphicAttribute" or "JsonDerivedTypeAttribute"))
+        {
+            context.ReportDiagnostic(Diagnostic.Create(D.NoJsonContract, location, what, method, display,
+                "is an interface or abstract type with no known JSON contract (the serializer cannot create it on the other side)"));
+        }
+    }
+
+    private static bool IsOrDerives(ITypeSymbol type, INamedTypeSymbol? baseType)
+    {
+        for (ITypeSymbol? t = type; t is not null && baseType is not null; t = t.BaseType)
+        {
+            if (SymbolEqualityComparer.Default.Equals(t.OriginalDefinition, baseType))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool IsKnownCollectionInterface(ITypeSymbol type) =>
+        type.ContainingNamespace?.ToDisplayString() == "System.Collections.Generic" &&
+        type.Name is "IEnumerable" or "IReadOnlyList" or "IReadOnlyCollection" or "IList" or "ICollection" or
+            "IDictionary" or "IReadOnlyDictionary" or "ISet" or "IReadOnlySet";
+
+    private static void CheckWireNameArgument(SymbolAnalysisContext context, AttributeData attribute, string attributeName)
+    {
+        if (attribute.ConstructorArguments.Length == 1 && attribute.ConstructorArguments[0].Value is string name &&
+            (name.Length == 0 || name.IndexOf('/') >= 0 || name.Any(char.IsWhiteSpace)))
+        {
+            context.ReportDiagnostic(Diagnostic.Create(D.InvalidAttributeValue, AttributeLocation(attribute, Location.None),
+                $"{attributeName} name '{name}' is not a valid wire name: use letters, digits, '.', '-' or '_', without '/' or spaces"));
+        }
+    }
+
+    private static void CheckTimeout(SymbolAnalysisContext context, ISymbol symbol)
+    {
+        if (RpcShapes.GetAttribute(symbol, RpcShapes.TimeoutAttribute) is { ConstructorArguments.Length: 1 } attribute &&
+            attribute.ConstructorArguments[0].Value is int milliseconds && milliseconds <= 0)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(D.InvalidAttributeValue, AttributeLocation(attribute, symbol.Locations[0]),
+                $"[Timeout({milliseconds})] on '{symbol.Name}' is not a deadline: give a positive number of milliseconds, or remove the attribute for no deadline"));
+        }
+    }
+
+    private static (int? Strategy, INamedTypeSymbol? Balancer) LoadBalanceOf(SymbolAnalysisContext context, ISymbol symbol)
+    {
+        if (RpcShapes.GetAttribute(symbol, RpcShapes.LoadBalanceAttribute) is not { ConstructorArguments.Length: 1 } attribute)
+        {
+            return (null, null);
+        }
+
+        TypedConstant argument = attribute.ConstructorArguments[0];
+        if (argument.Kind == TypedConstantKind.Enum && argument.Value is int strategy)
+        {
+            return (strategy, null);
+        }
+
+        if (argument.Value is INamedTypeSymbol balancer)
+        {
+            if (!RpcShapes.IsUsableBalancer(balancer))
+            {
+                context.ReportDiagnostic(Diagnostic.Create(D.BadBalancer, AttributeLocation(attribute, symbol.Locations[0]), balancer.ToDisplayString()));
+                return (null, null);
+            }
+
+            return (null, balancer);
+        }
+
+        return (null, null);
+    }
+
+    private static void ReportDuplicateServices(CompilationAnalysisContext context, ConcurrentBag<(string Name, INamedTypeSymbol Type, Location Location)> services)
+    {
+        foreach (IGrouping<string, (string Name, INamedTypeSymbol Type, Location Location)> group in services.GroupBy(s => s.Name, System.StringComparer.Ordinal))
+        {
+            var ordered = group
+                .OrderBy(s => s.Location.SourceTree?.FilePath, System.StringComparer.Ordinal)
+                .ThenBy(s => s.Location.SourceSpan.Start)
+                .ToList();
+            for (int i = 1; i < ordered.Count; i++)
+            {
+                context.ReportDiagnostic(Diagnostic.Create(D.DuplicateService, ordered[i].Location,
+                    ordered[i].Type.ToDisplayString(), ordered[0].Type.ToDisplayString(), group.Key));
+            }
+        }
+    }
+}

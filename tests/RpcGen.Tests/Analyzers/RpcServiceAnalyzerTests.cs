@@ -1,0 +1,214 @@
+using RpcGen.Tests.Support;
+using Xunit;
+
+namespace RpcGen.Tests.Analyzers;
+
+/// <summary>For every rule: a case that must report it at the exact span, and a case that must not.</summary>
+public sealed class RpcServiceAnalyzerTests
+{
+    private const string Usings = """
+        using System;
+        using System.Collections.Generic;
+        using System.IO;
+        using System.Threading;
+        using System.Threading.Tasks;
+        using RpcGen;
+
+        """;
+
+    private static Task Verify(string body) => AnalyzerHarness.VerifyAsync(Usings + body);
+
+    [Fact]
+    public Task WellFormedService_ReportsNothing() => Verify("""
+        public sealed record Order(Guid Id, decimal Total);
+        [RpcService("orders"), Timeout(500), LoadBalance(LoadBalanceStrategy.PowerOfTwoChoices)]
+        public interface IOrders
+        {
+            Task<Order> GetAsync(Guid id, CancellationToken ct = default);
+            ValueTask<IReadOnlyList<Order>> ListAsync(int page);
+            Task DeleteAsync(Guid id);
+            ValueTask PingAsync();
+            [RpcMethod("by-user"), LoadBalance(LoadBalanceStrategy.ConsistentHash)] Task<int> CountAsync([HashKey] string user);
+            [Timeout(100)] Task<Dictionary<string, int[]>> StatsAsync();
+        }
+        public interface INotAService { int Sync(ref int x); string Name { get; } }
+        """);
+
+    [Fact]
+    public Task RPCGEN001_NonTaskReturnType() => Verify("""
+        [RpcService] public interface IBad
+        {
+            {|RPCGEN001:int|} Add(int a, int b);
+            {|RPCGEN001:IAsyncEnumerable<int>|} StreamAsync();
+            Task<int> GoodAsync();
+        }
+        """);
+
+    [Fact]
+    public Task RPCGEN002_ByRefAndParamsParameters() => Verify("""
+        [RpcService] public interface IBad
+        {
+            Task A(ref int {|RPCGEN002:x|});
+            Task B(out int {|RPCGEN002:x|});
+            Task C(in int {|RPCGEN002:x|});
+            Task D(params int[] {|RPCGEN002:xs|});
+            Task E(int[] xs);
+        }
+        """);
+
+    [Fact]
+    public Task RPCGEN003_GenericMethod() => Verify("""
+        [RpcService] public interface IBad
+        {
+            Task<T> {|RPCGEN003:GetAsync|}<T>(string key);
+            Task<string> GetStringAsync(string key);
+        }
+        """);
+
+    [Fact]
+    public Task RPCGEN004_InterfacesThatCannotBeGenerated() => Verify("""
+        [RpcService] public interface {|RPCGEN004:IGeneric|}<T> { Task<T> GetAsync(); }
+        public class Holder
+        {
+            [RpcService] private interface {|RPCGEN004:IPrivate|} { Task RunAsync(); }
+            [RpcService] protected interface {|RPCGEN004:IProtected|} { Task RunAsync(); }
+            [RpcService] internal interface IInternal { Task RunAsync(); }
+        }
+        public class Generic<T> { [RpcService] public interface {|RPCGEN004:IInGeneric|} { Task RunAsync(); } }
+        [RpcService] public interface {|RPCGEN004:IStaticAbstract|} { static abstract int Create(); Task RunAsync(); }
+        """);
+
+    [Fact]
+    public Task RPCGEN005_CancellationTokenPlacement() => Verify("""
+        [RpcService] public interface IBad
+        {
+            Task A(CancellationToken {|RPCGEN005:ct|}, int x);
+            Task B(int x, CancellationToken a, CancellationToken {|RPCGEN005:b|});
+            Task C(int x, CancellationToken ct = default);
+        }
+        """);
+
+    [Fact]
+    public Task RPCGEN006_DuplicateMethodWireNames() => Verify("""
+        [RpcService] public interface IBad
+        {
+            Task<int> AddAsync(int a, int b);
+            Task<long> {|RPCGEN006:AddAsync|}(long a, long b);
+            Task {|RPCGEN006:Add|}();
+            [RpcMethod("add-long")] Task<long> AddLongAsync(long a, long b);
+        }
+        """);
+
+    [Fact]
+    public Task RPCGEN007_DuplicateServiceWireNames() => Verify("""
+        [RpcService("calc")] public interface ICalculator { Task RunAsync(); }
+        [RpcService("calc")] public interface {|RPCGEN007:ICalculatorV2|} { Task RunAsync(); }
+        [RpcService] public interface IPricing { Task RunAsync(); }
+        [RpcService("Pricing")] public interface {|RPCGEN007:IPricingV2|} { Task RunAsync(); }
+        [RpcService] public interface Icalc { Task RunAsync(); }
+        [RpcService("calc2")] public interface IOther { Task RunAsync(); }
+        """);
+
+    [Fact]
+    public Task RPCGEN008_TypesThatCannotBeSerialized() => Verify("""
+        [RpcService] public interface IBad
+        {
+            Task A(Action {|RPCGEN008:callback|});
+            Task B(Stream {|RPCGEN008:data|});
+            Task C(IntPtr {|RPCGEN008:handle|});
+            Task D(ReadOnlySpan<byte> {|RPCGEN008:bytes|});
+            Task E(Task<int> {|RPCGEN008:pending|});
+            {|RPCGEN008:Task<MemoryStream>|} F();
+            Task G(byte[] bytes, int ok);
+        }
+        """);
+
+    [Fact]
+    public Task RPCGEN009_InterfacesWithoutContract() => Verify("""
+        public interface IShape { double Area { get; } }
+        public abstract class Animal { }
+        [System.Text.Json.Serialization.JsonPolymorphic] [System.Text.Json.Serialization.JsonDerivedType(typeof(Dog))]
+        public abstract class Pet { }
+        public sealed class Dog : Pet { }
+        [RpcService] public interface IBad
+        {
+            Task A(IShape {|RPCGEN009:shape|});
+            {|RPCGEN009:Task<Animal>|} B();
+            Task C(Pet pet, IReadOnlyList<int> list, IDictionary<string, int> map, object anything);
+        }
+        """);
+
+    [Fact]
+    public Task RPCGEN010_PropertiesEventsIndexers() => Verify("""
+        [RpcService] public interface IBad
+        {
+            string {|RPCGEN010:Name|} { get; set; }
+            event EventHandler {|RPCGEN010:Changed|};
+            int {|RPCGEN010:this|}[int index] { get; }
+            Task RunAsync();
+            static int Helper => 1;
+        }
+        """);
+
+    [Fact]
+    public Task RPCGEN011_InvalidAttributeValues() => Verify("""
+        [{|RPCGEN011:RpcService("a/b")|}, {|RPCGEN011:Timeout(0)|}] public interface IBad
+        {
+            [{|RPCGEN011:RpcMethod("")|}] Task A();
+            [{|RPCGEN011:Timeout(-5)|}] Task B();
+            [RpcMethod("c.d-e_f"), Timeout(1)] Task C();
+        }
+        """);
+
+    [Fact]
+    public Task RPCGEN012_013_HashKeyAndConsistentHashing() => Verify("""
+        [RpcService] public interface IBad
+        {
+            Task<int> {|RPCGEN012:GetAsync|}([HashKey] string user);
+            [LoadBalance(LoadBalanceStrategy.ConsistentHash)] Task<int> {|RPCGEN013:CountAsync|}(string user);
+            [LoadBalance(LoadBalanceStrategy.ConsistentHash)] Task<int> GoodAsync([HashKey] string user);
+        }
+        [RpcService, LoadBalance(LoadBalanceStrategy.ConsistentHash)] public interface IGood
+        {
+            Task<int> GetAsync([HashKey] string user, [HashKey] int shard);
+        }
+        """);
+
+    [Fact]
+    public Task RPCGEN014_UnusableBalancerTypes() => Verify("""
+        public sealed class Good : ILoadBalancer
+        {
+            public string Name => "good";
+            public RpcEndpointState? Pick(in LoadBalancingContext context) => null;
+        }
+        public sealed class NeedsArguments : ILoadBalancer
+        {
+            public NeedsArguments(int x) { }
+            public string Name => "x";
+            public RpcEndpointState? Pick(in LoadBalancingContext context) => null;
+        }
+        public sealed class NotABalancer { }
+        [RpcService] public interface IBad
+        {
+            [{|RPCGEN014:LoadBalance(typeof(NeedsArguments))|}] Task A();
+            [{|RPCGEN014:LoadBalance(typeof(NotABalancer))|}] Task B();
+            [LoadBalance(typeof(Good))] Task C();
+        }
+        """);
+
+    [Fact]
+    public Task InheritedMembers_AreCheckedWhereTheyAreDeclared() => Verify("""
+        public interface IBase { {|RPCGEN001:int|} Sync(); }
+        [RpcService] public interface IDerived : IBase { Task RunAsync(); }
+        """);
+
+    [Fact]
+    public async Task Messages_SayHowToFix()
+    {
+        string message = await AnalyzerHarness.MessageAsync("""
+            using RpcGen;
+            [RpcService] public interface IBad { int Add(int a, int b); }
+            """, "RPCGEN001");
+        Assert.Contains("return Task<int> instead", message, StringComparison.Ordinal);
+    }
+}
