@@ -76,6 +76,14 @@ internal static class DiagnosticDescriptors
         "'{0}' balances with ConsistentHash but has no [HashKey] parameter, so every call goes to the same endpoint; mark the parameter that identifies the data with [HashKey]",
         DiagnosticSeverity.Warning);
 
+    public static readonly DiagnosticDescriptor NoCancellationToken = Rule(
+        "RPCGEN015", "RPC methods can be cancelled",
+        "'{0}' takes no CancellationToken; add 'CancellationToken cancellationToken = default' so callers can cancel it and the server's handler sees the deadline",
+        DiagnosticSeverity.Hidden);
+
+    /// <summary>Diagnostic property naming which RPCGEN005 case applies ("position" or "duplicate").</summary>
+    public const string TokenProblem = "TokenProblem";
+
     public static readonly DiagnosticDescriptor BadBalancer = Rule(
         "RPCGEN014", "Custom balancers can be created",
         "'{0}' cannot be used as a load balancer: it must be a non-generic, non-abstract class implementing RpcGen.ILoadBalancer with a public parameterless constructor (the generated code creates it with new)",

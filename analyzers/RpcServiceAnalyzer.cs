@@ -21,7 +21,7 @@ public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(
         D.ReturnType, D.ByRefParameter, D.GenericMethod, D.NotGenerated, D.CancellationToken, D.DuplicateMethod,
         D.DuplicateService, D.CannotSerialize, D.NoJsonContract, D.NotAMethod, D.InvalidAttributeValue,
-        D.HashKeyUnused, D.HashKeyMissing, D.BadBalancer);
+        D.HashKeyUnused, D.HashKeyMissing, D.BadBalancer, D.NoCancellationToken);
 
     public override void Initialize(AnalysisContext context)
     {
@@ -186,17 +186,24 @@ public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
                 tokens++;
                 if (tokens > 1)
                 {
-                    context.ReportDiagnostic(Diagnostic.Create(D.CancellationToken, parameterLocation, name, "takes more than one CancellationToken"));
+                    context.ReportDiagnostic(Diagnostic.Create(D.CancellationToken, parameterLocation,
+                        ImmutableDictionary<string, string?>.Empty.Add(D.TokenProblem, "duplicate"), name, "takes more than one CancellationToken"));
                 }
                 else if (tokenCount == 1 && i != method.Parameters.Length - 1)
                 {
-                    context.ReportDiagnostic(Diagnostic.Create(D.CancellationToken, parameterLocation, name, "has its CancellationToken before other parameters"));
+                    context.ReportDiagnostic(Diagnostic.Create(D.CancellationToken, parameterLocation,
+                        ImmutableDictionary<string, string?>.Empty.Add(D.TokenProblem, "position"), name, "has its CancellationToken before other parameters"));
                 }
 
                 continue;
             }
 
             CheckType(context, known, parameter.Type, $"Parameter '{parameter.Name}'", name, parameterLocation);
+        }
+
+        if (tokenCount == 0 && !method.IsGenericMethod && location.IsInSource)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(D.NoCancellationToken, location, name));
         }
 
         string wireName = RpcShapes.MethodWireName(method);

@@ -197,6 +197,15 @@ public sealed class RpcServiceAnalyzerTests
         """);
 
     [Fact]
+    public Task RPCGEN015_MethodsWithoutACancellationToken() => Verify("""
+        [RpcService] public interface IService
+        {
+            Task<int> {|RPCGEN015:CountAsync|}(string user);
+            Task<int> GoodAsync(string user, CancellationToken ct = default);
+        }
+        """);
+
+    [Fact]
     public Task InheritedMembers_AreCheckedWhereTheyAreDeclared() => Verify("""
         public interface IBase { {|RPCGEN001:int|} Sync(); }
         [RpcService] public interface IDerived : IBase { Task RunAsync(); }

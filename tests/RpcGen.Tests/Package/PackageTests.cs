@@ -140,6 +140,7 @@ public sealed class PackageTests : IDisposable
         Assert.Contains("lib/net10.0/RpcGen.dll", entries);
         Assert.Contains("analyzers/dotnet/cs/RpcGen.Generator.dll", entries);
         Assert.Contains("analyzers/dotnet/cs/RpcGen.Analyzers.dll", entries);
+        Assert.Contains("analyzers/dotnet/roslyn4.14/cs/RpcGen.CodeFixes.dll", entries);
         Assert.Contains("README.md", entries);
         Assert.DoesNotContain(entries, e => e.Contains("Microsoft.CodeAnalysis", StringComparison.Ordinal));
         using var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open());

@@ -22,8 +22,10 @@ public static partial class AnalyzerHarness
         ImmutableArray<Diagnostic> diagnostics = await compilation
             .WithAnalyzers(ImmutableArray.Create<DiagnosticAnalyzer>(new RpcServiceAnalyzer()))
             .GetAnalyzerDiagnosticsAsync();
+        // RPCGEN015 (hidden: a lightbulb offering a CancellationToken) is checked only where a test marks it.
+        bool checkHidden = markup.Contains("RPCGEN015", StringComparison.Ordinal);
         var actual = diagnostics
-            .Where(d => d.Id.StartsWith("RPCGEN", StringComparison.Ordinal))
+            .Where(d => d.Id.StartsWith("RPCGEN", StringComparison.Ordinal) && (checkHidden || d.Id != "RPCGEN015"))
             .Select(d => (d.Id, d.Location.SourceSpan, Text: source.Substring(d.Location.SourceSpan.Start, d.Location.SourceSpan.Length), Message: d.GetMessage()))
             .ToList();
 
