@@ -49,16 +49,29 @@ internal static class LoadMath
         return weight <= 0 ? double.MaxValue : (endpoint.Load + 1) * 100 / weight;
     }
 
-    /// <summary>Two distinct random indexes below <paramref name="count"/> (count ≥ 2).</summary>
-    public static (int First, int Second) TwoIndexes(Random random, int count)
+    /// <summary>
+    /// Two distinct random candidates for a power-of-two-choices pick. With fewer than two candidates, returns false
+    /// and the only one (or null) in <paramref name="only"/>.
+    /// </summary>
+    public static bool TryPickTwo(Random random, ReadOnlySpan<RpcEndpointState> candidates, out RpcEndpointState? only, out RpcEndpointState first, out RpcEndpointState second)
     {
-        int first = random.Next(count);
-        int second = random.Next(count - 1);
-        if (second >= first)
+        if (candidates.Length < 2)
         {
-            second++;
+            only = candidates.Length == 0 ? null : candidates[0];
+            first = second = null!;
+            return false;
         }
 
-        return (first, second);
+        int a = random.Next(candidates.Length);
+        int b = random.Next(candidates.Length - 1);
+        if (b >= a)
+        {
+            b++;
+        }
+
+        only = null;
+        first = candidates[a];
+        second = candidates[b];
+        return true;
     }
 }

@@ -17,15 +17,11 @@ internal sealed class PeakEwmaLoadBalancer : ILoadBalancer
 
     public RpcEndpointState? Pick(in LoadBalancingContext context)
     {
-        ReadOnlySpan<RpcEndpointState> candidates = context.Candidates;
-        if (candidates.Length < 2)
+        if (!LoadMath.TryPickTwo(_random, context.Candidates, out RpcEndpointState? only, out RpcEndpointState a, out RpcEndpointState b))
         {
-            return candidates.Length == 0 ? null : candidates[0];
+            return only;
         }
 
-        (int first, int second) = LoadMath.TwoIndexes(_random, candidates.Length);
-        RpcEndpointState a = candidates[first];
-        RpcEndpointState b = candidates[second];
         double latencyA = a.GetLatencyEwma(context.Timestamp);
         double latencyB = b.GetLatencyEwma(context.Timestamp);
         if (latencyA == 0)

@@ -16,15 +16,11 @@ internal sealed class PowerOfTwoChoicesLoadBalancer : ILoadBalancer
 
     public RpcEndpointState? Pick(in LoadBalancingContext context)
     {
-        ReadOnlySpan<RpcEndpointState> candidates = context.Candidates;
-        if (candidates.Length < 2)
+        if (!LoadMath.TryPickTwo(_random, context.Candidates, out RpcEndpointState? only, out RpcEndpointState a, out RpcEndpointState b))
         {
-            return candidates.Length == 0 ? null : candidates[0];
+            return only;
         }
 
-        (int first, int second) = LoadMath.TwoIndexes(_random, candidates.Length);
-        RpcEndpointState a = candidates[first];
-        RpcEndpointState b = candidates[second];
         return LoadMath.Cost(b, context.Timestamp) < LoadMath.Cost(a, context.Timestamp) ? b : a;
     }
 }
