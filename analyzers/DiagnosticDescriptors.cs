@@ -81,6 +81,11 @@ internal static class DiagnosticDescriptors
         "'{0}' takes no CancellationToken; add 'CancellationToken cancellationToken = default' so callers can cancel it and the server's handler sees the deadline",
         DiagnosticSeverity.Hidden);
 
+    public static readonly DiagnosticDescriptor NotInJsonContext = Rule(
+        "RPCGEN016", "The named JSON context covers every type",
+        "{0} of '{1}' has type '{2}', which the JSON context '{3}' does not cover, so the call would fail when the proxy or dispatcher is created; add [JsonSerializable(typeof({2}))] to '{3}'",
+        DiagnosticSeverity.Error);
+
     /// <summary>Diagnostic property naming which RPCGEN005 case applies ("position" or "duplicate").</summary>
     public const string TokenProblem = "TokenProblem";
 

@@ -21,7 +21,7 @@ public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(
         D.ReturnType, D.ByRefParameter, D.GenericMethod, D.NotGenerated, D.CancellationToken, D.DuplicateMethod,
         D.DuplicateService, D.CannotSerialize, D.NoJsonContract, D.NotAMethod, D.InvalidAttributeValue,
-        D.HashKeyUnused, D.HashKeyMissing, D.BadBalancer, D.NoCancellationToken);
+        D.HashKeyUnused, D.HashKeyMissing, D.BadBalancer, D.NoCancellationToken, D.NotInJsonContext);
 
     public override void Initialize(AnalysisContext context)
     {
@@ -84,6 +84,7 @@ public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
         CheckWireNameArgument(context, serviceAttribute, "[RpcService]");
         CheckTimeout(context, type);
         (int? interfaceStrategy, INamedTypeSymbol? interfaceBalancer) = LoadBalanceOf(context, type);
+        JsonContextCoverage? coverage = JsonContextOf(context, serviceAttribute, where);
         services.Add((serviceName, type, where));
 
         var wireNames = new Dictionary<string, IMethodSymbol>(System.StringComparer.Ordinal);
@@ -106,7 +107,7 @@ public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
                         context.ReportDiagnostic(Diagnostic.Create(D.NotAMethod, location, "Event", @event.ToDisplayString()));
                         break;
                     case IMethodSymbol { MethodKind: MethodKind.Ordinary } method:
-                        AnalyzeMethod(context, known, method, location, serviceName, wireNames, interfaceStrategy, interfaceBalancer);
+                        AnalyzeMethod(context, known, method, location, serviceName, wireNames, interfaceStrategy, interfaceBalancer, coverage);
                         break;
                 }
             }
@@ -149,7 +150,7 @@ public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
 
     private static void AnalyzeMethod(
         SymbolAnalysisContext context, KnownTypes known, IMethodSymbol method, Location location, string serviceName,
-        Dictionary<string, IMethodSymbol> wireNames, int? interfaceStrategy, INamedTypeSymbol? interfaceBalancer)
+        Dictionary<string, IMethodSymbol> wireNames, int? interfaceStrategy, INamedTypeSymbol? interfaceBalancer, JsonContextCoverage? coverage)
     {
         string name = method.ToDisplayString(SymbolDisplayFormat.CSharpShortErrorMessageFormat);
         if (method.IsGenericMethod)
@@ -164,6 +165,7 @@ public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
         else if (result is not null)
         {
             CheckType(context, known, result, "The result", name, ReturnTypeLocation(method) ?? location);
+            coverage?.Check(context, result, "The result", name, ReturnTypeLocation(method) ?? location);
         }
 
         int tokenCount = method.Parameters.Count(p => RpcShapes.IsCancellationToken(p.Type));
@@ -199,6 +201,7 @@ public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
             }
 
             CheckType(context, known, parameter.Type, $"Parameter '{parameter.Name}'", name, parameterLocation);
+            coverage?.Check(context, parameter.Type, $"Parameter '{parameter.Name}'", name, parameterLocation);
         }
 
         if (tokenCount == 0 && !method.IsGenericMethod && location.IsInSource)
@@ -377,6 +380,109 @@ public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
         }
 
         return (null, null);
+    }
+
+    /// <summary>The context named by [RpcService(JsonContext = ...)], or null (RPCGEN011 when it is not a context).</summary>
+    private static JsonContextCoverage? JsonContextOf(SymbolAnalysisContext context, AttributeData serviceAttribute, Location where)
+    {
+        foreach (KeyValuePair<string, TypedConstant> argument in serviceAttribute.NamedArguments)
+        {
+            if (argument.Key != "JsonContext" || argument.Value.Value is not INamedTypeSymbol named)
+            {
+                continue;
+            }
+
+            if (!RpcShapes.IsJsonContext(named))
+            {
+                context.ReportDiagnostic(Diagnostic.Create(D.InvalidAttributeValue, AttributeLocation(serviceAttribute, where),
+                    $"JsonContext = typeof({named.ToDisplayString()}) is not a JSON context: name a concrete partial class deriving from JsonSerializerContext with [JsonSerializable] attributes"));
+                return null;
+            }
+
+            return new JsonContextCoverage(named);
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// The types a source-generated context can serialize: its [JsonSerializable] roots and, as System.Text.Json's
+    /// generator does, every type reachable from them through public properties and fields, array elements and generic
+    /// type arguments.
+    /// </summary>
+    private sealed class JsonContextCoverage
+    {
+        private readonly INamedTypeSymbol _context;
+        private readonly HashSet<ITypeSymbol> _covered = new(SymbolEqualityComparer.Default);
+
+        public JsonContextCoverage(INamedTypeSymbol context)
+        {
+            _context = context;
+            var pending = new Stack<ITypeSymbol>();
+            foreach (AttributeData attribute in context.GetAttributes())
+            {
+                if (attribute.AttributeClass?.ToDisplayString() == "System.Text.Json.Serialization.JsonSerializableAttribute" &&
+                    attribute.ConstructorArguments.Length == 1 && attribute.ConstructorArguments[0].Value is ITypeSymbol root)
+                {
+                    pending.Push(root);
+                }
+            }
+
+            while (pending.Count > 0)
+            {
+                ITypeSymbol type = pending.Pop();
+                if (!_covered.Add(type))
+                {
+                    continue;
+                }
+
+                if (type is IArrayTypeSymbol array)
+                {
+                    pending.Push(array.ElementType);
+                    continue;
+                }
+
+                if (type is not INamedTypeSymbol named || type.SpecialType != SpecialType.None)
+                {
+                    continue;
+                }
+
+                foreach (ITypeSymbol argument in named.TypeArguments)
+                {
+                    pending.Push(argument);
+                }
+
+                if (named.ContainingNamespace?.ToDisplayString().StartsWith("System", System.StringComparison.Ordinal) == true)
+                {
+                    continue; // framework types: their generic arguments matter, not their members
+                }
+
+                foreach (ISymbol member in named.GetMembers())
+                {
+                    if (member.IsStatic || member.DeclaredAccessibility != Accessibility.Public)
+                    {
+                        continue;
+                    }
+
+                    if (member is IPropertySymbol { IsIndexer: false } property)
+                    {
+                        pending.Push(property.Type);
+                    }
+                    else if (member is IFieldSymbol field)
+                    {
+                        pending.Push(field.Type);
+                    }
+                }
+            }
+        }
+
+        public void Check(SymbolAnalysisContext context, ITypeSymbol type, string what, string method, Location location)
+        {
+            if (!_covered.Contains(type))
+            {
+                context.ReportDiagnostic(Diagnostic.Create(D.NotInJsonContext, location, what, method, type.ToDisplayString(), _context.ToDisplayString()));
+            }
+        }
     }
 
     private static void ReportDuplicateServices(CompilationAnalysisContext context, ConcurrentBag<(string Name, INamedTypeSymbol Type, Location Location)> services)

@@ -82,7 +82,12 @@ public sealed partial class RpcGenerator
                 writer.Indentation--;
             }
 
-            writer.CloseBlock(");");
+            writer.CloseBlock(service.JsonContext is null ? ");" : ",");
+            if (service.JsonContext is not null)
+            {
+                writer.WriteLine($"jsonContext: {service.JsonContext}.Default);");
+            }
+
             writer.Indentation--;
 
             if (service.Unsupported.Count > 0)

@@ -46,7 +46,7 @@ public sealed partial class RpcGenerator
             writer.WriteLine("this._service = service;");
             foreach (string type in orderedTypes)
             {
-                writer.WriteLine($"this.{types[type]} = context.GetTypeInfo<{type}>();");
+                writer.WriteLine($"this.{types[type]} = context.GetTypeInfo<{type}>({DescriptorClass(service)}.Descriptor);");
             }
 
             writer.CloseBlock();

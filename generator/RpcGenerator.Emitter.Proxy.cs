@@ -55,7 +55,7 @@ public sealed partial class RpcGenerator
 
             foreach (string type in orderedTypes)
             {
-                writer.WriteLine($"this.{types[type]} = invoker.GetTypeInfo<{type}>();");
+                writer.WriteLine($"this.{types[type]} = invoker.GetTypeInfo<{type}>({DescriptorClass(service)}.Descriptor);");
             }
 
             writer.CloseBlock();

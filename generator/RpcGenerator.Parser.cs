@@ -161,6 +161,7 @@ public sealed partial class RpcGenerator
                 string.Join("_", nesting),
                 (ns is null ? string.Empty : ns + ".") + string.Join(".", nesting),
                 wireName,
+                JsonContextOf(context.Attributes[0]),
                 methods.ToEquatableArray(),
                 unsupported.ToEquatableArray());
         }
@@ -301,6 +302,23 @@ public sealed partial class RpcGenerator
             }
 
             return (null, null);
+        }
+
+        /// <summary>
+        /// The global:: name of the source-generated context named by <c>[RpcService(JsonContext = ...)]</c>, when it is a
+        /// concrete JsonSerializerContext (anything else is ignored here and reported by the analyzers).
+        /// </summary>
+        private static string? JsonContextOf(AttributeData attribute)
+        {
+            foreach (KeyValuePair<string, TypedConstant> argument in attribute.NamedArguments)
+            {
+                if (argument.Key == "JsonContext" && argument.Value.Value is INamedTypeSymbol context && RpcShapes.IsJsonContext(context))
+                {
+                    return context.ToDisplayString(s_fullyQualified);
+                }
+            }
+
+            return null;
         }
 
         /// <summary>The parameter's default as a C# expression of its type, or null when it has none.</summary>

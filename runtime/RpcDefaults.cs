@@ -25,6 +25,10 @@ internal static class RpcDefaults
         return options;
     }
 
+    /// <summary>Explicit options win; else the service's named JSON context; else the defaults.</summary>
+    public static JsonSerializerOptions OptionsFor(RpcServiceDescriptor service, JsonSerializerOptions options, bool explicitOptions) =>
+        !explicitOptions && service.JsonContext is { } context ? context.Options : options;
+
     /// <summary>Resolves a contract, with a message that says what to do when the options do not know the type.</summary>
     public static JsonTypeInfo<T> GetTypeInfo<T>(JsonSerializerOptions options)
     {

@@ -106,6 +106,25 @@ internal static class RpcShapes
             : methodName;
     }
 
+    /// <summary>True when <paramref name="type"/> is a concrete class deriving from JsonSerializerContext.</summary>
+    public static bool IsJsonContext(INamedTypeSymbol type)
+    {
+        if (type.IsAbstract || type.IsGenericType)
+        {
+            return false;
+        }
+
+        for (INamedTypeSymbol? t = type.BaseType; t is not null; t = t.BaseType)
+        {
+            if (t.ToDisplayString() == "System.Text.Json.Serialization.JsonSerializerContext")
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>True when <paramref name="type"/> is a concrete class implementing ILoadBalancer with a usable parameterless constructor.</summary>
     public static bool IsUsableBalancer(INamedTypeSymbol type)
     {

@@ -16,6 +16,7 @@ internal sealed record ServiceSpec(
     string TypeNamePrefix,
     string HintNamePrefix,
     string WireName,
+    string? JsonContext,
     ImmutableEquatableArray<MethodSpec> Methods,
     ImmutableEquatableArray<UnsupportedMemberSpec> Unsupported);
 

@@ -17,6 +17,14 @@ public sealed class RpcServiceAttribute : Attribute
 
     /// <summary>The service's wire name, or <see langword="null"/> for the default.</summary>
     public string? Name { get; }
+
+    /// <summary>
+    /// A source-generated <c>JsonSerializerContext</c> that knows every parameter and result type of the service. Its
+    /// options serialize the service's arguments and results on both sides unless the client or server was given
+    /// <c>SerializerOptions</c> explicitly, so the service works under trimming and Native AOT with no configuration.
+    /// The analyzers report every type the context does not cover (RPCGEN016).
+    /// </summary>
+    public Type? JsonContext { get; set; }
 }
 
 /// <summary>Overrides the wire name of a method. The default is the method name without an <c>Async</c> suffix.</summary>

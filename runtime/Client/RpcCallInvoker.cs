@@ -21,24 +21,31 @@ public sealed class RpcCallInvoker
 {
     private readonly RpcClient _client;
 
-    internal RpcCallInvoker(RpcClient client, JsonSerializerOptions serializerOptions)
+    private readonly bool _explicitOptions;
+
+    internal RpcCallInvoker(RpcClient client, JsonSerializerOptions? explicitOptions)
     {
         _client = client;
-        SerializerOptions = serializerOptions;
+        _explicitOptions = explicitOptions is not null;
+        SerializerOptions = explicitOptions ?? RpcDefaults.CreateSerializerOptions();
     }
 
-    /// <summary>The serializer options arguments and results use.</summary>
+    /// <summary>The serializer options arguments and results use (unless a service names its own JSON context).</summary>
     public JsonSerializerOptions SerializerOptions { get; }
 
-    /// <summary>Resolves the JSON contract of <typeparamref name="T"/> from the configured options.</summary>
-    public JsonTypeInfo<T> GetTypeInfo<T>() => RpcDefaults.GetTypeInfo<T>(SerializerOptions);
+    /// <summary>
+    /// Resolves the JSON contract of <typeparamref name="T"/> for <paramref name="service"/>: from the client's
+    /// <c>SerializerOptions</c> when they were given, else from the service's named JSON context, else the defaults.
+    /// </summary>
+    public JsonTypeInfo<T> GetTypeInfo<T>(RpcServiceDescriptor service) =>
+        RpcDefaults.GetTypeInfo<T>(RpcDefaults.OptionsFor(service, SerializerOptions, _explicitOptions));
 
     /// <summary>Prepares a method without a result.</summary>
     public RpcClientMethod GetMethod(RpcMethodDescriptor descriptor) => new(descriptor, _client.GetBalancer(descriptor));
 
     /// <summary>Prepares a method with a result.</summary>
     public RpcClientMethod<TResult> GetMethod<TResult>(RpcMethodDescriptor descriptor) =>
-        new(descriptor, _client.GetBalancer(descriptor), GetTypeInfo<TResult>());
+        new(descriptor, _client.GetBalancer(descriptor), GetTypeInfo<TResult>(descriptor.Service));
 
     /// <summary>Calls a method that returns a result.</summary>
     public async ValueTask<TResult> InvokeAsync<TArguments, TResult>(RpcClientMethod<TResult> method, TArguments arguments, CancellationToken cancellationToken)

@@ -36,7 +36,7 @@ public sealed class RpcClient : IAsyncDisposable
         Options = options;
         TimeProvider = options.TimeProvider;
         Logger = options.LoggerFactory?.CreateLogger("RpcGen.Client") ?? NullLogger.Instance;
-        Invoker = new RpcCallInvoker(this, options.SerializerOptions ?? RpcDefaults.CreateSerializerOptions());
+        Invoker = new RpcCallInvoker(this, options.SerializerOptions);
         if (options.EndpointSource is { } source)
         {
             _subscription = source.Subscribe(ApplyEndpoints);

@@ -12,9 +12,10 @@ public sealed class RpcServiceDescriptor
 {
     /// <summary>Creates a descriptor. Called by generated code.</summary>
     [EditorBrowsable(EditorBrowsableState.Never)]
-    public RpcServiceDescriptor(string name, Type interfaceType, RpcMethodDescriptor[] methods)
+    public RpcServiceDescriptor(string name, Type interfaceType, RpcMethodDescriptor[] methods, System.Text.Json.Serialization.JsonSerializerContext? jsonContext = null)
     {
         Name = name;
+        JsonContext = jsonContext;
         InterfaceType = interfaceType;
         Methods = methods;
         for (int i = 0; i < methods.Length; i++)
@@ -28,6 +29,9 @@ public sealed class RpcServiceDescriptor
 
     /// <summary>The annotated interface.</summary>
     public Type InterfaceType { get; }
+
+    /// <summary>The JSON context named by <c>[RpcService(JsonContext = ...)]</c>, or null.</summary>
+    public System.Text.Json.Serialization.JsonSerializerContext? JsonContext { get; }
 
     /// <summary>The methods, in the order the generator numbered them.</summary>
     public IReadOnlyList<RpcMethodDescriptor> Methods { get; }

@@ -40,7 +40,7 @@ public sealed class RpcServer : IAsyncDisposable
         Options.Validate();
         TimeProvider = Options.TimeProvider;
         Logger = Options.LoggerFactory?.CreateLogger("RpcGen.Server") ?? NullLogger.Instance;
-        _context = new RpcDispatcherContext(Options.SerializerOptions ?? RpcDefaults.CreateSerializerOptions());
+        _context = new RpcDispatcherContext(Options.SerializerOptions);
     }
 
     /// <summary>The options the server was created with.</summary>

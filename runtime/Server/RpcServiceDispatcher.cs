@@ -28,11 +28,21 @@ public abstract class RpcServiceDispatcher
 [EditorBrowsable(EditorBrowsableState.Never)]
 public sealed class RpcDispatcherContext
 {
-    internal RpcDispatcherContext(JsonSerializerOptions serializerOptions) => SerializerOptions = serializerOptions;
+    private readonly bool _explicitOptions;
 
-    /// <summary>The serializer options of the server.</summary>
+    internal RpcDispatcherContext(JsonSerializerOptions? explicitOptions)
+    {
+        _explicitOptions = explicitOptions is not null;
+        SerializerOptions = explicitOptions ?? RpcDefaults.CreateSerializerOptions();
+    }
+
+    /// <summary>The serializer options of the server (unless a service names its own JSON context).</summary>
     public JsonSerializerOptions SerializerOptions { get; }
 
-    /// <summary>Resolves the JSON contract of <typeparamref name="T"/>.</summary>
-    public JsonTypeInfo<T> GetTypeInfo<T>() => RpcDefaults.GetTypeInfo<T>(SerializerOptions);
+    /// <summary>
+    /// Resolves the JSON contract of <typeparamref name="T"/> for <paramref name="service"/>: from the server's
+    /// <c>SerializerOptions</c> when they were given, else from the service's named JSON context, else the defaults.
+    /// </summary>
+    public JsonTypeInfo<T> GetTypeInfo<T>(RpcServiceDescriptor service) =>
+        RpcDefaults.GetTypeInfo<T>(RpcDefaults.OptionsFor(service, SerializerOptions, _explicitOptions));
 }

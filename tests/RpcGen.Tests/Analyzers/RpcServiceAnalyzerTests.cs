@@ -206,6 +206,39 @@ public sealed class RpcServiceAnalyzerTests
         """);
 
     [Fact]
+    public Task RPCGEN016_TypesTheNamedJsonContextDoesNotCover() => Verify("""
+        public sealed record Item(int Id, string Name, Tag[] Tags);
+        public sealed record Tag(string Value);
+        public sealed record Other(int X);
+
+        [System.Text.Json.Serialization.JsonSerializable(typeof(Item))]
+        [System.Text.Json.Serialization.JsonSerializable(typeof(List<Item>))]
+        public sealed class ShopJson : System.Text.Json.Serialization.JsonSerializerContext
+        {
+            public ShopJson() : base(null) { }
+            public static ShopJson Default { get; } = new();
+            protected override System.Text.Json.JsonSerializerOptions? GeneratedSerializerOptions => null;
+            public override System.Text.Json.Serialization.Metadata.JsonTypeInfo? GetTypeInfo(Type type) => null;
+        }
+
+        public sealed class NotAContext { }
+
+        [RpcService("shop", JsonContext = typeof(ShopJson))]
+        public interface IShop
+        {
+            Task<Item> GetAsync(int id, string? name, CancellationToken ct = default);
+            Task<List<Item>> ListAsync();
+            Task<Tag> TagAsync();
+            {|RPCGEN016:Task<Other>|} OtherAsync();
+            Task SaveAsync(Other {|RPCGEN016:other|});
+            {|RPCGEN016:Task<long>|} CountAsync();
+        }
+
+        [{|RPCGEN011:RpcService("bad", JsonContext = typeof(NotAContext))|}]
+        public interface IBad { Task RunAsync(); }
+        """);
+
+    [Fact]
     public Task InheritedMembers_AreCheckedWhereTheyAreDeclared() => Verify("""
         public interface IBase { {|RPCGEN001:int|} Sync(); }
         [RpcService] public interface IDerived : IBase { Task RunAsync(); }

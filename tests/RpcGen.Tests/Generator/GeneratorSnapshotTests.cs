@@ -238,6 +238,35 @@ public sealed class GeneratorSnapshotTests
         """, expectedFiles: 3);
 
     [Fact]
+    public void NamedJsonContext() => VerifyGenerated("""
+        using System;
+        using System.Text.Json;
+        using System.Text.Json.Serialization;
+        using System.Text.Json.Serialization.Metadata;
+        using System.Threading.Tasks;
+        using RpcGen;
+
+        namespace Aot;
+
+        public sealed record Item(int Id, string Name);
+
+        // Stands in for what System.Text.Json's source generator writes for a partial context.
+        public sealed class ShopJson : JsonSerializerContext
+        {
+            public ShopJson() : base(null) { }
+            public static ShopJson Default { get; } = new();
+            protected override JsonSerializerOptions? GeneratedSerializerOptions => null;
+            public override JsonTypeInfo? GetTypeInfo(Type type) => null;
+        }
+
+        [RpcService("shop", JsonContext = typeof(ShopJson))]
+        public interface IShop
+        {
+            Task<Item> GetAsync(int id);
+        }
+        """, expectedFiles: 3);
+
+    [Fact]
     public void EmptyService() => VerifyGenerated("""
         using RpcGen;
 

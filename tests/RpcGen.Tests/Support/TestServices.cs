@@ -197,3 +197,24 @@ public sealed class LastEndpointBalancer : ILoadBalancer
 
     public RpcEndpointState? Pick(in LoadBalancingContext context) => context.Candidates.Length == 0 ? null : context.Candidates[^1];
 }
+
+public sealed record ShopItem(int ItemId, string DisplayName);
+
+/// <summary>A real source-generated context, with snake_case names so the wire shows which options were used.</summary>
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(ShopItem))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(int))]
+public sealed partial class ShopJson : System.Text.Json.Serialization.JsonSerializerContext
+{
+}
+
+[RpcService("shop", JsonContext = typeof(ShopJson))]
+public interface IShop
+{
+    Task<ShopItem> GetAsync(int itemId);
+}
+
+public sealed class Shop : IShop
+{
+    public Task<ShopItem> GetAsync(int itemId) => Task.FromResult(new ShopItem(itemId, "item " + itemId));
+}

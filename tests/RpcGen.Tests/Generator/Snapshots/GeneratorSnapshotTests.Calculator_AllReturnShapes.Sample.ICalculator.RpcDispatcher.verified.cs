@@ -20,10 +20,10 @@ namespace Sample
             : base(ICalculatorRpcDescriptor.Descriptor)
         {
             this._service = service;
-            this._type0 = context.GetTypeInfo<int>();
-            this._type1 = context.GetTypeInfo<global::Sample.QuoteRequest>();
-            this._type2 = context.GetTypeInfo<global::Sample.Quote>();
-            this._type3 = context.GetTypeInfo<long>();
+            this._type0 = context.GetTypeInfo<int>(ICalculatorRpcDescriptor.Descriptor);
+            this._type1 = context.GetTypeInfo<global::Sample.QuoteRequest>(ICalculatorRpcDescriptor.Descriptor);
+            this._type2 = context.GetTypeInfo<global::Sample.Quote>(ICalculatorRpcDescriptor.Descriptor);
+            this._type3 = context.GetTypeInfo<long>(ICalculatorRpcDescriptor.Descriptor);
         }
 
         public override global::System.Threading.Tasks.ValueTask InvokeAsync(int methodIndex, global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)

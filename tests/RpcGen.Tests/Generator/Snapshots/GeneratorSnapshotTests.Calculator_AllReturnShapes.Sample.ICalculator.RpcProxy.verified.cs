@@ -29,9 +29,9 @@ namespace Sample
             this._method2 = invoker.GetMethod(methods[2]);
             this._method3 = invoker.GetMethod(methods[3]);
             this._method4 = invoker.GetMethod<long>(methods[4]);
-            this._type0 = invoker.GetTypeInfo<int>();
-            this._type1 = invoker.GetTypeInfo<global::Sample.QuoteRequest>();
-            this._type2 = invoker.GetTypeInfo<long>();
+            this._type0 = invoker.GetTypeInfo<int>(ICalculatorRpcDescriptor.Descriptor);
+            this._type1 = invoker.GetTypeInfo<global::Sample.QuoteRequest>(ICalculatorRpcDescriptor.Descriptor);
+            this._type2 = invoker.GetTypeInfo<long>(ICalculatorRpcDescriptor.Descriptor);
         }
 
         global::System.Threading.Tasks.Task<int> global::Sample.ICalculator.@AddAsync(int @a, int @b, global::System.Threading.CancellationToken @ct)

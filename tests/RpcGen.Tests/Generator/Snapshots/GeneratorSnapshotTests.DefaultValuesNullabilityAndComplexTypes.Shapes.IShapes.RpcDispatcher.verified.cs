@@ -36,26 +36,26 @@ namespace Shapes
             : base(IShapesRpcDescriptor.Descriptor)
         {
             this._service = service;
-            this._type0 = context.GetTypeInfo<int>();
-            this._type1 = context.GetTypeInfo<long>();
-            this._type2 = context.GetTypeInfo<string>();
-            this._type3 = context.GetTypeInfo<string?>();
-            this._type4 = context.GetTypeInfo<global::Shapes.Color>();
-            this._type5 = context.GetTypeInfo<bool>();
-            this._type6 = context.GetTypeInfo<double>();
-            this._type7 = context.GetTypeInfo<float>();
-            this._type8 = context.GetTypeInfo<decimal>();
-            this._type9 = context.GetTypeInfo<char>();
-            this._type10 = context.GetTypeInfo<int?>();
-            this._type11 = context.GetTypeInfo<global::Shapes.Box<string?>?>();
-            this._type12 = context.GetTypeInfo<global::System.Collections.Generic.Dictionary<string, int[]>>();
-            this._type13 = context.GetTypeInfo<(int, string)?>();
-            this._type14 = context.GetTypeInfo<global::Shapes.Box<global::System.Collections.Generic.List<global::Shapes.Color>>>();
-            this._type15 = context.GetTypeInfo<global::System.Collections.Generic.IReadOnlyList<(int Id, string Name)>>();
-            this._type16 = context.GetTypeInfo<byte[]>();
-            this._type17 = context.GetTypeInfo<global::System.DateTimeOffset>();
-            this._type18 = context.GetTypeInfo<global::System.Guid>();
-            this._type19 = context.GetTypeInfo<global::System.TimeSpan>();
+            this._type0 = context.GetTypeInfo<int>(IShapesRpcDescriptor.Descriptor);
+            this._type1 = context.GetTypeInfo<long>(IShapesRpcDescriptor.Descriptor);
+            this._type2 = context.GetTypeInfo<string>(IShapesRpcDescriptor.Descriptor);
+            this._type3 = context.GetTypeInfo<string?>(IShapesRpcDescriptor.Descriptor);
+            this._type4 = context.GetTypeInfo<global::Shapes.Color>(IShapesRpcDescriptor.Descriptor);
+            this._type5 = context.GetTypeInfo<bool>(IShapesRpcDescriptor.Descriptor);
+            this._type6 = context.GetTypeInfo<double>(IShapesRpcDescriptor.Descriptor);
+            this._type7 = context.GetTypeInfo<float>(IShapesRpcDescriptor.Descriptor);
+            this._type8 = context.GetTypeInfo<decimal>(IShapesRpcDescriptor.Descriptor);
+            this._type9 = context.GetTypeInfo<char>(IShapesRpcDescriptor.Descriptor);
+            this._type10 = context.GetTypeInfo<int?>(IShapesRpcDescriptor.Descriptor);
+            this._type11 = context.GetTypeInfo<global::Shapes.Box<string?>?>(IShapesRpcDescriptor.Descriptor);
+            this._type12 = context.GetTypeInfo<global::System.Collections.Generic.Dictionary<string, int[]>>(IShapesRpcDescriptor.Descriptor);
+            this._type13 = context.GetTypeInfo<(int, string)?>(IShapesRpcDescriptor.Descriptor);
+            this._type14 = context.GetTypeInfo<global::Shapes.Box<global::System.Collections.Generic.List<global::Shapes.Color>>>(IShapesRpcDescriptor.Descriptor);
+            this._type15 = context.GetTypeInfo<global::System.Collections.Generic.IReadOnlyList<(int Id, string Name)>>(IShapesRpcDescriptor.Descriptor);
+            this._type16 = context.GetTypeInfo<byte[]>(IShapesRpcDescriptor.Descriptor);
+            this._type17 = context.GetTypeInfo<global::System.DateTimeOffset>(IShapesRpcDescriptor.Descriptor);
+            this._type18 = context.GetTypeInfo<global::System.Guid>(IShapesRpcDescriptor.Descriptor);
+            this._type19 = context.GetTypeInfo<global::System.TimeSpan>(IShapesRpcDescriptor.Descriptor);
         }
 
         public override global::System.Threading.Tasks.ValueTask InvokeAsync(int methodIndex, global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)

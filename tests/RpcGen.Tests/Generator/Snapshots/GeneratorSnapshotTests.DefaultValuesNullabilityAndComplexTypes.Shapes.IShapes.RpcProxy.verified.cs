@@ -43,25 +43,25 @@ namespace Shapes
             this._method1 = invoker.GetMethod<string?>(methods[1]);
             this._method2 = invoker.GetMethod<global::System.Collections.Generic.IReadOnlyList<(int Id, string Name)>>(methods[2]);
             this._method3 = invoker.GetMethod<byte[]>(methods[3]);
-            this._type0 = invoker.GetTypeInfo<int>();
-            this._type1 = invoker.GetTypeInfo<long>();
-            this._type2 = invoker.GetTypeInfo<string>();
-            this._type3 = invoker.GetTypeInfo<string?>();
-            this._type4 = invoker.GetTypeInfo<global::Shapes.Color>();
-            this._type5 = invoker.GetTypeInfo<bool>();
-            this._type6 = invoker.GetTypeInfo<double>();
-            this._type7 = invoker.GetTypeInfo<float>();
-            this._type8 = invoker.GetTypeInfo<decimal>();
-            this._type9 = invoker.GetTypeInfo<char>();
-            this._type10 = invoker.GetTypeInfo<int?>();
-            this._type11 = invoker.GetTypeInfo<global::Shapes.Box<string?>?>();
-            this._type12 = invoker.GetTypeInfo<global::System.Collections.Generic.Dictionary<string, int[]>>();
-            this._type13 = invoker.GetTypeInfo<(int, string)?>();
-            this._type14 = invoker.GetTypeInfo<global::Shapes.Box<global::System.Collections.Generic.List<global::Shapes.Color>>>();
-            this._type15 = invoker.GetTypeInfo<byte[]>();
-            this._type16 = invoker.GetTypeInfo<global::System.DateTimeOffset>();
-            this._type17 = invoker.GetTypeInfo<global::System.Guid>();
-            this._type18 = invoker.GetTypeInfo<global::System.TimeSpan>();
+            this._type0 = invoker.GetTypeInfo<int>(IShapesRpcDescriptor.Descriptor);
+            this._type1 = invoker.GetTypeInfo<long>(IShapesRpcDescriptor.Descriptor);
+            this._type2 = invoker.GetTypeInfo<string>(IShapesRpcDescriptor.Descriptor);
+            this._type3 = invoker.GetTypeInfo<string?>(IShapesRpcDescriptor.Descriptor);
+            this._type4 = invoker.GetTypeInfo<global::Shapes.Color>(IShapesRpcDescriptor.Descriptor);
+            this._type5 = invoker.GetTypeInfo<bool>(IShapesRpcDescriptor.Descriptor);
+            this._type6 = invoker.GetTypeInfo<double>(IShapesRpcDescriptor.Descriptor);
+            this._type7 = invoker.GetTypeInfo<float>(IShapesRpcDescriptor.Descriptor);
+            this._type8 = invoker.GetTypeInfo<decimal>(IShapesRpcDescriptor.Descriptor);
+            this._type9 = invoker.GetTypeInfo<char>(IShapesRpcDescriptor.Descriptor);
+            this._type10 = invoker.GetTypeInfo<int?>(IShapesRpcDescriptor.Descriptor);
+            this._type11 = invoker.GetTypeInfo<global::Shapes.Box<string?>?>(IShapesRpcDescriptor.Descriptor);
+            this._type12 = invoker.GetTypeInfo<global::System.Collections.Generic.Dictionary<string, int[]>>(IShapesRpcDescriptor.Descriptor);
+            this._type13 = invoker.GetTypeInfo<(int, string)?>(IShapesRpcDescriptor.Descriptor);
+            this._type14 = invoker.GetTypeInfo<global::Shapes.Box<global::System.Collections.Generic.List<global::Shapes.Color>>>(IShapesRpcDescriptor.Descriptor);
+            this._type15 = invoker.GetTypeInfo<byte[]>(IShapesRpcDescriptor.Descriptor);
+            this._type16 = invoker.GetTypeInfo<global::System.DateTimeOffset>(IShapesRpcDescriptor.Descriptor);
+            this._type17 = invoker.GetTypeInfo<global::System.Guid>(IShapesRpcDescriptor.Descriptor);
+            this._type18 = invoker.GetTypeInfo<global::System.TimeSpan>(IShapesRpcDescriptor.Descriptor);
         }
 
         global::System.Threading.Tasks.Task<int> global::Shapes.IShapes.@DefaultsAsync(int @number, long @big, string @text, string? @none, global::Shapes.Color @color, bool @flag, double @ratio, float @half, decimal @price, char @letter, int? @maybe, double @nan, global::Shapes.Color @zero, global::System.Threading.CancellationToken @ct)

@@ -19,7 +19,7 @@ namespace Deep.Inside
             this._invoker = invoker;
             global::System.Collections.Generic.IReadOnlyList<global::RpcGen.RpcMethodDescriptor> methods = Outer_Middle_IInnerRpcDescriptor.Descriptor.Methods;
             this._method0 = invoker.GetMethod<int>(methods[0]);
-            this._type0 = invoker.GetTypeInfo<int>();
+            this._type0 = invoker.GetTypeInfo<int>(Outer_Middle_IInnerRpcDescriptor.Descriptor);
         }
 
         global::System.Threading.Tasks.Task<int> global::Deep.Inside.Outer.Middle.IInner.@CountAsync(int @start)

@@ -15,7 +15,7 @@ internal sealed class IGlobalRpcDispatcher : global::RpcGen.Server.RpcServiceDis
         : base(IGlobalRpcDescriptor.Descriptor)
     {
         this._service = service;
-        this._type0 = context.GetTypeInfo<string>();
+        this._type0 = context.GetTypeInfo<string>(IGlobalRpcDescriptor.Descriptor);
     }
 
     public override global::System.Threading.Tasks.ValueTask InvokeAsync(int methodIndex, global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)

@@ -20,10 +20,10 @@ namespace Inheritance
             : base(IUserServiceRpcDescriptor.Descriptor)
         {
             this._service = service;
-            this._type0 = context.GetTypeInfo<int>();
-            this._type1 = context.GetTypeInfo<bool>();
-            this._type2 = context.GetTypeInfo<string>();
-            this._type3 = context.GetTypeInfo<string?>();
+            this._type0 = context.GetTypeInfo<int>(IUserServiceRpcDescriptor.Descriptor);
+            this._type1 = context.GetTypeInfo<bool>(IUserServiceRpcDescriptor.Descriptor);
+            this._type2 = context.GetTypeInfo<string>(IUserServiceRpcDescriptor.Descriptor);
+            this._type3 = context.GetTypeInfo<string?>(IUserServiceRpcDescriptor.Descriptor);
         }
 
         public override global::System.Threading.Tasks.ValueTask InvokeAsync(int methodIndex, global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)

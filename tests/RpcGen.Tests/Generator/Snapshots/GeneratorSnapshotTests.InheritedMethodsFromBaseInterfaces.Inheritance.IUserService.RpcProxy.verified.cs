@@ -27,7 +27,7 @@ namespace Inheritance
             this._method2 = invoker.GetMethod<string?>(methods[2]);
             this._method3 = invoker.GetMethod(methods[3]);
             this._method4 = invoker.GetMethod(methods[4]);
-            this._type0 = invoker.GetTypeInfo<string>();
+            this._type0 = invoker.GetTypeInfo<string>(IUserServiceRpcDescriptor.Descriptor);
         }
 
         global::System.Threading.Tasks.Task<int> global::Inheritance.IUserService.@CountAsync()

@@ -21,11 +21,11 @@ namespace My.System.Api
             : base(IWeirdRpcDescriptor.Descriptor)
         {
             this._service = service;
-            this._type0 = context.GetTypeInfo<int>();
-            this._type1 = context.GetTypeInfo<string>();
-            this._type2 = context.GetTypeInfo<global::My.System.Task>();
-            this._type3 = context.GetTypeInfo<global::My.System.Text>();
-            this._type4 = context.GetTypeInfo<global::My.System.String>();
+            this._type0 = context.GetTypeInfo<int>(IWeirdRpcDescriptor.Descriptor);
+            this._type1 = context.GetTypeInfo<string>(IWeirdRpcDescriptor.Descriptor);
+            this._type2 = context.GetTypeInfo<global::My.System.Task>(IWeirdRpcDescriptor.Descriptor);
+            this._type3 = context.GetTypeInfo<global::My.System.Text>(IWeirdRpcDescriptor.Descriptor);
+            this._type4 = context.GetTypeInfo<global::My.System.String>(IWeirdRpcDescriptor.Descriptor);
         }
 
         public override global::System.Threading.Tasks.ValueTask InvokeAsync(int methodIndex, global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)

@@ -34,10 +34,10 @@ namespace My.System.Api
             this._method4 = invoker.GetMethod(methods[4]);
             this._method5 = invoker.GetMethod(methods[5]);
             this._method6 = invoker.GetMethod<int>(methods[6]);
-            this._type0 = invoker.GetTypeInfo<int>();
-            this._type1 = invoker.GetTypeInfo<string>();
-            this._type2 = invoker.GetTypeInfo<global::My.System.Task>();
-            this._type3 = invoker.GetTypeInfo<global::My.System.Text>();
+            this._type0 = invoker.GetTypeInfo<int>(IWeirdRpcDescriptor.Descriptor);
+            this._type1 = invoker.GetTypeInfo<string>(IWeirdRpcDescriptor.Descriptor);
+            this._type2 = invoker.GetTypeInfo<global::My.System.Task>(IWeirdRpcDescriptor.Descriptor);
+            this._type3 = invoker.GetTypeInfo<global::My.System.Text>(IWeirdRpcDescriptor.Descriptor);
         }
 
         global::System.Threading.Tasks.Task<int> global::My.System.Api.IWeird.@class(int @event, string @_invoker, int @reader, int @call, int @payload, int @arg0, int @writer, int @proxy, int @methodIndex, int @this)

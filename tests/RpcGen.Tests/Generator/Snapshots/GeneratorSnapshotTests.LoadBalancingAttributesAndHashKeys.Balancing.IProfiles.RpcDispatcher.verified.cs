@@ -20,10 +20,10 @@ namespace Balancing
             : base(IProfilesRpcDescriptor.Descriptor)
         {
             this._service = service;
-            this._type0 = context.GetTypeInfo<string>();
-            this._type1 = context.GetTypeInfo<global::Balancing.Profile>();
-            this._type2 = context.GetTypeInfo<int>();
-            this._type3 = context.GetTypeInfo<global::System.Guid>();
+            this._type0 = context.GetTypeInfo<string>(IProfilesRpcDescriptor.Descriptor);
+            this._type1 = context.GetTypeInfo<global::Balancing.Profile>(IProfilesRpcDescriptor.Descriptor);
+            this._type2 = context.GetTypeInfo<int>(IProfilesRpcDescriptor.Descriptor);
+            this._type3 = context.GetTypeInfo<global::System.Guid>(IProfilesRpcDescriptor.Descriptor);
         }
 
         public override global::System.Threading.Tasks.ValueTask InvokeAsync(int methodIndex, global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)

@@ -27,9 +27,9 @@ namespace Balancing
             this._method1 = invoker.GetMethod<int>(methods[1]);
             this._method2 = invoker.GetMethod(methods[2]);
             this._method3 = invoker.GetMethod<int>(methods[3]);
-            this._type0 = invoker.GetTypeInfo<string>();
-            this._type1 = invoker.GetTypeInfo<int>();
-            this._type2 = invoker.GetTypeInfo<global::System.Guid>();
+            this._type0 = invoker.GetTypeInfo<string>(IProfilesRpcDescriptor.Descriptor);
+            this._type1 = invoker.GetTypeInfo<int>(IProfilesRpcDescriptor.Descriptor);
+            this._type2 = invoker.GetTypeInfo<global::System.Guid>(IProfilesRpcDescriptor.Descriptor);
         }
 
         global::System.Threading.Tasks.Task<global::Balancing.Profile> global::Balancing.IProfiles.@GetAsync(string @userId, global::System.Threading.CancellationToken @ct)

@@ -17,7 +17,7 @@ namespace Unsupported
             : base(IMixedRpcDescriptor.Descriptor)
         {
             this._service = service;
-            this._type0 = context.GetTypeInfo<int>();
+            this._type0 = context.GetTypeInfo<int>(IMixedRpcDescriptor.Descriptor);
         }
 
         public override global::System.Threading.Tasks.ValueTask InvokeAsync(int methodIndex, global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)

@@ -19,7 +19,7 @@ namespace Unsupported
             this._invoker = invoker;
             global::System.Collections.Generic.IReadOnlyList<global::RpcGen.RpcMethodDescriptor> methods = IMixedRpcDescriptor.Descriptor.Methods;
             this._method0 = invoker.GetMethod<int>(methods[0]);
-            this._type0 = invoker.GetTypeInfo<int>();
+            this._type0 = invoker.GetTypeInfo<int>(IMixedRpcDescriptor.Descriptor);
         }
 
         global::System.Threading.Tasks.Task<int> global::Unsupported.IMixed.@GoodAsync(int @x)
