@@ -84,6 +84,19 @@ public sealed class RpcCallInvoker
         long deadline = method.TimeoutMilliseconds > 0
             ? time.GetTimestamp() + (method.TimeoutMilliseconds * time.TimestampFrequency / 1000)
             : long.MaxValue;
+        if (RpcCallContext.Current is { } served)
+        {
+            // Called from inside a handler: never outlive the call being served (deadline propagation).
+            TimeSpan left = served.Remaining;
+            if (left <= TimeSpan.Zero)
+            {
+                throw new RpcException(RpcStatusCode.DeadlineExceeded,
+                    $"'{method.Descriptor.FullName}' was called after the deadline of the call being served ('{served.Method.FullName}') had passed.");
+            }
+
+            long inherited = time.GetTimestamp() + (long)(left.TotalSeconds * time.TimestampFrequency);
+            deadline = Math.Min(deadline, inherited);
+        }
         ulong hashKey = method.HasHashKey ? arguments.GetHashKey() : 0;
         TriedEndpoints tried = default;
         RpcException? lastError = null;

@@ -33,6 +33,12 @@ public sealed class RpcServerCall
 
     internal int Generation => Volatile.Read(ref _generation);
 
+    /// <summary>True when the request carried a deadline (so handlers get an ambient <see cref="RpcCallContext"/>).</summary>
+    internal bool HasDeadline => _deadline != long.MaxValue;
+
+    /// <summary>The ambient context for a handler of a call with a deadline.</summary>
+    internal RpcCallContext CreateContext() => new(Method, _connection.Server.TimeProvider, _deadline, CancellationToken);
+
     internal void Start(ServerConnection connection, uint id, RpcMethodDescriptor method, uint timeoutMilliseconds)
     {
         _connection = connection;

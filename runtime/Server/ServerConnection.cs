@@ -205,6 +205,8 @@ internal sealed class ServerConnection : FramedConnection
         Server.CallStarted();
         call.Start(this, callId, dispatcher.Descriptor.Methods[methodIndex], request.TimeoutMilliseconds);
         ValueTask pending;
+        // Calls with a deadline run with an ambient RpcCallContext, so calls the handler makes inherit what is left.
+        RpcCallContext? previous = call.HasDeadline ? RpcCallContext.Enter(call.CreateContext()) : null;
         try
         {
             pending = dispatcher.InvokeAsync(methodIndex, call, request.Payload);
@@ -213,6 +215,13 @@ internal sealed class ServerConnection : FramedConnection
         {
             call.WriteError(ex);
             pending = default;
+        }
+        finally
+        {
+            if (call.HasDeadline)
+            {
+                RpcCallContext.Enter(previous);
+            }
         }
 
         if (pending.IsCompleted)

@@ -218,3 +218,35 @@ public sealed class Shop : IShop
 {
     public Task<ShopItem> GetAsync(int itemId) => Task.FromResult(new ShopItem(itemId, "item " + itemId));
 }
+
+/// <summary>A service that calls another from inside its handler (deadline propagation).</summary>
+[RpcService("front"), Timeout(200)]
+public interface IFront
+{
+    Task<int> RelayAsync(int milliseconds);
+
+    Task<int> RemainingAsync();
+}
+
+/// <summary>No [Timeout] anywhere: calls carry no deadline.</summary>
+[RpcService("plain")]
+public interface IPlain
+{
+    Task<bool> HasContextAsync();
+}
+
+public sealed class Plain : IPlain
+{
+    public Task<bool> HasContextAsync() => Task.FromResult(RpcCallContext.Current is not null);
+}
+
+public sealed class Front : IFront
+{
+    private readonly ICalculator _back;
+
+    public Front(ICalculator back) => _back = back;
+
+    public Task<int> RelayAsync(int milliseconds) => _back.WaitForCancellationAsync(milliseconds); // back has [Timeout(5000)]
+
+    public Task<int> RemainingAsync() => Task.FromResult((int)Math.Round(RpcCallContext.Current!.Remaining.TotalMilliseconds));
+}

@@ -1,0 +1,51 @@
+using System;
+using System.Threading;
+
+namespace RpcGen;
+
+/// <summary>
+/// The call a handler is serving, available to the code it runs (and everything it awaits) through
+/// <see cref="Current"/>. RpcGen uses it for deadline propagation: a call made from inside a handler gets at most the
+/// time left of the call being served, as gRPC does. Set only for calls that carry a deadline.
+/// </summary>
+public sealed class RpcCallContext
+{
+    private static readonly AsyncLocal<RpcCallContext?> s_current = new();
+    private readonly TimeProvider _time;
+    private readonly long _deadline;
+
+    internal RpcCallContext(RpcMethodDescriptor method, TimeProvider time, long deadlineTimestamp, CancellationToken cancellationToken)
+    {
+        Method = method;
+        _time = time;
+        _deadline = deadlineTimestamp;
+        CancellationToken = cancellationToken;
+    }
+
+    /// <summary>The call being served on this logical flow, or null outside a handler (or for calls without a deadline).</summary>
+    public static RpcCallContext? Current => s_current.Value;
+
+    /// <summary>The method being served.</summary>
+    public RpcMethodDescriptor Method { get; }
+
+    /// <summary>The token that fires at the deadline or when the client cancels.</summary>
+    public CancellationToken CancellationToken { get; }
+
+    /// <summary>The time left until the deadline (zero once it has passed).</summary>
+    public TimeSpan Remaining
+    {
+        get
+        {
+            TimeSpan left = _time.GetElapsedTime(_time.GetTimestamp(), _deadline);
+            return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+        }
+    }
+
+    /// <summary>Makes <paramref name="context"/> current; returns the previous one, to restore.</summary>
+    internal static RpcCallContext? Enter(RpcCallContext? context)
+    {
+        RpcCallContext? previous = s_current.Value;
+        s_current.Value = context;
+        return previous;
+    }
+}
