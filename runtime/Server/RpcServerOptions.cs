@@ -30,6 +30,15 @@ public sealed class RpcServerOptions
     /// </summary>
     public bool IncludeExceptionDetails { get; set; }
 
+    /// <summary>
+    /// When true, a handler starts on the connection's read loop and runs there until its first <c>await</c>: the
+    /// fastest path for asynchronous handlers, but a handler that blocks synchronously (CPU work, sync I/O) delays every
+    /// other call and cancel frame of that connection meanwhile. When false, each handler starts on the thread pool
+    /// (arguments copied into a pooled buffer first), so the connection keeps reading whatever a handler does. The
+    /// default value is true.
+    /// </summary>
+    public bool RunHandlersInline { get; set; } = true;
+
     /// <summary>How long a new connection may take to send its preface. The default value is 10 seconds.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 

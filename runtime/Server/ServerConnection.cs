@@ -2,6 +2,7 @@ using System;
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Generic;
+using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
 using RpcGen.Protocol;
@@ -204,12 +205,44 @@ internal sealed class ServerConnection : FramedConnection
 
         Server.CallStarted();
         call.Start(this, callId, dispatcher.Descriptor.Methods[methodIndex], request.TimeoutMilliseconds);
+        if (Server.Options.RunHandlersInline)
+        {
+            Invoke(dispatcher, methodIndex, call, request.Payload);
+            return;
+        }
+
+        // Off the read loop: the payload lives in the receive buffer only until this method returns, so copy it.
+        byte[] payload = ArrayPool<byte>.Shared.Rent(Math.Max(1, request.Payload.Length));
+        request.Payload.CopyTo(payload);
+        ThreadPool.UnsafeQueueUserWorkItem(
+            static state => state.Connection.Invoke(state.Dispatcher, state.MethodIndex, state.Call, state.Payload, state.Length),
+            new QueuedCall(this, dispatcher, methodIndex, call, payload, request.Payload.Length),
+            preferLocal: false);
+    }
+
+    private sealed record QueuedCall(ServerConnection Connection, RpcServiceDispatcher Dispatcher, int MethodIndex, RpcServerCall Call, byte[] Payload, int Length);
+
+    private void Invoke(RpcServiceDispatcher dispatcher, int methodIndex, RpcServerCall call, byte[] payload, int length)
+    {
+        try
+        {
+            Invoke(dispatcher, methodIndex, call, payload.AsSpan(0, length));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(payload); // arguments are read before the handler's first await
+        }
+    }
+
+    /// <summary>Runs the generated dispatcher for one call and finishes the call when its task completes.</summary>
+    private void Invoke(RpcServiceDispatcher dispatcher, int methodIndex, RpcServerCall call, ReadOnlySpan<byte> payload)
+    {
         ValueTask pending;
         // Calls with a deadline run with an ambient RpcCallContext, so calls the handler makes inherit what is left.
         RpcCallContext? previous = call.HasDeadline ? RpcCallContext.Enter(call.CreateContext()) : null;
         try
         {
-            pending = dispatcher.InvokeAsync(methodIndex, call, request.Payload);
+            pending = dispatcher.InvokeAsync(methodIndex, call, payload);
         }
         catch (Exception ex)
         {

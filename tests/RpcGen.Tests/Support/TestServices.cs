@@ -250,3 +250,28 @@ public sealed class Front : IFront
 
     public Task<int> RemainingAsync() => Task.FromResult((int)Math.Round(RpcCallContext.Current!.Remaining.TotalMilliseconds));
 }
+
+/// <summary>A handler that blocks its thread synchronously until released (what not to write, and what must not stall a connection).</summary>
+[RpcService("blocking")]
+public interface IBlocking
+{
+    Task<int> BlockAsync();
+
+    Task<int> PingAsync();
+}
+
+public sealed class Blocking : IBlocking
+{
+    public ManualResetEventSlim Release { get; } = new();
+
+    public TaskCompletionSource<bool> Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task<int> BlockAsync()
+    {
+        Started.TrySetResult(true);
+        Release.Wait(TimeSpan.FromSeconds(20)); // synchronous: no await
+        return Task.FromResult(1);
+    }
+
+    public Task<int> PingAsync() => Task.FromResult(2);
+}
