@@ -129,7 +129,8 @@ public sealed class RpcEndpointState
 
     /// <summary>
     /// The peak-sensitive EWMA of response times in seconds at <paramref name="timestamp"/>, decayed towards zero since
-    /// the last observation so that an idle endpoint becomes attractive again; 0 before the first response.
+    /// the last observation so that an idle endpoint becomes attractive again; 0 before the first response. Kept only
+    /// while a PeakEwma or custom balancer serves some method of the client.
     /// </summary>
     public double GetLatencyEwma(long timestamp)
     {
@@ -165,7 +166,7 @@ public sealed class RpcEndpointState
     internal void CallEnded(long startTimestamp, long endTimestamp, CallOutcome outcome)
     {
         Interlocked.Decrement(ref _inFlight);
-        if (outcome == CallOutcome.Success)
+        if (outcome == CallOutcome.Success && _client.TracksLatency)
         {
             ObserveLatency(endTimestamp - startTimestamp, endTimestamp);
         }

@@ -103,13 +103,13 @@ public sealed class RpcCallInvoker
         int maxAttempts = _client.EndpointSet.All.Length + 2;
         for (int attempt = 0; attempt < maxAttempts; attempt++)
         {
-            RpcEndpointState? endpoint = Pick(method, hashKey, tried);
+            long start = time.GetTimestamp();
+            RpcEndpointState? endpoint = Pick(method, hashKey, tried, start);
             if (endpoint is null)
             {
                 break;
             }
 
-            long start = time.GetTimestamp();
             _client.CallStarted(endpoint);
             ClientConnection connection;
             PendingCall? call;
@@ -179,7 +179,7 @@ public sealed class RpcCallInvoker
     }
 
     /// <summary>Asks the method's balancer for an endpoint among the candidates that this call has not tried.</summary>
-    private RpcEndpointState? Pick(RpcClientMethod method, ulong hashKey, TriedEndpoints tried)
+    private RpcEndpointState? Pick(RpcClientMethod method, ulong hashKey, TriedEndpoints tried, long timestamp)
     {
         EndpointSet set = _client.EndpointSet;
         ReadOnlySpan<RpcEndpointState> candidates = set.Candidates;
@@ -202,7 +202,7 @@ public sealed class RpcCallInvoker
             return null;
         }
 
-        var context = new LoadBalancingContext(set, candidates, method.Descriptor, hashKey, method.HasHashKey, _client.TimeProvider.GetTimestamp(), tried, _client.TotalInFlight);
+        var context = new LoadBalancingContext(set, candidates, method.Descriptor, hashKey, method.HasHashKey, timestamp, tried, _client.TotalInFlight);
         return method.Balancer.Pick(context);
     }
 

@@ -70,6 +70,14 @@ public sealed class RpcClient : IAsyncDisposable
 
     internal long TotalInFlight => Volatile.Read(ref _totalInFlight);
 
+    /// <summary>
+    /// True once a balancer that reads latency (PeakEwma, or a user's own) serves a method; until then the per-call
+    /// latency average is not kept (it costs a lock and an exponential per call).
+    /// </summary>
+    internal bool TracksLatency => Volatile.Read(ref _tracksLatency);
+
+    private bool _tracksLatency;
+
     internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
     /// <summary>
@@ -112,15 +120,23 @@ public sealed class RpcClient : IAsyncDisposable
 
         if (method.BalancerFactory is { } factory)
         {
+            Volatile.Write(ref _tracksLatency, true); // a user's balancer may read GetLatencyEwma
             return factory() ?? throw new InvalidOperationException($"The balancer factory of '{method.FullName}' returned null.");
         }
 
         return Shared(method.LoadBalance ?? LoadBalanceStrategy.RoundRobin);
     }
 
-    private ILoadBalancer Shared(LoadBalanceStrategy strategy) =>
-        _balancers.GetOrAdd(strategy, static (s, client) =>
+    private ILoadBalancer Shared(LoadBalanceStrategy strategy)
+    {
+        if (strategy == LoadBalanceStrategy.PeakEwma)
+        {
+            Volatile.Write(ref _tracksLatency, true);
+        }
+
+        return _balancers.GetOrAdd(strategy, static (s, client) =>
             LoadBalancers.Create(s, client.Options.Random, client.Options.Zone, client.Options.ConsistentHashLoadFactor), this);
+    }
 
     internal void CallStarted(RpcEndpointState endpoint)
     {
