@@ -87,7 +87,7 @@ public sealed class RpcClient : IAsyncDisposable
     public TService CreateProxy<TService>() where TService : class
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
-        RpcServiceRegistry.Get<TService>();
+        RpcServiceRegistry.EnsureRegistered<TService>();
         return (TService)_proxies.GetOrAdd(typeof(TService), static (_, invoker) => RpcServiceRegistry.Registration<TService>.CreateProxy!(invoker), Invoker);
     }
 

@@ -52,7 +52,8 @@ public static class RpcServiceRegistry
     /// <summary>The descriptor of <typeparamref name="TService"/>, or null when nothing was generated for it.</summary>
     public static RpcServiceDescriptor? GetDescriptor<TService>() where TService : class => Registration<TService>.Descriptor;
 
-    internal static Registration<TService> Get<TService>() where TService : class
+    /// <summary>Throws, saying what to do, when nothing was generated for <typeparamref name="TService"/>.</summary>
+    internal static void EnsureRegistered<TService>() where TService : class
     {
         if (Registration<TService>.Descriptor is null)
         {
@@ -61,8 +62,6 @@ public static class RpcServiceRegistry
                 "and make sure the project references the RpcGen package (which carries the source generator); " +
                 "build warnings or RPCGEN diagnostics say why an interface was skipped.");
         }
-
-        return default;
     }
 
     internal readonly struct Registration<TService> where TService : class

@@ -100,7 +100,7 @@ public sealed class RpcServer : IAsyncDisposable
     public RpcServer Map<TService>(TService implementation) where TService : class
     {
         ArgumentNullException.ThrowIfNull(implementation);
-        RpcServiceRegistry.Get<TService>();
+        RpcServiceRegistry.EnsureRegistered<TService>();
         lock (_stateLock)
         {
             if (_state != 0)

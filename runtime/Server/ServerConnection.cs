@@ -36,17 +36,6 @@ internal sealed class ServerConnection : FramedConnection
     /// <summary>Completes when the connection has ended (read loop finished and output closed).</summary>
     public Task Completion => _drained.Task;
 
-    public int InFlight
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _inFlight.Count;
-            }
-        }
-    }
-
     /// <summary>Sends our preface, checks the client's, then serves until the connection ends.</summary>
     public async Task RunAsync()
     {

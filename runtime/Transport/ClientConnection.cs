@@ -43,17 +43,6 @@ internal sealed class ClientConnection : FramedConnection
     /// <summary>False once the server said goodbye or the connection ended: new calls go to a new connection.</summary>
     public bool IsUsable => !_draining && !IsClosed;
 
-    public int InFlight
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _calls.Count;
-            }
-        }
-    }
-
     /// <summary>Exchanges prefaces, then starts reading frames in the background.</summary>
     public static async Task<ClientConnection> EstablishAsync(
         TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, TimeSpan timeout,
@@ -365,16 +354,4 @@ internal sealed class ClientConnection : FramedConnection
     }
 
     protected override void AbortTransport() => _transport.Abort();
-
-    /// <summary>Waits for the graceful end of the output, then tears the connection down.</summary>
-    public async Task ShutdownAsync()
-    {
-        lock (_lock)
-        {
-            _draining = true;
-        }
-
-        await Output.CompleteAsync().ConfigureAwait(false);
-        Close(null);
-    }
 }
