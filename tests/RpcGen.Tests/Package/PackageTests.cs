@@ -20,8 +20,7 @@ public sealed class PackageTests : IDisposable
 
     public PackageTests(ITestOutputHelper output) => _output = output;
 
-    private static string RepositoryRoot([CallerFilePath] string path = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path)!, "..", "..", ".."));
+    private static string RepositoryRoot() => TestPaths.RepositoryRoot;
 
     private (int ExitCode, string Output) Dotnet(string workingDirectory, params string[] arguments)
     {

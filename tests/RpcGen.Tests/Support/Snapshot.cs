@@ -23,6 +23,7 @@ public static partial class Snapshot
         [CallerFilePath] string sourceFile = "",
         [CallerMemberName] string testMethod = "")
     {
+        sourceFile = TestPaths.Resolve(sourceFile);
         string directory = Path.Combine(Path.GetDirectoryName(sourceFile)!, "Snapshots");
         string testClass = Path.GetFileNameWithoutExtension(sourceFile);
         string stem = Path.Combine(directory, $"{testClass}.{testMethod}.{name}");
