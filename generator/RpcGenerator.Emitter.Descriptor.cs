@@ -74,6 +74,37 @@ public sealed partial class RpcGenerator
                     extra.Add($"hashKeyParameters: new string[] {{ {string.Join(", ", method.HashKeyParameters.Select(i => Literal(method.Parameters[i].Name)))} }}");
                 }
 
+                PolicySpec policy = method.Policy;
+                if (policy.Idempotent)
+                {
+                    extra.Add("idempotent: true");
+                }
+
+                if (policy.Deduplicate)
+                {
+                    extra.Add("deduplicate: true");
+                }
+
+                if (policy.Broadcast)
+                {
+                    extra.Add("broadcast: true");
+                }
+
+                if (policy.Retry is string retry)
+                {
+                    extra.Add($"retry: {retry}");
+                }
+
+                if (policy.Hedging is string hedging)
+                {
+                    extra.Add($"hedging: {hedging}");
+                }
+
+                if (policy.CircuitBreaker is string breaker)
+                {
+                    extra.Add($"circuitBreaker: {breaker}");
+                }
+
                 writer.WriteLine($"timeoutMilliseconds: {Number(method.TimeoutMilliseconds)}{(extra.Count == 0 ? ")," : ",")}");
                 for (int i = 0; i < extra.Count; i++)
                 {

@@ -119,7 +119,8 @@ public sealed partial class RpcGenerator
                                 balancer,
                                 Enumerable.Range(0, travelling.Length)
                                     .Where(i => travelling[i].GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == HashKeyAttribute))
-                                    .ToEquatableArray()));
+                                    .ToEquatableArray(),
+                                PolicyOf(method, type)));
                             break;
                         }
 
@@ -256,6 +257,114 @@ public sealed partial class RpcGenerator
         private static bool IsCancellationToken(ITypeSymbol type) => RpcShapes.IsCancellationToken(type);
 
         private static TypeRef Ref(ITypeSymbol type) => new(type.ToDisplayString(s_fullyQualified), type.ToDisplayString(s_display));
+
+        /// <summary>The effective resilience attributes of <paramref name="method"/>: its own, else its service's.</summary>
+        private static PolicySpec PolicyOf(IMethodSymbol method, INamedTypeSymbol service)
+        {
+            bool Has(string attribute, bool interfaceToo) =>
+                HasAttribute(method, attribute) || (interfaceToo && HasAttribute(service, attribute));
+
+            string? Policy(string attribute, string runtimeType, bool perMethodFlag = false)
+            {
+                if (FindAttribute(method, attribute) is { } own)
+                {
+                    return PolicyCreation(own, runtimeType, perMethodFlag ? "PerMethod = true" : null);
+                }
+
+                return FindAttribute(service, attribute) is { } shared ? PolicyCreation(shared, runtimeType, null) : null;
+            }
+
+            var spec = new PolicySpec(
+                Has(RpcShapes.IdempotentAttribute, interfaceToo: true),
+                Has(RpcShapes.DeduplicateAttribute, interfaceToo: true),
+                Has(RpcShapes.BroadcastAttribute, interfaceToo: false),
+                Policy(RpcShapes.RetryAttribute, "global::RpcGen.RpcRetryPolicy"),
+                Policy(RpcShapes.HedgingAttribute, "global::RpcGen.RpcHedgingPolicy"),
+                Policy(RpcShapes.CircuitBreakerAttribute, "global::RpcGen.RpcCircuitBreakerPolicy", perMethodFlag: true));
+            return spec == PolicySpec.None ? PolicySpec.None : spec;
+        }
+
+        private static bool HasAttribute(ISymbol symbol, string attribute) => FindAttribute(symbol, attribute) is not null;
+
+        private static AttributeData? FindAttribute(ISymbol symbol, string attribute)
+        {
+            foreach (AttributeData data in symbol.GetAttributes())
+            {
+                if (data.AttributeClass?.ToDisplayString() == attribute)
+                {
+                    return data;
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>
+        /// <c>new global::RpcGen.RpcRetryPolicy { MaxAttempts = 3, ... }</c> from the attribute's named arguments, in
+        /// source order; arguments that cannot be written as constants are left to the runtime's defaults.
+        /// </summary>
+        private static string PolicyCreation(AttributeData attribute, string runtimeType, string? extra)
+        {
+            var assignments = new List<string>();
+            foreach (KeyValuePair<string, TypedConstant> argument in attribute.NamedArguments)
+            {
+                if (Constant(argument.Value) is string value)
+                {
+                    assignments.Add($"{argument.Key} = {value}");
+                }
+            }
+
+            if (extra is not null)
+            {
+                assignments.Add(extra);
+            }
+
+            return assignments.Count == 0 ? $"new {runtimeType}()" : $"new {runtimeType} {{ {string.Join(", ", assignments)} }}";
+        }
+
+        /// <summary>An attribute argument as a C# expression with global:: names and invariant numbers, or null.</summary>
+        private static string? Constant(TypedConstant constant)
+        {
+            if (constant.IsNull)
+            {
+                return "null";
+            }
+
+            switch (constant.Kind)
+            {
+                case TypedConstantKind.Array:
+                    string elementType = constant.Type is IArrayTypeSymbol array ? array.ElementType.ToDisplayString(s_fullyQualified) : "object";
+                    var elements = new List<string>();
+                    foreach (TypedConstant element in constant.Values)
+                    {
+                        if (Constant(element) is not string value)
+                        {
+                            return null;
+                        }
+
+                        elements.Add(value);
+                    }
+
+                    return elements.Count == 0
+                        ? $"global::System.Array.Empty<{elementType}>()"
+                        : $"new {elementType}[] {{ {string.Join(", ", elements)} }}";
+                case TypedConstantKind.Enum:
+                    return $"({constant.Type!.ToDisplayString(s_fullyQualified)})({Convert.ToString(constant.Value, CultureInfo.InvariantCulture)})";
+                case TypedConstantKind.Primitive:
+                    return constant.Value switch
+                    {
+                        bool b => b ? "true" : "false",
+                        int i => i.ToString(CultureInfo.InvariantCulture),
+                        double d when double.IsNaN(d) => "global::System.Double.NaN",
+                        double d when double.IsPositiveInfinity(d) => "global::System.Double.PositiveInfinity",
+                        double d when double.IsNegativeInfinity(d) => "global::System.Double.NegativeInfinity",
+                        double d => d.ToString("R", CultureInfo.InvariantCulture) + "d",
+                        _ => null,
+                    };
+                default:
+                    return null;
+            }
+        }
 
         private static int TimeoutOf(ISymbol symbol)
         {

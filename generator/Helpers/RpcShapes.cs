@@ -13,6 +13,12 @@ internal static class RpcShapes
     public const string TimeoutAttribute = "RpcGen.TimeoutAttribute";
     public const string LoadBalanceAttribute = "RpcGen.LoadBalanceAttribute";
     public const string HashKeyAttribute = "RpcGen.HashKeyAttribute";
+    public const string IdempotentAttribute = "RpcGen.IdempotentAttribute";
+    public const string RetryAttribute = "RpcGen.RetryAttribute";
+    public const string HedgingAttribute = "RpcGen.HedgingAttribute";
+    public const string CircuitBreakerAttribute = "RpcGen.CircuitBreakerAttribute";
+    public const string BroadcastAttribute = "RpcGen.BroadcastAttribute";
+    public const string DeduplicateAttribute = "RpcGen.DeduplicateAttribute";
     public const string LoadBalancerInterface = "RpcGen.ILoadBalancer";
 
     /// <summary>The value of LoadBalanceStrategy.ConsistentHash.</summary>

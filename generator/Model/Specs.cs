@@ -35,7 +35,18 @@ internal sealed record MethodSpec(
     int TimeoutMilliseconds,
     string? LoadBalance,
     string? BalancerType,
-    ImmutableEquatableArray<int> HashKeyParameters);
+    ImmutableEquatableArray<int> HashKeyParameters,
+    PolicySpec Policy);
+
+/// <summary>A method's resilience attributes, effective (method over interface).</summary>
+/// <remarks>
+/// The policies are pre-rendered C# object creations (<c>new global::RpcGen.RpcRetryPolicy { MaxAttempts = 3 }</c>) of
+/// the attribute's named arguments, so the spec stays a plain string record and the runtime keeps the defaults.
+/// </remarks>
+internal sealed record PolicySpec(bool Idempotent, bool Deduplicate, bool Broadcast, string? Retry, string? Hedging, string? CircuitBreaker)
+{
+    public static readonly PolicySpec None = new(false, false, false, null, null, null);
+}
 
 /// <summary>A parameter that travels in the request.</summary>
 /// <remarks><see cref="DefaultValue"/> is a C# expression already, or null when the parameter is required.</remarks>

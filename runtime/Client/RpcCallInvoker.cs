@@ -6,6 +6,7 @@ using System.Text.Json.Serialization.Metadata;
 using System.Threading;
 using System.Threading.Tasks;
 using RpcGen.Protocol;
+using RpcGen.Resilience;
 using RpcGen.Serialization;
 using RpcGen.Transport;
 
@@ -41,20 +42,20 @@ public sealed class RpcCallInvoker
         RpcDefaults.GetTypeInfo<T>(RpcDefaults.OptionsFor(service, SerializerOptions, _explicitOptions));
 
     /// <summary>Prepares a method without a result.</summary>
-    public RpcClientMethod GetMethod(RpcMethodDescriptor descriptor) => new(descriptor, _client.GetBalancer(descriptor));
+    public RpcClientMethod GetMethod(RpcMethodDescriptor descriptor) => new(descriptor, _client.GetBalancer(descriptor), _client.GetResilience(descriptor));
 
     /// <summary>Prepares a method with a result.</summary>
     public RpcClientMethod<TResult> GetMethod<TResult>(RpcMethodDescriptor descriptor) =>
-        new(descriptor, _client.GetBalancer(descriptor), GetTypeInfo<TResult>(descriptor.Service));
+        new(descriptor, _client.GetBalancer(descriptor), _client.GetResilience(descriptor), GetTypeInfo<TResult>(descriptor.Service));
 
     /// <summary>Calls a method that returns a result.</summary>
     public async ValueTask<TResult> InvokeAsync<TArguments, TResult>(RpcClientMethod<TResult> method, TArguments arguments, CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
-        (ResponseData response, string endpoint) = await SendAsync(method, arguments, cancellationToken).ConfigureAwait(false);
-        using (response)
+        AttemptResult result = await SendAsync(method, arguments, cancellationToken).ConfigureAwait(false);
+        using (result)
         {
-            return method.ReadResult(response.Span, endpoint);
+            return method.ReadResult(result.Response.Span, result.Endpoint);
         }
     }
 
@@ -62,16 +63,16 @@ public sealed class RpcCallInvoker
     public async ValueTask InvokeAsync<TArguments>(RpcClientMethod method, TArguments arguments, CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
-        (ResponseData response, _) = await SendAsync(method, arguments, cancellationToken).ConfigureAwait(false);
-        response.Dispose();
+        AttemptResult result = await SendAsync(method, arguments, cancellationToken).ConfigureAwait(false);
+        result.Dispose();
     }
 
     /// <summary>
-    /// Sends the request and waits for its response. A request that provably never reached a handler (connection
-    /// refused, or refused by a server that is shutting down) is sent to another endpoint, as gRPC's transparent retry
-    /// does; anything else is the caller's to see. Each attempt's outcome feeds the endpoint's health and latency.
+    /// Sends the request and waits for its response, under the method's deadline and resilience policies. Methods
+    /// without policies take the direct path: one attempt, with transparent retries of requests that never reached a
+    /// handler.
     /// </summary>
-    private async ValueTask<(ResponseData, string)> SendAsync<TArguments>(RpcClientMethod method, TArguments arguments, CancellationToken cancellationToken)
+    private ValueTask<AttemptResult> SendAsync<TArguments>(RpcClientMethod method, TArguments arguments, CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -84,30 +85,240 @@ public sealed class RpcCallInvoker
         long deadline = method.TimeoutMilliseconds > 0
             ? time.GetTimestamp() + (method.TimeoutMilliseconds * time.TimestampFrequency / 1000)
             : long.MaxValue;
+        bool servingRetry = false;
         if (RpcCallContext.Current is { } served)
         {
-            // Called from inside a handler: never outlive the call being served (deadline propagation).
-            TimeSpan left = served.Remaining;
-            if (left <= TimeSpan.Zero)
+            servingRetry = served.IsRetryAttempt;
+            if (served.HasDeadline)
             {
-                throw new RpcException(RpcStatusCode.DeadlineExceeded,
-                    $"'{method.Descriptor.FullName}' was called after the deadline of the call being served ('{served.Method.FullName}') had passed.");
+                // Called from inside a handler: never outlive the call being served (deadline propagation).
+                TimeSpan left = served.Remaining;
+                if (left <= TimeSpan.Zero)
+                {
+                    throw new RpcException(RpcStatusCode.DeadlineExceeded,
+                        $"'{method.Descriptor.FullName}' was called after the deadline of the call being served ('{served.Method.FullName}') had passed.");
+                }
+
+                long inherited = time.GetTimestamp() + (long)(left.TotalSeconds * time.TimestampFrequency);
+                deadline = Math.Min(deadline, inherited);
+            }
+        }
+
+        ulong hashKey = method.HasHashKey ? arguments.GetHashKey() : 0;
+        MethodResilience? resilience = method.Resilience;
+        if (resilience is null)
+        {
+            return AttemptAsync(method, arguments, deadline, hashKey, null, 0, null, cancellationToken);
+        }
+
+        if (resilience.Outer is { } outer)
+        {
+            return outer.ExecuteAsync(
+                static (s, token) => s.Invoker.ResilientSendAsync(s.Method, s.Resilience, s.Arguments, s.Deadline, s.HashKey, s.ServingRetry, token),
+                new OuterState<TArguments>(this, method, resilience, arguments, deadline, hashKey, servingRetry),
+                cancellationToken);
+        }
+
+        return ResilientSendAsync(method, resilience, arguments, deadline, hashKey, servingRetry, cancellationToken);
+    }
+
+    private readonly record struct OuterState<TArguments>(
+        RpcCallInvoker Invoker, RpcClientMethod Method, MethodResilience Resilience, TArguments Arguments, long Deadline, ulong HashKey, bool ServingRetry);
+
+    private readonly record struct AttemptState<TArguments>(RpcCallInvoker Invoker, RpcClientMethod Method, TArguments Arguments, ulong HashKey);
+
+    /// <summary>Broadcast, hedging, or a first attempt that enters the retry pipeline only when it failed retryably.</summary>
+    private async ValueTask<AttemptResult> ResilientSendAsync<TArguments>(
+        RpcClientMethod method, MethodResilience resilience, TArguments arguments, long deadline, ulong hashKey, bool servingRetry, CancellationToken cancellationToken)
+        where TArguments : struct, IRpcArguments
+    {
+        if (resilience.Broadcast)
+        {
+            return await BroadcastAsync(method, resilience, arguments, deadline, cancellationToken).ConfigureAwait(false);
+        }
+
+        bool hedged = resilience.HedgingPipeline is not null && !servingRetry;
+        CallState state = CallState.Rent(resilience, deadline, servingRetry, cancellationToken, concurrent: hedged);
+        try
+        {
+            if (resilience.Retry is not null || hedged)
+            {
+                resilience.Budget.Deposit(_client.TimeProvider.GetTimestamp());
             }
 
-            long inherited = time.GetTimestamp() + (long)(left.TotalSeconds * time.TimestampFrequency);
-            deadline = Math.Min(deadline, inherited);
+            if (hedged)
+            {
+                return await ThroughPipelineAsync(resilience.HedgingPipeline!, method, arguments, hashKey, state, cancellationToken).ConfigureAwait(false);
+            }
+
+            try
+            {
+                return await AttemptAsync(method, arguments, deadline, hashKey, state, state.NextAttempt(), resilience, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception first) when (resilience.RetryPipeline is not null && resilience.ShouldRetry(state, first, 0, commit: false))
+            {
+                state.ReplayFirst = first;
+            }
+
+            return await ThroughPipelineAsync(resilience.RetryPipeline, method, arguments, hashKey, state, cancellationToken).ConfigureAwait(false);
         }
-        ulong hashKey = method.HasHashKey ? arguments.GetHashKey() : 0;
-        TriedEndpoints tried = default;
+        finally
+        {
+            CallState.Return(state);
+        }
+    }
+
+    /// <summary>Runs attempts through a Polly.Core pipeline (retry or hedging) with the call's state in its context.</summary>
+    private async ValueTask<AttemptResult> ThroughPipelineAsync<TArguments>(
+        Polly.ResiliencePipeline<AttemptResult> pipeline, RpcClientMethod method, TArguments arguments, ulong hashKey, CallState state, CancellationToken cancellationToken)
+        where TArguments : struct, IRpcArguments
+    {
+        Polly.ResilienceContext context = Polly.ResilienceContextPool.Shared.Get(method.Descriptor.FullName, cancellationToken);
+        try
+        {
+            MethodResilience.Attach(context, state);
+            Polly.Outcome<AttemptResult> outcome = await pipeline.ExecuteOutcomeAsync(
+                static (c, s) => s.Invoker.PipelineAttemptAsync(c, s),
+                context,
+                new AttemptState<TArguments>(this, method, arguments, hashKey)).ConfigureAwait(false);
+            outcome.ThrowIfException();
+            return outcome.Result;
+        }
+        finally
+        {
+            Polly.ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    /// <summary>One attempt made by a pipeline: the replayed first failure, or a new attempt on an endpoint not tried yet.</summary>
+    private async ValueTask<Polly.Outcome<AttemptResult>> PipelineAttemptAsync<TArguments>(Polly.ResilienceContext context, AttemptState<TArguments> s)
+        where TArguments : struct, IRpcArguments
+    {
+        CallState state = MethodResilience.State(context);
+        if (state.ReplayFirst is { } first)
+        {
+            state.ReplayFirst = null;
+            return Polly.Outcome.FromException<AttemptResult>(first);
+        }
+
+        MethodResilience resilience = state.Resilience;
+        int attempt = state.NextAttempt();
+        if (attempt > 0 && state.Concurrent)
+        {
+            // A hedge: only when the time left can fit a typical call, and the budget allows another attempt.
+            long typical = resilience.Latency?.Quantile(0.5) ?? 0;
+            if ((state.Deadline != long.MaxValue && _client.TimeProvider.GetTimestamp() + typical >= state.Deadline) || !resilience.Budget.TryWithdraw())
+            {
+                return Polly.Outcome.FromException<AttemptResult>(new RpcException(RpcStatusCode.Unavailable,
+                    $"A hedged attempt of '{s.Method.Descriptor.FullName}' was skipped: the deadline is too close or the retry budget is spent.") { NotProcessed = true, DoNotRetry = true });
+            }
+        }
+
+        try
+        {
+            return Polly.Outcome.FromResult(await AttemptAsync(s.Method, s.Arguments, state.Deadline, s.HashKey, state, attempt, resilience, context.CancellationToken).ConfigureAwait(false));
+        }
+        catch (Exception ex)
+        {
+            return Polly.Outcome.FromException<AttemptResult>(ex);
+        }
+    }
+
+    /// <summary>Calls every available endpoint at once; fails with every endpoint's error if any failed.</summary>
+    private async ValueTask<AttemptResult> BroadcastAsync<TArguments>(
+        RpcClientMethod method, MethodResilience resilience, TArguments arguments, long deadline, CancellationToken cancellationToken)
+        where TArguments : struct, IRpcArguments
+    {
+        RpcEndpointState[] endpoints = _client.EndpointSet.Candidates;
+        if (endpoints.Length == 0)
+        {
+            throw new RpcException(RpcStatusCode.Unavailable, $"No endpoint could take the broadcast of '{method.Descriptor.FullName}'.") { NotProcessed = true };
+        }
+
+        var attempts = new Task<AttemptResult>[endpoints.Length];
+        for (int i = 0; i < endpoints.Length; i++)
+        {
+            attempts[i] = AttemptAsync(method, arguments, deadline, 0, null, 0, resilience, cancellationToken, endpoints[i]).AsTask();
+        }
+
+        try
+        {
+            await Task.WhenAll(attempts).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Every attempt's outcome is read below.
+        }
+
+        var errors = new List<RpcException>();
+        AttemptResult? first = null;
+        for (int i = 0; i < attempts.Length; i++)
+        {
+            Task<AttemptResult> attempt = attempts[i];
+            if (attempt.IsCompletedSuccessfully)
+            {
+                if (first is null)
+                {
+                    first = attempt.Result;
+                }
+                else
+                {
+                    attempt.Result.Dispose();
+                }
+
+                continue;
+            }
+
+            Exception error = attempt.Exception?.InnerException ?? new OperationCanceledException(cancellationToken);
+            if (error is OperationCanceledException && cancellationToken.IsCancellationRequested)
+            {
+                first?.Dispose();
+                throw error;
+            }
+
+            errors.Add(error as RpcException ?? new RpcException(RpcStatusCode.Unknown, error.Message, error) { Endpoint = endpoints[i].Endpoint.ToString() });
+        }
+
+        if (errors.Count > 0)
+        {
+            first?.Dispose();
+            throw new RpcBroadcastException(method.Descriptor.FullName, endpoints.Length, errors);
+        }
+
+        return first!.Value;
+    }
+
+    /// <summary>
+    /// One attempt: picks an endpoint (or uses <paramref name="pinned"/>), sends, and waits. A request that provably
+    /// never reached a handler (connection refused, or refused by a server that is shutting down) is sent to another
+    /// endpoint, as gRPC's transparent retry does; anything else is the caller's (or the retry policy's) to see. Each
+    /// outcome feeds the endpoint's health, latency and circuit.
+    /// </summary>
+    private async ValueTask<AttemptResult> AttemptAsync<TArguments>(
+        RpcClientMethod method, TArguments arguments, long deadline, ulong hashKey, CallState? state, int attemptNumber,
+        MethodResilience? resilience, CancellationToken cancellationToken, RpcEndpointState? pinned = null)
+        where TArguments : struct, IRpcArguments
+    {
+        TimeProvider time = _client.TimeProvider;
+        TriedEndpoints tried = state?.Tried ?? default;
         RpcException? lastError = null;
-        int maxAttempts = _client.EndpointSet.All.Length + 2;
-        for (int attempt = 0; attempt < maxAttempts; attempt++)
+        int maxAttempts = pinned is null ? _client.EndpointSet.All.Length + 2 : 1;
+        CircuitBreakerGroup? breaker = resilience?.Breaker;
+        for (int transparent = 0; transparent < maxAttempts; transparent++)
         {
             long start = time.GetTimestamp();
-            RpcEndpointState? endpoint = Pick(method, hashKey, tried, start);
+            RpcEndpointState? endpoint = pinned ?? Pick(method, hashKey, ref tried, start, state is not null && transparent == 0, breaker);
             if (endpoint is null)
             {
                 break;
+            }
+
+            state?.AddTried(endpoint.Id);
+            breaker?.OnAttempt(endpoint.Id, start);
+            long attemptDeadline = deadline;
+            if (resilience is { PerAttemptTimeoutMs: > 0 })
+            {
+                attemptDeadline = Math.Min(deadline, start + (resilience.PerAttemptTimeoutMs * time.TimestampFrequency / 1000));
             }
 
             _client.CallStarted(endpoint);
@@ -128,6 +339,7 @@ public sealed class RpcCallInvoker
             catch (RpcException ex) when (ex.NotProcessed)
             {
                 _client.CallEnded(endpoint, start, CallOutcome.Failure);
+                breaker?.Record(endpoint.Id, failure: true, time.GetTimestamp());
                 lastError = ex;
                 tried = tried.Add(endpoint.Id);
                 continue;
@@ -138,8 +350,9 @@ public sealed class RpcCallInvoker
                 throw;
             }
 
-            call.Arm(cancellationToken, deadline, time);
-            if (!TryWriteRequest(method, ref arguments, connection, call, deadline, time, out RpcException? writeError))
+            call.Arm(cancellationToken, attemptDeadline, time);
+            FrameFlags flags = attemptNumber > 0 ? FrameFlags.RetryAttempt : FrameFlags.None;
+            if (!TryWriteRequest(method, ref arguments, connection, call, attemptDeadline, time, flags, state, out RpcException? writeError))
             {
                 if (writeError is not null)
                 {
@@ -159,39 +372,81 @@ public sealed class RpcCallInvoker
             catch (Exception ex)
             {
                 connection.Return(call);
-                _client.CallEnded(endpoint, start, Classify(ex));
-                if (ex is RpcException { NotProcessed: true } rpc && attempt + 1 < maxAttempts && time.GetTimestamp() < deadline && !cancellationToken.IsCancellationRequested)
+                CallOutcome outcome = Classify(ex);
+                _client.CallEnded(endpoint, start, outcome);
+                breaker?.Record(endpoint.Id, outcome == CallOutcome.Failure, time.GetTimestamp());
+                if (ex is RpcException { NotProcessed: true } rpc && transparent + 1 < maxAttempts && time.GetTimestamp() < deadline && !cancellationToken.IsCancellationRequested)
                 {
                     lastError = rpc;
                     tried = tried.Add(endpoint.Id);
                     continue;
                 }
 
+                if (ex is RpcException { StatusCode: RpcStatusCode.DeadlineExceeded } timedOut && attemptDeadline < deadline && time.GetTimestamp() < deadline)
+                {
+                    throw new RpcException(RpcStatusCode.DeadlineExceeded,
+                        $"An attempt of '{method.Descriptor.FullName}' passed its own timeout of {resilience!.PerAttemptTimeoutMs} ms (PerAttemptTimeoutMs).", ex)
+                    {
+                        AttemptTimedOut = true,
+                        Endpoint = timedOut.Endpoint,
+                    };
+                }
+
                 throw;
             }
 
             connection.Return(call);
+            long end = time.GetTimestamp();
             _client.CallEnded(endpoint, start, CallOutcome.Success);
-            return (response, connection.Remote);
+            breaker?.Record(endpoint.Id, failure: false, end);
+            resilience?.Latency?.Record(end - start);
+            return new AttemptResult(response, connection.Remote);
         }
 
         throw lastError ?? new RpcException(RpcStatusCode.Unavailable, $"No endpoint could take '{method.Descriptor.FullName}'.") { NotProcessed = true };
     }
 
-    /// <summary>Asks the method's balancer for an endpoint among the candidates that this call has not tried.</summary>
-    private RpcEndpointState? Pick(RpcClientMethod method, ulong hashKey, TriedEndpoints tried, long timestamp)
+    /// <summary>
+    /// Asks the method's balancer for an endpoint among the candidates this call has not tried and whose circuits let
+    /// calls through. A retry that has tried every candidate may go back to one (<paramref name="allowRepeat"/>).
+    /// </summary>
+    private RpcEndpointState? Pick(RpcClientMethod method, ulong hashKey, ref TriedEndpoints tried, long timestamp, bool allowRepeat, CircuitBreakerGroup? breaker)
     {
         EndpointSet set = _client.EndpointSet;
         ReadOnlySpan<RpcEndpointState> candidates = set.Candidates;
-        if (!tried.IsEmpty)
+        bool filterBreaker = breaker is { AnyNotClosed: true };
+        if (!tried.IsEmpty || filterBreaker)
         {
             var remaining = new List<RpcEndpointState>(candidates.Length);
+            var open = 0;
             foreach (RpcEndpointState candidate in candidates)
             {
+                if (filterBreaker && breaker!.IsBlocked(candidate.Id, timestamp))
+                {
+                    open++;
+                    continue;
+                }
+
                 if (!tried.Contains(candidate.Id))
                 {
                     remaining.Add(candidate);
                 }
+            }
+
+            if (remaining.Count == 0 && allowRepeat && !tried.IsEmpty && open < candidates.Length)
+            {
+                // Every candidate was tried by earlier attempts: failover prefers new endpoints but does not require one.
+                tried = default;
+                return Pick(method, hashKey, ref tried, timestamp, allowRepeat: false, breaker);
+            }
+
+            if (open > 0 && open == candidates.Length)
+            {
+                throw new RpcException(RpcStatusCode.Unavailable,
+                    $"Every endpoint's circuit is open for '{method.Descriptor.FullName}' ([CircuitBreaker]); failing fast until a break time passes.")
+                {
+                    NotProcessed = true,
+                };
             }
 
             candidates = remaining.ToArray();
@@ -222,7 +477,7 @@ public sealed class RpcCallInvoker
     /// </summary>
     private bool TryWriteRequest<TArguments>(
         RpcClientMethod method, ref TArguments arguments, ClientConnection connection, PendingCall call,
-        long deadline, TimeProvider time, out RpcException? error)
+        long deadline, TimeProvider time, FrameFlags flags, CallState? state, out RpcException? error)
         where TArguments : struct, IRpcArguments
     {
         error = null;
@@ -234,7 +489,13 @@ public sealed class RpcCallInvoker
         }
 
         byte[] name = method.NameUtf8;
-        int prefix = ProtocolConstants.HeaderLength + RequestBody.PrefixLength(name.Length);
+        bool hasCallId = state is not null && state.CallId != Guid.Empty;
+        if (hasCallId)
+        {
+            flags |= FrameFlags.CallId;
+        }
+
+        int prefix = ProtocolConstants.HeaderLength + RequestBody.PrefixLength(name.Length, hasCallId);
         RequestWriterCache cache = RequestWriterCache.Rent();
         try
         {
@@ -275,8 +536,14 @@ public sealed class RpcCallInvoker
             }
 
             Span<byte> frame = buffer.WrittenSpanWritable;
-            FrameHeader.Write(frame, bodyLength, FrameType.Request, FrameFlags.None, call.Id);
-            RequestBody.WritePrefix(frame.Slice(ProtocolConstants.HeaderLength), timeoutMs, name);
+            FrameHeader.Write(frame, bodyLength, FrameType.Request, flags, call.Id);
+            Span<byte> callId = stackalloc byte[hasCallId ? RequestBody.CallIdLength : 0];
+            if (hasCallId)
+            {
+                state!.CallId.TryWriteBytes(callId);
+            }
+
+            RequestBody.WritePrefix(frame.Slice(ProtocolConstants.HeaderLength), timeoutMs, name, callId);
             call.Sent = true;
             if (connection.TrySend(frame))
             {

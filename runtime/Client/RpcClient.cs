@@ -37,6 +37,7 @@ public sealed class RpcClient : IAsyncDisposable
         TimeProvider = options.TimeProvider;
         Logger = options.LoggerFactory?.CreateLogger("RpcGen.Client") ?? NullLogger.Instance;
         Invoker = new RpcCallInvoker(this, options.SerializerOptions);
+        RetryBudget = new Resilience.RetryBudget(options.RetryBudget, TimeProvider);
         if (options.EndpointSource is { } source)
         {
             _subscription = source.Subscribe(ApplyEndpoints);
@@ -110,6 +111,74 @@ public sealed class RpcClient : IAsyncDisposable
     /// The balancer of a method: <see cref="RpcClientOptions.LoadBalancing"/> for "service/method", then for "service",
     /// then the method's <c>[LoadBalance]</c> (a user type gets its own instance), then round-robin.
     /// </summary>
+    /// <summary>
+    /// The method's effective resilience: its attributes, overridden by <see cref="RpcClientOptions.Policies"/> (service
+    /// key, then method key). Null policies when the method needs none, so its calls take the direct path.
+    /// </summary>
+    internal (Resilience.MethodResilience? Policies, int TimeoutMilliseconds) GetResilience(RpcMethodDescriptor method)
+    {
+        int timeout = method.TimeoutMilliseconds;
+        bool idempotent = method.Idempotent, deduplicate = method.Deduplicate;
+        RpcRetryPolicy? retry = method.Retry?.Clone();
+        RpcHedgingPolicy? hedging = method.Hedging?.Clone();
+        RpcCircuitBreakerPolicy? breaker = method.CircuitBreaker?.Clone();
+        foreach (string key in new[] { method.Service.Name, method.FullName })
+        {
+            if (!Options.Policies.TryGetValue(key, out RpcPolicyOverride? change))
+            {
+                continue;
+            }
+
+            timeout = change.TimeoutMs ?? timeout;
+            idempotent = change.Idempotent ?? idempotent;
+            deduplicate = change.Deduplicate ?? deduplicate;
+            retry = change.Retry?.Clone() ?? retry;
+            hedging = change.Hedging?.Clone() ?? hedging;
+            if (change.CircuitBreaker is { } b)
+            {
+                breaker = b.Clone();
+                breaker.PerMethod = key == method.FullName;
+            }
+        }
+
+        string where = $"Policy of '{method.FullName}'";
+        if (timeout < 0)
+        {
+            throw new ArgumentException($"{where}: TimeoutMs is {timeout}; it must be 0 (none) or more.");
+        }
+
+        retry?.Validate(where + " (Retry)");
+        hedging?.Validate(where + " (Hedging)");
+        breaker?.Validate(where + " (CircuitBreaker)");
+        Polly.ResiliencePipeline? outer = Options.AdditionalResilience?.Invoke(method);
+        if (!idempotent && !deduplicate && !method.Broadcast && retry is not { MaxAttempts: > 1 } && hedging is not { MaxAttempts: > 1 } && breaker is null && outer is null)
+        {
+            return (null, timeout);
+        }
+
+        if (hedging is { MaxAttempts: > 1 } && !idempotent)
+        {
+            // Hedging sends a request again while the first may be running: only for idempotent methods.
+            hedging = null;
+        }
+
+        Resilience.CircuitBreakerGroup? group = breaker is null
+            ? null
+            : _breakers.GetOrAdd(breaker.PerMethod ? method.FullName : method.Service.Name, static (_, s) => new Resilience.CircuitBreakerGroup(s.breaker, s.time), (breaker, time: TimeProvider));
+        var policies = new Resilience.MethodResilience(method, idempotent, deduplicate, method.Broadcast, retry, hedging, group, RetryBudget, TimeProvider, outer);
+        return (policies, timeout);
+    }
+
+    internal Resilience.RetryBudget RetryBudget { get; }
+
+    private readonly ConcurrentDictionary<string, Resilience.CircuitBreakerGroup> _breakers = new(StringComparer.Ordinal);
+
+    /// <summary>The state of <paramref name="endpoint"/>'s circuit for a service or method key, for diagnostics and tests.</summary>
+    public Resilience.RpcCircuitState GetCircuitState(string serviceOrMethod, RpcEndpointState endpoint) =>
+        _breakers.TryGetValue(serviceOrMethod, out Resilience.CircuitBreakerGroup? group)
+            ? group.StateOf(endpoint.Id, TimeProvider.GetTimestamp())
+            : Resilience.RpcCircuitState.Closed;
+
     internal ILoadBalancer GetBalancer(RpcMethodDescriptor method)
     {
         if (Options.LoadBalancing.TryGetValue(method.FullName, out LoadBalanceStrategy strategy) ||

@@ -10,16 +10,20 @@ namespace RpcGen.Client;
 [EditorBrowsable(EditorBrowsableState.Never)]
 public class RpcClientMethod
 {
-    internal RpcClientMethod(RpcMethodDescriptor descriptor, ILoadBalancer balancer)
+    internal RpcClientMethod(RpcMethodDescriptor descriptor, ILoadBalancer balancer, (Resilience.MethodResilience? Policies, int TimeoutMilliseconds) resilience)
     {
         Descriptor = descriptor;
         NameUtf8 = Encoding.UTF8.GetBytes(descriptor.FullName);
-        TimeoutMilliseconds = descriptor.TimeoutMilliseconds;
+        TimeoutMilliseconds = resilience.TimeoutMilliseconds;
+        Resilience = resilience.Policies;
         Balancer = balancer;
         HasHashKey = descriptor.HashKeyParameters.Count > 0;
     }
 
     internal ILoadBalancer Balancer { get; }
+
+    /// <summary>Retry, hedging, broadcast, deduplication and circuits; null when the method has none of them.</summary>
+    internal Resilience.MethodResilience? Resilience { get; }
 
     internal bool HasHashKey { get; }
 
@@ -35,8 +39,8 @@ public class RpcClientMethod
 [EditorBrowsable(EditorBrowsableState.Never)]
 public sealed class RpcClientMethod<TResult> : RpcClientMethod
 {
-    internal RpcClientMethod(RpcMethodDescriptor descriptor, ILoadBalancer balancer, JsonTypeInfo<TResult> resultType)
-        : base(descriptor, balancer) => ResultType = resultType;
+    internal RpcClientMethod(RpcMethodDescriptor descriptor, ILoadBalancer balancer, (Resilience.MethodResilience?, int) resilience, JsonTypeInfo<TResult> resultType)
+        : base(descriptor, balancer, resilience) => ResultType = resultType;
 
     internal JsonTypeInfo<TResult> ResultType { get; }
 

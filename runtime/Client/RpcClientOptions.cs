@@ -23,6 +23,21 @@ public sealed class RpcClientOptions
     /// </summary>
     public IDictionary<string, LoadBalanceStrategy> LoadBalancing { get; } = new Dictionary<string, LoadBalanceStrategy>(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Resilience overrides without recompiling, keyed by service wire name (<c>"orders"</c>) or method
+    /// (<c>"orders/Get"</c>); a method key wins over a service key, and both over the attributes.
+    /// </summary>
+    public IDictionary<string, RpcPolicyOverride> Policies { get; } = new Dictionary<string, RpcPolicyOverride>(StringComparer.Ordinal);
+
+    /// <summary>The cap on retries and hedges across this client (Finagle's retry budget).</summary>
+    public RetryBudgetOptions RetryBudget { get; } = new();
+
+    /// <summary>
+    /// Your own Polly.Core strategies (rate limiting, a custom timeout, telemetry…) around every call of a method,
+    /// retries included; return null for methods that need none. Called once per method and client. The default value is none.
+    /// </summary>
+    public Func<RpcMethodDescriptor, Polly.ResiliencePipeline?>? AdditionalResilience { get; set; }
+
     /// <summary>The client's own zone, for <see cref="LoadBalanceStrategy.LocalityAware"/>. The default value is none.</summary>
     public string? Zone { get; set; }
 
@@ -106,6 +121,7 @@ public sealed class RpcClientOptions
         }
 
         OutlierDetection.Validate();
+        RetryBudget.Validate();
         SlowStart.Validate();
 
         if (MaxFrameSize < 1024)

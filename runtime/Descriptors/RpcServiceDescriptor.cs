@@ -57,8 +57,20 @@ public sealed class RpcMethodDescriptor
         LoadBalanceStrategy? loadBalance = null,
         Func<ILoadBalancer>? balancerFactory = null,
         string? balancerType = null,
-        string[]? hashKeyParameters = null)
+        string[]? hashKeyParameters = null,
+        bool idempotent = false,
+        bool deduplicate = false,
+        bool broadcast = false,
+        RpcRetryPolicy? retry = null,
+        RpcHedgingPolicy? hedging = null,
+        RpcCircuitBreakerPolicy? circuitBreaker = null)
     {
+        Idempotent = idempotent;
+        Deduplicate = deduplicate;
+        Broadcast = broadcast;
+        Retry = retry;
+        Hedging = hedging;
+        CircuitBreaker = circuitBreaker;
         LoadBalance = loadBalance;
         BalancerFactory = balancerFactory;
         BalancerType = balancerType;
@@ -114,6 +126,24 @@ public sealed class RpcMethodDescriptor
 
     /// <summary>The <c>[HashKey]</c> parameters, in order.</summary>
     public IReadOnlyList<string> HashKeyParameters { get; }
+
+    /// <summary>True when <c>[Idempotent]</c> is on the method or its interface: it may be retried or hedged after it was sent.</summary>
+    public bool Idempotent { get; }
+
+    /// <summary>True when <c>[Deduplicate]</c> is on the method or its interface: its retries carry one call id the server deduplicates.</summary>
+    public bool Deduplicate { get; }
+
+    /// <summary>True when <c>[Broadcast]</c> is on the method: every endpoint is called.</summary>
+    public bool Broadcast { get; }
+
+    /// <summary>The retry policy from <c>[Retry]</c> (method, else interface), or null.</summary>
+    public RpcRetryPolicy? Retry { get; }
+
+    /// <summary>The hedging policy from <c>[Hedging]</c> (method, else interface), or null.</summary>
+    public RpcHedgingPolicy? Hedging { get; }
+
+    /// <summary>The circuit breaker policy from <c>[CircuitBreaker]</c> (method, else interface), or null.</summary>
+    public RpcCircuitBreakerPolicy? CircuitBreaker { get; }
 
     /// <inheritdoc />
     public override string ToString() => FullName;

@@ -26,6 +26,12 @@ internal enum FrameFlags : byte
     NotProcessed = 1,
     /// <summary>On a response or error frame: the body starts with a 6-byte load report (<see cref="LoadReport"/>).</summary>
     LoadReport = 2,
+    /// <summary>On an error frame: the message is followed by an i32 retry pushback in ms (-1: do not retry).</summary>
+    Pushback = 4,
+    /// <summary>On a request frame: a retry or hedge of an earlier attempt of the same call (the retry marker).</summary>
+    RetryAttempt = 8,
+    /// <summary>On a request frame: a 16-byte call id follows the metadata, the same in every attempt of the call.</summary>
+    CallId = 16,
 }
 
 /// <summary>
@@ -188,12 +194,15 @@ internal static class Preface
 /// <summary>A request frame's body once parsed; the spans point into the received bytes.</summary>
 internal ref struct RequestBody
 {
+    public const int CallIdLength = 16;
+
     public uint TimeoutMilliseconds;
     public ReadOnlySpan<byte> Method;
+    public ReadOnlySpan<byte> CallId;
     public ReadOnlySpan<byte> Payload;
 
     /// <summary>Parses a request body; returns null when valid, otherwise why it is malformed.</summary>
-    public static string? TryParse(ReadOnlySpan<byte> body, out RequestBody request)
+    public static string? TryParse(ReadOnlySpan<byte> body, FrameFlags flags, out RequestBody request)
     {
         request = default;
         if (body.Length < 8)
@@ -233,19 +242,32 @@ internal ref struct RequestBody
             }
         }
 
+        if ((flags & FrameFlags.CallId) != 0)
+        {
+            if (body.Length - offset < CallIdLength)
+            {
+                return "request frame's call id is truncated";
+            }
+
+            request.CallId = body.Slice(offset, CallIdLength);
+            offset += CallIdLength;
+        }
+
         request.Payload = body.Slice(offset);
         return null;
     }
 
     /// <summary>Bytes a request body takes before its payload.</summary>
-    public static int PrefixLength(int methodNameLength) => 4 + 2 + methodNameLength + 2;
+    public static int PrefixLength(int methodNameLength, bool callId = false) => 4 + 2 + methodNameLength + 2 + (callId ? CallIdLength : 0);
 
-    public static void WritePrefix(Span<byte> destination, uint timeoutMilliseconds, ReadOnlySpan<byte> method)
+    /// <summary>Writes the fixed fields; a non-empty <paramref name="callId"/> (frame flag CallId) follows the metadata.</summary>
+    public static void WritePrefix(Span<byte> destination, uint timeoutMilliseconds, ReadOnlySpan<byte> method, ReadOnlySpan<byte> callId = default)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(destination, timeoutMilliseconds);
         BinaryPrimitives.WriteUInt16LittleEndian(destination.Slice(4), (ushort)method.Length);
         method.CopyTo(destination.Slice(6));
         BinaryPrimitives.WriteUInt16LittleEndian(destination.Slice(6 + method.Length), 0); // no metadata entries
+        callId.CopyTo(destination.Slice(8 + method.Length));
     }
 }
 
@@ -254,12 +276,18 @@ internal static class ErrorBody
 {
     public const int MaxMessageBytes = 4096;
 
-    public static int Length(string message) =>
-        4 + Math.Min(System.Text.Encoding.UTF8.GetByteCount(message), MaxMessageBytes);
+    public static int Length(string message, bool pushback = false) =>
+        4 + Math.Min(System.Text.Encoding.UTF8.GetByteCount(message), MaxMessageBytes) + (pushback ? 4 : 0);
 
-    public static void Write(Span<byte> destination, RpcStatusCode code, string message)
+    /// <summary>Writes the body; with <paramref name="pushbackMs"/> (frame flag Pushback) the i32 follows the message.</summary>
+    public static void Write(Span<byte> destination, RpcStatusCode code, string message, int? pushbackMs = null)
     {
         BinaryPrimitives.WriteUInt16LittleEndian(destination, (ushort)code);
+        if (pushbackMs is int pushback)
+        {
+            destination = destination.Slice(0, destination.Length - 4);
+        }
+
         int written;
         int max = Math.Min(destination.Length - 4, MaxMessageBytes);
         if (System.Text.Encoding.UTF8.GetByteCount(message) <= max)
@@ -274,6 +302,22 @@ internal static class ErrorBody
         }
 
         BinaryPrimitives.WriteUInt16LittleEndian(destination.Slice(2), (ushort)written);
+        if (pushbackMs is int value)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(destination.Slice(4 + written, 4), value);
+        }
+    }
+
+    /// <summary>The pushback after the message of a body with the Pushback flag, or null when it is missing.</summary>
+    public static int? ReadPushback(ReadOnlySpan<byte> body)
+    {
+        if (body.Length < 4)
+        {
+            return null;
+        }
+
+        int length = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(2));
+        return body.Length - 4 - length >= 4 ? BinaryPrimitives.ReadInt32LittleEndian(body.Slice(4 + length)) : null;
     }
 
     public static bool TryRead(ReadOnlySpan<byte> body, out RpcStatusCode code, out string message)

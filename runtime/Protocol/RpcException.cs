@@ -28,6 +28,47 @@ public class RpcException : Exception
     /// <summary>The endpoint that produced the error, when one was chosen.</summary>
     public string? Endpoint { get; init; }
 
+    /// <summary>
+    /// Server pushback: thrown by a handler, asks clients to wait this long before retrying the call (which overrides
+    /// their backoff); on the client, what the server asked for. Null when the server said nothing.
+    /// </summary>
+    public TimeSpan? RetryAfter { get; init; }
+
+    /// <summary>
+    /// Server pushback: thrown by a handler, tells clients not to retry this call at all (for example when the server
+    /// is overloaded and retries would make it worse); on the client, that the server said so.
+    /// </summary>
+    public bool DoNotRetry { get; init; }
+
+    /// <summary>True when the attempt's own timeout (<c>PerAttemptTimeoutMs</c>) passed, not the call's overall deadline.</summary>
+    public bool AttemptTimedOut { get; init; }
+
     /// <inheritdoc />
     public override string ToString() => $"{GetType().FullName}: Status({StatusCode}) {Message}";
+}
+
+/// <summary>
+/// A <c>[Broadcast]</c> call failed on at least one endpoint. <see cref="Errors"/> holds every endpoint's error; the
+/// status code is the first one's.
+/// </summary>
+public sealed class RpcBroadcastException : RpcException
+{
+    /// <summary>Creates the exception from each failed endpoint's error.</summary>
+    public RpcBroadcastException(string method, int endpoints, System.Collections.Generic.IReadOnlyList<RpcException> errors)
+        : base(errors.Count > 0 ? errors[0].StatusCode : RpcStatusCode.Unknown, Describe(method, endpoints, errors)) => Errors = errors;
+
+    /// <summary>The error of each endpoint that failed, in endpoint order.</summary>
+    public System.Collections.Generic.IReadOnlyList<RpcException> Errors { get; }
+
+    private static string Describe(string method, int endpoints, System.Collections.Generic.IReadOnlyList<RpcException> errors)
+    {
+        var text = new System.Text.StringBuilder();
+        text.Append("The broadcast of '").Append(method).Append("' failed on ").Append(errors.Count).Append(" of ").Append(endpoints).Append(" endpoints:");
+        foreach (RpcException error in errors)
+        {
+            text.Append(' ').Append(error.Endpoint ?? "?").Append(": ").Append(error.StatusCode).Append(" (").Append(error.Message).Append(");");
+        }
+
+        return text.ToString();
+    }
 }

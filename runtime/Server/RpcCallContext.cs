@@ -6,7 +6,7 @@ namespace RpcGen;
 /// <summary>
 /// The call a handler is serving, available to the code it runs (and everything it awaits) through
 /// <see cref="Current"/>. RpcGen uses it for deadline propagation: a call made from inside a handler gets at most the
-/// time left of the call being served, as gRPC does. Set only for calls that carry a deadline.
+/// time left of the call being served, as gRPC does. Set for calls that carry a deadline or the retry marker.
 /// </summary>
 public sealed class RpcCallContext
 {
@@ -14,15 +14,16 @@ public sealed class RpcCallContext
     private readonly TimeProvider _time;
     private readonly long _deadline;
 
-    internal RpcCallContext(RpcMethodDescriptor method, TimeProvider time, long deadlineTimestamp, CancellationToken cancellationToken)
+    internal RpcCallContext(RpcMethodDescriptor method, TimeProvider time, long deadlineTimestamp, CancellationToken cancellationToken, bool isRetryAttempt = false)
     {
         Method = method;
+        IsRetryAttempt = isRetryAttempt;
         _time = time;
         _deadline = deadlineTimestamp;
         CancellationToken = cancellationToken;
     }
 
-    /// <summary>The call being served on this logical flow, or null outside a handler (or for calls without a deadline).</summary>
+    /// <summary>The call being served on this logical flow, or null outside a handler (or for calls with neither a deadline nor the retry marker).</summary>
     public static RpcCallContext? Current => s_current.Value;
 
     /// <summary>The method being served.</summary>
@@ -31,11 +32,26 @@ public sealed class RpcCallContext
     /// <summary>The token that fires at the deadline or when the client cancels.</summary>
     public CancellationToken CancellationToken { get; }
 
-    /// <summary>The time left until the deadline (zero once it has passed).</summary>
+    /// <summary>True when the call carries a deadline; <see cref="Remaining"/> is meaningful only then.</summary>
+    public bool HasDeadline => _deadline != long.MaxValue;
+
+    /// <summary>
+    /// True when the request being served is a retry or hedge of an earlier attempt (it carried the retry marker).
+    /// Calls the handler makes then are not retried (only transparently, when they never reached a server), so that
+    /// retries do not multiply down a chain of services.
+    /// </summary>
+    public bool IsRetryAttempt { get; }
+
+    /// <summary>The time left until the deadline (zero once it has passed; <see cref="TimeSpan.MaxValue"/> without one).</summary>
     public TimeSpan Remaining
     {
         get
         {
+            if (_deadline == long.MaxValue)
+            {
+                return TimeSpan.MaxValue;
+            }
+
             TimeSpan left = _time.GetElapsedTime(_time.GetTimestamp(), _deadline);
             return left > TimeSpan.Zero ? left : TimeSpan.Zero;
         }

@@ -37,11 +37,15 @@ public sealed class RpcServerCall
     internal bool HasDeadline => _deadline != long.MaxValue;
 
     /// <summary>The ambient context for a handler of a call with a deadline.</summary>
-    internal RpcCallContext CreateContext() => new(Method, _connection.Server.TimeProvider, _deadline, CancellationToken);
+    internal RpcCallContext CreateContext() => new(Method, _connection.Server.TimeProvider, _deadline, CancellationToken, IsRetryAttempt);
 
-    internal void Start(ServerConnection connection, uint id, RpcMethodDescriptor method, uint timeoutMilliseconds)
+    /// <summary>True when the request carried the retry marker.</summary>
+    internal bool IsRetryAttempt { get; private set; }
+
+    internal void Start(ServerConnection connection, uint id, RpcMethodDescriptor method, uint timeoutMilliseconds, bool isRetryAttempt = false)
     {
         _connection = connection;
+        IsRetryAttempt = isRetryAttempt;
         Id = id;
         Method = method;
         TimeProvider time = connection.Server.TimeProvider;
@@ -239,11 +243,13 @@ public sealed class RpcServerCall
         RpcServer server = _connection.Server;
         RpcStatusCode code;
         string message;
+        int? pushback = null;
         switch (exception)
         {
             case RpcException rpc:
                 code = rpc.StatusCode;
                 message = rpc.Message;
+                pushback = rpc.DoNotRetry ? -1 : rpc.RetryAfter is { } after ? (int)Math.Clamp(after.TotalMilliseconds, 0, int.MaxValue) : null;
                 break;
             case OperationCanceledException when _cancellation is { IsCancellationRequested: true } || _cancelRequested:
                 // Without a cancel frame or an abort, only the deadline timer cancels the token. (Timers are coarser
@@ -270,7 +276,7 @@ public sealed class RpcServerCall
                 break;
         }
 
-        _connection.SendError(Id, code, message);
+        _connection.SendError(Id, code, message, pushbackMs: pushback);
     }
 
     /// <summary>Ends this use of the instance; a later <see cref="Cancel"/> for it does nothing.</summary>

@@ -100,11 +100,11 @@ internal sealed class ServerConnection : FramedConnection
         Close(null);
     }
 
-    public void SendError(uint callId, RpcStatusCode code, string message, FrameFlags flags = FrameFlags.None)
+    public void SendError(uint callId, RpcStatusCode code, string message, FrameFlags flags = FrameFlags.None, int? pushbackMs = null)
     {
         Span<byte> load = stackalloc byte[LoadReport.Length];
         Server.WriteLoadReport(load);
-        TrySendError(callId, code, message, flags | FrameFlags.LoadReport, load);
+        TrySendError(callId, code, message, flags | FrameFlags.LoadReport, load, pushbackMs);
     }
 
     protected override void OnFrame(in FrameHeader header, ReadOnlySpan<byte> body)
@@ -112,7 +112,7 @@ internal sealed class ServerConnection : FramedConnection
         switch (header.Type)
         {
             case FrameType.Request:
-                OnRequest(header.CallId, body);
+                OnRequest(header.CallId, header.Flags, body);
                 return;
 
             case FrameType.Cancel:
@@ -143,9 +143,9 @@ internal sealed class ServerConnection : FramedConnection
         }
     }
 
-    private void OnRequest(uint callId, ReadOnlySpan<byte> body)
+    private void OnRequest(uint callId, FrameFlags flags, ReadOnlySpan<byte> body)
     {
-        string? problem = RequestBody.TryParse(body, out RequestBody request);
+        string? problem = RequestBody.TryParse(body, flags, out RequestBody request);
         if (problem is not null)
         {
             SendError(callId, RpcStatusCode.Internal, $"Malformed request frame: {problem}.");
@@ -193,7 +193,7 @@ internal sealed class ServerConnection : FramedConnection
         }
 
         Server.CallStarted();
-        call.Start(this, callId, dispatcher.Descriptor.Methods[methodIndex], request.TimeoutMilliseconds);
+        call.Start(this, callId, dispatcher.Descriptor.Methods[methodIndex], request.TimeoutMilliseconds, (flags & FrameFlags.RetryAttempt) != 0);
         if (Server.Options.RunHandlersInline)
         {
             Invoke(dispatcher, methodIndex, call, request.Payload);
@@ -227,8 +227,9 @@ internal sealed class ServerConnection : FramedConnection
     private void Invoke(RpcServiceDispatcher dispatcher, int methodIndex, RpcServerCall call, ReadOnlySpan<byte> payload)
     {
         ValueTask pending;
-        // Calls with a deadline run with an ambient RpcCallContext, so calls the handler makes inherit what is left.
-        RpcCallContext? previous = call.HasDeadline ? RpcCallContext.Enter(call.CreateContext()) : null;
+        // Calls with a deadline or the retry marker run with an ambient RpcCallContext, so calls the handler makes inherit
+        // what is left of the deadline and do not multiply retries.
+        RpcCallContext? previous = call.HasDeadline || call.IsRetryAttempt ? RpcCallContext.Enter(call.CreateContext()) : null;
         try
         {
             pending = dispatcher.InvokeAsync(methodIndex, call, payload);
@@ -240,7 +241,7 @@ internal sealed class ServerConnection : FramedConnection
         }
         finally
         {
-            if (call.HasDeadline)
+            if (call.HasDeadline || call.IsRetryAttempt)
             {
                 RpcCallContext.Enter(previous);
             }

@@ -249,10 +249,13 @@ internal sealed class ClientConnection : FramedConnection
                     message = "The server sent a malformed error frame.";
                 }
 
+                int? pushback = (header.Flags & FrameFlags.Pushback) != 0 ? ErrorBody.ReadPushback(body) : null;
                 call.SetException(new RpcException(code, message)
                 {
                     NotProcessed = (header.Flags & FrameFlags.NotProcessed) != 0,
                     Endpoint = Remote,
+                    DoNotRetry = pushback < 0,
+                    RetryAfter = pushback >= 0 ? TimeSpan.FromMilliseconds(pushback.Value) : null,
                 });
                 return;
             }

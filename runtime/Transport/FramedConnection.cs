@@ -48,15 +48,20 @@ internal abstract class FramedConnection
         return Output.TryEnqueue(frame);
     }
 
-    protected bool TrySendError(uint callId, RpcStatusCode code, string message, FrameFlags flags = FrameFlags.None, ReadOnlySpan<byte> prefix = default)
+    protected bool TrySendError(uint callId, RpcStatusCode code, string message, FrameFlags flags = FrameFlags.None, ReadOnlySpan<byte> prefix = default, int? pushbackMs = null)
     {
-        int bodyLength = prefix.Length + ErrorBody.Length(message);
+        if (pushbackMs is not null)
+        {
+            flags |= FrameFlags.Pushback;
+        }
+
+        int bodyLength = prefix.Length + ErrorBody.Length(message, pushbackMs is not null);
         byte[] rented = ArrayPool<byte>.Shared.Rent(ProtocolConstants.HeaderLength + bodyLength);
         try
         {
             Span<byte> frame = rented.AsSpan(0, ProtocolConstants.HeaderLength + bodyLength);
             prefix.CopyTo(frame.Slice(ProtocolConstants.HeaderLength));
-            ErrorBody.Write(frame.Slice(ProtocolConstants.HeaderLength + prefix.Length), code, message);
+            ErrorBody.Write(frame.Slice(ProtocolConstants.HeaderLength + prefix.Length), code, message, pushbackMs);
             FrameHeader.Write(frame, bodyLength, FrameType.Error, flags, callId);
             return Output.TryEnqueue(frame);
         }

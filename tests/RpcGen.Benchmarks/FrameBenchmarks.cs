@@ -32,7 +32,7 @@ public class FrameBenchmarks
     {
         ReadOnlySequence<byte> sequence = _sequence;
         FrameHeader.TryRead(ref sequence, out FrameHeader header, out _);
-        RequestBody.TryParse(sequence.FirstSpan.Slice(0, header.Length), out RequestBody request);
+        RequestBody.TryParse(sequence.FirstSpan.Slice(0, header.Length), header.Flags, out RequestBody request);
         return request.Payload.Length;
     }
 }

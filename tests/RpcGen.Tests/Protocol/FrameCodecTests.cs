@@ -59,7 +59,7 @@ public sealed class FrameCodecTests
         RequestBody.WritePrefix(body, 1500, name);
         payload.CopyTo(body, RequestBody.PrefixLength(name.Length));
 
-        Assert.Null(RequestBody.TryParse(body, out RequestBody request));
+        Assert.Null(RequestBody.TryParse(body, FrameFlags.None, out RequestBody request));
         Assert.Equal(1500u, request.TimeoutMilliseconds);
         Assert.Equal("calc/Add", Encoding.UTF8.GetString(request.Method));
         Assert.Equal("[1,2]", Encoding.UTF8.GetString(request.Payload));
@@ -76,11 +76,11 @@ public sealed class FrameCodecTests
         body.AddRange(BitConverter.GetBytes((ushort)2)); body.AddRange("k1"u8.ToArray());
         body.AddRange(BitConverter.GetBytes((ushort)3)); body.AddRange("val"u8.ToArray());
         body.AddRange("[]"u8.ToArray());
-        Assert.Null(RequestBody.TryParse(body.ToArray(), out RequestBody request));
+        Assert.Null(RequestBody.TryParse(body.ToArray(), FrameFlags.None, out RequestBody request));
         Assert.Equal("[]", Encoding.UTF8.GetString(request.Payload));
 
         body.RemoveRange(body.Count - 6, 6); // cut into the metadata value
-        Assert.Equal("request frame's metadata is truncated", RequestBody.TryParse(body.ToArray(), out _));
+        Assert.Equal("request frame's metadata is truncated", RequestBody.TryParse(body.ToArray(), FrameFlags.None, out _));
     }
 
     [Theory]
@@ -88,7 +88,7 @@ public sealed class FrameCodecTests
     [InlineData(new byte[] { 0, 0, 0, 0, 0, 0, 0 })]
     [InlineData(new byte[] { 0, 0, 0, 0, 0, 0, 0, 0 })]          // empty method name
     [InlineData(new byte[] { 0, 0, 0, 0, 9, 0, 1, 2 })]          // name runs past the end
-    public void RequestBody_RejectsMalformedBodies(byte[] body) => Assert.NotNull(RequestBody.TryParse(body, out _));
+    public void RequestBody_RejectsMalformedBodies(byte[] body) => Assert.NotNull(RequestBody.TryParse(body, FrameFlags.None, out _));
 
     [Fact]
     public void ErrorBody_RoundTripsAndCutsLongMessagesOnACharacterBoundary()
