@@ -304,6 +304,12 @@ public sealed class RpcCallInvoker
         RpcException? lastError = null;
         int maxAttempts = pinned is null ? _client.EndpointSet.All.Length + 2 : 1;
         CircuitBreakerGroup? breaker = resilience?.Breaker;
+        pinned ??= state?.Sticky;
+        if (pinned is not null)
+        {
+            maxAttempts = 1;
+        }
+
         for (int transparent = 0; transparent < maxAttempts; transparent++)
         {
             long start = time.GetTimestamp();
@@ -380,6 +386,11 @@ public sealed class RpcCallInvoker
                     lastError = rpc;
                     tried = tried.Add(endpoint.Id);
                     continue;
+                }
+
+                if (state is not null && resilience is { Deduplicate: true, Idempotent: false } && ex is RpcException { NotProcessed: false })
+                {
+                    state.Sticky = endpoint; // the request reached this server: only its window can deduplicate a retry
                 }
 
                 if (ex is RpcException { StatusCode: RpcStatusCode.DeadlineExceeded } timedOut && attemptDeadline < deadline && time.GetTimestamp() < deadline)

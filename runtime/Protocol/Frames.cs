@@ -283,13 +283,8 @@ internal static class ErrorBody
     public static void Write(Span<byte> destination, RpcStatusCode code, string message, int? pushbackMs = null)
     {
         BinaryPrimitives.WriteUInt16LittleEndian(destination, (ushort)code);
-        if (pushbackMs is int pushback)
-        {
-            destination = destination.Slice(0, destination.Length - 4);
-        }
-
         int written;
-        int max = Math.Min(destination.Length - 4, MaxMessageBytes);
+        int max = Math.Min(destination.Length - 4 - (pushbackMs is null ? 0 : 4), MaxMessageBytes);
         if (System.Text.Encoding.UTF8.GetByteCount(message) <= max)
         {
             written = System.Text.Encoding.UTF8.GetBytes(message, destination.Slice(4));

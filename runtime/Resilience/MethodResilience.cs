@@ -235,6 +235,12 @@ internal sealed class CallState
 
     public bool BudgetExhausted;
 
+    /// <summary>
+    /// For a deduplicated method that is not idempotent: the endpoint whose server got the request. Its retries go back
+    /// there, because only that server's window knows the call id.
+    /// </summary>
+    public RpcEndpointState? Sticky;
+
     /// <summary>The first attempt's failure, which the retry pipeline returns as its own first outcome.</summary>
     public Exception? ReplayFirst;
 
@@ -271,6 +277,7 @@ internal sealed class CallState
         state.NextDelay = default;
         state.BudgetExhausted = false;
         state.ReplayFirst = null;
+        state.Sticky = null;
         state.Resilience = null!;
         state.CancellationToken = default;
         t_cached = state;

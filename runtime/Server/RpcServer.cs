@@ -41,7 +41,11 @@ public sealed class RpcServer : IAsyncDisposable
         TimeProvider = Options.TimeProvider;
         Logger = Options.LoggerFactory?.CreateLogger("RpcGen.Server") ?? NullLogger.Instance;
         _context = new RpcDispatcherContext(Options.SerializerOptions);
+        Deduplication = new Server.DeduplicationWindow(Options.DeduplicationCapacity, Options.DeduplicationWindow, TimeProvider);
     }
+
+    /// <summary>Recent call ids of [Deduplicate] methods and their answers.</summary>
+    internal Server.DeduplicationWindow Deduplication { get; }
 
     /// <summary>The options the server was created with.</summary>
     public RpcServerOptions Options { get; }

@@ -7,6 +7,7 @@ using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
 using RpcGen.Client;
 using RpcGen.Protocol;
+using RpcGen.Server;
 using RpcGen.Transport;
 
 namespace RpcGen.Server;
@@ -38,6 +39,38 @@ public sealed class RpcServerCall
 
     /// <summary>The ambient context for a handler of a call with a deadline.</summary>
     internal RpcCallContext CreateContext() => new(Method, _connection.Server.TimeProvider, _deadline, CancellationToken, IsRetryAttempt);
+
+    /// <summary>The deduplication entry this run answers, for [Deduplicate] calls that carried a call id.</summary>
+    internal DeduplicationWindow.Entry? Dedupe { get; set; }
+
+    /// <summary>Sends an error that ends the call, and stores it for repeats of a deduplicated call.</summary>
+    private void SendFinalError(RpcStatusCode code, string message, int? pushback = null, bool abandoned = false)
+    {
+        if (Dedupe is { } entry)
+        {
+            Dedupe = null;
+            if (abandoned)
+            {
+                _connection.Server.Deduplication.Abandon(entry, code, message);
+            }
+            else
+            {
+                _connection.Server.Deduplication.Complete(entry, null, code, message, pushback);
+            }
+        }
+
+        _connection.SendError(Id, code, message, pushbackMs: pushback);
+    }
+
+    /// <summary>Stores a result frame's body for repeats of a deduplicated call.</summary>
+    private void StoreResult(ReadOnlySpan<byte> body)
+    {
+        if (Dedupe is { } entry)
+        {
+            Dedupe = null;
+            _connection.Server.Deduplication.Complete(entry, body.ToArray(), RpcStatusCode.OK, null, null);
+        }
+    }
 
     /// <summary>True when the request carried the retry marker.</summary>
     internal bool IsRetryAttempt { get; private set; }
@@ -192,6 +225,7 @@ public sealed class RpcServerCall
         Span<byte> frame = stackalloc byte[ProtocolConstants.HeaderLength + LoadReport.Length];
         _connection.Server.WriteLoadReport(frame.Slice(ProtocolConstants.HeaderLength));
         FrameHeader.Write(frame, LoadReport.Length, FrameType.Response, FrameFlags.LoadReport, Id);
+        StoreResult(default);
         _connection.Output.TryEnqueue(frame);
     }
 
@@ -214,14 +248,14 @@ public sealed class RpcServerCall
             catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException)
             {
                 _connection.Server.Logger.LogError(ex, "The result of '{Method}' could not be serialized.", Method.FullName);
-                _connection.SendError(Id, RpcStatusCode.Internal, $"The server could not serialize the result of '{Method.FullName}'.");
+                SendFinalError(RpcStatusCode.Internal, $"The server could not serialize the result of '{Method.FullName}'.");
                 return;
             }
 
             int bodyLength = buffer.WrittenCount - ProtocolConstants.HeaderLength;
             if (bodyLength > _connection.Server.Options.MaxFrameSize)
             {
-                _connection.SendError(Id, RpcStatusCode.ResourceExhausted,
+                SendFinalError(RpcStatusCode.ResourceExhausted,
                     $"The result of '{Method.FullName}' is {bodyLength} bytes, over the server's maximum frame size of {_connection.Server.Options.MaxFrameSize} bytes.");
                 return;
             }
@@ -229,6 +263,7 @@ public sealed class RpcServerCall
             Span<byte> frame = buffer.WrittenSpanWritable;
             _connection.Server.WriteLoadReport(frame.Slice(ProtocolConstants.HeaderLength));
             FrameHeader.Write(frame, bodyLength, FrameType.Response, FrameFlags.LoadReport, Id);
+            StoreResult(frame.Slice(ProtocolConstants.HeaderLength + LoadReport.Length));
             _connection.Output.TryEnqueue(frame);
         }
         finally
@@ -244,6 +279,7 @@ public sealed class RpcServerCall
         RpcStatusCode code;
         string message;
         int? pushback = null;
+        bool abandoned = false;
         switch (exception)
         {
             case RpcException rpc:
@@ -255,6 +291,7 @@ public sealed class RpcServerCall
                 // Without a cancel frame or an abort, only the deadline timer cancels the token. (Timers are coarser
                 // than timestamps, so the clock alone cannot tell: it may read a hair before the deadline.)
                 bool deadlinePassed = server.TimeProvider.GetTimestamp() >= _deadline - (server.TimeProvider.TimestampFrequency / 100);
+                abandoned = true; // the handler gave up: a deduplicated call may run again when retried
                 if (!_cancelRequested || deadlinePassed)
                 {
                     code = RpcStatusCode.DeadlineExceeded;
@@ -276,7 +313,7 @@ public sealed class RpcServerCall
                 break;
         }
 
-        _connection.SendError(Id, code, message, pushbackMs: pushback);
+        SendFinalError(code, message, pushback, abandoned);
     }
 
     /// <summary>Ends this use of the instance; a later <see cref="Cancel"/> for it does nothing.</summary>
@@ -292,6 +329,7 @@ public sealed class RpcServerCall
         }
 
         source?.Dispose();
+        Dedupe = null;
         _connection = null!;
         Method = null!;
     }

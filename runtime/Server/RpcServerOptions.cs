@@ -39,6 +39,15 @@ public sealed class RpcServerOptions
     /// </summary>
     public bool RunHandlersInline { get; set; } = true;
 
+    /// <summary>
+    /// How many recent call ids of <c>[Deduplicate]</c> methods the server remembers, with their answers. The default
+    /// value is 10000.
+    /// </summary>
+    public int DeduplicationCapacity { get; set; } = 10_000;
+
+    /// <summary>How long a finished deduplicated call's answer is kept for its retries. The default value is 5 minutes.</summary>
+    public TimeSpan DeduplicationWindow { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>How long a new connection may take to send its preface. The default value is 10 seconds.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -53,6 +62,11 @@ public sealed class RpcServerOptions
         if (MaxFrameSize < 1024)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxFrameSize), MaxFrameSize, "MaxFrameSize must be at least 1024 bytes.");
+        }
+
+        if (DeduplicationCapacity < 1 || DeduplicationWindow <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(DeduplicationCapacity), "DeduplicationCapacity must be at least 1 and DeduplicationWindow positive.");
         }
 
         if (HandshakeTimeout <= TimeSpan.Zero)

@@ -100,6 +100,25 @@ internal sealed class ServerConnection : FramedConnection
         Close(null);
     }
 
+    /// <summary>Sends a deduplicated call's stored result (null: no result) to a repeat of that call.</summary>
+    public void SendStoredResponse(uint callId, byte[]? body)
+    {
+        int bodyLength = LoadReport.Length + (body?.Length ?? 0);
+        byte[] rented = System.Buffers.ArrayPool<byte>.Shared.Rent(ProtocolConstants.HeaderLength + bodyLength);
+        try
+        {
+            Span<byte> frame = rented.AsSpan(0, ProtocolConstants.HeaderLength + bodyLength);
+            Server.WriteLoadReport(frame.Slice(ProtocolConstants.HeaderLength));
+            body?.CopyTo(frame.Slice(ProtocolConstants.HeaderLength + LoadReport.Length));
+            FrameHeader.Write(frame, bodyLength, FrameType.Response, FrameFlags.LoadReport, callId);
+            Output.TryEnqueue(frame);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
     public void SendError(uint callId, RpcStatusCode code, string message, FrameFlags flags = FrameFlags.None, int? pushbackMs = null)
     {
         Span<byte> load = stackalloc byte[LoadReport.Length];
@@ -158,6 +177,18 @@ internal sealed class ServerConnection : FramedConnection
             return;
         }
 
+        RpcMethodDescriptor descriptor = dispatcher.Descriptor.Methods[methodIndex];
+        DeduplicationWindow.Entry? dedupe = null;
+        if (!request.CallId.IsEmpty && descriptor.Deduplicate)
+        {
+            // At most once: a repeated call id gets the first run's answer (now, or when that run finishes).
+            dedupe = Server.Deduplication.Begin(new Guid(request.CallId), descriptor.FullName, this, callId);
+            if (dedupe is null)
+            {
+                return;
+            }
+        }
+
         RpcServerCall call = Server.RentCall();
         lock (_lock)
         {
@@ -180,6 +211,11 @@ internal sealed class ServerConnection : FramedConnection
 
         if (call is null)
         {
+            if (dedupe is not null)
+            {
+                Server.Deduplication.Abandon(dedupe, RpcStatusCode.Unavailable, "The server is shutting down; the request was not processed.");
+            }
+
             if (problem is null)
             {
                 SendError(callId, RpcStatusCode.Unavailable, "The server is shutting down; the request was not processed.", FrameFlags.NotProcessed);
@@ -193,7 +229,8 @@ internal sealed class ServerConnection : FramedConnection
         }
 
         Server.CallStarted();
-        call.Start(this, callId, dispatcher.Descriptor.Methods[methodIndex], request.TimeoutMilliseconds, (flags & FrameFlags.RetryAttempt) != 0);
+        call.Start(this, callId, descriptor, request.TimeoutMilliseconds, (flags & FrameFlags.RetryAttempt) != 0);
+        call.Dedupe = dedupe;
         if (Server.Options.RunHandlersInline)
         {
             Invoke(dispatcher, methodIndex, call, request.Payload);

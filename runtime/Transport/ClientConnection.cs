@@ -22,6 +22,7 @@ internal sealed class ClientConnection : FramedConnection
     private readonly Action<ClientConnection> _onUnusable;
     private readonly Action<int, int> _onServerLoad;
     private uint _nextCallId;
+    private long _goAwayLastCallId = -1; // the server's promise: no call above this id was or will be processed
     private ulong _nextPing;
     private volatile bool _draining;
     private int _keepAlive;
@@ -280,6 +281,11 @@ internal sealed class ClientConnection : FramedConnection
                 return;
 
             case FrameType.GoAway:
+                if (body.Length >= 4)
+                {
+                    Interlocked.Exchange(ref _goAwayLastCallId, BinaryPrimitives.ReadUInt32LittleEndian(body));
+                }
+
                 BeginDraining();
                 return;
 
@@ -338,12 +344,14 @@ internal sealed class ClientConnection : FramedConnection
         }
 
         string reason = error is null ? "the server closed it" : error.Message;
+        long goAwayLast = Interlocked.Read(ref _goAwayLastCallId);
         foreach (PendingCall call in failed)
         {
             call.SetException(new RpcException(RpcStatusCode.Unavailable, $"The connection to {Remote} was lost while the call was in flight ({reason}).", error)
             {
-                // A request that never left this process cannot have run anywhere.
-                NotProcessed = !call.Sent,
+                // A request that never left this process cannot have run anywhere; nor can one above the id a server
+                // said goodbye with (it refuses those unprocessed, even when it closes before they arrive).
+                NotProcessed = !call.Sent || (goAwayLast >= 0 && call.Id > goAwayLast),
                 Endpoint = Remote,
             });
         }

@@ -1,0 +1,383 @@
+using System.Diagnostics;
+using RpcGen.Resilience;
+using RpcGen.Tests.Support;
+using Xunit;
+
+namespace RpcGen.Tests.EndToEnd;
+
+/// <summary>Retries, idempotency, deduplication, deadlines, hedging, circuits, budget and broadcast against real servers on loopback.</summary>
+[Collection(SerialCollection.Name)]
+public sealed class ResilienceEndToEndTests
+{
+    private static readonly TimeSpan NoHang = TimeSpan.FromSeconds(20);
+
+    private sealed class Cluster : IAsyncDisposable
+    {
+        public List<RpcServer> Servers { get; } = new();
+
+        public List<FaultyOrders> Orders { get; } = new();
+
+        public static async Task<Cluster> StartAsync(int count)
+        {
+            var cluster = new Cluster();
+            for (int i = 0; i < count; i++)
+            {
+                var server = new RpcServer();
+                var orders = new FaultyOrders($"s{i}");
+                server.Map<IOrders>(orders);
+                await server.StartAsync();
+                cluster.Servers.Add(server);
+                cluster.Orders.Add(orders);
+            }
+
+            return cluster;
+        }
+
+        public RpcClient Client(Action<RpcClientOptions>? configure = null)
+        {
+            var options = new RpcClientOptions();
+            foreach (RpcServer server in Servers)
+            {
+                options.Endpoints.Add(server.Endpoints[0]);
+            }
+
+            options.OutlierDetection.Enabled = false; // these tests watch the policies, not ejection
+            configure?.Invoke(options);
+            return new RpcClient(options);
+        }
+
+        public int Runs(string method) => Orders.Sum(o => o.RunsOf(method));
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (RpcServer server in Servers)
+            {
+                await server.DisposeAsync();
+            }
+        }
+    }
+
+    private static RpcException Unavailable() => new(RpcStatusCode.Unavailable, "injected");
+
+    [Fact]
+    public async Task IdempotentCall_IsRetriedOnOtherEndpoints_UntilOneSucceeds()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(3);
+        cluster.Orders[0].Fail = Unavailable;
+        cluster.Orders[1].Fail = Unavailable;
+        await using RpcClient client = cluster.Client();
+        IOrders orders = client.CreateProxy<IOrders>();
+
+        for (int i = 0; i < 10; i++)
+        {
+            Assert.Equal($"s2:{i}", await orders.GetAsync(i).WaitAsync(NoHang));
+        }
+
+        // Each call tried each endpoint at most once: never more than three runs, and the healthy one ran every call.
+        Assert.Equal(10, cluster.Orders[2].RunsOf("Get"));
+        Assert.InRange(cluster.Orders[0].RunsOf("Get"), 1, 10);
+        Assert.InRange(cluster.Orders[1].RunsOf("Get"), 1, 10);
+        Assert.InRange(cluster.Runs("Get"), 10, 30);
+    }
+
+    [Fact]
+    public async Task IdempotentCall_GivesUpAfterMaxAttempts_WithTheLastError()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(3);
+        foreach (FaultyOrders o in cluster.Orders)
+        {
+            o.Fail = Unavailable;
+        }
+
+        await using RpcClient client = cluster.Client();
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IOrders>().GetAsync(1).WaitAsync(NoHang));
+        Assert.Equal(RpcStatusCode.Unavailable, error.StatusCode);
+        Assert.Equal(3, cluster.Runs("Get")); // MaxAttempts = 3: one per endpoint
+        Assert.All(cluster.Orders, o => Assert.Equal(1, o.RunsOf("Get")));
+    }
+
+    [Fact]
+    public async Task NonIdempotentCall_WhoseRequestWasSent_IsNotRetried_EvenWithRetryOnTheInterface()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(3);
+        foreach (FaultyOrders o in cluster.Orders)
+        {
+            o.Fail = Unavailable;
+        }
+
+        await using RpcClient client = cluster.Client();
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IOrders>().PlaceAsync(7).WaitAsync(NoHang));
+        Assert.Equal(RpcStatusCode.Unavailable, error.StatusCode);
+        Assert.Equal(1, cluster.Runs("Place")); // the handler ran once: running it again could place the order twice
+    }
+
+    [Fact]
+    public async Task NonIdempotentCall_IsRetriedElsewhere_WhenItsEndpointRefusedTheConnection()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(2);
+        await cluster.Servers[0].DisposeAsync(); // nothing listens there any more: the request can never reach a handler
+        await using RpcClient client = cluster.Client();
+        IOrders orders = client.CreateProxy<IOrders>();
+        for (int i = 0; i < 6; i++)
+        {
+            Assert.Equal($"s1:placed:{i}", await orders.PlaceAsync(i).WaitAsync(NoHang));
+        }
+
+        Assert.Equal(6, cluster.Orders[1].RunsOf("Place"));
+    }
+
+    [Fact]
+    public async Task DeduplicatedCall_RetriedAfterItsAttemptTimedOut_RunsOnce_AndEveryAttemptGetsTheFirstResult()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(2);
+        await using RpcClient client = cluster.Client();
+        IOrders orders = client.CreateProxy<IOrders>();
+
+        // Each attempt times out after 60 ms while the handler takes 150 ms; the retries carry the same call id, go back
+        // to the same server, and wait for the first run's answer instead of charging again.
+        int charged = await orders.ChargeAsync(100).WaitAsync(NoHang);
+        Assert.Equal(100, charged);
+        Assert.Equal(1, cluster.Runs("Charge"));
+
+        // A new call is a new id: it runs (once) again.
+        int second = await orders.ChargeAsync(100).WaitAsync(NoHang);
+        Assert.Contains(second, new[] { 100, 200 }); // 100 from the other server, 200 from the same one
+        Assert.Equal(2, cluster.Runs("Charge"));
+    }
+
+    [Fact]
+    public async Task Deadline_BoundsTheWholeCall_RetriesIncluded_AndTheHandlersTokensFire()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(2);
+        await using RpcClient client = cluster.Client();
+        IOrders orders = client.CreateProxy<IOrders>();
+
+        var watch = Stopwatch.StartNew();
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => orders.HangAsync().WaitAsync(NoHang));
+        watch.Stop();
+
+        // Timeout(300) with 100 ms attempts: about three attempts, then the overall deadline; never much later.
+        Assert.Equal(RpcStatusCode.DeadlineExceeded, error.StatusCode);
+        Assert.InRange(watch.ElapsedMilliseconds, 250, 1000);
+        Assert.InRange(cluster.Runs("Hang"), 2, 4);
+        await WaitUntilAsync(() => cluster.Orders.Sum(o => o.Cancelled) == cluster.Runs("Hang"));
+    }
+
+    [Fact]
+    public async Task Hedging_CutsTheTail_WhenOneOfThreeServersIsSlow_AndCancelsTheLosers()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(3);
+        cluster.Orders[0].QuoteDelayMs = 2000;
+        await using RpcClient client = cluster.Client();
+        IOrders orders = client.CreateProxy<IOrders>();
+
+        var latencies = new List<double>();
+        for (int i = 0; i < 30; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            string quote = await orders.QuoteAsync(i).WaitAsync(NoHang);
+            latencies.Add(watch.Elapsed.TotalMilliseconds);
+            Assert.EndsWith($":quote:{i}", quote);
+        }
+
+        // Without hedging a third of the calls would take 2 s; with a 20 ms hedge every call is fast.
+        Assert.True(latencies.Max() < 1000, $"slowest call took {latencies.Max():F0} ms");
+        Assert.True(cluster.Orders[0].RunsOf("Quote") > 0);
+        // The slow server's attempts lost, and their handlers' tokens fired (cancel frames reached the server).
+        await WaitUntilAsync(() => cluster.Orders[0].Cancelled == cluster.Orders[0].RunsOf("Quote"));
+    }
+
+    [Fact]
+    public async Task CircuitBreaker_Opens_FailsFast_HalfOpens_AndCloses()
+    {
+        var time = new ManualTimeProvider();
+        await using Cluster cluster = await Cluster.StartAsync(1);
+        cluster.Orders[0].Fail = Unavailable;
+        await using RpcClient client = cluster.Client(o => o.TimeProvider = time);
+        IOrders orders = client.CreateProxy<IOrders>();
+
+        for (int i = 0; i < 4; i++)
+        {
+            await Assert.ThrowsAsync<RpcException>(() => orders.StockAsync(i).WaitAsync(NoHang));
+        }
+
+        RpcEndpointState endpoint = client.Endpoints[0];
+        Assert.Equal(RpcCircuitState.Open, client.GetCircuitState("orders/Stock", endpoint));
+        RpcException fast = await Assert.ThrowsAsync<RpcException>(() => orders.StockAsync(9).WaitAsync(NoHang));
+        Assert.Equal(RpcStatusCode.Unavailable, fast.StatusCode);
+        Assert.Contains("circuit", fast.Message);
+        Assert.Equal(4, cluster.Runs("Stock")); // failed fast: the server never saw the fifth call
+
+        // After the break one probe goes through; it succeeds and the circuit closes.
+        cluster.Orders[0].Fail = null;
+        time.Advance(TimeSpan.FromMilliseconds(1001));
+        Assert.Equal("s0:stock:1", await orders.StockAsync(1).WaitAsync(NoHang));
+        Assert.Equal(RpcCircuitState.Closed, client.GetCircuitState("orders/Stock", endpoint));
+        Assert.Equal("s0:stock:2", await orders.StockAsync(2).WaitAsync(NoHang));
+    }
+
+    [Fact]
+    public async Task CircuitBreaker_SteersCallsAwayFromAFailingEndpoint()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(2);
+        cluster.Orders[0].Fail = Unavailable;
+        await using RpcClient client = cluster.Client();
+        IOrders orders = client.CreateProxy<IOrders>();
+        for (int i = 0; i < 40; i++)
+        {
+            try
+            {
+                await orders.StockAsync(i).WaitAsync(NoHang);
+            }
+            catch (RpcException)
+            {
+            }
+        }
+
+        // Round-robin alone would send s0 twenty calls; its circuit opened after a handful.
+        Assert.InRange(cluster.Orders[0].RunsOf("Stock"), 4, 8);
+        Assert.Equal(RpcCircuitState.Open, client.GetCircuitState("orders/Stock", client.Endpoints.Single(e => e.Endpoint == cluster.Servers[0].Endpoints[0])));
+    }
+
+    [Fact]
+    public async Task RetryBudget_CapsAttempts_WhenEveryServerFails()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(3);
+        foreach (FaultyOrders o in cluster.Orders)
+        {
+            o.Fail = Unavailable;
+        }
+
+        await using RpcClient client = cluster.Client(o =>
+        {
+            o.RetryBudget.Ratio = 0.2;
+            o.RetryBudget.MinRetriesPerSecond = 0;
+        });
+        IOrders orders = client.CreateProxy<IOrders>();
+        for (int i = 0; i < 100; i++)
+        {
+            await Assert.ThrowsAsync<RpcException>(() => orders.GetAsync(i).WaitAsync(NoHang));
+        }
+
+        // Unbounded, 100 calls × 3 attempts = 300 runs; the budget allows 20% extra.
+        Assert.InRange(cluster.Runs("Get"), 100, 121);
+    }
+
+    [Fact]
+    public async Task ServerPushback_DoNotRetry_StopsRetries()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(3);
+        foreach (FaultyOrders o in cluster.Orders)
+        {
+            o.Fail = () => new RpcException(RpcStatusCode.Unavailable, "overloaded") { DoNotRetry = true };
+        }
+
+        await using RpcClient client = cluster.Client();
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IOrders>().GetAsync(1).WaitAsync(NoHang));
+        Assert.True(error.DoNotRetry);
+        Assert.Equal(1, cluster.Runs("Get"));
+    }
+
+    [Fact]
+    public async Task ServerPushback_RetryAfter_DelaysTheRetry()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(1);
+        int calls = 0;
+        cluster.Orders[0].Fail = () => Interlocked.Increment(ref calls) == 1
+            ? new RpcException(RpcStatusCode.Unavailable, "busy") { RetryAfter = TimeSpan.FromMilliseconds(300) }
+            : null!;
+        await using RpcClient client = cluster.Client();
+        var watch = Stopwatch.StartNew();
+        Assert.Equal("s0:1", await client.CreateProxy<IOrders>().GetAsync(1).WaitAsync(NoHang));
+        Assert.True(watch.ElapsedMilliseconds >= 200, $"retried after {watch.ElapsedMilliseconds} ms");
+        Assert.Equal(2, cluster.Runs("Get"));
+    }
+
+    [Fact]
+    public async Task RetriedRequest_CarriesTheRetryMarker()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(2);
+        int calls = 0;
+        cluster.Orders[0].Fail = () => Interlocked.Increment(ref calls) == 1 ? Unavailable() : null!;
+        cluster.Orders[1].Fail = () => Interlocked.Increment(ref calls) == 1 ? Unavailable() : null!;
+        await using RpcClient client = cluster.Client();
+        IOrders orders = client.CreateProxy<IOrders>();
+        Assert.True(await orders.WasRetryAsync().WaitAsync(NoHang)); // first attempt failed: the answer came from a retry
+        Assert.False(await orders.WasRetryAsync().WaitAsync(NoHang)); // first attempt succeeded
+    }
+
+    [Fact]
+    public async Task Broadcast_CallsEveryEndpoint_AndReportsEveryFailure()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(3);
+        await using RpcClient client = cluster.Client();
+        IOrders orders = client.CreateProxy<IOrders>();
+
+        await orders.InvalidateAsync("k").WaitAsync(NoHang);
+        Assert.All(cluster.Orders, o => Assert.Equal(1, o.RunsOf("Invalidate")));
+
+        cluster.Orders[1].Fail = () => new RpcException(RpcStatusCode.FailedPrecondition, "no cache");
+        RpcBroadcastException error = await Assert.ThrowsAsync<RpcBroadcastException>(() => orders.InvalidateAsync("k").WaitAsync(NoHang));
+        RpcException only = Assert.Single(error.Errors);
+        Assert.Equal(RpcStatusCode.FailedPrecondition, only.StatusCode);
+        Assert.Contains("1 of 3", error.Message);
+        Assert.All(cluster.Orders, o => Assert.Equal(2, o.RunsOf("Invalidate")));
+    }
+
+    [Fact]
+    public async Task GracefulShutdown_OfOneOfThreeServers_Under64Callers_LosesNoCall()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(3);
+        await using RpcClient client = cluster.Client();
+        IOrders orders = client.CreateProxy<IOrders>();
+        int completed = 0;
+        using var stop = new CancellationTokenSource();
+        Task[] callers = Enumerable.Range(0, 64).Select(c => Task.Run(async () =>
+        {
+            int i = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                // Not idempotent: only a request the stopping server refused unprocessed may go elsewhere.
+                await orders.PlaceAsync((c * 100_000) + i++);
+                Interlocked.Increment(ref completed);
+            }
+        })).ToArray();
+
+        await Task.Delay(200);
+        await cluster.Servers[0].StopAsync().WaitAsync(NoHang);
+        await Task.Delay(200);
+        stop.Cancel();
+        await Task.WhenAll(callers).WaitAsync(NoHang); // any lost call would have thrown here
+
+        Assert.True(completed > 64);
+        Assert.Equal(completed, cluster.Runs("Place")); // every completed call ran exactly once
+    }
+
+    [Fact]
+    public async Task Options_OverrideTheAttributes_PerMethod()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(3);
+        foreach (FaultyOrders o in cluster.Orders)
+        {
+            o.Fail = Unavailable;
+        }
+
+        await using RpcClient client = cluster.Client(o => o.Policies["orders/Get"] = new RpcPolicyOverride { Retry = new RpcRetryPolicy { MaxAttempts = 1 } });
+        await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IOrders>().GetAsync(1).WaitAsync(NoHang));
+        Assert.Equal(1, cluster.Runs("Get"));
+
+        await using RpcClient retrying = cluster.Client(o => o.Policies["orders/Place"] = new RpcPolicyOverride { Idempotent = true });
+        await Assert.ThrowsAsync<RpcException>(() => retrying.CreateProxy<IOrders>().PlaceAsync(1).WaitAsync(NoHang));
+        Assert.Equal(3, cluster.Runs("Place"));
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(watch.Elapsed < NoHang, "condition not reached in time");
+            await Task.Delay(10);
+        }
+    }
+}
