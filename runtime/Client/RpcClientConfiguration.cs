@@ -70,12 +70,32 @@ public static class RpcClientConfiguration
                 case "OutlierDetection":
                     ReadOutlierDetection(options.OutlierDetection, child);
                     break;
+                case "Policies":
+                    foreach (IConfigurationSection entry in child.GetChildren())
+                    {
+                        options.Policies[entry.Key] = ReadPolicy(entry);
+                    }
+
+                    break;
+                case "RetryBudget":
+                    foreach (IConfigurationSection entry in child.GetChildren())
+                    {
+                        switch (entry.Key)
+                        {
+                            case "Ratio": options.RetryBudget.Ratio = Double(entry); break;
+                            case "MinRetriesPerSecond": options.RetryBudget.MinRetriesPerSecond = Double(entry); break;
+                            case "Window": options.RetryBudget.Window = Time(entry); break;
+                            default: throw Unknown(entry, "Ratio, MinRetriesPerSecond, Window");
+                        }
+                    }
+
+                    break;
                 case "SlowStart":
                     ReadSlowStart(options.SlowStart, child);
                     break;
                 default:
                     throw Unknown(child, "Endpoints, Zone, LoadBalancing, MaxFrameSize, ConnectTimeout, ReconnectBackoff, MaxReconnectBackoff, " +
-                        "KeepAliveInterval, KeepAliveTimeout, ConsistentHashLoadFactor, PeakEwmaDecay, OutlierDetection, SlowStart");
+                        "KeepAliveInterval, KeepAliveTimeout, ConsistentHashLoadFactor, PeakEwmaDecay, OutlierDetection, SlowStart, Policies, RetryBudget");
             }
         }
 
@@ -104,6 +124,86 @@ public static class RpcClientConfiguration
                         "Interval, ActiveHealthChecks, SuccessRateInterval, SuccessRateMinimumRequests, SuccessRateStdevFactor");
             }
         }
+    }
+
+    /// <summary>One service's or method's overrides: TimeoutMs, Idempotent, Deduplicate, Retry, Hedging, CircuitBreaker.</summary>
+    private static RpcPolicyOverride ReadPolicy(IConfigurationSection section)
+    {
+        var policy = new RpcPolicyOverride();
+        foreach (IConfigurationSection child in section.GetChildren())
+        {
+            switch (child.Key)
+            {
+                case "TimeoutMs": policy.TimeoutMs = Int(child); break;
+                case "Idempotent": policy.Idempotent = Bool(child); break;
+                case "Deduplicate": policy.Deduplicate = Bool(child); break;
+                case "Retry":
+                    var retry = new RpcRetryPolicy();
+                    foreach (IConfigurationSection value in child.GetChildren())
+                    {
+                        switch (value.Key)
+                        {
+                            case "MaxAttempts": retry.MaxAttempts = Int(value); break;
+                            case "InitialBackoffMs": retry.InitialBackoffMs = Int(value); break;
+                            case "MaxBackoffMs": retry.MaxBackoffMs = Int(value); break;
+                            case "BackoffMultiplier": retry.BackoffMultiplier = Double(value); break;
+                            case "PerAttemptTimeoutMs": retry.PerAttemptTimeoutMs = Int(value); break;
+                            case "RetryableStatusCodes":
+                                var codes = new List<RpcStatusCode>();
+                                foreach (IConfigurationSection code in value.GetChildren())
+                                {
+                                    codes.Add(Enum.TryParse(code.Value, ignoreCase: true, out RpcStatusCode parsed) && Enum.IsDefined(parsed)
+                                        ? parsed
+                                        : throw Invalid(code, $"a status code ({string.Join(", ", Enum.GetNames<RpcStatusCode>())})"));
+                                }
+
+                                retry.RetryableStatusCodes = codes.ToArray();
+                                break;
+                            default: throw Unknown(value, "MaxAttempts, InitialBackoffMs, MaxBackoffMs, BackoffMultiplier, PerAttemptTimeoutMs, RetryableStatusCodes");
+                        }
+                    }
+
+                    retry.Validate($"RpcGen configuration '{child.Path}'");
+                    policy.Retry = retry;
+                    break;
+                case "Hedging":
+                    var hedging = new RpcHedgingPolicy();
+                    foreach (IConfigurationSection value in child.GetChildren())
+                    {
+                        switch (value.Key)
+                        {
+                            case "MaxAttempts": hedging.MaxAttempts = Int(value); break;
+                            case "DelayMs": hedging.DelayMs = Int(value); break;
+                            case "AdaptiveDelay": hedging.AdaptiveDelay = Bool(value); break;
+                            default: throw Unknown(value, "MaxAttempts, DelayMs, AdaptiveDelay");
+                        }
+                    }
+
+                    hedging.Validate($"RpcGen configuration '{child.Path}'");
+                    policy.Hedging = hedging;
+                    break;
+                case "CircuitBreaker":
+                    var breaker = new RpcCircuitBreakerPolicy();
+                    foreach (IConfigurationSection value in child.GetChildren())
+                    {
+                        switch (value.Key)
+                        {
+                            case "FailureRatio": breaker.FailureRatio = Double(value); break;
+                            case "MinimumThroughput": breaker.MinimumThroughput = Int(value); break;
+                            case "SamplingDurationMs": breaker.SamplingDurationMs = Int(value); break;
+                            case "BreakDurationMs": breaker.BreakDurationMs = Int(value); break;
+                            default: throw Unknown(value, "FailureRatio, MinimumThroughput, SamplingDurationMs, BreakDurationMs");
+                        }
+                    }
+
+                    breaker.Validate($"RpcGen configuration '{child.Path}'");
+                    policy.CircuitBreaker = breaker;
+                    break;
+                default: throw Unknown(child, "TimeoutMs, Idempotent, Deduplicate, Retry, Hedging, CircuitBreaker");
+            }
+        }
+
+        return policy;
     }
 
     private static void ReadSlowStart(SlowStartOptions options, IConfigurationSection section)

@@ -28,3 +28,22 @@ public sealed class Bench : IBench
 
     public Task NoopAsync() => Task.CompletedTask;
 }
+
+/// <summary>A deadline only: the baseline of the policy layer's cost.</summary>
+[RpcService("bench-timeout"), Timeout(1000)]
+public interface ITimeoutBench
+{
+    ValueTask<int> AddValueAsync(int a, int b);
+}
+
+/// <summary>The same method with Retry + Timeout (and idempotent, so every rule is live).</summary>
+[RpcService("bench-retry"), Timeout(1000), Retry(MaxAttempts = 3), Idempotent]
+public interface IRetryBench
+{
+    ValueTask<int> AddValueAsync(int a, int b);
+}
+
+public sealed class PolicyBench : ITimeoutBench, IRetryBench
+{
+    public ValueTask<int> AddValueAsync(int a, int b) => new(a + b);
+}

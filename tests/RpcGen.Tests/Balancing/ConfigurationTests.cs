@@ -57,10 +57,46 @@ public sealed class ConfigurationTests
     [InlineData("RpcGen:ConnectTimeout", "soon", "is not a duration")]
     [InlineData("RpcGen:Endpoints:0", "no-port", "'no-port' is not an endpoint")]
     [InlineData("RpcGen:Endpoints:0:Weight", "5", "an endpoint needs an Address")]
+    [InlineData("RpcGen:Policies:orders/Get:Retry:MaxAttempts", "0", "MaxAttempts is 0; it must be at least 1")]
+    [InlineData("RpcGen:Policies:orders/Get:Retry:Attempts", "3", "unknown setting 'Attempts'")]
+    [InlineData("RpcGen:Policies:orders/Get:CircuitBreaker:FailureRatio", "1.5", "FailureRatio is 1.5; it must be in (0, 1]")]
+    [InlineData("RpcGen:Policies:orders/Get:Hedging:DelayMs", "-1", "DelayMs is -1")]
+    [InlineData("RpcGen:Policies:orders/Get:Retry:RetryableStatusCodes:0", "Broken", "'Broken' is not a status code")]
     public void InvalidConfiguration_NamesTheKey(string key, string value, string expected)
     {
         ArgumentException error = Assert.ThrowsAny<ArgumentException>(() => new RpcClientOptions().ApplyConfiguration(Section(new() { [key] = value })));
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
         Assert.Contains("RpcGen configuration 'RpcGen:", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Configuration_OverridesPoliciesAndTheRetryBudget()
+    {
+        var options = new RpcClientOptions().ApplyConfiguration(Section(new()
+        {
+            ["RpcGen:Policies:orders:TimeoutMs"] = "1500",
+            ["RpcGen:Policies:orders/Get:Idempotent"] = "true",
+            ["RpcGen:Policies:orders/Get:Retry:MaxAttempts"] = "5",
+            ["RpcGen:Policies:orders/Get:Retry:PerAttemptTimeoutMs"] = "200",
+            ["RpcGen:Policies:orders/Get:Retry:RetryableStatusCodes:0"] = "Unavailable",
+            ["RpcGen:Policies:orders/Get:Retry:RetryableStatusCodes:1"] = "ResourceExhausted",
+            ["RpcGen:Policies:orders/Quote:Hedging:MaxAttempts"] = "3",
+            ["RpcGen:Policies:orders/Quote:Hedging:AdaptiveDelay"] = "true",
+            ["RpcGen:Policies:orders/Stock:CircuitBreaker:MinimumThroughput"] = "50",
+            ["RpcGen:RetryBudget:Ratio"] = "0.1",
+            ["RpcGen:RetryBudget:Window"] = "00:00:30",
+        }));
+
+        Assert.Equal(1500, options.Policies["orders"].TimeoutMs);
+        RpcPolicyOverride get = options.Policies["orders/Get"];
+        Assert.True(get.Idempotent);
+        Assert.Equal(5, get.Retry!.MaxAttempts);
+        Assert.Equal(200, get.Retry.PerAttemptTimeoutMs);
+        Assert.Equal(new[] { RpcStatusCode.Unavailable, RpcStatusCode.ResourceExhausted }, get.Retry.RetryableStatusCodes);
+        Assert.Equal(3, options.Policies["orders/Quote"].Hedging!.MaxAttempts);
+        Assert.True(options.Policies["orders/Quote"].Hedging!.AdaptiveDelay);
+        Assert.Equal(50, options.Policies["orders/Stock"].CircuitBreaker!.MinimumThroughput);
+        Assert.Equal(0.1, options.RetryBudget.Ratio);
+        Assert.Equal(TimeSpan.FromSeconds(30), options.RetryBudget.Window);
     }
 }

@@ -238,6 +238,30 @@ public sealed class GeneratorSnapshotTests
         """, expectedFiles: 3);
 
     [Fact]
+    public void ResilienceAttributes_MethodOverInterface() => VerifyGenerated("""
+        using System;
+        using System.Threading;
+        using System.Threading.Tasks;
+        using RpcGen;
+
+        namespace Shop;
+
+        [RpcService("orders"), Timeout(2000), Retry(MaxAttempts = 3, InitialBackoffMs = 50, MaxBackoffMs = 1000)]
+        [CircuitBreaker(FailureRatio = 0.25)]
+        public interface IOrders
+        {
+            [Idempotent] Task<string> GetAsync(Guid id, CancellationToken ct = default);
+            Task<int> PlaceAsync(string order, CancellationToken ct = default);
+            [Idempotent, Hedging(MaxAttempts = 2, DelayMs = 30, AdaptiveDelay = true)] Task<decimal> QuoteAsync(string sku);
+            [Broadcast] Task InvalidateCacheAsync(string key);
+            [Deduplicate, Retry(MaxAttempts = 5, BackoffMultiplier = 1.5, PerAttemptTimeoutMs = 250,
+                RetryableStatusCodes = new[] { RpcStatusCode.Unavailable, RpcStatusCode.ResourceExhausted })]
+            Task<int> ChargeAsync(int cents);
+            [CircuitBreaker(FailureRatio = 0.5, MinimumThroughput = 20, BreakDurationMs = 5000)] Task<int> StockAsync(string sku);
+        }
+        """, expectedFiles: 3);
+
+    [Fact]
     public void NamedJsonContext() => VerifyGenerated("""
         using System;
         using System.Text.Json;
