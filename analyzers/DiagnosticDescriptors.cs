@@ -86,6 +86,16 @@ internal static class DiagnosticDescriptors
         "{0} of '{1}' has type '{2}', which the JSON context '{3}' does not cover, so the call would fail when the proxy or dispatcher is created; add [JsonSerializable(typeof({2}))] to '{3}'",
         DiagnosticSeverity.Error);
 
+    public static readonly DiagnosticDescriptor RetryNotIdempotent = Rule(
+        "RPCGEN017", "Retried and hedged methods are idempotent",
+        "'{0}' has {1} but is neither [Idempotent] nor [Deduplicate], so {2}; add [Idempotent] if running it twice is harmless, or [Deduplicate] to make the server run it once",
+        DiagnosticSeverity.Warning);
+
+    public static readonly DiagnosticDescriptor TimeoutShorterThanBackoff = Rule(
+        "RPCGEN018", "The timeout leaves room for the retries",
+        "'{0}' has a deadline of {1} ms, but its [Retry] waits at least {2} ms between its {3} attempts, so the later attempts can never run; raise [Timeout], or lower MaxAttempts or the backoff",
+        DiagnosticSeverity.Warning);
+
     /// <summary>Diagnostic property naming which RPCGEN005 case applies ("position" or "duplicate").</summary>
     public const string TokenProblem = "TokenProblem";
 

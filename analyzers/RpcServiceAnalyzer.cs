@@ -20,7 +20,7 @@ public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
 {
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(
         D.ReturnType, D.ByRefParameter, D.GenericMethod, D.NotGenerated, D.CancellationToken, D.DuplicateMethod,
-        D.DuplicateService, D.CannotSerialize, D.NoJsonContract, D.NotAMethod, D.InvalidAttributeValue,
+        D.DuplicateService, D.CannotSerialize, D.NoJsonContract, D.NotAMethod, D.InvalidAttributeValue, D.RetryNotIdempotent, D.TimeoutShorterThanBackoff,
         D.HashKeyUnused, D.HashKeyMissing, D.BadBalancer, D.NoCancellationToken, D.NotInJsonContext);
 
     public override void Initialize(AnalysisContext context)
@@ -83,6 +83,7 @@ public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
         string serviceName = RpcShapes.ServiceWireName(type, serviceAttribute);
         CheckWireNameArgument(context, serviceAttribute, "[RpcService]");
         CheckTimeout(context, type);
+        CheckPolicyValues(context, type);
         (int? interfaceStrategy, INamedTypeSymbol? interfaceBalancer) = LoadBalanceOf(context, type);
         JsonContextCoverage? coverage = JsonContextOf(context, serviceAttribute, where);
         services.Add((serviceName, type, where));
@@ -107,7 +108,7 @@ public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
                         context.ReportDiagnostic(Diagnostic.Create(D.NotAMethod, location, "Event", @event.ToDisplayString()));
                         break;
                     case IMethodSymbol { MethodKind: MethodKind.Ordinary } method:
-                        AnalyzeMethod(context, known, method, location, serviceName, wireNames, interfaceStrategy, interfaceBalancer, coverage);
+                        AnalyzeMethod(context, known, method, location, serviceName, wireNames, interfaceStrategy, interfaceBalancer, coverage, type);
                         break;
                 }
             }
@@ -150,7 +151,8 @@ public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
 
     private static void AnalyzeMethod(
         SymbolAnalysisContext context, KnownTypes known, IMethodSymbol method, Location location, string serviceName,
-        Dictionary<string, IMethodSymbol> wireNames, int? interfaceStrategy, INamedTypeSymbol? interfaceBalancer, JsonContextCoverage? coverage)
+        Dictionary<string, IMethodSymbol> wireNames, int? interfaceStrategy, INamedTypeSymbol? interfaceBalancer, JsonContextCoverage? coverage,
+        INamedTypeSymbol service)
     {
         string name = method.ToDisplayString(SymbolDisplayFormat.CSharpShortErrorMessageFormat);
         if (method.IsGenericMethod)
@@ -226,6 +228,8 @@ public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
         }
 
         CheckTimeout(context, method);
+        CheckPolicyValues(context, method);
+        CheckResilience(context, method, service, location, name);
         (int? strategy, INamedTypeSymbol? balancer) = LoadBalanceOf(context, method);
         if (strategy is null && balancer is null)
         {
@@ -344,6 +348,138 @@ public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
                 $"{attributeName} name '{name}' is not a valid wire name: use letters, digits, '.', '-' or '_', without '/' or spaces"));
         }
     }
+
+    /// <summary>RPCGEN011 for [Retry], [Hedging] and [CircuitBreaker] values the runtime would reject.</summary>
+    private static void CheckPolicyValues(SymbolAnalysisContext context, ISymbol symbol)
+    {
+        void Check(string attributeName, string metadataName, System.Func<string, TypedConstant, AttributeData, string?> rule)
+        {
+            if (RpcShapes.GetAttribute(symbol, metadataName) is not { } attribute)
+            {
+                return;
+            }
+
+            foreach (KeyValuePair<string, TypedConstant> argument in attribute.NamedArguments)
+            {
+                if (rule(argument.Key, argument.Value, attribute) is string expected)
+                {
+                    context.ReportDiagnostic(Diagnostic.Create(D.InvalidAttributeValue, AttributeLocation(attribute, symbol.Locations[0]),
+                        $"[{attributeName}({argument.Key} = {Format(argument.Value)})] on '{symbol.Name}' is invalid: {argument.Key} must be {expected}"));
+                }
+            }
+        }
+
+        Check("Retry", RpcShapes.RetryAttribute, static (key, value, attribute) => key switch
+        {
+            "MaxAttempts" when value.Value is int n && n < 1 => "at least 1 (1 means no retries)",
+            "InitialBackoffMs" when value.Value is int n && n < 0 => "0 or more",
+            "MaxBackoffMs" when value.Value is int n && n < NamedInt(attribute, "InitialBackoffMs", 100) => "at least InitialBackoffMs",
+            "BackoffMultiplier" when value.Value is double d && !(d >= 1 && !double.IsInfinity(d)) => "1 or more",
+            "PerAttemptTimeoutMs" when value.Value is int n && n < 0 => "0 (none) or more",
+            _ => null,
+        });
+        Check("Hedging", RpcShapes.HedgingAttribute, static (key, value, _) => key switch
+        {
+            "MaxAttempts" when value.Value is int n && (n < 1 || n > 10) => "between 1 and 10",
+            "DelayMs" when value.Value is int n && n < 0 => "0 (all attempts at once) or more",
+            _ => null,
+        });
+        Check("CircuitBreaker", RpcShapes.CircuitBreakerAttribute, static (key, value, _) => key switch
+        {
+            "FailureRatio" when value.Value is double d && !(d > 0 && d <= 1) => "in (0, 1]",
+            "MinimumThroughput" when value.Value is int n && n < 1 => "at least 1",
+            "SamplingDurationMs" when value.Value is int n && n < 100 => "at least 100",
+            "BreakDurationMs" when value.Value is int n && n < 1 => "at least 1",
+            _ => null,
+        });
+    }
+
+    private static int NamedInt(AttributeData attribute, string name, int fallback)
+    {
+        foreach (KeyValuePair<string, TypedConstant> argument in attribute.NamedArguments)
+        {
+            if (argument.Key == name && argument.Value.Value is int value)
+            {
+                return value;
+            }
+        }
+
+        return fallback;
+    }
+
+    private static double NamedDouble(AttributeData attribute, string name, double fallback)
+    {
+        foreach (KeyValuePair<string, TypedConstant> argument in attribute.NamedArguments)
+        {
+            if (argument.Key == name && argument.Value.Value is double value)
+            {
+                return value;
+            }
+        }
+
+        return fallback;
+    }
+
+    private static string Format(TypedConstant value) =>
+        value.Value is double d ? d.ToString("R", System.Globalization.CultureInfo.InvariantCulture) : System.Convert.ToString(value.Value, System.Globalization.CultureInfo.InvariantCulture) ?? "null";
+
+    /// <summary>
+    /// RPCGEN017: [Retry]/[Hedging] (the method's, else the interface's) on a method that may not repeat.
+    /// RPCGEN018: a deadline shorter than the backoff the retry policy waits between its attempts.
+    /// </summary>
+    private static void CheckResilience(SymbolAnalysisContext context, IMethodSymbol method, INamedTypeSymbol service, Location location, string name)
+    {
+        AttributeData? Effective(string metadataName) =>
+            RpcShapes.GetAttribute(method, metadataName) ?? RpcShapes.GetAttribute(service, metadataName);
+
+        bool idempotent = RpcShapes.GetAttribute(method, RpcShapes.IdempotentAttribute) is not null || RpcShapes.GetAttribute(service, RpcShapes.IdempotentAttribute) is not null;
+        bool deduplicate = RpcShapes.GetAttribute(method, RpcShapes.DeduplicateAttribute) is not null || RpcShapes.GetAttribute(service, RpcShapes.DeduplicateAttribute) is not null;
+        AttributeData? retry = Effective(RpcShapes.RetryAttribute);
+        AttributeData? hedging = Effective(RpcShapes.HedgingAttribute);
+        int retryAttempts = retry is null ? 1 : NamedInt(retry, "MaxAttempts", 3);
+        int hedgingAttempts = hedging is null ? 1 : NamedInt(hedging, "MaxAttempts", 2);
+        bool broadcast = RpcShapes.GetAttribute(method, RpcShapes.BroadcastAttribute) is not null;
+
+        if (!broadcast && !idempotent && hedgingAttempts > 1)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(D.RetryNotIdempotent, location, name, "[Hedging]",
+                deduplicate ? "it is never hedged (hedging sends a request again while the first may run; only [Idempotent] methods allow that)" : "it is never hedged"));
+        }
+        else if (!broadcast && !idempotent && !deduplicate && retryAttempts > 1)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(D.RetryNotIdempotent, location, name,
+                RpcShapes.GetAttribute(method, RpcShapes.RetryAttribute) is null ? "[Retry] from its interface" : "[Retry]",
+                "it is only retried when its request never reached a server"));
+        }
+
+        if (retry is not null && retryAttempts > 1 && (idempotent || deduplicate))
+        {
+            int timeout = TimeoutMs(method) ?? TimeoutMs(service) ?? 0;
+            if (timeout > 0)
+            {
+                // The least the policy waits: each delay at its low jitter bound (× 0.8).
+                double initial = NamedInt(retry, "InitialBackoffMs", 100), max = NamedInt(retry, "MaxBackoffMs", 1000);
+                double multiplier = NamedDouble(retry, "BackoffMultiplier", 2);
+                double total = 0;
+                for (int n = 0; n < retryAttempts - 1 && n < 64; n++)
+                {
+                    total += 0.8 * System.Math.Min(initial * System.Math.Pow(multiplier, n), max);
+                }
+
+                if (total >= timeout)
+                {
+                    context.ReportDiagnostic(Diagnostic.Create(D.TimeoutShorterThanBackoff, location, name, timeout,
+                        ((long)total).ToString(System.Globalization.CultureInfo.InvariantCulture), retryAttempts));
+                }
+            }
+        }
+    }
+
+    private static int? TimeoutMs(ISymbol symbol) =>
+        RpcShapes.GetAttribute(symbol, RpcShapes.TimeoutAttribute) is { ConstructorArguments.Length: 1 } attribute &&
+        attribute.ConstructorArguments[0].Value is int milliseconds && milliseconds > 0
+            ? milliseconds
+            : null;
 
     private static void CheckTimeout(SymbolAnalysisContext context, ISymbol symbol)
     {

@@ -135,3 +135,47 @@ public sealed class AddCancellationTokenCodeFix : CodeFixProvider
         return document.WithSyntaxRoot(root.ReplaceNode(method.ParameterList, method.ParameterList.WithParameters(MoveCancellationTokenCodeFix.Separated(parameters))));
     }
 }
+
+/// <summary>RPCGEN017: marks a retried or hedged method <c>[Idempotent]</c> (joining its last attribute list, if any).</summary>
+[ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(AddIdempotentCodeFix)), Shared]
+public sealed class AddIdempotentCodeFix : CodeFixProvider
+{
+    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("RPCGEN017");
+
+    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+
+    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    {
+        SyntaxNode? root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
+        if (root?.FindToken(context.Span.Start).Parent?.FirstAncestorOrSelf<MethodDeclarationSyntax>() is not { } method)
+        {
+            return;
+        }
+
+        context.RegisterCodeFix(
+            CodeAction.Create("Mark the method [Idempotent]", ct => AddAsync(context.Document, method, ct), equivalenceKey: nameof(AddIdempotentCodeFix)),
+            context.Diagnostics);
+    }
+
+    private static async Task<Document> AddAsync(Document document, MethodDeclarationSyntax method, CancellationToken cancellationToken)
+    {
+        SyntaxNode root = (await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false))!;
+        AttributeSyntax idempotent = SyntaxFactory.Attribute(
+            SyntaxFactory.ParseName("global::RpcGen.Idempotent").WithAdditionalAnnotations(Simplifier.Annotation));
+        MethodDeclarationSyntax changed;
+        if (method.AttributeLists.Count > 0)
+        {
+            AttributeListSyntax last = method.AttributeLists[method.AttributeLists.Count - 1];
+            changed = method.ReplaceNode(last, last.WithAttributes(last.Attributes.Add(idempotent)));
+        }
+        else
+        {
+            AttributeListSyntax list = SyntaxFactory.AttributeList(SyntaxFactory.SingletonSeparatedList(idempotent))
+                .WithLeadingTrivia(method.GetLeadingTrivia())
+                .WithTrailingTrivia(SyntaxFactory.Space);
+            changed = method.WithoutLeadingTrivia().WithAttributeLists(SyntaxFactory.SingletonList(list));
+        }
+
+        return document.WithSyntaxRoot(root.ReplaceNode(method, changed));
+    }
+}

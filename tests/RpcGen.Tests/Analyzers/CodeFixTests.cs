@@ -55,6 +55,17 @@ public sealed class CodeFixTests
     }
 
     [Fact]
+    public Task AddIdempotent_MarksTheMethod() => AssertFixed(new AddIdempotentCodeFix(), "RPCGEN017",
+        "[RpcService, Retry] public interface IOrders { Task<int> GetAsync(int id, CancellationToken ct = default); }",
+        "[RpcService, Retry] public interface IOrders { [Idempotent] Task<int> GetAsync(int id, CancellationToken ct = default); }");
+
+    [Fact]
+    public Task AddIdempotent_JoinsAnExistingAttributeList_AndFixesAll() => AssertFixed(new AddIdempotentCodeFix(), "RPCGEN017",
+        "[RpcService] public interface IOrders { [Retry] Task<int> GetAsync(int id, CancellationToken ct = default); [Hedging] Task<int> QuoteAsync(CancellationToken ct = default); }",
+        "[RpcService] public interface IOrders { [Retry, Idempotent] Task<int> GetAsync(int id, CancellationToken ct = default); [Hedging, Idempotent] Task<int> QuoteAsync(CancellationToken ct = default); }",
+        all: true);
+
+    [Fact]
     public Task AddCancellationToken_AppendsOne() => AssertFixed(new AddCancellationTokenCodeFix(), "RPCGEN015",
         "[RpcService] public interface ICalc { Task<int> AddAsync(int a, int b); }",
         "[RpcService] public interface ICalc { Task<int> AddAsync(int a, int b, CancellationToken cancellationToken = default); }");

@@ -239,6 +239,48 @@ public sealed class RpcServiceAnalyzerTests
         """);
 
     [Fact]
+    public Task RPCGEN011_InvalidPolicyValues() => Verify("""
+        [RpcService, {|RPCGEN011:Retry(MaxAttempts = 0)|}] public interface IBad
+        {
+            [Idempotent, {|RPCGEN011:Retry(InitialBackoffMs = 500, MaxBackoffMs = 100)|}] Task A();
+            [Idempotent, {|RPCGEN011:Retry(BackoffMultiplier = 0.5)|}] Task B();
+            [Idempotent, {|RPCGEN011:Hedging(DelayMs = -1)|}] Task C();
+            [Idempotent, {|RPCGEN011:Hedging(MaxAttempts = 11)|}] Task D();
+            [{|RPCGEN011:CircuitBreaker(FailureRatio = 1.5)|}] Task E();
+            [{|RPCGEN011:CircuitBreaker(MinimumThroughput = 0)|}] Task F();
+            [Idempotent, Retry(MaxAttempts = 5, InitialBackoffMs = 0, MaxBackoffMs = 0, BackoffMultiplier = 1, PerAttemptTimeoutMs = 10)] Task G();
+            [Idempotent, Hedging(MaxAttempts = 10, DelayMs = 0), CircuitBreaker(FailureRatio = 1, MinimumThroughput = 1)] Task H();
+        }
+        """);
+
+    [Fact]
+    public Task RPCGEN017_RetryOrHedgingOnAMethodThatMayNotRepeat() => Verify("""
+        [RpcService, Retry] public interface IOrders
+        {
+            [Idempotent] Task<int> GetAsync(int id);
+            Task<int> {|RPCGEN017:PlaceAsync|}(int id);
+            [Deduplicate] Task<int> ChargeAsync(int cents);
+            [Retry(MaxAttempts = 1)] Task<int> FailFastAsync(int id);
+            [Hedging] Task<int> {|RPCGEN017:QuoteAsync|}(string sku);
+            [Deduplicate, Hedging] Task<int> {|RPCGEN017:ReserveAsync|}(string sku);
+            [Idempotent, Hedging(DelayMs = 0)] Task<int> ForkAsync(string sku);
+            [Broadcast] Task InvalidateAsync(string key);
+        }
+        [RpcService, Idempotent, Retry] public interface IAllIdempotent { Task<int> GetAsync(int id); }
+        """);
+
+    [Fact]
+    public Task RPCGEN018_TimeoutShorterThanTheBackoff() => Verify("""
+        [RpcService, Timeout(100), Idempotent] public interface IShort
+        {
+            [Retry(MaxAttempts = 3, InitialBackoffMs = 100)] Task<int> {|RPCGEN018:GetAsync|}(int id);
+            [Retry(MaxAttempts = 3, InitialBackoffMs = 10, MaxBackoffMs = 20)] Task<int> FitsAsync(int id);
+            [Timeout(1000), Retry(MaxAttempts = 4, InitialBackoffMs = 100)] Task<int> LongerAsync(int id);
+            [Timeout(500), Retry(MaxAttempts = 5, InitialBackoffMs = 100, MaxBackoffMs = 1000)] Task<int> {|RPCGEN018:ManyAsync|}(int id);
+        }
+        """);
+
+    [Fact]
     public Task InheritedMembers_AreCheckedWhereTheyAreDeclared() => Verify("""
         public interface IBase { {|RPCGEN001:int|} Sync(); }
         [RpcService] public interface IDerived : IBase { Task RunAsync(); }
@@ -252,5 +294,20 @@ public sealed class RpcServiceAnalyzerTests
             [RpcService] public interface IBad { int Add(int a, int b); }
             """, "RPCGEN001");
         Assert.Contains("return Task<int> instead", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EveryDiagnostic_HasADocsPage_AReleaseRow_AndAHelpLink()
+    {
+        var analyzer = new RpcGen.Analyzers.RpcServiceAnalyzer();
+        string index = File.ReadAllText(Path.Combine(TestPaths.RepositoryRoot, "docs", "diagnostics", "README.md"));
+        string releases = File.ReadAllText(Path.Combine(TestPaths.RepositoryRoot, "analyzers", "AnalyzerReleases.Unshipped.md"));
+        foreach (Microsoft.CodeAnalysis.DiagnosticDescriptor descriptor in analyzer.SupportedDiagnostics)
+        {
+            Assert.True(File.Exists(Path.Combine(TestPaths.RepositoryRoot, "docs", "diagnostics", descriptor.Id + ".md")), $"docs/diagnostics/{descriptor.Id}.md is missing");
+            Assert.Contains($"[{descriptor.Id}]({descriptor.Id}.md)", index, StringComparison.Ordinal);
+            Assert.Contains(descriptor.Id + " |", releases, StringComparison.Ordinal);
+            Assert.EndsWith($"docs/diagnostics/{descriptor.Id}.md", descriptor.HelpLinkUri, StringComparison.Ordinal);
+        }
     }
 }
