@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Polly;
 using RpcGen.Resilience;
 using RpcGen.Tests.Support;
 using Xunit;
@@ -369,6 +370,149 @@ public sealed class ResilienceEndToEndTests
         await using RpcClient retrying = cluster.Client(o => o.Policies["orders/Place"] = new RpcPolicyOverride { Idempotent = true });
         await Assert.ThrowsAsync<RpcException>(() => retrying.CreateProxy<IOrders>().PlaceAsync(1).WaitAsync(NoHang));
         Assert.Equal(3, cluster.Runs("Place"));
+    }
+
+    [Fact]
+    public async Task ConnectionDroppedBeforeTheReply_IdempotentCallGoesElsewhere_OtherCallFails_AndRanOnce()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(3);
+        var held = new TaskCompletionSource(); // never released: the servers are killed while their handlers hold the calls
+        cluster.Orders[0].Gate = () => held.Task;
+        cluster.Orders[1].Gate = () => held.Task;
+        await using RpcClient client = cluster.Client(o => o.LoadBalancing["orders"] = LoadBalanceStrategy.RoundRobin);
+        IOrders orders = client.CreateProxy<IOrders>();
+
+        // Round-robin: the first call goes to s0, the second to s1; both handlers hold them.
+        int before = cluster.Runs("Get");
+        Task<string> get = orders.GetAsync(1);
+        await WaitUntilAsync(() => cluster.Runs("Get") > before);
+        Task<string> place = await WhenHeldAsync(cluster, () => orders.PlaceAsync(2));
+        Assert.Equal(1, cluster.Orders[0].RunsOf("Get"));
+        Assert.Equal(1, cluster.Orders[1].RunsOf("Place"));
+        await cluster.Servers[0].DisposeAsync(); // drops the connections with the calls in flight
+        await cluster.Servers[1].DisposeAsync();
+
+        Assert.Equal("s2:1", await get.WaitAsync(NoHang)); // idempotent: retried on the server still up
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => place.WaitAsync(NoHang));
+        Assert.Equal(RpcStatusCode.Unavailable, error.StatusCode);
+        Assert.False(error.NotProcessed);
+        Assert.Equal(1, cluster.Runs("Place")); // it reached s0's handler, so it was not sent again
+    }
+
+    /// <summary>Starts a call and returns once some server's handler holds it (counted a run).</summary>
+    private static async Task<Task<string>> WhenHeldAsync(Cluster cluster, Func<Task<string>> call)
+    {
+        int before = cluster.Runs("Place");
+        Task<string> task = call();
+        await WaitUntilAsync(() => cluster.Runs("Place") > before || task.IsCompleted);
+        return task;
+    }
+
+    [Fact]
+    public async Task CallerCancellation_StopsRetriesAndHedges_AndCancelsTheHandlers()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(3);
+        foreach (FaultyOrders o in cluster.Orders)
+        {
+            o.QuoteDelayMs = 10_000;
+        }
+
+        await using RpcClient client = cluster.Client();
+        IOrders orders = client.CreateProxy<IOrders>();
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(150));
+        var watch = Stopwatch.StartNew();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => orders.QuoteAsync(1, cancel.Token).WaitAsync(NoHang));
+        Assert.True(watch.ElapsedMilliseconds < 2000, $"cancellation took {watch.ElapsedMilliseconds} ms");
+
+        // All three hedged attempts were sent (20 ms apart) and every one's handler saw the cancel frame.
+        Assert.Equal(3, cluster.Runs("Quote"));
+        await WaitUntilAsync(() => cluster.Orders.Sum(o => o.Cancelled) == 3);
+    }
+
+    [Fact]
+    public async Task AdaptiveHedging_WaitsForTheObservedP95_InsteadOfTheFixedDelay()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(2);
+        cluster.Orders[0].QuoteDelayMs = 30;
+        cluster.Orders[1].QuoteDelayMs = 30;
+        await using RpcClient client = cluster.Client(o =>
+            o.Policies["orders/Quote"] = new RpcPolicyOverride { Hedging = new RpcHedgingPolicy { MaxAttempts = 2, DelayMs = 1, AdaptiveDelay = true } });
+        IOrders orders = client.CreateProxy<IOrders>();
+
+        // Before 16 calls the fixed 1 ms delay applies: nearly every call is hedged.
+        for (int i = 0; i < 16; i++)
+        {
+            await orders.QuoteAsync(i).WaitAsync(NoHang);
+        }
+
+        int hedgedEarly = cluster.Runs("Quote") - 16;
+        Assert.True(hedgedEarly >= 12, $"{hedgedEarly} of the first 16 calls were hedged");
+
+        // Then the delay is the p95 of ~30 ms calls, which a ~30 ms call seldom exceeds.
+        int before = cluster.Runs("Quote");
+        for (int i = 0; i < 30; i++)
+        {
+            await orders.QuoteAsync(i).WaitAsync(NoHang);
+        }
+
+        int hedgedLater = cluster.Runs("Quote") - before - 30;
+        Assert.True(hedgedLater <= 15, $"{hedgedLater} of 30 later calls were hedged");
+    }
+
+    [Fact]
+    public async Task AdditionalResilience_RunsTheUsersPipelineAroundEveryCall_RetriesIncluded()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(2);
+        int calls = 0;
+        cluster.Orders[0].Fail = () => Interlocked.Increment(ref calls) == 1 ? Unavailable() : null!;
+        cluster.Orders[1].Fail = () => Interlocked.Increment(ref calls) == 1 ? Unavailable() : null!;
+        int executions = 0;
+        await using RpcClient client = cluster.Client(o => o.AdditionalResilience = method => method.Name == "Get"
+            ? new Polly.ResiliencePipelineBuilder().AddStrategy(_ => new CountingStrategy(() => Interlocked.Increment(ref executions)), new CountingOptions()).Build()
+            : null);
+        IOrders orders = client.CreateProxy<IOrders>();
+        Assert.StartsWith("s", await orders.GetAsync(1).WaitAsync(NoHang));
+        await orders.PlaceAsync(1).WaitAsync(NoHang);
+        Assert.Equal(1, executions); // once around the Get call and its retry; not around Place
+        Assert.Equal(2, cluster.Runs("Get"));
+    }
+
+    private sealed class CountingOptions : Polly.ResilienceStrategyOptions
+    {
+    }
+
+    private sealed class CountingStrategy(Action onExecute) : Polly.ResilienceStrategy
+    {
+        protected override ValueTask<Polly.Outcome<TResult>> ExecuteCore<TResult, TState>(
+            Func<Polly.ResilienceContext, TState, ValueTask<Polly.Outcome<TResult>>> callback, Polly.ResilienceContext context, TState state)
+        {
+            onExecute();
+            return callback(context, state);
+        }
+    }
+
+    [Fact]
+    public async Task CallsMadeWhileServingARetry_AreNotRetriedAgain()
+    {
+        // orders (2 servers) → stock (1 server, always Unavailable, [Retry(MaxAttempts = 3)]).
+        var stock = new FailingStock();
+        await using var stockServer = new RpcServer();
+        stockServer.Map<IStock>(stock);
+        await stockServer.StartAsync();
+        await using var downstream = new RpcClient(new RpcClientOptions { Endpoints = { stockServer.Endpoints[0] } });
+
+        await using Cluster cluster = await Cluster.StartAsync(2);
+        foreach (FaultyOrders o in cluster.Orders)
+        {
+            o.Downstream = downstream.CreateProxy<IStock>();
+        }
+
+        await using RpcClient client = cluster.Client();
+        await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IOrders>().RelayAsync().WaitAsync(NoHang));
+
+        // Three attempts of Relay: the first one's downstream call retries (3 runs); the two retried ones call once each.
+        Assert.Equal(3, cluster.Runs("Relay"));
+        Assert.Equal(3 + 1 + 1, stock.Runs);
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)

@@ -22,6 +22,27 @@ public interface IOrders
     Task<string> HangAsync(CancellationToken cancellationToken = default);
 
     [Idempotent] Task<bool> WasRetryAsync();
+
+    /// <summary>Calls <see cref="IStock"/> on another server from inside the handler.</summary>
+    [Idempotent] Task<int> RelayAsync(CancellationToken cancellationToken = default);
+}
+
+[RpcService("stock"), Idempotent, Retry(MaxAttempts = 3, InitialBackoffMs = 1, MaxBackoffMs = 5)]
+public interface IStock
+{
+    Task<int> CountAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>A downstream service that always fails with Unavailable and counts its runs.</summary>
+public sealed class FailingStock : IStock
+{
+    public int Runs;
+
+    public Task<int> CountAsync(CancellationToken cancellationToken = default)
+    {
+        Interlocked.Increment(ref Runs);
+        throw new RpcException(RpcStatusCode.Unavailable, "stock is down");
+    }
 }
 
 /// <summary>An orders server whose faults tests switch on: errors, delays, hangs; it counts every handler run.</summary>
@@ -38,6 +59,12 @@ public sealed class FaultyOrders : IOrders
 
     /// <summary>When set, handlers throw this (GetAsync, PlaceAsync, QuoteAsync, StockAsync, InvalidateAsync).</summary>
     public Func<RpcException>? Fail { get; set; }
+
+    /// <summary>Awaited at the start of GetAsync and PlaceAsync (after the run is counted): lets a test hold a handler.</summary>
+    public Func<Task>? Gate { get; set; }
+
+    /// <summary>The downstream client RelayAsync calls through.</summary>
+    public IStock? Downstream { get; set; }
 
     /// <summary>Added to QuoteAsync, in ms.</summary>
     public int QuoteDelayMs { get; set; }
@@ -56,16 +83,32 @@ public sealed class FaultyOrders : IOrders
 
     public int RunsOf(string method) => Runs.TryGetValue(method, out int n) ? n : 0;
 
-    public Task<string> GetAsync(int id, CancellationToken cancellationToken = default)
+    public async Task<string> GetAsync(int id, CancellationToken cancellationToken = default)
     {
         Run("Get");
-        return Task.FromResult($"{Name}:{id}");
+        if (Gate is { } gate)
+        {
+            await gate();
+        }
+
+        return $"{Name}:{id}";
     }
 
-    public Task<string> PlaceAsync(int id, CancellationToken cancellationToken = default)
+    public async Task<string> PlaceAsync(int id, CancellationToken cancellationToken = default)
     {
         Run("Place");
-        return Task.FromResult($"{Name}:placed:{id}");
+        if (Gate is { } gate)
+        {
+            await gate();
+        }
+
+        return $"{Name}:placed:{id}";
+    }
+
+    public async Task<int> RelayAsync(CancellationToken cancellationToken = default)
+    {
+        Run("Relay");
+        return await Downstream!.CountAsync(cancellationToken);
     }
 
     public async Task<int> ChargeAsync(int amount, CancellationToken cancellationToken = default)
