@@ -8,8 +8,9 @@ namespace RpcGen.Server;
 /// <summary>
 /// The server side of <c>[Deduplicate]</c>: recent call ids and what their handler answered. A request whose id is
 /// running waits for that run's answer; one whose id has finished gets the stored answer; neither runs the handler
-/// again. Bounded by <see cref="RpcServerOptions.DeduplicationCapacity"/> entries and
-/// <see cref="RpcServerOptions.DeduplicationWindow"/> of age; the oldest go first. One lock: only deduplicated calls
+/// again. Bounded by <see cref="RpcServerOptions.DeduplicationCapacity"/> entries,
+/// <see cref="RpcServerOptions.DeduplicationMaxBytes"/> of stored results and <see cref="RpcServerOptions.DeduplicationWindow"/>
+/// of age; the oldest go first (an evicted id that is retried later runs again). One lock: only deduplicated calls
 /// come here.
 /// </summary>
 internal sealed class DeduplicationWindow
@@ -17,12 +18,15 @@ internal sealed class DeduplicationWindow
     private readonly Dictionary<Guid, Entry> _entries = new();
     private readonly Queue<Entry> _order = new();
     private readonly int _capacity;
+    private readonly long _maxBytes;
     private readonly long _maxAgeTicks;
+    private long _bytes;
     private readonly TimeProvider _time;
 
-    public DeduplicationWindow(int capacity, TimeSpan window, TimeProvider time)
+    public DeduplicationWindow(int capacity, long maxBytes, TimeSpan window, TimeProvider time)
     {
         _capacity = capacity;
+        _maxBytes = maxBytes;
         _time = time;
         _maxAgeTicks = (long)(window.TotalSeconds * time.TimestampFrequency);
     }
@@ -51,6 +55,11 @@ internal sealed class DeduplicationWindow
             Evict(now);
             if (!_entries.TryGetValue(id, out existing) || existing.Method != method)
             {
+                if (existing is not null)
+                {
+                    _bytes -= existing.Response?.Length ?? 0; // the same id for another method replaces it
+                }
+
                 var entry = new Entry(id, method, now);
                 _entries[id] = entry;
                 _order.Enqueue(entry);
@@ -75,6 +84,11 @@ internal sealed class DeduplicationWindow
         lock (_entries)
         {
             entry.Response = response;
+            if (response is not null && _entries.TryGetValue(entry.Id, out Entry? current) && ReferenceEquals(current, entry))
+            {
+                _bytes += response.Length;
+            }
+
             entry.Code = code;
             entry.Message = message;
             entry.Pushback = pushback;
@@ -126,7 +140,7 @@ internal sealed class DeduplicationWindow
         {
             Entry oldest = _order.Peek();
             bool stale = oldest.Completed && now - oldest.CompletedAt > _maxAgeTicks;
-            if (_order.Count <= _capacity && !stale)
+            if (_order.Count <= _capacity && _bytes <= _maxBytes && !stale)
             {
                 return;
             }
@@ -135,6 +149,7 @@ internal sealed class DeduplicationWindow
             if (_entries.TryGetValue(oldest.Id, out Entry? current) && ReferenceEquals(current, oldest))
             {
                 _entries.Remove(oldest.Id);
+                _bytes -= oldest.Response?.Length ?? 0;
             }
         }
     }

@@ -41,7 +41,7 @@ public sealed class RpcServer : IAsyncDisposable
         TimeProvider = Options.TimeProvider;
         Logger = Options.LoggerFactory?.CreateLogger("RpcGen.Server") ?? NullLogger.Instance;
         _context = new RpcDispatcherContext(Options.SerializerOptions);
-        Deduplication = new Server.DeduplicationWindow(Options.DeduplicationCapacity, Options.DeduplicationWindow, TimeProvider);
+        Deduplication = new Server.DeduplicationWindow(Options.DeduplicationCapacity, Options.DeduplicationMaxBytes, Options.DeduplicationWindow, TimeProvider);
     }
 
     /// <summary>Recent call ids of [Deduplicate] methods and their answers.</summary>

@@ -45,6 +45,12 @@ public sealed class RpcServerOptions
     /// </summary>
     public int DeduplicationCapacity { get; set; } = 10_000;
 
+    /// <summary>
+    /// The most bytes of stored results the deduplication window keeps; the oldest answers are dropped beyond it. The
+    /// default value is 64 MiB.
+    /// </summary>
+    public long DeduplicationMaxBytes { get; set; } = 64L * 1024 * 1024;
+
     /// <summary>How long a finished deduplicated call's answer is kept for its retries. The default value is 5 minutes.</summary>
     public TimeSpan DeduplicationWindow { get; set; } = TimeSpan.FromMinutes(5);
 
@@ -64,9 +70,9 @@ public sealed class RpcServerOptions
             throw new ArgumentOutOfRangeException(nameof(MaxFrameSize), MaxFrameSize, "MaxFrameSize must be at least 1024 bytes.");
         }
 
-        if (DeduplicationCapacity < 1 || DeduplicationWindow <= TimeSpan.Zero)
+        if (DeduplicationCapacity < 1 || DeduplicationMaxBytes < 0 || DeduplicationWindow <= TimeSpan.Zero)
         {
-            throw new ArgumentOutOfRangeException(nameof(DeduplicationCapacity), "DeduplicationCapacity must be at least 1 and DeduplicationWindow positive.");
+            throw new ArgumentOutOfRangeException(nameof(DeduplicationCapacity), "DeduplicationCapacity must be at least 1, DeduplicationMaxBytes 0 or more, and DeduplicationWindow positive.");
         }
 
         if (HandshakeTimeout <= TimeSpan.Zero)
