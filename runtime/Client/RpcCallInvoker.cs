@@ -380,7 +380,10 @@ public sealed class RpcCallInvoker
                 connection.Return(call);
                 CallOutcome outcome = Classify(ex);
                 _client.CallEnded(endpoint, start, outcome);
-                breaker?.Record(endpoint.Id, outcome == CallOutcome.Failure, time.GetTimestamp());
+                if (outcome != CallOutcome.Neutral)
+                {
+                    breaker?.Record(endpoint.Id, outcome == CallOutcome.Failure, time.GetTimestamp()); // cancellations say nothing
+                }
                 if (ex is RpcException { NotProcessed: true } rpc && transparent + 1 < maxAttempts && time.GetTimestamp() < deadline && !cancellationToken.IsCancellationRequested)
                 {
                     lastError = rpc;

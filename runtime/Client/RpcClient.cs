@@ -174,10 +174,10 @@ public sealed class RpcClient : IAsyncDisposable
     private readonly ConcurrentDictionary<string, Resilience.CircuitBreakerGroup> _breakers = new(StringComparer.Ordinal);
 
     /// <summary>The state of <paramref name="endpoint"/>'s circuit for a service or method key, for diagnostics and tests.</summary>
-    public Resilience.RpcCircuitState GetCircuitState(string serviceOrMethod, RpcEndpointState endpoint) =>
+    public RpcCircuitState GetCircuitState(string serviceOrMethod, RpcEndpointState endpoint) =>
         _breakers.TryGetValue(serviceOrMethod, out Resilience.CircuitBreakerGroup? group)
-            ? group.StateOf(endpoint.Id, TimeProvider.GetTimestamp())
-            : Resilience.RpcCircuitState.Closed;
+            ? group.StateOf(endpoint.Id)
+            : RpcCircuitState.Closed;
 
     internal ILoadBalancer GetBalancer(RpcMethodDescriptor method)
     {

@@ -4,19 +4,6 @@ using System.Threading;
 
 namespace RpcGen.Resilience;
 
-/// <summary>The state of an endpoint's circuit.</summary>
-public enum RpcCircuitState
-{
-    /// <summary>Calls flow; failures are counted.</summary>
-    Closed,
-
-    /// <summary>The balancer skips the endpoint until the break time has passed.</summary>
-    Open,
-
-    /// <summary>The break time passed; one probe call decides whether the circuit closes or opens again.</summary>
-    HalfOpen,
-}
-
 /// <summary>
 /// The circuits of one <c>[CircuitBreaker]</c> scope (a method, or a whole service), one per endpoint. Polly.Core's
 /// breaker guards executions that pass through it, so it cannot tell a balancer beforehand which endpoints to skip;
@@ -43,8 +30,8 @@ internal sealed class CircuitBreakerGroup
     /// <summary>True when some circuit is open or half-open, so candidates must be filtered.</summary>
     public bool AnyNotClosed => Volatile.Read(ref _notClosed) > 0;
 
-    public RpcCircuitState StateOf(int endpointId, long now) =>
-        _circuits.TryGetValue(endpointId, out EndpointCircuit? circuit) ? circuit.StateAt(now) : RpcCircuitState.Closed;
+    public RpcCircuitState StateOf(int endpointId) =>
+        _circuits.TryGetValue(endpointId, out EndpointCircuit? circuit) ? circuit.State : RpcCircuitState.Closed;
 
     /// <summary>
     /// True when a call must not go to the endpoint now: its circuit is open and the break has not passed, or it is
@@ -66,7 +53,7 @@ internal sealed class CircuitBreakerGroup
     public void Record(int endpointId, bool failure, long now)
     {
         EndpointCircuit circuit = _circuits.GetOrAdd(endpointId, static (_, group) => new EndpointCircuit(group._bucketTicks), this);
-        int change = circuit.Record(failure, now, _policy, _breakTicks);
+        int change = circuit.Record(failure, now, _policy);
         if (change != 0)
         {
             Interlocked.Add(ref _notClosed, change);
@@ -86,11 +73,14 @@ internal sealed class CircuitBreakerGroup
 
         public EndpointCircuit(long bucketTicks) => _bucketTicks = bucketTicks;
 
-        public RpcCircuitState StateAt(long now)
+        public RpcCircuitState State
         {
-            lock (this)
+            get
             {
-                return _state;
+                lock (this)
+                {
+                    return _state;
+                }
             }
         }
 
@@ -121,7 +111,7 @@ internal sealed class CircuitBreakerGroup
         }
 
         /// <summary>Returns +1 when the circuit left Closed, -1 when it came back to Closed, 0 otherwise.</summary>
-        public int Record(bool failure, long now, RpcCircuitBreakerPolicy policy, long breakTicks)
+        public int Record(bool failure, long now, RpcCircuitBreakerPolicy policy)
         {
             lock (this)
             {
