@@ -103,15 +103,16 @@ public sealed class MoveCancellationTokenCodeFix : CodeFixProvider
             Enumerable.Repeat(SyntaxFactory.Token(SyntaxKind.CommaToken).WithTrailingTrivia(SyntaxFactory.Space), System.Math.Max(0, parameters.Length - 1)));
 }
 
-/// <summary>RPCGEN015: adds <c>CancellationToken cancellationToken = default</c> as the last parameter.</summary>
-[ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(AddCancellationTokenCodeFix)), Shared]
-public sealed class AddCancellationTokenCodeFix : CodeFixProvider
+/// <summary>A fix that rewrites the method declaration a diagnostic points into; fix-all batches them.</summary>
+public abstract class MethodDeclarationCodeFix : CodeFixProvider
 {
-    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("RPCGEN015");
+    protected abstract string Title { get; }
+
+    protected abstract MethodDeclarationSyntax Fix(MethodDeclarationSyntax method);
 
     public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
 
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    public sealed override async Task RegisterCodeFixesAsync(CodeFixContext context)
     {
         SyntaxNode? root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
         if (root?.FindToken(context.Span.Start).Parent?.FirstAncestorOrSelf<MethodDeclarationSyntax>() is not { } method)
@@ -119,63 +120,56 @@ public sealed class AddCancellationTokenCodeFix : CodeFixProvider
             return;
         }
 
-        context.RegisterCodeFix(
-            CodeAction.Create("Add a CancellationToken parameter", ct => AddAsync(context.Document, method, ct), equivalenceKey: nameof(AddCancellationTokenCodeFix)),
-            context.Diagnostics);
+        context.RegisterCodeFix(CodeAction.Create(Title, ct => ApplyAsync(context.Document, method, ct), equivalenceKey: GetType().Name), context.Diagnostics);
     }
 
-    private static async Task<Document> AddAsync(Document document, MethodDeclarationSyntax method, CancellationToken cancellationToken)
+    private async Task<Document> ApplyAsync(Document document, MethodDeclarationSyntax method, CancellationToken cancellationToken)
     {
         SyntaxNode root = (await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false))!;
+        return document.WithSyntaxRoot(root.ReplaceNode(method, Fix(method)));
+    }
+}
+
+/// <summary>RPCGEN015: adds <c>CancellationToken cancellationToken = default</c> as the last parameter.</summary>
+[ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(AddCancellationTokenCodeFix)), Shared]
+public sealed class AddCancellationTokenCodeFix : MethodDeclarationCodeFix
+{
+    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("RPCGEN015");
+
+    protected override string Title => "Add a CancellationToken parameter";
+
+    protected override MethodDeclarationSyntax Fix(MethodDeclarationSyntax method)
+    {
         string name = method.ParameterList.Parameters.Any(p => p.Identifier.ValueText == "cancellationToken") ? "cancellationToken2" : "cancellationToken";
         ParameterSyntax token = SyntaxFactory.Parameter(SyntaxFactory.Identifier(name))
             .WithType(SyntaxFactory.ParseTypeName("global::System.Threading.CancellationToken").WithAdditionalAnnotations(Simplifier.Annotation).WithTrailingTrivia(SyntaxFactory.Space))
             .WithDefault(SyntaxFactory.EqualsValueClause(SyntaxFactory.LiteralExpression(SyntaxKind.DefaultLiteralExpression, SyntaxFactory.Token(SyntaxKind.DefaultKeyword))));
         ParameterSyntax[] parameters = method.ParameterList.Parameters.Select(p => p.WithoutTrivia()).Append(token).ToArray();
-        return document.WithSyntaxRoot(root.ReplaceNode(method.ParameterList, method.ParameterList.WithParameters(MoveCancellationTokenCodeFix.Separated(parameters))));
+        return method.WithParameterList(method.ParameterList.WithParameters(MoveCancellationTokenCodeFix.Separated(parameters)));
     }
 }
 
 /// <summary>RPCGEN017: marks a retried or hedged method <c>[Idempotent]</c> (joining its last attribute list, if any).</summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(AddIdempotentCodeFix)), Shared]
-public sealed class AddIdempotentCodeFix : CodeFixProvider
+public sealed class AddIdempotentCodeFix : MethodDeclarationCodeFix
 {
     public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("RPCGEN017");
 
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+    protected override string Title => "Mark the method [Idempotent]";
 
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override MethodDeclarationSyntax Fix(MethodDeclarationSyntax method)
     {
-        SyntaxNode? root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
-        if (root?.FindToken(context.Span.Start).Parent?.FirstAncestorOrSelf<MethodDeclarationSyntax>() is not { } method)
-        {
-            return;
-        }
-
-        context.RegisterCodeFix(
-            CodeAction.Create("Mark the method [Idempotent]", ct => AddAsync(context.Document, method, ct), equivalenceKey: nameof(AddIdempotentCodeFix)),
-            context.Diagnostics);
-    }
-
-    private static async Task<Document> AddAsync(Document document, MethodDeclarationSyntax method, CancellationToken cancellationToken)
-    {
-        SyntaxNode root = (await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false))!;
         AttributeSyntax idempotent = SyntaxFactory.Attribute(
             SyntaxFactory.ParseName("global::RpcGen.Idempotent").WithAdditionalAnnotations(Simplifier.Annotation));
-        MethodDeclarationSyntax changed;
         if (method.AttributeLists.Count > 0)
         {
             AttributeListSyntax last = method.AttributeLists[method.AttributeLists.Count - 1];
-            changed = method.ReplaceNode(last, last.WithAttributes(last.Attributes.Add(idempotent)));
-        }
-        else
-        {
-            AttributeListSyntax list = SyntaxFactory.AttributeList(SyntaxFactory.SingletonSeparatedList(idempotent))
-                .WithLeadingTrivia(method.GetLeadingTrivia())
-                .WithTrailingTrivia(SyntaxFactory.Space);
-            changed = method.WithoutLeadingTrivia().WithAttributeLists(SyntaxFactory.SingletonList(list));
+            return method.ReplaceNode(last, last.WithAttributes(last.Attributes.Add(idempotent)));
         }
 
-        return document.WithSyntaxRoot(root.ReplaceNode(method, changed));
+        AttributeListSyntax list = SyntaxFactory.AttributeList(SyntaxFactory.SingletonSeparatedList(idempotent))
+            .WithLeadingTrivia(method.GetLeadingTrivia())
+            .WithTrailingTrivia(SyntaxFactory.Space);
+        return method.WithoutLeadingTrivia().WithAttributeLists(SyntaxFactory.SingletonList(list));
     }
 }
