@@ -49,6 +49,14 @@ public sealed class ResilienceEndToEndTests
 
         public int Runs(string method) => Orders.Sum(o => o.RunsOf(method));
 
+        public void FailAll(Func<RpcException> fail)
+        {
+            foreach (FaultyOrders orders in Orders)
+            {
+                orders.Fail = fail;
+            }
+        }
+
         public async ValueTask DisposeAsync()
         {
             foreach (RpcServer server in Servers)
@@ -85,10 +93,7 @@ public sealed class ResilienceEndToEndTests
     public async Task IdempotentCall_GivesUpAfterMaxAttempts_WithTheLastError()
     {
         await using Cluster cluster = await Cluster.StartAsync(3);
-        foreach (FaultyOrders o in cluster.Orders)
-        {
-            o.Fail = Unavailable;
-        }
+        cluster.FailAll(Unavailable);
 
         await using RpcClient client = cluster.Client();
         RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IOrders>().GetAsync(1).WaitAsync(NoHang));
@@ -101,10 +106,7 @@ public sealed class ResilienceEndToEndTests
     public async Task NonIdempotentCall_WhoseRequestWasSent_IsNotRetried_EvenWithRetryOnTheInterface()
     {
         await using Cluster cluster = await Cluster.StartAsync(3);
-        foreach (FaultyOrders o in cluster.Orders)
-        {
-            o.Fail = Unavailable;
-        }
+        cluster.FailAll(Unavailable);
 
         await using RpcClient client = cluster.Client();
         RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IOrders>().PlaceAsync(7).WaitAsync(NoHang));
@@ -244,10 +246,7 @@ public sealed class ResilienceEndToEndTests
     public async Task RetryBudget_CapsAttempts_WhenEveryServerFails()
     {
         await using Cluster cluster = await Cluster.StartAsync(3);
-        foreach (FaultyOrders o in cluster.Orders)
-        {
-            o.Fail = Unavailable;
-        }
+        cluster.FailAll(Unavailable);
 
         await using RpcClient client = cluster.Client(o =>
         {
@@ -358,10 +357,7 @@ public sealed class ResilienceEndToEndTests
     public async Task Options_OverrideTheAttributes_PerMethod()
     {
         await using Cluster cluster = await Cluster.StartAsync(3);
-        foreach (FaultyOrders o in cluster.Orders)
-        {
-            o.Fail = Unavailable;
-        }
+        cluster.FailAll(Unavailable);
 
         await using RpcClient client = cluster.Client(o => o.Policies["orders/Get"] = new RpcPolicyOverride { Retry = new RpcRetryPolicy { MaxAttempts = 1 } });
         await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IOrders>().GetAsync(1).WaitAsync(NoHang));
