@@ -82,8 +82,10 @@ public sealed class RpcCallInvoker
         }
 
         TimeProvider time = _client.TimeProvider;
+        MethodResilience? resilience = method.Resilience;
+        long now = method.TimeoutMilliseconds > 0 || resilience is not null ? time.GetTimestamp() : 0;
         long deadline = method.TimeoutMilliseconds > 0
-            ? time.GetTimestamp() + (method.TimeoutMilliseconds * time.TimestampFrequency / 1000)
+            ? now + (method.TimeoutMilliseconds * time.TimestampFrequency / 1000)
             : long.MaxValue;
         bool servingRetry = false;
         if (RpcCallContext.Current is { } served)
@@ -105,7 +107,6 @@ public sealed class RpcCallInvoker
         }
 
         ulong hashKey = method.HasHashKey ? arguments.GetHashKey() : 0;
-        MethodResilience? resilience = method.Resilience;
         if (resilience is null)
         {
             return AttemptAsync(method, arguments, deadline, hashKey, null, 0, null, cancellationToken);
@@ -114,22 +115,22 @@ public sealed class RpcCallInvoker
         if (resilience.Outer is { } outer)
         {
             return outer.ExecuteAsync(
-                static (s, token) => s.Invoker.ResilientSendAsync(s.Method, s.Resilience, s.Arguments, s.Deadline, s.HashKey, s.ServingRetry, token),
-                new OuterState<TArguments>(this, method, resilience, arguments, deadline, hashKey, servingRetry),
+                static (s, token) => s.Invoker.ResilientSendAsync(s.Method, s.Resilience, s.Arguments, s.Now, s.Deadline, s.HashKey, s.ServingRetry, token),
+                new OuterState<TArguments>(this, method, resilience, arguments, now, deadline, hashKey, servingRetry),
                 cancellationToken);
         }
 
-        return ResilientSendAsync(method, resilience, arguments, deadline, hashKey, servingRetry, cancellationToken);
+        return ResilientSendAsync(method, resilience, arguments, now, deadline, hashKey, servingRetry, cancellationToken);
     }
 
     private readonly record struct OuterState<TArguments>(
-        RpcCallInvoker Invoker, RpcClientMethod Method, MethodResilience Resilience, TArguments Arguments, long Deadline, ulong HashKey, bool ServingRetry);
+        RpcCallInvoker Invoker, RpcClientMethod Method, MethodResilience Resilience, TArguments Arguments, long Now, long Deadline, ulong HashKey, bool ServingRetry);
 
     private readonly record struct AttemptState<TArguments>(RpcCallInvoker Invoker, RpcClientMethod Method, TArguments Arguments, ulong HashKey);
 
     /// <summary>Broadcast, hedging, or a first attempt that enters the retry pipeline only when it failed retryably.</summary>
     private async ValueTask<AttemptResult> ResilientSendAsync<TArguments>(
-        RpcClientMethod method, MethodResilience resilience, TArguments arguments, long deadline, ulong hashKey, bool servingRetry, CancellationToken cancellationToken)
+        RpcClientMethod method, MethodResilience resilience, TArguments arguments, long now, long deadline, ulong hashKey, bool servingRetry, CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
         if (resilience.Broadcast)
@@ -143,7 +144,7 @@ public sealed class RpcCallInvoker
         {
             if (resilience.Retry is not null || hedged)
             {
-                resilience.Budget.Deposit(_client.TimeProvider.GetTimestamp());
+                resilience.Budget.Deposit(now);
             }
 
             if (hedged)
