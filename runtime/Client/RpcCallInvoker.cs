@@ -346,7 +346,7 @@ public sealed class RpcCallInvoker
             catch (RpcException ex) when (ex.NotProcessed)
             {
                 _client.CallEnded(endpoint, start, CallOutcome.Failure);
-                breaker?.Record(endpoint.Id, failure: true, time.GetTimestamp());
+                breaker?.Record(endpoint, failure: true, time.GetTimestamp());
                 lastError = ex;
                 tried = tried.Add(endpoint.Id);
                 continue;
@@ -383,7 +383,7 @@ public sealed class RpcCallInvoker
                 _client.CallEnded(endpoint, start, outcome);
                 if (outcome != CallOutcome.Neutral)
                 {
-                    breaker?.Record(endpoint.Id, outcome == CallOutcome.Failure, time.GetTimestamp()); // cancellations say nothing
+                    breaker?.Record(endpoint, outcome == CallOutcome.Failure, time.GetTimestamp()); // cancellations say nothing
                 }
                 if (ex is RpcException { NotProcessed: true } rpc && transparent + 1 < maxAttempts && time.GetTimestamp() < deadline && !cancellationToken.IsCancellationRequested)
                 {
@@ -413,7 +413,7 @@ public sealed class RpcCallInvoker
             connection.Return(call);
             long end = time.GetTimestamp();
             _client.CallEnded(endpoint, start, CallOutcome.Success);
-            breaker?.Record(endpoint.Id, failure: false, end);
+            breaker?.Record(endpoint, failure: false, end);
             resilience?.Latency?.Record(end - start);
             return new AttemptResult(response, connection.Remote);
         }

@@ -159,13 +159,14 @@ public sealed class RpcClient : IAsyncDisposable
         if (hedging is { MaxAttempts: > 1 } && !idempotent)
         {
             // Hedging sends a request again while the first may be running: only for idempotent methods.
+            Logger.LogWarning("'{Method}' has a hedging policy but is not idempotent; it is not hedged (mark it [Idempotent], or set Idempotent in its policy override).", method.FullName);
             hedging = null;
         }
 
         Resilience.CircuitBreakerGroup? group = breaker is null
             ? null
-            : _breakers.GetOrAdd(breaker.PerMethod ? method.FullName : method.Service.Name, static (_, s) => new Resilience.CircuitBreakerGroup(s.breaker, s.time), (breaker, time: TimeProvider));
-        var policies = new Resilience.MethodResilience(method, idempotent, deduplicate, method.Broadcast, retry, hedging, group, RetryBudget, TimeProvider, outer);
+            : _breakers.GetOrAdd(breaker.PerMethod ? method.FullName : method.Service.Name, static (key, s) => new Resilience.CircuitBreakerGroup(s.breaker, s.time, key, s.logger), (breaker, time: TimeProvider, logger: Logger));
+        var policies = new Resilience.MethodResilience(method, idempotent, deduplicate, method.Broadcast, retry, hedging, group, RetryBudget, TimeProvider, outer, Logger);
         return (policies, timeout);
     }
 

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Concurrent;
 using System.Threading;
+using Microsoft.Extensions.Logging;
 
 namespace RpcGen.Resilience;
 
@@ -19,8 +20,13 @@ internal sealed class CircuitBreakerGroup
     private readonly long _breakTicks;
     private int _notClosed;
 
-    public CircuitBreakerGroup(RpcCircuitBreakerPolicy policy, TimeProvider time)
+    private readonly string _scope;
+    private readonly ILogger? _logger;
+
+    public CircuitBreakerGroup(RpcCircuitBreakerPolicy policy, TimeProvider time, string scope = "", ILogger? logger = null)
     {
+        _scope = scope;
+        _logger = logger;
         _policy = policy;
         _time = time;
         _bucketTicks = Math.Max(1, policy.SamplingDurationMs * time.TimestampFrequency / 1000 / EndpointCircuit.Buckets);
@@ -50,13 +56,23 @@ internal sealed class CircuitBreakerGroup
     }
 
     /// <summary>Counts an attempt's outcome; opens or closes the circuit when the counts say so.</summary>
-    public void Record(int endpointId, bool failure, long now)
+    public void Record(RpcEndpointState endpoint, bool failure, long now)
     {
+        int endpointId = endpoint.Id;
         EndpointCircuit circuit = _circuits.GetOrAdd(endpointId, static (_, group) => new EndpointCircuit(group._bucketTicks), this);
         int change = circuit.Record(failure, now, _policy);
         if (change != 0)
         {
             Interlocked.Add(ref _notClosed, change);
+            if (change > 0)
+            {
+                _logger?.LogWarning("The circuit of {Endpoint} for '{Scope}' opened: calls skip it for {Break} ms, then one probe is let through.",
+                    endpoint.Endpoint, _scope, _policy.BreakDurationMs);
+            }
+            else
+            {
+                _logger?.LogInformation("The circuit of {Endpoint} for '{Scope}' closed: its probe succeeded.", endpoint.Endpoint, _scope);
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 using System;
 using System.Threading;
 using System.Threading.Tasks;
+using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Hedging;
 using Polly.Retry;
@@ -27,8 +28,9 @@ internal sealed class MethodResilience
 
     public MethodResilience(
         RpcMethodDescriptor method, bool idempotent, bool deduplicate, bool broadcast, RpcRetryPolicy? retry, RpcHedgingPolicy? hedging,
-        CircuitBreakerGroup? breaker, RetryBudget budget, TimeProvider time, ResiliencePipeline? outer)
+        CircuitBreakerGroup? breaker, RetryBudget budget, TimeProvider time, ResiliencePipeline? outer, ILogger? logger = null)
     {
+        ILogger log = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         Method = method;
         Idempotent = idempotent;
         Deduplicate = deduplicate;
@@ -59,6 +61,16 @@ internal sealed class MethodResilience
                     ShouldHandle = static args => new ValueTask<bool>(
                         args.Outcome.Exception is { } error && State(args.Context).Resilience.ShouldRetry(State(args.Context), error, args.AttemptNumber, commit: true)),
                     DelayGenerator = static args => new ValueTask<TimeSpan?>(State(args.Context).NextDelay),
+                    OnRetry = args =>
+                    {
+                        if (log.IsEnabled(LogLevel.Debug))
+                        {
+                            log.LogDebug("Retrying '{Method}' in {Delay:0} ms (attempt {Attempt}) after: {Error}",
+                                method.FullName, args.RetryDelay.TotalMilliseconds, args.AttemptNumber + 2, args.Outcome.Exception?.Message);
+                        }
+
+                        return default;
+                    },
                 })
                 .Build();
         }
@@ -75,6 +87,15 @@ internal sealed class MethodResilience
                     DelayGenerator = policy.AdaptiveDelay ? args => new ValueTask<TimeSpan>(AdaptiveHedgingDelay()) : null,
                     ShouldHandle = static args => new ValueTask<bool>(
                         args.Outcome.Exception is { } error && State(args.Context).Resilience.IsHedgeable(error)),
+                    OnHedging = args =>
+                    {
+                        if (log.IsEnabled(LogLevel.Debug))
+                        {
+                            log.LogDebug("Hedging '{Method}': attempt {Attempt} starts.", method.FullName, args.AttemptNumber + 1);
+                        }
+
+                        return default;
+                    },
                 })
                 .Build();
         }
