@@ -13,14 +13,17 @@ public sealed class RpcCallContext
     private static readonly AsyncLocal<RpcCallContext?> s_current = new();
     private readonly TimeProvider _time;
     private readonly long _deadline;
+    private readonly Server.RpcServerCall _call;
+    private readonly int _generation;
 
-    internal RpcCallContext(RpcMethodDescriptor method, TimeProvider time, long deadlineTimestamp, CancellationToken cancellationToken, bool isRetryAttempt = false)
+    internal RpcCallContext(RpcMethodDescriptor method, TimeProvider time, long deadlineTimestamp, Server.RpcServerCall call, int generation, bool isRetryAttempt)
     {
         Method = method;
         IsRetryAttempt = isRetryAttempt;
         _time = time;
         _deadline = deadlineTimestamp;
-        CancellationToken = cancellationToken;
+        _call = call;
+        _generation = generation;
     }
 
     /// <summary>The call being served on this logical flow, or null outside a handler (or for calls with neither a deadline nor the retry marker).</summary>
@@ -29,8 +32,11 @@ public sealed class RpcCallContext
     /// <summary>The method being served.</summary>
     public RpcMethodDescriptor Method { get; }
 
-    /// <summary>The token that fires at the deadline or when the client cancels.</summary>
-    public CancellationToken CancellationToken { get; }
+    /// <summary>
+    /// The token that fires at the deadline or when the client cancels (already cancelled once the call has finished).
+    /// Created when first asked for, so a handler that never reads it pays nothing for it.
+    /// </summary>
+    public CancellationToken CancellationToken => _call.TokenFor(_generation);
 
     /// <summary>True when the call carries a deadline; <see cref="Remaining"/> is meaningful only then.</summary>
     public bool HasDeadline => _deadline != long.MaxValue;

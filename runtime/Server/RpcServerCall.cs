@@ -38,7 +38,16 @@ public sealed class RpcServerCall
     internal bool HasDeadline => _deadline != long.MaxValue;
 
     /// <summary>The ambient context for a handler of a call with a deadline.</summary>
-    internal RpcCallContext CreateContext() => new(Method, _connection.Server.TimeProvider, _deadline, CancellationToken, IsRetryAttempt);
+    internal RpcCallContext CreateContext() => new(Method, _connection.Server.TimeProvider, _deadline, this, Generation, IsRetryAttempt);
+
+    /// <summary>The handler's token while <paramref name="generation"/> is still this instance's call; a cancelled one after.</summary>
+    internal CancellationToken TokenFor(int generation)
+    {
+        lock (_lock)
+        {
+            return generation == _generation ? CancellationToken : new CancellationToken(canceled: true);
+        }
+    }
 
     /// <summary>The deduplication entry this run answers, for [Deduplicate] calls that carried a call id.</summary>
     internal DeduplicationWindow.Entry? Dedupe { get; set; }

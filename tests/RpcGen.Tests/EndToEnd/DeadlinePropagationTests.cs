@@ -39,7 +39,8 @@ public sealed class DeadlinePropagationTests
     {
         var time = new ManualTimeProvider();
         await using var server = new RpcServer(new RpcServerOptions { TimeProvider = time });
-        server.Map<IFront>(new Front(null!));
+        var frontService = new Front(null!);
+        server.Map<IFront>(frontService);
         server.Map<IPlain>(new Plain());
         await server.StartAsync();
         await using var client = new RpcClient(new RpcClientOptions { TimeProvider = time, Endpoints = { server.InProcessEndpoint } });
@@ -48,5 +49,11 @@ public sealed class DeadlinePropagationTests
         Assert.Equal(200, await front.RemainingAsync());        // the clock does not move: all 200 ms are left
         Assert.False(await client.CreateProxy<IPlain>().HasContextAsync()); // no deadline, no context
         Assert.Null(RpcCallContext.Current);                    // and none leaks to the caller
+
+        // A context kept past its call gives a cancelled token, never the token of a later call on the pooled state.
+        RpcCallContext kept = frontService.LastContext!;
+        Assert.True(kept.CancellationToken.IsCancellationRequested);
+        Assert.Equal(200, await front.RemainingAsync());
+        Assert.True(kept.CancellationToken.IsCancellationRequested);
     }
 }

@@ -248,7 +248,14 @@ public sealed class Front : IFront
 
     public Task<int> RelayAsync(int milliseconds) => _back.WaitForCancellationAsync(milliseconds); // back has [Timeout(5000)]
 
-    public Task<int> RemainingAsync() => Task.FromResult((int)Math.Round(RpcCallContext.Current!.Remaining.TotalMilliseconds));
+    public Task<int> RemainingAsync()
+    {
+        LastContext = RpcCallContext.Current;
+        return Task.FromResult((int)Math.Round(RpcCallContext.Current!.Remaining.TotalMilliseconds));
+    }
+
+    /// <summary>The context the last RemainingAsync saw, for tests of what it gives after the call.</summary>
+    public RpcCallContext? LastContext { get; private set; }
 }
 
 /// <summary>A handler that blocks its thread synchronously until released (what not to write, and what must not stall a connection).</summary>
