@@ -430,25 +430,29 @@ public sealed class RpcCallInvoker
         EndpointSet set = _client.EndpointSet;
         ReadOnlySpan<RpcEndpointState> candidates = set.Candidates;
         bool filterBreaker = breaker is { AnyNotClosed: true };
-        if (!tried.IsEmpty || filterBreaker)
+        if (tried.IsEmpty && !filterBreaker)
         {
-            var remaining = new List<RpcEndpointState>(candidates.Length);
-            var open = 0;
+            return candidates.IsEmpty ? null : method.Balancer.Pick(Context(method, set, candidates, hashKey, timestamp, tried));
+        }
+
+        // Retries and open circuits: the balancer sees the remaining candidates, in a pooled array (no allocation).
+        RpcEndpointState[] pooled = System.Buffers.ArrayPool<RpcEndpointState>.Shared.Rent(Math.Max(1, candidates.Length));
+        try
+        {
+            int remaining = 0, open = 0;
             foreach (RpcEndpointState candidate in candidates)
             {
                 if (filterBreaker && breaker!.IsBlocked(candidate.Id, timestamp))
                 {
                     open++;
-                    continue;
                 }
-
-                if (!tried.Contains(candidate.Id))
+                else if (!tried.Contains(candidate.Id))
                 {
-                    remaining.Add(candidate);
+                    pooled[remaining++] = candidate;
                 }
             }
 
-            if (remaining.Count == 0 && allowRepeat && !tried.IsEmpty && open < candidates.Length)
+            if (remaining == 0 && allowRepeat && !tried.IsEmpty && open < candidates.Length)
             {
                 // Every candidate was tried by earlier attempts: failover prefers new endpoints but does not require one.
                 tried = default;
@@ -464,17 +468,17 @@ public sealed class RpcCallInvoker
                 };
             }
 
-            candidates = remaining.ToArray();
+            return remaining == 0 ? null : method.Balancer.Pick(Context(method, set, pooled.AsSpan(0, remaining), hashKey, timestamp, tried));
         }
-
-        if (candidates.IsEmpty)
+        finally
         {
-            return null;
+            System.Buffers.ArrayPool<RpcEndpointState>.Shared.Return(pooled, clearArray: true);
         }
-
-        var context = new LoadBalancingContext(set, candidates, method.Descriptor, hashKey, method.HasHashKey, timestamp, tried, _client.TotalInFlight);
-        return method.Balancer.Pick(context);
     }
+
+    private LoadBalancingContext Context(
+        RpcClientMethod method, EndpointSet set, ReadOnlySpan<RpcEndpointState> candidates, ulong hashKey, long timestamp, TriedEndpoints tried) =>
+        new(set, candidates, method.Descriptor, hashKey, method.HasHashKey, timestamp, tried, _client.TotalInFlight);
 
     /// <summary>What an attempt's failure says about its endpoint's health.</summary>
     private static CallOutcome Classify(Exception error) => error switch
