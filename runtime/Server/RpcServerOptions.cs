@@ -54,6 +54,12 @@ public sealed class RpcServerOptions
     /// <summary>How long a finished deduplicated call's answer is kept for its retries. The default value is 5 minutes.</summary>
     public TimeSpan DeduplicationWindow { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// After a graceful shutdown's GoAway, once its calls are done, how long a connection waits for the client to close
+    /// it, refusing (as not processed) any request that crossed the GoAway. The default value is 1 second.
+    /// </summary>
+    public TimeSpan GoAwayLinger { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>How long a new connection may take to send its preface. The default value is 10 seconds.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -73,6 +79,11 @@ public sealed class RpcServerOptions
         if (DeduplicationCapacity < 1 || DeduplicationMaxBytes < 0 || DeduplicationWindow <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(DeduplicationCapacity), "DeduplicationCapacity must be at least 1, DeduplicationMaxBytes 0 or more, and DeduplicationWindow positive.");
+        }
+
+        if (GoAwayLinger < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(GoAwayLinger), GoAwayLinger, "GoAwayLinger must be zero or positive.");
         }
 
         if (HandshakeTimeout <= TimeSpan.Zero)

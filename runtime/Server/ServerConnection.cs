@@ -94,8 +94,29 @@ internal sealed class ServerConnection : FramedConnection
         }
     }
 
+    /// <summary>
+    /// Every call is answered after a goodbye: wait for the client to close (it does once its calls are done), still
+    /// refusing any request that crossed the GoAway as not processed, and close after a linger at most. Closing at once
+    /// would let such a request hit a closed socket, where the client cannot tell it was never processed (a reset can
+    /// even discard the GoAway before the client reads it).
+    /// </summary>
     private async Task FinishAsync()
     {
+        TimeSpan linger = Server.Options.GoAwayLinger;
+        if (linger > TimeSpan.Zero)
+        {
+            // Wall-clock: an I/O grace period, not call timing (a manual test clock must not hold a shutdown open).
+            using var timeout = new System.Threading.CancellationTokenSource(linger);
+            try
+            {
+                await Completion.WaitAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // The client kept the connection open; close it now.
+            }
+        }
+
         await Output.CompleteAsync().ConfigureAwait(false);
         Close(null);
     }
