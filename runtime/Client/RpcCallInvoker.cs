@@ -182,6 +182,12 @@ public sealed class RpcCallInvoker
                 static (c, s) => s.Invoker.PipelineAttemptAsync(c, s),
                 context,
                 new AttemptState<TArguments>(this, method, arguments, hashKey)).ConfigureAwait(false);
+            if (outcome.Exception is HedgeSkippedException && Volatile.Read(ref state.LastError) is { } real)
+            {
+                // A skipped hedge ended the call after a sent attempt failed: the caller sees that attempt's error.
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(real);
+            }
+
             outcome.ThrowIfException();
             return outcome.Result;
         }
@@ -210,8 +216,8 @@ public sealed class RpcCallInvoker
             long typical = resilience.Latency?.Quantile(0.5) ?? 0;
             if ((state.Deadline != long.MaxValue && _client.TimeProvider.GetTimestamp() + typical >= state.Deadline) || !resilience.Budget.TryWithdraw())
             {
-                return Polly.Outcome.FromException<AttemptResult>(new RpcException(RpcStatusCode.Unavailable,
-                    $"A hedged attempt of '{s.Method.Descriptor.FullName}' was skipped: the deadline is too close or the retry budget is spent.") { NotProcessed = true, DoNotRetry = true });
+                // A handled failure, so that the hedging strategy keeps waiting for the attempts already out.
+                return Polly.Outcome.FromException<AttemptResult>(new HedgeSkippedException(s.Method.Descriptor.FullName));
             }
         }
 
@@ -221,6 +227,7 @@ public sealed class RpcCallInvoker
         }
         catch (Exception ex)
         {
+            Volatile.Write(ref state.LastError, ex);
             return Polly.Outcome.FromException<AttemptResult>(ex);
         }
     }

@@ -191,7 +191,7 @@ internal sealed class MethodResilience
     }
 
     /// <summary>Whether a hedged attempt's failure should start the next hedge at once instead of waiting for the delay.</summary>
-    public bool IsHedgeable(Exception error) => error is RpcException rpc && !rpc.DoNotRetry &&
+    public bool IsHedgeable(Exception error) => error is HedgeSkippedException || error is RpcException rpc && !rpc.DoNotRetry &&
         (rpc.NotProcessed || rpc.AttemptTimedOut || rpc.StatusCode is RpcStatusCode.Unavailable or RpcStatusCode.DeadlineExceeded ||
          (_retryableMask & (1u << ((int)rpc.StatusCode & 31))) != 0);
 
@@ -208,6 +208,20 @@ internal sealed class MethodResilience
         Latency?.Quantile(0.95) is long ticks
             ? TimeSpan.FromSeconds((double)ticks / Time.TimestampFrequency)
             : TimeSpan.FromMilliseconds(Hedging!.DelayMs);
+}
+
+/// <summary>
+/// A hedge that was not sent (the deadline was too close, or the retry budget was spent). The hedging strategy treats
+/// it as a failure another attempt may fix, so it goes on waiting for the attempts already sent; a caller sees it only
+/// if every sent attempt failed first.
+/// </summary>
+internal sealed class HedgeSkippedException : RpcException
+{
+    public HedgeSkippedException(string method)
+        : base(RpcStatusCode.Unavailable, $"A hedged attempt of '{method}' was skipped: the deadline is too close or the retry budget is spent.")
+    {
+        NotProcessed = true;
+    }
 }
 
 /// <summary>What a successful attempt produced: the response body (pooled; disposed by whoever drops it) and its endpoint.</summary>
@@ -256,6 +270,9 @@ internal sealed class CallState
 
     public bool BudgetExhausted;
 
+    /// <summary>The latest failure of an attempt that was sent, for the caller when a skipped hedge ends the call.</summary>
+    public Exception? LastError;
+
     /// <summary>
     /// For a deduplicated method that is not idempotent: the endpoint whose server got the request. Its retries go back
     /// there, because only that server's window knows the call id.
@@ -298,6 +315,7 @@ internal sealed class CallState
         state.NextDelay = default;
         state.BudgetExhausted = false;
         state.ReplayFirst = null;
+        state.LastError = null;
         state.Sticky = null;
         state.Resilience = null!;
         state.CancellationToken = default;

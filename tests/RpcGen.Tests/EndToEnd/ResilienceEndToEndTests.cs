@@ -191,6 +191,32 @@ public sealed class ResilienceEndToEndTests
     }
 
     [Fact]
+    public async Task Hedging_WithTheBudgetSpent_SkipsTheHedges_AndWaitsForTheFirstAttempt()
+    {
+        await using Cluster cluster = await Cluster.StartAsync(2);
+        cluster.Orders[0].QuoteDelayMs = 100;
+        cluster.Orders[1].QuoteDelayMs = 100;
+        await using RpcClient client = cluster.Client(o =>
+        {
+            o.RetryBudget.Ratio = 0;
+            o.RetryBudget.MinRetriesPerSecond = 0;
+        });
+        IOrders orders = client.CreateProxy<IOrders>();
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.EndsWith($":quote:{i}", await orders.QuoteAsync(i).WaitAsync(NoHang)); // the first attempt's answer, not the skip
+        }
+
+        Assert.Equal(3, cluster.Runs("Quote")); // no hedge was sent
+        Assert.Equal(0, cluster.Orders.Sum(o => o.Cancelled));
+
+        // When the first attempt fails and no hedge may follow, the caller sees that attempt's error, not the skip.
+        cluster.FailAll(() => new RpcException(RpcStatusCode.Unavailable, "injected"));
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => orders.QuoteAsync(9).WaitAsync(NoHang));
+        Assert.Equal("injected", error.Message);
+    }
+
+    [Fact]
     public async Task CircuitBreaker_Opens_FailsFast_HalfOpens_AndCloses()
     {
         var time = new ManualTimeProvider();
