@@ -214,11 +214,19 @@ public sealed class RpcCallInvoker
         {
             // A hedge: only when the time left can fit a typical call, and the budget allows another attempt.
             long typical = resilience.Latency?.Quantile(0.5) ?? 0;
-            if ((state.Deadline != long.MaxValue && _client.TimeProvider.GetTimestamp() + typical >= state.Deadline) || !resilience.Budget.TryWithdraw())
+            bool tooLate = state.Deadline != long.MaxValue && _client.TimeProvider.GetTimestamp() + typical >= state.Deadline;
+            if (tooLate || !resilience.Budget.TryWithdraw())
             {
+                if (!tooLate)
+                {
+                    Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.RetriesDenied, s.Method.Descriptor.FullName);
+                }
+
                 // A handled failure, so that the hedging strategy keeps waiting for the attempts already out.
                 return Polly.Outcome.FromException<AttemptResult>(new HedgeSkippedException(s.Method.Descriptor.FullName));
             }
+
+            Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Hedges, s.Method.Descriptor.FullName);
         }
 
         try

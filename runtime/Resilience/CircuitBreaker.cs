@@ -66,6 +66,7 @@ internal sealed class CircuitBreakerGroup
             Interlocked.Add(ref _notClosed, change);
             if (change > 0)
             {
+                Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.CircuitsOpened, _scope);
                 _logger?.LogWarning("The circuit of {Endpoint} for '{Scope}' opened: calls skip it for {Break} ms, then one probe is let through.",
                     endpoint.Endpoint, _scope, _policy.BreakDurationMs);
             }

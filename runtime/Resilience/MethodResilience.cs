@@ -63,6 +63,7 @@ internal sealed class MethodResilience
                     DelayGenerator = static args => new ValueTask<TimeSpan?>(State(args.Context).NextDelay),
                     OnRetry = args =>
                     {
+                        Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Retries, method.FullName);
                         if (log.IsEnabled(LogLevel.Debug))
                         {
                             log.LogDebug("Retrying '{Method}' in {Delay:0} ms (attempt {Attempt}) after: {Error}",
@@ -183,6 +184,7 @@ internal sealed class MethodResilience
         if (!Budget.TryWithdraw())
         {
             state.BudgetExhausted = true;
+            Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.RetriesDenied, Method.FullName);
             return false;
         }
 

@@ -441,10 +441,11 @@ public sealed class ResilienceEndToEndTests
 
         await using RpcClient client = cluster.Client();
         IOrders orders = client.CreateProxy<IOrders>();
-        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(150));
+        // The hedges go out at 20 and 40 ms; cancel well after (a cold process may take a while to start the hedging path).
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(1000));
         var watch = Stopwatch.StartNew();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => orders.QuoteAsync(1, cancel.Token).WaitAsync(NoHang));
-        Assert.True(watch.ElapsedMilliseconds < 2000, $"cancellation took {watch.ElapsedMilliseconds} ms");
+        Assert.True(watch.ElapsedMilliseconds < 4000, $"cancellation took {watch.ElapsedMilliseconds} ms");
 
         // All three hedged attempts were sent (20 ms apart) and every one's handler saw the cancel frame.
         Assert.Equal(3, cluster.Runs("Quote"));
@@ -535,6 +536,65 @@ public sealed class ResilienceEndToEndTests
         // Three attempts of Relay: the first one's downstream call retries (3 runs); the two retried ones call once each.
         Assert.Equal(3, cluster.Runs("Relay"));
         Assert.Equal(3 + 1 + 1, stock.Runs);
+    }
+
+    [Fact]
+    public async Task Metrics_CountRetriesHedgesDeniedRetriesAndOpenedCircuits()
+    {
+        var counts = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == RpcGen.Telemetry.RpcGenMetrics.MeterName)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            foreach (KeyValuePair<string, object?> tag in tags)
+            {
+                if (tag.Key == "rpc.method")
+                {
+                    counts.AddOrUpdate($"{instrument.Name} {tag.Value}", value, (_, n) => n + value);
+                }
+            }
+        });
+        listener.Start();
+
+        await using Cluster cluster = await Cluster.StartAsync(3);
+        cluster.FailAll(Unavailable);
+        await using RpcClient client = cluster.Client(o =>
+        {
+            o.RetryBudget.Ratio = 0;
+            o.RetryBudget.MinRetriesPerSecond = 0.3; // three retries in the 10 s window
+        });
+        IOrders orders = client.CreateProxy<IOrders>();
+        await Assert.ThrowsAsync<RpcException>(() => orders.GetAsync(1).WaitAsync(NoHang)); // 2 retries
+        await Assert.ThrowsAsync<RpcException>(() => orders.GetAsync(2).WaitAsync(NoHang)); // 1 retry, then denied
+        for (int i = 0; i < 15; i++)
+        {
+            await Assert.ThrowsAsync<RpcException>(() => orders.StockAsync(i).WaitAsync(NoHang));
+        }
+
+        Assert.Equal(3, counts.GetValueOrDefault("rpcgen.client.retries orders/Get"));
+        Assert.Equal(1, counts.GetValueOrDefault("rpcgen.client.retries_denied orders/Get"));
+        Assert.Equal(3, counts.GetValueOrDefault("rpcgen.client.circuits_opened orders/Stock")); // four failures each
+
+        // Hedges: every server answers in 300 ms, so a call sends both of its hedges (20 ms apart). A first call warms
+        // the hedging path up (on a cold process, compiling it can take longer than the servers).
+        cluster.FailAll(null!);
+        foreach (FaultyOrders o in cluster.Orders)
+        {
+            o.QuoteDelayMs = 300;
+        }
+
+        await using RpcClient hedging = cluster.Client();
+        IOrders hedged = hedging.CreateProxy<IOrders>();
+        await hedged.QuoteAsync(0).WaitAsync(NoHang);
+        long before = counts.GetValueOrDefault("rpcgen.client.hedges orders/Quote");
+        await hedged.QuoteAsync(1).WaitAsync(NoHang);
+        Assert.Equal(2, counts.GetValueOrDefault("rpcgen.client.hedges orders/Quote") - before);
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)
