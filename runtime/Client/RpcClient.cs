@@ -20,6 +20,7 @@ public sealed class RpcClient : IAsyncDisposable
     private readonly List<RpcEndpointState> _states = new();
     private readonly ConcurrentDictionary<Type, object> _proxies = new();
     private readonly ConcurrentDictionary<LoadBalanceStrategy, ILoadBalancer> _balancers = new();
+    private readonly ConcurrentDictionary<string, Resilience.CircuitBreakerGroup> _breakers = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _disposal = new();
     private readonly IDisposable? _subscription;
     private volatile EndpointSet _set = EndpointSet.Empty;
@@ -67,6 +68,9 @@ public sealed class RpcClient : IAsyncDisposable
 
     internal HealthMonitor Health { get; } = null!;
 
+    /// <summary>The retry budget this client's methods share.</summary>
+    internal Resilience.RetryBudget RetryBudget { get; }
+
     internal EndpointSet EndpointSet => _set;
 
     internal long TotalInFlight => Volatile.Read(ref _totalInFlight);
@@ -108,10 +112,6 @@ public sealed class RpcClient : IAsyncDisposable
     }
 
     /// <summary>
-    /// The balancer of a method: <see cref="RpcClientOptions.LoadBalancing"/> for "service/method", then for "service",
-    /// then the method's <c>[LoadBalance]</c> (a user type gets its own instance), then round-robin.
-    /// </summary>
-    /// <summary>
     /// The method's effective resilience: its attributes, overridden by <see cref="RpcClientOptions.Policies"/> (service
     /// key, then method key). Null policies when the method needs none, so its calls take the direct path.
     /// </summary>
@@ -150,17 +150,19 @@ public sealed class RpcClient : IAsyncDisposable
         retry?.Validate(where + " (Retry)");
         hedging?.Validate(where + " (Hedging)");
         breaker?.Validate(where + " (CircuitBreaker)");
-        Polly.ResiliencePipeline? outer = Options.AdditionalResilience?.Invoke(method);
-        if (!idempotent && !deduplicate && !method.Broadcast && retry is not { MaxAttempts: > 1 } && hedging is not { MaxAttempts: > 1 } && breaker is null && outer is null)
-        {
-            return (null, timeout);
-        }
-
         if (hedging is { MaxAttempts: > 1 } && !idempotent)
         {
             // Hedging sends a request again while the first may be running: only for idempotent methods.
             Logger.LogWarning("'{Method}' has a hedging policy but is not idempotent; it is not hedged (mark it [Idempotent], or set Idempotent in its policy override).", method.FullName);
             hedging = null;
+        }
+
+        // [Idempotent] and [Deduplicate] matter only to a policy that sends a call more than once.
+        Polly.ResiliencePipeline? outer = Options.AdditionalResilience?.Invoke(method);
+        bool repeats = retry is { MaxAttempts: > 1 } || hedging is { MaxAttempts: > 1 };
+        if (!repeats && !method.Broadcast && breaker is null && outer is null)
+        {
+            return (null, timeout);
         }
 
         Resilience.CircuitBreakerGroup? group = breaker is null
@@ -170,16 +172,16 @@ public sealed class RpcClient : IAsyncDisposable
         return (policies, timeout);
     }
 
-    internal Resilience.RetryBudget RetryBudget { get; }
-
-    private readonly ConcurrentDictionary<string, Resilience.CircuitBreakerGroup> _breakers = new(StringComparer.Ordinal);
-
     /// <summary>The state of <paramref name="endpoint"/>'s circuit for a service or method key, for diagnostics and tests.</summary>
     public RpcCircuitState GetCircuitState(string serviceOrMethod, RpcEndpointState endpoint) =>
         _breakers.TryGetValue(serviceOrMethod, out Resilience.CircuitBreakerGroup? group)
             ? group.StateOf(endpoint.Id)
             : RpcCircuitState.Closed;
 
+    /// <summary>
+    /// The balancer of a method: <see cref="RpcClientOptions.LoadBalancing"/> for "service/method", then for "service",
+    /// then the method's <c>[LoadBalance]</c> (a user type gets its own instance), then round-robin.
+    /// </summary>
     internal ILoadBalancer GetBalancer(RpcMethodDescriptor method)
     {
         if (Options.LoadBalancing.TryGetValue(method.FullName, out LoadBalanceStrategy strategy) ||

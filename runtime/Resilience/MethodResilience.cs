@@ -183,7 +183,6 @@ internal sealed class MethodResilience
 
         if (!Budget.TryWithdraw())
         {
-            state.BudgetExhausted = true;
             Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.RetriesDenied, Method.FullName);
             return false;
         }
@@ -270,8 +269,6 @@ internal sealed class CallState
 
     public TimeSpan NextDelay;
 
-    public bool BudgetExhausted;
-
     /// <summary>The latest failure of an attempt that was sent, for the caller when a skipped hedge ends the call.</summary>
     public Exception? LastError;
 
@@ -315,7 +312,6 @@ internal sealed class CallState
         state._tried = default;
         state.Attempts = 0;
         state.NextDelay = default;
-        state.BudgetExhausted = false;
         state.ReplayFirst = null;
         state.LastError = null;
         state.Sticky = null;

@@ -7,7 +7,6 @@ using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
 using RpcGen.Client;
 using RpcGen.Protocol;
-using RpcGen.Server;
 using RpcGen.Transport;
 
 namespace RpcGen.Server;
