@@ -66,6 +66,43 @@ public sealed class FrameCodecTests
     }
 
     [Fact]
+    public void RequestBody_CarriesACallId_BehindTheMetadata_WhenFlagged()
+    {
+        byte[] name = Encoding.UTF8.GetBytes("orders/Charge");
+        byte[] callId = Enumerable.Range(1, 16).Select(i => (byte)i).ToArray();
+        int prefix = RequestBody.PrefixLength(name.Length, callId: true);
+        Assert.Equal(RequestBody.PrefixLength(name.Length) + 16, prefix);
+        byte[] body = new byte[prefix + 2];
+        RequestBody.WritePrefix(body, 0, name, callId);
+        "[]"u8.CopyTo(body.AsSpan(prefix));
+
+        Assert.Null(RequestBody.TryParse(body, FrameFlags.CallId, out RequestBody request));
+        Assert.Equal(callId, request.CallId.ToArray());
+        Assert.Equal("[]", Encoding.UTF8.GetString(request.Payload));
+
+        Assert.Equal("request frame's call id is truncated", RequestBody.TryParse(body.AsSpan(0, prefix - 1), FrameFlags.CallId, out _));
+        Assert.Null(RequestBody.TryParse(body, FrameFlags.None, out RequestBody unflagged)); // without the flag: no call id
+        Assert.True(unflagged.CallId.IsEmpty);
+    }
+
+    [Fact]
+    public void ErrorBody_CarriesPushback_AfterTheMessage()
+    {
+        foreach (int pushback in new[] { 250, 0, -1 })
+        {
+            byte[] body = new byte[ErrorBody.Length("busy", pushback: true)];
+            ErrorBody.Write(body, RpcStatusCode.Unavailable, "busy", pushback);
+            Assert.True(ErrorBody.TryRead(body, out RpcStatusCode code, out string message));
+            Assert.Equal((RpcStatusCode.Unavailable, "busy"), (code, message));
+            Assert.Equal(pushback, ErrorBody.ReadPushback(body));
+        }
+
+        byte[] plain = new byte[ErrorBody.Length("busy")];
+        ErrorBody.Write(plain, RpcStatusCode.Unavailable, "busy");
+        Assert.Null(ErrorBody.ReadPushback(plain));
+    }
+
+    [Fact]
     public void RequestBody_SkipsMetadataEntries()
     {
         var body = new List<byte>();
