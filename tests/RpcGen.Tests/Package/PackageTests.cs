@@ -22,6 +22,14 @@ public sealed class PackageTests : IDisposable
 
     private static string RepositoryRoot() => TestPaths.RepositoryRoot;
 
+    /// <summary>Restores the consumer from the temporary feed into its private packages folder, then builds it.</summary>
+    private (int ExitCode, string Output) RestoreAndBuild(string app)
+    {
+        (int restore, string restoreOutput) = Dotnet(app, "restore", "--packages", Path.Combine(_work, "packages"));
+        Assert.True(restore == 0, restoreOutput);
+        return Dotnet(app, "build", "--no-restore", "-c", "Release");
+    }
+
     private (int ExitCode, string Output) Dotnet(string workingDirectory, params string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet")
@@ -155,10 +163,7 @@ public sealed class PackageTests : IDisposable
     {
         Pack();
         string app = Consumer("GoodApp", GoodProgram);
-        string packages = Path.Combine(_work, "packages");
-        (int restore, string restoreOutput) = Dotnet(app, "restore", "--packages", packages);
-        Assert.True(restore == 0, restoreOutput);
-        (int build, string buildOutput) = Dotnet(app, "build", "--no-restore", "-c", "Release");
+        (int build, string buildOutput) = RestoreAndBuild(app);
         Assert.True(build == 0, buildOutput);
         Assert.Contains("0 Warning(s)", buildOutput, StringComparison.Ordinal);
         (int run, string runOutput) = Dotnet(app, "run", "--no-build", "-c", "Release");
@@ -179,9 +184,7 @@ public sealed class PackageTests : IDisposable
                 public static class Program { public static int Main() => 0; }
             }
             """, "<LangVersion>8.0</LangVersion><ImplicitUsings>disable</ImplicitUsings><Nullable>disable</Nullable>");
-        (int restore, string restoreOutput) = Dotnet(app, "restore", "--packages", Path.Combine(_work, "packages"));
-        Assert.True(restore == 0, restoreOutput);
-        (int build, string buildOutput) = Dotnet(app, "build", "--no-restore", "-c", "Release");
+        (int build, string buildOutput) = RestoreAndBuild(app);
         Assert.NotEqual(0, build);
         Assert.Contains("RPCGEN100", buildOutput, StringComparison.Ordinal);
     }
@@ -196,9 +199,7 @@ public sealed class PackageTests : IDisposable
             return 0;
             [RpcService] public interface IBad { int Add(int a, int b); }
             """);
-        (int restore, string restoreOutput) = Dotnet(app, "restore", "--packages", Path.Combine(_work, "packages"));
-        Assert.True(restore == 0, restoreOutput);
-        (int build, string buildOutput) = Dotnet(app, "build", "--no-restore", "-c", "Release");
+        (int build, string buildOutput) = RestoreAndBuild(app);
         Assert.NotEqual(0, build);
         Assert.Contains("error RPCGEN001", buildOutput, StringComparison.Ordinal);
         Assert.Contains("return Task<int> instead", buildOutput, StringComparison.Ordinal);
