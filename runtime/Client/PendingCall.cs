@@ -62,15 +62,17 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
     /// <summary>Starts watching the caller's token and the deadline. Returns false if either already fired.</summary>
     public void Arm(CancellationToken cancellationToken, long deadlineTimestamp, TimeProvider timeProvider)
     {
-        _deadlineTimestamp = deadlineTimestamp;
+        Volatile.Write(ref _deadlineTimestamp, deadlineTimestamp);
         if (deadlineTimestamp != long.MaxValue)
         {
-            TimeSpan due = timeProvider.GetElapsedTime(timeProvider.GetTimestamp(), deadlineTimestamp);
-            if (due <= TimeSpan.Zero)
+            long now = timeProvider.GetTimestamp();
+            if (now >= deadlineTimestamp)
             {
                 OnDeadline();
                 return;
             }
+
+            TimeSpan due = DueIn(timeProvider, now, deadlineTimestamp);
 
             if (_timer is null)
             {
@@ -101,12 +103,35 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
         }
     }
 
+    /// <summary>
+    /// The deadline timer fired. Timers may fire early (a due time is rounded to whole milliseconds, and a custom
+    /// <see cref="TimeProvider"/> may fire when it likes), so the deadline is compared with the clock, and a timer that
+    /// fired too soon is armed again for the time left: a deadline is never dropped.
+    /// </summary>
     private void OnDeadline()
     {
-        // A timer firing late for a previous use of this instance finds a later (or no) deadline and does nothing.
-        if (_connection.TimeProvider.GetTimestamp() < Volatile.Read(ref _deadlineTimestamp))
+        TimeProvider time = _connection.TimeProvider;
+        while (true)
         {
-            return;
+            long deadline = Volatile.Read(ref _deadlineTimestamp);
+            if (deadline == long.MaxValue)
+            {
+                return; // the call ended (or was reset) before the timer fired
+            }
+
+            long now = time.GetTimestamp();
+            if (now >= deadline)
+            {
+                break;
+            }
+
+            // Early: fire again when the time is up. A timestamp that changed meanwhile (the instance was reset and
+            // armed for another call) is read again, so that the last Change always matches the current deadline.
+            _timer!.Change(DueIn(time, now, deadline), Timeout.InfiniteTimeSpan);
+            if (Volatile.Read(ref _deadlineTimestamp) == deadline)
+            {
+                return;
+            }
         }
 
         if (_connection.TryRemove(this))
@@ -117,6 +142,13 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
                 Endpoint = _connection.Remote,
             });
         }
+    }
+
+    /// <summary>The time from <paramref name="now"/> to <paramref name="deadline"/>, rounded up to whole milliseconds.</summary>
+    internal static TimeSpan DueIn(TimeProvider time, long now, long deadline)
+    {
+        double ms = (deadline - now) * 1000.0 / time.TimestampFrequency;
+        return TimeSpan.FromMilliseconds(Math.Max(1, Math.Ceiling(ms)));
     }
 
     /// <summary>Makes the instance ready for another call; only after the caller has read the result.</summary>

@@ -349,7 +349,9 @@ public sealed class RpcCallInvoker
             try
             {
                 ValueTask<ClientConnection> connecting = endpoint.GetConnectionAsync(cancellationToken);
-                connection = connecting.IsCompletedSuccessfully ? connecting.Result : await connecting.ConfigureAwait(false);
+                connection = connecting.IsCompletedSuccessfully
+                    ? connecting.Result
+                    : await WaitForConnectionAsync(connecting, endpoint, method, attemptDeadline, cancellationToken).ConfigureAwait(false);
                 call = connection.TryStartCall();
                 if (call is null)
                 {
@@ -358,7 +360,7 @@ public sealed class RpcCallInvoker
                     continue;
                 }
             }
-            catch (RpcException ex) when (ex.NotProcessed)
+            catch (RpcException ex) when (ex.NotProcessed && ex.StatusCode != RpcStatusCode.DeadlineExceeded)
             {
                 _client.CallEnded(endpoint, start, CallOutcome.Failure);
                 breaker?.Record(endpoint, failure: true, time.GetTimestamp());
@@ -434,6 +436,45 @@ public sealed class RpcCallInvoker
         }
 
         throw lastError ?? new RpcException(RpcStatusCode.Unavailable, $"No endpoint could take '{method.Descriptor.FullName}'.") { NotProcessed = true };
+    }
+
+    /// <summary>
+    /// Waits for a connection that is still being made, but never past the call's deadline: a peer that accepts and
+    /// never completes the handshake holds the connect for <c>ConnectTimeout</c>, the call only for the time it has left.
+    /// The connect itself goes on for the callers that can wait.
+    /// </summary>
+    private async ValueTask<ClientConnection> WaitForConnectionAsync(
+        ValueTask<ClientConnection> connecting, RpcEndpointState endpoint, RpcClientMethod method, long deadline, CancellationToken cancellationToken)
+    {
+        if (deadline == long.MaxValue)
+        {
+            return await connecting.ConfigureAwait(false);
+        }
+
+        TimeProvider time = _client.TimeProvider;
+        Task<ClientConnection> task = connecting.AsTask();
+        while (true)
+        {
+            long now = time.GetTimestamp();
+            if (now >= deadline)
+            {
+                throw new RpcException(RpcStatusCode.DeadlineExceeded,
+                    $"The deadline of '{method.Descriptor.FullName}' passed while connecting to {endpoint.Endpoint} (the connection is not established yet).")
+                {
+                    NotProcessed = true,
+                    Endpoint = endpoint.Endpoint.ToString(),
+                };
+            }
+
+            try
+            {
+                return await task.WaitAsync(PendingCall.DueIn(time, now, deadline), time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException) when (!task.IsCompleted)
+            {
+                // The timer fired; the clock above says whether the deadline really passed (timers may fire early).
+            }
+        }
     }
 
     /// <summary>

@@ -117,7 +117,10 @@ public sealed class RpcClient : IAsyncDisposable
     /// </summary>
     internal (Resilience.MethodResilience? Policies, int TimeoutMilliseconds) GetResilience(RpcMethodDescriptor method)
     {
-        int timeout = method.TimeoutMilliseconds;
+        // [Timeout] on the method or service, else the client's default; an override's TimeoutMs wins (0: no deadline).
+        int timeout = method.TimeoutMilliseconds > 0 ? method.TimeoutMilliseconds
+            : Options.DefaultTimeout == Timeout.InfiniteTimeSpan ? 0
+            : (int)Math.Ceiling(Options.DefaultTimeout.TotalMilliseconds);
         bool idempotent = method.Idempotent, deduplicate = method.Deduplicate;
         RpcRetryPolicy? retry = method.Retry?.Clone();
         RpcHedgingPolicy? hedging = method.Hedging?.Clone();

@@ -49,6 +49,11 @@ public static class RpcClientConfiguration
                 case "ConnectTimeout":
                     options.ConnectTimeout = Time(child);
                     break;
+                case "DefaultTimeout":
+                    options.DefaultTimeout = string.Equals(child.Value, "Infinite", StringComparison.OrdinalIgnoreCase)
+                        ? System.Threading.Timeout.InfiniteTimeSpan
+                        : Time(child);
+                    break;
                 case "ReconnectBackoff":
                     options.ReconnectBackoff = Time(child);
                     break;
@@ -94,7 +99,7 @@ public static class RpcClientConfiguration
                     ReadSlowStart(options.SlowStart, child);
                     break;
                 default:
-                    throw Unknown(child, "Endpoints, Zone, LoadBalancing, MaxFrameSize, ConnectTimeout, ReconnectBackoff, MaxReconnectBackoff, " +
+                    throw Unknown(child, "Endpoints, Zone, LoadBalancing, MaxFrameSize, ConnectTimeout, DefaultTimeout, ReconnectBackoff, MaxReconnectBackoff, " +
                         "KeepAliveInterval, KeepAliveTimeout, ConsistentHashLoadFactor, PeakEwmaDecay, OutlierDetection, SlowStart, Policies, RetryBudget");
             }
         }

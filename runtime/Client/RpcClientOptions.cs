@@ -74,6 +74,14 @@ public sealed class RpcClientOptions
     /// <summary>How long connecting and the protocol handshake may take. The default value is 5 seconds.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// The deadline of a call whose method and service have no <c>[Timeout]</c> and no <c>TimeoutMs</c> override, so that
+    /// no call waits forever on a server that keeps its connection alive but never answers. 30 seconds: far above any
+    /// healthy call, short enough that a stuck one is noticed (gRPC has no default; Dubbo's is 1 s, which is too short for
+    /// slow but healthy work). <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> turns it off. The default value is 30 seconds.
+    /// </summary>
+    public TimeSpan DefaultTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The first wait before reconnecting to an endpoint that could not be reached. The default value is 100 ms.</summary>
     public TimeSpan ReconnectBackoff { get; set; } = TimeSpan.FromMilliseconds(100);
 
@@ -132,6 +140,11 @@ public sealed class RpcClientOptions
         if (ConnectTimeout <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(ConnectTimeout), ConnectTimeout, "ConnectTimeout must be positive.");
+        }
+
+        if ((DefaultTimeout <= TimeSpan.Zero && DefaultTimeout != System.Threading.Timeout.InfiniteTimeSpan) || DefaultTimeout.TotalMilliseconds > int.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(DefaultTimeout), DefaultTimeout, "DefaultTimeout must be positive (at most int.MaxValue ms), or Timeout.InfiniteTimeSpan for no default deadline.");
         }
 
         if (ReconnectBackoff <= TimeSpan.Zero || MaxReconnectBackoff < ReconnectBackoff)

@@ -43,7 +43,8 @@ public sealed class DeadlinePropagationTests
         server.Map<IFront>(frontService);
         server.Map<IPlain>(new Plain());
         await server.StartAsync();
-        await using var client = new RpcClient(new RpcClientOptions { TimeProvider = time, Endpoints = { server.InProcessEndpoint } });
+        // No default deadline: a method without [Timeout] then carries none.
+        await using var client = new RpcClient(new RpcClientOptions { TimeProvider = time, Endpoints = { server.InProcessEndpoint }, DefaultTimeout = Timeout.InfiniteTimeSpan });
         IFront front = client.CreateProxy<IFront>();
 
         Assert.Equal(200, await front.RemainingAsync());        // the clock does not move: all 200 ms are left

@@ -228,7 +228,7 @@ public interface IFront
     Task<int> RemainingAsync();
 }
 
-/// <summary>No [Timeout] anywhere: calls carry no deadline.</summary>
+/// <summary>No [Timeout] anywhere: calls carry only the client's DefaultTimeout.</summary>
 [RpcService("plain")]
 public interface IPlain
 {
