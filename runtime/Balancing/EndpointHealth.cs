@@ -11,8 +11,10 @@ internal enum CallOutcome
 {
     /// <summary>The server answered (a result, or an application error such as NotFound).</summary>
     Success,
-    /// <summary>Cannot connect, connection lost, Unavailable, or deadline exceeded.</summary>
+    /// <summary>The call failed on a working connection: connection lost mid-call, Unavailable, or deadline exceeded.</summary>
     Failure,
+    /// <summary>No connection: cannot connect, or the connection did not answer a keepalive ping.</summary>
+    ConnectFailure,
     /// <summary>Says nothing about the endpoint (the caller cancelled).</summary>
     Neutral,
 }
@@ -25,6 +27,15 @@ internal sealed class EndpointHealth
     public long WindowFailures;
     public int EjectionCount;
     public long EjectedUntil;
+
+    /// <summary>The last failure was a connection that could not be made or kept (a ping that succeeds disproves it).</summary>
+    public volatile bool LastFailureWasConnect;
+
+    /// <summary>
+    /// Ejected because it could not be reached, so a successful ping re-admits it early. An endpoint ejected for calls
+    /// that failed on a working connection stays out for its ejection time: a ping proves the socket, not the service.
+    /// </summary>
+    public bool PingCanReadmit;
     private volatile bool _ejected;
 
     public bool IsEjected
@@ -36,7 +47,8 @@ internal sealed class EndpointHealth
 
 /// <summary>
 /// Outlier detection for one client: ejects endpoints on consecutive failures or outlying success rates, never more than
-/// the allowed share; re-admits them when their time is up or an active ping succeeds; keeps the endpoint set the
+/// the allowed share; re-admits them when their time is up or, for endpoints ejected because they could not be reached,
+/// when an active ping succeeds; keeps the endpoint set the
 /// balancers see up to date. Driven by a <see cref="TimeProvider"/> timer, so tests move time instead of sleeping.
 /// </summary>
 internal sealed class HealthMonitor : IDisposable
@@ -97,7 +109,7 @@ internal sealed class HealthMonitor : IDisposable
         {
             _client.Logger.LogWarning("The connection to {Endpoint} did not answer a keepalive ping within {Timeout}; closing it.", endpoint.Endpoint, _client.Options.KeepAliveTimeout);
             connection.Close(new System.IO.IOException($"The connection to {endpoint.Endpoint} did not answer a keepalive ping within {_client.Options.KeepAliveTimeout.TotalMilliseconds:0} ms."));
-            Record(endpoint, CallOutcome.Failure);
+            Record(endpoint, CallOutcome.ConnectFailure);
         }
         catch (Exception)
         {
@@ -130,17 +142,19 @@ internal sealed class HealthMonitor : IDisposable
 
                 break;
             case CallOutcome.Failure:
+            case CallOutcome.ConnectFailure:
+                health.LastFailureWasConnect = outcome == CallOutcome.ConnectFailure;
                 Interlocked.Increment(ref health.WindowFailures);
                 if (Interlocked.Increment(ref health.ConsecutiveFailures) >= _options.ConsecutiveFailures)
                 {
-                    TryEject(endpoint, $"{_options.ConsecutiveFailures} consecutive failures");
+                    TryEject(endpoint, $"{_options.ConsecutiveFailures} consecutive failures", pingCanReadmit: health.LastFailureWasConnect);
                 }
 
                 break;
         }
     }
 
-    private bool TryEject(RpcEndpointState endpoint, string reason)
+    private bool TryEject(RpcEndpointState endpoint, string reason, bool pingCanReadmit)
     {
         lock (_lock)
         {
@@ -171,6 +185,7 @@ internal sealed class HealthMonitor : IDisposable
                 _options.BaseEjectionTime.TotalSeconds * Math.Pow(2, Math.Min(health.EjectionCount - 1, 30)),
                 _options.MaxEjectionTime.TotalSeconds);
             health.EjectedUntil = _client.TimeProvider.GetTimestamp() + Ticks(TimeSpan.FromSeconds(seconds));
+            health.PingCanReadmit = pingCanReadmit;
             health.IsEjected = true;
             _client.Logger.LogWarning("Ejected {Endpoint} for {Seconds:0.#} s: {Reason}.", endpoint.Endpoint, seconds, reason);
         }
@@ -220,7 +235,7 @@ internal sealed class HealthMonitor : IDisposable
             {
                 Readmit(endpoint, "its ejection time passed");
             }
-            else if (_options.ActiveHealthChecks)
+            else if (_options.ActiveHealthChecks && health.PingCanReadmit)
             {
                 _ = PingAsync(endpoint);
             }
@@ -295,7 +310,7 @@ internal sealed class HealthMonitor : IDisposable
         {
             if (rate < threshold)
             {
-                TryEject(endpoint, $"success rate {rate:P1} is below {threshold:P1} (mean {mean:P1})");
+                TryEject(endpoint, $"success rate {rate:P1} is below {threshold:P1} (mean {mean:P1})", pingCanReadmit: false);
             }
         }
     }

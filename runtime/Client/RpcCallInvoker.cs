@@ -362,7 +362,7 @@ public sealed class RpcCallInvoker
             }
             catch (RpcException ex) when (ex.NotProcessed && ex.StatusCode != RpcStatusCode.DeadlineExceeded)
             {
-                _client.CallEnded(endpoint, start, CallOutcome.Failure);
+                _client.CallEnded(endpoint, start, CallOutcome.ConnectFailure);
                 breaker?.Record(endpoint, failure: true, time.GetTimestamp());
                 lastError = ex;
                 tried = tried.Add(endpoint.Id);

@@ -60,6 +60,78 @@ public sealed class HealthTests
         Assert.Contains(bad, client.EndpointSet.Candidates);
     }
 
+    /// <summary>Two in-process servers that answer pings; health is driven by outcomes recorded on their states.</summary>
+    private static async Task<(RpcServer, RpcServer, RpcClient)> ReachableAsync(ManualTimeProvider time)
+    {
+        var first = new RpcServer(new RpcServerOptions());
+        first.Map<ICalculator>(new Calculator("a"));
+        await first.StartAsync();
+        var second = new RpcServer(new RpcServerOptions());
+        second.Map<ICalculator>(new Calculator("b"));
+        await second.StartAsync();
+        var client = new RpcClient(new RpcClientOptions { TimeProvider = time, Endpoints = { first.InProcessEndpoint, second.InProcessEndpoint } });
+        return (first, second, client);
+    }
+
+    [Fact]
+    public async Task EjectedForFailingCalls_StaysOutForItsEjectionTime_ThoughItAnswersPings()
+    {
+        var time = new ManualTimeProvider();
+        (RpcServer first, RpcServer second, RpcClient client) = await ReachableAsync(time);
+        await using (first)
+        await using (second)
+        await using (client)
+        {
+            RpcEndpointState bad = client.Endpoints[0];
+            await client.PingAsync(bad.Endpoint); // reachable: the connection is up and answers pings
+            Fail(bad, 5);                         // but its calls fail (Unavailable from a working connection)
+            Assert.True(bad.IsEjected);
+
+            for (int second_ = 1; second_ < 30; second_++)
+            {
+                time.Advance(TimeSpan.FromSeconds(1)); // one health review (and, before the fix, one ping) per second
+                await Task.Delay(20);
+                Assert.True(bad.IsEjected, $"re-admitted after {second_} s, before its 30 s ejection time");
+            }
+
+            time.Advance(TimeSpan.FromSeconds(2));
+            Assert.False(bad.IsEjected);
+        }
+    }
+
+    [Fact]
+    public async Task EjectedBecauseUnreachable_IsReadmittedByAPing()
+    {
+        var time = new ManualTimeProvider();
+        (RpcServer first, RpcServer second, RpcClient client) = await ReachableAsync(time);
+        await using (first)
+        await using (second)
+        await using (client)
+        {
+            RpcEndpointState flaky = client.Endpoints[0];
+            for (int i = 0; i < 5; i++)
+            {
+                flaky.CallStarted();
+                flaky.CallEnded(0, 0, CallOutcome.ConnectFailure); // could not connect (it is back now)
+            }
+
+            Assert.True(flaky.IsEjected);
+            int seconds = 0;
+            while (flaky.IsEjected && seconds < 25)
+            {
+                time.Advance(TimeSpan.FromSeconds(1));
+                seconds++;
+                for (int wait = 0; wait < 40 && flaky.IsEjected; wait++)
+                {
+                    await Task.Delay(25); // the ping runs on the real in-process connection
+                }
+            }
+
+            Assert.False(flaky.IsEjected, "a ping that succeeds re-admits an endpoint ejected because it was unreachable");
+            Assert.True(seconds < 25, $"re-admitted only after {seconds} s (ejection time: 30 s)");
+        }
+    }
+
     [Fact]
     public async Task RepeatEjections_Double_UpToTheMaximum()
     {

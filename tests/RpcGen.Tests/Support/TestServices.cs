@@ -110,6 +110,7 @@ public sealed class Calculator : ICalculator
         return kind switch
         {
             "rpc" => throw new RpcException(RpcStatusCode.NotFound, "no such thing"),
+            "unavailable" => throw new RpcException(RpcStatusCode.Unavailable, "overloaded"),
             "argument" => Task.FromException(new ArgumentException("secret detail")),
             "sync" => throw new InvalidOperationException("secret detail"),
             _ => Task.CompletedTask,
