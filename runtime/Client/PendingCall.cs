@@ -25,7 +25,7 @@ internal readonly struct ResponseData : IDisposable
     {
         if (Array is not null)
         {
-            ArrayPool<byte>.Shared.Return(Array);
+            Transport.BufferPool.Return(Array);
         }
     }
 }

@@ -259,7 +259,7 @@ internal sealed class ServerConnection : FramedConnection
         }
 
         // Off the read loop: the payload lives in the receive buffer only until this method returns, so copy it.
-        byte[] payload = ArrayPool<byte>.Shared.Rent(Math.Max(1, request.Payload.Length));
+        byte[] payload = Transport.BufferPool.Rent(Math.Max(1, request.Payload.Length));
         request.Payload.CopyTo(payload);
         ThreadPool.UnsafeQueueUserWorkItem(
             static state => state.Connection.Invoke(state.Dispatcher, state.MethodIndex, state.Call, state.Payload, state.Length),
@@ -277,7 +277,7 @@ internal sealed class ServerConnection : FramedConnection
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(payload); // arguments are read before the handler's first await
+            Transport.BufferPool.Return(payload); // arguments are read before the handler's first await
         }
     }
 

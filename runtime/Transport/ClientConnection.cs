@@ -228,7 +228,7 @@ internal sealed class ClientConnection : FramedConnection
                 byte[]? array = null;
                 if (body.Length > 0)
                 {
-                    array = ArrayPool<byte>.Shared.Rent(body.Length);
+                    array = BufferPool.Rent(body.Length);
                     body.CopyTo(array);
                 }
 

@@ -1,5 +1,6 @@
 using System;
 using System.Buffers;
+using System.Collections.Generic;
 using System.IO.Pipelines;
 using System.Threading;
 using System.Threading.Tasks;
@@ -11,10 +12,20 @@ namespace RpcGen.Transport;
 /// under a short lock and written by one writer at a time, so frames from concurrent callers are coalesced into few
 /// flushes. The first caller to find the writer idle writes inline (lowest latency for a lone caller); what arrives
 /// meanwhile is written by a thread-pool loop, never by a caller that is waiting for its own response.
+/// <para>
+/// The pending buffer holds at most <see cref="MaxPendingBytes"/> (or one frame, if larger): frames that arrive while
+/// it is full wait in a backlog, each in its own array, in order, and move into the buffer as the socket drains it. So
+/// the buffer never grows to hold a whole burst (and stays in the pool's size range), and what a burst queues is given
+/// back as it is sent.
+/// </para>
 /// </summary>
 internal sealed class FrameOutput
 {
+    /// <summary>How many bytes are coalesced into one write before further frames wait in the backlog.</summary>
+    public const int MaxPendingBytes = 1024 * 1024;
+
     private readonly object _lock = new();
+    private readonly Queue<(byte[] Array, int Length)> _backlog = new();
     private readonly PipeWriter _writer;
     private PooledBuffer _pending = new();
     private PooledBuffer _sending = new();
@@ -54,7 +65,17 @@ internal sealed class FrameOutput
                 return false;
             }
 
-            _pending.Write(frame);
+            if (_backlog.Count > 0 || (_pending.WrittenCount > 0 && _pending.WrittenCount + frame.Length > MaxPendingBytes))
+            {
+                byte[] copy = BufferPool.Rent(frame.Length);
+                frame.CopyTo(copy);
+                _backlog.Enqueue((copy, frame.Length));
+            }
+            else
+            {
+                _pending.Write(frame);
+            }
+
             start = !_writing && _corked == 0;
             if (start)
             {
@@ -183,6 +204,22 @@ internal sealed class FrameOutput
         {
             _pending.Dispose();
             _sending.Dispose();
+            while (_backlog.TryDequeue(out (byte[] Array, int Length) frame))
+            {
+                BufferPool.Return(frame.Array);
+            }
+        }
+    }
+
+    /// <summary>Moves backlogged frames into the (just emptied) pending buffer, up to the limit. Under the lock.</summary>
+    private void RefillFromBacklog()
+    {
+        while (_backlog.TryPeek(out (byte[] Array, int Length) frame) &&
+            (_pending.WrittenCount == 0 || _pending.WrittenCount + frame.Length <= MaxPendingBytes))
+        {
+            _backlog.Dequeue();
+            _pending.Write(frame.Array.AsSpan(0, frame.Length));
+            BufferPool.Return(frame.Array);
         }
     }
 
@@ -216,6 +253,7 @@ internal sealed class FrameOutput
                 {
                     _pending = _sending;
                     _sending = batch;
+                    RefillFromBacklog();
                 }
             }
 

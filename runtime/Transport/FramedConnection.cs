@@ -163,7 +163,7 @@ internal abstract class FramedConnection
         }
         else
         {
-            byte[] rented = ArrayPool<byte>.Shared.Rent(header.Length);
+            byte[] rented = BufferPool.Rent(header.Length);
             try
             {
                 body.CopyTo(rented);
@@ -171,7 +171,7 @@ internal abstract class FramedConnection
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(rented);
+                BufferPool.Return(rented);
             }
         }
 

@@ -3,13 +3,16 @@ using System.Buffers;
 
 namespace RpcGen.Transport;
 
-/// <summary>A growable byte buffer over <see cref="ArrayPool{T}"/>; an <see cref="IBufferWriter{T}"/> for Utf8JsonWriter.</summary>
+/// <summary>
+/// A growable byte buffer over <see cref="BufferPool"/>; an <see cref="IBufferWriter{T}"/> for Utf8JsonWriter. After a
+/// message that made it larger than <see cref="BufferPool.MaxSharedLength"/>, clearing it gives the large array back.
+/// </summary>
 internal sealed class PooledBuffer : IBufferWriter<byte>, IDisposable
 {
     private byte[] _array;
     private int _written;
 
-    public PooledBuffer(int initialCapacity = 4096) => _array = ArrayPool<byte>.Shared.Rent(initialCapacity);
+    public PooledBuffer(int initialCapacity = 4096) => _array = BufferPool.Rent(initialCapacity);
 
     public int WrittenCount => _written;
 
@@ -20,11 +23,12 @@ internal sealed class PooledBuffer : IBufferWriter<byte>, IDisposable
     public void Clear()
     {
         _written = 0;
-        // Do not keep a huge array alive after one large message.
-        if (_array.Length > 256 * 1024)
+        // Do not keep a large array alive after one large message: buffers live per thread and per connection, so what
+        // each keeps adds up; large arrays go back to the bounded pool, where the next large message finds them.
+        if (_array.Length > BufferPool.MaxSharedLength)
         {
-            ArrayPool<byte>.Shared.Return(_array);
-            _array = ArrayPool<byte>.Shared.Rent(4096);
+            BufferPool.Return(_array);
+            _array = BufferPool.Rent(4096);
         }
     }
 
@@ -76,9 +80,9 @@ internal sealed class PooledBuffer : IBufferWriter<byte>, IDisposable
             newSize = Math.Max(needed, Array.MaxLength);
         }
 
-        byte[] bigger = ArrayPool<byte>.Shared.Rent((int)newSize);
+        byte[] bigger = BufferPool.Rent((int)newSize);
         _array.AsSpan(0, _written).CopyTo(bigger);
-        ArrayPool<byte>.Shared.Return(_array);
+        BufferPool.Return(_array);
         _array = bigger;
     }
 
@@ -87,9 +91,6 @@ internal sealed class PooledBuffer : IBufferWriter<byte>, IDisposable
         byte[] array = _array;
         _array = Array.Empty<byte>();
         _written = 0;
-        if (array.Length > 0)
-        {
-            ArrayPool<byte>.Shared.Return(array);
-        }
+        BufferPool.Return(array);
     }
 }
