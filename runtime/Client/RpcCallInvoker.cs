@@ -351,8 +351,13 @@ public sealed class RpcCallInvoker
                 ValueTask<ClientConnection> connecting = endpoint.GetConnectionAsync(cancellationToken);
                 connection = connecting.IsCompletedSuccessfully
                     ? connecting.Result
-                    : await WaitForConnectionAsync(connecting, endpoint, method, attemptDeadline, cancellationToken).ConfigureAwait(false);
-                call = connection.TryStartCall();
+                    : await WaitWithinDeadlineAsync(connecting.AsTask(), attemptDeadline, endpoint, method, "connecting to", cancellationToken).ConfigureAwait(false);
+                call = connection.TryStartCall(out bool full);
+                if (full)
+                {
+                    call = await StartCallAsync(connection, endpoint, method, attemptDeadline, cancellationToken).ConfigureAwait(false);
+                }
+
                 if (call is null)
                 {
                     // The connection began draining between the pick and now; the next attempt opens another.
@@ -439,27 +444,25 @@ public sealed class RpcCallInvoker
     }
 
     /// <summary>
-    /// Waits for a connection that is still being made, but never past the call's deadline: a peer that accepts and
-    /// never completes the handshake holds the connect for <c>ConnectTimeout</c>, the call only for the time it has left.
-    /// The connect itself goes on for the callers that can wait.
+    /// Waits for <paramref name="task"/> (a connection still being made, or a call slot on a full connection), but never
+    /// past the call's deadline: a peer that accepts and never completes the handshake holds the connect for
+    /// <c>ConnectTimeout</c>, the call only for the time it has left. Timers may fire early, so the clock decides.
     /// </summary>
-    private async ValueTask<ClientConnection> WaitForConnectionAsync(
-        ValueTask<ClientConnection> connecting, RpcEndpointState endpoint, RpcClientMethod method, long deadline, CancellationToken cancellationToken)
+    private async Task<T> WaitWithinDeadlineAsync<T>(Task<T> task, long deadline, RpcEndpointState endpoint, RpcClientMethod method, string waitingFor, CancellationToken cancellationToken)
     {
         if (deadline == long.MaxValue)
         {
-            return await connecting.ConfigureAwait(false);
+            return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
 
         TimeProvider time = _client.TimeProvider;
-        Task<ClientConnection> task = connecting.AsTask();
         while (true)
         {
             long now = time.GetTimestamp();
-            if (now >= deadline)
+            if (now >= deadline && !task.IsCompleted)
             {
                 throw new RpcException(RpcStatusCode.DeadlineExceeded,
-                    $"The deadline of '{method.Descriptor.FullName}' passed while connecting to {endpoint.Endpoint} (the connection is not established yet).")
+                    $"The deadline of '{method.Descriptor.FullName}' passed while {waitingFor} {endpoint.Endpoint}; the request was not sent.")
                 {
                     NotProcessed = true,
                     Endpoint = endpoint.Endpoint.ToString(),
@@ -468,13 +471,46 @@ public sealed class RpcCallInvoker
 
             try
             {
-                return await task.WaitAsync(PendingCall.DueIn(time, now, deadline), time, cancellationToken).ConfigureAwait(false);
+                return await task.WaitAsync(PendingCall.DueIn(time, now, Math.Max(now + 1, deadline)), time, cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException) when (!task.IsCompleted)
             {
-                // The timer fired; the clock above says whether the deadline really passed (timers may fire early).
+                // The timer fired; the clock above says whether the deadline really passed.
             }
         }
+    }
+
+    /// <summary>
+    /// Starts a call on <paramref name="connection"/>, waiting in line while the server's limit of calls at once on a
+    /// connection is reached (as HTTP/2 clients honour MAX_CONCURRENT_STREAMS). Null when the connection stopped taking calls.
+    /// </summary>
+    private async ValueTask<PendingCall?> StartCallAsync(ClientConnection connection, RpcEndpointState endpoint, RpcClientMethod method, long deadline, CancellationToken cancellationToken)
+    {
+        PendingCall? call = connection.TryStartCall(out bool full);
+        while (call is null && full)
+        {
+            TaskCompletionSource<bool>? slot = connection.WaitForSlot();
+            if (slot is not null)
+            {
+                try
+                {
+                    await WaitWithinDeadlineAsync(slot.Task, deadline, endpoint, method, "waiting for a free call slot on the connection to", cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    if (!slot.TrySetCanceled())
+                    {
+                        connection.PassSlotOn(); // woken as it gave up: the slot is the next waiter's
+                    }
+
+                    throw;
+                }
+            }
+
+            call = connection.TryStartCall(out full);
+        }
+
+        return call;
     }
 
     /// <summary>

@@ -133,19 +133,23 @@ internal readonly struct FrameHeader
 /// <summary>The 8 bytes each side sends first: magic, version, role, two reserved zero bytes.</summary>
 internal static class Preface
 {
-    public static void Write(Span<byte> destination, byte role)
+    /// <summary>
+    /// Writes a preface. A server puts the most calls it runs at once on one connection in bytes 6–7 (0: no limit);
+    /// a client writes 0 there.
+    /// </summary>
+    public static void Write(Span<byte> destination, byte role, ushort maxConcurrentCalls = 0)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(destination, ProtocolConstants.Magic);
         destination[4] = ProtocolConstants.Version;
         destination[5] = role;
-        destination[6] = 0;
-        destination[7] = 0;
+        BinaryPrimitives.WriteUInt16LittleEndian(destination.Slice(6), maxConcurrentCalls);
     }
 
     /// <summary>
-    /// Reads the peer's 8-byte preface and checks it; returns null when it is valid, otherwise what is wrong with it.
+    /// Reads the peer's 8-byte preface and checks it: the problem is null when it is valid, otherwise what is wrong
+    /// with it; the limit is what the peer put in bytes 6–7 (a server's concurrent calls per connection, 0: none).
     /// </summary>
-    public static async ValueTask<string?> ReadAsync(System.IO.Pipelines.PipeReader input, byte expectedRole, System.Threading.CancellationToken cancellationToken)
+    public static async ValueTask<(string? Problem, ushort MaxConcurrentCalls)> ReadAsync(System.IO.Pipelines.PipeReader input, byte expectedRole, System.Threading.CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -156,13 +160,13 @@ internal static class Preface
                 byte[] preface = new byte[ProtocolConstants.PrefaceLength];
                 buffer.Slice(0, ProtocolConstants.PrefaceLength).CopyTo(preface);
                 input.AdvanceTo(buffer.GetPosition(ProtocolConstants.PrefaceLength));
-                return Validate(preface, expectedRole);
+                return (Validate(preface, expectedRole), BinaryPrimitives.ReadUInt16LittleEndian(preface.AsSpan(6)));
             }
 
             input.AdvanceTo(buffer.Start, buffer.End);
             if (read.IsCompleted)
             {
-                return "the peer closed the connection before sending the RpcGen preface";
+                return ("the peer closed the connection before sending the RpcGen preface", 0);
             }
         }
     }

@@ -32,6 +32,8 @@ public sealed class RpcServer : IAsyncDisposable
     private int _inProcessCount;
     private int _inFlight;
     private int _utilizationBasisPoints = -1;
+    private int _tcpConnections;
+    private ITimer? _heartbeat;
 
     /// <summary>Creates a server; nothing listens until <see cref="StartAsync"/>.</summary>
     public RpcServer(RpcServerOptions? options = null)
@@ -175,6 +177,8 @@ public sealed class RpcServer : IAsyncDisposable
             }
 
             _state = 1;
+            TimeSpan every = ServerLimits.HeartbeatInterval(Options);
+            _heartbeat = TimeProvider.CreateTimer(static s => ((RpcServer)s!).Heartbeat(), this, every, every);
             foreach (Socket socket in _listeners)
             {
                 _acceptLoops.Add(AcceptLoopAsync(socket));
@@ -214,14 +218,24 @@ public sealed class RpcServer : IAsyncDisposable
                 return;
             }
 
+            if (Options.MaxConnections > 0 && Volatile.Read(ref _tcpConnections) >= Options.MaxConnections)
+            {
+                // Over the limit: closed before any buffer or read loop is spent on it.
+                Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Refused, Telemetry.RpcGenMetrics.LimitTag, "connections");
+                Logger.LogWarning("Refused a connection from {Remote}: {Limit} connections are open (RpcServerOptions.MaxConnections).", accepted.RemoteEndPoint, Options.MaxConnections);
+                accepted.Dispose();
+                continue;
+            }
+
+            Interlocked.Increment(ref _tcpConnections);
             string remote = accepted.RemoteEndPoint?.ToString() ?? "unknown";
-            Serve(TransportConnection.FromSocket(accepted, remote));
+            Serve(TransportConnection.FromSocket(accepted, remote), tcp: true);
         }
     }
 
-    private void Serve(TransportConnection transport)
+    private void Serve(TransportConnection transport, bool tcp)
     {
-        var connection = new ServerConnection(this, transport);
+        var connection = new ServerConnection(this, transport, tcp);
         _connections.TryAdd(connection, 0);
         _ = connection.RunAsync();
     }
@@ -235,11 +249,30 @@ public sealed class RpcServer : IAsyncDisposable
         }
 
         (TransportConnection client, TransportConnection server) = TransportConnection.CreateInProcessPair($"inproc:{name}#{Interlocked.Increment(ref _inProcessCount)}");
-        Serve(server);
+        Serve(server, tcp: false);
         return client;
     }
 
-    internal void OnConnectionClosed(ServerConnection connection) => _connections.TryRemove(connection, out _);
+    internal void OnConnectionClosed(ServerConnection connection)
+    {
+        if (_connections.TryRemove(connection, out _) && connection.IsTcp)
+        {
+            Interlocked.Decrement(ref _tcpConnections);
+        }
+    }
+
+    /// <summary>Connections open now (TCP and in-process).</summary>
+    internal int ConnectionCount => _connections.Count;
+
+    /// <summary>Looks for idle connections and frames stalled mid-way (RpcServerOptions.IdleTimeout, FrameTimeout).</summary>
+    private void Heartbeat()
+    {
+        long now = TimeProvider.GetTimestamp();
+        foreach (ServerConnection connection in _connections.Keys)
+        {
+            connection.CheckTimeouts(now);
+        }
+    }
 
     internal RpcServerCall RentCall() => _callPool.TryTake(out RpcServerCall? call) ? call : new RpcServerCall();
 
@@ -279,6 +312,8 @@ public sealed class RpcServer : IAsyncDisposable
         {
             listener.Dispose();
         }
+
+        _heartbeat?.Dispose();
 
         var connections = new List<ServerConnection>(_connections.Keys);
         var completions = new List<Task>(connections.Count);

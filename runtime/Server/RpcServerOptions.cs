@@ -63,6 +63,42 @@ public sealed class RpcServerOptions
     /// <summary>How long a new connection may take to send its preface. The default value is 10 seconds.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// The most TCP connections served at once; a connection accepted beyond it is closed at once (and counted in
+    /// <c>rpcgen.server.refused</c>). Bounds what idle or hostile clients can hold (each connection costs a socket, its
+    /// buffers and a read loop). <c>0</c> means no limit. The default value is 10,000.
+    /// </summary>
+    public int MaxConnections { get; set; } = 10_000;
+
+    /// <summary>
+    /// The most calls one connection may have running at once, like HTTP/2's MAX_CONCURRENT_STREAMS (Kestrel's default
+    /// is also 100). The server announces it in its preface and RpcGen clients queue calls beyond it; a request over it
+    /// (from another client) is refused with <see cref="RpcStatusCode.ResourceExhausted"/>, marked not processed. At most
+    /// 65,535. The default value is 100.
+    /// </summary>
+    public int MaxConcurrentCallsPerConnection { get; set; } = 100;
+
+    /// <summary>
+    /// The most calls running at once on the whole server; requests beyond it are refused with
+    /// <see cref="RpcStatusCode.ResourceExhausted"/>, marked not processed, with a pushback, so clients take them to
+    /// another server (load shedding). <c>0</c> means no limit. The default value is 10,000.
+    /// </summary>
+    public int MaxConcurrentCalls { get; set; } = 10_000;
+
+    /// <summary>
+    /// A connection with no call running and no request for this long is closed gracefully (GoAway, then close); the
+    /// client reconnects when it next calls. Pings do not count as activity. Like Kestrel's KeepAliveTimeout (130 s).
+    /// <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> keeps idle connections open. The default value is 2 minutes.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// How long a frame may take to arrive once its first byte has: a peer that stalls in the middle of a frame (a
+    /// slowloris) is disconnected after it. Like Kestrel's RequestHeadersTimeout (30 s); at the default 4 MiB frame size
+    /// it asks for about 140 KB/s from a sender of the largest frames. The default value is 30 seconds.
+    /// </summary>
+    public TimeSpan FrameTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The clock for deadlines. The default value is <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
@@ -89,6 +125,21 @@ public sealed class RpcServerOptions
         if (HandshakeTimeout <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(HandshakeTimeout), HandshakeTimeout, "HandshakeTimeout must be positive.");
+        }
+
+        if (MaxConnections < 0 || MaxConcurrentCalls < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxConnections), "MaxConnections and MaxConcurrentCalls must be 0 (no limit) or positive.");
+        }
+
+        if (MaxConcurrentCallsPerConnection is < 1 or > ushort.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxConcurrentCallsPerConnection), MaxConcurrentCallsPerConnection, "MaxConcurrentCallsPerConnection must be between 1 and 65535.");
+        }
+
+        if ((IdleTimeout <= TimeSpan.Zero && IdleTimeout != System.Threading.Timeout.InfiniteTimeSpan) || FrameTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(IdleTimeout), "IdleTimeout must be positive (or infinite) and FrameTimeout positive.");
         }
     }
 }

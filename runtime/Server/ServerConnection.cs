@@ -23,13 +23,21 @@ internal sealed class ServerConnection : FramedConnection
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _goingAway;
     private uint _lastCallId;
+    private int _callCount;               // calls in _inFlight, readable without the lock
+    private long _lastActivity;           // server clock: the last request or call completion (for IdleTimeout)
+    private long _frameStarted;           // server clock: when the frame still arriving began; 0 when none (FrameTimeout)
+    private volatile bool _established;   // the handshake is done
 
-    public ServerConnection(RpcServer server, TransportConnection transport)
+    public ServerConnection(RpcServer server, TransportConnection transport, bool tcp)
         : base(transport, server.Options.MaxFrameSize, transport.Remote)
     {
         Server = server;
         _transport = transport;
+        IsTcp = tcp;
     }
+
+    /// <summary>A TCP connection (counted against MaxConnections), not an in-process one.</summary>
+    public bool IsTcp { get; }
 
     public RpcServer Server { get; }
 
@@ -42,11 +50,11 @@ internal sealed class ServerConnection : FramedConnection
         try
         {
             byte[] preface = new byte[ProtocolConstants.PrefaceLength];
-            Preface.Write(preface, ProtocolConstants.RoleServer);
+            Preface.Write(preface, ProtocolConstants.RoleServer, (ushort)Server.Options.MaxConcurrentCallsPerConnection);
             await _transport.Output.WriteAsync(preface).ConfigureAwait(false);
 
             using var timeout = new System.Threading.CancellationTokenSource(Server.Options.HandshakeTimeout, Server.TimeProvider);
-            string? problem = await Preface.ReadAsync(_transport.Input, ProtocolConstants.RoleClient, timeout.Token).ConfigureAwait(false);
+            (string? problem, _) = await Preface.ReadAsync(_transport.Input, ProtocolConstants.RoleClient, timeout.Token).ConfigureAwait(false);
             if (problem is not null)
             {
                 throw new System.IO.InvalidDataException(problem);
@@ -54,11 +62,19 @@ internal sealed class ServerConnection : FramedConnection
         }
         catch (Exception ex)
         {
+            if (ex is OperationCanceledException)
+            {
+                Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "handshake");
+            }
+
             Server.Logger.LogWarning("Refused a connection from {Remote}: {Reason}.", Remote,
                 ex is OperationCanceledException ? "no preface within the handshake timeout" : ex.Message);
             Close(ex);
             return;
         }
+
+        Volatile.Write(ref _lastActivity, Server.TimeProvider.GetTimestamp());
+        _established = true;
 
         if (Server.IsStopping)
         {
@@ -198,6 +214,12 @@ internal sealed class ServerConnection : FramedConnection
             return;
         }
 
+        Volatile.Write(ref _lastActivity, Server.TimeProvider.GetTimestamp());
+        if (RefuseOverLimit(callId))
+        {
+            return;
+        }
+
         RpcMethodDescriptor descriptor = dispatcher.Descriptor.Methods[methodIndex];
         DeduplicationWindow.Entry? dedupe = null;
         if (!request.CallId.IsEmpty && descriptor.Deduplicate)
@@ -224,9 +246,13 @@ internal sealed class ServerConnection : FramedConnection
                 call = null!;
                 problem = "a call with this id is already in flight";
             }
-            else if (callId > _lastCallId)
+            else
             {
-                _lastCallId = callId;
+                _callCount = _inFlight.Count;
+                if (callId > _lastCallId)
+                {
+                    _lastCallId = callId;
+                }
             }
         }
 
@@ -336,13 +362,97 @@ internal sealed class ServerConnection : FramedConnection
         lock (_lock)
         {
             _inFlight.Remove(call.Id);
+            _callCount = _inFlight.Count;
             drainedNow = _goingAway && _inFlight.Count == 0;
         }
+
+        Volatile.Write(ref _lastActivity, Server.TimeProvider.GetTimestamp());
 
         Server.ReturnCall(call);
         if (drainedNow)
         {
             _ = FinishAsync();
+        }
+    }
+
+    /// <summary>
+    /// Load shedding: a request over the connection's or the server's limit of calls at once is refused before it runs,
+    /// marked not processed and with a pushback, so the client can take it to another server at once.
+    /// </summary>
+    private bool RefuseOverLimit(uint callId)
+    {
+        RpcServerOptions options = Server.Options;
+        string limit;
+        string message;
+        if (Volatile.Read(ref _callCount) >= options.MaxConcurrentCallsPerConnection)
+        {
+            limit = "calls_per_connection";
+            message = $"The connection has {options.MaxConcurrentCallsPerConnection} calls running, its limit (RpcServerOptions.MaxConcurrentCallsPerConnection); the request was not processed.";
+        }
+        else if (options.MaxConcurrentCalls > 0 && Server.InFlight >= options.MaxConcurrentCalls)
+        {
+            limit = "calls";
+            message = $"The server has {options.MaxConcurrentCalls} calls running, its limit (RpcServerOptions.MaxConcurrentCalls); the request was not processed.";
+        }
+        else
+        {
+            return false;
+        }
+
+        Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Refused, Telemetry.RpcGenMetrics.LimitTag, limit);
+        SendError(callId, RpcStatusCode.ResourceExhausted, message, FrameFlags.NotProcessed, ServerLimits.PushbackMilliseconds);
+        return true;
+    }
+
+    protected override void OnReadProcessed(bool midFrame)
+    {
+        if (!midFrame)
+        {
+            Volatile.Write(ref _frameStarted, 0);
+        }
+        else if (Volatile.Read(ref _frameStarted) == 0)
+        {
+            Volatile.Write(ref _frameStarted, Math.Max(1, Server.TimeProvider.GetTimestamp()));
+        }
+    }
+
+    /// <summary>
+    /// The server's heartbeat: closes the connection when a frame has been arriving for longer than FrameTimeout (a
+    /// peer stalled mid-frame), and says goodbye when it has had no call and no request for IdleTimeout.
+    /// </summary>
+    internal void CheckTimeouts(long now)
+    {
+        if (!_established || IsClosed)
+        {
+            return;
+        }
+
+        RpcServerOptions options = Server.Options;
+        TimeProvider time = Server.TimeProvider;
+        long frameStarted = Volatile.Read(ref _frameStarted);
+        if (frameStarted != 0 && time.GetElapsedTime(frameStarted, now) >= options.FrameTimeout)
+        {
+            Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "frame");
+            Server.Logger.LogWarning("Closing the connection from {Remote}: a frame did not finish arriving within {Timeout} (RpcServerOptions.FrameTimeout).", Remote, options.FrameTimeout);
+            Close(new System.IO.IOException($"A frame from {Remote} did not finish arriving within {options.FrameTimeout.TotalMilliseconds:0} ms."));
+            return;
+        }
+
+        if (options.IdleTimeout != Timeout.InfiniteTimeSpan && Volatile.Read(ref _callCount) == 0 &&
+            time.GetElapsedTime(Volatile.Read(ref _lastActivity), now) >= options.IdleTimeout)
+        {
+            bool goingAway;
+            lock (_lock)
+            {
+                goingAway = _goingAway || _inFlight.Count > 0;
+            }
+
+            if (!goingAway)
+            {
+                Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "idle");
+                Server.Logger.LogDebug("Closing the connection from {Remote}: idle for {Timeout} (RpcServerOptions.IdleTimeout).", Remote, options.IdleTimeout);
+                BeginGoAway();
+            }
         }
     }
 

@@ -4,9 +4,10 @@ using System.Diagnostics.Metrics;
 namespace RpcGen.Telemetry;
 
 /// <summary>
-/// The <c>RpcGen</c> meter's resilience instruments (System.Diagnostics.Metrics: OpenTelemetry, dotnet-counters and
-/// Prometheus exporters read them). Each is tagged with <c>rpc.method</c> (<c>service/method</c>). Recorded only on the
-/// paths they count (retries, hedges, circuit changes), never on a successful first attempt.
+/// The <c>RpcGen</c> meter's resilience and server-limit instruments (System.Diagnostics.Metrics: OpenTelemetry, dotnet-counters and
+/// Prometheus exporters read them). Client instruments are tagged with <c>rpc.method</c> (<c>service/method</c>); server
+/// ones with the limit or reason. Recorded only on the paths they count (retries, hedges, circuit changes, refusals,
+/// timeouts), never on a successful first attempt.
 /// </summary>
 public static class RpcGenMetrics
 {
@@ -26,6 +27,26 @@ public static class RpcGenMetrics
 
     internal static readonly Counter<long> CircuitsOpened = s_meter.CreateCounter<long>(
         "rpcgen.client.circuits_opened", unit: "{circuit}", description: "Endpoint circuits that opened ([CircuitBreaker]).");
+
+    internal static readonly Counter<long> Refused = s_meter.CreateCounter<long>(
+        "rpcgen.server.refused", unit: "{request}", description: "Connections and calls a server refused over a limit (tag rpcgen.limit: connections, calls_per_connection, calls).");
+
+    internal static readonly Counter<long> ConnectionsClosed = s_meter.CreateCounter<long>(
+        "rpcgen.server.connections_closed", unit: "{connection}", description: "Connections a server closed on a timeout (tag rpcgen.reason: idle, frame, handshake).");
+
+    /// <summary>The limit a refusal hit (<c>rpcgen.limit</c>).</summary>
+    internal const string LimitTag = "rpcgen.limit";
+
+    /// <summary>Why a server closed a connection (<c>rpcgen.reason</c>).</summary>
+    internal const string ReasonTag = "rpcgen.reason";
+
+    internal static void Add(Counter<long> counter, string tag, string value)
+    {
+        if (counter.Enabled)
+        {
+            counter.Add(1, new KeyValuePair<string, object?>(tag, value));
+        }
+    }
 
     internal static void Add(Counter<long> counter, string method)
     {

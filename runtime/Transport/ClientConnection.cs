@@ -23,13 +23,16 @@ internal sealed class ClientConnection : FramedConnection
     private readonly Action<int, int> _onServerLoad;
     private uint _nextCallId;
     private long _goAwayLastCallId = -1; // the server's promise: no call above this id was or will be processed
+    private readonly int _maxCalls; // the server's limit of calls at once on this connection; 0: none
+    private Queue<TaskCompletionSource<bool>>? _slotWaiters;
     private ulong _nextPing;
     private volatile bool _draining;
     private int _keepAlive;
 
-    private ClientConnection(TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, Action<ClientConnection> onUnusable, Action<int, int> onServerLoad)
+    private ClientConnection(TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, Action<ClientConnection> onUnusable, Action<int, int> onServerLoad, int maxCalls)
         : base(transport, maxFrameSize, transport.Remote)
     {
+        _maxCalls = maxCalls;
         _transport = transport;
         TimeProvider = timeProvider;
         _onUnusable = onUnusable;
@@ -49,6 +52,7 @@ internal sealed class ClientConnection : FramedConnection
         TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, TimeSpan timeout,
         Action<ClientConnection> onUnusable, Action<int, int> onServerLoad, CancellationToken cancellationToken)
     {
+        ushort maxCalls;
         try
         {
             byte[] preface = new byte[ProtocolConstants.PrefaceLength];
@@ -57,7 +61,7 @@ internal sealed class ClientConnection : FramedConnection
 
             using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeoutSource.CancelAfter(timeout);
-            string? problem = await Preface.ReadAsync(transport.Input, ProtocolConstants.RoleServer, timeoutSource.Token).ConfigureAwait(false);
+            (string? problem, maxCalls) = await Preface.ReadAsync(transport.Input, ProtocolConstants.RoleServer, timeoutSource.Token).ConfigureAwait(false);
             if (problem is not null)
             {
                 throw new RpcException(RpcStatusCode.Unavailable, $"Cannot talk to {transport.Remote}: {problem}.");
@@ -69,18 +73,28 @@ internal sealed class ClientConnection : FramedConnection
             throw;
         }
 
-        var connection = new ClientConnection(transport, maxFrameSize, timeProvider, onUnusable, onServerLoad);
+        var connection = new ClientConnection(transport, maxFrameSize, timeProvider, onUnusable, onServerLoad, maxCalls);
         _ = connection.ReadLoopAsync();
         return connection;
     }
 
-    /// <summary>Registers a new call; null when the connection no longer takes calls.</summary>
-    public PendingCall? TryStartCall()
+    /// <summary>
+    /// Registers a new call; null when the connection no longer takes calls, or (<paramref name="full"/>) when the
+    /// server's limit of calls at once on a connection is reached: then <see cref="WaitForSlot"/> says when to try again.
+    /// </summary>
+    public PendingCall? TryStartCall(out bool full)
     {
+        full = false;
         lock (_lock)
         {
             if (_draining || IsClosed)
             {
+                return null;
+            }
+
+            if (_maxCalls > 0 && _calls.Count >= _maxCalls)
+            {
+                full = true;
                 return null;
             }
 
@@ -101,6 +115,7 @@ internal sealed class ClientConnection : FramedConnection
     public bool TryRemove(PendingCall call)
     {
         bool closeNow;
+        TaskCompletionSource<bool>? waiter;
         lock (_lock)
         {
             if (!_calls.TryGetValue(call.Id, out PendingCall? current) || !ReferenceEquals(current, call))
@@ -110,8 +125,10 @@ internal sealed class ClientConnection : FramedConnection
 
             _calls.Remove(call.Id);
             closeNow = _draining && _calls.Count == 0;
+            waiter = NextWaiter();
         }
 
+        waiter?.TrySetResult(true);
         if (closeNow)
         {
             _ = Output.CompleteAsync();
@@ -124,6 +141,7 @@ internal sealed class ClientConnection : FramedConnection
     {
         bool closeNow;
         PendingCall? call;
+        TaskCompletionSource<bool>? waiter;
         lock (_lock)
         {
             if (!_calls.Remove(id, out call))
@@ -132,14 +150,87 @@ internal sealed class ClientConnection : FramedConnection
             }
 
             closeNow = _draining && _calls.Count == 0;
+            waiter = NextWaiter();
         }
 
+        waiter?.TrySetResult(true);
         if (closeNow)
         {
             _ = Output.CompleteAsync();
         }
 
         return call;
+    }
+
+    /// <summary>
+    /// A task that completes when a call slot may have freed up (or the connection stopped taking calls), in arrival
+    /// order; a caller that gives up waiting cancels its task, and the slot goes to the next in line.
+    /// </summary>
+    public TaskCompletionSource<bool>? WaitForSlot()
+    {
+        lock (_lock)
+        {
+            if (_draining || IsClosed || _maxCalls == 0 || _calls.Count < _maxCalls)
+            {
+                return null;
+            }
+
+            var waiter = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            (_slotWaiters ??= new Queue<TaskCompletionSource<bool>>()).Enqueue(waiter);
+            return waiter;
+        }
+    }
+
+    /// <summary>Passes a wake-up that its waiter no longer wants on to the next one.</summary>
+    public void PassSlotOn()
+    {
+        TaskCompletionSource<bool>? waiter;
+        lock (_lock)
+        {
+            waiter = NextWaiter();
+        }
+
+        waiter?.TrySetResult(true);
+    }
+
+    /// <summary>The first waiter that has not given up; under the lock.</summary>
+    private TaskCompletionSource<bool>? NextWaiter()
+    {
+        if (_slotWaiters is null)
+        {
+            return null;
+        }
+
+        while (_slotWaiters.TryDequeue(out TaskCompletionSource<bool>? waiter))
+        {
+            if (!waiter.Task.IsCompleted)
+            {
+                return waiter;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Wakes every waiter: the connection takes no more calls, so they go elsewhere.</summary>
+    private void ReleaseAllWaiters()
+    {
+        TaskCompletionSource<bool>[] waiters;
+        lock (_lock)
+        {
+            if (_slotWaiters is null || _slotWaiters.Count == 0)
+            {
+                return;
+            }
+
+            waiters = _slotWaiters.ToArray();
+            _slotWaiters.Clear();
+        }
+
+        foreach (TaskCompletionSource<bool> waiter in waiters)
+        {
+            waiter.TrySetResult(false);
+        }
     }
 
     /// <summary>Returns a completed call whose result the caller has read.</summary>
@@ -313,6 +404,7 @@ internal sealed class ClientConnection : FramedConnection
         }
 
         _onUnusable(this);
+        ReleaseAllWaiters();
         if (closeNow)
         {
             _ = Output.CompleteAsync();
@@ -362,6 +454,7 @@ internal sealed class ClientConnection : FramedConnection
         }
 
         _onUnusable(this);
+        ReleaseAllWaiters();
     }
 
     protected override void AbortTransport() => _transport.Abort();

@@ -95,6 +95,7 @@ internal abstract class FramedConnection
                 }
 
                 _input.AdvanceTo(buffer.Start, buffer.End);
+                OnReadProcessed(midFrame: !buffer.IsEmpty || _skipRemaining > 0);
                 if (result.IsCompleted || result.IsCanceled)
                 {
                     if (!buffer.IsEmpty || _skipRemaining > 0)
@@ -177,6 +178,14 @@ internal abstract class FramedConnection
 
         buffer = afterHeader.Slice(header.Length);
         return true;
+    }
+
+    /// <summary>
+    /// Called after each read's complete frames were handled; <paramref name="midFrame"/> says part of a frame is still
+    /// awaited (so a peer that stops there can be timed out).
+    /// </summary>
+    protected virtual void OnReadProcessed(bool midFrame)
+    {
     }
 
     /// <summary>Handles one complete frame. The body is valid only during the call.</summary>

@@ -77,3 +77,59 @@ public sealed class MemoryBoundTests
         Assert.True(peakRetained < 64L * 1024 * 1024, $"{peakRetained / (1024.0 * 1024):0.0} MiB retained after the burst");
     }
 }
+
+/// <summary>Connections that come and go leave nothing behind on the server.</summary>
+[Collection(SerialCollection.Name)]
+public sealed class ConnectionChurnTests
+{
+    private readonly ITestOutputHelper _output;
+
+    public ConnectionChurnTests(ITestOutputHelper output) => _output = output;
+
+    [Fact]
+    public async Task ThousandsOfConnectionsOpenedAndClosed_LeaveNoConnectionStateBehind()
+    {
+        var bulk = new Bulk();
+        await using var server = new RpcServer(new RpcServerOptions());
+        server.Map<IBulk>(bulk);
+        await server.StartAsync();
+
+        async Task RoundAsync()
+        {
+            // 2,000 clients at once, each connecting, calling once and going away.
+            var clients = Enumerable.Range(0, 2000).Select(_ => new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } })).ToArray();
+            await Task.WhenAll(clients.Select(c => c.CreateProxy<IBulk>().ExchangeAsync(new byte[16], 16)));
+            await Task.WhenAll(clients.Select(c => c.DisposeAsync().AsTask()));
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            while (server.ConnectionCount > 0 && watch.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                await Task.Delay(20);
+            }
+
+            Assert.Equal(0, server.ConnectionCount);
+        }
+
+        await RoundAsync(); // warm: pools, thread pool threads, JIT
+        long baseline = CompactedHeap();
+        for (int round = 0; round < 3; round++)
+        {
+            await RoundAsync();
+            long retained = CompactedHeap() - baseline;
+            _output.WriteLine($"round {round + 1}: {retained / 1024.0:0} KiB over the baseline of {baseline / (1024.0 * 1024):0.0} MiB; " +
+                $"process working set {Environment.WorkingSet / (1024.0 * 1024):0} MiB, {System.Diagnostics.Process.GetCurrentProcess().Threads.Count} threads");
+            Assert.True(retained < 16L * 1024 * 1024, $"{retained / (1024.0 * 1024):0.0} MiB kept after round {round + 1}");
+        }
+    }
+
+    private static long CompactedHeap()
+    {
+        for (int i = 0; i < 3; i++)
+        {
+            GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+        }
+
+        return GC.GetTotalMemory(forceFullCollection: true);
+    }
+}
