@@ -57,6 +57,9 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
     /// <summary>Set when the request went out on the connection (so the server may have run it).</summary>
     public bool Sent { get; set; }
 
+    /// <summary>Set when the call ended before its request was queued: it must not be sent any more.</summary>
+    public bool Abandoned { get; set; }
+
     public ValueTask<ResponseData> AsValueTask() => new(this, _core.Version);
 
     /// <summary>Starts watching the caller's token and the deadline. Returns false if either already fired.</summary>
@@ -96,9 +99,8 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
 
     private void OnCallerCancelled(CancellationToken token)
     {
-        if (_connection.TryRemove(this))
+        if (_connection.TryRemove(this, cancel: true))
         {
-            _connection.SendCancel(Id, Sent);
             _core.SetException(new OperationCanceledException("The call was cancelled by the caller.", token));
         }
     }
@@ -134,9 +136,8 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
             }
         }
 
-        if (_connection.TryRemove(this))
+        if (_connection.TryRemove(this, cancel: true))
         {
-            _connection.SendCancel(Id, Sent);
             _core.SetException(new RpcException(RpcStatusCode.DeadlineExceeded, "The call's deadline passed before a response arrived.")
             {
                 Endpoint = _connection.Remote,
@@ -159,6 +160,7 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
         Volatile.Write(ref _deadlineTimestamp, long.MaxValue);
         _timer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         Sent = false;
+        Abandoned = false;
         _core.Reset();
     }
 

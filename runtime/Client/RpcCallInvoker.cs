@@ -456,10 +456,10 @@ public sealed class RpcCallInvoker
         }
 
         TimeProvider time = _client.TimeProvider;
-        while (true)
+        while (!task.IsCompleted)
         {
             long now = time.GetTimestamp();
-            if (now >= deadline && !task.IsCompleted)
+            if (now >= deadline)
             {
                 throw new RpcException(RpcStatusCode.DeadlineExceeded,
                     $"The deadline of '{method.Descriptor.FullName}' passed while {waitingFor} {endpoint.Endpoint}; the request was not sent.")
@@ -469,15 +469,14 @@ public sealed class RpcCallInvoker
                 };
             }
 
-            try
-            {
-                return await task.WaitAsync(PendingCall.DueIn(time, now, Math.Max(now + 1, deadline)), time, cancellationToken).ConfigureAwait(false);
-            }
-            catch (TimeoutException) when (!task.IsCompleted)
-            {
-                // The timer fired; the clock above says whether the deadline really passed.
-            }
+            // Waits without throwing when the timer fires (exceptions are the costly part of a burst of calls timing out
+            // together); the clock above says whether the deadline really passed, since timers may fire early.
+            Task waited = task.WaitAsync(PendingCall.DueIn(time, now, deadline), time, cancellationToken);
+            await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            cancellationToken.ThrowIfCancellationRequested();
         }
+
+        return await task.ConfigureAwait(false);
     }
 
     /// <summary>
@@ -496,14 +495,9 @@ public sealed class RpcCallInvoker
                 {
                     await WaitWithinDeadlineAsync(slot.Task, deadline, endpoint, method, "waiting for a free call slot on the connection to", cancellationToken).ConfigureAwait(false);
                 }
-                catch
+                catch (Exception) when (GiveUpSlot(slot, connection))
                 {
-                    if (!slot.TrySetCanceled())
-                    {
-                        connection.PassSlotOn(); // woken as it gave up: the slot is the next waiter's
-                    }
-
-                    throw;
+                    // Never runs: the filter gives the slot up without catching and rethrowing.
                 }
             }
 
@@ -511,6 +505,17 @@ public sealed class RpcCallInvoker
         }
 
         return call;
+    }
+
+    /// <summary>A waiter that stops waiting: a wake-up it was given goes to the next in line. Always false (an exception filter).</summary>
+    private static bool GiveUpSlot(TaskCompletionSource<bool> slot, ClientConnection connection)
+    {
+        if (!slot.TrySetCanceled())
+        {
+            connection.PassSlotOn(); // woken as it gave up: the slot is the next waiter's
+        }
+
+        return false;
     }
 
     /// <summary>
@@ -655,14 +660,12 @@ public sealed class RpcCallInvoker
             }
 
             RequestBody.WritePrefix(frame.Slice(ProtocolConstants.HeaderLength), timeoutMs, name, callId);
-            call.Sent = true;
-            if (connection.TrySend(frame))
+            if (connection.TrySendRequest(call, frame, out bool closed))
             {
                 return true;
             }
 
-            call.Sent = false;
-            if (connection.TryRemove(call))
+            if (closed && connection.TryRemove(call))
             {
                 call.SetException(new RpcException(RpcStatusCode.Unavailable, $"The connection to {connection.Remote} closed before the request was sent.")
                 {

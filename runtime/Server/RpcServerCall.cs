@@ -67,6 +67,7 @@ public sealed class RpcServerCall
             }
         }
 
+        _connection.ReleaseSlot(this);
         _connection.SendError(Id, code, message, pushbackMs: pushback);
     }
 
@@ -83,8 +84,15 @@ public sealed class RpcServerCall
     /// <summary>True when the request carried the retry marker.</summary>
     internal bool IsRetryAttempt { get; private set; }
 
+    /// <summary>
+    /// Set (under the connection's lock) once the client cancelled the call: it no longer counts against the connection's
+    /// limit of calls at once, as an HTTP/2 stream reset by the client no longer does, even while its handler finishes.
+    /// </summary>
+    internal bool Uncounted;
+
     internal void Start(ServerConnection connection, uint id, RpcMethodDescriptor method, uint timeoutMilliseconds, bool isRetryAttempt = false)
     {
+        Uncounted = false;
         _connection = connection;
         IsRetryAttempt = isRetryAttempt;
         Id = id;
@@ -234,6 +242,7 @@ public sealed class RpcServerCall
         _connection.Server.WriteLoadReport(frame.Slice(ProtocolConstants.HeaderLength));
         FrameHeader.Write(frame, LoadReport.Length, FrameType.Response, FrameFlags.LoadReport, Id);
         StoreResult(default);
+        _connection.ReleaseSlot(this);
         _connection.Output.TryEnqueue(frame);
     }
 
@@ -272,6 +281,7 @@ public sealed class RpcServerCall
             _connection.Server.WriteLoadReport(frame.Slice(ProtocolConstants.HeaderLength));
             FrameHeader.Write(frame, bodyLength, FrameType.Response, FrameFlags.LoadReport, Id);
             StoreResult(frame.Slice(ProtocolConstants.HeaderLength + LoadReport.Length));
+            _connection.ReleaseSlot(this);
             _connection.Output.TryEnqueue(frame);
         }
         finally

@@ -23,7 +23,7 @@ internal sealed class ServerConnection : FramedConnection
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _goingAway;
     private uint _lastCallId;
-    private int _callCount;               // calls in _inFlight, readable without the lock
+    private int _callCount;               // calls counted against MaxConcurrentCallsPerConnection (not cancelled by the client)
     private long _lastActivity;           // server clock: the last request or call completion (for IdleTimeout)
     private long _frameStarted;           // server clock: when the frame still arriving began; 0 when none (FrameTimeout)
     private volatile bool _established;   // the handshake is done
@@ -183,6 +183,9 @@ internal sealed class ServerConnection : FramedConnection
                     }
 
                     generation = call.Generation;
+                    // The client freed this call's slot when it gave up; so does the server, or the client's next
+                    // request (which follows this frame on the connection) would find the connection still full.
+                    ReleaseSlotLocked(call);
                 }
 
                 call.Cancel(generation);
@@ -248,7 +251,7 @@ internal sealed class ServerConnection : FramedConnection
             }
             else
             {
-                _callCount = _inFlight.Count;
+                _callCount++;
                 if (callId > _lastCallId)
                 {
                     _lastCallId = callId;
@@ -362,7 +365,8 @@ internal sealed class ServerConnection : FramedConnection
         lock (_lock)
         {
             _inFlight.Remove(call.Id);
-            _callCount = _inFlight.Count;
+            ReleaseSlotLocked(call);
+
             drainedNow = _goingAway && _inFlight.Count == 0;
         }
 
@@ -372,6 +376,27 @@ internal sealed class ServerConnection : FramedConnection
         if (drainedNow)
         {
             _ = FinishAsync();
+        }
+    }
+
+    /// <summary>
+    /// Stops counting the call against MaxConcurrentCallsPerConnection; called before its final frame is queued, so that
+    /// a client that frees the slot on reading that frame never finds the server a step behind it.
+    /// </summary>
+    internal void ReleaseSlot(RpcServerCall call)
+    {
+        lock (_lock)
+        {
+            ReleaseSlotLocked(call);
+        }
+    }
+
+    private void ReleaseSlotLocked(RpcServerCall call)
+    {
+        if (!call.Uncounted)
+        {
+            call.Uncounted = true;
+            _callCount--;
         }
     }
 

@@ -111,8 +111,12 @@ internal sealed class ClientConnection : FramedConnection
         }
     }
 
-    /// <summary>Takes the call out of the table; true for exactly one of the racing completers.</summary>
-    public bool TryRemove(PendingCall call)
+    /// <summary>
+    /// Takes the call out of the table; true for exactly one of the racing completers. With <paramref name="cancel"/>,
+    /// a call whose request went out gets a cancel frame, queued before the freed slot goes to a waiting call, so the
+    /// server frees the slot (on the cancel) before that call's request arrives.
+    /// </summary>
+    public bool TryRemove(PendingCall call, bool cancel = false)
     {
         bool closeNow;
         TaskCompletionSource<bool>? waiter;
@@ -126,6 +130,11 @@ internal sealed class ClientConnection : FramedConnection
             _calls.Remove(call.Id);
             closeNow = _draining && _calls.Count == 0;
             waiter = NextWaiter();
+        }
+
+        if (cancel)
+        {
+            CancelIfSent(call);
         }
 
         waiter?.TrySetResult(true);
@@ -249,16 +258,46 @@ internal sealed class ClientConnection : FramedConnection
         call.DisposeTimer();
     }
 
-    /// <summary>Tells the server to stop working on a call the caller gave up on.</summary>
-    public void SendCancel(uint callId, bool sent)
+    /// <summary>
+    /// Tells the server to stop working on a call the caller gave up on, if its request went out; a request not queued
+    /// yet never will be. Under the output's lock, so a request and its cancel are queued in that order or not at all.
+    /// </summary>
+    private void CancelIfSent(PendingCall call)
     {
-        if (sent)
+        lock (Output.SyncRoot)
         {
-            TrySendSmall(FrameType.Cancel, FrameFlags.None, callId, default);
+            call.Abandoned = true;
+            if (call.Sent)
+            {
+                TrySendSmall(FrameType.Cancel, FrameFlags.None, call.Id, default);
+            }
         }
     }
 
-    public bool TrySend(ReadOnlySpan<byte> frame) => Output.TryEnqueue(frame);
+    /// <summary>
+    /// Queues a call's request frame, unless the call already ended (its deadline passed, or its caller cancelled).
+    /// False when the frame was not queued; <paramref name="closed"/> says whether because the connection closed.
+    /// </summary>
+    public bool TrySendRequest(PendingCall call, ReadOnlySpan<byte> frame, out bool closed)
+    {
+        lock (Output.SyncRoot)
+        {
+            closed = false;
+            if (call.Abandoned)
+            {
+                return false;
+            }
+
+            if (!Output.TryEnqueue(frame))
+            {
+                closed = true;
+                return false;
+            }
+
+            call.Sent = true;
+            return true;
+        }
+    }
 
     /// <summary>True for the caller that may send the next keepalive ping (one at a time).</summary>
     public bool TryBeginKeepAlive() => Interlocked.Exchange(ref _keepAlive, 1) == 0;

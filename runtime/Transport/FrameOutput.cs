@@ -42,6 +42,12 @@ internal sealed class FrameOutput
         _onFailure = onFailure;
     }
 
+    /// <summary>
+    /// The lock frames are queued under. A caller may hold it around <see cref="TryEnqueue"/> to queue a frame only
+    /// together with a state change of its own (a request and its cancel, in that order or not at all).
+    /// </summary>
+    public object SyncRoot => _lock;
+
     /// <summary>True when no more frames are accepted.</summary>
     public bool IsClosed
     {

@@ -47,3 +47,19 @@ public sealed class PolicyBench : ITimeoutBench, IRetryBench
 {
     public ValueTask<int> AddValueAsync(int a, int b) => new(a + b);
 }
+
+/// <summary>Calls that always outlive their 50 ms deadline: how punctually does a burst of them end?</summary>
+[RpcService("bench-sleep"), Timeout(50)]
+public interface ISleepBench
+{
+    Task<int> SleepAsync(int milliseconds, CancellationToken ct = default);
+}
+
+public sealed class SleepBench : ISleepBench
+{
+    public async Task<int> SleepAsync(int milliseconds, CancellationToken ct = default)
+    {
+        await Task.Delay(milliseconds, ct);
+        return milliseconds;
+    }
+}

@@ -1,6 +1,7 @@
 // RpcGen benchmarks.
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- micro [BenchmarkDotNet args]   (BenchmarkDotNet, in-process toolchain)
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- load [--seconds 3] [--warmup 1] [--reps 3] [--concurrency 1,16,64]
+//   dotnet run -c Release --project tests/RpcGen.Benchmarks -- burst [--calls 5000] [--reps 3] [--per-connection 100]
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
@@ -21,6 +22,8 @@ switch (mode)
         return 0;
     case "load":
         return await LoadRunner.RunAsync(args[1..]);
+    case "burst":
+        return await DeadlineBurst.RunAsync(args[1..]);
     case "serve":
         return await LoadRunner.ServeAsync();
     default:

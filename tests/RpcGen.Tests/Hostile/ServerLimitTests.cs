@@ -264,4 +264,27 @@ public sealed class ServerLimitTests
         busy.Open.TrySetResult(true);
         Assert.Equal("busy", await blocking.WaitAsync(NoHang));
     }
+
+    [Fact]
+    public async Task CallsTheClientGaveUpOn_FreeTheirSlot_EvenWhileTheirHandlersIgnoreCancellation()
+    {
+        await using var server = new RpcServer(new RpcServerOptions { MaxConcurrentCallsPerConnection = 2 });
+        server.Map<IStubborn>(new Stubborn());
+        await server.StartAsync();
+        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });
+        IStubborn proxy = client.CreateProxy<IStubborn>();
+        for (int round = 0; round < 3; round++)
+        {
+            // Two deaf handlers per round never finish; the client's cancel frames (sent at the deadline, ahead of the
+            // next requests on the connection) free their slots, as an HTTP/2 stream reset does.
+            Task<int>[] calls = { proxy.NeverAsync(), proxy.NeverAsync() };
+            foreach (Task<int> call in calls)
+            {
+                RpcException error = await Assert.ThrowsAsync<RpcException>(() => call.WaitAsync(NoHang));
+                Assert.Equal(RpcStatusCode.DeadlineExceeded, error.StatusCode);
+            }
+        }
+
+        Assert.Equal(0, await proxy.SleepAsync(0).WaitAsync(NoHang));
+    }
 }
