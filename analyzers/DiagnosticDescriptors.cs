@@ -96,6 +96,11 @@ internal static class DiagnosticDescriptors
         "'{0}' has a deadline of {1} ms, but its [Retry] waits at least {2} ms between its {3} attempts, so the later attempts can never run; raise [Timeout], or lower MaxAttempts or the backoff",
         DiagnosticSeverity.Warning);
 
+    public static readonly DiagnosticDescriptor DataDropped = Rule(
+        "RPCGEN019", "RPC types keep their data",
+        "{0} of '{1}' has type '{2}', whose {3} would not reach the other side ({4}); {5}",
+        DiagnosticSeverity.Warning);
+
     /// <summary>Diagnostic property naming which RPCGEN005 case applies ("position" or "duplicate").</summary>
     public const string TokenProblem = "TokenProblem";
 

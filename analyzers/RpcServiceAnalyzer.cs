@@ -16,12 +16,12 @@ namespace RpcGen.Analyzers;
 /// compilation walks); duplicate service names are compared once at the end of the compilation.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
+public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
 {
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(
         D.ReturnType, D.ByRefParameter, D.GenericMethod, D.NotGenerated, D.CancellationToken, D.DuplicateMethod,
         D.DuplicateService, D.CannotSerialize, D.NoJsonContract, D.NotAMethod, D.InvalidAttributeValue, D.RetryNotIdempotent, D.TimeoutShorterThanBackoff,
-        D.HashKeyUnused, D.HashKeyMissing, D.BadBalancer, D.NoCancellationToken, D.NotInJsonContext);
+        D.HashKeyUnused, D.HashKeyMissing, D.BadBalancer, D.NoCancellationToken, D.NotInJsonContext, D.DataDropped);
 
     public override void Initialize(AnalysisContext context)
     {
@@ -168,6 +168,7 @@ public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
         {
             CheckType(context, known, result, "The result", name, ReturnTypeLocation(method) ?? location);
             coverage?.Check(context, result, "The result", name, ReturnTypeLocation(method) ?? location);
+            CheckDataKept(context, result, "The result", name, ReturnTypeLocation(method) ?? location, coverage);
         }
 
         int tokenCount = method.Parameters.Count(p => RpcShapes.IsCancellationToken(p.Type));
@@ -204,6 +205,7 @@ public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
 
             CheckType(context, known, parameter.Type, $"Parameter '{parameter.Name}'", name, parameterLocation);
             coverage?.Check(context, parameter.Type, $"Parameter '{parameter.Name}'", name, parameterLocation);
+            CheckDataKept(context, parameter.Type, $"Parameter '{parameter.Name}'", name, parameterLocation, coverage);
         }
 
         if (tokenCount == 0 && !method.IsGenericMethod && location.IsInSource)
@@ -551,9 +553,18 @@ public sealed class RpcServiceAnalyzer : DiagnosticAnalyzer
         private readonly INamedTypeSymbol _context;
         private readonly HashSet<ITypeSymbol> _covered = new(SymbolEqualityComparer.Default);
 
+        /// <summary>The context's name, for messages.</summary>
+        public string Name => _context.ToDisplayString();
+
+        /// <summary>Whether the context serializes public fields ([JsonSourceGenerationOptions(IncludeFields = true)]).</summary>
+        public bool IncludeFields { get; }
+
         public JsonContextCoverage(INamedTypeSymbol context)
         {
             _context = context;
+            IncludeFields = context.GetAttributes().Any(a =>
+                a.AttributeClass?.ToDisplayString() == "System.Text.Json.Serialization.JsonSourceGenerationOptionsAttribute" &&
+                a.NamedArguments.Any(n => n.Key == "IncludeFields" && n.Value.Value is true));
             var pending = new Stack<ITypeSymbol>();
             foreach (AttributeData attribute in context.GetAttributes())
             {

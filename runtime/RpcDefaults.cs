@@ -1,6 +1,7 @@
 using System;
 using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 
 namespace RpcGen;
@@ -8,40 +9,46 @@ namespace RpcGen;
 internal static class RpcDefaults
 {
     /// <summary>
-    /// Web defaults (camelCase, case-insensitive reading), the same on both sides. With reflection-based serialization
-    /// disabled (trimmed or Native AOT apps) there is no default contract: users pass a source-generated context.
+    /// Web defaults (camelCase, case-insensitive reading) plus public fields (so tuples and field-holding types keep
+    /// their data), the same on both sides. With reflection-based serialization disabled (trimmed or Native AOT apps)
+    /// there is no default contract: the options know no type (an empty resolver, so they can still be made read-only),
+    /// and services name a source-generated context instead; a service that does not fails when its proxy or dispatcher
+    /// is created, with a message naming the type to add.
     /// </summary>
     [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Only used when reflection-based serialization is enabled (JsonSerializer.IsReflectionEnabledByDefault).")]
     [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "Only used when reflection-based serialization is enabled (JsonSerializer.IsReflectionEnabledByDefault).")]
     public static JsonSerializerOptions CreateSerializerOptions()
     {
-        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web);
-        if (JsonSerializer.IsReflectionEnabledByDefault)
-        {
-            options.TypeInfoResolver = new DefaultJsonTypeInfoResolver();
-        }
+        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web) { IncludeFields = true };
+        options.TypeInfoResolver = JsonSerializer.IsReflectionEnabledByDefault
+            ? new DefaultJsonTypeInfoResolver()
+            : JsonTypeInfoResolver.Combine(); // no contracts: every type must come from a named context
 
         options.MakeReadOnly();
         return options;
     }
 
-    /// <summary>Explicit options win; else the service's named JSON context; else the defaults.</summary>
-    public static JsonSerializerOptions OptionsFor(RpcServiceDescriptor service, JsonSerializerOptions options, bool explicitOptions) =>
-        !explicitOptions && service.JsonContext is { } context ? context.Options : options;
-
-    /// <summary>Resolves a contract, with a message that says what to do when the options do not know the type.</summary>
-    public static JsonTypeInfo<T> GetTypeInfo<T>(JsonSerializerOptions options)
+    /// <summary>
+    /// Resolves the contract of <typeparamref name="T"/> for <paramref name="service"/>: explicit options win, else the
+    /// service's named JSON context, else the defaults; with a message that names the type and where to add it when the options do not know it.
+    /// </summary>
+    public static JsonTypeInfo<T> GetTypeInfo<T>(RpcServiceDescriptor service, JsonSerializerOptions options, bool explicitOptions)
     {
+        JsonSerializerContext? context = explicitOptions ? null : service.JsonContext;
+        options = context?.Options ?? options;
         try
         {
             return (JsonTypeInfo<T>)options.GetTypeInfo(typeof(T));
         }
         catch (Exception ex) when (ex is NotSupportedException or InvalidOperationException)
         {
-            throw new InvalidOperationException(
-                $"The serializer options have no JSON contract for '{typeof(T).FullName}'. When reflection-based serialization is off " +
-                "(trimming, Native AOT), add the type to your JsonSerializerContext with [JsonSerializable(typeof(...))] and pass " +
-                "its options in SerializerOptions.", ex);
+            string type = typeof(T).FullName ?? typeof(T).Name;
+            string fix = context is not null
+                ? $"add [JsonSerializable(typeof({type}))] to '{context.GetType().FullName}', the JSON context its [RpcService(JsonContext = ...)] names"
+                : explicitOptions || JsonSerializer.IsReflectionEnabledByDefault
+                    ? $"add [JsonSerializable(typeof({type}))] to the JsonSerializerContext whose options you passed in SerializerOptions"
+                    : $"reflection-based JSON is off (trimming or Native AOT), so name a source-generated context with [RpcService(JsonContext = typeof(YourJsonContext))] on '{service.InterfaceType.FullName}' and add [JsonSerializable(typeof({type}))] to it";
+            throw new InvalidOperationException($"Service '{service.Name}' ({service.InterfaceType.FullName}) has no JSON contract for '{type}': {fix}.", ex);
         }
     }
 }

@@ -239,6 +239,67 @@ public sealed class RpcServiceAnalyzerTests
         """);
 
     [Fact]
+    public Task RPCGEN019_DataTheContractWouldDrop() => Verify("""
+        public sealed class Counter { public int Value { get; } }                            // no setter, no constructor parameter
+        public sealed class Bag { public List<int> Items { get; } = new(); }                 // a get-only collection is not populated
+        public sealed class Hidden { public int X { get; private set; } }                    // a private setter is not used
+        public sealed class Holder { public Counter? Inner { get; set; } }                   // the problem one level down
+        public sealed record Point(int X, int Y);                                            // fine: constructor parameters
+        public sealed class Settable { public int X { get; set; } public int Y { get; init; } public int Z; }  // fine: fields are included by default
+        public sealed class Made { public Made(int value) => Value = value; public int Value { get; } }        // fine: constructor parameter
+        public sealed class Ignored { [System.Text.Json.Serialization.JsonIgnore] public int Computed => 1; public int X { get; set; } }
+        public sealed class Included { [System.Text.Json.Serialization.JsonInclude] public int X { get; private set; } }
+
+        [RpcService("data")]
+        public interface IData
+        {
+            {|RPCGEN019:Task<Counter>|} CounterAsync();
+            Task BagAsync(Bag {|RPCGEN019:bag|});
+            Task HiddenAsync(Hidden {|RPCGEN019:hidden|});
+            Task HolderAsync(List<Holder> {|RPCGEN019:holders|});
+            Task<(int Count, string Name)> TupleAsync((int, string) pair, Point point, Settable settable, Made made, Ignored ignored, Included included);
+        }
+
+        public sealed record Row(int Id);
+        public sealed class WithField { public int Count; }
+
+        [System.Text.Json.Serialization.JsonSerializable(typeof((int, string)))]
+        [System.Text.Json.Serialization.JsonSerializable(typeof(WithField))]
+        [System.Text.Json.Serialization.JsonSerializable(typeof(Row))]
+        public sealed class NoFieldsJson : System.Text.Json.Serialization.JsonSerializerContext
+        {
+            public NoFieldsJson() : base(null) { }
+            protected override System.Text.Json.JsonSerializerOptions? GeneratedSerializerOptions => null;
+            public override System.Text.Json.Serialization.Metadata.JsonTypeInfo? GetTypeInfo(Type type) => null;
+        }
+
+        [System.Text.Json.Serialization.JsonSourceGenerationOptions(IncludeFields = true)]
+        [System.Text.Json.Serialization.JsonSerializable(typeof((int, string)))]
+        [System.Text.Json.Serialization.JsonSerializable(typeof(WithField))]
+        public sealed class FieldsJson : System.Text.Json.Serialization.JsonSerializerContext
+        {
+            public FieldsJson() : base(null) { }
+            protected override System.Text.Json.JsonSerializerOptions? GeneratedSerializerOptions => null;
+            public override System.Text.Json.Serialization.Metadata.JsonTypeInfo? GetTypeInfo(Type type) => null;
+        }
+
+        [RpcService("no-fields", JsonContext = typeof(NoFieldsJson))]
+        public interface INoFields
+        {
+            Task TupleAsync((int, string) {|RPCGEN019:pair|});
+            {|RPCGEN019:Task<WithField>|} FieldAsync();
+            Task<Row> RowAsync();
+        }
+
+        [RpcService("fields", JsonContext = typeof(FieldsJson))]
+        public interface IFields
+        {
+            Task TupleAsync((int, string) pair);
+            Task<WithField> FieldAsync();
+        }
+        """);
+
+    [Fact]
     public Task RPCGEN011_InvalidPolicyValues() => Verify("""
         [RpcService, {|RPCGEN011:Retry(MaxAttempts = 0)|}] public interface IBad
         {
