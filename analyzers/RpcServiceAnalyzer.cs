@@ -551,7 +551,7 @@ public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
     private sealed class JsonContextCoverage
     {
         private readonly INamedTypeSymbol _context;
-        private readonly HashSet<ITypeSymbol> _covered = new(SymbolEqualityComparer.Default);
+        private readonly HashSet<string> _covered = new(System.StringComparer.Ordinal);
 
         /// <summary>The context's name, for messages.</summary>
         public string Name => _context.ToDisplayString();
@@ -578,7 +578,7 @@ public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
             while (pending.Count > 0)
             {
                 ITypeSymbol type = pending.Pop();
-                if (!_covered.Add(type))
+                if (!_covered.Add(TypeKey(type)))
                 {
                     continue;
                 }
@@ -625,12 +625,25 @@ public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
 
         public void Check(SymbolAnalysisContext context, ITypeSymbol type, string what, string method, Location location)
         {
-            if (!_covered.Contains(type))
+            if (!_covered.Contains(TypeKey(type)))
             {
                 context.ReportDiagnostic(Diagnostic.Create(D.NotInJsonContext, location, what, method, type.ToDisplayString(), _context.ToDisplayString()));
             }
         }
     }
+
+    /// <summary>
+    /// A type's identity as a JSON contract: tuple element names do not matter (<c>(int Count, string Name)</c> and
+    /// <c>(int, string)</c> are one <c>ValueTuple&lt;int, string&gt;</c> to the serializer), nor does nullability.
+    /// </summary>
+    private static string TypeKey(ITypeSymbol type) => type switch
+    {
+        IArrayTypeSymbol array => TypeKey(array.ElementType) + "[" + new string(',', array.Rank - 1) + "]",
+        INamedTypeSymbol { IsTupleType: true, TupleUnderlyingType: { } underlying } => TypeKey(underlying),
+        INamedTypeSymbol { IsGenericType: true } named =>
+            named.OriginalDefinition.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat) + "<" + string.Join(",", named.TypeArguments.Select(TypeKey)) + ">",
+        _ => type.WithNullableAnnotation(NullableAnnotation.NotAnnotated).ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat),
+    };
 
     private static void ReportDuplicateServices(CompilationAnalysisContext context, ConcurrentBag<(string Name, INamedTypeSymbol Type, Location Location)> services)
     {

@@ -1,0 +1,75 @@
+// Native AOT smoke test: a server and a client in this process over loopback TCP, with reflection-based JSON off.
+// Exit code 0 and "AOT round trip: ok" when every check holds; 1 with the failed check otherwise.
+using System.Text.Json.Serialization;
+using RpcGen;
+
+await using var server = new RpcServer(new RpcServerOptions());
+server.Map<IInventory>(new Inventory());
+await server.StartAsync();
+
+await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });
+IInventory inventory = client.CreateProxy<IInventory>();
+Item item = await inventory.GetAsync("sku-1");
+Check(item == new Item("sku-1", 3), $"GetAsync returned {item}");
+Check(await inventory.CountAsync() == 1, "CountAsync");
+(int count, string name) = await inventory.TopAsync((2, "b"));
+Check(count == 3 && name == "b!", $"TopAsync returned ({count}, {name})");
+
+// A service that names no JSON context cannot work without reflection: RpcGen says which type to add, and where.
+try
+{
+    client.CreateProxy<IUntyped>();
+    Check(false, "CreateProxy<IUntyped> should have failed without reflection-based JSON");
+}
+catch (InvalidOperationException ex)
+{
+    Check(ex.Message.Contains("JsonContext", StringComparison.Ordinal) && ex.Message.Contains("IUntyped", StringComparison.Ordinal), ex.Message);
+}
+
+Console.WriteLine($"AOT round trip: ok (dynamic code {(System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported ? "supported: JIT" : "not supported: Native AOT")})");
+return 0;
+
+static void Check(bool condition, string what)
+{
+    if (!condition)
+    {
+        Console.Error.WriteLine("AOT smoke test failed: " + what);
+        Environment.Exit(1);
+    }
+}
+
+public sealed record Item(string Sku, int Quantity);
+
+[JsonSourceGenerationOptions(IncludeFields = true)]
+[JsonSerializable(typeof(Item))]
+[JsonSerializable(typeof(int))]
+[JsonSerializable(typeof(string))]
+[JsonSerializable(typeof((int, string)))]
+public sealed partial class AppJson : JsonSerializerContext;
+
+[RpcService("inventory", JsonContext = typeof(AppJson)), Timeout(5000)]
+public interface IInventory
+{
+    Task<Item> GetAsync(string sku, CancellationToken cancellationToken = default);
+
+    Task<int> CountAsync(CancellationToken cancellationToken = default);
+
+    Task<(int Count, string Name)> TopAsync((int, string) seed, CancellationToken cancellationToken = default);
+}
+
+/// <summary>No JSON context: fine with reflection, refused (with RpcGen's message) without it.</summary>
+[RpcService("untyped")]
+public interface IUntyped
+{
+    Task<Item> GetAsync(string sku, CancellationToken cancellationToken = default);
+}
+
+public sealed class Inventory : IInventory
+{
+    public Task<Item> GetAsync(string sku, CancellationToken cancellationToken = default) => Task.FromResult(new Item(sku, 3));
+
+    public Task<int> CountAsync(CancellationToken cancellationToken = default) => Task.FromResult(1);
+
+    public Task<(int Count, string Name)> TopAsync((int, string) seed, CancellationToken cancellationToken = default) =>
+        Task.FromResult((seed.Item1 + 1, seed.Item2 + "!"));
+}
