@@ -13,12 +13,12 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor ReturnType = Rule(
         "RPCGEN001", "RPC methods return a task",
-        "'{0}' returns '{1}': an RPC method must return Task, Task<T>, ValueTask or ValueTask<T> (streaming is not supported yet); return Task<{1}> instead",
+        "'{0}' returns '{1}': an RPC method must return Task, Task<T>, ValueTask or ValueTask<T>; {2}",
         DiagnosticSeverity.Error);
 
     public static readonly DiagnosticDescriptor ByRefParameter = Rule(
         "RPCGEN002", "RPC parameters are passed by value",
-        "Parameter '{0}' of '{1}' is a {2} parameter, which cannot cross the network; pass it by value (return results in the task)",
+        "Parameter '{0}' of '{1}' {2}",
         DiagnosticSeverity.Error);
 
     public static readonly DiagnosticDescriptor GenericMethod = Rule(
@@ -88,7 +88,7 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor RetryNotIdempotent = Rule(
         "RPCGEN017", "Retried and hedged methods are idempotent",
-        "'{0}' has {1} but is neither [Idempotent] nor [Deduplicate], so {2}; add [Idempotent] if running it twice is harmless, or [Deduplicate] to make the server run it once",
+        "'{0}' has {1} but {2}",
         DiagnosticSeverity.Warning);
 
     public static readonly DiagnosticDescriptor TimeoutShorterThanBackoff = Rule(
@@ -99,6 +99,11 @@ internal static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor DataDropped = Rule(
         "RPCGEN019", "RPC types keep their data",
         "{0} of '{1}' has type '{2}', whose {3} would not reach the other side ({4}); {5}",
+        DiagnosticSeverity.Warning);
+
+    public static readonly DiagnosticDescriptor Disposable = Rule(
+        "RPCGEN020", "RPC interfaces are not disposable",
+        "'{0}' inherits {1}, but disposing a proxy is local: the generated proxy's {2} does nothing and is never sent to the server (whose implementation the server owns); remove {1} from the interface's base list and dispose the RpcClient instead (put {1} on the implementation class if it holds resources)",
         DiagnosticSeverity.Warning);
 
     /// <summary>Diagnostic property naming which RPCGEN005 case applies ("position" or "duplicate").</summary>

@@ -21,7 +21,7 @@ public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(
         D.ReturnType, D.ByRefParameter, D.GenericMethod, D.NotGenerated, D.CancellationToken, D.DuplicateMethod,
         D.DuplicateService, D.CannotSerialize, D.NoJsonContract, D.NotAMethod, D.InvalidAttributeValue, D.RetryNotIdempotent, D.TimeoutShorterThanBackoff,
-        D.HashKeyUnused, D.HashKeyMissing, D.BadBalancer, D.NoCancellationToken, D.NotInJsonContext, D.DataDropped);
+        D.HashKeyUnused, D.HashKeyMissing, D.BadBalancer, D.NoCancellationToken, D.NotInJsonContext, D.DataDropped, D.Disposable);
 
     public override void Initialize(AnalysisContext context)
     {
@@ -91,6 +91,14 @@ public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
         var wireNames = new Dictionary<string, IMethodSymbol>(System.StringComparer.Ordinal);
         foreach (INamedTypeSymbol declaring in new[] { type }.Concat(type.AllInterfaces))
         {
+            if (RpcShapes.IsDisposableInterface(declaring))
+            {
+                // Its Dispose/DisposeAsync is implemented locally by the proxy, never called remotely.
+                context.ReportDiagnostic(Diagnostic.Create(D.Disposable, where, type.ToDisplayString(), declaring.Name,
+                    declaring.Name == "IDisposable" ? "Dispose()" : "DisposeAsync()"));
+                continue;
+            }
+
             foreach (ISymbol member in declaring.GetMembers())
             {
                 if (member.IsStatic || !member.IsAbstract)
@@ -162,7 +170,8 @@ public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
 
         if (RpcShapes.TaskKind(method.ReturnType, out ITypeSymbol? result) < 0)
         {
-            context.ReportDiagnostic(Diagnostic.Create(D.ReturnType, ReturnTypeLocation(method) ?? location, name, method.ReturnType.ToDisplayString()));
+            context.ReportDiagnostic(Diagnostic.Create(D.ReturnType, ReturnTypeLocation(method) ?? location, name, method.ReturnType.ToDisplayString(),
+                ReturnTypeFix(method.ReturnType)));
         }
         else if (result is not null)
         {
@@ -181,8 +190,10 @@ public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
             hasHashKey |= RpcShapes.HasAttribute(parameter, RpcShapes.HashKeyAttribute);
             if (parameter.RefKind != RefKind.None || parameter.IsParams)
             {
-                string kind = parameter.IsParams ? "params" : parameter.RefKind switch { RefKind.Out => "out", RefKind.In => "in", _ => "ref" };
-                context.ReportDiagnostic(Diagnostic.Create(D.ByRefParameter, parameterLocation, parameter.Name, name, kind));
+                string problem = parameter.IsParams
+                    ? "is declared 'params', which RPC methods do not support (a proxy must match the interface exactly, and the array travels as one value); remove 'params' and let callers pass an array"
+                    : $"is {(parameter.RefKind is RefKind.In or RefKind.Out ? "an" : "a")} '{parameter.RefKind switch { RefKind.Out => "out", RefKind.In => "in", _ => "ref" }}' parameter, which cannot cross the network (the callee's writes cannot come back through it); pass it by value and return results in the task";
+                context.ReportDiagnostic(Diagnostic.Create(D.ByRefParameter, parameterLocation, parameter.Name, name, problem));
                 continue;
             }
 
@@ -269,6 +280,23 @@ public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
         method.DeclaringSyntaxReferences.Length > 0 && method.DeclaringSyntaxReferences[0].GetSyntax() is MethodDeclarationSyntax syntax
             ? syntax.ReturnType.GetLocation()
             : null;
+
+    /// <summary>RPCGEN001's advice: a return type that compiles and passes the other rules.</summary>
+    private static string ReturnTypeFix(ITypeSymbol returnType)
+    {
+        if (returnType.SpecialType == SpecialType.System_Void)
+        {
+            return "return Task instead";
+        }
+
+        if (returnType is INamedTypeSymbol { Name: "IAsyncEnumerable", TypeArguments.Length: 1 } stream)
+        {
+            string item = stream.TypeArguments[0].ToDisplayString();
+            return $"streaming is not supported yet, so return the items at once: Task<List<{item}>> (or Task<{item}[]>)";
+        }
+
+        return $"return Task<{returnType.ToDisplayString()}> instead";
+    }
 
     private static Location AttributeLocation(AttributeData attribute, Location fallback) =>
         attribute.ApplicationSyntaxReference?.GetSyntax().GetLocation() ?? fallback;
@@ -445,13 +473,14 @@ public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
         if (!broadcast && !idempotent && hedgingAttempts > 1)
         {
             context.ReportDiagnostic(Diagnostic.Create(D.RetryNotIdempotent, location, name, "[Hedging]",
-                deduplicate ? "it is never hedged (hedging sends a request again while the first may run; only [Idempotent] methods allow that)" : "it is never hedged"));
+                (deduplicate ? "is not [Idempotent] ([Deduplicate] is not enough: a hedge runs while the first attempt may still be running)" : "is not [Idempotent]") +
+                ", so it is never hedged; add [Idempotent] if running it twice at once is harmless, or remove [Hedging]"));
         }
         else if (!broadcast && !idempotent && !deduplicate && retryAttempts > 1)
         {
             context.ReportDiagnostic(Diagnostic.Create(D.RetryNotIdempotent, location, name,
                 RpcShapes.GetAttribute(method, RpcShapes.RetryAttribute) is null ? "[Retry] from its interface" : "[Retry]",
-                "it is only retried when its request never reached a server"));
+                "is neither [Idempotent] nor [Deduplicate], so it is only retried when its request never reached a server; add [Idempotent] if running it twice is harmless, or [Deduplicate] to make the server run it once"));
         }
 
         if (retry is not null && retryAttempts > 1 && (idempotent || deduplicate))

@@ -121,11 +121,11 @@ public sealed partial class RpcGenerator
 
             writer.Indentation--;
 
-            if (service.Unsupported.Count > 0)
+            if (service.Unsupported.Any(m => m.Kind != MemberKind.LocalDispose))
             {
                 writer.WriteLine();
                 writer.WriteLine("// Members that cannot be called remotely (the proxy throws NotSupportedException for them):");
-                foreach (UnsupportedMemberSpec member in service.Unsupported)
+                foreach (UnsupportedMemberSpec member in service.Unsupported.Where(m => m.Kind != MemberKind.LocalDispose))
                 {
                     writer.WriteLine($"// - {member.Signature}: {member.Reason}.");
                 }

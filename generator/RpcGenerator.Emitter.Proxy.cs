@@ -172,10 +172,15 @@ public sealed partial class RpcGenerator
 
         private static void WriteUnsupportedMember(SourceWriter writer, ServiceSpec service, UnsupportedMemberSpec member)
         {
-            string message = Literal($"{service.InterfaceDisplayName}: this member cannot be called through an RpcGen proxy because {member.Reason}.");
+            string message = Literal($"'{member.Name}' cannot be called through an RpcGen proxy of '{service.InterfaceDisplayName}' because {member.Reason}.");
             string @throw = $"throw new {NotSupportedException}({message})";
             switch (member.Kind)
             {
+                case MemberKind.LocalDispose:
+                    // A proxy holds nothing of its own (the RpcClient owns the connections): disposing it does nothing,
+                    // and never reaches the server (RPCGEN020).
+                    writer.WriteLine(member.Signature.StartsWith("void ", System.StringComparison.Ordinal) ? $"{member.Signature} {{ }}" : $"{member.Signature} => default;");
+                    break;
                 case MemberKind.Method:
                     writer.WriteLine($"{member.Signature} => {@throw};");
                     break;

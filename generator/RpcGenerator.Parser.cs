@@ -68,6 +68,18 @@ public sealed partial class RpcGenerator
             {
                 bool inherited = !SymbolEqualityComparer.Default.Equals(declaring, type);
                 string declaringName = declaring.ToDisplayString(s_fullyQualified);
+                if (RpcShapes.IsDisposableInterface(declaring))
+                {
+                    // Disposing a proxy is local (RPCGEN020): it must never dispose the server's instance remotely.
+                    foreach (IMethodSymbol dispose in declaring.GetMembers().OfType<IMethodSymbol>().Where(m => m.IsAbstract && !m.IsStatic))
+                    {
+                        unsupported.Add(new UnsupportedMemberSpec(MethodSignature(dispose, declaringName), MemberKind.LocalDispose, string.Empty,
+                            "disposing a proxy is local", declaring.Name + "." + dispose.Name));
+                    }
+
+                    continue;
+                }
+
                 foreach (ISymbol member in declaring.GetMembers())
                 {
                     cancellationToken.ThrowIfCancellationRequested();
@@ -89,7 +101,7 @@ public sealed partial class RpcGenerator
 
                             if (reason is not null)
                             {
-                                unsupported.Add(new UnsupportedMemberSpec(MethodSignature(method, declaringName), MemberKind.Method, string.Empty, reason));
+                                unsupported.Add(new UnsupportedMemberSpec(MethodSignature(method, declaringName), MemberKind.Method, string.Empty, reason, MemberName(declaring, method)));
                                 continue;
                             }
 
@@ -132,7 +144,8 @@ public sealed partial class RpcGenerator
                                 PropertySignature(property, declaringName),
                                 MemberKind.Property,
                                 Accessors(property),
-                                property.IsIndexer ? "indexers cannot be called remotely" : "properties cannot be called remotely; use a method that returns a Task"));
+                                property.IsIndexer ? "indexers cannot be called remotely" : "properties cannot be called remotely; use a method that returns a Task",
+                                MemberName(declaring, property)));
                             break;
 
                         case IEventSymbol @event:
@@ -140,7 +153,8 @@ public sealed partial class RpcGenerator
                                 $"event {@event.Type.ToDisplayString(s_fullyQualified)} {declaringName}.{Escape(@event.Name)}",
                                 MemberKind.Event,
                                 "add,remove",
-                                "events cannot be raised across RPC"));
+                                "events cannot be raised across RPC",
+                                MemberName(declaring, @event)));
                             break;
                     }
                 }
@@ -496,6 +510,14 @@ public sealed partial class RpcGenerator
 
             return builder.ToString();
         }
+
+        /// <summary>How messages name a member: <c>IShapes.Name</c>, <c>IShapes.Add(int, int)</c>.</summary>
+        private static string MemberName(INamedTypeSymbol declaring, ISymbol member) => member switch
+        {
+            IMethodSymbol method => $"{declaring.Name}.{method.Name}({string.Join(", ", method.Parameters.Select(p => p.Type.ToDisplayString(s_display)))})",
+            IPropertySymbol { IsIndexer: true } => $"{declaring.Name}.this[]",
+            _ => $"{declaring.Name}.{member.Name}",
+        };
 
         private static string MethodSignature(IMethodSymbol method, string declaringName)
         {

@@ -50,6 +50,13 @@ internal static class RpcShapes
         }
     }
 
+    /// <summary>
+    /// <c>System.IDisposable</c> or <c>System.IAsyncDisposable</c>: an RPC interface that inherits one gets a proxy that
+    /// disposes locally (does nothing), never a remote call that would dispose the server's instance.
+    /// </summary>
+    public static bool IsDisposableInterface(INamedTypeSymbol type) =>
+        type.Name is "IDisposable" or "IAsyncDisposable" && type.ContainingNamespace?.ToDisplayString() == "System" && type.TypeArguments.Length == 0;
+
     public static bool IsCancellationToken(ITypeSymbol type) =>
         type.Name == "CancellationToken" && type.ContainingNamespace?.ToDisplayString() == "System.Threading";
 

@@ -64,7 +64,7 @@ internal sealed record TypeRef(string FullyQualified, string Display);
 /// <c>NotSupportedException</c> naming the reason (the analyzers report the same at design time).
 /// </summary>
 /// <remarks>The signature is pre-rendered C#, so the spec stays a plain string record.</remarks>
-internal sealed record UnsupportedMemberSpec(string Signature, MemberKind Kind, string Accessors, string Reason);
+internal sealed record UnsupportedMemberSpec(string Signature, MemberKind Kind, string Accessors, string Reason, string Name);
 
 /// <summary>The shape of a supported return type.</summary>
 internal enum ReturnKind
@@ -81,4 +81,7 @@ internal enum MemberKind
     Method,
     Property,
     Event,
+
+    /// <summary>IDisposable.Dispose / IAsyncDisposable.DisposeAsync: implemented as a local no-op, never sent.</summary>
+    LocalDispose,
 }

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Collections.Generic;
 using System.ComponentModel;
 using RpcGen.Client;
@@ -57,10 +58,16 @@ public static class RpcServiceRegistry
     {
         if (Registration<TService>.Descriptor is null)
         {
-            throw new InvalidOperationException(
-                $"No RpcGen code was generated for '{typeof(TService).FullName}'. Annotate the interface with [RpcService] " +
-                "and make sure the project references the RpcGen package (which carries the source generator); " +
-                "build warnings or RPCGEN diagnostics say why an interface was skipped.");
+            Type type = typeof(TService);
+            string name = type.IsGenericType ? $"{type.Name[..type.Name.IndexOf('`')]}<{string.Join(", ", type.GetGenericArguments().Select(a => a.Name))}>" : type.FullName ?? type.Name;
+            string why = !type.IsInterface
+                ? "it is not an interface: CreateProxy and Map take the [RpcService] interface, not its implementation"
+                : type.IsGenericType
+                    ? "it is generic, and RpcGen generates nothing for generic interfaces (RPCGEN004: a service has one wire contract); declare one non-generic interface per type argument"
+                    : type.IsDefined(typeof(RpcServiceAttribute), inherit: false)
+                        ? "the interface has [RpcService] but no generated code was registered: reference the RpcGen package (which carries the source generator) from the project that declares it, and look for an RPCGEN004 error saying why it was skipped"
+                        : "the interface has no [RpcService] attribute: add [RpcService] to it (and reference the RpcGen package, which carries the source generator)";
+            throw new InvalidOperationException($"No RpcGen proxy or dispatcher exists for '{name}': {why}.");
         }
     }
 

@@ -347,14 +347,37 @@ public sealed class RpcServiceAnalyzerTests
         [RpcService] public interface IDerived : IBase { Task RunAsync(); }
         """);
 
-    [Fact]
-    public async Task Messages_SayHowToFix()
+    [Theory]
+    [InlineData("int Add(int a, int b);", "RPCGEN001", "return Task<int> instead")]
+    [InlineData("void Reset();", "RPCGEN001", "return Task instead")]
+    [InlineData("IAsyncEnumerable<int> StreamAsync();", "RPCGEN001", "return the items at once: Task<List<int>>")]
+    [InlineData("Task SumAsync(params int[] values);", "RPCGEN002", "remove 'params' and let callers pass an array")]
+    [InlineData("Task SplitAsync(out int half);", "RPCGEN002", "is an 'out' parameter, which cannot cross the network")]
+    [InlineData("[Deduplicate, Hedging] Task PlaceAsync();", "RPCGEN017", "is not [Idempotent] ([Deduplicate] is not enough")]
+    [InlineData("[Retry] Task PlaceAsync();", "RPCGEN017", "is neither [Idempotent] nor [Deduplicate]")]
+    public async Task Messages_NameTheProblemAndAFixThatCompiles(string member, string id, string expected)
     {
-        string message = await AnalyzerHarness.MessageAsync("""
-            using RpcGen;
-            [RpcService] public interface IBad { int Add(int a, int b); }
-            """, "RPCGEN001");
-        Assert.Contains("return Task<int> instead", message, StringComparison.Ordinal);
+        string message = await AnalyzerHarness.MessageAsync(Usings + "[RpcService] public interface IBad { " + member + " }", id);
+        Assert.Contains(expected, message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Task<void>", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Task<IAsyncEnumerable", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("a out", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public Task RPCGEN020_DisposableInterfaces() => Verify("""
+        [RpcService] public interface {|RPCGEN020:ISync|} : IDisposable { Task RunAsync(); }
+        [RpcService] public interface {|RPCGEN020:IAsync|} : IAsyncDisposable { Task RunAsync(); }
+        public interface IBase : IDisposable { }
+        [RpcService] public interface {|RPCGEN020:IDerived|} : IBase { Task RunAsync(); }
+        [RpcService] public interface IPlain { Task RunAsync(); }
+        """);
+
+    [Fact]
+    public async Task RPCGEN020_SaysToStopInheriting()
+    {
+        string message = await AnalyzerHarness.MessageAsync(Usings + "[RpcService] public interface IOrders : IAsyncDisposable { Task RunAsync(); }", "RPCGEN020");
+        Assert.Contains("remove IAsyncDisposable from the interface's base list", message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -55,7 +55,7 @@ namespace Inheritance
             return this._invoker.InvokeAsync(this._method4, new Arguments4(this, @reason), default).AsTask();
         }
 
-        global::System.Threading.Tasks.Task<bool> global::Inheritance.IHealth.IsHealthyAsync(global::System.Threading.CancellationToken @ct) => throw new global::System.NotSupportedException("Inheritance.IUserService: this member cannot be called through an RpcGen proxy because its wire name 'IsHealthy' is already used by IsHealthyAsync(System.Threading.CancellationToken); give one of them [RpcMethod(\"...\")].");
+        global::System.Threading.Tasks.Task<bool> global::Inheritance.IHealth.IsHealthyAsync(global::System.Threading.CancellationToken @ct) => throw new global::System.NotSupportedException("'IHealth.IsHealthyAsync(System.Threading.CancellationToken)' cannot be called through an RpcGen proxy of 'Inheritance.IUserService' because its wire name 'IsHealthy' is already used by IsHealthyAsync(System.Threading.CancellationToken); give one of them [RpcMethod(\"...\")].");
 
         /// <summary>The arguments of <c>CountAsync</c>, written as a JSON array without boxing.</summary>
         private readonly struct Arguments0 : global::RpcGen.Serialization.IRpcArguments

@@ -27,53 +27,53 @@ namespace Unsupported
             return this._invoker.InvokeAsync(this._method0, new Arguments0(this, @x), default).AsTask();
         }
 
-        int global::Unsupported.IMixed.Sync(int @x) => throw new global::System.NotSupportedException("Unsupported.IMixed: this member cannot be called through an RpcGen proxy because its return type must be Task, Task<T>, ValueTask or ValueTask<T> (streaming is not supported yet).");
+        int global::Unsupported.IMixed.Sync(int @x) => throw new global::System.NotSupportedException("'IMixed.Sync(int)' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because its return type must be Task, Task<T>, ValueTask or ValueTask<T> (streaming is not supported yet).");
 
-        global::System.Threading.Tasks.Task global::Unsupported.IMixed.RefAsync(ref int @x) => throw new global::System.NotSupportedException("Unsupported.IMixed: this member cannot be called through an RpcGen proxy because parameter 'x' is passed by reference (ref, out or in).");
+        global::System.Threading.Tasks.Task global::Unsupported.IMixed.RefAsync(ref int @x) => throw new global::System.NotSupportedException("'IMixed.RefAsync(int)' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because parameter 'x' is passed by reference (ref, out or in).");
 
-        global::System.Threading.Tasks.Task global::Unsupported.IMixed.OutAsync(out int @x) => throw new global::System.NotSupportedException("Unsupported.IMixed: this member cannot be called through an RpcGen proxy because parameter 'x' is passed by reference (ref, out or in).");
+        global::System.Threading.Tasks.Task global::Unsupported.IMixed.OutAsync(out int @x) => throw new global::System.NotSupportedException("'IMixed.OutAsync(int)' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because parameter 'x' is passed by reference (ref, out or in).");
 
-        global::System.Threading.Tasks.Task global::Unsupported.IMixed.InAsync(in int @x) => throw new global::System.NotSupportedException("Unsupported.IMixed: this member cannot be called through an RpcGen proxy because parameter 'x' is passed by reference (ref, out or in).");
+        global::System.Threading.Tasks.Task global::Unsupported.IMixed.InAsync(in int @x) => throw new global::System.NotSupportedException("'IMixed.InAsync(int)' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because parameter 'x' is passed by reference (ref, out or in).");
 
-        global::System.Threading.Tasks.Task global::Unsupported.IMixed.ParamsAsync(params int[] @xs) => throw new global::System.NotSupportedException("Unsupported.IMixed: this member cannot be called through an RpcGen proxy because parameter 'xs' is a params parameter.");
+        global::System.Threading.Tasks.Task global::Unsupported.IMixed.ParamsAsync(params int[] @xs) => throw new global::System.NotSupportedException("'IMixed.ParamsAsync(int[])' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because parameter 'xs' is a params parameter.");
 
-        global::System.Threading.Tasks.Task<T> global::Unsupported.IMixed.GenericAsync<@T>(T @value) => throw new global::System.NotSupportedException("Unsupported.IMixed: this member cannot be called through an RpcGen proxy because generic methods cannot be called remotely.");
+        global::System.Threading.Tasks.Task<T> global::Unsupported.IMixed.GenericAsync<@T>(T @value) => throw new global::System.NotSupportedException("'IMixed.GenericAsync(T)' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because generic methods cannot be called remotely.");
 
-        global::System.Threading.Tasks.Task global::Unsupported.IMixed.TokenFirstAsync(global::System.Threading.CancellationToken @ct, int @x) => throw new global::System.NotSupportedException("Unsupported.IMixed: this member cannot be called through an RpcGen proxy because its CancellationToken must be the last parameter.");
+        global::System.Threading.Tasks.Task global::Unsupported.IMixed.TokenFirstAsync(global::System.Threading.CancellationToken @ct, int @x) => throw new global::System.NotSupportedException("'IMixed.TokenFirstAsync(System.Threading.CancellationToken, int)' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because its CancellationToken must be the last parameter.");
 
-        global::System.Threading.Tasks.Task global::Unsupported.IMixed.TwoTokensAsync(global::System.Threading.CancellationToken @a, global::System.Threading.CancellationToken @b) => throw new global::System.NotSupportedException("Unsupported.IMixed: this member cannot be called through an RpcGen proxy because it takes more than one CancellationToken.");
+        global::System.Threading.Tasks.Task global::Unsupported.IMixed.TwoTokensAsync(global::System.Threading.CancellationToken @a, global::System.Threading.CancellationToken @b) => throw new global::System.NotSupportedException("'IMixed.TwoTokensAsync(System.Threading.CancellationToken, System.Threading.CancellationToken)' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because it takes more than one CancellationToken.");
 
-        global::System.Threading.Tasks.Task<int> global::Unsupported.IMixed.GoodAsync(long @x) => throw new global::System.NotSupportedException("Unsupported.IMixed: this member cannot be called through an RpcGen proxy because its wire name 'Good' is already used by GoodAsync(int); give one of them [RpcMethod(\"...\")].");
+        global::System.Threading.Tasks.Task<int> global::Unsupported.IMixed.GoodAsync(long @x) => throw new global::System.NotSupportedException("'IMixed.GoodAsync(long)' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because its wire name 'Good' is already used by GoodAsync(int); give one of them [RpcMethod(\"...\")].");
 
         string global::Unsupported.IMixed.Name
         {
-            get => throw new global::System.NotSupportedException("Unsupported.IMixed: this member cannot be called through an RpcGen proxy because properties cannot be called remotely; use a method that returns a Task.");
-            set => throw new global::System.NotSupportedException("Unsupported.IMixed: this member cannot be called through an RpcGen proxy because properties cannot be called remotely; use a method that returns a Task.");
+            get => throw new global::System.NotSupportedException("'IMixed.Name' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because properties cannot be called remotely; use a method that returns a Task.");
+            set => throw new global::System.NotSupportedException("'IMixed.Name' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because properties cannot be called remotely; use a method that returns a Task.");
         }
 
         int global::Unsupported.IMixed.ReadOnly
         {
-            get => throw new global::System.NotSupportedException("Unsupported.IMixed: this member cannot be called through an RpcGen proxy because properties cannot be called remotely; use a method that returns a Task.");
+            get => throw new global::System.NotSupportedException("'IMixed.ReadOnly' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because properties cannot be called remotely; use a method that returns a Task.");
         }
 
         string global::Unsupported.IMixed.Init
         {
-            get => throw new global::System.NotSupportedException("Unsupported.IMixed: this member cannot be called through an RpcGen proxy because properties cannot be called remotely; use a method that returns a Task.");
-            init => throw new global::System.NotSupportedException("Unsupported.IMixed: this member cannot be called through an RpcGen proxy because properties cannot be called remotely; use a method that returns a Task.");
+            get => throw new global::System.NotSupportedException("'IMixed.Init' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because properties cannot be called remotely; use a method that returns a Task.");
+            init => throw new global::System.NotSupportedException("'IMixed.Init' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because properties cannot be called remotely; use a method that returns a Task.");
         }
 
         int global::Unsupported.IMixed.this[int @index]
         {
-            get => throw new global::System.NotSupportedException("Unsupported.IMixed: this member cannot be called through an RpcGen proxy because indexers cannot be called remotely.");
+            get => throw new global::System.NotSupportedException("'IMixed.this[]' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because indexers cannot be called remotely.");
         }
 
         event global::System.EventHandler global::Unsupported.IMixed.Changed
         {
-            add => throw new global::System.NotSupportedException("Unsupported.IMixed: this member cannot be called through an RpcGen proxy because events cannot be raised across RPC.");
-            remove => throw new global::System.NotSupportedException("Unsupported.IMixed: this member cannot be called through an RpcGen proxy because events cannot be raised across RPC.");
+            add => throw new global::System.NotSupportedException("'IMixed.Changed' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because events cannot be raised across RPC.");
+            remove => throw new global::System.NotSupportedException("'IMixed.Changed' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because events cannot be raised across RPC.");
         }
 
-        global::System.Threading.Tasks.Task global::Unsupported.IMixed.SpanAsync(global::System.ReadOnlySpan<byte> @data) => throw new global::System.NotSupportedException("Unsupported.IMixed: this member cannot be called through an RpcGen proxy because parameter 'data' of type System.ReadOnlySpan<byte> cannot be serialized.");
+        global::System.Threading.Tasks.Task global::Unsupported.IMixed.SpanAsync(global::System.ReadOnlySpan<byte> @data) => throw new global::System.NotSupportedException("'IMixed.SpanAsync(System.ReadOnlySpan<byte>)' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because parameter 'data' of type System.ReadOnlySpan<byte> cannot be serialized.");
 
         /// <summary>The arguments of <c>GoodAsync</c>, written as a JSON array without boxing.</summary>
         private readonly struct Arguments0 : global::RpcGen.Serialization.IRpcArguments
