@@ -63,16 +63,37 @@ public sealed class PackageTests : IDisposable
     private string Pack()
     {
         string feed = Path.Combine(_work, "feed");
+        if (Directory.Exists(feed))
+        {
+            Directory.Delete(feed, recursive: true); // one package in the feed: the one packed now
+        }
+
         (int exit, string output) = Dotnet(RepositoryRoot(), "pack", "runtime/RpcGen.csproj", "-c", "Release", "-o", feed);
         Assert.True(exit == 0, output);
-        return Directory.GetFiles(feed, "RpcGen.*.nupkg").Single(f => !f.EndsWith(".snupkg", StringComparison.Ordinal));
+        string package = Directory.GetFiles(feed, "RpcGen.*.nupkg").Single(f => !f.EndsWith(".snupkg", StringComparison.Ordinal));
+        _version = Path.GetFileNameWithoutExtension(package)["RpcGen.".Length..];
+        return package;
+    }
+
+    /// <summary>The version of the package <see cref="Pack"/> made: a unique prerelease for every local pack.</summary>
+    private string? _version;
+
+    [Fact]
+    public void EveryLocalPack_HasItsOwnPrereleaseVersion()
+    {
+        Pack();
+        string first = _version!;
+        Thread.Sleep(1100); // the version carries the time to the second
+        Pack();
+        Assert.NotEqual(first, _version);
+        Assert.Matches(@"^0\.1\.0-dev\.\d{14}$", _version);
     }
 
     private string Consumer(string name, string program, string extraProperties = "")
     {
         string directory = Path.Combine(_work, name);
         Directory.CreateDirectory(directory);
-        string version = typeof(RpcClient).Assembly.GetName().Version!.ToString(3);
+        string version = _version ?? throw new InvalidOperationException("Pack first.");
         File.WriteAllText(Path.Combine(directory, name + ".csproj"), $"""
             <Project Sdk="Microsoft.NET.Sdk">
               <PropertyGroup>
