@@ -177,20 +177,27 @@ for (int i = 0; i < 3; i++)
 }
 
 var quoteLatencies = new List<double>();
+int slowAnswers = 0;
 for (int i = 0; i < 20; i++)
 {
     long start = Stopwatch.GetTimestamp();
-    await stock.QuoteAsync($"sku-{i}");
-    quoteLatencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+    string quote = await stock.QuoteAsync($"sku-{i}");
+    double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+    quoteLatencies.Add(ms);
+    if (quote.StartsWith("inv-3", StringComparison.Ordinal))
+    {
+        slowAnswers++; // the 500 ms server answered: the hedge to a fast server, sent after 20 ms, did not win
+    }
 }
 
-Console.WriteLine($"  QuoteAsync ([Hedging(MaxAttempts = 3, DelayMs = 20)]): slowest of 20 calls took {quoteLatencies.Max():0} ms although inv-3 takes 500 ms");
+Console.WriteLine($"  QuoteAsync ([Hedging(MaxAttempts = 3, DelayMs = 20)]): {20 - slowAnswers} of 20 answered by a fast server; slowest call {quoteLatencies.Max():0} ms although inv-3 takes 500 ms");
 foreach (RpcServer server in inventoryServers)
 {
     await server.DisposeAsync();
 }
 
-bool resilient = got == 30 && reserveRuns == 6 && quoteLatencies.Max() < 400;
+// Judged by who answered, not by wall-clock time, so a slow or busy machine does not fail the check.
+bool resilient = got == 30 && reserveRuns == 6 && slowAnswers == 0;
 Console.WriteLine(resilient ? "Retries, idempotency and hedging behaved as documented." : "Resilience did not behave as documented!");
 return spread && slowAvoided && resilient ? 0 : 1;
 
