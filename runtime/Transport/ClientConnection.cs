@@ -258,20 +258,33 @@ internal sealed class ClientConnection : FramedConnection
         call.DisposeTimer();
     }
 
+    private static readonly Func<PendingCall, bool> s_abandonAndCancelIfSent = static call =>
+    {
+        call.Abandoned = true;
+        return call.Sent;
+    };
+
+    private static readonly Func<PendingCall, bool> s_sendUnlessAbandoned = static call =>
+    {
+        if (call.Abandoned)
+        {
+            return false;
+        }
+
+        call.Sent = true;
+        return true;
+    };
+
     /// <summary>
     /// Tells the server to stop working on a call the caller gave up on, if its request went out; a request not queued
-    /// yet never will be. Under the output's lock, so a request and its cancel are queued in that order or not at all.
+    /// yet never will be. Decided under the output's lock, so a request and its cancel are queued in that order or not
+    /// at all.
     /// </summary>
     private void CancelIfSent(PendingCall call)
     {
-        lock (Output.SyncRoot)
-        {
-            call.Abandoned = true;
-            if (call.Sent)
-            {
-                TrySendSmall(FrameType.Cancel, FrameFlags.None, call.Id, default);
-            }
-        }
+        Span<byte> frame = stackalloc byte[ProtocolConstants.HeaderLength];
+        FrameHeader.Write(frame, 0, FrameType.Cancel, FrameFlags.None, call.Id);
+        Output.TryEnqueue(frame, s_abandonAndCancelIfSent, call);
     }
 
     /// <summary>
@@ -280,23 +293,9 @@ internal sealed class ClientConnection : FramedConnection
     /// </summary>
     public bool TrySendRequest(PendingCall call, ReadOnlySpan<byte> frame, out bool closed)
     {
-        lock (Output.SyncRoot)
-        {
-            closed = false;
-            if (call.Abandoned)
-            {
-                return false;
-            }
-
-            if (!Output.TryEnqueue(frame))
-            {
-                closed = true;
-                return false;
-            }
-
-            call.Sent = true;
-            return true;
-        }
+        EnqueueResult result = Output.TryEnqueue(frame, s_sendUnlessAbandoned, call);
+        closed = result == EnqueueResult.Closed;
+        return result == EnqueueResult.Queued;
     }
 
     /// <summary>True for the caller that may send the next keepalive ping (one at a time).</summary>

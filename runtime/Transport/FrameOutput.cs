@@ -42,12 +42,6 @@ internal sealed class FrameOutput
         _onFailure = onFailure;
     }
 
-    /// <summary>
-    /// The lock frames are queued under. A caller may hold it around <see cref="TryEnqueue"/> to queue a frame only
-    /// together with a state change of its own (a request and its cancel, in that order or not at all).
-    /// </summary>
-    public object SyncRoot => _lock;
-
     /// <summary>True when no more frames are accepted.</summary>
     public bool IsClosed
     {
@@ -61,14 +55,27 @@ internal sealed class FrameOutput
     }
 
     /// <summary>Queues one complete frame. Returns false when the output is closed (the frame was not sent).</summary>
-    public bool TryEnqueue(ReadOnlySpan<byte> frame)
+    public bool TryEnqueue(ReadOnlySpan<byte> frame) => TryEnqueue(frame, null, (object?)null) == EnqueueResult.Queued;
+
+    /// <summary>
+    /// Queues one complete frame if <paramref name="condition"/>, run under the queue's lock, allows it: a caller's
+    /// state change and its frame then happen together (a request is marked sent only if queued; a cancel follows its
+    /// request or neither goes out). The condition must be short and must not queue frames itself. The write loop is
+    /// started after the lock is released, never under it.
+    /// </summary>
+    public EnqueueResult TryEnqueue<TState>(ReadOnlySpan<byte> frame, Func<TState, bool>? condition, TState state)
     {
         bool start;
         lock (_lock)
         {
             if (_closed || _completing)
             {
-                return false;
+                return EnqueueResult.Closed;
+            }
+
+            if (condition is not null && !condition(state))
+            {
+                return EnqueueResult.NotWanted;
             }
 
             if (_backlog.Count > 0 || (_pending.WrittenCount > 0 && _pending.WrittenCount + frame.Length > MaxPendingBytes))
@@ -94,7 +101,7 @@ internal sealed class FrameOutput
             _ = WriteLoopAsync(inline: true);
         }
 
-        return true;
+        return EnqueueResult.Queued;
     }
 
     /// <summary>Holds frames back until <see cref="Uncork"/>, so a batch of responses leaves in one flush.</summary>
@@ -318,4 +325,17 @@ internal sealed class FrameOutput
             }
         }
     }
+}
+
+/// <summary>What <see cref="FrameOutput.TryEnqueue{TState}"/> did with a frame.</summary>
+internal enum EnqueueResult
+{
+    /// <summary>The frame is queued.</summary>
+    Queued,
+
+    /// <summary>The output is closed; the frame was not queued.</summary>
+    Closed,
+
+    /// <summary>The condition declined; the frame was not queued.</summary>
+    NotWanted,
 }

@@ -20,7 +20,8 @@ internal static class LoadRunner
         int repetitions = (int)Option(args, "--reps", 3);
         int[] levels = OptionList(args, "--concurrency", new[] { 1, 16, 64 });
 
-        using Process server = StartServerProcess(out int rpcPort, out int basePort);
+        using Process server = StartServerProcess(out int rpcPort, out int basePort, out int grpcPort);
+        s_server = server;
         try
         {
             var results = new Dictionary<(string System, int Callers), List<Sample>>();
@@ -30,6 +31,7 @@ internal static class LoadRunner
                 {
                     Add(results, "RpcGen", callers, await MeasureRpcGenAsync(rpcPort, callers, warmup, seconds));
                     Add(results, "Raw multiplexed", callers, await MeasureMultiplexedAsync(basePort, callers, warmup, seconds));
+                    Add(results, "gRPC-dotnet", callers, await MeasureGrpcAsync(grpcPort, callers, warmup, seconds));
                     if (callers == 1)
                     {
                         Add(results, "Raw ping-pong", callers, await MeasurePingPongAsync(basePort, warmup, seconds));
@@ -60,13 +62,17 @@ internal static class LoadRunner
         await server.StartAsync();
         using var stop = new CancellationTokenSource();
         int basePort = await Baseline.StartServerAsync(stop.Token);
-        Console.WriteLine($"PORTS {server.Endpoints[0].Port} {basePort}");
+        (Microsoft.AspNetCore.Builder.WebApplication grpc, int grpcPort) = await GrpcCandidate.StartServerAsync();
+        Console.WriteLine($"PORTS {server.Endpoints[0].Port} {basePort} {grpcPort}");
         await Console.In.ReadToEndAsync(); // until the parent closes our stdin
         stop.Cancel();
+        await grpc.StopAsync();
         return 0;
     }
 
-    private static Process StartServerProcess(out int rpcPort, out int basePort)
+    private static Process? s_server;
+
+    private static Process StartServerProcess(out int rpcPort, out int basePort, out int grpcPort)
     {
         string self = Environment.ProcessPath!;
         var start = new ProcessStartInfo
@@ -91,6 +97,7 @@ internal static class LoadRunner
         string[] parts = line.Split(' ');
         rpcPort = int.Parse(parts[1], CultureInfo.InvariantCulture);
         basePort = int.Parse(parts[2], CultureInfo.InvariantCulture);
+        grpcPort = int.Parse(parts[3], CultureInfo.InvariantCulture);
         return process;
     }
 
@@ -105,6 +112,13 @@ internal static class LoadRunner
     {
         await using var client = new Baseline.MultiplexedClient(port, callers);
         return await MeasureAsync(callers, warmup, seconds, client.CallAsync);
+    }
+
+    private static async Task<Sample> MeasureGrpcAsync(int port, int callers, double warmup, double seconds)
+    {
+        using global::Grpc.Net.Client.GrpcChannel channel = GrpcCandidate.CreateChannel(port);
+        var client = new Grpc.GrpcBench.GrpcBenchClient(channel);
+        return await MeasureAsync(callers, warmup, seconds, async caller => await client.SumAsync(new Grpc.SumRequest { A = caller, B = 1 }));
     }
 
     private static async Task<Sample> MeasurePingPongAsync(int port, double warmup, double seconds)
@@ -149,9 +163,11 @@ internal static class LoadRunner
         await Task.Delay(TimeSpan.FromSeconds(warmup));
         Volatile.Write(ref phase, 1);
         long measureStart = Stopwatch.GetTimestamp();
+        TimeSpan cpuStart = CpuTime();
         await Task.Delay(TimeSpan.FromSeconds(seconds));
         Volatile.Write(ref phase, 2);
         double elapsed = Stopwatch.GetElapsedTime(measureStart).TotalSeconds;
+        TimeSpan cpu = CpuTime() - cpuStart;
         await Task.WhenAll(workers);
 
         var merged = new long[BucketCount];
@@ -164,7 +180,21 @@ internal static class LoadRunner
         }
 
         long total = counts.Sum();
-        return new Sample(total / elapsed, Percentile(merged, total, 0.50), Percentile(merged, total, 0.99));
+        return new Sample(total / elapsed, Percentile(merged, total, 0.50), Percentile(merged, total, 0.99), cpu.TotalMicroseconds / Math.Max(1, total));
+    }
+
+    /// <summary>CPU time of this process and the server process (both sides of every candidate).</summary>
+    private static TimeSpan CpuTime()
+    {
+        using Process self = Process.GetCurrentProcess();
+        TimeSpan total = self.TotalProcessorTime;
+        if (s_server is { HasExited: false } server)
+        {
+            server.Refresh();
+            total += server.TotalProcessorTime;
+        }
+
+        return total;
     }
 
     private static double Percentile(long[] histogram, long total, double fraction)
@@ -196,14 +226,15 @@ internal static class LoadRunner
     private static string Report(Dictionary<(string System, int Callers), List<Sample>> results, int[] levels, double warmup, double seconds, int repetitions)
     {
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"Closed loop on loopback, server in a separate process; {warmup:0.#} s warm-up, {seconds:0.#} s measured, median of {repetitions} interleaved repetitions; {Environment.ProcessorCount} cores, .NET {Environment.Version}.");
+        text.AppendLine(CultureInfo.InvariantCulture, $"Closed loop on loopback, server in a separate process; {warmup:0.#} s warm-up, {seconds:0.#} s measured, median of {repetitions} interleaved repetitions (min–max in brackets); CPU = client + server process CPU time ÷ calls; {Environment.ProcessorCount} cores, .NET {Environment.Version}.");
         text.AppendLine();
-        text.AppendLine("| system | callers | calls/s | p50 µs | p99 µs | calls/s vs raw multiplexed |");
-        text.AppendLine("|---|---:|---:|---:|---:|---:|");
+        text.AppendLine("| system | callers | calls/s [min–max] | p50 µs | p99 µs | CPU µs/call | ÷ raw multiplexed | ÷ gRPC-dotnet |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (int callers in levels)
         {
-            double baseline = Median(results[("Raw multiplexed", callers)].Select(s => s.CallsPerSecond));
-            foreach (string system in new[] { "RpcGen", "Raw multiplexed", "Raw ping-pong" })
+            double raw = Median(results[("Raw multiplexed", callers)].Select(s => s.CallsPerSecond));
+            double grpc = Median(results[("gRPC-dotnet", callers)].Select(s => s.CallsPerSecond));
+            foreach (string system in new[] { "RpcGen", "Raw multiplexed", "Raw ping-pong", "gRPC-dotnet" })
             {
                 if (!results.TryGetValue((system, callers), out List<Sample>? samples))
                 {
@@ -212,7 +243,7 @@ internal static class LoadRunner
 
                 double rate = Median(samples.Select(s => s.CallsPerSecond));
                 text.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {system} | {callers} | {rate:N0} | {Median(samples.Select(s => s.P50)):0.0} | {Median(samples.Select(s => s.P99)):0.0} | {rate / baseline:P0} |");
+                    $"| {system} | {callers} | {rate:N0} [{samples.Min(s => s.CallsPerSecond):N0}–{samples.Max(s => s.CallsPerSecond):N0}] | {Median(samples.Select(s => s.P50)):0.0} | {Median(samples.Select(s => s.P99)):0.0} | {Median(samples.Select(s => s.CpuMicrosecondsPerCall)):0.0} | {rate / raw:0.00} | {rate / grpc:0.00} |");
             }
         }
 
@@ -246,5 +277,5 @@ internal static class LoadRunner
             : fallback;
     }
 
-    private readonly record struct Sample(double CallsPerSecond, double P50, double P99);
+    private readonly record struct Sample(double CallsPerSecond, double P50, double P99, double CpuMicrosecondsPerCall);
 }

@@ -1,0 +1,45 @@
+using System.Net;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using RpcGen.Benchmarks.Grpc;
+
+namespace RpcGen.Benchmarks;
+
+/// <summary>
+/// gRPC-dotnet 2.85 as users run it: Kestrel serving HTTP/2 cleartext on loopback, protobuf messages generated from
+/// bench.proto, one <see cref="GrpcChannel"/> (one HTTP/2 connection) shared by every caller, logging off on both sides.
+/// </summary>
+internal static class GrpcCandidate
+{
+    public static async Task<(WebApplication App, int Port)> StartServerAsync()
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2));
+        builder.Services.AddGrpc();
+        WebApplication app = builder.Build();
+        app.MapGrpcService<SumService>();
+        await app.StartAsync();
+        string address = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+            .Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return (app, new Uri(address).Port);
+    }
+
+    public static GrpcChannel CreateChannel(int port) =>
+        GrpcChannel.ForAddress($"http://127.0.0.1:{port}", new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = false },
+        });
+
+    private sealed class SumService : GrpcBench.GrpcBenchBase
+    {
+        public override Task<SumReply> Sum(SumRequest request, ServerCallContext context) =>
+            Task.FromResult(new SumReply { Sum = request.A + request.B });
+    }
+}
