@@ -119,11 +119,9 @@ internal static class Baseline
     /// once when no one else is sending. No semaphore, no per-call allocation, one send per batch.
     /// </summary>
     /// <remarks>
-    /// How we know it is the fastest: the previous version (completions on the thread pool, a writer task woken through
-    /// a semaphore) reached 0.19–0.21 M calls/s at 64 callers on this machine; this one is the shape that reaches
-    /// ~1 M calls/s on 2 cores in the measurements the performance issue quotes, and removing either of its two hops
-    /// (the thread-pool completion, the writer wake-up) measurably raised throughput in the runs recorded in
-    /// docs/benchmarks.md.
+    /// The previous version (completions on the thread pool, a writer task woken through a semaphore per call) reached
+    /// 0.18 M calls/s at 64 callers on the 2-core CI machine; this one 0.54–0.60 M in the same interleaved run, with
+    /// 3.5 µs of CPU per call for both processes (docs/benchmarks.md).
     /// </remarks>
     public sealed class MultiplexedClient : IAsyncDisposable
     {
