@@ -174,7 +174,7 @@ public sealed class RpcEndpointState
         _client.Health.Record(this, outcome);
     }
 
-    private void ObserveLatency(long rttTicks, long now)
+    internal void ObserveLatency(long rttTicks, long now)
     {
         lock (_latencyLock)
         {
