@@ -89,4 +89,26 @@ public sealed class MutationGuardTests
         // Every pair that includes the slow endpoint prefers the other one; only load could make it win, and none is in flight.
         Assert.Equal(0, slow);
     }
+
+    [Fact]
+    public void TriedEndpoints_RemembersExactlyTheIdsAdded_BelowAndAbove64()
+    {
+        var tried = default(TriedEndpoints);
+        Assert.True(tried.IsEmpty);
+        int[] added = { 0, 1, 5, 63, 64, 65, 130 };
+        foreach (int id in added)
+        {
+            TriedEndpoints before = tried;
+            tried = tried.Add(id);
+            Assert.False(before.Contains(id), $"{id} was there before it was added"); // Add returns a copy
+        }
+
+        Assert.False(tried.IsEmpty);
+        for (int id = 0; id < 200; id++)
+        {
+            Assert.Equal(added.Contains(id), tried.Contains(id));
+        }
+
+        Assert.False(default(TriedEndpoints).Add(70).IsEmpty);
+    }
 }

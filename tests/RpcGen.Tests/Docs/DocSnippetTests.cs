@@ -165,22 +165,7 @@ public sealed partial class DocSnippetTests
         """;
 
     private static readonly Lazy<ImmutableArray<MetadataReference>> s_references = new(() =>
-    {
-        var references = new List<MetadataReference>();
-        string tpa = (string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!;
-        foreach (string path in tpa.Split(Path.PathSeparator))
-        {
-            string name = Path.GetFileName(path);
-            if (name.StartsWith("System.", StringComparison.Ordinal) || name is "netstandard.dll" or "mscorlib.dll" ||
-                name.StartsWith("Microsoft.Extensions.", StringComparison.Ordinal) || name.StartsWith("Polly.", StringComparison.Ordinal))
-            {
-                references.Add(MetadataReference.CreateFromFile(path));
-            }
-        }
-
-        references.Add(MetadataReference.CreateFromFile(typeof(RpcClient).Assembly.Location));
-        return references.ToImmutableArray();
-    });
+        GeneratorHarness.References(file => file.StartsWith("Microsoft.Extensions.", StringComparison.Ordinal) || file.StartsWith("Polly.", StringComparison.Ordinal)));
 
     /// <summary>System.Text.Json's own source generator, from the targeting pack, for snippets that declare a context.</summary>
     private static readonly Lazy<ISourceGenerator[]> s_jsonGenerator = new(() =>

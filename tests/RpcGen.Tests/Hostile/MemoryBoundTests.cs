@@ -1,4 +1,3 @@
-using System.Runtime;
 using RpcGen.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
@@ -34,18 +33,6 @@ public sealed class MemoryBoundTests
 
     public MemoryBoundTests(ITestOutputHelper output) => _output = output;
 
-    private static long CompactedHeap()
-    {
-        for (int i = 0; i < 3; i++)
-        {
-            GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
-            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
-            GC.WaitForPendingFinalizers();
-        }
-
-        return GC.GetTotalMemory(forceFullCollection: true);
-    }
-
     [Fact]
     public async Task BurstOfLargeCalls_LeavesTheHeapWithin64MiBOfItsBaseline()
     {
@@ -58,7 +45,7 @@ public sealed class MemoryBoundTests
         byte[] request = new byte[271_828];
         Assert.Equal(10, (await proxy.ExchangeAsync(new byte[10], 10)).Length); // connected, warmed up
 
-        long baseline = CompactedHeap();
+        long baseline = Heap.Compacted();
         long peakRetained = 0;
         for (int round = 0; round < 2; round++)
         {
@@ -68,7 +55,7 @@ public sealed class MemoryBoundTests
                 Assert.Equal(314_159, (await call.WaitAsync(TimeSpan.FromSeconds(120))).Length);
             }
 
-            long retained = CompactedHeap() - baseline;
+            long retained = Heap.Compacted() - baseline;
             peakRetained = Math.Max(peakRetained, retained);
             _output.WriteLine($"round {round + 1}: retained {retained / (1024.0 * 1024):0.0} MiB over a baseline of {baseline / (1024.0 * 1024):0.0} MiB");
         }
@@ -110,26 +97,14 @@ public sealed class ConnectionChurnTests
         }
 
         await RoundAsync(); // warm: pools, thread pool threads, JIT
-        long baseline = CompactedHeap();
+        long baseline = Heap.Compacted();
         for (int round = 0; round < 3; round++)
         {
             await RoundAsync();
-            long retained = CompactedHeap() - baseline;
+            long retained = Heap.Compacted() - baseline;
             _output.WriteLine($"round {round + 1}: {retained / 1024.0:0} KiB over the baseline of {baseline / (1024.0 * 1024):0.0} MiB; " +
                 $"process working set {Environment.WorkingSet / (1024.0 * 1024):0} MiB, {System.Diagnostics.Process.GetCurrentProcess().Threads.Count} threads");
             Assert.True(retained < 16L * 1024 * 1024, $"{retained / (1024.0 * 1024):0.0} MiB kept after round {round + 1}");
         }
-    }
-
-    private static long CompactedHeap()
-    {
-        for (int i = 0; i < 3; i++)
-        {
-            GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
-            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
-            GC.WaitForPendingFinalizers();
-        }
-
-        return GC.GetTotalMemory(forceFullCollection: true);
     }
 }

@@ -11,14 +11,17 @@ public static class GeneratorHarness
     public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.CSharp12);
 
     private static readonly Lazy<ImmutableArray<MetadataReference>> s_references = new(() =>
+        References(file => file.StartsWith("Microsoft.Extensions.Logging.Abstractions", StringComparison.Ordinal)));
+
+    /// <summary>The framework's assemblies, the RpcGen runtime, and the other loaded assemblies <paramref name="alsoInclude"/> accepts (by file name).</summary>
+    public static ImmutableArray<MetadataReference> References(Func<string, bool> alsoInclude)
     {
         var references = new List<MetadataReference>();
         string tpa = (string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!;
         foreach (string path in tpa.Split(Path.PathSeparator))
         {
             string file = Path.GetFileName(path);
-            if (file.StartsWith("System.", StringComparison.Ordinal) || file is "netstandard.dll" or "mscorlib.dll" ||
-                file.StartsWith("Microsoft.Extensions.Logging.Abstractions", StringComparison.Ordinal))
+            if (file.StartsWith("System.", StringComparison.Ordinal) || file is "netstandard.dll" or "mscorlib.dll" || alsoInclude(file))
             {
                 references.Add(MetadataReference.CreateFromFile(path));
             }
@@ -26,7 +29,7 @@ public static class GeneratorHarness
 
         references.Add(MetadataReference.CreateFromFile(typeof(RpcClient).Assembly.Location));
         return references.ToImmutableArray();
-    });
+    }
 
     public static CSharpCompilation CreateCompilation(params string[] sources) =>
         CSharpCompilation.Create(

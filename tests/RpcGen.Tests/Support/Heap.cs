@@ -1,0 +1,19 @@
+using System.Runtime;
+
+namespace RpcGen.Tests.Support;
+
+/// <summary>The managed heap as a memory test measures it: after forced, compacting collections (LOH included).</summary>
+public static class Heap
+{
+    public static long Compacted()
+    {
+        for (int i = 0; i < 3; i++)
+        {
+            GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+        }
+
+        return GC.GetTotalMemory(forceFullCollection: true);
+    }
+}
