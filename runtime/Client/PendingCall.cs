@@ -138,9 +138,12 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
 
         if (_connection.TryRemove(this, cancel: true))
         {
-            _core.SetException(new RpcException(RpcStatusCode.DeadlineExceeded, "The call's deadline passed before a response arrived.")
+            // After the removal with cancel, Sent is final: a request not queued by now never will be.
+            _core.SetException(new RpcException(RpcStatusCode.DeadlineExceeded,
+                Sent ? "The call's deadline passed before a response arrived." : "The call's deadline passed before its request was sent.")
             {
                 Endpoint = _connection.Remote,
+                NotProcessed = !Sent,
             });
         }
     }
