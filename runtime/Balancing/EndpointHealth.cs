@@ -74,9 +74,9 @@ internal sealed class HealthMonitor : IDisposable
         TimeSpan keepAlive = client.Options.KeepAliveInterval;
         if (keepAlive != Timeout.InfiniteTimeSpan)
         {
-            // Checked on the real clock: idleness is measured by the connections themselves.
+            // Idleness is measured by the connections themselves, on the same clock (so a fake clock drives keepalive too).
             TimeSpan every = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 10, keepAlive.Ticks / 4));
-            _keepAliveTimer = TimeProvider.System.CreateTimer(static s => ((HealthMonitor)s!).CheckIdleConnections(), this, every, every);
+            _keepAliveTimer = client.TimeProvider.CreateTimer(static s => ((HealthMonitor)s!).CheckIdleConnections(), this, every, every);
         }
     }
 
@@ -88,10 +88,10 @@ internal sealed class HealthMonitor : IDisposable
             return;
         }
 
-        long idleLimit = (long)_client.Options.KeepAliveInterval.TotalMilliseconds;
+        TimeSpan idleLimit = _client.Options.KeepAliveInterval;
         foreach (RpcEndpointState endpoint in _client.EndpointSet.All)
         {
-            if (endpoint.CurrentConnection is { IsClosed: false } connection && connection.IdleMilliseconds >= idleLimit && connection.TryBeginKeepAlive())
+            if (endpoint.CurrentConnection is { IsClosed: false } connection && connection.IdleTime >= idleLimit && connection.TryBeginKeepAlive())
             {
                 _ = KeepAliveAsync(endpoint, connection);
             }
@@ -102,7 +102,7 @@ internal sealed class HealthMonitor : IDisposable
     {
         try
         {
-            using var timeout = new CancellationTokenSource(_client.Options.KeepAliveTimeout);
+            using var timeout = new CancellationTokenSource(_client.Options.KeepAliveTimeout, _client.TimeProvider);
             await connection.PingAsync(timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)

@@ -29,7 +29,7 @@ internal sealed class ServerConnection : FramedConnection
     private volatile bool _established;   // the handshake is done
 
     public ServerConnection(RpcServer server, TransportConnection transport, bool tcp)
-        : base(transport, server.Options.MaxFrameSize, transport.Remote)
+        : base(transport, server.Options.MaxFrameSize, transport.Remote, server.Options.TimeProvider)
     {
         Server = server;
         _transport = transport;

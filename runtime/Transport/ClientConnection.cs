@@ -30,7 +30,7 @@ internal sealed class ClientConnection : FramedConnection
     private int _keepAlive;
 
     private ClientConnection(TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, Action<ClientConnection> onUnusable, Action<int, int> onServerLoad, int maxCalls)
-        : base(transport, maxFrameSize, transport.Remote)
+        : base(transport, maxFrameSize, transport.Remote, timeProvider)
     {
         _maxCalls = maxCalls;
         _transport = transport;

@@ -17,10 +17,13 @@ internal abstract class FramedConnection
     private readonly int _maxFrameSize;
     private long _skipRemaining;
     private int _closed;
-    private long _lastReadTicks = Environment.TickCount64;
+    private readonly TimeProvider _time;
+    private long _lastRead;
 
-    protected FramedConnection(IDuplexPipe pipe, int maxFrameSize, string remote)
+    protected FramedConnection(IDuplexPipe pipe, int maxFrameSize, string remote, TimeProvider time)
     {
+        _time = time;
+        _lastRead = time.GetTimestamp();
         _input = pipe.Input;
         _maxFrameSize = maxFrameSize;
         Remote = remote;
@@ -36,8 +39,8 @@ internal abstract class FramedConnection
 
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
 
-    /// <summary>Milliseconds since bytes last arrived from the peer (for keepalive).</summary>
-    public long IdleMilliseconds => Environment.TickCount64 - Volatile.Read(ref _lastReadTicks);
+    /// <summary>How long since bytes last arrived from the peer (for keepalive), on the connection's clock.</summary>
+    public TimeSpan IdleTime => _time.GetElapsedTime(Volatile.Read(ref _lastRead));
 
     /// <summary>Sends a frame with a body that fits on the stack (control frames).</summary>
     protected bool TrySendSmall(FrameType type, FrameFlags flags, uint callId, ReadOnlySpan<byte> body)
@@ -80,7 +83,7 @@ internal abstract class FramedConnection
             while (true)
             {
                 ReadResult result = await _input.ReadAsync().ConfigureAwait(false);
-                Volatile.Write(ref _lastReadTicks, Environment.TickCount64);
+                Volatile.Write(ref _lastRead, _time.GetTimestamp());
                 ReadOnlySequence<byte> buffer = result.Buffer;
                 Output.Cork();
                 try

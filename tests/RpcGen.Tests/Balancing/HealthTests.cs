@@ -7,7 +7,7 @@ namespace RpcGen.Tests.Balancing;
 /// <summary>Outlier detection, panic threshold, slow start and endpoint changes, on a manual clock.</summary>
 public sealed class HealthTests
 {
-    private static RpcClient Client(ManualTimeProvider time, int endpoints, Action<RpcClientOptions>? configure = null)
+    private static RpcClient Client(FakeTimeProvider time, int endpoints, Action<RpcClientOptions>? configure = null)
     {
         var options = new RpcClientOptions { TimeProvider = time };
         for (int i = 0; i < endpoints; i++)
@@ -41,7 +41,7 @@ public sealed class HealthTests
     [Fact]
     public async Task ConsecutiveFailures_EjectForTheBaseTime_ThenReadmit()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         await using RpcClient client = Client(time, 3);
         RpcEndpointState bad = client.Endpoints[1];
 
@@ -61,7 +61,7 @@ public sealed class HealthTests
     }
 
     /// <summary>Two in-process servers that answer pings; health is driven by outcomes recorded on their states.</summary>
-    private static async Task<(RpcServer, RpcServer, RpcClient)> ReachableAsync(ManualTimeProvider time)
+    private static async Task<(RpcServer, RpcServer, RpcClient)> ReachableAsync(FakeTimeProvider time)
     {
         var first = new RpcServer(new RpcServerOptions());
         first.Map<ICalculator>(new Calculator("a"));
@@ -76,7 +76,7 @@ public sealed class HealthTests
     [Fact]
     public async Task EjectedForFailingCalls_StaysOutForItsEjectionTime_ThoughItAnswersPings()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         (RpcServer first, RpcServer second, RpcClient client) = await ReachableAsync(time);
         await using (first)
         await using (second)
@@ -102,7 +102,7 @@ public sealed class HealthTests
     [Fact]
     public async Task EjectedBecauseUnreachable_IsReadmittedByAPing()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         (RpcServer first, RpcServer second, RpcClient client) = await ReachableAsync(time);
         await using (first)
         await using (second)
@@ -135,7 +135,7 @@ public sealed class HealthTests
     [Fact]
     public async Task RepeatEjections_Double_UpToTheMaximum()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         await using RpcClient client = Client(time, 3, o => o.OutlierDetection.MaxEjectionTime = TimeSpan.FromSeconds(100));
         RpcEndpointState bad = client.Endpoints[0];
         foreach (int seconds in new[] { 30, 60, 100, 100 })
@@ -152,7 +152,7 @@ public sealed class HealthTests
     [Fact]
     public async Task MaxEjectionPercent_IsNeverExceeded()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         await using RpcClient client = Client(time, 4); // 50% of 4 = 2
         foreach (RpcEndpointState endpoint in client.Endpoints)
         {
@@ -165,7 +165,7 @@ public sealed class HealthTests
     [Fact]
     public async Task PanicThreshold_BalancesOverAllWhenTooFewAreHealthy()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         await using RpcClient client = Client(time, 4, o =>
         {
             o.OutlierDetection.MaxEjectionPercent = 100;
@@ -183,7 +183,7 @@ public sealed class HealthTests
     [Fact]
     public async Task SuccessRateOutlier_IsEjected()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         await using RpcClient client = Client(time, 5, o => o.OutlierDetection.ConsecutiveFailures = 1000);
         for (int i = 0; i < 5; i++)
         {
@@ -199,7 +199,7 @@ public sealed class HealthTests
     [Fact]
     public async Task SlowStart_RampsTheWeightOfAReadmittedEndpoint()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         await using RpcClient client = Client(time, 3, o => o.SlowStart.Window = TimeSpan.FromSeconds(10));
         RpcEndpointState endpoint = client.Endpoints[0];
         Assert.Equal(100, endpoint.GetWeight(time.GetTimestamp())); // initial endpoints start at full weight
@@ -216,7 +216,7 @@ public sealed class HealthTests
     [Fact]
     public async Task EndpointSource_AddsWithSlowStart_RemovesAndReweights()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var a = new RpcEndpoint("10.0.0.1", 7000);
         var b = new RpcEndpoint("10.0.0.2", 7000);
         var source = new StaticEndpointSource(new[] { a, b });

@@ -9,7 +9,7 @@ public sealed class DeadlinePropagationTests
     [Fact]
     public async Task NestedCall_InheritsTheRemainingDeadline_NotItsOwnLongerTimeout()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         await using var backServer = new RpcServer(new RpcServerOptions { TimeProvider = time });
         var calculator = new Calculator("back");
         backServer.Map<ICalculator>(calculator);
@@ -37,7 +37,7 @@ public sealed class DeadlinePropagationTests
     [Fact]
     public async Task Handler_SeesTheCallContext_OnlyForCallsWithADeadline()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         await using var server = new RpcServer(new RpcServerOptions { TimeProvider = time });
         var frontService = new Front(null!);
         server.Map<IFront>(frontService);

@@ -6,7 +6,7 @@ namespace RpcGen.Tests.EndToEnd;
 /// <summary>Deadlines on a manual clock shared by client and server: nothing here sleeps.</summary>
 public sealed class DeadlineTests
 {
-    private static async Task<(RpcServer, RpcClient, Calculator)> StartAsync(ManualTimeProvider time)
+    private static async Task<(RpcServer, RpcClient, Calculator)> StartAsync(FakeTimeProvider time)
     {
         var server = new RpcServer(new RpcServerOptions { TimeProvider = time });
         var calculator = new Calculator("manual");
@@ -19,7 +19,7 @@ public sealed class DeadlineTests
     [Fact]
     public async Task MethodTimeout_FailsExactlyAtTheDeadline_AndTheHandlersTokenFires()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         (RpcServer server, RpcClient client, Calculator calculator) = await StartAsync(time);
         await using (server)
         await using (client)
@@ -42,7 +42,7 @@ public sealed class DeadlineTests
     [Fact]
     public async Task InterfaceTimeout_AppliesToMethodsWithoutTheirOwn()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         (RpcServer server, RpcClient client, Calculator calculator) = await StartAsync(time);
         await using (server)
         await using (client)

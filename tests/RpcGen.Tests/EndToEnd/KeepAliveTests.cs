@@ -40,4 +40,57 @@ public sealed class KeepAliveTests
         Assert.InRange(started.ElapsedMilliseconds, 300, 5_000); // the interface's 5 s timeout did not fire first
         stop.Cancel();
     }
+
+    [Fact]
+    public async Task KeepAlive_RunsOnTheClientsClock()
+    {
+        // The same silent peer, but time moves only when the test says so: the ping goes out after the fake clock passes
+        // KeepAliveInterval, and the connection closes when the fake clock passes KeepAliveTimeout, not on real time.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var stop = new CancellationTokenSource();
+        var requestArrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task mute = Task.Run(async () =>
+        {
+            using TcpClient peer = await listener.AcceptTcpClientAsync(stop.Token);
+            NetworkStream stream = peer.GetStream();
+            await stream.WriteAsync(new byte[] { 0x52, 0x50, 0x43, 0x47, 1, 2, 0, 0 }, stop.Token);
+            byte[] sink = new byte[4096];
+            int total = 0, read;
+            while ((read = await stream.ReadAsync(sink, stop.Token)) > 0)
+            {
+                total += read;
+                if (total > 8)
+                {
+                    requestArrived.TrySetResult(); // the client's preface, then its request
+                }
+            }
+        });
+
+        var time = new FakeTimeProvider();
+        await using var client = new RpcClient(new RpcClientOptions
+        {
+            Endpoints = { new RpcEndpoint("127.0.0.1", port) },
+            TimeProvider = time,
+            KeepAliveInterval = TimeSpan.FromHours(1), // never reached on the real clock during this test
+            KeepAliveTimeout = TimeSpan.FromHours(1),
+            Policies = { ["calc"] = new RpcPolicyOverride { TimeoutMs = 0 } }, // no deadline: only keepalive can end the call
+        });
+
+        Task<int> call = client.CreateProxy<ICalculator>().AddAsync(1, 2);
+        await requestArrived.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await Task.Delay(300);
+        Assert.False(call.IsCompleted); // real time passing does nothing
+
+        time.Advance(TimeSpan.FromMinutes(61)); // idle for the interval: a ping goes out
+        await Task.Delay(300);
+        Assert.False(call.IsCompleted);
+
+        time.Advance(TimeSpan.FromMinutes(61)); // no answer within the timeout: the connection closes
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => call.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(RpcStatusCode.Unavailable, error.StatusCode);
+        Assert.Contains("keepalive", error.Message, StringComparison.Ordinal);
+        stop.Cancel();
+    }
 }

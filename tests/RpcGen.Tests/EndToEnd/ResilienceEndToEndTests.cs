@@ -219,7 +219,7 @@ public sealed class ResilienceEndToEndTests
     [Fact]
     public async Task CircuitBreaker_Opens_FailsFast_HalfOpens_AndCloses()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         await using Cluster cluster = await Cluster.StartAsync(1);
         cluster.Orders[0].Fail = Unavailable;
         await using RpcClient client = cluster.Client(o => o.TimeProvider = time);

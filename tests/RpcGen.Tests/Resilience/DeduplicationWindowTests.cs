@@ -9,7 +9,7 @@ public sealed class DeduplicationWindowTests
     [Fact]
     public void Window_IsBoundedByCount_Bytes_AndAge()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var window = new DeduplicationWindow(capacity: 100, maxBytes: 1000, TimeSpan.FromMinutes(5), time);
         for (int i = 0; i < 250; i++)
         {

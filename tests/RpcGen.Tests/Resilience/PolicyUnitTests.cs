@@ -31,7 +31,7 @@ public sealed class PolicyUnitTests
     [Fact]
     public void RetryBudget_AllowsRatioOfCallsPlusFloor_AndRefillsAsTheWindowSlides()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var budget = new RetryBudget(new RetryBudgetOptions { Ratio = 0.2, MinRetriesPerSecond = 0, Window = TimeSpan.FromSeconds(10) }, time);
         for (int i = 0; i < 100; i++)
         {
@@ -62,7 +62,7 @@ public sealed class PolicyUnitTests
     [Fact]
     public void RetryBudget_Floor_LetsAQuietClientRetry()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var budget = new RetryBudget(new RetryBudgetOptions { Ratio = 0.2, MinRetriesPerSecond = 1, Window = TimeSpan.FromSeconds(10) }, time);
         int allowed = 0;
         while (budget.TryWithdraw())
@@ -95,7 +95,7 @@ public sealed class PolicyUnitTests
     [Fact]
     public void ShouldRetry_FollowsTheIdempotencyRule_StatusCodes_PushbackAndDeadline()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         MethodResilience idempotent = Resilience(new RpcRetryPolicy { MaxAttempts = 3, InitialBackoffMs = 100, MaxBackoffMs = 100 }, time);
         CallState state = CallState.Rent(idempotent, long.MaxValue, servingRetry: false, default, concurrent: true);
 
