@@ -1,5 +1,6 @@
 using System;
 using System.ComponentModel;
+using System.IO.Hashing;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text.Json;
@@ -9,22 +10,25 @@ namespace RpcGen.Balancing;
 
 /// <summary>
 /// A stable 64-bit hash for <c>[HashKey]</c> arguments: the same value gives the same hash in every process and on
-/// every run (unlike <see cref="string.GetHashCode()"/>), so every client maps a key to the same endpoint. Strings hash
-/// their UTF-16 code units; primitives, enums, <see cref="Guid"/> and other structs without references hash their bytes;
-/// anything else hashes its JSON. Generic, so value types are never boxed.
+/// every run (unlike <see cref="string.GetHashCode()"/>), so every client maps a key to the same endpoint. The hash is
+/// XXH3 (<see cref="XxHash3"/>, seed 0) over: a string's UTF-16 code units (little-endian); the bytes of primitives,
+/// enums, <see cref="Guid"/>, <see cref="DateTime"/>, <see cref="TimeSpan"/>, <see cref="DateOnly"/> and
+/// <see cref="TimeOnly"/> (types without padding, whose memory is exactly their value); and the JSON of anything else
+/// (other structs may have padding bytes with arbitrary content, which would make equal values hash differently).
+/// Generic, so value types are never boxed.
 /// </summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public static class RpcHash
 {
-    private const ulong Seed = 0x9E3779B97F4A7C15;
-    private const ulong Prime = 0xA0761D6478BD642F;
+    /// <summary>The hash of a null argument.</summary>
+    private const ulong Null = 0x9E3779B97F4A7C15;
 
     /// <summary>Hashes one argument; <paramref name="typeInfo"/> is used only for types hashed through their JSON.</summary>
     public static ulong Of<T>(T value, JsonTypeInfo<T> typeInfo)
     {
         if (value is null)
         {
-            return Seed;
+            return Null;
         }
 
         if (typeof(T) == typeof(string))
@@ -32,7 +36,7 @@ public static class RpcHash
             return String(Unsafe.As<T, string>(ref value));
         }
 
-        if (!RuntimeHelpers.IsReferenceOrContainsReferences<T>())
+        if (RawBytes<T>.Stable)
         {
             return Bytes(MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<T, byte>(ref value), Unsafe.SizeOf<T>()));
         }
@@ -46,44 +50,26 @@ public static class RpcHash
     }
 
     /// <summary>Combines the hashes of several <c>[HashKey]</c> arguments, in order.</summary>
-    public static ulong Combine(ulong first, ulong second) => Mix((first * Prime) ^ second);
+    public static ulong Combine(ulong first, ulong second)
+    {
+        Span<ulong> both = stackalloc ulong[2] { first, second };
+        return Bytes(MemoryMarshal.AsBytes(both));
+    }
 
     /// <summary>Hashes a string's UTF-16 code units.</summary>
     public static ulong String(string value) => Bytes(MemoryMarshal.AsBytes(value.AsSpan()));
 
-    /// <summary>Hashes bytes: 8 at a time, multiply-rotate, then a full avalanche (MurmurHash3's finalizer).</summary>
-    public static ulong Bytes(ReadOnlySpan<byte> bytes)
+    /// <summary>Hashes bytes with XXH3 (64-bit, seed 0).</summary>
+    public static ulong Bytes(ReadOnlySpan<byte> bytes) => XxHash3.HashToUInt64(bytes);
+
+    /// <summary>Whether a <typeparamref name="T"/>'s memory is exactly its value (no padding, no references).</summary>
+    private static class RawBytes<T>
     {
-        ulong hash = Seed ^ ((ulong)bytes.Length * Prime);
-        while (bytes.Length >= 8)
-        {
-            ulong block = MemoryMarshal.Read<ulong>(bytes);
-            if (!BitConverter.IsLittleEndian)
-            {
-                block = System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(block);
-            }
-
-            hash = System.Numerics.BitOperations.RotateLeft((hash ^ (block * Prime)) * Seed, 29);
-            bytes = bytes.Slice(8);
-        }
-
-        ulong tail = 0;
-        for (int i = 0; i < bytes.Length; i++)
-        {
-            tail |= (ulong)bytes[i] << (8 * i);
-        }
-
-        hash ^= tail * Prime;
-        return Mix(hash);
-    }
-
-    private static ulong Mix(ulong hash)
-    {
-        hash ^= hash >> 33;
-        hash *= 0xFF51AFD7ED558CCD;
-        hash ^= hash >> 33;
-        hash *= 0xC4CEB9FE1A85EC53;
-        hash ^= hash >> 33;
-        return hash;
+        public static readonly bool Stable =
+            typeof(T) == typeof(int) || typeof(T) == typeof(long) || typeof(T) == typeof(uint) || typeof(T) == typeof(ulong) ||
+            typeof(T) == typeof(short) || typeof(T) == typeof(ushort) || typeof(T) == typeof(byte) || typeof(T) == typeof(sbyte) ||
+            typeof(T) == typeof(char) || typeof(T) == typeof(bool) || typeof(T) == typeof(float) || typeof(T) == typeof(double) ||
+            typeof(T) == typeof(Guid) || typeof(T) == typeof(DateTime) || typeof(T) == typeof(TimeSpan) ||
+            typeof(T) == typeof(DateOnly) || typeof(T) == typeof(TimeOnly) || typeof(T).IsEnum;
     }
 }

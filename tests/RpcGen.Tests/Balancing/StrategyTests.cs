@@ -138,8 +138,8 @@ public sealed class StrategyTests
         AssertShares(counts, new[] { 0.25, 0.25, 0.5 }, 0.05);
     }
 
-    private const ulong PinnedUser42 = 13445833074235992588UL;
-    private const ulong Pinned42 = 4514425962096431874UL;
+    private const ulong PinnedUser42 = 7095089167748349013UL;
+    private const ulong Pinned42 = 2392174772787195229UL;
 
     [Fact]
     public void RpcHash_IsStableAcrossProcesses()
@@ -148,10 +148,35 @@ public sealed class StrategyTests
         Assert.Equal(RpcGen.Balancing.RpcHash.String("user-42"), RpcGen.Balancing.RpcHash.Of("user-42", null!));
         Assert.Equal(PinnedUser42, RpcGen.Balancing.RpcHash.String("user-42"));
         Assert.Equal(Pinned42, RpcGen.Balancing.RpcHash.Of(42, null!));
+        // What the docs promise: XXH3, seed 0, over UTF-16LE code units / the value's little-endian bytes.
+        Assert.Equal(PinnedUser42, System.IO.Hashing.XxHash3.HashToUInt64(System.Text.Encoding.Unicode.GetBytes("user-42")));
+        Assert.Equal(Pinned42, System.IO.Hashing.XxHash3.HashToUInt64(BitConverter.GetBytes(42)));
         Assert.NotEqual(RpcGen.Balancing.RpcHash.Of(42, null!), RpcGen.Balancing.RpcHash.Of(43, null!));
         Assert.NotEqual(RpcGen.Balancing.RpcHash.String("ab"), RpcGen.Balancing.RpcHash.String("ba"));
+        Assert.NotEqual(RpcGen.Balancing.RpcHash.Combine(1, 2), RpcGen.Balancing.RpcHash.Combine(2, 1));
         Guid id = Guid.Parse("6f9619ff-8b86-d011-b42d-00cf4fc964ff");
         Assert.Equal(RpcGen.Balancing.RpcHash.Of(id, null!), RpcGen.Balancing.RpcHash.Of(Guid.Parse(id.ToString()), null!));
+    }
+
+    public struct Padded
+    {
+        public byte Small;
+        public long Large; // 7 padding bytes sit between the two fields
+    }
+
+    [Fact]
+    public void RpcHash_OfAStructWithPadding_DependsOnlyOnItsFields()
+    {
+        // Two equal values whose padding bytes differ (one built over memory full of 0xFF) hash the same: such structs
+        // hash through their JSON, not their raw memory.
+        byte[] dirty = Enumerable.Repeat((byte)0xFF, System.Runtime.CompilerServices.Unsafe.SizeOf<Padded>()).ToArray();
+        ref Padded overDirty = ref System.Runtime.CompilerServices.Unsafe.As<byte, Padded>(ref dirty[0]);
+        overDirty.Small = 1;
+        overDirty.Large = 2;
+        var clean = new Padded { Small = 1, Large = 2 };
+        var info = (System.Text.Json.Serialization.Metadata.JsonTypeInfo<Padded>)new System.Text.Json.JsonSerializerOptions { IncludeFields = true, TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver() }.GetTypeInfo(typeof(Padded));
+        Assert.Equal(RpcGen.Balancing.RpcHash.Of(clean, info), RpcGen.Balancing.RpcHash.Of(overDirty, info));
+        Assert.NotEqual(RpcGen.Balancing.RpcHash.Of(clean, info), RpcGen.Balancing.RpcHash.Of(new Padded { Small = 1, Large = 3 }, info));
     }
 
     [Theory]
