@@ -10,39 +10,18 @@ namespace RpcGen.Tests.EndToEnd;
 [Collection(SerialCollection.Name)]
 public sealed class LoadBalancingEndToEndTests
 {
-    private static readonly TimeSpan NoHang = TimeSpan.FromSeconds(20);
     private readonly ITestOutputHelper _output;
 
     public LoadBalancingEndToEndTests(ITestOutputHelper output) => _output = output;
 
     private static async Task<(List<RpcServer> Servers, List<Work> Work)> StartAsync(params int[] delays)
     {
-        var servers = new List<RpcServer>();
-        var work = new List<Work>();
-        for (int i = 0; i < delays.Length; i++)
-        {
-            var server = new RpcServer();
-            var w = new Work($"server-{i}", delays[i]);
-            server.Map<IWork>(w);
-            await server.StartAsync();
-            servers.Add(server);
-            work.Add(w);
-        }
-
-        return (servers, work);
+        ServerCluster<Work> cluster = await ServerCluster.StartAsync(delays.Length, i => new Work($"server-{i}", delays[i]), static (server, work) => server.Map<IWork>(work));
+        return (cluster.Servers, cluster.Services); // each test stops (and restarts) its servers itself
     }
 
-    private static RpcClient Client(IEnumerable<RpcServer> servers, Action<RpcClientOptions>? configure = null)
-    {
-        var options = new RpcClientOptions();
-        foreach (RpcServer server in servers)
-        {
-            options.Endpoints.Add(server.Endpoints[0]);
-        }
-
-        configure?.Invoke(options);
-        return new RpcClient(options);
-    }
+    private static RpcClient Client(IEnumerable<RpcServer> servers, Action<RpcClientOptions>? configure = null) =>
+        ServerCluster.CreateClient(servers, configure);
 
     /// <summary>
     /// <paramref name="callers"/> workers make <paramref name="total"/> calls between them, each taking the next call

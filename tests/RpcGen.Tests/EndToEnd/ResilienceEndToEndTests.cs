@@ -1,6 +1,8 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Polly;
 using RpcGen.Resilience;
+using RpcGen.Telemetry;
 using RpcGen.Tests.Support;
 using Xunit;
 
@@ -10,71 +12,20 @@ namespace RpcGen.Tests.EndToEnd;
 [Collection(SerialCollection.Name)]
 public sealed class ResilienceEndToEndTests
 {
-    private static readonly TimeSpan NoHang = TimeSpan.FromSeconds(20);
 
-    private sealed class Cluster : IAsyncDisposable
-    {
-        public List<RpcServer> Servers { get; } = new();
-
-        public List<FaultyOrders> Orders { get; } = new();
-
-        public static async Task<Cluster> StartAsync(int count)
-        {
-            var cluster = new Cluster();
-            for (int i = 0; i < count; i++)
-            {
-                var server = new RpcServer();
-                var orders = new FaultyOrders($"s{i}");
-                server.Map<IOrders>(orders);
-                await server.StartAsync();
-                cluster.Servers.Add(server);
-                cluster.Orders.Add(orders);
-            }
-
-            return cluster;
-        }
-
-        public RpcClient Client(Action<RpcClientOptions>? configure = null)
-        {
-            var options = new RpcClientOptions();
-            foreach (RpcServer server in Servers)
-            {
-                options.Endpoints.Add(server.Endpoints[0]);
-            }
-
-            options.OutlierDetection.Enabled = false; // these tests watch the policies, not ejection
-            configure?.Invoke(options);
-            return new RpcClient(options);
-        }
-
-        public int Runs(string method) => Orders.Sum(o => o.RunsOf(method));
-
-        public void FailAll(Func<RpcException> fail)
-        {
-            foreach (FaultyOrders orders in Orders)
-            {
-                orders.Fail = fail;
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            foreach (RpcServer server in Servers)
-            {
-                await server.DisposeAsync();
-            }
-        }
-    }
+    /// <summary>Servers with a <see cref="FaultyOrders"/> each (s0, s1, …); clients with ejection off, since these tests watch the policies.</summary>
+    private static Task<ServerCluster<FaultyOrders>> StartAsync(int count) =>
+        ServerCluster.StartAsync(count, i => new FaultyOrders($"s{i}"), static (server, orders) => server.Map<IOrders>(orders));
 
     private static RpcException Unavailable() => new(RpcStatusCode.Unavailable, "injected");
 
     [Fact]
     public async Task IdempotentCall_IsRetriedOnOtherEndpoints_UntilOneSucceeds()
     {
-        await using Cluster cluster = await Cluster.StartAsync(3);
-        cluster.Orders[0].Fail = Unavailable;
-        cluster.Orders[1].Fail = Unavailable;
-        await using RpcClient client = cluster.Client();
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(3);
+        cluster.Services[0].Fail = Unavailable;
+        cluster.Services[1].Fail = Unavailable;
+        await using RpcClient client = cluster.Resilient();
         IOrders orders = client.CreateProxy<IOrders>();
 
         for (int i = 0; i < 10; i++)
@@ -83,32 +34,32 @@ public sealed class ResilienceEndToEndTests
         }
 
         // Each call tried each endpoint at most once: never more than three runs, and the healthy one ran every call.
-        Assert.Equal(10, cluster.Orders[2].RunsOf("Get"));
-        Assert.InRange(cluster.Orders[0].RunsOf("Get"), 1, 10);
-        Assert.InRange(cluster.Orders[1].RunsOf("Get"), 1, 10);
+        Assert.Equal(10, cluster.Services[2].RunsOf("Get"));
+        Assert.InRange(cluster.Services[0].RunsOf("Get"), 1, 10);
+        Assert.InRange(cluster.Services[1].RunsOf("Get"), 1, 10);
         Assert.InRange(cluster.Runs("Get"), 10, 30);
     }
 
     [Fact]
     public async Task IdempotentCall_GivesUpAfterMaxAttempts_WithTheLastError()
     {
-        await using Cluster cluster = await Cluster.StartAsync(3);
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(3);
         cluster.FailAll(Unavailable);
 
-        await using RpcClient client = cluster.Client();
+        await using RpcClient client = cluster.Resilient();
         RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IOrders>().GetAsync(1).WaitAsync(NoHang));
         Assert.Equal(RpcStatusCode.Unavailable, error.StatusCode);
         Assert.Equal(3, cluster.Runs("Get")); // MaxAttempts = 3: one per endpoint
-        Assert.All(cluster.Orders, o => Assert.Equal(1, o.RunsOf("Get")));
+        Assert.All(cluster.Services, o => Assert.Equal(1, o.RunsOf("Get")));
     }
 
     [Fact]
     public async Task NonIdempotentCall_WhoseRequestWasSent_IsNotRetried_EvenWithRetryOnTheInterface()
     {
-        await using Cluster cluster = await Cluster.StartAsync(3);
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(3);
         cluster.FailAll(Unavailable);
 
-        await using RpcClient client = cluster.Client();
+        await using RpcClient client = cluster.Resilient();
         RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IOrders>().PlaceAsync(7).WaitAsync(NoHang));
         Assert.Equal(RpcStatusCode.Unavailable, error.StatusCode);
         Assert.Equal(1, cluster.Runs("Place")); // the handler ran once: running it again could place the order twice
@@ -117,23 +68,23 @@ public sealed class ResilienceEndToEndTests
     [Fact]
     public async Task NonIdempotentCall_IsRetriedElsewhere_WhenItsEndpointRefusedTheConnection()
     {
-        await using Cluster cluster = await Cluster.StartAsync(2);
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(2);
         await cluster.Servers[0].DisposeAsync(); // nothing listens there any more: the request can never reach a handler
-        await using RpcClient client = cluster.Client();
+        await using RpcClient client = cluster.Resilient();
         IOrders orders = client.CreateProxy<IOrders>();
         for (int i = 0; i < 6; i++)
         {
             Assert.Equal($"s1:placed:{i}", await orders.PlaceAsync(i).WaitAsync(NoHang));
         }
 
-        Assert.Equal(6, cluster.Orders[1].RunsOf("Place"));
+        Assert.Equal(6, cluster.Services[1].RunsOf("Place"));
     }
 
     [Fact]
     public async Task DeduplicatedCall_RetriedAfterItsAttemptTimedOut_RunsOnce_AndEveryAttemptGetsTheFirstResult()
     {
-        await using Cluster cluster = await Cluster.StartAsync(2);
-        await using RpcClient client = cluster.Client();
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(2);
+        await using RpcClient client = cluster.Resilient();
         IOrders orders = client.CreateProxy<IOrders>();
 
         // Each attempt times out after 60 ms while the handler takes 150 ms; the retries carry the same call id, go back
@@ -151,8 +102,8 @@ public sealed class ResilienceEndToEndTests
     [Fact]
     public async Task Deadline_BoundsTheWholeCall_RetriesIncluded_AndTheHandlersTokensFire()
     {
-        await using Cluster cluster = await Cluster.StartAsync(2);
-        await using RpcClient client = cluster.Client();
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(2);
+        await using RpcClient client = cluster.Resilient();
         IOrders orders = client.CreateProxy<IOrders>();
 
         var watch = Stopwatch.StartNew();
@@ -163,15 +114,15 @@ public sealed class ResilienceEndToEndTests
         Assert.Equal(RpcStatusCode.DeadlineExceeded, error.StatusCode);
         Assert.InRange(watch.ElapsedMilliseconds, 250, 1000);
         Assert.InRange(cluster.Runs("Hang"), 2, 4);
-        await WaitUntilAsync(() => cluster.Orders.Sum(o => o.Cancelled) == cluster.Runs("Hang"));
+        await WaitUntilAsync(() => cluster.Services.Sum(o => o.Cancelled) == cluster.Runs("Hang"));
     }
 
     [Fact]
     public async Task Hedging_CutsTheTail_WhenOneOfThreeServersIsSlow_AndCancelsTheLosers()
     {
-        await using Cluster cluster = await Cluster.StartAsync(3);
-        cluster.Orders[0].QuoteDelayMs = 2000;
-        await using RpcClient client = cluster.Client();
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(3);
+        cluster.Services[0].QuoteDelayMs = 2000;
+        await using RpcClient client = cluster.Resilient();
         IOrders orders = client.CreateProxy<IOrders>();
 
         var latencies = new List<double>();
@@ -185,18 +136,18 @@ public sealed class ResilienceEndToEndTests
 
         // Without hedging a third of the calls would take 2 s; with a 20 ms hedge every call is fast.
         Assert.True(latencies.Max() < 1000, $"slowest call took {latencies.Max():F0} ms");
-        Assert.True(cluster.Orders[0].RunsOf("Quote") > 0);
+        Assert.True(cluster.Services[0].RunsOf("Quote") > 0);
         // The slow server's attempts lost, and their handlers' tokens fired (cancel frames reached the server).
-        await WaitUntilAsync(() => cluster.Orders[0].Cancelled == cluster.Orders[0].RunsOf("Quote"));
+        await WaitUntilAsync(() => cluster.Services[0].Cancelled == cluster.Services[0].RunsOf("Quote"));
     }
 
     [Fact]
     public async Task Hedging_WithTheBudgetSpent_SkipsTheHedges_AndWaitsForTheFirstAttempt()
     {
-        await using Cluster cluster = await Cluster.StartAsync(2);
-        cluster.Orders[0].QuoteDelayMs = 100;
-        cluster.Orders[1].QuoteDelayMs = 100;
-        await using RpcClient client = cluster.Client(o =>
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(2);
+        cluster.Services[0].QuoteDelayMs = 100;
+        cluster.Services[1].QuoteDelayMs = 100;
+        await using RpcClient client = cluster.Resilient(o =>
         {
             o.RetryBudget.Ratio = 0;
             o.RetryBudget.MinRetriesPerSecond = 0;
@@ -208,7 +159,7 @@ public sealed class ResilienceEndToEndTests
         }
 
         Assert.Equal(3, cluster.Runs("Quote")); // no hedge was sent
-        Assert.Equal(0, cluster.Orders.Sum(o => o.Cancelled));
+        Assert.Equal(0, cluster.Services.Sum(o => o.Cancelled));
 
         // When the first attempt fails and no hedge may follow, the caller sees that attempt's error, not the skip.
         cluster.FailAll(() => new RpcException(RpcStatusCode.Unavailable, "injected"));
@@ -220,9 +171,9 @@ public sealed class ResilienceEndToEndTests
     public async Task CircuitBreaker_Opens_FailsFast_HalfOpens_AndCloses()
     {
         var time = new FakeTimeProvider();
-        await using Cluster cluster = await Cluster.StartAsync(1);
-        cluster.Orders[0].Fail = Unavailable;
-        await using RpcClient client = cluster.Client(o => o.TimeProvider = time);
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(1);
+        cluster.Services[0].Fail = Unavailable;
+        await using RpcClient client = cluster.Resilient(o => o.TimeProvider = time);
         IOrders orders = client.CreateProxy<IOrders>();
 
         for (int i = 0; i < 4; i++)
@@ -238,7 +189,7 @@ public sealed class ResilienceEndToEndTests
         Assert.Equal(4, cluster.Runs("Stock")); // failed fast: the server never saw the fifth call
 
         // After the break one probe goes through; it succeeds and the circuit closes.
-        cluster.Orders[0].Fail = null;
+        cluster.Services[0].Fail = null;
         time.Advance(TimeSpan.FromMilliseconds(1001));
         Assert.Equal("s0:stock:1", await orders.StockAsync(1).WaitAsync(NoHang));
         Assert.Equal(RpcCircuitState.Closed, client.GetCircuitState("orders/Stock", endpoint));
@@ -248,9 +199,9 @@ public sealed class ResilienceEndToEndTests
     [Fact]
     public async Task CircuitBreaker_SteersCallsAwayFromAFailingEndpoint()
     {
-        await using Cluster cluster = await Cluster.StartAsync(2);
-        cluster.Orders[0].Fail = Unavailable;
-        await using RpcClient client = cluster.Client();
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(2);
+        cluster.Services[0].Fail = Unavailable;
+        await using RpcClient client = cluster.Resilient();
         IOrders orders = client.CreateProxy<IOrders>();
         for (int i = 0; i < 40; i++)
         {
@@ -264,17 +215,17 @@ public sealed class ResilienceEndToEndTests
         }
 
         // Round-robin alone would send s0 twenty calls; its circuit opened after a handful.
-        Assert.InRange(cluster.Orders[0].RunsOf("Stock"), 4, 8);
+        Assert.InRange(cluster.Services[0].RunsOf("Stock"), 4, 8);
         Assert.Equal(RpcCircuitState.Open, client.GetCircuitState("orders/Stock", client.Endpoints.Single(e => e.Endpoint == cluster.Servers[0].Endpoints[0])));
     }
 
     [Fact]
     public async Task RetryBudget_CapsAttempts_WhenEveryServerFails()
     {
-        await using Cluster cluster = await Cluster.StartAsync(3);
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(3);
         cluster.FailAll(Unavailable);
 
-        await using RpcClient client = cluster.Client(o =>
+        await using RpcClient client = cluster.Resilient(o =>
         {
             o.RetryBudget.Ratio = 0.2;
             o.RetryBudget.MinRetriesPerSecond = 0;
@@ -292,13 +243,13 @@ public sealed class ResilienceEndToEndTests
     [Fact]
     public async Task ServerPushback_DoNotRetry_StopsRetries()
     {
-        await using Cluster cluster = await Cluster.StartAsync(3);
-        foreach (FaultyOrders o in cluster.Orders)
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(3);
+        foreach (FaultyOrders o in cluster.Services)
         {
             o.Fail = () => new RpcException(RpcStatusCode.Unavailable, "overloaded") { DoNotRetry = true };
         }
 
-        await using RpcClient client = cluster.Client();
+        await using RpcClient client = cluster.Resilient();
         RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IOrders>().GetAsync(1).WaitAsync(NoHang));
         Assert.True(error.DoNotRetry);
         Assert.Equal(1, cluster.Runs("Get"));
@@ -307,12 +258,12 @@ public sealed class ResilienceEndToEndTests
     [Fact]
     public async Task ServerPushback_RetryAfter_DelaysTheRetry()
     {
-        await using Cluster cluster = await Cluster.StartAsync(1);
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(1);
         int calls = 0;
-        cluster.Orders[0].Fail = () => Interlocked.Increment(ref calls) == 1
+        cluster.Services[0].Fail = () => Interlocked.Increment(ref calls) == 1
             ? new RpcException(RpcStatusCode.Unavailable, "busy") { RetryAfter = TimeSpan.FromMilliseconds(300) }
             : null!;
-        await using RpcClient client = cluster.Client();
+        await using RpcClient client = cluster.Resilient();
         var watch = Stopwatch.StartNew();
         Assert.Equal("s0:1", await client.CreateProxy<IOrders>().GetAsync(1).WaitAsync(NoHang));
         Assert.True(watch.ElapsedMilliseconds >= 200, $"retried after {watch.ElapsedMilliseconds} ms");
@@ -322,11 +273,11 @@ public sealed class ResilienceEndToEndTests
     [Fact]
     public async Task RetriedRequest_CarriesTheRetryMarker()
     {
-        await using Cluster cluster = await Cluster.StartAsync(2);
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(2);
         int calls = 0;
-        cluster.Orders[0].Fail = () => Interlocked.Increment(ref calls) == 1 ? Unavailable() : null!;
-        cluster.Orders[1].Fail = () => Interlocked.Increment(ref calls) == 1 ? Unavailable() : null!;
-        await using RpcClient client = cluster.Client();
+        cluster.Services[0].Fail = () => Interlocked.Increment(ref calls) == 1 ? Unavailable() : null!;
+        cluster.Services[1].Fail = () => Interlocked.Increment(ref calls) == 1 ? Unavailable() : null!;
+        await using RpcClient client = cluster.Resilient();
         IOrders orders = client.CreateProxy<IOrders>();
         Assert.True(await orders.WasRetryAsync().WaitAsync(NoHang)); // first attempt failed: the answer came from a retry
         Assert.False(await orders.WasRetryAsync().WaitAsync(NoHang)); // first attempt succeeded
@@ -335,26 +286,26 @@ public sealed class ResilienceEndToEndTests
     [Fact]
     public async Task Broadcast_CallsEveryEndpoint_AndReportsEveryFailure()
     {
-        await using Cluster cluster = await Cluster.StartAsync(3);
-        await using RpcClient client = cluster.Client();
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(3);
+        await using RpcClient client = cluster.Resilient();
         IOrders orders = client.CreateProxy<IOrders>();
 
         await orders.InvalidateAsync("k").WaitAsync(NoHang);
-        Assert.All(cluster.Orders, o => Assert.Equal(1, o.RunsOf("Invalidate")));
+        Assert.All(cluster.Services, o => Assert.Equal(1, o.RunsOf("Invalidate")));
 
-        cluster.Orders[1].Fail = () => new RpcException(RpcStatusCode.FailedPrecondition, "no cache");
+        cluster.Services[1].Fail = () => new RpcException(RpcStatusCode.FailedPrecondition, "no cache");
         RpcBroadcastException error = await Assert.ThrowsAsync<RpcBroadcastException>(() => orders.InvalidateAsync("k").WaitAsync(NoHang));
         RpcException only = Assert.Single(error.Errors);
         Assert.Equal(RpcStatusCode.FailedPrecondition, only.StatusCode);
         Assert.Contains("1 of 3", error.Message);
-        Assert.All(cluster.Orders, o => Assert.Equal(2, o.RunsOf("Invalidate")));
+        Assert.All(cluster.Services, o => Assert.Equal(2, o.RunsOf("Invalidate")));
     }
 
     [Fact]
     public async Task GracefulShutdown_OfOneOfThreeServers_Under64Callers_LosesNoCall()
     {
-        await using Cluster cluster = await Cluster.StartAsync(3);
-        await using RpcClient client = cluster.Client();
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(3);
+        await using RpcClient client = cluster.Resilient();
         IOrders orders = client.CreateProxy<IOrders>();
         int completed = 0;
         using var stop = new CancellationTokenSource();
@@ -382,14 +333,14 @@ public sealed class ResilienceEndToEndTests
     [Fact]
     public async Task Options_OverrideTheAttributes_PerMethod()
     {
-        await using Cluster cluster = await Cluster.StartAsync(3);
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(3);
         cluster.FailAll(Unavailable);
 
-        await using RpcClient client = cluster.Client(o => o.Policies["orders/Get"] = new RpcPolicyOverride { Retry = new RpcRetryPolicy { MaxAttempts = 1 } });
+        await using RpcClient client = cluster.Resilient(o => o.Policies["orders/Get"] = new RpcPolicyOverride { Retry = new RpcRetryPolicy { MaxAttempts = 1 } });
         await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IOrders>().GetAsync(1).WaitAsync(NoHang));
         Assert.Equal(1, cluster.Runs("Get"));
 
-        await using RpcClient retrying = cluster.Client(o => o.Policies["orders/Place"] = new RpcPolicyOverride { Idempotent = true });
+        await using RpcClient retrying = cluster.Resilient(o => o.Policies["orders/Place"] = new RpcPolicyOverride { Idempotent = true });
         await Assert.ThrowsAsync<RpcException>(() => retrying.CreateProxy<IOrders>().PlaceAsync(1).WaitAsync(NoHang));
         Assert.Equal(3, cluster.Runs("Place"));
     }
@@ -397,11 +348,11 @@ public sealed class ResilienceEndToEndTests
     [Fact]
     public async Task ConnectionDroppedBeforeTheReply_IdempotentCallGoesElsewhere_OtherCallFails_AndRanOnce()
     {
-        await using Cluster cluster = await Cluster.StartAsync(3);
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(3);
         var held = new TaskCompletionSource(); // never released: the servers are killed while their handlers hold the calls
-        cluster.Orders[0].Gate = () => held.Task;
-        cluster.Orders[1].Gate = () => held.Task;
-        await using RpcClient client = cluster.Client(o => o.LoadBalancing["orders"] = LoadBalanceStrategy.RoundRobin);
+        cluster.Services[0].Gate = () => held.Task;
+        cluster.Services[1].Gate = () => held.Task;
+        await using RpcClient client = cluster.Resilient(o => o.LoadBalancing["orders"] = LoadBalanceStrategy.RoundRobin);
         IOrders orders = client.CreateProxy<IOrders>();
 
         // Round-robin: the first call goes to s0, the second to s1; both handlers hold them.
@@ -409,8 +360,8 @@ public sealed class ResilienceEndToEndTests
         Task<string> get = orders.GetAsync(1);
         await WaitUntilAsync(() => cluster.Runs("Get") > before);
         Task<string> place = await WhenHeldAsync(cluster, () => orders.PlaceAsync(2));
-        Assert.Equal(1, cluster.Orders[0].RunsOf("Get"));
-        Assert.Equal(1, cluster.Orders[1].RunsOf("Place"));
+        Assert.Equal(1, cluster.Services[0].RunsOf("Get"));
+        Assert.Equal(1, cluster.Services[1].RunsOf("Place"));
         await cluster.Servers[0].DisposeAsync(); // drops the connections with the calls in flight
         await cluster.Servers[1].DisposeAsync();
 
@@ -422,7 +373,7 @@ public sealed class ResilienceEndToEndTests
     }
 
     /// <summary>Starts a call and returns once some server's handler holds it (counted a run).</summary>
-    private static async Task<Task<string>> WhenHeldAsync(Cluster cluster, Func<Task<string>> call)
+    private static async Task<Task<string>> WhenHeldAsync(ServerCluster<FaultyOrders> cluster, Func<Task<string>> call)
     {
         int before = cluster.Runs("Place");
         Task<string> task = call();
@@ -433,13 +384,13 @@ public sealed class ResilienceEndToEndTests
     [Fact]
     public async Task CallerCancellation_StopsRetriesAndHedges_AndCancelsTheHandlers()
     {
-        await using Cluster cluster = await Cluster.StartAsync(3);
-        foreach (FaultyOrders o in cluster.Orders)
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(3);
+        foreach (FaultyOrders o in cluster.Services)
         {
             o.QuoteDelayMs = 10_000;
         }
 
-        await using RpcClient client = cluster.Client();
+        await using RpcClient client = cluster.Resilient();
         IOrders orders = client.CreateProxy<IOrders>();
         // The hedges go out at 20 and 40 ms; cancel well after (a cold process may take a while to start the hedging path).
         using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(1000));
@@ -449,16 +400,16 @@ public sealed class ResilienceEndToEndTests
 
         // All three hedged attempts were sent (20 ms apart) and every one's handler saw the cancel frame.
         Assert.Equal(3, cluster.Runs("Quote"));
-        await WaitUntilAsync(() => cluster.Orders.Sum(o => o.Cancelled) == 3);
+        await WaitUntilAsync(() => cluster.Services.Sum(o => o.Cancelled) == 3);
     }
 
     [Fact]
     public async Task AdaptiveHedging_WaitsForTheObservedP95_InsteadOfTheFixedDelay()
     {
-        await using Cluster cluster = await Cluster.StartAsync(2);
-        cluster.Orders[0].QuoteDelayMs = 30;
-        cluster.Orders[1].QuoteDelayMs = 30;
-        await using RpcClient client = cluster.Client(o =>
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(2);
+        cluster.Services[0].QuoteDelayMs = 30;
+        cluster.Services[1].QuoteDelayMs = 30;
+        await using RpcClient client = cluster.Resilient(o =>
             o.Policies["orders/Quote"] = new RpcPolicyOverride { Hedging = new RpcHedgingPolicy { MaxAttempts = 2, DelayMs = 1, AdaptiveDelay = true } });
         IOrders orders = client.CreateProxy<IOrders>();
 
@@ -485,12 +436,12 @@ public sealed class ResilienceEndToEndTests
     [Fact]
     public async Task AdditionalResilience_RunsTheUsersPipelineAroundEveryCall_RetriesIncluded()
     {
-        await using Cluster cluster = await Cluster.StartAsync(2);
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(2);
         int calls = 0;
-        cluster.Orders[0].Fail = () => Interlocked.Increment(ref calls) == 1 ? Unavailable() : null!;
-        cluster.Orders[1].Fail = () => Interlocked.Increment(ref calls) == 1 ? Unavailable() : null!;
+        cluster.Services[0].Fail = () => Interlocked.Increment(ref calls) == 1 ? Unavailable() : null!;
+        cluster.Services[1].Fail = () => Interlocked.Increment(ref calls) == 1 ? Unavailable() : null!;
         int executions = 0;
-        await using RpcClient client = cluster.Client(o => o.AdditionalResilience = method => method.Name == "Get"
+        await using RpcClient client = cluster.Resilient(o => o.AdditionalResilience = method => method.Name == "Get"
             ? new Polly.ResiliencePipelineBuilder().AddStrategy(_ => new CountingStrategy(() => Interlocked.Increment(ref executions)), new CountingOptions()).Build()
             : null);
         IOrders orders = client.CreateProxy<IOrders>();
@@ -524,13 +475,13 @@ public sealed class ResilienceEndToEndTests
         await stockServer.StartAsync();
         await using var downstream = new RpcClient(new RpcClientOptions { Endpoints = { stockServer.Endpoints[0] } });
 
-        await using Cluster cluster = await Cluster.StartAsync(2);
-        foreach (FaultyOrders o in cluster.Orders)
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(2);
+        foreach (FaultyOrders o in cluster.Services)
         {
             o.Downstream = downstream.CreateProxy<IStock>();
         }
 
-        await using RpcClient client = cluster.Client();
+        await using RpcClient client = cluster.Resilient();
         await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IOrders>().RelayAsync().WaitAsync(NoHang));
 
         // Three attempts of Relay: the first one's downstream call retries (3 runs); the two retried ones call once each.
@@ -541,30 +492,16 @@ public sealed class ResilienceEndToEndTests
     [Fact]
     public async Task Metrics_CountRetriesHedgesDeniedRetriesAndOpenedCircuits()
     {
-        var counts = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
-        using var listener = new System.Diagnostics.Metrics.MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == RpcGen.Telemetry.RpcGenMetrics.MeterName)
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
-        {
-            foreach (KeyValuePair<string, object?> tag in tags)
-            {
-                if (tag.Key == "rpc.method")
-                {
-                    counts.AddOrUpdate($"{instrument.Name} {tag.Value}", value, (_, n) => n + value);
-                }
-            }
-        });
-        listener.Start();
+        using var retries = new MetricCollector<long>(null, RpcGenMetrics.MeterName, "rpcgen.client.retries");
+        using var denied = new MetricCollector<long>(null, RpcGenMetrics.MeterName, "rpcgen.client.retries_denied");
+        using var opened = new MetricCollector<long>(null, RpcGenMetrics.MeterName, "rpcgen.client.circuits_opened");
+        using var hedges = new MetricCollector<long>(null, RpcGenMetrics.MeterName, "rpcgen.client.hedges");
+        static long Count(MetricCollector<long> counter, string method) =>
+            counter.GetMeasurementSnapshot().Where(m => m.Tags.TryGetValue("rpc.method", out object? tag) && method.Equals(tag)).Sum(m => m.Value);
 
-        await using Cluster cluster = await Cluster.StartAsync(3);
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(3);
         cluster.FailAll(Unavailable);
-        await using RpcClient client = cluster.Client(o =>
+        await using RpcClient client = cluster.Resilient(o =>
         {
             o.RetryBudget.Ratio = 0;
             o.RetryBudget.MinRetriesPerSecond = 0.3; // three retries in the 10 s window
@@ -577,24 +514,24 @@ public sealed class ResilienceEndToEndTests
             await Assert.ThrowsAsync<RpcException>(() => orders.StockAsync(i).WaitAsync(NoHang));
         }
 
-        Assert.Equal(3, counts.GetValueOrDefault("rpcgen.client.retries orders/Get"));
-        Assert.Equal(1, counts.GetValueOrDefault("rpcgen.client.retries_denied orders/Get"));
-        Assert.Equal(3, counts.GetValueOrDefault("rpcgen.client.circuits_opened orders/Stock")); // four failures each
+        Assert.Equal(3, Count(retries, "orders/Get"));
+        Assert.Equal(1, Count(denied, "orders/Get"));
+        Assert.Equal(3, Count(opened, "orders/Stock")); // four failures each
 
         // Hedges: every server answers in 300 ms, so a call sends both of its hedges (20 ms apart). A first call warms
         // the hedging path up (on a cold process, compiling it can take longer than the servers).
         cluster.FailAll(null!);
-        foreach (FaultyOrders o in cluster.Orders)
+        foreach (FaultyOrders o in cluster.Services)
         {
             o.QuoteDelayMs = 300;
         }
 
-        await using RpcClient hedging = cluster.Client();
+        await using RpcClient hedging = cluster.Resilient();
         IOrders hedged = hedging.CreateProxy<IOrders>();
         await hedged.QuoteAsync(0).WaitAsync(NoHang);
-        long before = counts.GetValueOrDefault("rpcgen.client.hedges orders/Quote");
+        long before = Count(hedges, "orders/Quote");
         await hedged.QuoteAsync(1).WaitAsync(NoHang);
-        Assert.Equal(2, counts.GetValueOrDefault("rpcgen.client.hedges orders/Quote") - before);
+        Assert.Equal(2, Count(hedges, "orders/Quote") - before);
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)
@@ -604,6 +541,28 @@ public sealed class ResilienceEndToEndTests
         {
             Assert.True(watch.Elapsed < NoHang, "condition not reached in time");
             await Task.Delay(10);
+        }
+    }
+}
+
+/// <summary>What the resilience tests ask of a cluster of <see cref="FaultyOrders"/>.</summary>
+internal static class FaultyOrdersCluster
+{
+    /// <summary>A client over the cluster with ejection off: these tests watch the policies, not outlier detection.</summary>
+    public static RpcClient Resilient(this ServerCluster<FaultyOrders> cluster, Action<RpcClientOptions>? configure = null) =>
+        cluster.CreateClient(options =>
+        {
+            options.OutlierDetection.Enabled = false;
+            configure?.Invoke(options);
+        });
+
+    public static int Runs(this ServerCluster<FaultyOrders> cluster, string method) => cluster.Services.Sum(o => o.RunsOf(method));
+
+    public static void FailAll(this ServerCluster<FaultyOrders> cluster, Func<RpcException> fail)
+    {
+        foreach (FaultyOrders orders in cluster.Services)
+        {
+            orders.Fail = fail;
         }
     }
 }

@@ -9,12 +9,11 @@ namespace RpcGen.Tests.EndToEnd;
 /// <summary>Real servers on 127.0.0.1, real sockets, one client.</summary>
 public sealed class TcpEndToEndTests
 {
-    private static readonly TimeSpan NoHang = TimeSpan.FromSeconds(10);
 
     [Fact]
     public async Task Calls_AllShapes_ReturnCorrectResults()
     {
-        await using ServerCluster cluster = await ServerCluster.StartAsync(3);
+        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(3);
         await using RpcClient client = cluster.CreateClient();
         ICalculator calc = client.CreateProxy<ICalculator>();
 
@@ -32,7 +31,7 @@ public sealed class TcpEndToEndTests
     [Fact]
     public async Task Calls_AreSpreadRoundRobinOverThreeServers()
     {
-        await using ServerCluster cluster = await ServerCluster.StartAsync(3);
+        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(3);
         await using RpcClient client = cluster.CreateClient();
         ICalculator calc = client.CreateProxy<ICalculator>();
 
@@ -50,7 +49,7 @@ public sealed class TcpEndToEndTests
     [Fact]
     public async Task ManyConcurrentCallers_ShareConnections_AllResultsCorrect()
     {
-        await using ServerCluster cluster = await ServerCluster.StartAsync(3);
+        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(3);
         await using RpcClient client = cluster.CreateClient();
         ICalculator calc = client.CreateProxy<ICalculator>();
 
@@ -67,32 +66,32 @@ public sealed class TcpEndToEndTests
         }))).WaitAsync(TimeSpan.FromSeconds(60));
 
         Assert.Equal(0, failures);
-        Assert.Equal(64 * 200, cluster.Calculators.Sum(c => c.Calls));
-        Assert.All(cluster.Calculators, c => Assert.InRange(c.Calls, 64 * 200 / 3 - 64, 64 * 200 / 3 + 64));
+        Assert.Equal(64 * 200, cluster.Services.Sum(c => c.Calls));
+        Assert.All(cluster.Services, c => Assert.InRange(c.Calls, 64 * 200 / 3 - 64, 64 * 200 / 3 + 64));
     }
 
     [Fact]
     public async Task CallerCancellation_ReachesTheHandler()
     {
-        await using ServerCluster cluster = await ServerCluster.StartAsync(1);
+        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1);
         await using RpcClient client = cluster.CreateClient();
         ICalculator calc = client.CreateProxy<ICalculator>();
 
         using var cts = new CancellationTokenSource();
         Task<int> call = calc.WaitForCancellationAsync(60_000, cts.Token);
-        await cluster.Calculators[0].HandlerStarted.Task.WaitAsync(NoHang);
+        await cluster.Services[0].HandlerStarted.Task.WaitAsync(NoHang);
         cts.Cancel();
 
         OperationCanceledException error = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call.WaitAsync(NoHang));
         Assert.Equal(cts.Token, error.CancellationToken);
-        Assert.True(await cluster.Calculators[0].HandlerCancelled.Task.WaitAsync(NoHang));
+        Assert.True(await cluster.Services[0].HandlerCancelled.Task.WaitAsync(NoHang));
         Assert.Equal(5, await calc.AddAsync(2, 3)); // the connection goes on
     }
 
     [Fact]
     public async Task Deadline_FailsTheCallAndFiresTheHandlersToken()
     {
-        await using ServerCluster cluster = await ServerCluster.StartAsync(1);
+        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1);
         await using RpcClient client = cluster.CreateClient();
         ICalculator calc = client.CreateProxy<ICalculator>();
 
@@ -102,13 +101,13 @@ public sealed class TcpEndToEndTests
 
         Assert.Equal(RpcStatusCode.DeadlineExceeded, error.StatusCode);
         Assert.InRange(started.ElapsedMilliseconds, 150, 5_000); // [Timeout(200)]
-        Assert.True(await cluster.Calculators[0].HandlerCancelled.Task.WaitAsync(NoHang));
+        Assert.True(await cluster.Services[0].HandlerCancelled.Task.WaitAsync(NoHang));
     }
 
     [Fact]
     public async Task HandlerExceptions_MapToStatusCodes_WithoutLeakingDetails()
     {
-        await using ServerCluster cluster = await ServerCluster.StartAsync(1);
+        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1);
         await using RpcClient client = cluster.CreateClient();
         ICalculator calc = client.CreateProxy<ICalculator>();
 
@@ -130,7 +129,7 @@ public sealed class TcpEndToEndTests
     [Fact]
     public async Task IncludeExceptionDetails_SendsTypeAndMessage()
     {
-        await using ServerCluster cluster = await ServerCluster.StartAsync(1, o => o.IncludeExceptionDetails = true);
+        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1, o => o.IncludeExceptionDetails = true);
         await using RpcClient client = cluster.CreateClient();
         RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<ICalculator>().FailAsync("sync"));
         Assert.Equal(RpcStatusCode.Internal, error.StatusCode);
@@ -140,7 +139,7 @@ public sealed class TcpEndToEndTests
     [Fact]
     public async Task UnknownMethodOrService_IsUnimplemented_AndServerGoesOn()
     {
-        await using ServerCluster cluster = await ServerCluster.StartAsync(1);
+        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1);
         await using RpcClient client = cluster.CreateClient();
 
         RpcException method = await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<ICalculatorV2>().SubtractAsync(3, 2));
@@ -157,7 +156,7 @@ public sealed class TcpEndToEndTests
     [Fact]
     public async Task OversizeRequest_IsRejectedByTheServer_ConnectionGoesOn()
     {
-        await using ServerCluster cluster = await ServerCluster.StartAsync(1, o => o.MaxFrameSize = 4096);
+        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1, o => o.MaxFrameSize = 4096);
         await using RpcClient client = cluster.CreateClient();
         ICalculator calc = client.CreateProxy<ICalculator>();
 
@@ -172,32 +171,32 @@ public sealed class TcpEndToEndTests
     [Fact]
     public async Task OversizeRequest_IsRejectedByTheClientBeforeSending()
     {
-        await using ServerCluster cluster = await ServerCluster.StartAsync(1);
+        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1);
         await using RpcClient client = cluster.CreateClient(o => o.MaxFrameSize = 2048);
         ICalculator calc = client.CreateProxy<ICalculator>();
 
         RpcException error = await Assert.ThrowsAsync<RpcException>(() => calc.EchoSizeAsync(new string('x', 10_000)));
         Assert.Equal(RpcStatusCode.ResourceExhausted, error.StatusCode);
         Assert.True(error.NotProcessed);
-        Assert.Equal(0, cluster.Calculators[0].Calls);
+        Assert.Equal(0, cluster.Services[0].Calls);
         Assert.Equal(4, await calc.EchoSizeAsync("abcd"));
     }
 
     [Fact]
     public async Task ServerKilledMidCall_FailsTheCallWithUnavailable_NoHang()
     {
-        ServerCluster cluster = await ServerCluster.StartAsync(1);
+        ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1);
         await using RpcClient client = cluster.CreateClient();
         ICalculator calc = client.CreateProxy<ICalculator>();
 
         Task<int> call = calc.WaitForCancellationAsync(60_000);
-        await cluster.Calculators[0].HandlerStarted.Task.WaitAsync(NoHang);
+        await cluster.Services[0].HandlerStarted.Task.WaitAsync(NoHang);
         await cluster.DisposeAsync();
 
         RpcException error = await Assert.ThrowsAsync<RpcException>(() => call.WaitAsync(NoHang));
         Assert.Equal(RpcStatusCode.Unavailable, error.StatusCode);
         Assert.False(error.NotProcessed); // it was running: not safe to send elsewhere
-        Assert.True(await cluster.Calculators[0].HandlerCancelled.Task.WaitAsync(NoHang));
+        Assert.True(await cluster.Services[0].HandlerCancelled.Task.WaitAsync(NoHang));
 
         RpcException after = await Assert.ThrowsAsync<RpcException>(() => calc.AddAsync(1, 2).WaitAsync(NoHang));
         Assert.Equal(RpcStatusCode.Unavailable, after.StatusCode);
@@ -206,7 +205,7 @@ public sealed class TcpEndToEndTests
     [Fact]
     public async Task GracefulStop_FinishesInFlightCalls_AndNewCallsGoElsewhere()
     {
-        await using ServerCluster cluster = await ServerCluster.StartAsync(3);
+        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(3);
         await using RpcClient client = cluster.CreateClient();
         ICalculator calc = client.CreateProxy<ICalculator>();
         for (int i = 0; i < 3; i++)
@@ -215,10 +214,10 @@ public sealed class TcpEndToEndTests
         }
 
         // Find the server that will take the next call, then stop it while the call runs.
-        int before = cluster.Calculators.Sum(c => c.Calls);
+        int before = cluster.Services.Sum(c => c.Calls);
         Task<int> running = calc.WaitForCancellationAsync(300);
         Calculator busy = await WhichStartedAsync(cluster);
-        RpcServer stopping = cluster.Servers[cluster.Calculators.IndexOf(busy)];
+        RpcServer stopping = cluster.Servers[cluster.Services.IndexOf(busy)];
         Task stop = stopping.StopAsync(new CancellationTokenSource(NoHang).Token);
 
         for (int i = 0; i < 30; i++)
@@ -229,20 +228,20 @@ public sealed class TcpEndToEndTests
         Assert.Equal(300, await running.WaitAsync(NoHang)); // finished, not cancelled
         await stop.WaitAsync(NoHang);
         Assert.False(busy.HandlerCancelled.Task.IsCompleted);
-        Assert.Equal(before + 31, cluster.Calculators.Sum(c => c.Calls));
+        Assert.Equal(before + 31, cluster.Services.Sum(c => c.Calls));
     }
 
-    private static async Task<Calculator> WhichStartedAsync(ServerCluster cluster)
+    private static async Task<Calculator> WhichStartedAsync(ServerCluster<Calculator> cluster)
     {
-        Task<Task<bool>> first = Task.WhenAny(cluster.Calculators.Select(c => c.HandlerStarted.Task));
+        Task<Task<bool>> first = Task.WhenAny(cluster.Services.Select(c => c.HandlerStarted.Task));
         Task<bool> started = await first.WaitAsync(NoHang);
-        return cluster.Calculators.Single(c => c.HandlerStarted.Task == started);
+        return cluster.Services.Single(c => c.HandlerStarted.Task == started);
     }
 
     [Fact]
     public async Task UnreachableEndpoint_CallsGoToTheOthers()
     {
-        await using ServerCluster cluster = await ServerCluster.StartAsync(2);
+        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(2);
         using var placeholder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         placeholder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         int deadPort = ((IPEndPoint)placeholder.LocalEndPoint!).Port; // bound but not listening: connection refused
@@ -254,7 +253,7 @@ public sealed class TcpEndToEndTests
             Assert.Equal(i + 1, await calc.AddAsync(i, 1).WaitAsync(NoHang));
         }
 
-        Assert.Equal(20, cluster.Calculators.Sum(c => c.Calls));
+        Assert.Equal(20, cluster.Services.Sum(c => c.Calls));
     }
 
     [Fact]
@@ -302,7 +301,7 @@ public sealed class TcpEndToEndTests
     [Fact]
     public async Task GarbageOnThePort_IsRefused_WhileOtherClientsGoOn()
     {
-        await using ServerCluster cluster = await ServerCluster.StartAsync(1, o => o.HandshakeTimeout = TimeSpan.FromSeconds(2));
+        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1, o => o.HandshakeTimeout = TimeSpan.FromSeconds(2));
         await using RpcClient client = cluster.CreateClient();
         ICalculator calc = client.CreateProxy<ICalculator>();
         Assert.Equal(3, await calc.AddAsync(1, 2));
@@ -352,7 +351,7 @@ public sealed class TcpEndToEndTests
     [Fact]
     public async Task Ping_MeasuresARoundTrip()
     {
-        await using ServerCluster cluster = await ServerCluster.StartAsync(1);
+        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1);
         await using RpcClient client = cluster.CreateClient();
         TimeSpan rtt = await client.PingAsync(cluster.Servers[0].Endpoints[0]).WaitAsync(NoHang);
         Assert.InRange(rtt, TimeSpan.Zero, NoHang);

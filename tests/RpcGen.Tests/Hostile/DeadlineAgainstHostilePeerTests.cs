@@ -39,7 +39,6 @@ public sealed class Stubborn : IStubborn
 /// </summary>
 public sealed class DeadlineAgainstHostilePeerTests
 {
-    private static readonly TimeSpan NoHang = TimeSpan.FromSeconds(20);
 
     private static async Task<RpcException> ExpectDeadlineAsync(Task call)
     {

@@ -68,7 +68,6 @@ public sealed class Gate : IGate
 [Collection(SerialCollection.Name)]
 public sealed class ServerLimitTests
 {
-    private static readonly TimeSpan NoHang = TimeSpan.FromSeconds(30);
     private static readonly byte[] ClientPreface = { 0x52, 0x50, 0x43, 0x47, 1, 1, 0, 0 };
 
     private static async Task<RpcServer> StartAsync(RpcServerOptions options, object? gate = null)

@@ -1,41 +1,51 @@
 namespace RpcGen.Tests.Support;
 
-/// <summary>Several real servers on 127.0.0.1 (port 0), each with its own <see cref="Calculator"/>.</summary>
-public sealed class ServerCluster : IAsyncDisposable
+/// <summary>How long a test waits for something that must happen before it calls the wait a hang.</summary>
+public static class Wait
 {
-    private ServerCluster(List<RpcServer> servers, List<Calculator> calculators)
+    public static readonly TimeSpan NoHang = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>Starts clusters of real servers on 127.0.0.1 (port 0) and clients over them: the one helper for it.</summary>
+public static class ServerCluster
+{
+    /// <summary><paramref name="count"/> servers, each with its own <see cref="Calculator"/> named server-{i}.</summary>
+    public static Task<ServerCluster<Calculator>> StartAsync(int count, Action<RpcServerOptions>? configure = null) =>
+        StartAsync(count, i => new Calculator($"server-{i}"), static (server, calculator) => server.Map<ICalculator>(calculator), configure);
+
+    /// <summary><paramref name="count"/> servers, each serving the implementation <paramref name="create"/> makes for it.</summary>
+    public static async Task<ServerCluster<TService>> StartAsync<TService>(
+        int count, Func<int, TService> create, Action<RpcServer, TService> map, Action<RpcServerOptions>? configure = null)
     {
-        Servers = servers;
-        Calculators = calculators;
-    }
-
-    public List<RpcServer> Servers { get; }
-
-    public List<Calculator> Calculators { get; }
-
-    public static async Task<ServerCluster> StartAsync(int count, Action<RpcServerOptions>? configure = null)
-    {
-        var servers = new List<RpcServer>();
-        var calculators = new List<Calculator>();
-        for (int i = 0; i < count; i++)
+        var cluster = new ServerCluster<TService>();
+        try
         {
-            var options = new RpcServerOptions();
-            configure?.Invoke(options);
-            var server = new RpcServer(options);
-            var calculator = new Calculator($"server-{i}");
-            server.Map<ICalculator>(calculator);
-            await server.StartAsync();
-            servers.Add(server);
-            calculators.Add(calculator);
+            for (int i = 0; i < count; i++)
+            {
+                var options = new RpcServerOptions();
+                configure?.Invoke(options);
+                var server = new RpcServer(options);
+                TService service = create(i);
+                map(server, service);
+                await server.StartAsync();
+                cluster.Servers.Add(server);
+                cluster.Services.Add(service);
+            }
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
         }
 
-        return new ServerCluster(servers, calculators);
+        return cluster;
     }
 
-    public RpcClient CreateClient(Action<RpcClientOptions>? configure = null)
+    /// <summary>A client over <paramref name="servers"/> (their first endpoint each).</summary>
+    public static RpcClient CreateClient(IEnumerable<RpcServer> servers, Action<RpcClientOptions>? configure = null)
     {
         var options = new RpcClientOptions();
-        foreach (RpcServer server in Servers)
+        foreach (RpcServer server in servers)
         {
             options.Endpoints.Add(server.Endpoints[0]);
         }
@@ -43,6 +53,17 @@ public sealed class ServerCluster : IAsyncDisposable
         configure?.Invoke(options);
         return new RpcClient(options);
     }
+}
+
+/// <summary>Real servers on loopback, one service implementation each (index i serves <c>Services[i]</c>).</summary>
+public sealed class ServerCluster<TService> : IAsyncDisposable
+{
+    public List<RpcServer> Servers { get; } = new();
+
+    public List<TService> Services { get; } = new();
+
+    /// <summary>A client over every server of the cluster.</summary>
+    public RpcClient CreateClient(Action<RpcClientOptions>? configure = null) => ServerCluster.CreateClient(Servers, configure);
 
     public async ValueTask DisposeAsync()
     {
