@@ -16,7 +16,7 @@ public sealed class RpcServiceAnalyzerTests
 
         """;
 
-    private static Task Verify(string body) => AnalyzerHarness.VerifyAsync(Usings + body);
+    private static Task Verify(string body) => Verifiers.VerifyAnalyzerAsync(Usings + body);
 
     [Fact]
     public Task WellFormedService_ReportsNothing() => Verify("""
@@ -357,7 +357,7 @@ public sealed class RpcServiceAnalyzerTests
     [InlineData("[Retry] Task PlaceAsync();", "RPCGEN017", "is neither [Idempotent] nor [Deduplicate]")]
     public async Task Messages_NameTheProblemAndAFixThatCompiles(string member, string id, string expected)
     {
-        string message = await AnalyzerHarness.MessageAsync(Usings + "[RpcService] public interface IBad { " + member + " }", id);
+        string message = await Verifiers.MessageAsync(Usings + "[RpcService] public interface IBad { " + member + " }", id);
         Assert.Contains(expected, message, StringComparison.Ordinal);
         Assert.DoesNotContain("Task<void>", message, StringComparison.Ordinal);
         Assert.DoesNotContain("Task<IAsyncEnumerable", message, StringComparison.Ordinal);
@@ -376,7 +376,7 @@ public sealed class RpcServiceAnalyzerTests
     [Fact]
     public async Task RPCGEN020_SaysToStopInheriting()
     {
-        string message = await AnalyzerHarness.MessageAsync(Usings + "[RpcService] public interface IOrders : IAsyncDisposable { Task RunAsync(); }", "RPCGEN020");
+        string message = await Verifiers.MessageAsync(Usings + "[RpcService] public interface IOrders : IAsyncDisposable { Task RunAsync(); }", "RPCGEN020");
         Assert.Contains("remove IAsyncDisposable from the interface's base list", message, StringComparison.Ordinal);
     }
 

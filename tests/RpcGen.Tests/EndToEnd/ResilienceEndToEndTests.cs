@@ -12,7 +12,6 @@ namespace RpcGen.Tests.EndToEnd;
 [Collection(SerialCollection.Name)]
 public sealed class ResilienceEndToEndTests
 {
-
     /// <summary>Servers with a <see cref="FaultyOrders"/> each (s0, s1, …); clients with ejection off, since these tests watch the policies.</summary>
     private static Task<ServerCluster<FaultyOrders>> StartAsync(int count) =>
         ServerCluster.StartAsync(count, i => new FaultyOrders($"s{i}"), static (server, orders) => server.Map<IOrders>(orders));

@@ -9,7 +9,6 @@ namespace RpcGen.Tests.EndToEnd;
 /// <summary>Real servers on 127.0.0.1, real sockets, one client.</summary>
 public sealed class TcpEndToEndTests
 {
-
     [Fact]
     public async Task Calls_AllShapes_ReturnCorrectResults()
     {

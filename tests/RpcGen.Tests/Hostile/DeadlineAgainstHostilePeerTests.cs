@@ -39,7 +39,6 @@ public sealed class Stubborn : IStubborn
 /// </summary>
 public sealed class DeadlineAgainstHostilePeerTests
 {
-
     private static async Task<RpcException> ExpectDeadlineAsync(Task call)
     {
         RpcException error = await Assert.ThrowsAsync<RpcException>(() => call.WaitAsync(NoHang));
@@ -102,7 +101,26 @@ public sealed class DeadlineAgainstHostilePeerTests
             await ExpectDeadlineAsync(call);
         }
 
-        Assert.Equal(0, await proxy.SleepAsync(0)); // the connection still works
+        await AssertStillWorksAsync(() => proxy.SleepAsync(0)); // the connection still works
+    }
+
+    /// <summary>
+    /// A call succeeds within a few tries: on a loaded machine one 300 ms deadline may pass before the server gets to the
+    /// call, which says nothing about whether the connection survived.
+    /// </summary>
+    private static async Task AssertStillWorksAsync(Func<Task<int>> call)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                Assert.Equal(0, await call().WaitAsync(NoHang));
+                return;
+            }
+            catch (RpcException ex) when (ex.StatusCode == RpcStatusCode.DeadlineExceeded && attempt < 10)
+            {
+            }
+        }
     }
 
     [Fact]
