@@ -6,16 +6,30 @@ using System.Threading.Tasks.Sources;
 
 namespace RpcGen.Client;
 
-/// <summary>A response body in a rented array; the receiver returns it with <see cref="Dispose"/>.</summary>
+/// <summary>
+/// A response body in a rented array (the receiver returns it with <see cref="Dispose"/>), or the error the call ended
+/// with: a failed call completes with a value, so nothing is thrown until the invoker hands the error to the caller.
+/// </summary>
 internal readonly struct ResponseData : IDisposable
 {
     public ResponseData(byte[]? array, int length)
     {
         Array = array;
         Length = length;
+        Error = null;
+    }
+
+    public ResponseData(Exception error)
+    {
+        Array = null;
+        Length = 0;
+        Error = error;
     }
 
     public byte[]? Array { get; }
+
+    /// <summary>Why the call failed; null for a response.</summary>
+    public Exception? Error { get; }
 
     public int Length { get; }
 
@@ -95,13 +109,13 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
 
     public void SetResult(ResponseData data) => _core.SetResult(data);
 
-    public void SetException(Exception error) => _core.SetException(error);
+    public void SetException(Exception error) => _core.SetResult(new ResponseData(error));
 
     private void OnCallerCancelled(CancellationToken token)
     {
         if (_connection.TryRemove(this, cancel: true))
         {
-            _core.SetException(new OperationCanceledException("The call was cancelled by the caller.", token));
+            SetException(new OperationCanceledException("The call was cancelled by the caller.", token));
         }
     }
 
@@ -139,7 +153,7 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
         if (_connection.TryRemove(this, cancel: true))
         {
             // After the removal with cancel, Sent is final: a request not queued by now never will be.
-            _core.SetException(new RpcException(RpcStatusCode.DeadlineExceeded,
+            SetException(new RpcException(RpcStatusCode.DeadlineExceeded,
                 Sent ? "The call's deadline passed before a response arrived." : "The call's deadline passed before its request was sent.")
             {
                 Endpoint = _connection.Remote,

@@ -191,6 +191,28 @@ internal sealed class MethodResilience
         return true;
     }
 
+    /// <summary>
+    /// Whether a hedge may be sent now, by the same gates as a retry: the time left must fit a typical (median) call,
+    /// and the retry budget must allow another attempt. A denial by the budget is counted.
+    /// </summary>
+    public bool MayHedge(CallState state)
+    {
+        long typical = Latency?.Quantile(0.5) ?? 0;
+        if (state.Deadline != long.MaxValue && Time.GetTimestamp() + typical >= state.Deadline)
+        {
+            return false;
+        }
+
+        if (!Budget.TryWithdraw())
+        {
+            Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.RetriesDenied, Method.FullName);
+            return false;
+        }
+
+        Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Hedges, Method.FullName);
+        return true;
+    }
+
     /// <summary>Whether a hedged attempt's failure should start the next hedge at once instead of waiting for the delay.</summary>
     public bool IsHedgeable(Exception error) => error is HedgeSkippedException || error is RpcException rpc && !rpc.DoNotRetry &&
         (rpc.NotProcessed || rpc.AttemptTimedOut || rpc.StatusCode is RpcStatusCode.Unavailable or RpcStatusCode.DeadlineExceeded ||
@@ -209,37 +231,6 @@ internal sealed class MethodResilience
         Latency?.Quantile(0.95) is long ticks
             ? TimeSpan.FromSeconds((double)ticks / Time.TimestampFrequency)
             : TimeSpan.FromMilliseconds(Hedging!.DelayMs);
-}
-
-/// <summary>
-/// A hedge that was not sent (the deadline was too close, or the retry budget was spent). The hedging strategy treats
-/// it as a failure another attempt may fix, so it goes on waiting for the attempts already sent; a caller sees it only
-/// if every sent attempt failed first.
-/// </summary>
-internal sealed class HedgeSkippedException : RpcException
-{
-    public HedgeSkippedException(string method)
-        : base(RpcStatusCode.Unavailable, $"A hedged attempt of '{method}' was skipped: the deadline is too close or the retry budget is spent.")
-    {
-        NotProcessed = true;
-    }
-}
-
-/// <summary>What a successful attempt produced: the response body (pooled; disposed by whoever drops it) and its endpoint.</summary>
-internal readonly struct AttemptResult : IDisposable
-{
-    public AttemptResult(ResponseData response, string endpoint)
-    {
-        Response = response;
-        Endpoint = endpoint;
-    }
-
-    public ResponseData Response { get; }
-
-    public string Endpoint { get; }
-
-    /// <summary>Polly's hedging disposes the results of attempts that lost, which returns their buffers.</summary>
-    public void Dispose() => Response.Dispose();
 }
 
 /// <summary>

@@ -248,7 +248,7 @@ public sealed class RpcServerCall
 
     private void WriteResult<T>(T value, JsonTypeInfo<T> resultType)
     {
-        RequestWriterCache cache = RequestWriterCache.Rent();
+        FrameWriterCache cache = FrameWriterCache.Rent();
         try
         {
             PooledBuffer buffer = cache.Buffer;
@@ -286,7 +286,7 @@ public sealed class RpcServerCall
         }
         finally
         {
-            RequestWriterCache.Return(cache);
+            FrameWriterCache.Return(cache);
         }
     }
 

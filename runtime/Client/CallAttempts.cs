@@ -1,0 +1,253 @@
+using System;
+using System.Threading;
+using System.Threading.Tasks;
+using RpcGen.Protocol;
+using RpcGen.Resilience;
+using RpcGen.Serialization;
+using RpcGen.Transport;
+
+namespace RpcGen.Client;
+
+/// <summary>
+/// One attempt of a call: pick an endpoint, get its connection (within the deadline), take a call slot, write the
+/// request, await the response, and report the outcome to the endpoint's health, latency and circuit. A request that
+/// provably never reached a handler goes to another endpoint (gRPC's transparent retry). Failures are returned as
+/// values (<see cref="AttemptResult.Error"/>), never thrown.
+/// </summary>
+internal sealed class CallAttempts
+{
+    private readonly RpcClient _client;
+    private readonly EndpointPicker _picker;
+
+    public CallAttempts(RpcClient client)
+    {
+        _client = client;
+        _picker = new EndpointPicker(client);
+    }
+
+    /// <summary>
+    /// One attempt: picks an endpoint (or uses <paramref name="pinned"/>), sends, and waits. A request that provably
+    /// never reached a handler (connection refused, or refused by a server that is shutting down) is sent to another
+    /// endpoint, as gRPC's transparent retry does; anything else is the caller's (or the retry policy's) to see. Each
+    /// outcome feeds the endpoint's health, latency and circuit.
+    /// </summary>
+    public async ValueTask<AttemptResult> RunAsync<TArguments>(
+        RpcClientMethod method, TArguments arguments, long deadline, ulong hashKey, CallState? state, int attemptNumber,
+        MethodResilience? resilience, CancellationToken cancellationToken, RpcEndpointState? pinned = null)
+        where TArguments : struct, IRpcArguments
+    {
+        TimeProvider time = _client.TimeProvider;
+        TriedEndpoints tried = state?.Tried ?? default;
+        RpcException? lastError = null;
+        int maxAttempts = pinned is null ? _client.EndpointSet.All.Length + 2 : 1;
+        CircuitBreakerGroup? breaker = resilience?.Breaker;
+        pinned ??= state?.Sticky;
+        if (pinned is not null)
+        {
+            maxAttempts = 1;
+        }
+
+        for (int transparent = 0; transparent < maxAttempts; transparent++)
+        {
+            long start = time.GetTimestamp();
+            RpcEndpointState? endpoint = pinned;
+            if (endpoint is null && !_picker.TryPick(method, hashKey, ref tried, start, state is not null && transparent == 0, breaker, out endpoint, out RpcException? refused))
+            {
+                return AttemptResult.Failed(refused);
+            }
+
+            if (endpoint is null)
+            {
+                break;
+            }
+
+            state?.AddTried(endpoint.Id);
+            breaker?.OnAttempt(endpoint.Id, start);
+            long attemptDeadline = deadline;
+            if (resilience is { PerAttemptTimeoutMs: > 0 })
+            {
+                attemptDeadline = Math.Min(deadline, start + (resilience.PerAttemptTimeoutMs * time.TimestampFrequency / 1000));
+            }
+
+            _client.CallStarted(endpoint);
+            ClientConnection connection;
+            PendingCall? call;
+            try
+            {
+                ValueTask<ClientConnection> connecting = endpoint.GetConnectionAsync(cancellationToken);
+                connection = connecting.IsCompletedSuccessfully
+                    ? connecting.Result
+                    : await WaitWithinDeadlineAsync(connecting.AsTask(), attemptDeadline, endpoint, method, "connecting to", cancellationToken).ConfigureAwait(false);
+                call = connection.TryStartCall(out bool full);
+                if (full)
+                {
+                    call = await StartCallAsync(connection, endpoint, method, attemptDeadline, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (call is null)
+                {
+                    // The connection began draining between the pick and now; the next attempt opens another.
+                    _client.CallEnded(endpoint, start, CallOutcome.Neutral);
+                    continue;
+                }
+            }
+            catch (RpcException ex) when (ex.NotProcessed && ex.StatusCode != RpcStatusCode.DeadlineExceeded)
+            {
+                _client.CallEnded(endpoint, start, CallOutcome.ConnectFailure);
+                breaker?.Record(endpoint, failure: true, time.GetTimestamp());
+                lastError = ex;
+                tried = tried.Add(endpoint.Id);
+                continue;
+            }
+            catch (Exception ex)
+            {
+                _client.CallEnded(endpoint, start, CallOutcome.Neutral);
+                return AttemptResult.Failed(ex);
+            }
+
+            call.Arm(cancellationToken, attemptDeadline, time);
+            FrameFlags flags = attemptNumber > 0 ? FrameFlags.RetryAttempt : FrameFlags.None;
+            if (!RequestWriter.TryWrite(method, ref arguments, connection, call, attemptDeadline, time, flags, state, out RpcException? writeError))
+            {
+                if (writeError is not null)
+                {
+                    connection.Return(call);
+                    _client.CallEnded(endpoint, start, CallOutcome.Neutral);
+                    return AttemptResult.Failed(writeError);
+                }
+
+                // The connection closed before the frame left: nothing was sent, try elsewhere.
+            }
+
+            ResponseData response = await call.AsValueTask().ConfigureAwait(false);
+            if (response.Error is { } error)
+            {
+                connection.Return(call);
+                CallOutcome outcome = Classify(error);
+                _client.CallEnded(endpoint, start, outcome);
+                if (outcome != CallOutcome.Neutral)
+                {
+                    breaker?.Record(endpoint, outcome == CallOutcome.Failure, time.GetTimestamp()); // cancellations say nothing
+                }
+
+                if (error is RpcException { NotProcessed: true } rpc && transparent + 1 < maxAttempts && time.GetTimestamp() < deadline && !cancellationToken.IsCancellationRequested)
+                {
+                    lastError = rpc;
+                    tried = tried.Add(endpoint.Id);
+                    continue;
+                }
+
+                if (state is not null && resilience is { Deduplicate: true, Idempotent: false } && error is RpcException { NotProcessed: false })
+                {
+                    state.Sticky = endpoint; // the request reached this server: only its window can deduplicate a retry
+                }
+
+                if (error is RpcException { StatusCode: RpcStatusCode.DeadlineExceeded } timedOut && attemptDeadline < deadline && time.GetTimestamp() < deadline)
+                {
+                    return AttemptResult.Failed(new RpcException(RpcStatusCode.DeadlineExceeded,
+                        $"An attempt of '{method.Descriptor.FullName}' passed its own timeout of {resilience!.PerAttemptTimeoutMs} ms (PerAttemptTimeoutMs).", error)
+                    {
+                        AttemptTimedOut = true,
+                        Endpoint = timedOut.Endpoint,
+                    });
+                }
+
+                return AttemptResult.Failed(error);
+            }
+
+            connection.Return(call);
+            long end = time.GetTimestamp();
+            _client.CallEnded(endpoint, start, CallOutcome.Success);
+            breaker?.Record(endpoint, failure: false, end);
+            resilience?.Latency?.Record(end - start);
+            return new AttemptResult(response, connection.Remote);
+        }
+
+        return AttemptResult.Failed(lastError ?? new RpcException(RpcStatusCode.Unavailable, $"No endpoint could take '{method.Descriptor.FullName}'.") { NotProcessed = true });
+    }
+
+    /// <summary>
+    /// Waits for <paramref name="task"/> (a connection still being made, or a call slot on a full connection), but never
+    /// past the call's deadline: a peer that accepts and never completes the handshake holds the connect for
+    /// <c>ConnectTimeout</c>, the call only for the time it has left. Timers may fire early, so the clock decides.
+    /// </summary>
+    private async Task<T> WaitWithinDeadlineAsync<T>(Task<T> task, long deadline, RpcEndpointState endpoint, RpcClientMethod method, string waitingFor, CancellationToken cancellationToken)
+    {
+        if (deadline == long.MaxValue)
+        {
+            return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        TimeProvider time = _client.TimeProvider;
+        while (!task.IsCompleted)
+        {
+            long now = time.GetTimestamp();
+            if (now >= deadline)
+            {
+                throw new RpcException(RpcStatusCode.DeadlineExceeded,
+                    $"The deadline of '{method.Descriptor.FullName}' passed while {waitingFor} {endpoint.Endpoint}; the request was not sent.")
+                {
+                    NotProcessed = true,
+                    Endpoint = endpoint.Endpoint.ToString(),
+                };
+            }
+
+            // Waits without throwing when the timer fires (exceptions are the costly part of a burst of calls timing out
+            // together); the clock above says whether the deadline really passed, since timers may fire early.
+            Task waited = task.WaitAsync(PendingCall.DueIn(time, now, deadline), time, cancellationToken);
+            await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
+        return await task.ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Starts a call on <paramref name="connection"/>, waiting in line while the server's limit of calls at once on a
+    /// connection is reached (as HTTP/2 clients honour MAX_CONCURRENT_STREAMS). Null when the connection stopped taking calls.
+    /// </summary>
+    private async ValueTask<PendingCall?> StartCallAsync(ClientConnection connection, RpcEndpointState endpoint, RpcClientMethod method, long deadline, CancellationToken cancellationToken)
+    {
+        PendingCall? call = connection.TryStartCall(out bool full);
+        while (call is null && full)
+        {
+            TaskCompletionSource<bool>? slot = connection.WaitForSlot();
+            if (slot is not null)
+            {
+                try
+                {
+                    await WaitWithinDeadlineAsync(slot.Task, deadline, endpoint, method, "waiting for a free call slot on the connection to", cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception) when (GiveUpSlot(slot, connection))
+                {
+                    // Never runs: the filter gives the slot up without catching and rethrowing.
+                }
+            }
+
+            call = connection.TryStartCall(out full);
+        }
+
+        return call;
+    }
+
+    /// <summary>A waiter that stops waiting: a wake-up it was given goes to the next in line. Always false (an exception filter).</summary>
+    private static bool GiveUpSlot(TaskCompletionSource<bool> slot, ClientConnection connection)
+    {
+        if (!slot.TrySetCanceled())
+        {
+            connection.PassSlotOn(); // woken as it gave up: the slot is the next waiter's
+        }
+
+        return false;
+    }
+
+    /// <summary>What an attempt's failure says about its endpoint's health.</summary>
+    private static CallOutcome Classify(Exception error) => error switch
+    {
+        OperationCanceledException => CallOutcome.Neutral,
+        RpcException { NotProcessed: true } => CallOutcome.Neutral, // refused by a server shutting down gracefully
+        RpcException { StatusCode: RpcStatusCode.Unavailable or RpcStatusCode.DeadlineExceeded } => CallOutcome.Failure,
+        RpcException => CallOutcome.Success, // the server answered, with an application error
+        _ => CallOutcome.Failure,
+    };
+}

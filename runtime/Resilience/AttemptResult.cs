@@ -1,0 +1,63 @@
+using System;
+using System.Runtime.ExceptionServices;
+using RpcGen.Client;
+
+namespace RpcGen.Resilience;
+
+/// <summary>
+/// What an attempt produced: the response body (pooled; disposed by whoever drops it) and its endpoint, or the error
+/// it failed with. Errors travel as values through the attempt loop and the resilience strategies and are thrown once,
+/// to the caller: a burst of calls timing out together would otherwise spend a third of its CPU unwinding the same
+/// exception through every layer.
+/// </summary>
+internal readonly struct AttemptResult : IDisposable
+{
+    public AttemptResult(ResponseData response, string endpoint)
+    {
+        Response = response;
+        Endpoint = endpoint;
+        Error = null;
+    }
+
+    private AttemptResult(Exception error)
+    {
+        Response = default;
+        Endpoint = string.Empty;
+        Error = error;
+    }
+
+    public ResponseData Response { get; }
+
+    public string Endpoint { get; }
+
+    /// <summary>The failure, or null when the attempt succeeded.</summary>
+    public Exception? Error { get; }
+
+    public static AttemptResult Failed(Exception error) => new(error);
+
+    /// <summary>Throws the failure (keeping its stack trace when it was thrown before).</summary>
+    public void ThrowIfFailed()
+    {
+        if (Error is not null)
+        {
+            ExceptionDispatchInfo.Throw(Error);
+        }
+    }
+
+    /// <summary>Polly's hedging disposes the results of attempts that lost, which returns their buffers.</summary>
+    public void Dispose() => Response.Dispose();
+}
+
+/// <summary>
+/// A hedge that was not sent (the deadline was too close, or the retry budget was spent). The hedging strategy treats
+/// it as a failure another attempt may fix, so it goes on waiting for the attempts already sent; a caller sees it only
+/// if every sent attempt failed first.
+/// </summary>
+internal sealed class HedgeSkippedException : RpcException
+{
+    public HedgeSkippedException(string method)
+        : base(RpcStatusCode.Unavailable, $"A hedged attempt of '{method}' was skipped: the deadline is too close or the retry budget is spent.")
+    {
+        NotProcessed = true;
+    }
+}
