@@ -75,13 +75,31 @@ internal sealed class CallAttempts
             try
             {
                 ValueTask<ClientConnection> connecting = endpoint.GetConnectionAsync(cancellationToken);
-                connection = connecting.IsCompletedSuccessfully
-                    ? connecting.Result
-                    : await WaitWithinDeadlineAsync(connecting.AsTask(), attemptDeadline, endpoint, method, "connecting to", cancellationToken).ConfigureAwait(false);
+                if (connecting.IsCompletedSuccessfully)
+                {
+                    connection = connecting.Result;
+                }
+                else
+                {
+                    Task<ClientConnection> connect = connecting.AsTask();
+                    if (await WaitWithinDeadlineAsync(connect, attemptDeadline, endpoint, method, "connecting to", cancellationToken).ConfigureAwait(false) is { } late)
+                    {
+                        _client.CallEnded(endpoint, start, CallOutcome.Neutral);
+                        return AttemptResult.Failed(late);
+                    }
+
+                    connection = await connect.ConfigureAwait(false); // done: throws only if connecting failed
+                }
+
                 call = connection.TryStartCall(out bool full);
                 if (full)
                 {
-                    call = await StartCallAsync(connection, endpoint, method, attemptDeadline, cancellationToken).ConfigureAwait(false);
+                    (call, Exception? late) = await WaitForCallSlotAsync(connection, endpoint, method, attemptDeadline, cancellationToken).ConfigureAwait(false);
+                    if (late is not null)
+                    {
+                        _client.CallEnded(endpoint, start, CallOutcome.Neutral);
+                        return AttemptResult.Failed(late);
+                    }
                 }
 
                 if (call is null)
@@ -170,75 +188,75 @@ internal sealed class CallAttempts
     /// Waits for <paramref name="task"/> (a connection still being made, or a call slot on a full connection), but never
     /// past the call's deadline: a peer that accepts and never completes the handshake holds the connect for
     /// <c>ConnectTimeout</c>, the call only for the time it has left. Timers may fire early, so the clock decides.
+    /// Returns null once the task completed, or the error that ended the wait (deadline, caller's cancellation), which is
+    /// returned rather than thrown: a burst of calls queued for call slots may time out together.
     /// </summary>
-    private async Task<T> WaitWithinDeadlineAsync<T>(Task<T> task, long deadline, RpcEndpointState endpoint, RpcClientMethod method, string waitingFor, CancellationToken cancellationToken)
+    private async ValueTask<Exception?> WaitWithinDeadlineAsync(Task task, long deadline, RpcEndpointState endpoint, RpcClientMethod method, string waitingFor, CancellationToken cancellationToken)
     {
-        if (deadline == long.MaxValue)
-        {
-            return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-
         TimeProvider time = _client.TimeProvider;
         while (!task.IsCompleted)
         {
-            long now = time.GetTimestamp();
-            if (now >= deadline)
+            if (cancellationToken.IsCancellationRequested)
             {
-                throw new RpcException(RpcStatusCode.DeadlineExceeded,
-                    $"The deadline of '{method.Descriptor.FullName}' passed while {waitingFor} {endpoint.Endpoint}; the request was not sent.")
-                {
-                    NotProcessed = true,
-                    Endpoint = endpoint.Endpoint.ToString(),
-                };
+                return new OperationCanceledException(cancellationToken);
             }
 
-            // Waits without throwing when the timer fires (exceptions are the costly part of a burst of calls timing out
-            // together); the clock above says whether the deadline really passed, since timers may fire early.
-            Task waited = task.WaitAsync(PendingCall.DueIn(time, now, deadline), time, cancellationToken);
+            Task waited;
+            if (deadline == long.MaxValue)
+            {
+                waited = task.WaitAsync(cancellationToken);
+            }
+            else
+            {
+                long now = time.GetTimestamp();
+                if (now >= deadline)
+                {
+                    return new RpcException(RpcStatusCode.DeadlineExceeded,
+                        $"The deadline of '{method.Descriptor.FullName}' passed while {waitingFor} {endpoint.Endpoint}; the request was not sent.")
+                    {
+                        NotProcessed = true,
+                        Endpoint = endpoint.Endpoint.ToString(),
+                    };
+                }
+
+                waited = task.WaitAsync(PendingCall.DueIn(time, now, deadline), time, cancellationToken);
+            }
+
+            // Neither the timer nor the token throws here; the checks above decide (timers may fire early).
             await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            cancellationToken.ThrowIfCancellationRequested();
         }
 
-        return await task.ConfigureAwait(false);
+        return null;
     }
 
     /// <summary>
-    /// Starts a call on <paramref name="connection"/>, waiting in line while the server's limit of calls at once on a
-    /// connection is reached (as HTTP/2 clients honour MAX_CONCURRENT_STREAMS). Null when the connection stopped taking calls.
+    /// Waits in line for a call slot on a <paramref name="connection"/> that has as many calls as the server allows on
+    /// one connection (as HTTP/2 clients honour MAX_CONCURRENT_STREAMS). Returns the started call (null when the
+    /// connection stopped taking calls), or the error that ended the wait.
     /// </summary>
-    private async ValueTask<PendingCall?> StartCallAsync(ClientConnection connection, RpcEndpointState endpoint, RpcClientMethod method, long deadline, CancellationToken cancellationToken)
+    private async ValueTask<(PendingCall? Call, Exception? Error)> WaitForCallSlotAsync(
+        ClientConnection connection, RpcEndpointState endpoint, RpcClientMethod method, long deadline, CancellationToken cancellationToken)
     {
-        PendingCall? call = connection.TryStartCall(out bool full);
+        PendingCall? call = null;
+        bool full = true;
         while (call is null && full)
         {
             TaskCompletionSource<bool>? slot = connection.WaitForSlot();
-            if (slot is not null)
+            if (slot is not null &&
+                await WaitWithinDeadlineAsync(slot.Task, deadline, endpoint, method, "waiting for a free call slot on the connection to", cancellationToken).ConfigureAwait(false) is { } error)
             {
-                try
+                if (!slot.TrySetCanceled())
                 {
-                    await WaitWithinDeadlineAsync(slot.Task, deadline, endpoint, method, "waiting for a free call slot on the connection to", cancellationToken).ConfigureAwait(false);
+                    connection.PassSlotOn(); // woken as it gave up: the slot is the next waiter's
                 }
-                catch (Exception) when (GiveUpSlot(slot, connection))
-                {
-                    // Never runs: the filter gives the slot up without catching and rethrowing.
-                }
+
+                return (null, error);
             }
 
             call = connection.TryStartCall(out full);
         }
 
-        return call;
-    }
-
-    /// <summary>A waiter that stops waiting: a wake-up it was given goes to the next in line. Always false (an exception filter).</summary>
-    private static bool GiveUpSlot(TaskCompletionSource<bool> slot, ClientConnection connection)
-    {
-        if (!slot.TrySetCanceled())
-        {
-            connection.PassSlotOn(); // woken as it gave up: the slot is the next waiter's
-        }
-
-        return false;
+        return (call, null);
     }
 
     /// <summary>What an attempt's failure says about its endpoint's health.</summary>
