@@ -197,6 +197,79 @@ public sealed class HealthTests
     }
 
     [Fact]
+    public async Task SuccessRates_AreJudgedOncePerInterval_OnlyWithThreePeersWithEnoughCalls()
+    {
+        var time = new FakeTimeProvider();
+        await using RpcClient client = Client(time, 4, o =>
+        {
+            o.OutlierDetection.ConsecutiveFailures = 1000;
+            o.OutlierDetection.Interval = TimeSpan.FromSeconds(1);
+            o.OutlierDetection.SuccessRateInterval = TimeSpan.FromSeconds(10);
+            o.OutlierDetection.SuccessRateStdevFactor = 0.5; // low, so that two rates alone would already make a verdict
+            o.OutlierDetection.MaxEjectionPercent = 100;
+        });
+        RpcEndpointState[] e = client.Endpoints.ToArray();
+
+        // Only two endpoints with the minimum of 100 calls (the others have 99): too few to tell an outlier from the norm.
+        Succeed(e[0], 200);
+        Succeed(e[1], 99);
+        Succeed(e[2], 99);
+        Succeed(e[3], 20);
+        Fail(e[3], 180);
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.DoesNotContain(e, x => x.IsEjected);
+
+        // A new window with exactly three that count. Nothing is judged before the window ends, though Interval ticks.
+        Succeed(e[0], 200);
+        Succeed(e[1], 100);
+        Succeed(e[2], 99);
+        Succeed(e[3], 20);
+        Fail(e[3], 180);
+        time.Advance(TimeSpan.FromSeconds(9));
+        Assert.False(e[3].IsEjected, "judged before SuccessRateInterval passed");
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(e[3].IsEjected);
+        Assert.Equal(1, e.Count(x => x.IsEjected));
+    }
+
+    [Theory]
+    [InlineData(70, true)]  // rates 100, 97, 94, 91 and 70 %: mean 90.4 %, deviation 10.6 %, threshold 70.2 %
+    [InlineData(85, false)] // rates 100, 97, 94, 91 and 85 %: mean 93.4 %, deviation 5.2 %, threshold 83.6 %
+    public async Task SuccessRate_BelowMeanMinusStdevFactorDeviations_IsAnOutlier(int lastRate, bool ejected)
+    {
+        var time = new FakeTimeProvider();
+        await using RpcClient client = Client(time, 5, o => o.OutlierDetection.ConsecutiveFailures = 1000);
+        int[] rates = { 100, 97, 94, 91, lastRate };
+        for (int i = 0; i < 5; i++)
+        {
+            Succeed(client.Endpoints[i], rates[i]);
+            Fail(client.Endpoints[i], 100 - rates[i]);
+        }
+
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Equal(ejected, client.Endpoints[4].IsEjected);
+        Assert.Equal(ejected ? 1 : 0, client.Endpoints.Count(x => x.IsEjected));
+    }
+
+    [Fact]
+    public async Task Readmission_StartsANewRunOfFailures_AndAnEjectedEndpointIsNotEjectedAgain()
+    {
+        var time = new FakeTimeProvider();
+        await using RpcClient client = Client(time, 3);
+        RpcEndpointState bad = client.Endpoints[0];
+        Fail(bad, 5);
+        Assert.True(bad.IsEjected);
+        Fail(bad, 20); // calls that were in flight fail while it is out: the ejection time stays 30 s
+        time.Advance(TimeSpan.FromSeconds(31));
+        Assert.False(bad.IsEjected);
+
+        Fail(bad, 4); // a new run: four failures are not five
+        Assert.False(bad.IsEjected);
+        Fail(bad, 1);
+        Assert.True(bad.IsEjected);
+    }
+
+    [Fact]
     public async Task SlowStart_RampsTheWeightOfAReadmittedEndpoint()
     {
         var time = new FakeTimeProvider();
