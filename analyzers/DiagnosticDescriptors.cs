@@ -111,6 +111,6 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor BadBalancer = Rule(
         "RPCGEN014", "Custom balancers can be created",
-        "'{0}' cannot be used as a load balancer: it must be a non-generic, non-abstract class implementing RpcGen.ILoadBalancer with a public parameterless constructor (the generated code creates it with new)",
+        "'{0}' cannot be used as a load balancer: it must be a non-generic, non-abstract class implementing RpcGen.Balancing.ILoadBalancer with a public parameterless constructor (the generated code creates it with new)",
         DiagnosticSeverity.Error);
 }

@@ -29,13 +29,13 @@ public sealed partial class RpcGenerator
         private const string RpcServiceDispatcher = "global::RpcGen.Server.RpcServiceDispatcher";
         private const string RpcDispatcherContext = "global::RpcGen.Server.RpcDispatcherContext";
         private const string RpcServerCall = "global::RpcGen.Server.RpcServerCall";
-        private const string RpcServiceDescriptor = "global::RpcGen.RpcServiceDescriptor";
-        private const string RpcMethodDescriptor = "global::RpcGen.RpcMethodDescriptor";
-        private const string RpcParameterDescriptor = "global::RpcGen.RpcParameterDescriptor";
-        private const string RpcReturnKind = "global::RpcGen.RpcReturnKind";
-        private const string RpcServiceRegistry = "global::RpcGen.RpcServiceRegistry";
-        private const string RpcException = "global::RpcGen.RpcException";
-        private const string RpcStatusCode = "global::RpcGen.RpcStatusCode";
+        private const string RpcServiceDescriptor = "global::RpcGen.Descriptors.RpcServiceDescriptor";
+        private const string RpcMethodDescriptor = "global::RpcGen.Descriptors.RpcMethodDescriptor";
+        private const string RpcParameterDescriptor = "global::RpcGen.Descriptors.RpcParameterDescriptor";
+        private const string RpcReturnKind = "global::RpcGen.Descriptors.RpcReturnKind";
+        private const string RpcServiceRegistry = "global::RpcGen.Descriptors.RpcServiceRegistry";
+        private const string RpcException = "global::RpcGen.Protocol.RpcException";
+        private const string RpcStatusCode = "global::RpcGen.Protocol.RpcStatusCode";
         private const string RpcHash = "global::RpcGen.Balancing.RpcHash";
 
         private static readonly string s_version =

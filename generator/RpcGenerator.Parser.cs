@@ -292,9 +292,9 @@ public sealed partial class RpcGenerator
                 Has(RpcShapes.IdempotentAttribute, interfaceToo: true),
                 Has(RpcShapes.DeduplicateAttribute, interfaceToo: true),
                 Has(RpcShapes.BroadcastAttribute, interfaceToo: false),
-                Policy(RpcShapes.RetryAttribute, "global::RpcGen.RpcRetryPolicy"),
-                Policy(RpcShapes.HedgingAttribute, "global::RpcGen.RpcHedgingPolicy"),
-                Policy(RpcShapes.CircuitBreakerAttribute, "global::RpcGen.RpcCircuitBreakerPolicy", perMethodFlag: true));
+                Policy(RpcShapes.RetryAttribute, "global::RpcGen.Resilience.RpcRetryPolicy"),
+                Policy(RpcShapes.HedgingAttribute, "global::RpcGen.Resilience.RpcHedgingPolicy"),
+                Policy(RpcShapes.CircuitBreakerAttribute, "global::RpcGen.Resilience.RpcCircuitBreakerPolicy", perMethodFlag: true));
             return spec == PolicySpec.None ? PolicySpec.None : spec;
         }
 
@@ -314,7 +314,7 @@ public sealed partial class RpcGenerator
         }
 
         /// <summary>
-        /// <c>new global::RpcGen.RpcRetryPolicy { MaxAttempts = 3, ... }</c> from the attribute's named arguments, in
+        /// <c>new global::RpcGen.Resilience.RpcRetryPolicy { MaxAttempts = 3, ... }</c> from the attribute's named arguments, in
         /// source order; arguments that cannot be written as constants are left to the runtime's defaults.
         /// </summary>
         private static string PolicyCreation(AttributeData attribute, string runtimeType, string? extra)

@@ -19,7 +19,7 @@ internal static class RpcShapes
     public const string CircuitBreakerAttribute = "RpcGen.CircuitBreakerAttribute";
     public const string BroadcastAttribute = "RpcGen.BroadcastAttribute";
     public const string DeduplicateAttribute = "RpcGen.DeduplicateAttribute";
-    public const string LoadBalancerInterface = "RpcGen.ILoadBalancer";
+    public const string LoadBalancerInterface = "RpcGen.Balancing.ILoadBalancer";
 
     /// <summary>The value of LoadBalanceStrategy.ConsistentHash.</summary>
     public const int ConsistentHashStrategy = 7;

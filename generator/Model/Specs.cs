@@ -40,7 +40,7 @@ internal sealed record MethodSpec(
 
 /// <summary>A method's resilience attributes, effective (method over interface).</summary>
 /// <remarks>
-/// The policies are pre-rendered C# object creations (<c>new global::RpcGen.RpcRetryPolicy { MaxAttempts = 3 }</c>) of
+/// The policies are pre-rendered C# object creations (<c>new global::RpcGen.Resilience.RpcRetryPolicy { MaxAttempts = 3 }</c>) of
 /// the attribute's named arguments, so the spec stays a plain string record and the runtime keeps the defaults.
 /// </remarks>
 internal sealed record PolicySpec(bool Idempotent, bool Deduplicate, bool Broadcast, string? Retry, string? Hedging, string? CircuitBreaker)

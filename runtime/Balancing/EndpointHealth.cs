@@ -3,8 +3,9 @@ using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
+using RpcGen.Client;
 
-namespace RpcGen.Client;
+namespace RpcGen.Balancing;
 
 /// <summary>How one attempt ended, as outlier detection counts it.</summary>
 internal enum CallOutcome

@@ -1,6 +1,7 @@
 using System;
+using RpcGen.Descriptors;
 
-namespace RpcGen;
+namespace RpcGen.Balancing;
 
 /// <summary>
 /// Picks the endpoint for one call. Implementations are called concurrently from many threads and must not block;
@@ -31,7 +32,7 @@ public readonly ref struct LoadBalancingContext
         TotalInFlight = -1;
     }
 
-    internal LoadBalancingContext(Client.EndpointSet set, ReadOnlySpan<RpcEndpointState> candidates, RpcMethodDescriptor? method, ulong hashKey, bool hasHashKey, long timestamp, Client.TriedEndpoints tried, long totalInFlight)
+    internal LoadBalancingContext(EndpointSet set, ReadOnlySpan<RpcEndpointState> candidates, RpcMethodDescriptor? method, ulong hashKey, bool hasHashKey, long timestamp, TriedEndpoints tried, long totalInFlight)
     {
         Candidates = candidates;
         Method = method;
@@ -44,9 +45,9 @@ public readonly ref struct LoadBalancingContext
     }
 
     /// <summary>The client's endpoint set the candidates come from (null when a test built the context).</summary>
-    internal Client.EndpointSet? Set { get; }
+    internal EndpointSet? Set { get; }
 
-    internal Client.TriedEndpoints Tried { get; }
+    internal TriedEndpoints Tried { get; }
 
     /// <summary>All calls this client has in flight, or -1 when unknown.</summary>
     internal long TotalInFlight { get; }

@@ -2,7 +2,7 @@ using System;
 using System.Threading;
 using System.Collections.Generic;
 
-namespace RpcGen;
+namespace RpcGen.Balancing;
 
 /// <summary>
 /// A feed of endpoints that can change while the client runs (a static list, a service registry, a DNS name…). The

@@ -1,7 +1,7 @@
 using System;
 using RpcGen.Balancing;
 
-namespace RpcGen;
+namespace RpcGen.Balancing;
 
 /// <summary>Creates the built-in strategies (for custom balancers that delegate, and for tests).</summary>
 public static class LoadBalancers

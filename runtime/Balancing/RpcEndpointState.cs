@@ -4,9 +4,10 @@ using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
 using RpcGen.Client;
+using RpcGen.Protocol;
 using RpcGen.Transport;
 
-namespace RpcGen;
+namespace RpcGen.Balancing;
 
 /// <summary>
 /// One endpoint as one client sees it: what balancers read (calls in flight, the server's reported load, latency,

@@ -1,6 +1,6 @@
 using System.Collections.Generic;
 
-namespace RpcGen.Client;
+namespace RpcGen.Balancing;
 
 /// <summary>The endpoints a call has already tried: a bit mask for the first 64 ids, a set beyond (retry path only).</summary>
 internal readonly struct TriedEndpoints

@@ -1,6 +1,7 @@
 using System;
 using System.Threading;
 using System.Threading.Tasks;
+using RpcGen.Balancing;
 using RpcGen.Protocol;
 using RpcGen.Resilience;
 using RpcGen.Serialization;

@@ -1,5 +1,6 @@
 using System;
 using RpcGen.Protocol;
+using RpcGen.Server;
 
 namespace RpcGen.Client;
 

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
 using Polly;
+using RpcGen.Balancing;
 using RpcGen.Protocol;
 using RpcGen.Resilience;
 using RpcGen.Serialization;

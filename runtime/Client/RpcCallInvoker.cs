@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using System.Threading;
 using System.Threading.Tasks;
+using RpcGen.Descriptors;
 using RpcGen.Protocol;
 using RpcGen.Resilience;
 using RpcGen.Serialization;

@@ -5,9 +5,12 @@ using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using RpcGen.Balancing;
 using RpcGen.Client;
+using RpcGen.Descriptors;
+using RpcGen.Resilience;
 
-namespace RpcGen;
+namespace RpcGen.Client;
 
 /// <summary>
 /// Calls RPC services on a set of servers. Create one per set of endpoints and keep it for the life of the process: it
@@ -295,7 +298,7 @@ public sealed class RpcClient : IAsyncDisposable
     private void RebuildEndpointSetLocked() =>
         _set = EndpointSet.Build(_states, Options.OutlierDetection.Enabled ? Options.OutlierDetection.PanicThresholdPercent : 0);
 
-    /// <summary>Closes every connection; calls in flight fail with <see cref="RpcStatusCode.Unavailable"/>.</summary>
+    /// <summary>Closes every connection; calls in flight fail with <see cref="Protocol.RpcStatusCode.Unavailable"/>.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)

@@ -2,8 +2,11 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
+using RpcGen.Balancing;
+using RpcGen.Protocol;
+using RpcGen.Resilience;
 
-namespace RpcGen;
+namespace RpcGen.Client;
 
 /// <summary>
 /// Reads client settings from configuration (appsettings.json, environment variables…), so endpoints, strategies and

@@ -3,6 +3,9 @@ using System.ComponentModel;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using RpcGen.Balancing;
+using RpcGen.Descriptors;
+using RpcGen.Protocol;
 
 namespace RpcGen.Client;
 

@@ -2,8 +2,11 @@ using System;
 using System.Collections.Generic;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using RpcGen.Balancing;
+using RpcGen.Descriptors;
+using RpcGen.Resilience;
 
-namespace RpcGen;
+namespace RpcGen.Client;
 
 /// <summary>How an <see cref="RpcClient"/> connects and calls.</summary>
 public sealed class RpcClientOptions

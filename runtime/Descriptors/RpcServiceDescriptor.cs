@@ -1,8 +1,10 @@
 using System;
 using System.Collections.Generic;
 using System.ComponentModel;
+using RpcGen.Balancing;
+using RpcGen.Resilience;
 
-namespace RpcGen;
+namespace RpcGen.Descriptors;
 
 /// <summary>
 /// What the generator learned about an <c>[RpcService]</c> interface: wire names, methods, types and each method's

@@ -5,7 +5,7 @@ using System.ComponentModel;
 using RpcGen.Client;
 using RpcGen.Server;
 
-namespace RpcGen;
+namespace RpcGen.Descriptors;
 
 /// <summary>
 /// Where generated code registers each service (from a module initializer), so that proxies and dispatchers are found

@@ -1,6 +1,8 @@
 using System;
 using System.Runtime.ExceptionServices;
 using RpcGen.Client;
+using RpcGen.Protocol;
+using RpcGen.Transport;
 
 namespace RpcGen.Resilience;
 

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Concurrent;
 using System.Threading;
 using Microsoft.Extensions.Logging;
+using RpcGen.Balancing;
 
 namespace RpcGen.Resilience;
 

@@ -5,7 +5,10 @@ using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Hedging;
 using Polly.Retry;
+using RpcGen.Balancing;
 using RpcGen.Client;
+using RpcGen.Descriptors;
+using RpcGen.Protocol;
 
 namespace RpcGen.Resilience;
 

@@ -1,6 +1,6 @@
 using System;
 
-namespace RpcGen;
+namespace RpcGen.Resilience;
 
 /// <summary>
 /// Caps retries and hedged attempts across a client (Finagle's retry budget, gRPC's retry throttling): over

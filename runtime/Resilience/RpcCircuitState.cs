@@ -1,4 +1,4 @@
-namespace RpcGen;
+namespace RpcGen.Resilience;
 
 /// <summary>The state of an endpoint's circuit.</summary>
 public enum RpcCircuitState

@@ -1,8 +1,8 @@
-namespace RpcGen;
+namespace RpcGen.Resilience;
 
 /// <summary>
 /// Overrides a service's or a method's resilience attributes without recompiling (see
-/// <see cref="RpcClientOptions.Policies"/>). Each property that is set replaces what the attributes say; null keeps it.
+/// <see cref="Client.RpcClientOptions.Policies"/>). Each property that is set replaces what the attributes say; null keeps it.
 /// </summary>
 public sealed class RpcPolicyOverride
 {

@@ -1,6 +1,7 @@
 using System;
+using RpcGen.Protocol;
 
-namespace RpcGen;
+namespace RpcGen.Resilience;
 
 /// <summary>
 /// How a method's failed calls are retried: what <see cref="RetryAttribute"/> says, or what options and configuration

@@ -2,6 +2,8 @@ using System;
 using System.ComponentModel;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using RpcGen.Descriptors;
+using RpcGen.Protocol;
 
 namespace RpcGen.Serialization;
 

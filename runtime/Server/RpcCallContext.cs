@@ -1,7 +1,8 @@
 using System;
 using System.Threading;
+using RpcGen.Descriptors;
 
-namespace RpcGen;
+namespace RpcGen.Server;
 
 /// <summary>
 /// The call a handler is serving, available to the code it runs (and everything it awaits) through

@@ -7,10 +7,13 @@ using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using RpcGen.Balancing;
+using RpcGen.Descriptors;
+using RpcGen.Protocol;
 using RpcGen.Server;
 using RpcGen.Transport;
 
-namespace RpcGen;
+namespace RpcGen.Server;
 
 /// <summary>
 /// Serves RPC services over TCP (and in process). Map implementations with <see cref="Map{TService}"/>, then

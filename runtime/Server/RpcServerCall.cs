@@ -6,6 +6,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
 using RpcGen.Client;
+using RpcGen.Descriptors;
 using RpcGen.Protocol;
 using RpcGen.Transport;
 

@@ -4,7 +4,7 @@ using System.Net;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 
-namespace RpcGen;
+namespace RpcGen.Server;
 
 /// <summary>How an <see cref="RpcServer"/> listens and serves.</summary>
 public sealed class RpcServerOptions
@@ -73,14 +73,14 @@ public sealed class RpcServerOptions
     /// <summary>
     /// The most calls one connection may have running at once, like HTTP/2's MAX_CONCURRENT_STREAMS (Kestrel's default
     /// is also 100). The server announces it in its preface and RpcGen clients queue calls beyond it; a request over it
-    /// (from another client) is refused with <see cref="RpcStatusCode.ResourceExhausted"/>, marked not processed. At most
+    /// (from another client) is refused with <see cref="Protocol.RpcStatusCode.ResourceExhausted"/>, marked not processed. At most
     /// 65,535. The default value is 100.
     /// </summary>
     public int MaxConcurrentCallsPerConnection { get; set; } = 100;
 
     /// <summary>
     /// The most calls running at once on the whole server; requests beyond it are refused with
-    /// <see cref="RpcStatusCode.ResourceExhausted"/>, marked not processed, with a pushback, so clients take them to
+    /// <see cref="Protocol.RpcStatusCode.ResourceExhausted"/>, marked not processed, with a pushback, so clients take them to
     /// another server (load shedding). <c>0</c> means no limit. The default value is 10,000.
     /// </summary>
     public int MaxConcurrentCalls { get; set; } = 10_000;

@@ -3,6 +3,8 @@ using System.ComponentModel;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using System.Threading.Tasks;
+using RpcGen.Descriptors;
+using RpcGen.Serialization;
 
 namespace RpcGen.Server;
 

@@ -5,10 +5,12 @@ using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
+using RpcGen.Descriptors;
 using RpcGen.Protocol;
 using RpcGen.Server;
+using RpcGen.Transport;
 
-namespace RpcGen.Transport;
+namespace RpcGen.Server;
 
 /// <summary>
 /// The server side of one connection: decodes request frames, runs generated handlers inline until their first await

@@ -1,6 +1,9 @@
 // RpcGen sample: servers on loopback, one client spreading calls over them; strategies side by side; retries, idempotency and hedging.
 using System.Diagnostics;
 using RpcGen;
+using RpcGen.Client;
+using RpcGen.Protocol;
+using RpcGen.Server;
 using Sample;
 
 const int ServerCount = 3;

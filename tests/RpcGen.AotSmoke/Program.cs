@@ -2,6 +2,9 @@
 // Exit code 0 and "AOT round trip: ok" when every check holds; 1 with the failed check otherwise.
 using System.Text.Json.Serialization;
 using RpcGen;
+using RpcGen.Client;
+using RpcGen.Protocol;
+using RpcGen.Server;
 
 await using var server = new RpcServer(new RpcServerOptions());
 server.Map<IInventory>(new Inventory());

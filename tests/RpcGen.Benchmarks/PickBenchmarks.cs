@@ -10,7 +10,7 @@ namespace RpcGen.Benchmarks;
 public class PickBenchmarks
 {
     private RpcClient _client = null!;
-    private Client.EndpointSet _set = null!;
+    private EndpointSet _set = null!;
     private ILoadBalancer _balancer = null!;
     private ulong _key;
 

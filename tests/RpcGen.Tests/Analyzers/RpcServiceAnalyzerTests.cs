@@ -13,6 +13,8 @@ public sealed class RpcServiceAnalyzerTests
         using System.Threading;
         using System.Threading.Tasks;
         using RpcGen;
+        using RpcGen.Balancing;
+        using RpcGen.Protocol;
 
         """;
 

@@ -153,7 +153,11 @@ public sealed partial class DocSnippetTests
     [GeneratedRegex(@"^<!--\s*snippet:\s*(?<kind>fragment|continues|expect)(?<ids>(\s+[A-Z]+[0-9]+)*)\s*-->$")]
     private static partial Regex Directive();
 
-    private const string ImplicitUsings = """
+    /// <summary>
+    /// A console project's implicit usings, plus those the RpcGen package adds (read from runtime/build/RpcGen.props, so
+    /// the docs compile exactly as a project that references the package does).
+    /// </summary>
+    private static readonly string ImplicitUsings = """
         global using global::System;
         global using global::System.Collections.Generic;
         global using global::System.IO;
@@ -162,7 +166,12 @@ public sealed partial class DocSnippetTests
         global using global::System.Threading;
         global using global::System.Threading.Tasks;
 
-        """;
+        """ + string.Concat(
+            PackageUsing().Matches(File.ReadAllText(Path.Combine(TestPaths.RepositoryRoot, "runtime", "build", "RpcGen.props")))
+                .Select(m => $"global using global::{m.Groups["ns"].Value};\n"));
+
+    [GeneratedRegex(@"<Using Include=""(?<ns>[A-Za-z.]+)"" />")]
+    private static partial Regex PackageUsing();
 
     private static readonly Lazy<ImmutableArray<MetadataReference>> s_references = new(() =>
         GeneratorHarness.References(file => file.StartsWith("Microsoft.Extensions.", StringComparison.Ordinal) || file.StartsWith("Polly.", StringComparison.Ordinal)));

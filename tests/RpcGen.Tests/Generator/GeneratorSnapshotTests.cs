@@ -28,6 +28,8 @@ public sealed class GeneratorSnapshotTests
         using System.Threading;
         using System.Threading.Tasks;
         using RpcGen;
+        using RpcGen.Balancing;
+        using RpcGen.Protocol;
 
         namespace Sample;
 
@@ -49,6 +51,8 @@ public sealed class GeneratorSnapshotTests
     public void GlobalNamespaceAndNestedInterfaces() => VerifyGenerated("""
         using System.Threading.Tasks;
         using RpcGen;
+        using RpcGen.Balancing;
+        using RpcGen.Protocol;
 
         [RpcService]
         public interface IGlobal
@@ -76,6 +80,8 @@ public sealed class GeneratorSnapshotTests
     public void KeywordsCollisionsAndShadowedSystemNames() => VerifyGenerated("""
         using System.Threading;
         using RpcGen;
+        using RpcGen.Balancing;
+        using RpcGen.Protocol;
 
         namespace My.System
         {
@@ -118,6 +124,8 @@ public sealed class GeneratorSnapshotTests
         using System.Threading;
         using System.Threading.Tasks;
         using RpcGen;
+        using RpcGen.Balancing;
+        using RpcGen.Protocol;
 
         namespace Inheritance;
 
@@ -154,6 +162,8 @@ public sealed class GeneratorSnapshotTests
         using System.Threading;
         using System.Threading.Tasks;
         using RpcGen;
+        using RpcGen.Balancing;
+        using RpcGen.Protocol;
 
         namespace Shapes;
 
@@ -179,6 +189,8 @@ public sealed class GeneratorSnapshotTests
         using System.Threading;
         using System.Threading.Tasks;
         using RpcGen;
+        using RpcGen.Balancing;
+        using RpcGen.Protocol;
 
         namespace Unsupported;
 
@@ -210,6 +222,8 @@ public sealed class GeneratorSnapshotTests
         using System.Threading;
         using System.Threading.Tasks;
         using RpcGen;
+        using RpcGen.Balancing;
+        using RpcGen.Protocol;
 
         namespace Balancing;
 
@@ -243,6 +257,8 @@ public sealed class GeneratorSnapshotTests
         using System.Threading;
         using System.Threading.Tasks;
         using RpcGen;
+        using RpcGen.Balancing;
+        using RpcGen.Protocol;
 
         namespace Shop;
 
@@ -269,6 +285,8 @@ public sealed class GeneratorSnapshotTests
         using System.Text.Json.Serialization.Metadata;
         using System.Threading.Tasks;
         using RpcGen;
+        using RpcGen.Balancing;
+        using RpcGen.Protocol;
 
         namespace Aot;
 
@@ -293,6 +311,8 @@ public sealed class GeneratorSnapshotTests
     [Fact]
     public void EmptyService() => VerifyGenerated("""
         using RpcGen;
+        using RpcGen.Balancing;
+        using RpcGen.Protocol;
 
         namespace Empty;
 

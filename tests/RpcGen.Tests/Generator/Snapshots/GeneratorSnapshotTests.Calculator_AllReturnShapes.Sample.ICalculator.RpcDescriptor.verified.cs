@@ -11,65 +11,65 @@ namespace Sample
     internal static class ICalculatorRpcDescriptor
     {
         /// <summary>Wire names, methods, types and the effective policy of each method.</summary>
-        public static readonly global::RpcGen.RpcServiceDescriptor Descriptor = new global::RpcGen.RpcServiceDescriptor(
+        public static readonly global::RpcGen.Descriptors.RpcServiceDescriptor Descriptor = new global::RpcGen.Descriptors.RpcServiceDescriptor(
             "calc",
             typeof(global::Sample.ICalculator),
-            new global::RpcGen.RpcMethodDescriptor[]
+            new global::RpcGen.Descriptors.RpcMethodDescriptor[]
             {
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 0,
                     name: "Add",
                     clrName: "AddAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("a", "int", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("b", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("a", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("b", "int", hasDefaultValue: false),
                     },
                     resultType: "int",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: true,
                     timeoutMilliseconds: 500),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 1,
                     name: "Quote",
                     clrName: "QuoteAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("request", "Sample.QuoteRequest", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("request", "Sample.QuoteRequest", hasDefaultValue: false),
                     },
                     resultType: "Sample.Quote",
-                    returnKind: global::RpcGen.RpcReturnKind.ValueTaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.ValueTaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 500),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 2,
                     name: "Reset",
                     clrName: "ResetAsync",
-                    parameters: global::System.Array.Empty<global::RpcGen.RpcParameterDescriptor>(),
+                    parameters: global::System.Array.Empty<global::RpcGen.Descriptors.RpcParameterDescriptor>(),
                     resultType: null,
-                    returnKind: global::RpcGen.RpcReturnKind.Task,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.Task,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 500),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 3,
                     name: "Ping",
                     clrName: "PingAsync",
-                    parameters: global::System.Array.Empty<global::RpcGen.RpcParameterDescriptor>(),
+                    parameters: global::System.Array.Empty<global::RpcGen.Descriptors.RpcParameterDescriptor>(),
                     resultType: null,
-                    returnKind: global::RpcGen.RpcReturnKind.ValueTask,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.ValueTask,
                     hasCancellationToken: true,
                     timeoutMilliseconds: 500),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 4,
                     name: "mul",
                     clrName: "MultiplyAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("a", "long", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("b", "long", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("a", "long", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("b", "long", hasDefaultValue: false),
                     },
                     resultType: "long",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 50),
             });
@@ -78,7 +78,7 @@ namespace Sample
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.RpcServiceRegistry.Register<global::Sample.ICalculator>(
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Sample.ICalculator>(
                 Descriptor,
                 static invoker => new ICalculatorRpcProxy(invoker),
                 static (service, context) => new ICalculatorRpcDispatcher(service, context));

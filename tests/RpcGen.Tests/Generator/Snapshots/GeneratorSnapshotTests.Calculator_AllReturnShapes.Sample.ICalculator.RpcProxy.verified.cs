@@ -23,7 +23,7 @@ namespace Sample
         public ICalculatorRpcProxy(global::RpcGen.Client.RpcCallInvoker invoker)
         {
             this._invoker = invoker;
-            global::System.Collections.Generic.IReadOnlyList<global::RpcGen.RpcMethodDescriptor> methods = ICalculatorRpcDescriptor.Descriptor.Methods;
+            global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = ICalculatorRpcDescriptor.Descriptor.Methods;
             this._method0 = invoker.GetMethod<int>(methods[0]);
             this._method1 = invoker.GetMethod<global::Sample.Quote>(methods[1]);
             this._method2 = invoker.GetMethod(methods[2]);

@@ -11,76 +11,76 @@ namespace Shapes
     internal static class IShapesRpcDescriptor
     {
         /// <summary>Wire names, methods, types and the effective policy of each method.</summary>
-        public static readonly global::RpcGen.RpcServiceDescriptor Descriptor = new global::RpcGen.RpcServiceDescriptor(
+        public static readonly global::RpcGen.Descriptors.RpcServiceDescriptor Descriptor = new global::RpcGen.Descriptors.RpcServiceDescriptor(
             "Shapes",
             typeof(global::Shapes.IShapes),
-            new global::RpcGen.RpcMethodDescriptor[]
+            new global::RpcGen.Descriptors.RpcMethodDescriptor[]
             {
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 0,
                     name: "Defaults",
                     clrName: "DefaultsAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("number", "int", hasDefaultValue: true),
-                        new global::RpcGen.RpcParameterDescriptor("big", "long", hasDefaultValue: true),
-                        new global::RpcGen.RpcParameterDescriptor("text", "string", hasDefaultValue: true),
-                        new global::RpcGen.RpcParameterDescriptor("none", "string?", hasDefaultValue: true),
-                        new global::RpcGen.RpcParameterDescriptor("color", "Shapes.Color", hasDefaultValue: true),
-                        new global::RpcGen.RpcParameterDescriptor("flag", "bool", hasDefaultValue: true),
-                        new global::RpcGen.RpcParameterDescriptor("ratio", "double", hasDefaultValue: true),
-                        new global::RpcGen.RpcParameterDescriptor("half", "float", hasDefaultValue: true),
-                        new global::RpcGen.RpcParameterDescriptor("price", "decimal", hasDefaultValue: true),
-                        new global::RpcGen.RpcParameterDescriptor("letter", "char", hasDefaultValue: true),
-                        new global::RpcGen.RpcParameterDescriptor("maybe", "int?", hasDefaultValue: true),
-                        new global::RpcGen.RpcParameterDescriptor("nan", "double", hasDefaultValue: true),
-                        new global::RpcGen.RpcParameterDescriptor("zero", "Shapes.Color", hasDefaultValue: true),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("number", "int", hasDefaultValue: true),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("big", "long", hasDefaultValue: true),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("text", "string", hasDefaultValue: true),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("none", "string?", hasDefaultValue: true),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("color", "Shapes.Color", hasDefaultValue: true),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("flag", "bool", hasDefaultValue: true),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("ratio", "double", hasDefaultValue: true),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("half", "float", hasDefaultValue: true),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("price", "decimal", hasDefaultValue: true),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("letter", "char", hasDefaultValue: true),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("maybe", "int?", hasDefaultValue: true),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("nan", "double", hasDefaultValue: true),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("zero", "Shapes.Color", hasDefaultValue: true),
                     },
                     resultType: "int",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: true,
                     timeoutMilliseconds: 0),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 1,
                     name: "Nullable",
                     clrName: "NullableAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("name", "string?", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("count", "int?", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("box", "Shapes.Box<string?>?", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("name", "string?", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("count", "int?", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("box", "Shapes.Box<string?>?", hasDefaultValue: false),
                     },
                     resultType: "string?",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 2,
                     name: "Complex",
                     clrName: "ComplexAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("map", "System.Collections.Generic.Dictionary<string, int[]>", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("pair", "(int, string)?", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("nested", "Shapes.Box<System.Collections.Generic.List<Shapes.Color>>", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("map", "System.Collections.Generic.Dictionary<string, int[]>", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("pair", "(int, string)?", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("nested", "Shapes.Box<System.Collections.Generic.List<Shapes.Color>>", hasDefaultValue: false),
                     },
                     resultType: "System.Collections.Generic.IReadOnlyList<(int Id, string Name)>",
-                    returnKind: global::RpcGen.RpcReturnKind.ValueTaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.ValueTaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 3,
                     name: "Bytes",
                     clrName: "BytesAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("data", "byte[]", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("at", "System.DateTimeOffset", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("id", "System.Guid", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("span", "System.TimeSpan", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("data", "byte[]", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("at", "System.DateTimeOffset", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("id", "System.Guid", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("span", "System.TimeSpan", hasDefaultValue: false),
                     },
                     resultType: "byte[]",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0),
             });
@@ -89,7 +89,7 @@ namespace Shapes
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.RpcServiceRegistry.Register<global::Shapes.IShapes>(
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Shapes.IShapes>(
                 Descriptor,
                 static invoker => new IShapesRpcProxy(invoker),
                 static (service, context) => new IShapesRpcDispatcher(service, context));

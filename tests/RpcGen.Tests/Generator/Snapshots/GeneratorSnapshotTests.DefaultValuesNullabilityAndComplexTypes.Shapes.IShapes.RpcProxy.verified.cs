@@ -38,7 +38,7 @@ namespace Shapes
         public IShapesRpcProxy(global::RpcGen.Client.RpcCallInvoker invoker)
         {
             this._invoker = invoker;
-            global::System.Collections.Generic.IReadOnlyList<global::RpcGen.RpcMethodDescriptor> methods = IShapesRpcDescriptor.Descriptor.Methods;
+            global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = IShapesRpcDescriptor.Descriptor.Methods;
             this._method0 = invoker.GetMethod<int>(methods[0]);
             this._method1 = invoker.GetMethod<string?>(methods[1]);
             this._method2 = invoker.GetMethod<global::System.Collections.Generic.IReadOnlyList<(int Id, string Name)>>(methods[2]);

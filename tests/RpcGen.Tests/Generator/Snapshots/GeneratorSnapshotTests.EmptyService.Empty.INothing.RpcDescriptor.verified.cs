@@ -11,10 +11,10 @@ namespace Empty
     internal static class INothingRpcDescriptor
     {
         /// <summary>Wire names, methods, types and the effective policy of each method.</summary>
-        public static readonly global::RpcGen.RpcServiceDescriptor Descriptor = new global::RpcGen.RpcServiceDescriptor(
+        public static readonly global::RpcGen.Descriptors.RpcServiceDescriptor Descriptor = new global::RpcGen.Descriptors.RpcServiceDescriptor(
             "nothing",
             typeof(global::Empty.INothing),
-            new global::RpcGen.RpcMethodDescriptor[]
+            new global::RpcGen.Descriptors.RpcMethodDescriptor[]
             {
             });
 
@@ -22,7 +22,7 @@ namespace Empty
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.RpcServiceRegistry.Register<global::Empty.INothing>(
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Empty.INothing>(
                 Descriptor,
                 static invoker => new INothingRpcProxy(invoker),
                 static (service, context) => new INothingRpcDispatcher(service, context));

@@ -11,21 +11,21 @@ namespace Deep.Inside
     internal static class Outer_Middle_IInnerRpcDescriptor
     {
         /// <summary>Wire names, methods, types and the effective policy of each method.</summary>
-        public static readonly global::RpcGen.RpcServiceDescriptor Descriptor = new global::RpcGen.RpcServiceDescriptor(
+        public static readonly global::RpcGen.Descriptors.RpcServiceDescriptor Descriptor = new global::RpcGen.Descriptors.RpcServiceDescriptor(
             "Inner",
             typeof(global::Deep.Inside.Outer.Middle.IInner),
-            new global::RpcGen.RpcMethodDescriptor[]
+            new global::RpcGen.Descriptors.RpcMethodDescriptor[]
             {
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 0,
                     name: "Count",
                     clrName: "CountAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("start", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("start", "int", hasDefaultValue: false),
                     },
                     resultType: "int",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0),
             });
@@ -34,7 +34,7 @@ namespace Deep.Inside
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.RpcServiceRegistry.Register<global::Deep.Inside.Outer.Middle.IInner>(
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Deep.Inside.Outer.Middle.IInner>(
                 Descriptor,
                 static invoker => new Outer_Middle_IInnerRpcProxy(invoker),
                 static (service, context) => new Outer_Middle_IInnerRpcDispatcher(service, context));

@@ -17,7 +17,7 @@ namespace Deep.Inside
         public Outer_Middle_IInnerRpcProxy(global::RpcGen.Client.RpcCallInvoker invoker)
         {
             this._invoker = invoker;
-            global::System.Collections.Generic.IReadOnlyList<global::RpcGen.RpcMethodDescriptor> methods = Outer_Middle_IInnerRpcDescriptor.Descriptor.Methods;
+            global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = Outer_Middle_IInnerRpcDescriptor.Descriptor.Methods;
             this._method0 = invoker.GetMethod<int>(methods[0]);
             this._type0 = invoker.GetTypeInfo<int>(Outer_Middle_IInnerRpcDescriptor.Descriptor);
         }

@@ -9,18 +9,18 @@
 internal static class IGlobalRpcDescriptor
 {
     /// <summary>Wire names, methods, types and the effective policy of each method.</summary>
-    public static readonly global::RpcGen.RpcServiceDescriptor Descriptor = new global::RpcGen.RpcServiceDescriptor(
+    public static readonly global::RpcGen.Descriptors.RpcServiceDescriptor Descriptor = new global::RpcGen.Descriptors.RpcServiceDescriptor(
         "Global",
         typeof(global::IGlobal),
-        new global::RpcGen.RpcMethodDescriptor[]
+        new global::RpcGen.Descriptors.RpcMethodDescriptor[]
         {
-            new global::RpcGen.RpcMethodDescriptor(
+            new global::RpcGen.Descriptors.RpcMethodDescriptor(
                 index: 0,
                 name: "Name",
                 clrName: "NameAsync",
-                parameters: global::System.Array.Empty<global::RpcGen.RpcParameterDescriptor>(),
+                parameters: global::System.Array.Empty<global::RpcGen.Descriptors.RpcParameterDescriptor>(),
                 resultType: "string",
-                returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                 hasCancellationToken: false,
                 timeoutMilliseconds: 0),
         });
@@ -29,7 +29,7 @@ internal static class IGlobalRpcDescriptor
     [global::System.Runtime.CompilerServices.ModuleInitializer]
     internal static void Register()
     {
-        global::RpcGen.RpcServiceRegistry.Register<global::IGlobal>(
+        global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::IGlobal>(
             Descriptor,
             static invoker => new IGlobalRpcProxy(invoker),
             static (service, context) => new IGlobalRpcDispatcher(service, context));

@@ -14,7 +14,7 @@ internal sealed class IGlobalRpcProxy : global::IGlobal
     public IGlobalRpcProxy(global::RpcGen.Client.RpcCallInvoker invoker)
     {
         this._invoker = invoker;
-        global::System.Collections.Generic.IReadOnlyList<global::RpcGen.RpcMethodDescriptor> methods = IGlobalRpcDescriptor.Descriptor.Methods;
+        global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = IGlobalRpcDescriptor.Descriptor.Methods;
         this._method0 = invoker.GetMethod<string>(methods[0]);
     }
 

@@ -11,64 +11,64 @@ namespace Inheritance
     internal static class IUserServiceRpcDescriptor
     {
         /// <summary>Wire names, methods, types and the effective policy of each method.</summary>
-        public static readonly global::RpcGen.RpcServiceDescriptor Descriptor = new global::RpcGen.RpcServiceDescriptor(
+        public static readonly global::RpcGen.Descriptors.RpcServiceDescriptor Descriptor = new global::RpcGen.Descriptors.RpcServiceDescriptor(
             "users",
             typeof(global::Inheritance.IUserService),
-            new global::RpcGen.RpcMethodDescriptor[]
+            new global::RpcGen.Descriptors.RpcMethodDescriptor[]
             {
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 0,
                     name: "Count",
                     clrName: "CountAsync",
-                    parameters: global::System.Array.Empty<global::RpcGen.RpcParameterDescriptor>(),
+                    parameters: global::System.Array.Empty<global::RpcGen.Descriptors.RpcParameterDescriptor>(),
                     resultType: "int",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 2000),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 1,
                     name: "IsHealthy",
                     clrName: "IsHealthyAsync",
-                    parameters: global::System.Array.Empty<global::RpcGen.RpcParameterDescriptor>(),
+                    parameters: global::System.Array.Empty<global::RpcGen.Descriptors.RpcParameterDescriptor>(),
                     resultType: "bool",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: true,
                     timeoutMilliseconds: 2000),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 2,
                     name: "Get",
                     clrName: "GetAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("key", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("key", "string", hasDefaultValue: false),
                     },
                     resultType: "string?",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 2000),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 3,
                     name: "Put",
                     clrName: "PutAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("key", "string", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("value", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("key", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("value", "string", hasDefaultValue: false),
                     },
                     resultType: null,
-                    returnKind: global::RpcGen.RpcReturnKind.Task,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.Task,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 2000),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 4,
                     name: "Shutdown",
                     clrName: "ShutdownAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("reason", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("reason", "string", hasDefaultValue: false),
                     },
                     resultType: null,
-                    returnKind: global::RpcGen.RpcReturnKind.Task,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.Task,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 2000),
             });
@@ -80,7 +80,7 @@ namespace Inheritance
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.RpcServiceRegistry.Register<global::Inheritance.IUserService>(
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Inheritance.IUserService>(
                 Descriptor,
                 static invoker => new IUserServiceRpcProxy(invoker),
                 static (service, context) => new IUserServiceRpcDispatcher(service, context));

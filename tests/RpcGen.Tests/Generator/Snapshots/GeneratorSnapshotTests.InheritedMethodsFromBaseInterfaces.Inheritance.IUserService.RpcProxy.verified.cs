@@ -21,7 +21,7 @@ namespace Inheritance
         public IUserServiceRpcProxy(global::RpcGen.Client.RpcCallInvoker invoker)
         {
             this._invoker = invoker;
-            global::System.Collections.Generic.IReadOnlyList<global::RpcGen.RpcMethodDescriptor> methods = IUserServiceRpcDescriptor.Descriptor.Methods;
+            global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = IUserServiceRpcDescriptor.Descriptor.Methods;
             this._method0 = invoker.GetMethod<int>(methods[0]);
             this._method1 = invoker.GetMethod<bool>(methods[1]);
             this._method2 = invoker.GetMethod<string?>(methods[2]);

@@ -11,93 +11,93 @@ namespace My.System.Api
     internal static class IWeirdRpcDescriptor
     {
         /// <summary>Wire names, methods, types and the effective policy of each method.</summary>
-        public static readonly global::RpcGen.RpcServiceDescriptor Descriptor = new global::RpcGen.RpcServiceDescriptor(
+        public static readonly global::RpcGen.Descriptors.RpcServiceDescriptor Descriptor = new global::RpcGen.Descriptors.RpcServiceDescriptor(
             "weird",
             typeof(global::My.System.Api.IWeird),
-            new global::RpcGen.RpcMethodDescriptor[]
+            new global::RpcGen.Descriptors.RpcMethodDescriptor[]
             {
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 0,
                     name: "class",
                     clrName: "class",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("event", "int", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("_invoker", "string", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("reader", "int", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("call", "int", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("payload", "int", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("arg0", "int", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("writer", "int", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("proxy", "int", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("methodIndex", "int", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("this", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("event", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("_invoker", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("reader", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("call", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("payload", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("arg0", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("writer", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("proxy", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("methodIndex", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("this", "int", hasDefaultValue: false),
                     },
                     resultType: "int",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 1,
                     name: "Invoke0",
                     clrName: "Invoke0",
-                    parameters: global::System.Array.Empty<global::RpcGen.RpcParameterDescriptor>(),
+                    parameters: global::System.Array.Empty<global::RpcGen.Descriptors.RpcParameterDescriptor>(),
                     resultType: null,
-                    returnKind: global::RpcGen.RpcReturnKind.Task,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.Task,
                     hasCancellationToken: true,
                     timeoutMilliseconds: 0),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 2,
                     name: "Write",
                     clrName: "Write",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("task", "My.System.Task", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("text", "My.System.Text", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("task", "My.System.Task", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("text", "My.System.Text", hasDefaultValue: false),
                     },
                     resultType: "My.System.String",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 3,
                     name: "Invoke",
                     clrName: "InvokeAsync",
-                    parameters: global::System.Array.Empty<global::RpcGen.RpcParameterDescriptor>(),
+                    parameters: global::System.Array.Empty<global::RpcGen.Descriptors.RpcParameterDescriptor>(),
                     resultType: null,
-                    returnKind: global::RpcGen.RpcReturnKind.Task,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.Task,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 4,
                     name: "_invoker",
                     clrName: "_invoker",
-                    parameters: global::System.Array.Empty<global::RpcGen.RpcParameterDescriptor>(),
+                    parameters: global::System.Array.Empty<global::RpcGen.Descriptors.RpcParameterDescriptor>(),
                     resultType: null,
-                    returnKind: global::RpcGen.RpcReturnKind.Task,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.Task,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 5,
                     name: "_method0",
                     clrName: "_method0",
-                    parameters: global::System.Array.Empty<global::RpcGen.RpcParameterDescriptor>(),
+                    parameters: global::System.Array.Empty<global::RpcGen.Descriptors.RpcParameterDescriptor>(),
                     resultType: null,
-                    returnKind: global::RpcGen.RpcReturnKind.Task,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.Task,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 6,
                     name: "async",
                     clrName: "async",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("await", "int", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("var", "int", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("nameof", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("await", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("var", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("nameof", "int", hasDefaultValue: false),
                     },
                     resultType: "int",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0),
             });
@@ -106,7 +106,7 @@ namespace My.System.Api
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.RpcServiceRegistry.Register<global::My.System.Api.IWeird>(
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::My.System.Api.IWeird>(
                 Descriptor,
                 static invoker => new IWeirdRpcProxy(invoker),
                 static (service, context) => new IWeirdRpcDispatcher(service, context));

@@ -39,7 +39,7 @@ namespace My.System.Api
                 case 4: return this.Invoke4(call, payload);
                 case 5: return this.Invoke5(call, payload);
                 case 6: return this.Invoke6(call, payload);
-                default: throw new global::RpcGen.RpcException(global::RpcGen.RpcStatusCode.Unimplemented, "Unknown method index for service 'weird'.");
+                default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'weird'.");
             }
         }
 

@@ -26,7 +26,7 @@ namespace My.System.Api
         public IWeirdRpcProxy(global::RpcGen.Client.RpcCallInvoker invoker)
         {
             this._invoker = invoker;
-            global::System.Collections.Generic.IReadOnlyList<global::RpcGen.RpcMethodDescriptor> methods = IWeirdRpcDescriptor.Descriptor.Methods;
+            global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = IWeirdRpcDescriptor.Descriptor.Methods;
             this._method0 = invoker.GetMethod<int>(methods[0]);
             this._method1 = invoker.GetMethod(methods[1]);
             this._method2 = invoker.GetMethod<global::My.System.String>(methods[2]);

@@ -11,59 +11,59 @@ namespace Balancing
     internal static class IProfilesRpcDescriptor
     {
         /// <summary>Wire names, methods, types and the effective policy of each method.</summary>
-        public static readonly global::RpcGen.RpcServiceDescriptor Descriptor = new global::RpcGen.RpcServiceDescriptor(
+        public static readonly global::RpcGen.Descriptors.RpcServiceDescriptor Descriptor = new global::RpcGen.Descriptors.RpcServiceDescriptor(
             "profiles",
             typeof(global::Balancing.IProfiles),
-            new global::RpcGen.RpcMethodDescriptor[]
+            new global::RpcGen.Descriptors.RpcMethodDescriptor[]
             {
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 0,
                     name: "Get",
                     clrName: "GetAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("userId", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("userId", "string", hasDefaultValue: false),
                     },
                     resultType: "Balancing.Profile",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: true,
                     timeoutMilliseconds: 0,
                     loadBalance: global::RpcGen.LoadBalanceStrategy.ConsistentHash,
                     hashKeyParameters: new string[] { "userId" }),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 1,
                     name: "Score",
                     clrName: "ScoreAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("tenant", "string", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("round", "int", hasDefaultValue: false),
-                        new global::RpcGen.RpcParameterDescriptor("user", "System.Guid", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("tenant", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("round", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("user", "System.Guid", hasDefaultValue: false),
                     },
                     resultType: "int",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0,
                     loadBalance: global::RpcGen.LoadBalanceStrategy.ConsistentHash,
                     hashKeyParameters: new string[] { "tenant", "user" }),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 2,
                     name: "Ping",
                     clrName: "PingAsync",
-                    parameters: global::System.Array.Empty<global::RpcGen.RpcParameterDescriptor>(),
+                    parameters: global::System.Array.Empty<global::RpcGen.Descriptors.RpcParameterDescriptor>(),
                     resultType: null,
-                    returnKind: global::RpcGen.RpcReturnKind.Task,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.Task,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0,
                     balancerFactory: static () => new global::Balancing.FirstBalancer(),
                     balancerType: "Balancing.FirstBalancer"),
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 3,
                     name: "Count",
                     clrName: "CountAsync",
-                    parameters: global::System.Array.Empty<global::RpcGen.RpcParameterDescriptor>(),
+                    parameters: global::System.Array.Empty<global::RpcGen.Descriptors.RpcParameterDescriptor>(),
                     resultType: "int",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0,
                     loadBalance: global::RpcGen.LoadBalanceStrategy.PeakEwma),
@@ -73,7 +73,7 @@ namespace Balancing
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.RpcServiceRegistry.Register<global::Balancing.IProfiles>(
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Balancing.IProfiles>(
                 Descriptor,
                 static invoker => new IProfilesRpcProxy(invoker),
                 static (service, context) => new IProfilesRpcDispatcher(service, context));

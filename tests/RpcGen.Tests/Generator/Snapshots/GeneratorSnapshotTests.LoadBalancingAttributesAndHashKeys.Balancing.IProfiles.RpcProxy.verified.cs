@@ -22,7 +22,7 @@ namespace Balancing
         public IProfilesRpcProxy(global::RpcGen.Client.RpcCallInvoker invoker)
         {
             this._invoker = invoker;
-            global::System.Collections.Generic.IReadOnlyList<global::RpcGen.RpcMethodDescriptor> methods = IProfilesRpcDescriptor.Descriptor.Methods;
+            global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = IProfilesRpcDescriptor.Descriptor.Methods;
             this._method0 = invoker.GetMethod<global::Balancing.Profile>(methods[0]);
             this._method1 = invoker.GetMethod<int>(methods[1]);
             this._method2 = invoker.GetMethod(methods[2]);

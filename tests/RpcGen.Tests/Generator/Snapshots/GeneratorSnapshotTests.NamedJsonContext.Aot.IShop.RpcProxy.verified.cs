@@ -17,7 +17,7 @@ namespace Aot
         public IShopRpcProxy(global::RpcGen.Client.RpcCallInvoker invoker)
         {
             this._invoker = invoker;
-            global::System.Collections.Generic.IReadOnlyList<global::RpcGen.RpcMethodDescriptor> methods = IShopRpcDescriptor.Descriptor.Methods;
+            global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = IShopRpcDescriptor.Descriptor.Methods;
             this._method0 = invoker.GetMethod<global::Aot.Item>(methods[0]);
             this._type0 = invoker.GetTypeInfo<int>(IShopRpcDescriptor.Descriptor);
         }

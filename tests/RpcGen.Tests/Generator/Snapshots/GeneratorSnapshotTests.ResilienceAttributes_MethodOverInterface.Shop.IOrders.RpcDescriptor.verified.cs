@@ -11,107 +11,107 @@ namespace Shop
     internal static class IOrdersRpcDescriptor
     {
         /// <summary>Wire names, methods, types and the effective policy of each method.</summary>
-        public static readonly global::RpcGen.RpcServiceDescriptor Descriptor = new global::RpcGen.RpcServiceDescriptor(
+        public static readonly global::RpcGen.Descriptors.RpcServiceDescriptor Descriptor = new global::RpcGen.Descriptors.RpcServiceDescriptor(
             "orders",
             typeof(global::Shop.IOrders),
-            new global::RpcGen.RpcMethodDescriptor[]
+            new global::RpcGen.Descriptors.RpcMethodDescriptor[]
             {
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 0,
                     name: "Get",
                     clrName: "GetAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("id", "System.Guid", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("id", "System.Guid", hasDefaultValue: false),
                     },
                     resultType: "string",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: true,
                     timeoutMilliseconds: 2000,
                     idempotent: true,
-                    retry: new global::RpcGen.RpcRetryPolicy { MaxAttempts = 3, InitialBackoffMs = 50, MaxBackoffMs = 1000 },
-                    circuitBreaker: new global::RpcGen.RpcCircuitBreakerPolicy { FailureRatio = 0.25d }),
-                new global::RpcGen.RpcMethodDescriptor(
+                    retry: new global::RpcGen.Resilience.RpcRetryPolicy { MaxAttempts = 3, InitialBackoffMs = 50, MaxBackoffMs = 1000 },
+                    circuitBreaker: new global::RpcGen.Resilience.RpcCircuitBreakerPolicy { FailureRatio = 0.25d }),
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 1,
                     name: "Place",
                     clrName: "PlaceAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("order", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("order", "string", hasDefaultValue: false),
                     },
                     resultType: "int",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: true,
                     timeoutMilliseconds: 2000,
-                    retry: new global::RpcGen.RpcRetryPolicy { MaxAttempts = 3, InitialBackoffMs = 50, MaxBackoffMs = 1000 },
-                    circuitBreaker: new global::RpcGen.RpcCircuitBreakerPolicy { FailureRatio = 0.25d }),
-                new global::RpcGen.RpcMethodDescriptor(
+                    retry: new global::RpcGen.Resilience.RpcRetryPolicy { MaxAttempts = 3, InitialBackoffMs = 50, MaxBackoffMs = 1000 },
+                    circuitBreaker: new global::RpcGen.Resilience.RpcCircuitBreakerPolicy { FailureRatio = 0.25d }),
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 2,
                     name: "Quote",
                     clrName: "QuoteAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("sku", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("sku", "string", hasDefaultValue: false),
                     },
                     resultType: "decimal",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 2000,
                     idempotent: true,
-                    retry: new global::RpcGen.RpcRetryPolicy { MaxAttempts = 3, InitialBackoffMs = 50, MaxBackoffMs = 1000 },
-                    hedging: new global::RpcGen.RpcHedgingPolicy { MaxAttempts = 2, DelayMs = 30, AdaptiveDelay = true },
-                    circuitBreaker: new global::RpcGen.RpcCircuitBreakerPolicy { FailureRatio = 0.25d }),
-                new global::RpcGen.RpcMethodDescriptor(
+                    retry: new global::RpcGen.Resilience.RpcRetryPolicy { MaxAttempts = 3, InitialBackoffMs = 50, MaxBackoffMs = 1000 },
+                    hedging: new global::RpcGen.Resilience.RpcHedgingPolicy { MaxAttempts = 2, DelayMs = 30, AdaptiveDelay = true },
+                    circuitBreaker: new global::RpcGen.Resilience.RpcCircuitBreakerPolicy { FailureRatio = 0.25d }),
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 3,
                     name: "InvalidateCache",
                     clrName: "InvalidateCacheAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("key", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("key", "string", hasDefaultValue: false),
                     },
                     resultType: null,
-                    returnKind: global::RpcGen.RpcReturnKind.Task,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.Task,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 2000,
                     broadcast: true,
-                    retry: new global::RpcGen.RpcRetryPolicy { MaxAttempts = 3, InitialBackoffMs = 50, MaxBackoffMs = 1000 },
-                    circuitBreaker: new global::RpcGen.RpcCircuitBreakerPolicy { FailureRatio = 0.25d }),
-                new global::RpcGen.RpcMethodDescriptor(
+                    retry: new global::RpcGen.Resilience.RpcRetryPolicy { MaxAttempts = 3, InitialBackoffMs = 50, MaxBackoffMs = 1000 },
+                    circuitBreaker: new global::RpcGen.Resilience.RpcCircuitBreakerPolicy { FailureRatio = 0.25d }),
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 4,
                     name: "Charge",
                     clrName: "ChargeAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("cents", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("cents", "int", hasDefaultValue: false),
                     },
                     resultType: "int",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 2000,
                     deduplicate: true,
-                    retry: new global::RpcGen.RpcRetryPolicy { MaxAttempts = 5, BackoffMultiplier = 1.5d, PerAttemptTimeoutMs = 250, RetryableStatusCodes = new global::RpcGen.RpcStatusCode[] { (global::RpcGen.RpcStatusCode)(14), (global::RpcGen.RpcStatusCode)(8) } },
-                    circuitBreaker: new global::RpcGen.RpcCircuitBreakerPolicy { FailureRatio = 0.25d }),
-                new global::RpcGen.RpcMethodDescriptor(
+                    retry: new global::RpcGen.Resilience.RpcRetryPolicy { MaxAttempts = 5, BackoffMultiplier = 1.5d, PerAttemptTimeoutMs = 250, RetryableStatusCodes = new global::RpcGen.Protocol.RpcStatusCode[] { (global::RpcGen.Protocol.RpcStatusCode)(14), (global::RpcGen.Protocol.RpcStatusCode)(8) } },
+                    circuitBreaker: new global::RpcGen.Resilience.RpcCircuitBreakerPolicy { FailureRatio = 0.25d }),
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 5,
                     name: "Stock",
                     clrName: "StockAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("sku", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("sku", "string", hasDefaultValue: false),
                     },
                     resultType: "int",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 2000,
-                    retry: new global::RpcGen.RpcRetryPolicy { MaxAttempts = 3, InitialBackoffMs = 50, MaxBackoffMs = 1000 },
-                    circuitBreaker: new global::RpcGen.RpcCircuitBreakerPolicy { FailureRatio = 0.5d, MinimumThroughput = 20, BreakDurationMs = 5000, PerMethod = true }),
+                    retry: new global::RpcGen.Resilience.RpcRetryPolicy { MaxAttempts = 3, InitialBackoffMs = 50, MaxBackoffMs = 1000 },
+                    circuitBreaker: new global::RpcGen.Resilience.RpcCircuitBreakerPolicy { FailureRatio = 0.5d, MinimumThroughput = 20, BreakDurationMs = 5000, PerMethod = true }),
             });
 
         /// <summary>Registers the proxy and dispatcher factories when the module loads; no reflection needed.</summary>
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.RpcServiceRegistry.Register<global::Shop.IOrders>(
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Shop.IOrders>(
                 Descriptor,
                 static invoker => new IOrdersRpcProxy(invoker),
                 static (service, context) => new IOrdersRpcDispatcher(service, context));

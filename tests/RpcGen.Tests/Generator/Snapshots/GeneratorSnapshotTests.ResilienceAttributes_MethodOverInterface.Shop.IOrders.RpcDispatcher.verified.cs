@@ -36,7 +36,7 @@ namespace Shop
                 case 3: return this.Invoke3(call, payload);
                 case 4: return this.Invoke4(call, payload);
                 case 5: return this.Invoke5(call, payload);
-                default: throw new global::RpcGen.RpcException(global::RpcGen.RpcStatusCode.Unimplemented, "Unknown method index for service 'orders'.");
+                default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'orders'.");
             }
         }
 

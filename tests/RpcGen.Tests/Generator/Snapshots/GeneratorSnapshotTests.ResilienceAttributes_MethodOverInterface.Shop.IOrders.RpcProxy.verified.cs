@@ -24,7 +24,7 @@ namespace Shop
         public IOrdersRpcProxy(global::RpcGen.Client.RpcCallInvoker invoker)
         {
             this._invoker = invoker;
-            global::System.Collections.Generic.IReadOnlyList<global::RpcGen.RpcMethodDescriptor> methods = IOrdersRpcDescriptor.Descriptor.Methods;
+            global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = IOrdersRpcDescriptor.Descriptor.Methods;
             this._method0 = invoker.GetMethod<string>(methods[0]);
             this._method1 = invoker.GetMethod<int>(methods[1]);
             this._method2 = invoker.GetMethod<decimal>(methods[2]);

@@ -11,21 +11,21 @@ namespace Unsupported
     internal static class IMixedRpcDescriptor
     {
         /// <summary>Wire names, methods, types and the effective policy of each method.</summary>
-        public static readonly global::RpcGen.RpcServiceDescriptor Descriptor = new global::RpcGen.RpcServiceDescriptor(
+        public static readonly global::RpcGen.Descriptors.RpcServiceDescriptor Descriptor = new global::RpcGen.Descriptors.RpcServiceDescriptor(
             "Mixed",
             typeof(global::Unsupported.IMixed),
-            new global::RpcGen.RpcMethodDescriptor[]
+            new global::RpcGen.Descriptors.RpcMethodDescriptor[]
             {
-                new global::RpcGen.RpcMethodDescriptor(
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 0,
                     name: "Good",
                     clrName: "GoodAsync",
-                    parameters: new global::RpcGen.RpcParameterDescriptor[]
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.RpcParameterDescriptor("x", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("x", "int", hasDefaultValue: false),
                     },
                     resultType: "int",
-                    returnKind: global::RpcGen.RpcReturnKind.TaskOfT,
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0),
             });
@@ -51,7 +51,7 @@ namespace Unsupported
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.RpcServiceRegistry.Register<global::Unsupported.IMixed>(
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Unsupported.IMixed>(
                 Descriptor,
                 static invoker => new IMixedRpcProxy(invoker),
                 static (service, context) => new IMixedRpcDispatcher(service, context));

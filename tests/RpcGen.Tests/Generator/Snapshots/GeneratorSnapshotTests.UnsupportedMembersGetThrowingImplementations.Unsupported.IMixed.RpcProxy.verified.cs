@@ -17,7 +17,7 @@ namespace Unsupported
         public IMixedRpcProxy(global::RpcGen.Client.RpcCallInvoker invoker)
         {
             this._invoker = invoker;
-            global::System.Collections.Generic.IReadOnlyList<global::RpcGen.RpcMethodDescriptor> methods = IMixedRpcDescriptor.Descriptor.Methods;
+            global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = IMixedRpcDescriptor.Descriptor.Methods;
             this._method0 = invoker.GetMethod<int>(methods[0]);
             this._type0 = invoker.GetTypeInfo<int>(IMixedRpcDescriptor.Descriptor);
         }

@@ -1,4 +1,6 @@
 using System;
+using RpcGen.Protocol;
+using RpcGen.Resilience;
 
 namespace RpcGen;
 

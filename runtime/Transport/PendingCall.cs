@@ -3,8 +3,9 @@ using System.Buffers;
 using System.Threading;
 using System.Threading.Tasks;
 using System.Threading.Tasks.Sources;
+using RpcGen.Protocol;
 
-namespace RpcGen.Client;
+namespace RpcGen.Transport;
 
 /// <summary>
 /// A response body in a rented array (the receiver returns it with <see cref="Dispose"/>), or the error the call ended

@@ -1,8 +1,9 @@
 using System;
 using System.Globalization;
 using System.Net;
+using RpcGen.Server;
 
-namespace RpcGen;
+namespace RpcGen.Balancing;
 
 /// <summary>Where a server listens: a TCP host and port, or a server in this process.</summary>
 public sealed class RpcEndpoint : IEquatable<RpcEndpoint>

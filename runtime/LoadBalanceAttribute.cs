@@ -36,7 +36,7 @@ public sealed class LoadBalanceAttribute : Attribute
     public LoadBalanceAttribute(LoadBalanceStrategy strategy) => Strategy = strategy;
 
     /// <summary>
-    /// A user's own strategy: a class implementing <see cref="ILoadBalancer"/> with a public parameterless constructor.
+    /// A user's own strategy: a class implementing <see cref="Balancing.ILoadBalancer"/> with a public parameterless constructor.
     /// The generated code creates it with <c>new</c> (no reflection).
     /// </summary>
     public LoadBalanceAttribute(Type balancerType) => BalancerType = balancerType;

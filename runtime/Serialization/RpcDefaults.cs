@@ -3,8 +3,9 @@ using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
+using RpcGen.Descriptors;
 
-namespace RpcGen;
+namespace RpcGen.Serialization;
 
 internal static class RpcDefaults
 {

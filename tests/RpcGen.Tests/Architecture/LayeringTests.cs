@@ -1,0 +1,141 @@
+using System.Collections.Immutable;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using RpcGen.Tests.Support;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace RpcGen.Tests.Architecture;
+
+/// <summary>
+/// The runtime's layers (docs/architecture.md): each folder of <c>runtime/</c> is a namespace of the same name, and a
+/// layer may use only the layers below it. The test compiles the runtime's sources with Roslyn and follows every name
+/// each file uses to the namespace that declares it.
+/// </summary>
+public sealed class LayeringTests
+{
+    private readonly ITestOutputHelper _output;
+
+    public LayeringTests(ITestOutputHelper output) => _output = output;
+
+    /// <summary>What each layer may use besides itself (the root, <c>RpcGen</c>, holds the attributes).</summary>
+    public static readonly ImmutableDictionary<string, string[]> Allowed = new Dictionary<string, string[]>
+    {
+        ["RpcGen"] = new[] { "Protocol" },
+        ["Protocol"] = Array.Empty<string>(),
+        ["Telemetry"] = new[] { "Protocol" },
+        ["Serialization"] = new[] { "Protocol" },
+        ["Descriptors"] = new[] { "RpcGen", "Protocol", "Serialization", "Resilience" },
+        ["Transport"] = new[] { "Protocol", "Telemetry" },
+        ["Balancing"] = new[] { "RpcGen", "Protocol", "Telemetry", "Descriptors" },
+        ["Resilience"] = new[] { "RpcGen", "Protocol", "Telemetry", "Descriptors", "Balancing" },
+        ["Client"] = new[] { "RpcGen", "Protocol", "Telemetry", "Serialization", "Descriptors", "Transport", "Balancing", "Resilience" },
+        ["Server"] = new[] { "RpcGen", "Protocol", "Telemetry", "Serialization", "Descriptors", "Transport", "Balancing" },
+    }.ToImmutableDictionary();
+
+    /// <summary>
+    /// Arrows that still point the wrong way, each to be cut (docs/architecture.md, "Still to cut"). The test fails on
+    /// any arrow not listed here and on any listed one that is gone, so the list can only shrink.
+    /// </summary>
+    private static readonly string[] KnownViolations =
+    {
+        // Endpoint state owns its connection and health pings sockets: connection management moves to Client.
+        "Balancing → Client: Balancing/EndpointHealth.cs uses RpcClient",
+        "Balancing → Client: Balancing/EndpointHealth.cs uses RpcClientOptions",
+        "Balancing → Client: Balancing/RpcEndpointState.cs uses RpcClient",
+        "Balancing → Client: Balancing/RpcEndpointState.cs uses RpcClientOptions",
+        "Balancing → Transport: Balancing/EndpointHealth.cs uses ClientConnection",
+        "Balancing → Transport: Balancing/EndpointHealth.cs uses FramedConnection",
+        "Balancing → Transport: Balancing/RpcEndpointState.cs uses ClientConnection",
+        "Balancing → Transport: Balancing/RpcEndpointState.cs uses FramedConnection",
+        "Balancing → Transport: Balancing/RpcEndpointState.cs uses TransportConnection",
+        // In-process endpoints hold their server: they become named in-process transports.
+        "Balancing → Server: Balancing/RpcEndpoint.cs uses RpcServer",
+        "Balancing → Server: Balancing/RpcEndpointState.cs uses RpcServer",
+        // Deadline propagation reads the served call's context: the ambient deadline moves below Client and Server.
+        "Client → Server: Client/CallDeadline.cs uses RpcCallContext",
+        // The registry holds proxy and dispatcher factories: they move to the generated-code surface.
+        "Descriptors → Balancing: Descriptors/RpcServiceDescriptor.cs uses ILoadBalancer",
+        "Descriptors → Client: Descriptors/RpcServiceRegistry.cs uses RpcCallInvoker",
+        "Descriptors → Server: Descriptors/RpcServiceRegistry.cs uses RpcDispatcherContext",
+        "Descriptors → Server: Descriptors/RpcServiceRegistry.cs uses RpcServiceDispatcher",
+        // Polly pipelines are typed on the attempt's result, which holds a response buffer.
+        "Resilience → Transport: Resilience/AttemptResult.cs uses ResponseData",
+        // The attributes build their policy objects; policies are plain data and move to the root.
+        "RpcGen → Resilience: ResilienceAttributes.cs uses RpcCircuitBreakerPolicy",
+        "RpcGen → Resilience: ResilienceAttributes.cs uses RpcHedgingPolicy",
+        "RpcGen → Resilience: ResilienceAttributes.cs uses RpcRetryPolicy",
+        // Serialization resolves JSON contracts per service: the descriptor lookups move up to Client and Server.
+        "Serialization → Descriptors: Serialization/RpcDefaults.cs uses RpcServiceDescriptor",
+        "Serialization → Descriptors: Serialization/RpcSerialization.cs uses RpcMethodDescriptor",
+    };
+
+    [Fact]
+    public void EveryFileDeclaresTheNamespaceOfItsFolder_AndUsesOnlyTheLayersBelow()
+    {
+        string runtime = Path.Combine(TestPaths.RepositoryRoot, "runtime");
+        var files = Directory.EnumerateFiles(runtime, "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal) &&
+                        !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .ToList();
+        var trees = files.Select(f => CSharpSyntaxTree.ParseText(File.ReadAllText(f), new CSharpParseOptions(LanguageVersion.Latest), path: f)).ToList();
+        CSharpCompilation compilation = CSharpCompilation.Create("RpcGenLayers", trees,
+            GeneratorHarness.References(static file => file.StartsWith("Microsoft.Extensions.", StringComparison.Ordinal) || file.StartsWith("Microsoft.Win32.", StringComparison.Ordinal) ||
+                                                       file.StartsWith("Polly", StringComparison.Ordinal)).Where(r => !r.Display!.EndsWith("RpcGen.dll", StringComparison.Ordinal)),
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, allowUnsafe: true, nullableContextOptions: NullableContextOptions.Enable));
+        string[] errors = compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.ToString()).Take(5).ToArray();
+        Assert.True(errors.Length == 0, "the runtime's sources did not compile on their own:\n" + string.Join("\n", errors));
+
+        var problems = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (SyntaxTree tree in trees)
+        {
+            string relative = Path.GetRelativePath(runtime, tree.FilePath).Replace(Path.DirectorySeparatorChar, '/');
+            string folder = relative.Contains('/') ? relative[..relative.IndexOf('/')] : "RpcGen";
+            SemanticModel model = compilation.GetSemanticModel(tree);
+            SyntaxNode root = tree.GetRoot();
+            foreach (BaseNamespaceDeclarationSyntax ns in root.DescendantNodes().OfType<BaseNamespaceDeclarationSyntax>())
+            {
+                string declared = Layer(ns.Name.ToString());
+                if (declared != folder)
+                {
+                    problems.Add($"{relative}: declares namespace {ns.Name} in folder {folder}/ (folder = namespace)");
+                }
+            }
+
+            foreach (SimpleNameSyntax name in root.DescendantNodes().OfType<SimpleNameSyntax>())
+            {
+                ISymbol? symbol = model.GetSymbolInfo(name).Symbol ?? model.GetSymbolInfo(name).CandidateSymbols.FirstOrDefault();
+                INamedTypeSymbol? type = symbol as INamedTypeSymbol ?? symbol?.ContainingType;
+                while (type?.ContainingType is not null)
+                {
+                    type = type.ContainingType;
+                }
+
+                if (type is null || !type.ContainingAssembly.Equals(compilation.Assembly, SymbolEqualityComparer.Default))
+                {
+                    continue;
+                }
+
+                string used = Layer(type.ContainingNamespace.ToDisplayString());
+                if (used != folder && (!Allowed.TryGetValue(folder, out string[]? allowed) || !allowed.Contains(used)))
+                {
+                    problems.Add($"{folder} → {used}: {relative} uses {type.Name}");
+                }
+            }
+        }
+
+        foreach (string problem in problems)
+        {
+            _output.WriteLine(problem);
+        }
+
+        string[] added = problems.Except(KnownViolations).ToArray();
+        string[] gone = KnownViolations.Except(problems).ToArray();
+        Assert.True(added.Length == 0, $"{added.Length} new layering problems (see docs/architecture.md for the allowed arrows):\n" + string.Join("\n", added));
+        Assert.True(gone.Length == 0, "cut, so remove from KnownViolations:\n" + string.Join("\n", gone));
+    }
+
+    private static string Layer(string @namespace) =>
+        @namespace == "RpcGen" ? "RpcGen" : @namespace.StartsWith("RpcGen.", StringComparison.Ordinal) ? @namespace["RpcGen.".Length..].Split('.')[0] : @namespace;
+}
