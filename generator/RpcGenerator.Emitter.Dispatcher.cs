@@ -14,7 +14,7 @@ public sealed partial class RpcGenerator
         //         => methodIndex switch { 0 => this.Invoke0(call, payload), ... };
         //     private ValueTask Invoke0(RpcServerCall call, ReadOnlySpan<byte> payload)
         //     {
-        //         var reader = new RpcArgumentReader(payload, call.Method);
+        //         var reader = new RpcArgumentReader(payload, call.Method.FullName);
         //         if (!reader.TryRead(this._type0, "a", out int arg0)) arg0 = reader.Missing<int>("a");   // or the default value
         //         reader.End();
         //         return call.CompleteAsync(this._service.AddAsync(arg0, ..., call.CancellationToken), this._type0);
@@ -82,7 +82,7 @@ public sealed partial class RpcGenerator
             var arguments = new List<string>();
             if (method.Parameters.Count > 0)
             {
-                writer.WriteLine($"{RpcArgumentReader} reader = new {RpcArgumentReader}(payload, call.Method);");
+                writer.WriteLine($"{RpcArgumentReader} reader = new {RpcArgumentReader}(payload, call.Method.FullName);");
                 for (int i = 0; i < method.Parameters.Count; i++)
                 {
                     ParameterSpec parameter = method.Parameters[i];
@@ -100,7 +100,7 @@ public sealed partial class RpcGenerator
             }
             else
             {
-                writer.WriteLine($"new {RpcArgumentReader}(payload, call.Method).End();");
+                writer.WriteLine($"new {RpcArgumentReader}(payload, call.Method.FullName).End();");
             }
 
             if (method.CancellationTokenName is not null)

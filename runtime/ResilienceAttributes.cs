@@ -1,6 +1,5 @@
 using System;
 using RpcGen.Protocol;
-using RpcGen.Resilience;
 
 namespace RpcGen;
 
@@ -23,16 +22,16 @@ public sealed class IdempotentAttribute : Attribute
 public sealed class RetryAttribute : Attribute
 {
     /// <summary>Attempts in all, the first one included. The default value is 3.</summary>
-    public int MaxAttempts { get; set; } = RpcRetryPolicy.DefaultMaxAttempts;
+    public int MaxAttempts { get; set; } = PolicyDefaults.RetryMaxAttempts;
 
     /// <summary>The delay before the first retry, in milliseconds, before jitter. The default value is 100.</summary>
-    public int InitialBackoffMs { get; set; } = RpcRetryPolicy.DefaultInitialBackoffMs;
+    public int InitialBackoffMs { get; set; } = PolicyDefaults.RetryInitialBackoffMs;
 
     /// <summary>The longest delay between attempts, in milliseconds, before jitter. The default value is 1000.</summary>
-    public int MaxBackoffMs { get; set; } = RpcRetryPolicy.DefaultMaxBackoffMs;
+    public int MaxBackoffMs { get; set; } = PolicyDefaults.RetryMaxBackoffMs;
 
     /// <summary>How much each delay grows over the one before. The default value is 2.</summary>
-    public double BackoffMultiplier { get; set; } = RpcRetryPolicy.DefaultBackoffMultiplier;
+    public double BackoffMultiplier { get; set; } = PolicyDefaults.RetryBackoffMultiplier;
 
     /// <summary>The deadline of each attempt in milliseconds, within the call's overall timeout; 0 for none (the default).</summary>
     public int PerAttemptTimeoutMs { get; set; }
@@ -50,10 +49,10 @@ public sealed class RetryAttribute : Attribute
 public sealed class HedgingAttribute : Attribute
 {
     /// <summary>Attempts in all, the first one included. The default value is 2.</summary>
-    public int MaxAttempts { get; set; } = RpcHedgingPolicy.DefaultMaxAttempts;
+    public int MaxAttempts { get; set; } = PolicyDefaults.HedgingMaxAttempts;
 
     /// <summary>How long to wait for an answer before the next attempt, in milliseconds. The default value is 50.</summary>
-    public int DelayMs { get; set; } = RpcHedgingPolicy.DefaultDelayMs;
+    public int DelayMs { get; set; } = PolicyDefaults.HedgingDelayMs;
 
     /// <summary>
     /// Wait for the method's observed 95th-percentile latency instead of <see cref="DelayMs"/> (which is used until
@@ -73,16 +72,16 @@ public sealed class HedgingAttribute : Attribute
 public sealed class CircuitBreakerAttribute : Attribute
 {
     /// <summary>The failure share that opens a circuit, in (0, 1]. The default value is 0.5.</summary>
-    public double FailureRatio { get; set; } = RpcCircuitBreakerPolicy.DefaultFailureRatio;
+    public double FailureRatio { get; set; } = PolicyDefaults.BreakerFailureRatio;
 
     /// <summary>The calls an endpoint must have had in the window before its circuit can open. The default value is 20.</summary>
-    public int MinimumThroughput { get; set; } = RpcCircuitBreakerPolicy.DefaultMinimumThroughput;
+    public int MinimumThroughput { get; set; } = PolicyDefaults.BreakerMinimumThroughput;
 
     /// <summary>The window failures are counted over, in milliseconds. The default value is 10000.</summary>
-    public int SamplingDurationMs { get; set; } = RpcCircuitBreakerPolicy.DefaultSamplingDurationMs;
+    public int SamplingDurationMs { get; set; } = PolicyDefaults.BreakerSamplingDurationMs;
 
     /// <summary>How long an open circuit stays open before a probe, in milliseconds. The default value is 5000.</summary>
-    public int BreakDurationMs { get; set; } = RpcCircuitBreakerPolicy.DefaultBreakDurationMs;
+    public int BreakDurationMs { get; set; } = PolicyDefaults.BreakerBreakDurationMs;
 }
 
 /// <summary>

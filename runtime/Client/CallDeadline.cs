@@ -1,13 +1,12 @@
 using System;
 using RpcGen.Protocol;
-using RpcGen.Server;
 
 namespace RpcGen.Client;
 
 /// <summary>
 /// When a call must end: now + the method's timeout (<c>[Timeout]</c>, overridden by options; else the client's
 /// <c>DefaultTimeout</c>), capped by the deadline of the call being served when a handler makes the call (deadline
-/// propagation). Timestamps are on the client's <see cref="TimeProvider"/>; <see cref="long.MaxValue"/> means none.
+/// propagation, through <see cref="CallPropagation"/>). Timestamps are on the client's <see cref="TimeProvider"/>; <see cref="long.MaxValue"/> means none.
 /// </summary>
 internal readonly struct CallDeadline
 {
@@ -35,7 +34,7 @@ internal readonly struct CallDeadline
             ? now + (method.TimeoutMilliseconds * time.TimestampFrequency / 1000)
             : long.MaxValue;
         bool servingRetry = false;
-        if (RpcCallContext.Current is { } served)
+        if (CallPropagation.Current is { } served)
         {
             servingRetry = served.IsRetryAttempt;
             if (served.HasDeadline)
@@ -45,7 +44,7 @@ internal readonly struct CallDeadline
                 if (left <= TimeSpan.Zero)
                 {
                     throw new RpcException(RpcStatusCode.DeadlineExceeded,
-                        $"'{method.Descriptor.FullName}' was called after the deadline of the call being served ('{served.Method.FullName}') had passed.");
+                        $"'{method.Descriptor.FullName}' was called after the deadline of the call being served ('{served.MethodName}') had passed.");
                 }
 
                 long inherited = time.GetTimestamp() + (long)(left.TotalSeconds * time.TimestampFrequency);

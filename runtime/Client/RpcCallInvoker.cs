@@ -44,7 +44,7 @@ public sealed class RpcCallInvoker
     /// <c>SerializerOptions</c> when they were given, else from the service's named JSON context, else the defaults.
     /// </summary>
     public JsonTypeInfo<T> GetTypeInfo<T>(RpcServiceDescriptor service) =>
-        RpcDefaults.GetTypeInfo<T>(service, SerializerOptions, _explicitOptions);
+        RpcDefaults.GetTypeInfo<T>(service.Name, service.InterfaceType, service.JsonContext, SerializerOptions, _explicitOptions);
 
     /// <summary>Prepares a method without a result.</summary>
     public RpcClientMethod GetMethod(RpcMethodDescriptor descriptor) => new(descriptor, _client.GetBalancer(descriptor), _client.GetResilience(descriptor));

@@ -9,10 +9,10 @@ namespace RpcGen.Resilience;
 /// </summary>
 public sealed class RpcRetryPolicy
 {
-    internal const int DefaultMaxAttempts = 3;
-    internal const int DefaultInitialBackoffMs = 100;
-    internal const int DefaultMaxBackoffMs = 1000;
-    internal const double DefaultBackoffMultiplier = 2;
+    internal const int DefaultMaxAttempts = PolicyDefaults.RetryMaxAttempts;
+    internal const int DefaultInitialBackoffMs = PolicyDefaults.RetryInitialBackoffMs;
+    internal const int DefaultMaxBackoffMs = PolicyDefaults.RetryMaxBackoffMs;
+    internal const double DefaultBackoffMultiplier = PolicyDefaults.RetryBackoffMultiplier;
 
     /// <summary>Attempts in all, the first one included. The default value is 3.</summary>
     public int MaxAttempts { get; set; } = DefaultMaxAttempts;
@@ -89,8 +89,8 @@ public sealed class RpcRetryPolicy
 /// <summary>How a method's calls are hedged: what <see cref="HedgingAttribute"/> says, or what overrides it.</summary>
 public sealed class RpcHedgingPolicy
 {
-    internal const int DefaultMaxAttempts = 2;
-    internal const int DefaultDelayMs = 50;
+    internal const int DefaultMaxAttempts = PolicyDefaults.HedgingMaxAttempts;
+    internal const int DefaultDelayMs = PolicyDefaults.HedgingDelayMs;
 
     /// <summary>Attempts in all, the first one included. The default value is 2.</summary>
     public int MaxAttempts { get; set; } = DefaultMaxAttempts;
@@ -118,10 +118,10 @@ public sealed class RpcHedgingPolicy
 /// <summary>Per-endpoint circuit breaking: what <see cref="CircuitBreakerAttribute"/> says, or what overrides it.</summary>
 public sealed class RpcCircuitBreakerPolicy
 {
-    internal const double DefaultFailureRatio = 0.5;
-    internal const int DefaultMinimumThroughput = 20;
-    internal const int DefaultSamplingDurationMs = 10_000;
-    internal const int DefaultBreakDurationMs = 5_000;
+    internal const double DefaultFailureRatio = PolicyDefaults.BreakerFailureRatio;
+    internal const int DefaultMinimumThroughput = PolicyDefaults.BreakerMinimumThroughput;
+    internal const int DefaultSamplingDurationMs = PolicyDefaults.BreakerSamplingDurationMs;
+    internal const int DefaultBreakDurationMs = PolicyDefaults.BreakerBreakDurationMs;
 
     /// <summary>The failure share that opens a circuit, in (0, 1]. The default value is 0.5.</summary>
     public double FailureRatio { get; set; } = DefaultFailureRatio;

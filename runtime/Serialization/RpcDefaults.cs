@@ -3,7 +3,6 @@ using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using RpcGen.Descriptors;
 
 namespace RpcGen.Serialization;
 
@@ -30,12 +29,13 @@ internal static class RpcDefaults
     }
 
     /// <summary>
-    /// Resolves the contract of <typeparamref name="T"/> for <paramref name="service"/>: explicit options win, else the
-    /// service's named JSON context, else the defaults; with a message that names the type and where to add it when the options do not know it.
+    /// Resolves the contract of <typeparamref name="T"/> for the service <paramref name="serviceName"/> (the interface
+    /// <paramref name="interfaceType"/>): explicit options win, else the service's named JSON context, else the
+    /// defaults; with a message that names the type and where to add it when the options do not know it.
     /// </summary>
-    public static JsonTypeInfo<T> GetTypeInfo<T>(RpcServiceDescriptor service, JsonSerializerOptions options, bool explicitOptions)
+    public static JsonTypeInfo<T> GetTypeInfo<T>(string serviceName, Type interfaceType, JsonSerializerContext? namedContext, JsonSerializerOptions options, bool explicitOptions)
     {
-        JsonSerializerContext? context = explicitOptions ? null : service.JsonContext;
+        JsonSerializerContext? context = explicitOptions ? null : namedContext;
         options = context?.Options ?? options;
         try
         {
@@ -48,8 +48,8 @@ internal static class RpcDefaults
                 ? $"add [JsonSerializable(typeof({type}))] to '{context.GetType().FullName}', the JSON context its [RpcService(JsonContext = ...)] names"
                 : explicitOptions || JsonSerializer.IsReflectionEnabledByDefault
                     ? $"add [JsonSerializable(typeof({type}))] to the JsonSerializerContext whose options you passed in SerializerOptions"
-                    : $"reflection-based JSON is off (trimming or Native AOT), so name a source-generated context with [RpcService(JsonContext = typeof(YourJsonContext))] on '{service.InterfaceType.FullName}' and add [JsonSerializable(typeof({type}))] to it";
-            throw new InvalidOperationException($"Service '{service.Name}' ({service.InterfaceType.FullName}) has no JSON contract for '{type}': {fix}.", ex);
+                    : $"reflection-based JSON is off (trimming or Native AOT), so name a source-generated context with [RpcService(JsonContext = typeof(YourJsonContext))] on '{interfaceType.FullName}' and add [JsonSerializable(typeof({type}))] to it";
+            throw new InvalidOperationException($"Service '{serviceName}' ({interfaceType.FullName}) has no JSON contract for '{type}': {fix}.", ex);
         }
     }
 }

@@ -2,7 +2,6 @@ using System;
 using System.ComponentModel;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using RpcGen.Descriptors;
 using RpcGen.Protocol;
 
 namespace RpcGen.Serialization;
@@ -26,11 +25,14 @@ public interface IRpcArguments
 public ref struct RpcArgumentReader
 {
     private Utf8JsonReader _reader;
-    private readonly RpcMethodDescriptor _method;
+    private readonly string _method;
     private bool _ended;
 
-    /// <summary>Starts reading <paramref name="payload"/>, which must be a JSON array (or empty for no arguments).</summary>
-    public RpcArgumentReader(ReadOnlySpan<byte> payload, RpcMethodDescriptor method)
+    /// <summary>
+    /// Starts reading <paramref name="payload"/>, which must be a JSON array (or empty for no arguments), the request
+    /// of the method named <paramref name="method"/> (its full name, for error messages).
+    /// </summary>
+    public RpcArgumentReader(ReadOnlySpan<byte> payload, string method)
     {
         _method = method;
         _reader = new Utf8JsonReader(payload, new JsonReaderOptions { MaxDepth = 64 });
@@ -120,5 +122,5 @@ public ref struct RpcArgumentReader
     }
 
     private readonly RpcException Invalid(string problem, Exception? inner) =>
-        new(RpcStatusCode.InvalidArgument, $"Invalid request for '{_method.FullName}': {problem}.", inner);
+        new(RpcStatusCode.InvalidArgument, $"Invalid request for '{_method}': {problem}.", inner);
 }

@@ -1,6 +1,7 @@
 using System;
 using System.Threading;
 using RpcGen.Descriptors;
+using RpcGen.Protocol;
 
 namespace RpcGen.Server;
 
@@ -9,9 +10,8 @@ namespace RpcGen.Server;
 /// <see cref="Current"/>. RpcGen uses it for deadline propagation: a call made from inside a handler gets at most the
 /// time left of the call being served, as gRPC does. Set for calls that carry a deadline or the retry marker.
 /// </summary>
-public sealed class RpcCallContext
+public sealed class RpcCallContext : IPropagatedCall
 {
-    private static readonly AsyncLocal<RpcCallContext?> s_current = new();
     private readonly TimeProvider _time;
     private readonly long _deadline;
     private readonly Server.RpcServerCall _call;
@@ -28,7 +28,7 @@ public sealed class RpcCallContext
     }
 
     /// <summary>The call being served on this logical flow, or null outside a handler (or for calls with neither a deadline nor the retry marker).</summary>
-    public static RpcCallContext? Current => s_current.Value;
+    public static RpcCallContext? Current => CallPropagation.Current as RpcCallContext;
 
     /// <summary>The method being served.</summary>
     public RpcMethodDescriptor Method { get; }
@@ -65,10 +65,7 @@ public sealed class RpcCallContext
     }
 
     /// <summary>Makes <paramref name="context"/> current; returns the previous one, to restore.</summary>
-    internal static RpcCallContext? Enter(RpcCallContext? context)
-    {
-        RpcCallContext? previous = s_current.Value;
-        s_current.Value = context;
-        return previous;
-    }
+    internal static RpcCallContext? Enter(RpcCallContext? context) => CallPropagation.Enter(context) as RpcCallContext;
+
+    string IPropagatedCall.MethodName => Method.FullName;
 }

@@ -46,5 +46,5 @@ public sealed class RpcDispatcherContext
     /// <c>SerializerOptions</c> when they were given, else from the service's named JSON context, else the defaults.
     /// </summary>
     public JsonTypeInfo<T> GetTypeInfo<T>(RpcServiceDescriptor service) =>
-        RpcDefaults.GetTypeInfo<T>(service, SerializerOptions, _explicitOptions);
+        RpcDefaults.GetTypeInfo<T>(service.Name, service.InterfaceType, service.JsonContext, SerializerOptions, _explicitOptions);
 }

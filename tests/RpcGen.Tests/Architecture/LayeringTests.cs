@@ -53,8 +53,6 @@ public sealed class LayeringTests
         // In-process endpoints hold their server: they become named in-process transports.
         "Balancing → Server: Balancing/RpcEndpoint.cs uses RpcServer",
         "Balancing → Server: Balancing/RpcEndpointState.cs uses RpcServer",
-        // Deadline propagation reads the served call's context: the ambient deadline moves below Client and Server.
-        "Client → Server: Client/CallDeadline.cs uses RpcCallContext",
         // The registry holds proxy and dispatcher factories: they move to the generated-code surface.
         "Descriptors → Balancing: Descriptors/RpcServiceDescriptor.cs uses ILoadBalancer",
         "Descriptors → Client: Descriptors/RpcServiceRegistry.cs uses RpcCallInvoker",
@@ -62,13 +60,6 @@ public sealed class LayeringTests
         "Descriptors → Server: Descriptors/RpcServiceRegistry.cs uses RpcServiceDispatcher",
         // Polly pipelines are typed on the attempt's result, which holds a response buffer.
         "Resilience → Transport: Resilience/AttemptResult.cs uses ResponseData",
-        // The attributes build their policy objects; policies are plain data and move to the root.
-        "RpcGen → Resilience: ResilienceAttributes.cs uses RpcCircuitBreakerPolicy",
-        "RpcGen → Resilience: ResilienceAttributes.cs uses RpcHedgingPolicy",
-        "RpcGen → Resilience: ResilienceAttributes.cs uses RpcRetryPolicy",
-        // Serialization resolves JSON contracts per service: the descriptor lookups move up to Client and Server.
-        "Serialization → Descriptors: Serialization/RpcDefaults.cs uses RpcServiceDescriptor",
-        "Serialization → Descriptors: Serialization/RpcSerialization.cs uses RpcMethodDescriptor",
     };
 
     [Fact]

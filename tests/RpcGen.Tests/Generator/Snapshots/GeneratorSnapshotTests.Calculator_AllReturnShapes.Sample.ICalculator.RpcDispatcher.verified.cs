@@ -42,7 +42,7 @@ namespace Sample
         /// <summary>Serves <c>AddAsync</c> as 'calc/Add'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type0, "a", out int arg0))
             {
                 arg0 = reader.Missing<int>("a");
@@ -58,7 +58,7 @@ namespace Sample
         /// <summary>Serves <c>QuoteAsync</c> as 'calc/Quote'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke1(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type1, "request", out global::Sample.QuoteRequest arg0))
             {
                 arg0 = reader.Missing<global::Sample.QuoteRequest>("request");
@@ -70,21 +70,21 @@ namespace Sample
         /// <summary>Serves <c>ResetAsync</c> as 'calc/Reset'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke2(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method).End();
+            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@ResetAsync());
         }
 
         /// <summary>Serves <c>PingAsync</c> as 'calc/Ping'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke3(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method).End();
+            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@PingAsync(call.CancellationToken));
         }
 
         /// <summary>Serves <c>MultiplyAsync</c> as 'calc/mul'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke4(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type3, "a", out long arg0))
             {
                 arg0 = reader.Missing<long>("a");

@@ -73,7 +73,7 @@ namespace Shapes
         /// <summary>Serves <c>DefaultsAsync</c> as 'Shapes/Defaults'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type0, "number", out int arg0))
             {
                 arg0 = (int)(42);
@@ -133,7 +133,7 @@ namespace Shapes
         /// <summary>Serves <c>NullableAsync</c> as 'Shapes/Nullable'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke1(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type3, "name", out string? arg0))
             {
                 arg0 = reader.Missing<string?>("name");
@@ -153,7 +153,7 @@ namespace Shapes
         /// <summary>Serves <c>ComplexAsync</c> as 'Shapes/Complex'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke2(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type12, "map", out global::System.Collections.Generic.Dictionary<string, int[]> arg0))
             {
                 arg0 = reader.Missing<global::System.Collections.Generic.Dictionary<string, int[]>>("map");
@@ -173,7 +173,7 @@ namespace Shapes
         /// <summary>Serves <c>BytesAsync</c> as 'Shapes/Bytes'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke3(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type16, "data", out byte[] arg0))
             {
                 arg0 = reader.Missing<byte[]>("data");

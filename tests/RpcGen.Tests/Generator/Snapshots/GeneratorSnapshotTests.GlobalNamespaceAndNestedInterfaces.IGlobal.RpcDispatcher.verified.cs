@@ -30,7 +30,7 @@ internal sealed class IGlobalRpcDispatcher : global::RpcGen.Server.RpcServiceDis
     /// <summary>Serves <c>NameAsync</c> as 'Global/Name'.</summary>
     private global::System.Threading.Tasks.ValueTask Invoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
     {
-        new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method).End();
+        new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
         return call.CompleteAsync(this._service.@NameAsync(), this._type0);
     }
 }

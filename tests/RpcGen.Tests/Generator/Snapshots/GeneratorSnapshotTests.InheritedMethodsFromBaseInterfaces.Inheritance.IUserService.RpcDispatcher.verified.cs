@@ -42,21 +42,21 @@ namespace Inheritance
         /// <summary>Serves <c>CountAsync</c> as 'users/Count'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method).End();
+            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@CountAsync(), this._type0);
         }
 
         /// <summary>Serves <c>IsHealthyAsync</c> as 'users/IsHealthy'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke1(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method).End();
+            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@IsHealthyAsync(call.CancellationToken), this._type1);
         }
 
         /// <summary>Serves <c>GetAsync</c> as 'users/Get'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke2(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type2, "key", out string arg0))
             {
                 arg0 = reader.Missing<string>("key");
@@ -68,7 +68,7 @@ namespace Inheritance
         /// <summary>Serves <c>PutAsync</c> as 'users/Put'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke3(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type2, "key", out string arg0))
             {
                 arg0 = reader.Missing<string>("key");
@@ -84,7 +84,7 @@ namespace Inheritance
         /// <summary>Serves <c>ShutdownAsync</c> as 'users/Shutdown'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke4(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type2, "reason", out string arg0))
             {
                 arg0 = reader.Missing<string>("reason");

@@ -46,7 +46,7 @@ namespace My.System.Api
         /// <summary>Serves <c>class</c> as 'weird/class'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type0, "event", out int arg0))
             {
                 arg0 = reader.Missing<int>("event");
@@ -94,14 +94,14 @@ namespace My.System.Api
         /// <summary>Serves <c>Invoke0</c> as 'weird/Invoke0'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke1(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method).End();
+            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@Invoke0(call.CancellationToken));
         }
 
         /// <summary>Serves <c>Write</c> as 'weird/Write'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke2(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type2, "task", out global::My.System.Task arg0))
             {
                 arg0 = reader.Missing<global::My.System.Task>("task");
@@ -117,28 +117,28 @@ namespace My.System.Api
         /// <summary>Serves <c>InvokeAsync</c> as 'weird/Invoke'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke3(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method).End();
+            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@InvokeAsync());
         }
 
         /// <summary>Serves <c>_invoker</c> as 'weird/_invoker'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke4(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method).End();
+            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@_invoker());
         }
 
         /// <summary>Serves <c>_method0</c> as 'weird/_method0'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke5(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method).End();
+            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@_method0());
         }
 
         /// <summary>Serves <c>async</c> as 'weird/async'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke6(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type0, "await", out int arg0))
             {
                 arg0 = reader.Missing<int>("await");

@@ -41,7 +41,7 @@ namespace Balancing
         /// <summary>Serves <c>GetAsync</c> as 'profiles/Get'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type0, "userId", out string arg0))
             {
                 arg0 = reader.Missing<string>("userId");
@@ -53,7 +53,7 @@ namespace Balancing
         /// <summary>Serves <c>ScoreAsync</c> as 'profiles/Score'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke1(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type0, "tenant", out string arg0))
             {
                 arg0 = reader.Missing<string>("tenant");
@@ -73,14 +73,14 @@ namespace Balancing
         /// <summary>Serves <c>PingAsync</c> as 'profiles/Ping'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke2(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method).End();
+            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@PingAsync());
         }
 
         /// <summary>Serves <c>CountAsync</c> as 'profiles/Count'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke3(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method).End();
+            new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@CountAsync(), this._type2);
         }
     }

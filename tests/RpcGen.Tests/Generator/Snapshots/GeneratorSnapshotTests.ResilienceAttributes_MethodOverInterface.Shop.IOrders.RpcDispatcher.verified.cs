@@ -43,7 +43,7 @@ namespace Shop
         /// <summary>Serves <c>GetAsync</c> as 'orders/Get'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type0, "id", out global::System.Guid arg0))
             {
                 arg0 = reader.Missing<global::System.Guid>("id");
@@ -55,7 +55,7 @@ namespace Shop
         /// <summary>Serves <c>PlaceAsync</c> as 'orders/Place'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke1(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type1, "order", out string arg0))
             {
                 arg0 = reader.Missing<string>("order");
@@ -67,7 +67,7 @@ namespace Shop
         /// <summary>Serves <c>QuoteAsync</c> as 'orders/Quote'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke2(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type1, "sku", out string arg0))
             {
                 arg0 = reader.Missing<string>("sku");
@@ -79,7 +79,7 @@ namespace Shop
         /// <summary>Serves <c>InvalidateCacheAsync</c> as 'orders/InvalidateCache'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke3(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type1, "key", out string arg0))
             {
                 arg0 = reader.Missing<string>("key");
@@ -91,7 +91,7 @@ namespace Shop
         /// <summary>Serves <c>ChargeAsync</c> as 'orders/Charge'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke4(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type2, "cents", out int arg0))
             {
                 arg0 = reader.Missing<int>("cents");
@@ -103,7 +103,7 @@ namespace Shop
         /// <summary>Serves <c>StockAsync</c> as 'orders/Stock'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke5(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type1, "sku", out string arg0))
             {
                 arg0 = reader.Missing<string>("sku");

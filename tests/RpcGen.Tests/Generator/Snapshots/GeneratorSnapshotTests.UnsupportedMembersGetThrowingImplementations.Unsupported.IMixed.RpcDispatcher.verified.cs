@@ -32,7 +32,7 @@ namespace Unsupported
         /// <summary>Serves <c>GoodAsync</c> as 'Mixed/Good'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
-            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method);
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type0, "x", out int arg0))
             {
                 arg0 = reader.Missing<int>("x");
