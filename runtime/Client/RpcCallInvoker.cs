@@ -37,7 +37,7 @@ public sealed class RpcCallInvoker
     }
 
     /// <summary>The serializer options arguments and results use (unless a service names its own JSON context).</summary>
-    public JsonSerializerOptions SerializerOptions { get; }
+    internal JsonSerializerOptions SerializerOptions { get; }
 
     /// <summary>
     /// Resolves the JSON contract of <typeparamref name="T"/> for <paramref name="service"/>: from the client's

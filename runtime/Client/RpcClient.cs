@@ -179,7 +179,7 @@ public sealed class RpcClient : IAsyncDisposable
     }
 
     /// <summary>The state of <paramref name="endpoint"/>'s circuit for a service or method key, for diagnostics and tests.</summary>
-    public RpcCircuitState GetCircuitState(string serviceOrMethod, RpcEndpointState endpoint) =>
+    internal RpcCircuitState GetCircuitState(string serviceOrMethod, RpcEndpointState endpoint) =>
         _breakers.TryGetValue(serviceOrMethod, out Resilience.CircuitBreakerGroup? group)
             ? group.StateOf(endpoint.Id)
             : RpcCircuitState.Closed;

@@ -1,7 +1,7 @@
 namespace RpcGen.Resilience;
 
 /// <summary>The state of an endpoint's circuit.</summary>
-public enum RpcCircuitState
+internal enum RpcCircuitState
 {
     /// <summary>Calls flow; failures are counted.</summary>
     Closed,
