@@ -11,8 +11,8 @@ public sealed partial class RpcGenerator
         // internal sealed class ICalculatorRpcDispatcher : RpcServiceDispatcher
         // {
         //     public override ValueTask InvokeAsync(int methodIndex, RpcServerCall call, ReadOnlySpan<byte> payload)
-        //         => methodIndex switch { 0 => this.Invoke0(call, payload), ... };
-        //     private ValueTask Invoke0(RpcServerCall call, ReadOnlySpan<byte> payload)
+        //         => methodIndex switch { 0 => this.InvokeAddAsync(call, payload), ... };
+        //     private ValueTask InvokeAddAsync(RpcServerCall call, ReadOnlySpan<byte> payload)
         //     {
         //         var reader = new RpcArgumentReader(payload, call.Method.FullName);
         //         if (!reader.TryRead(this._type0, "a", out int arg0)) arg0 = reader.Missing<int>("a");   // or the default value
@@ -26,6 +26,7 @@ public sealed partial class RpcGenerator
             SourceWriter writer = StartFile(service);
             string dispatcher = DispatcherClass(service);
             Dictionary<string, string> types = TypeInfoFields(service, includeResults: true, out List<string> orderedTypes);
+            string[] invokers = MethodMemberNames(service, static n => "Invoke" + Pascal(n), new[] { "InvokeAsync", dispatcher });
 
             writer.WriteLine($"/// <summary>RpcGen server dispatcher for <see cref=\"{service.InterfaceFullName}\"/>.</summary>");
             WriteAttributes(writer, s_implementationAttributes);
@@ -57,7 +58,7 @@ public sealed partial class RpcGenerator
             writer.OpenBlock();
             foreach (MethodSpec method in service.Methods)
             {
-                writer.WriteLine($"case {Number(method.Index)}: return this.Invoke{Number(method.Index)}(call, payload);");
+                writer.WriteLine($"case {Number(method.Index)}: return this.{invokers[method.Index]}(call, payload);");
             }
 
             writer.WriteLine($"default: throw new {RpcException}({RpcStatusCode}.Unimplemented, {Literal($"Unknown method index for service '{service.WireName}'.")});");
@@ -67,17 +68,17 @@ public sealed partial class RpcGenerator
             foreach (MethodSpec method in service.Methods)
             {
                 writer.WriteLine();
-                WriteInvokeMethod(writer, service, method, types);
+                WriteInvokeMethod(writer, service, method, invokers[method.Index], types);
             }
 
             writer.CloseBlock();
             return EndFile(service, writer);
         }
 
-        private static void WriteInvokeMethod(SourceWriter writer, ServiceSpec service, MethodSpec method, Dictionary<string, string> types)
+        private static void WriteInvokeMethod(SourceWriter writer, ServiceSpec service, MethodSpec method, string invoker, Dictionary<string, string> types)
         {
             writer.WriteLine($"/// <summary>Serves <c>{method.Name}</c> as '{service.WireName}/{method.WireName}'.</summary>");
-            writer.WriteLine($"private {ValueTask} Invoke{Number(method.Index)}({RpcServerCall} call, {ReadOnlySpanOfByte} payload)");
+            writer.WriteLine($"private {ValueTask} {invoker}({RpcServerCall} call, {ReadOnlySpanOfByte} payload)");
             writer.OpenBlock();
             var arguments = new List<string>();
             if (method.Parameters.Count > 0)

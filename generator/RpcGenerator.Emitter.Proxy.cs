@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Linq;
 using RpcGen.Generator.Helpers;
 using RpcGen.Generator.Model;
 
@@ -10,10 +11,10 @@ public sealed partial class RpcGenerator
     {
         // internal sealed class ICalculatorRpcProxy : ICalculator
         // {
-        //     private readonly RpcCallInvoker _invoker; private readonly RpcClientMethod<int> _method0; private readonly JsonTypeInfo<int> _type0;
+        //     private readonly RpcCallInvoker _invoker; private readonly RpcClientMethod<int> _addAsync; private readonly JsonTypeInfo<int> _type0;
         //     public ICalculatorRpcProxy(RpcCallInvoker invoker) { ...resolve each once... }
         //     Task<int> ICalculator.AddAsync(int @a, int @b, CancellationToken @ct)
-        //         => this._invoker.InvokeAsync(this._method0, new Arguments0(this, @a, @b), @ct).AsTask();
+        //         => this._invoker.InvokeAsync(this._addAsync, new AddAsyncArguments(this, @a, @b), @ct).AsTask();
         //     private readonly struct Arguments0 : IRpcArguments { ...fields...; public void Write(Utf8JsonWriter writer) { [a, b] } }
         // }
         // Members are implemented explicitly, so no user member name can collide with the proxy's own.
@@ -22,6 +23,8 @@ public sealed partial class RpcGenerator
             SourceWriter writer = StartFile(service);
             string proxy = ProxyClass(service);
             Dictionary<string, string> types = TypeInfoFields(service, includeResults: false, out List<string> orderedTypes);
+            string[] fields = MethodMemberNames(service, static n => "_" + Camel(n), new[] { "_invoker" }.Concat(types.Values));
+            string[] structs = MethodMemberNames(service, static n => Pascal(n) + "Arguments", new[] { proxy });
 
             writer.WriteLine($"/// <summary>RpcGen client proxy for <see cref=\"{service.InterfaceFullName}\"/>.</summary>");
             WriteAttributes(writer, s_implementationAttributes);
@@ -30,7 +33,7 @@ public sealed partial class RpcGenerator
             writer.WriteLine($"private readonly {RpcCallInvoker} _invoker;");
             foreach (MethodSpec method in service.Methods)
             {
-                writer.WriteLine($"private readonly {ClientMethodType(method)} _method{Number(method.Index)};");
+                writer.WriteLine($"private readonly {ClientMethodType(method)} {fields[method.Index]};");
             }
 
             foreach (string type in orderedTypes)
@@ -50,7 +53,7 @@ public sealed partial class RpcGenerator
             foreach (MethodSpec method in service.Methods)
             {
                 string getMethod = method.ResultType is null ? "GetMethod" : $"GetMethod<{method.ResultType.FullyQualified}>";
-                writer.WriteLine($"this._method{Number(method.Index)} = invoker.{getMethod}(methods[{Number(method.Index)}]);");
+                writer.WriteLine($"this.{fields[method.Index]} = invoker.{getMethod}(methods[{Number(method.Index)}]);");
             }
 
             foreach (string type in orderedTypes)
@@ -63,7 +66,7 @@ public sealed partial class RpcGenerator
             foreach (MethodSpec method in service.Methods)
             {
                 writer.WriteLine();
-                WriteProxyMethod(writer, method);
+                WriteProxyMethod(writer, method, fields[method.Index], structs[method.Index]);
             }
 
             foreach (UnsupportedMemberSpec member in service.Unsupported)
@@ -75,7 +78,7 @@ public sealed partial class RpcGenerator
             foreach (MethodSpec method in service.Methods)
             {
                 writer.WriteLine();
-                WriteArgumentsStruct(writer, proxy, method, types);
+                WriteArgumentsStruct(writer, proxy, structs[method.Index], method, types);
             }
 
             writer.CloseBlock();
@@ -85,14 +88,14 @@ public sealed partial class RpcGenerator
         private static string ClientMethodType(MethodSpec method) =>
             method.ResultType is null ? RpcClientMethod : $"{RpcClientMethod}<{method.ResultType.FullyQualified}>";
 
-        private static void WriteProxyMethod(SourceWriter writer, MethodSpec method)
+        private static void WriteProxyMethod(SourceWriter writer, MethodSpec method, string field, string arguments)
         {
             var parameters = new List<string>();
-            var arguments = new List<string> { "this" };
+            var values = new List<string> { "this" };
             foreach (ParameterSpec parameter in method.Parameters)
             {
                 parameters.Add($"{parameter.Type.FullyQualified} @{parameter.Name}");
-                arguments.Add("@" + parameter.Name);
+                values.Add("@" + parameter.Name);
             }
 
             if (method.CancellationTokenName is not null)
@@ -104,13 +107,12 @@ public sealed partial class RpcGenerator
             string asTask = method.ReturnKind is ReturnKind.Task or ReturnKind.TaskOfT ? ".AsTask()" : string.Empty;
             writer.WriteLine($"{ReturnType(method)} {method.DeclaringInterface}.@{method.Name}({string.Join(", ", parameters)})");
             writer.OpenBlock();
-            writer.WriteLine($"return this._invoker.InvokeAsync(this._method{Number(method.Index)}, new Arguments{Number(method.Index)}({string.Join(", ", arguments)}), {token}){asTask};");
+            writer.WriteLine($"return this._invoker.InvokeAsync(this.{field}, new {arguments}({string.Join(", ", values)}), {token}){asTask};");
             writer.CloseBlock();
         }
 
-        private static void WriteArgumentsStruct(SourceWriter writer, string proxy, MethodSpec method, Dictionary<string, string> types)
+        private static void WriteArgumentsStruct(SourceWriter writer, string proxy, string name, MethodSpec method, Dictionary<string, string> types)
         {
-            string name = "Arguments" + Number(method.Index);
             writer.WriteLine($"/// <summary>The arguments of <c>{method.Name}</c>, written as a JSON array without boxing.</summary>");
             writer.WriteLine($"private readonly struct {name} : {IRpcArguments}");
             writer.OpenBlock();
@@ -147,15 +149,9 @@ public sealed partial class RpcGenerator
 
             writer.WriteLine("writer.WriteEndArray();");
             writer.CloseBlock();
-            writer.WriteLine();
-            writer.WriteLine("public ulong GetHashKey()");
-            writer.OpenBlock();
-            if (method.HashKeyParameters.Count == 0)
+            if (method.HashKeyParameters.Count > 0)
             {
-                writer.WriteLine("return 0;");
-            }
-            else
-            {
+                // Only methods with [HashKey] parameters hash them; the others keep IRpcArguments' default (never called).
                 string hash = string.Empty;
                 foreach (int index in method.HashKeyParameters)
                 {
@@ -163,10 +159,13 @@ public sealed partial class RpcGenerator
                     hash = hash.Length == 0 ? one : $"{RpcHash}.Combine({hash}, {one})";
                 }
 
+                writer.WriteLine();
+                writer.WriteLine("public ulong GetHashKey()");
+                writer.OpenBlock();
                 writer.WriteLine($"return {hash};");
+                writer.CloseBlock();
             }
 
-            writer.CloseBlock();
             writer.CloseBlock();
         }
 

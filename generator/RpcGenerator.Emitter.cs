@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Reflection;
@@ -108,6 +109,34 @@ public sealed partial class RpcGenerator
         private static string Literal(string value) => SymbolDisplay.FormatLiteral(value, quote: true);
 
         private static string Number(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+        /// <summary>
+        /// Names of per-method members, after their methods (so a stack trace reads <c>GetAsyncArguments.Write</c> or
+        /// <c>InvokeGetAsync</c>, not <c>Arguments0</c>): <paramref name="shape"/> of the method's name, made unique in
+        /// method order against <paramref name="reserved"/> and each other (an overload's members get _2, _3, …).
+        /// </summary>
+        private static string[] MethodMemberNames(ServiceSpec service, Func<string, string> shape, IEnumerable<string> reserved)
+        {
+            var used = new HashSet<string>(reserved, StringComparer.Ordinal);
+            var names = new string[service.Methods.Count];
+            for (int i = 0; i < names.Length; i++)
+            {
+                string candidate = shape(service.Methods[i].Name);
+                string name = candidate;
+                for (int n = 2; !used.Add(name); n++)
+                {
+                    name = candidate + "_" + Number(n);
+                }
+
+                names[i] = name;
+            }
+
+            return names;
+        }
+
+        private static string Pascal(string name) => char.ToUpperInvariant(name[0]) + name.Substring(1);
+
+        private static string Camel(string name) => char.ToLowerInvariant(name[0]) + name.Substring(1);
 
         /// <summary>
         /// One JSON contract field per distinct type the service sends or receives, in first-use order, so a proxy or

@@ -16,8 +16,11 @@ public interface IRpcArguments
     /// <summary>Writes the arguments as one JSON array, in parameter order.</summary>
     void Write(Utf8JsonWriter writer);
 
-    /// <summary>The stable hash of the <c>[HashKey]</c> arguments (0 when the method has none).</summary>
-    ulong GetHashKey();
+    /// <summary>
+    /// The stable hash of the <c>[HashKey]</c> arguments. Generated only for methods that have them; the invoker asks
+    /// only those, so this default (which would box a struct) is never called.
+    /// </summary>
+    ulong GetHashKey() => 0;
 }
 
 /// <summary>Reads a request's JSON argument array one parameter at a time. Used by generated dispatchers.</summary>

@@ -111,6 +111,7 @@ public sealed class GeneratorSnapshotTests
                 global::System.Threading.Tasks.Task<int> @class(int @event, string @_invoker, int @reader, int @call, int @payload, int @arg0, int @writer, int @proxy, int @methodIndex, int @this);
                 global::System.Threading.Tasks.Task Invoke0(global::System.Threading.CancellationToken @default);
                 global::System.Threading.Tasks.Task<String> Write(Task task, Text text);
+                [RpcMethod("write2")] global::System.Threading.Tasks.Task<String> Write(Text text);
                 global::System.Threading.Tasks.Task InvokeAsync();
                 global::System.Threading.Tasks.Task _invoker();
                 global::System.Threading.Tasks.Task _method0();

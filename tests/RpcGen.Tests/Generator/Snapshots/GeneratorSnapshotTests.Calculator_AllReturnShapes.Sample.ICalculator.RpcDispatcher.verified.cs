@@ -30,17 +30,17 @@ namespace Sample
         {
             switch (methodIndex)
             {
-                case 0: return this.Invoke0(call, payload);
-                case 1: return this.Invoke1(call, payload);
-                case 2: return this.Invoke2(call, payload);
-                case 3: return this.Invoke3(call, payload);
-                case 4: return this.Invoke4(call, payload);
+                case 0: return this.InvokeAddAsync(call, payload);
+                case 1: return this.InvokeQuoteAsync(call, payload);
+                case 2: return this.InvokeResetAsync(call, payload);
+                case 3: return this.InvokePingAsync(call, payload);
+                case 4: return this.InvokeMultiplyAsync(call, payload);
                 default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'calc'.");
             }
         }
 
         /// <summary>Serves <c>AddAsync</c> as 'calc/Add'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeAddAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type0, "a", out int arg0))
@@ -56,7 +56,7 @@ namespace Sample
         }
 
         /// <summary>Serves <c>QuoteAsync</c> as 'calc/Quote'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke1(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeQuoteAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type1, "request", out global::Sample.QuoteRequest arg0))
@@ -68,21 +68,21 @@ namespace Sample
         }
 
         /// <summary>Serves <c>ResetAsync</c> as 'calc/Reset'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke2(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeResetAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@ResetAsync());
         }
 
         /// <summary>Serves <c>PingAsync</c> as 'calc/Ping'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke3(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokePingAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@PingAsync(call.CancellationToken));
         }
 
         /// <summary>Serves <c>MultiplyAsync</c> as 'calc/mul'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke4(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeMultiplyAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type3, "a", out long arg0))

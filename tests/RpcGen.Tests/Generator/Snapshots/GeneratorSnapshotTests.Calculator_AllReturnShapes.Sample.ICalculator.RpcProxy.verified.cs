@@ -11,11 +11,11 @@ namespace Sample
     internal sealed class ICalculatorRpcProxy : global::Sample.ICalculator
     {
         private readonly global::RpcGen.Client.RpcCallInvoker _invoker;
-        private readonly global::RpcGen.Client.RpcClientMethod<int> _method0;
-        private readonly global::RpcGen.Client.RpcClientMethod<global::Sample.Quote> _method1;
-        private readonly global::RpcGen.Client.RpcClientMethod _method2;
-        private readonly global::RpcGen.Client.RpcClientMethod _method3;
-        private readonly global::RpcGen.Client.RpcClientMethod<long> _method4;
+        private readonly global::RpcGen.Client.RpcClientMethod<int> _addAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod<global::Sample.Quote> _quoteAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod _resetAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod _pingAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod<long> _multiplyAsync;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<int> _type0;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::Sample.QuoteRequest> _type1;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<long> _type2;
@@ -24,11 +24,11 @@ namespace Sample
         {
             this._invoker = invoker;
             global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = ICalculatorRpcDescriptor.Descriptor.Methods;
-            this._method0 = invoker.GetMethod<int>(methods[0]);
-            this._method1 = invoker.GetMethod<global::Sample.Quote>(methods[1]);
-            this._method2 = invoker.GetMethod(methods[2]);
-            this._method3 = invoker.GetMethod(methods[3]);
-            this._method4 = invoker.GetMethod<long>(methods[4]);
+            this._addAsync = invoker.GetMethod<int>(methods[0]);
+            this._quoteAsync = invoker.GetMethod<global::Sample.Quote>(methods[1]);
+            this._resetAsync = invoker.GetMethod(methods[2]);
+            this._pingAsync = invoker.GetMethod(methods[3]);
+            this._multiplyAsync = invoker.GetMethod<long>(methods[4]);
             this._type0 = invoker.GetTypeInfo<int>(ICalculatorRpcDescriptor.Descriptor);
             this._type1 = invoker.GetTypeInfo<global::Sample.QuoteRequest>(ICalculatorRpcDescriptor.Descriptor);
             this._type2 = invoker.GetTypeInfo<long>(ICalculatorRpcDescriptor.Descriptor);
@@ -36,37 +36,37 @@ namespace Sample
 
         global::System.Threading.Tasks.Task<int> global::Sample.ICalculator.@AddAsync(int @a, int @b, global::System.Threading.CancellationToken @ct)
         {
-            return this._invoker.InvokeAsync(this._method0, new Arguments0(this, @a, @b), @ct).AsTask();
+            return this._invoker.InvokeAsync(this._addAsync, new AddAsyncArguments(this, @a, @b), @ct).AsTask();
         }
 
         global::System.Threading.Tasks.ValueTask<global::Sample.Quote> global::Sample.ICalculator.@QuoteAsync(global::Sample.QuoteRequest @request)
         {
-            return this._invoker.InvokeAsync(this._method1, new Arguments1(this, @request), default);
+            return this._invoker.InvokeAsync(this._quoteAsync, new QuoteAsyncArguments(this, @request), default);
         }
 
         global::System.Threading.Tasks.Task global::Sample.ICalculator.@ResetAsync()
         {
-            return this._invoker.InvokeAsync(this._method2, new Arguments2(this), default).AsTask();
+            return this._invoker.InvokeAsync(this._resetAsync, new ResetAsyncArguments(this), default).AsTask();
         }
 
         global::System.Threading.Tasks.ValueTask global::Sample.ICalculator.@PingAsync(global::System.Threading.CancellationToken @cancellationToken)
         {
-            return this._invoker.InvokeAsync(this._method3, new Arguments3(this), @cancellationToken);
+            return this._invoker.InvokeAsync(this._pingAsync, new PingAsyncArguments(this), @cancellationToken);
         }
 
         global::System.Threading.Tasks.Task<long> global::Sample.ICalculator.@MultiplyAsync(long @a, long @b)
         {
-            return this._invoker.InvokeAsync(this._method4, new Arguments4(this, @a, @b), default).AsTask();
+            return this._invoker.InvokeAsync(this._multiplyAsync, new MultiplyAsyncArguments(this, @a, @b), default).AsTask();
         }
 
         /// <summary>The arguments of <c>AddAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments0 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct AddAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly ICalculatorRpcProxy _proxy;
             private readonly int _arg0;
             private readonly int _arg1;
 
-            public Arguments0(ICalculatorRpcProxy proxy, int arg0, int arg1)
+            public AddAsyncArguments(ICalculatorRpcProxy proxy, int arg0, int arg1)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -80,20 +80,15 @@ namespace Sample
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type0);
                 writer.WriteEndArray();
             }
-
-            public ulong GetHashKey()
-            {
-                return 0;
-            }
         }
 
         /// <summary>The arguments of <c>QuoteAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments1 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct QuoteAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly ICalculatorRpcProxy _proxy;
             private readonly global::Sample.QuoteRequest _arg0;
 
-            public Arguments1(ICalculatorRpcProxy proxy, global::Sample.QuoteRequest arg0)
+            public QuoteAsyncArguments(ICalculatorRpcProxy proxy, global::Sample.QuoteRequest arg0)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -105,19 +100,14 @@ namespace Sample
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type1);
                 writer.WriteEndArray();
             }
-
-            public ulong GetHashKey()
-            {
-                return 0;
-            }
         }
 
         /// <summary>The arguments of <c>ResetAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments2 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct ResetAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly ICalculatorRpcProxy _proxy;
 
-            public Arguments2(ICalculatorRpcProxy proxy)
+            public ResetAsyncArguments(ICalculatorRpcProxy proxy)
             {
                 this._proxy = proxy;
             }
@@ -126,20 +116,15 @@ namespace Sample
             {
                 writer.WriteStartArray();
                 writer.WriteEndArray();
-            }
-
-            public ulong GetHashKey()
-            {
-                return 0;
             }
         }
 
         /// <summary>The arguments of <c>PingAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments3 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct PingAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly ICalculatorRpcProxy _proxy;
 
-            public Arguments3(ICalculatorRpcProxy proxy)
+            public PingAsyncArguments(ICalculatorRpcProxy proxy)
             {
                 this._proxy = proxy;
             }
@@ -149,21 +134,16 @@ namespace Sample
                 writer.WriteStartArray();
                 writer.WriteEndArray();
             }
-
-            public ulong GetHashKey()
-            {
-                return 0;
-            }
         }
 
         /// <summary>The arguments of <c>MultiplyAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments4 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct MultiplyAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly ICalculatorRpcProxy _proxy;
             private readonly long _arg0;
             private readonly long _arg1;
 
-            public Arguments4(ICalculatorRpcProxy proxy, long arg0, long arg1)
+            public MultiplyAsyncArguments(ICalculatorRpcProxy proxy, long arg0, long arg1)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -176,11 +156,6 @@ namespace Sample
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type2);
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type2);
                 writer.WriteEndArray();
-            }
-
-            public ulong GetHashKey()
-            {
-                return 0;
             }
         }
     }

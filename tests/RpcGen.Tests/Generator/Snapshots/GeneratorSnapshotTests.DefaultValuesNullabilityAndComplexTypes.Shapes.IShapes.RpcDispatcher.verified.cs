@@ -62,16 +62,16 @@ namespace Shapes
         {
             switch (methodIndex)
             {
-                case 0: return this.Invoke0(call, payload);
-                case 1: return this.Invoke1(call, payload);
-                case 2: return this.Invoke2(call, payload);
-                case 3: return this.Invoke3(call, payload);
+                case 0: return this.InvokeDefaultsAsync(call, payload);
+                case 1: return this.InvokeNullableAsync(call, payload);
+                case 2: return this.InvokeComplexAsync(call, payload);
+                case 3: return this.InvokeBytesAsync(call, payload);
                 default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'Shapes'.");
             }
         }
 
         /// <summary>Serves <c>DefaultsAsync</c> as 'Shapes/Defaults'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeDefaultsAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type0, "number", out int arg0))
@@ -131,7 +131,7 @@ namespace Shapes
         }
 
         /// <summary>Serves <c>NullableAsync</c> as 'Shapes/Nullable'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke1(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeNullableAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type3, "name", out string? arg0))
@@ -151,7 +151,7 @@ namespace Shapes
         }
 
         /// <summary>Serves <c>ComplexAsync</c> as 'Shapes/Complex'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke2(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeComplexAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type12, "map", out global::System.Collections.Generic.Dictionary<string, int[]> arg0))
@@ -171,7 +171,7 @@ namespace Shapes
         }
 
         /// <summary>Serves <c>BytesAsync</c> as 'Shapes/Bytes'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke3(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeBytesAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type16, "data", out byte[] arg0))

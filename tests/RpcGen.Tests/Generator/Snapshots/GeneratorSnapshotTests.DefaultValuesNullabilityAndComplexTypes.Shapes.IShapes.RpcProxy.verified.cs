@@ -11,10 +11,10 @@ namespace Shapes
     internal sealed class IShapesRpcProxy : global::Shapes.IShapes
     {
         private readonly global::RpcGen.Client.RpcCallInvoker _invoker;
-        private readonly global::RpcGen.Client.RpcClientMethod<int> _method0;
-        private readonly global::RpcGen.Client.RpcClientMethod<string?> _method1;
-        private readonly global::RpcGen.Client.RpcClientMethod<global::System.Collections.Generic.IReadOnlyList<(int Id, string Name)>> _method2;
-        private readonly global::RpcGen.Client.RpcClientMethod<byte[]> _method3;
+        private readonly global::RpcGen.Client.RpcClientMethod<int> _defaultsAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod<string?> _nullableAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod<global::System.Collections.Generic.IReadOnlyList<(int Id, string Name)>> _complexAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod<byte[]> _bytesAsync;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<int> _type0;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<long> _type1;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<string> _type2;
@@ -39,10 +39,10 @@ namespace Shapes
         {
             this._invoker = invoker;
             global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = IShapesRpcDescriptor.Descriptor.Methods;
-            this._method0 = invoker.GetMethod<int>(methods[0]);
-            this._method1 = invoker.GetMethod<string?>(methods[1]);
-            this._method2 = invoker.GetMethod<global::System.Collections.Generic.IReadOnlyList<(int Id, string Name)>>(methods[2]);
-            this._method3 = invoker.GetMethod<byte[]>(methods[3]);
+            this._defaultsAsync = invoker.GetMethod<int>(methods[0]);
+            this._nullableAsync = invoker.GetMethod<string?>(methods[1]);
+            this._complexAsync = invoker.GetMethod<global::System.Collections.Generic.IReadOnlyList<(int Id, string Name)>>(methods[2]);
+            this._bytesAsync = invoker.GetMethod<byte[]>(methods[3]);
             this._type0 = invoker.GetTypeInfo<int>(IShapesRpcDescriptor.Descriptor);
             this._type1 = invoker.GetTypeInfo<long>(IShapesRpcDescriptor.Descriptor);
             this._type2 = invoker.GetTypeInfo<string>(IShapesRpcDescriptor.Descriptor);
@@ -66,26 +66,26 @@ namespace Shapes
 
         global::System.Threading.Tasks.Task<int> global::Shapes.IShapes.@DefaultsAsync(int @number, long @big, string @text, string? @none, global::Shapes.Color @color, bool @flag, double @ratio, float @half, decimal @price, char @letter, int? @maybe, double @nan, global::Shapes.Color @zero, global::System.Threading.CancellationToken @ct)
         {
-            return this._invoker.InvokeAsync(this._method0, new Arguments0(this, @number, @big, @text, @none, @color, @flag, @ratio, @half, @price, @letter, @maybe, @nan, @zero), @ct).AsTask();
+            return this._invoker.InvokeAsync(this._defaultsAsync, new DefaultsAsyncArguments(this, @number, @big, @text, @none, @color, @flag, @ratio, @half, @price, @letter, @maybe, @nan, @zero), @ct).AsTask();
         }
 
         global::System.Threading.Tasks.Task<string?> global::Shapes.IShapes.@NullableAsync(string? @name, int? @count, global::Shapes.Box<string?>? @box)
         {
-            return this._invoker.InvokeAsync(this._method1, new Arguments1(this, @name, @count, @box), default).AsTask();
+            return this._invoker.InvokeAsync(this._nullableAsync, new NullableAsyncArguments(this, @name, @count, @box), default).AsTask();
         }
 
         global::System.Threading.Tasks.ValueTask<global::System.Collections.Generic.IReadOnlyList<(int Id, string Name)>> global::Shapes.IShapes.@ComplexAsync(global::System.Collections.Generic.Dictionary<string, int[]> @map, (int, string)? @pair, global::Shapes.Box<global::System.Collections.Generic.List<global::Shapes.Color>> @nested)
         {
-            return this._invoker.InvokeAsync(this._method2, new Arguments2(this, @map, @pair, @nested), default);
+            return this._invoker.InvokeAsync(this._complexAsync, new ComplexAsyncArguments(this, @map, @pair, @nested), default);
         }
 
         global::System.Threading.Tasks.Task<byte[]> global::Shapes.IShapes.@BytesAsync(byte[] @data, global::System.DateTimeOffset @at, global::System.Guid @id, global::System.TimeSpan @span)
         {
-            return this._invoker.InvokeAsync(this._method3, new Arguments3(this, @data, @at, @id, @span), default).AsTask();
+            return this._invoker.InvokeAsync(this._bytesAsync, new BytesAsyncArguments(this, @data, @at, @id, @span), default).AsTask();
         }
 
         /// <summary>The arguments of <c>DefaultsAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments0 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct DefaultsAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IShapesRpcProxy _proxy;
             private readonly int _arg0;
@@ -102,7 +102,7 @@ namespace Shapes
             private readonly double _arg11;
             private readonly global::Shapes.Color _arg12;
 
-            public Arguments0(IShapesRpcProxy proxy, int arg0, long arg1, string arg2, string? arg3, global::Shapes.Color arg4, bool arg5, double arg6, float arg7, decimal arg8, char arg9, int? arg10, double arg11, global::Shapes.Color arg12)
+            public DefaultsAsyncArguments(IShapesRpcProxy proxy, int arg0, long arg1, string arg2, string? arg3, global::Shapes.Color arg4, bool arg5, double arg6, float arg7, decimal arg8, char arg9, int? arg10, double arg11, global::Shapes.Color arg12)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -138,22 +138,17 @@ namespace Shapes
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg12, this._proxy._type4);
                 writer.WriteEndArray();
             }
-
-            public ulong GetHashKey()
-            {
-                return 0;
-            }
         }
 
         /// <summary>The arguments of <c>NullableAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments1 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct NullableAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IShapesRpcProxy _proxy;
             private readonly string? _arg0;
             private readonly int? _arg1;
             private readonly global::Shapes.Box<string?>? _arg2;
 
-            public Arguments1(IShapesRpcProxy proxy, string? arg0, int? arg1, global::Shapes.Box<string?>? arg2)
+            public NullableAsyncArguments(IShapesRpcProxy proxy, string? arg0, int? arg1, global::Shapes.Box<string?>? arg2)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -169,22 +164,17 @@ namespace Shapes
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg2, this._proxy._type11);
                 writer.WriteEndArray();
             }
-
-            public ulong GetHashKey()
-            {
-                return 0;
-            }
         }
 
         /// <summary>The arguments of <c>ComplexAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments2 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct ComplexAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IShapesRpcProxy _proxy;
             private readonly global::System.Collections.Generic.Dictionary<string, int[]> _arg0;
             private readonly (int, string)? _arg1;
             private readonly global::Shapes.Box<global::System.Collections.Generic.List<global::Shapes.Color>> _arg2;
 
-            public Arguments2(IShapesRpcProxy proxy, global::System.Collections.Generic.Dictionary<string, int[]> arg0, (int, string)? arg1, global::Shapes.Box<global::System.Collections.Generic.List<global::Shapes.Color>> arg2)
+            public ComplexAsyncArguments(IShapesRpcProxy proxy, global::System.Collections.Generic.Dictionary<string, int[]> arg0, (int, string)? arg1, global::Shapes.Box<global::System.Collections.Generic.List<global::Shapes.Color>> arg2)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -200,15 +190,10 @@ namespace Shapes
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg2, this._proxy._type14);
                 writer.WriteEndArray();
             }
-
-            public ulong GetHashKey()
-            {
-                return 0;
-            }
         }
 
         /// <summary>The arguments of <c>BytesAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments3 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct BytesAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IShapesRpcProxy _proxy;
             private readonly byte[] _arg0;
@@ -216,7 +201,7 @@ namespace Shapes
             private readonly global::System.Guid _arg2;
             private readonly global::System.TimeSpan _arg3;
 
-            public Arguments3(IShapesRpcProxy proxy, byte[] arg0, global::System.DateTimeOffset arg1, global::System.Guid arg2, global::System.TimeSpan arg3)
+            public BytesAsyncArguments(IShapesRpcProxy proxy, byte[] arg0, global::System.DateTimeOffset arg1, global::System.Guid arg2, global::System.TimeSpan arg3)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -233,11 +218,6 @@ namespace Shapes
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg2, this._proxy._type17);
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg3, this._proxy._type18);
                 writer.WriteEndArray();
-            }
-
-            public ulong GetHashKey()
-            {
-                return 0;
             }
         }
     }

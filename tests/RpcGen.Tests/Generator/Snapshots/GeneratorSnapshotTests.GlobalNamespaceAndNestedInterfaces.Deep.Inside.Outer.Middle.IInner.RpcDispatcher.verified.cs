@@ -24,13 +24,13 @@ namespace Deep.Inside
         {
             switch (methodIndex)
             {
-                case 0: return this.Invoke0(call, payload);
+                case 0: return this.InvokeCountAsync(call, payload);
                 default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'Inner'.");
             }
         }
 
         /// <summary>Serves <c>CountAsync</c> as 'Inner/Count'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeCountAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type0, "start", out int arg0))

@@ -11,29 +11,29 @@ namespace Deep.Inside
     internal sealed class Outer_Middle_IInnerRpcProxy : global::Deep.Inside.Outer.Middle.IInner
     {
         private readonly global::RpcGen.Client.RpcCallInvoker _invoker;
-        private readonly global::RpcGen.Client.RpcClientMethod<int> _method0;
+        private readonly global::RpcGen.Client.RpcClientMethod<int> _countAsync;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<int> _type0;
 
         public Outer_Middle_IInnerRpcProxy(global::RpcGen.Client.RpcCallInvoker invoker)
         {
             this._invoker = invoker;
             global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = Outer_Middle_IInnerRpcDescriptor.Descriptor.Methods;
-            this._method0 = invoker.GetMethod<int>(methods[0]);
+            this._countAsync = invoker.GetMethod<int>(methods[0]);
             this._type0 = invoker.GetTypeInfo<int>(Outer_Middle_IInnerRpcDescriptor.Descriptor);
         }
 
         global::System.Threading.Tasks.Task<int> global::Deep.Inside.Outer.Middle.IInner.@CountAsync(int @start)
         {
-            return this._invoker.InvokeAsync(this._method0, new Arguments0(this, @start), default).AsTask();
+            return this._invoker.InvokeAsync(this._countAsync, new CountAsyncArguments(this, @start), default).AsTask();
         }
 
         /// <summary>The arguments of <c>CountAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments0 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct CountAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly Outer_Middle_IInnerRpcProxy _proxy;
             private readonly int _arg0;
 
-            public Arguments0(Outer_Middle_IInnerRpcProxy proxy, int arg0)
+            public CountAsyncArguments(Outer_Middle_IInnerRpcProxy proxy, int arg0)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -44,11 +44,6 @@ namespace Deep.Inside
                 writer.WriteStartArray();
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
                 writer.WriteEndArray();
-            }
-
-            public ulong GetHashKey()
-            {
-                return 0;
             }
         }
     }

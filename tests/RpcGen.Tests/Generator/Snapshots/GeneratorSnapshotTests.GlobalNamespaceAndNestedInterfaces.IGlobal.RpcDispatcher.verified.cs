@@ -22,13 +22,13 @@ internal sealed class IGlobalRpcDispatcher : global::RpcGen.Server.RpcServiceDis
     {
         switch (methodIndex)
         {
-            case 0: return this.Invoke0(call, payload);
+            case 0: return this.InvokeNameAsync(call, payload);
             default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'Global'.");
         }
     }
 
     /// <summary>Serves <c>NameAsync</c> as 'Global/Name'.</summary>
-    private global::System.Threading.Tasks.ValueTask Invoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+    private global::System.Threading.Tasks.ValueTask InvokeNameAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
     {
         new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
         return call.CompleteAsync(this._service.@NameAsync(), this._type0);

@@ -9,26 +9,26 @@
 internal sealed class IGlobalRpcProxy : global::IGlobal
 {
     private readonly global::RpcGen.Client.RpcCallInvoker _invoker;
-    private readonly global::RpcGen.Client.RpcClientMethod<string> _method0;
+    private readonly global::RpcGen.Client.RpcClientMethod<string> _nameAsync;
 
     public IGlobalRpcProxy(global::RpcGen.Client.RpcCallInvoker invoker)
     {
         this._invoker = invoker;
         global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = IGlobalRpcDescriptor.Descriptor.Methods;
-        this._method0 = invoker.GetMethod<string>(methods[0]);
+        this._nameAsync = invoker.GetMethod<string>(methods[0]);
     }
 
     global::System.Threading.Tasks.Task<string> global::IGlobal.@NameAsync()
     {
-        return this._invoker.InvokeAsync(this._method0, new Arguments0(this), default).AsTask();
+        return this._invoker.InvokeAsync(this._nameAsync, new NameAsyncArguments(this), default).AsTask();
     }
 
     /// <summary>The arguments of <c>NameAsync</c>, written as a JSON array without boxing.</summary>
-    private readonly struct Arguments0 : global::RpcGen.Serialization.IRpcArguments
+    private readonly struct NameAsyncArguments : global::RpcGen.Serialization.IRpcArguments
     {
         private readonly IGlobalRpcProxy _proxy;
 
-        public Arguments0(IGlobalRpcProxy proxy)
+        public NameAsyncArguments(IGlobalRpcProxy proxy)
         {
             this._proxy = proxy;
         }
@@ -37,11 +37,6 @@ internal sealed class IGlobalRpcProxy : global::IGlobal
         {
             writer.WriteStartArray();
             writer.WriteEndArray();
-        }
-
-        public ulong GetHashKey()
-        {
-            return 0;
         }
     }
 }

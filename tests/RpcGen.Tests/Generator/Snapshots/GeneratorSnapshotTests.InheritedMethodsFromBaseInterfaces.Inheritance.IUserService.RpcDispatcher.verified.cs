@@ -30,31 +30,31 @@ namespace Inheritance
         {
             switch (methodIndex)
             {
-                case 0: return this.Invoke0(call, payload);
-                case 1: return this.Invoke1(call, payload);
-                case 2: return this.Invoke2(call, payload);
-                case 3: return this.Invoke3(call, payload);
-                case 4: return this.Invoke4(call, payload);
+                case 0: return this.InvokeCountAsync(call, payload);
+                case 1: return this.InvokeIsHealthyAsync(call, payload);
+                case 2: return this.InvokeGetAsync(call, payload);
+                case 3: return this.InvokePutAsync(call, payload);
+                case 4: return this.InvokeShutdownAsync(call, payload);
                 default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'users'.");
             }
         }
 
         /// <summary>Serves <c>CountAsync</c> as 'users/Count'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeCountAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@CountAsync(), this._type0);
         }
 
         /// <summary>Serves <c>IsHealthyAsync</c> as 'users/IsHealthy'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke1(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeIsHealthyAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@IsHealthyAsync(call.CancellationToken), this._type1);
         }
 
         /// <summary>Serves <c>GetAsync</c> as 'users/Get'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke2(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeGetAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type2, "key", out string arg0))
@@ -66,7 +66,7 @@ namespace Inheritance
         }
 
         /// <summary>Serves <c>PutAsync</c> as 'users/Put'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke3(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokePutAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type2, "key", out string arg0))
@@ -82,7 +82,7 @@ namespace Inheritance
         }
 
         /// <summary>Serves <c>ShutdownAsync</c> as 'users/Shutdown'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke4(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeShutdownAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type2, "reason", out string arg0))

@@ -11,58 +11,58 @@ namespace Inheritance
     internal sealed class IUserServiceRpcProxy : global::Inheritance.IUserService
     {
         private readonly global::RpcGen.Client.RpcCallInvoker _invoker;
-        private readonly global::RpcGen.Client.RpcClientMethod<int> _method0;
-        private readonly global::RpcGen.Client.RpcClientMethod<bool> _method1;
-        private readonly global::RpcGen.Client.RpcClientMethod<string?> _method2;
-        private readonly global::RpcGen.Client.RpcClientMethod _method3;
-        private readonly global::RpcGen.Client.RpcClientMethod _method4;
+        private readonly global::RpcGen.Client.RpcClientMethod<int> _countAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod<bool> _isHealthyAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod<string?> _getAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod _putAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod _shutdownAsync;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<string> _type0;
 
         public IUserServiceRpcProxy(global::RpcGen.Client.RpcCallInvoker invoker)
         {
             this._invoker = invoker;
             global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = IUserServiceRpcDescriptor.Descriptor.Methods;
-            this._method0 = invoker.GetMethod<int>(methods[0]);
-            this._method1 = invoker.GetMethod<bool>(methods[1]);
-            this._method2 = invoker.GetMethod<string?>(methods[2]);
-            this._method3 = invoker.GetMethod(methods[3]);
-            this._method4 = invoker.GetMethod(methods[4]);
+            this._countAsync = invoker.GetMethod<int>(methods[0]);
+            this._isHealthyAsync = invoker.GetMethod<bool>(methods[1]);
+            this._getAsync = invoker.GetMethod<string?>(methods[2]);
+            this._putAsync = invoker.GetMethod(methods[3]);
+            this._shutdownAsync = invoker.GetMethod(methods[4]);
             this._type0 = invoker.GetTypeInfo<string>(IUserServiceRpcDescriptor.Descriptor);
         }
 
         global::System.Threading.Tasks.Task<int> global::Inheritance.IUserService.@CountAsync()
         {
-            return this._invoker.InvokeAsync(this._method0, new Arguments0(this), default).AsTask();
+            return this._invoker.InvokeAsync(this._countAsync, new CountAsyncArguments(this), default).AsTask();
         }
 
         global::System.Threading.Tasks.Task<bool> global::Inheritance.IUserService.@IsHealthyAsync(global::System.Threading.CancellationToken @ct)
         {
-            return this._invoker.InvokeAsync(this._method1, new Arguments1(this), @ct).AsTask();
+            return this._invoker.InvokeAsync(this._isHealthyAsync, new IsHealthyAsyncArguments(this), @ct).AsTask();
         }
 
         global::System.Threading.Tasks.Task<string?> global::Inheritance.IStore<string>.@GetAsync(string @key)
         {
-            return this._invoker.InvokeAsync(this._method2, new Arguments2(this, @key), default).AsTask();
+            return this._invoker.InvokeAsync(this._getAsync, new GetAsyncArguments(this, @key), default).AsTask();
         }
 
         global::System.Threading.Tasks.Task global::Inheritance.IStore<string>.@PutAsync(string @key, string @value)
         {
-            return this._invoker.InvokeAsync(this._method3, new Arguments3(this, @key, @value), default).AsTask();
+            return this._invoker.InvokeAsync(this._putAsync, new PutAsyncArguments(this, @key, @value), default).AsTask();
         }
 
         global::System.Threading.Tasks.Task global::Inheritance.IAdmin.@ShutdownAsync(string @reason)
         {
-            return this._invoker.InvokeAsync(this._method4, new Arguments4(this, @reason), default).AsTask();
+            return this._invoker.InvokeAsync(this._shutdownAsync, new ShutdownAsyncArguments(this, @reason), default).AsTask();
         }
 
         global::System.Threading.Tasks.Task<bool> global::Inheritance.IHealth.IsHealthyAsync(global::System.Threading.CancellationToken @ct) => throw new global::System.NotSupportedException("'IHealth.IsHealthyAsync(System.Threading.CancellationToken)' cannot be called through an RpcGen proxy of 'Inheritance.IUserService' because its wire name 'IsHealthy' is already used by IsHealthyAsync(System.Threading.CancellationToken); give one of them [RpcMethod(\"...\")].");
 
         /// <summary>The arguments of <c>CountAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments0 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct CountAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IUserServiceRpcProxy _proxy;
 
-            public Arguments0(IUserServiceRpcProxy proxy)
+            public CountAsyncArguments(IUserServiceRpcProxy proxy)
             {
                 this._proxy = proxy;
             }
@@ -71,20 +71,15 @@ namespace Inheritance
             {
                 writer.WriteStartArray();
                 writer.WriteEndArray();
-            }
-
-            public ulong GetHashKey()
-            {
-                return 0;
             }
         }
 
         /// <summary>The arguments of <c>IsHealthyAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments1 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct IsHealthyAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IUserServiceRpcProxy _proxy;
 
-            public Arguments1(IUserServiceRpcProxy proxy)
+            public IsHealthyAsyncArguments(IUserServiceRpcProxy proxy)
             {
                 this._proxy = proxy;
             }
@@ -94,20 +89,15 @@ namespace Inheritance
                 writer.WriteStartArray();
                 writer.WriteEndArray();
             }
-
-            public ulong GetHashKey()
-            {
-                return 0;
-            }
         }
 
         /// <summary>The arguments of <c>GetAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments2 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct GetAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IUserServiceRpcProxy _proxy;
             private readonly string _arg0;
 
-            public Arguments2(IUserServiceRpcProxy proxy, string arg0)
+            public GetAsyncArguments(IUserServiceRpcProxy proxy, string arg0)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -119,21 +109,16 @@ namespace Inheritance
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
                 writer.WriteEndArray();
             }
-
-            public ulong GetHashKey()
-            {
-                return 0;
-            }
         }
 
         /// <summary>The arguments of <c>PutAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments3 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct PutAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IUserServiceRpcProxy _proxy;
             private readonly string _arg0;
             private readonly string _arg1;
 
-            public Arguments3(IUserServiceRpcProxy proxy, string arg0, string arg1)
+            public PutAsyncArguments(IUserServiceRpcProxy proxy, string arg0, string arg1)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -147,20 +132,15 @@ namespace Inheritance
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type0);
                 writer.WriteEndArray();
             }
-
-            public ulong GetHashKey()
-            {
-                return 0;
-            }
         }
 
         /// <summary>The arguments of <c>ShutdownAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments4 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct ShutdownAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IUserServiceRpcProxy _proxy;
             private readonly string _arg0;
 
-            public Arguments4(IUserServiceRpcProxy proxy, string arg0)
+            public ShutdownAsyncArguments(IUserServiceRpcProxy proxy, string arg0)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -171,11 +151,6 @@ namespace Inheritance
                 writer.WriteStartArray();
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
                 writer.WriteEndArray();
-            }
-
-            public ulong GetHashKey()
-            {
-                return 0;
             }
         }
     }

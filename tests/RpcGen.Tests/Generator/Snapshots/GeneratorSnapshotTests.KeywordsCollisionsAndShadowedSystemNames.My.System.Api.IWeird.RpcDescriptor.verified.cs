@@ -61,6 +61,18 @@ namespace My.System.Api
                     timeoutMilliseconds: 0),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 3,
+                    name: "write2",
+                    clrName: "Write",
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
+                    {
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("text", "My.System.Text", hasDefaultValue: false),
+                    },
+                    resultType: "My.System.String",
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
+                    hasCancellationToken: false,
+                    timeoutMilliseconds: 0),
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
+                    index: 4,
                     name: "Invoke",
                     clrName: "InvokeAsync",
                     parameters: global::System.Array.Empty<global::RpcGen.Descriptors.RpcParameterDescriptor>(),
@@ -69,7 +81,7 @@ namespace My.System.Api
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
-                    index: 4,
+                    index: 5,
                     name: "_invoker",
                     clrName: "_invoker",
                     parameters: global::System.Array.Empty<global::RpcGen.Descriptors.RpcParameterDescriptor>(),
@@ -78,7 +90,7 @@ namespace My.System.Api
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
-                    index: 5,
+                    index: 6,
                     name: "_method0",
                     clrName: "_method0",
                     parameters: global::System.Array.Empty<global::RpcGen.Descriptors.RpcParameterDescriptor>(),
@@ -87,7 +99,7 @@ namespace My.System.Api
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
-                    index: 6,
+                    index: 7,
                     name: "async",
                     clrName: "async",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]

@@ -32,19 +32,20 @@ namespace My.System.Api
         {
             switch (methodIndex)
             {
-                case 0: return this.Invoke0(call, payload);
-                case 1: return this.Invoke1(call, payload);
-                case 2: return this.Invoke2(call, payload);
-                case 3: return this.Invoke3(call, payload);
-                case 4: return this.Invoke4(call, payload);
-                case 5: return this.Invoke5(call, payload);
-                case 6: return this.Invoke6(call, payload);
+                case 0: return this.InvokeClass(call, payload);
+                case 1: return this.InvokeInvoke0(call, payload);
+                case 2: return this.InvokeWrite(call, payload);
+                case 3: return this.InvokeWrite_2(call, payload);
+                case 4: return this.InvokeInvokeAsync(call, payload);
+                case 5: return this.Invoke_invoker(call, payload);
+                case 6: return this.Invoke_method0(call, payload);
+                case 7: return this.InvokeAsync_2(call, payload);
                 default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'weird'.");
             }
         }
 
         /// <summary>Serves <c>class</c> as 'weird/class'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeClass(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type0, "event", out int arg0))
@@ -92,14 +93,14 @@ namespace My.System.Api
         }
 
         /// <summary>Serves <c>Invoke0</c> as 'weird/Invoke0'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke1(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeInvoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@Invoke0(call.CancellationToken));
         }
 
         /// <summary>Serves <c>Write</c> as 'weird/Write'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke2(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeWrite(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type2, "task", out global::My.System.Task arg0))
@@ -114,29 +115,41 @@ namespace My.System.Api
             return call.CompleteAsync(this._service.@Write(arg0, arg1), this._type4);
         }
 
+        /// <summary>Serves <c>Write</c> as 'weird/write2'.</summary>
+        private global::System.Threading.Tasks.ValueTask InvokeWrite_2(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        {
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
+            if (!reader.TryRead(this._type3, "text", out global::My.System.Text arg0))
+            {
+                arg0 = reader.Missing<global::My.System.Text>("text");
+            }
+            reader.End();
+            return call.CompleteAsync(this._service.@Write(arg0), this._type4);
+        }
+
         /// <summary>Serves <c>InvokeAsync</c> as 'weird/Invoke'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke3(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeInvokeAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@InvokeAsync());
         }
 
         /// <summary>Serves <c>_invoker</c> as 'weird/_invoker'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke4(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask Invoke_invoker(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@_invoker());
         }
 
         /// <summary>Serves <c>_method0</c> as 'weird/_method0'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke5(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask Invoke_method0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@_method0());
         }
 
         /// <summary>Serves <c>async</c> as 'weird/async'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke6(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeAsync_2(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type0, "await", out int arg0))

@@ -11,13 +11,14 @@ namespace My.System.Api
     internal sealed class IWeirdRpcProxy : global::My.System.Api.IWeird
     {
         private readonly global::RpcGen.Client.RpcCallInvoker _invoker;
-        private readonly global::RpcGen.Client.RpcClientMethod<int> _method0;
-        private readonly global::RpcGen.Client.RpcClientMethod _method1;
-        private readonly global::RpcGen.Client.RpcClientMethod<global::My.System.String> _method2;
-        private readonly global::RpcGen.Client.RpcClientMethod _method3;
-        private readonly global::RpcGen.Client.RpcClientMethod _method4;
-        private readonly global::RpcGen.Client.RpcClientMethod _method5;
-        private readonly global::RpcGen.Client.RpcClientMethod<int> _method6;
+        private readonly global::RpcGen.Client.RpcClientMethod<int> _class;
+        private readonly global::RpcGen.Client.RpcClientMethod _invoke0;
+        private readonly global::RpcGen.Client.RpcClientMethod<global::My.System.String> _write;
+        private readonly global::RpcGen.Client.RpcClientMethod<global::My.System.String> _write_2;
+        private readonly global::RpcGen.Client.RpcClientMethod _invokeAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod __invoker;
+        private readonly global::RpcGen.Client.RpcClientMethod __method0;
+        private readonly global::RpcGen.Client.RpcClientMethod<int> _async;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<int> _type0;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<string> _type1;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::My.System.Task> _type2;
@@ -27,13 +28,14 @@ namespace My.System.Api
         {
             this._invoker = invoker;
             global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = IWeirdRpcDescriptor.Descriptor.Methods;
-            this._method0 = invoker.GetMethod<int>(methods[0]);
-            this._method1 = invoker.GetMethod(methods[1]);
-            this._method2 = invoker.GetMethod<global::My.System.String>(methods[2]);
-            this._method3 = invoker.GetMethod(methods[3]);
-            this._method4 = invoker.GetMethod(methods[4]);
-            this._method5 = invoker.GetMethod(methods[5]);
-            this._method6 = invoker.GetMethod<int>(methods[6]);
+            this._class = invoker.GetMethod<int>(methods[0]);
+            this._invoke0 = invoker.GetMethod(methods[1]);
+            this._write = invoker.GetMethod<global::My.System.String>(methods[2]);
+            this._write_2 = invoker.GetMethod<global::My.System.String>(methods[3]);
+            this._invokeAsync = invoker.GetMethod(methods[4]);
+            this.__invoker = invoker.GetMethod(methods[5]);
+            this.__method0 = invoker.GetMethod(methods[6]);
+            this._async = invoker.GetMethod<int>(methods[7]);
             this._type0 = invoker.GetTypeInfo<int>(IWeirdRpcDescriptor.Descriptor);
             this._type1 = invoker.GetTypeInfo<string>(IWeirdRpcDescriptor.Descriptor);
             this._type2 = invoker.GetTypeInfo<global::My.System.Task>(IWeirdRpcDescriptor.Descriptor);
@@ -42,41 +44,46 @@ namespace My.System.Api
 
         global::System.Threading.Tasks.Task<int> global::My.System.Api.IWeird.@class(int @event, string @_invoker, int @reader, int @call, int @payload, int @arg0, int @writer, int @proxy, int @methodIndex, int @this)
         {
-            return this._invoker.InvokeAsync(this._method0, new Arguments0(this, @event, @_invoker, @reader, @call, @payload, @arg0, @writer, @proxy, @methodIndex, @this), default).AsTask();
+            return this._invoker.InvokeAsync(this._class, new ClassArguments(this, @event, @_invoker, @reader, @call, @payload, @arg0, @writer, @proxy, @methodIndex, @this), default).AsTask();
         }
 
         global::System.Threading.Tasks.Task global::My.System.Api.IWeird.@Invoke0(global::System.Threading.CancellationToken @default)
         {
-            return this._invoker.InvokeAsync(this._method1, new Arguments1(this), @default).AsTask();
+            return this._invoker.InvokeAsync(this._invoke0, new Invoke0Arguments(this), @default).AsTask();
         }
 
         global::System.Threading.Tasks.Task<global::My.System.String> global::My.System.Api.IWeird.@Write(global::My.System.Task @task, global::My.System.Text @text)
         {
-            return this._invoker.InvokeAsync(this._method2, new Arguments2(this, @task, @text), default).AsTask();
+            return this._invoker.InvokeAsync(this._write, new WriteArguments(this, @task, @text), default).AsTask();
+        }
+
+        global::System.Threading.Tasks.Task<global::My.System.String> global::My.System.Api.IWeird.@Write(global::My.System.Text @text)
+        {
+            return this._invoker.InvokeAsync(this._write_2, new WriteArguments_2(this, @text), default).AsTask();
         }
 
         global::System.Threading.Tasks.Task global::My.System.Api.IWeird.@InvokeAsync()
         {
-            return this._invoker.InvokeAsync(this._method3, new Arguments3(this), default).AsTask();
+            return this._invoker.InvokeAsync(this._invokeAsync, new InvokeAsyncArguments(this), default).AsTask();
         }
 
         global::System.Threading.Tasks.Task global::My.System.Api.IWeird.@_invoker()
         {
-            return this._invoker.InvokeAsync(this._method4, new Arguments4(this), default).AsTask();
+            return this._invoker.InvokeAsync(this.__invoker, new _invokerArguments(this), default).AsTask();
         }
 
         global::System.Threading.Tasks.Task global::My.System.Api.IWeird.@_method0()
         {
-            return this._invoker.InvokeAsync(this._method5, new Arguments5(this), default).AsTask();
+            return this._invoker.InvokeAsync(this.__method0, new _method0Arguments(this), default).AsTask();
         }
 
         global::System.Threading.Tasks.Task<int> global::My.System.Api.IWeird.@async(int @await, int @var, int @nameof)
         {
-            return this._invoker.InvokeAsync(this._method6, new Arguments6(this, @await, @var, @nameof), default).AsTask();
+            return this._invoker.InvokeAsync(this._async, new AsyncArguments(this, @await, @var, @nameof), default).AsTask();
         }
 
         /// <summary>The arguments of <c>class</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments0 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct ClassArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IWeirdRpcProxy _proxy;
             private readonly int _arg0;
@@ -90,7 +97,7 @@ namespace My.System.Api
             private readonly int _arg8;
             private readonly int _arg9;
 
-            public Arguments0(IWeirdRpcProxy proxy, int arg0, string arg1, int arg2, int arg3, int arg4, int arg5, int arg6, int arg7, int arg8, int arg9)
+            public ClassArguments(IWeirdRpcProxy proxy, int arg0, string arg1, int arg2, int arg3, int arg4, int arg5, int arg6, int arg7, int arg8, int arg9)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -120,19 +127,14 @@ namespace My.System.Api
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg9, this._proxy._type0);
                 writer.WriteEndArray();
             }
-
-            public ulong GetHashKey()
-            {
-                return 0;
-            }
         }
 
         /// <summary>The arguments of <c>Invoke0</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments1 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct Invoke0Arguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IWeirdRpcProxy _proxy;
 
-            public Arguments1(IWeirdRpcProxy proxy)
+            public Invoke0Arguments(IWeirdRpcProxy proxy)
             {
                 this._proxy = proxy;
             }
@@ -142,21 +144,16 @@ namespace My.System.Api
                 writer.WriteStartArray();
                 writer.WriteEndArray();
             }
-
-            public ulong GetHashKey()
-            {
-                return 0;
-            }
         }
 
         /// <summary>The arguments of <c>Write</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments2 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct WriteArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IWeirdRpcProxy _proxy;
             private readonly global::My.System.Task _arg0;
             private readonly global::My.System.Text _arg1;
 
-            public Arguments2(IWeirdRpcProxy proxy, global::My.System.Task arg0, global::My.System.Text arg1)
+            public WriteArguments(IWeirdRpcProxy proxy, global::My.System.Task arg0, global::My.System.Text arg1)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -170,19 +167,34 @@ namespace My.System.Api
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type3);
                 writer.WriteEndArray();
             }
+        }
 
-            public ulong GetHashKey()
+        /// <summary>The arguments of <c>Write</c>, written as a JSON array without boxing.</summary>
+        private readonly struct WriteArguments_2 : global::RpcGen.Serialization.IRpcArguments
+        {
+            private readonly IWeirdRpcProxy _proxy;
+            private readonly global::My.System.Text _arg0;
+
+            public WriteArguments_2(IWeirdRpcProxy proxy, global::My.System.Text arg0)
             {
-                return 0;
+                this._proxy = proxy;
+                this._arg0 = arg0;
+            }
+
+            public void Write(global::System.Text.Json.Utf8JsonWriter writer)
+            {
+                writer.WriteStartArray();
+                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type3);
+                writer.WriteEndArray();
             }
         }
 
         /// <summary>The arguments of <c>InvokeAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments3 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct InvokeAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IWeirdRpcProxy _proxy;
 
-            public Arguments3(IWeirdRpcProxy proxy)
+            public InvokeAsyncArguments(IWeirdRpcProxy proxy)
             {
                 this._proxy = proxy;
             }
@@ -191,20 +203,15 @@ namespace My.System.Api
             {
                 writer.WriteStartArray();
                 writer.WriteEndArray();
-            }
-
-            public ulong GetHashKey()
-            {
-                return 0;
             }
         }
 
         /// <summary>The arguments of <c>_invoker</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments4 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct _invokerArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IWeirdRpcProxy _proxy;
 
-            public Arguments4(IWeirdRpcProxy proxy)
+            public _invokerArguments(IWeirdRpcProxy proxy)
             {
                 this._proxy = proxy;
             }
@@ -213,20 +220,15 @@ namespace My.System.Api
             {
                 writer.WriteStartArray();
                 writer.WriteEndArray();
-            }
-
-            public ulong GetHashKey()
-            {
-                return 0;
             }
         }
 
         /// <summary>The arguments of <c>_method0</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments5 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct _method0Arguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IWeirdRpcProxy _proxy;
 
-            public Arguments5(IWeirdRpcProxy proxy)
+            public _method0Arguments(IWeirdRpcProxy proxy)
             {
                 this._proxy = proxy;
             }
@@ -236,22 +238,17 @@ namespace My.System.Api
                 writer.WriteStartArray();
                 writer.WriteEndArray();
             }
-
-            public ulong GetHashKey()
-            {
-                return 0;
-            }
         }
 
         /// <summary>The arguments of <c>async</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments6 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct AsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IWeirdRpcProxy _proxy;
             private readonly int _arg0;
             private readonly int _arg1;
             private readonly int _arg2;
 
-            public Arguments6(IWeirdRpcProxy proxy, int arg0, int arg1, int arg2)
+            public AsyncArguments(IWeirdRpcProxy proxy, int arg0, int arg1, int arg2)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -266,11 +263,6 @@ namespace My.System.Api
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type0);
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg2, this._proxy._type0);
                 writer.WriteEndArray();
-            }
-
-            public ulong GetHashKey()
-            {
-                return 0;
             }
         }
     }

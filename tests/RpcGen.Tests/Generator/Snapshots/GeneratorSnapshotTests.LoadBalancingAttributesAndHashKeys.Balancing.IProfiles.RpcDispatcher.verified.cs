@@ -30,16 +30,16 @@ namespace Balancing
         {
             switch (methodIndex)
             {
-                case 0: return this.Invoke0(call, payload);
-                case 1: return this.Invoke1(call, payload);
-                case 2: return this.Invoke2(call, payload);
-                case 3: return this.Invoke3(call, payload);
+                case 0: return this.InvokeGetAsync(call, payload);
+                case 1: return this.InvokeScoreAsync(call, payload);
+                case 2: return this.InvokePingAsync(call, payload);
+                case 3: return this.InvokeCountAsync(call, payload);
                 default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'profiles'.");
             }
         }
 
         /// <summary>Serves <c>GetAsync</c> as 'profiles/Get'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeGetAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type0, "userId", out string arg0))
@@ -51,7 +51,7 @@ namespace Balancing
         }
 
         /// <summary>Serves <c>ScoreAsync</c> as 'profiles/Score'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke1(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeScoreAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type0, "tenant", out string arg0))
@@ -71,14 +71,14 @@ namespace Balancing
         }
 
         /// <summary>Serves <c>PingAsync</c> as 'profiles/Ping'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke2(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokePingAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@PingAsync());
         }
 
         /// <summary>Serves <c>CountAsync</c> as 'profiles/Count'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke3(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeCountAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteAsync(this._service.@CountAsync(), this._type2);

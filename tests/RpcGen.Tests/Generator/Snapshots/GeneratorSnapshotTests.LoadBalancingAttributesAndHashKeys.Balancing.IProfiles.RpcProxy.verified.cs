@@ -11,10 +11,10 @@ namespace Balancing
     internal sealed class IProfilesRpcProxy : global::Balancing.IProfiles
     {
         private readonly global::RpcGen.Client.RpcCallInvoker _invoker;
-        private readonly global::RpcGen.Client.RpcClientMethod<global::Balancing.Profile> _method0;
-        private readonly global::RpcGen.Client.RpcClientMethod<int> _method1;
-        private readonly global::RpcGen.Client.RpcClientMethod _method2;
-        private readonly global::RpcGen.Client.RpcClientMethod<int> _method3;
+        private readonly global::RpcGen.Client.RpcClientMethod<global::Balancing.Profile> _getAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod<int> _scoreAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod _pingAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod<int> _countAsync;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<string> _type0;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<int> _type1;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::System.Guid> _type2;
@@ -23,10 +23,10 @@ namespace Balancing
         {
             this._invoker = invoker;
             global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = IProfilesRpcDescriptor.Descriptor.Methods;
-            this._method0 = invoker.GetMethod<global::Balancing.Profile>(methods[0]);
-            this._method1 = invoker.GetMethod<int>(methods[1]);
-            this._method2 = invoker.GetMethod(methods[2]);
-            this._method3 = invoker.GetMethod<int>(methods[3]);
+            this._getAsync = invoker.GetMethod<global::Balancing.Profile>(methods[0]);
+            this._scoreAsync = invoker.GetMethod<int>(methods[1]);
+            this._pingAsync = invoker.GetMethod(methods[2]);
+            this._countAsync = invoker.GetMethod<int>(methods[3]);
             this._type0 = invoker.GetTypeInfo<string>(IProfilesRpcDescriptor.Descriptor);
             this._type1 = invoker.GetTypeInfo<int>(IProfilesRpcDescriptor.Descriptor);
             this._type2 = invoker.GetTypeInfo<global::System.Guid>(IProfilesRpcDescriptor.Descriptor);
@@ -34,31 +34,31 @@ namespace Balancing
 
         global::System.Threading.Tasks.Task<global::Balancing.Profile> global::Balancing.IProfiles.@GetAsync(string @userId, global::System.Threading.CancellationToken @ct)
         {
-            return this._invoker.InvokeAsync(this._method0, new Arguments0(this, @userId), @ct).AsTask();
+            return this._invoker.InvokeAsync(this._getAsync, new GetAsyncArguments(this, @userId), @ct).AsTask();
         }
 
         global::System.Threading.Tasks.Task<int> global::Balancing.IProfiles.@ScoreAsync(string @tenant, int @round, global::System.Guid @user)
         {
-            return this._invoker.InvokeAsync(this._method1, new Arguments1(this, @tenant, @round, @user), default).AsTask();
+            return this._invoker.InvokeAsync(this._scoreAsync, new ScoreAsyncArguments(this, @tenant, @round, @user), default).AsTask();
         }
 
         global::System.Threading.Tasks.Task global::Balancing.IProfiles.@PingAsync()
         {
-            return this._invoker.InvokeAsync(this._method2, new Arguments2(this), default).AsTask();
+            return this._invoker.InvokeAsync(this._pingAsync, new PingAsyncArguments(this), default).AsTask();
         }
 
         global::System.Threading.Tasks.Task<int> global::Balancing.IProfiles.@CountAsync()
         {
-            return this._invoker.InvokeAsync(this._method3, new Arguments3(this), default).AsTask();
+            return this._invoker.InvokeAsync(this._countAsync, new CountAsyncArguments(this), default).AsTask();
         }
 
         /// <summary>The arguments of <c>GetAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments0 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct GetAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IProfilesRpcProxy _proxy;
             private readonly string _arg0;
 
-            public Arguments0(IProfilesRpcProxy proxy, string arg0)
+            public GetAsyncArguments(IProfilesRpcProxy proxy, string arg0)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -78,14 +78,14 @@ namespace Balancing
         }
 
         /// <summary>The arguments of <c>ScoreAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments1 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct ScoreAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IProfilesRpcProxy _proxy;
             private readonly string _arg0;
             private readonly int _arg1;
             private readonly global::System.Guid _arg2;
 
-            public Arguments1(IProfilesRpcProxy proxy, string arg0, int arg1, global::System.Guid arg2)
+            public ScoreAsyncArguments(IProfilesRpcProxy proxy, string arg0, int arg1, global::System.Guid arg2)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -109,11 +109,11 @@ namespace Balancing
         }
 
         /// <summary>The arguments of <c>PingAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments2 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct PingAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IProfilesRpcProxy _proxy;
 
-            public Arguments2(IProfilesRpcProxy proxy)
+            public PingAsyncArguments(IProfilesRpcProxy proxy)
             {
                 this._proxy = proxy;
             }
@@ -122,20 +122,15 @@ namespace Balancing
             {
                 writer.WriteStartArray();
                 writer.WriteEndArray();
-            }
-
-            public ulong GetHashKey()
-            {
-                return 0;
             }
         }
 
         /// <summary>The arguments of <c>CountAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments3 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct CountAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IProfilesRpcProxy _proxy;
 
-            public Arguments3(IProfilesRpcProxy proxy)
+            public CountAsyncArguments(IProfilesRpcProxy proxy)
             {
                 this._proxy = proxy;
             }
@@ -144,11 +139,6 @@ namespace Balancing
             {
                 writer.WriteStartArray();
                 writer.WriteEndArray();
-            }
-
-            public ulong GetHashKey()
-            {
-                return 0;
             }
         }
     }

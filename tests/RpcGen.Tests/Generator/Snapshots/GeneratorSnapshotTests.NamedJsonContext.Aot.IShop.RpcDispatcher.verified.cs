@@ -26,13 +26,13 @@ namespace Aot
         {
             switch (methodIndex)
             {
-                case 0: return this.Invoke0(call, payload);
+                case 0: return this.InvokeGetAsync(call, payload);
                 default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'shop'.");
             }
         }
 
         /// <summary>Serves <c>GetAsync</c> as 'shop/Get'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeGetAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type0, "id", out int arg0))

@@ -11,29 +11,29 @@ namespace Aot
     internal sealed class IShopRpcProxy : global::Aot.IShop
     {
         private readonly global::RpcGen.Client.RpcCallInvoker _invoker;
-        private readonly global::RpcGen.Client.RpcClientMethod<global::Aot.Item> _method0;
+        private readonly global::RpcGen.Client.RpcClientMethod<global::Aot.Item> _getAsync;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<int> _type0;
 
         public IShopRpcProxy(global::RpcGen.Client.RpcCallInvoker invoker)
         {
             this._invoker = invoker;
             global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = IShopRpcDescriptor.Descriptor.Methods;
-            this._method0 = invoker.GetMethod<global::Aot.Item>(methods[0]);
+            this._getAsync = invoker.GetMethod<global::Aot.Item>(methods[0]);
             this._type0 = invoker.GetTypeInfo<int>(IShopRpcDescriptor.Descriptor);
         }
 
         global::System.Threading.Tasks.Task<global::Aot.Item> global::Aot.IShop.@GetAsync(int @id)
         {
-            return this._invoker.InvokeAsync(this._method0, new Arguments0(this, @id), default).AsTask();
+            return this._invoker.InvokeAsync(this._getAsync, new GetAsyncArguments(this, @id), default).AsTask();
         }
 
         /// <summary>The arguments of <c>GetAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments0 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct GetAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IShopRpcProxy _proxy;
             private readonly int _arg0;
 
-            public Arguments0(IShopRpcProxy proxy, int arg0)
+            public GetAsyncArguments(IShopRpcProxy proxy, int arg0)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -44,11 +44,6 @@ namespace Aot
                 writer.WriteStartArray();
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
                 writer.WriteEndArray();
-            }
-
-            public ulong GetHashKey()
-            {
-                return 0;
             }
         }
     }

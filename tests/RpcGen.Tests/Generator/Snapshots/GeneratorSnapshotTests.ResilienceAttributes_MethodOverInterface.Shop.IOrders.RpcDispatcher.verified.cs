@@ -30,18 +30,18 @@ namespace Shop
         {
             switch (methodIndex)
             {
-                case 0: return this.Invoke0(call, payload);
-                case 1: return this.Invoke1(call, payload);
-                case 2: return this.Invoke2(call, payload);
-                case 3: return this.Invoke3(call, payload);
-                case 4: return this.Invoke4(call, payload);
-                case 5: return this.Invoke5(call, payload);
+                case 0: return this.InvokeGetAsync(call, payload);
+                case 1: return this.InvokePlaceAsync(call, payload);
+                case 2: return this.InvokeQuoteAsync(call, payload);
+                case 3: return this.InvokeInvalidateCacheAsync(call, payload);
+                case 4: return this.InvokeChargeAsync(call, payload);
+                case 5: return this.InvokeStockAsync(call, payload);
                 default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'orders'.");
             }
         }
 
         /// <summary>Serves <c>GetAsync</c> as 'orders/Get'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeGetAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type0, "id", out global::System.Guid arg0))
@@ -53,7 +53,7 @@ namespace Shop
         }
 
         /// <summary>Serves <c>PlaceAsync</c> as 'orders/Place'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke1(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokePlaceAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type1, "order", out string arg0))
@@ -65,7 +65,7 @@ namespace Shop
         }
 
         /// <summary>Serves <c>QuoteAsync</c> as 'orders/Quote'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke2(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeQuoteAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type1, "sku", out string arg0))
@@ -77,7 +77,7 @@ namespace Shop
         }
 
         /// <summary>Serves <c>InvalidateCacheAsync</c> as 'orders/InvalidateCache'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke3(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeInvalidateCacheAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type1, "key", out string arg0))
@@ -89,7 +89,7 @@ namespace Shop
         }
 
         /// <summary>Serves <c>ChargeAsync</c> as 'orders/Charge'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke4(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeChargeAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type2, "cents", out int arg0))
@@ -101,7 +101,7 @@ namespace Shop
         }
 
         /// <summary>Serves <c>StockAsync</c> as 'orders/Stock'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke5(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeStockAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type1, "sku", out string arg0))

@@ -11,12 +11,12 @@ namespace Shop
     internal sealed class IOrdersRpcProxy : global::Shop.IOrders
     {
         private readonly global::RpcGen.Client.RpcCallInvoker _invoker;
-        private readonly global::RpcGen.Client.RpcClientMethod<string> _method0;
-        private readonly global::RpcGen.Client.RpcClientMethod<int> _method1;
-        private readonly global::RpcGen.Client.RpcClientMethod<decimal> _method2;
-        private readonly global::RpcGen.Client.RpcClientMethod _method3;
-        private readonly global::RpcGen.Client.RpcClientMethod<int> _method4;
-        private readonly global::RpcGen.Client.RpcClientMethod<int> _method5;
+        private readonly global::RpcGen.Client.RpcClientMethod<string> _getAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod<int> _placeAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod<decimal> _quoteAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod _invalidateCacheAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod<int> _chargeAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod<int> _stockAsync;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::System.Guid> _type0;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<string> _type1;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<int> _type2;
@@ -25,12 +25,12 @@ namespace Shop
         {
             this._invoker = invoker;
             global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = IOrdersRpcDescriptor.Descriptor.Methods;
-            this._method0 = invoker.GetMethod<string>(methods[0]);
-            this._method1 = invoker.GetMethod<int>(methods[1]);
-            this._method2 = invoker.GetMethod<decimal>(methods[2]);
-            this._method3 = invoker.GetMethod(methods[3]);
-            this._method4 = invoker.GetMethod<int>(methods[4]);
-            this._method5 = invoker.GetMethod<int>(methods[5]);
+            this._getAsync = invoker.GetMethod<string>(methods[0]);
+            this._placeAsync = invoker.GetMethod<int>(methods[1]);
+            this._quoteAsync = invoker.GetMethod<decimal>(methods[2]);
+            this._invalidateCacheAsync = invoker.GetMethod(methods[3]);
+            this._chargeAsync = invoker.GetMethod<int>(methods[4]);
+            this._stockAsync = invoker.GetMethod<int>(methods[5]);
             this._type0 = invoker.GetTypeInfo<global::System.Guid>(IOrdersRpcDescriptor.Descriptor);
             this._type1 = invoker.GetTypeInfo<string>(IOrdersRpcDescriptor.Descriptor);
             this._type2 = invoker.GetTypeInfo<int>(IOrdersRpcDescriptor.Descriptor);
@@ -38,41 +38,41 @@ namespace Shop
 
         global::System.Threading.Tasks.Task<string> global::Shop.IOrders.@GetAsync(global::System.Guid @id, global::System.Threading.CancellationToken @ct)
         {
-            return this._invoker.InvokeAsync(this._method0, new Arguments0(this, @id), @ct).AsTask();
+            return this._invoker.InvokeAsync(this._getAsync, new GetAsyncArguments(this, @id), @ct).AsTask();
         }
 
         global::System.Threading.Tasks.Task<int> global::Shop.IOrders.@PlaceAsync(string @order, global::System.Threading.CancellationToken @ct)
         {
-            return this._invoker.InvokeAsync(this._method1, new Arguments1(this, @order), @ct).AsTask();
+            return this._invoker.InvokeAsync(this._placeAsync, new PlaceAsyncArguments(this, @order), @ct).AsTask();
         }
 
         global::System.Threading.Tasks.Task<decimal> global::Shop.IOrders.@QuoteAsync(string @sku)
         {
-            return this._invoker.InvokeAsync(this._method2, new Arguments2(this, @sku), default).AsTask();
+            return this._invoker.InvokeAsync(this._quoteAsync, new QuoteAsyncArguments(this, @sku), default).AsTask();
         }
 
         global::System.Threading.Tasks.Task global::Shop.IOrders.@InvalidateCacheAsync(string @key)
         {
-            return this._invoker.InvokeAsync(this._method3, new Arguments3(this, @key), default).AsTask();
+            return this._invoker.InvokeAsync(this._invalidateCacheAsync, new InvalidateCacheAsyncArguments(this, @key), default).AsTask();
         }
 
         global::System.Threading.Tasks.Task<int> global::Shop.IOrders.@ChargeAsync(int @cents)
         {
-            return this._invoker.InvokeAsync(this._method4, new Arguments4(this, @cents), default).AsTask();
+            return this._invoker.InvokeAsync(this._chargeAsync, new ChargeAsyncArguments(this, @cents), default).AsTask();
         }
 
         global::System.Threading.Tasks.Task<int> global::Shop.IOrders.@StockAsync(string @sku)
         {
-            return this._invoker.InvokeAsync(this._method5, new Arguments5(this, @sku), default).AsTask();
+            return this._invoker.InvokeAsync(this._stockAsync, new StockAsyncArguments(this, @sku), default).AsTask();
         }
 
         /// <summary>The arguments of <c>GetAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments0 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct GetAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IOrdersRpcProxy _proxy;
             private readonly global::System.Guid _arg0;
 
-            public Arguments0(IOrdersRpcProxy proxy, global::System.Guid arg0)
+            public GetAsyncArguments(IOrdersRpcProxy proxy, global::System.Guid arg0)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -84,20 +84,15 @@ namespace Shop
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
                 writer.WriteEndArray();
             }
-
-            public ulong GetHashKey()
-            {
-                return 0;
-            }
         }
 
         /// <summary>The arguments of <c>PlaceAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments1 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct PlaceAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IOrdersRpcProxy _proxy;
             private readonly string _arg0;
 
-            public Arguments1(IOrdersRpcProxy proxy, string arg0)
+            public PlaceAsyncArguments(IOrdersRpcProxy proxy, string arg0)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -108,21 +103,16 @@ namespace Shop
                 writer.WriteStartArray();
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type1);
                 writer.WriteEndArray();
-            }
-
-            public ulong GetHashKey()
-            {
-                return 0;
             }
         }
 
         /// <summary>The arguments of <c>QuoteAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments2 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct QuoteAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IOrdersRpcProxy _proxy;
             private readonly string _arg0;
 
-            public Arguments2(IOrdersRpcProxy proxy, string arg0)
+            public QuoteAsyncArguments(IOrdersRpcProxy proxy, string arg0)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -133,21 +123,16 @@ namespace Shop
                 writer.WriteStartArray();
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type1);
                 writer.WriteEndArray();
-            }
-
-            public ulong GetHashKey()
-            {
-                return 0;
             }
         }
 
         /// <summary>The arguments of <c>InvalidateCacheAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments3 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct InvalidateCacheAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IOrdersRpcProxy _proxy;
             private readonly string _arg0;
 
-            public Arguments3(IOrdersRpcProxy proxy, string arg0)
+            public InvalidateCacheAsyncArguments(IOrdersRpcProxy proxy, string arg0)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -159,20 +144,15 @@ namespace Shop
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type1);
                 writer.WriteEndArray();
             }
-
-            public ulong GetHashKey()
-            {
-                return 0;
-            }
         }
 
         /// <summary>The arguments of <c>ChargeAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments4 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct ChargeAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IOrdersRpcProxy _proxy;
             private readonly int _arg0;
 
-            public Arguments4(IOrdersRpcProxy proxy, int arg0)
+            public ChargeAsyncArguments(IOrdersRpcProxy proxy, int arg0)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -184,20 +164,15 @@ namespace Shop
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type2);
                 writer.WriteEndArray();
             }
-
-            public ulong GetHashKey()
-            {
-                return 0;
-            }
         }
 
         /// <summary>The arguments of <c>StockAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments5 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct StockAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IOrdersRpcProxy _proxy;
             private readonly string _arg0;
 
-            public Arguments5(IOrdersRpcProxy proxy, string arg0)
+            public StockAsyncArguments(IOrdersRpcProxy proxy, string arg0)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -208,11 +183,6 @@ namespace Shop
                 writer.WriteStartArray();
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type1);
                 writer.WriteEndArray();
-            }
-
-            public ulong GetHashKey()
-            {
-                return 0;
             }
         }
     }

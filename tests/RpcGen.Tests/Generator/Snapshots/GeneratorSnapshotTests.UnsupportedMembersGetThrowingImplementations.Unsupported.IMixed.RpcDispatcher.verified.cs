@@ -24,13 +24,13 @@ namespace Unsupported
         {
             switch (methodIndex)
             {
-                case 0: return this.Invoke0(call, payload);
+                case 0: return this.InvokeGoodAsync(call, payload);
                 default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'Mixed'.");
             }
         }
 
         /// <summary>Serves <c>GoodAsync</c> as 'Mixed/Good'.</summary>
-        private global::System.Threading.Tasks.ValueTask Invoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        private global::System.Threading.Tasks.ValueTask InvokeGoodAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
             if (!reader.TryRead(this._type0, "x", out int arg0))

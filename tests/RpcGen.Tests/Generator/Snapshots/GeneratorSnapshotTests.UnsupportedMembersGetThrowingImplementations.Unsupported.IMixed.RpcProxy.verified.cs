@@ -11,20 +11,20 @@ namespace Unsupported
     internal sealed class IMixedRpcProxy : global::Unsupported.IMixed
     {
         private readonly global::RpcGen.Client.RpcCallInvoker _invoker;
-        private readonly global::RpcGen.Client.RpcClientMethod<int> _method0;
+        private readonly global::RpcGen.Client.RpcClientMethod<int> _goodAsync;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<int> _type0;
 
         public IMixedRpcProxy(global::RpcGen.Client.RpcCallInvoker invoker)
         {
             this._invoker = invoker;
             global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = IMixedRpcDescriptor.Descriptor.Methods;
-            this._method0 = invoker.GetMethod<int>(methods[0]);
+            this._goodAsync = invoker.GetMethod<int>(methods[0]);
             this._type0 = invoker.GetTypeInfo<int>(IMixedRpcDescriptor.Descriptor);
         }
 
         global::System.Threading.Tasks.Task<int> global::Unsupported.IMixed.@GoodAsync(int @x)
         {
-            return this._invoker.InvokeAsync(this._method0, new Arguments0(this, @x), default).AsTask();
+            return this._invoker.InvokeAsync(this._goodAsync, new GoodAsyncArguments(this, @x), default).AsTask();
         }
 
         int global::Unsupported.IMixed.Sync(int @x) => throw new global::System.NotSupportedException("'IMixed.Sync(int)' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because its return type must be Task, Task<T>, ValueTask or ValueTask<T> (streaming is not supported yet).");
@@ -76,12 +76,12 @@ namespace Unsupported
         global::System.Threading.Tasks.Task global::Unsupported.IMixed.SpanAsync(global::System.ReadOnlySpan<byte> @data) => throw new global::System.NotSupportedException("'IMixed.SpanAsync(System.ReadOnlySpan<byte>)' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because parameter 'data' of type System.ReadOnlySpan<byte> cannot be serialized.");
 
         /// <summary>The arguments of <c>GoodAsync</c>, written as a JSON array without boxing.</summary>
-        private readonly struct Arguments0 : global::RpcGen.Serialization.IRpcArguments
+        private readonly struct GoodAsyncArguments : global::RpcGen.Serialization.IRpcArguments
         {
             private readonly IMixedRpcProxy _proxy;
             private readonly int _arg0;
 
-            public Arguments0(IMixedRpcProxy proxy, int arg0)
+            public GoodAsyncArguments(IMixedRpcProxy proxy, int arg0)
             {
                 this._proxy = proxy;
                 this._arg0 = arg0;
@@ -92,11 +92,6 @@ namespace Unsupported
                 writer.WriteStartArray();
                 global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
                 writer.WriteEndArray();
-            }
-
-            public ulong GetHashKey()
-            {
-                return 0;
             }
         }
     }
