@@ -13,8 +13,12 @@ public sealed partial class RpcGenerator
         //     public static readonly RpcServiceDescriptor Descriptor = new RpcServiceDescriptor("calc", typeof(ICalculator),
         //         new RpcMethodDescriptor[] { new RpcMethodDescriptor(0, "Add", "AddAsync", new[] { ...parameters }, "int",
         //             RpcReturnKind.TaskOfT, hasCancellationToken: true, timeoutMilliseconds: 500), ... });
-        //     [ModuleInitializer] internal static void Register() => RpcServiceRegistry.Register<ICalculator>(Descriptor,
-        //         static invoker => new ICalculatorRpcProxy(invoker), static (service, context) => new ICalculatorRpcDispatcher(service, context));
+        //     [ModuleInitializer] internal static void Register()
+        //     {
+        //         RpcServiceRegistry.Register<ICalculator>(Descriptor);                                  // Descriptors
+        //         RpcProxyFactory<ICalculator>.Register(static invoker => new ICalculatorRpcProxy(invoker));  // Client
+        //         RpcDispatcherFactory<ICalculator>.Register(static (service, context) => new ICalculatorRpcDispatcher(service, context));  // Server
+        //     }
         // }
         private static string EmitDescriptor(ServiceSpec service)
         {
@@ -136,12 +140,9 @@ public sealed partial class RpcGenerator
             writer.WriteLine("[global::System.Runtime.CompilerServices.ModuleInitializer]");
             writer.WriteLine("internal static void Register()");
             writer.OpenBlock();
-            writer.WriteLine($"{RpcServiceRegistry}.Register<{service.InterfaceFullName}>(");
-            writer.Indentation++;
-            writer.WriteLine("Descriptor,");
-            writer.WriteLine($"static invoker => new {ProxyClass(service)}(invoker),");
-            writer.WriteLine($"static (service, context) => new {DispatcherClass(service)}(service, context));");
-            writer.Indentation--;
+            writer.WriteLine($"{RpcServiceRegistry}.Register<{service.InterfaceFullName}>(Descriptor);");
+            writer.WriteLine($"{RpcProxyFactory}<{service.InterfaceFullName}>.Register(static invoker => new {ProxyClass(service)}(invoker));");
+            writer.WriteLine($"{RpcDispatcherFactory}<{service.InterfaceFullName}>.Register(static (service, context) => new {DispatcherClass(service)}(service, context));");
             writer.CloseBlock();
             writer.CloseBlock();
             return EndFile(service, writer);

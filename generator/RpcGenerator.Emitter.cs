@@ -35,6 +35,8 @@ public sealed partial class RpcGenerator
         private const string RpcParameterDescriptor = "global::RpcGen.Descriptors.RpcParameterDescriptor";
         private const string RpcReturnKind = "global::RpcGen.Descriptors.RpcReturnKind";
         private const string RpcServiceRegistry = "global::RpcGen.Descriptors.RpcServiceRegistry";
+        private const string RpcProxyFactory = "global::RpcGen.Client.RpcProxyFactory";
+        private const string RpcDispatcherFactory = "global::RpcGen.Server.RpcDispatcherFactory";
         private const string RpcException = "global::RpcGen.Protocol.RpcException";
         private const string RpcStatusCode = "global::RpcGen.Protocol.RpcStatusCode";
         private const string RpcHash = "global::RpcGen.Balancing.RpcHash";

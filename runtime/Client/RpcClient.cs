@@ -96,7 +96,7 @@ public sealed class RpcClient : IAsyncDisposable
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
         RpcServiceRegistry.EnsureRegistered<TService>();
-        return (TService)_proxies.GetOrAdd(typeof(TService), static (_, invoker) => RpcServiceRegistry.Registration<TService>.CreateProxy!(invoker), Invoker);
+        return (TService)_proxies.GetOrAdd(typeof(TService), static (_, invoker) => RpcProxyFactory<TService>.Create(invoker), Invoker);
     }
 
     /// <summary>Measures a round trip to <paramref name="endpoint"/> with a ping frame.</summary>

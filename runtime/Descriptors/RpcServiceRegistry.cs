@@ -2,26 +2,22 @@ using System;
 using System.Linq;
 using System.Collections.Generic;
 using System.ComponentModel;
-using RpcGen.Client;
-using RpcGen.Server;
 
 namespace RpcGen.Descriptors;
 
 /// <summary>
-/// Where generated code registers each service (from a module initializer), so that proxies and dispatchers are found
-/// without reflection, under trimming and Native AOT.
+/// Where generated code registers each service's descriptor (from a module initializer), without reflection, under
+/// trimming and Native AOT. The proxy and dispatcher factories register beside it in their own layers
+/// (<c>RpcGen.Client.RpcProxyFactory&lt;T&gt;</c>, <c>RpcGen.Server.RpcDispatcherFactory&lt;T&gt;</c>).
 /// </summary>
 public static class RpcServiceRegistry
 {
     private static readonly object s_lock = new();
     private static readonly List<RpcServiceDescriptor> s_services = new();
 
-    /// <summary>Registers a generated service. Called by generated module initializers.</summary>
+    /// <summary>Registers a generated service's descriptor. Called by generated module initializers.</summary>
     [EditorBrowsable(EditorBrowsableState.Never)]
-    public static void Register<TService>(
-        RpcServiceDescriptor descriptor,
-        Func<RpcCallInvoker, TService> createProxy,
-        Func<TService, RpcDispatcherContext, RpcServiceDispatcher> createDispatcher)
+    public static void Register<TService>(RpcServiceDescriptor descriptor)
         where TService : class
     {
         lock (s_lock)
@@ -31,8 +27,6 @@ public static class RpcServiceRegistry
                 return;
             }
 
-            Registration<TService>.CreateProxy = createProxy;
-            Registration<TService>.CreateDispatcher = createDispatcher;
             Registration<TService>.Descriptor = descriptor;
             s_services.Add(descriptor);
         }
@@ -74,7 +68,5 @@ public static class RpcServiceRegistry
     internal readonly struct Registration<TService> where TService : class
     {
         public static RpcServiceDescriptor? Descriptor;
-        public static Func<RpcCallInvoker, TService>? CreateProxy;
-        public static Func<TService, RpcDispatcherContext, RpcServiceDispatcher>? CreateDispatcher;
     }
 }

@@ -126,7 +126,7 @@ public sealed class RpcServer : IAsyncDisposable
                 }
             }
 
-            _dispatchers.Add(RpcServiceRegistry.Registration<TService>.CreateDispatcher!(implementation, _context));
+            _dispatchers.Add(RpcDispatcherFactory<TService>.Create(implementation, _context));
         }
 
         return this;

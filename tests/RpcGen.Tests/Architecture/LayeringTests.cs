@@ -53,11 +53,8 @@ public sealed class LayeringTests
         // In-process endpoints hold their server: they become named in-process transports.
         "Balancing → Server: Balancing/RpcEndpoint.cs uses RpcServer",
         "Balancing → Server: Balancing/RpcEndpointState.cs uses RpcServer",
-        // The registry holds proxy and dispatcher factories: they move to the generated-code surface.
+        // Descriptors carry the [LoadBalance(typeof(X))] factory: balancer choice moves out of the descriptor.
         "Descriptors → Balancing: Descriptors/RpcServiceDescriptor.cs uses ILoadBalancer",
-        "Descriptors → Client: Descriptors/RpcServiceRegistry.cs uses RpcCallInvoker",
-        "Descriptors → Server: Descriptors/RpcServiceRegistry.cs uses RpcDispatcherContext",
-        "Descriptors → Server: Descriptors/RpcServiceRegistry.cs uses RpcServiceDispatcher",
         // Polly pipelines are typed on the attempt's result, which holds a response buffer.
         "Resilience → Transport: Resilience/AttemptResult.cs uses ResponseData",
     };

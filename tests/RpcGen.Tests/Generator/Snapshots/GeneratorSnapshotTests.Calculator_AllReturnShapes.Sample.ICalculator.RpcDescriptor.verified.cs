@@ -78,10 +78,9 @@ namespace Sample
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Sample.ICalculator>(
-                Descriptor,
-                static invoker => new ICalculatorRpcProxy(invoker),
-                static (service, context) => new ICalculatorRpcDispatcher(service, context));
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Sample.ICalculator>(Descriptor);
+            global::RpcGen.Client.RpcProxyFactory<global::Sample.ICalculator>.Register(static invoker => new ICalculatorRpcProxy(invoker));
+            global::RpcGen.Server.RpcDispatcherFactory<global::Sample.ICalculator>.Register(static (service, context) => new ICalculatorRpcDispatcher(service, context));
         }
     }
 }

@@ -89,10 +89,9 @@ namespace Shapes
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Shapes.IShapes>(
-                Descriptor,
-                static invoker => new IShapesRpcProxy(invoker),
-                static (service, context) => new IShapesRpcDispatcher(service, context));
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Shapes.IShapes>(Descriptor);
+            global::RpcGen.Client.RpcProxyFactory<global::Shapes.IShapes>.Register(static invoker => new IShapesRpcProxy(invoker));
+            global::RpcGen.Server.RpcDispatcherFactory<global::Shapes.IShapes>.Register(static (service, context) => new IShapesRpcDispatcher(service, context));
         }
     }
 }

@@ -22,10 +22,9 @@ namespace Empty
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Empty.INothing>(
-                Descriptor,
-                static invoker => new INothingRpcProxy(invoker),
-                static (service, context) => new INothingRpcDispatcher(service, context));
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Empty.INothing>(Descriptor);
+            global::RpcGen.Client.RpcProxyFactory<global::Empty.INothing>.Register(static invoker => new INothingRpcProxy(invoker));
+            global::RpcGen.Server.RpcDispatcherFactory<global::Empty.INothing>.Register(static (service, context) => new INothingRpcDispatcher(service, context));
         }
     }
 }

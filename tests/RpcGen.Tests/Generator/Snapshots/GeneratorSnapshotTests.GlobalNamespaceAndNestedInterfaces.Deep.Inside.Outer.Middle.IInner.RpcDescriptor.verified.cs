@@ -34,10 +34,9 @@ namespace Deep.Inside
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Deep.Inside.Outer.Middle.IInner>(
-                Descriptor,
-                static invoker => new Outer_Middle_IInnerRpcProxy(invoker),
-                static (service, context) => new Outer_Middle_IInnerRpcDispatcher(service, context));
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Deep.Inside.Outer.Middle.IInner>(Descriptor);
+            global::RpcGen.Client.RpcProxyFactory<global::Deep.Inside.Outer.Middle.IInner>.Register(static invoker => new Outer_Middle_IInnerRpcProxy(invoker));
+            global::RpcGen.Server.RpcDispatcherFactory<global::Deep.Inside.Outer.Middle.IInner>.Register(static (service, context) => new Outer_Middle_IInnerRpcDispatcher(service, context));
         }
     }
 }

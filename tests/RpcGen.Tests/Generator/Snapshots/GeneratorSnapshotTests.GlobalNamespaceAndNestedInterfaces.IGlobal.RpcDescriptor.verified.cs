@@ -29,9 +29,8 @@ internal static class IGlobalRpcDescriptor
     [global::System.Runtime.CompilerServices.ModuleInitializer]
     internal static void Register()
     {
-        global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::IGlobal>(
-            Descriptor,
-            static invoker => new IGlobalRpcProxy(invoker),
-            static (service, context) => new IGlobalRpcDispatcher(service, context));
+        global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::IGlobal>(Descriptor);
+        global::RpcGen.Client.RpcProxyFactory<global::IGlobal>.Register(static invoker => new IGlobalRpcProxy(invoker));
+        global::RpcGen.Server.RpcDispatcherFactory<global::IGlobal>.Register(static (service, context) => new IGlobalRpcDispatcher(service, context));
     }
 }

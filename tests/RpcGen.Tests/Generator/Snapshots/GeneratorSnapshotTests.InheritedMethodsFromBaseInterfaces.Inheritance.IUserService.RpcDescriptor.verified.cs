@@ -80,10 +80,9 @@ namespace Inheritance
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Inheritance.IUserService>(
-                Descriptor,
-                static invoker => new IUserServiceRpcProxy(invoker),
-                static (service, context) => new IUserServiceRpcDispatcher(service, context));
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Inheritance.IUserService>(Descriptor);
+            global::RpcGen.Client.RpcProxyFactory<global::Inheritance.IUserService>.Register(static invoker => new IUserServiceRpcProxy(invoker));
+            global::RpcGen.Server.RpcDispatcherFactory<global::Inheritance.IUserService>.Register(static (service, context) => new IUserServiceRpcDispatcher(service, context));
         }
     }
 }

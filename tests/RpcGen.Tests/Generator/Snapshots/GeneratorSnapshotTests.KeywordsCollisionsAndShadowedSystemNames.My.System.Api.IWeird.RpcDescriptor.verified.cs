@@ -118,10 +118,9 @@ namespace My.System.Api
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::My.System.Api.IWeird>(
-                Descriptor,
-                static invoker => new IWeirdRpcProxy(invoker),
-                static (service, context) => new IWeirdRpcDispatcher(service, context));
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::My.System.Api.IWeird>(Descriptor);
+            global::RpcGen.Client.RpcProxyFactory<global::My.System.Api.IWeird>.Register(static invoker => new IWeirdRpcProxy(invoker));
+            global::RpcGen.Server.RpcDispatcherFactory<global::My.System.Api.IWeird>.Register(static (service, context) => new IWeirdRpcDispatcher(service, context));
         }
     }
 }

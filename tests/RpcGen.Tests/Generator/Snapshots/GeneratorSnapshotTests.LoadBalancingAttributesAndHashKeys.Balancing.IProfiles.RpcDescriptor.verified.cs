@@ -73,10 +73,9 @@ namespace Balancing
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Balancing.IProfiles>(
-                Descriptor,
-                static invoker => new IProfilesRpcProxy(invoker),
-                static (service, context) => new IProfilesRpcDispatcher(service, context));
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Balancing.IProfiles>(Descriptor);
+            global::RpcGen.Client.RpcProxyFactory<global::Balancing.IProfiles>.Register(static invoker => new IProfilesRpcProxy(invoker));
+            global::RpcGen.Server.RpcDispatcherFactory<global::Balancing.IProfiles>.Register(static (service, context) => new IProfilesRpcDispatcher(service, context));
         }
     }
 }

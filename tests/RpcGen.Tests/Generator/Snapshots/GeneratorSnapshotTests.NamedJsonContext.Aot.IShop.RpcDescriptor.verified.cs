@@ -35,10 +35,9 @@ namespace Aot
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Aot.IShop>(
-                Descriptor,
-                static invoker => new IShopRpcProxy(invoker),
-                static (service, context) => new IShopRpcDispatcher(service, context));
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Aot.IShop>(Descriptor);
+            global::RpcGen.Client.RpcProxyFactory<global::Aot.IShop>.Register(static invoker => new IShopRpcProxy(invoker));
+            global::RpcGen.Server.RpcDispatcherFactory<global::Aot.IShop>.Register(static (service, context) => new IShopRpcDispatcher(service, context));
         }
     }
 }

@@ -111,10 +111,9 @@ namespace Shop
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Shop.IOrders>(
-                Descriptor,
-                static invoker => new IOrdersRpcProxy(invoker),
-                static (service, context) => new IOrdersRpcDispatcher(service, context));
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Shop.IOrders>(Descriptor);
+            global::RpcGen.Client.RpcProxyFactory<global::Shop.IOrders>.Register(static invoker => new IOrdersRpcProxy(invoker));
+            global::RpcGen.Server.RpcDispatcherFactory<global::Shop.IOrders>.Register(static (service, context) => new IOrdersRpcDispatcher(service, context));
         }
     }
 }

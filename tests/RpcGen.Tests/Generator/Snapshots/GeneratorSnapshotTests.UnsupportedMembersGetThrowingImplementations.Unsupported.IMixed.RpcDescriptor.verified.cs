@@ -51,10 +51,9 @@ namespace Unsupported
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         internal static void Register()
         {
-            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Unsupported.IMixed>(
-                Descriptor,
-                static invoker => new IMixedRpcProxy(invoker),
-                static (service, context) => new IMixedRpcDispatcher(service, context));
+            global::RpcGen.Descriptors.RpcServiceRegistry.Register<global::Unsupported.IMixed>(Descriptor);
+            global::RpcGen.Client.RpcProxyFactory<global::Unsupported.IMixed>.Register(static invoker => new IMixedRpcProxy(invoker));
+            global::RpcGen.Server.RpcDispatcherFactory<global::Unsupported.IMixed>.Register(static (service, context) => new IMixedRpcDispatcher(service, context));
         }
     }
 }
