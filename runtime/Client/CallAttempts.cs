@@ -75,34 +75,15 @@ internal sealed class CallAttempts
             PendingCall? call;
             try
             {
-                ValueTask<ClientConnection> connecting = endpoint.GetConnectionAsync(cancellationToken);
-                if (connecting.IsCompletedSuccessfully)
+                CallStart started = await StartAsync(endpoint, method, attemptDeadline, cancellationToken).ConfigureAwait(false);
+                if (started.Error is not null)
                 {
-                    connection = connecting.Result;
-                }
-                else
-                {
-                    Task<ClientConnection> connect = connecting.AsTask();
-                    if (await WaitWithinDeadlineAsync(connect, attemptDeadline, endpoint, method, "connecting to", cancellationToken).ConfigureAwait(false) is { } late)
-                    {
-                        _client.CallEnded(endpoint, start, CallOutcome.Neutral);
-                        return AttemptResult.Failed(late);
-                    }
-
-                    connection = await connect.ConfigureAwait(false); // done: throws only if connecting failed
+                    _client.CallEnded(endpoint, start, CallOutcome.Neutral);
+                    return AttemptResult.Failed(started.Error);
                 }
 
-                call = connection.TryStartCall(out bool full);
-                if (full)
-                {
-                    (call, Exception? late) = await WaitForCallSlotAsync(connection, endpoint, method, attemptDeadline, cancellationToken).ConfigureAwait(false);
-                    if (late is not null)
-                    {
-                        _client.CallEnded(endpoint, start, CallOutcome.Neutral);
-                        return AttemptResult.Failed(late);
-                    }
-                }
-
+                connection = started.Connection!;
+                call = started.Call;
                 if (call is null)
                 {
                     // The connection began draining between the pick and now; the next attempt opens another.
@@ -185,6 +166,45 @@ internal sealed class CallAttempts
         return AttemptResult.Failed(lastError ?? new RpcException(RpcStatusCode.Unavailable, $"No endpoint could take '{method.Descriptor.FullName}'.") { NotProcessed = true });
     }
 
+    /// <summary>A connection and a call started on it, or the error (deadline, cancellation) that ended the wait for them.</summary>
+    private readonly record struct CallStart(ClientConnection? Connection, PendingCall? Call, Exception? Error);
+
+    /// <summary>
+    /// The endpoint's connection and a call slot on it. Completes at once when the connection is up and has a free slot
+    /// (the common case: nothing awaited, nothing allocated); otherwise waits, within the deadline, for the connection
+    /// to be made and then for a slot. The call is null when the connection stopped taking calls. Connecting failures
+    /// are thrown (the attempt loop tells them apart); the deadline and the caller's cancellation are returned.
+    /// </summary>
+    private ValueTask<CallStart> StartAsync(RpcEndpointState endpoint, RpcClientMethod method, long deadline, CancellationToken cancellationToken)
+    {
+        ValueTask<ClientConnection> connecting = endpoint.GetConnectionAsync(cancellationToken);
+        if (!connecting.IsCompletedSuccessfully)
+        {
+            return ConnectThenStartAsync(connecting.AsTask(), endpoint, method, deadline, cancellationToken);
+        }
+
+        ClientConnection connection = connecting.Result;
+        PendingCall? call = connection.TryStartCall(out bool full);
+        return full
+            ? WaitForCallSlotAsync(connection, endpoint, method, deadline, cancellationToken)
+            : new ValueTask<CallStart>(new CallStart(connection, call, null));
+    }
+
+    private async ValueTask<CallStart> ConnectThenStartAsync(
+        Task<ClientConnection> connect, RpcEndpointState endpoint, RpcClientMethod method, long deadline, CancellationToken cancellationToken)
+    {
+        if (await WaitWithinDeadlineAsync(connect, deadline, endpoint, method, "connecting to", cancellationToken).ConfigureAwait(false) is { } late)
+        {
+            return new CallStart(null, null, late);
+        }
+
+        ClientConnection connection = await connect.ConfigureAwait(false); // done: throws only if connecting failed
+        PendingCall? call = connection.TryStartCall(out bool full);
+        return full
+            ? await WaitForCallSlotAsync(connection, endpoint, method, deadline, cancellationToken).ConfigureAwait(false)
+            : new CallStart(connection, call, null);
+    }
+
     /// <summary>
     /// Waits for <paramref name="task"/> (a connection still being made, or a call slot on a full connection), but never
     /// past the call's deadline: a peer that accepts and never completes the handshake holds the connect for
@@ -235,7 +255,7 @@ internal sealed class CallAttempts
     /// one connection (as HTTP/2 clients honour MAX_CONCURRENT_STREAMS). Returns the started call (null when the
     /// connection stopped taking calls), or the error that ended the wait.
     /// </summary>
-    private async ValueTask<(PendingCall? Call, Exception? Error)> WaitForCallSlotAsync(
+    private async ValueTask<CallStart> WaitForCallSlotAsync(
         ClientConnection connection, RpcEndpointState endpoint, RpcClientMethod method, long deadline, CancellationToken cancellationToken)
     {
         PendingCall? call = null;
@@ -251,13 +271,13 @@ internal sealed class CallAttempts
                     connection.PassSlotOn(); // woken as it gave up: the slot is the next waiter's
                 }
 
-                return (null, error);
+                return new CallStart(null, null, error);
             }
 
             call = connection.TryStartCall(out full);
         }
 
-        return (call, null);
+        return new CallStart(connection, call, null);
     }
 
     /// <summary>What an attempt's failure says about its endpoint's health.</summary>

@@ -97,7 +97,9 @@ public sealed class RpcMethodDescriptor
     public string Name { get; }
 
     /// <summary><c>service/method</c>, as sent in request frames.</summary>
-    public string FullName => Service.Name + "/" + Name;
+    public string FullName => _fullName ??= Service.Name + "/" + Name;
+
+    private string? _fullName;
 
     /// <summary>The C# method name.</summary>
     public string ClrName { get; }

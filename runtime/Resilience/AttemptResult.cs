@@ -18,24 +18,16 @@ internal readonly struct AttemptResult : IDisposable
     {
         Response = response;
         Endpoint = endpoint;
-        Error = null;
-    }
-
-    private AttemptResult(Exception error)
-    {
-        Response = default;
-        Endpoint = string.Empty;
-        Error = error;
     }
 
     public ResponseData Response { get; }
 
     public string Endpoint { get; }
 
-    /// <summary>The failure, or null when the attempt succeeded.</summary>
-    public Exception? Error { get; }
+    /// <summary>The failure, or null when the attempt succeeded (kept in the response, so a result stays small).</summary>
+    public Exception? Error => Response.Error;
 
-    public static AttemptResult Failed(Exception error) => new(error);
+    public static AttemptResult Failed(Exception error) => new(new ResponseData(error), string.Empty);
 
     /// <summary>Throws the failure (keeping its stack trace when it was thrown before).</summary>
     public void ThrowIfFailed()
