@@ -122,6 +122,7 @@ public sealed class PackageTests : IDisposable
         return directory;
     }
 
+    // Only "using RpcGen;": RpcServer, RpcClient (RpcGen.Server, RpcGen.Client) come from the package's implicit usings.
     private const string GoodProgram = """
         using RpcGen;
 
@@ -170,6 +171,7 @@ public sealed class PackageTests : IDisposable
         Assert.Contains("analyzers/dotnet/cs/RpcGen.Analyzers.dll", entries);
         Assert.Contains("analyzers/dotnet/roslyn4.14/cs/RpcGen.CodeFixes.dll", entries);
         Assert.Contains("README.md", entries);
+        Assert.Contains("build/RpcGen.props", entries); // implicit usings for direct consumers
         Assert.DoesNotContain(entries, e => e.Contains("Microsoft.CodeAnalysis", StringComparison.Ordinal));
         using var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open());
         string text = nuspec.ReadToEnd();
