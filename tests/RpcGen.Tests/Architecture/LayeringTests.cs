@@ -41,12 +41,12 @@ public sealed class LayeringTests
     private static readonly string[] KnownViolations =
     {
         // Endpoint state owns its connection and health pings sockets: connection management moves to Client.
-        "Balancing → Client: Balancing/EndpointHealth.cs uses RpcClient",
-        "Balancing → Client: Balancing/EndpointHealth.cs uses RpcClientOptions",
+        "Balancing → Client: Balancing/HealthMonitor.cs uses RpcClient",
+        "Balancing → Client: Balancing/HealthMonitor.cs uses RpcClientOptions",
         "Balancing → Client: Balancing/RpcEndpointState.cs uses RpcClient",
         "Balancing → Client: Balancing/RpcEndpointState.cs uses RpcClientOptions",
-        "Balancing → Transport: Balancing/EndpointHealth.cs uses ClientConnection",
-        "Balancing → Transport: Balancing/EndpointHealth.cs uses FramedConnection",
+        "Balancing → Transport: Balancing/HealthMonitor.cs uses ClientConnection",
+        "Balancing → Transport: Balancing/HealthMonitor.cs uses FramedConnection",
         "Balancing → Transport: Balancing/RpcEndpointState.cs uses ClientConnection",
         "Balancing → Transport: Balancing/RpcEndpointState.cs uses FramedConnection",
         "Balancing → Transport: Balancing/RpcEndpointState.cs uses TransportConnection",

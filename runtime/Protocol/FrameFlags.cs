@@ -1,0 +1,23 @@
+using System;
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Threading.Tasks;
+
+namespace RpcGen.Protocol;
+
+/// <summary>Flag bits of the frame header's flags byte.</summary>
+[Flags]
+internal enum FrameFlags : byte
+{
+    None = 0,
+    /// <summary>On an error frame: the request never reached a handler; it is safe to send it elsewhere.</summary>
+    NotProcessed = 1,
+    /// <summary>On a response or error frame: the body starts with a 6-byte load report (<see cref="LoadReport"/>).</summary>
+    LoadReport = 2,
+    /// <summary>On an error frame: the message is followed by an i32 retry pushback in ms (-1: do not retry).</summary>
+    Pushback = 4,
+    /// <summary>On a request frame: a retry or hedge of an earlier attempt of the same call (the retry marker).</summary>
+    RetryAttempt = 8,
+    /// <summary>On a request frame: a 16-byte call id follows the metadata, the same in every attempt of the call.</summary>
+    CallId = 16,
+}

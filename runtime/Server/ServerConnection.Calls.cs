@@ -1,0 +1,245 @@
+using System;
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Generic;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.Extensions.Logging;
+using RpcGen.Descriptors;
+using RpcGen.Protocol;
+using RpcGen.Server;
+using RpcGen.Transport;
+
+namespace RpcGen.Server;
+
+// The calls of a server connection: parsing requests, dispatching them (inline or on the thread pool), call slots
+// (MaxConcurrentCallsPerConnection) and the refusals over a limit.
+internal partial class ServerConnection
+{
+    private void OnRequest(uint callId, FrameFlags flags, ReadOnlySpan<byte> body)
+    {
+        string? problem = RequestBody.TryParse(body, flags, out RequestBody request);
+        if (problem is not null)
+        {
+            SendError(callId, RpcStatusCode.Internal, $"Malformed request frame: {problem}.");
+            return;
+        }
+
+        if (!Server.Methods.TryFind(request.Method, out RpcServiceDispatcher dispatcher, out int methodIndex))
+        {
+            SendError(callId, RpcStatusCode.Unimplemented, Server.Methods.DescribeMissing(request.Method));
+            return;
+        }
+
+        Volatile.Write(ref _lastActivity, Server.TimeProvider.GetTimestamp());
+        if (RefuseOverLimit(callId))
+        {
+            return;
+        }
+
+        RpcMethodDescriptor descriptor = dispatcher.Descriptor.Methods[methodIndex];
+        DeduplicationWindow.Entry? dedupe = null;
+        if (!request.CallId.IsEmpty && descriptor.Deduplicate)
+        {
+            // At most once: a repeated call id gets the first run's answer (now, or when that run finishes).
+            dedupe = Server.Deduplication.Begin(new Guid(request.CallId), descriptor.FullName, this, callId);
+            if (dedupe is null)
+            {
+                return;
+            }
+        }
+
+        RpcServerCall call = Server.RentCall();
+        lock (_lock)
+        {
+            if (_goingAway)
+            {
+                Server.ReturnCall(call);
+                call = null!;
+            }
+            else if (!_inFlight.TryAdd(callId, call))
+            {
+                Server.ReturnCall(call);
+                call = null!;
+                problem = "a call with this id is already in flight";
+            }
+            else
+            {
+                _callCount++;
+                if (callId > _lastCallId)
+                {
+                    _lastCallId = callId;
+                }
+            }
+        }
+
+        if (call is null)
+        {
+            if (dedupe is not null)
+            {
+                Server.Deduplication.Abandon(dedupe, RpcStatusCode.Unavailable, "The server is shutting down; the request was not processed.");
+            }
+
+            if (problem is null)
+            {
+                SendError(callId, RpcStatusCode.Unavailable, "The server is shutting down; the request was not processed.", FrameFlags.NotProcessed);
+            }
+            else
+            {
+                SendError(callId, RpcStatusCode.Internal, $"Malformed request: {problem}.");
+            }
+
+            return;
+        }
+
+        Server.CallStarted();
+        call.Start(this, callId, descriptor, request.TimeoutMilliseconds, (flags & FrameFlags.RetryAttempt) != 0);
+        call.Dedupe = dedupe;
+        if (Server.Options.RunHandlersInline)
+        {
+            Invoke(dispatcher, methodIndex, call, request.Payload);
+            return;
+        }
+
+        // Off the read loop: the payload lives in the receive buffer only until this method returns, so copy it.
+        byte[] payload = Transport.BufferPool.Rent(Math.Max(1, request.Payload.Length));
+        request.Payload.CopyTo(payload);
+        ThreadPool.UnsafeQueueUserWorkItem(
+            static state => state.Connection.Invoke(state.Dispatcher, state.MethodIndex, state.Call, state.Payload, state.Length),
+            new QueuedCall(this, dispatcher, methodIndex, call, payload, request.Payload.Length),
+            preferLocal: false);
+    }
+
+    private sealed record QueuedCall(ServerConnection Connection, RpcServiceDispatcher Dispatcher, int MethodIndex, RpcServerCall Call, byte[] Payload, int Length);
+
+    private void Invoke(RpcServiceDispatcher dispatcher, int methodIndex, RpcServerCall call, byte[] payload, int length)
+    {
+        try
+        {
+            Invoke(dispatcher, methodIndex, call, payload.AsSpan(0, length));
+        }
+        finally
+        {
+            Transport.BufferPool.Return(payload); // arguments are read before the handler's first await
+        }
+    }
+
+    /// <summary>Runs the generated dispatcher for one call and finishes the call when its task completes.</summary>
+    private void Invoke(RpcServiceDispatcher dispatcher, int methodIndex, RpcServerCall call, ReadOnlySpan<byte> payload)
+    {
+        ValueTask pending;
+        // Calls with a deadline or the retry marker run with an ambient RpcCallContext, so calls the handler makes inherit
+        // what is left of the deadline and do not multiply retries.
+        RpcCallContext? previous = call.HasDeadline || call.IsRetryAttempt ? RpcCallContext.Enter(call.CreateContext()) : null;
+        try
+        {
+            pending = dispatcher.InvokeAsync(methodIndex, call, payload);
+        }
+        catch (Exception ex)
+        {
+            call.WriteError(ex);
+            pending = default;
+        }
+        finally
+        {
+            if (call.HasDeadline || call.IsRetryAttempt)
+            {
+                RpcCallContext.Enter(previous);
+            }
+        }
+
+        if (pending.IsCompleted)
+        {
+            Finish(call);
+        }
+        else
+        {
+            _ = FinishWhenDoneAsync(pending, call);
+        }
+    }
+
+    private async Task FinishWhenDoneAsync(ValueTask pending, RpcServerCall call)
+    {
+        try
+        {
+            await pending.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            call.WriteError(ex);
+        }
+
+        Finish(call);
+    }
+
+    private void Finish(RpcServerCall call)
+    {
+        Server.CallEnded();
+        bool drainedNow;
+        lock (_lock)
+        {
+            _inFlight.Remove(call.Id);
+            ReleaseSlotLocked(call);
+
+            drainedNow = _goingAway && _inFlight.Count == 0;
+        }
+
+        Volatile.Write(ref _lastActivity, Server.TimeProvider.GetTimestamp());
+
+        Server.ReturnCall(call);
+        if (drainedNow)
+        {
+            _ = FinishAsync();
+        }
+    }
+
+    /// <summary>
+    /// Stops counting the call against MaxConcurrentCallsPerConnection; called before its final frame is queued, so that
+    /// a client that frees the slot on reading that frame never finds the server a step behind it.
+    /// </summary>
+    internal void ReleaseSlot(RpcServerCall call)
+    {
+        lock (_lock)
+        {
+            ReleaseSlotLocked(call);
+        }
+    }
+
+    private void ReleaseSlotLocked(RpcServerCall call)
+    {
+        if (!call.Uncounted)
+        {
+            call.Uncounted = true;
+            _callCount--;
+        }
+    }
+
+    /// <summary>
+    /// Load shedding: a request over the connection's or the server's limit of calls at once is refused before it runs,
+    /// marked not processed and with a pushback, so the client can take it to another server at once.
+    /// </summary>
+    private bool RefuseOverLimit(uint callId)
+    {
+        RpcServerOptions options = Server.Options;
+        string limit;
+        string message;
+        if (Volatile.Read(ref _callCount) >= options.MaxConcurrentCallsPerConnection)
+        {
+            limit = "calls_per_connection";
+            message = $"The connection has {options.MaxConcurrentCallsPerConnection} calls running, its limit (RpcServerOptions.MaxConcurrentCallsPerConnection); the request was not processed.";
+        }
+        else if (options.MaxConcurrentCalls > 0 && Server.InFlight >= options.MaxConcurrentCalls)
+        {
+            limit = "calls";
+            message = $"The server has {options.MaxConcurrentCalls} calls running, its limit (RpcServerOptions.MaxConcurrentCalls); the request was not processed.";
+        }
+        else
+        {
+            return false;
+        }
+
+        Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Refused, Telemetry.RpcGenMetrics.LimitTag, limit);
+        SendError(callId, RpcStatusCode.ResourceExhausted, message, FrameFlags.NotProcessed, ServerLimits.PushbackMilliseconds);
+        return true;
+    }
+}

@@ -1,0 +1,79 @@
+using System;
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Generic;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.Extensions.Logging;
+using RpcGen.Descriptors;
+using RpcGen.Protocol;
+using RpcGen.Server;
+using RpcGen.Transport;
+
+namespace RpcGen.Server;
+
+// The limits a server connection keeps against slow or stalled peers: idle and frame timeouts, oversize frames.
+internal partial class ServerConnection
+{
+    protected override void OnReadProcessed(bool midFrame)
+    {
+        if (!midFrame)
+        {
+            Volatile.Write(ref _frameStarted, 0);
+        }
+        else if (Volatile.Read(ref _frameStarted) == 0)
+        {
+            Volatile.Write(ref _frameStarted, Math.Max(1, Server.TimeProvider.GetTimestamp()));
+        }
+    }
+
+    /// <summary>
+    /// The server's heartbeat: closes the connection when a frame has been arriving for longer than FrameTimeout (a
+    /// peer stalled mid-frame), and says goodbye when it has had no call and no request for IdleTimeout.
+    /// </summary>
+    internal void CheckTimeouts(long now)
+    {
+        if (!_established || IsClosed)
+        {
+            return;
+        }
+
+        RpcServerOptions options = Server.Options;
+        TimeProvider time = Server.TimeProvider;
+        long frameStarted = Volatile.Read(ref _frameStarted);
+        if (frameStarted != 0 && time.GetElapsedTime(frameStarted, now) >= options.FrameTimeout)
+        {
+            Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "frame");
+            Server.Logger.LogWarning("Closing the connection from {Remote}: a frame did not finish arriving within {Timeout} (RpcServerOptions.FrameTimeout).", Remote, options.FrameTimeout);
+            Close(new System.IO.IOException($"A frame from {Remote} did not finish arriving within {options.FrameTimeout.TotalMilliseconds:0} ms."));
+            return;
+        }
+
+        if (options.IdleTimeout != Timeout.InfiniteTimeSpan && Volatile.Read(ref _callCount) == 0 &&
+            time.GetElapsedTime(Volatile.Read(ref _lastActivity), now) >= options.IdleTimeout)
+        {
+            bool goingAway;
+            lock (_lock)
+            {
+                goingAway = _goingAway || _inFlight.Count > 0;
+            }
+
+            if (!goingAway)
+            {
+                Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "idle");
+                Server.Logger.LogDebug("Closing the connection from {Remote}: idle for {Timeout} (RpcServerOptions.IdleTimeout).", Remote, options.IdleTimeout);
+                BeginGoAway();
+            }
+        }
+    }
+
+    protected override void OnOversizeFrame(in FrameHeader header, uint length)
+    {
+        if (header.Type == FrameType.Request)
+        {
+            SendError(header.CallId, RpcStatusCode.ResourceExhausted,
+                $"The request of {length} bytes exceeds the server's maximum frame size of {MaxFrameSize} bytes (RpcServerOptions.MaxFrameSize).",
+                FrameFlags.NotProcessed);
+        }
+    }
+}
