@@ -1,7 +1,6 @@
 using System;
 using System.Globalization;
 using System.Net;
-using RpcGen.Server;
 
 namespace RpcGen.Balancing;
 
@@ -21,11 +20,11 @@ public sealed class RpcEndpoint : IEquatable<RpcEndpoint>
         Port = port;
     }
 
-    private RpcEndpoint(RpcServer server, string name)
+    private RpcEndpoint(string inProcessName)
     {
-        Host = name;
+        Host = inProcessName;
         Port = 0;
-        InProcessServer = server;
+        IsInProcess = true;
     }
 
     /// <summary>The host name or IP address.</summary>
@@ -57,11 +56,12 @@ public sealed class RpcEndpoint : IEquatable<RpcEndpoint>
 
     /// <summary>The same address with other metadata.</summary>
     public RpcEndpoint With(int? weight = null, string? zone = null) =>
-        InProcessServer is not null
-            ? new RpcEndpoint(InProcessServer, Host) { Weight = weight ?? Weight, Zone = zone ?? Zone, Tags = Tags }
+        IsInProcess
+            ? new RpcEndpoint(Host) { Weight = weight ?? Weight, Zone = zone ?? Zone, Tags = Tags }
             : new RpcEndpoint(Host, Port) { Weight = weight ?? Weight, Zone = zone ?? Zone, Tags = Tags };
 
-    internal RpcServer? InProcessServer { get; }
+    /// <summary>An in-process endpoint: <see cref="Host"/> is the name its server listens under in this process.</summary>
+    internal bool IsInProcess { get; }
 
     /// <summary>Parses <c>host:port</c> or <c>[ipv6]:port</c>.</summary>
     public static RpcEndpoint Parse(string text)
@@ -86,14 +86,14 @@ public sealed class RpcEndpoint : IEquatable<RpcEndpoint>
     /// <summary>The endpoint of a bound socket.</summary>
     public static RpcEndpoint FromIPEndPoint(IPEndPoint endPoint) => new(endPoint.Address.ToString(), endPoint.Port);
 
-    internal static RpcEndpoint ForInProcess(RpcServer server, string name) => new(server, name);
+    internal static RpcEndpoint ForInProcess(string name) => new(name);
 
     /// <summary>Endpoints are equal when their addresses are; weight, zone and tags are metadata.</summary>
     public bool Equals(RpcEndpoint? other) =>
         other is not null &&
         Port == other.Port &&
         string.Equals(Host, other.Host, StringComparison.OrdinalIgnoreCase) &&
-        ReferenceEquals(InProcessServer, other.InProcessServer);
+        IsInProcess == other.IsInProcess;
 
     /// <inheritdoc />
     public override bool Equals(object? obj) => Equals(obj as RpcEndpoint);
@@ -103,7 +103,7 @@ public sealed class RpcEndpoint : IEquatable<RpcEndpoint>
 
     /// <inheritdoc />
     public override string ToString() =>
-        InProcessServer is not null ? $"inproc:{Host}" :
+        IsInProcess ? $"inproc:{Host}" :
         Host.Contains(':') ? $"[{Host}]:{Port.ToString(CultureInfo.InvariantCulture)}" :
         $"{Host}:{Port.ToString(CultureInfo.InvariantCulture)}";
 }

@@ -261,9 +261,9 @@ public sealed class RpcEndpointState
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_client.DisposalToken);
             timeout.CancelAfter(options.ConnectTimeout);
             TransportConnection transport;
-            if (Endpoint.InProcessServer is { } server)
+            if (Endpoint.IsInProcess)
             {
-                transport = server.AcceptInProcess(Endpoint.Host);
+                transport = InProcessTransport.Connect(Endpoint.Host);
             }
             else
             {

@@ -33,6 +33,7 @@ public sealed class RpcServer : IAsyncDisposable
     private MethodTable? _methods;
     private int _state; // 0 new, 1 started, 2 stopping, 3 stopped
     private int _inProcessCount;
+    private string? _inProcessName; // the name this server listens under in process, once InProcessEndpoint was asked for
     private int _inFlight;
     private int _utilizationBasisPoints = -1;
     private int _tcpConnections;
@@ -59,7 +60,24 @@ public sealed class RpcServer : IAsyncDisposable
     public IReadOnlyList<RpcEndpoint> Endpoints => _endpoints;
 
     /// <summary>An endpoint that reaches this server without sockets, for tests and benchmarks.</summary>
-    public RpcEndpoint InProcessEndpoint => RpcEndpoint.ForInProcess(this, $"server-{RuntimeHelpersHash()}");
+    public RpcEndpoint InProcessEndpoint
+    {
+        get
+        {
+            string? name = Volatile.Read(ref _inProcessName);
+            if (name is null)
+            {
+                string listening = InProcessTransport.Listen(AcceptInProcess);
+                name = Interlocked.CompareExchange(ref _inProcessName, listening, null) ?? listening;
+                if (!ReferenceEquals(name, listening))
+                {
+                    InProcessTransport.Stop(listening); // another thread registered first
+                }
+            }
+
+            return RpcEndpoint.ForInProcess(name);
+        }
+    }
 
     /// <summary>The descriptors of the mapped services.</summary>
     public IReadOnlyList<RpcServiceDescriptor> Services
@@ -244,14 +262,14 @@ public sealed class RpcServer : IAsyncDisposable
     }
 
     /// <summary>Opens an in-process connection (called by clients given <see cref="InProcessEndpoint"/>).</summary>
-    internal TransportConnection AcceptInProcess(string name)
+    private TransportConnection AcceptInProcess()
     {
         if (Volatile.Read(ref _state) != 1)
         {
             throw new RpcException(RpcStatusCode.Unavailable, "The in-process server is not running.") { NotProcessed = true };
         }
 
-        (TransportConnection client, TransportConnection server) = TransportConnection.CreateInProcessPair($"inproc:{name}#{Interlocked.Increment(ref _inProcessCount)}");
+        (TransportConnection client, TransportConnection server) = TransportConnection.CreateInProcessPair($"inproc:{_inProcessName}#{Interlocked.Increment(ref _inProcessCount)}");
         Serve(server, tcp: false);
         return client;
     }
@@ -362,7 +380,9 @@ public sealed class RpcServer : IAsyncDisposable
         using var now = new CancellationTokenSource();
         now.Cancel();
         await StopAsync(now.Token).ConfigureAwait(false);
+        if (Volatile.Read(ref _inProcessName) is { } name)
+        {
+            InProcessTransport.Stop(name);
+        }
     }
-
-    private string RuntimeHelpersHash() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this).ToString("x8", System.Globalization.CultureInfo.InvariantCulture);
 }

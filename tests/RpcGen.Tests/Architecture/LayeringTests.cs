@@ -49,10 +49,8 @@ public sealed class LayeringTests
         "Balancing → Transport: Balancing/HealthMonitor.cs uses FramedConnection",
         "Balancing → Transport: Balancing/RpcEndpointState.cs uses ClientConnection",
         "Balancing → Transport: Balancing/RpcEndpointState.cs uses FramedConnection",
+        "Balancing → Transport: Balancing/RpcEndpointState.cs uses InProcessTransport",
         "Balancing → Transport: Balancing/RpcEndpointState.cs uses TransportConnection",
-        // In-process endpoints hold their server: they become named in-process transports.
-        "Balancing → Server: Balancing/RpcEndpoint.cs uses RpcServer",
-        "Balancing → Server: Balancing/RpcEndpointState.cs uses RpcServer",
         // Descriptors carry the [LoadBalance(typeof(X))] factory: balancer choice moves out of the descriptor.
         "Descriptors → Balancing: Descriptors/RpcServiceDescriptor.cs uses ILoadBalancer",
         // Polly pipelines are typed on the attempt's result, which holds a response buffer.
