@@ -35,4 +35,27 @@ public sealed class SmokeTests
         Assert.Equal(5, await calc.AddAsync(2, 3));
         Assert.Equal("a", await calc.WhoAmIAsync());
     }
+
+    [Fact]
+    public async Task InProcessEndpoint_IsANameItsServerListensUnder_UntilItIsDisposed()
+    {
+        var first = new RpcServer();
+        first.Map<ICalculator>(new Calculator("first"));
+        await first.StartAsync();
+        await using var second = new RpcServer();
+        RpcEndpoint endpoint = first.InProcessEndpoint;
+        Assert.Equal(endpoint, first.InProcessEndpoint); // the same name each time
+        Assert.NotEqual(endpoint, second.InProcessEndpoint);
+
+        await using (var client = new RpcClient(new RpcClientOptions { Endpoints = { endpoint } }))
+        {
+            Assert.Equal(5, await client.CreateProxy<ICalculator>().AddAsync(2, 3).WaitAsync(NoHang));
+        }
+
+        await first.DisposeAsync();
+        await using var late = new RpcClient(new RpcClientOptions { Endpoints = { endpoint } });
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => late.CreateProxy<ICalculator>().AddAsync(2, 3).WaitAsync(NoHang));
+        Assert.Equal(RpcStatusCode.Unavailable, error.StatusCode);
+        Assert.True(error.NotProcessed);
+    }
 }
