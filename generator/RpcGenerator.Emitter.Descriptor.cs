@@ -69,7 +69,6 @@ public sealed partial class RpcGenerator
 
                 if (method.BalancerType is string balancer)
                 {
-                    extra.Add($"balancerFactory: static () => new {balancer}()");
                     extra.Add($"balancerType: {Literal(balancer.Replace("global::", string.Empty))}");
                 }
 

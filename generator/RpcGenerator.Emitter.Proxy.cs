@@ -53,7 +53,8 @@ public sealed partial class RpcGenerator
             foreach (MethodSpec method in service.Methods)
             {
                 string getMethod = method.ResultType is null ? "GetMethod" : $"GetMethod<{method.ResultType.FullyQualified}>";
-                writer.WriteLine($"this.{fields[method.Index]} = invoker.{getMethod}(methods[{Number(method.Index)}]);");
+                string balancer = method.BalancerType is null ? string.Empty : $", static () => new {method.BalancerType}()";
+                writer.WriteLine($"this.{fields[method.Index]} = invoker.{getMethod}(methods[{Number(method.Index)}]{balancer});");
             }
 
             foreach (string type in orderedTypes)

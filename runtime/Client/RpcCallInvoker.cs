@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using System.Threading;
 using System.Threading.Tasks;
+using RpcGen.Balancing;
 using RpcGen.Descriptors;
 using RpcGen.Protocol;
 using RpcGen.Resilience;
@@ -46,12 +47,13 @@ public sealed class RpcCallInvoker
     public JsonTypeInfo<T> GetTypeInfo<T>(RpcServiceDescriptor service) =>
         RpcDefaults.GetTypeInfo<T>(service.Name, service.InterfaceType, service.JsonContext, SerializerOptions, _explicitOptions);
 
-    /// <summary>Prepares a method without a result.</summary>
-    public RpcClientMethod GetMethod(RpcMethodDescriptor descriptor) => new(descriptor, _client.GetBalancer(descriptor), _client.GetResilience(descriptor));
+    /// <summary>Prepares a method without a result; <paramref name="balancer"/> creates the user's <c>[LoadBalance(typeof(X))]</c> balancer.</summary>
+    public RpcClientMethod GetMethod(RpcMethodDescriptor descriptor, Func<ILoadBalancer>? balancer = null) =>
+        new(descriptor, _client.GetBalancer(descriptor, balancer), _client.GetResilience(descriptor));
 
-    /// <summary>Prepares a method with a result.</summary>
-    public RpcClientMethod<TResult> GetMethod<TResult>(RpcMethodDescriptor descriptor) =>
-        new(descriptor, _client.GetBalancer(descriptor), _client.GetResilience(descriptor), GetTypeInfo<TResult>(descriptor.Service));
+    /// <summary>Prepares a method with a result; <paramref name="balancer"/> creates the user's <c>[LoadBalance(typeof(X))]</c> balancer.</summary>
+    public RpcClientMethod<TResult> GetMethod<TResult>(RpcMethodDescriptor descriptor, Func<ILoadBalancer>? balancer = null) =>
+        new(descriptor, _client.GetBalancer(descriptor, balancer), _client.GetResilience(descriptor), GetTypeInfo<TResult>(descriptor.Service));
 
     /// <summary>Calls a method that returns a result.</summary>
     public async ValueTask<TResult> InvokeAsync<TArguments, TResult>(RpcClientMethod<TResult> method, TArguments arguments, CancellationToken cancellationToken)

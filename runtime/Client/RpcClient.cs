@@ -186,9 +186,10 @@ public sealed class RpcClient : IAsyncDisposable
 
     /// <summary>
     /// The balancer of a method: <see cref="RpcClientOptions.LoadBalancing"/> for "service/method", then for "service",
-    /// then the method's <c>[LoadBalance]</c> (a user type gets its own instance), then round-robin.
+    /// then the method's <c>[LoadBalance]</c> (a user type, created by the generated proxy's factory, gets its own instance),
+    /// then round-robin.
     /// </summary>
-    internal ILoadBalancer GetBalancer(RpcMethodDescriptor method)
+    internal ILoadBalancer GetBalancer(RpcMethodDescriptor method, Func<ILoadBalancer>? userBalancer)
     {
         if (Options.LoadBalancing.TryGetValue(method.FullName, out LoadBalanceStrategy strategy) ||
             Options.LoadBalancing.TryGetValue(method.Service.Name, out strategy))
@@ -196,7 +197,7 @@ public sealed class RpcClient : IAsyncDisposable
             return Shared(strategy);
         }
 
-        if (method.BalancerFactory is { } factory)
+        if (userBalancer is { } factory)
         {
             Volatile.Write(ref _tracksLatency, true); // a user's balancer may read GetLatencyEwma
             return factory() ?? throw new InvalidOperationException($"The balancer factory of '{method.FullName}' returned null.");

@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.ComponentModel;
-using RpcGen.Balancing;
 using RpcGen.Resilience;
 
 namespace RpcGen.Descriptors;
@@ -57,7 +56,6 @@ public sealed class RpcMethodDescriptor
         bool hasCancellationToken,
         int timeoutMilliseconds,
         LoadBalanceStrategy? loadBalance = null,
-        Func<ILoadBalancer>? balancerFactory = null,
         string? balancerType = null,
         string[]? hashKeyParameters = null,
         bool idempotent = false,
@@ -74,7 +72,6 @@ public sealed class RpcMethodDescriptor
         Hedging = hedging;
         CircuitBreaker = circuitBreaker;
         LoadBalance = loadBalance;
-        BalancerFactory = balancerFactory;
         BalancerType = balancerType;
         HashKeyParameters = hashKeyParameters ?? Array.Empty<string>();
         Index = index;
@@ -121,9 +118,6 @@ public sealed class RpcMethodDescriptor
 
     /// <summary>The built-in strategy from <c>[LoadBalance]</c> (method, else interface), or null for the default.</summary>
     public LoadBalanceStrategy? LoadBalance { get; }
-
-    /// <summary>Creates the user's balancer named by <c>[LoadBalance(typeof(...))]</c>, or null.</summary>
-    public Func<ILoadBalancer>? BalancerFactory { get; }
 
     /// <summary>The user's balancer type name, or null.</summary>
     public string? BalancerType { get; }

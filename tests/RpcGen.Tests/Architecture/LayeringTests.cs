@@ -51,8 +51,6 @@ public sealed class LayeringTests
         "Balancing → Transport: Balancing/RpcEndpointState.cs uses FramedConnection",
         "Balancing → Transport: Balancing/RpcEndpointState.cs uses InProcessTransport",
         "Balancing → Transport: Balancing/RpcEndpointState.cs uses TransportConnection",
-        // Descriptors carry the [LoadBalance(typeof(X))] factory: balancer choice moves out of the descriptor.
-        "Descriptors → Balancing: Descriptors/RpcServiceDescriptor.cs uses ILoadBalancer",
         // Polly pipelines are typed on the attempt's result, which holds a response buffer.
         "Resilience → Transport: Resilience/AttemptResult.cs uses ResponseData",
     };

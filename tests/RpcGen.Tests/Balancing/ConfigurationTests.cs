@@ -44,8 +44,8 @@ public sealed class ConfigurationTests
 
         await using var client = new RpcClient(options);
         RpcServiceDescriptor calc = RpcServiceRegistry.GetDescriptor<ICalculator>()!;
-        Assert.Equal("PowerOfTwoChoices", client.GetBalancer(calc.Methods.Single(m => m.Name == "Add")).Name);
-        Assert.Equal("PeakEwma", client.GetBalancer(calc.Methods.Single(m => m.Name == "mul")).Name);
+        Assert.Equal("PowerOfTwoChoices", client.GetBalancer(calc.Methods.Single(m => m.Name == "Add"), null).Name);
+        Assert.Equal("PeakEwma", client.GetBalancer(calc.Methods.Single(m => m.Name == "mul"), null).Name);
     }
 
     [Theory]

@@ -315,7 +315,7 @@ public sealed class HealthTests
         options.LoadBalancing["calc/mul"] = LoadBalanceStrategy.PeakEwma;
         await using var client = new RpcClient(options);
         RpcServiceDescriptor calc = RpcServiceRegistry.GetDescriptor<ICalculator>()!;
-        Assert.Equal("Random", client.GetBalancer(calc.Methods.Single(m => m.Name == "Add")).Name);
-        Assert.Equal("PeakEwma", client.GetBalancer(calc.Methods.Single(m => m.Name == "mul")).Name);
+        Assert.Equal("Random", client.GetBalancer(calc.Methods.Single(m => m.Name == "Add"), null).Name);
+        Assert.Equal("PeakEwma", client.GetBalancer(calc.Methods.Single(m => m.Name == "mul"), null).Name);
     }
 }

@@ -55,7 +55,6 @@ namespace Balancing
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.Task,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0,
-                    balancerFactory: static () => new global::Balancing.FirstBalancer(),
                     balancerType: "Balancing.FirstBalancer"),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 3,

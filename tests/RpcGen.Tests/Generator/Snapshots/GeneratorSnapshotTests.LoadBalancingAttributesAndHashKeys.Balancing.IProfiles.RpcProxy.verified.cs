@@ -25,7 +25,7 @@ namespace Balancing
             global::System.Collections.Generic.IReadOnlyList<global::RpcGen.Descriptors.RpcMethodDescriptor> methods = IProfilesRpcDescriptor.Descriptor.Methods;
             this._getAsync = invoker.GetMethod<global::Balancing.Profile>(methods[0]);
             this._scoreAsync = invoker.GetMethod<int>(methods[1]);
-            this._pingAsync = invoker.GetMethod(methods[2]);
+            this._pingAsync = invoker.GetMethod(methods[2], static () => new global::Balancing.FirstBalancer());
             this._countAsync = invoker.GetMethod<int>(methods[3]);
             this._type0 = invoker.GetTypeInfo<string>(IProfilesRpcDescriptor.Descriptor);
             this._type1 = invoker.GetTypeInfo<int>(IProfilesRpcDescriptor.Descriptor);
