@@ -1,10 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Threading;
-using System.Threading.Tasks;
-using Microsoft.Extensions.Logging;
-using RpcGen.Client;
-
 namespace RpcGen.Balancing;
 
 /// <summary>How one attempt ended, as outlier detection counts it.</summary>

@@ -1,10 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Threading;
-using System.Threading.Tasks;
-using Microsoft.Extensions.Logging;
-using RpcGen.Client;
-
 namespace RpcGen.Balancing;
 
 /// <summary>One endpoint's health counters.</summary>

@@ -1,9 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Threading;
-using System.Threading.Tasks;
-using Microsoft.Extensions.Logging;
-using RpcGen.Client;
 
 namespace RpcGen.Balancing;
 

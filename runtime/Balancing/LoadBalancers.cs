@@ -1,5 +1,4 @@
 using System;
-using RpcGen.Balancing;
 
 namespace RpcGen.Balancing;
 

@@ -90,7 +90,7 @@ internal static class RequestWriter
 
             if (closed && connection.TryRemove(call))
             {
-                call.SetException(new RpcException(RpcStatusCode.Unavailable, $"The connection to {connection.Remote} closed before the request was sent.")
+                call.Fail(new RpcException(RpcStatusCode.Unavailable, $"The connection to {connection.Remote} closed before the request was sent.")
                 {
                     NotProcessed = true,
                     Endpoint = connection.Remote,

@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Generic;
 using System.ComponentModel;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
@@ -7,10 +6,8 @@ using System.Threading;
 using System.Threading.Tasks;
 using RpcGen.Balancing;
 using RpcGen.Descriptors;
-using RpcGen.Protocol;
 using RpcGen.Resilience;
 using RpcGen.Serialization;
-using RpcGen.Transport;
 
 namespace RpcGen.Client;
 

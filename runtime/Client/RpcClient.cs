@@ -6,7 +6,6 @@ using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using RpcGen.Balancing;
-using RpcGen.Client;
 using RpcGen.Descriptors;
 using RpcGen.Resilience;
 

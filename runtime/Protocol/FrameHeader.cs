@@ -1,7 +1,6 @@
 using System;
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Threading.Tasks;
 
 namespace RpcGen.Protocol;
 

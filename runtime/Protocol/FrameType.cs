@@ -1,8 +1,3 @@
-using System;
-using System.Buffers;
-using System.Buffers.Binary;
-using System.Threading.Tasks;
-
 namespace RpcGen.Protocol;
 
 /// <summary>The kinds of frame on an RpcGen connection. See docs/protocol.md for each byte.</summary>

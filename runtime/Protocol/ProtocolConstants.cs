@@ -1,8 +1,3 @@
-using System;
-using System.Buffers;
-using System.Buffers.Binary;
-using System.Threading.Tasks;
-
 namespace RpcGen.Protocol;
 
 /// <summary>Numbers every implementation of the protocol must agree on.</summary>

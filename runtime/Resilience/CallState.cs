@@ -1,14 +1,6 @@
 using System;
 using System.Threading;
-using System.Threading.Tasks;
-using Microsoft.Extensions.Logging;
-using Polly;
-using Polly.Hedging;
-using Polly.Retry;
 using RpcGen.Balancing;
-using RpcGen.Client;
-using RpcGen.Descriptors;
-using RpcGen.Protocol;
 
 namespace RpcGen.Resilience;
 

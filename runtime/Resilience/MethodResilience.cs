@@ -1,12 +1,9 @@
 using System;
-using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Hedging;
 using Polly.Retry;
-using RpcGen.Balancing;
-using RpcGen.Client;
 using RpcGen.Descriptors;
 using RpcGen.Protocol;
 

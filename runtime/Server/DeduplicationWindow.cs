@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using RpcGen.Protocol;
-using RpcGen.Transport;
 
 namespace RpcGen.Server;
 

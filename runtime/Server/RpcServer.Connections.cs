@@ -1,16 +1,9 @@
 using System;
-using System.Collections.Concurrent;
-using System.Collections.Generic;
-using System.Net;
 using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
-using RpcGen.Balancing;
-using RpcGen.Descriptors;
 using RpcGen.Protocol;
-using RpcGen.Server;
 using RpcGen.Transport;
 
 namespace RpcGen.Server;

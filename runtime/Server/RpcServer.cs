@@ -9,8 +9,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using RpcGen.Balancing;
 using RpcGen.Descriptors;
-using RpcGen.Protocol;
-using RpcGen.Server;
 using RpcGen.Transport;
 
 namespace RpcGen.Server;

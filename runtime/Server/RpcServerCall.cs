@@ -5,7 +5,6 @@ using System.Text.Json.Serialization.Metadata;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
-using RpcGen.Client;
 using RpcGen.Descriptors;
 using RpcGen.Protocol;
 using RpcGen.Transport;

@@ -1,14 +1,8 @@
 using System;
-using System.Buffers;
-using System.Buffers.Binary;
-using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
-using Microsoft.Extensions.Logging;
 using RpcGen.Descriptors;
 using RpcGen.Protocol;
-using RpcGen.Server;
-using RpcGen.Transport;
 
 namespace RpcGen.Server;
 

@@ -1,10 +1,6 @@
 using System;
-using System.Buffers;
-using System.Buffers.Binary;
 using System.Collections.Generic;
-using System.Threading;
 using System.Threading.Tasks;
-using RpcGen.Client;
 using RpcGen.Protocol;
 
 namespace RpcGen.Transport;

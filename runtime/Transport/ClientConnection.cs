@@ -1,10 +1,8 @@
 using System;
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
-using RpcGen.Client;
 using RpcGen.Protocol;
 
 namespace RpcGen.Transport;
@@ -160,7 +158,7 @@ internal sealed partial class ClientConnection : FramedConnection
                 }
 
                 int? pushback = (header.Flags & FrameFlags.Pushback) != 0 ? ErrorBody.ReadPushback(body) : null;
-                call.SetException(new RpcException(code, message)
+                call.Fail(new RpcException(code, message)
                 {
                     NotProcessed = (header.Flags & FrameFlags.NotProcessed) != 0,
                     Endpoint = Remote,
@@ -232,7 +230,7 @@ internal sealed partial class ClientConnection : FramedConnection
     protected override void OnOversizeFrame(in FrameHeader header, uint length)
     {
         PendingCall? call = TryRemove(header.CallId);
-        call?.SetException(new RpcException(
+        call?.Fail(new RpcException(
             RpcStatusCode.ResourceExhausted,
             $"The response of {length} bytes exceeds the client's maximum frame size of {MaxFrameSize} bytes (RpcClientOptions.MaxFrameSize).")
         {
@@ -257,7 +255,7 @@ internal sealed partial class ClientConnection : FramedConnection
         long goAwayLast = Interlocked.Read(ref _goAwayLastCallId);
         foreach (PendingCall call in failed)
         {
-            call.SetException(new RpcException(RpcStatusCode.Unavailable, $"The connection to {Remote} was lost while the call was in flight ({reason}).", error)
+            call.Fail(new RpcException(RpcStatusCode.Unavailable, $"The connection to {Remote} was lost while the call was in flight ({reason}).", error)
             {
                 // A request that never left this process cannot have run anywhere; nor can one above the id a server
                 // said goodbye with (it refuses those unprocessed, even when it closes before they arrive).

@@ -1,5 +1,4 @@
 using System;
-using System.Buffers;
 using System.Threading;
 using System.Threading.Tasks;
 using System.Threading.Tasks.Sources;
@@ -72,13 +71,14 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
 
     public void SetResult(ResponseData data) => _core.SetResult(data);
 
-    public void SetException(Exception error) => _core.SetResult(new ResponseData(error));
+    /// <summary>Ends the call with <paramref name="error"/>, as a value: the awaiter gets it in <see cref="ResponseData.Error"/>, nothing is thrown.</summary>
+    public void Fail(Exception error) => _core.SetResult(new ResponseData(error));
 
     private void OnCallerCancelled(CancellationToken token)
     {
         if (_connection.TryRemove(this, cancel: true))
         {
-            SetException(new OperationCanceledException("The call was cancelled by the caller.", token));
+            Fail(new OperationCanceledException("The call was cancelled by the caller.", token));
         }
     }
 
@@ -116,7 +116,7 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
         if (_connection.TryRemove(this, cancel: true))
         {
             // After the removal with cancel, Sent is final: a request not queued by now never will be.
-            SetException(new RpcException(RpcStatusCode.DeadlineExceeded,
+            Fail(new RpcException(RpcStatusCode.DeadlineExceeded,
                 Sent ? "The call's deadline passed before a response arrived." : "The call's deadline passed before its request was sent.")
             {
                 Endpoint = _connection.Remote,

@@ -1,9 +1,4 @@
 using System;
-using System.Buffers;
-using System.Threading;
-using System.Threading.Tasks;
-using System.Threading.Tasks.Sources;
-using RpcGen.Protocol;
 
 namespace RpcGen.Transport;
 
