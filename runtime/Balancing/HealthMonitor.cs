@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
-using RpcGen.Client;
 
 namespace RpcGen.Balancing;
 
@@ -15,75 +14,29 @@ namespace RpcGen.Balancing;
 /// </summary>
 internal sealed class HealthMonitor : IDisposable
 {
-    private readonly RpcClient _client;
+    private readonly IHealthMonitorHost _host;
     private readonly OutlierDetectionOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
     private readonly object _lock = new();
     private readonly ITimer? _timer;
-    private readonly ITimer? _keepAliveTimer;
     private long _nextSuccessRateReview;
     private int _pinging;
 
-    public HealthMonitor(RpcClient client)
+    public HealthMonitor(IHealthMonitorHost host, OutlierDetectionOptions options, TimeProvider time, ILogger logger)
     {
-        _client = client;
-        _options = client.Options.OutlierDetection;
+        _host = host;
+        _options = options;
+        _time = time;
+        _logger = logger;
         if (_options.Enabled)
         {
-            _nextSuccessRateReview = client.TimeProvider.GetTimestamp() + Ticks(_options.SuccessRateInterval);
-            _timer = client.TimeProvider.CreateTimer(static s => ((HealthMonitor)s!).Tick(), this, _options.Interval, _options.Interval);
-        }
-
-        TimeSpan keepAlive = client.Options.KeepAliveInterval;
-        if (keepAlive != Timeout.InfiniteTimeSpan)
-        {
-            // Idleness is measured by the connections themselves, on the same clock (so a fake clock drives keepalive too).
-            TimeSpan every = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 10, keepAlive.Ticks / 4));
-            _keepAliveTimer = client.TimeProvider.CreateTimer(static s => ((HealthMonitor)s!).CheckIdleConnections(), this, every, every);
+            _nextSuccessRateReview = time.GetTimestamp() + Ticks(_options.SuccessRateInterval);
+            _timer = time.CreateTimer(static s => ((HealthMonitor)s!).Tick(), this, _options.Interval, _options.Interval);
         }
     }
 
-    /// <summary>Pings connections that have been silent for the keepalive interval; closes those that do not answer.</summary>
-    internal void CheckIdleConnections()
-    {
-        if (_client.IsDisposed)
-        {
-            return;
-        }
-
-        TimeSpan idleLimit = _client.Options.KeepAliveInterval;
-        foreach (RpcEndpointState endpoint in _client.EndpointSet.All)
-        {
-            if (endpoint.CurrentConnection is { IsClosed: false } connection && connection.IdleTime >= idleLimit && connection.TryBeginKeepAlive())
-            {
-                _ = KeepAliveAsync(endpoint, connection);
-            }
-        }
-    }
-
-    private async Task KeepAliveAsync(RpcEndpointState endpoint, Transport.ClientConnection connection)
-    {
-        try
-        {
-            using var timeout = new CancellationTokenSource(_client.Options.KeepAliveTimeout, _client.TimeProvider);
-            await connection.PingAsync(timeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            _client.Logger.LogWarning("The connection to {Endpoint} did not answer a keepalive ping within {Timeout}; closing it.", endpoint.Endpoint, _client.Options.KeepAliveTimeout);
-            connection.Close(new System.IO.IOException($"The connection to {endpoint.Endpoint} did not answer a keepalive ping within {_client.Options.KeepAliveTimeout.TotalMilliseconds:0} ms."));
-            Record(endpoint, CallOutcome.ConnectFailure);
-        }
-        catch (Exception)
-        {
-            // Closed meanwhile: nothing to do.
-        }
-        finally
-        {
-            connection.EndKeepAlive();
-        }
-    }
-
-    private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * _client.TimeProvider.TimestampFrequency);
+    private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
 
     public void Record(RpcEndpointState endpoint, CallOutcome outcome)
     {
@@ -126,7 +79,7 @@ internal sealed class HealthMonitor : IDisposable
                 return false;
             }
 
-            RpcEndpointState[] all = _client.EndpointSet.All;
+            RpcEndpointState[] all = _host.EndpointSet.All;
             int ejected = 0;
             foreach (RpcEndpointState other in all)
             {
@@ -146,13 +99,13 @@ internal sealed class HealthMonitor : IDisposable
             double seconds = Math.Min(
                 _options.BaseEjectionTime.TotalSeconds * Math.Pow(2, Math.Min(health.EjectionCount - 1, 30)),
                 _options.MaxEjectionTime.TotalSeconds);
-            health.EjectedUntil = _client.TimeProvider.GetTimestamp() + Ticks(TimeSpan.FromSeconds(seconds));
+            health.EjectedUntil = _time.GetTimestamp() + Ticks(TimeSpan.FromSeconds(seconds));
             health.PingCanReadmit = pingCanReadmit;
             health.IsEjected = true;
-            _client.Logger.LogWarning("Ejected {Endpoint} for {Seconds:0.#} s: {Reason}.", endpoint.Endpoint, seconds, reason);
+            _logger.LogWarning("Ejected {Endpoint} for {Seconds:0.#} s: {Reason}.", endpoint.Endpoint, seconds, reason);
         }
 
-        _client.RebuildEndpointSet();
+        _host.RebuildEndpointSet();
         return true;
     }
 
@@ -168,23 +121,23 @@ internal sealed class HealthMonitor : IDisposable
 
             health.IsEjected = false;
             Interlocked.Exchange(ref health.ConsecutiveFailures, 0);
-            endpoint.BeginSlowStart(_client.TimeProvider.GetTimestamp());
-            _client.Logger.LogInformation("Re-admitted {Endpoint}: {Reason}.", endpoint.Endpoint, reason);
+            endpoint.BeginSlowStart(_time.GetTimestamp());
+            _logger.LogInformation("Re-admitted {Endpoint}: {Reason}.", endpoint.Endpoint, reason);
         }
 
-        _client.RebuildEndpointSet();
+        _host.RebuildEndpointSet();
     }
 
     /// <summary>The periodic review: expired ejections, active pings, success-rate outliers.</summary>
     internal void Tick()
     {
-        if (_client.IsDisposed)
+        if (_host.IsDisposed)
         {
             return;
         }
 
-        long now = _client.TimeProvider.GetTimestamp();
-        RpcEndpointState[] all = _client.EndpointSet.All;
+        long now = _time.GetTimestamp();
+        RpcEndpointState[] all = _host.EndpointSet.All;
         foreach (RpcEndpointState endpoint in all)
         {
             EndpointHealth health = endpoint.Health;
@@ -220,9 +173,8 @@ internal sealed class HealthMonitor : IDisposable
 
         try
         {
-            using var timeout = new CancellationTokenSource(_options.Interval, _client.TimeProvider);
-            Transport.ClientConnection connection = await endpoint.GetConnectionAsync(timeout.Token).ConfigureAwait(false);
-            await connection.PingAsync(timeout.Token).ConfigureAwait(false);
+            using var timeout = new CancellationTokenSource(_options.Interval, _time);
+            await _host.PingAsync(endpoint, timeout.Token).ConfigureAwait(false);
             Readmit(endpoint, "it answered a ping");
         }
         catch (Exception)
@@ -280,6 +232,5 @@ internal sealed class HealthMonitor : IDisposable
     public void Dispose()
     {
         _timer?.Dispose();
-        _keepAliveTimer?.Dispose();
     }
 }

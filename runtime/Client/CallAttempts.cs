@@ -34,7 +34,7 @@ internal sealed class CallAttempts
     /// </summary>
     public async ValueTask<AttemptResult> RunAsync<TArguments>(
         RpcClientMethod method, TArguments arguments, long deadline, ulong hashKey, CallState? state, int attemptNumber,
-        MethodResilience? resilience, CancellationToken cancellationToken, RpcEndpointState? pinned = null)
+        MethodResilience<AttemptResult>? resilience, CancellationToken cancellationToken, RpcEndpointState? pinned = null)
         where TArguments : struct, IRpcArguments
     {
         TimeProvider time = _client.TimeProvider;
@@ -177,7 +177,7 @@ internal sealed class CallAttempts
     /// </summary>
     private ValueTask<CallStart> StartAsync(RpcEndpointState endpoint, RpcClientMethod method, long deadline, CancellationToken cancellationToken)
     {
-        ValueTask<ClientConnection> connecting = endpoint.GetConnectionAsync(cancellationToken);
+        ValueTask<ClientConnection> connecting = ((ClientEndpoint)endpoint).GetConnectionAsync(cancellationToken);
         if (!connecting.IsCompletedSuccessfully)
         {
             return ConnectThenStartAsync(connecting.AsTask(), endpoint, method, deadline, cancellationToken);

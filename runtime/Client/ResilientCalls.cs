@@ -28,7 +28,7 @@ internal sealed class ResilientCalls
     }
 
     public ValueTask<AttemptResult> SendAsync<TArguments>(
-        RpcClientMethod method, MethodResilience resilience, TArguments arguments, CallDeadline deadline, ulong hashKey, CancellationToken cancellationToken)
+        RpcClientMethod method, MethodResilience<AttemptResult> resilience, TArguments arguments, CallDeadline deadline, ulong hashKey, CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
         if (resilience.Outer is { } outer)
@@ -48,13 +48,13 @@ internal sealed class ResilientCalls
     }
 
     private readonly record struct OuterState<TArguments>(
-        ResilientCalls Calls, RpcClientMethod Method, MethodResilience Resilience, TArguments Arguments, CallDeadline Deadline, ulong HashKey);
+        ResilientCalls Calls, RpcClientMethod Method, MethodResilience<AttemptResult> Resilience, TArguments Arguments, CallDeadline Deadline, ulong HashKey);
 
     private readonly record struct AttemptState<TArguments>(CallAttempts Attempts, RpcClientMethod Method, TArguments Arguments, ulong HashKey);
 
     /// <summary>Broadcast, hedging, or a first attempt that enters the retry pipeline only when it failed retryably.</summary>
     private async ValueTask<AttemptResult> ResilientSendAsync<TArguments>(
-        RpcClientMethod method, MethodResilience resilience, TArguments arguments, CallDeadline deadline, ulong hashKey, CancellationToken cancellationToken)
+        RpcClientMethod method, MethodResilience<AttemptResult> resilience, TArguments arguments, CallDeadline deadline, ulong hashKey, CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
         if (resilience.Broadcast)
@@ -129,7 +129,7 @@ internal sealed class ResilientCalls
             return Outcome.FromException<AttemptResult>(first);
         }
 
-        MethodResilience resilience = state.Resilience;
+        var resilience = (MethodResilience<AttemptResult>)state.Resilience;
         int attempt = state.NextAttempt();
         if (attempt > 0 && state.Concurrent && !resilience.MayHedge(state))
         {
@@ -149,7 +149,7 @@ internal sealed class ResilientCalls
 
     /// <summary>Calls every available endpoint at once; fails with every endpoint's error if any failed.</summary>
     private async ValueTask<AttemptResult> BroadcastAsync<TArguments>(
-        RpcClientMethod method, MethodResilience resilience, TArguments arguments, long deadline, CancellationToken cancellationToken)
+        RpcClientMethod method, MethodResilience<AttemptResult> resilience, TArguments arguments, long deadline, CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
         RpcEndpointState[] endpoints = _client.EndpointSet.Candidates;

@@ -16,15 +16,16 @@ namespace RpcGen.Client;
 /// holds one multiplexed connection per endpoint, their health, and the balancers. Proxies from
 /// <see cref="CreateProxy{TService}"/> are thread-safe.
 /// </summary>
-public sealed class RpcClient : IAsyncDisposable
+public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
 {
     private readonly object _setLock = new();
-    private readonly List<RpcEndpointState> _states = new();
+    private readonly List<ClientEndpoint> _states = new();
     private readonly ConcurrentDictionary<Type, object> _proxies = new();
     private readonly ConcurrentDictionary<LoadBalanceStrategy, ILoadBalancer> _balancers = new();
     private readonly ConcurrentDictionary<string, Resilience.CircuitBreakerGroup> _breakers = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _disposal = new();
     private readonly IDisposable? _subscription;
+    private readonly ConnectionKeepAlive _keepAlive = null!;
     private volatile EndpointSet _set = EndpointSet.Empty;
     private long _totalInFlight;
     private int _nextId;
@@ -39,6 +40,7 @@ public sealed class RpcClient : IAsyncDisposable
         Options = options;
         TimeProvider = options.TimeProvider;
         Logger = options.LoggerFactory?.CreateLogger("RpcGen.Client") ?? NullLogger.Instance;
+        LoadSettings = new EndpointLoadSettings(TimeProvider, options.SlowStart, options.PeakEwmaDecay);
         Invoker = new RpcCallInvoker(this, options.SerializerOptions);
         RetryBudget = new Resilience.RetryBudget(options.RetryBudget, TimeProvider);
         if (options.EndpointSource is { } source)
@@ -51,7 +53,8 @@ public sealed class RpcClient : IAsyncDisposable
         }
 
         _initialLoad = false;
-        Health = new HealthMonitor(this);
+        Health = new HealthMonitor(this, options.OutlierDetection, TimeProvider, Logger);
+        _keepAlive = new ConnectionKeepAlive(this);
     }
 
     /// <summary>The options the client was created with.</summary>
@@ -77,13 +80,8 @@ public sealed class RpcClient : IAsyncDisposable
 
     internal long TotalInFlight => Volatile.Read(ref _totalInFlight);
 
-    /// <summary>
-    /// True once a balancer that reads latency (PeakEwma, or a user's own) serves a method; until then the per-call
-    /// latency average is not kept (it costs a lock and an exponential per call).
-    /// </summary>
-    internal bool TracksLatency => Volatile.Read(ref _tracksLatency);
-
-    private bool _tracksLatency;
+    /// <summary>What the load views of this client's endpoints share (clock, slow start, latency tracking).</summary>
+    internal EndpointLoadSettings LoadSettings { get; }
 
     internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
@@ -105,7 +103,7 @@ public sealed class RpcClient : IAsyncDisposable
         {
             if (state.Endpoint.Equals(endpoint))
             {
-                Transport.ClientConnection connection = await state.GetConnectionAsync(cancellationToken).ConfigureAwait(false);
+                Transport.ClientConnection connection = await ((ClientEndpoint)state).GetConnectionAsync(cancellationToken).ConfigureAwait(false);
                 return await connection.PingAsync(cancellationToken).ConfigureAwait(false);
             }
         }
@@ -117,7 +115,7 @@ public sealed class RpcClient : IAsyncDisposable
     /// The method's effective resilience: its attributes, overridden by <see cref="RpcClientOptions.Policies"/> (service
     /// key, then method key). Null policies when the method needs none, so its calls take the direct path.
     /// </summary>
-    internal (Resilience.MethodResilience? Policies, int TimeoutMilliseconds) GetResilience(RpcMethodDescriptor method)
+    internal (MethodResilience<AttemptResult>? Policies, int TimeoutMilliseconds) GetResilience(RpcMethodDescriptor method)
     {
         // [Timeout] on the method or service, else the client's default; an override's TimeoutMs wins (0: no deadline).
         int timeout = method.TimeoutMilliseconds > 0 ? method.TimeoutMilliseconds
@@ -173,7 +171,7 @@ public sealed class RpcClient : IAsyncDisposable
         Resilience.CircuitBreakerGroup? group = breaker is null
             ? null
             : _breakers.GetOrAdd(breaker.PerMethod ? method.FullName : method.Service.Name, static (key, s) => new Resilience.CircuitBreakerGroup(s.breaker, s.time, key, s.logger), (breaker, time: TimeProvider, logger: Logger));
-        var policies = new Resilience.MethodResilience(method, idempotent, deduplicate, method.Broadcast, retry, hedging, group, RetryBudget, TimeProvider, outer, Logger);
+        var policies = new MethodResilience<AttemptResult>(method, idempotent, deduplicate, method.Broadcast, retry, hedging, group, RetryBudget, TimeProvider, outer, Logger);
         return (policies, timeout);
     }
 
@@ -198,7 +196,7 @@ public sealed class RpcClient : IAsyncDisposable
 
         if (userBalancer is { } factory)
         {
-            Volatile.Write(ref _tracksLatency, true); // a user's balancer may read GetLatencyEwma
+            LoadSettings.TrackLatency(); // a user's balancer may read GetLatencyEwma
             return factory() ?? throw new InvalidOperationException($"The balancer factory of '{method.FullName}' returned null.");
         }
 
@@ -209,7 +207,7 @@ public sealed class RpcClient : IAsyncDisposable
     {
         if (strategy == LoadBalanceStrategy.PeakEwma)
         {
-            Volatile.Write(ref _tracksLatency, true);
+            LoadSettings.TrackLatency();
         }
 
         return _balancers.GetOrAdd(strategy, static (s, client) =>
@@ -226,12 +224,13 @@ public sealed class RpcClient : IAsyncDisposable
     {
         Interlocked.Decrement(ref _totalInFlight);
         endpoint.CallEnded(start, TimeProvider.GetTimestamp(), outcome);
+        Health.Record(endpoint, outcome);
     }
 
     /// <summary>Applies a whole new endpoint list: adds, removes (draining) and updates metadata.</summary>
     private void ApplyEndpoints(IReadOnlyList<RpcEndpoint> endpoints)
     {
-        var removed = new List<RpcEndpointState>();
+        var removed = new List<ClientEndpoint>();
         lock (_setLock)
         {
             var wanted = new Dictionary<RpcEndpoint, RpcEndpoint>();
@@ -240,7 +239,7 @@ public sealed class RpcClient : IAsyncDisposable
                 wanted[endpoint] = endpoint;
             }
 
-            foreach (RpcEndpointState state in _states)
+            foreach (ClientEndpoint state in _states)
             {
                 if (state.IsRemoved)
                 {
@@ -266,7 +265,7 @@ public sealed class RpcClient : IAsyncDisposable
                     continue; // existing, or a duplicate in the list
                 }
 
-                var state = new RpcEndpointState(this, endpoint, _nextId++);
+                var state = new ClientEndpoint(this, LoadSettings, endpoint, _nextId++);
                 if (!_initialLoad)
                 {
                     state.BeginSlowStart(now);
@@ -279,7 +278,7 @@ public sealed class RpcClient : IAsyncDisposable
             RebuildEndpointSetLocked();
         }
 
-        foreach (RpcEndpointState state in removed)
+        foreach (ClientEndpoint state in removed)
         {
             Logger.LogInformation("Endpoint {Endpoint} was removed; draining its {InFlight} calls in flight.", state.Endpoint, state.InFlight);
             state.CurrentConnection?.Drain();
@@ -295,6 +294,15 @@ public sealed class RpcClient : IAsyncDisposable
         }
     }
 
+    Task IHealthMonitorHost.PingAsync(RpcEndpointState endpoint, CancellationToken cancellationToken) =>
+        ((ClientEndpoint)endpoint).PingAsync(cancellationToken);
+
+    EndpointSet IHealthMonitorHost.EndpointSet => _set;
+
+    bool IHealthMonitorHost.IsDisposed => IsDisposed;
+
+    void IHealthMonitorHost.RebuildEndpointSet() => RebuildEndpointSet();
+
     private void RebuildEndpointSetLocked() =>
         _set = EndpointSet.Build(_states, Options.OutlierDetection.Enabled ? Options.OutlierDetection.PanicThresholdPercent : 0);
 
@@ -308,8 +316,9 @@ public sealed class RpcClient : IAsyncDisposable
 
         _subscription?.Dispose();
         Health.Dispose();
+        _keepAlive.Dispose();
         _disposal.Cancel();
-        RpcEndpointState[] states;
+        ClientEndpoint[] states;
         lock (_setLock)
         {
             states = _states.ToArray();

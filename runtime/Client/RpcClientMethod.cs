@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using RpcGen.Balancing;
 using RpcGen.Descriptors;
+using RpcGen.Resilience;
 using RpcGen.Protocol;
 
 namespace RpcGen.Client;
@@ -13,7 +14,7 @@ namespace RpcGen.Client;
 [EditorBrowsable(EditorBrowsableState.Never)]
 public class RpcClientMethod
 {
-    internal RpcClientMethod(RpcMethodDescriptor descriptor, ILoadBalancer balancer, (Resilience.MethodResilience? Policies, int TimeoutMilliseconds) resilience)
+    internal RpcClientMethod(RpcMethodDescriptor descriptor, ILoadBalancer balancer, (MethodResilience<AttemptResult>? Policies, int TimeoutMilliseconds) resilience)
     {
         Descriptor = descriptor;
         NameUtf8 = Encoding.UTF8.GetBytes(descriptor.FullName);
@@ -26,7 +27,7 @@ public class RpcClientMethod
     internal ILoadBalancer Balancer { get; }
 
     /// <summary>Retry, hedging, broadcast, deduplication and circuits; null when the method has none of them.</summary>
-    internal Resilience.MethodResilience? Resilience { get; }
+    internal MethodResilience<AttemptResult>? Resilience { get; }
 
     internal bool HasHashKey { get; }
 
@@ -42,7 +43,7 @@ public class RpcClientMethod
 [EditorBrowsable(EditorBrowsableState.Never)]
 public sealed class RpcClientMethod<TResult> : RpcClientMethod
 {
-    internal RpcClientMethod(RpcMethodDescriptor descriptor, ILoadBalancer balancer, (Resilience.MethodResilience?, int) resilience, JsonTypeInfo<TResult> resultType)
+    internal RpcClientMethod(RpcMethodDescriptor descriptor, ILoadBalancer balancer, (MethodResilience<AttemptResult>?, int) resilience, JsonTypeInfo<TResult> resultType)
         : base(descriptor, balancer, resilience) => ResultType = resultType;
 
     internal JsonTypeInfo<TResult> ResultType { get; }

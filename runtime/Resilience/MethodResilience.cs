@@ -11,8 +11,9 @@ namespace RpcGen.Resilience;
 
 /// <summary>
 /// A method's effective resilience for one client, built once when a proxy first needs the method: the policies (the
-/// attributes, overridden by options and configuration), the Polly.Core pipelines that run retries and hedges, the
-/// circuits, and the latency samples the deadline checks and the adaptive hedging delay read.
+/// attributes, overridden by options and configuration), their gates, the circuits, and the latency samples the
+/// deadline checks and the adaptive hedging delay read. The Polly.Core pipelines that run retries and hedges are in
+/// <see cref="MethodResilience{TResult}"/>, typed by what an attempt returns, which this layer does not need to know.
 /// </summary>
 /// <remarks>
 /// The first attempt of a retried call runs outside the retry pipeline: entering a Polly.Core retry pipeline costs
@@ -20,7 +21,7 @@ namespace RpcGen.Resilience;
 /// that attempt fails with something a retry could fix does the call enter the pipeline, which replays the first
 /// failure as its own first outcome, so Polly's attempt numbering, delays and events stay exact.
 /// </remarks>
-internal sealed class MethodResilience
+internal class MethodResilience
 {
     private static readonly ResiliencePropertyKey<CallState> s_stateKey = new("RpcGen.CallState");
 
@@ -30,7 +31,7 @@ internal sealed class MethodResilience
         RpcMethodDescriptor method, bool idempotent, bool deduplicate, bool broadcast, RpcRetryPolicy? retry, RpcHedgingPolicy? hedging,
         CircuitBreakerGroup? breaker, RetryBudget budget, TimeProvider time, ResiliencePipeline? outer, ILogger? logger = null)
     {
-        ILogger log = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        Logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         Method = method;
         Idempotent = idempotent;
         Deduplicate = deduplicate;
@@ -47,62 +48,11 @@ internal sealed class MethodResilience
         {
             Latency = new LatencyTracker();
         }
-
-        if (Retry is not null && !broadcast)
-        {
-            RetryPipeline = new ResiliencePipelineBuilder<AttemptResult> { Name = method.FullName, TimeProvider = time }
-                .AddRetry(new RetryStrategyOptions<AttemptResult>
-                {
-                    Name = "RpcGen.Retry",
-                    MaxRetryAttempts = Retry.MaxAttempts - 1,
-                    BackoffType = DelayBackoffType.Constant,
-                    Delay = TimeSpan.Zero,
-                    UseJitter = false,
-                    ShouldHandle = static args => new ValueTask<bool>(
-                        args.Outcome.Exception is { } error && State(args.Context).Resilience.ShouldRetry(State(args.Context), error, args.AttemptNumber, commit: true)),
-                    DelayGenerator = static args => new ValueTask<TimeSpan?>(State(args.Context).NextDelay),
-                    OnRetry = args =>
-                    {
-                        Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Retries, method.FullName);
-                        if (log.IsEnabled(LogLevel.Debug))
-                        {
-                            log.LogDebug("Retrying '{Method}' in {Delay:0} ms (attempt {Attempt}) after: {Error}",
-                                method.FullName, args.RetryDelay.TotalMilliseconds, args.AttemptNumber + 2, args.Outcome.Exception?.Message);
-                        }
-
-                        return default;
-                    },
-                })
-                .Build();
-        }
-
-        if (Hedging is not null && !broadcast)
-        {
-            RpcHedgingPolicy policy = Hedging;
-            HedgingPipeline = new ResiliencePipelineBuilder<AttemptResult> { Name = method.FullName, TimeProvider = time }
-                .AddHedging(new HedgingStrategyOptions<AttemptResult>
-                {
-                    Name = "RpcGen.Hedging",
-                    MaxHedgedAttempts = policy.MaxAttempts - 1,
-                    Delay = TimeSpan.FromMilliseconds(policy.DelayMs),
-                    DelayGenerator = policy.AdaptiveDelay ? args => new ValueTask<TimeSpan>(AdaptiveHedgingDelay()) : null,
-                    ShouldHandle = static args => new ValueTask<bool>(
-                        args.Outcome.Exception is { } error && State(args.Context).Resilience.IsHedgeable(error)),
-                    OnHedging = args =>
-                    {
-                        if (log.IsEnabled(LogLevel.Debug))
-                        {
-                            log.LogDebug("Hedging '{Method}': attempt {Attempt} starts.", method.FullName, args.AttemptNumber + 1);
-                        }
-
-                        return default;
-                    },
-                })
-                .Build();
-        }
     }
 
     public RpcMethodDescriptor Method { get; }
+
+    public ILogger Logger { get; }
 
     public bool Idempotent { get; }
 
@@ -126,10 +76,6 @@ internal sealed class MethodResilience
 
     /// <summary>The user's own strategies around the whole call (RpcClientOptions.AdditionalResilience), or null.</summary>
     public ResiliencePipeline? Outer { get; }
-
-    public ResiliencePipeline<AttemptResult>? RetryPipeline { get; }
-
-    public ResiliencePipeline<AttemptResult>? HedgingPipeline { get; }
 
     /// <summary>True when a request that reached a handler may run again: idempotent, or deduplicated by the server.</summary>
     public bool SafeToRepeat => Idempotent || Deduplicate;
@@ -227,7 +173,7 @@ internal sealed class MethodResilience
     }
 
     /// <summary>The method's observed p95 latency, or the configured delay while too few calls were seen.</summary>
-    private TimeSpan AdaptiveHedgingDelay() =>
+    protected TimeSpan AdaptiveHedgingDelay() =>
         Latency?.Quantile(0.95) is long ticks
             ? TimeSpan.FromSeconds((double)ticks / Time.TimestampFrequency)
             : TimeSpan.FromMilliseconds(Hedging!.DelayMs);

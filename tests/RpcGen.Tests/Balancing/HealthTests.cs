@@ -20,21 +20,17 @@ public sealed class HealthTests
         return new RpcClient(options);
     }
 
-    private static void Fail(RpcEndpointState endpoint, int times)
-    {
-        for (int i = 0; i < times; i++)
-        {
-            endpoint.CallStarted();
-            endpoint.CallEnded(0, 0, CallOutcome.Failure);
-        }
-    }
+    private static void Fail(RpcClient client, RpcEndpointState endpoint, int times) => End(client, endpoint, times, CallOutcome.Failure);
 
-    private static void Succeed(RpcEndpointState endpoint, int times)
+    private static void Succeed(RpcClient client, RpcEndpointState endpoint, int times) => End(client, endpoint, times, CallOutcome.Success);
+
+    /// <summary>Attempts that end with <paramref name="outcome"/>, reported the way the client reports them.</summary>
+    private static void End(RpcClient client, RpcEndpointState endpoint, int times, CallOutcome outcome)
     {
         for (int i = 0; i < times; i++)
         {
-            endpoint.CallStarted();
-            endpoint.CallEnded(0, 0, CallOutcome.Success);
+            client.CallStarted(endpoint);
+            client.CallEnded(endpoint, 0, outcome);
         }
     }
 
@@ -45,11 +41,11 @@ public sealed class HealthTests
         await using RpcClient client = Client(time, 3);
         RpcEndpointState bad = client.Endpoints[1];
 
-        Fail(bad, 4);
-        Succeed(bad, 1); // a success resets the run
-        Fail(bad, 4);
+        Fail(client, bad, 4);
+        Succeed(client, bad, 1); // a success resets the run
+        Fail(client, bad, 4);
         Assert.False(bad.IsEjected);
-        Fail(bad, 1);
+        Fail(client, bad, 1);
         Assert.True(bad.IsEjected);
         Assert.DoesNotContain(bad, client.EndpointSet.Candidates);
 
@@ -84,7 +80,7 @@ public sealed class HealthTests
         {
             RpcEndpointState bad = client.Endpoints[0];
             await client.PingAsync(bad.Endpoint); // reachable: the connection is up and answers pings
-            Fail(bad, 5);                         // but its calls fail (Unavailable from a working connection)
+            Fail(client, bad, 5);                         // but its calls fail (Unavailable from a working connection)
             Assert.True(bad.IsEjected);
 
             for (int second_ = 1; second_ < 30; second_++)
@@ -109,11 +105,7 @@ public sealed class HealthTests
         await using (client)
         {
             RpcEndpointState flaky = client.Endpoints[0];
-            for (int i = 0; i < 5; i++)
-            {
-                flaky.CallStarted();
-                flaky.CallEnded(0, 0, CallOutcome.ConnectFailure); // could not connect (it is back now)
-            }
+            End(client, flaky, 5, CallOutcome.ConnectFailure); // could not connect (it is back now)
 
             Assert.True(flaky.IsEjected);
             int seconds = 0;
@@ -140,7 +132,7 @@ public sealed class HealthTests
         RpcEndpointState bad = client.Endpoints[0];
         foreach (int seconds in new[] { 30, 60, 100, 100 })
         {
-            Fail(bad, 5);
+            Fail(client, bad, 5);
             Assert.True(bad.IsEjected);
             time.Advance(TimeSpan.FromSeconds(seconds - 1));
             Assert.True(bad.IsEjected, $"readmitted before {seconds} s");
@@ -156,7 +148,7 @@ public sealed class HealthTests
         await using RpcClient client = Client(time, 4); // 50% of 4 = 2
         foreach (RpcEndpointState endpoint in client.Endpoints)
         {
-            Fail(endpoint, 10);
+            Fail(client, endpoint, 10);
         }
 
         Assert.Equal(2, client.Endpoints.Count(e => e.IsEjected));
@@ -171,11 +163,11 @@ public sealed class HealthTests
             o.OutlierDetection.MaxEjectionPercent = 100;
             o.OutlierDetection.PanicThresholdPercent = 50;
         });
-        Fail(client.Endpoints[0], 5);
+        Fail(client, client.Endpoints[0], 5);
         Assert.Equal(3, client.EndpointSet.Candidates.Length);
-        Fail(client.Endpoints[1], 5);
+        Fail(client, client.Endpoints[1], 5);
         Assert.Equal(2, client.EndpointSet.Candidates.Length); // exactly 50% healthy: not yet panic
-        Fail(client.Endpoints[2], 5);
+        Fail(client, client.Endpoints[2], 5);
         Assert.True(client.EndpointSet.Panic);
         Assert.Equal(4, client.EndpointSet.Candidates.Length); // 25% healthy: all four take calls again
     }
@@ -187,8 +179,8 @@ public sealed class HealthTests
         await using RpcClient client = Client(time, 5, o => o.OutlierDetection.ConsecutiveFailures = 1000);
         for (int i = 0; i < 5; i++)
         {
-            Succeed(client.Endpoints[i], i == 3 ? 50 : 200);
-            Fail(client.Endpoints[i], i == 3 ? 150 : 2); // endpoint 3: 25% success, the others 99%
+            Succeed(client, client.Endpoints[i], i == 3 ? 50 : 200);
+            Fail(client, client.Endpoints[i], i == 3 ? 150 : 2); // endpoint 3: 25% success, the others 99%
         }
 
         time.Advance(TimeSpan.FromSeconds(10));
@@ -211,20 +203,20 @@ public sealed class HealthTests
         RpcEndpointState[] e = client.Endpoints.ToArray();
 
         // Only two endpoints with the minimum of 100 calls (the others have 99): too few to tell an outlier from the norm.
-        Succeed(e[0], 200);
-        Succeed(e[1], 99);
-        Succeed(e[2], 99);
-        Succeed(e[3], 20);
-        Fail(e[3], 180);
+        Succeed(client, e[0], 200);
+        Succeed(client, e[1], 99);
+        Succeed(client, e[2], 99);
+        Succeed(client, e[3], 20);
+        Fail(client, e[3], 180);
         time.Advance(TimeSpan.FromSeconds(10));
         Assert.DoesNotContain(e, x => x.IsEjected);
 
         // A new window with exactly three that count. Nothing is judged before the window ends, though Interval ticks.
-        Succeed(e[0], 200);
-        Succeed(e[1], 100);
-        Succeed(e[2], 99);
-        Succeed(e[3], 20);
-        Fail(e[3], 180);
+        Succeed(client, e[0], 200);
+        Succeed(client, e[1], 100);
+        Succeed(client, e[2], 99);
+        Succeed(client, e[3], 20);
+        Fail(client, e[3], 180);
         time.Advance(TimeSpan.FromSeconds(9));
         Assert.False(e[3].IsEjected, "judged before SuccessRateInterval passed");
         time.Advance(TimeSpan.FromSeconds(1));
@@ -242,8 +234,8 @@ public sealed class HealthTests
         int[] rates = { 100, 97, 94, 91, lastRate };
         for (int i = 0; i < 5; i++)
         {
-            Succeed(client.Endpoints[i], rates[i]);
-            Fail(client.Endpoints[i], 100 - rates[i]);
+            Succeed(client, client.Endpoints[i], rates[i]);
+            Fail(client, client.Endpoints[i], 100 - rates[i]);
         }
 
         time.Advance(TimeSpan.FromSeconds(10));
@@ -257,15 +249,15 @@ public sealed class HealthTests
         var time = new FakeTimeProvider();
         await using RpcClient client = Client(time, 3);
         RpcEndpointState bad = client.Endpoints[0];
-        Fail(bad, 5);
+        Fail(client, bad, 5);
         Assert.True(bad.IsEjected);
-        Fail(bad, 20); // calls that were in flight fail while it is out: the ejection time stays 30 s
+        Fail(client, bad, 20); // calls that were in flight fail while it is out: the ejection time stays 30 s
         time.Advance(TimeSpan.FromSeconds(31));
         Assert.False(bad.IsEjected);
 
-        Fail(bad, 4); // a new run: four failures are not five
+        Fail(client, bad, 4); // a new run: four failures are not five
         Assert.False(bad.IsEjected);
-        Fail(bad, 1);
+        Fail(client, bad, 1);
         Assert.True(bad.IsEjected);
     }
 
@@ -277,7 +269,7 @@ public sealed class HealthTests
         RpcEndpointState endpoint = client.Endpoints[0];
         Assert.Equal(100, endpoint.GetWeight(time.GetTimestamp())); // initial endpoints start at full weight
 
-        Fail(endpoint, 5);
+        Fail(client, endpoint, 5);
         time.Advance(TimeSpan.FromSeconds(30)); // the review tick at 30 s re-admits it: slow start begins
         Assert.False(endpoint.IsEjected);
         long start = time.GetTimestamp();

@@ -3,7 +3,7 @@ using System.Runtime.ExceptionServices;
 using RpcGen.Protocol;
 using RpcGen.Transport;
 
-namespace RpcGen.Resilience;
+namespace RpcGen.Client;
 
 /// <summary>
 /// What an attempt produced: the response body (pooled; disposed by whoever drops it) and its endpoint, or the error
@@ -39,18 +39,4 @@ internal readonly struct AttemptResult : IDisposable
 
     /// <summary>Polly's hedging disposes the results of attempts that lost, which returns their buffers.</summary>
     public void Dispose() => Response.Dispose();
-}
-
-/// <summary>
-/// A hedge that was not sent (the deadline was too close, or the retry budget was spent). The hedging strategy treats
-/// it as a failure another attempt may fix, so it goes on waiting for the attempts already sent; a caller sees it only
-/// if every sent attempt failed first.
-/// </summary>
-internal sealed class HedgeSkippedException : RpcException
-{
-    public HedgeSkippedException(string method)
-        : base(RpcStatusCode.Unavailable, $"A hedged attempt of '{method}' was skipped: the deadline is too close or the retry budget is spent.")
-    {
-        NotProcessed = true;
-    }
 }
