@@ -29,12 +29,7 @@ internal static class RequestWriter
 
         byte[] name = method.NameUtf8;
         bool hasCallId = state is not null && state.CallId != Guid.Empty;
-        if (hasCallId)
-        {
-            flags |= FrameFlags.CallId;
-        }
-
-        int prefix = ProtocolConstants.HeaderLength + RequestBody.PrefixLength(name.Length, hasCallId);
+        int prefix = FrameEncoder.RequestPrefixLength(name.Length, hasCallId);
         FrameWriterCache cache = FrameWriterCache.Rent();
         try
         {
@@ -75,14 +70,13 @@ internal static class RequestWriter
             }
 
             Span<byte> frame = buffer.WrittenSpanWritable;
-            FrameHeader.Write(frame, bodyLength, FrameType.Request, flags, call.Id);
             Span<byte> callId = stackalloc byte[hasCallId ? RequestBody.CallIdLength : 0];
             if (hasCallId)
             {
                 state!.CallId.TryWriteBytes(callId);
             }
 
-            RequestBody.WritePrefix(frame.Slice(ProtocolConstants.HeaderLength), timeoutMs, name, callId);
+            FrameEncoder.WriteRequest(frame, call.Id, flags, timeoutMs, name, callId);
             if (connection.TrySendRequest(call, frame, out bool closed))
             {
                 return true;

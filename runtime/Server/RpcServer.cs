@@ -110,8 +110,11 @@ public sealed partial class RpcServer : IAsyncDisposable
     internal void CallEnded() => Interlocked.Decrement(ref _inFlight);
 
     /// <summary>Writes this server's load report (<see cref="Protocol.LoadReport"/>).</summary>
-    internal void WriteLoadReport(Span<byte> destination) =>
-        Protocol.LoadReport.Write(destination, Volatile.Read(ref _inFlight), Volatile.Read(ref _utilizationBasisPoints));
+    /// <summary>Calls in flight on the whole server, for the load report in front of every response.</summary>
+    internal int InFlightCalls => Volatile.Read(ref _inFlight);
+
+    /// <summary>The utilization the application last reported (basis points), or -1 when none.</summary>
+    internal int UtilizationBasisPoints => Volatile.Read(ref _utilizationBasisPoints);
 
     internal TimeProvider TimeProvider { get; }
 

@@ -238,9 +238,8 @@ public sealed class RpcServerCall
 
     private void WriteEmpty()
     {
-        Span<byte> frame = stackalloc byte[ProtocolConstants.HeaderLength + LoadReport.Length];
-        _connection.Server.WriteLoadReport(frame.Slice(ProtocolConstants.HeaderLength));
-        FrameHeader.Write(frame, LoadReport.Length, FrameType.Response, FrameFlags.LoadReport, Id);
+        Span<byte> frame = stackalloc byte[FrameEncoder.ResponsePrefixLength];
+        FrameEncoder.WriteResponse(frame, Id, _connection.Server.InFlightCalls, _connection.Server.UtilizationBasisPoints);
         StoreResult(default);
         _connection.ReleaseSlot(this);
         _connection.Output.TryEnqueue(frame);
@@ -252,9 +251,8 @@ public sealed class RpcServerCall
         try
         {
             PooledBuffer buffer = cache.Buffer;
-            const int Prefix = ProtocolConstants.HeaderLength + LoadReport.Length;
-            buffer.GetSpan(Prefix);
-            buffer.Advance(Prefix);
+            buffer.GetSpan(FrameEncoder.ResponsePrefixLength);
+            buffer.Advance(FrameEncoder.ResponsePrefixLength);
             Utf8JsonWriter writer = cache.Writer;
             writer.Reset(buffer);
             try
@@ -278,9 +276,8 @@ public sealed class RpcServerCall
             }
 
             Span<byte> frame = buffer.WrittenSpanWritable;
-            _connection.Server.WriteLoadReport(frame.Slice(ProtocolConstants.HeaderLength));
-            FrameHeader.Write(frame, bodyLength, FrameType.Response, FrameFlags.LoadReport, Id);
-            StoreResult(frame.Slice(ProtocolConstants.HeaderLength + LoadReport.Length));
+            FrameEncoder.WriteResponse(frame, Id, _connection.Server.InFlightCalls, _connection.Server.UtilizationBasisPoints);
+            StoreResult(frame.Slice(FrameEncoder.ResponsePrefixLength));
             _connection.ReleaseSlot(this);
             _connection.Output.TryEnqueue(frame);
         }

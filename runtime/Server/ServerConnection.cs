@@ -1,6 +1,5 @@
 using System;
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
@@ -101,9 +100,9 @@ internal sealed partial class ServerConnection : FramedConnection
             idle = _inFlight.Count == 0;
         }
 
-        Span<byte> body = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(body, last);
-        TrySendSmall(FrameType.GoAway, FrameFlags.None, 0, body);
+        Span<byte> frame = stackalloc byte[FrameEncoder.GoAwayLength];
+        FrameEncoder.WriteGoAway(frame, last);
+        Output.TryEnqueue(frame);
         if (idle)
         {
             _ = FinishAsync();
@@ -140,27 +139,35 @@ internal sealed partial class ServerConnection : FramedConnection
     /// <summary>Sends a deduplicated call's stored result (null: no result) to a repeat of that call.</summary>
     public void SendStoredResponse(uint callId, byte[]? body)
     {
-        int bodyLength = LoadReport.Length + (body?.Length ?? 0);
-        byte[] rented = System.Buffers.ArrayPool<byte>.Shared.Rent(ProtocolConstants.HeaderLength + bodyLength);
+        int length = FrameEncoder.ResponsePrefixLength + (body?.Length ?? 0);
+        byte[] rented = ArrayPool<byte>.Shared.Rent(length);
         try
         {
-            Span<byte> frame = rented.AsSpan(0, ProtocolConstants.HeaderLength + bodyLength);
-            Server.WriteLoadReport(frame.Slice(ProtocolConstants.HeaderLength));
-            body?.CopyTo(frame.Slice(ProtocolConstants.HeaderLength + LoadReport.Length));
-            FrameHeader.Write(frame, bodyLength, FrameType.Response, FrameFlags.LoadReport, callId);
+            Span<byte> frame = rented.AsSpan(0, length);
+            body?.CopyTo(frame.Slice(FrameEncoder.ResponsePrefixLength));
+            FrameEncoder.WriteResponse(frame, callId, Server.InFlightCalls, Server.UtilizationBasisPoints);
             Output.TryEnqueue(frame);
         }
         finally
         {
-            System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            ArrayPool<byte>.Shared.Return(rented);
         }
     }
 
     public void SendError(uint callId, RpcStatusCode code, string message, FrameFlags flags = FrameFlags.None, int? pushbackMs = null)
     {
-        Span<byte> load = stackalloc byte[LoadReport.Length];
-        Server.WriteLoadReport(load);
-        TrySendError(callId, code, message, flags | FrameFlags.LoadReport, load, pushbackMs);
+        int length = FrameEncoder.ErrorLength(message, pushbackMs is not null);
+        byte[] rented = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            Span<byte> frame = rented.AsSpan(0, length);
+            FrameEncoder.WriteError(frame, callId, code, message, flags, pushbackMs, Server.InFlightCalls, Server.UtilizationBasisPoints);
+            Output.TryEnqueue(frame);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
     }
 
     protected override void OnFrame(in FrameHeader header, ReadOnlySpan<byte> body)
@@ -193,7 +200,7 @@ internal sealed partial class ServerConnection : FramedConnection
             }
 
             case FrameType.Ping:
-                TrySendSmall(FrameType.Pong, FrameFlags.None, 0, body.Length == 8 ? body : stackalloc byte[8]);
+                TrySendPong(body);
                 return;
 
             default:

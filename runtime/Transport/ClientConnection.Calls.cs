@@ -213,8 +213,8 @@ internal partial class ClientConnection
     /// </summary>
     private void CancelIfSent(PendingCall call)
     {
-        Span<byte> frame = stackalloc byte[ProtocolConstants.HeaderLength];
-        FrameHeader.Write(frame, 0, FrameType.Cancel, FrameFlags.None, call.Id);
+        Span<byte> frame = stackalloc byte[FrameEncoder.CancelLength];
+        FrameEncoder.WriteCancel(frame, call.Id);
         Output.TryEnqueue(frame, s_abandonAndCancelIfSent, call);
     }
 

@@ -95,9 +95,9 @@ internal sealed partial class ClientConnection : FramedConnection
         long start = TimeProvider.GetTimestamp();
         try
         {
-            Span<byte> body = stackalloc byte[8];
-            BinaryPrimitives.WriteUInt64LittleEndian(body, id);
-            if (!TrySendSmall(FrameType.Ping, FrameFlags.None, 0, body))
+            Span<byte> frame = stackalloc byte[FrameEncoder.PingLength];
+            FrameEncoder.WritePing(frame, id);
+            if (!Output.TryEnqueue(frame))
             {
                 throw new RpcException(RpcStatusCode.Unavailable, $"The connection to {Remote} is closed.");
             }
@@ -169,7 +169,7 @@ internal sealed partial class ClientConnection : FramedConnection
             }
 
             case FrameType.Ping:
-                TrySendSmall(FrameType.Pong, FrameFlags.None, 0, body.Length == 8 ? body : stackalloc byte[8]);
+                TrySendPong(body);
                 return;
 
             case FrameType.Pong:

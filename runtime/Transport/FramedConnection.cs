@@ -42,36 +42,12 @@ internal abstract class FramedConnection
     /// <summary>How long since bytes last arrived from the peer (for keepalive), on the connection's clock.</summary>
     public TimeSpan IdleTime => _time.GetElapsedTime(Volatile.Read(ref _lastRead));
 
-    /// <summary>Sends a frame with a body that fits on the stack (control frames).</summary>
-    protected bool TrySendSmall(FrameType type, FrameFlags flags, uint callId, ReadOnlySpan<byte> body)
+    /// <summary>Answers a ping (either side may send one).</summary>
+    protected bool TrySendPong(ReadOnlySpan<byte> pingBody)
     {
-        Span<byte> frame = stackalloc byte[ProtocolConstants.HeaderLength + body.Length];
-        FrameHeader.Write(frame, body.Length, type, flags, callId);
-        body.CopyTo(frame.Slice(ProtocolConstants.HeaderLength));
+        Span<byte> frame = stackalloc byte[FrameEncoder.PingLength];
+        FrameEncoder.WritePong(frame, pingBody);
         return Output.TryEnqueue(frame);
-    }
-
-    protected bool TrySendError(uint callId, RpcStatusCode code, string message, FrameFlags flags = FrameFlags.None, ReadOnlySpan<byte> prefix = default, int? pushbackMs = null)
-    {
-        if (pushbackMs is not null)
-        {
-            flags |= FrameFlags.Pushback;
-        }
-
-        int bodyLength = prefix.Length + ErrorBody.Length(message, pushbackMs is not null);
-        byte[] rented = ArrayPool<byte>.Shared.Rent(ProtocolConstants.HeaderLength + bodyLength);
-        try
-        {
-            Span<byte> frame = rented.AsSpan(0, ProtocolConstants.HeaderLength + bodyLength);
-            prefix.CopyTo(frame.Slice(ProtocolConstants.HeaderLength));
-            ErrorBody.Write(frame.Slice(ProtocolConstants.HeaderLength + prefix.Length), code, message, pushbackMs);
-            FrameHeader.Write(frame, bodyLength, FrameType.Error, flags, callId);
-            return Output.TryEnqueue(frame);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(rented);
-        }
     }
 
     /// <summary>Reads frames until the peer closes or the connection fails; then calls <see cref="OnClosed"/> once.</summary>

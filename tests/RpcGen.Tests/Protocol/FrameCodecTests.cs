@@ -142,4 +142,112 @@ public sealed class FrameCodecTests
         Assert.Equal(ErrorBody.MaxMessageBytes / 2, cut.Length);
         Assert.All(cut, c => Assert.Equal('é', c));
     }
+
+    private static (FrameHeader Header, byte[] Body) Decode(ReadOnlySpan<byte> frame)
+    {
+        var sequence = new ReadOnlySequence<byte>(frame.ToArray());
+        Assert.True(FrameHeader.TryRead(ref sequence, out FrameHeader header, out _));
+        Assert.Equal(header.Length, sequence.Length); // the header's length is exactly the body that follows
+        return (header, sequence.ToArray());
+    }
+
+    [Fact]
+    public void Encoder_Request_CarriesTimeoutMethodAndCallId_AroundTheSerializedArguments()
+    {
+        byte[] name = Encoding.UTF8.GetBytes("calc/Add");
+        byte[] payload = Encoding.UTF8.GetBytes("[1,2]");
+        byte[] id = Guid.NewGuid().ToByteArray();
+        int prefix = FrameEncoder.RequestPrefixLength(name.Length, callId: true);
+        byte[] frame = new byte[prefix + payload.Length];
+        payload.CopyTo(frame, prefix);
+        FrameEncoder.WriteRequest(frame, 7, FrameFlags.RetryAttempt, 1500, name, id);
+
+        (FrameHeader header, byte[] body) = Decode(frame);
+        Assert.Equal((FrameType.Request, FrameFlags.RetryAttempt | FrameFlags.CallId, 7u), (header.Type, header.Flags, header.CallId));
+        Assert.Null(RequestBody.TryParse(body, header.Flags, out RequestBody request));
+        Assert.Equal(1500u, request.TimeoutMilliseconds);
+        Assert.Equal("calc/Add", Encoding.UTF8.GetString(request.Method));
+        Assert.Equal(id, request.CallId.ToArray());
+        Assert.Equal("[1,2]", Encoding.UTF8.GetString(request.Payload));
+    }
+
+    [Fact]
+    public void Encoder_Request_WithoutCallId_HasNoCallIdFlag()
+    {
+        byte[] name = Encoding.UTF8.GetBytes("m");
+        byte[] frame = new byte[FrameEncoder.RequestPrefixLength(name.Length, callId: false)];
+        FrameEncoder.WriteRequest(frame, 1, FrameFlags.None, 0, name, default);
+        (FrameHeader header, byte[] body) = Decode(frame);
+        Assert.Equal(FrameFlags.None, header.Flags);
+        Assert.Null(RequestBody.TryParse(body, header.Flags, out RequestBody request));
+        Assert.True(request.CallId.IsEmpty && request.Payload.IsEmpty);
+    }
+
+    [Fact]
+    public void Encoder_Response_StartsWithTheLoadReport()
+    {
+        byte[] result = Encoding.UTF8.GetBytes("42");
+        byte[] frame = new byte[FrameEncoder.ResponsePrefixLength + result.Length];
+        result.CopyTo(frame, FrameEncoder.ResponsePrefixLength);
+        FrameEncoder.WriteResponse(frame, 9, serverInFlight: 17, utilizationBasisPoints: 2500);
+
+        (FrameHeader header, byte[] bytes) = Decode(frame);
+        Assert.Equal((FrameType.Response, FrameFlags.LoadReport, 9u), (header.Type, header.Flags, header.CallId));
+        ReadOnlySpan<byte> body = bytes;
+        Assert.True(LoadReport.TryRead(ref body, out int inFlight, out int utilization));
+        Assert.Equal((17, 2500, "42"), (inFlight, utilization, Encoding.UTF8.GetString(body)));
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData(250)]
+    [InlineData(-1)]
+    public void Encoder_Error_HasLoadReportStatusMessageAndPushback(int? pushback)
+    {
+        byte[] frame = new byte[FrameEncoder.ErrorLength("busy", pushback is not null)];
+        FrameEncoder.WriteError(frame, 3, RpcStatusCode.ResourceExhausted, "busy", FrameFlags.NotProcessed, pushback, 5, -1);
+
+        (FrameHeader header, byte[] bytes) = Decode(frame);
+        FrameFlags expected = FrameFlags.NotProcessed | FrameFlags.LoadReport | (pushback is null ? 0 : FrameFlags.Pushback);
+        Assert.Equal((FrameType.Error, expected, 3u), (header.Type, header.Flags, header.CallId));
+        ReadOnlySpan<byte> body = bytes;
+        Assert.True(LoadReport.TryRead(ref body, out int inFlight, out int utilization));
+        Assert.Equal((5, -1), (inFlight, utilization));
+        Assert.True(ErrorBody.TryRead(body, out RpcStatusCode code, out string message));
+        Assert.Equal((RpcStatusCode.ResourceExhausted, "busy", pushback), (code, message, ErrorBody.ReadPushback(body)));
+    }
+
+    [Fact]
+    public void Encoder_Error_CutsALongMessageOnACharacterBoundary()
+    {
+        string message = new('é', ErrorBody.MaxMessageBytes); // two bytes each: twice the limit
+        byte[] frame = new byte[FrameEncoder.ErrorLength(message, pushback: false)];
+        FrameEncoder.WriteError(frame, 1, RpcStatusCode.Internal, message, FrameFlags.None, null, 0, -1);
+        ReadOnlySpan<byte> body = Decode(frame).Body;
+        Assert.True(LoadReport.TryRead(ref body, out _, out _));
+        Assert.True(ErrorBody.TryRead(body, out _, out string read));
+        Assert.Equal(new string('é', ErrorBody.MaxMessageBytes / 2), read);
+    }
+
+    [Fact]
+    public void Encoder_ControlFrames_HaveTheirFixedLayouts()
+    {
+        byte[] ping = new byte[FrameEncoder.PingLength];
+        FrameEncoder.WritePing(ping, 0x0102030405060708);
+        Assert.Equal("080000000500000000000000" + "0807060504030201", Convert.ToHexString(ping));
+
+        byte[] pong = new byte[FrameEncoder.PingLength];
+        FrameEncoder.WritePong(pong, ping.AsSpan(ProtocolConstants.HeaderLength));
+        Assert.Equal("080000000600000000000000" + "0807060504030201", Convert.ToHexString(pong));
+        FrameEncoder.WritePong(pong, new byte[3]); // a peer's odd-sized ping gets zeros back, never its bytes
+        Assert.Equal("080000000600000000000000" + "0000000000000000", Convert.ToHexString(pong));
+
+        byte[] goAway = new byte[FrameEncoder.GoAwayLength];
+        FrameEncoder.WriteGoAway(goAway, 41);
+        Assert.Equal("040000000700000000000000" + "29000000", Convert.ToHexString(goAway));
+
+        byte[] cancel = new byte[FrameEncoder.CancelLength];
+        FrameEncoder.WriteCancel(cancel, 0x11223344);
+        Assert.Equal("000000000400000044332211", Convert.ToHexString(cancel));
+    }
 }
