@@ -13,7 +13,7 @@ namespace RpcGen.Balancing;
 /// <para>
 /// Bounded load (Mirrokni et al., "Consistent Hashing with Bounded Loads"): an endpoint with more calls in flight than
 /// ⌈c × (all calls in flight + 1) / candidates⌉ passes the key on to the next point's owner, so one hot key cannot
-/// overload its owner. c is <see cref="RpcClientOptions.ConsistentHashLoadFactor"/>.
+/// overload its owner. c is <see cref="LoadBalancingOptions.ConsistentHashLoadFactor"/>.
 /// </para>
 /// Lookup is a binary search over the ring: O(log(points)), no allocation; the ring is rebuilt only when the set changes.
 /// </summary>

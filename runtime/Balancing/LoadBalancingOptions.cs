@@ -1,89 +1,67 @@
 using System;
+using System.Collections.Generic;
 
 namespace RpcGen.Balancing;
 
 /// <summary>
-/// Passive outlier detection (Envoy's model) and the panic threshold. An endpoint is ejected after consecutive failures
-/// (cannot connect, connection lost, <see cref="Protocol.RpcStatusCode.Unavailable"/>, deadline exceeded) or when its success
-/// rate falls far below the others'; it is re-admitted when its ejection time passes or an active ping succeeds.
+/// How a client spreads calls over its endpoints and judges their health: strategy overrides, locality, the tuning of
+/// the load-aware strategies, outlier detection and slow start (configuration section <c>Balancing</c>).
 /// </summary>
-public sealed class OutlierDetectionOptions
+public sealed class LoadBalancingOptions
 {
-    /// <summary>Whether endpoints are ejected at all. The default value is true.</summary>
-    public bool Enabled { get; set; } = true;
+    /// <summary>
+    /// Strategy overrides without recompiling, keyed by service wire name (<c>"calc"</c>) or method
+    /// (<c>"calc/Add"</c>); a method key wins over a service key, and both over the attributes.
+    /// </summary>
+    public IDictionary<string, LoadBalanceStrategy> Strategies { get; } = new Dictionary<string, LoadBalanceStrategy>(StringComparer.Ordinal);
 
-    /// <summary>Consecutive failures that eject an endpoint. The default value is 5.</summary>
-    public int ConsecutiveFailures { get; set; } = 5;
-
-    /// <summary>The first ejection's length; each repeat doubles it. The default value is 30 seconds.</summary>
-    public TimeSpan BaseEjectionTime { get; set; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>The longest ejection. The default value is 300 seconds.</summary>
-    public TimeSpan MaxEjectionTime { get; set; } = TimeSpan.FromSeconds(300);
+    /// <summary>The client's own zone, for <see cref="LoadBalanceStrategy.LocalityAware"/>. The default value is none.</summary>
+    public string? Zone { get; set; }
 
     /// <summary>
-    /// The largest share of endpoints ejected at once, in percent; one endpoint of two or more may always be ejected.
-    /// The default value is 50.
+    /// Bounded-load factor c of <see cref="LoadBalanceStrategy.ConsistentHash"/>: an endpoint with more than c × the
+    /// average calls in flight passes keys on. <see cref="double.PositiveInfinity"/> turns bounding off. The default value is 1.25.
     /// </summary>
-    public int MaxEjectionPercent { get; set; } = 50;
+    public double ConsistentHashLoadFactor { get; set; } = 1.25;
+
+    /// <summary>How fast <see cref="LoadBalanceStrategy.PeakEwma"/>'s latency average forgets. The default value is 10 seconds.</summary>
+    public TimeSpan PeakEwmaDecay { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Ejection of failing endpoints and the panic threshold.</summary>
+    public OutlierDetectionOptions OutlierDetection { get; } = new();
+
+    /// <summary>Warm-up of endpoints added at run time or re-admitted.</summary>
+    public SlowStartOptions SlowStart { get; } = new();
 
     /// <summary>
-    /// When fewer than this percentage of endpoints are healthy, calls are balanced over all of them (healthy or not),
-    /// rather than overloading the few that are left. The default value is 50.
+    /// The random source of the random strategies. Code only (not read from configuration). The default value is
+    /// <see cref="System.Random.Shared"/>; a seeded <see cref="System.Random"/> is not thread-safe, so pass one only in
+    /// single-threaded tests.
     /// </summary>
-    public int PanicThresholdPercent { get; set; } = 50;
-
-    /// <summary>How often ejections are reviewed and ejected endpoints pinged. The default value is 1 second.</summary>
-    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
-
-    /// <summary>Whether ejected endpoints are pinged and re-admitted early when they answer. The default value is true.</summary>
-    public bool ActiveHealthChecks { get; set; } = true;
-
-    /// <summary>The window over which success rates are compared. The default value is 10 seconds.</summary>
-    public TimeSpan SuccessRateInterval { get; set; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>Calls an endpoint needs in a window for its success rate to count. The default value is 100.</summary>
-    public int SuccessRateMinimumRequests { get; set; } = 100;
-
-    /// <summary>
-    /// An endpoint is ejected when its success rate is below the mean minus this many standard deviations. The default
-    /// value is 1.9.
-    /// </summary>
-    public double SuccessRateStdevFactor { get; set; } = 1.9;
+    public Random? Random { get; set; }
 
     internal void Validate()
     {
-        if (ConsecutiveFailures < 1 || MaxEjectionPercent is < 0 or > 100 || PanicThresholdPercent is < 0 or > 100 ||
-            BaseEjectionTime <= TimeSpan.Zero || MaxEjectionTime < BaseEjectionTime || Interval <= TimeSpan.Zero ||
-            SuccessRateInterval < Interval || SuccessRateMinimumRequests < 1 || SuccessRateStdevFactor <= 0)
+        foreach (KeyValuePair<string, LoadBalanceStrategy> entry in Strategies)
         {
-            throw new ArgumentException(
-                "Invalid OutlierDetectionOptions: ConsecutiveFailures ≥ 1; percentages in 0–100; BaseEjectionTime > 0 and ≤ MaxEjectionTime; " +
-                "Interval > 0 and ≤ SuccessRateInterval; SuccessRateMinimumRequests ≥ 1; SuccessRateStdevFactor > 0.");
+            if (!Enum.IsDefined(entry.Value))
+            {
+                throw new ArgumentOutOfRangeException(nameof(Strategies), entry.Value,
+                    $"Balancing.Strategies[\"{entry.Key}\"] is {(int)entry.Value}, not a load-balancing strategy; use one of {string.Join(", ", Enum.GetNames<LoadBalanceStrategy>())}.");
+            }
         }
-    }
-}
 
-/// <summary>
-/// Slow start: an endpoint added at run time or re-admitted after an ejection gets a growing share of calls over a
-/// window, so a cold server is not flooded (Envoy's curve).
-/// </summary>
-public sealed class SlowStartOptions
-{
-    /// <summary>The warm-up window; zero turns slow start off. The default value is 10 seconds.</summary>
-    public TimeSpan Window { get; set; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>The curve's shape: 1 is linear, larger values ramp faster at first. The default value is 1.</summary>
-    public double Aggression { get; set; } = 1.0;
-
-    /// <summary>The weight an endpoint starts with, in percent of its full weight. The default value is 10.</summary>
-    public double MinimumWeightPercent { get; set; } = 10;
-
-    internal void Validate()
-    {
-        if (Window < TimeSpan.Zero || Aggression <= 0 || MinimumWeightPercent is <= 0 or > 100)
+        if (!(ConsistentHashLoadFactor >= 1))
         {
-            throw new ArgumentException("Invalid SlowStartOptions: Window ≥ 0, Aggression > 0, MinimumWeightPercent in (0, 100].");
+            throw new ArgumentOutOfRangeException(nameof(ConsistentHashLoadFactor), ConsistentHashLoadFactor, "Balancing.ConsistentHashLoadFactor must be at least 1 (or infinity to turn bounding off).");
         }
+
+        if (PeakEwmaDecay <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(PeakEwmaDecay), PeakEwmaDecay, "Balancing.PeakEwmaDecay must be positive.");
+        }
+
+        OutlierDetection.Validate();
+        SlowStart.Validate();
     }
 }

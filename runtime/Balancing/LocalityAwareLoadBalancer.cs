@@ -3,7 +3,7 @@ using System;
 namespace RpcGen.Balancing;
 
 /// <summary>
-/// Prefers candidates in the client's zone (<see cref="Client.RpcClientOptions.Zone"/>): power of two choices among them while
+/// Prefers candidates in the client's zone (<see cref="LoadBalancingOptions.Zone"/>): power of two choices among them while
 /// there are any and their average load per unit of weight stays within <see cref="OverloadFactor"/> of the others';
 /// otherwise (local endpoints ejected, or overloaded) power of two choices over every candidate.
 /// </summary>

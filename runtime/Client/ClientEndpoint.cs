@@ -84,7 +84,7 @@ internal sealed class ClientEndpoint : RpcEndpointState
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_client.DisposalToken);
-            timeout.CancelAfter(options.ConnectTimeout);
+            timeout.CancelAfter(options.Connection.ConnectTimeout);
             TransportConnection transport;
             if (Endpoint.IsInProcess)
             {
@@ -96,7 +96,7 @@ internal sealed class ClientEndpoint : RpcEndpointState
             }
 
             ClientConnection connection = await ClientConnection.EstablishAsync(
-                transport, options.MaxFrameSize, _client.TimeProvider, options.ConnectTimeout, OnUnusable, OnServerLoad, timeout.Token).ConfigureAwait(false);
+                transport, options.Connection.MaxFrameSize, _client.TimeProvider, options.Connection.ConnectTimeout, OnUnusable, OnServerLoad, timeout.Token).ConfigureAwait(false);
 
             lock (_lock)
             {
@@ -117,7 +117,7 @@ internal sealed class ClientEndpoint : RpcEndpointState
                 OperationCanceledException when _client.DisposalToken.IsCancellationRequested =>
                     new RpcException(RpcStatusCode.Unavailable, "The RpcClient was disposed.") { NotProcessed = true },
                 OperationCanceledException =>
-                    new RpcException(RpcStatusCode.Unavailable, $"Connecting to {Endpoint} timed out after {options.ConnectTimeout.TotalMilliseconds:0} ms.", ex) { NotProcessed = true, Endpoint = Endpoint.ToString() },
+                    new RpcException(RpcStatusCode.Unavailable, $"Connecting to {Endpoint} timed out after {options.Connection.ConnectTimeout.TotalMilliseconds:0} ms.", ex) { NotProcessed = true, Endpoint = Endpoint.ToString() },
                 SocketException socket =>
                     new RpcException(RpcStatusCode.Unavailable, $"Cannot connect to {Endpoint}: {socket.Message}", ex) { NotProcessed = true, Endpoint = Endpoint.ToString() },
                 _ => new RpcException(RpcStatusCode.Unavailable, $"Cannot connect to {Endpoint}: {ex.Message}", ex) { NotProcessed = true, Endpoint = Endpoint.ToString() },
@@ -139,8 +139,8 @@ internal sealed class ClientEndpoint : RpcEndpointState
     private long BackoffTicks(int failures)
     {
         RpcClientOptions options = _client.Options;
-        double ms = options.ReconnectBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(failures - 1, 30));
-        ms = Math.Min(ms, options.MaxReconnectBackoff.TotalMilliseconds);
+        double ms = options.Connection.ReconnectBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(failures - 1, 30));
+        ms = Math.Min(ms, options.Connection.MaxReconnectBackoff.TotalMilliseconds);
         ms *= 0.8 + (Random.Shared.NextDouble() * 0.4);
         return (long)(ms * _client.TimeProvider.TimestampFrequency / 1000.0);
     }

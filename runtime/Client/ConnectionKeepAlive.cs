@@ -9,9 +9,9 @@ using RpcGen.Transport;
 namespace RpcGen.Client;
 
 /// <summary>
-/// Keepalive for one client's connections: every quarter of <see cref="RpcClientOptions.KeepAliveInterval"/> it pings
+/// Keepalive for one client's connections: every quarter of <see cref="ConnectionOptions.KeepAliveInterval"/> it pings
 /// the connections that have been silent for the interval and closes those that do not answer within
-/// <see cref="RpcClientOptions.KeepAliveTimeout"/> (reported to health as a connect failure). Idleness is measured by
+/// <see cref="ConnectionOptions.KeepAliveTimeout"/> (reported to health as a connect failure). Idleness is measured by
 /// the connections themselves on the client's clock, so a fake clock drives keepalive too.
 /// </summary>
 internal sealed class ConnectionKeepAlive : IDisposable
@@ -22,7 +22,7 @@ internal sealed class ConnectionKeepAlive : IDisposable
     public ConnectionKeepAlive(RpcClient client)
     {
         _client = client;
-        TimeSpan keepAlive = client.Options.KeepAliveInterval;
+        TimeSpan keepAlive = client.Options.Connection.KeepAliveInterval;
         if (keepAlive != Timeout.InfiniteTimeSpan)
         {
             TimeSpan every = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 10, keepAlive.Ticks / 4));
@@ -38,7 +38,7 @@ internal sealed class ConnectionKeepAlive : IDisposable
             return;
         }
 
-        TimeSpan idleLimit = _client.Options.KeepAliveInterval;
+        TimeSpan idleLimit = _client.Options.Connection.KeepAliveInterval;
         foreach (RpcEndpointState endpoint in _client.EndpointSet.All)
         {
             if (((ClientEndpoint)endpoint).CurrentConnection is { IsClosed: false } connection && connection.IdleTime >= idleLimit && connection.TryBeginKeepAlive())
@@ -50,7 +50,7 @@ internal sealed class ConnectionKeepAlive : IDisposable
 
     private async Task KeepAliveAsync(RpcEndpointState endpoint, ClientConnection connection)
     {
-        TimeSpan limit = _client.Options.KeepAliveTimeout;
+        TimeSpan limit = _client.Options.Connection.KeepAliveTimeout;
         try
         {
             using var timeout = new CancellationTokenSource(limit, _client.TimeProvider);

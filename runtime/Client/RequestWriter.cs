@@ -60,7 +60,7 @@ internal static class RequestWriter
                 {
                     error = new RpcException(
                         RpcStatusCode.ResourceExhausted,
-                        $"The request for '{method.Descriptor.FullName}' is {bodyLength} bytes, over the maximum frame size of {connection.MaxFrameBytes} bytes (RpcClientOptions.MaxFrameSize).")
+                        $"The request for '{method.Descriptor.FullName}' is {bodyLength} bytes, over the maximum frame size of {connection.MaxFrameBytes} bytes (RpcClientOptions.Connection.MaxFrameSize).")
                     {
                         NotProcessed = true,
                     };

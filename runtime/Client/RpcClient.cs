@@ -40,9 +40,9 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         Options = options;
         TimeProvider = options.TimeProvider;
         Logger = options.LoggerFactory?.CreateLogger("RpcGen.Client") ?? NullLogger.Instance;
-        LoadSettings = new EndpointLoadSettings(TimeProvider, options.SlowStart, options.PeakEwmaDecay);
+        LoadSettings = new EndpointLoadSettings(TimeProvider, options.Balancing.SlowStart, options.Balancing.PeakEwmaDecay);
         Invoker = new RpcCallInvoker(this, options.SerializerOptions);
-        RetryBudget = new Resilience.RetryBudget(options.RetryBudget, TimeProvider);
+        RetryBudget = new Resilience.RetryBudget(options.Resilience.RetryBudget, TimeProvider);
         if (options.EndpointSource is { } source)
         {
             _subscription = source.Subscribe(ApplyEndpoints);
@@ -53,7 +53,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         }
 
         _initialLoad = false;
-        Health = new HealthMonitor(this, options.OutlierDetection, TimeProvider, Logger);
+        Health = new HealthMonitor(this, options.Balancing.OutlierDetection, TimeProvider, Logger);
         _keepAlive = new ConnectionKeepAlive(this);
     }
 
@@ -112,22 +112,22 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
     }
 
     /// <summary>
-    /// The method's effective resilience: its attributes, overridden by <see cref="RpcClientOptions.Policies"/> (service
+    /// The method's effective resilience: its attributes, overridden by <see cref="Resilience.ResilienceOptions.Policies"/> (service
     /// key, then method key). Null policies when the method needs none, so its calls take the direct path.
     /// </summary>
     internal (MethodResilience<AttemptResult>? Policies, int TimeoutMilliseconds) GetResilience(RpcMethodDescriptor method)
     {
         // [Timeout] on the method or service, else the client's default; an override's TimeoutMs wins (0: no deadline).
         int timeout = method.TimeoutMilliseconds > 0 ? method.TimeoutMilliseconds
-            : Options.DefaultTimeout == Timeout.InfiniteTimeSpan ? 0
-            : (int)Math.Ceiling(Options.DefaultTimeout.TotalMilliseconds);
+            : Options.Resilience.DefaultTimeout <= TimeSpan.Zero ? 0 // zero or Timeout.InfiniteTimeSpan: none
+            : (int)Math.Ceiling(Options.Resilience.DefaultTimeout.TotalMilliseconds);
         bool idempotent = method.Idempotent, deduplicate = method.Deduplicate;
         RpcRetryPolicy? retry = method.Retry?.Clone();
         RpcHedgingPolicy? hedging = method.Hedging?.Clone();
         RpcCircuitBreakerPolicy? breaker = method.CircuitBreaker?.Clone();
         foreach (string key in new[] { method.Service.Name, method.FullName })
         {
-            if (!Options.Policies.TryGetValue(key, out RpcPolicyOverride? change))
+            if (!Options.Resilience.Policies.TryGetValue(key, out RpcPolicyOverride? change))
             {
                 continue;
             }
@@ -161,7 +161,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         }
 
         // [Idempotent] and [Deduplicate] matter only to a policy that sends a call more than once.
-        Polly.ResiliencePipeline? outer = Options.AdditionalResilience?.Invoke(method);
+        Polly.ResiliencePipeline? outer = Options.Resilience.AdditionalResilience?.Invoke(method);
         bool repeats = retry is { MaxAttempts: > 1 } || hedging is { MaxAttempts: > 1 };
         if (!repeats && !method.Broadcast && breaker is null && outer is null)
         {
@@ -182,14 +182,14 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
             : RpcCircuitState.Closed;
 
     /// <summary>
-    /// The balancer of a method: <see cref="RpcClientOptions.LoadBalancing"/> for "service/method", then for "service",
+    /// The balancer of a method: <see cref="LoadBalancingOptions.Strategies"/> for "service/method", then for "service",
     /// then the method's <c>[LoadBalance]</c> (a user type, created by the generated proxy's factory, gets its own instance),
     /// then round-robin.
     /// </summary>
     internal ILoadBalancer GetBalancer(RpcMethodDescriptor method, Func<ILoadBalancer>? userBalancer)
     {
-        if (Options.LoadBalancing.TryGetValue(method.FullName, out LoadBalanceStrategy strategy) ||
-            Options.LoadBalancing.TryGetValue(method.Service.Name, out strategy))
+        if (Options.Balancing.Strategies.TryGetValue(method.FullName, out LoadBalanceStrategy strategy) ||
+            Options.Balancing.Strategies.TryGetValue(method.Service.Name, out strategy))
         {
             return Shared(strategy);
         }
@@ -211,7 +211,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         }
 
         return _balancers.GetOrAdd(strategy, static (s, client) =>
-            LoadBalancers.Create(s, client.Options.Random, client.Options.Zone, client.Options.ConsistentHashLoadFactor), this);
+            LoadBalancers.Create(s, client.Options.Balancing.Random, client.Options.Balancing.Zone, client.Options.Balancing.ConsistentHashLoadFactor), this);
     }
 
     internal void CallStarted(RpcEndpointState endpoint)
@@ -304,7 +304,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
     void IHealthMonitorHost.RebuildEndpointSet() => RebuildEndpointSet();
 
     private void RebuildEndpointSetLocked() =>
-        _set = EndpointSet.Build(_states, Options.OutlierDetection.Enabled ? Options.OutlierDetection.PanicThresholdPercent : 0);
+        _set = EndpointSet.Build(_states, Options.Balancing.OutlierDetection.Enabled ? Options.Balancing.OutlierDetection.PanicThresholdPercent : 0);
 
     /// <summary>Closes every connection; calls in flight fail with <see cref="Protocol.RpcStatusCode.Unavailable"/>.</summary>
     public async ValueTask DisposeAsync()

@@ -3,27 +3,60 @@ using System.Collections.Generic;
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
 using RpcGen.Balancing;
-using RpcGen.Protocol;
 using RpcGen.Resilience;
 
 namespace RpcGen.Client;
 
 /// <summary>
 /// Reads client settings from configuration (appsettings.json, environment variables…), so endpoints, strategies and
-/// health settings change without recompiling. Read by hand, key by key: no reflection, safe under Native AOT. An
-/// unknown key or an invalid value throws an <see cref="ArgumentException"/> naming the key, so a typo never passes
-/// silently.
+/// resilience settings change without recompiling. The sections <c>Connection</c>, <c>Balancing</c> and
+/// <c>Resilience</c> are bound by Microsoft.Extensions.Configuration.Binder's source generator (no reflection, safe under
+/// Native AOT) onto <see cref="ConnectionOptions"/>, <see cref="LoadBalancingOptions"/> and
+/// <see cref="ResilienceOptions"/>; <c>Endpoints</c> also takes the <c>"host:port"</c> shorthand. An unknown key, an
+/// invalid value, or a key of the old flat layout throws an <see cref="ArgumentException"/> naming the key, so a typo
+/// never passes silently.
 /// </summary>
 public static class RpcClientConfiguration
 {
+    /// <summary>Durations: .NET's TimeSpan format ("00:00:05"); a bare number other than 0 would be read as days.</summary>
+    internal static readonly string[] DurationKeys =
+    {
+        "Connection:ConnectTimeout", "Connection:ReconnectBackoff", "Connection:MaxReconnectBackoff",
+        "Connection:KeepAliveInterval", "Connection:KeepAliveTimeout",
+        "Balancing:PeakEwmaDecay", "Balancing:OutlierDetection:BaseEjectionTime", "Balancing:OutlierDetection:MaxEjectionTime",
+        "Balancing:OutlierDetection:Interval", "Balancing:OutlierDetection:SuccessRateInterval", "Balancing:SlowStart:Window",
+        "Resilience:DefaultTimeout", "Resilience:RetryBudget:Window",
+    };
+
+    /// <summary>Keys of the flat layout before the options were grouped, and where each went.</summary>
+    private static readonly Dictionary<string, string> s_moved = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["MaxFrameSize"] = "Connection:MaxFrameSize",
+        ["ConnectTimeout"] = "Connection:ConnectTimeout",
+        ["ReconnectBackoff"] = "Connection:ReconnectBackoff",
+        ["MaxReconnectBackoff"] = "Connection:MaxReconnectBackoff",
+        ["KeepAliveInterval"] = "Connection:KeepAliveInterval",
+        ["KeepAliveTimeout"] = "Connection:KeepAliveTimeout",
+        ["LoadBalancing"] = "Balancing:Strategies",
+        ["Zone"] = "Balancing:Zone",
+        ["ConsistentHashLoadFactor"] = "Balancing:ConsistentHashLoadFactor",
+        ["PeakEwmaDecay"] = "Balancing:PeakEwmaDecay",
+        ["OutlierDetection"] = "Balancing:OutlierDetection",
+        ["SlowStart"] = "Balancing:SlowStart",
+        ["DefaultTimeout"] = "Resilience:DefaultTimeout",
+        ["Policies"] = "Resilience:Policies",
+        ["RetryBudget"] = "Resilience:RetryBudget",
+    };
+
     /// <summary>
     /// Applies <paramref name="section"/> (for example <c>configuration.GetSection("RpcGen")</c>) to
-    /// <paramref name="options"/>. See docs/getting-started.md for the keys.
+    /// <paramref name="options"/>. See docs/configuration.md for the keys.
     /// </summary>
     public static RpcClientOptions ApplyConfiguration(this RpcClientOptions options, IConfiguration section)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(section);
+        CheckValues(section);
         foreach (IConfigurationSection child in section.GetChildren())
         {
             switch (child.Key)
@@ -36,195 +69,97 @@ public static class RpcClientConfiguration
                     }
 
                     break;
-                case "Zone":
-                    options.Zone = child.Value;
+                case "Connection":
+                    Bind(child, options.Connection);
                     break;
-                case "LoadBalancing":
-                    foreach (IConfigurationSection entry in child.GetChildren())
-                    {
-                        options.LoadBalancing[entry.Key] = Strategy(entry);
-                    }
-
+                case "Balancing":
+                    Bind(child, options.Balancing);
                     break;
-                case "MaxFrameSize":
-                    options.MaxFrameSize = Int(child);
-                    break;
-                case "ConnectTimeout":
-                    options.ConnectTimeout = Time(child);
-                    break;
-                case "DefaultTimeout":
-                    options.DefaultTimeout = string.Equals(child.Value, "Infinite", StringComparison.OrdinalIgnoreCase)
-                        ? System.Threading.Timeout.InfiniteTimeSpan
-                        : Time(child);
-                    break;
-                case "ReconnectBackoff":
-                    options.ReconnectBackoff = Time(child);
-                    break;
-                case "MaxReconnectBackoff":
-                    options.MaxReconnectBackoff = Time(child);
-                    break;
-                case "KeepAliveInterval":
-                    options.KeepAliveInterval = Time(child);
-                    break;
-                case "KeepAliveTimeout":
-                    options.KeepAliveTimeout = Time(child);
-                    break;
-                case "ConsistentHashLoadFactor":
-                    options.ConsistentHashLoadFactor = Double(child);
-                    break;
-                case "PeakEwmaDecay":
-                    options.PeakEwmaDecay = Time(child);
-                    break;
-                case "OutlierDetection":
-                    ReadOutlierDetection(options.OutlierDetection, child);
-                    break;
-                case "Policies":
-                    foreach (IConfigurationSection entry in child.GetChildren())
-                    {
-                        options.Policies[entry.Key] = ReadPolicy(entry);
-                    }
-
-                    break;
-                case "RetryBudget":
-                    foreach (IConfigurationSection entry in child.GetChildren())
-                    {
-                        switch (entry.Key)
-                        {
-                            case "Ratio": options.RetryBudget.Ratio = Double(entry); break;
-                            case "MinRetriesPerSecond": options.RetryBudget.MinRetriesPerSecond = Double(entry); break;
-                            case "Window": options.RetryBudget.Window = Time(entry); break;
-                            default: throw Unknown(entry, "Ratio, MinRetriesPerSecond, Window");
-                        }
-                    }
-
-                    break;
-                case "SlowStart":
-                    ReadSlowStart(options.SlowStart, child);
+                case "Resilience":
+                    Bind(child, options.Resilience);
+                    ValidatePolicies(child.GetSection("Policies"), options.Resilience);
                     break;
                 default:
-                    throw Unknown(child, "Endpoints, Zone, LoadBalancing, MaxFrameSize, ConnectTimeout, DefaultTimeout, ReconnectBackoff, MaxReconnectBackoff, " +
-                        "KeepAliveInterval, KeepAliveTimeout, ConsistentHashLoadFactor, PeakEwmaDecay, OutlierDetection, SlowStart, Policies, RetryBudget");
+                    if (s_moved.TryGetValue(child.Key, out string? moved))
+                    {
+                        throw new ArgumentException(
+                            $"RpcGen configuration '{child.Path}': '{child.Key}' moved to '{moved}' when the client options were grouped into Connection, Balancing and Resilience (docs/configuration.md).");
+                    }
+
+                    throw new ArgumentException($"RpcGen configuration '{child.Path}': unknown setting '{child.Key}'; known settings here: Endpoints, Connection, Balancing, Resilience.");
             }
         }
 
         return options;
     }
 
-    private static void ReadOutlierDetection(OutlierDetectionOptions options, IConfigurationSection section)
+    // Intercepted at compile time by the binder's source generator (EnableConfigurationBindingGenerator): no reflection.
+    private static void Bind(IConfigurationSection section, ConnectionOptions target) =>
+        Guard(section, () => section.Bind(target, static o => o.ErrorOnUnknownConfiguration = true));
+
+    private static void Bind(IConfigurationSection section, LoadBalancingOptions target) =>
+        Guard(section, () => section.Bind(target, static o => o.ErrorOnUnknownConfiguration = true));
+
+    private static void Bind(IConfigurationSection section, ResilienceOptions target) =>
+        Guard(section, () => section.Bind(target, static o => o.ErrorOnUnknownConfiguration = true));
+
+    /// <summary>The binder names the key of a bad value and the type of an unknown one; both become errors that name the section.</summary>
+    private static void Guard(IConfigurationSection section, Action bind)
     {
-        foreach (IConfigurationSection child in section.GetChildren())
+        try
         {
-            switch (child.Key)
+            bind();
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new ArgumentException($"RpcGen configuration '{section.Path}': {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>What the binder would accept but mean something else: bare numbers for durations (days) and for strategies.</summary>
+    private static void CheckValues(IConfiguration section)
+    {
+        string prefix = section is IConfigurationSection s ? s.Path + ":" : string.Empty;
+        foreach (KeyValuePair<string, string?> entry in section.AsEnumerable(makePathsRelative: true))
+        {
+            if (entry.Value is not { Length: > 0 } value)
             {
-                case "Enabled": options.Enabled = Bool(child); break;
-                case "ConsecutiveFailures": options.ConsecutiveFailures = Int(child); break;
-                case "BaseEjectionTime": options.BaseEjectionTime = Time(child); break;
-                case "MaxEjectionTime": options.MaxEjectionTime = Time(child); break;
-                case "MaxEjectionPercent": options.MaxEjectionPercent = Int(child); break;
-                case "PanicThresholdPercent": options.PanicThresholdPercent = Int(child); break;
-                case "Interval": options.Interval = Time(child); break;
-                case "ActiveHealthChecks": options.ActiveHealthChecks = Bool(child); break;
-                case "SuccessRateInterval": options.SuccessRateInterval = Time(child); break;
-                case "SuccessRateMinimumRequests": options.SuccessRateMinimumRequests = Int(child); break;
-                case "SuccessRateStdevFactor": options.SuccessRateStdevFactor = Double(child); break;
-                default:
-                    throw Unknown(child, "Enabled, ConsecutiveFailures, BaseEjectionTime, MaxEjectionTime, MaxEjectionPercent, PanicThresholdPercent, " +
-                        "Interval, ActiveHealthChecks, SuccessRateInterval, SuccessRateMinimumRequests, SuccessRateStdevFactor");
+                continue;
+            }
+
+            bool number = double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double parsed);
+            if (number && parsed != 0 && Array.Exists(DurationKeys, k => string.Equals(k, entry.Key, StringComparison.OrdinalIgnoreCase)))
+            {
+                throw new ArgumentException(
+                    $"RpcGen configuration '{prefix}{entry.Key}': '{value}' is a bare number, which .NET reads as {value} days; write a duration such as \"00:00:05\" or \"00:00:00.250\".");
+            }
+
+            if (number && entry.Key.StartsWith("Balancing:Strategies:", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new ArgumentException(
+                    $"RpcGen configuration '{prefix}{entry.Key}': '{value}' is not a load-balancing strategy; use one of {string.Join(", ", Enum.GetNames<LoadBalanceStrategy>())}.");
             }
         }
     }
 
-    /// <summary>One service's or method's overrides: TimeoutMs, Idempotent, Deduplicate, Retry, Hedging, CircuitBreaker.</summary>
-    private static RpcPolicyOverride ReadPolicy(IConfigurationSection section)
+    /// <summary>Checks each policy read from configuration, naming its key.</summary>
+    private static void ValidatePolicies(IConfigurationSection policies, ResilienceOptions options)
     {
-        var policy = new RpcPolicyOverride();
-        foreach (IConfigurationSection child in section.GetChildren())
+        foreach (IConfigurationSection entry in policies.GetChildren())
         {
-            switch (child.Key)
+            if (!options.Policies.TryGetValue(entry.Key, out RpcPolicyOverride? policy))
             {
-                case "TimeoutMs": policy.TimeoutMs = Int(child); break;
-                case "Idempotent": policy.Idempotent = Bool(child); break;
-                case "Deduplicate": policy.Deduplicate = Bool(child); break;
-                case "Retry":
-                    var retry = new RpcRetryPolicy();
-                    foreach (IConfigurationSection value in child.GetChildren())
-                    {
-                        switch (value.Key)
-                        {
-                            case "MaxAttempts": retry.MaxAttempts = Int(value); break;
-                            case "InitialBackoffMs": retry.InitialBackoffMs = Int(value); break;
-                            case "MaxBackoffMs": retry.MaxBackoffMs = Int(value); break;
-                            case "BackoffMultiplier": retry.BackoffMultiplier = Double(value); break;
-                            case "PerAttemptTimeoutMs": retry.PerAttemptTimeoutMs = Int(value); break;
-                            case "RetryableStatusCodes":
-                                var codes = new List<RpcStatusCode>();
-                                foreach (IConfigurationSection code in value.GetChildren())
-                                {
-                                    codes.Add(Enum.TryParse(code.Value, ignoreCase: true, out RpcStatusCode parsed) && Enum.IsDefined(parsed)
-                                        ? parsed
-                                        : throw Invalid(code, $"a status code ({string.Join(", ", Enum.GetNames<RpcStatusCode>())})"));
-                                }
-
-                                retry.RetryableStatusCodes = codes.ToArray();
-                                break;
-                            default: throw Unknown(value, "MaxAttempts, InitialBackoffMs, MaxBackoffMs, BackoffMultiplier, PerAttemptTimeoutMs, RetryableStatusCodes");
-                        }
-                    }
-
-                    retry.Validate($"RpcGen configuration '{child.Path}'");
-                    policy.Retry = retry;
-                    break;
-                case "Hedging":
-                    var hedging = new RpcHedgingPolicy();
-                    foreach (IConfigurationSection value in child.GetChildren())
-                    {
-                        switch (value.Key)
-                        {
-                            case "MaxAttempts": hedging.MaxAttempts = Int(value); break;
-                            case "DelayMs": hedging.DelayMs = Int(value); break;
-                            case "AdaptiveDelay": hedging.AdaptiveDelay = Bool(value); break;
-                            default: throw Unknown(value, "MaxAttempts, DelayMs, AdaptiveDelay");
-                        }
-                    }
-
-                    hedging.Validate($"RpcGen configuration '{child.Path}'");
-                    policy.Hedging = hedging;
-                    break;
-                case "CircuitBreaker":
-                    var breaker = new RpcCircuitBreakerPolicy();
-                    foreach (IConfigurationSection value in child.GetChildren())
-                    {
-                        switch (value.Key)
-                        {
-                            case "FailureRatio": breaker.FailureRatio = Double(value); break;
-                            case "MinimumThroughput": breaker.MinimumThroughput = Int(value); break;
-                            case "SamplingDurationMs": breaker.SamplingDurationMs = Int(value); break;
-                            case "BreakDurationMs": breaker.BreakDurationMs = Int(value); break;
-                            default: throw Unknown(value, "FailureRatio, MinimumThroughput, SamplingDurationMs, BreakDurationMs");
-                        }
-                    }
-
-                    breaker.Validate($"RpcGen configuration '{child.Path}'");
-                    policy.CircuitBreaker = breaker;
-                    break;
-                default: throw Unknown(child, "TimeoutMs, Idempotent, Deduplicate, Retry, Hedging, CircuitBreaker");
+                continue;
             }
-        }
 
-        return policy;
-    }
-
-    private static void ReadSlowStart(SlowStartOptions options, IConfigurationSection section)
-    {
-        foreach (IConfigurationSection child in section.GetChildren())
-        {
-            switch (child.Key)
+            if (policy.TimeoutMs < 0)
             {
-                case "Window": options.Window = Time(child); break;
-                case "Aggression": options.Aggression = Double(child); break;
-                case "MinimumWeightPercent": options.MinimumWeightPercent = Double(child); break;
-                default: throw Unknown(child, "Window, Aggression, MinimumWeightPercent");
+                throw new ArgumentException($"RpcGen configuration '{entry.Path}:TimeoutMs': {policy.TimeoutMs} must be 0 (no deadline) or more.");
             }
+
+            policy.Retry?.Validate($"RpcGen configuration '{entry.Path}:Retry'");
+            policy.Hedging?.Validate($"RpcGen configuration '{entry.Path}:Hedging'");
+            policy.CircuitBreaker?.Validate($"RpcGen configuration '{entry.Path}:CircuitBreaker'");
         }
     }
 
@@ -245,7 +180,11 @@ public static class RpcClientConfiguration
             switch (child.Key)
             {
                 case "Address": endpoint = Parse(child, child.Value ?? string.Empty); break;
-                case "Weight": weight = Int(child); break;
+                case "Weight":
+                    weight = int.TryParse(child.Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int parsed)
+                        ? parsed
+                        : throw new ArgumentException($"RpcGen configuration '{child.Path}': '{child.Value}' is not a whole number.");
+                    break;
                 case "Zone": zone = child.Value; break;
                 case "Tags":
                     foreach (IConfigurationSection tag in child.GetChildren())
@@ -254,7 +193,7 @@ public static class RpcClientConfiguration
                     }
 
                     break;
-                default: throw Unknown(child, "Address, Weight, Zone, Tags");
+                default: throw new ArgumentException($"RpcGen configuration '{child.Path}': unknown setting '{child.Key}'; known settings here: Address, Weight, Zone, Tags.");
             }
         }
 
@@ -284,48 +223,4 @@ public static class RpcClientConfiguration
             throw new ArgumentException($"RpcGen configuration '{section.Path}': {ex.Message}", ex);
         }
     }
-
-    private static LoadBalanceStrategy Strategy(IConfigurationSection section)
-    {
-        if (Enum.TryParse(section.Value, ignoreCase: true, out LoadBalanceStrategy strategy) && Enum.IsDefined(strategy) &&
-            !int.TryParse(section.Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _))
-        {
-            return strategy;
-        }
-
-        throw new ArgumentException(
-            $"RpcGen configuration '{section.Path}': '{section.Value}' is not a load-balancing strategy; use one of {string.Join(", ", Enum.GetNames<LoadBalanceStrategy>())}.");
-    }
-
-    private static int Int(IConfigurationSection section) =>
-        int.TryParse(section.Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value)
-            ? value
-            : throw Invalid(section, "a whole number");
-
-    private static double Double(IConfigurationSection section) =>
-        double.TryParse(section.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out double value)
-            ? value
-            : throw Invalid(section, "a number");
-
-    private static bool Bool(IConfigurationSection section) =>
-        bool.TryParse(section.Value, out bool value) ? value : throw Invalid(section, "true or false");
-
-    /// <summary>"00:00:05" (a TimeSpan), or a plain number of milliseconds.</summary>
-    private static TimeSpan Time(IConfigurationSection section)
-    {
-        if (double.TryParse(section.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out double milliseconds))
-        {
-            return TimeSpan.FromMilliseconds(milliseconds);
-        }
-
-        return TimeSpan.TryParse(section.Value, CultureInfo.InvariantCulture, out TimeSpan value)
-            ? value
-            : throw Invalid(section, "a duration (\"00:00:05\") or a number of milliseconds");
-    }
-
-    private static ArgumentException Invalid(IConfigurationSection section, string expected) =>
-        new($"RpcGen configuration '{section.Path}': '{section.Value}' is not {expected}.");
-
-    private static ArgumentException Unknown(IConfigurationSection section, string known) =>
-        new($"RpcGen configuration '{section.Path}': unknown setting '{section.Key}'; known settings here: {known}.");
 }

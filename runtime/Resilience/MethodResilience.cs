@@ -74,7 +74,7 @@ internal class MethodResilience
 
     public LatencyTracker? Latency { get; }
 
-    /// <summary>The user's own strategies around the whole call (RpcClientOptions.AdditionalResilience), or null.</summary>
+    /// <summary>The user's own strategies around the whole call (RpcClientOptions.Resilience.AdditionalResilience), or null.</summary>
     public ResiliencePipeline? Outer { get; }
 
     /// <summary>True when a request that reached a handler may run again: idempotent, or deduplicated by the server.</summary>

@@ -2,7 +2,7 @@ namespace RpcGen.Resilience;
 
 /// <summary>
 /// Overrides a service's or a method's resilience attributes without recompiling (see
-/// <see cref="Client.RpcClientOptions.Policies"/>). Each property that is set replaces what the attributes say; null keeps it.
+/// <see cref="ResilienceOptions.Policies"/>). Each property that is set replaces what the attributes say; null keeps it.
 /// </summary>
 public sealed class RpcPolicyOverride
 {

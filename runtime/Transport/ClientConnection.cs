@@ -232,7 +232,7 @@ internal sealed partial class ClientConnection : FramedConnection
         PendingCall? call = TryRemove(header.CallId);
         call?.Fail(new RpcException(
             RpcStatusCode.ResourceExhausted,
-            $"The response of {length} bytes exceeds the client's maximum frame size of {MaxFrameSize} bytes (RpcClientOptions.MaxFrameSize).")
+            $"The response of {length} bytes exceeds the client's maximum frame size of {MaxFrameSize} bytes (RpcClientOptions.Connection.MaxFrameSize).")
         {
             Endpoint = Remote,
         });

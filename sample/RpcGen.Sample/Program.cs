@@ -91,7 +91,7 @@ foreach (LoadBalanceStrategy strategy in new[]
         workOptions.Endpoints.Add(server.Endpoints[0]);
     }
 
-    workOptions.LoadBalancing["work"] = strategy; // overrides the interface's attribute, no recompiling
+    workOptions.Balancing.Strategies["work"] = strategy; // overrides the interface's attribute, no recompiling
     await using var workClient = new RpcClient(workOptions);
     IWork work = workClient.CreateProxy<IWork>();
     var perServer = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
@@ -144,7 +144,7 @@ foreach (RpcServer server in inventoryServers)
     inventoryOptions.Endpoints.Add(server.Endpoints[0]);
 }
 
-inventoryOptions.OutlierDetection.Enabled = false; // show the retries, not ejection
+inventoryOptions.Balancing.OutlierDetection.Enabled = false; // show the retries, not ejection
 await using var inventoryClient = new RpcClient(inventoryOptions);
 IInventory stock = inventoryClient.CreateProxy<IInventory>();
 

@@ -26,7 +26,7 @@ public class PickBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var options = new RpcClientOptions { Zone = "a" };
+        var options = new RpcClientOptions { Balancing = { Zone = "a" } };
         for (int i = 0; i < Endpoints; i++)
         {
             options.Endpoints.Add(new RpcEndpoint($"10.0.{i / 250}.{(i % 250) + 1}", 7000) { Weight = 50 + (i % 5 * 25), Zone = i % 3 == 0 ? "a" : "b" });

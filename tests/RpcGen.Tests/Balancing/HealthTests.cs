@@ -15,7 +15,7 @@ public sealed class HealthTests
             options.Endpoints.Add(new RpcEndpoint("10.0.0." + (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture), 7000));
         }
 
-        options.OutlierDetection.ActiveHealthChecks = false; // these endpoints do not exist
+        options.Balancing.OutlierDetection.ActiveHealthChecks = false; // these endpoints do not exist
         configure?.Invoke(options);
         return new RpcClient(options);
     }
@@ -128,7 +128,7 @@ public sealed class HealthTests
     public async Task RepeatEjections_Double_UpToTheMaximum()
     {
         var time = new FakeTimeProvider();
-        await using RpcClient client = Client(time, 3, o => o.OutlierDetection.MaxEjectionTime = TimeSpan.FromSeconds(100));
+        await using RpcClient client = Client(time, 3, o => o.Balancing.OutlierDetection.MaxEjectionTime = TimeSpan.FromSeconds(100));
         RpcEndpointState bad = client.Endpoints[0];
         foreach (int seconds in new[] { 30, 60, 100, 100 })
         {
@@ -160,8 +160,8 @@ public sealed class HealthTests
         var time = new FakeTimeProvider();
         await using RpcClient client = Client(time, 4, o =>
         {
-            o.OutlierDetection.MaxEjectionPercent = 100;
-            o.OutlierDetection.PanicThresholdPercent = 50;
+            o.Balancing.OutlierDetection.MaxEjectionPercent = 100;
+            o.Balancing.OutlierDetection.PanicThresholdPercent = 50;
         });
         Fail(client, client.Endpoints[0], 5);
         Assert.Equal(3, client.EndpointSet.Candidates.Length);
@@ -176,7 +176,7 @@ public sealed class HealthTests
     public async Task SuccessRateOutlier_IsEjected()
     {
         var time = new FakeTimeProvider();
-        await using RpcClient client = Client(time, 5, o => o.OutlierDetection.ConsecutiveFailures = 1000);
+        await using RpcClient client = Client(time, 5, o => o.Balancing.OutlierDetection.ConsecutiveFailures = 1000);
         for (int i = 0; i < 5; i++)
         {
             Succeed(client, client.Endpoints[i], i == 3 ? 50 : 200);
@@ -194,11 +194,11 @@ public sealed class HealthTests
         var time = new FakeTimeProvider();
         await using RpcClient client = Client(time, 4, o =>
         {
-            o.OutlierDetection.ConsecutiveFailures = 1000;
-            o.OutlierDetection.Interval = TimeSpan.FromSeconds(1);
-            o.OutlierDetection.SuccessRateInterval = TimeSpan.FromSeconds(10);
-            o.OutlierDetection.SuccessRateStdevFactor = 0.5; // low, so that two rates alone would already make a verdict
-            o.OutlierDetection.MaxEjectionPercent = 100;
+            o.Balancing.OutlierDetection.ConsecutiveFailures = 1000;
+            o.Balancing.OutlierDetection.Interval = TimeSpan.FromSeconds(1);
+            o.Balancing.OutlierDetection.SuccessRateInterval = TimeSpan.FromSeconds(10);
+            o.Balancing.OutlierDetection.SuccessRateStdevFactor = 0.5; // low, so that two rates alone would already make a verdict
+            o.Balancing.OutlierDetection.MaxEjectionPercent = 100;
         });
         RpcEndpointState[] e = client.Endpoints.ToArray();
 
@@ -230,7 +230,7 @@ public sealed class HealthTests
     public async Task SuccessRate_BelowMeanMinusStdevFactorDeviations_IsAnOutlier(int lastRate, bool ejected)
     {
         var time = new FakeTimeProvider();
-        await using RpcClient client = Client(time, 5, o => o.OutlierDetection.ConsecutiveFailures = 1000);
+        await using RpcClient client = Client(time, 5, o => o.Balancing.OutlierDetection.ConsecutiveFailures = 1000);
         int[] rates = { 100, 97, 94, 91, lastRate };
         for (int i = 0; i < 5; i++)
         {
@@ -265,7 +265,7 @@ public sealed class HealthTests
     public async Task SlowStart_RampsTheWeightOfAReadmittedEndpoint()
     {
         var time = new FakeTimeProvider();
-        await using RpcClient client = Client(time, 3, o => o.SlowStart.Window = TimeSpan.FromSeconds(10));
+        await using RpcClient client = Client(time, 3, o => o.Balancing.SlowStart.Window = TimeSpan.FromSeconds(10));
         RpcEndpointState endpoint = client.Endpoints[0];
         Assert.Equal(100, endpoint.GetWeight(time.GetTimestamp())); // initial endpoints start at full weight
 
@@ -303,8 +303,8 @@ public sealed class HealthTests
     public async Task OptionsOverrideTheAttributeStrategy()
     {
         var options = new RpcClientOptions { Endpoints = { new RpcEndpoint("10.0.0.1", 7000) } };
-        options.LoadBalancing["calc"] = LoadBalanceStrategy.Random;
-        options.LoadBalancing["calc/mul"] = LoadBalanceStrategy.PeakEwma;
+        options.Balancing.Strategies["calc"] = LoadBalanceStrategy.Random;
+        options.Balancing.Strategies["calc/mul"] = LoadBalanceStrategy.PeakEwma;
         await using var client = new RpcClient(options);
         RpcServiceDescriptor calc = RpcServiceRegistry.GetDescriptor<ICalculator>()!;
         Assert.Equal("Random", client.GetBalancer(calc.Methods.Single(m => m.Name == "Add"), null).Name);

@@ -68,7 +68,7 @@ public sealed class MutationGuardTests
             options.Endpoints.Add(new RpcEndpoint("10.0.0." + (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture), 7000));
         }
 
-        options.OutlierDetection.Enabled = false;
+        options.Balancing.OutlierDetection.Enabled = false;
         await using var client = new RpcClient(options);
         RpcEndpointState[] c = client.Endpoints.ToArray();
         long frequency = TimeProvider.System.TimestampFrequency;

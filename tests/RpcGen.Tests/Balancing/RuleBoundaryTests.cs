@@ -20,7 +20,7 @@ public sealed class RuleBoundaryTests
             options.Endpoints.Add(endpoint);
         }
 
-        options.OutlierDetection.Enabled = false;
+        options.Balancing.OutlierDetection.Enabled = false;
         configure?.Invoke(options);
         return new RpcClient(options);
     }
@@ -79,7 +79,7 @@ public sealed class RuleBoundaryTests
     [Fact]
     public async Task LocalityAware_StaysLocalUpToTwiceTheRemoteLoad_ThenSpills()
     {
-        await using RpcClient client = Client(o => o.Zone = "a", Endpoint(0, zone: "a"), Endpoint(1, zone: "a"), Endpoint(2, zone: "b"), Endpoint(3, zone: "b"));
+        await using RpcClient client = Client(o => o.Balancing.Zone = "a", Endpoint(0, zone: "a"), Endpoint(1, zone: "a"), Endpoint(2, zone: "b"), Endpoint(3, zone: "b"));
         RpcEndpointState[] c = client.Endpoints.ToArray();
         ILoadBalancer balancer = LoadBalancers.Create(LoadBalanceStrategy.LocalityAware, new Random(7), zone: "a");
 
@@ -150,7 +150,7 @@ public sealed class RuleBoundaryTests
     public void OutlierDetectionOptions_RejectEachValueOutsideItsRange(string what, Action<OutlierDetectionOptions> spoil)
     {
         var options = new RpcClientOptions { Endpoints = { Endpoint(0) } };
-        spoil(options.OutlierDetection);
+        spoil(options.Balancing.OutlierDetection);
         Assert.True(Assert.Throws<ArgumentException>(() => new RpcClient(options)).Message.Contains("OutlierDetectionOptions", StringComparison.Ordinal), what);
     }
 
@@ -158,7 +158,7 @@ public sealed class RuleBoundaryTests
     public async Task OutlierDetectionOptions_AcceptTheLimitsOfEachRange()
     {
         var options = new RpcClientOptions { Endpoints = { Endpoint(0) } };
-        OutlierDetectionOptions o = options.OutlierDetection;
+        OutlierDetectionOptions o = options.Balancing.OutlierDetection;
         o.ConsecutiveFailures = 1;
         o.MaxEjectionPercent = 100;
         o.PanicThresholdPercent = 0;
@@ -187,7 +187,7 @@ public sealed class RuleBoundaryTests
     public void SlowStartOptions_RejectEachValueOutsideItsRange(string what, Action<SlowStartOptions> spoil)
     {
         var options = new RpcClientOptions { Endpoints = { Endpoint(0) } };
-        spoil(options.SlowStart);
+        spoil(options.Balancing.SlowStart);
         Assert.True(Assert.Throws<ArgumentException>(() => new RpcClient(options)).Message.Contains("SlowStartOptions", StringComparison.Ordinal), what);
     }
 
@@ -195,9 +195,9 @@ public sealed class RuleBoundaryTests
     public async Task SlowStartOptions_AcceptTheLimitsOfEachRange()
     {
         var options = new RpcClientOptions { Endpoints = { Endpoint(0) } };
-        options.SlowStart.Window = TimeSpan.Zero;
-        options.SlowStart.Aggression = 0.001;
-        options.SlowStart.MinimumWeightPercent = 100;
+        options.Balancing.SlowStart.Window = TimeSpan.Zero;
+        options.Balancing.SlowStart.Aggression = 0.001;
+        options.Balancing.SlowStart.MinimumWeightPercent = 100;
         await using var client = new RpcClient(options);
     }
 }

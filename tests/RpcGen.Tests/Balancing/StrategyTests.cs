@@ -16,7 +16,7 @@ public sealed class StrategyTests
             options.Endpoints.Add(endpoint);
         }
 
-        options.OutlierDetection.Enabled = false;
+        options.Balancing.OutlierDetection.Enabled = false;
         return new RpcClient(options);
     }
 
@@ -230,7 +230,7 @@ public sealed class StrategyTests
     [Fact]
     public async Task LocalityAware_PrefersTheLocalZone_SpillsWhenItIsOverloaded()
     {
-        var options = new RpcClientOptions { Zone = "a" };
+        var options = new RpcClientOptions { Balancing = { Zone = "a" } };
         options.Endpoints.Add(Endpoint(0, zone: "a"));
         options.Endpoints.Add(Endpoint(1, zone: "a"));
         options.Endpoints.Add(Endpoint(2, zone: "b"));

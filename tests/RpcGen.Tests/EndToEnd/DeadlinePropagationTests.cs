@@ -44,7 +44,7 @@ public sealed class DeadlinePropagationTests
         server.Map<IPlain>(new Plain());
         await server.StartAsync();
         // No default deadline: a method without [Timeout] then carries none.
-        await using var client = new RpcClient(new RpcClientOptions { TimeProvider = time, Endpoints = { server.InProcessEndpoint }, DefaultTimeout = Timeout.InfiniteTimeSpan });
+        await using var client = new RpcClient(new RpcClientOptions { TimeProvider = time, Endpoints = { server.InProcessEndpoint }, Resilience = { DefaultTimeout = Timeout.InfiniteTimeSpan } });
         IFront front = client.CreateProxy<IFront>();
 
         Assert.Equal(200, await front.RemainingAsync());        // the clock does not move: all 200 ms are left

@@ -29,8 +29,7 @@ public sealed class KeepAliveTests
         await using var client = new RpcClient(new RpcClientOptions
         {
             Endpoints = { new RpcEndpoint("127.0.0.1", port) },
-            KeepAliveInterval = TimeSpan.FromMilliseconds(200),
-            KeepAliveTimeout = TimeSpan.FromMilliseconds(300),
+            Connection = { KeepAliveInterval = TimeSpan.FromMilliseconds(200), KeepAliveTimeout = TimeSpan.FromMilliseconds(300) },
         });
 
         var started = System.Diagnostics.Stopwatch.StartNew();
@@ -73,9 +72,8 @@ public sealed class KeepAliveTests
         {
             Endpoints = { new RpcEndpoint("127.0.0.1", port) },
             TimeProvider = time,
-            KeepAliveInterval = TimeSpan.FromHours(1), // never reached on the real clock during this test
-            KeepAliveTimeout = TimeSpan.FromHours(1),
-            Policies = { ["calc"] = new RpcPolicyOverride { TimeoutMs = 0 } }, // no deadline: only keepalive can end the call
+            Connection = { KeepAliveInterval = TimeSpan.FromHours(1), KeepAliveTimeout = TimeSpan.FromHours(1) }, // never reached on the real clock during this test
+            Resilience = { Policies = { ["calc"] = new RpcPolicyOverride { TimeoutMs = 0 } } }, // no deadline: only keepalive can end the call
         });
 
         Task<int> call = client.CreateProxy<ICalculator>().AddAsync(1, 2);

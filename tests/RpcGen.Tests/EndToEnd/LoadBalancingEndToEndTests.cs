@@ -67,7 +67,7 @@ public sealed class LoadBalancingEndToEndTests
                 LoadBalanceStrategy.PowerOfTwoChoices, LoadBalanceStrategy.PeakEwma,
             })
             {
-                await using RpcClient client = Client(servers, o => o.LoadBalancing["work"] = strategy);
+                await using RpcClient client = Client(servers, o => o.Balancing.Strategies["work"] = strategy);
                 int total = strategy == LoadBalanceStrategy.RoundRobin ? 144 : 3200;
                 var elapsed = Stopwatch.StartNew();
                 results[strategy] = await RunAsync(client, work, callers: 16, total: total);
@@ -99,11 +99,11 @@ public sealed class LoadBalancingEndToEndTests
         RpcEndpoint killedEndpoint = servers[2].Endpoints[0];
         await using RpcClient client = Client(servers, o =>
         {
-            o.OutlierDetection.BaseEjectionTime = TimeSpan.FromMilliseconds(300);
-            o.OutlierDetection.Interval = TimeSpan.FromMilliseconds(50);
-            o.OutlierDetection.SuccessRateInterval = TimeSpan.FromSeconds(10);
-            o.ReconnectBackoff = TimeSpan.FromMilliseconds(20);
-            o.MaxReconnectBackoff = TimeSpan.FromMilliseconds(50);
+            o.Balancing.OutlierDetection.BaseEjectionTime = TimeSpan.FromMilliseconds(300);
+            o.Balancing.OutlierDetection.Interval = TimeSpan.FromMilliseconds(50);
+            o.Balancing.OutlierDetection.SuccessRateInterval = TimeSpan.FromSeconds(10);
+            o.Connection.ReconnectBackoff = TimeSpan.FromMilliseconds(20);
+            o.Connection.MaxReconnectBackoff = TimeSpan.FromMilliseconds(50);
         });
         IWork proxy = client.CreateProxy<IWork>();
         for (int i = 0; i < 30; i++)
@@ -191,7 +191,7 @@ public sealed class LoadBalancingEndToEndTests
             await Task.Delay(200);
             work[0].DelayMs = 0;
 
-            await using RpcClient client = Client(servers, o => o.LoadBalancing["work"] = LoadBalanceStrategy.LeastOutstanding);
+            await using RpcClient client = Client(servers, o => o.Balancing.Strategies["work"] = LoadBalanceStrategy.LeastOutstanding);
             IWork proxy = client.CreateProxy<IWork>();
             RpcEndpointState[] endpoints = client.Endpoints.ToArray();
             for (int i = 0; i < 50 && endpoints.Any(e => e.ServerInFlight < 0); i++)

@@ -148,8 +148,8 @@ public sealed class ResilienceEndToEndTests
         cluster.Services[1].QuoteDelayMs = 100;
         await using RpcClient client = cluster.Resilient(o =>
         {
-            o.RetryBudget.Ratio = 0;
-            o.RetryBudget.MinRetriesPerSecond = 0;
+            o.Resilience.RetryBudget.Ratio = 0;
+            o.Resilience.RetryBudget.MinRetriesPerSecond = 0;
         });
         IOrders orders = client.CreateProxy<IOrders>();
         for (int i = 0; i < 3; i++)
@@ -226,8 +226,8 @@ public sealed class ResilienceEndToEndTests
 
         await using RpcClient client = cluster.Resilient(o =>
         {
-            o.RetryBudget.Ratio = 0.2;
-            o.RetryBudget.MinRetriesPerSecond = 0;
+            o.Resilience.RetryBudget.Ratio = 0.2;
+            o.Resilience.RetryBudget.MinRetriesPerSecond = 0;
         });
         IOrders orders = client.CreateProxy<IOrders>();
         for (int i = 0; i < 100; i++)
@@ -335,11 +335,11 @@ public sealed class ResilienceEndToEndTests
         await using ServerCluster<FaultyOrders> cluster = await StartAsync(3);
         cluster.FailAll(Unavailable);
 
-        await using RpcClient client = cluster.Resilient(o => o.Policies["orders/Get"] = new RpcPolicyOverride { Retry = new RpcRetryPolicy { MaxAttempts = 1 } });
+        await using RpcClient client = cluster.Resilient(o => o.Resilience.Policies["orders/Get"] = new RpcPolicyOverride { Retry = new RpcRetryPolicy { MaxAttempts = 1 } });
         await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IOrders>().GetAsync(1).WaitAsync(NoHang));
         Assert.Equal(1, cluster.Runs("Get"));
 
-        await using RpcClient retrying = cluster.Resilient(o => o.Policies["orders/Place"] = new RpcPolicyOverride { Idempotent = true });
+        await using RpcClient retrying = cluster.Resilient(o => o.Resilience.Policies["orders/Place"] = new RpcPolicyOverride { Idempotent = true });
         await Assert.ThrowsAsync<RpcException>(() => retrying.CreateProxy<IOrders>().PlaceAsync(1).WaitAsync(NoHang));
         Assert.Equal(3, cluster.Runs("Place"));
     }
@@ -351,7 +351,7 @@ public sealed class ResilienceEndToEndTests
         var held = new TaskCompletionSource(); // never released: the servers are killed while their handlers hold the calls
         cluster.Services[0].Gate = () => held.Task;
         cluster.Services[1].Gate = () => held.Task;
-        await using RpcClient client = cluster.Resilient(o => o.LoadBalancing["orders"] = LoadBalanceStrategy.RoundRobin);
+        await using RpcClient client = cluster.Resilient(o => o.Balancing.Strategies["orders"] = LoadBalanceStrategy.RoundRobin);
         IOrders orders = client.CreateProxy<IOrders>();
 
         // Round-robin: the first call goes to s0, the second to s1; both handlers hold them.
@@ -409,7 +409,7 @@ public sealed class ResilienceEndToEndTests
         cluster.Services[0].QuoteDelayMs = 30;
         cluster.Services[1].QuoteDelayMs = 30;
         await using RpcClient client = cluster.Resilient(o =>
-            o.Policies["orders/Quote"] = new RpcPolicyOverride { Hedging = new RpcHedgingPolicy { MaxAttempts = 2, DelayMs = 1, AdaptiveDelay = true } });
+            o.Resilience.Policies["orders/Quote"] = new RpcPolicyOverride { Hedging = new RpcHedgingPolicy { MaxAttempts = 2, DelayMs = 1, AdaptiveDelay = true } });
         IOrders orders = client.CreateProxy<IOrders>();
 
         // Before 16 calls the fixed 1 ms delay applies: nearly every call is hedged.
@@ -440,7 +440,7 @@ public sealed class ResilienceEndToEndTests
         cluster.Services[0].Fail = () => Interlocked.Increment(ref calls) == 1 ? Unavailable() : null!;
         cluster.Services[1].Fail = () => Interlocked.Increment(ref calls) == 1 ? Unavailable() : null!;
         int executions = 0;
-        await using RpcClient client = cluster.Resilient(o => o.AdditionalResilience = method => method.Name == "Get"
+        await using RpcClient client = cluster.Resilient(o => o.Resilience.AdditionalResilience = method => method.Name == "Get"
             ? new Polly.ResiliencePipelineBuilder().AddStrategy(_ => new CountingStrategy(() => Interlocked.Increment(ref executions)), new CountingOptions()).Build()
             : null);
         IOrders orders = client.CreateProxy<IOrders>();
@@ -502,8 +502,8 @@ public sealed class ResilienceEndToEndTests
         cluster.FailAll(Unavailable);
         await using RpcClient client = cluster.Resilient(o =>
         {
-            o.RetryBudget.Ratio = 0;
-            o.RetryBudget.MinRetriesPerSecond = 0.3; // three retries in the 10 s window
+            o.Resilience.RetryBudget.Ratio = 0;
+            o.Resilience.RetryBudget.MinRetriesPerSecond = 0.3; // three retries in the 10 s window
         });
         IOrders orders = client.CreateProxy<IOrders>();
         await Assert.ThrowsAsync<RpcException>(() => orders.GetAsync(1).WaitAsync(NoHang)); // 2 retries
@@ -551,7 +551,7 @@ internal static class FaultyOrdersCluster
     public static RpcClient Resilient(this ServerCluster<FaultyOrders> cluster, Action<RpcClientOptions>? configure = null) =>
         cluster.CreateClient(options =>
         {
-            options.OutlierDetection.Enabled = false;
+            options.Balancing.OutlierDetection.Enabled = false;
             configure?.Invoke(options);
         });
 

@@ -171,7 +171,7 @@ public sealed class TcpEndToEndTests
     public async Task OversizeRequest_IsRejectedByTheClientBeforeSending()
     {
         await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1);
-        await using RpcClient client = cluster.CreateClient(o => o.MaxFrameSize = 2048);
+        await using RpcClient client = cluster.CreateClient(o => o.Connection.MaxFrameSize = 2048);
         ICalculator calc = client.CreateProxy<ICalculator>();
 
         RpcException error = await Assert.ThrowsAsync<RpcException>(() => calc.EchoSizeAsync(new string('x', 10_000)));
@@ -265,8 +265,7 @@ public sealed class TcpEndToEndTests
 
         await using RpcClient client = new(new RpcClientOptions
         {
-            ReconnectBackoff = TimeSpan.FromMilliseconds(20),
-            MaxReconnectBackoff = TimeSpan.FromMilliseconds(50),
+            Connection = { ReconnectBackoff = TimeSpan.FromMilliseconds(20), MaxReconnectBackoff = TimeSpan.FromMilliseconds(50) },
             Endpoints = { endpoint },
         });
         ICalculator calc = client.CreateProxy<ICalculator>();

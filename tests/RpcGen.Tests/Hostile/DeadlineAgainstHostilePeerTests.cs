@@ -127,7 +127,7 @@ public sealed class DeadlineAgainstHostilePeerTests
     public async Task PeerThatNeverHandshakes_CallEndsAtItsDeadline_NotAtConnectTimeout()
     {
         await using var peer = new HostilePeer(HostilePeer.Mode.NeverHandshakes);
-        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { peer.Endpoint }, ConnectTimeout = TimeSpan.FromSeconds(60) });
+        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { peer.Endpoint }, Connection = { ConnectTimeout = TimeSpan.FromSeconds(60) } });
         IStubborn proxy = client.CreateProxy<IStubborn>();
         var watch = Stopwatch.StartNew();
         RpcException error = await ExpectDeadlineAsync(proxy.NeverAsync()); // [Timeout(300)]; connecting would take 60 s
@@ -143,24 +143,24 @@ public sealed class DeadlineAgainstHostilePeerTests
     public async Task MethodWithoutTimeout_IsBoundedByDefaultTimeout()
     {
         await using var peer = new HostilePeer(HostilePeer.Mode.NeverAnswers);
-        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { peer.Endpoint }, DefaultTimeout = TimeSpan.FromMilliseconds(250) });
+        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { peer.Endpoint }, Resilience = { DefaultTimeout = TimeSpan.FromMilliseconds(250) } });
         await ExpectDeadlineAsync(client.CreateProxy<IStubborn>().UnboundedAsync());
     }
 
     [Fact]
-    public async Task DefaultTimeout_Infinite_LeavesTheCallWithoutDeadline_AndAnOverrideWins()
+    public async Task DefaultTimeout_InfiniteOrZero_LeavesTheCallWithoutDeadline_AndAnOverrideWins()
     {
         await using var server = new RpcServer(new RpcServerOptions());
         server.Map<IPlain>(new Plain());
         await server.StartAsync();
 
-        var infinite = new RpcClientOptions { Endpoints = { server.InProcessEndpoint }, DefaultTimeout = Timeout.InfiniteTimeSpan };
+        var infinite = new RpcClientOptions { Endpoints = { server.InProcessEndpoint }, Resilience = { DefaultTimeout = Timeout.InfiniteTimeSpan } };
         await using (var client = new RpcClient(infinite))
         {
             Assert.Equal(0, client.GetResilience(RpcServiceRegistry.GetDescriptor<IStubborn>()!.Methods.Single(m => m.ClrName == "UnboundedAsync")).TimeoutMilliseconds);
         }
 
-        var overridden = new RpcClientOptions { Endpoints = { server.InProcessEndpoint }, Policies = { ["stubborn/Unbounded"] = new RpcPolicyOverride { TimeoutMs = 0 } } };
+        var overridden = new RpcClientOptions { Endpoints = { server.InProcessEndpoint }, Resilience = { Policies = { ["stubborn/Unbounded"] = new RpcPolicyOverride { TimeoutMs = 0 } } } };
         await using (var client = new RpcClient(overridden))
         {
             RpcServiceDescriptor stubborn = RpcServiceRegistry.GetDescriptor<IStubborn>()!;
@@ -173,6 +173,12 @@ public sealed class DeadlineAgainstHostilePeerTests
             Assert.Equal(30_000, client.GetResilience(RpcServiceRegistry.GetDescriptor<IStubborn>()!.Methods.Single(m => m.ClrName == "UnboundedAsync")).TimeoutMilliseconds);
         }
 
-        Assert.Throws<ArgumentOutOfRangeException>(() => new RpcClient(new RpcClientOptions { Endpoints = { server.InProcessEndpoint }, DefaultTimeout = TimeSpan.Zero }));
+        // Zero, like Timeout.InfiniteTimeSpan, is no default deadline (what configuration writes as "0"); below zero is a mistake.
+        await using (var client = new RpcClient(new RpcClientOptions { Endpoints = { server.InProcessEndpoint }, Resilience = { DefaultTimeout = TimeSpan.Zero } }))
+        {
+            Assert.Equal(0, client.GetResilience(RpcServiceRegistry.GetDescriptor<IStubborn>()!.Methods.Single(m => m.ClrName == "UnboundedAsync")).TimeoutMilliseconds);
+        }
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => new RpcClient(new RpcClientOptions { Endpoints = { server.InProcessEndpoint }, Resilience = { DefaultTimeout = TimeSpan.FromSeconds(-5) } }));
     }
 }

@@ -223,7 +223,7 @@ public sealed class ServerLimitTests
     {
         var gate = new Gate("s");
         await using RpcServer server = await StartAsync(new RpcServerOptions { MaxConcurrentCallsPerConnection = 1 }, gate);
-        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] }, Policies = { ["gate/Enter"] = new RpcPolicyOverride { TimeoutMs = 300 } } });
+        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] }, Resilience = { Policies = { ["gate/Enter"] = new RpcPolicyOverride { TimeoutMs = 300 } } } });
         IGate proxy = client.CreateProxy<IGate>();
         Task<string> first = proxy.HoldAsync(); // holds the one slot for longer than the next call's deadline
         await WaitUntilAsync(() => gate.Inside == 1, "the first call runs");
