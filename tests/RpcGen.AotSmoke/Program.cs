@@ -1,6 +1,7 @@
 // Native AOT smoke test: a server and a client in this process over loopback TCP, with reflection-based JSON off.
 // Exit code 0 and "AOT round trip: ok" when every check holds; 1 with the failed check otherwise.
 using System.Text.Json.Serialization;
+using Microsoft.Extensions.Configuration;
 using RpcGen;
 using RpcGen.Client;
 using RpcGen.Protocol;
@@ -10,7 +11,31 @@ await using var server = new RpcServer(new RpcServerOptions());
 server.Map<IInventory>(new Inventory());
 await server.StartAsync();
 
-await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });
+// Options from configuration: the binder's generated code, not reflection, must fill every group under Native AOT.
+IConfiguration configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+{
+    ["RpcGen:Endpoints:0"] = server.Endpoints[0].ToString(),
+    ["RpcGen:Connection:ConnectTimeout"] = "00:00:03",
+    ["RpcGen:Balancing:Strategies:inventory"] = "PowerOfTwoChoices",
+    ["RpcGen:Balancing:OutlierDetection:ConsecutiveFailures"] = "7",
+    ["RpcGen:Resilience:Policies:inventory/Get:Retry:MaxAttempts"] = "3",
+    ["RpcGen:Resilience:Policies:inventory/Get:Retry:RetryableStatusCodes:0"] = "Unavailable",
+}).Build();
+RpcClientOptions options = new RpcClientOptions().ApplyConfiguration(configuration.GetSection("RpcGen"));
+Check(options.Connection.ConnectTimeout == TimeSpan.FromSeconds(3) && options.Balancing.Strategies["inventory"] == LoadBalanceStrategy.PowerOfTwoChoices &&
+      options.Balancing.OutlierDetection.ConsecutiveFailures == 7 && options.Resilience.Policies["inventory/Get"].Retry is { MaxAttempts: 3, RetryableStatusCodes: [RpcStatusCode.Unavailable] },
+      "options bound from configuration");
+try
+{
+    new RpcClientOptions().ApplyConfiguration(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["RpcGen:Connection:Typo"] = "1" }).Build().GetSection("RpcGen"));
+    Check(false, "an unknown configuration key should have failed");
+}
+catch (ArgumentException ex)
+{
+    Check(ex.Message.Contains("Typo", StringComparison.Ordinal), ex.Message);
+}
+
+await using var client = new RpcClient(options);
 IInventory inventory = client.CreateProxy<IInventory>();
 Item item = await inventory.GetAsync("sku-1");
 Check(item == new Item("sku-1", 3), $"GetAsync returned {item}");
