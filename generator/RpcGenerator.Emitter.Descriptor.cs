@@ -20,6 +20,46 @@ public sealed partial class RpcGenerator
         //         RpcDispatcherFactory<ICalculator>.Register(static (service, context) => new ICalculatorRpcDispatcher(service, context));  // Server
         //     }
         // }
+        private const string LoadBalanceStrategy = "global::RpcGen.LoadBalanceStrategy";
+
+        /// <summary>
+        /// <c>new global::RpcGen.Resilience.RpcRetryPolicy { MaxAttempts = 3, ... }</c> from the attribute's named arguments, in
+        /// source order (a breaker on the method itself adds <c>PerMethod = true</c>).
+        /// </summary>
+        private static string PolicyCreation(PolicyAttributeSpec policy, string runtimeType)
+        {
+            var assignments = new System.Collections.Generic.List<string>();
+            foreach (NamedValueSpec argument in policy.Arguments)
+            {
+                assignments.Add($"{argument.Name} = {Constant(argument.Value)}");
+            }
+
+            if (policy.PerMethod)
+            {
+                assignments.Add("PerMethod = true");
+            }
+
+            return assignments.Count == 0 ? $"new {runtimeType}()" : $"new {runtimeType} {{ {string.Join(", ", assignments)} }}";
+        }
+
+        /// <summary>An attribute constant as a C# expression with global:: names and invariant numbers.</summary>
+        private static string Constant(ConstantSpec constant) => constant.Kind switch
+        {
+            ConstantKind.Null => "null",
+            ConstantKind.Bool or ConstantKind.Int => constant.Text,
+            ConstantKind.Double => constant.Text switch
+            {
+                "NaN" => "global::System.Double.NaN",
+                "Infinity" => "global::System.Double.PositiveInfinity",
+                "-Infinity" => "global::System.Double.NegativeInfinity",
+                _ => constant.Text + "d",
+            },
+            ConstantKind.Enum => $"({constant.Type})({constant.Text})",
+            _ => constant.Elements is { Count: > 0 } elements
+                ? $"new {constant.Type}[] {{ {string.Join(", ", elements.Select(Constant))} }}"
+                : $"global::System.Array.Empty<{constant.Type}>()",
+        };
+
         private static string EmitDescriptor(ServiceSpec service)
         {
             SourceWriter writer = StartFile(service);
@@ -62,12 +102,14 @@ public sealed partial class RpcGenerator
                 writer.WriteLine($"returnKind: {RpcReturnKind}.{method.ReturnKind},");
                 writer.WriteLine($"hasCancellationToken: {(method.CancellationTokenName is null ? "false" : "true")},");
                 var extra = new System.Collections.Generic.List<string>();
-                if (method.LoadBalance is string strategy)
+                if (method.LoadBalance is { BalancerType: null } strategy)
                 {
-                    extra.Add($"loadBalance: {strategy}");
+                    extra.Add(strategy.StrategyName is null
+                        ? $"loadBalance: ({LoadBalanceStrategy}){Number(strategy.Strategy)}"
+                        : $"loadBalance: {LoadBalanceStrategy}.{strategy.StrategyName}");
                 }
 
-                if (method.BalancerType is string balancer)
+                if (method.LoadBalance?.BalancerType is string balancer)
                 {
                     extra.Add($"balancerType: {Literal(balancer.Replace("global::", string.Empty))}");
                 }
@@ -93,19 +135,19 @@ public sealed partial class RpcGenerator
                     extra.Add("broadcast: true");
                 }
 
-                if (policy.Retry is string retry)
+                if (policy.Retry is { } retry)
                 {
-                    extra.Add($"retry: {retry}");
+                    extra.Add($"retry: {PolicyCreation(retry, "global::RpcGen.Resilience.RpcRetryPolicy")}");
                 }
 
-                if (policy.Hedging is string hedging)
+                if (policy.Hedging is { } hedging)
                 {
-                    extra.Add($"hedging: {hedging}");
+                    extra.Add($"hedging: {PolicyCreation(hedging, "global::RpcGen.Resilience.RpcHedgingPolicy")}");
                 }
 
-                if (policy.CircuitBreaker is string breaker)
+                if (policy.CircuitBreaker is { } breaker)
                 {
-                    extra.Add($"circuitBreaker: {breaker}");
+                    extra.Add($"circuitBreaker: {PolicyCreation(breaker, "global::RpcGen.Resilience.RpcCircuitBreakerPolicy")}");
                 }
 
                 writer.WriteLine($"timeoutMilliseconds: {Number(method.TimeoutMilliseconds)}{(extra.Count == 0 ? ")," : ",")}");

@@ -53,7 +53,7 @@ public sealed partial class RpcGenerator
             foreach (MethodSpec method in service.Methods)
             {
                 string getMethod = method.ResultType is null ? "GetMethod" : $"GetMethod<{method.ResultType.FullyQualified}>";
-                string balancer = method.BalancerType is null ? string.Empty : $", static () => new {method.BalancerType}()";
+                string balancer = method.LoadBalance?.BalancerType is string type ? $", static () => new {type}()" : string.Empty;
                 writer.WriteLine($"this.{fields[method.Index]} = invoker.{getMethod}(methods[{Number(method.Index)}]{balancer});");
             }
 

@@ -24,9 +24,9 @@ public sealed class ReturnTaskCodeFix : CodeFixProvider
     {
         SyntaxNode? root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
         if (root?.FindNode(context.Span, getInnermostNodeForTie: true) is not TypeSyntax returnType ||
-            returnType.Parent is not MethodDeclarationSyntax)
+            returnType.Parent is not MethodDeclarationSyntax || returnType is RefTypeSyntax)
         {
-            return;
+            return; // a ref return is fixed by removing 'ref', which the user decides
         }
 
         // Types that are already awaitable-but-unsupported (IAsyncEnumerable<T>…) are left to the user.

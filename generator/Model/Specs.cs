@@ -33,19 +33,46 @@ internal sealed record MethodSpec(
     ImmutableEquatableArray<ParameterSpec> Parameters,
     string? CancellationTokenName,
     int TimeoutMilliseconds,
-    string? LoadBalance,
-    string? BalancerType,
+    LoadBalanceSpec? LoadBalance,
     ImmutableEquatableArray<int> HashKeyParameters,
     PolicySpec Policy);
 
+/// <summary>
+/// <c>[LoadBalance]</c>: a built-in strategy (its enum value and member name) or a user's balancer type (global:: name).
+/// </summary>
+internal sealed record LoadBalanceSpec(int Strategy, string? StrategyName, string? BalancerType);
+
 /// <summary>A method's resilience attributes, effective (method over interface).</summary>
 /// <remarks>
-/// The policies are pre-rendered C# object creations (<c>new global::RpcGen.Resilience.RpcRetryPolicy { MaxAttempts = 3 }</c>) of
-/// the attribute's named arguments, so the spec stays a plain string record and the runtime keeps the defaults.
+/// Each policy is the attribute's named arguments as data; the emitter writes the object creation, and arguments not
+/// written keep the runtime's defaults.
 /// </remarks>
-internal sealed record PolicySpec(bool Idempotent, bool Deduplicate, bool Broadcast, string? Retry, string? Hedging, string? CircuitBreaker)
+internal sealed record PolicySpec(bool Idempotent, bool Deduplicate, bool Broadcast, PolicyAttributeSpec? Retry, PolicyAttributeSpec? Hedging, PolicyAttributeSpec? CircuitBreaker)
 {
     public static readonly PolicySpec None = new(false, false, false, null, null, null);
+}
+
+/// <summary>One policy attribute: its named arguments in source order; <see cref="PerMethod"/> for a breaker on the method itself.</summary>
+internal sealed record PolicyAttributeSpec(ImmutableEquatableArray<NamedValueSpec> Arguments, bool PerMethod);
+
+/// <summary>A named attribute argument.</summary>
+internal sealed record NamedValueSpec(string Name, ConstantSpec Value);
+
+/// <summary>
+/// A constant attribute value: its kind, its invariant text (numbers "R"-formatted, enums as their underlying value),
+/// its type for enums and arrays (global:: name; arrays: the element type), and the elements of an array.
+/// </summary>
+internal sealed record ConstantSpec(ConstantKind Kind, string Text, string? Type, ImmutableEquatableArray<ConstantSpec>? Elements);
+
+/// <summary>What a <see cref="ConstantSpec"/> holds.</summary>
+internal enum ConstantKind
+{
+    Null,
+    Bool,
+    Int,
+    Double,
+    Enum,
+    Array,
 }
 
 /// <summary>A parameter that travels in the request.</summary>
