@@ -107,7 +107,8 @@ internal sealed class CallAttempts
 
             call.Arm(cancellationToken, attemptDeadline, time);
             FrameFlags flags = attemptNumber > 0 ? FrameFlags.RetryAttempt : FrameFlags.None;
-            if (!RequestWriter.TryWrite(method, ref arguments, connection, call, attemptDeadline, time, flags, state, out RpcException? writeError))
+            RpcMetadata? headers = RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders);
+            if (!RequestWriter.TryWrite(method, ref arguments, connection, call, attemptDeadline, time, flags, state, headers, _client.Options.Connection.MaxMetadataSize, out RpcException? writeError))
             {
                 if (writeError is not null)
                 {

@@ -12,6 +12,12 @@ public sealed class ConnectionOptions
     /// <summary>The largest frame sent or accepted, in bytes. The default value is 4 MiB.</summary>
     public int MaxFrameSize { get; set; } = Protocol.ProtocolConstants.DefaultMaxFrameSize;
 
+    /// <summary>
+    /// The most bytes of metadata a request may carry; a call over it fails with ResourceExhausted before anything is
+    /// sent. The default value is 8 KiB, gRPC's default (a server refuses more than its own limit).
+    /// </summary>
+    public int MaxMetadataSize { get; set; } = Protocol.ProtocolConstants.DefaultMaxMetadataSize;
+
     /// <summary>How long connecting and the protocol handshake may take. The default value is 5 seconds.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -38,6 +44,11 @@ public sealed class ConnectionOptions
         if (MaxFrameSize < 1024)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxFrameSize), MaxFrameSize, "Connection.MaxFrameSize must be at least 1024 bytes.");
+        }
+
+        if (MaxMetadataSize is < 64 or > ushort.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxMetadataSize), MaxMetadataSize, "Connection.MaxMetadataSize must be between 64 and 65535 bytes.");
         }
 
         if (ConnectTimeout <= TimeSpan.Zero)

@@ -16,7 +16,7 @@ internal static class RequestWriter
     /// </summary>
     public static bool TryWrite<TArguments>(
         RpcClientMethod method, ref TArguments arguments, ClientConnection connection, PendingCall call,
-        long deadline, TimeProvider time, FrameFlags flags, CallState? state, out RpcException? error)
+        long deadline, TimeProvider time, FrameFlags flags, CallState? state, RpcMetadata? headers, int maxMetadataSize, out RpcException? error)
         where TArguments : struct, IRpcArguments
     {
         error = null;
@@ -29,7 +29,21 @@ internal static class RequestWriter
 
         byte[] name = method.NameUtf8;
         bool hasCallId = state is not null && state.CallId != Guid.Empty;
-        int prefix = FrameEncoder.RequestPrefixLength(name.Length, hasCallId);
+        if (headers is not null && headers.EncodedLength > maxMetadataSize)
+        {
+            if (connection.TryRemove(call))
+            {
+                error = new RpcException(RpcStatusCode.ResourceExhausted,
+                    $"The request metadata of '{method.Descriptor.FullName}' is {headers.EncodedLength} bytes, over the limit of {maxMetadataSize} (RpcClientOptions.Connection.MaxMetadataSize); nothing was sent.")
+                {
+                    NotProcessed = true,
+                };
+            }
+
+            return false;
+        }
+
+        int prefix = FrameEncoder.RequestPrefixLength(name.Length, hasCallId, headers);
         FrameWriterCache cache = FrameWriterCache.Rent();
         try
         {
@@ -76,7 +90,7 @@ internal static class RequestWriter
                 state!.CallId.TryWriteBytes(callId);
             }
 
-            FrameEncoder.WriteRequest(frame, call.Id, flags, timeoutMs, name, callId);
+            FrameEncoder.WriteRequest(frame, call.Id, flags, timeoutMs, name, callId, headers);
             if (connection.TrySendRequest(call, frame, out bool closed))
             {
                 return true;

@@ -59,6 +59,7 @@ public sealed class RpcCallInvoker
         AttemptResult result = await SendAsync(method, arguments, cancellationToken).ConfigureAwait(false);
         using (result)
         {
+            RpcCallScope.Current?.Complete(result.Response.Metadata, result.Error);
             result.ThrowIfFailed();
             return method.ReadResult(result.Response.Span, result.Endpoint);
         }
@@ -69,6 +70,7 @@ public sealed class RpcCallInvoker
         where TArguments : struct, IRpcArguments
     {
         AttemptResult result = await SendAsync(method, arguments, cancellationToken).ConfigureAwait(false);
+        RpcCallScope.Current?.Complete(result.Response.Metadata, result.Error);
         result.Dispose();
         result.ThrowIfFailed();
     }

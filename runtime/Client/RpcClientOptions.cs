@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using RpcGen.Balancing;
+using RpcGen.Protocol;
 using RpcGen.Resilience;
 
 namespace RpcGen.Client;
@@ -23,7 +24,13 @@ public sealed class RpcClientOptions
     /// </summary>
     public IRpcEndpointSource? EndpointSource { get; set; }
 
-    /// <summary>Frame size, connect timeout, reconnection backoff, keepalive.</summary>
+    /// <summary>
+    /// Headers sent with every call of this client (an API key, the caller's name…), before those of an
+    /// <see cref="RpcCallScope"/>. Set them before the first call. Code only (not read from configuration).
+    /// </summary>
+    public RpcMetadata DefaultRequestHeaders { get; } = new();
+
+    /// <summary>Frame size, connect timeout, reconnection backoff, keepalive, metadata size.</summary>
     public ConnectionOptions Connection { get; } = new();
 
     /// <summary>Strategy overrides, locality, load-aware tuning, outlier detection, slow start.</summary>

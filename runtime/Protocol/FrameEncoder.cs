@@ -21,15 +21,15 @@ internal static class FrameEncoder
     public const int ResponsePrefixLength = ProtocolConstants.HeaderLength + LoadReport.Length;
 
     /// <summary>Bytes in front of a request's serialized arguments: header, timeout, method name, metadata, call id.</summary>
-    public static int RequestPrefixLength(int methodNameLength, bool callId) =>
-        ProtocolConstants.HeaderLength + RequestBody.PrefixLength(methodNameLength, callId);
+    public static int RequestPrefixLength(int methodNameLength, bool callId, RpcMetadata? metadata = null) =>
+        ProtocolConstants.HeaderLength + RequestBody.PrefixLength(methodNameLength, callId, MetadataCodec.Length(metadata));
 
     /// <summary>
     /// Completes a request frame whose arguments were serialized behind <see cref="RequestPrefixLength"/>; a non-empty
     /// <paramref name="idempotencyId"/> sets the CallId flag.
     /// </summary>
     public static void WriteRequest(
-        Span<byte> frame, uint callId, FrameFlags flags, uint timeoutMilliseconds, ReadOnlySpan<byte> method, ReadOnlySpan<byte> idempotencyId)
+        Span<byte> frame, uint callId, FrameFlags flags, uint timeoutMilliseconds, ReadOnlySpan<byte> method, ReadOnlySpan<byte> idempotencyId, RpcMetadata? metadata = null)
     {
         if (!idempotencyId.IsEmpty)
         {
@@ -37,23 +37,40 @@ internal static class FrameEncoder
         }
 
         FrameHeader.Write(frame, frame.Length - ProtocolConstants.HeaderLength, FrameType.Request, flags, callId);
-        RequestBody.WritePrefix(frame.Slice(ProtocolConstants.HeaderLength), timeoutMilliseconds, method, idempotencyId);
+        RequestBody.WritePrefix(frame.Slice(ProtocolConstants.HeaderLength), timeoutMilliseconds, method, idempotencyId, metadata);
     }
 
-    /// <summary>Completes a response frame whose result was serialized behind <see cref="ResponsePrefixLength"/> (an empty result: nothing behind it).</summary>
-    public static void WriteResponse(Span<byte> frame, uint callId, int serverInFlight, int utilizationBasisPoints)
+    /// <summary>
+    /// Bytes of the response metadata (headers and trailers, each a block) when either has entries, else 0: a call
+    /// without response metadata sends the frame it always did.
+    /// </summary>
+    public static int ResponseMetadataLength(RpcMetadata? headers, RpcMetadata? trailers) =>
+        headers is { Count: > 0 } || trailers is { Count: > 0 } ? MetadataCodec.Length(headers) + MetadataCodec.Length(trailers) : 0;
+
+    /// <summary>
+    /// Completes a response frame whose result was serialized behind <see cref="ResponsePrefixLength"/> plus
+    /// <paramref name="metadataLength"/> (<see cref="ResponseMetadataLength"/>; an empty result: nothing behind it).
+    /// </summary>
+    public static void WriteResponse(
+        Span<byte> frame, uint callId, int serverInFlight, int utilizationBasisPoints, int metadataLength = 0, RpcMetadata? headers = null, RpcMetadata? trailers = null)
     {
-        FrameHeader.Write(frame, frame.Length - ProtocolConstants.HeaderLength, FrameType.Response, FrameFlags.LoadReport, callId);
+        FrameHeader.Write(frame, frame.Length - ProtocolConstants.HeaderLength, FrameType.Response,
+            metadataLength > 0 ? FrameFlags.LoadReport | FrameFlags.Metadata : FrameFlags.LoadReport, callId);
         LoadReport.Write(frame.Slice(ProtocolConstants.HeaderLength), serverInFlight, utilizationBasisPoints);
+        if (metadataLength > 0)
+        {
+            WriteMetadata(frame.Slice(ResponsePrefixLength), headers, trailers);
+        }
     }
 
     /// <summary>Bytes of an error frame with a load report (the message is cut at <see cref="ErrorBody.MaxMessageBytes"/>).</summary>
-    public static int ErrorLength(string message, bool pushback) =>
-        ProtocolConstants.HeaderLength + LoadReport.Length + ErrorBody.Length(message, pushback);
+    public static int ErrorLength(string message, bool pushback, int metadataLength = 0) =>
+        ProtocolConstants.HeaderLength + LoadReport.Length + metadataLength + ErrorBody.Length(message, pushback);
 
-    /// <summary>Writes an error frame of <see cref="ErrorLength"/> bytes: header, load report, status, message, pushback.</summary>
+    /// <summary>Writes an error frame of <see cref="ErrorLength"/> bytes: header, load report, [metadata], status, message, pushback.</summary>
     public static void WriteError(
-        Span<byte> frame, uint callId, RpcStatusCode code, string message, FrameFlags flags, int? pushbackMs, int serverInFlight, int utilizationBasisPoints)
+        Span<byte> frame, uint callId, RpcStatusCode code, string message, FrameFlags flags, int? pushbackMs, int serverInFlight, int utilizationBasisPoints,
+        int metadataLength = 0, RpcMetadata? headers = null, RpcMetadata? trailers = null)
     {
         flags |= FrameFlags.LoadReport;
         if (pushbackMs is not null)
@@ -61,9 +78,21 @@ internal static class FrameEncoder
             flags |= FrameFlags.Pushback;
         }
 
+        if (metadataLength > 0)
+        {
+            flags |= FrameFlags.Metadata;
+            WriteMetadata(frame.Slice(ResponsePrefixLength), headers, trailers);
+        }
+
         FrameHeader.Write(frame, frame.Length - ProtocolConstants.HeaderLength, FrameType.Error, flags, callId);
         LoadReport.Write(frame.Slice(ProtocolConstants.HeaderLength), serverInFlight, utilizationBasisPoints);
-        ErrorBody.Write(frame.Slice(ProtocolConstants.HeaderLength + LoadReport.Length), code, message, pushbackMs);
+        ErrorBody.Write(frame.Slice(ResponsePrefixLength + metadataLength), code, message, pushbackMs);
+    }
+
+    private static void WriteMetadata(Span<byte> destination, RpcMetadata? headers, RpcMetadata? trailers)
+    {
+        int written = MetadataCodec.Write(destination, headers);
+        MetadataCodec.Write(destination.Slice(written), trailers);
     }
 
     /// <summary>A cancel frame: the caller gave up on <paramref name="callId"/>.</summary>

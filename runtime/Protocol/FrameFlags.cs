@@ -17,4 +17,9 @@ internal enum FrameFlags : byte
     RetryAttempt = 8,
     /// <summary>On a request frame: a 16-byte call id follows the metadata, the same in every attempt of the call.</summary>
     CallId = 16,
+    /// <summary>
+    /// On a response or error frame: after the load report come two metadata blocks, headers then trailers
+    /// (<see cref="MetadataCodec"/>). Sent only to clients whose preface says they read them.
+    /// </summary>
+    Metadata = 32,
 }

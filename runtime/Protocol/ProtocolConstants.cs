@@ -9,7 +9,13 @@ internal static class ProtocolConstants
     public const byte RoleClient = 1;
     public const byte RoleServer = 2;
     public const int PrefaceLength = 8;
+
+    /// <summary>A client's preface, bytes 6–7, bit 0: it reads response metadata (frame flag Metadata).</summary>
+    public const ushort ClientReadsMetadata = 1;
     public const int HeaderLength = 12;
     public const int DefaultMaxFrameSize = 4 * 1024 * 1024;
+
+    /// <summary>The most bytes of metadata per call and direction by default (gRPC's 8 KiB).</summary>
+    public const int DefaultMaxMetadataSize = 8 * 1024;
     public const int MaxMethodNameLength = 1024;
 }

@@ -10,6 +10,9 @@ internal ref struct RequestBody
 
     public uint TimeoutMilliseconds;
     public ReadOnlySpan<byte> Method;
+
+    /// <summary>The metadata block (count and entries); two bytes (a zero count) when the request carries none.</summary>
+    public ReadOnlySpan<byte> Metadata;
     public ReadOnlySpan<byte> CallId;
     public ReadOnlySpan<byte> Payload;
 
@@ -32,27 +35,14 @@ internal ref struct RequestBody
 
         request.Method = body.Slice(offset, nameLength);
         offset += nameLength;
-        int metadataCount = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(offset));
-        offset += 2;
-        for (int i = 0; i < metadataCount; i++)
+        int metadataLength = MetadataCodec.Measure(body.Slice(offset));
+        if (metadataLength < 0)
         {
-            for (int part = 0; part < 2; part++)
-            {
-                if (body.Length - offset < 2)
-                {
-                    return "request frame's metadata is truncated";
-                }
-
-                int length = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(offset));
-                offset += 2;
-                if (body.Length - offset < length)
-                {
-                    return "request frame's metadata is truncated";
-                }
-
-                offset += length;
-            }
+            return "request frame's metadata is truncated";
         }
+
+        request.Metadata = body.Slice(offset, metadataLength);
+        offset += metadataLength;
 
         if ((flags & FrameFlags.CallId) != 0)
         {
@@ -70,15 +60,19 @@ internal ref struct RequestBody
     }
 
     /// <summary>Bytes a request body takes before its payload.</summary>
-    public static int PrefixLength(int methodNameLength, bool callId = false) => 4 + 2 + methodNameLength + 2 + (callId ? CallIdLength : 0);
+    public static int PrefixLength(int methodNameLength, bool callId = false, int metadataLength = MetadataCodec.EmptyLength) =>
+        4 + 2 + methodNameLength + metadataLength + (callId ? CallIdLength : 0);
 
-    /// <summary>Writes the fixed fields; a non-empty <paramref name="callId"/> (frame flag CallId) follows the metadata.</summary>
-    public static void WritePrefix(Span<byte> destination, uint timeoutMilliseconds, ReadOnlySpan<byte> method, ReadOnlySpan<byte> callId = default)
+    /// <summary>
+    /// Writes the fixed fields and the metadata (null: none); a non-empty <paramref name="callId"/> (frame flag CallId)
+    /// follows the metadata.
+    /// </summary>
+    public static void WritePrefix(Span<byte> destination, uint timeoutMilliseconds, ReadOnlySpan<byte> method, ReadOnlySpan<byte> callId = default, RpcMetadata? metadata = null)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(destination, timeoutMilliseconds);
         BinaryPrimitives.WriteUInt16LittleEndian(destination.Slice(4), (ushort)method.Length);
         method.CopyTo(destination.Slice(6));
-        BinaryPrimitives.WriteUInt16LittleEndian(destination.Slice(6 + method.Length), 0); // no metadata entries
-        callId.CopyTo(destination.Slice(8 + method.Length));
+        int written = MetadataCodec.Write(destination.Slice(6 + method.Length), metadata);
+        callId.CopyTo(destination.Slice(6 + method.Length + written));
     }
 }

@@ -43,6 +43,15 @@ public class RpcException : Exception
     /// <summary>True when the attempt's own timeout (<c>PerAttemptTimeoutMs</c>) passed, not the call's overall deadline.</summary>
     public bool AttemptTimedOut { get; init; }
 
+    /// <summary>On the client: the headers the server sent with this error, or null when none.</summary>
+    public RpcMetadata? ResponseHeaders { get; init; }
+
+    /// <summary>
+    /// On the client: the trailers the server sent with this error, or null when none. Thrown by a handler: trailers to
+    /// send with the error (added to those the handler wrote on its <c>RpcCallContext</c>).
+    /// </summary>
+    public RpcMetadata? Trailers { get; init; }
+
     /// <inheritdoc />
     public override string ToString() => $"{GetType().FullName}: Status({StatusCode}) {Message}";
 }

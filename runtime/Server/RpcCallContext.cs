@@ -7,8 +7,9 @@ namespace RpcGen.Server;
 
 /// <summary>
 /// The call a handler is serving, available to the code it runs (and everything it awaits) through
-/// <see cref="Current"/>. RpcGen uses it for deadline propagation: a call made from inside a handler gets at most the
-/// time left of the call being served, as gRPC does. Set for calls that carry a deadline or the retry marker.
+/// <see cref="Current"/>: its method, deadline and cancellation, the request's headers, and the headers and trailers
+/// to send back. RpcGen also uses it for deadline propagation: a call made from inside a handler gets at most the time
+/// left of the call being served, as gRPC does.
 /// </summary>
 public sealed class RpcCallContext : IPropagatedCall
 {
@@ -17,9 +18,10 @@ public sealed class RpcCallContext : IPropagatedCall
     private readonly Server.RpcServerCall _call;
     private readonly int _generation;
 
-    internal RpcCallContext(RpcMethodDescriptor method, TimeProvider time, long deadlineTimestamp, Server.RpcServerCall call, int generation, bool isRetryAttempt)
+    internal RpcCallContext(RpcMethodDescriptor method, TimeProvider time, long deadlineTimestamp, Server.RpcServerCall call, int generation, bool isRetryAttempt, RpcMetadata requestHeaders)
     {
         Method = method;
+        RequestHeaders = requestHeaders;
         IsRetryAttempt = isRetryAttempt;
         _time = time;
         _deadline = deadlineTimestamp;
@@ -27,7 +29,7 @@ public sealed class RpcCallContext : IPropagatedCall
         _generation = generation;
     }
 
-    /// <summary>The call being served on this logical flow, or null outside a handler (or for calls with neither a deadline nor the retry marker).</summary>
+    /// <summary>The call being served on this logical flow, or null outside a handler.</summary>
     public static RpcCallContext? Current => CallPropagation.Current as RpcCallContext;
 
     /// <summary>The method being served.</summary>
@@ -63,6 +65,21 @@ public sealed class RpcCallContext : IPropagatedCall
             return left > TimeSpan.Zero ? left : TimeSpan.Zero;
         }
     }
+
+    /// <summary>The headers the client sent (read-only; empty when it sent none).</summary>
+    public RpcMetadata RequestHeaders { get; }
+
+    /// <summary>
+    /// Headers to send back with the response (or the error), for the caller to read. Write them before the handler
+    /// completes; once the response is sent they are read-only.
+    /// </summary>
+    public RpcMetadata ResponseHeaders => _call.ResponseHeadersFor(_generation);
+
+    /// <summary>
+    /// Trailers to send after the result, or with the error (an <see cref="RpcException"/>'s own
+    /// <see cref="RpcException.Trailers"/> are added to them). Read-only once the response is sent.
+    /// </summary>
+    public RpcMetadata ResponseTrailers => _call.ResponseTrailersFor(_generation);
 
     /// <summary>Makes <paramref name="context"/> current; returns the previous one, to restore.</summary>
     internal static RpcCallContext? Enter(RpcCallContext? context) => CallPropagation.Enter(context) as RpcCallContext;

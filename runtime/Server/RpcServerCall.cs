@@ -17,7 +17,7 @@ namespace RpcGen.Server;
 /// Pooled: valid only until its response is written.
 /// </summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
-public sealed class RpcServerCall
+public sealed partial class RpcServerCall
 {
     private readonly object _lock = new();
     private ServerConnection _connection = null!;
@@ -33,11 +33,8 @@ public sealed class RpcServerCall
 
     internal int Generation => Volatile.Read(ref _generation);
 
-    /// <summary>True when the request carried a deadline (so handlers get an ambient <see cref="RpcCallContext"/>).</summary>
-    internal bool HasDeadline => _deadline != long.MaxValue;
-
-    /// <summary>The ambient context for a handler of a call with a deadline.</summary>
-    internal RpcCallContext CreateContext() => new(Method, _connection.Server.TimeProvider, _deadline, this, Generation, IsRetryAttempt);
+    /// <summary>The ambient context of the call's handler (pooled calls are reused: the context keeps what is this call's).</summary>
+    internal RpcCallContext CreateContext() => new(Method, _connection.Server.TimeProvider, _deadline, this, Generation, IsRetryAttempt, RequestHeaders);
 
     /// <summary>The handler's token while <paramref name="generation"/> is still this instance's call; a cancelled one after.</summary>
     internal CancellationToken TokenFor(int generation)
@@ -68,7 +65,15 @@ public sealed class RpcServerCall
         }
 
         _connection.ReleaseSlot(this);
-        _connection.SendError(Id, code, message, pushbackMs: pushback);
+        if (ResponseMetadataLength(out _) < 0)
+        {
+            // Over the limit: the error still goes out, without the metadata (a failure to report one must not hide the other).
+            _connection.Server.Logger.LogWarning("The response metadata of '{Method}' is over RpcServerOptions.MaxMetadataSize; the error is sent without it.", Method.FullName);
+            _connection.SendError(Id, code, message, pushbackMs: pushback);
+            return;
+        }
+
+        _connection.SendError(Id, code, message, pushbackMs: pushback, headers: SealHeaders(), trailers: SealTrailers());
     }
 
     /// <summary>Stores a result frame's body for repeats of a deduplicated call.</summary>
@@ -90,9 +95,10 @@ public sealed class RpcServerCall
     /// </summary>
     internal bool Uncounted;
 
-    internal void Start(ServerConnection connection, uint id, RpcMethodDescriptor method, uint timeoutMilliseconds, bool isRetryAttempt = false)
+    internal void Start(ServerConnection connection, uint id, RpcMethodDescriptor method, uint timeoutMilliseconds, bool isRetryAttempt = false, RpcMetadata? requestHeaders = null)
     {
         Uncounted = false;
+        _requestHeaders = requestHeaders;
         _connection = connection;
         IsRetryAttempt = isRetryAttempt;
         Id = id;
@@ -238,6 +244,19 @@ public sealed class RpcServerCall
 
     private void WriteEmpty()
     {
+        int metadataLength = ResponseMetadataLength(out string? tooLarge);
+        if (tooLarge is not null)
+        {
+            SendFinalError(RpcStatusCode.ResourceExhausted, tooLarge);
+            return;
+        }
+
+        if (metadataLength > 0)
+        {
+            WriteResult(default(object), null!, metadataLength);
+            return;
+        }
+
         Span<byte> frame = stackalloc byte[FrameEncoder.ResponsePrefixLength];
         FrameEncoder.WriteResponse(frame, Id, _connection.Server.InFlightCalls, _connection.Server.UtilizationBasisPoints);
         StoreResult(default);
@@ -247,18 +266,35 @@ public sealed class RpcServerCall
 
     private void WriteResult<T>(T value, JsonTypeInfo<T> resultType)
     {
+        int metadataLength = ResponseMetadataLength(out string? tooLarge);
+        if (tooLarge is not null)
+        {
+            SendFinalError(RpcStatusCode.ResourceExhausted, tooLarge);
+            return;
+        }
+
+        WriteResult(value, resultType, metadataLength);
+    }
+
+    /// <summary>Serializes the result (none when <paramref name="resultType"/> is null) behind the header, load report and metadata.</summary>
+    private void WriteResult<T>(T value, JsonTypeInfo<T>? resultType, int metadataLength)
+    {
         FrameWriterCache cache = FrameWriterCache.Rent();
         try
         {
             PooledBuffer buffer = cache.Buffer;
-            buffer.GetSpan(FrameEncoder.ResponsePrefixLength);
-            buffer.Advance(FrameEncoder.ResponsePrefixLength);
+            int prefix = FrameEncoder.ResponsePrefixLength + metadataLength;
+            buffer.GetSpan(prefix);
+            buffer.Advance(prefix);
             Utf8JsonWriter writer = cache.Writer;
             writer.Reset(buffer);
             try
             {
-                JsonSerializer.Serialize(writer, value, resultType);
-                writer.Flush();
+                if (resultType is not null)
+                {
+                    JsonSerializer.Serialize(writer, value, resultType);
+                    writer.Flush();
+                }
             }
             catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException)
             {
@@ -276,8 +312,8 @@ public sealed class RpcServerCall
             }
 
             Span<byte> frame = buffer.WrittenSpanWritable;
-            FrameEncoder.WriteResponse(frame, Id, _connection.Server.InFlightCalls, _connection.Server.UtilizationBasisPoints);
-            StoreResult(frame.Slice(FrameEncoder.ResponsePrefixLength));
+            FrameEncoder.WriteResponse(frame, Id, _connection.Server.InFlightCalls, _connection.Server.UtilizationBasisPoints, metadataLength, SealHeaders(), SealTrailers());
+            StoreResult(frame.Slice(prefix));
             _connection.ReleaseSlot(this);
             _connection.Output.TryEnqueue(frame);
         }
@@ -300,6 +336,7 @@ public sealed class RpcServerCall
             case RpcException rpc:
                 code = rpc.StatusCode;
                 message = rpc.Message;
+                AddThrownMetadata(rpc);
                 pushback = rpc.DoNotRetry ? -1 : rpc.RetryAfter is { } after ? (int)Math.Clamp(after.TotalMilliseconds, 0, int.MaxValue) : null;
                 break;
             case OperationCanceledException when _cancellation is { IsCancellationRequested: true } || _cancelRequested:
@@ -345,6 +382,7 @@ public sealed class RpcServerCall
 
         source?.Dispose();
         Dedupe = null;
+        ResetMetadata();
         _connection = null!;
         Method = null!;
     }

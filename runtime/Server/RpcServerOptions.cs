@@ -25,6 +25,12 @@ public sealed class RpcServerOptions
     public int MaxFrameSize { get; set; } = Protocol.ProtocolConstants.DefaultMaxFrameSize;
 
     /// <summary>
+    /// The most bytes of metadata a request may carry (refused with ResourceExhausted, not processed) and a response
+    /// may send (the call fails with ResourceExhausted). The default value is 8 KiB, gRPC's default.
+    /// </summary>
+    public int MaxMetadataSize { get; set; } = Protocol.ProtocolConstants.DefaultMaxMetadataSize;
+
+    /// <summary>
     /// When true, an exception from a handler reaches the client with its type, message and stack trace; when false,
     /// the client sees only that the handler failed. For development only. The default value is false.
     /// </summary>
@@ -107,6 +113,11 @@ public sealed class RpcServerOptions
 
     internal void Validate()
     {
+        if (MaxMetadataSize is < 64 or > ushort.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxMetadataSize), MaxMetadataSize, "MaxMetadataSize must be between 64 and 65535 bytes.");
+        }
+
         if (MaxFrameSize < 1024)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxFrameSize), MaxFrameSize, "MaxFrameSize must be at least 1024 bytes.");

@@ -31,6 +31,25 @@ internal partial class ServerConnection
             return;
         }
 
+        RpcMetadata? headers = null;
+        if (request.Metadata.Length > MetadataCodec.EmptyLength)
+        {
+            if (request.Metadata.Length > Server.Options.MaxMetadataSize)
+            {
+                SendError(callId, RpcStatusCode.ResourceExhausted,
+                    $"The request's metadata is {request.Metadata.Length} bytes, over the server's limit of {Server.Options.MaxMetadataSize} (RpcServerOptions.MaxMetadataSize); the request was not processed.",
+                    FrameFlags.NotProcessed);
+                return;
+            }
+
+            headers = MetadataCodec.Read(request.Metadata, out problem);
+            if (problem is not null)
+            {
+                SendError(callId, RpcStatusCode.Internal, $"Malformed request frame: {problem}.");
+                return;
+            }
+        }
+
         RpcMethodDescriptor descriptor = dispatcher.Descriptor.Methods[methodIndex];
         DeduplicationWindow.Entry? dedupe = null;
         if (!request.CallId.IsEmpty && descriptor.Deduplicate)
@@ -87,7 +106,7 @@ internal partial class ServerConnection
         }
 
         Server.CallStarted();
-        call.Start(this, callId, descriptor, request.TimeoutMilliseconds, (flags & FrameFlags.RetryAttempt) != 0);
+        call.Start(this, callId, descriptor, request.TimeoutMilliseconds, (flags & FrameFlags.RetryAttempt) != 0, headers);
         call.Dedupe = dedupe;
         if (Server.Options.RunHandlersInline)
         {
@@ -122,9 +141,9 @@ internal partial class ServerConnection
     private void Invoke(RpcServiceDispatcher dispatcher, int methodIndex, RpcServerCall call, ReadOnlySpan<byte> payload)
     {
         ValueTask pending;
-        // Calls with a deadline or the retry marker run with an ambient RpcCallContext, so calls the handler makes inherit
-        // what is left of the deadline and do not multiply retries.
-        RpcCallContext? previous = call.HasDeadline || call.IsRetryAttempt ? RpcCallContext.Enter(call.CreateContext()) : null;
+        // Every handler runs with an ambient RpcCallContext: its metadata, and, for calls the handler makes, what is left
+        // of the deadline and the retry marker (so retries do not multiply down a chain of services).
+        RpcCallContext? previous = RpcCallContext.Enter(call.CreateContext());
         try
         {
             pending = dispatcher.InvokeAsync(methodIndex, call, payload);
@@ -136,10 +155,7 @@ internal partial class ServerConnection
         }
         finally
         {
-            if (call.HasDeadline || call.IsRetryAttempt)
-            {
-                RpcCallContext.Enter(previous);
-            }
+            RpcCallContext.Enter(previous);
         }
 
         if (pending.IsCompleted)

@@ -53,7 +53,8 @@ internal sealed partial class ServerConnection : FramedConnection
             await _transport.Output.WriteAsync(preface).ConfigureAwait(false);
 
             using var timeout = new System.Threading.CancellationTokenSource(Server.Options.HandshakeTimeout, Server.TimeProvider);
-            (string? problem, _) = await Preface.ReadAsync(_transport.Input, ProtocolConstants.RoleClient, timeout.Token).ConfigureAwait(false);
+            (string? problem, ushort clientFlags) = await Preface.ReadAsync(_transport.Input, ProtocolConstants.RoleClient, timeout.Token).ConfigureAwait(false);
+            ClientReadsMetadata = (clientFlags & ProtocolConstants.ClientReadsMetadata) != 0;
             if (problem is not null)
             {
                 throw new System.IO.InvalidDataException(problem);
@@ -154,14 +155,19 @@ internal sealed partial class ServerConnection : FramedConnection
         }
     }
 
-    public void SendError(uint callId, RpcStatusCode code, string message, FrameFlags flags = FrameFlags.None, int? pushbackMs = null)
+    /// <summary>True when the client's preface said it reads response metadata (older clients would misread it).</summary>
+    public bool ClientReadsMetadata { get; private set; }
+
+    public void SendError(
+        uint callId, RpcStatusCode code, string message, FrameFlags flags = FrameFlags.None, int? pushbackMs = null, RpcMetadata? headers = null, RpcMetadata? trailers = null)
     {
-        int length = FrameEncoder.ErrorLength(message, pushbackMs is not null);
+        int metadataLength = ClientReadsMetadata ? FrameEncoder.ResponseMetadataLength(headers, trailers) : 0;
+        int length = FrameEncoder.ErrorLength(message, pushbackMs is not null, metadataLength);
         byte[] rented = ArrayPool<byte>.Shared.Rent(length);
         try
         {
             Span<byte> frame = rented.AsSpan(0, length);
-            FrameEncoder.WriteError(frame, callId, code, message, flags, pushbackMs, Server.InFlightCalls, Server.UtilizationBasisPoints);
+            FrameEncoder.WriteError(frame, callId, code, message, flags, pushbackMs, Server.InFlightCalls, Server.UtilizationBasisPoints, metadataLength, headers, trailers);
             Output.TryEnqueue(frame);
         }
         finally

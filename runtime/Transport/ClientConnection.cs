@@ -54,7 +54,7 @@ internal sealed partial class ClientConnection : FramedConnection
         try
         {
             byte[] preface = new byte[ProtocolConstants.PrefaceLength];
-            Preface.Write(preface, ProtocolConstants.RoleClient);
+            Preface.Write(preface, ProtocolConstants.RoleClient, ProtocolConstants.ClientReadsMetadata);
             await transport.Output.WriteAsync(preface, cancellationToken).ConfigureAwait(false);
 
             using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -114,6 +114,29 @@ internal sealed partial class ClientConnection : FramedConnection
         }
     }
 
+    /// <summary>
+    /// Reads the headers and trailers in front of a response or error body; a malformed block fails the call with
+    /// <see cref="RpcStatusCode.Internal"/> (false).
+    /// </summary>
+    private bool TryReadMetadata(ref ReadOnlySpan<byte> body, PendingCall call, out ResponseMetadata? metadata)
+    {
+        metadata = null;
+        int headersLength = MetadataCodec.Measure(body);
+        int trailersLength = headersLength < 0 ? -1 : MetadataCodec.Measure(body.Slice(headersLength));
+        string? problem = trailersLength < 0 ? "its metadata is truncated" : null;
+        RpcMetadata? headers = problem is null ? MetadataCodec.Read(body.Slice(0, headersLength), out problem) : null;
+        RpcMetadata? trailers = problem is null ? MetadataCodec.Read(body.Slice(headersLength, trailersLength), out problem) : null;
+        if (problem is not null)
+        {
+            call.Fail(new RpcException(RpcStatusCode.Internal, $"The server at {Remote} sent a malformed response: {problem}.") { Endpoint = Remote });
+            return false;
+        }
+
+        metadata = headers is null && trailers is null ? null : new ResponseMetadata(headers, trailers);
+        body = body.Slice(headersLength + trailersLength);
+        return true;
+    }
+
     protected override void OnFrame(in FrameHeader header, ReadOnlySpan<byte> body)
     {
         if ((header.Flags & FrameFlags.LoadReport) != 0 && header.Type is FrameType.Response or FrameType.Error &&
@@ -132,6 +155,12 @@ internal sealed partial class ClientConnection : FramedConnection
                     return; // cancelled or timed out meanwhile
                 }
 
+                ResponseMetadata? metadata = null;
+                if ((header.Flags & FrameFlags.Metadata) != 0 && !TryReadMetadata(ref body, call, out metadata))
+                {
+                    return;
+                }
+
                 byte[]? array = null;
                 if (body.Length > 0)
                 {
@@ -139,7 +168,7 @@ internal sealed partial class ClientConnection : FramedConnection
                     body.CopyTo(array);
                 }
 
-                call.SetResult(new ResponseData(array, body.Length));
+                call.SetResult(new ResponseData(array, body.Length, metadata));
                 return;
             }
 
@@ -147,6 +176,12 @@ internal sealed partial class ClientConnection : FramedConnection
             {
                 PendingCall? call = TryRemove(header.CallId);
                 if (call is null)
+                {
+                    return;
+                }
+
+                ResponseMetadata? metadata = null;
+                if ((header.Flags & FrameFlags.Metadata) != 0 && !TryReadMetadata(ref body, call, out metadata))
                 {
                     return;
                 }
@@ -164,6 +199,8 @@ internal sealed partial class ClientConnection : FramedConnection
                     Endpoint = Remote,
                     DoNotRetry = pushback < 0,
                     RetryAfter = pushback >= 0 ? TimeSpan.FromMilliseconds(pushback.Value) : null,
+                    ResponseHeaders = metadata?.Headers,
+                    Trailers = metadata?.Trailers,
                 });
                 return;
             }

@@ -1,4 +1,5 @@
 using System;
+using RpcGen.Protocol;
 
 namespace RpcGen.Transport;
 
@@ -8,11 +9,12 @@ namespace RpcGen.Transport;
 /// </summary>
 internal readonly struct ResponseData : IDisposable
 {
-    public ResponseData(byte[]? array, int length)
+    public ResponseData(byte[]? array, int length, ResponseMetadata? metadata = null)
     {
         Array = array;
         Length = length;
         Error = null;
+        Metadata = metadata;
     }
 
     public ResponseData(Exception error)
@@ -20,7 +22,11 @@ internal readonly struct ResponseData : IDisposable
         Array = null;
         Length = 0;
         Error = error;
+        Metadata = null;
     }
+
+    /// <summary>The response's headers and trailers, or null when it had none.</summary>
+    public ResponseMetadata? Metadata { get; }
 
     public byte[]? Array { get; }
 

@@ -250,4 +250,43 @@ public sealed class FrameCodecTests
         FrameEncoder.WriteCancel(cancel, 0x11223344);
         Assert.Equal("000000000400000044332211", Convert.ToHexString(cancel));
     }
+
+    [Fact]
+    public void Encoder_ResponseAndErrorWithMetadata_CarryHeadersThenTrailers_AfterTheLoadReport()
+    {
+        var headers = new RpcMetadata { { "served-by", "a" } };
+        var trailers = new RpcMetadata { { "cost", "7" }, { "raw-bin", new byte[] { 0, 255 } } };
+        int metadata = FrameEncoder.ResponseMetadataLength(headers, trailers);
+        Assert.Equal(headers.EncodedLength + trailers.EncodedLength, metadata);
+        Assert.Equal(0, FrameEncoder.ResponseMetadataLength(null, new RpcMetadata())); // none: the frame is what it always was
+
+        byte[] frame = new byte[FrameEncoder.ResponsePrefixLength + metadata + 2];
+        "42"u8.CopyTo(frame.AsSpan(FrameEncoder.ResponsePrefixLength + metadata));
+        FrameEncoder.WriteResponse(frame, 5, 1, -1, metadata, headers, trailers);
+        (FrameHeader header, byte[] bytes) = Decode(frame);
+        Assert.Equal(FrameFlags.LoadReport | FrameFlags.Metadata, header.Flags);
+        ReadOnlySpan<byte> body = bytes.AsSpan(LoadReport.Length);
+        int first = MetadataCodec.Measure(body);
+        int second = MetadataCodec.Measure(body.Slice(first));
+        RpcMetadata readHeaders = MetadataCodec.Read(body.Slice(0, first), out string? problem)!;
+        RpcMetadata readTrailers = MetadataCodec.Read(body.Slice(first, second), out problem)!;
+        Assert.Null(problem);
+        Assert.Equal(headers, readHeaders);
+        Assert.Equal(trailers, readTrailers);
+        Assert.True(readTrailers.IsReadOnly);
+        Assert.Equal("42", Encoding.UTF8.GetString(body.Slice(first + second)));
+
+        byte[] error = new byte[FrameEncoder.ErrorLength("no", pushback: false, metadata)];
+        FrameEncoder.WriteError(error, 6, RpcStatusCode.NotFound, "no", FrameFlags.None, null, 1, -1, metadata, headers, trailers);
+        (header, bytes) = Decode(error);
+        Assert.Equal(FrameFlags.LoadReport | FrameFlags.Metadata, header.Flags);
+        Assert.True(ErrorBody.TryRead(bytes.AsSpan(LoadReport.Length + metadata), out RpcStatusCode code, out string message));
+        Assert.Equal((RpcStatusCode.NotFound, "no"), (code, message));
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 1 })]                            // count cut short
+    [InlineData(new byte[] { 1, 0, 5, 0, (byte)'a' })]       // key shorter than its length
+    [InlineData(new byte[] { 1, 0, 1, 0, (byte)'a', 9, 0 })] // value shorter than its length
+    public void Metadata_TruncatedBlocks_AreMeasuredAsTruncated(byte[] block) => Assert.Equal(-1, MetadataCodec.Measure(block));
 }

@@ -18,14 +18,15 @@ public sealed class RawConnection : IAsyncDisposable
 
     public NetworkStream Stream => _stream;
 
-    public static async Task<RawConnection> ConnectAsync(RpcEndpoint endpoint, bool sendPreface = true)
+    /// <summary>Connects; <paramref name="clientFlags"/> goes in the preface's bytes 6–7 (bit 0: reads response metadata; 0 is a client that predates it).</summary>
+    public static async Task<RawConnection> ConnectAsync(RpcEndpoint endpoint, bool sendPreface = true, byte clientFlags = 0)
     {
         var tcp = new TcpClient { NoDelay = true };
         await tcp.ConnectAsync(endpoint.Host, endpoint.Port);
         var connection = new RawConnection(tcp);
         if (sendPreface)
         {
-            await connection.WriteAsync(new byte[] { 0x52, 0x50, 0x43, 0x47, 1, 1, 0, 0 });
+            await connection.WriteAsync(new byte[] { 0x52, 0x50, 0x43, 0x47, 1, 1, clientFlags, 0 });
             byte[] serverPreface = await connection.ReadExactlyAsync(8);
             if (Encoding.ASCII.GetString(serverPreface, 0, 4) != "RPCG")
             {

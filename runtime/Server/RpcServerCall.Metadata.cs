@@ -1,0 +1,101 @@
+using RpcGen.Protocol;
+
+namespace RpcGen.Server;
+
+// A call's metadata: the request's headers, and the headers and trailers the handler writes through RpcCallContext,
+// sent with the response or error (to clients that read them) and sealed once sent.
+public sealed partial class RpcServerCall
+{
+    private RpcMetadata? _requestHeaders;
+    private RpcMetadata? _responseHeaders;
+    private RpcMetadata? _responseTrailers;
+
+    /// <summary>The request's headers (empty when it carried none).</summary>
+    internal RpcMetadata RequestHeaders => _requestHeaders ?? RpcMetadata.Empty;
+
+    /// <summary>The headers to send with the response, created on first use; detached once the call has ended.</summary>
+    internal RpcMetadata ResponseHeadersFor(int generation)
+    {
+        lock (_lock)
+        {
+            return generation != _generation ? Sealed() : _responseHeaders ??= new RpcMetadata();
+        }
+    }
+
+    /// <summary>The trailers to send after the result or with the error, created on first use.</summary>
+    internal RpcMetadata ResponseTrailersFor(int generation)
+    {
+        lock (_lock)
+        {
+            return generation != _generation ? Sealed() : _responseTrailers ??= new RpcMetadata();
+        }
+    }
+
+    /// <summary>
+    /// The bytes the response's metadata takes in the frame: 0 when there is none or the client does not read it;
+    /// -1 with <paramref name="tooLarge"/> set when it is over <see cref="RpcServerOptions.MaxMetadataSize"/>.
+    /// </summary>
+    private int ResponseMetadataLength(out string? tooLarge)
+    {
+        tooLarge = null;
+        if (_responseHeaders is null && _responseTrailers is null)
+        {
+            return 0;
+        }
+
+        int length = FrameEncoder.ResponseMetadataLength(_responseHeaders, _responseTrailers);
+        int limit = _connection.Server.Options.MaxMetadataSize;
+        if (length > limit)
+        {
+            tooLarge = $"The response metadata of '{Method.FullName}' is {length} bytes, over the server's limit of {limit} (RpcServerOptions.MaxMetadataSize).";
+            return -1;
+        }
+
+        return _connection.ClientReadsMetadata ? length : 0;
+    }
+
+    /// <summary>Trailers of an <see cref="RpcException"/> the handler threw, added to those it wrote.</summary>
+    private void AddThrownMetadata(RpcException exception)
+    {
+        if (exception.Trailers is not { Count: > 0 } thrown)
+        {
+            return;
+        }
+
+        RpcMetadata trailers = ResponseTrailersFor(Generation);
+        if (!trailers.IsReadOnly)
+        {
+            foreach (RpcMetadataEntry entry in thrown)
+            {
+                trailers.AddChecked(entry);
+            }
+        }
+    }
+
+    private RpcMetadata? SealHeaders()
+    {
+        _responseHeaders?.MakeReadOnly();
+        return _responseHeaders;
+    }
+
+    private RpcMetadata? SealTrailers()
+    {
+        _responseTrailers?.MakeReadOnly();
+        return _responseTrailers;
+    }
+
+    private void ResetMetadata()
+    {
+        _requestHeaders = null;
+        _responseHeaders = null;
+        _responseTrailers = null;
+    }
+
+    /// <summary>What a context of a call that has ended gets: writing to it fails, as writing after the response would.</summary>
+    private static RpcMetadata Sealed()
+    {
+        var metadata = new RpcMetadata();
+        metadata.MakeReadOnly();
+        return metadata;
+    }
+}
