@@ -32,9 +32,69 @@ internal sealed class CallAttempts
     /// endpoint, as gRPC's transparent retry does; anything else is the caller's (or the retry policy's) to see. Each
     /// outcome feeds the endpoint's health, latency and circuit.
     /// </summary>
-    public async ValueTask<AttemptResult> RunAsync<TArguments>(
+    public ValueTask<AttemptResult> RunAsync<TArguments>(
         RpcClientMethod method, TArguments arguments, long deadline, ulong hashKey, CallState? state, int attemptNumber,
-        MethodResilience<AttemptResult>? resilience, CancellationToken cancellationToken, RpcEndpointState? pinned = null)
+        MethodResilience<AttemptResult>? resilience, CancellationToken cancellationToken, RpcEndpointState? pinned = null, RpcOutgoingCall? outgoing = null)
+        where TArguments : struct, IRpcArguments =>
+        outgoing is null
+            ? RunCoreAsync(method, arguments, deadline, hashKey, state, attemptNumber, resilience, cancellationToken, pinned, null)
+            : RunInterceptedAsync(method, arguments, deadline, hashKey, state, attemptNumber, resilience, cancellationToken, pinned, outgoing);
+
+    /// <summary>
+    /// One attempt inside the client's interceptors (attempt level), with headers of its own (a copy of the call's). An
+    /// interceptor that throws fails the attempt with what it threw; the retry policy judges it like any failure.
+    /// </summary>
+    private async ValueTask<AttemptResult> RunInterceptedAsync<TArguments>(
+        RpcClientMethod method, TArguments arguments, long deadline, ulong hashKey, CallState? state, int attemptNumber,
+        MethodResilience<AttemptResult>? resilience, CancellationToken cancellationToken, RpcEndpointState? pinned, RpcOutgoingCall outgoing)
+        where TArguments : struct, IRpcArguments
+    {
+        RpcClientInterceptor[] interceptors = _client.Interceptors;
+        var attempt = new RpcOutgoingCall(method.Descriptor, outgoing.CopyHeaders(), attemptNumber, _client.TimeProvider, deadline, cancellationToken);
+        AttemptResult result = default;
+        try
+        {
+            await Chain(0)(attempt).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            result.Dispose();
+            return AttemptResult.Failed(ex);
+        }
+
+        if (attempt.Thrown is { } thrown)
+        {
+            result.Dispose();
+            return AttemptResult.Failed(thrown);
+        }
+
+        return attempt.Sent
+            ? result
+            : AttemptResult.Failed(new InvalidOperationException($"A client interceptor of '{method.Descriptor.FullName}' returned from an attempt without calling next or throwing."));
+
+        Func<RpcOutgoingCall, ValueTask> Chain(int index) => index < interceptors.Length
+            ? async c =>
+            {
+                try
+                {
+                    await interceptors[index].InterceptAttemptAsync(c, Chain(index + 1)).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    c.Fail(ex); // next does not throw: outer interceptors see it as the outcome
+                }
+            }
+            : async c =>
+            {
+                result.Dispose();
+                result = await RunCoreAsync(method, arguments, deadline, hashKey, state, attemptNumber, resilience, cancellationToken, pinned, c.RequestHeaders).ConfigureAwait(false);
+                c.Complete(result);
+            };
+    }
+
+    private async ValueTask<AttemptResult> RunCoreAsync<TArguments>(
+        RpcClientMethod method, TArguments arguments, long deadline, ulong hashKey, CallState? state, int attemptNumber,
+        MethodResilience<AttemptResult>? resilience, CancellationToken cancellationToken, RpcEndpointState? pinned, RpcMetadata? attemptHeaders)
         where TArguments : struct, IRpcArguments
     {
         TimeProvider time = _client.TimeProvider;
@@ -107,7 +167,7 @@ internal sealed class CallAttempts
 
             call.Arm(cancellationToken, attemptDeadline, time);
             FrameFlags flags = attemptNumber > 0 ? FrameFlags.RetryAttempt : FrameFlags.None;
-            RpcMetadata? headers = RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders);
+            RpcMetadata? headers = attemptHeaders ?? RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders);
             if (!RequestWriter.TryWrite(method, ref arguments, connection, call, attemptDeadline, time, flags, state, headers, _client.Options.Connection.MaxMetadataSize, out RpcException? writeError))
             {
                 if (writeError is not null)

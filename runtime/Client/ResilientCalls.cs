@@ -28,7 +28,8 @@ internal sealed class ResilientCalls
     }
 
     public ValueTask<AttemptResult> SendAsync<TArguments>(
-        RpcClientMethod method, MethodResilience<AttemptResult> resilience, TArguments arguments, CallDeadline deadline, ulong hashKey, CancellationToken cancellationToken)
+        RpcClientMethod method, MethodResilience<AttemptResult> resilience, TArguments arguments, CallDeadline deadline, ulong hashKey, RpcOutgoingCall? outgoing,
+        CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
         if (resilience.Outer is { } outer)
@@ -36,30 +37,32 @@ internal sealed class ResilientCalls
             return outer.ExecuteAsync(
                 static async (s, token) =>
                 {
-                    AttemptResult result = await s.Calls.ResilientSendAsync(s.Method, s.Resilience, s.Arguments, s.Deadline, s.HashKey, token).ConfigureAwait(false);
+                    AttemptResult result = await s.Calls.ResilientSendAsync(s.Method, s.Resilience, s.Arguments, s.Deadline, s.HashKey, s.Outgoing, token).ConfigureAwait(false);
                     result.ThrowIfFailed(); // the user's strategies see failures the way they expect them
                     return result;
                 },
-                new OuterState<TArguments>(this, method, resilience, arguments, deadline, hashKey),
+                new OuterState<TArguments>(this, method, resilience, arguments, deadline, hashKey, outgoing),
                 cancellationToken);
         }
 
-        return ResilientSendAsync(method, resilience, arguments, deadline, hashKey, cancellationToken);
+        return ResilientSendAsync(method, resilience, arguments, deadline, hashKey, outgoing, cancellationToken);
     }
 
     private readonly record struct OuterState<TArguments>(
-        ResilientCalls Calls, RpcClientMethod Method, MethodResilience<AttemptResult> Resilience, TArguments Arguments, CallDeadline Deadline, ulong HashKey);
+        ResilientCalls Calls, RpcClientMethod Method, MethodResilience<AttemptResult> Resilience, TArguments Arguments, CallDeadline Deadline, ulong HashKey,
+        RpcOutgoingCall? Outgoing);
 
-    private readonly record struct AttemptState<TArguments>(CallAttempts Attempts, RpcClientMethod Method, TArguments Arguments, ulong HashKey);
+    private readonly record struct AttemptState<TArguments>(CallAttempts Attempts, RpcClientMethod Method, TArguments Arguments, ulong HashKey, RpcOutgoingCall? Outgoing);
 
     /// <summary>Broadcast, hedging, or a first attempt that enters the retry pipeline only when it failed retryably.</summary>
     private async ValueTask<AttemptResult> ResilientSendAsync<TArguments>(
-        RpcClientMethod method, MethodResilience<AttemptResult> resilience, TArguments arguments, CallDeadline deadline, ulong hashKey, CancellationToken cancellationToken)
+        RpcClientMethod method, MethodResilience<AttemptResult> resilience, TArguments arguments, CallDeadline deadline, ulong hashKey, RpcOutgoingCall? outgoing,
+        CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
         if (resilience.Broadcast)
         {
-            return await BroadcastAsync(method, resilience, arguments, deadline.Timestamp, cancellationToken).ConfigureAwait(false);
+            return await BroadcastAsync(method, resilience, arguments, deadline.Timestamp, outgoing, cancellationToken).ConfigureAwait(false);
         }
 
         bool hedged = resilience.HedgingPipeline is not null && !deadline.ServingRetry;
@@ -73,17 +76,17 @@ internal sealed class ResilientCalls
 
             if (hedged)
             {
-                return await ThroughPipelineAsync(resilience.HedgingPipeline!, method, arguments, hashKey, state, cancellationToken).ConfigureAwait(false);
+                return await ThroughPipelineAsync(resilience.HedgingPipeline!, method, arguments, hashKey, state, outgoing, cancellationToken).ConfigureAwait(false);
             }
 
-            AttemptResult first = await _attempts.RunAsync(method, arguments, deadline.Timestamp, hashKey, state, state.NextAttempt(), resilience, cancellationToken).ConfigureAwait(false);
+            AttemptResult first = await _attempts.RunAsync(method, arguments, deadline.Timestamp, hashKey, state, state.NextAttempt(), resilience, cancellationToken, outgoing: outgoing).ConfigureAwait(false);
             if (first.Error is null || resilience.RetryPipeline is null || !resilience.ShouldRetry(state, first.Error, 0, commit: false))
             {
                 return first;
             }
 
             state.ReplayFirst = first.Error;
-            return await ThroughPipelineAsync(resilience.RetryPipeline, method, arguments, hashKey, state, cancellationToken).ConfigureAwait(false);
+            return await ThroughPipelineAsync(resilience.RetryPipeline, method, arguments, hashKey, state, outgoing, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -93,7 +96,8 @@ internal sealed class ResilientCalls
 
     /// <summary>Runs attempts through a Polly.Core pipeline (retry or hedging) with the call's state in its context.</summary>
     private async ValueTask<AttemptResult> ThroughPipelineAsync<TArguments>(
-        ResiliencePipeline<AttemptResult> pipeline, RpcClientMethod method, TArguments arguments, ulong hashKey, CallState state, CancellationToken cancellationToken)
+        ResiliencePipeline<AttemptResult> pipeline, RpcClientMethod method, TArguments arguments, ulong hashKey, CallState state, RpcOutgoingCall? outgoing,
+        CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
         ResilienceContext context = ResilienceContextPool.Shared.Get(method.Descriptor.FullName, cancellationToken);
@@ -103,7 +107,7 @@ internal sealed class ResilientCalls
             Outcome<AttemptResult> outcome = await pipeline.ExecuteOutcomeAsync(
                 static (c, s) => PipelineAttemptAsync(c, s),
                 context,
-                new AttemptState<TArguments>(_attempts, method, arguments, hashKey)).ConfigureAwait(false);
+                new AttemptState<TArguments>(_attempts, method, arguments, hashKey, outgoing)).ConfigureAwait(false);
             if (outcome.Exception is HedgeSkippedException && Volatile.Read(ref state.LastError) is { } real)
             {
                 // A skipped hedge ended the call after a sent attempt failed: the caller sees that attempt's error.
@@ -137,7 +141,7 @@ internal sealed class ResilientCalls
             return Outcome.FromException<AttemptResult>(new HedgeSkippedException(s.Method.Descriptor.FullName));
         }
 
-        AttemptResult result = await s.Attempts.RunAsync(s.Method, s.Arguments, state.Deadline, s.HashKey, state, attempt, resilience, context.CancellationToken).ConfigureAwait(false);
+        AttemptResult result = await s.Attempts.RunAsync(s.Method, s.Arguments, state.Deadline, s.HashKey, state, attempt, resilience, context.CancellationToken, outgoing: s.Outgoing).ConfigureAwait(false);
         if (result.Error is { } error)
         {
             Volatile.Write(ref state.LastError, error);
@@ -149,7 +153,7 @@ internal sealed class ResilientCalls
 
     /// <summary>Calls every available endpoint at once; fails with every endpoint's error if any failed.</summary>
     private async ValueTask<AttemptResult> BroadcastAsync<TArguments>(
-        RpcClientMethod method, MethodResilience<AttemptResult> resilience, TArguments arguments, long deadline, CancellationToken cancellationToken)
+        RpcClientMethod method, MethodResilience<AttemptResult> resilience, TArguments arguments, long deadline, RpcOutgoingCall? outgoing, CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
         RpcEndpointState[] endpoints = _client.EndpointSet.Candidates;
@@ -161,7 +165,7 @@ internal sealed class ResilientCalls
         var attempts = new Task<AttemptResult>[endpoints.Length];
         for (int i = 0; i < endpoints.Length; i++)
         {
-            attempts[i] = _attempts.RunAsync(method, arguments, deadline, 0, null, 0, resilience, cancellationToken, endpoints[i]).AsTask();
+            attempts[i] = _attempts.RunAsync(method, arguments, deadline, 0, null, 0, resilience, cancellationToken, endpoints[i], outgoing).AsTask();
         }
 
         AttemptResult[] results = await Task.WhenAll(attempts).ConfigureAwait(false); // attempts return failures, never throw

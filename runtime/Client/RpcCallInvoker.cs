@@ -91,8 +91,75 @@ public sealed class RpcCallInvoker
 
         CallDeadline deadline = CallDeadline.Begin(method, _client.TimeProvider);
         ulong hashKey = method.HasHashKey ? arguments.GetHashKey() : 0;
-        return method.Resilience is { } resilience
-            ? _resilient.SendAsync(method, resilience, arguments, deadline, hashKey, cancellationToken)
-            : _attempts.RunAsync(method, arguments, deadline.Timestamp, hashKey, null, 0, null, cancellationToken);
+        return _client.Interceptors.Length > 0
+            ? InterceptedSendAsync(method, arguments, deadline, hashKey, cancellationToken)
+            : Send(method, arguments, deadline, hashKey, null, cancellationToken);
+    }
+
+    private ValueTask<AttemptResult> Send<TArguments>(
+        RpcClientMethod method, TArguments arguments, CallDeadline deadline, ulong hashKey, RpcOutgoingCall? outgoing, CancellationToken cancellationToken)
+        where TArguments : struct, IRpcArguments =>
+        method.Resilience is { } resilience
+            ? _resilient.SendAsync(method, resilience, arguments, deadline, hashKey, outgoing, cancellationToken)
+            : _attempts.RunAsync(method, arguments, deadline.Timestamp, hashKey, null, 0, null, cancellationToken, outgoing: outgoing);
+
+    /// <summary>
+    /// The call inside the client's interceptors (call level; each attempt runs inside them again, at the attempt level).
+    /// An interceptor that throws fails the call with what it threw.
+    /// </summary>
+    private async ValueTask<AttemptResult> InterceptedSendAsync<TArguments>(
+        RpcClientMethod method, TArguments arguments, CallDeadline deadline, ulong hashKey, CancellationToken cancellationToken)
+        where TArguments : struct, IRpcArguments
+    {
+        RpcClientInterceptor[] interceptors = _client.Interceptors;
+        var headers = new Protocol.RpcMetadata();
+        if (RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders) is { } outgoing)
+        {
+            foreach (Protocol.RpcMetadataEntry entry in outgoing)
+            {
+                headers.AddChecked(entry);
+            }
+        }
+
+        var call = new RpcOutgoingCall(method.Descriptor, headers, -1, _client.TimeProvider, deadline.Timestamp, cancellationToken);
+        AttemptResult result = default;
+        try
+        {
+            await Chain(0)(call).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            result.Dispose();
+            return AttemptResult.Failed(ex);
+        }
+
+        if (call.Thrown is { } thrown)
+        {
+            result.Dispose();
+            return AttemptResult.Failed(thrown);
+        }
+
+        return call.Sent
+            ? result
+            : AttemptResult.Failed(new InvalidOperationException($"A client interceptor of '{method.Descriptor.FullName}' returned without calling next or throwing, so the call has no outcome."));
+
+        Func<RpcOutgoingCall, ValueTask> Chain(int index) => index < interceptors.Length
+            ? async c =>
+            {
+                try
+                {
+                    await interceptors[index].InterceptCallAsync(c, Chain(index + 1)).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    c.Fail(ex); // next does not throw: outer interceptors see it as the outcome
+                }
+            }
+            : async c =>
+            {
+                result.Dispose(); // an interceptor that calls next again (its own retry) drops the earlier response
+                result = await Send(method, arguments, deadline, hashKey, c, cancellationToken).ConfigureAwait(false);
+                c.Complete(result);
+            };
     }
 }

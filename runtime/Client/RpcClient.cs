@@ -40,6 +40,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         Options = options;
         TimeProvider = options.TimeProvider;
         Logger = options.LoggerFactory?.CreateLogger("RpcGen.Client") ?? NullLogger.Instance;
+        Interceptors = System.Linq.Enumerable.ToArray(options.Interceptors);
         LoadSettings = new EndpointLoadSettings(TimeProvider, options.Balancing.SlowStart, options.Balancing.PeakEwmaDecay);
         Invoker = new RpcCallInvoker(this, options.SerializerOptions);
         RetryBudget = new Resilience.RetryBudget(options.Resilience.RetryBudget, TimeProvider);
@@ -79,6 +80,9 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
     internal EndpointSet EndpointSet => _set;
 
     internal long TotalInFlight => Volatile.Read(ref _totalInFlight);
+
+    /// <summary>The interceptors of <see cref="RpcClientOptions.Interceptors"/>, fixed when the client was created.</summary>
+    internal RpcClientInterceptor[] Interceptors { get; }
 
     /// <summary>What the load views of this client's endpoints share (clock, slow start, latency tracking).</summary>
     internal EndpointLoadSettings LoadSettings { get; }

@@ -30,6 +30,12 @@ public sealed class RpcClientOptions
     /// </summary>
     public RpcMetadata DefaultRequestHeaders { get; } = new();
 
+    /// <summary>
+    /// Code run around every call and every attempt, in this order (the first outermost); fixed when the client is
+    /// created. None by default, and then a call pays nothing for the feature.
+    /// </summary>
+    public IList<RpcClientInterceptor> Interceptors { get; } = new List<RpcClientInterceptor>();
+
     /// <summary>Frame size, connect timeout, reconnection backoff, keepalive, metadata size.</summary>
     public ConnectionOptions Connection { get; } = new();
 

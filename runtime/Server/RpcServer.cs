@@ -118,6 +118,9 @@ public sealed partial class RpcServer : IAsyncDisposable
 
     internal TimeProvider TimeProvider { get; }
 
+    /// <summary>The interceptors of <see cref="RpcServerOptions.Interceptors"/>, fixed when the server starts.</summary>
+    internal RpcServerInterceptor[] Interceptors { get; private set; } = Array.Empty<RpcServerInterceptor>();
+
     internal ILogger Logger { get; }
 
     internal MethodTable Methods => _methods!;
@@ -162,6 +165,7 @@ public sealed partial class RpcServer : IAsyncDisposable
             }
 
             _methods = new MethodTable(_dispatchers);
+            Interceptors = System.Linq.Enumerable.ToArray(Options.Interceptors);
             IList<IPEndPoint> addresses = Options.Listen.Count > 0
                 ? Options.Listen
                 : new[] { new IPEndPoint(IPAddress.Loopback, 0) };

@@ -188,7 +188,7 @@ public sealed partial class RpcServerCall
     {
         if (task.IsCompletedSuccessfully)
         {
-            WriteResult(task.Result, resultType);
+            Succeed(task.Result, resultType);
             return default;
         }
 
@@ -204,7 +204,7 @@ public sealed partial class RpcServerCall
         if (task.IsCompletedSuccessfully)
         {
             task.GetAwaiter().GetResult();
-            WriteEmpty();
+            SucceedEmpty();
             return default;
         }
 
@@ -220,11 +220,11 @@ public sealed partial class RpcServerCall
         }
         catch (Exception ex)
         {
-            WriteError(ex);
+            Fail(ex);
             return;
         }
 
-        WriteResult(result, resultType);
+        Succeed(result, resultType);
     }
 
     private async ValueTask AwaitAsync(ValueTask task)
@@ -235,11 +235,11 @@ public sealed partial class RpcServerCall
         }
         catch (Exception ex)
         {
-            WriteError(ex);
+            Fail(ex);
             return;
         }
 
-        WriteEmpty();
+        SucceedEmpty();
     }
 
     private void WriteEmpty()

@@ -31,6 +31,12 @@ public sealed class RpcServerOptions
     public int MaxMetadataSize { get; set; } = Protocol.ProtocolConstants.DefaultMaxMetadataSize;
 
     /// <summary>
+    /// Code run around every handler, in this order (the first outermost), fixed when the server starts. None by
+    /// default, and then a call pays nothing for the feature.
+    /// </summary>
+    public IList<RpcServerInterceptor> Interceptors { get; } = new List<RpcServerInterceptor>();
+
+    /// <summary>
     /// When true, an exception from a handler reaches the client with its type, message and stack trace; when false,
     /// the client sees only that the handler failed. For development only. The default value is false.
     /// </summary>

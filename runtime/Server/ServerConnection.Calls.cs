@@ -108,6 +108,15 @@ internal partial class ServerConnection
         Server.CallStarted();
         call.Start(this, callId, descriptor, request.TimeoutMilliseconds, (flags & FrameFlags.RetryAttempt) != 0, headers);
         call.Dedupe = dedupe;
+        if (Server.Interceptors.Length > 0)
+        {
+            // Interceptors may await before the handler reads its arguments: they get a copy of the payload.
+            byte[] copy = Transport.BufferPool.Rent(Math.Max(1, request.Payload.Length));
+            request.Payload.CopyTo(copy);
+            _ = InvokeInterceptedAsync(dispatcher, methodIndex, call, copy, request.Payload.Length);
+            return;
+        }
+
         if (Server.Options.RunHandlersInline)
         {
             Invoke(dispatcher, methodIndex, call, request.Payload);
@@ -150,7 +159,7 @@ internal partial class ServerConnection
         }
         catch (Exception ex)
         {
-            call.WriteError(ex);
+            call.Fail(ex);
             pending = default;
         }
         finally
@@ -165,6 +174,72 @@ internal partial class ServerConnection
         else
         {
             _ = FinishWhenDoneAsync(pending, call);
+        }
+    }
+
+    /// <summary>
+    /// Runs the server's interceptors around the generated dispatcher: the handler's outcome is kept (not written) until
+    /// every interceptor returned; an interceptor that throws refuses the call (the handler never runs) with what it threw.
+    /// </summary>
+    private async Task InvokeInterceptedAsync(RpcServiceDispatcher dispatcher, int methodIndex, RpcServerCall call, byte[] payload, int length)
+    {
+        RpcCallContext context = call.CreateContext();
+        RpcCallContext? previous = RpcCallContext.Enter(context);
+        var intercepted = new RpcIncomingCall(context, payload.AsMemory(0, length));
+        call.Intercepted = intercepted;
+        try
+        {
+            await Intercept(0)(intercepted).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            intercepted.Failed(ex);
+        }
+        finally
+        {
+            RpcCallContext.Enter(previous);
+            call.Intercepted = null;
+            Transport.BufferPool.Return(payload);
+        }
+
+        intercepted.WriteOutcome(call);
+        Finish(call);
+
+        Func<RpcIncomingCall, ValueTask> Intercept(int index)
+        {
+            RpcServerInterceptor[] interceptors = Server.Interceptors;
+            if (index < interceptors.Length)
+            {
+                // next never throws: what an inner interceptor threw is the outcome outer ones see (RpcIncomingCall.Error).
+                return async c =>
+                {
+                    try
+                    {
+                        await interceptors[index].InterceptAsync(c, Intercept(index + 1)).ConfigureAwait(false);
+                    }
+                    catch (Exception ex)
+                    {
+                        c.Failed(ex);
+                    }
+                };
+            }
+
+            return c =>
+            {
+                c.Ran();
+                ValueTask pending;
+                try
+                {
+                    pending = dispatcher.InvokeAsync(methodIndex, call, c.Payload.Span);
+                }
+                catch (Exception ex)
+                {
+                    call.Fail(ex);
+                    return default;
+                }
+
+                return pending;
+            };
         }
     }
 

@@ -1,0 +1,46 @@
+using System;
+using System.Text.Json.Serialization.Metadata;
+
+namespace RpcGen.Server;
+
+// A call's outcome: written at once, or, when interceptors run around the handler, kept until they return (so they see
+// the outcome before the response leaves, and trailers they write after next still go out).
+public sealed partial class RpcServerCall
+{
+    /// <summary>Set while interceptors run around this call's handler.</summary>
+    internal RpcIncomingCall? Intercepted { get; set; }
+
+    private void Succeed<T>(T value, JsonTypeInfo<T> resultType)
+    {
+        if (Intercepted is { } intercepted)
+        {
+            intercepted.Succeeded(() => WriteResult(value, resultType));
+            return;
+        }
+
+        WriteResult(value, resultType);
+    }
+
+    private void SucceedEmpty()
+    {
+        if (Intercepted is { } intercepted)
+        {
+            intercepted.Succeeded(WriteEmpty);
+            return;
+        }
+
+        WriteEmpty();
+    }
+
+    /// <summary>The handler (or the dispatcher, reading its arguments) failed.</summary>
+    internal void Fail(Exception error)
+    {
+        if (Intercepted is { } intercepted)
+        {
+            intercepted.Failed(error);
+            return;
+        }
+
+        WriteError(error);
+    }
+}
