@@ -41,7 +41,8 @@ public sealed class RpcIncomingCall
     {
         if (Error is { } error)
         {
-            call.WriteError(error);
+            // A refusal before the handler ran may say so (RpcException.NotProcessed): the client can then send the call elsewhere.
+            call.WriteError(error, notProcessed: !HandlerRan && error is Protocol.RpcException { NotProcessed: true });
         }
         else if (_writeResult is { } write)
         {

@@ -49,7 +49,7 @@ public sealed partial class RpcServerCall
     internal DeduplicationWindow.Entry? Dedupe { get; set; }
 
     /// <summary>Sends an error that ends the call, and stores it for repeats of a deduplicated call.</summary>
-    private void SendFinalError(RpcStatusCode code, string message, int? pushback = null, bool abandoned = false)
+    private void SendFinalError(RpcStatusCode code, string message, int? pushback = null, bool abandoned = false, FrameFlags flags = FrameFlags.None)
     {
         if (Dedupe is { } entry)
         {
@@ -69,11 +69,11 @@ public sealed partial class RpcServerCall
         {
             // Over the limit: the error still goes out, without the metadata (a failure to report one must not hide the other).
             _connection.Server.Logger.LogWarning("The response metadata of '{Method}' is over RpcServerOptions.MaxMetadataSize; the error is sent without it.", Method.FullName);
-            _connection.SendError(Id, code, message, pushbackMs: pushback);
+            _connection.SendError(Id, code, message, flags, pushback);
             return;
         }
 
-        _connection.SendError(Id, code, message, pushbackMs: pushback, headers: SealHeaders(), trailers: SealTrailers());
+        _connection.SendError(Id, code, message, flags, pushback, SealHeaders(), SealTrailers());
     }
 
     /// <summary>Stores a result frame's body for repeats of a deduplicated call.</summary>
@@ -323,8 +323,11 @@ public sealed partial class RpcServerCall
         }
     }
 
-    /// <summary>Turns a handler's exception into an error frame. Only <see cref="RpcException"/> text crosses the wire.</summary>
-    internal void WriteError(Exception exception)
+    /// <summary>
+    /// Turns a handler's exception into an error frame. Only <see cref="RpcException"/> text crosses the wire.
+    /// <paramref name="notProcessed"/>: the handler never ran (an interceptor refused the call), so the client may send it elsewhere.
+    /// </summary>
+    internal void WriteError(Exception exception, bool notProcessed = false)
     {
         RpcServer server = _connection.Server;
         RpcStatusCode code;
@@ -365,7 +368,7 @@ public sealed partial class RpcServerCall
                 break;
         }
 
-        SendFinalError(code, message, pushback, abandoned);
+        SendFinalError(code, message, pushback, abandoned || notProcessed, notProcessed ? FrameFlags.NotProcessed : FrameFlags.None);
     }
 
     /// <summary>Ends this use of the instance; a later <see cref="Cancel"/> for it does nothing.</summary>

@@ -1,0 +1,44 @@
+using System;
+using System.Diagnostics;
+using System.Threading.Tasks;
+using Microsoft.Extensions.Logging;
+using RpcGen.Protocol;
+
+namespace RpcGen.Server;
+
+/// <summary>
+/// Logs every call a server serves: method, status and duration at <see cref="LogLevel.Debug"/> when it succeeded, at
+/// <see cref="LogLevel.Information"/> when the handler failed with an <see cref="RpcException"/> (the caller's problem as
+/// often as the server's), and at <see cref="LogLevel.Warning"/> for anything else. Log category <c>RpcGen.Server.Calls</c>.
+/// </summary>
+public sealed class RpcServerLoggingInterceptor : RpcServerInterceptor
+{
+    private readonly ILogger _logger;
+
+    /// <summary>Logs through <paramref name="loggerFactory"/>.</summary>
+    public RpcServerLoggingInterceptor(ILoggerFactory loggerFactory)
+    {
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        _logger = loggerFactory.CreateLogger("RpcGen.Server.Calls");
+    }
+
+    /// <inheritdoc />
+    public override async ValueTask InterceptAsync(RpcIncomingCall call, Func<RpcIncomingCall, ValueTask> next)
+    {
+        long start = Stopwatch.GetTimestamp();
+        await next(call).ConfigureAwait(false);
+        double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        switch (call.Error)
+        {
+            case null:
+                _logger.LogDebug("Served '{Method}': OK in {Milliseconds:0.0} ms.", call.Method.FullName, ms);
+                break;
+            case RpcException rpc:
+                _logger.LogInformation("Served '{Method}': {Status} in {Milliseconds:0.0} ms: {Message}", call.Method.FullName, rpc.StatusCode, ms, rpc.Message);
+                break;
+            default:
+                _logger.LogWarning(call.Error, "Served '{Method}': the handler threw in {Milliseconds:0.0} ms.", call.Method.FullName, ms);
+                break;
+        }
+    }
+}
