@@ -81,6 +81,7 @@ internal sealed class ClientEndpoint : RpcEndpointState
     {
         await Task.Yield(); // never connect while holding the caller's lock or stack
         RpcClientOptions options = _client.Options;
+        string? refusal = null;
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_client.DisposalToken);
@@ -89,6 +90,20 @@ internal sealed class ClientEndpoint : RpcEndpointState
             if (Endpoint.IsInProcess)
             {
                 transport = InProcessTransport.Connect(Endpoint.Host);
+            }
+            else if (_client.Options.Tls is { } tls)
+            {
+                try
+                {
+                    transport = await TransportConnection.ConnectTlsAsync(
+                        Endpoint.Host, Endpoint.Port, tls.Build(Endpoint.Host, reason => refusal = reason), timeout.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or System.IO.IOException)
+                {
+                    throw new RpcException(RpcStatusCode.Unavailable, refusal is not null
+                        ? $"TLS with {Endpoint} failed: {refusal}."
+                        : $"TLS with {Endpoint} failed: {ex.Message} (does the server serve TLS? a plain-TCP server closes the connection at the TLS hello).", ex);
+                }
             }
             else
             {

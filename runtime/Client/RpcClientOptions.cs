@@ -39,6 +39,12 @@ public sealed class RpcClientOptions
     /// <summary>Frame size, connect timeout, reconnection backoff, keepalive, metadata size.</summary>
     public ConnectionOptions Connection { get; } = new();
 
+    /// <summary>
+    /// TLS (and mutual TLS) for the connections to TCP endpoints. Code only (not read from configuration). The default
+    /// value is none: plain TCP.
+    /// </summary>
+    public RpcClientTlsOptions? Tls { get; set; }
+
     /// <summary>Strategy overrides, locality, load-aware tuning, outlier detection, slow start.</summary>
     public LoadBalancingOptions Balancing { get; } = new();
 
@@ -65,6 +71,7 @@ public sealed class RpcClientOptions
         }
 
         Connection.Validate();
+        Tls?.Validate();
         Balancing.Validate();
         Resilience.Validate();
     }

@@ -41,7 +41,9 @@ internal static class Preface
             input.AdvanceTo(buffer.Start, buffer.End);
             if (read.IsCompleted)
             {
-                return ("the peer closed the connection before sending the RpcGen preface", 0);
+                return (expectedRole == ProtocolConstants.RoleServer
+                    ? "the peer closed the connection before sending the RpcGen preface (a server that requires TLS does this to a client without it: set RpcClientOptions.Tls)"
+                    : "the peer closed the connection before sending the RpcGen preface", 0);
             }
         }
     }
@@ -51,7 +53,12 @@ internal static class Preface
     {
         if (BinaryPrimitives.ReadUInt32LittleEndian(preface) != ProtocolConstants.Magic)
         {
-            return "the peer does not speak the RpcGen protocol (its first bytes are not the RpcGen preface)";
+            // TLS records start with their content type (22 handshake, 21 alert) and version major 3.
+            return preface[0] is 0x16 or 0x15 && preface[1] == 0x03
+                ? expectedRole == ProtocolConstants.RoleServer
+                    ? "the peer speaks TLS and this client does not: set RpcClientOptions.Tls to call it"
+                    : "the peer speaks TLS and this server does not: set RpcServerOptions.Tls to serve it"
+                : "the peer does not speak the RpcGen protocol (its first bytes are not the RpcGen preface)";
         }
 
         if (preface[4] != ProtocolConstants.Version)

@@ -18,10 +18,13 @@ public sealed class RpcCallContext : IPropagatedCall
     private readonly Server.RpcServerCall _call;
     private readonly int _generation;
 
-    internal RpcCallContext(RpcMethodDescriptor method, TimeProvider time, long deadlineTimestamp, Server.RpcServerCall call, int generation, bool isRetryAttempt, RpcMetadata requestHeaders)
+    internal RpcCallContext(RpcMethodDescriptor method, TimeProvider time, long deadlineTimestamp, Server.RpcServerCall call, int generation, bool isRetryAttempt, RpcMetadata requestHeaders,
+        System.Security.Cryptography.X509Certificates.X509Certificate2? clientCertificate = null, bool isEncrypted = false)
     {
         Method = method;
         RequestHeaders = requestHeaders;
+        ClientCertificate = clientCertificate;
+        IsEncrypted = isEncrypted;
         IsRetryAttempt = isRetryAttempt;
         _time = time;
         _deadline = deadlineTimestamp;
@@ -65,6 +68,12 @@ public sealed class RpcCallContext : IPropagatedCall
             return left > TimeSpan.Zero ? left : TimeSpan.Zero;
         }
     }
+
+    /// <summary>The certificate the caller presented in the TLS handshake (mutual TLS), or null: its identity.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? ClientCertificate { get; }
+
+    /// <summary>True when the call came over TLS.</summary>
+    public bool IsEncrypted { get; }
 
     /// <summary>The headers the client sent (read-only; empty when it sent none).</summary>
     public RpcMetadata RequestHeaders { get; }

@@ -52,8 +52,42 @@ public partial class RpcServer
 
             Interlocked.Increment(ref _tcpConnections);
             string remote = accepted.RemoteEndPoint?.ToString() ?? "unknown";
+            if (_tls is { } tls)
+            {
+                _ = ServeTlsAsync(accepted, remote, tls);
+                continue;
+            }
+
             Serve(TransportConnection.FromSocket(accepted, remote), tcp: true);
         }
+    }
+
+    /// <summary>The TLS handshake of an accepted connection, within the handshake timeout; a failure closes that connection only.</summary>
+    private async Task ServeTlsAsync(Socket accepted, string remote, System.Net.Security.SslServerAuthenticationOptions tls)
+    {
+        TransportConnection transport;
+        try
+        {
+            using var timeout = new CancellationTokenSource(Options.HandshakeTimeout, TimeProvider);
+            transport = await TransportConnection.AcceptTlsAsync(accepted, remote, tls, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Interlocked.Decrement(ref _tcpConnections);
+            Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "tls");
+            Logger.LogWarning("Refused a connection from {Remote}: the TLS handshake failed: {Reason}",
+                remote, ex is OperationCanceledException ? $"it took longer than {Options.HandshakeTimeout.TotalMilliseconds:0} ms (RpcServerOptions.HandshakeTimeout)" : ex.Message + " (a client without TLS, or with a certificate this server does not accept?)");
+            return;
+        }
+
+        if (IsStopping)
+        {
+            Interlocked.Decrement(ref _tcpConnections);
+            transport.Abort();
+            return;
+        }
+
+        Serve(transport, tcp: true);
     }
 
     private void Serve(TransportConnection transport, bool tcp)

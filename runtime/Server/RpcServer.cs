@@ -42,6 +42,7 @@ public sealed partial class RpcServer : IAsyncDisposable
     {
         Options = options ?? new RpcServerOptions();
         Options.Validate();
+        _tls = Options.Tls?.Build();
         TimeProvider = Options.TimeProvider;
         Logger = Options.LoggerFactory?.CreateLogger("RpcGen.Server") ?? NullLogger.Instance;
         _context = new RpcDispatcherContext(Options.SerializerOptions);
@@ -117,6 +118,8 @@ public sealed partial class RpcServer : IAsyncDisposable
     internal int UtilizationBasisPoints => Volatile.Read(ref _utilizationBasisPoints);
 
     internal TimeProvider TimeProvider { get; }
+
+    private readonly System.Net.Security.SslServerAuthenticationOptions? _tls;
 
     /// <summary>The interceptors of <see cref="RpcServerOptions.Interceptors"/>, fixed when the server starts.</summary>
     internal RpcServerInterceptor[] Interceptors { get; private set; } = Array.Empty<RpcServerInterceptor>();

@@ -10,6 +10,17 @@ public sealed partial class RpcServerCall
     private RpcMetadata? _responseHeaders;
     private RpcMetadata? _responseTrailers;
 
+    /// <summary>The caller's certificate, captured when the call started (the connection outlives pooled calls).</summary>
+    internal System.Security.Cryptography.X509Certificates.X509Certificate2? ClientCertificate { get; private set; }
+
+    internal bool IsEncrypted { get; private set; }
+
+    private void CaptureConnection(ServerConnection connection)
+    {
+        ClientCertificate = connection.ClientCertificate;
+        IsEncrypted = connection.IsEncrypted;
+    }
+
     /// <summary>The request's headers (empty when it carried none).</summary>
     internal RpcMetadata RequestHeaders => _requestHeaders ?? RpcMetadata.Empty;
 

@@ -36,6 +36,9 @@ public sealed class RpcServerOptions
     /// </summary>
     public IList<RpcServerInterceptor> Interceptors { get; } = new List<RpcServerInterceptor>();
 
+    /// <summary>TLS (and mutual TLS) for every TCP connection; in-process connections are unaffected. The default value is none: plain TCP.</summary>
+    public RpcServerTlsOptions? Tls { get; set; }
+
     /// <summary>
     /// When true, an exception from a handler reaches the client with its type, message and stack trace; when false,
     /// the client sees only that the handler failed. For development only. The default value is false.
@@ -119,6 +122,7 @@ public sealed class RpcServerOptions
 
     internal void Validate()
     {
+        Tls?.Validate();
         if (MaxMetadataSize is < 64 or > ushort.MaxValue)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxMetadataSize), MaxMetadataSize, "MaxMetadataSize must be between 64 and 65535 bytes.");

@@ -155,6 +155,12 @@ internal sealed partial class ServerConnection : FramedConnection
         }
     }
 
+    /// <summary>The certificate the client presented (mutual TLS), or null.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? ClientCertificate => _transport.PeerCertificate;
+
+    /// <summary>True when the connection is TLS.</summary>
+    public bool IsEncrypted => _transport.IsEncrypted;
+
     /// <summary>True when the client's preface said it reads response metadata (older clients would misread it).</summary>
     public bool ClientReadsMetadata { get; private set; }
 

@@ -1,7 +1,10 @@
 using System;
+using System.IO;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -27,6 +30,15 @@ internal sealed class TransportConnection : IDuplexPipe
 
     public string Remote { get; }
 
+    /// <summary>The certificate the peer presented in a TLS handshake (mutual TLS), or null.</summary>
+    public X509Certificate2? PeerCertificate { get; init; }
+
+    /// <summary>True when the bytes travel inside TLS.</summary>
+    public bool IsEncrypted { get; init; }
+
+    /// <summary>The ALPN protocol id of RpcGen's TLS connections.</summary>
+    public static readonly SslApplicationProtocol Alpn = new("rpcgen/1");
+
     public void Abort()
     {
         if (Interlocked.Exchange(ref _aborted, 1) == 0)
@@ -39,7 +51,12 @@ internal sealed class TransportConnection : IDuplexPipe
     public static TransportConnection FromSocket(Socket socket, string remote)
     {
         socket.NoDelay = true;
-        var stream = new NetworkStream(socket, ownsSocket: true);
+        return FromStream(new NetworkStream(socket, ownsSocket: true), socket, remote);
+    }
+
+    /// <summary>Wraps a stream over <paramref name="socket"/> (the socket's own, or TLS over it).</summary>
+    private static TransportConnection FromStream(Stream stream, Socket socket, string remote, X509Certificate2? peerCertificate = null)
+    {
         PipeReader reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 4096, leaveOpen: true));
         PipeWriter writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
         return new TransportConnection(reader, writer, remote, () =>
@@ -54,11 +71,59 @@ internal sealed class TransportConnection : IDuplexPipe
             }
 
             stream.Dispose();
-        });
+        })
+        {
+            PeerCertificate = peerCertificate,
+            IsEncrypted = stream is SslStream,
+        };
+    }
+
+    /// <summary>
+    /// The server side of a TLS handshake on an accepted socket, bounded by <paramref name="cancellationToken"/>; the
+    /// socket is closed when it fails (the exception says why).
+    /// </summary>
+    public static async Task<TransportConnection> AcceptTlsAsync(Socket socket, string remote, SslServerAuthenticationOptions options, CancellationToken cancellationToken)
+    {
+        socket.NoDelay = true;
+        var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(options, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        X509Certificate2? client = ssl.RemoteCertificate as X509Certificate2 ?? (ssl.RemoteCertificate is { } other ? new X509Certificate2(other) : null);
+        return FromStream(ssl, socket, remote, client);
+    }
+
+    /// <summary>Connects a TCP socket and runs the client side of a TLS handshake over it.</summary>
+    public static async Task<TransportConnection> ConnectTlsAsync(string host, int port, SslClientAuthenticationOptions options, CancellationToken cancellationToken)
+    {
+        Socket socket = await ConnectSocketAsync(host, port, cancellationToken).ConfigureAwait(false);
+        socket.NoDelay = true;
+        var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+        try
+        {
+            await ssl.AuthenticateAsClientAsync(options, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return FromStream(ssl, socket, $"{host}:{port}");
     }
 
     /// <summary>Connects a TCP socket with Nagle off.</summary>
-    public static async Task<TransportConnection> ConnectTcpAsync(string host, int port, CancellationToken cancellationToken)
+    public static async Task<TransportConnection> ConnectTcpAsync(string host, int port, CancellationToken cancellationToken) =>
+        FromSocket(await ConnectSocketAsync(host, port, cancellationToken).ConfigureAwait(false), $"{host}:{port}");
+
+    private static async Task<Socket> ConnectSocketAsync(string host, int port, CancellationToken cancellationToken)
     {
         Socket socket;
         if (IPAddress.TryParse(host, out IPAddress? address))
@@ -88,7 +153,7 @@ internal sealed class TransportConnection : IDuplexPipe
             }
         }
 
-        return FromSocket(socket, $"{host}:{port}");
+        return socket;
     }
 
     /// <summary>Two in-memory pipes; readers run inline so an in-process call needs no thread hop.</summary>
