@@ -106,6 +106,16 @@ internal static class DiagnosticDescriptors
         "'{0}' inherits {1}, but disposing a proxy is local: the generated proxy's {2} does nothing and is never sent to the server (whose implementation the server owns); remove {1} from the interface's base list and dispose the RpcClient instead (put {1} on the implementation class if it holds resources)",
         DiagnosticSeverity.Warning);
 
+    public static readonly DiagnosticDescriptor AuthorizationContradiction = Rule(
+        "RPCGEN021", "Authorization attributes agree",
+        "'{0}' has both [RpcAuthorize] and [RpcAllowAnonymous]; [RpcAllowAnonymous] wins, so the [RpcAuthorize] on it does nothing: remove the one you did not mean",
+        DiagnosticSeverity.Warning);
+
+    public static readonly DiagnosticDescriptor EmptyRoles = Rule(
+        "RPCGEN022", "Authorization roles are named",
+        "[RpcAuthorize(Roles = \"{1}\")] on '{0}' names no role, so it only requires an authenticated caller; name the roles (comma-separated), or remove Roles",
+        DiagnosticSeverity.Warning);
+
     /// <summary>Diagnostic property naming which RPCGEN005 case applies ("position" or "duplicate").</summary>
     public const string TokenProblem = "TokenProblem";
 

@@ -219,4 +219,31 @@ public sealed partial class RpcServiceAnalyzer
             context.ReportDiagnostic(Diagnostic.Create(D.HashKeyMissing, location, name));
         }
     }
+
+    /// <summary>RPCGEN021: [RpcAuthorize] and [RpcAllowAnonymous] on one symbol; RPCGEN022: Roles that name no role.</summary>
+    private static void CheckAuthorization(SymbolAnalysisContext context, ISymbol symbol)
+    {
+        bool authorizes = false;
+        foreach (AttributeData attribute in symbol.GetAttributes())
+        {
+            if (attribute.AttributeClass?.ToDisplayString() != RpcShapes.AuthorizeAttribute)
+            {
+                continue;
+            }
+
+            authorizes = true;
+            foreach (KeyValuePair<string, TypedConstant> argument in attribute.NamedArguments)
+            {
+                if (argument.Key == "Roles" && argument.Value.Value is string roles && RpcShapes.Roles(attribute).Length == 0)
+                {
+                    context.ReportDiagnostic(Diagnostic.Create(D.EmptyRoles, AttributeLocation(attribute, symbol.Locations[0]), symbol.Name, roles));
+                }
+            }
+        }
+
+        if (authorizes && RpcShapes.GetAttribute(symbol, RpcShapes.AllowAnonymousAttribute) is { } anonymous)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(D.AuthorizationContradiction, AttributeLocation(anonymous, symbol.Locations[0]), symbol.Name));
+        }
+    }
 }

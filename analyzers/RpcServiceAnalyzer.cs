@@ -23,7 +23,8 @@ public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(
         D.ReturnType, D.ByRefParameter, D.GenericMethod, D.NotGenerated, D.CancellationToken, D.DuplicateMethod,
         D.DuplicateService, D.CannotSerialize, D.NoJsonContract, D.NotAMethod, D.InvalidAttributeValue, D.RetryNotIdempotent, D.TimeoutShorterThanBackoff,
-        D.HashKeyUnused, D.HashKeyMissing, D.BadBalancer, D.NoCancellationToken, D.NotInJsonContext, D.DataDropped, D.Disposable);
+        D.HashKeyUnused, D.HashKeyMissing, D.BadBalancer, D.NoCancellationToken, D.NotInJsonContext, D.DataDropped, D.Disposable,
+        D.AuthorizationContradiction, D.EmptyRoles);
 
     public override void Initialize(AnalysisContext context)
     {
@@ -61,6 +62,7 @@ public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
         CheckWireNameArgument(context, serviceAttribute, "[RpcService]");
         CheckTimeout(context, type);
         CheckPolicyValues(context, type);
+        CheckAuthorization(context, type);
         (int? interfaceStrategy, INamedTypeSymbol? interfaceBalancer) = LoadBalanceOf(context, type);
         JsonContextCoverage? coverage = JsonContextOf(context, serviceAttribute, where);
         services.Add((serviceName, type, where));
@@ -143,6 +145,7 @@ public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
 
         CheckTimeout(context, method);
         CheckPolicyValues(context, method);
+        CheckAuthorization(context, method);
         CheckResilience(context, method, service, location, name);
         CheckHashKey(context, method, location, name, hasHashKey, interfaceStrategy, interfaceBalancer);
     }

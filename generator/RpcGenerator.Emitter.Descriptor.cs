@@ -150,6 +150,14 @@ public sealed partial class RpcGenerator
                     extra.Add($"circuitBreaker: {PolicyCreation(breaker, "global::RpcGen.Resilience.RpcCircuitBreakerPolicy")}");
                 }
 
+                if (method.Authorization is { } authorization)
+                {
+                    string sets = string.Join(", ", authorization.RoleSets.Select(set => set.Length == 0
+                        ? "global::System.Array.Empty<string>()"
+                        : "new string[] { " + string.Join(", ", set.Split(',').Select(Literal)) + " }"));
+                    extra.Add($"authorization: new global::RpcGen.Descriptors.RpcAuthorization({(authorization.AllowAnonymous ? "true" : "false")}, new string[][] {{ {sets} }})");
+                }
+
                 writer.WriteLine($"timeoutMilliseconds: {Number(method.TimeoutMilliseconds)}{(extra.Count == 0 ? ")," : ",")}");
                 for (int i = 0; i < extra.Count; i++)
                 {

@@ -87,6 +87,39 @@ public sealed partial class RpcGenerator
             }
         }
 
+        /// <summary>
+        /// The method's <c>[RpcAllowAnonymous]</c> wins; else every <c>[RpcAuthorize]</c> of the interface and the method
+        /// applies (an interface's <c>[RpcAllowAnonymous]</c> without any <c>[RpcAuthorize]</c> on the method lets anyone in).
+        /// </summary>
+        private static AuthorizationSpec? AuthorizationOf(IMethodSymbol method, INamedTypeSymbol service)
+        {
+            if (RpcShapes.HasAttribute(method, RpcShapes.AllowAnonymousAttribute))
+            {
+                return new AuthorizationSpec(true, ImmutableEquatableArray<string>.Empty);
+            }
+
+            var sets = new List<string>();
+            bool methodAuthorizes = false;
+            foreach (ISymbol symbol in new ISymbol[] { service, method })
+            {
+                foreach (AttributeData attribute in symbol.GetAttributes())
+                {
+                    if (attribute.AttributeClass?.ToDisplayString() == RpcShapes.AuthorizeAttribute)
+                    {
+                        sets.Add(string.Join(",", RpcShapes.Roles(attribute)));
+                        methodAuthorizes |= ReferenceEquals(symbol, method);
+                    }
+                }
+            }
+
+            if (!methodAuthorizes && RpcShapes.HasAttribute(service, RpcShapes.AllowAnonymousAttribute))
+            {
+                return new AuthorizationSpec(true, ImmutableEquatableArray<string>.Empty);
+            }
+
+            return sets.Count == 0 ? null : new AuthorizationSpec(false, sets.ToEquatableArray());
+        }
+
         private static int TimeoutOf(ISymbol symbol) =>
             RpcShapes.GetAttribute(symbol, RpcShapes.TimeoutAttribute) is { ConstructorArguments.Length: 1 } attribute &&
             attribute.ConstructorArguments[0].Value is int milliseconds && milliseconds > 0

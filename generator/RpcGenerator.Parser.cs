@@ -123,7 +123,8 @@ public sealed partial class RpcGenerator
                 Enumerable.Range(0, travelling.Length)
                     .Where(i => RpcShapes.HasAttribute(travelling[i], RpcShapes.HashKeyAttribute))
                     .ToEquatableArray(),
-                PolicyOf(method, service));
+                PolicyOf(method, service),
+                AuthorizationOf(method, service));
         }
 
         private static TypeRef Ref(ITypeSymbol type) => new(type.ToDisplayString(s_fullyQualified), type.ToDisplayString(s_display));

@@ -20,6 +20,23 @@ internal static class RpcShapes
     public const string BroadcastAttribute = "RpcGen.BroadcastAttribute";
     public const string DeduplicateAttribute = "RpcGen.DeduplicateAttribute";
     public const string LoadBalancerInterface = "RpcGen.Balancing.ILoadBalancer";
+    public const string AuthorizeAttribute = "RpcGen.RpcAuthorizeAttribute";
+    public const string AllowAnonymousAttribute = "RpcGen.RpcAllowAnonymousAttribute";
+
+    /// <summary>The roles of an <c>[RpcAuthorize(Roles = "a, b")]</c>: split on commas, trimmed, empty ones dropped.</summary>
+    public static string[] Roles(AttributeData authorize)
+    {
+        foreach (System.Collections.Generic.KeyValuePair<string, TypedConstant> argument in authorize.NamedArguments)
+        {
+            if (argument.Key == "Roles" && argument.Value.Value is string roles)
+            {
+                return System.Linq.Enumerable.ToArray(System.Linq.Enumerable.Where(
+                    System.Linq.Enumerable.Select(roles.Split(','), r => r.Trim()), r => r.Length > 0));
+            }
+        }
+
+        return System.Array.Empty<string>();
+    }
 
     /// <summary>The value of LoadBalanceStrategy.ConsistentHash.</summary>
     public const int ConsistentHashStrategy = 7;

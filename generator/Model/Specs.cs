@@ -35,7 +35,14 @@ internal sealed record MethodSpec(
     int TimeoutMilliseconds,
     LoadBalanceSpec? LoadBalance,
     ImmutableEquatableArray<int> HashKeyParameters,
-    PolicySpec Policy);
+    PolicySpec Policy,
+    AuthorizationSpec? Authorization = null);
+
+/// <summary>
+/// A method's effective <c>[RpcAuthorize]</c>/<c>[RpcAllowAnonymous]</c>: anonymous allowed, or one role list per
+/// <c>[RpcAuthorize]</c> (interface's first), each joined with commas (empty: any authenticated caller).
+/// </summary>
+internal sealed record AuthorizationSpec(bool AllowAnonymous, ImmutableEquatableArray<string> RoleSets);
 
 /// <summary>
 /// <c>[LoadBalance]</c>: a built-in strategy (its enum value and member name) or a user's balancer type (global:: name).

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
 using RpcGen.Balancing;
@@ -130,6 +131,32 @@ internal sealed class CallAttempts
                 attemptDeadline = Math.Min(deadline, start + (resilience.PerAttemptTimeoutMs * time.TimestampFrequency / 1000));
             }
 
+            RpcMetadata? credentialed = null;
+            if (_client.Options.Credentials is { } credentials)
+            {
+                if (!endpoint.Endpoint.IsInProcess && _client.Options.Tls is null && !_client.Options.AllowCredentialsOverPlainText)
+                {
+                    return AttemptResult.Failed(new RpcException(RpcStatusCode.Unauthenticated,
+                        $"Refusing to send the credentials of '{method.Descriptor.FullName}' to {endpoint.Endpoint} over plain TCP, where anyone on the path can read them: use TLS (RpcClientOptions.Tls), or set RpcClientOptions.AllowCredentialsOverPlainText."));
+                }
+
+                try
+                {
+                    credentialed = new RpcMetadata();
+                    foreach (RpcMetadataEntry entry in (IEnumerable<RpcMetadataEntry>?)(attemptHeaders ?? RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders)) ?? Array.Empty<RpcMetadataEntry>())
+                    {
+                        credentialed.AddChecked(entry);
+                    }
+
+                    await credentials.ApplyAsync(credentialed, method.Descriptor, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    return AttemptResult.Failed(ex is RpcException or OperationCanceledException ? ex
+                        : new RpcException(RpcStatusCode.Unauthenticated, $"The credentials of '{method.Descriptor.FullName}' could not be obtained: {ex.Message}", ex));
+                }
+            }
+
             _client.CallStarted(endpoint);
             ClientConnection connection;
             PendingCall? call;
@@ -167,7 +194,7 @@ internal sealed class CallAttempts
 
             call.Arm(cancellationToken, attemptDeadline, time);
             FrameFlags flags = attemptNumber > 0 ? FrameFlags.RetryAttempt : FrameFlags.None;
-            RpcMetadata? headers = attemptHeaders ?? RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders);
+            RpcMetadata? headers = credentialed ?? attemptHeaders ?? RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders);
             if (!RequestWriter.TryWrite(method, ref arguments, connection, call, attemptDeadline, time, flags, state, headers, _client.Options.Connection.MaxMetadataSize, out RpcException? writeError))
             {
                 if (writeError is not null)

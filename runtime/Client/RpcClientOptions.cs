@@ -45,6 +45,16 @@ public sealed class RpcClientOptions
     /// </summary>
     public RpcClientTlsOptions? Tls { get; set; }
 
+    /// <summary>Credentials added to every attempt (a bearer token…). Code only. The default value is none.</summary>
+    public RpcCallCredentials? Credentials { get; set; }
+
+    /// <summary>
+    /// Lets <see cref="Credentials"/> travel over plain TCP, where anyone on the path can read them. The default value is
+    /// false: a call that would send them in the clear fails with Unauthenticated instead (TLS and in-process
+    /// endpoints are fine).
+    /// </summary>
+    public bool AllowCredentialsOverPlainText { get; set; }
+
     /// <summary>Strategy overrides, locality, load-aware tuning, outlier detection, slow start.</summary>
     public LoadBalancingOptions Balancing { get; } = new();
 

@@ -63,8 +63,10 @@ public sealed class RpcMethodDescriptor
         bool broadcast = false,
         RpcRetryPolicy? retry = null,
         RpcHedgingPolicy? hedging = null,
-        RpcCircuitBreakerPolicy? circuitBreaker = null)
+        RpcCircuitBreakerPolicy? circuitBreaker = null,
+        RpcAuthorization? authorization = null)
     {
+        Authorization = authorization;
         Idempotent = idempotent;
         Deduplicate = deduplicate;
         Broadcast = broadcast;
@@ -142,6 +144,9 @@ public sealed class RpcMethodDescriptor
 
     /// <summary>The circuit breaker policy from <c>[CircuitBreaker]</c> (method, else interface), or null.</summary>
     public RpcCircuitBreakerPolicy? CircuitBreaker { get; }
+
+    /// <summary>Who may call: <c>[RpcAuthorize]</c> and <c>[RpcAllowAnonymous]</c> (method and interface), or null when neither is there.</summary>
+    public RpcAuthorization? Authorization { get; }
 
     /// <inheritdoc />
     public override string ToString() => FullName;

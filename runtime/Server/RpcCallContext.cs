@@ -72,6 +72,12 @@ public sealed class RpcCallContext : IPropagatedCall
     /// <summary>The certificate the caller presented in the TLS handshake (mutual TLS), or null: its identity.</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2? ClientCertificate { get; }
 
+    /// <summary>
+    /// The caller as <see cref="RpcServerOptions.Authenticator"/> identified it, or null (anonymous, or no authenticator).
+    /// Set before interceptors you registered and the handler run.
+    /// </summary>
+    public System.Security.Claims.ClaimsPrincipal? User { get; internal set; }
+
     /// <summary>True when the call came over TLS.</summary>
     public bool IsEncrypted { get; }
 

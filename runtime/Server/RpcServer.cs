@@ -169,6 +169,13 @@ public sealed partial class RpcServer : IAsyncDisposable
 
             _methods = new MethodTable(_dispatchers);
             Interceptors = System.Linq.Enumerable.ToArray(Options.Interceptors);
+            bool authorizes = Options.Authenticator is not null || System.Linq.Enumerable.Any(_dispatchers,
+                d => System.Linq.Enumerable.Any(d.Descriptor.Methods, m => m.Authorization is { AllowAnonymous: false, Roles.Count: > 0 }));
+            if (authorizes)
+            {
+                // Authentication and [RpcAuthorize] first, so no interceptor of the user's sees a call that is refused.
+                Interceptors = System.Linq.Enumerable.ToArray(System.Linq.Enumerable.Prepend(Interceptors, new AuthorizationInterceptor(Options.Authenticator, Logger)));
+            }
             IList<IPEndPoint> addresses = Options.Listen.Count > 0
                 ? Options.Listen
                 : new[] { new IPEndPoint(IPAddress.Loopback, 0) };

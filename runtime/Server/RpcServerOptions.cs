@@ -36,6 +36,13 @@ public sealed class RpcServerOptions
     /// </summary>
     public IList<RpcServerInterceptor> Interceptors { get; } = new List<RpcServerInterceptor>();
 
+    /// <summary>
+    /// Identifies the caller of every call before it runs (a client certificate, a bearer token: see
+    /// <see cref="RpcAuthenticators"/>); <c>[RpcAuthorize]</c> is checked against it. The default value is none: every
+    /// caller is anonymous, and methods with <c>[RpcAuthorize]</c> refuse them all.
+    /// </summary>
+    public IRpcAuthenticator? Authenticator { get; set; }
+
     /// <summary>TLS (and mutual TLS) for every TCP connection; in-process connections are unaffected. The default value is none: plain TCP.</summary>
     public RpcServerTlsOptions? Tls { get; set; }
 

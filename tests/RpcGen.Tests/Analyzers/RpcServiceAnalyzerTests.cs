@@ -376,6 +376,19 @@ public sealed class RpcServiceAnalyzerTests
         """);
 
     [Fact]
+    public Task RPCGEN021_RPCGEN022_AuthorizationAttributes() => Verify("""
+        [RpcService, RpcAuthorize, {|RPCGEN021:RpcAllowAnonymous|}] public interface IBoth { Task RunAsync(CancellationToken ct = default); }
+        [RpcService] public interface IMethods
+        {
+            [RpcAuthorize(Roles = "admin"), {|RPCGEN021:RpcAllowAnonymous|}] Task ExportAsync(CancellationToken ct = default);
+            [{|RPCGEN022:RpcAuthorize(Roles = " , ")|}] Task RotateAsync(CancellationToken ct = default);
+            [RpcAuthorize(Roles = "admin, ops"), RpcAuthorize] Task FineAsync(CancellationToken ct = default);
+            [RpcAllowAnonymous] Task OpenAsync(CancellationToken ct = default);
+        }
+        [RpcService, RpcAuthorize] public interface IGuarded { [RpcAllowAnonymous] Task HealthAsync(CancellationToken ct = default); }
+        """);
+
+    [Fact]
     public async Task RPCGEN020_SaysToStopInheriting()
     {
         string message = await Verifiers.MessageAsync(Usings + "[RpcService] public interface IOrders : IAsyncDisposable { Task RunAsync(); }", "RPCGEN020");
