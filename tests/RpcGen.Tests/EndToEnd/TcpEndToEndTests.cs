@@ -93,6 +93,7 @@ public sealed class TcpEndToEndTests
         await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1);
         await using RpcClient client = cluster.CreateClient();
         ICalculator calc = client.CreateProxy<ICalculator>();
+        Assert.Equal(2, await calc.AddAsync(1, 1)); // connected first, so the 200 ms go to the call, not to connecting
 
         var started = System.Diagnostics.Stopwatch.StartNew();
         RpcException error = await Assert.ThrowsAsync<RpcException>(() => calc.SlowWithDeadlineAsync(60_000).WaitAsync(NoHang));
@@ -100,7 +101,9 @@ public sealed class TcpEndToEndTests
 
         Assert.Equal(RpcStatusCode.DeadlineExceeded, error.StatusCode);
         Assert.InRange(started.ElapsedMilliseconds, 150, 5_000); // [Timeout(200)]
-        Assert.True(await cluster.Services[0].HandlerCancelled.Task.WaitAsync(NoHang));
+        // The handler's token fired at the deadline, unless the machine was so loaded that the request never left
+        // (then the error says so, and no handler ran to be cancelled).
+        Assert.True(error.NotProcessed || await cluster.Services[0].HandlerCancelled.Task.WaitAsync(NoHang));
     }
 
     [Fact]
