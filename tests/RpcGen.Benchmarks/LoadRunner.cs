@@ -20,7 +20,7 @@ internal static class LoadRunner
         int repetitions = (int)Option(args, "--reps", 3);
         int[] levels = OptionList(args, "--concurrency", new[] { 1, 16, 64 });
 
-        using Process server = StartServerProcess(out int rpcPort, out int basePort, out int grpcPort);
+        using Process server = StartServerProcess(out int rpcPort, out int basePort, out int grpcPort, out int tlsPort);
         s_server = server;
         try
         {
@@ -30,6 +30,7 @@ internal static class LoadRunner
                 foreach (int callers in levels)
                 {
                     Add(results, "RpcGen", callers, await MeasureRpcGenAsync(rpcPort, callers, warmup, seconds));
+                    Add(results, "RpcGen over TLS", callers, await MeasureRpcGenAsync(tlsPort, callers, warmup, seconds, tls: true));
                     Add(results, "Raw multiplexed", callers, await MeasureMultiplexedAsync(basePort, callers, warmup, seconds));
                     Add(results, "gRPC-dotnet", callers, await MeasureGrpcAsync(grpcPort, callers, warmup, seconds));
                     if (callers == 1)
@@ -60,10 +61,13 @@ internal static class LoadRunner
         await using var server = new RpcServer();
         server.Map<IBench>(new Bench());
         await server.StartAsync();
+        await using var tlsServer = new RpcServer(new RpcServerOptions { Tls = new RpcServerTlsOptions { Certificate = SelfSigned() } });
+        tlsServer.Map<IBench>(new Bench());
+        await tlsServer.StartAsync();
         using var stop = new CancellationTokenSource();
         int basePort = await Baseline.StartServerAsync(stop.Token);
         (Microsoft.AspNetCore.Builder.WebApplication grpc, int grpcPort) = await GrpcCandidate.StartServerAsync();
-        Console.WriteLine($"PORTS {server.Endpoints[0].Port} {basePort} {grpcPort}");
+        Console.WriteLine($"PORTS {server.Endpoints[0].Port} {basePort} {grpcPort} {tlsServer.Endpoints[0].Port}");
         await Console.In.ReadToEndAsync(); // until the parent closes our stdin
         stop.Cancel();
         await grpc.StopAsync();
@@ -72,7 +76,17 @@ internal static class LoadRunner
 
     private static Process? s_server;
 
-    private static Process StartServerProcess(out int rpcPort, out int basePort, out int grpcPort)
+    /// <summary>A throwaway certificate for the TLS server (the benchmark's client accepts it without a chain).</summary>
+    private static System.Security.Cryptography.X509Certificates.X509Certificate2 SelfSigned()
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=localhost", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        return System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(
+            certificate.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12), null);
+    }
+
+    private static Process StartServerProcess(out int rpcPort, out int basePort, out int grpcPort, out int tlsPort)
     {
         string self = Environment.ProcessPath!;
         var start = new ProcessStartInfo
@@ -98,12 +112,17 @@ internal static class LoadRunner
         rpcPort = int.Parse(parts[1], CultureInfo.InvariantCulture);
         basePort = int.Parse(parts[2], CultureInfo.InvariantCulture);
         grpcPort = int.Parse(parts[3], CultureInfo.InvariantCulture);
+        tlsPort = int.Parse(parts[4], CultureInfo.InvariantCulture);
         return process;
     }
 
-    private static async Task<Sample> MeasureRpcGenAsync(int port, int callers, double warmup, double seconds)
+    private static async Task<Sample> MeasureRpcGenAsync(int port, int callers, double warmup, double seconds, bool tls = false)
     {
-        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { new RpcEndpoint("127.0.0.1", port) } });
+        await using var client = new RpcClient(new RpcClientOptions
+        {
+            Endpoints = { new RpcEndpoint("127.0.0.1", port) },
+            Tls = tls ? new RpcClientTlsOptions { TargetHost = "localhost", ServerCertificateValidation = (_, _, _) => true } : null,
+        });
         IBench bench = client.CreateProxy<IBench>();
         return await MeasureAsync(callers, warmup, seconds, async caller => await bench.AddAsync(caller, 1));
     }
@@ -234,7 +253,7 @@ internal static class LoadRunner
         {
             double raw = Median(results[("Raw multiplexed", callers)].Select(s => s.CallsPerSecond));
             double grpc = Median(results[("gRPC-dotnet", callers)].Select(s => s.CallsPerSecond));
-            foreach (string system in new[] { "RpcGen", "Raw multiplexed", "Raw ping-pong", "gRPC-dotnet" })
+            foreach (string system in new[] { "RpcGen", "RpcGen over TLS", "Raw multiplexed", "Raw ping-pong", "gRPC-dotnet" })
             {
                 if (!results.TryGetValue((system, callers), out List<Sample>? samples))
                 {
