@@ -9,7 +9,8 @@ namespace RpcGen.Server;
 /// The call a handler is serving, available to the code it runs (and everything it awaits) through
 /// <see cref="Current"/>: its method, deadline and cancellation, the request's headers, and the headers and trailers
 /// to send back. RpcGen also uses it for deadline propagation: a call made from inside a handler gets at most the time
-/// left of the call being served, as gRPC does.
+/// left of the call being served, as gRPC does. Valid while the call runs: kept after it ended, it reads as empty
+/// (no headers, no user) and its token as cancelled, never as a later call's.
 /// </summary>
 public sealed class RpcCallContext : IPropagatedCall
 {
@@ -18,13 +19,9 @@ public sealed class RpcCallContext : IPropagatedCall
     private readonly Server.RpcServerCall _call;
     private readonly int _generation;
 
-    internal RpcCallContext(RpcMethodDescriptor method, TimeProvider time, long deadlineTimestamp, Server.RpcServerCall call, int generation, bool isRetryAttempt, RpcMetadata requestHeaders,
-        System.Security.Cryptography.X509Certificates.X509Certificate2? clientCertificate = null, bool isEncrypted = false)
+    internal RpcCallContext(RpcMethodDescriptor method, TimeProvider time, long deadlineTimestamp, Server.RpcServerCall call, int generation, bool isRetryAttempt)
     {
         Method = method;
-        RequestHeaders = requestHeaders;
-        ClientCertificate = clientCertificate;
-        IsEncrypted = isEncrypted;
         IsRetryAttempt = isRetryAttempt;
         _time = time;
         _deadline = deadlineTimestamp;
@@ -70,19 +67,23 @@ public sealed class RpcCallContext : IPropagatedCall
     }
 
     /// <summary>The certificate the caller presented in the TLS handshake (mutual TLS), or null: its identity.</summary>
-    public System.Security.Cryptography.X509Certificates.X509Certificate2? ClientCertificate { get; }
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? ClientCertificate => _call.ConnectionFor(_generation)?.ClientCertificate;
 
     /// <summary>
     /// The caller as <see cref="RpcServerOptions.Authenticator"/> identified it, or null (anonymous, or no authenticator).
     /// Set before interceptors you registered and the handler run.
     /// </summary>
-    public System.Security.Claims.ClaimsPrincipal? User { get; internal set; }
+    public System.Security.Claims.ClaimsPrincipal? User
+    {
+        get => _call.UserFor(_generation);
+        internal set => _call.SetUser(_generation, value);
+    }
 
     /// <summary>True when the call came over TLS.</summary>
-    public bool IsEncrypted { get; }
+    public bool IsEncrypted => _call.ConnectionFor(_generation)?.IsEncrypted ?? false;
 
     /// <summary>The headers the client sent (read-only; empty when it sent none).</summary>
-    public RpcMetadata RequestHeaders { get; }
+    public RpcMetadata RequestHeaders => _call.RequestHeadersFor(_generation);
 
     /// <summary>
     /// Headers to send back with the response (or the error), for the caller to read. Write them before the handler

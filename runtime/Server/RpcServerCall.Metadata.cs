@@ -10,19 +10,44 @@ public sealed partial class RpcServerCall
     private RpcMetadata? _responseHeaders;
     private RpcMetadata? _responseTrailers;
 
-    /// <summary>The caller's certificate, captured when the call started (the connection outlives pooled calls).</summary>
-    internal System.Security.Cryptography.X509Certificates.X509Certificate2? ClientCertificate { get; private set; }
+    private System.Security.Claims.ClaimsPrincipal? _user;
 
-    internal bool IsEncrypted { get; private set; }
-
-    private void CaptureConnection(ServerConnection connection)
+    /// <summary>The request's headers (empty when it carried none, or once <paramref name="generation"/> has ended).</summary>
+    internal RpcMetadata RequestHeadersFor(int generation)
     {
-        ClientCertificate = connection.ClientCertificate;
-        IsEncrypted = connection.IsEncrypted;
+        lock (_lock)
+        {
+            return generation == _generation ? _requestHeaders ?? RpcMetadata.Empty : RpcMetadata.Empty;
+        }
     }
 
-    /// <summary>The request's headers (empty when it carried none).</summary>
-    internal RpcMetadata RequestHeaders => _requestHeaders ?? RpcMetadata.Empty;
+    /// <summary>The connection of the call <paramref name="generation"/>, or null once it ended.</summary>
+    internal ServerConnection? ConnectionFor(int generation)
+    {
+        lock (_lock)
+        {
+            return generation == _generation ? _connection : null;
+        }
+    }
+
+    internal System.Security.Claims.ClaimsPrincipal? UserFor(int generation)
+    {
+        lock (_lock)
+        {
+            return generation == _generation ? _user : null;
+        }
+    }
+
+    internal void SetUser(int generation, System.Security.Claims.ClaimsPrincipal? user)
+    {
+        lock (_lock)
+        {
+            if (generation == _generation)
+            {
+                _user = user;
+            }
+        }
+    }
 
     /// <summary>The headers to send with the response, created on first use; detached once the call has ended.</summary>
     internal RpcMetadata ResponseHeadersFor(int generation)
@@ -98,6 +123,7 @@ public sealed partial class RpcServerCall
     private void ResetMetadata()
     {
         _requestHeaders = null;
+        _user = null;
         _responseHeaders = null;
         _responseTrailers = null;
     }

@@ -34,7 +34,7 @@ public sealed partial class RpcServerCall
     internal int Generation => Volatile.Read(ref _generation);
 
     /// <summary>The ambient context of the call's handler (pooled calls are reused: the context keeps what is this call's).</summary>
-    internal RpcCallContext CreateContext() => new(Method, _connection.Server.TimeProvider, _deadline, this, Generation, IsRetryAttempt, RequestHeaders, ClientCertificate, IsEncrypted);
+    internal RpcCallContext CreateContext() => new(Method, _connection.Server.TimeProvider, _deadline, this, Generation, IsRetryAttempt);
 
     /// <summary>The handler's token while <paramref name="generation"/> is still this instance's call; a cancelled one after.</summary>
     internal CancellationToken TokenFor(int generation)
@@ -99,7 +99,6 @@ public sealed partial class RpcServerCall
     {
         Uncounted = false;
         _requestHeaders = requestHeaders;
-        CaptureConnection(connection);
         _connection = connection;
         IsRetryAttempt = isRetryAttempt;
         Id = id;

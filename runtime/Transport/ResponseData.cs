@@ -9,29 +9,32 @@ namespace RpcGen.Transport;
 /// </summary>
 internal readonly struct ResponseData : IDisposable
 {
+    // The error of a failed call, or the metadata of a response: never both (an error carries its metadata itself),
+    // so one field holds either and the struct stays as small as it was before metadata (it is copied through every
+    // async frame of a call).
+    private readonly object? _errorOrMetadata;
+
     public ResponseData(byte[]? array, int length, ResponseMetadata? metadata = null)
     {
         Array = array;
         Length = length;
-        Error = null;
-        Metadata = metadata;
+        _errorOrMetadata = metadata;
     }
 
     public ResponseData(Exception error)
     {
         Array = null;
         Length = 0;
-        Error = error;
-        Metadata = null;
+        _errorOrMetadata = error;
     }
 
     /// <summary>The response's headers and trailers, or null when it had none.</summary>
-    public ResponseMetadata? Metadata { get; }
+    public ResponseMetadata? Metadata => _errorOrMetadata as ResponseMetadata;
 
     public byte[]? Array { get; }
 
     /// <summary>Why the call failed; null for a response.</summary>
-    public Exception? Error { get; }
+    public Exception? Error => _errorOrMetadata as Exception;
 
     public int Length { get; }
 

@@ -24,12 +24,14 @@ public sealed class Meta : IMeta
 {
     public int Calls;
     public RpcCallContext? LastContext;
+    public IReadOnlyList<string> LastTenants = Array.Empty<string>();
 
     public Task<string> DescribeAsync(CancellationToken ct = default)
     {
         Interlocked.Increment(ref Calls);
         RpcCallContext context = RpcCallContext.Current!;
         LastContext = context;
+        LastTenants = context.RequestHeaders.GetValues("tenant");
         context.ResponseHeaders.Add("served-by", "meta-1");
         context.ResponseTrailers.Add("cost-bin", new byte[] { 1, 2, 3 });
         context.ResponseTrailers.Add("cost", "7");
@@ -91,15 +93,17 @@ public sealed class MetadataTests
                 }
 
                 Assert.Equal("client=billing;tenant=acme;tenant=beta", await proxy.DescribeAsync());
-                Assert.Equal(new[] { "acme", "beta" }, meta.LastContext!.RequestHeaders.GetValues("tenant"));
+                Assert.Equal(new[] { "acme", "beta" }, meta.LastTenants);
             }
 
             Assert.Null(RpcCallScope.Current);
             Assert.Equal("client=billing", await proxy.DescribeAsync());
 
-            // The handler's metadata is sealed once the response is sent: writing it later is a mistake, not a lost header.
+            // The handler's metadata is sealed once the response is sent: writing it later is a mistake, not a lost header;
+            // and a context kept past its call reads as empty, never as the pooled state's next call.
             Assert.Throws<InvalidOperationException>(() => meta.LastContext!.ResponseHeaders.Add("late", "x"));
             Assert.Throws<InvalidOperationException>(() => meta.LastContext!.RequestHeaders.Add("late", "x"));
+            Assert.Empty(meta.LastContext!.RequestHeaders);
         }
     }
 
