@@ -50,47 +50,9 @@ internal sealed class CallAttempts
         MethodResilience<AttemptResult>? resilience, CancellationToken cancellationToken, RpcEndpointState? pinned, RpcOutgoingCall outgoing)
         where TArguments : struct, IRpcArguments
     {
-        RpcClientInterceptor[] interceptors = _client.Interceptors;
         var attempt = new RpcOutgoingCall(method.Descriptor, outgoing.CopyHeaders(), attemptNumber, _client.TimeProvider, deadline, cancellationToken);
-        AttemptResult result = default;
-        try
-        {
-            await Chain(0)(attempt).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            result.Dispose();
-            return AttemptResult.Failed(ex);
-        }
-
-        if (attempt.Thrown is { } thrown)
-        {
-            result.Dispose();
-            return AttemptResult.Failed(thrown);
-        }
-
-        return attempt.Sent
-            ? result
-            : AttemptResult.Failed(new InvalidOperationException($"A client interceptor of '{method.Descriptor.FullName}' returned from an attempt without calling next or throwing."));
-
-        Func<RpcOutgoingCall, ValueTask> Chain(int index) => index < interceptors.Length
-            ? async c =>
-            {
-                try
-                {
-                    await interceptors[index].InterceptAttemptAsync(c, Chain(index + 1)).ConfigureAwait(false);
-                }
-                catch (Exception ex)
-                {
-                    c.Fail(ex); // next does not throw: outer interceptors see it as the outcome
-                }
-            }
-            : async c =>
-            {
-                result.Dispose();
-                result = await RunCoreAsync(method, arguments, deadline, hashKey, state, attemptNumber, resilience, cancellationToken, pinned, c.RequestHeaders).ConfigureAwait(false);
-                c.Complete(result);
-            };
+        return await ClientInterceptorChain.RunAsync(_client.Interceptors, attemptLevel: true, attempt,
+            c => RunCoreAsync(method, arguments, deadline, hashKey, state, attemptNumber, resilience, cancellationToken, pinned, c.RequestHeaders)).ConfigureAwait(false);
     }
 
     private async ValueTask<AttemptResult> RunCoreAsync<TArguments>(

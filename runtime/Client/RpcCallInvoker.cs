@@ -122,44 +122,7 @@ public sealed class RpcCallInvoker
         }
 
         var call = new RpcOutgoingCall(method.Descriptor, headers, -1, _client.TimeProvider, deadline.Timestamp, cancellationToken);
-        AttemptResult result = default;
-        try
-        {
-            await Chain(0)(call).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            result.Dispose();
-            return AttemptResult.Failed(ex);
-        }
-
-        if (call.Thrown is { } thrown)
-        {
-            result.Dispose();
-            return AttemptResult.Failed(thrown);
-        }
-
-        return call.Sent
-            ? result
-            : AttemptResult.Failed(new InvalidOperationException($"A client interceptor of '{method.Descriptor.FullName}' returned without calling next or throwing, so the call has no outcome."));
-
-        Func<RpcOutgoingCall, ValueTask> Chain(int index) => index < interceptors.Length
-            ? async c =>
-            {
-                try
-                {
-                    await interceptors[index].InterceptCallAsync(c, Chain(index + 1)).ConfigureAwait(false);
-                }
-                catch (Exception ex)
-                {
-                    c.Fail(ex); // next does not throw: outer interceptors see it as the outcome
-                }
-            }
-            : async c =>
-            {
-                result.Dispose(); // an interceptor that calls next again (its own retry) drops the earlier response
-                result = await Send(method, arguments, deadline, hashKey, c, cancellationToken).ConfigureAwait(false);
-                c.Complete(result);
-            };
+        return await ClientInterceptorChain.RunAsync(interceptors, attemptLevel: false, call,
+            c => Send(method, arguments, deadline, hashKey, c, cancellationToken)).ConfigureAwait(false);
     }
 }

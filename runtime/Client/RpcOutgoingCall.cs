@@ -40,19 +40,7 @@ public sealed class RpcOutgoingCall
     public bool HasDeadline => _deadline != long.MaxValue;
 
     /// <summary>The time left until the deadline (zero once passed; <see cref="TimeSpan.MaxValue"/> without one).</summary>
-    public TimeSpan Remaining
-    {
-        get
-        {
-            if (_deadline == long.MaxValue)
-            {
-                return TimeSpan.MaxValue;
-            }
-
-            TimeSpan left = _time.GetElapsedTime(_time.GetTimestamp(), _deadline);
-            return left > TimeSpan.Zero ? left : TimeSpan.Zero;
-        }
-    }
+    public TimeSpan Remaining => CallPropagation.TimeLeft(_time, _deadline);
 
     /// <summary>After <c>next</c>: why the call (or attempt) failed, or null when it succeeded.</summary>
     public Exception? Error { get; private set; }
@@ -78,8 +66,20 @@ public sealed class RpcOutgoingCall
         Thrown = error;
     }
 
+    private AttemptResult _result;
+
+    /// <summary>The outcome the chain hands back (the caller disposes it); cleared here.</summary>
+    internal AttemptResult TakeResult()
+    {
+        AttemptResult result = _result;
+        _result = default;
+        return result;
+    }
+
     internal void Complete(in AttemptResult result)
     {
+        _result.Dispose(); // an interceptor that called next again (its own retry) drops the earlier response
+        _result = result;
         Sent = true;
         Error = result.Error;
         Endpoint = result.Error is RpcException { Endpoint: { } failed } ? failed : result.Endpoint.Length > 0 ? result.Endpoint : null;

@@ -27,6 +27,18 @@ internal static class CallPropagation
 
     public static IPropagatedCall? Current => s_current.Value;
 
+    /// <summary>The time left until a deadline timestamp (zero once passed; <see cref="TimeSpan.MaxValue"/> for none: <see cref="long.MaxValue"/>).</summary>
+    public static TimeSpan TimeLeft(TimeProvider time, long deadline)
+    {
+        if (deadline == long.MaxValue)
+        {
+            return TimeSpan.MaxValue;
+        }
+
+        TimeSpan left = time.GetElapsedTime(time.GetTimestamp(), deadline);
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+    }
+
     /// <summary>Makes <paramref name="call"/> current; returns the previous one, to restore.</summary>
     public static IPropagatedCall? Enter(IPropagatedCall? call)
     {

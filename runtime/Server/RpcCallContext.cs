@@ -52,19 +52,7 @@ public sealed class RpcCallContext : IPropagatedCall
     public bool IsRetryAttempt { get; }
 
     /// <summary>The time left until the deadline (zero once it has passed; <see cref="TimeSpan.MaxValue"/> without one).</summary>
-    public TimeSpan Remaining
-    {
-        get
-        {
-            if (_deadline == long.MaxValue)
-            {
-                return TimeSpan.MaxValue;
-            }
-
-            TimeSpan left = _time.GetElapsedTime(_time.GetTimestamp(), _deadline);
-            return left > TimeSpan.Zero ? left : TimeSpan.Zero;
-        }
-    }
+    public TimeSpan Remaining => CallPropagation.TimeLeft(_time, _deadline);
 
     /// <summary>The certificate the caller presented in the TLS handshake (mutual TLS), or null: its identity.</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2? ClientCertificate => _call.ConnectionFor(_generation)?.ClientCertificate;
