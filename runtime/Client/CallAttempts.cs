@@ -157,6 +157,10 @@ internal sealed class CallAttempts
             call.Arm(cancellationToken, attemptDeadline, time);
             FrameFlags flags = attemptNumber > 0 ? FrameFlags.RetryAttempt : FrameFlags.None;
             RpcMetadata? headers = credentialed ?? attemptHeaders ?? RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders);
+            if (System.Diagnostics.Activity.Current is { } span && span.Source == Telemetry.RpcGenTracing.Source)
+            {
+                headers = Telemetry.RpcGenTracing.Inject(span, headers); // W3C trace context, so the server's span is its child
+            }
             if (!RequestWriter.TryWrite(method, ref arguments, connection, call, attemptDeadline, time, flags, state, headers, _client.Options.Connection.MaxMetadataSize, out RpcException? writeError))
             {
                 if (writeError is not null)

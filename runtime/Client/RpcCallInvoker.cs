@@ -56,7 +56,8 @@ public sealed class RpcCallInvoker
     public async ValueTask<TResult> InvokeAsync<TArguments, TResult>(RpcClientMethod<TResult> method, TArguments arguments, CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
-        AttemptResult result = await SendAsync(method, arguments, cancellationToken).ConfigureAwait(false);
+        System.Diagnostics.Activity? span = Telemetry.RpcGenTracing.StartClient(method.Descriptor.Service.Name, method.Descriptor.Name);
+        AttemptResult result = await SendTracedAsync(method, arguments, span, cancellationToken).ConfigureAwait(false);
         using (result)
         {
             RpcCallScope.Current?.Complete(result.Response.Metadata, result.Error);
@@ -69,10 +70,46 @@ public sealed class RpcCallInvoker
     public async ValueTask InvokeAsync<TArguments>(RpcClientMethod method, TArguments arguments, CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
-        AttemptResult result = await SendAsync(method, arguments, cancellationToken).ConfigureAwait(false);
+        System.Diagnostics.Activity? span = Telemetry.RpcGenTracing.StartClient(method.Descriptor.Service.Name, method.Descriptor.Name);
+        AttemptResult result = await SendTracedAsync(method, arguments, span, cancellationToken).ConfigureAwait(false);
         RpcCallScope.Current?.Complete(result.Response.Metadata, result.Error);
         result.Dispose();
         result.ThrowIfFailed();
+    }
+
+    /// <summary>The call inside its client span (when one was started): the span ends with the call's outcome.</summary>
+    private ValueTask<AttemptResult> SendTracedAsync<TArguments>(RpcClientMethod method, TArguments arguments, System.Diagnostics.Activity? span, CancellationToken cancellationToken)
+        where TArguments : struct, IRpcArguments
+    {
+        if (span is null)
+        {
+            return SendAsync(method, arguments, cancellationToken);
+        }
+
+        return Traced(this, method, arguments, span, cancellationToken);
+
+        static async ValueTask<AttemptResult> Traced(RpcCallInvoker invoker, RpcClientMethod method, TArguments arguments, System.Diagnostics.Activity span, CancellationToken cancellationToken)
+        {
+            AttemptResult result = default;
+            try
+            {
+                result = await invoker.SendAsync(method, arguments, cancellationToken).ConfigureAwait(false);
+                return result;
+            }
+            catch (Exception ex)
+            {
+                Telemetry.RpcGenTracing.Stop(span, ex);
+                span = null!;
+                throw;
+            }
+            finally
+            {
+                if (span is not null)
+                {
+                    Telemetry.RpcGenTracing.Stop(span, result.Error);
+                }
+            }
+        }
     }
 
     /// <summary>

@@ -7,6 +7,12 @@ namespace RpcGen.Server;
 // the outcome before the response leaves, and trailers they write after next still go out).
 public sealed partial class RpcServerCall
 {
+    /// <summary>The call's server span, when a listener samples RpcGen's activity source.</summary>
+    internal System.Diagnostics.Activity? Span { get; set; }
+
+    /// <summary>What the call ended with, for its span: null for a response, else the error that was sent.</summary>
+    internal Exception? Outcome { get; set; }
+
     /// <summary>Set while interceptors run around this call's handler.</summary>
     internal RpcIncomingCall? Intercepted { get; set; }
 

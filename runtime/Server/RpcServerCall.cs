@@ -51,6 +51,11 @@ public sealed partial class RpcServerCall
     /// <summary>Sends an error that ends the call, and stores it for repeats of a deduplicated call.</summary>
     private void SendFinalError(RpcStatusCode code, string message, int? pushback = null, bool abandoned = false, FrameFlags flags = FrameFlags.None)
     {
+        if (Span is not null)
+        {
+            Outcome = new RpcException(code, message);
+        }
+
         if (Dedupe is { } entry)
         {
             Dedupe = null;
@@ -256,6 +261,7 @@ public sealed partial class RpcServerCall
 
         source?.Dispose();
         Dedupe = null;
+        Outcome = null;
         ResetMetadata();
         _connection = null!;
         Method = null!;

@@ -108,27 +108,45 @@ internal partial class ServerConnection
         Server.CallStarted();
         call.Start(this, callId, descriptor, request.TimeoutMilliseconds, (flags & FrameFlags.RetryAttempt) != 0, headers);
         call.Dedupe = dedupe;
+        System.Diagnostics.Activity? outer = System.Diagnostics.Activity.Current;
+        call.Span = Telemetry.RpcGenTracing.StartServer(dispatcher.Descriptor.Name, descriptor.Name, headers ?? RpcMetadata.Empty);
+        try
+        {
+            Dispatch(dispatcher, methodIndex, call, request.Payload);
+        }
+        finally
+        {
+            if (call.Span is not null)
+            {
+                System.Diagnostics.Activity.Current = outer; // the span goes on with the handler, not with the read loop
+            }
+        }
+    }
+
+    /// <summary>Runs the call inline, on the thread pool, or inside the interceptors.</summary>
+    private void Dispatch(RpcServiceDispatcher dispatcher, int methodIndex, RpcServerCall call, ReadOnlySpan<byte> payload)
+    {
         if (Server.Interceptors.Length > 0)
         {
             // Interceptors may await before the handler reads its arguments: they get a copy of the payload.
-            byte[] copy = Transport.BufferPool.Rent(Math.Max(1, request.Payload.Length));
-            request.Payload.CopyTo(copy);
-            _ = InvokeInterceptedAsync(dispatcher, methodIndex, call, copy, request.Payload.Length);
+            byte[] copy = Transport.BufferPool.Rent(Math.Max(1, payload.Length));
+            payload.CopyTo(copy);
+            _ = InvokeInterceptedAsync(dispatcher, methodIndex, call, copy, payload.Length);
             return;
         }
 
         if (Server.Options.RunHandlersInline)
         {
-            Invoke(dispatcher, methodIndex, call, request.Payload);
+            Invoke(dispatcher, methodIndex, call, payload);
             return;
         }
 
         // Off the read loop: the payload lives in the receive buffer only until this method returns, so copy it.
-        byte[] payload = Transport.BufferPool.Rent(Math.Max(1, request.Payload.Length));
-        request.Payload.CopyTo(payload);
+        byte[] queued = Transport.BufferPool.Rent(Math.Max(1, payload.Length));
+        payload.CopyTo(queued);
         ThreadPool.UnsafeQueueUserWorkItem(
             static state => state.Connection.Invoke(state.Dispatcher, state.MethodIndex, state.Call, state.Payload, state.Length),
-            new QueuedCall(this, dispatcher, methodIndex, call, payload, request.Payload.Length),
+            new QueuedCall(this, dispatcher, methodIndex, call, queued, payload.Length),
             preferLocal: false);
     }
 
@@ -136,6 +154,11 @@ internal partial class ServerConnection
 
     private void Invoke(RpcServiceDispatcher dispatcher, int methodIndex, RpcServerCall call, byte[] payload, int length)
     {
+        if (call.Span is { } span)
+        {
+            System.Diagnostics.Activity.Current = span; // a thread-pool item does not carry the read loop's context
+        }
+
         try
         {
             Invoke(dispatcher, methodIndex, call, payload.AsSpan(0, length));
@@ -259,6 +282,12 @@ internal partial class ServerConnection
 
     private void Finish(RpcServerCall call)
     {
+        if (call.Span is { } span)
+        {
+            call.Span = null;
+            Telemetry.RpcGenTracing.Stop(span, call.Outcome);
+        }
+
         Server.CallEnded();
         bool drainedNow;
         lock (_lock)

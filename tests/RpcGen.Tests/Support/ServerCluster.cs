@@ -4,6 +4,21 @@ namespace RpcGen.Tests.Support;
 public static class Wait
 {
     public static readonly TimeSpan NoHang = TimeSpan.FromSeconds(30);
+
+    /// <summary>Polls <paramref name="condition"/> until it holds; fails after <see cref="NoHang"/>.</summary>
+    public static async Task UntilAsync(Func<bool> condition)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (waited.Elapsed > NoHang)
+            {
+                throw new TimeoutException("The condition did not hold within Wait.NoHang.");
+            }
+
+            await Task.Delay(10);
+        }
+    }
 }
 
 /// <summary>Starts clusters of real servers on 127.0.0.1 (port 0) and clients over them: the one helper for it.</summary>
