@@ -104,11 +104,7 @@ internal sealed class CallAttempts
 
                 try
                 {
-                    credentialed = new RpcMetadata();
-                    foreach (RpcMetadataEntry entry in (IEnumerable<RpcMetadataEntry>?)(attemptHeaders ?? RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders)) ?? Array.Empty<RpcMetadataEntry>())
-                    {
-                        credentialed.AddChecked(entry);
-                    }
+                    credentialed = RpcMetadata.CopyOf(attemptHeaders ?? RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders));
 
                     await credentials.ApplyAsync(credentialed, method.Descriptor, cancellationToken).ConfigureAwait(false);
                 }

@@ -149,14 +149,7 @@ public sealed class RpcCallInvoker
         where TArguments : struct, IRpcArguments
     {
         RpcClientInterceptor[] interceptors = _client.Interceptors;
-        var headers = new Protocol.RpcMetadata();
-        if (RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders) is { } outgoing)
-        {
-            foreach (Protocol.RpcMetadataEntry entry in outgoing)
-            {
-                headers.AddChecked(entry);
-            }
-        }
+        Protocol.RpcMetadata headers = Protocol.RpcMetadata.CopyOf(RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders));
 
         var call = new RpcOutgoingCall(method.Descriptor, headers, -1, _client.TimeProvider, deadline.Timestamp, cancellationToken);
         return await ClientInterceptorChain.RunAsync(interceptors, attemptLevel: false, call,

@@ -88,8 +88,7 @@ public sealed class RpcCallScope : IDisposable
             return defaults.Count == 0 ? null : defaults;
         }
 
-        var combined = new RpcMetadata();
-        Append(combined, defaults);
+        RpcMetadata combined = RpcMetadata.CopyOf(defaults);
         scope.AppendChain(combined);
         return combined.Count == 0 ? null : combined;
     }
@@ -108,14 +107,6 @@ public sealed class RpcCallScope : IDisposable
     private void AppendChain(RpcMetadata combined)
     {
         _parent?.AppendChain(combined);
-        Append(combined, RequestHeaders);
-    }
-
-    private static void Append(RpcMetadata combined, RpcMetadata headers)
-    {
-        foreach (RpcMetadataEntry entry in headers)
-        {
-            combined.AddChecked(entry);
-        }
+        combined.AddAll(RequestHeaders);
     }
 }

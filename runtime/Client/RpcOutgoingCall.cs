@@ -94,14 +94,5 @@ public sealed class RpcOutgoingCall
     }
 
     /// <summary>A copy of the call's headers for one attempt, so an attempt's changes stay its own.</summary>
-    internal RpcMetadata CopyHeaders()
-    {
-        var copy = new RpcMetadata();
-        foreach (RpcMetadataEntry entry in RequestHeaders)
-        {
-            copy.AddChecked(entry);
-        }
-
-        return copy;
-    }
+    internal RpcMetadata CopyHeaders() => RpcMetadata.CopyOf(RequestHeaders);
 }

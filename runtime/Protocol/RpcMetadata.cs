@@ -149,6 +149,23 @@ public sealed class RpcMetadata : IReadOnlyList<RpcMetadataEntry>
     /// <summary>Adds an entry read from the wire or copied from other metadata, already checked.</summary>
     internal void AddChecked(RpcMetadataEntry entry) => _entries.Add(entry);
 
+    /// <summary>Adds every entry of <paramref name="other"/> (none when null), in order.</summary>
+    internal void AddAll(RpcMetadata? other)
+    {
+        if (other is not null)
+        {
+            _entries.AddRange(other._entries);
+        }
+    }
+
+    /// <summary>A writable copy of <paramref name="source"/> (empty when null).</summary>
+    internal static RpcMetadata CopyOf(RpcMetadata? source)
+    {
+        var copy = new RpcMetadata();
+        copy.AddAll(source);
+        return copy;
+    }
+
     private void Append(RpcMetadataEntry entry)
     {
         ThrowIfReadOnly();

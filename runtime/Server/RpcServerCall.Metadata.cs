@@ -101,10 +101,7 @@ public sealed partial class RpcServerCall
         RpcMetadata trailers = ResponseTrailersFor(Generation);
         if (!trailers.IsReadOnly)
         {
-            foreach (RpcMetadataEntry entry in thrown)
-            {
-                trailers.AddChecked(entry);
-            }
+            trailers.AddAll(thrown);
         }
     }
 
