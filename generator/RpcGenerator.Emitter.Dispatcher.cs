@@ -17,7 +17,7 @@ public sealed partial class RpcGenerator
         //         var reader = new RpcArgumentReader(payload, call.Method.FullName);
         //         if (!reader.TryRead(this._type0, "a", out int arg0)) arg0 = reader.Missing<int>("a");   // or the default value
         //         reader.End();
-        //         return call.CompleteAsync(this._service.AddAsync(arg0, ..., call.CancellationToken), this._type0);
+        //         return call.CompleteAsync(this._service.Get(call).AddAsync(arg0, ..., call.CancellationToken), this._type0);
         //     }
         // }
         // Arguments are read before the implementation runs: the payload is only valid until the first await.
@@ -32,14 +32,14 @@ public sealed partial class RpcGenerator
             WriteAttributes(writer, s_implementationAttributes);
             writer.WriteLine($"internal sealed class {dispatcher} : {RpcServiceDispatcher}");
             writer.OpenBlock();
-            writer.WriteLine($"private readonly {service.InterfaceFullName} _service;");
+            writer.WriteLine($"private readonly {RpcServiceActivator}<{service.InterfaceFullName}> _service;");
             foreach (string type in orderedTypes)
             {
                 writer.WriteLine($"private readonly {JsonTypeInfo}<{type}> {types[type]};");
             }
 
             writer.WriteLine();
-            writer.WriteLine($"public {dispatcher}({service.InterfaceFullName} service, {RpcDispatcherContext} context)");
+            writer.WriteLine($"public {dispatcher}({RpcServiceActivator}<{service.InterfaceFullName}> service, {RpcDispatcherContext} context)");
             writer.Indentation++;
             writer.WriteLine($": base({DescriptorClass(service)}.Descriptor)");
             writer.Indentation--;
@@ -109,7 +109,7 @@ public sealed partial class RpcGenerator
                 arguments.Add("call.CancellationToken");
             }
 
-            string target = method.IsInherited ? $"(({method.DeclaringInterface})this._service)" : "this._service";
+            string target = method.IsInherited ? $"(({method.DeclaringInterface})this._service.Get(call))" : "this._service.Get(call)";
             string invocation = $"{target}.@{method.Name}({string.Join(", ", arguments)})";
             string resultType = method.ResultType is null ? string.Empty : ", this." + types[method.ResultType.FullyQualified];
             writer.WriteLine($"return call.CompleteAsync({invocation}{resultType});");

@@ -37,6 +37,7 @@ public sealed partial class RpcGenerator
         private const string RpcServiceRegistry = "global::RpcGen.Descriptors.RpcServiceRegistry";
         private const string RpcProxyFactory = "global::RpcGen.Client.RpcProxyFactory";
         private const string RpcDispatcherFactory = "global::RpcGen.Server.RpcDispatcherFactory";
+        private const string RpcServiceActivator = "global::RpcGen.Server.RpcServiceActivator";
         private const string RpcException = "global::RpcGen.Protocol.RpcException";
         private const string RpcStatusCode = "global::RpcGen.Protocol.RpcStatusCode";
         private const string RpcHash = "global::RpcGen.Balancing.RpcHash";

@@ -102,7 +102,7 @@ internal sealed class HealthMonitor : IDisposable
             health.EjectedUntil = _time.GetTimestamp() + Ticks(TimeSpan.FromSeconds(seconds));
             health.PingCanReadmit = pingCanReadmit;
             health.IsEjected = true;
-            _logger.LogWarning("Ejected {Endpoint} for {Seconds:0.#} s: {Reason}.", endpoint.Endpoint, seconds, reason);
+            Telemetry.RpcGenLog.Ejected(_logger, endpoint.Endpoint, seconds, reason);
         }
 
         _host.RebuildEndpointSet();
@@ -122,7 +122,7 @@ internal sealed class HealthMonitor : IDisposable
             health.IsEjected = false;
             Interlocked.Exchange(ref health.ConsecutiveFailures, 0);
             endpoint.BeginSlowStart(_time.GetTimestamp());
-            _logger.LogInformation("Re-admitted {Endpoint}: {Reason}.", endpoint.Endpoint, reason);
+            Telemetry.RpcGenLog.Readmitted(_logger, endpoint.Endpoint, reason);
         }
 
         _host.RebuildEndpointSet();

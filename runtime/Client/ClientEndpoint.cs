@@ -121,7 +121,7 @@ internal sealed class ClientEndpoint : RpcEndpointState
                 _lastError = null;
             }
 
-            _client.Logger.LogDebug("Connected to {Endpoint}.", Endpoint);
+            Telemetry.RpcGenLog.Connected(_client.Logger, Endpoint);
             return connection;
         }
         catch (Exception ex)
@@ -146,7 +146,7 @@ internal sealed class ClientEndpoint : RpcEndpointState
                 _connecting = null;
             }
 
-            _client.Logger.LogWarning("Connecting to {Endpoint} failed ({Failures} in a row): {Error}", Endpoint, _failures, error.Message);
+            Telemetry.RpcGenLog.ConnectFailed(_client.Logger, Endpoint, _failures, error.Message);
             throw error;
         }
     }

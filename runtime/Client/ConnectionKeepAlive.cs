@@ -58,7 +58,7 @@ internal sealed class ConnectionKeepAlive : IDisposable
         }
         catch (OperationCanceledException)
         {
-            _client.Logger.LogWarning("The connection to {Endpoint} did not answer a keepalive ping within {Timeout}; closing it.", endpoint.Endpoint, limit);
+            Telemetry.RpcGenLog.KeepAliveTimedOut(_client.Logger, endpoint.Endpoint, limit);
             connection.Close(new IOException($"The connection to {endpoint.Endpoint} did not answer a keepalive ping within {limit.TotalMilliseconds:0} ms."));
             _client.Health.Record(endpoint, CallOutcome.ConnectFailure);
         }

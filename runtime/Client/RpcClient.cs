@@ -24,6 +24,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
     private readonly ConcurrentDictionary<LoadBalanceStrategy, ILoadBalancer> _balancers = new();
     private readonly ConcurrentDictionary<string, Resilience.CircuitBreakerGroup> _breakers = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _disposal = new();
+    private readonly List<RpcClientMethod> _methods = new();
     private readonly IDisposable? _subscription;
     private readonly ConnectionKeepAlive _keepAlive = null!;
     private volatile EndpointSet _set = EndpointSet.Empty;
@@ -160,7 +161,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         if (hedging is { MaxAttempts: > 1 } && !idempotent)
         {
             // Hedging sends a request again while the first may be running: only for idempotent methods.
-            Logger.LogWarning("'{Method}' has a hedging policy but is not idempotent; it is not hedged (mark it [Idempotent], or set Idempotent in its policy override).", method.FullName);
+            Telemetry.RpcGenLog.HedgingNeedsIdempotent(Logger, method.FullName);
             hedging = null;
         }
 
@@ -177,6 +178,94 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
             : _breakers.GetOrAdd(breaker.PerMethod ? method.FullName : method.Service.Name, static (key, s) => new Resilience.CircuitBreakerGroup(s.breaker, s.time, key, s.logger), (breaker, time: TimeProvider, logger: Logger));
         var policies = new MethodResilience<AttemptResult>(method, idempotent, deduplicate, method.Broadcast, retry, hedging, group, RetryBudget, TimeProvider, outer, Logger);
         return (policies, timeout);
+    }
+
+    /// <summary>Held while methods are built from the policy options and while <see cref="UpdatePolicies"/> replaces them.</summary>
+    internal object PolicyLock { get; } = new();
+
+    internal T Track<T>(T method) where T : RpcClientMethod
+    {
+        _methods.Add(method);
+        return method;
+    }
+
+    /// <summary>
+    /// Applies new policy overrides (<see cref="ResilienceOptions.Policies"/>), default deadline
+    /// (<see cref="ResilienceOptions.DefaultTimeout"/>) and strategy overrides (<see cref="LoadBalancingOptions.Strategies"/>)
+    /// while the client runs, as a configuration reload does: calls that start afterwards use them; calls in flight
+    /// finish under the policies they started with. Everything is checked first: when a policy is invalid this throws
+    /// <see cref="ArgumentException"/> and nothing changes. The other settings of the two groups are fixed when the
+    /// client is created and ignored here.
+    /// </summary>
+    public void UpdatePolicies(ResilienceOptions resilience, LoadBalancingOptions balancing)
+    {
+        ArgumentNullException.ThrowIfNull(resilience);
+        ArgumentNullException.ThrowIfNull(balancing);
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        resilience.Validate();
+        balancing.Validate();
+        lock (PolicyLock)
+        {
+            var oldPolicies = new Dictionary<string, RpcPolicyOverride>(Options.Resilience.Policies, StringComparer.Ordinal);
+            var oldStrategies = new Dictionary<string, LoadBalanceStrategy>(Options.Balancing.Strategies, StringComparer.Ordinal);
+            TimeSpan oldTimeout = Options.Resilience.DefaultTimeout;
+            Replace(Options.Resilience.Policies, resilience.Policies);
+            Replace(Options.Balancing.Strategies, balancing.Strategies);
+            Options.Resilience.DefaultTimeout = resilience.DefaultTimeout;
+            var rebuilt = new List<(RpcClientMethod Method, ILoadBalancer Balancer, (MethodResilience<AttemptResult>?, int) Resilience)>(_methods.Count);
+            try
+            {
+                foreach (RpcClientMethod method in _methods)
+                {
+                    bool keepUserBalancer = method.UserBalancer is not null && !HasStrategyOverride(method.Descriptor) && !IsShared(method.Balancer);
+                    ILoadBalancer balancer = keepUserBalancer ? method.Balancer : GetBalancer(method.Descriptor, method.UserBalancer);
+                    rebuilt.Add((method, balancer, GetResilience(method.Descriptor)));
+                }
+            }
+            catch
+            {
+                Replace(Options.Resilience.Policies, oldPolicies);
+                Replace(Options.Balancing.Strategies, oldStrategies);
+                Options.Resilience.DefaultTimeout = oldTimeout;
+                throw;
+            }
+
+            foreach ((RpcClientMethod method, ILoadBalancer balancer, (MethodResilience<AttemptResult>?, int) policies) in rebuilt)
+            {
+                method.Reconfigure(balancer, policies);
+            }
+        }
+
+        static void Replace<TValue>(IDictionary<string, TValue> target, IDictionary<string, TValue> source)
+        {
+            if (ReferenceEquals(target, source))
+            {
+                return;
+            }
+
+            var copy = new List<KeyValuePair<string, TValue>>(source);
+            target.Clear();
+            foreach (KeyValuePair<string, TValue> entry in copy)
+            {
+                target.Add(entry.Key, entry.Value);
+            }
+        }
+    }
+
+    private bool HasStrategyOverride(RpcMethodDescriptor method) =>
+        Options.Balancing.Strategies.ContainsKey(method.FullName) || Options.Balancing.Strategies.ContainsKey(method.Service.Name);
+
+    private bool IsShared(ILoadBalancer balancer)
+    {
+        foreach (ILoadBalancer shared in _balancers.Values)
+        {
+            if (ReferenceEquals(shared, balancer))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The state of <paramref name="endpoint"/>'s circuit for a service or method key, for diagnostics and tests.</summary>
@@ -284,7 +373,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
 
         foreach (ClientEndpoint state in removed)
         {
-            Logger.LogInformation("Endpoint {Endpoint} was removed; draining its {InFlight} calls in flight.", state.Endpoint, state.InFlight);
+            Telemetry.RpcGenLog.EndpointRemoved(Logger, state.Endpoint, state.InFlight);
             state.CurrentConnection?.Drain();
         }
     }

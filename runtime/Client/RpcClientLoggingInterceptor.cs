@@ -30,12 +30,11 @@ public sealed class RpcClientLoggingInterceptor : RpcClientInterceptor
         double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         if (call.Error is null)
         {
-            _logger.LogDebug("Called '{Method}' on {Endpoint}: OK in {Milliseconds:0.0} ms.", call.Method.FullName, call.Endpoint, ms);
+            Telemetry.RpcGenLog.Called(_logger, call.Method.FullName, call.Endpoint, ms);
         }
         else
         {
-            _logger.LogInformation("Called '{Method}': {Status} in {Milliseconds:0.0} ms: {Message}",
-                call.Method.FullName, (call.Error as RpcException)?.StatusCode.ToString() ?? call.Error.GetType().Name, ms, call.Error.Message);
+            Telemetry.RpcGenLog.CalledWithError(_logger, call.Method.FullName, (call.Error as RpcException)?.StatusCode.ToString() ?? call.Error.GetType().Name, ms, call.Error.Message);
         }
     }
 
@@ -45,7 +44,7 @@ public sealed class RpcClientLoggingInterceptor : RpcClientInterceptor
         await next(call).ConfigureAwait(false);
         if (call.Error is not null && _logger.IsEnabled(LogLevel.Debug))
         {
-            _logger.LogDebug("Attempt {Attempt} of '{Method}' failed on {Endpoint}: {Message}", call.Attempt, call.Method.FullName, call.Endpoint, call.Error.Message);
+            Telemetry.RpcGenLog.AttemptFailed(_logger, call.Attempt, call.Method.FullName, call.Endpoint, call.Error.Message);
         }
     }
 }

@@ -14,20 +14,31 @@ namespace RpcGen.Client;
 [EditorBrowsable(EditorBrowsableState.Never)]
 public class RpcClientMethod
 {
-    internal RpcClientMethod(RpcMethodDescriptor descriptor, ILoadBalancer balancer, (MethodResilience<AttemptResult>? Policies, int TimeoutMilliseconds) resilience)
+    internal RpcClientMethod(RpcMethodDescriptor descriptor, ILoadBalancer balancer, (MethodResilience<AttemptResult>? Policies, int TimeoutMilliseconds) resilience, Func<ILoadBalancer>? userBalancer = null)
     {
         Descriptor = descriptor;
         NameUtf8 = Encoding.UTF8.GetBytes(descriptor.FullName);
-        TimeoutMilliseconds = resilience.TimeoutMilliseconds;
-        Resilience = resilience.Policies;
-        Balancer = balancer;
+        _settings = new Settings(balancer, resilience.Policies, resilience.TimeoutMilliseconds);
+        UserBalancer = userBalancer;
         HasHashKey = descriptor.HashKeyParameters.Count > 0;
     }
 
-    internal ILoadBalancer Balancer { get; }
+    // What configuration decides (balancer, policies, deadline), swapped whole when the client's policies are reloaded:
+    // a call reads its resilience once at its start, so calls in flight finish under the settings they began with.
+    private volatile Settings _settings;
+
+    internal ILoadBalancer Balancer => _settings.Balancer;
 
     /// <summary>Retry, hedging, broadcast, deduplication and circuits; null when the method has none of them.</summary>
-    internal MethodResilience<AttemptResult>? Resilience { get; }
+    internal MethodResilience<AttemptResult>? Resilience => _settings.Resilience;
+
+    internal int TimeoutMilliseconds => _settings.TimeoutMilliseconds;
+
+    /// <summary>The factory of the user's <c>[LoadBalance(typeof(X))]</c> balancer, kept for reloads.</summary>
+    internal Func<ILoadBalancer>? UserBalancer { get; }
+
+    internal void Reconfigure(ILoadBalancer balancer, (MethodResilience<AttemptResult>? Policies, int TimeoutMilliseconds) resilience) =>
+        _settings = new Settings(balancer, resilience.Policies, resilience.TimeoutMilliseconds);
 
     internal bool HasHashKey { get; }
 
@@ -36,15 +47,15 @@ public class RpcClientMethod
 
     internal byte[] NameUtf8 { get; }
 
-    internal int TimeoutMilliseconds { get; }
+    private sealed record Settings(ILoadBalancer Balancer, MethodResilience<AttemptResult>? Resilience, int TimeoutMilliseconds);
 }
 
 /// <summary>A method with a result of type <typeparamref name="TResult"/>.</summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public sealed class RpcClientMethod<TResult> : RpcClientMethod
 {
-    internal RpcClientMethod(RpcMethodDescriptor descriptor, ILoadBalancer balancer, (MethodResilience<AttemptResult>?, int) resilience, JsonTypeInfo<TResult> resultType)
-        : base(descriptor, balancer, resilience) => ResultType = resultType;
+    internal RpcClientMethod(RpcMethodDescriptor descriptor, ILoadBalancer balancer, (MethodResilience<AttemptResult>?, int) resilience, JsonTypeInfo<TResult> resultType, Func<ILoadBalancer>? userBalancer = null)
+        : base(descriptor, balancer, resilience, userBalancer) => ResultType = resultType;
 
     internal JsonTypeInfo<TResult> ResultType { get; }
 

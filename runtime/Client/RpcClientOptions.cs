@@ -73,7 +73,11 @@ public sealed class RpcClientOptions
     /// <summary>Where connection events are logged. The default value is none.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 
-    internal void Validate()
+    /// <summary>
+    /// Checks every setting as <see cref="RpcClient"/>'s constructor does; throws an <see cref="ArgumentException"/>
+    /// that names the first invalid one. For validation at start-up (RpcGen.Hosting's <c>ValidateOnStart</c>).
+    /// </summary>
+    public void Validate()
     {
         if (Endpoints.Count == 0 && EndpointSource is null)
         {

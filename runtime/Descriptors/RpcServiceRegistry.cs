@@ -47,6 +47,23 @@ public static class RpcServiceRegistry
     /// <summary>The descriptor of <typeparamref name="TService"/>, or null when nothing was generated for it.</summary>
     public static RpcServiceDescriptor? GetDescriptor<TService>() where TService : class => Registration<TService>.Descriptor;
 
+    /// <summary>
+    /// The descriptor of <typeparamref name="TService"/> (its service name, methods, policies), running the module
+    /// initializer of the assembly that declares it first if that has not run yet. Throws an
+    /// <see cref="InvalidOperationException"/> saying what to do when nothing was generated for it.
+    /// </summary>
+    public static RpcServiceDescriptor GetRequiredDescriptor<TService>() where TService : class
+    {
+        if (Registration<TService>.Descriptor is null)
+        {
+            // The generated registration is a module initializer; a contracts assembly's runs on first use of the module.
+            System.Runtime.CompilerServices.RuntimeHelpers.RunModuleConstructor(typeof(TService).Module.ModuleHandle);
+        }
+
+        EnsureRegistered<TService>();
+        return Registration<TService>.Descriptor!;
+    }
+
     /// <summary>Throws, saying what to do, when nothing was generated for <typeparamref name="TService"/>.</summary>
     internal static void EnsureRegistered<TService>() where TService : class
     {

@@ -68,12 +68,17 @@ internal sealed class CircuitBreakerGroup
             if (change > 0)
             {
                 Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.CircuitsOpened, _scope);
-                _logger?.LogWarning("The circuit of {Endpoint} for '{Scope}' opened: calls skip it for {Break} ms, then one probe is let through.",
-                    endpoint.Endpoint, _scope, _policy.BreakDurationMs);
+                if (_logger is not null)
+                {
+                    Telemetry.RpcGenLog.CircuitOpened(_logger, endpoint.Endpoint, _scope, _policy.BreakDurationMs);
+                }
             }
             else
             {
-                _logger?.LogInformation("The circuit of {Endpoint} for '{Scope}' closed: its probe succeeded.", endpoint.Endpoint, _scope);
+                if (_logger is not null)
+                {
+                    Telemetry.RpcGenLog.CircuitClosed(_logger, endpoint.Endpoint, _scope);
+                }
             }
         }
     }

@@ -39,8 +39,7 @@ internal sealed class MethodResilience<[DynamicallyAccessedMembers(DynamicallyAc
                         Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Retries, method.FullName);
                         if (log.IsEnabled(LogLevel.Debug))
                         {
-                            log.LogDebug("Retrying '{Method}' in {Delay:0} ms (attempt {Attempt}) after: {Error}",
-                                method.FullName, args.RetryDelay.TotalMilliseconds, args.AttemptNumber + 2, args.Outcome.Exception?.Message);
+                            Telemetry.RpcGenLog.Retrying(log, method.FullName, args.RetryDelay.TotalMilliseconds, args.AttemptNumber + 2, args.Outcome.Exception?.Message);
                         }
 
                         return default;
@@ -65,7 +64,7 @@ internal sealed class MethodResilience<[DynamicallyAccessedMembers(DynamicallyAc
                     {
                         if (log.IsEnabled(LogLevel.Debug))
                         {
-                            log.LogDebug("Hedging '{Method}': attempt {Attempt} starts.", method.FullName, args.AttemptNumber + 1);
+                            Telemetry.RpcGenLog.Hedging(log, method.FullName, args.AttemptNumber + 1);
                         }
 
                         return default;

@@ -31,7 +31,7 @@ internal sealed class AuthorizationInterceptor : RpcServerInterceptor
             }
             catch (Exception ex) when (ex is not RpcException and not OperationCanceledException)
             {
-                _logger.LogWarning(ex, "The authenticator failed on a call of '{Method}'.", call.Method.FullName);
+                Telemetry.RpcGenLog.AuthenticatorFailed(_logger, ex, call.Method.FullName);
                 throw new RpcException(RpcStatusCode.Unauthenticated, "The caller could not be authenticated.");
             }
         }

@@ -85,6 +85,27 @@ public sealed class RpcCallContext : IPropagatedCall
     /// </summary>
     public RpcMetadata ResponseTrailers => _call.ResponseTrailersFor(_generation);
 
+    /// <summary>
+    /// Disposes <paramref name="disposable"/> once the call has ended (after its response or error was sent), like
+    /// ASP.NET Core's <c>HttpResponse.RegisterForDispose</c>: for what a handler or an activator made for this call.
+    /// Things registered are disposed last first; a failure is logged, never sent to the caller.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The call has already ended.</exception>
+    public void RegisterForDispose(IDisposable disposable)
+    {
+        ArgumentNullException.ThrowIfNull(disposable);
+        _call.RegisterForDispose(_generation, disposable);
+    }
+
+    /// <inheritdoc cref="RegisterForDispose(IDisposable)"/>
+    public void RegisterForDisposeAsync(IAsyncDisposable disposable)
+    {
+        ArgumentNullException.ThrowIfNull(disposable);
+        _call.RegisterForDispose(_generation, disposable);
+    }
+
+    internal bool Is(Server.RpcServerCall call, int generation) => ReferenceEquals(_call, call) && _generation == generation;
+
     /// <summary>Makes <paramref name="context"/> current; returns the previous one, to restore.</summary>
     internal static RpcCallContext? Enter(RpcCallContext? context) => CallPropagation.Enter(context) as RpcCallContext;
 

@@ -8,12 +8,12 @@ namespace RpcGen.Server;
 public static class RpcDispatcherFactory<TService>
     where TService : class
 {
-    private static Func<TService, RpcDispatcherContext, RpcServiceDispatcher>? s_create;
+    private static Func<RpcServiceActivator<TService>, RpcDispatcherContext, RpcServiceDispatcher>? s_create;
 
     /// <summary>Registers the generated dispatcher's constructor (the first registration wins).</summary>
-    public static void Register(Func<TService, RpcDispatcherContext, RpcServiceDispatcher> create) =>
+    public static void Register(Func<RpcServiceActivator<TService>, RpcDispatcherContext, RpcServiceDispatcher> create) =>
         System.Threading.Interlocked.CompareExchange(ref s_create, create, null);
 
-    internal static RpcServiceDispatcher Create(TService implementation, RpcDispatcherContext context) =>
-        (s_create ?? throw new InvalidOperationException($"No RpcGen dispatcher was generated for '{typeof(TService).FullName}'."))(implementation, context);
+    internal static RpcServiceDispatcher Create(RpcServiceActivator<TService> activator, RpcDispatcherContext context) =>
+        (s_create ?? throw new InvalidOperationException($"No RpcGen dispatcher was generated for '{typeof(TService).FullName}'."))(activator, context);
 }

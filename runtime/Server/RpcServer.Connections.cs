@@ -27,7 +27,7 @@ public partial class RpcServer
             }
             catch (SocketException ex)
             {
-                Logger.LogWarning("Accepting a connection failed: {Error}", ex.Message);
+                Telemetry.RpcGenLog.AcceptFailed(Logger, ex.Message);
                 continue;
             }
             catch (ObjectDisposedException)
@@ -45,7 +45,7 @@ public partial class RpcServer
             {
                 // Over the limit: closed before any buffer or read loop is spent on it.
                 Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Refused, Telemetry.RpcGenMetrics.LimitTag, "connections");
-                Logger.LogWarning("Refused a connection from {Remote}: {Limit} connections are open (RpcServerOptions.MaxConnections).", accepted.RemoteEndPoint, Options.MaxConnections);
+                Telemetry.RpcGenLog.ConnectionLimitReached(Logger, accepted.RemoteEndPoint, Options.MaxConnections);
                 accepted.Dispose();
                 continue;
             }
@@ -75,7 +75,7 @@ public partial class RpcServer
         {
             Interlocked.Decrement(ref _tcpConnections);
             Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "tls");
-            Logger.LogWarning("Refused a connection from {Remote}: the TLS handshake failed: {Reason}",
+            Telemetry.RpcGenLog.TlsHandshakeFailed(Logger,
                 remote, ex is OperationCanceledException ? $"it took longer than {Options.HandshakeTimeout.TotalMilliseconds:0} ms (RpcServerOptions.HandshakeTimeout)" : ex.Message + " (a client without TLS, or with a certificate this server does not accept?)");
             return;
         }

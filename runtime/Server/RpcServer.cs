@@ -14,7 +14,7 @@ using RpcGen.Transport;
 namespace RpcGen.Server;
 
 /// <summary>
-/// Serves RPC services over TCP (and in process). Map implementations with <see cref="Map{TService}"/>, then
+/// Serves RPC services over TCP (and in process). Map implementations with <see cref="Map{TService}(TService)"/>, then
 /// <see cref="StartAsync"/>; <see cref="StopAsync"/> shuts down gracefully: in-flight calls finish, new ones are
 /// refused with a status that tells clients it is safe to go elsewhere.
 /// </summary>
@@ -130,10 +130,26 @@ public sealed partial class RpcServer : IAsyncDisposable
 
     internal bool IsStopping => Volatile.Read(ref _state) >= 2;
 
-    /// <summary>Serves <typeparamref name="TService"/> with <paramref name="implementation"/>. Call before starting.</summary>
+    /// <summary>True from <see cref="StartAsync"/> until <see cref="StopAsync"/> begins: the server accepts calls.</summary>
+    public bool IsRunning => Volatile.Read(ref _state) == 1;
+
+    /// <summary>True once <see cref="StopAsync"/> has begun (draining or stopped): new calls are refused as not processed.</summary>
+    public bool IsStopped => Volatile.Read(ref _state) >= 2;
+
+    /// <summary>Serves <typeparamref name="TService"/> with <paramref name="implementation"/> for every call. Call before starting.</summary>
     public RpcServer Map<TService>(TService implementation) where TService : class
     {
         ArgumentNullException.ThrowIfNull(implementation);
+        return Map(RpcServiceActivator<TService>.Singleton(implementation));
+    }
+
+    /// <summary>
+    /// Serves <typeparamref name="TService"/> with the implementation <paramref name="activator"/> gives each call (one
+    /// per call, disposed after it, or one for all). Call before starting.
+    /// </summary>
+    public RpcServer Map<TService>(RpcServiceActivator<TService> activator) where TService : class
+    {
+        ArgumentNullException.ThrowIfNull(activator);
         RpcServiceRegistry.EnsureRegistered<TService>();
         lock (_stateLock)
         {
@@ -151,7 +167,7 @@ public sealed partial class RpcServer : IAsyncDisposable
                 }
             }
 
-            _dispatchers.Add(RpcDispatcherFactory<TService>.Create(implementation, _context));
+            _dispatchers.Add(RpcDispatcherFactory<TService>.Create(activator, _context));
         }
 
         return this;
@@ -221,7 +237,7 @@ public sealed partial class RpcServer : IAsyncDisposable
             }
         }
 
-        Logger.LogInformation("RpcGen server listening on {Endpoints}.", string.Join(", ", _endpoints));
+        Telemetry.RpcGenLog.ServerListening(Logger, string.Join(", ", _endpoints));
         return Task.CompletedTask;
     }
 
@@ -265,6 +281,7 @@ public sealed partial class RpcServer : IAsyncDisposable
         }
 
         _heartbeat?.Dispose();
+        Telemetry.RpcGenLog.ServerDraining(Logger, InFlight);
 
         var connections = new List<ServerConnection>(_connections.Keys);
         var completions = new List<Task>(connections.Count);
@@ -301,7 +318,7 @@ public sealed partial class RpcServer : IAsyncDisposable
         }
 
         Volatile.Write(ref _state, 3);
-        Logger.LogInformation("RpcGen server stopped.");
+        Telemetry.RpcGenLog.ServerStopped(Logger);
     }
 
     /// <summary>Stops at once: connections close and calls in flight fail on their clients with Unavailable.</summary>

@@ -71,7 +71,7 @@ public sealed partial class RpcServerCall
             }
             catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException)
             {
-                _connection.Server.Logger.LogError(ex, "The result of '{Method}' could not be serialized.", Method.FullName);
+                Telemetry.RpcGenLog.ResultNotSerialized(_connection.Server.Logger, ex, Method.FullName);
                 SendFinalError(RpcStatusCode.Internal, $"The server could not serialize the result of '{Method.FullName}'.");
                 return;
             }
@@ -137,7 +137,7 @@ public sealed partial class RpcServerCall
                 message = server.Options.IncludeExceptionDetails
                     ? $"Exception was thrown by handler of '{Method.FullName}': {exception}"
                     : $"Exception was thrown by handler of '{Method.FullName}'.";
-                server.Logger.LogError(exception, "The handler of '{Method}' threw.", Method.FullName);
+                Telemetry.RpcGenLog.HandlerThrew(server.Logger, exception, Method.FullName);
                 break;
         }
 

@@ -73,7 +73,7 @@ public sealed partial class RpcServerCall
         if (ResponseMetadataLength(out _) < 0)
         {
             // Over the limit: the error still goes out, without the metadata (a failure to report one must not hide the other).
-            _connection.Server.Logger.LogWarning("The response metadata of '{Method}' is over RpcServerOptions.MaxMetadataSize; the error is sent without it.", Method.FullName);
+            Telemetry.RpcGenLog.ResponseMetadataTooLarge(_connection.Server.Logger, Method.FullName);
             _connection.SendError(Id, code, message, flags, pushback);
             return;
         }
@@ -181,7 +181,7 @@ public sealed partial class RpcServerCall
         }
         catch (AggregateException ex)
         {
-            _connection.Server.Logger.LogWarning(ex, "A cancellation callback of '{Method}' threw.", Method.FullName);
+            Telemetry.RpcGenLog.CancellationCallbackThrew(_connection.Server.Logger, ex, Method.FullName);
         }
     }
 

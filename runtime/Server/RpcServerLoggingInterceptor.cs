@@ -31,13 +31,13 @@ public sealed class RpcServerLoggingInterceptor : RpcServerInterceptor
         switch (call.Error)
         {
             case null:
-                _logger.LogDebug("Served '{Method}': OK in {Milliseconds:0.0} ms.", call.Method.FullName, ms);
+                Telemetry.RpcGenLog.Served(_logger, call.Method.FullName, ms);
                 break;
             case RpcException rpc:
-                _logger.LogInformation("Served '{Method}': {Status} in {Milliseconds:0.0} ms: {Message}", call.Method.FullName, rpc.StatusCode, ms, rpc.Message);
+                Telemetry.RpcGenLog.ServedWithError(_logger, call.Method.FullName, rpc.StatusCode.ToString(), ms, rpc.Message);
                 break;
             default:
-                _logger.LogWarning(call.Error, "Served '{Method}': the handler threw in {Milliseconds:0.0} ms.", call.Method.FullName, ms);
+                Telemetry.RpcGenLog.ServedHandlerThrew(_logger, call.Error, call.Method.FullName, ms);
                 break;
         }
     }

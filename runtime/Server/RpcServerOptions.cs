@@ -127,7 +127,11 @@ public sealed class RpcServerOptions
     /// <summary>Where connection events and handler failures are logged. The default value is none.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 
-    internal void Validate()
+    /// <summary>
+    /// Checks every setting as <see cref="RpcServer"/>'s constructor does; throws an <see cref="ArgumentException"/>
+    /// that names the first invalid one.
+    /// </summary>
+    public void Validate()
     {
         Tls?.Validate();
         if (MaxMetadataSize is < 64 or > ushort.MaxValue)

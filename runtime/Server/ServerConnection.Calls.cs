@@ -288,6 +288,7 @@ internal partial class ServerConnection
             Telemetry.RpcGenTracing.Stop(span, call.Outcome);
         }
 
+        call.DisposeRegistered(Server.Logger);
         Server.CallEnded();
         bool drainedNow;
         lock (_lock)

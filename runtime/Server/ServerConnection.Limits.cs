@@ -37,7 +37,7 @@ internal partial class ServerConnection
         if (frameStarted != 0 && time.GetElapsedTime(frameStarted, now) >= options.FrameTimeout)
         {
             Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "frame");
-            Server.Logger.LogWarning("Closing the connection from {Remote}: a frame did not finish arriving within {Timeout} (RpcServerOptions.FrameTimeout).", Remote, options.FrameTimeout);
+            Telemetry.RpcGenLog.FrameTimedOut(Server.Logger, Remote, options.FrameTimeout);
             Close(new System.IO.IOException($"A frame from {Remote} did not finish arriving within {options.FrameTimeout.TotalMilliseconds:0} ms."));
             return;
         }
@@ -54,7 +54,7 @@ internal partial class ServerConnection
             if (!goingAway)
             {
                 Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "idle");
-                Server.Logger.LogDebug("Closing the connection from {Remote}: idle for {Timeout} (RpcServerOptions.IdleTimeout).", Remote, options.IdleTimeout);
+                Telemetry.RpcGenLog.ConnectionIdle(Server.Logger, Remote, options.IdleTimeout);
                 BeginGoAway();
             }
         }

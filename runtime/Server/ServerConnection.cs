@@ -67,7 +67,7 @@ internal sealed partial class ServerConnection : FramedConnection
                 Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "handshake");
             }
 
-            Server.Logger.LogWarning("Refused a connection from {Remote}: {Reason}.", Remote,
+            Telemetry.RpcGenLog.PrefaceRefused(Server.Logger, Remote,
                 ex is OperationCanceledException ? "no preface within the handshake timeout" : ex.Message);
             Close(ex);
             return;
@@ -242,7 +242,7 @@ internal sealed partial class ServerConnection : FramedConnection
 
         if (error is not null && error is not OperationCanceledException)
         {
-            Server.Logger.LogDebug("Connection from {Remote} ended: {Error}", Remote, error.Message);
+            Telemetry.RpcGenLog.ConnectionEnded(Server.Logger, Remote, error.Message);
         }
 
         Server.OnConnectionClosed(this);

@@ -47,7 +47,8 @@ public sealed class LayeringTests
             GeneratorHarness.References(static file => file.StartsWith("Microsoft.Extensions.", StringComparison.Ordinal) || file.StartsWith("Microsoft.Win32.", StringComparison.Ordinal) ||
                                                        file.StartsWith("Polly", StringComparison.Ordinal)).Where(r => !r.Display!.EndsWith("RpcGen.dll", StringComparison.Ordinal)),
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, allowUnsafe: true, nullableContextOptions: NullableContextOptions.Enable));
-        string[] errors = compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.ToString()).Take(5).ToArray();
+        // Without the LoggerMessage source generator the log methods have no bodies (CS8795); every other error counts.
+        string[] errors = compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error && d.Id != "CS8795").Select(d => d.ToString()).Take(5).ToArray();
         Assert.True(errors.Length == 0, "the runtime's sources did not compile on their own:\n" + string.Join("\n", errors));
 
         var problems = new SortedSet<string>(StringComparer.Ordinal);

@@ -10,13 +10,13 @@ namespace Sample
     [global::System.Diagnostics.DebuggerNonUserCode]
     internal sealed class ICalculatorRpcDispatcher : global::RpcGen.Server.RpcServiceDispatcher
     {
-        private readonly global::Sample.ICalculator _service;
+        private readonly global::RpcGen.Server.RpcServiceActivator<global::Sample.ICalculator> _service;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<int> _type0;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::Sample.QuoteRequest> _type1;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::Sample.Quote> _type2;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<long> _type3;
 
-        public ICalculatorRpcDispatcher(global::Sample.ICalculator service, global::RpcGen.Server.RpcDispatcherContext context)
+        public ICalculatorRpcDispatcher(global::RpcGen.Server.RpcServiceActivator<global::Sample.ICalculator> service, global::RpcGen.Server.RpcDispatcherContext context)
             : base(ICalculatorRpcDescriptor.Descriptor)
         {
             this._service = service;
@@ -52,7 +52,7 @@ namespace Sample
                 arg1 = reader.Missing<int>("b");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@AddAsync(arg0, arg1, call.CancellationToken), this._type0);
+            return call.CompleteAsync(this._service.Get(call).@AddAsync(arg0, arg1, call.CancellationToken), this._type0);
         }
 
         /// <summary>Serves <c>QuoteAsync</c> as 'calc/Quote'.</summary>
@@ -64,21 +64,21 @@ namespace Sample
                 arg0 = reader.Missing<global::Sample.QuoteRequest>("request");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@QuoteAsync(arg0), this._type2);
+            return call.CompleteAsync(this._service.Get(call).@QuoteAsync(arg0), this._type2);
         }
 
         /// <summary>Serves <c>ResetAsync</c> as 'calc/Reset'.</summary>
         private global::System.Threading.Tasks.ValueTask InvokeResetAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
-            return call.CompleteAsync(this._service.@ResetAsync());
+            return call.CompleteAsync(this._service.Get(call).@ResetAsync());
         }
 
         /// <summary>Serves <c>PingAsync</c> as 'calc/Ping'.</summary>
         private global::System.Threading.Tasks.ValueTask InvokePingAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
-            return call.CompleteAsync(this._service.@PingAsync(call.CancellationToken));
+            return call.CompleteAsync(this._service.Get(call).@PingAsync(call.CancellationToken));
         }
 
         /// <summary>Serves <c>MultiplyAsync</c> as 'calc/mul'.</summary>
@@ -94,7 +94,7 @@ namespace Sample
                 arg1 = reader.Missing<long>("b");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@MultiplyAsync(arg0, arg1), this._type3);
+            return call.CompleteAsync(this._service.Get(call).@MultiplyAsync(arg0, arg1), this._type3);
         }
     }
 }

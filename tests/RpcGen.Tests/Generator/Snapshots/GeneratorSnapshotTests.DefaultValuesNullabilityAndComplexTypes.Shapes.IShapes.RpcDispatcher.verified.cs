@@ -10,7 +10,7 @@ namespace Shapes
     [global::System.Diagnostics.DebuggerNonUserCode]
     internal sealed class IShapesRpcDispatcher : global::RpcGen.Server.RpcServiceDispatcher
     {
-        private readonly global::Shapes.IShapes _service;
+        private readonly global::RpcGen.Server.RpcServiceActivator<global::Shapes.IShapes> _service;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<int> _type0;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<long> _type1;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<string> _type2;
@@ -32,7 +32,7 @@ namespace Shapes
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::System.Guid> _type18;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::System.TimeSpan> _type19;
 
-        public IShapesRpcDispatcher(global::Shapes.IShapes service, global::RpcGen.Server.RpcDispatcherContext context)
+        public IShapesRpcDispatcher(global::RpcGen.Server.RpcServiceActivator<global::Shapes.IShapes> service, global::RpcGen.Server.RpcDispatcherContext context)
             : base(IShapesRpcDescriptor.Descriptor)
         {
             this._service = service;
@@ -127,7 +127,7 @@ namespace Shapes
                 arg12 = (global::Shapes.Color)(0);
             }
             reader.End();
-            return call.CompleteAsync(this._service.@DefaultsAsync(arg0, arg1, arg2, arg3, arg4, arg5, arg6, arg7, arg8, arg9, arg10, arg11, arg12, call.CancellationToken), this._type0);
+            return call.CompleteAsync(this._service.Get(call).@DefaultsAsync(arg0, arg1, arg2, arg3, arg4, arg5, arg6, arg7, arg8, arg9, arg10, arg11, arg12, call.CancellationToken), this._type0);
         }
 
         /// <summary>Serves <c>NullableAsync</c> as 'Shapes/Nullable'.</summary>
@@ -147,7 +147,7 @@ namespace Shapes
                 arg2 = reader.Missing<global::Shapes.Box<string?>?>("box");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@NullableAsync(arg0, arg1, arg2), this._type3);
+            return call.CompleteAsync(this._service.Get(call).@NullableAsync(arg0, arg1, arg2), this._type3);
         }
 
         /// <summary>Serves <c>ComplexAsync</c> as 'Shapes/Complex'.</summary>
@@ -167,7 +167,7 @@ namespace Shapes
                 arg2 = reader.Missing<global::Shapes.Box<global::System.Collections.Generic.List<global::Shapes.Color>>>("nested");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@ComplexAsync(arg0, arg1, arg2), this._type15);
+            return call.CompleteAsync(this._service.Get(call).@ComplexAsync(arg0, arg1, arg2), this._type15);
         }
 
         /// <summary>Serves <c>BytesAsync</c> as 'Shapes/Bytes'.</summary>
@@ -191,7 +191,7 @@ namespace Shapes
                 arg3 = reader.Missing<global::System.TimeSpan>("span");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@BytesAsync(arg0, arg1, arg2, arg3), this._type16);
+            return call.CompleteAsync(this._service.Get(call).@BytesAsync(arg0, arg1, arg2, arg3), this._type16);
         }
     }
 }

@@ -10,9 +10,9 @@ namespace Empty
     [global::System.Diagnostics.DebuggerNonUserCode]
     internal sealed class INothingRpcDispatcher : global::RpcGen.Server.RpcServiceDispatcher
     {
-        private readonly global::Empty.INothing _service;
+        private readonly global::RpcGen.Server.RpcServiceActivator<global::Empty.INothing> _service;
 
-        public INothingRpcDispatcher(global::Empty.INothing service, global::RpcGen.Server.RpcDispatcherContext context)
+        public INothingRpcDispatcher(global::RpcGen.Server.RpcServiceActivator<global::Empty.INothing> service, global::RpcGen.Server.RpcDispatcherContext context)
             : base(INothingRpcDescriptor.Descriptor)
         {
             this._service = service;

@@ -10,10 +10,10 @@ namespace Deep.Inside
     [global::System.Diagnostics.DebuggerNonUserCode]
     internal sealed class Outer_Middle_IInnerRpcDispatcher : global::RpcGen.Server.RpcServiceDispatcher
     {
-        private readonly global::Deep.Inside.Outer.Middle.IInner _service;
+        private readonly global::RpcGen.Server.RpcServiceActivator<global::Deep.Inside.Outer.Middle.IInner> _service;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<int> _type0;
 
-        public Outer_Middle_IInnerRpcDispatcher(global::Deep.Inside.Outer.Middle.IInner service, global::RpcGen.Server.RpcDispatcherContext context)
+        public Outer_Middle_IInnerRpcDispatcher(global::RpcGen.Server.RpcServiceActivator<global::Deep.Inside.Outer.Middle.IInner> service, global::RpcGen.Server.RpcDispatcherContext context)
             : base(Outer_Middle_IInnerRpcDescriptor.Descriptor)
         {
             this._service = service;
@@ -38,7 +38,7 @@ namespace Deep.Inside
                 arg0 = reader.Missing<int>("start");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@CountAsync(arg0), this._type0);
+            return call.CompleteAsync(this._service.Get(call).@CountAsync(arg0), this._type0);
         }
     }
 }

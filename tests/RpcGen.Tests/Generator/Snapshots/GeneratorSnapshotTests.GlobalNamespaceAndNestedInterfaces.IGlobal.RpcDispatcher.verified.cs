@@ -8,10 +8,10 @@
 [global::System.Diagnostics.DebuggerNonUserCode]
 internal sealed class IGlobalRpcDispatcher : global::RpcGen.Server.RpcServiceDispatcher
 {
-    private readonly global::IGlobal _service;
+    private readonly global::RpcGen.Server.RpcServiceActivator<global::IGlobal> _service;
     private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<string> _type0;
 
-    public IGlobalRpcDispatcher(global::IGlobal service, global::RpcGen.Server.RpcDispatcherContext context)
+    public IGlobalRpcDispatcher(global::RpcGen.Server.RpcServiceActivator<global::IGlobal> service, global::RpcGen.Server.RpcDispatcherContext context)
         : base(IGlobalRpcDescriptor.Descriptor)
     {
         this._service = service;
@@ -31,6 +31,6 @@ internal sealed class IGlobalRpcDispatcher : global::RpcGen.Server.RpcServiceDis
     private global::System.Threading.Tasks.ValueTask InvokeNameAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
     {
         new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
-        return call.CompleteAsync(this._service.@NameAsync(), this._type0);
+        return call.CompleteAsync(this._service.Get(call).@NameAsync(), this._type0);
     }
 }

@@ -10,13 +10,13 @@ namespace Inheritance
     [global::System.Diagnostics.DebuggerNonUserCode]
     internal sealed class IUserServiceRpcDispatcher : global::RpcGen.Server.RpcServiceDispatcher
     {
-        private readonly global::Inheritance.IUserService _service;
+        private readonly global::RpcGen.Server.RpcServiceActivator<global::Inheritance.IUserService> _service;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<int> _type0;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<bool> _type1;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<string> _type2;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<string?> _type3;
 
-        public IUserServiceRpcDispatcher(global::Inheritance.IUserService service, global::RpcGen.Server.RpcDispatcherContext context)
+        public IUserServiceRpcDispatcher(global::RpcGen.Server.RpcServiceActivator<global::Inheritance.IUserService> service, global::RpcGen.Server.RpcDispatcherContext context)
             : base(IUserServiceRpcDescriptor.Descriptor)
         {
             this._service = service;
@@ -43,14 +43,14 @@ namespace Inheritance
         private global::System.Threading.Tasks.ValueTask InvokeCountAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
-            return call.CompleteAsync(this._service.@CountAsync(), this._type0);
+            return call.CompleteAsync(this._service.Get(call).@CountAsync(), this._type0);
         }
 
         /// <summary>Serves <c>IsHealthyAsync</c> as 'users/IsHealthy'.</summary>
         private global::System.Threading.Tasks.ValueTask InvokeIsHealthyAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
-            return call.CompleteAsync(this._service.@IsHealthyAsync(call.CancellationToken), this._type1);
+            return call.CompleteAsync(this._service.Get(call).@IsHealthyAsync(call.CancellationToken), this._type1);
         }
 
         /// <summary>Serves <c>GetAsync</c> as 'users/Get'.</summary>
@@ -62,7 +62,7 @@ namespace Inheritance
                 arg0 = reader.Missing<string>("key");
             }
             reader.End();
-            return call.CompleteAsync(((global::Inheritance.IStore<string>)this._service).@GetAsync(arg0), this._type3);
+            return call.CompleteAsync(((global::Inheritance.IStore<string>)this._service.Get(call)).@GetAsync(arg0), this._type3);
         }
 
         /// <summary>Serves <c>PutAsync</c> as 'users/Put'.</summary>
@@ -78,7 +78,7 @@ namespace Inheritance
                 arg1 = reader.Missing<string>("value");
             }
             reader.End();
-            return call.CompleteAsync(((global::Inheritance.IStore<string>)this._service).@PutAsync(arg0, arg1));
+            return call.CompleteAsync(((global::Inheritance.IStore<string>)this._service.Get(call)).@PutAsync(arg0, arg1));
         }
 
         /// <summary>Serves <c>ShutdownAsync</c> as 'users/Shutdown'.</summary>
@@ -90,7 +90,7 @@ namespace Inheritance
                 arg0 = reader.Missing<string>("reason");
             }
             reader.End();
-            return call.CompleteAsync(((global::Inheritance.IAdmin)this._service).@ShutdownAsync(arg0));
+            return call.CompleteAsync(((global::Inheritance.IAdmin)this._service.Get(call)).@ShutdownAsync(arg0));
         }
     }
 }

@@ -10,14 +10,14 @@ namespace My.System.Api
     [global::System.Diagnostics.DebuggerNonUserCode]
     internal sealed class IWeirdRpcDispatcher : global::RpcGen.Server.RpcServiceDispatcher
     {
-        private readonly global::My.System.Api.IWeird _service;
+        private readonly global::RpcGen.Server.RpcServiceActivator<global::My.System.Api.IWeird> _service;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<int> _type0;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<string> _type1;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::My.System.Task> _type2;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::My.System.Text> _type3;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::My.System.String> _type4;
 
-        public IWeirdRpcDispatcher(global::My.System.Api.IWeird service, global::RpcGen.Server.RpcDispatcherContext context)
+        public IWeirdRpcDispatcher(global::RpcGen.Server.RpcServiceActivator<global::My.System.Api.IWeird> service, global::RpcGen.Server.RpcDispatcherContext context)
             : base(IWeirdRpcDescriptor.Descriptor)
         {
             this._service = service;
@@ -89,14 +89,14 @@ namespace My.System.Api
                 arg9 = reader.Missing<int>("this");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@class(arg0, arg1, arg2, arg3, arg4, arg5, arg6, arg7, arg8, arg9), this._type0);
+            return call.CompleteAsync(this._service.Get(call).@class(arg0, arg1, arg2, arg3, arg4, arg5, arg6, arg7, arg8, arg9), this._type0);
         }
 
         /// <summary>Serves <c>Invoke0</c> as 'weird/Invoke0'.</summary>
         private global::System.Threading.Tasks.ValueTask InvokeInvoke0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
-            return call.CompleteAsync(this._service.@Invoke0(call.CancellationToken));
+            return call.CompleteAsync(this._service.Get(call).@Invoke0(call.CancellationToken));
         }
 
         /// <summary>Serves <c>Write</c> as 'weird/Write'.</summary>
@@ -112,7 +112,7 @@ namespace My.System.Api
                 arg1 = reader.Missing<global::My.System.Text>("text");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@Write(arg0, arg1), this._type4);
+            return call.CompleteAsync(this._service.Get(call).@Write(arg0, arg1), this._type4);
         }
 
         /// <summary>Serves <c>Write</c> as 'weird/write2'.</summary>
@@ -124,28 +124,28 @@ namespace My.System.Api
                 arg0 = reader.Missing<global::My.System.Text>("text");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@Write(arg0), this._type4);
+            return call.CompleteAsync(this._service.Get(call).@Write(arg0), this._type4);
         }
 
         /// <summary>Serves <c>InvokeAsync</c> as 'weird/Invoke'.</summary>
         private global::System.Threading.Tasks.ValueTask InvokeInvokeAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
-            return call.CompleteAsync(this._service.@InvokeAsync());
+            return call.CompleteAsync(this._service.Get(call).@InvokeAsync());
         }
 
         /// <summary>Serves <c>_invoker</c> as 'weird/_invoker'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke_invoker(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
-            return call.CompleteAsync(this._service.@_invoker());
+            return call.CompleteAsync(this._service.Get(call).@_invoker());
         }
 
         /// <summary>Serves <c>_method0</c> as 'weird/_method0'.</summary>
         private global::System.Threading.Tasks.ValueTask Invoke_method0(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
-            return call.CompleteAsync(this._service.@_method0());
+            return call.CompleteAsync(this._service.Get(call).@_method0());
         }
 
         /// <summary>Serves <c>async</c> as 'weird/async'.</summary>
@@ -165,7 +165,7 @@ namespace My.System.Api
                 arg2 = reader.Missing<int>("nameof");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@async(arg0, arg1, arg2), this._type0);
+            return call.CompleteAsync(this._service.Get(call).@async(arg0, arg1, arg2), this._type0);
         }
     }
 }

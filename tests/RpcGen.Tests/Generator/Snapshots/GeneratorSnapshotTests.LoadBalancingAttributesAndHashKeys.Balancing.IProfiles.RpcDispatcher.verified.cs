@@ -10,13 +10,13 @@ namespace Balancing
     [global::System.Diagnostics.DebuggerNonUserCode]
     internal sealed class IProfilesRpcDispatcher : global::RpcGen.Server.RpcServiceDispatcher
     {
-        private readonly global::Balancing.IProfiles _service;
+        private readonly global::RpcGen.Server.RpcServiceActivator<global::Balancing.IProfiles> _service;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<string> _type0;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::Balancing.Profile> _type1;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<int> _type2;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::System.Guid> _type3;
 
-        public IProfilesRpcDispatcher(global::Balancing.IProfiles service, global::RpcGen.Server.RpcDispatcherContext context)
+        public IProfilesRpcDispatcher(global::RpcGen.Server.RpcServiceActivator<global::Balancing.IProfiles> service, global::RpcGen.Server.RpcDispatcherContext context)
             : base(IProfilesRpcDescriptor.Descriptor)
         {
             this._service = service;
@@ -47,7 +47,7 @@ namespace Balancing
                 arg0 = reader.Missing<string>("userId");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@GetAsync(arg0, call.CancellationToken), this._type1);
+            return call.CompleteAsync(this._service.Get(call).@GetAsync(arg0, call.CancellationToken), this._type1);
         }
 
         /// <summary>Serves <c>ScoreAsync</c> as 'profiles/Score'.</summary>
@@ -67,21 +67,21 @@ namespace Balancing
                 arg2 = reader.Missing<global::System.Guid>("user");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@ScoreAsync(arg0, arg1, arg2), this._type2);
+            return call.CompleteAsync(this._service.Get(call).@ScoreAsync(arg0, arg1, arg2), this._type2);
         }
 
         /// <summary>Serves <c>PingAsync</c> as 'profiles/Ping'.</summary>
         private global::System.Threading.Tasks.ValueTask InvokePingAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
-            return call.CompleteAsync(this._service.@PingAsync());
+            return call.CompleteAsync(this._service.Get(call).@PingAsync());
         }
 
         /// <summary>Serves <c>CountAsync</c> as 'profiles/Count'.</summary>
         private global::System.Threading.Tasks.ValueTask InvokeCountAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
-            return call.CompleteAsync(this._service.@CountAsync(), this._type2);
+            return call.CompleteAsync(this._service.Get(call).@CountAsync(), this._type2);
         }
     }
 }

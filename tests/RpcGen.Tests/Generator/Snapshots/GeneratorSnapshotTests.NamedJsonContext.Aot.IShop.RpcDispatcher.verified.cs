@@ -10,11 +10,11 @@ namespace Aot
     [global::System.Diagnostics.DebuggerNonUserCode]
     internal sealed class IShopRpcDispatcher : global::RpcGen.Server.RpcServiceDispatcher
     {
-        private readonly global::Aot.IShop _service;
+        private readonly global::RpcGen.Server.RpcServiceActivator<global::Aot.IShop> _service;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<int> _type0;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::Aot.Item> _type1;
 
-        public IShopRpcDispatcher(global::Aot.IShop service, global::RpcGen.Server.RpcDispatcherContext context)
+        public IShopRpcDispatcher(global::RpcGen.Server.RpcServiceActivator<global::Aot.IShop> service, global::RpcGen.Server.RpcDispatcherContext context)
             : base(IShopRpcDescriptor.Descriptor)
         {
             this._service = service;
@@ -40,7 +40,7 @@ namespace Aot
                 arg0 = reader.Missing<int>("id");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@GetAsync(arg0), this._type1);
+            return call.CompleteAsync(this._service.Get(call).@GetAsync(arg0), this._type1);
         }
     }
 }

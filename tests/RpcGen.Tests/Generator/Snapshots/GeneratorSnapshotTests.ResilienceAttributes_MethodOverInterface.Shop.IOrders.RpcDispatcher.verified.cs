@@ -10,13 +10,13 @@ namespace Shop
     [global::System.Diagnostics.DebuggerNonUserCode]
     internal sealed class IOrdersRpcDispatcher : global::RpcGen.Server.RpcServiceDispatcher
     {
-        private readonly global::Shop.IOrders _service;
+        private readonly global::RpcGen.Server.RpcServiceActivator<global::Shop.IOrders> _service;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::System.Guid> _type0;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<string> _type1;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<int> _type2;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<decimal> _type3;
 
-        public IOrdersRpcDispatcher(global::Shop.IOrders service, global::RpcGen.Server.RpcDispatcherContext context)
+        public IOrdersRpcDispatcher(global::RpcGen.Server.RpcServiceActivator<global::Shop.IOrders> service, global::RpcGen.Server.RpcDispatcherContext context)
             : base(IOrdersRpcDescriptor.Descriptor)
         {
             this._service = service;
@@ -49,7 +49,7 @@ namespace Shop
                 arg0 = reader.Missing<global::System.Guid>("id");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@GetAsync(arg0, call.CancellationToken), this._type1);
+            return call.CompleteAsync(this._service.Get(call).@GetAsync(arg0, call.CancellationToken), this._type1);
         }
 
         /// <summary>Serves <c>PlaceAsync</c> as 'orders/Place'.</summary>
@@ -61,7 +61,7 @@ namespace Shop
                 arg0 = reader.Missing<string>("order");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@PlaceAsync(arg0, call.CancellationToken), this._type2);
+            return call.CompleteAsync(this._service.Get(call).@PlaceAsync(arg0, call.CancellationToken), this._type2);
         }
 
         /// <summary>Serves <c>QuoteAsync</c> as 'orders/Quote'.</summary>
@@ -73,7 +73,7 @@ namespace Shop
                 arg0 = reader.Missing<string>("sku");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@QuoteAsync(arg0), this._type3);
+            return call.CompleteAsync(this._service.Get(call).@QuoteAsync(arg0), this._type3);
         }
 
         /// <summary>Serves <c>InvalidateCacheAsync</c> as 'orders/InvalidateCache'.</summary>
@@ -85,7 +85,7 @@ namespace Shop
                 arg0 = reader.Missing<string>("key");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@InvalidateCacheAsync(arg0));
+            return call.CompleteAsync(this._service.Get(call).@InvalidateCacheAsync(arg0));
         }
 
         /// <summary>Serves <c>ChargeAsync</c> as 'orders/Charge'.</summary>
@@ -97,7 +97,7 @@ namespace Shop
                 arg0 = reader.Missing<int>("cents");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@ChargeAsync(arg0), this._type2);
+            return call.CompleteAsync(this._service.Get(call).@ChargeAsync(arg0), this._type2);
         }
 
         /// <summary>Serves <c>StockAsync</c> as 'orders/Stock'.</summary>
@@ -109,7 +109,7 @@ namespace Shop
                 arg0 = reader.Missing<string>("sku");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@StockAsync(arg0), this._type2);
+            return call.CompleteAsync(this._service.Get(call).@StockAsync(arg0), this._type2);
         }
     }
 }

@@ -10,10 +10,10 @@ namespace Unsupported
     [global::System.Diagnostics.DebuggerNonUserCode]
     internal sealed class IMixedRpcDispatcher : global::RpcGen.Server.RpcServiceDispatcher
     {
-        private readonly global::Unsupported.IMixed _service;
+        private readonly global::RpcGen.Server.RpcServiceActivator<global::Unsupported.IMixed> _service;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<int> _type0;
 
-        public IMixedRpcDispatcher(global::Unsupported.IMixed service, global::RpcGen.Server.RpcDispatcherContext context)
+        public IMixedRpcDispatcher(global::RpcGen.Server.RpcServiceActivator<global::Unsupported.IMixed> service, global::RpcGen.Server.RpcDispatcherContext context)
             : base(IMixedRpcDescriptor.Descriptor)
         {
             this._service = service;
@@ -38,7 +38,7 @@ namespace Unsupported
                 arg0 = reader.Missing<int>("x");
             }
             reader.End();
-            return call.CompleteAsync(this._service.@GoodAsync(arg0), this._type0);
+            return call.CompleteAsync(this._service.Get(call).@GoodAsync(arg0), this._type0);
         }
     }
 }
