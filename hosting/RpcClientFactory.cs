@@ -61,6 +61,7 @@ public sealed class RpcClientFactory : IAsyncDisposable
         RpcClientOptions options = _optionsFactory.Create(name);
         _state.ThrowIfInvalid(options, name);
         RpcClientRegistration registration = _registrations.Get(name);
+        options.Name ??= name;
         StaticEndpointSource? endpoints = null;
         if (options.EndpointSource is null)
         {

@@ -76,12 +76,15 @@ public static class RpcGenServiceCollectionExtensions
     /// <summary>
     /// Adds the RpcGen server as a hosted service: it starts with the host and, when the host stops, drains (refuses new
     /// calls as not processed, lets calls in flight finish) within the host's shutdown timeout. Options come from
-    /// <c>RpcGen:Server</c>, then <paramref name="configure"/>; map services with
+    /// <c>RpcGen:Server</c>, then the code given to <c>AddRpcServer(configure)</c> or
+    /// <see cref="RpcServerBuilder.ConfigureOptions"/>; map services with
     /// <see cref="RpcServerBuilder.MapService{TService, TImplementation}"/>.
     /// </summary>
     public static RpcServerBuilder AddRpcServer(this IServiceCollection services) => services.AddRpcServer(null);
 
     /// <inheritdoc cref="AddRpcServer(IServiceCollection)"/>
+    /// <param name="services">The service collection.</param>
+    /// <param name="configure">Changes the server's options in code, after configuration was applied.</param>
     public static RpcServerBuilder AddRpcServer(this IServiceCollection services, Action<RpcServerOptions>? configure)
     {
         ArgumentNullException.ThrowIfNull(services);

@@ -16,6 +16,9 @@ internal readonly struct TriedEndpoints
 
     public bool IsEmpty => _low == 0 && _high is null;
 
+    /// <summary>How many endpoints were tried (for the attempt's span event).</summary>
+    public int Count => System.Numerics.BitOperations.PopCount(_low) + (_high?.Count ?? 0);
+
     public bool Contains(int id) => id < 64 ? (_low & (1UL << id)) != 0 : _high?.Contains(id) == true;
 
     public TriedEndpoints Add(int id)

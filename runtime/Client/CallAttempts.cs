@@ -85,6 +85,13 @@ internal sealed class CallAttempts
                 break;
             }
 
+            if (System.Diagnostics.Activity.Current is { } attemptSpan && attemptSpan.Source == Telemetry.RpcGenTracing.Source)
+            {
+                EndpointSet set = _client.EndpointSet;
+                Telemetry.RpcGenTracing.AttemptEvent(attemptSpan, attemptNumber + 1, transparent, endpoint.Endpoint.ToString(), pinned is not null ? "pinned" : method.Balancer.Name,
+                    set.All.Length, set.Candidates.Length, tried.Count, set.Panic);
+            }
+
             state?.AddTried(endpoint.Id);
             breaker?.OnAttempt(endpoint.Id, start);
             long attemptDeadline = deadline;
@@ -138,6 +145,11 @@ internal sealed class CallAttempts
             }
             catch (RpcException ex) when (ex.NotProcessed && ex.StatusCode != RpcStatusCode.DeadlineExceeded)
             {
+                if (System.Diagnostics.Activity.Current is { } connectSpan && connectSpan.Source == Telemetry.RpcGenTracing.Source)
+                {
+                    Telemetry.RpcGenTracing.AttemptFailedEvent(connectSpan, attemptNumber + 1, endpoint.Endpoint.ToString(), ex);
+                }
+
                 _client.CallEnded(endpoint, start, CallOutcome.ConnectFailure);
                 breaker?.Record(endpoint, failure: true, time.GetTimestamp());
                 lastError = ex;
@@ -178,6 +190,11 @@ internal sealed class CallAttempts
                 if (outcome != CallOutcome.Neutral)
                 {
                     breaker?.Record(endpoint, outcome == CallOutcome.Failure, time.GetTimestamp()); // cancellations say nothing
+                }
+
+                if (System.Diagnostics.Activity.Current is { } failedSpan && failedSpan.Source == Telemetry.RpcGenTracing.Source)
+                {
+                    Telemetry.RpcGenTracing.AttemptFailedEvent(failedSpan, attemptNumber + 1, endpoint.Endpoint.ToString(), error);
                 }
 
                 if (error is RpcException { NotProcessed: true } rpc && transparent + 1 < maxAttempts && time.GetTimestamp() < deadline && !cancellationToken.IsCancellationRequested)

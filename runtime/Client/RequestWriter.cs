@@ -93,6 +93,13 @@ internal static class RequestWriter
             FrameEncoder.WriteRequest(frame, call.Id, flags, timeoutMs, name, callId, headers);
             if (connection.TrySendRequest(call, frame, out bool closed))
             {
+                if (Telemetry.RpcGenMetrics.ClientRequestSize.Enabled)
+                {
+                    System.Diagnostics.TagList tags = Telemetry.RpcGenMetrics.CallTags(method.Descriptor.Service.Name, method.Descriptor.Name);
+                    Telemetry.RpcGenMetrics.AddServer(ref tags, connection.Remote);
+                    Telemetry.RpcGenMetrics.ClientRequestSize.Record(frame.Length - prefix, tags);
+                }
+
                 return true;
             }
 

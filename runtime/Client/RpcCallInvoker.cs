@@ -88,20 +88,27 @@ public sealed class RpcCallInvoker
         result.ThrowIfFailed();
     }
 
-    /// <summary>The call inside its client span (when one was started): the span ends with the call's outcome.</summary>
+    /// <summary>
+    /// The call inside its client span and metrics, when a listener wants either: the span ends with the call's
+    /// outcome, and the duration, response size and calls-in-flight are recorded. Otherwise the call goes straight on.
+    /// </summary>
     private ValueTask<AttemptResult> SendTracedAsync<TArguments>(RpcClientMethod method, TArguments arguments, System.Diagnostics.Activity? span, CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
-        if (span is null)
+        if (span is null && !Telemetry.RpcGenMetrics.ClientObserved)
         {
             return SendAsync(method, arguments, cancellationToken);
         }
 
-        return Traced(this, method, arguments, span, cancellationToken);
+        return Observed(this, method, arguments, span, cancellationToken);
 
-        static async ValueTask<AttemptResult> Traced(RpcCallInvoker invoker, RpcClientMethod method, TArguments arguments, System.Diagnostics.Activity span, CancellationToken cancellationToken)
+        static async ValueTask<AttemptResult> Observed(RpcCallInvoker invoker, RpcClientMethod method, TArguments arguments, System.Diagnostics.Activity? span, CancellationToken cancellationToken)
         {
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            System.Diagnostics.TagList tags = Telemetry.RpcGenMetrics.CallTags(method.Descriptor.Service.Name, method.Descriptor.Name);
+            Telemetry.RpcGenMetrics.ClientActive.Add(1, tags);
             AttemptResult result = default;
+            Exception? thrown = null;
             try
             {
                 result = await invoker.SendAsync(method, arguments, cancellationToken).ConfigureAwait(false);
@@ -109,16 +116,27 @@ public sealed class RpcCallInvoker
             }
             catch (Exception ex)
             {
-                Telemetry.RpcGenTracing.Stop(span, ex);
-                span = null!;
+                thrown = ex;
                 throw;
             }
             finally
             {
+                Exception? error = thrown ?? result.Error;
+                Telemetry.RpcGenMetrics.ClientActive.Add(-1, tags);
+                Telemetry.RpcGenMetrics.AddServer(ref tags, result.Endpoint);
                 if (span is not null)
                 {
-                    Telemetry.RpcGenTracing.Stop(span, result.Error);
+                    Telemetry.RpcGenTracing.SetServer(span, result.Endpoint);
+                    Telemetry.RpcGenTracing.Stop(span, error);
                 }
+
+                if (error is null && Telemetry.RpcGenMetrics.ClientResponseSize.Enabled)
+                {
+                    Telemetry.RpcGenMetrics.ClientResponseSize.Record(result.Response.Span.Length, tags);
+                }
+
+                Telemetry.RpcGenMetrics.AddOutcome(ref tags, error);
+                Telemetry.RpcGenMetrics.ClientDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds, tags);
             }
         }
     }

@@ -57,6 +57,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         _initialLoad = false;
         Health = new HealthMonitor(this, options.Balancing.OutlierDetection, TimeProvider, Logger);
         _keepAlive = new ConnectionKeepAlive(this);
+        ClientMetrics.Register(this);
     }
 
     /// <summary>The options the client was created with.</summary>
@@ -268,6 +269,9 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         return false;
     }
 
+    /// <summary>The circuit-breaker groups by scope (service or service/method), for the circuit-state gauge.</summary>
+    internal IEnumerable<KeyValuePair<string, Resilience.CircuitBreakerGroup>> Breakers => _breakers;
+
     /// <summary>The state of <paramref name="endpoint"/>'s circuit for a service or method key, for diagnostics and tests.</summary>
     internal RpcCircuitState GetCircuitState(string serviceOrMethod, RpcEndpointState endpoint) =>
         _breakers.TryGetValue(serviceOrMethod, out Resilience.CircuitBreakerGroup? group)
@@ -407,6 +411,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
             return;
         }
 
+        ClientMetrics.Unregister(this);
         _subscription?.Dispose();
         Health.Dispose();
         _keepAlive.Dispose();

@@ -15,6 +15,13 @@ namespace RpcGen.Client;
 /// </summary>
 public sealed class RpcClientOptions
 {
+    /// <summary>
+    /// The client's name in telemetry (tag <c>rpcgen.client.name</c> of the balancer gauges), so two clients calling
+    /// the same servers are told apart. RpcGen.Hosting sets it to the client's registered name. The default value is
+    /// none ("default").
+    /// </summary>
+    public string? Name { get; set; }
+
     /// <summary>The servers to call (with their weights and zones), when they are fixed.</summary>
     public IList<RpcEndpoint> Endpoints { get; } = new List<RpcEndpoint>();
 

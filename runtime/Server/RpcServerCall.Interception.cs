@@ -10,7 +10,13 @@ public sealed partial class RpcServerCall
     /// <summary>The call's server span, when a listener samples RpcGen's activity source.</summary>
     internal System.Diagnostics.Activity? Span { get; set; }
 
-    /// <summary>What the call ended with, for its span: null for a response, else the error that was sent.</summary>
+    /// <summary>When the call started, for its duration metric; 0 when no listener reads the server's call metrics.</summary>
+    internal long MetricsStart { get; set; }
+
+    /// <summary>The size of the result sent (measured only with <see cref="MetricsStart"/>).</summary>
+    internal int ResponseSize { get; set; }
+
+    /// <summary>What the call ended with, for its span and metrics: null for a response, else the error that was sent.</summary>
     internal Exception? Outcome { get; set; }
 
     /// <summary>Set while interceptors run around this call's handler.</summary>

@@ -85,6 +85,7 @@ public sealed partial class RpcServerCall
             }
 
             Span<byte> frame = buffer.WrittenSpanWritable;
+            ResponseSize = frame.Length - prefix;
             FrameEncoder.WriteResponse(frame, Id, _connection.Server.InFlightCalls, _connection.Server.UtilizationBasisPoints, metadataLength, SealHeaders(), SealTrailers());
             StoreResult(frame.Slice(prefix));
             _connection.ReleaseSlot(this);

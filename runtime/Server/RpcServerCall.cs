@@ -51,7 +51,7 @@ public sealed partial class RpcServerCall
     /// <summary>Sends an error that ends the call, and stores it for repeats of a deduplicated call.</summary>
     private void SendFinalError(RpcStatusCode code, string message, int? pushback = null, bool abandoned = false, FrameFlags flags = FrameFlags.None)
     {
-        if (Span is not null)
+        if (Span is not null || MetricsStart != 0)
         {
             Outcome = new RpcException(code, message);
         }
@@ -262,6 +262,8 @@ public sealed partial class RpcServerCall
         source?.Dispose();
         Dedupe = null;
         Outcome = null;
+        MetricsStart = 0;
+        ResponseSize = 0;
         ResetMetadata();
         _connection = null!;
         Method = null!;

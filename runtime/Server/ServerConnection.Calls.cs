@@ -110,6 +110,19 @@ internal partial class ServerConnection
         call.Dedupe = dedupe;
         System.Diagnostics.Activity? outer = System.Diagnostics.Activity.Current;
         call.Span = Telemetry.RpcGenTracing.StartServer(dispatcher.Descriptor.Name, descriptor.Name, headers ?? RpcMetadata.Empty);
+        if (call.Span is { IsAllDataRequested: true } span)
+        {
+            Telemetry.RpcGenTracing.SetPeer(span, Remote);
+        }
+
+        if (Telemetry.RpcGenMetrics.ServerObserved)
+        {
+            call.MetricsStart = System.Diagnostics.Stopwatch.GetTimestamp();
+            System.Diagnostics.TagList tags = Telemetry.RpcGenMetrics.CallTags(dispatcher.Descriptor.Name, descriptor.Name);
+            Telemetry.RpcGenMetrics.ServerActive.Add(1, tags);
+            Telemetry.RpcGenMetrics.ServerRequestSize.Record(request.Payload.Length, tags);
+        }
+
         try
         {
             Dispatch(dispatcher, methodIndex, call, request.Payload);
@@ -286,6 +299,20 @@ internal partial class ServerConnection
         {
             call.Span = null;
             Telemetry.RpcGenTracing.Stop(span, call.Outcome);
+        }
+
+        if (call.MetricsStart != 0)
+        {
+            System.Diagnostics.TagList tags = Telemetry.RpcGenMetrics.CallTags(call.Method.Service.Name, call.Method.Name);
+            Telemetry.RpcGenMetrics.ServerActive.Add(-1, tags);
+            Telemetry.RpcGenMetrics.AddOutcome(ref tags, call.Outcome);
+            if (call.Outcome is null && call.ResponseSize >= 0)
+            {
+                Telemetry.RpcGenMetrics.ServerResponseSize.Record(call.ResponseSize, tags);
+            }
+
+            Telemetry.RpcGenMetrics.ServerDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(call.MetricsStart).TotalSeconds, tags);
+            call.MetricsStart = 0;
         }
 
         call.DisposeRegistered(Server.Logger);

@@ -72,6 +72,114 @@ public static class RpcGenTracing
         return combined;
     }
 
+    /// <summary>
+    /// An event on the client span for each attempt: its number (retries and hedges count up; transparent re-sends
+    /// of a request no server took keep it), the endpoint picked and how: the strategy, how many endpoints the client
+    /// has, how many were candidates (the rest ejected or removed), how many this call excluded (tried already, or an
+    /// open circuit), and whether the balancer was in panic (too many ejected, so it picked among all).
+    /// </summary>
+    internal static void AttemptEvent(Activity span, int attempt, int transparent, string endpoint, string strategy, int endpoints, int candidates, int excluded, bool panic)
+    {
+        if (!span.IsAllDataRequested)
+        {
+            return;
+        }
+
+        span.AddEvent(new ActivityEvent("rpcgen.attempt", tags: new ActivityTagsCollection
+        {
+            { "rpcgen.attempt", attempt },
+            { "rpcgen.attempt.transparent", transparent },
+            { "server.address", endpoint },
+            { "rpcgen.balancer.strategy", strategy },
+            { "rpcgen.balancer.endpoints", endpoints },
+            { "rpcgen.balancer.candidates", candidates },
+            { "rpcgen.balancer.excluded", excluded },
+            { "rpcgen.balancer.panic", panic },
+        }));
+    }
+
+    /// <summary>An event on the client span for an attempt that failed, with its status.</summary>
+    internal static void AttemptFailedEvent(Activity span, int attempt, string endpoint, Exception error)
+    {
+        if (!span.IsAllDataRequested)
+        {
+            return;
+        }
+
+        span.AddEvent(new ActivityEvent("rpcgen.attempt.failed", tags: new ActivityTagsCollection
+        {
+            { "rpcgen.attempt", attempt },
+            { "server.address", endpoint },
+            { "rpc.rpcgen.status_code", (int)StatusOf(error) },
+            { "rpcgen.not_processed", error is RpcException { NotProcessed: true } },
+            { "exception.message", error.Message },
+        }));
+    }
+
+    /// <summary>An event on the current client span: a [Retry] policy sends the call again, and why.</summary>
+    internal static void RetryEvent(int attempt, TimeSpan delay, Exception? reason)
+    {
+        if (Activity.Current is { IsAllDataRequested: true } span && span.Source == Source && span.Kind == ActivityKind.Client)
+        {
+            span.AddEvent(new ActivityEvent("rpcgen.retry", tags: new ActivityTagsCollection
+            {
+                { "rpcgen.attempt", attempt },
+                { "rpcgen.retry.delay_ms", delay.TotalMilliseconds },
+                { "rpc.rpcgen.status_code", (int)StatusOf(reason) },
+                { "exception.message", reason?.Message },
+            }));
+        }
+    }
+
+    /// <summary>An event on the current client span: a [Hedging] policy starts another attempt while earlier ones run.</summary>
+    internal static void HedgeEvent(int attempt)
+    {
+        if (Activity.Current is { IsAllDataRequested: true } span && span.Source == Source && span.Kind == ActivityKind.Client)
+        {
+            span.AddEvent(new ActivityEvent("rpcgen.hedge", tags: new ActivityTagsCollection { { "rpcgen.attempt", attempt } }));
+        }
+    }
+
+    /// <summary><c>server.address</c> and <c>server.port</c> of the endpoint that answered (<c>host:port</c>).</summary>
+    internal static void SetServer(Activity activity, string? endpoint)
+    {
+        if (!activity.IsAllDataRequested || string.IsNullOrEmpty(endpoint))
+        {
+            return;
+        }
+
+        int colon = endpoint.LastIndexOf(':');
+        if (colon > 0 && int.TryParse(endpoint.AsSpan(colon + 1), out int port))
+        {
+            activity.SetTag("server.address", endpoint[..colon]);
+            activity.SetTag("server.port", port);
+        }
+        else
+        {
+            activity.SetTag("server.address", endpoint);
+        }
+    }
+
+    /// <summary><c>network.peer.address</c> and <c>network.peer.port</c> of the caller (<c>address:port</c>), on a server span.</summary>
+    internal static void SetPeer(Activity activity, string? remote)
+    {
+        if (string.IsNullOrEmpty(remote))
+        {
+            return;
+        }
+
+        int colon = remote.LastIndexOf(':');
+        if (colon > 0 && int.TryParse(remote.AsSpan(colon + 1), out int port))
+        {
+            activity.SetTag("network.peer.address", remote[..colon].Trim('[', ']'));
+            activity.SetTag("network.peer.port", port);
+        }
+        else
+        {
+            activity.SetTag("network.peer.address", remote);
+        }
+    }
+
     /// <summary>Ends a span with the call's outcome.</summary>
     internal static void Stop(Activity? activity, Exception? error)
     {
@@ -80,13 +188,7 @@ public static class RpcGenTracing
             return;
         }
 
-        RpcStatusCode code = error switch
-        {
-            null => RpcStatusCode.OK,
-            RpcException rpc => rpc.StatusCode,
-            OperationCanceledException => RpcStatusCode.Cancelled,
-            _ => RpcStatusCode.Unknown,
-        };
+        RpcStatusCode code = StatusOf(error);
         activity.SetTag("rpc.rpcgen.status_code", (int)code);
         if (error is not null)
         {
@@ -96,6 +198,15 @@ public static class RpcGenTracing
 
         activity.Dispose();
     }
+
+    /// <summary>The status code a call's outcome stands for (OK without an error).</summary>
+    internal static RpcStatusCode StatusOf(Exception? error) => error switch
+    {
+        null => RpcStatusCode.OK,
+        RpcException rpc => rpc.StatusCode,
+        OperationCanceledException => RpcStatusCode.Cancelled,
+        _ => RpcStatusCode.Unknown,
+    };
 
     private static void Tag(Activity? activity, string service, string method)
     {

@@ -1,5 +1,5 @@
 // RpcGen sample: servers on loopback, one client spreading calls over them; strategies side by side; retries, idempotency and hedging;
-// a service over TLS with bearer tokens and [RpcAuthorize], and the calls it refuses.
+// a service over TLS with bearer tokens and [RpcAuthorize], and the calls it refuses. With "-- hosted": HostedSample.cs.
 using System.Diagnostics;
 using System.Security.Claims;
 using System.Security.Cryptography;
@@ -9,6 +9,11 @@ using RpcGen.Client;
 using RpcGen.Protocol;
 using RpcGen.Server;
 using Sample;
+
+if (args is ["hosted"])
+{
+    return await Sample.Hosted.HostedSample.RunAsync(); // the generic-host variant: DI, configuration, OpenTelemetry
+}
 
 const int ServerCount = 3;
 const int Calls = 30;

@@ -40,6 +40,31 @@ public sealed class ResilienceEndToEndTests
     }
 
     [Fact]
+    public async Task Retries_AreEventsOnTheCallsSpan_WithTheirReasons()
+    {
+        var spans = new System.Collections.Concurrent.ConcurrentQueue<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == RpcGenTracing.SourceName,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Enqueue,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(3);
+        cluster.FailAll(Unavailable);
+        await using RpcClient client = cluster.Resilient();
+        await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IOrders>().GetAsync(7).WaitAsync(NoHang));
+
+        System.Diagnostics.Activity span = Assert.Single(spans, s => s.Kind == System.Diagnostics.ActivityKind.Client && s.DisplayName == "orders/Get");
+        System.Diagnostics.ActivityEvent[] retries = span.Events.Where(e => e.Name == "rpcgen.retry").ToArray();
+        Assert.Equal(2, retries.Length); // three attempts
+        Assert.Equal(new[] { 2, 3 }, retries.Select(e => (int)e.Tags.Single(t => t.Key == "rpcgen.attempt").Value!));
+        Assert.All(retries, e => Assert.Equal((int)RpcStatusCode.Unavailable, e.Tags.Single(t => t.Key == "rpc.rpcgen.status_code").Value));
+        Assert.Equal(3, span.Events.Count(e => e.Name == "rpcgen.attempt"));
+        Assert.Equal(3, span.Events.Count(e => e.Name == "rpcgen.attempt.failed"));
+    }
+
+    [Fact]
     public async Task IdempotentCall_GivesUpAfterMaxAttempts_WithTheLastError()
     {
         await using ServerCluster<FaultyOrders> cluster = await StartAsync(3);
@@ -496,7 +521,8 @@ public sealed class ResilienceEndToEndTests
         using var opened = new MetricCollector<long>(null, RpcGenMetrics.MeterName, "rpcgen.client.circuits_opened");
         using var hedges = new MetricCollector<long>(null, RpcGenMetrics.MeterName, "rpcgen.client.hedges");
         static long Count(MetricCollector<long> counter, string method) =>
-            counter.GetMeasurementSnapshot().Where(m => m.Tags.TryGetValue("rpc.method", out object? tag) && method.Equals(tag)).Sum(m => m.Value);
+            counter.GetMeasurementSnapshot().Where(m => m.Tags.TryGetValue("rpc.service", out object? service) && m.Tags.TryGetValue("rpc.method", out object? name) &&
+                                                        method == $"{service}/{name}" && "rpcgen".Equals(m.Tags["rpc.system"])).Sum(m => m.Value);
 
         await using ServerCluster<FaultyOrders> cluster = await StartAsync(3);
         cluster.FailAll(Unavailable);

@@ -398,6 +398,42 @@ public sealed class HostingTests
         await client.StopAsync();
     }
 
+    [Fact]
+    public void TheJsonExamplesOfHostingMd_Bind()
+    {
+        string text = File.ReadAllText(Path.Combine(TestPaths.RepositoryRoot, "docs", "hosting.md"));
+        string[] blocks = System.Text.RegularExpressions.Regex.Matches(text, "```json\n(.*?)```", System.Text.RegularExpressions.RegexOptions.Singleline)
+            .Select(m => m.Groups[1].Value).ToArray();
+        Assert.Equal(2, blocks.Length);
+        int bound = 0;
+        foreach (string json in blocks)
+        {
+            IConfigurationRoot configuration = new ConfigurationBuilder().AddJsonStream(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(json))).Build();
+            foreach (IConfigurationSection client in configuration.GetSection("RpcGen:Clients").GetChildren())
+            {
+                RpcClientOptions options = new RpcClientOptions().ApplyConfiguration(client);
+                options.Validate();
+                Assert.NotEmpty(options.Endpoints);
+                bound++;
+            }
+
+            IConfigurationSection server = configuration.GetSection("RpcGen:Server");
+            if (server.Exists())
+            {
+                // The certificate files of the example do not exist here: the TLS part must fail naming its key, the rest bind.
+                var error = Assert.Throws<ArgumentException>(() => new RpcServerOptions().ApplyConfiguration(server));
+                Assert.Contains("RpcGen:Server:Tls:CertificatePath", error.Message, StringComparison.Ordinal);
+                var withoutTls = new ConfigurationBuilder().AddInMemoryCollection(server.AsEnumerable(makePathsRelative: true)
+                    .Where(e => !e.Key.StartsWith("Tls", StringComparison.Ordinal))).Build();
+                RpcServerOptions options = new RpcServerOptions().ApplyConfiguration(withoutTls);
+                Assert.Equal(10000, options.MaxConcurrentCalls);
+                bound++;
+            }
+        }
+
+        Assert.Equal(2, bound);
+    }
+
     /// <summary>Stops and disposes a host at the end of a test.</summary>
     private sealed class AsyncHost : IAsyncDisposable
     {

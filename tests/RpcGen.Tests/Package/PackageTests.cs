@@ -89,7 +89,7 @@ public sealed class PackageTests : IDisposable
         Assert.Matches(@"^0\.1\.0-dev\.\d{14}$", _version);
     }
 
-    private string Consumer(string name, string program, string extraProperties = "")
+    private string Consumer(string name, string program, string extraProperties = "", string extraItems = "")
     {
         string directory = Path.Combine(_work, name);
         Directory.CreateDirectory(directory);
@@ -106,6 +106,7 @@ public sealed class PackageTests : IDisposable
               </PropertyGroup>
               <ItemGroup>
                 <PackageReference Include="RpcGen" Version="{version}" />
+                {extraItems}
               </ItemGroup>
             </Project>
             """);
@@ -226,6 +227,78 @@ public sealed class PackageTests : IDisposable
         Assert.NotEqual(0, build);
         Assert.Contains("error RPCGEN001", buildOutput, StringComparison.Ordinal);
         Assert.Contains("return Task<int> instead", buildOutput, StringComparison.Ordinal);
+    }
+
+    /// <summary>Packs RpcGen.Hosting with the version of the RpcGen package packed just before, so its dependency resolves to it.</summary>
+    private string PackHosting()
+    {
+        string version = _version ?? throw new InvalidOperationException("Pack first.");
+        (int exit, string output) = Dotnet(RepositoryRoot(), "pack", "hosting/RpcGen.Hosting.csproj", "-c", "Release", "-o", Path.Combine(_work, "feed"), "-p:PackageVersion=" + version);
+        Assert.True(exit == 0, output);
+        return Directory.GetFiles(Path.Combine(_work, "feed"), "RpcGen.Hosting.*.nupkg").Single(f => !f.EndsWith(".snupkg", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    [Trait("Category", "Package")]
+    public void HostingPackage_WithTheCorePackage_HostsAServerAndResolvesAClient()
+    {
+        Pack();
+        string package = PackHosting();
+        using (ZipArchive zip = ZipFile.OpenRead(package))
+        {
+            Assert.Contains(zip.Entries, e => e.FullName == "lib/net8.0/RpcGen.Hosting.dll");
+            Assert.Contains(zip.Entries, e => e.FullName == "lib/net10.0/RpcGen.Hosting.dll");
+            Assert.DoesNotContain(zip.Entries, e => e.FullName.StartsWith("analyzers/", StringComparison.Ordinal)); // the generator ships once, in RpcGen
+            using var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open());
+            string text = nuspec.ReadToEnd();
+            Assert.Contains($"<dependency id=\"RpcGen\" version=\"{_version}\"", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("AspNetCore", text, StringComparison.Ordinal);
+        }
+
+        string app = Consumer("HostedApp", """
+            using Microsoft.Extensions.DependencyInjection;
+            using Microsoft.Extensions.Hosting;
+            using RpcGen;
+            using RpcGen.Hosting;
+
+            HostApplicationBuilder builder = Host.CreateApplicationBuilder(args);
+            builder.Configuration["RpcGen:Server:Listen:0"] = "127.0.0.1:0";
+            builder.Services.AddRpcServer().MapService<Shop.ICalculator, Shop.Calculator>();
+            using IHost host = builder.Build();
+            await host.StartAsync();
+            string address = host.Services.GetRequiredService<RpcServerHost>().Server!.Endpoints[0].ToString();
+
+            var services = new ServiceCollection();
+            services.AddRpcClient<Shop.ICalculator>(o => o.Endpoints.Add(RpcEndpoint.Parse(address)));
+            await using ServiceProvider provider = services.BuildServiceProvider();
+            int sum = await provider.GetRequiredService<Shop.ICalculator>().AddAsync(20, 22);
+            Console.WriteLine($"hosted sum={sum}");
+            await host.StopAsync();
+            return sum == 42 ? 0 : 1;
+
+            namespace Shop
+            {
+                [RpcService("calc")]
+                public interface ICalculator
+                {
+                    Task<int> AddAsync(int a, int b, CancellationToken ct = default);
+                }
+
+                public sealed class Calculator : ICalculator
+                {
+                    public Task<int> AddAsync(int a, int b, CancellationToken ct = default) => Task.FromResult(a + b);
+                }
+            }
+            """, extraItems: $"""
+            <PackageReference Include="RpcGen.Hosting" Version="{_version}" />
+            <PackageReference Include="Microsoft.Extensions.Hosting" Version="10.0.0" />
+            """);
+        (int build, string buildOutput) = RestoreAndBuild(app);
+        Assert.True(build == 0, buildOutput);
+        Assert.Contains("0 Warning(s)", buildOutput, StringComparison.Ordinal);
+        (int run, string runOutput) = Dotnet(app, "run", "--no-build", "-c", "Release");
+        Assert.True(run == 0, runOutput);
+        Assert.Contains("hosted sum=42", runOutput, StringComparison.Ordinal);
     }
 
     public void Dispose()
