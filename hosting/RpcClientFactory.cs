@@ -80,11 +80,7 @@ public sealed class RpcClientFactory : IAsyncDisposable
             options.Credentials = credentials(_services);
         }
 
-        options.LoggerFactory ??= (ILoggerFactory?)_services.GetService(typeof(ILoggerFactory));
-        if (ReferenceEquals(options.TimeProvider, TimeProvider.System) && _services.GetService(typeof(TimeProvider)) is TimeProvider time)
-        {
-            options.TimeProvider = time;
-        }
+        (options.LoggerFactory, options.TimeProvider) = HostServices.Fill(_services, options.LoggerFactory, options.TimeProvider);
 
         return new Entry(new RpcClient(options), endpoints);
     }

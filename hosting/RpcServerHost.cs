@@ -52,11 +52,7 @@ public sealed class RpcServerHost : IHostedService, IAsyncDisposable
             options.Authenticator = authenticator(_services);
         }
 
-        options.LoggerFactory ??= (ILoggerFactory?)_services.GetService(typeof(ILoggerFactory));
-        if (ReferenceEquals(options.TimeProvider, TimeProvider.System) && _services.GetService(typeof(TimeProvider)) is TimeProvider time)
-        {
-            options.TimeProvider = time;
-        }
+        (options.LoggerFactory, options.TimeProvider) = HostServices.Fill(_services, options.LoggerFactory, options.TimeProvider);
 
         var server = new RpcServer(options);
         if (registration.Mappings.Count == 0)

@@ -90,20 +90,13 @@ public static class RpcGenMetrics
     /// <summary>Adds <c>server.address</c> and <c>server.port</c> from an endpoint written <c>host:port</c>.</summary>
     internal static void AddServer(ref TagList tags, string? endpoint)
     {
-        if (string.IsNullOrEmpty(endpoint))
+        if (RpcGenTracing.SplitHostPort(endpoint, out string host, out int port))
         {
-            return;
-        }
-
-        int colon = endpoint.LastIndexOf(':');
-        if (colon > 0 && int.TryParse(endpoint.AsSpan(colon + 1), out int port))
-        {
-            tags.Add("server.address", endpoint[..colon]);
-            tags.Add("server.port", port);
-        }
-        else
-        {
-            tags.Add("server.address", endpoint);
+            tags.Add("server.address", host);
+            if (port >= 0)
+            {
+                tags.Add("server.port", port);
+            }
         }
     }
 

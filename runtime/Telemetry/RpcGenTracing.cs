@@ -20,6 +20,7 @@ public static class RpcGenTracing
 
     internal const string TraceParent = "traceparent";
     internal const string TraceState = "tracestate";
+    internal const string Baggage = "baggage";
 
     /// <summary>A client span for one call, or null when nobody listens (the common case costs one check).</summary>
     internal static Activity? StartClient(string service, string method)
@@ -45,6 +46,11 @@ public static class RpcGenTracing
         ActivityContext.TryParse(headers.GetValue(TraceParent), headers.GetValue(TraceState), isRemote: true, out ActivityContext parent);
         Activity? activity = Source.StartActivity(service + "/" + method, ActivityKind.Server, parent);
         Tag(activity, service, method);
+        if (activity is not null && headers.GetValue(Baggage) is { Length: > 0 } baggage)
+        {
+            RestoreBaggage(activity, baggage);
+        }
+
         return activity;
     }
 
@@ -56,7 +62,7 @@ public static class RpcGenTracing
         {
             foreach (RpcMetadataEntry entry in headers)
             {
-                if (entry.Key is not (TraceParent or TraceState))
+                if (entry.Key is not (TraceParent or TraceState or Baggage))
                 {
                     combined.AddChecked(entry);
                 }
@@ -67,6 +73,19 @@ public static class RpcGenTracing
         if (activity.TraceStateString is { Length: > 0 } state)
         {
             combined.AddChecked(new RpcMetadataEntry(TraceState, state, null));
+        }
+
+        // W3C baggage: key=value pairs, percent-encoded, so every byte is printable ASCII as metadata requires.
+        System.Text.StringBuilder? baggage = null;
+        foreach (System.Collections.Generic.KeyValuePair<string, string?> item in activity.Baggage)
+        {
+            (baggage ??= new System.Text.StringBuilder()).Append(baggage.Length == 0 ? string.Empty : ",")
+                .Append(Uri.EscapeDataString(item.Key)).Append('=').Append(Uri.EscapeDataString(item.Value ?? string.Empty));
+        }
+
+        if (baggage is not null)
+        {
+            combined.AddChecked(new RpcMetadataEntry(Baggage, baggage.ToString(), null));
         }
 
         return combined;
@@ -143,41 +162,53 @@ public static class RpcGenTracing
     /// <summary><c>server.address</c> and <c>server.port</c> of the endpoint that answered (<c>host:port</c>).</summary>
     internal static void SetServer(Activity activity, string? endpoint)
     {
-        if (!activity.IsAllDataRequested || string.IsNullOrEmpty(endpoint))
+        if (activity.IsAllDataRequested && SplitHostPort(endpoint, out string host, out int port))
         {
-            return;
-        }
-
-        int colon = endpoint.LastIndexOf(':');
-        if (colon > 0 && int.TryParse(endpoint.AsSpan(colon + 1), out int port))
-        {
-            activity.SetTag("server.address", endpoint[..colon]);
-            activity.SetTag("server.port", port);
-        }
-        else
-        {
-            activity.SetTag("server.address", endpoint);
+            activity.SetTag("server.address", host);
+            if (port >= 0)
+            {
+                activity.SetTag("server.port", port);
+            }
         }
     }
 
     /// <summary><c>network.peer.address</c> and <c>network.peer.port</c> of the caller (<c>address:port</c>), on a server span.</summary>
     internal static void SetPeer(Activity activity, string? remote)
     {
-        if (string.IsNullOrEmpty(remote))
+        if (SplitHostPort(remote, out string host, out int port))
         {
-            return;
+            activity.SetTag("network.peer.address", host);
+            if (port >= 0)
+            {
+                activity.SetTag("network.peer.port", port);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Splits <c>host:port</c> (an endpoint's or a connection's text) into the address and port attributes want; the port
+    /// is -1 when the text has none. False for an empty text.
+    /// </summary>
+    internal static bool SplitHostPort(string? endpoint, out string host, out int port)
+    {
+        host = endpoint ?? string.Empty;
+        port = -1;
+        if (string.IsNullOrEmpty(endpoint))
+        {
+            return false;
         }
 
-        int colon = remote.LastIndexOf(':');
-        if (colon > 0 && int.TryParse(remote.AsSpan(colon + 1), out int port))
+        int colon = endpoint.LastIndexOf(':');
+        if (colon > 0 && int.TryParse(endpoint.AsSpan(colon + 1), out port))
         {
-            activity.SetTag("network.peer.address", remote[..colon].Trim('[', ']'));
-            activity.SetTag("network.peer.port", port);
+            host = endpoint[..colon].Trim('[', ']');
         }
         else
         {
-            activity.SetTag("network.peer.address", remote);
+            port = -1;
         }
+
+        return true;
     }
 
     /// <summary>Ends a span with the call's outcome.</summary>
@@ -197,6 +228,26 @@ public static class RpcGenTracing
         }
 
         activity.Dispose();
+    }
+
+    /// <summary>Adds the items of a W3C <c>baggage</c> header to the server span (properties after ';' are dropped; bad items skipped).</summary>
+    private static void RestoreBaggage(Activity activity, string header)
+    {
+        foreach (string item in header.Split(','))
+        {
+            string pair = item.Split(';')[0];
+            int equals = pair.IndexOf('=');
+            if (equals <= 0)
+            {
+                continue;
+            }
+
+            string key = Uri.UnescapeDataString(pair[..equals].Trim());
+            if (key.Length > 0)
+            {
+                activity.AddBaggage(key, Uri.UnescapeDataString(pair[(equals + 1)..].Trim()));
+            }
+        }
     }
 
     /// <summary>The status code a call's outcome stands for (OK without an error).</summary>

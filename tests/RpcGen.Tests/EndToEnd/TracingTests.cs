@@ -58,7 +58,20 @@ public sealed class TracingTests
         await serverA.StartAsync();
         await using var toA = new RpcClient(new RpcClientOptions { Endpoints = { serverA.Endpoints[0] } });
 
-        string traceSeenByB = await toA.CreateProxy<IHopA>().RelayAsync(fail: false);
+        string traceSeenByB;
+        using (var caller = new ActivitySource("RpcGen.Tests.Caller"))
+        using (var callerListener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "RpcGen.Tests.Caller",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        })
+        {
+            ActivitySource.AddActivityListener(callerListener);
+            using Activity request = caller.StartActivity("request")!;
+            request.AddBaggage("tenant", "acme corp"); // W3C baggage travels with the trace, through both hops
+            traceSeenByB = await toA.CreateProxy<IHopA>().RelayAsync(fail: false);
+        }
+
         await Wait.UntilAsync(() => spans.Count >= 4);
 
         Activity[] all = spans.ToArray();
@@ -67,6 +80,7 @@ public sealed class TracingTests
         Activity clientB = Single(all, "hop-b/End", ActivityKind.Client);
         Activity serverSideB = Single(all, "hop-b/End", ActivityKind.Server);
         Assert.All(all, span => Assert.Equal(clientA.TraceId, span.TraceId));
+        Assert.Equal("acme corp", Single(all, "hop-b/End", ActivityKind.Server).GetBaggageItem("tenant"));
         Assert.Equal(clientA.TraceId.ToHexString(), traceSeenByB);
         Assert.Equal(clientA.SpanId, serverSideA.ParentSpanId);
         Assert.Equal(serverSideA.SpanId, clientB.ParentSpanId);     // a call made inside a handler is its child
