@@ -22,7 +22,6 @@ public sealed class RpcClientFactory : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, Lazy<Entry>> _clients = new(StringComparer.Ordinal);
     private readonly IServiceProvider _services;
-    private readonly IOptionsMonitor<RpcClientOptions> _options;
     private readonly IOptionsFactory<RpcClientOptions> _optionsFactory;
     private readonly ClientOptionsState _state;
     private readonly IOptionsMonitor<RpcClientRegistration> _registrations;
@@ -34,7 +33,6 @@ public sealed class RpcClientFactory : IAsyncDisposable
         IOptionsMonitor<RpcClientRegistration> registrations, ClientOptionsState state, ILoggerFactory? loggerFactory = null)
     {
         _services = services;
-        _options = options;
         _optionsFactory = optionsFactory;
         _state = state;
         _registrations = registrations;

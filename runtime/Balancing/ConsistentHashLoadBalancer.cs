@@ -88,6 +88,16 @@ internal sealed class ConsistentHashLoadBalancer : ILoadBalancer
         return firstCandidate ?? candidates[0];
     }
 
+    /// <summary>
+    /// The endpoint that owns <paramref name="hashKey"/> on the current ring, before ejections, exclusions and the load
+    /// bound move it (for the attempt's span event: a pick elsewhere is a spill); null before the first pick.
+    /// </summary>
+    internal RpcEndpointState? HomeOf(ulong hashKey)
+    {
+        Ring? ring = Volatile.Read(ref _ring);
+        return ring is { Points.Length: > 0 } ? ring.Owners[ring.IndexOf(hashKey)] : null;
+    }
+
     private Ring GetRing(in LoadBalancingContext context, object? identity)
     {
         Ring? ring = Volatile.Read(ref _ring);

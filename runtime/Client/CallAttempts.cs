@@ -88,8 +88,9 @@ internal sealed class CallAttempts
             if (System.Diagnostics.Activity.Current is { } attemptSpan && attemptSpan.Source == Telemetry.RpcGenTracing.Source)
             {
                 EndpointSet set = _client.EndpointSet;
+                string? home = method.HasHashKey && method.Balancer is ConsistentHashLoadBalancer hashing ? hashing.HomeOf(hashKey)?.Endpoint.ToString() : null;
                 Telemetry.RpcGenTracing.AttemptEvent(attemptSpan, attemptNumber + 1, transparent, endpoint.Endpoint.ToString(), pinned is not null ? "pinned" : method.Balancer.Name,
-                    set.All.Length, set.Candidates.Length, tried.Count, set.Panic);
+                    set.All.Length, set.Candidates.Length, tried.Count, set.Panic, home);
             }
 
             state?.AddTried(endpoint.Id);

@@ -45,22 +45,14 @@ public sealed class RpcCallInvoker
         RpcDefaults.GetTypeInfo<T>(service.Name, service.InterfaceType, service.JsonContext, SerializerOptions, _explicitOptions);
 
     /// <summary>Prepares a method without a result; <paramref name="balancer"/> creates the user's <c>[LoadBalance(typeof(X))]</c> balancer.</summary>
-    public RpcClientMethod GetMethod(RpcMethodDescriptor descriptor, Func<ILoadBalancer>? balancer = null)
-    {
-        lock (_client.PolicyLock)
-        {
-            return _client.Track(new RpcClientMethod(descriptor, _client.GetBalancer(descriptor, balancer), _client.GetResilience(descriptor), balancer));
-        }
-    }
+    public RpcClientMethod GetMethod(RpcMethodDescriptor descriptor, Func<ILoadBalancer>? balancer = null) =>
+        _client.AddMethod(descriptor, balancer, (picked, userOwned, policies) => new RpcClientMethod(descriptor, picked, userOwned, policies, balancer));
 
     /// <summary>Prepares a method with a result; <paramref name="balancer"/> creates the user's <c>[LoadBalance(typeof(X))]</c> balancer.</summary>
     public RpcClientMethod<TResult> GetMethod<TResult>(RpcMethodDescriptor descriptor, Func<ILoadBalancer>? balancer = null)
     {
         JsonTypeInfo<TResult> resultType = GetTypeInfo<TResult>(descriptor.Service);
-        lock (_client.PolicyLock)
-        {
-            return _client.Track(new RpcClientMethod<TResult>(descriptor, _client.GetBalancer(descriptor, balancer), _client.GetResilience(descriptor), resultType, balancer));
-        }
+        return _client.AddMethod(descriptor, balancer, (picked, userOwned, policies) => new RpcClientMethod<TResult>(descriptor, picked, userOwned, policies, resultType, balancer));
     }
 
     /// <summary>Calls a method that returns a result.</summary>

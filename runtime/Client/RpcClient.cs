@@ -25,6 +25,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
     private readonly ConcurrentDictionary<string, Resilience.CircuitBreakerGroup> _breakers = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _disposal = new();
     private readonly List<RpcClientMethod> _methods = new();
+    private volatile PolicyView _policy;
     private readonly IDisposable? _subscription;
     private readonly ConnectionKeepAlive _keepAlive = null!;
     private volatile EndpointSet _set = EndpointSet.Empty;
@@ -39,6 +40,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Options = options;
+        _policy = new PolicyView(options.Resilience, options.Balancing);
         TimeProvider = options.TimeProvider;
         Logger = options.LoggerFactory?.CreateLogger("RpcGen.Client") ?? NullLogger.Instance;
         Interceptors = System.Linq.Enumerable.ToArray(options.Interceptors);
@@ -121,19 +123,21 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
     /// The method's effective resilience: its attributes, overridden by <see cref="Resilience.ResilienceOptions.Policies"/> (service
     /// key, then method key). Null policies when the method needs none, so its calls take the direct path.
     /// </summary>
-    internal (MethodResilience<AttemptResult>? Policies, int TimeoutMilliseconds) GetResilience(RpcMethodDescriptor method)
+    internal (MethodResilience<AttemptResult>? Policies, int TimeoutMilliseconds) GetResilience(RpcMethodDescriptor method) => GetResilience(method, _policy);
+
+    private (MethodResilience<AttemptResult>? Policies, int TimeoutMilliseconds) GetResilience(RpcMethodDescriptor method, PolicyView view)
     {
         // [Timeout] on the method or service, else the client's default; an override's TimeoutMs wins (0: no deadline).
         int timeout = method.TimeoutMilliseconds > 0 ? method.TimeoutMilliseconds
-            : Options.Resilience.DefaultTimeout <= TimeSpan.Zero ? 0 // zero or Timeout.InfiniteTimeSpan: none
-            : (int)Math.Ceiling(Options.Resilience.DefaultTimeout.TotalMilliseconds);
+            : view.DefaultTimeout <= TimeSpan.Zero ? 0 // zero or Timeout.InfiniteTimeSpan: none
+            : (int)Math.Ceiling(view.DefaultTimeout.TotalMilliseconds);
         bool idempotent = method.Idempotent, deduplicate = method.Deduplicate;
         RpcRetryPolicy? retry = method.Retry?.Clone();
         RpcHedgingPolicy? hedging = method.Hedging?.Clone();
         RpcCircuitBreakerPolicy? breaker = method.CircuitBreaker?.Clone();
         foreach (string key in new[] { method.Service.Name, method.FullName })
         {
-            if (!Options.Resilience.Policies.TryGetValue(key, out RpcPolicyOverride? change))
+            if (!view.Policies.TryGetValue(key, out RpcPolicyOverride? change))
             {
                 continue;
             }
@@ -181,13 +185,25 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         return (policies, timeout);
     }
 
-    /// <summary>Held while methods are built from the policy options and while <see cref="UpdatePolicies"/> replaces them.</summary>
-    internal object PolicyLock { get; } = new();
+    /// <summary>Held while methods are built from the policies and while <see cref="UpdatePolicies"/> replaces them.</summary>
+    private readonly object _policyLock = new();
 
-    internal T Track<T>(T method) where T : RpcClientMethod
+    /// <summary>
+    /// Builds a method of a proxy under the current policies (<paramref name="create"/> gets its balancer, whether that
+    /// is the user's own, and its resilience) and keeps it, so that <see cref="UpdatePolicies"/> can rebuild it.
+    /// </summary>
+    internal TMethod AddMethod<TMethod>(RpcMethodDescriptor descriptor, Func<ILoadBalancer>? userBalancer,
+        Func<ILoadBalancer, bool, (MethodResilience<AttemptResult>?, int), TMethod> create)
+        where TMethod : RpcClientMethod
     {
-        _methods.Add(method);
-        return method;
+        lock (_policyLock)
+        {
+            PolicyView view = _policy;
+            (ILoadBalancer balancer, bool userOwned) = GetBalancer(descriptor, userBalancer, view);
+            TMethod method = create(balancer, userOwned, GetResilience(descriptor, view));
+            _methods.Add(method);
+            return method;
+        }
     }
 
     /// <summary>
@@ -196,7 +212,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
     /// while the client runs, as a configuration reload does: calls that start afterwards use them; calls in flight
     /// finish under the policies they started with. Everything is checked first: when a policy is invalid this throws
     /// <see cref="ArgumentException"/> and nothing changes. The other settings of the two groups are fixed when the
-    /// client is created and ignored here.
+    /// client is created and ignored here; <see cref="Options"/> keeps what the client was created with.
     /// </summary>
     public void UpdatePolicies(ResilienceOptions resilience, LoadBalancingOptions balancing)
     {
@@ -205,68 +221,45 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         ObjectDisposedException.ThrowIf(IsDisposed, this);
         resilience.Validate();
         balancing.Validate();
-        lock (PolicyLock)
+        var view = new PolicyView(resilience, balancing);
+        lock (_policyLock)
         {
-            var oldPolicies = new Dictionary<string, RpcPolicyOverride>(Options.Resilience.Policies, StringComparer.Ordinal);
-            var oldStrategies = new Dictionary<string, LoadBalanceStrategy>(Options.Balancing.Strategies, StringComparer.Ordinal);
-            TimeSpan oldTimeout = Options.Resilience.DefaultTimeout;
-            Replace(Options.Resilience.Policies, resilience.Policies);
-            Replace(Options.Balancing.Strategies, balancing.Strategies);
-            Options.Resilience.DefaultTimeout = resilience.DefaultTimeout;
-            var rebuilt = new List<(RpcClientMethod Method, ILoadBalancer Balancer, (MethodResilience<AttemptResult>?, int) Resilience)>(_methods.Count);
-            try
+            // Build every method's settings first (a bad policy throws here), then swap them all.
+            var rebuilt = new (ILoadBalancer Balancer, bool UserOwned, (MethodResilience<AttemptResult>?, int) Policies)[_methods.Count];
+            for (int i = 0; i < rebuilt.Length; i++)
             {
-                foreach (RpcClientMethod method in _methods)
-                {
-                    bool keepUserBalancer = method.UserBalancer is not null && !HasStrategyOverride(method.Descriptor) && !IsShared(method.Balancer);
-                    ILoadBalancer balancer = keepUserBalancer ? method.Balancer : GetBalancer(method.Descriptor, method.UserBalancer);
-                    rebuilt.Add((method, balancer, GetResilience(method.Descriptor)));
-                }
-            }
-            catch
-            {
-                Replace(Options.Resilience.Policies, oldPolicies);
-                Replace(Options.Balancing.Strategies, oldStrategies);
-                Options.Resilience.DefaultTimeout = oldTimeout;
-                throw;
+                RpcClientMethod method = _methods[i];
+                (ILoadBalancer balancer, bool userOwned) = method.UserOwnsBalancer && !view.OverridesStrategy(method.Descriptor)
+                    ? (method.Balancer, true) // a user's balancer keeps its state across reloads
+                    : GetBalancer(method.Descriptor, method.UserBalancer, view);
+                rebuilt[i] = (balancer, userOwned, GetResilience(method.Descriptor, view));
             }
 
-            foreach ((RpcClientMethod method, ILoadBalancer balancer, (MethodResilience<AttemptResult>?, int) policies) in rebuilt)
+            _policy = view;
+            for (int i = 0; i < rebuilt.Length; i++)
             {
-                method.Reconfigure(balancer, policies);
-            }
-        }
-
-        static void Replace<TValue>(IDictionary<string, TValue> target, IDictionary<string, TValue> source)
-        {
-            if (ReferenceEquals(target, source))
-            {
-                return;
-            }
-
-            var copy = new List<KeyValuePair<string, TValue>>(source);
-            target.Clear();
-            foreach (KeyValuePair<string, TValue> entry in copy)
-            {
-                target.Add(entry.Key, entry.Value);
+                _methods[i].Reconfigure(rebuilt[i].Balancer, rebuilt[i].UserOwned, rebuilt[i].Policies);
             }
         }
     }
 
-    private bool HasStrategyOverride(RpcMethodDescriptor method) =>
-        Options.Balancing.Strategies.ContainsKey(method.FullName) || Options.Balancing.Strategies.ContainsKey(method.Service.Name);
-
-    private bool IsShared(ILoadBalancer balancer)
+    /// <summary>The policies methods are built from: the options' at creation, then each <see cref="UpdatePolicies"/>'s (copies).</summary>
+    private sealed class PolicyView
     {
-        foreach (ILoadBalancer shared in _balancers.Values)
+        public PolicyView(ResilienceOptions resilience, LoadBalancingOptions balancing)
         {
-            if (ReferenceEquals(shared, balancer))
-            {
-                return true;
-            }
+            Policies = new Dictionary<string, RpcPolicyOverride>(resilience.Policies, StringComparer.Ordinal);
+            Strategies = new Dictionary<string, LoadBalanceStrategy>(balancing.Strategies, StringComparer.Ordinal);
+            DefaultTimeout = resilience.DefaultTimeout;
         }
 
-        return false;
+        public Dictionary<string, RpcPolicyOverride> Policies { get; }
+
+        public Dictionary<string, LoadBalanceStrategy> Strategies { get; }
+
+        public TimeSpan DefaultTimeout { get; }
+
+        public bool OverridesStrategy(RpcMethodDescriptor method) => Strategies.ContainsKey(method.FullName) || Strategies.ContainsKey(method.Service.Name);
     }
 
     /// <summary>The circuit-breaker groups by scope (service or service/method), for the circuit-state gauge.</summary>
@@ -283,21 +276,24 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
     /// then the method's <c>[LoadBalance]</c> (a user type, created by the generated proxy's factory, gets its own instance),
     /// then round-robin.
     /// </summary>
-    internal ILoadBalancer GetBalancer(RpcMethodDescriptor method, Func<ILoadBalancer>? userBalancer)
+    internal ILoadBalancer GetBalancer(RpcMethodDescriptor method, Func<ILoadBalancer>? userBalancer) => GetBalancer(method, userBalancer, _policy).Balancer;
+
+    /// <summary>The balancer of a method under <paramref name="view"/>, and whether it is the user's own instance.</summary>
+    private (ILoadBalancer Balancer, bool UserOwned) GetBalancer(RpcMethodDescriptor method, Func<ILoadBalancer>? userBalancer, PolicyView view)
     {
-        if (Options.Balancing.Strategies.TryGetValue(method.FullName, out LoadBalanceStrategy strategy) ||
-            Options.Balancing.Strategies.TryGetValue(method.Service.Name, out strategy))
+        if (view.Strategies.TryGetValue(method.FullName, out LoadBalanceStrategy strategy) ||
+            view.Strategies.TryGetValue(method.Service.Name, out strategy))
         {
-            return Shared(strategy);
+            return (Shared(strategy), false);
         }
 
         if (userBalancer is { } factory)
         {
             LoadSettings.TrackLatency(); // a user's balancer may read GetLatencyEwma
-            return factory() ?? throw new InvalidOperationException($"The balancer factory of '{method.FullName}' returned null.");
+            return (factory() ?? throw new InvalidOperationException($"The balancer factory of '{method.FullName}' returned null."), true);
         }
 
-        return Shared(method.LoadBalance ?? LoadBalanceStrategy.RoundRobin);
+        return (Shared(method.LoadBalance ?? LoadBalanceStrategy.RoundRobin), false);
     }
 
     private ILoadBalancer Shared(LoadBalanceStrategy strategy)

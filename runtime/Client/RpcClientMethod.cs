@@ -14,11 +14,12 @@ namespace RpcGen.Client;
 [EditorBrowsable(EditorBrowsableState.Never)]
 public class RpcClientMethod
 {
-    internal RpcClientMethod(RpcMethodDescriptor descriptor, ILoadBalancer balancer, (MethodResilience<AttemptResult>? Policies, int TimeoutMilliseconds) resilience, Func<ILoadBalancer>? userBalancer = null)
+    internal RpcClientMethod(RpcMethodDescriptor descriptor, ILoadBalancer balancer, bool userOwnsBalancer,
+        (MethodResilience<AttemptResult>? Policies, int TimeoutMilliseconds) resilience, Func<ILoadBalancer>? userBalancer)
     {
         Descriptor = descriptor;
         NameUtf8 = Encoding.UTF8.GetBytes(descriptor.FullName);
-        _settings = new Settings(balancer, resilience.Policies, resilience.TimeoutMilliseconds);
+        _settings = new Settings(balancer, userOwnsBalancer, resilience.Policies, resilience.TimeoutMilliseconds);
         UserBalancer = userBalancer;
         HasHashKey = descriptor.HashKeyParameters.Count > 0;
     }
@@ -29,6 +30,9 @@ public class RpcClientMethod
 
     internal ILoadBalancer Balancer => _settings.Balancer;
 
+    /// <summary>True when <see cref="Balancer"/> is the instance the user's factory made (kept across reloads).</summary>
+    internal bool UserOwnsBalancer => _settings.UserOwned;
+
     /// <summary>Retry, hedging, broadcast, deduplication and circuits; null when the method has none of them.</summary>
     internal MethodResilience<AttemptResult>? Resilience => _settings.Resilience;
 
@@ -37,8 +41,8 @@ public class RpcClientMethod
     /// <summary>The factory of the user's <c>[LoadBalance(typeof(X))]</c> balancer, kept for reloads.</summary>
     internal Func<ILoadBalancer>? UserBalancer { get; }
 
-    internal void Reconfigure(ILoadBalancer balancer, (MethodResilience<AttemptResult>? Policies, int TimeoutMilliseconds) resilience) =>
-        _settings = new Settings(balancer, resilience.Policies, resilience.TimeoutMilliseconds);
+    internal void Reconfigure(ILoadBalancer balancer, bool userOwnsBalancer, (MethodResilience<AttemptResult>? Policies, int TimeoutMilliseconds) resilience) =>
+        _settings = new Settings(balancer, userOwnsBalancer, resilience.Policies, resilience.TimeoutMilliseconds);
 
     internal bool HasHashKey { get; }
 
@@ -47,15 +51,16 @@ public class RpcClientMethod
 
     internal byte[] NameUtf8 { get; }
 
-    private sealed record Settings(ILoadBalancer Balancer, MethodResilience<AttemptResult>? Resilience, int TimeoutMilliseconds);
+    private sealed record Settings(ILoadBalancer Balancer, bool UserOwned, MethodResilience<AttemptResult>? Resilience, int TimeoutMilliseconds);
 }
 
 /// <summary>A method with a result of type <typeparamref name="TResult"/>.</summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public sealed class RpcClientMethod<TResult> : RpcClientMethod
 {
-    internal RpcClientMethod(RpcMethodDescriptor descriptor, ILoadBalancer balancer, (MethodResilience<AttemptResult>?, int) resilience, JsonTypeInfo<TResult> resultType, Func<ILoadBalancer>? userBalancer = null)
-        : base(descriptor, balancer, resilience, userBalancer) => ResultType = resultType;
+    internal RpcClientMethod(RpcMethodDescriptor descriptor, ILoadBalancer balancer, bool userOwnsBalancer,
+        (MethodResilience<AttemptResult>?, int) resilience, JsonTypeInfo<TResult> resultType, Func<ILoadBalancer>? userBalancer)
+        : base(descriptor, balancer, userOwnsBalancer, resilience, userBalancer) => ResultType = resultType;
 
     internal JsonTypeInfo<TResult> ResultType { get; }
 

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
 
@@ -31,6 +32,11 @@ public sealed partial class RpcServerCall
     /// <summary>Disposes what was registered, without waiting for asynchronous disposals (they finish on their own).</summary>
     internal void DisposeRegistered(ILogger logger)
     {
+        if (Volatile.Read(ref _disposables) is null)
+        {
+            return; // the common case: no lock on every call's way out
+        }
+
         List<object>? disposables;
         lock (_lock)
         {

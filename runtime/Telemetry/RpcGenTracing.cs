@@ -95,16 +95,17 @@ public static class RpcGenTracing
     /// An event on the client span for each attempt: its number (retries and hedges count up; transparent re-sends
     /// of a request no server took keep it), the endpoint picked and how: the strategy, how many endpoints the client
     /// has, how many were candidates (the rest ejected or removed), how many this call excluded (tried already, or an
-    /// open circuit), and whether the balancer was in panic (too many ejected, so it picked among all).
+    /// open circuit), whether the balancer was in panic (too many ejected, so it picked among all), and for consistent
+    /// hashing the key's home endpoint and whether the pick spilled off it.
     /// </summary>
-    internal static void AttemptEvent(Activity span, int attempt, int transparent, string endpoint, string strategy, int endpoints, int candidates, int excluded, bool panic)
+    internal static void AttemptEvent(Activity span, int attempt, int transparent, string endpoint, string strategy, int endpoints, int candidates, int excluded, bool panic, string? hashHome)
     {
         if (!span.IsAllDataRequested)
         {
             return;
         }
 
-        span.AddEvent(new ActivityEvent("rpcgen.attempt", tags: new ActivityTagsCollection
+        var tags = new ActivityTagsCollection
         {
             { "rpcgen.attempt", attempt },
             { "rpcgen.attempt.transparent", transparent },
@@ -114,7 +115,15 @@ public static class RpcGenTracing
             { "rpcgen.balancer.candidates", candidates },
             { "rpcgen.balancer.excluded", excluded },
             { "rpcgen.balancer.panic", panic },
-        }));
+        };
+        if (hashHome is not null)
+        {
+            // Consistent hashing: the key's home endpoint, and whether the pick spilled off it (ejected, tried, over the load bound).
+            tags.Add("rpcgen.balancer.hash_home", hashHome);
+            tags.Add("rpcgen.balancer.hash_spilled", hashHome != endpoint);
+        }
+
+        span.AddEvent(new ActivityEvent("rpcgen.attempt", tags: tags));
     }
 
     /// <summary>An event on the client span for an attempt that failed, with its status.</summary>

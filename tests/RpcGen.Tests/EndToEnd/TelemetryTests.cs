@@ -114,6 +114,43 @@ public sealed class TelemetryTests
     }
 
     [Fact]
+    public async Task ConsistentHashing_NamesTheKeysHome_AndASpillOffIt()
+    {
+        var spans = new ConcurrentQueue<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == RpcGenTracing.SourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = span =>
+            {
+                if (span.Kind == ActivityKind.Client && span.DisplayName == "work/ForUser")
+                {
+                    spans.Enqueue(span);
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+        await using ServerCluster<Work> cluster = await ServerCluster.StartAsync(3, i => new Work($"w{i}", 0), static (server, work) => server.Map<IWork>(work));
+        await using RpcClient client = ServerCluster.CreateClient(cluster.Servers, o => o.Balancing.OutlierDetection.Enabled = false);
+        IWork work = client.CreateProxy<IWork>();
+
+        string homeName = await work.ForUserAsync("ada");
+        Dictionary<string, object?> first = spans.Single().Events.Single(e => e.Name == "rpcgen.attempt").Tags.ToDictionary(t => t.Key, t => t.Value);
+        Assert.Equal(false, first["rpcgen.balancer.hash_spilled"]);
+        Assert.Equal(first["server.address"], first["rpcgen.balancer.hash_home"]);
+
+        int home = cluster.Services.FindIndex(w => homeName.StartsWith(w.Name, StringComparison.Ordinal));
+        await cluster.Servers[home].DisposeAsync(); // the key's home goes away: the call spills to the next owner on the ring
+        spans.Clear();
+        Assert.DoesNotContain(cluster.Services[home].Name, await work.ForUserAsync("ada"), StringComparison.Ordinal);
+        Dictionary<string, object?>[] attempts = spans.Single().Events.Where(e => e.Name == "rpcgen.attempt")
+            .Select(e => e.Tags.ToDictionary(t => t.Key, t => t.Value)).ToArray();
+        Dictionary<string, object?> spilled = attempts.Last();
+        Assert.Equal(true, spilled["rpcgen.balancer.hash_spilled"]);
+        Assert.Equal(first["rpcgen.balancer.hash_home"], spilled["rpcgen.balancer.hash_home"]);
+    }
+
+    [Fact]
     public void LogMessages_HaveUniqueEventIds_AndEveryOneIsDocumented()
     {
         string docs = File.ReadAllText(Path.Combine(TestPaths.RepositoryRoot, "docs", "observability.md"));

@@ -21,6 +21,9 @@ public interface IGreeter
 
     [Idempotent]
     Task<string> SlowAsync(int milliseconds, CancellationToken cancellationToken = default);
+
+    /// <summary>What DI-registered interceptors and the authenticator left on the call: a header and the user.</summary>
+    Task<string> WhoAsync();
 }
 
 [RpcService("counter")]
@@ -62,6 +65,12 @@ public sealed class Greeter : IGreeter
         return _identity.Name;
     }
 
+    public Task<string> WhoAsync()
+    {
+        RpcCallContext call = RpcCallContext.Current!;
+        return Task.FromResult($"{call.RequestHeaders.GetValue("x-stamp")}|{call.User?.Identity?.Name ?? "anonymous"}");
+    }
+
     private static int RuntimeHelpersId(object o) => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(o);
 }
 
@@ -73,6 +82,37 @@ public sealed class Counter : ICounter
 }
 
 public sealed record ServerIdentity(string Name);
+
+/// <summary>A client interceptor from DI that stamps every call with a value of another DI service.</summary>
+public sealed class StampInterceptor(ServerIdentity identity) : RpcClientInterceptor
+{
+    public override ValueTask InterceptCallAsync(RpcOutgoingCall call, Func<RpcOutgoingCall, ValueTask> next)
+    {
+        call.RequestHeaders.Add("x-stamp", "from-" + identity.Name);
+        return next(call);
+    }
+}
+
+/// <summary>A server interceptor from DI that counts the calls it saw.</summary>
+public sealed class ServerMark : RpcServerInterceptor
+{
+    public int Seen;
+
+    public override ValueTask InterceptAsync(RpcIncomingCall call, Func<RpcIncomingCall, ValueTask> next)
+    {
+        Interlocked.Increment(ref Seen);
+        return next(call);
+    }
+}
+
+/// <summary>An authenticator from DI: the bearer token names the user.</summary>
+public sealed class TokenAuthenticator : IRpcAuthenticator
+{
+    public ValueTask<System.Security.Claims.ClaimsPrincipal?> AuthenticateAsync(RpcCallContext call, CancellationToken cancellationToken) =>
+        new(call.RequestHeaders.GetValue("authorization") is { } value && value.StartsWith("Bearer ", StringComparison.Ordinal)
+            ? new System.Security.Claims.ClaimsPrincipal(new System.Security.Claims.ClaimsIdentity(new[] { new System.Security.Claims.Claim(System.Security.Claims.ClaimTypes.Name, value[7..]) }, "token"))
+            : null);
+}
 
 [Collection(SerialCollection.Name)]
 public sealed class HostingTests
@@ -396,6 +436,34 @@ public sealed class HostingTests
         Assert.Equal(HealthStatus.Degraded, report.Entries["rpcgen-clients"].Status);
         Assert.Contains("pair", report.Entries["rpcgen-clients"].Description, StringComparison.Ordinal);
         await client.StopAsync();
+    }
+
+    [Fact]
+    public async Task InterceptorsCredentialsAndAuthenticator_ComeFromDI()
+    {
+        HostApplicationBuilder serverBuilder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        serverBuilder.Services.AddSingleton(new ServerIdentity("srv"));
+        serverBuilder.Services.AddScoped<CallScope>();
+        serverBuilder.Services.AddRpcServer()
+            .MapService<IGreeter, Greeter>()
+            .AddInterceptor<ServerMark>()
+            .AddAuthenticator<TokenAuthenticator>();
+        using IHost server = serverBuilder.Build();
+        await server.StartAsync();
+
+        var services = new ServiceCollection();
+        services.AddSingleton(new ServerIdentity("cli"));
+        services.AddRpcClient<IGreeter>("secured", o => o.Endpoints.Add(RpcEndpoint.Parse(Address(server))))
+            .AddInterceptor<StampInterceptor>()
+            .AddCredentials(provider => RpcCallCredentials.BearerToken(_ => new ValueTask<string>("ada-" + provider.GetRequiredService<ServerIdentity>().Name)))
+            .ConfigureOptions(o => o.AllowCredentialsOverPlainText = true); // loopback in a test; TLS in production
+        await using ServiceProvider provider = services.BuildServiceProvider();
+
+        Assert.Equal("from-cli|ada-cli", await provider.GetRequiredService<IGreeter>().WhoAsync());
+        Assert.Equal(1, server.Services.GetRequiredService<ServerMark>().Seen);
+        Assert.Same(server.Services.GetRequiredService<ServerMark>(), server.Services.GetRequiredService<RpcServerHost>().Server!.Options.Interceptors.Single());
+        await server.StopAsync();
+        server.Dispose();
     }
 
     [Fact]
