@@ -27,6 +27,14 @@ public sealed class LoadBalancingOptions
     /// <summary>How fast <see cref="LoadBalanceStrategy.PeakEwma"/>'s latency average forgets. The default value is 10 seconds.</summary>
     public TimeSpan PeakEwmaDecay { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How much of a priority group's health counts for its share of calls (Envoy's overprovisioning factor): a group
+    /// whose healthy endpoints, times this factor, are all of it takes every call; below that, the rest spills to
+    /// the next group. With 1.4, a primary group keeps all calls until more than about 29 % of it is ejected. Only
+    /// matters when endpoints have different <see cref="RpcEndpoint.Priority"/>. The default value is 1.4.
+    /// </summary>
+    public double PriorityOverprovisioningFactor { get; set; } = 1.4;
+
     /// <summary>Ejection of failing endpoints and the panic threshold.</summary>
     public OutlierDetectionOptions OutlierDetection { get; } = new();
 
@@ -49,6 +57,11 @@ public sealed class LoadBalancingOptions
                 throw new ArgumentOutOfRangeException(nameof(Strategies), entry.Value,
                     $"Balancing.Strategies[\"{entry.Key}\"] is {(int)entry.Value}, not a load-balancing strategy; use one of {string.Join(", ", Enum.GetNames<LoadBalanceStrategy>())}.");
             }
+        }
+
+        if (!(PriorityOverprovisioningFactor >= 1) || double.IsInfinity(PriorityOverprovisioningFactor))
+        {
+            throw new ArgumentOutOfRangeException(nameof(PriorityOverprovisioningFactor), PriorityOverprovisioningFactor, "Balancing.PriorityOverprovisioningFactor must be a number of at least 1 (1.4 is the usual value).");
         }
 
         if (!(ConsistentHashLoadFactor >= 1))

@@ -43,6 +43,19 @@ public sealed class RpcEndpoint : IEquatable<RpcEndpoint>
         init => _weight = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(Weight), value, "A weight is 0 or more.");
     }
 
+    /// <summary>
+    /// The endpoint's priority group: 0 is the primary group, 1 the first backup, and so on. Calls go to the
+    /// lowest-numbered group while enough of it is healthy and spill to the next as its health drops
+    /// (<see cref="LoadBalancingOptions.PriorityOverprovisioningFactor"/>). The default value is 0.
+    /// </summary>
+    public int Priority
+    {
+        get => _priority;
+        init => _priority = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(Priority), value, "A priority is 0 (primary) or more (backups).");
+    }
+
+    private readonly int _priority;
+
     /// <summary>The zone (rack, availability zone, data centre) the server runs in, for locality-aware balancing.</summary>
     public string? Zone { get; init; }
 
@@ -55,10 +68,10 @@ public sealed class RpcEndpoint : IEquatable<RpcEndpoint>
     private readonly int _weight = 100;
 
     /// <summary>The same address with other metadata.</summary>
-    public RpcEndpoint With(int? weight = null, string? zone = null) =>
+    public RpcEndpoint With(int? weight = null, string? zone = null, int? priority = null) =>
         IsInProcess
-            ? new RpcEndpoint(Host) { Weight = weight ?? Weight, Zone = zone ?? Zone, Tags = Tags }
-            : new RpcEndpoint(Host, Port) { Weight = weight ?? Weight, Zone = zone ?? Zone, Tags = Tags };
+            ? new RpcEndpoint(Host) { Weight = weight ?? Weight, Zone = zone ?? Zone, Tags = Tags, Priority = priority ?? Priority }
+            : new RpcEndpoint(Host, Port) { Weight = weight ?? Weight, Zone = zone ?? Zone, Tags = Tags, Priority = priority ?? Priority };
 
     /// <summary>An in-process endpoint: <see cref="Host"/> is the name its server listens under in this process.</summary>
     internal bool IsInProcess { get; }

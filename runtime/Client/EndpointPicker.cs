@@ -35,7 +35,10 @@ internal sealed class EndpointPicker
     private RpcEndpointState? Pick(RpcClientMethod method, ulong hashKey, ref TriedEndpoints tried, long timestamp, bool allowRepeat, CircuitBreakerGroup? breaker, ref RpcException? refused)
     {
         EndpointSet set = _client.EndpointSet;
-        ReadOnlySpan<RpcEndpointState> candidates = set.Candidates;
+        // Priority groups: the call goes to one group, drawn by the groups' shares (by its hash key, so a key stays put).
+        ReadOnlySpan<RpcEndpointState> candidates = set.Levels is null
+            ? set.Candidates
+            : set.CandidatesFor(method.HasHashKey ? (int)(hashKey % 10_000) : (_client.Options.Balancing.Random ?? Random.Shared).Next(10_000));
         bool filterBreaker = breaker is { AnyNotClosed: true };
         if (tried.IsEmpty && !filterBreaker)
         {
@@ -43,7 +46,7 @@ internal sealed class EndpointPicker
         }
 
         // Retries and open circuits: the balancer sees the remaining candidates, in a pooled array (no allocation).
-        RpcEndpointState[] pooled = System.Buffers.ArrayPool<RpcEndpointState>.Shared.Rent(Math.Max(1, candidates.Length));
+        RpcEndpointState[] pooled = System.Buffers.ArrayPool<RpcEndpointState>.Shared.Rent(Math.Max(1, set.Candidates.Length)); // room for a failover to every group
         try
         {
             int remaining = 0, open = 0;
@@ -56,6 +59,23 @@ internal sealed class EndpointPicker
                 else if (!tried.Contains(candidate.Id))
                 {
                     pooled[remaining++] = candidate;
+                }
+            }
+
+            if (remaining == 0 && candidates.Length < set.Candidates.Length)
+            {
+                // The call's priority group is used up (tried, or behind open circuits): fail over to every group.
+                foreach (RpcEndpointState candidate in set.Candidates)
+                {
+                    if (!(filterBreaker && breaker!.IsBlocked(candidate.Id, timestamp)) && !tried.Contains(candidate.Id))
+                    {
+                        pooled[remaining++] = candidate;
+                    }
+                }
+
+                if (remaining > 0)
+                {
+                    open = 0;
                 }
             }
 

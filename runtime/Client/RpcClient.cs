@@ -397,7 +397,8 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
     void IHealthMonitorHost.RebuildEndpointSet() => RebuildEndpointSet();
 
     private void RebuildEndpointSetLocked() =>
-        _set = EndpointSet.Build(_states, Options.Balancing.OutlierDetection.Enabled ? Options.Balancing.OutlierDetection.PanicThresholdPercent : 0);
+        _set = EndpointSet.Build(_states, Options.Balancing.OutlierDetection.Enabled ? Options.Balancing.OutlierDetection.PanicThresholdPercent : 0,
+            Options.Balancing.PriorityOverprovisioningFactor);
 
     /// <summary>Closes every connection; calls in flight fail with <see cref="Protocol.RpcStatusCode.Unavailable"/>.</summary>
     public async ValueTask DisposeAsync()

@@ -172,7 +172,7 @@ public static class RpcClientConfiguration
         }
 
         RpcEndpoint? endpoint = null;
-        int weight = 100;
+        int weight = 100, priority = 0;
         string? zone = null;
         var tags = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (IConfigurationSection child in section.GetChildren())
@@ -185,6 +185,11 @@ public static class RpcClientConfiguration
                         ? parsed
                         : throw new ArgumentException($"RpcGen configuration '{child.Path}': '{child.Value}' is not a whole number.");
                     break;
+                case "Priority":
+                    priority = int.TryParse(child.Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int level) && level >= 0
+                        ? level
+                        : throw new ArgumentException($"RpcGen configuration '{child.Path}': '{child.Value}' is not a priority (0 for the primary group, 1, 2… for backups).");
+                    break;
                 case "Zone": zone = child.Value; break;
                 case "Tags":
                     foreach (IConfigurationSection tag in child.GetChildren())
@@ -193,7 +198,7 @@ public static class RpcClientConfiguration
                     }
 
                     break;
-                default: throw new ArgumentException($"RpcGen configuration '{child.Path}': unknown setting '{child.Key}'; known settings here: Address, Weight, Zone, Tags.");
+                default: throw new ArgumentException($"RpcGen configuration '{child.Path}': unknown setting '{child.Key}'; known settings here: Address, Weight, Priority, Zone, Tags.");
             }
         }
 
@@ -204,7 +209,7 @@ public static class RpcClientConfiguration
 
         try
         {
-            return new RpcEndpoint(endpoint.Host, endpoint.Port) { Weight = weight, Zone = zone, Tags = tags };
+            return new RpcEndpoint(endpoint.Host, endpoint.Port) { Weight = weight, Priority = priority, Zone = zone, Tags = tags };
         }
         catch (ArgumentOutOfRangeException ex)
         {
