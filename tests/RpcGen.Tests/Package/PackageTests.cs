@@ -193,6 +193,9 @@ public sealed class PackageTests : IDisposable
         (int run, string runOutput) = Dotnet(app, "run", "--no-build", "-c", "Release");
         Assert.True(run == 0, runOutput);
         Assert.Contains("sum=42 user=ada", runOutput, StringComparison.Ordinal);
+        // The core package brings none of the satellites' heavy dependencies (etcd's gRPC client, the host).
+        string[] shipped = Directory.GetFiles(Path.Combine(app, "bin", "Release", "net10.0"), "*.dll").Select(Path.GetFileName).ToArray()!;
+        Assert.DoesNotContain(shipped, f => f!.StartsWith("Grpc.", StringComparison.Ordinal) || f.StartsWith("Google.", StringComparison.Ordinal) || f.StartsWith("dotnet-etcd", StringComparison.Ordinal) || f.StartsWith("Microsoft.Extensions.Hosting", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -229,13 +232,22 @@ public sealed class PackageTests : IDisposable
         Assert.Contains("return Task<int> instead", buildOutput, StringComparison.Ordinal);
     }
 
-    /// <summary>Packs RpcGen.Hosting with the version of the RpcGen package packed just before, so its dependency resolves to it.</summary>
-    private string PackHosting()
+    /// <summary>Packs a satellite package with the version of the RpcGen package packed just before, so its dependency resolves to it.</summary>
+    private string PackSatellite(string project, string id)
     {
         string version = _version ?? throw new InvalidOperationException("Pack first.");
-        (int exit, string output) = Dotnet(RepositoryRoot(), "pack", "hosting/RpcGen.Hosting.csproj", "-c", "Release", "-o", Path.Combine(_work, "feed"), "-p:PackageVersion=" + version);
+        (int exit, string output) = Dotnet(RepositoryRoot(), "pack", project, "-c", "Release", "-o", Path.Combine(_work, "feed"), "-p:PackageVersion=" + version);
         Assert.True(exit == 0, output);
-        return Directory.GetFiles(Path.Combine(_work, "feed"), "RpcGen.Hosting.*.nupkg").Single(f => !f.EndsWith(".snupkg", StringComparison.Ordinal));
+        string package = Directory.GetFiles(Path.Combine(_work, "feed"), id + ".*.nupkg").Single(f => !f.EndsWith(".snupkg", StringComparison.Ordinal));
+        using ZipArchive zip = ZipFile.OpenRead(package);
+        Assert.Contains(zip.Entries, e => e.FullName == $"lib/net8.0/{id}.dll");
+        Assert.Contains(zip.Entries, e => e.FullName == $"lib/net10.0/{id}.dll");
+        Assert.DoesNotContain(zip.Entries, e => e.FullName.StartsWith("analyzers/", StringComparison.Ordinal)); // the generator ships once, in RpcGen
+        using var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open());
+        string text = nuspec.ReadToEnd();
+        Assert.Contains($"<dependency id=\"RpcGen\" version=\"{version}\"", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("AspNetCore", text, StringComparison.Ordinal);
+        return package;
     }
 
     [Fact]
@@ -243,18 +255,7 @@ public sealed class PackageTests : IDisposable
     public void HostingPackage_WithTheCorePackage_HostsAServerAndResolvesAClient()
     {
         Pack();
-        string package = PackHosting();
-        using (ZipArchive zip = ZipFile.OpenRead(package))
-        {
-            Assert.Contains(zip.Entries, e => e.FullName == "lib/net8.0/RpcGen.Hosting.dll");
-            Assert.Contains(zip.Entries, e => e.FullName == "lib/net10.0/RpcGen.Hosting.dll");
-            Assert.DoesNotContain(zip.Entries, e => e.FullName.StartsWith("analyzers/", StringComparison.Ordinal)); // the generator ships once, in RpcGen
-            using var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open());
-            string text = nuspec.ReadToEnd();
-            Assert.Contains($"<dependency id=\"RpcGen\" version=\"{_version}\"", text, StringComparison.Ordinal);
-            Assert.DoesNotContain("AspNetCore", text, StringComparison.Ordinal);
-        }
-
+        PackSatellite("hosting/RpcGen.Hosting.csproj", "RpcGen.Hosting");
         string app = Consumer("HostedApp", """
             using Microsoft.Extensions.DependencyInjection;
             using Microsoft.Extensions.Hosting;
@@ -299,6 +300,50 @@ public sealed class PackageTests : IDisposable
         (int run, string runOutput) = Dotnet(app, "run", "--no-build", "-c", "Release");
         Assert.True(run == 0, runOutput);
         Assert.Contains("hosted sum=42", runOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    [Trait("Category", "Package")]
+    public async Task EtcdPackage_WithTheCorePackage_RegistersAServerAndDiscoversIt()
+    {
+        await using EtcdServer etcd = await EtcdServer.StartAsync();
+        Pack();
+        PackSatellite("etcd/RpcGen.Etcd.csproj", "RpcGen.Etcd");
+        string app = Consumer("EtcdApp", """
+            using RpcGen;
+            using RpcGen.Etcd;
+
+            var etcd = new EtcdOptions { Servers = { new Uri(args[0]) }, Prefix = "/package-test/" };
+            await using var server = new RpcServer();
+            server.Map<Shop.ICalculator>(new Shop.Calculator());
+            await server.StartAsync();
+            await using EtcdRegistration registration = await EtcdRegistration.RegisterAsync(etcd, "calc", server.Endpoints);
+            await using EtcdEndpointSource source = await EtcdEndpointSource.StartAsync(etcd, "calc");
+            await using var client = new RpcClient(new RpcClientOptions { EndpointSource = source });
+            int sum = await client.CreateProxy<Shop.ICalculator>().AddAsync(20, 22);
+            Console.WriteLine($"discovered sum={sum} from {source.Endpoints.Count} endpoint(s)");
+            return sum == 42 ? 0 : 1;
+
+            namespace Shop
+            {
+                [RpcService("calc")]
+                public interface ICalculator
+                {
+                    Task<int> AddAsync(int a, int b, CancellationToken ct = default);
+                }
+
+                public sealed class Calculator : ICalculator
+                {
+                    public Task<int> AddAsync(int a, int b, CancellationToken ct = default) => Task.FromResult(a + b);
+                }
+            }
+            """, extraItems: $"""<PackageReference Include="RpcGen.Etcd" Version="{_version}" />""");
+        (int build, string buildOutput) = RestoreAndBuild(app);
+        Assert.True(build == 0, buildOutput);
+        Assert.Contains("0 Warning(s)", buildOutput, StringComparison.Ordinal);
+        (int run, string runOutput) = Dotnet(app, "run", "--no-build", "-c", "Release", "--", etcd.Url.ToString());
+        Assert.True(run == 0, runOutput);
+        Assert.Contains("discovered sum=42 from 1 endpoint(s)", runOutput, StringComparison.Ordinal);
     }
 
     public void Dispose()

@@ -1,0 +1,199 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using RpcGen.Etcd;
+using RpcGen.Tests.Support;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace RpcGen.Tests.Discovery;
+
+[RpcService("disco"), Timeout(5000), Retry(MaxAttempts = 3, InitialBackoffMs = 1, MaxBackoffMs = 5)]
+public interface IDisco
+{
+    [Idempotent]
+    Task<string> WhoAsync(CancellationToken cancellationToken = default);
+}
+
+public sealed class Disco(string name) : IDisco
+{
+    private int _calls;
+
+    public string Name => name;
+
+    public int Calls => Volatile.Read(ref _calls);
+
+    public async Task<string> WhoAsync(CancellationToken cancellationToken = default)
+    {
+        Interlocked.Increment(ref _calls);
+        await Task.Yield();
+        return name;
+    }
+}
+
+/// <summary>Discovery through a real etcd: self-registration under leases, live watch, graceful and brutal exits, etcd restarts.</summary>
+[Collection(SerialCollection.Name)]
+public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Ttl = TimeSpan.FromSeconds(3);
+
+    /// <summary>Callers that keep calling until stopped, counting calls and failures.</summary>
+    private sealed class Load : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task[] _callers;
+
+        public Load(IDisco disco, int callers)
+        {
+            _callers = Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
+            {
+                while (!_stop.IsCancellationRequested)
+                {
+                    try
+                    {
+                        await disco.WhoAsync();
+                        Interlocked.Increment(ref Completed);
+                    }
+                    catch (Exception ex)
+                    {
+                        Failures.Add(ex);
+                    }
+                }
+            })).ToArray();
+        }
+
+        public int Completed;
+
+        public ConcurrentBag<Exception> Failures { get; } = new();
+
+        public async Task MoreAsync(int calls)
+        {
+            int target = Volatile.Read(ref Completed) + calls;
+            await Wait.UntilAsync(() => Volatile.Read(ref Completed) >= target);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _stop.Cancel();
+            await Task.WhenAll(_callers);
+        }
+    }
+
+    private static async Task<(RpcServer Server, Disco Service, EtcdRegistration Registration)> StartServerAsync(EtcdServer etcd, string name)
+    {
+        var server = new RpcServer();
+        var service = new Disco(name);
+        server.Map<IDisco>(service);
+        await server.StartAsync();
+        EtcdRegistration registration = await EtcdRegistration.RegisterAsync(etcd.Options(), "disco", server.Endpoints, Ttl, version: "1.0");
+        return (server, service, registration);
+    }
+
+    [Fact]
+    public async Task ServersJoinLeaveGracefullyAndDie_UnderLoad_WithoutAFailedCall()
+    {
+        await using EtcdServer etcd = await EtcdServer.StartAsync();
+        var servers = new List<(RpcServer Server, Disco Service, EtcdRegistration Registration)>();
+        for (int i = 0; i < 3; i++)
+        {
+            servers.Add(await StartServerAsync(etcd, $"s{i}"));
+        }
+
+        await using EtcdEndpointSource source = await EtcdEndpointSource.StartAsync(etcd.Options(), "disco");
+        Assert.Equal(3, source.Endpoints.Count);
+        Assert.Equal("1.0", source.Endpoints[0].Tags["version"]);
+        await using var client = new RpcClient(new RpcClientOptions { EndpointSource = source });
+        await using var load = new Load(client.CreateProxy<IDisco>(), 64);
+        await load.MoreAsync(500);
+
+        // A fourth server registers: calls reach it.
+        var joined = Stopwatch.StartNew();
+        (RpcServer Server, Disco Service, EtcdRegistration Registration) fourth = await StartServerAsync(etcd, "s3");
+        servers.Add(fourth);
+        await Wait.UntilAsync(() => fourth.Service.Calls > 0);
+        TimeSpan toFirstCall = joined.Elapsed;
+
+        // One stops gracefully: deregistered first, then drained.
+        await servers[0].Registration.DeregisterAsync();
+        await Wait.UntilAsync(() => client.Endpoints.Count == 3);
+        await servers[0].Server.StopAsync();
+        await load.MoreAsync(500);
+
+        // One dies: its lease is no longer renewed and its connections drop at once.
+        var killed = Stopwatch.StartNew();
+        await servers[1].Registration.AbandonAsync();
+        await servers[1].Server.DisposeAsync();
+        await Wait.UntilAsync(() => client.Endpoints.All(e => e.Endpoint.Port != servers[1].Server.Endpoints[0].Port));
+        TimeSpan toRemoval = killed.Elapsed;
+        await load.MoreAsync(500);
+        await load.DisposeAsync();
+
+        output.WriteLine($"registration → first call {toFirstCall.TotalMilliseconds:0} ms; kill → removal {toRemoval.TotalMilliseconds:0} ms (TTL {Ttl.TotalSeconds} s); calls {load.Completed}, failed {load.Failures.Count}");
+        Assert.Empty(load.Failures);
+        Assert.True(toRemoval >= Ttl - TimeSpan.FromSeconds(1), $"removed after {toRemoval}: before its lease could expire"); // only the lease tells clients
+        Assert.Equal(2, client.Endpoints.Count);
+        foreach ((RpcServer server, _, EtcdRegistration registration) in servers)
+        {
+            await registration.DisposeAsync();
+            await server.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task EtcdKilledAndRestarted_UnderLoad_CallsKeepFlowing_TheWatchResumes_AndFindsANewServer()
+    {
+        await using EtcdServer etcd = await EtcdServer.StartAsync();
+        var servers = new List<(RpcServer Server, Disco Service, EtcdRegistration Registration)>
+        {
+            await StartServerAsync(etcd, "a"),
+            await StartServerAsync(etcd, "b"),
+        };
+        await using EtcdEndpointSource source = await EtcdEndpointSource.StartAsync(etcd.Options(), "disco");
+        await using var client = new RpcClient(new RpcClientOptions { EndpointSource = source });
+        await using var load = new Load(client.CreateProxy<IDisco>(), 16);
+        await load.MoreAsync(200);
+
+        await etcd.KillAsync();
+        await Wait.UntilAsync(() => source.IsStale);
+        await load.MoreAsync(500); // the last known set serves
+        Assert.Equal(2, client.Endpoints.Count);
+
+        await etcd.RestartAsync();
+        await Wait.UntilAsync(() => !source.IsStale);
+        servers.Add(await StartServerAsync(etcd, "c"));
+        await Wait.UntilAsync(() => servers[2].Service.Calls > 0);
+        await load.MoreAsync(200);
+        await load.DisposeAsync();
+
+        Assert.Empty(load.Failures);
+        Assert.Equal(3, client.Endpoints.Count); // a and b kept (or renewed) their leases across the restart
+        foreach ((RpcServer server, _, EtcdRegistration registration) in servers)
+        {
+            await registration.DisposeAsync();
+            await server.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task BadRecords_AreIgnored_AndOptionsAreChecked()
+    {
+        await using EtcdServer etcd = await EtcdServer.StartAsync();
+        EtcdOptions options = etcd.Options();
+        using (var http = new HttpClient())
+        {
+            // etcd's JSON gateway: put a value that is not an endpoint record under the service's prefix.
+            string key = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(options.Prefix + "disco/garbage"));
+            string value = Convert.ToBase64String("not json"u8.ToArray());
+            (await http.PostAsync(new Uri(etcd.Url, "/v3/kv/put"), new StringContent($"{{\"key\":\"{key}\",\"value\":\"{value}\"}}"))).EnsureSuccessStatusCode();
+        }
+
+        (RpcServer server, _, EtcdRegistration registration) = await StartServerAsync(etcd, "only");
+        await using EtcdEndpointSource source = await EtcdEndpointSource.StartAsync(options, "disco");
+        Assert.Equal(server.Endpoints[0].Port, Assert.Single(source.Endpoints).Port);
+        await registration.DisposeAsync();
+        await server.DisposeAsync();
+
+        Assert.Throws<ArgumentException>(() => new EtcdOptions().Validate());
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => EtcdRegistration.RegisterAsync(options, "disco", new[] { new RpcEndpoint("h", 1) }, TimeSpan.FromSeconds(1)));
+        await Assert.ThrowsAsync<ArgumentException>(() => EtcdRegistration.RegisterAsync(options, "disco", Array.Empty<RpcEndpoint>()));
+    }
+}
