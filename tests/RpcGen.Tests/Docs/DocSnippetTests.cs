@@ -174,7 +174,7 @@ public sealed partial class DocSnippetTests
     private static partial Regex PackageUsing();
 
     private static readonly Lazy<ImmutableArray<MetadataReference>> s_references = new(() =>
-        GeneratorHarness.References(file => file.StartsWith("Microsoft.Extensions.", StringComparison.Ordinal) || file.StartsWith("Polly.", StringComparison.Ordinal) || file is "RpcGen.Hosting.dll" or "RpcGen.Etcd.dll"));
+        GeneratorHarness.References(file => file.StartsWith("Microsoft.Extensions.", StringComparison.Ordinal) || file.StartsWith("Polly.", StringComparison.Ordinal) || file is "RpcGen.Hosting.dll" or "RpcGen.Etcd.dll" or "RpcGen.Dns.dll"));
 
     /// <summary>System.Text.Json's own source generator, from the targeting pack, for snippets that declare a context.</summary>
     private static readonly Lazy<ISourceGenerator[]> s_jsonGenerator = new(() =>

@@ -156,7 +156,8 @@ public sealed class TelemetryTests
         string docs = File.ReadAllText(Path.Combine(TestPaths.RepositoryRoot, "docs", "observability.md"));
         var ids = new List<int>();
         foreach (Type log in new[] { typeof(RpcClient).Assembly.GetType("RpcGen.Telemetry.RpcGenLog")!, typeof(RpcGen.Hosting.RpcClientFactory).Assembly.GetType("RpcGen.Hosting.HostingLog")!,
-                                        typeof(RpcGen.Etcd.EtcdRegistration).Assembly.GetType("RpcGen.Etcd.EtcdLog")! })
+                                        typeof(RpcGen.Etcd.EtcdRegistration).Assembly.GetType("RpcGen.Etcd.EtcdLog")!,
+                                        typeof(RpcGen.Dns.DnsEndpointSource).Assembly.GetType("RpcGen.Dns.DnsLog")! })
         {
             foreach (MethodInfo method in log.GetMethods(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static))
             {

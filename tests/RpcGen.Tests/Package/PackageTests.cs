@@ -346,6 +346,35 @@ public sealed class PackageTests : IDisposable
         Assert.Contains("discovered sum=42 from 1 endpoint(s)", runOutput, StringComparison.Ordinal);
     }
 
+    [Fact]
+    [Trait("Category", "Package")]
+    public async Task DnsPackage_WithTheCorePackage_DiscoversAServerBySrvRecord()
+    {
+        await using var server = new RpcServer();
+        server.Map<ICalculator>(new Calculator("dns"));
+        await server.StartAsync();
+        await using DnsmasqServer dns = await DnsmasqServer.StartAsync(new[] { "127.0.0.1 calc1.rpcgen.test" },
+            new[] { $"_rpc._tcp.calc.rpcgen.test,calc1.rpcgen.test,{server.Endpoints[0].Port},0,100" });
+        Pack();
+        PackSatellite("dns/RpcGen.Dns.csproj", "RpcGen.Dns");
+        string app = Consumer("DnsApp", """
+            using System.Net;
+            using RpcGen;
+            using RpcGen.Dns;
+
+            var options = new DnsDiscoveryOptions { Name = "_rpc._tcp.calc.rpcgen.test", Srv = true, NameServers = { IPEndPoint.Parse(args[0]) } };
+            await using DnsEndpointSource source = await DnsEndpointSource.StartAsync(options);
+            Console.WriteLine($"resolved {string.Join(",", source.Endpoints)}");
+            return source.Endpoints.Count == 1 ? 0 : 1;
+            """, extraItems: $"""<PackageReference Include="RpcGen.Dns" Version="{_version}" />""");
+        (int build, string buildOutput) = RestoreAndBuild(app);
+        Assert.True(build == 0, buildOutput);
+        Assert.Contains("0 Warning(s)", buildOutput, StringComparison.Ordinal);
+        (int run, string runOutput) = Dotnet(app, "run", "--no-build", "-c", "Release", "--", dns.NameServer.ToString());
+        Assert.True(run == 0, runOutput);
+        Assert.Contains($"resolved 127.0.0.1:{server.Endpoints[0].Port}", runOutput, StringComparison.Ordinal);
+    }
+
     public void Dispose()
     {
         try

@@ -1,0 +1,106 @@
+using System.Net;
+using RpcGen.Dns;
+using RpcGen.Tests.Support;
+using Xunit;
+
+namespace RpcGen.Tests.Discovery;
+
+/// <summary>Discovery through a real dnsmasq: A records (a headless service) and SRV records, TTL refreshes, outages.</summary>
+[Collection(SerialCollection.Name)]
+public sealed class DnsDiscoveryTests
+{
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task<RpcServer> ServeAsync(string address, int port, string name)
+    {
+        var server = new RpcServer(new RpcServerOptions { Listen = { new IPEndPoint(IPAddress.Parse(address), port) } });
+        server.Map<IDisco>(new Disco(name));
+        await server.StartAsync();
+        return server;
+    }
+
+    [Fact]
+    public async Task ARecords_OneAddressPerServer_AnAddedRecordIsPickedUpAfterItsTtl_AndAnOutageKeepsTheLastSet()
+    {
+        int port = FreePort();
+        await using RpcServer first = await ServeAsync("127.0.0.1", port, "first");
+        await using RpcServer second = await ServeAsync("127.0.0.2", port, "second"); // all of 127/8 is loopback on Linux
+        await using DnsmasqServer dns = await DnsmasqServer.StartAsync(new[] { "127.0.0.1 calc.rpcgen.test" });
+        var options = new DnsDiscoveryOptions { Name = "calc.rpcgen.test", Port = port, NameServers = { dns.NameServer }, MinRefresh = TimeSpan.FromMilliseconds(200) };
+        await using DnsEndpointSource source = await DnsEndpointSource.StartAsync(options);
+        Assert.Equal(new[] { $"127.0.0.1:{port}" }, source.Endpoints.Select(e => e.ToString()));
+        await using var client = new RpcClient(new RpcClientOptions { EndpointSource = source });
+        IDisco disco = client.CreateProxy<IDisco>();
+        Assert.Equal("first", await disco.WhoAsync());
+
+        await dns.SetHostsAsync(new[] { "127.0.0.1 calc.rpcgen.test", "127.0.0.2 calc.rpcgen.test" });
+        await Wait.UntilAsync(() => source.Endpoints.Count == 2); // after the 1 s TTL
+        var seen = new HashSet<string>();
+        await Wait.UntilAsync(() =>
+        {
+            seen.Add(disco.WhoAsync().GetAwaiter().GetResult());
+            return seen.Contains("second");
+        });
+
+        await dns.StopAsync(); // DNS down: the last good set stays, and calls keep working
+        await Wait.UntilAsync(() => source.IsStale);
+        Assert.Equal(2, source.Endpoints.Count);
+        Assert.Contains(await disco.WhoAsync(), new[] { "first", "second" });
+    }
+
+    [Fact]
+    public async Task SrvRecords_CarryPortPriorityAndWeight_AndARestartedServerWithNewRecordsIsFollowed()
+    {
+        int primaryPort = FreePort(), backupPort = FreePort(), laterPort = FreePort();
+        await using RpcServer primary = await ServeAsync("127.0.0.1", primaryPort, "primary");
+        await using RpcServer backup = await ServeAsync("127.0.0.1", backupPort, "backup");
+        await using RpcServer later = await ServeAsync("127.0.0.1", laterPort, "later");
+        string[] hosts = { "127.0.0.1 p.rpcgen.test", "127.0.0.1 b.rpcgen.test", "127.0.0.1 l.rpcgen.test" };
+        await using DnsmasqServer dns = await DnsmasqServer.StartAsync(hosts, new[]
+        {
+            $"_rpc._tcp.disco.rpcgen.test,p.rpcgen.test,{primaryPort},0,100",
+            $"_rpc._tcp.disco.rpcgen.test,b.rpcgen.test,{backupPort},1,0",
+        });
+        var options = new DnsDiscoveryOptions { Name = "_rpc._tcp.disco.rpcgen.test", Srv = true, NameServers = { dns.NameServer }, MinRefresh = TimeSpan.FromMilliseconds(200) };
+        await using DnsEndpointSource source = await DnsEndpointSource.StartAsync(options);
+        RpcEndpoint p = Assert.Single(source.Endpoints, e => e.Port == primaryPort);
+        RpcEndpoint b = Assert.Single(source.Endpoints, e => e.Port == backupPort);
+        Assert.Equal((0, 100, 1, 1), (p.Priority, p.Weight, b.Priority, b.Weight)); // SRV weight 0 counts as 1
+        await using var client = new RpcClient(new RpcClientOptions { EndpointSource = source });
+        IDisco disco = client.CreateProxy<IDisco>();
+        for (int i = 0; i < 20; i++)
+        {
+            Assert.Equal("primary", await disco.WhoAsync()); // the backup group takes nothing while the primary is whole
+        }
+
+        await dns.RestartAsync(new[]
+        {
+            $"_rpc._tcp.disco.rpcgen.test,p.rpcgen.test,{primaryPort},0,100",
+            $"_rpc._tcp.disco.rpcgen.test,l.rpcgen.test,{laterPort},0,100",
+        });
+        await Wait.UntilAsync(() => source.Endpoints.Count == 2 && source.Endpoints.Any(e => e.Port == laterPort) && !source.IsStale);
+        Assert.DoesNotContain(source.Endpoints, e => e.Port == backupPort);
+        var seen = new HashSet<string>();
+        await Wait.UntilAsync(() =>
+        {
+            seen.Add(disco.WhoAsync().GetAwaiter().GetResult());
+            return seen.Contains("later");
+        });
+    }
+
+    [Fact]
+    public async Task AName_WithoutRecords_FailsAtStart_SayingSo_AndOptionsAreChecked()
+    {
+        await using DnsmasqServer dns = await DnsmasqServer.StartAsync(new[] { "127.0.0.1 other.rpcgen.test" });
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => DnsEndpointSource.StartAsync(
+            new DnsDiscoveryOptions { Name = "missing.rpcgen.test", Port = 7000, NameServers = { dns.NameServer } }));
+        Assert.Contains("missing.rpcgen.test", error.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => DnsEndpointSource.StartAsync(new DnsDiscoveryOptions { Name = "x.rpcgen.test" })); // no port
+        await Assert.ThrowsAsync<ArgumentException>(() => DnsEndpointSource.StartAsync(new DnsDiscoveryOptions { Port = 1 }));
+    }
+}

@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace RpcGen.Tests.Support;
+
+/// <summary>
+/// A real dnsmasq (Debian's, which .ci/run installs) answering for a test zone on a free loopback port: records from
+/// an extra hosts file (re-read on SIGHUP) and SRV options (a restart changes them), a 1 s TTL, nothing forwarded.
+/// </summary>
+public sealed class DnsmasqServer : IAsyncDisposable
+{
+    private readonly string _hosts = Path.Combine(Path.GetTempPath(), "rpcgen-dns-" + Guid.NewGuid().ToString("n") + ".hosts");
+    private Process? _process;
+    private string[] _srv = Array.Empty<string>();
+
+    public int Port { get; } = FreeUdpPort();
+
+    public IPEndPoint NameServer => new(IPAddress.Loopback, Port);
+
+    /// <summary>Starts dnsmasq with these hosts lines ("127.0.0.1 calc.rpcgen.test") and SRV options ("_rpc._tcp.x,target,port,priority,weight").</summary>
+    public static async Task<DnsmasqServer> StartAsync(IEnumerable<string> hosts, IEnumerable<string>? srv = null)
+    {
+        var server = new DnsmasqServer();
+        await File.WriteAllLinesAsync(server._hosts, hosts);
+        server._srv = srv?.ToArray() ?? Array.Empty<string>();
+        await server.RestartAsync();
+        return server;
+    }
+
+    /// <summary>Replaces the hosts file and tells dnsmasq to read it again (SIGHUP).</summary>
+    public async Task SetHostsAsync(IEnumerable<string> hosts)
+    {
+        await File.WriteAllLinesAsync(_hosts, hosts);
+        using Process hup = Process.Start("kill", new[] { "-HUP", _process!.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) })!;
+        await hup.WaitForExitAsync();
+    }
+
+    /// <summary>Stops dnsmasq and starts it again with <paramref name="srv"/> (or the same SRV records), on the same port.</summary>
+    public async Task RestartAsync(IEnumerable<string>? srv = null)
+    {
+        await StopAsync();
+        _srv = srv?.ToArray() ?? _srv;
+        var start = new ProcessStartInfo(File.Exists("/usr/sbin/dnsmasq") ? "/usr/sbin/dnsmasq" : "dnsmasq") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string argument in new[]
+        {
+            "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--no-poll", "--pid-file=",
+            "--user=root", "--bind-interfaces", "--listen-address=127.0.0.1", $"--port={Port}", "--local-ttl=1",
+            $"--addn-hosts={_hosts}", "--local=/rpcgen.test/",
+        }.Concat(_srv.Select(static s => "--srv-host=" + s)))
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        try
+        {
+            _process = Process.Start(start)!;
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new InvalidOperationException("dnsmasq is not installed: `apt-get install dnsmasq` (.ci/run does it).", ex);
+        }
+
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        await Task.Delay(200); // dnsmasq binds at once; give it a moment
+        if (_process.HasExited)
+        {
+            throw new InvalidOperationException($"dnsmasq exited with {_process.ExitCode} at start.");
+        }
+    }
+
+    public async Task StopAsync()
+    {
+        if (_process is { HasExited: false } process)
+        {
+            process.Kill();
+            await process.WaitForExitAsync();
+        }
+
+        _process?.Dispose();
+        _process = null;
+    }
+
+    private static int FreeUdpPort()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        File.Delete(_hosts);
+    }
+}
