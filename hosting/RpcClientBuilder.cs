@@ -1,5 +1,6 @@
 using System;
 using System.Diagnostics.CodeAnalysis;
+using System.Linq;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using RpcGen.Client;
@@ -64,6 +65,25 @@ public sealed class RpcClientBuilder
     {
         ArgumentNullException.ThrowIfNull(create);
         Services.Configure<RpcClientRegistration>(Name, registration => registration.Credentials = create);
+        return this;
+    }
+
+    /// <summary>
+    /// Takes this client's endpoints from Microsoft.Extensions.ServiceDiscovery (registers it with its configuration
+    /// provider when it is not registered yet): <paramref name="query"/> such as <c>rpc://calc</c> reads
+    /// <c>Services:calc:rpc</c> and follows its changes. Endpoints in <c>RpcGen:Clients:{name}</c> are then not needed.
+    /// </summary>
+    public RpcClientBuilder UseServiceDiscovery(string query)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(query);
+        if (!Services.Any(static d => d.ServiceType == typeof(Microsoft.Extensions.ServiceDiscovery.ServiceEndpointResolver)))
+        {
+            Services.AddServiceDiscovery();
+        }
+
+        // One source per options instance; it starts resolving only when a client subscribes to it.
+        Services.AddOptions<RpcClientOptions>(Name).Configure<Microsoft.Extensions.ServiceDiscovery.ServiceEndpointResolver>(
+            (options, resolver) => options.EndpointSource ??= new ServiceDiscoveryEndpointSource(resolver, query));
         return this;
     }
 

@@ -467,6 +467,33 @@ public sealed class HostingTests
     }
 
     [Fact]
+    public async Task ServiceDiscovery_FromConfiguration_FeedsTheClient_AndFollowsItsChanges()
+    {
+        await using var a = new AsyncHost(await StartServerHostAsync("a"));
+        await using var b = new AsyncHost(await StartServerHostAsync("b"));
+        IConfigurationRoot configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Services:greeter:rpc:0"] = Address(a.Host), // Aspire's layout: Services:{service}:{endpoint name}
+        }).Build();
+        HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddConfiguration(configuration);
+        builder.Services.AddRpcClient<IGreeter>("discovered").UseServiceDiscovery("rpc://greeter");
+        using IHost client = builder.Build();
+        await client.StartAsync(); // validation passes without RpcGen:Clients:discovered:Endpoints
+
+        IGreeter greeter = client.Services.GetRequiredService<IGreeter>();
+        Assert.Equal("hello x from a", await greeter.GreetAsync("x"));
+
+        configuration["Services:greeter:rpc:0"] = Address(b.Host);
+        configuration.Reload();
+        await Wait.UntilAsync(() => greeter.GreetAsync("x").GetAwaiter().GetResult() == "hello x from b");
+        RpcClient shared = client.Services.GetRequiredService<RpcClientFactory>().GetClient("discovered");
+        await Wait.UntilAsync(() => shared.Endpoints.Count == 1);
+        Assert.Equal(Address(b.Host), shared.Endpoints[0].Endpoint.ToString());
+        await client.StopAsync();
+    }
+
+    [Fact]
     public void TheJsonExamplesOfHostingMd_Bind()
     {
         string text = File.ReadAllText(Path.Combine(TestPaths.RepositoryRoot, "docs", "hosting.md"));

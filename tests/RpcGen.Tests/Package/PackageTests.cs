@@ -292,7 +292,7 @@ public sealed class PackageTests : IDisposable
             }
             """, extraItems: $"""
             <PackageReference Include="RpcGen.Hosting" Version="{_version}" />
-            <PackageReference Include="Microsoft.Extensions.Hosting" Version="10.0.0" />
+            <PackageReference Include="Microsoft.Extensions.Hosting" Version="10.0.13" />
             """);
         (int build, string buildOutput) = RestoreAndBuild(app);
         Assert.True(build == 0, buildOutput);
