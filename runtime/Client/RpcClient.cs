@@ -243,6 +243,15 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         }
     }
 
+    /// <summary>The method of a proxy this client built, by its full name (for tests and diagnostics).</summary>
+    internal RpcClientMethod? FindMethod(string fullName)
+    {
+        lock (_policyLock)
+        {
+            return _methods.Find(m => m.Descriptor.FullName == fullName);
+        }
+    }
+
     /// <summary>The policies methods are built from: the options' at creation, then each <see cref="UpdatePolicies"/>'s (copies).</summary>
     private sealed class PolicyView
     {
