@@ -20,7 +20,7 @@ namespace RpcGen.Dns;
 /// than <see cref="DnsDiscoveryOptions.MinRefresh"/> nor later than <see cref="DnsDiscoveryOptions.MaxRefresh"/>. A
 /// failed resolution (timeout, SERVFAIL, NXDOMAIN, an empty answer) keeps the last good set: <see cref="IsStale"/>.
 /// </summary>
-public sealed class DnsEndpointSource : IRpcEndpointSource, IAsyncDisposable
+public sealed class DnsEndpointSource : IRpcEndpointSource, IRpcEndpointSourceStatus, IAsyncDisposable
 {
     private readonly DnsDiscoveryOptions _options;
     private readonly LookupClient _dns;

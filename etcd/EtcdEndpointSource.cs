@@ -18,7 +18,7 @@ namespace RpcGen.Etcd;
 /// unreachable the last known set stays in use (<see cref="IsStale"/> is true, a warning is logged once per outage).
 /// Create it with <see cref="StartAsync"/>, which returns after the first read.
 /// </summary>
-public sealed class EtcdEndpointSource : IRpcEndpointSource, IAsyncDisposable
+public sealed class EtcdEndpointSource : IRpcEndpointSource, IRpcEndpointSourceStatus, IAsyncDisposable
 {
     private readonly EtcdOptions _options;
     private readonly string _service;

@@ -20,7 +20,7 @@ public static class RpcGenHealthCheckBuilderExtensions
     /// Adds <c>rpcgen-server</c> (tag <see cref="ReadyTag"/>; when a server is registered): healthy while it accepts
     /// calls, unhealthy before it started and while it drains, so a load balancer or orchestrator stops sending it
     /// traffic before it goes away; and <c>rpcgen-clients</c>: healthy when every endpoint of every client created so
-    /// far is admitted, degraded when some are ejected, unhealthy when a client has every endpoint ejected (or none).
+    /// far is admitted, degraded when some are ejected or its discovery is stale, unhealthy when a client has every endpoint ejected (or none).
     /// </summary>
     public static IHealthChecksBuilder AddRpcHealthChecks(this IHealthChecksBuilder builder)
     {
@@ -85,11 +85,17 @@ public static class RpcGenHealthCheckBuilderExtensions
                 IReadOnlyList<RpcEndpointState> endpoints = client.Value.Endpoints;
                 int ejected = endpoints.Count(e => e.IsEjected);
                 data[client.Key] = $"{endpoints.Count - ejected} of {endpoints.Count} endpoints admitted";
+                bool stale = client.Value.Options.EndpointSource is IRpcEndpointSourceStatus { IsStale: true };
+                if (stale)
+                {
+                    data[client.Key] += $"; discovery stale ({client.Value.Options.EndpointSource!.Name}: serving the last known endpoints)";
+                }
+
                 if (endpoints.Count == 0 || ejected == endpoints.Count)
                 {
                     unhealthy.Add(client.Key);
                 }
-                else if (ejected > 0)
+                else if (ejected > 0 || stale)
                 {
                     degraded.Add(client.Key);
                 }
@@ -98,7 +104,7 @@ public static class RpcGenHealthCheckBuilderExtensions
             HealthCheckResult result = unhealthy.Count > 0
                 ? HealthCheckResult.Unhealthy($"RpcGen clients with no admitted endpoint: {string.Join(", ", unhealthy)}.", data: data)
                 : degraded.Count > 0
-                    ? HealthCheckResult.Degraded($"RpcGen clients with ejected endpoints: {string.Join(", ", degraded)}.", data: data)
+                    ? HealthCheckResult.Degraded($"RpcGen clients with ejected endpoints or stale discovery: {string.Join(", ", degraded)}.", data: data)
                     : HealthCheckResult.Healthy("Every endpoint of every RpcGen client is admitted.", data);
             return Task.FromResult(result);
         }

@@ -15,7 +15,7 @@ namespace RpcGen.Hosting;
 /// they signal is applied live. The first subscriber waits for the first answer (so a client starts with its
 /// endpoints); later answers come in the background. A failed refresh keeps the last set.
 /// </summary>
-public sealed class ServiceDiscoveryEndpointSource : IRpcEndpointSource, IAsyncDisposable
+public sealed class ServiceDiscoveryEndpointSource : IRpcEndpointSource, IRpcEndpointSourceStatus, IAsyncDisposable
 {
     private readonly ServiceEndpointResolver _resolver;
     private readonly string _query;

@@ -21,6 +21,17 @@ public interface IRpcEndpointSource
     IDisposable Subscribe(Action<IReadOnlyList<RpcEndpoint>> onChange);
 }
 
+/// <summary>
+/// A source that can fall behind its registry (etcd unreachable, DNS failing): it then keeps serving the last known
+/// endpoints and says so here. RpcGen reports it as the <c>rpcgen.client.discovery.stale</c> gauge and in
+/// RpcGen.Hosting's client health check (degraded).
+/// </summary>
+public interface IRpcEndpointSourceStatus
+{
+    /// <summary>True while the source cannot reach its registry and serves its last known endpoints.</summary>
+    bool IsStale { get; }
+}
+
 /// <summary>An endpoint list held in memory; <see cref="Update"/> replaces it and tells subscribers.</summary>
 public sealed class StaticEndpointSource : IRpcEndpointSource
 {

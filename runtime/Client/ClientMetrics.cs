@@ -25,6 +25,8 @@ internal static class ClientMetrics
             "s", "The peak-sensitive latency EWMA of each endpoint (kept while a PeakEwma or custom balancer serves the client; 0 otherwise).");
         RpcGenMetrics.Meter.CreateObservableGauge("rpcgen.client.endpoint.ejected", static () => Observe(static (_, e) => e.IsEjected ? 1 : 0),
             "{endpoint}", "1 while outlier detection keeps the endpoint out of the balancer, else 0.");
+        RpcGenMetrics.Meter.CreateObservableGauge("rpcgen.client.discovery.stale", ObserveDiscovery,
+            "{source}", "1 while a client's endpoint source cannot reach its registry and serves the last known endpoints (tag rpcgen.discovery.source), else 0.");
         RpcGenMetrics.Meter.CreateObservableGauge("rpcgen.client.endpoint.circuit_state", ObserveCircuits,
             "{state}", "The state of each endpoint's circuit per breaker scope (tag rpcgen.circuit.scope): 0 closed, 1 open, 2 half-open.");
     }
@@ -42,6 +44,24 @@ internal static class ClientMetrics
             foreach (RpcEndpointState endpoint in client.Endpoints)
             {
                 measurements.Add(new Measurement<T>(read(client, endpoint), Tags(client, endpoint)));
+            }
+        }
+
+        return measurements;
+    }
+
+    private static List<Measurement<int>> ObserveDiscovery()
+    {
+        var measurements = new List<Measurement<int>>();
+        foreach (RpcClient client in s_clients.Keys)
+        {
+            if (client.Options.EndpointSource is IRpcEndpointSourceStatus status)
+            {
+                measurements.Add(new Measurement<int>(status.IsStale ? 1 : 0, new TagList
+                {
+                    { "rpcgen.client.name", client.Options.Name ?? "default" },
+                    { "rpcgen.discovery.source", client.Options.EndpointSource.Name },
+                }));
             }
         }
 

@@ -152,8 +152,17 @@ public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
         await using var load = new Load(client.CreateProxy<IDisco>(), 16);
         await load.MoreAsync(200);
 
+        using var stale = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<int>(null, RpcGenMetrics.MeterName, "rpcgen.client.discovery.stale");
+        int Stale()
+        {
+            stale.RecordObservableInstruments();
+            return stale.LastMeasurement is { } last && "etcd:disco".Equals(last.Tags["rpcgen.discovery.source"]) ? last.Value : -1;
+        }
+
+        Assert.Equal(0, Stale());
         await etcd.KillAsync();
         await Wait.UntilAsync(() => source.IsStale);
+        Assert.Equal(1, Stale()); // visible as a metric (and in RpcGen.Hosting's client health check)
         await load.MoreAsync(500); // the last known set serves
         Assert.Equal(2, client.Endpoints.Count);
 
