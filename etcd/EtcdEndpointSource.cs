@@ -48,17 +48,16 @@ public sealed class EtcdEndpointSource : IRpcEndpointSource, IRpcEndpointSourceS
     /// </summary>
     public static async Task<EtcdEndpointSource> StartAsync(EtcdOptions options, string service, ILogger? logger = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        var source = new EtcdEndpointSource(options, service, logger);
-        source._loop = Task.Run(source.RunAsync);
+        EtcdEndpointSource source = Create(options, service, logger);
         try
         {
+            source.EnsureStarted();
             await source._firstRead.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
             await source.DisposeAsync().ConfigureAwait(false);
-            throw new TimeoutException($"etcd at {string.Join(", ", options.Servers)} could not be read within 30 s for service '{service}'.");
+            throw source.NotRead();
         }
         catch
         {
@@ -68,6 +67,31 @@ public sealed class EtcdEndpointSource : IRpcEndpointSource, IRpcEndpointSourceS
 
         return source;
     }
+
+    /// <summary>
+    /// A source that starts reading when its first subscriber subscribes (an <see cref="RpcClient"/> at creation), and
+    /// makes that subscriber wait for the first read (at most 30 seconds), so a client starts with its endpoints.
+    /// For DI, where nothing can be awaited at registration (RpcGen.Hosting's <c>UseEtcd</c>).
+    /// </summary>
+    public static EtcdEndpointSource Create(EtcdOptions options, string service, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return new EtcdEndpointSource(options, service, logger);
+    }
+
+    private void EnsureStarted()
+    {
+        lock (_firstRead)
+        {
+            if (_loop.IsCompleted && !_stop.IsCancellationRequested && !_firstRead.Task.IsCompleted)
+            {
+                _loop = Task.Run(RunAsync);
+            }
+        }
+    }
+
+    private TimeoutException NotRead() =>
+        new($"etcd at {string.Join(", ", _options.Servers)} could not be read within 30 s for service '{_service}'.");
 
     /// <inheritdoc />
     public string Name => "etcd:" + _service;
@@ -82,7 +106,19 @@ public sealed class EtcdEndpointSource : IRpcEndpointSource, IRpcEndpointSourceS
     public long Revision { get; private set; }
 
     /// <inheritdoc />
-    public IDisposable Subscribe(Action<IReadOnlyList<RpcEndpoint>> onChange) => _current.Subscribe(onChange);
+    public IDisposable Subscribe(Action<IReadOnlyList<RpcEndpoint>> onChange)
+    {
+        if (!_firstRead.Task.IsCompleted)
+        {
+            EnsureStarted();
+            if (!_firstRead.Task.Wait(TimeSpan.FromSeconds(30)))
+            {
+                throw NotRead();
+            }
+        }
+
+        return _current.Subscribe(onChange);
+    }
 
     private async Task RunAsync()
     {

@@ -10,6 +10,11 @@ using RpcGen.Protocol;
 using RpcGen.Server;
 using Sample;
 
+if (args is ["etcd"])
+{
+    return await Sample.Discovery.EtcdSample.RunAsync(); // servers registering in a local etcd while a client calls
+}
+
 if (args is ["hosted"])
 {
     return await Sample.Hosted.HostedSample.RunAsync(); // the generic-host variant: DI, configuration, OpenTelemetry

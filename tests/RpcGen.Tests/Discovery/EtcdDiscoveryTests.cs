@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using System.Diagnostics;
 using RpcGen.Etcd;
 using RpcGen.Tests.Support;
@@ -180,6 +182,59 @@ public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
             await registration.DisposeAsync();
             await server.DisposeAsync();
         }
+    }
+
+    [Fact]
+    public async Task HostedServers_RegisterAndDeregisterWithTheHost_AndAHostedClientWatches_WithoutAFailedCall()
+    {
+        await using EtcdServer etcd = await EtcdServer.StartAsync();
+        EtcdOptions shared = etcd.Options();
+        async Task<IHost> ServerHostAsync(string name)
+        {
+            HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+            builder.Services.AddSingleton(new Disco(name));
+            builder.Services.AddRpcServer()
+                .MapService<IDisco, Disco>(ServiceLifetime.Singleton)
+                .AddEtcdRegistration("disco", o =>
+                {
+                    o.Etcd.Servers.Add(etcd.Url);
+                    o.Etcd.Prefix = shared.Prefix;
+                    o.TimeToLive = Ttl;
+                    o.Version = "2.0";
+                    o.Zone = "z1";
+                });
+            IHost host = builder.Build();
+            await host.StartAsync();
+            return host;
+        }
+
+        IHost a = await ServerHostAsync("a");
+        IHost b = await ServerHostAsync("b");
+        HostApplicationBuilder clientBuilder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        clientBuilder.Services.AddRpcClient<IDisco>("disco").UseEtcd("disco", o =>
+        {
+            o.Servers.Add(etcd.Url);
+            o.Prefix = shared.Prefix;
+        });
+        using IHost clientHost = clientBuilder.Build();
+        await clientHost.StartAsync(); // no RpcGen:Clients:disco:Endpoints needed
+
+        IDisco disco = clientHost.Services.GetRequiredService<IDisco>();
+        RpcClient client = clientHost.Services.GetRequiredService<RpcGen.Hosting.RpcClientFactory>().GetClient("disco");
+        Assert.Equal(2, client.Endpoints.Count);
+        Assert.All(client.Endpoints, e => Assert.Equal(("z1", "2.0"), (e.Endpoint.Zone, e.Endpoint.Tags["version"])));
+        await using var load = new Load(disco, 16);
+        await load.MoreAsync(300);
+
+        await a.StopAsync(); // deregistered first, then drained
+        a.Dispose();
+        await Wait.UntilAsync(() => client.Endpoints.Count == 1);
+        await load.MoreAsync(300);
+        await load.DisposeAsync();
+        Assert.Empty(load.Failures);
+        await b.StopAsync();
+        b.Dispose();
+        await clientHost.StopAsync();
     }
 
     [Fact]

@@ -308,6 +308,7 @@ public sealed class PackageTests : IDisposable
     {
         await using EtcdServer etcd = await EtcdServer.StartAsync();
         Pack();
+        PackSatellite("hosting/RpcGen.Hosting.csproj", "RpcGen.Hosting"); // RpcGen.Etcd's AddEtcdRegistration/UseEtcd build on it
         PackSatellite("etcd/RpcGen.Etcd.csproj", "RpcGen.Etcd");
         string app = Consumer("EtcdApp", """
             using RpcGen;

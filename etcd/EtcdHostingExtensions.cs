@@ -1,0 +1,136 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using RpcGen.Balancing;
+using RpcGen.Client;
+using RpcGen.Hosting;
+using RpcGen.Server;
+
+namespace RpcGen.Etcd;
+
+/// <summary>What a hosted server registers in etcd, and where.</summary>
+public sealed class EtcdRegistrationOptions
+{
+    /// <summary>Where etcd is and the registry's prefix.</summary>
+    public EtcdOptions Etcd { get; } = new();
+
+    /// <summary>The lease's time to live (how long a killed server stays visible). The default value is 5 seconds.</summary>
+    public TimeSpan TimeToLive { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The host clients connect to, instead of the address the server listens on (needed when it listens on 0.0.0.0,
+    /// or behind NAT): the pod IP, the machine's name. The default value is none: the listen addresses.
+    /// </summary>
+    public string? AdvertisedHost { get; set; }
+
+    /// <summary>The weight, zone, priority and tags registered with each endpoint.</summary>
+    public int Weight { get; set; } = 100;
+
+    /// <inheritdoc cref="RpcEndpoint.Zone"/>
+    public string? Zone { get; set; }
+
+    /// <inheritdoc cref="RpcEndpoint.Priority"/>
+    public int Priority { get; set; }
+
+    /// <summary>The server's version, registered for clients and operators to read.</summary>
+    public string? Version { get; set; }
+}
+
+/// <summary>etcd registration and discovery in the generic host (RpcGen.Hosting).</summary>
+public static class EtcdHostingExtensions
+{
+    /// <summary>
+    /// Registers the hosted server's endpoints in etcd as <paramref name="service"/> once it listens, keeps the lease
+    /// alive, and deregisters when the host stops, before the server drains (hosted services stop in reverse order,
+    /// and this one is added after the server).
+    /// </summary>
+    public static RpcServerBuilder AddEtcdRegistration(this RpcServerBuilder builder, string service, Action<EtcdRegistrationOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrEmpty(service);
+        ArgumentNullException.ThrowIfNull(configure);
+        var options = new EtcdRegistrationOptions();
+        configure(options);
+        options.Etcd.Validate();
+        builder.Services.AddSingleton<IHostedService>(provider => new EtcdRegistrationHost(
+            provider.GetRequiredService<RpcServerHost>(), service, options, provider.GetService<ILoggerFactory>()?.CreateLogger("RpcGen.Etcd")));
+        return builder;
+    }
+
+    /// <summary>
+    /// Takes this client's endpoints from etcd: <paramref name="service"/>'s registrations, watched live. The client
+    /// waits for the first read when it is created. Endpoints in <c>RpcGen:Clients:{name}</c> are then not needed.
+    /// </summary>
+    public static RpcClientBuilder UseEtcd(this RpcClientBuilder builder, string service, Action<EtcdOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrEmpty(service);
+        ArgumentNullException.ThrowIfNull(configure);
+        // One source per options instance; it starts reading only when a client subscribes to it.
+        builder.ConfigureOptions((options, provider) =>
+        {
+            var etcd = new EtcdOptions();
+            configure(etcd);
+            options.EndpointSource ??= EtcdEndpointSource.Create(etcd, service, provider.GetService<ILoggerFactory>()?.CreateLogger("RpcGen.Etcd"));
+        });
+        return builder;
+    }
+
+    private sealed class EtcdRegistrationHost : IHostedService, IAsyncDisposable
+    {
+        private readonly RpcServerHost _server;
+        private readonly string _service;
+        private readonly EtcdRegistrationOptions _options;
+        private readonly ILogger? _logger;
+        private EtcdRegistration? _registration;
+
+        public EtcdRegistrationHost(RpcServerHost server, string service, EtcdRegistrationOptions options, ILogger? logger)
+        {
+            _server = server;
+            _service = service;
+            _options = options;
+            _logger = logger;
+        }
+
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            RpcServer server = _server.Server ?? throw new InvalidOperationException("AddEtcdRegistration needs the RpcGen server to start first: call it on the builder AddRpcServer returned.");
+            IEnumerable<RpcEndpoint> endpoints = server.Endpoints.Select(e => new RpcEndpoint(_options.AdvertisedHost ?? e.Host, e.Port)
+            {
+                Weight = _options.Weight,
+                Zone = _options.Zone,
+                Priority = _options.Priority,
+            });
+            _registration = await EtcdRegistration.RegisterAsync(_options.Etcd, _service, endpoints, _options.TimeToLive, _options.Version,
+                tls: server.Options.Tls is not null, logger: _logger, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
+        public async Task StopAsync(CancellationToken cancellationToken)
+        {
+            if (Interlocked.Exchange(ref _registration, null) is { } registration)
+            {
+                try
+                {
+                    await registration.DeregisterAsync(cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    await registration.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref _registration, null) is { } registration)
+            {
+                await registration.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+}
