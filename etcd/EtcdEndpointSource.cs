@@ -69,7 +69,7 @@ public sealed class EtcdEndpointSource : IRpcEndpointSource, IRpcEndpointSourceS
     }
 
     /// <summary>
-    /// A source that starts reading when its first subscriber subscribes (an <see cref="RpcClient"/> at creation), and
+    /// A source that starts reading when its first subscriber subscribes (an <see cref="RpcGen.Client.RpcClient"/> at creation), and
     /// makes that subscriber wait for the first read (at most 30 seconds), so a client starts with its endpoints.
     /// For DI, where nothing can be awaited at registration (RpcGen.Hosting's <c>UseEtcd</c>).
     /// </summary>
