@@ -133,6 +133,22 @@ public static class EtcdSample
         }
     }
 
+    /// <summary>
+    /// One server in its own process (<c>-- serve-etcd {etcd url} {prefix} {name}</c>): registers as <c>greet</c> with a
+    /// 3 s lease, prints <c>ready {port}</c> and serves until the process is killed (the discovery tests kill -9 it).
+    /// </summary>
+    public static async Task<int> ServeAsync(string etcdUrl, string prefix, string name)
+    {
+        var options = new EtcdOptions { Servers = { new Uri(etcdUrl) }, Prefix = prefix };
+        var server = new RpcServer();
+        server.Map<IGreeter>(new Greeter(name));
+        await server.StartAsync();
+        await using EtcdRegistration registration = await EtcdRegistration.RegisterAsync(options, "greet", server.Endpoints, TimeSpan.FromSeconds(3));
+        Console.WriteLine($"ready {server.Endpoints[0].Port}");
+        await Task.Delay(Timeout.Infinite);
+        return 0;
+    }
+
     /// <summary>etcd takes a moment to elect itself leader after it starts.</summary>
     private static async Task<EtcdRegistration> RegisterWithRetryAsync(EtcdOptions options, RpcServer server)
     {

@@ -15,6 +15,11 @@ if (args is ["etcd"])
     return await Sample.Discovery.EtcdSample.RunAsync(); // servers registering in a local etcd while a client calls
 }
 
+if (args is ["serve-etcd", var etcdUrl, var prefix, var serverName])
+{
+    return await Sample.Discovery.EtcdSample.ServeAsync(etcdUrl, prefix, serverName); // one server process, for the kill -9 test
+}
+
 if (args is ["hosted"])
 {
     return await Sample.Hosted.HostedSample.RunAsync(); // the generic-host variant: DI, configuration, OpenTelemetry

@@ -32,6 +32,14 @@ public sealed class Disco(string name) : IDisco
     }
 }
 
+/// <summary>The contract of the sample's etcd server (sample/RpcGen.Sample/EtcdSample.cs), spoken from here.</summary>
+[RpcService("greet")]
+public interface ISampleGreeter
+{
+    [Idempotent, Retry(MaxAttempts = 3)]
+    Task<string> HelloAsync(CancellationToken ct = default);
+}
+
 /// <summary>Discovery through a real etcd: self-registration under leases, live watch, graceful and brutal exits, etcd restarts.</summary>
 [Collection(SerialCollection.Name)]
 public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
@@ -235,6 +243,81 @@ public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
         await b.StopAsync();
         b.Dispose();
         await clientHost.StopAsync();
+    }
+
+    [Fact]
+    public async Task AServerProcessKilledWithSigkill_IsDroppedWhenItsLeaseExpires_WhileCallsFailOverWithoutError()
+    {
+        await using EtcdServer etcd = await EtcdServer.StartAsync();
+        EtcdOptions options = etcd.Options();
+        string sample = Path.Combine(TestPaths.RepositoryRoot, "sample", "RpcGen.Sample", "bin", "Release", "net10.0", "RpcGen.Sample.dll");
+        Assert.True(File.Exists(sample), $"{sample} is missing: build the solution in Release first.");
+        var processes = new List<Process>();
+        try
+        {
+            foreach (string name in new[] { "x", "y" })
+            {
+                var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+                foreach (string argument in new[] { sample, "serve-etcd", etcd.Url.ToString(), options.Prefix, name })
+                {
+                    start.ArgumentList.Add(argument);
+                }
+
+                Process process = Process.Start(start)!;
+                processes.Add(process);
+                string? line = await process.StandardOutput.ReadLineAsync().WaitAsync(Wait.NoHang);
+                Assert.StartsWith("ready ", line, StringComparison.Ordinal);
+            }
+
+            await using EtcdEndpointSource source = await EtcdEndpointSource.StartAsync(options, "greet");
+            await Wait.UntilAsync(() => source.Endpoints.Count == 2);
+            await using var client = new RpcClient(new RpcClientOptions { EndpointSource = source });
+            ISampleGreeter greeter = client.CreateProxy<ISampleGreeter>();
+            var failures = new ConcurrentBag<Exception>();
+            var servedBy = new ConcurrentDictionary<string, int>();
+            using var stop = new CancellationTokenSource();
+            Task[] load = Enumerable.Range(0, 64).Select(_ => Task.Run(async () =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    try
+                    {
+                        servedBy.AddOrUpdate(await greeter.HelloAsync(), 1, static (_, n) => n + 1);
+                    }
+                    catch (Exception ex)
+                    {
+                        failures.Add(ex);
+                    }
+                }
+            })).ToArray();
+            await Wait.UntilAsync(() => servedBy.GetValueOrDefault("x") > 200 && servedBy.GetValueOrDefault("y") > 200);
+
+            var killed = Stopwatch.StartNew();
+            processes[0].Kill(); // SIGKILL: no deregistration, no goaway, connections reset by the kernel
+            await processes[0].WaitForExitAsync();
+            await Wait.UntilAsync(() => source.Endpoints.Count == 1);
+            TimeSpan toRemoval = killed.Elapsed;
+            int yBefore = servedBy.GetValueOrDefault("y");
+            await Wait.UntilAsync(() => servedBy.GetValueOrDefault("y") > yBefore + 500);
+            stop.Cancel();
+            await Task.WhenAll(load);
+
+            output.WriteLine($"kill -9 → removal {toRemoval.TotalMilliseconds:0} ms (TTL 3 s); calls {servedBy.Values.Sum()}, failed {failures.Count}");
+            Assert.Empty(failures);
+            Assert.True(toRemoval >= TimeSpan.FromSeconds(1.5), $"removed after {toRemoval}: before its lease could expire (renewed every second, 3 s TTL)");
+        }
+        finally
+        {
+            foreach (Process process in processes)
+            {
+                if (!process.HasExited)
+                {
+                    process.Kill();
+                }
+
+                process.Dispose();
+            }
+        }
     }
 
     [Fact]
