@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System;
 using System.Collections.Generic;
 using System.Threading;
@@ -55,6 +56,9 @@ internal sealed class CallAttempts
             c => RunCoreAsync(method, arguments, deadline, hashKey, state, attemptNumber, resilience, cancellationToken, pinned, c.RequestHeaders)).ConfigureAwait(false);
     }
 
+    // Every remote call suspends here (awaiting its response): a pooled builder reuses the state machine's box instead
+    // of allocating one per call.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<AttemptResult> RunCoreAsync<TArguments>(
         RpcClientMethod method, TArguments arguments, long deadline, ulong hashKey, CallState? state, int attemptNumber,
         MethodResilience<AttemptResult>? resilience, CancellationToken cancellationToken, RpcEndpointState? pinned, RpcMetadata? attemptHeaders)

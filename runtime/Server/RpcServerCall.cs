@@ -22,6 +22,7 @@ public sealed partial class RpcServerCall
     private readonly object _lock = new();
     private ServerConnection _connection = null!;
     private CancellationTokenSource? _cancellation;
+    private CancellationTokenSource? _spareCancellation; // a reset source kept from an earlier call of this instance
     private bool _cancelRequested;
     private long _deadline;
     private int _generation;
@@ -133,22 +134,27 @@ public sealed partial class RpcServerCall
                 if (_cancellation is null)
                 {
                     TimeProvider time = _connection.Server.TimeProvider;
+                    // The source of an earlier call, reset, when there is one: no source and no timer per call.
+                    CancellationTokenSource created = _spareCancellation ?? new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
+                    _spareCancellation = null;
                     if (_cancelRequested)
                     {
-                        _cancellation = new CancellationTokenSource();
-                        _cancellation.Cancel();
+                        created.Cancel();
                     }
-                    else if (_deadline == long.MaxValue)
-                    {
-                        _cancellation = new CancellationTokenSource();
-                    }
-                    else
+                    else if (_deadline != long.MaxValue)
                     {
                         TimeSpan remaining = time.GetElapsedTime(time.GetTimestamp(), _deadline);
-                        _cancellation = remaining <= TimeSpan.Zero
-                            ? new CancellationTokenSource(TimeSpan.Zero, time)
-                            : new CancellationTokenSource(remaining, time);
+                        if (remaining <= TimeSpan.Zero)
+                        {
+                            created.Cancel();
+                        }
+                        else
+                        {
+                            created.CancelAfter(remaining);
+                        }
                     }
+
+                    _cancellation = created;
                 }
 
                 return _cancellation.Token;
@@ -247,7 +253,11 @@ public sealed partial class RpcServerCall
         SucceedEmpty();
     }
 
-    /// <summary>Ends this use of the instance; a later <see cref="Cancel"/> for it does nothing.</summary>
+    /// <summary>
+    /// Ends this use of the instance; a later <see cref="Cancel"/> for it does nothing. The handler's token source is
+    /// reset and kept for the next call when it was not cancelled and its deadline is not near (a timer about to fire
+    /// could otherwise cancel the next call's token), as ASP.NET Core pools a request's <c>RequestAborted</c>.
+    /// </summary>
     internal void Release()
     {
         CancellationTokenSource? source;
@@ -259,7 +269,21 @@ public sealed partial class RpcServerCall
             _cancelRequested = false;
         }
 
-        source?.Dispose();
+        if (source is not null)
+        {
+            TimeProvider time = _connection.Server.TimeProvider;
+            bool farFromDeadline = _deadline == long.MaxValue ||
+                _deadline - time.GetTimestamp() > time.TimestampFrequency; // more than a second left
+            if (farFromDeadline && _spareCancellation is null && source.TryReset())
+            {
+                _spareCancellation = source;
+            }
+            else
+            {
+                source.Dispose();
+            }
+        }
+
         Dedupe = null;
         Outcome = null;
         MetricsStart = 0;

@@ -9,8 +9,16 @@ namespace RpcGen.Transport;
 
 /// <summary>
 /// The client side of one multiplexed connection: many concurrent calls, told apart by call id, share it.
+/// <para>
+/// Responses that arrive together open a <em>completion batch</em>: the output stays corked while the callers they
+/// complete resume, so the next requests those callers write leave in one write, as the raw multiplexed client's do,
+/// instead of one write each. The batch closes when the last of its callers has resumed and written its next request
+/// (or, if it writes none, when its code returns to the thread pool). It never waits on a caller's code: a caller that
+/// blocks after resuming (waiting synchronously for another call, say) while others of its batch wait behind it on its
+/// thread is released by a timer (<see cref="BatchHoldLimit"/>), so its own request still leaves.
+/// </para>
 /// </summary>
-internal sealed partial class ClientConnection : FramedConnection
+internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWorkItem
 {
     private readonly TransportConnection _transport;
     private readonly object _lock = new();
@@ -26,6 +34,11 @@ internal sealed partial class ClientConnection : FramedConnection
     private ulong _nextPing;
     private volatile bool _draining;
     private int _keepAlive;
+    private readonly bool _batchCompletions;
+    private int _batchOpen;      // 1 while a completion batch holds the output corked
+    private int _batchUnread;    // callers completed by the read loop that have not resumed yet
+    private int _batchCloseOwed; // 1 once they all have: the next request written (or a work item) closes the batch
+    private ITimer? _batchTimer;
 
     private ClientConnection(TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, Action<ClientConnection> onUnusable, Action<int, int> onServerLoad, int maxCalls)
         : base(transport, maxFrameSize, transport.Remote, timeProvider)
@@ -35,6 +48,69 @@ internal sealed partial class ClientConnection : FramedConnection
         TimeProvider = timeProvider;
         _onUnusable = onUnusable;
         _onServerLoad = onServerLoad;
+        _batchCompletions = !transport.IsInProcess;
+    }
+
+    /// <summary>The longest a completion batch holds requests back when its callers do not all resume (one blocks).</summary>
+    internal static readonly TimeSpan BatchHoldLimit = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>
+    /// Counts a caller the read loop is about to complete into the open completion batch (opening one, corked, if
+    /// none is): its next request waits for the batch's other callers' requests.
+    /// </summary>
+    private void JoinCompletionBatch(PendingCall call)
+    {
+        if (!_batchCompletions)
+        {
+            return;
+        }
+
+        call.InBatch = true;
+        Interlocked.Increment(ref _batchUnread);
+        if (Interlocked.CompareExchange(ref _batchOpen, 1, 0) == 0)
+        {
+            Output.Cork();
+            (_batchTimer ??= TimeProvider.CreateTimer(static s => ((ClientConnection)s!).CloseCompletionBatch(force: true), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan))
+                .Change(BatchHoldLimit, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>
+    /// A caller of the batch resumed and read its result. When it is the last, the batch closes as soon as that caller
+    /// writes its next request, or when its code returns to the thread pool without writing one (a work item queued on
+    /// this thread, which runs after it).
+    /// </summary>
+    internal void CompletionRead()
+    {
+        if (Interlocked.Decrement(ref _batchUnread) == 0)
+        {
+            Volatile.Write(ref _batchCloseOwed, 1);
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
+        }
+    }
+
+    void IThreadPoolWorkItem.Execute() => CloseCompletionBatch(force: false);
+
+    /// <summary>
+    /// Closes the completion batch, so what its callers queued leaves in one write: when every caller it completed has
+    /// resumed, or (<paramref name="force"/>, the timer) at once.
+    /// </summary>
+    private void CloseCompletionBatch(bool force)
+    {
+        if (!force && (Interlocked.Exchange(ref _batchCloseOwed, 0) == 0 || Volatile.Read(ref _batchUnread) != 0))
+        {
+            return;
+        }
+
+        if (Interlocked.CompareExchange(ref _batchOpen, 0, 1) == 1)
+        {
+            if (!force)
+            {
+                _batchTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
+
+            Output.Uncork();
+        }
     }
 
     public TimeProvider TimeProvider { get; }
@@ -155,6 +231,8 @@ internal sealed partial class ClientConnection : FramedConnection
                     return; // cancelled or timed out meanwhile
                 }
 
+                JoinCompletionBatch(call);
+
                 ResponseMetadata? metadata = null;
                 if ((header.Flags & FrameFlags.Metadata) != 0 && !TryReadMetadata(ref body, call, out metadata))
                 {
@@ -180,6 +258,7 @@ internal sealed partial class ClientConnection : FramedConnection
                     return;
                 }
 
+                JoinCompletionBatch(call);
                 ResponseMetadata? metadata = null;
                 if ((header.Flags & FrameFlags.Metadata) != 0 && !TryReadMetadata(ref body, call, out metadata))
                 {
@@ -277,6 +356,7 @@ internal sealed partial class ClientConnection : FramedConnection
 
     protected override void OnClosed(Exception? error)
     {
+        _batchTimer?.Dispose();
         List<PendingCall> failed;
         List<TaskCompletionSource<bool>> pings;
         lock (_lock)

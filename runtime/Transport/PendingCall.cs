@@ -36,6 +36,9 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
     /// <summary>Set when the call ended before its request was queued: it must not be sent any more.</summary>
     public bool Abandoned { get; set; }
 
+    /// <summary>Completed by the read loop in a completion batch that waits for this caller to resume.</summary>
+    public bool InBatch { get; set; }
+
     public ValueTask<ResponseData> AsValueTask() => new(this, _core.Version);
 
     /// <summary>Starts watching the caller's token and the deadline. Returns false if either already fired.</summary>
@@ -135,6 +138,7 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
     /// <summary>Makes the instance ready for another call; only after the caller has read the result.</summary>
     public void Reset()
     {
+        LeaveBatch();
         _registration.Dispose();
         _registration = default;
         Volatile.Write(ref _deadlineTimestamp, long.MaxValue);
@@ -146,7 +150,21 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
 
     public void DisposeTimer() => _timer?.Dispose();
 
-    ResponseData IValueTaskSource<ResponseData>.GetResult(short token) => _core.GetResult(token);
+    ResponseData IValueTaskSource<ResponseData>.GetResult(short token)
+    {
+        ResponseData result = _core.GetResult(token);
+        LeaveBatch();
+        return result;
+    }
+
+    private void LeaveBatch()
+    {
+        if (InBatch)
+        {
+            InBatch = false;
+            _connection.CompletionRead();
+        }
+    }
 
     ValueTaskSourceStatus IValueTaskSource<ResponseData>.GetStatus(short token) => _core.GetStatus(token);
 

@@ -36,6 +36,12 @@ internal sealed class TransportConnection : IDuplexPipe
     /// <summary>True when the bytes travel inside TLS.</summary>
     public bool IsEncrypted { get; init; }
 
+    /// <summary>
+    /// True for the in-memory pair of <see cref="CreateInProcessPair"/>: its readers run inline on the writer's thread,
+    /// so there is no read batch to coalesce the next requests with.
+    /// </summary>
+    public bool IsInProcess { get; init; }
+
     /// <summary>The ALPN protocol id of RpcGen's TLS connections.</summary>
     public static readonly SslApplicationProtocol Alpn = new("rpcgen/1");
 
@@ -168,8 +174,8 @@ internal sealed class TransportConnection : IDuplexPipe
             toServer.Writer.Complete(closed);
             toClient.Writer.Complete(closed);
         };
-        var client = new TransportConnection(toClient.Reader, toServer.Writer, name, abort);
-        var server = new TransportConnection(toServer.Reader, toClient.Writer, "in-process client", abort);
+        var client = new TransportConnection(toClient.Reader, toServer.Writer, name, abort) { IsInProcess = true };
+        var server = new TransportConnection(toServer.Reader, toClient.Writer, "in-process client", abort) { IsInProcess = true };
         return (client, server);
     }
 }

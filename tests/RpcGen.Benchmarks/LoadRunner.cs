@@ -19,9 +19,15 @@ internal static class LoadRunner
         double seconds = Option(args, "--seconds", 3.0);
         int repetitions = (int)Option(args, "--reps", 3);
         int[] levels = OptionList(args, "--concurrency", new[] { 1, 16, 64 });
+        int index = Array.IndexOf(args, "--systems");
+        string[] systems = index >= 0 && index + 1 < args.Length
+            ? args[index + 1].Split(',')
+            : new[] { "rpcgen", "tls", "raw", "grpc", "pingpong" };
+        bool Runs(string system) => systems.Contains(system, StringComparer.OrdinalIgnoreCase);
 
         using Process server = StartServerProcess(out int rpcPort, out int basePort, out int grpcPort, out int tlsPort);
         s_server = server;
+        Console.Error.WriteLine($"client process {Environment.ProcessId}, server process {server.Id}");
         try
         {
             var results = new Dictionary<(string System, int Callers), List<Sample>>();
@@ -29,11 +35,27 @@ internal static class LoadRunner
             {
                 foreach (int callers in levels)
                 {
-                    Add(results, "RpcGen", callers, await MeasureRpcGenAsync(rpcPort, callers, warmup, seconds));
-                    Add(results, "RpcGen over TLS", callers, await MeasureRpcGenAsync(tlsPort, callers, warmup, seconds, tls: true));
-                    Add(results, "Raw multiplexed", callers, await MeasureMultiplexedAsync(basePort, callers, warmup, seconds));
-                    Add(results, "gRPC-dotnet", callers, await MeasureGrpcAsync(grpcPort, callers, warmup, seconds));
-                    if (callers == 1)
+                    if (Runs("rpcgen"))
+                    {
+                        Add(results, "RpcGen", callers, await MeasureRpcGenAsync(rpcPort, callers, warmup, seconds));
+                    }
+
+                    if (Runs("tls"))
+                    {
+                        Add(results, "RpcGen over TLS", callers, await MeasureRpcGenAsync(tlsPort, callers, warmup, seconds, tls: true));
+                    }
+
+                    if (Runs("raw"))
+                    {
+                        Add(results, "Raw multiplexed", callers, await MeasureMultiplexedAsync(basePort, callers, warmup, seconds));
+                    }
+
+                    if (Runs("grpc"))
+                    {
+                        Add(results, "gRPC-dotnet", callers, await MeasureGrpcAsync(grpcPort, callers, warmup, seconds));
+                    }
+
+                    if (callers == 1 && Runs("pingpong"))
                     {
                         Add(results, "Raw ping-pong", callers, await MeasurePingPongAsync(basePort, warmup, seconds));
                     }
@@ -251,8 +273,8 @@ internal static class LoadRunner
         text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (int callers in levels)
         {
-            double raw = Median(results[("Raw multiplexed", callers)].Select(s => s.CallsPerSecond));
-            double grpc = Median(results[("gRPC-dotnet", callers)].Select(s => s.CallsPerSecond));
+            double raw = results.TryGetValue(("Raw multiplexed", callers), out List<Sample>? rawSamples) ? Median(rawSamples.Select(s => s.CallsPerSecond)) : double.NaN;
+            double grpc = results.TryGetValue(("gRPC-dotnet", callers), out List<Sample>? grpcSamples) ? Median(grpcSamples.Select(s => s.CallsPerSecond)) : double.NaN;
             foreach (string system in new[] { "RpcGen", "RpcGen over TLS", "Raw multiplexed", "Raw ping-pong", "gRPC-dotnet" })
             {
                 if (!results.TryGetValue((system, callers), out List<Sample>? samples))

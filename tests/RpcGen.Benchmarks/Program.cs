@@ -1,6 +1,7 @@
 // RpcGen benchmarks.
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- micro [BenchmarkDotNet args]   (BenchmarkDotNet, in-process toolchain)
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- load [--seconds 3] [--warmup 1] [--reps 3] [--concurrency 1,16,64]
+//   dotnet run -c Release --project tests/RpcGen.Benchmarks -- allocs [--seconds 5]   (which types a loopback call allocates)
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- burst [--calls 5000] [--reps 3] [--per-connection 100]
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
@@ -24,6 +25,8 @@ switch (mode)
         return await LoadRunner.RunAsync(args[1..]);
     case "burst":
         return await DeadlineBurst.RunAsync(args[1..]);
+    case "allocs":
+        return await AllocationSampler.RunAsync(args[1..]);
     case "serve":
         return await LoadRunner.ServeAsync();
     default:
