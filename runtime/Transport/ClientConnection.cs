@@ -366,6 +366,10 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
             pings = new List<TaskCompletionSource<bool>>(_pings.Values);
             _pings.Clear();
             _draining = true;
+            while (_pool.TryPop(out PendingCall? pooled))
+            {
+                pooled.DisposeTimer(); // pooled calls keep their deadline timer armed; a timer must not keep the connection alive
+            }
         }
 
         string reason = error is null ? "the server closed it" : error.Message;

@@ -141,8 +141,10 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
         LeaveBatch();
         _registration.Dispose();
         _registration = default;
+        // The timer is left armed: if it fires before the instance's next call re-arms it, OnDeadline finds no deadline
+        // and does nothing (and a fire racing a re-arm finds the new deadline not yet due and re-arms for it). That saves
+        // a timer change, with its lock, on every call.
         Volatile.Write(ref _deadlineTimestamp, long.MaxValue);
-        _timer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         Sent = false;
         Abandoned = false;
         _core.Reset();

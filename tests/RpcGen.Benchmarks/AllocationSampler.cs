@@ -5,7 +5,7 @@ namespace RpcGen.Benchmarks;
 /// <summary>
 /// Which types a loopback call allocates (client and server in this process): the runtime's allocation-tick events
 /// (one sample per ~100 KB allocated) counted by type while 64 callers call. A profile, not a measurement of bytes:
-/// the shares are what matters. Run: <c>-- allocs [--seconds 5]</c>.
+/// the shares are what matters. Run: <c>-- allocs [--seconds 5] [record]</c>.
 /// </summary>
 internal static class AllocationSampler
 {
@@ -13,18 +13,29 @@ internal static class AllocationSampler
     {
         int index = Array.IndexOf(args, "--seconds");
         double seconds = index >= 0 ? double.Parse(args[index + 1], System.Globalization.CultureInfo.InvariantCulture) : 5;
+        bool record = args.Contains("record");
         await using var server = new RpcServer();
         server.Map<IBench>(new Bench());
+        server.Map<IPayloadBench>(new PayloadBench());
         await server.StartAsync();
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { new RpcEndpoint("127.0.0.1", server.Endpoints[0].Port) } });
         IBench bench = client.CreateProxy<IBench>();
+        IPayloadBench payload = client.CreateProxy<IPayloadBench>();
         long calls = 0;
         bool stop = false;
         var workers = Enumerable.Range(0, 64).Select(i => Task.Run(async () =>
         {
             while (!Volatile.Read(ref stop))
             {
-                await bench.AddAsync(i, 1);
+                if (record)
+                {
+                    await payload.EchoRecordAsync(BenchRecord.Sample);
+                }
+                else
+                {
+                    await bench.AddAsync(i, 1);
+                }
+
                 Interlocked.Increment(ref calls);
             }
         })).ToArray();

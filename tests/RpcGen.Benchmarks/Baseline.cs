@@ -138,8 +138,11 @@ internal static class Baseline
         private readonly Task _reader;
         private readonly CancellationTokenSource _stop = new();
 
-        public MultiplexedClient(int port, int callers)
+        private readonly int _payloadSize;
+
+        public MultiplexedClient(int port, int callers, int payloadSize = PayloadSize)
         {
+            _payloadSize = payloadSize;
             _socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             _socket.Connect(new IPEndPoint(IPAddress.Loopback, port));
             _slots = Enumerable.Range(0, callers).Select(_ => new Slot()).ToArray();
@@ -151,16 +154,16 @@ internal static class Baseline
             ValueTask wait = _slots[caller].Arm();
             lock (_lock)
             {
-                if (_pending.Length - _pendingCount < 8 + PayloadSize)
+                while (_pending.Length - _pendingCount < 8 + _payloadSize)
                 {
                     Array.Resize(ref _pending, _pending.Length * 2);
                 }
 
-                Span<byte> frame = _pending.AsSpan(_pendingCount, 8 + PayloadSize);
-                BinaryPrimitives.WriteUInt32LittleEndian(frame, PayloadSize);
+                Span<byte> frame = _pending.AsSpan(_pendingCount, 8 + _payloadSize);
+                BinaryPrimitives.WriteUInt32LittleEndian(frame, (uint)_payloadSize);
                 BinaryPrimitives.WriteUInt32LittleEndian(frame.Slice(4), (uint)caller);
                 frame.Slice(8).Fill(0x2A);
-                _pendingCount += 8 + PayloadSize;
+                _pendingCount += 8 + _payloadSize;
             }
 
             if (t_completing != this)
@@ -185,6 +188,11 @@ internal static class Baseline
                     }
 
                     _sendingNow = true;
+                    if (_sending.Length < _pending.Length)
+                    {
+                        _sending = new byte[_pending.Length];
+                    }
+
                     (_pending, _sending) = (_sending, _pending);
                     count = _pendingCount;
                     _pendingCount = 0;
@@ -214,7 +222,7 @@ internal static class Baseline
 
         private async Task ReadLoopAsync()
         {
-            byte[] buffer = new byte[256 * 1024];
+            byte[] buffer = new byte[Math.Max(256 * 1024, 4 * (8 + _payloadSize))];
             int filled = 0;
             try
             {
@@ -231,10 +239,10 @@ internal static class Baseline
                     t_completing = this;
                     try
                     {
-                        while (filled - offset >= 8 + PayloadSize)
+                        while (filled - offset >= 8 + _payloadSize)
                         {
                             _slots[BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(offset + 4))].Complete(); // runs the caller inline
-                            offset += 8 + PayloadSize;
+                            offset += 8 + _payloadSize;
                         }
                     }
                     finally

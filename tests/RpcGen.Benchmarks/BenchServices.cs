@@ -63,3 +63,29 @@ public sealed class SleepBench : ISleepBench
         return milliseconds;
     }
 }
+
+/// <summary>A record like a real service's (about 1 KiB as RpcGen's JSON): the load runner's <c>--payload record</c>.</summary>
+public sealed record BenchRecord(
+    long Id, string Name, string Email, string Country, DateTimeOffset Created, double Score, bool Active, string[] Tags, string Notes)
+{
+    public static BenchRecord Sample { get; } = new(
+        1_234_567_890, "Ada Lovelace", "ada.lovelace@example.org", "GB", new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero), 98.6, true,
+        new[] { "analytical-engine", "mathematics", "poetry", "first-programmer", "notes", "bernoulli", "babbage", "computing" },
+        string.Concat(Enumerable.Repeat("She wrote the first algorithm meant to be carried out by a machine. ", 10)));
+}
+
+/// <summary>Payloads that look like real services: a record and a 64 KiB byte array, echoed.</summary>
+[RpcService("payload")]
+public interface IPayloadBench
+{
+    Task<BenchRecord> EchoRecordAsync(BenchRecord record);
+
+    Task<byte[]> EchoBytesAsync(byte[] data);
+}
+
+public sealed class PayloadBench : IPayloadBench
+{
+    public Task<BenchRecord> EchoRecordAsync(BenchRecord record) => Task.FromResult(record);
+
+    public Task<byte[]> EchoBytesAsync(byte[] data) => Task.FromResult(data);
+}

@@ -25,6 +25,7 @@ internal static class GrpcCandidate
         builder.Services.AddGrpc();
         WebApplication app = builder.Build();
         app.MapGrpcService<SumService>();
+        app.MapGrpcService<PayloadService>();
         await app.StartAsync();
         string address = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
             .Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -36,6 +37,26 @@ internal static class GrpcCandidate
         {
             HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = false },
         });
+
+    private sealed class PayloadService : GrpcPayloadBench.GrpcPayloadBenchBase
+    {
+        public override Task<Record> EchoRecord(Record request, ServerCallContext context) => Task.FromResult(request);
+
+        public override Task<Blob> EchoBytes(Blob request, ServerCallContext context) => Task.FromResult(request);
+    }
+
+    /// <summary>The protobuf twin of <see cref="BenchRecord.Sample"/>.</summary>
+    public static Record SampleRecord()
+    {
+        BenchRecord sample = BenchRecord.Sample;
+        var record = new Record
+        {
+            Id = sample.Id, Name = sample.Name, Email = sample.Email, Country = sample.Country,
+            CreatedUnixMs = sample.Created.ToUnixTimeMilliseconds(), Score = sample.Score, Active = sample.Active, Notes = sample.Notes,
+        };
+        record.Tags.Add(sample.Tags);
+        return record;
+    }
 
     private sealed class SumService : GrpcBench.GrpcBenchBase
     {

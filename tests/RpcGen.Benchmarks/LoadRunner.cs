@@ -24,6 +24,13 @@ internal static class LoadRunner
             ? args[index + 1].Split(',')
             : new[] { "rpcgen", "tls", "raw", "grpc", "pingpong" };
         bool Runs(string system) => systems.Contains(system, StringComparer.OrdinalIgnoreCase);
+        int payloadIndex = Array.IndexOf(args, "--payload");
+        s_payload = payloadIndex >= 0 && payloadIndex + 1 < args.Length ? args[payloadIndex + 1] : "small";
+        if (s_payload is not ("small" or "record" or "bytes"))
+        {
+            Console.Error.WriteLine("--payload is small (AddAsync), record (a 1 KiB record echoed) or bytes (64 KiB echoed)");
+            return 2;
+        }
 
         using Process server = StartServerProcess(out int rpcPort, out int basePort, out int grpcPort, out int tlsPort);
         s_server = server;
@@ -55,7 +62,7 @@ internal static class LoadRunner
                         Add(results, "gRPC-dotnet", callers, await MeasureGrpcAsync(grpcPort, callers, warmup, seconds));
                     }
 
-                    if (callers == 1 && Runs("pingpong"))
+                    if (callers == 1 && Runs("pingpong") && s_payload == "small")
                     {
                         Add(results, "Raw ping-pong", callers, await MeasurePingPongAsync(basePort, warmup, seconds));
                     }
@@ -82,9 +89,11 @@ internal static class LoadRunner
     {
         await using var server = new RpcServer();
         server.Map<IBench>(new Bench());
+        server.Map<IPayloadBench>(new PayloadBench());
         await server.StartAsync();
         await using var tlsServer = new RpcServer(new RpcServerOptions { Tls = new RpcServerTlsOptions { Certificate = SelfSigned() } });
         tlsServer.Map<IBench>(new Bench());
+        tlsServer.Map<IPayloadBench>(new PayloadBench());
         await tlsServer.StartAsync();
         using var stop = new CancellationTokenSource();
         int basePort = await Baseline.StartServerAsync(stop.Token);
@@ -97,6 +106,8 @@ internal static class LoadRunner
     }
 
     private static Process? s_server;
+    private static string s_payload = "small";
+    private const int BytesPayload = 64 * 1024;
 
     /// <summary>A throwaway certificate for the TLS server (the benchmark's client accepts it without a chain).</summary>
     private static System.Security.Cryptography.X509Certificates.X509Certificate2 SelfSigned()
@@ -146,12 +157,27 @@ internal static class LoadRunner
             Tls = tls ? new RpcClientTlsOptions { TargetHost = "localhost", ServerCertificateValidation = (_, _, _) => true } : null,
         });
         IBench bench = client.CreateProxy<IBench>();
-        return await MeasureAsync(callers, warmup, seconds, async caller => await bench.AddAsync(caller, 1));
+        IPayloadBench payload = client.CreateProxy<IPayloadBench>();
+        BenchRecord record = BenchRecord.Sample;
+        byte[] bytes = new byte[BytesPayload];
+        return s_payload switch
+        {
+            "record" => await MeasureAsync(callers, warmup, seconds, async caller => await payload.EchoRecordAsync(record)),
+            "bytes" => await MeasureAsync(callers, warmup, seconds, async caller => await payload.EchoBytesAsync(bytes)),
+            _ => await MeasureAsync(callers, warmup, seconds, async caller => await bench.AddAsync(caller, 1)),
+        };
     }
 
     private static async Task<Sample> MeasureMultiplexedAsync(int port, int callers, double warmup, double seconds)
     {
-        await using var client = new Baseline.MultiplexedClient(port, callers);
+        int size = s_payload switch
+        {
+            // As many bytes as RpcGen's request body carries: the record as JSON, or the array (base64 in JSON).
+            "record" => System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(BenchRecord.Sample, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web)).Length,
+            "bytes" => BytesPayload,
+            _ => Baseline.PayloadSize,
+        };
+        await using var client = new Baseline.MultiplexedClient(port, callers, size);
         return await MeasureAsync(callers, warmup, seconds, client.CallAsync);
     }
 
@@ -159,7 +185,15 @@ internal static class LoadRunner
     {
         using global::Grpc.Net.Client.GrpcChannel channel = GrpcCandidate.CreateChannel(port);
         var client = new Grpc.GrpcBench.GrpcBenchClient(channel);
-        return await MeasureAsync(callers, warmup, seconds, async caller => await client.SumAsync(new Grpc.SumRequest { A = caller, B = 1 }));
+        var payload = new Grpc.GrpcPayloadBench.GrpcPayloadBenchClient(channel);
+        Grpc.Record record = GrpcCandidate.SampleRecord();
+        var blob = new Grpc.Blob { Data = Google.Protobuf.ByteString.CopyFrom(new byte[BytesPayload]) };
+        return s_payload switch
+        {
+            "record" => await MeasureAsync(callers, warmup, seconds, async caller => await payload.EchoRecordAsync(record)),
+            "bytes" => await MeasureAsync(callers, warmup, seconds, async caller => await payload.EchoBytesAsync(blob)),
+            _ => await MeasureAsync(callers, warmup, seconds, async caller => await client.SumAsync(new Grpc.SumRequest { A = caller, B = 1 })),
+        };
     }
 
     private static async Task<Sample> MeasurePingPongAsync(int port, double warmup, double seconds)
@@ -267,7 +301,7 @@ internal static class LoadRunner
     private static string Report(Dictionary<(string System, int Callers), List<Sample>> results, int[] levels, double warmup, double seconds, int repetitions)
     {
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"Closed loop on loopback, server in a separate process; {warmup:0.#} s warm-up, {seconds:0.#} s measured, median of {repetitions} interleaved repetitions (min–max in brackets); CPU = client + server process CPU time ÷ calls; {Environment.ProcessorCount} cores, .NET {Environment.Version}.");
+        text.AppendLine(CultureInfo.InvariantCulture, $"Payload: {s_payload}. Closed loop on loopback, server in a separate process; {warmup:0.#} s warm-up, {seconds:0.#} s measured, median of {repetitions} interleaved repetitions (min–max in brackets); CPU = client + server process CPU time ÷ calls; {Environment.ProcessorCount} cores, .NET {Environment.Version}.");
         text.AppendLine();
         text.AppendLine("| system | callers | calls/s [min–max] | p50 µs | p99 µs | CPU µs/call | ÷ raw multiplexed | ÷ gRPC-dotnet |");
         text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
