@@ -226,7 +226,7 @@ public sealed partial class RpcServiceAnalyzer
         bool authorizes = false;
         foreach (AttributeData attribute in symbol.GetAttributes())
         {
-            if (attribute.AttributeClass?.ToDisplayString() != RpcShapes.AuthorizeAttribute)
+            if (!RpcShapes.IsNamed(attribute.AttributeClass, RpcShapes.AuthorizeAttribute))
             {
                 continue;
             }

@@ -104,7 +104,7 @@ public sealed partial class RpcGenerator
             {
                 foreach (AttributeData attribute in symbol.GetAttributes())
                 {
-                    if (attribute.AttributeClass?.ToDisplayString() == RpcShapes.AuthorizeAttribute)
+                    if (RpcShapes.IsNamed(attribute.AttributeClass, RpcShapes.AuthorizeAttribute))
                     {
                         sets.Add(string.Join(",", RpcShapes.Roles(attribute)));
                         methodAuthorizes |= ReferenceEquals(symbol, method);

@@ -40,10 +40,11 @@ public sealed partial class RpcGenerator
 
             var methods = new List<MethodSpec>();
             var unsupported = new List<UnsupportedMemberSpec>();
+            var names = new TypeNames();
             foreach (MemberShape shape in ServiceShape.Members(type))
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                string declaringName = shape.Declaring.ToDisplayString(s_fullyQualified);
+                string declaringName = names.Of(shape.Declaring).FullyQualified;
                 switch (shape.Kind)
                 {
                     case MemberShapeKind.LocalDispose:
@@ -75,7 +76,7 @@ public sealed partial class RpcGenerator
                             shape.Problems[0].Reason, MemberName(shape.Declaring, broken)));
                         break;
                     case MemberShapeKind.Method:
-                        methods.Add(Method(shape, methods.Count, declaringName, type, interfaceTimeout, interfaceBalance));
+                        methods.Add(Method(shape, methods.Count, declaringName, type, interfaceTimeout, interfaceBalance, names));
                         break;
                 }
             }
@@ -102,7 +103,7 @@ public sealed partial class RpcGenerator
         }
 
         /// <summary>A method that passed every shape rule: its parameters, result, timeout, balancing and policies.</summary>
-        private static MethodSpec Method(MemberShape shape, int index, string declaringName, INamedTypeSymbol service, int interfaceTimeout, LoadBalanceSpec? interfaceBalance)
+        private static MethodSpec Method(MemberShape shape, int index, string declaringName, INamedTypeSymbol service, int interfaceTimeout, LoadBalanceSpec? interfaceBalance, TypeNames names)
         {
             var method = (IMethodSymbol)shape.Member;
             int timeout = TimeoutOf(method);
@@ -115,8 +116,8 @@ public sealed partial class RpcGenerator
                 declaringName,
                 shape.Inherited,
                 (ReturnKind)shape.TaskKind,
-                shape.Result is null ? null : Ref(shape.Result),
-                travelling.Select(p => new ParameterSpec(p.Name, Ref(p.Type), DefaultValue(p))).ToEquatableArray(),
+                shape.Result is null ? null : names.Of(shape.Result),
+                travelling.Select(p => new ParameterSpec(p.Name, names.Of(p.Type), DefaultValue(p))).ToEquatableArray(),
                 shape.CancellationToken?.Name,
                 timeout > 0 ? timeout : interfaceTimeout,
                 balance,
@@ -127,6 +128,24 @@ public sealed partial class RpcGenerator
                 AuthorizationOf(method, service));
         }
 
-        private static TypeRef Ref(ITypeSymbol type) => new(type.ToDisplayString(s_fullyQualified), type.ToDisplayString(s_display));
+        /// <summary>
+        /// The two spellings of each type, formatted once per service: formatting is most of the parser's own cost, and a
+        /// service's methods repeat the same few types (the parser runs for every service on every edit in an IDE).
+        /// </summary>
+        private sealed class TypeNames
+        {
+            private readonly Dictionary<ITypeSymbol, TypeRef> _names = new(SymbolEqualityComparer.IncludeNullability);
+
+            public TypeRef Of(ITypeSymbol type)
+            {
+                if (!_names.TryGetValue(type, out TypeRef? name))
+                {
+                    name = new TypeRef(type.ToDisplayString(s_fullyQualified), type.ToDisplayString(s_display));
+                    _names.Add(type, name);
+                }
+
+                return name;
+            }
+        }
     }
 }

@@ -50,21 +50,25 @@ internal static class RpcShapes
             return -1;
         }
 
-        switch (named.ConstructedFrom.ToDisplayString())
+        INamedTypeSymbol definition = named.ConstructedFrom;
+        if (definition.Arity > 1)
         {
-            case "System.Threading.Tasks.Task":
-                return 0;
-            case "System.Threading.Tasks.Task<TResult>":
-                result = named.TypeArguments[0];
-                return 1;
-            case "System.Threading.Tasks.ValueTask":
-                return 2;
-            case "System.Threading.Tasks.ValueTask<TResult>":
-                result = named.TypeArguments[0];
-                return 3;
-            default:
-                return -1;
+            return -1;
         }
+
+        if (IsNamed(definition, "System.Threading.Tasks.Task"))
+        {
+            result = definition.Arity == 1 ? named.TypeArguments[0] : null;
+            return definition.Arity == 1 ? 1 : 0;
+        }
+
+        if (IsNamed(definition, "System.Threading.Tasks.ValueTask"))
+        {
+            result = definition.Arity == 1 ? named.TypeArguments[0] : null;
+            return definition.Arity == 1 ? 3 : 2;
+        }
+
+        return -1;
     }
 
     /// <summary>
@@ -72,10 +76,49 @@ internal static class RpcShapes
     /// disposes locally (does nothing), never a remote call that would dispose the server's instance.
     /// </summary>
     public static bool IsDisposableInterface(INamedTypeSymbol type) =>
-        type.Name is "IDisposable" or "IAsyncDisposable" && type.ContainingNamespace?.ToDisplayString() == "System" && type.TypeArguments.Length == 0;
+        IsNamed(type, "System.IDisposable", arity: 0) || IsNamed(type, "System.IAsyncDisposable", arity: 0);
 
-    public static bool IsCancellationToken(ITypeSymbol type) =>
-        type.Name == "CancellationToken" && type.ContainingNamespace?.ToDisplayString() == "System.Threading";
+    public static bool IsCancellationToken(ITypeSymbol type) => IsNamed(type, "System.Threading.CancellationToken", arity: 0);
+
+    /// <summary>
+    /// True when <paramref name="symbol"/> is the named type <paramref name="fullName"/> (namespace and containing types,
+    /// dot-separated, no type arguments; of <paramref name="arity"/> type parameters unless -1), compared name by name
+    /// up the containing symbols: what <c>ToDisplayString() == fullName</c> says, without formatting a string. The
+    /// generator runs this for every attribute and parameter of every service on every edit.
+    /// </summary>
+    public static bool IsNamed(ISymbol? symbol, string fullName, int arity = -1)
+    {
+        if (symbol is not INamedTypeSymbol type || (arity >= 0 && type.Arity != arity))
+        {
+            return false;
+        }
+
+        int end = fullName.Length;
+        ISymbol current = type;
+        while (true)
+        {
+            string name = current.Name;
+            int start = end - name.Length;
+            if (start < 0 || string.CompareOrdinal(fullName, start, name, 0, name.Length) != 0)
+            {
+                return false;
+            }
+
+            ISymbol? parent = current.ContainingSymbol;
+            if (parent is null or INamespaceSymbol { IsGlobalNamespace: true })
+            {
+                return start == 0;
+            }
+
+            if (start == 0 || fullName[start - 1] != '.' || parent is not (INamespaceSymbol or INamedTypeSymbol))
+            {
+                return false;
+            }
+
+            end = start - 1;
+            current = parent;
+        }
+    }
 
     /// <summary>Types that cannot even be a generic argument of a JSON contract.</summary>
     public static bool CanBeTypeArgument(ITypeSymbol type) =>
@@ -87,7 +130,7 @@ internal static class RpcShapes
     {
         foreach (AttributeData attribute in symbol.GetAttributes())
         {
-            if (attribute.AttributeClass?.ToDisplayString() == metadataName)
+            if (IsNamed(attribute.AttributeClass, metadataName))
             {
                 return true;
             }
@@ -100,7 +143,7 @@ internal static class RpcShapes
     {
         foreach (AttributeData attribute in symbol.GetAttributes())
         {
-            if (attribute.AttributeClass?.ToDisplayString() == metadataName)
+            if (IsNamed(attribute.AttributeClass, metadataName))
             {
                 return attribute;
             }
@@ -146,7 +189,7 @@ internal static class RpcShapes
 
         for (INamedTypeSymbol? t = type.BaseType; t is not null; t = t.BaseType)
         {
-            if (t.ToDisplayString() == "System.Text.Json.Serialization.JsonSerializerContext")
+            if (IsNamed(t, "System.Text.Json.Serialization.JsonSerializerContext", arity: 0))
             {
                 return true;
             }
@@ -166,7 +209,7 @@ internal static class RpcShapes
         bool implements = false;
         foreach (INamedTypeSymbol implemented in type.AllInterfaces)
         {
-            implements |= implemented.ToDisplayString() == LoadBalancerInterface;
+            implements |= IsNamed(implemented, LoadBalancerInterface, arity: 0);
         }
 
         if (!implements)

@@ -303,19 +303,19 @@ internal static class ServiceShape
             return "it is a stream; send a byte[]";
         }
 
-        if (IsOrDerives(type, "System.Threading.Tasks.Task") || type.OriginalDefinition.ToDisplayString() is "System.Threading.Tasks.ValueTask" or "System.Threading.Tasks.ValueTask<TResult>")
+        if (IsOrDerives(type, "System.Threading.Tasks.Task") || RpcShapes.IsNamed(type.OriginalDefinition, "System.Threading.Tasks.ValueTask") && ((INamedTypeSymbol)type).Arity <= 1)
         {
             return "it is a task; await it and send its result";
         }
 
-        return type.ToDisplayString() == "System.Type" ? "it is a System.Type" : null;
+        return RpcShapes.IsNamed(type, "System.Type", arity: 0) ? "it is a System.Type" : null;
     }
 
     private static bool IsOrDerives(ITypeSymbol type, string metadataName)
     {
         for (ITypeSymbol? t = type; t is not null; t = t.BaseType)
         {
-            if (t.OriginalDefinition.ToDisplayString() == metadataName)
+            if (RpcShapes.IsNamed(t.OriginalDefinition, metadataName, arity: 0))
             {
                 return true;
             }
