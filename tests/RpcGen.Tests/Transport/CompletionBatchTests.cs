@@ -18,28 +18,6 @@ public sealed class CompletionBatchTests
     private const int Callers = 32;
     private const int RequestBytes = 16;
 
-    /// <summary>Counts the flushes of the client's output.</summary>
-    private sealed class CountingWriter(PipeWriter inner) : PipeWriter
-    {
-        public int Flushes;
-
-        public override void Advance(int bytes) => inner.Advance(bytes);
-
-        public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
-
-        public override Span<byte> GetSpan(int sizeHint = 0) => inner.GetSpan(sizeHint);
-
-        public override void CancelPendingFlush() => inner.CancelPendingFlush();
-
-        public override void Complete(Exception? exception = null) => inner.Complete(exception);
-
-        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
-        {
-            Interlocked.Increment(ref Flushes);
-            return inner.FlushAsync(cancellationToken);
-        }
-    }
-
     private static byte[] Request(uint round, uint callId)
     {
         byte[] frame = new byte[RequestBytes];
@@ -69,11 +47,11 @@ public sealed class CompletionBatchTests
     }
 
     /// <summary>A client connection whose server is this test: it reads the requests and writes the responses itself.</summary>
-    private static async Task<(ClientConnection Connection, CountingWriter Output, Pipe ToClient, Pipe ToServer)> ConnectScriptedAsync(TimeProvider time)
+    private static async Task<(ClientConnection Connection, CountingPipeWriter Output, Pipe ToClient, Pipe ToServer)> ConnectScriptedAsync(TimeProvider time)
     {
         var toClient = new Pipe();
         var toServer = new Pipe();
-        var output = new CountingWriter(toServer.Writer);
+        var output = new CountingPipeWriter(toServer.Writer);
         var transport = new TransportConnection(toClient.Reader, output, "scripted server", () =>
         {
             toClient.Writer.Complete();
@@ -100,7 +78,7 @@ public sealed class CompletionBatchTests
     public async Task ABatchWhoseCallerNeverResumes_StillLetsRequestsGo_AfterTheHoldLimit()
     {
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
-        (ClientConnection connection, CountingWriter output, Pipe toClient, Pipe toServer) = await ConnectScriptedAsync(time);
+        (ClientConnection connection, CountingPipeWriter output, Pipe toClient, Pipe toServer) = await ConnectScriptedAsync(time);
         PendingCall stuck = connection.TryStartCall(out _)!;
         Assert.True(connection.TrySendRequest(stuck, Request(1, stuck.Id), out _));
         await ReadRequestsAsync(toServer.Reader, 1);
@@ -129,7 +107,7 @@ public sealed class CompletionBatchTests
     {
         // A clock that stands still: the batch's hold limit (a fallback for callers that block) cannot cut it short
         // while a slow first run compiles the callers' code.
-        (ClientConnection connection, CountingWriter output, Pipe toClient, Pipe toServer) = await ConnectScriptedAsync(new Microsoft.Extensions.Time.Testing.FakeTimeProvider());
+        (ClientConnection connection, CountingPipeWriter output, Pipe toClient, Pipe toServer) = await ConnectScriptedAsync(new Microsoft.Extensions.Time.Testing.FakeTimeProvider());
 
         // Round 1: each caller sends a request and waits; round 2: what it sends once its response is in.
         var firstCalls = new PendingCall[Callers];

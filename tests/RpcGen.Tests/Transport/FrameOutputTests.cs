@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
+using RpcGen.Tests.Support;
 using RpcGen.Transport;
 using Xunit;
 
@@ -8,42 +9,6 @@ namespace RpcGen.Tests.Transport;
 
 public sealed class FrameOutputTests
 {
-    /// <summary>Counts flushes and can make each one slow, so that writers pile up behind it.</summary>
-    private sealed class CountingWriter : PipeWriter
-    {
-        private readonly PipeWriter _inner;
-        private readonly TimeSpan _flushDelay;
-
-        public CountingWriter(PipeWriter inner, TimeSpan flushDelay)
-        {
-            _inner = inner;
-            _flushDelay = flushDelay;
-        }
-
-        public int Flushes;
-
-        public override void Advance(int bytes) => _inner.Advance(bytes);
-
-        public override Memory<byte> GetMemory(int sizeHint = 0) => _inner.GetMemory(sizeHint);
-
-        public override Span<byte> GetSpan(int sizeHint = 0) => _inner.GetSpan(sizeHint);
-
-        public override void CancelPendingFlush() => _inner.CancelPendingFlush();
-
-        public override void Complete(Exception? exception = null) => _inner.Complete(exception);
-
-        public override async ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
-        {
-            Interlocked.Increment(ref Flushes);
-            if (_flushDelay > TimeSpan.Zero)
-            {
-                await Task.Delay(_flushDelay, cancellationToken);
-            }
-
-            return await _inner.FlushAsync(cancellationToken);
-        }
-    }
-
     private static byte[] Frame(int writer, int sequence)
     {
         byte[] frame = new byte[16];
@@ -77,7 +42,7 @@ public sealed class FrameOutputTests
     public async Task ConcurrentWriters_FramesArriveWhole_InPerWriterOrder_InFewerFlushes()
     {
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0));
-        var writer = new CountingWriter(pipe.Writer, TimeSpan.FromMilliseconds(2));
+        var writer = new CountingPipeWriter(pipe.Writer, TimeSpan.FromMilliseconds(2));
         var output = new FrameOutput(writer, _ => { });
         const int Writers = 8, PerWriter = 200;
 
@@ -108,7 +73,7 @@ public sealed class FrameOutputTests
     public async Task Corked_FramesLeaveInOneFlush()
     {
         var pipe = new Pipe();
-        var writer = new CountingWriter(pipe.Writer, TimeSpan.Zero);
+        var writer = new CountingPipeWriter(pipe.Writer, TimeSpan.Zero);
         var output = new FrameOutput(writer, _ => { });
 
         output.Cork();
