@@ -32,7 +32,7 @@ internal static class LoadRunner
             return 2;
         }
 
-        using Process server = StartServerProcess(out int rpcPort, out int basePort, out int grpcPort, out int tlsPort);
+        using Process server = StartServerProcess(out int rpcPort, out int basePort, out int grpcPort, out int tlsPort, out int poolPort);
         s_server = server;
         Console.Error.WriteLine($"client process {Environment.ProcessId}, server process {server.Id}");
         try
@@ -45,6 +45,11 @@ internal static class LoadRunner
                     if (Runs("rpcgen"))
                     {
                         Add(results, "RpcGen", callers, await MeasureRpcGenAsync(rpcPort, callers, warmup, seconds));
+                    }
+
+                    if (Runs("rpcgen-pool"))
+                    {
+                        Add(results, "RpcGen, handlers on the pool", callers, await MeasureRpcGenAsync(poolPort, callers, warmup, seconds));
                     }
 
                     if (Runs("tls"))
@@ -98,7 +103,12 @@ internal static class LoadRunner
         using var stop = new CancellationTokenSource();
         int basePort = await Baseline.StartServerAsync(stop.Token);
         (Microsoft.AspNetCore.Builder.WebApplication grpc, int grpcPort) = await GrpcCandidate.StartServerAsync();
-        Console.WriteLine($"PORTS {server.Endpoints[0].Port} {basePort} {grpcPort} {tlsServer.Endpoints[0].Port}");
+        // The same service with handlers dispatched to the thread pool (RpcServerOptions.RunHandlersInline = false).
+        await using var poolServer = new RpcServer(new RpcServerOptions { RunHandlersInline = false });
+        poolServer.Map<IBench>(new Bench());
+        poolServer.Map<IPayloadBench>(new PayloadBench());
+        await poolServer.StartAsync();
+        Console.WriteLine($"PORTS {server.Endpoints[0].Port} {basePort} {grpcPort} {tlsServer.Endpoints[0].Port} {poolServer.Endpoints[0].Port}");
         await Console.In.ReadToEndAsync(); // until the parent closes our stdin
         stop.Cancel();
         await grpc.StopAsync();
@@ -119,7 +129,7 @@ internal static class LoadRunner
             certificate.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12), null);
     }
 
-    private static Process StartServerProcess(out int rpcPort, out int basePort, out int grpcPort, out int tlsPort)
+    private static Process StartServerProcess(out int rpcPort, out int basePort, out int grpcPort, out int tlsPort, out int poolPort)
     {
         string self = Environment.ProcessPath!;
         var start = new ProcessStartInfo
@@ -146,6 +156,7 @@ internal static class LoadRunner
         basePort = int.Parse(parts[2], CultureInfo.InvariantCulture);
         grpcPort = int.Parse(parts[3], CultureInfo.InvariantCulture);
         tlsPort = int.Parse(parts[4], CultureInfo.InvariantCulture);
+        poolPort = int.Parse(parts[5], CultureInfo.InvariantCulture);
         return process;
     }
 
@@ -310,7 +321,7 @@ internal static class LoadRunner
         {
             double raw = results.TryGetValue(("Raw multiplexed", callers), out List<Sample>? rawSamples) ? Median(rawSamples.Select(s => s.CallsPerSecond)) : double.NaN;
             double grpc = results.TryGetValue(("gRPC-dotnet", callers), out List<Sample>? grpcSamples) ? Median(grpcSamples.Select(s => s.CallsPerSecond)) : double.NaN;
-            foreach (string system in new[] { "RpcGen", "RpcGen over TLS", "Raw multiplexed", "Raw ping-pong", "gRPC-dotnet" })
+            foreach (string system in new[] { "RpcGen", "RpcGen, handlers on the pool", "RpcGen over TLS", "Raw multiplexed", "Raw ping-pong", "gRPC-dotnet" })
             {
                 if (!results.TryGetValue((system, callers), out List<Sample>? samples))
                 {
