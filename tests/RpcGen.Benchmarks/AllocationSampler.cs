@@ -9,6 +9,40 @@ namespace RpcGen.Benchmarks;
 /// </summary>
 internal static class AllocationSampler
 {
+    /// <summary>In-process calls in a loop on one thread for <c>--seconds</c> (for a profiler: <c>-- inproc</c>).</summary>
+    public static async Task<int> InProcessLoopAsync(string[] args)
+    {
+        int index = Array.IndexOf(args, "--seconds");
+        double seconds = index >= 0 ? double.Parse(args[index + 1], System.Globalization.CultureInfo.InvariantCulture) : 10;
+        await using var server = new RpcServer();
+        server.Map<IBench>(new Bench());
+        await server.StartAsync();
+        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.InProcessEndpoint } });
+        IBench bench = client.CreateProxy<IBench>();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        long calls = 0;
+        while (watch.Elapsed.TotalSeconds < seconds)
+        {
+            for (int i = 0; i < 1000; i++)
+            {
+                await bench.AddAsync(1, 2);
+            }
+
+            calls += 1000;
+        }
+
+        Console.WriteLine($"{calls:N0} in-process calls, {watch.Elapsed.TotalMilliseconds * 1000 / calls:0.000} µs each");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        long sum = 0;
+        for (int i = 0; i < 10_000_000; i++)
+        {
+            sum += TimeProvider.System.GetTimestamp();
+        }
+
+        Console.WriteLine($"TimeProvider.System.GetTimestamp(): {clock.Elapsed.TotalMilliseconds * 1_000_000 / 10_000_000:0.0} ns each ({sum % 2})");
+        return 0;
+    }
+
     public static async Task<int> RunAsync(string[] args)
     {
         int index = Array.IndexOf(args, "--seconds");

@@ -25,6 +25,8 @@ switch (mode)
         return await LoadRunner.RunAsync(args[1..]);
     case "burst":
         return await DeadlineBurst.RunAsync(args[1..]);
+    case "inproc":
+        return await AllocationSampler.InProcessLoopAsync(args[1..]);
     case "allocs":
         return await AllocationSampler.RunAsync(args[1..]);
     case "serve":
