@@ -167,14 +167,15 @@ internal sealed class CallAttempts
                 return AttemptResult.Failed(ex);
             }
 
-            call.Arm(cancellationToken, attemptDeadline, time);
+            long sendAt = time.GetTimestamp(); // one clock read for the deadline timer and the timeout the request carries
+            call.Arm(cancellationToken, attemptDeadline, time, sendAt);
             FrameFlags flags = attemptNumber > 0 ? FrameFlags.RetryAttempt : FrameFlags.None;
             RpcMetadata? headers = credentialed ?? attemptHeaders ?? RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders);
             if (System.Diagnostics.Activity.Current is { } span && span.Source == Telemetry.RpcGenTracing.Source)
             {
                 headers = Telemetry.RpcGenTracing.Inject(span, headers); // W3C trace context, so the server's span is its child
             }
-            if (!RequestWriter.TryWrite(method, ref arguments, connection, call, attemptDeadline, time, flags, state, headers, _client.Options.Connection.MaxMetadataSize, out RpcException? writeError))
+            if (!RequestWriter.TryWrite(method, ref arguments, connection, call, attemptDeadline, time, sendAt, flags, state, headers, _client.Options.Connection.MaxMetadataSize, out RpcException? writeError))
             {
                 if (writeError is not null)
                 {
@@ -229,7 +230,7 @@ internal sealed class CallAttempts
 
             connection.Return(call);
             long end = time.GetTimestamp();
-            _client.CallEnded(endpoint, start, CallOutcome.Success);
+            _client.CallEnded(endpoint, start, CallOutcome.Success, end);
             breaker?.Record(endpoint, failure: false, end);
             resilience?.Latency?.Record(end - start);
             return new AttemptResult(response, connection.Remote);

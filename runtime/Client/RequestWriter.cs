@@ -16,14 +16,14 @@ internal static class RequestWriter
     /// </summary>
     public static bool TryWrite<TArguments>(
         RpcClientMethod method, ref TArguments arguments, ClientConnection connection, PendingCall call,
-        long deadline, TimeProvider time, FrameFlags flags, CallState? state, RpcMetadata? headers, int maxMetadataSize, out RpcException? error)
+        long deadline, TimeProvider time, long now, FrameFlags flags, CallState? state, RpcMetadata? headers, int maxMetadataSize, out RpcException? error)
         where TArguments : struct, IRpcArguments
     {
         error = null;
         uint timeoutMs = 0;
         if (deadline != long.MaxValue)
         {
-            double remaining = time.GetElapsedTime(time.GetTimestamp(), deadline).TotalMilliseconds;
+            double remaining = time.GetElapsedTime(now, deadline).TotalMilliseconds;
             timeoutMs = remaining <= 1 ? 1u : (uint)Math.Min(Math.Ceiling(remaining), uint.MaxValue);
         }
 

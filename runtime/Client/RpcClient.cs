@@ -322,10 +322,10 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         endpoint.CallStarted();
     }
 
-    internal void CallEnded(RpcEndpointState endpoint, long start, CallOutcome outcome)
+    internal void CallEnded(RpcEndpointState endpoint, long start, CallOutcome outcome, long end = 0)
     {
         Interlocked.Decrement(ref _totalInFlight);
-        endpoint.CallEnded(start, TimeProvider.GetTimestamp(), outcome);
+        endpoint.CallEnded(start, end != 0 ? end : TimeProvider.GetTimestamp(), outcome);
         Health.Record(endpoint, outcome);
     }
 

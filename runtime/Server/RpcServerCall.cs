@@ -101,7 +101,7 @@ public sealed partial class RpcServerCall
     /// </summary>
     internal bool Uncounted;
 
-    internal void Start(ServerConnection connection, uint id, RpcMethodDescriptor method, uint timeoutMilliseconds, bool isRetryAttempt = false, RpcMetadata? requestHeaders = null)
+    internal void Start(ServerConnection connection, uint id, RpcMethodDescriptor method, uint timeoutMilliseconds, long arrived, bool isRetryAttempt = false, RpcMetadata? requestHeaders = null)
     {
         Uncounted = false;
         _requestHeaders = requestHeaders;
@@ -112,7 +112,7 @@ public sealed partial class RpcServerCall
         TimeProvider time = connection.Server.TimeProvider;
         _deadline = timeoutMilliseconds == 0
             ? long.MaxValue
-            : time.GetTimestamp() + (timeoutMilliseconds * time.TimestampFrequency / 1000);
+            : arrived + (timeoutMilliseconds * time.TimestampFrequency / 1000); // from the request's arrival
     }
 
     /// <summary>

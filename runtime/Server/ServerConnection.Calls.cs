@@ -25,7 +25,8 @@ internal partial class ServerConnection
             return;
         }
 
-        Volatile.Write(ref _lastActivity, Server.TimeProvider.GetTimestamp());
+        long arrived = LastReadTimestamp; // the frame's arrival: no clock read per request
+        Volatile.Write(ref _lastActivity, arrived);
         if (RefuseOverLimit(callId))
         {
             return;
@@ -106,7 +107,7 @@ internal partial class ServerConnection
         }
 
         Server.CallStarted();
-        call.Start(this, callId, descriptor, request.TimeoutMilliseconds, (flags & FrameFlags.RetryAttempt) != 0, headers);
+        call.Start(this, callId, descriptor, request.TimeoutMilliseconds, arrived, (flags & FrameFlags.RetryAttempt) != 0, headers);
         call.Dedupe = dedupe;
         System.Diagnostics.Activity? outer = System.Diagnostics.Activity.Current;
         call.Span = Telemetry.RpcGenTracing.StartServer(dispatcher.Descriptor.Name, descriptor.Name, headers ?? RpcMetadata.Empty);

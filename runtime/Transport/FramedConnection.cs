@@ -39,6 +39,9 @@ internal abstract class FramedConnection
 
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
 
+    /// <summary>When the read being handled (or the last one) completed, on the connection's clock: the arrival time of its frames.</summary>
+    protected long LastReadTimestamp => Volatile.Read(ref _lastRead);
+
     /// <summary>How long since bytes last arrived from the peer (for keepalive), on the connection's clock.</summary>
     public TimeSpan IdleTime => _time.GetElapsedTime(Volatile.Read(ref _lastRead));
 

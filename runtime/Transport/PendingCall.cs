@@ -42,12 +42,11 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
     public ValueTask<ResponseData> AsValueTask() => new(this, _core.Version);
 
     /// <summary>Starts watching the caller's token and the deadline. Returns false if either already fired.</summary>
-    public void Arm(CancellationToken cancellationToken, long deadlineTimestamp, TimeProvider timeProvider)
+    public void Arm(CancellationToken cancellationToken, long deadlineTimestamp, TimeProvider timeProvider, long now)
     {
         Volatile.Write(ref _deadlineTimestamp, deadlineTimestamp);
         if (deadlineTimestamp != long.MaxValue)
         {
-            long now = timeProvider.GetTimestamp();
             if (now >= deadlineTimestamp)
             {
                 OnDeadline();
