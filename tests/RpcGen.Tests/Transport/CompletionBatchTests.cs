@@ -149,6 +149,34 @@ public sealed class CompletionBatchTests
     }
 
     [Fact]
+    public async Task ABatchWhoseLastCallerWritesNothing_StillSendsWhatTheOthersWrote()
+    {
+        // A standing clock: only the batch's own rule, not its hold-limit timer, may let the request go.
+        (ClientConnection connection, CountingPipeWriter output, Pipe toClient, Pipe toServer) = await ConnectScriptedAsync(new Microsoft.Extensions.Time.Testing.FakeTimeProvider());
+        PendingCall first = connection.TryStartCall(out _)!;
+        PendingCall last = connection.TryStartCall(out _)!;
+        Assert.True(connection.TrySendRequest(first, Request(1, first.Id), out _));
+        Assert.True(connection.TrySendRequest(last, Request(1, last.Id), out _));
+        await ReadRequestsAsync(toServer.Reader, 2);
+
+        ValueTask<ResponseData> firstDone = first.AsValueTask();
+        ValueTask<ResponseData> lastDone = last.AsValueTask();
+        byte[] both = Response(first.Id).Concat(Response(last.Id)).ToArray();
+        await toClient.Writer.WriteAsync(both); // one read: one batch of two callers
+
+        // The first caller resumes and writes its next request: held back, its batch-mate has not resumed yet.
+        (await firstDone.AsTask().WaitAsync(TimeSpan.FromSeconds(30))).Dispose();
+        PendingCall next = connection.TryStartCall(out _)!;
+        Assert.True(connection.TrySendRequest(next, Request(2, next.Id), out _));
+
+        // The last caller resumes and writes nothing: the batch must close all the same.
+        (await lastDone.AsTask().WaitAsync(TimeSpan.FromSeconds(30))).Dispose();
+        List<(uint Round, uint CallId)> sent = await ReadRequestsAsync(toServer.Reader, 1);
+        Assert.Equal((2u, next.Id), sent[0]);
+        connection.Close(null);
+    }
+
+    [Fact]
     public async Task ACallerThatBlocksOnAnotherCallAfterItsResponse_DoesNotHoldTheBatch()
     {
         await using var server = new RpcServer();
