@@ -124,6 +124,24 @@ public sealed class PackageTests : IDisposable
     }
 
     // Only "using RpcGen;": RpcServer, RpcClient (RpcGen.Server, RpcGen.Client) come from the package's implicit usings.
+    /// <summary>The service the satellite packages' consumer programs serve and call.</summary>
+    private const string MinimalShop = """
+
+        namespace Shop
+        {
+            [RpcService("calc")]
+            public interface ICalculator
+            {
+                Task<int> AddAsync(int a, int b, CancellationToken ct = default);
+            }
+
+            public sealed class Calculator : ICalculator
+            {
+                public Task<int> AddAsync(int a, int b, CancellationToken ct = default) => Task.FromResult(a + b);
+            }
+        }
+        """;
+
     private const string GoodProgram = """
         using RpcGen;
 
@@ -276,21 +294,7 @@ public sealed class PackageTests : IDisposable
             Console.WriteLine($"hosted sum={sum}");
             await host.StopAsync();
             return sum == 42 ? 0 : 1;
-
-            namespace Shop
-            {
-                [RpcService("calc")]
-                public interface ICalculator
-                {
-                    Task<int> AddAsync(int a, int b, CancellationToken ct = default);
-                }
-
-                public sealed class Calculator : ICalculator
-                {
-                    public Task<int> AddAsync(int a, int b, CancellationToken ct = default) => Task.FromResult(a + b);
-                }
-            }
-            """, extraItems: $"""
+            """ + MinimalShop, extraItems: $"""
             <PackageReference Include="RpcGen.Hosting" Version="{_version}" />
             <PackageReference Include="Microsoft.Extensions.Hosting" Version="10.0.13" />
             """);
@@ -324,21 +328,7 @@ public sealed class PackageTests : IDisposable
             int sum = await client.CreateProxy<Shop.ICalculator>().AddAsync(20, 22);
             Console.WriteLine($"discovered sum={sum} from {source.Endpoints.Count} endpoint(s)");
             return sum == 42 ? 0 : 1;
-
-            namespace Shop
-            {
-                [RpcService("calc")]
-                public interface ICalculator
-                {
-                    Task<int> AddAsync(int a, int b, CancellationToken ct = default);
-                }
-
-                public sealed class Calculator : ICalculator
-                {
-                    public Task<int> AddAsync(int a, int b, CancellationToken ct = default) => Task.FromResult(a + b);
-                }
-            }
-            """, extraItems: $"""<PackageReference Include="RpcGen.Etcd" Version="{_version}" />""");
+            """ + MinimalShop, extraItems: $"""<PackageReference Include="RpcGen.Etcd" Version="{_version}" />""");
         (int build, string buildOutput) = RestoreAndBuild(app);
         Assert.True(build == 0, buildOutput);
         Assert.Contains("0 Warning(s)", buildOutput, StringComparison.Ordinal);
