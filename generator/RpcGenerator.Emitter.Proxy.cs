@@ -145,7 +145,7 @@ public sealed partial class RpcGenerator
             writer.WriteLine("writer.WriteStartArray();");
             for (int i = 0; i < method.Parameters.Count; i++)
             {
-                writer.WriteLine($"{JsonSerializer}.Serialize(writer, this._arg{Number(i)}, this._proxy.{types[method.Parameters[i].Type.FullyQualified]});");
+                writer.WriteLine($"global::RpcGen.Serialization.RpcJson.Write(writer, this._arg{Number(i)}, this._proxy.{types[method.Parameters[i].Type.FullyQualified]});");
             }
 
             writer.WriteLine("writer.WriteEndArray();");

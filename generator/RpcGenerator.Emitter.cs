@@ -19,7 +19,6 @@ public sealed partial class RpcGenerator
         private const string ValueTask = "global::System.Threading.Tasks.ValueTask";
         private const string CancellationToken = "global::System.Threading.CancellationToken";
         private const string JsonTypeInfo = "global::System.Text.Json.Serialization.Metadata.JsonTypeInfo";
-        private const string JsonSerializer = "global::System.Text.Json.JsonSerializer";
         private const string Utf8JsonWriter = "global::System.Text.Json.Utf8JsonWriter";
         private const string ReadOnlySpanOfByte = "global::System.ReadOnlySpan<byte>";
         private const string NotSupportedException = "global::System.NotSupportedException";

@@ -181,13 +181,16 @@ public class RpcEndpointState
         }
     }
 
-    /// <summary>Takes the load report a server attaches to its responses.</summary>
-    internal void OnServerLoad(int inFlight, int utilizationBasisPoints)
+    /// <summary>
+    /// Takes the load report a server attaches to its responses; <paramref name="receivedAt"/> is when the read that
+    /// carried it completed, on the client's clock (the connection read it already: no clock read per response).
+    /// </summary>
+    internal void OnServerLoad(int inFlight, int utilizationBasisPoints, long receivedAt)
     {
         Volatile.Write(ref _serverInFlight, inFlight);
         Volatile.Write(ref _othersInFlight, Math.Max(0, inFlight - InFlight));
         Volatile.Write(ref _serverUtilizationBasisPoints, utilizationBasisPoints);
-        Volatile.Write(ref _serverReportTimestamp, _settings.TimeProvider.GetTimestamp());
+        Volatile.Write(ref _serverReportTimestamp, receivedAt);
     }
 
     /// <inheritdoc />

@@ -36,10 +36,10 @@ internal sealed class CallAttempts
     /// </summary>
     public ValueTask<AttemptResult> RunAsync<TArguments>(
         RpcClientMethod method, TArguments arguments, long deadline, ulong hashKey, CallState? state, int attemptNumber,
-        MethodResilience<AttemptResult>? resilience, CancellationToken cancellationToken, RpcEndpointState? pinned = null, RpcOutgoingCall? outgoing = null)
+        MethodResilience<AttemptResult>? resilience, CancellationToken cancellationToken, RpcEndpointState? pinned = null, RpcOutgoingCall? outgoing = null, long callStart = 0)
         where TArguments : struct, IRpcArguments =>
         outgoing is null
-            ? RunCoreAsync(method, arguments, deadline, hashKey, state, attemptNumber, resilience, cancellationToken, pinned, null)
+            ? RunCoreAsync(method, arguments, deadline, hashKey, state, attemptNumber, resilience, cancellationToken, pinned, null, callStart)
             : RunInterceptedAsync(method, arguments, deadline, hashKey, state, attemptNumber, resilience, cancellationToken, pinned, outgoing);
 
     /// <summary>
@@ -53,7 +53,7 @@ internal sealed class CallAttempts
     {
         var attempt = new RpcOutgoingCall(method.Descriptor, outgoing.CopyHeaders(), attemptNumber, _client.TimeProvider, deadline, cancellationToken);
         return await ClientInterceptorChain.RunAsync(_client.Interceptors, attemptLevel: true, attempt,
-            c => RunCoreAsync(method, arguments, deadline, hashKey, state, attemptNumber, resilience, cancellationToken, pinned, c.RequestHeaders)).ConfigureAwait(false);
+            c => RunCoreAsync(method, arguments, deadline, hashKey, state, attemptNumber, resilience, cancellationToken, pinned, c.RequestHeaders, 0)).ConfigureAwait(false);
     }
 
     // Every remote call suspends here (awaiting its response): a pooled builder reuses the state machine's box instead
@@ -61,7 +61,7 @@ internal sealed class CallAttempts
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<AttemptResult> RunCoreAsync<TArguments>(
         RpcClientMethod method, TArguments arguments, long deadline, ulong hashKey, CallState? state, int attemptNumber,
-        MethodResilience<AttemptResult>? resilience, CancellationToken cancellationToken, RpcEndpointState? pinned, RpcMetadata? attemptHeaders)
+        MethodResilience<AttemptResult>? resilience, CancellationToken cancellationToken, RpcEndpointState? pinned, RpcMetadata? attemptHeaders, long callStart)
         where TArguments : struct, IRpcArguments
     {
         TimeProvider time = _client.TimeProvider;
@@ -77,7 +77,8 @@ internal sealed class CallAttempts
 
         for (int transparent = 0; transparent < maxAttempts; transparent++)
         {
-            long start = time.GetTimestamp();
+            // The first attempt of a call that just read the clock (its deadline) starts then: nothing ran in between.
+            long start = transparent == 0 && callStart != 0 ? callStart : time.GetTimestamp();
             RpcEndpointState? endpoint = pinned;
             if (endpoint is null && !_picker.TryPick(method, hashKey, ref tried, start, state is not null && transparent == 0, breaker, out endpoint, out RpcException? refused))
             {
@@ -106,8 +107,10 @@ internal sealed class CallAttempts
             }
 
             RpcMetadata? credentialed = null;
+            bool waited = false; // true once the attempt awaited something (credentials, a connection, a slot): the clock is read again to send
             if (_client.Options.Credentials is { } credentials)
             {
+                waited = true;
                 if (!endpoint.Endpoint.IsInProcess && _client.Options.Tls is null && !_client.Options.AllowCredentialsOverPlainText)
                 {
                     return AttemptResult.Failed(new RpcException(RpcStatusCode.Unauthenticated,
@@ -132,7 +135,9 @@ internal sealed class CallAttempts
             PendingCall? call;
             try
             {
-                CallStart started = await StartAsync(endpoint, method, attemptDeadline, cancellationToken).ConfigureAwait(false);
+                ValueTask<CallStart> starting = StartAsync(endpoint, method, attemptDeadline, cancellationToken);
+                waited |= !starting.IsCompleted;
+                CallStart started = await starting.ConfigureAwait(false);
                 if (started.Error is not null)
                 {
                     _client.CallEnded(endpoint, start, CallOutcome.Neutral);
@@ -167,7 +172,9 @@ internal sealed class CallAttempts
                 return AttemptResult.Failed(ex);
             }
 
-            long sendAt = time.GetTimestamp(); // one clock read for the deadline timer and the timeout the request carries
+            // One timestamp for the deadline timer and the timeout the request carries: the attempt's start, unless it
+            // waited since (the few statements between start and here take well under a microsecond).
+            long sendAt = waited ? time.GetTimestamp() : start;
             call.Arm(cancellationToken, attemptDeadline, time, sendAt);
             FrameFlags flags = attemptNumber > 0 ? FrameFlags.RetryAttempt : FrameFlags.None;
             RpcMetadata? headers = credentialed ?? attemptHeaders ?? RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders);

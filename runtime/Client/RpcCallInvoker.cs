@@ -159,7 +159,7 @@ public sealed class RpcCallInvoker
         where TArguments : struct, IRpcArguments =>
         method.Resilience is { } resilience
             ? _resilient.SendAsync(method, resilience, arguments, deadline, hashKey, outgoing, cancellationToken)
-            : _attempts.RunAsync(method, arguments, deadline.Timestamp, hashKey, null, 0, null, cancellationToken, outgoing: outgoing);
+            : _attempts.RunAsync(method, arguments, deadline.Timestamp, hashKey, null, 0, null, cancellationToken, outgoing: outgoing, callStart: outgoing is null ? deadline.Start : 0);
 
     /// <summary>
     /// The call inside the client's interceptors (call level; each attempt runs inside them again, at the attempt level).

@@ -73,7 +73,7 @@ public sealed class RpcClientMethod<TResult> : RpcClientMethod
                 throw new JsonException("The response carried no result.");
             }
 
-            return JsonSerializer.Deserialize(payload, ResultType)!;
+            return Serialization.RpcJson.Read(payload, ResultType);
         }
         catch (Exception ex) when (ex is JsonException or NotSupportedException)
         {

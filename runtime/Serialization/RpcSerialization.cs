@@ -80,7 +80,11 @@ public ref struct RpcArgumentReader
                 return false;
             }
 
-            value = JsonSerializer.Deserialize(ref _reader, typeInfo)!;
+            if (!RpcJson.TryRead(ref _reader, typeInfo, out value))
+            {
+                value = JsonSerializer.Deserialize(ref _reader, typeInfo)!;
+            }
+
             return true;
         }
         catch (JsonException ex)

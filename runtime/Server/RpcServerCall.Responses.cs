@@ -65,7 +65,7 @@ public sealed partial class RpcServerCall
             {
                 if (resultType is not null)
                 {
-                    JsonSerializer.Serialize(writer, value, resultType);
+                    Serialization.RpcJson.Write(writer, value, resultType);
                     writer.Flush();
                 }
             }

@@ -151,7 +151,7 @@ internal partial class ServerConnection
 
         if (Server.Options.RunHandlersInline)
         {
-            Invoke(dispatcher, methodIndex, call, payload);
+            Invoke(dispatcher, methodIndex, call, payload, inReadLoop: true);
             return;
         }
 
@@ -175,7 +175,7 @@ internal partial class ServerConnection
 
         try
         {
-            Invoke(dispatcher, methodIndex, call, payload.AsSpan(0, length));
+            Invoke(dispatcher, methodIndex, call, payload.AsSpan(0, length), inReadLoop: false);
         }
         finally
         {
@@ -183,8 +183,11 @@ internal partial class ServerConnection
         }
     }
 
-    /// <summary>Runs the generated dispatcher for one call and finishes the call when its task completes.</summary>
-    private void Invoke(RpcServiceDispatcher dispatcher, int methodIndex, RpcServerCall call, ReadOnlySpan<byte> payload)
+    /// <summary>
+    /// Runs the generated dispatcher for one call and finishes the call when its task completes. <paramref name="inReadLoop"/>:
+    /// called by the read loop, in the read that brought the request.
+    /// </summary>
+    private void Invoke(RpcServiceDispatcher dispatcher, int methodIndex, RpcServerCall call, ReadOnlySpan<byte> payload, bool inReadLoop)
     {
         ValueTask pending;
         // Every handler runs with an ambient RpcCallContext: its metadata, and, for calls the handler makes, what is left
@@ -206,7 +209,7 @@ internal partial class ServerConnection
 
         if (pending.IsCompleted)
         {
-            Finish(call);
+            Finish(call, inReadLoop);
         }
         else
         {
@@ -240,7 +243,7 @@ internal partial class ServerConnection
         }
 
         intercepted.WriteOutcome(call);
-        Finish(call);
+        Finish(call, inReadLoop: false);
 
         Func<RpcIncomingCall, ValueTask> Intercept(int index)
         {
@@ -291,10 +294,14 @@ internal partial class ServerConnection
             call.WriteError(ex);
         }
 
-        Finish(call);
+        Finish(call, inReadLoop: false);
     }
 
-    private void Finish(RpcServerCall call)
+    /// <summary>
+    /// Ends a call whose final frame is queued. <paramref name="inReadLoop"/>: the handler completed in the read that
+    /// brought its request, whose arrival already counts as the connection's last activity (no clock read then).
+    /// </summary>
+    private void Finish(RpcServerCall call, bool inReadLoop)
     {
         if (call.Span is { } span)
         {
@@ -327,7 +334,10 @@ internal partial class ServerConnection
             drainedNow = _goingAway && _inFlight.Count == 0;
         }
 
-        Volatile.Write(ref _lastActivity, Server.TimeProvider.GetTimestamp());
+        if (!inReadLoop)
+        {
+            Volatile.Write(ref _lastActivity, Server.TimeProvider.GetTimestamp());
+        }
 
         Server.ReturnCall(call);
         if (drainedNow)

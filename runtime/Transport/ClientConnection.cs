@@ -26,7 +26,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
     private readonly Stack<PendingCall> _pool = new();
     private readonly Dictionary<ulong, TaskCompletionSource<bool>> _pings = new();
     private readonly Action<ClientConnection> _onUnusable;
-    private readonly Action<int, int> _onServerLoad;
+    private readonly Action<int, int, long> _onServerLoad;
     private uint _nextCallId;
     private long _goAwayLastCallId = -1; // the server's promise: no call above this id was or will be processed
     private readonly int _maxCalls; // the server's limit of calls at once on this connection; 0: none
@@ -40,7 +40,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
     private int _batchCloseOwed; // 1 once they all have: the next request written (or a work item) closes the batch
     private ITimer? _batchTimer;
 
-    private ClientConnection(TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, Action<ClientConnection> onUnusable, Action<int, int> onServerLoad, int maxCalls)
+    private ClientConnection(TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, Action<ClientConnection> onUnusable, Action<int, int, long> onServerLoad, int maxCalls)
         : base(transport, maxFrameSize, transport.Remote, timeProvider)
     {
         _maxCalls = maxCalls;
@@ -124,7 +124,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
     /// <summary>Exchanges prefaces, then starts reading frames in the background.</summary>
     public static async Task<ClientConnection> EstablishAsync(
         TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, TimeSpan timeout,
-        Action<ClientConnection> onUnusable, Action<int, int> onServerLoad, CancellationToken cancellationToken)
+        Action<ClientConnection> onUnusable, Action<int, int, long> onServerLoad, CancellationToken cancellationToken)
     {
         ushort maxCalls;
         try
@@ -218,7 +218,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
         if ((header.Flags & FrameFlags.LoadReport) != 0 && header.Type is FrameType.Response or FrameType.Error &&
             LoadReport.TryRead(ref body, out int serverInFlight, out int utilization))
         {
-            _onServerLoad(serverInFlight, utilization);
+            _onServerLoad(serverInFlight, utilization, LastReadTimestamp);
         }
 
         switch (header.Type)

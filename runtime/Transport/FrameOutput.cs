@@ -66,6 +66,7 @@ internal sealed class FrameOutput
     public EnqueueResult TryEnqueue<TState>(ReadOnlySpan<byte> frame, Func<TState, bool>? condition, TState state)
     {
         bool start;
+        PooledBuffer? first = null;
         lock (_lock)
         {
             if (_closed || _completing)
@@ -89,47 +90,60 @@ internal sealed class FrameOutput
                 _pending.Write(frame);
             }
 
-            start = !_writing && _corked == 0;
+            start = !_writing && Volatile.Read(ref _corked) == 0;
             if (start)
             {
                 _writing = true;
+                first = TakePendingLocked();
             }
         }
 
         if (start)
         {
-            _ = WriteLoopAsync(inline: true);
+            _ = WriteLoopAsync(inline: true, first);
         }
 
         return EnqueueResult.Queued;
     }
 
-    /// <summary>Holds frames back until <see cref="Uncork"/>, so a batch of responses leaves in one flush.</summary>
-    public void Cork()
-    {
-        lock (_lock)
-        {
-            _corked++;
-        }
-    }
+    /// <summary>
+    /// Holds frames back until <see cref="Uncork"/>, so a batch of responses leaves in one flush. No lock: a frame queued
+    /// just before the count rises may still be written at once, which is as if the cork came a moment later. Every
+    /// decrement and every test of the count happens under the lock, so an uncork and a writer never miss each other.
+    /// </summary>
+    public void Cork() => Interlocked.Increment(ref _corked);
 
     public void Uncork()
     {
         bool start;
+        PooledBuffer? first = null;
         lock (_lock)
         {
-            _corked--;
-            start = _corked == 0 && !_writing && !_closed && (_pending.WrittenCount > 0 || _completing);
+            start = Interlocked.Decrement(ref _corked) == 0 && !_writing && !_closed && (_pending.WrittenCount > 0 || _completing);
             if (start)
             {
                 _writing = true;
+                first = _pending.WrittenCount > 0 ? TakePendingLocked() : null;
             }
         }
 
         if (start)
         {
-            _ = WriteLoopAsync(inline: true);
+            _ = WriteLoopAsync(inline: true, first);
         }
+    }
+
+    /// <summary>
+    /// Swaps the pending buffer out for writing (refilling the fresh one from the backlog); under the lock, by the
+    /// thread that just became the writer, so starting a write costs no second trip through the lock.
+    /// </summary>
+    private PooledBuffer TakePendingLocked()
+    {
+        PooledBuffer batch = _pending;
+        _pending = _sending;
+        _sending = batch;
+        RefillFromBacklog();
+        return batch;
     }
 
     /// <summary>
@@ -150,7 +164,7 @@ internal sealed class FrameOutput
             _completing = true;
             _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             result = _drained.Task;
-            if (_writing || _corked > 0)
+            if (_writing || Volatile.Read(ref _corked) > 0)
             {
                 // The running write loop, or the uncork, finishes the pipe once everything pending is written.
             }
@@ -167,7 +181,7 @@ internal sealed class FrameOutput
 
         if (start)
         {
-            _ = WriteLoopAsync(inline: false);
+            _ = WriteLoopAsync(inline: false, null);
         }
         else if (completeNow)
         {
@@ -236,37 +250,44 @@ internal sealed class FrameOutput
         }
     }
 
-    private async Task WriteLoopAsync(bool inline)
+    /// <summary>
+    /// Writes until nothing is pending. <paramref name="first"/>: the batch its starter already took under the lock
+    /// (null: take it here).
+    /// </summary>
+    private async Task WriteLoopAsync(bool inline, PooledBuffer? first)
     {
         while (true)
         {
             PooledBuffer batch;
             bool finish = false;
-            lock (_lock)
+            if (first is not null)
             {
-                if (_closed)
+                batch = first;
+                first = null;
+            }
+            else
+            {
+                lock (_lock)
                 {
-                    // Closed while we were writing: completing the pipe is ours to do.
-                    _writing = false;
-                    finish = true;
-                }
-                else if (_pending.WrittenCount == 0 || _corked > 0)
-                {
-                    _writing = false;
-                    if (!_completing || _pending.WrittenCount > 0)
+                    if (_closed)
                     {
-                        return;
+                        // Closed while we were writing: completing the pipe is ours to do.
+                        _writing = false;
+                        finish = true;
+                    }
+                    else if (_pending.WrittenCount == 0 || Volatile.Read(ref _corked) > 0)
+                    {
+                        _writing = false;
+                        if (!_completing || _pending.WrittenCount > 0)
+                        {
+                            return;
+                        }
+
+                        _closed = true;
+                        finish = true;
                     }
 
-                    _closed = true;
-                    finish = true;
-                }
-                batch = _pending;
-                if (!finish)
-                {
-                    _pending = _sending;
-                    _sending = batch;
-                    RefillFromBacklog();
+                    batch = finish ? _pending : TakePendingLocked();
                 }
             }
 
@@ -309,7 +330,7 @@ internal sealed class FrameOutput
                 bool more;
                 lock (_lock)
                 {
-                    more = _pending.WrittenCount > 0 && _corked == 0 && !_closed;
+                    more = _pending.WrittenCount > 0 && Volatile.Read(ref _corked) == 0 && !_closed;
                     if (!more && !_completing)
                     {
                         _writing = false;
@@ -319,7 +340,7 @@ internal sealed class FrameOutput
 
                 if (more)
                 {
-                    ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.WriteLoopAsync(inline: false), this, preferLocal: false);
+                    ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.WriteLoopAsync(inline: false, null), this, preferLocal: false);
                     return;
                 }
             }

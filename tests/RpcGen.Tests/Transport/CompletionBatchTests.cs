@@ -61,7 +61,7 @@ public sealed class CompletionBatchTests
         Preface.Write(preface, ProtocolConstants.RoleServer);
         await toClient.Writer.WriteAsync(preface);
         ClientConnection connection = await ClientConnection.EstablishAsync(
-            transport, 1 << 20, time, TimeSpan.FromSeconds(10), _ => { }, (_, _) => { }, CancellationToken.None);
+            transport, 1 << 20, time, TimeSpan.FromSeconds(10), _ => { }, (_, _, _) => { }, CancellationToken.None);
         ReadResult clientPreface = await toServer.Reader.ReadAtLeastAsync(ProtocolConstants.PrefaceLength);
         toServer.Reader.AdvanceTo(clientPreface.Buffer.GetPosition(ProtocolConstants.PrefaceLength));
         return (connection, output, toClient, toServer);

@@ -76,8 +76,8 @@ namespace Sample
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg1, this._proxy._type0);
                 writer.WriteEndArray();
             }
         }
@@ -97,7 +97,7 @@ namespace Sample
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type1);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type1);
                 writer.WriteEndArray();
             }
         }
@@ -153,8 +153,8 @@ namespace Sample
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type2);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type2);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type2);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg1, this._proxy._type2);
                 writer.WriteEndArray();
             }
         }

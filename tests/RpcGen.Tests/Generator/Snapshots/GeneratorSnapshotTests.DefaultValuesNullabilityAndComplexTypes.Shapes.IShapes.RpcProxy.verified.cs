@@ -123,19 +123,19 @@ namespace Shapes
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type1);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg2, this._proxy._type2);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg3, this._proxy._type3);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg4, this._proxy._type4);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg5, this._proxy._type5);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg6, this._proxy._type6);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg7, this._proxy._type7);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg8, this._proxy._type8);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg9, this._proxy._type9);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg10, this._proxy._type10);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg11, this._proxy._type6);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg12, this._proxy._type4);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg1, this._proxy._type1);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg2, this._proxy._type2);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg3, this._proxy._type3);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg4, this._proxy._type4);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg5, this._proxy._type5);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg6, this._proxy._type6);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg7, this._proxy._type7);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg8, this._proxy._type8);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg9, this._proxy._type9);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg10, this._proxy._type10);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg11, this._proxy._type6);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg12, this._proxy._type4);
                 writer.WriteEndArray();
             }
         }
@@ -159,9 +159,9 @@ namespace Shapes
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type3);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type10);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg2, this._proxy._type11);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type3);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg1, this._proxy._type10);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg2, this._proxy._type11);
                 writer.WriteEndArray();
             }
         }
@@ -185,9 +185,9 @@ namespace Shapes
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type12);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type13);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg2, this._proxy._type14);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type12);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg1, this._proxy._type13);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg2, this._proxy._type14);
                 writer.WriteEndArray();
             }
         }
@@ -213,10 +213,10 @@ namespace Shapes
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type15);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type16);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg2, this._proxy._type17);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg3, this._proxy._type18);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type15);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg1, this._proxy._type16);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg2, this._proxy._type17);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg3, this._proxy._type18);
                 writer.WriteEndArray();
             }
         }

@@ -42,7 +42,7 @@ namespace Deep.Inside
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type0);
                 writer.WriteEndArray();
             }
         }

@@ -106,7 +106,7 @@ namespace Inheritance
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type0);
                 writer.WriteEndArray();
             }
         }
@@ -128,8 +128,8 @@ namespace Inheritance
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg1, this._proxy._type0);
                 writer.WriteEndArray();
             }
         }
@@ -149,7 +149,7 @@ namespace Inheritance
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type0);
                 writer.WriteEndArray();
             }
         }

@@ -115,16 +115,16 @@ namespace My.System.Api
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type1);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg2, this._proxy._type0);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg3, this._proxy._type0);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg4, this._proxy._type0);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg5, this._proxy._type0);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg6, this._proxy._type0);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg7, this._proxy._type0);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg8, this._proxy._type0);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg9, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg1, this._proxy._type1);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg2, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg3, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg4, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg5, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg6, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg7, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg8, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg9, this._proxy._type0);
                 writer.WriteEndArray();
             }
         }
@@ -163,8 +163,8 @@ namespace My.System.Api
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type2);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type3);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type2);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg1, this._proxy._type3);
                 writer.WriteEndArray();
             }
         }
@@ -184,7 +184,7 @@ namespace My.System.Api
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type3);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type3);
                 writer.WriteEndArray();
             }
         }
@@ -259,9 +259,9 @@ namespace My.System.Api
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type0);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg2, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg1, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg2, this._proxy._type0);
                 writer.WriteEndArray();
             }
         }

@@ -67,7 +67,7 @@ namespace Balancing
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type0);
                 writer.WriteEndArray();
             }
 
@@ -96,9 +96,9 @@ namespace Balancing
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg1, this._proxy._type1);
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg2, this._proxy._type2);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg1, this._proxy._type1);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg2, this._proxy._type2);
                 writer.WriteEndArray();
             }
 

@@ -81,7 +81,7 @@ namespace Shop
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type0);
                 writer.WriteEndArray();
             }
         }
@@ -101,7 +101,7 @@ namespace Shop
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type1);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type1);
                 writer.WriteEndArray();
             }
         }
@@ -121,7 +121,7 @@ namespace Shop
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type1);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type1);
                 writer.WriteEndArray();
             }
         }
@@ -141,7 +141,7 @@ namespace Shop
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type1);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type1);
                 writer.WriteEndArray();
             }
         }
@@ -161,7 +161,7 @@ namespace Shop
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type2);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type2);
                 writer.WriteEndArray();
             }
         }
@@ -181,7 +181,7 @@ namespace Shop
             public void Write(global::System.Text.Json.Utf8JsonWriter writer)
             {
                 writer.WriteStartArray();
-                global::System.Text.Json.JsonSerializer.Serialize(writer, this._arg0, this._proxy._type1);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type1);
                 writer.WriteEndArray();
             }
         }
