@@ -79,9 +79,26 @@ public sealed class PriorityEndToEndTests
 
         primaries = new List<(RpcServer Server, Disco Service)> { await ServeAsync(ports[0], "p0"), await ServeAsync(ports[1], "p1") };
         await Wait.UntilAsync(() => client.Endpoints.Take(2).All(e => !e.IsEjected)); // pinged back in
-        await Wait.UntilAsync(() => primaries[0].Service.Calls + primaries[1].Service.Calls > 500);
-        int backupAfterReturn = servedBy.GetValueOrDefault("backup");
-        await Wait.UntilAsync(() => primaries[0].Service.Calls + primaries[1].Service.Calls > 1500);
+
+        // The traffic returns: the backup's count stops moving. On a loaded machine a call or two picked around a
+        // primary's readmission can still land on the backup, so "stopped" is: 500 calls to the primaries and none to the
+        // backup (a backup that kept a share would never get there, and the wait would time out). Then it must stay put.
+        int backupAfterReturn = -1;
+        int primaryMark = 0;
+        await Wait.UntilAsync(() =>
+        {
+            int primaryCalls = primaries[0].Service.Calls + primaries[1].Service.Calls;
+            if (primaryCalls < primaryMark + 500)
+            {
+                return false;
+            }
+
+            int backupNow = servedBy.GetValueOrDefault("backup");
+            bool settled = backupNow == backupAfterReturn;
+            (backupAfterReturn, primaryMark) = (backupNow, primaryCalls);
+            return settled;
+        });
+        await Wait.UntilAsync(() => primaries[0].Service.Calls + primaries[1].Service.Calls > primaryMark + 1000);
         stop.Cancel();
         await Task.WhenAll(load);
 
