@@ -24,6 +24,10 @@ public sealed partial class RpcServerCall
     private CancellationTokenSource? _cancellation;
     private CancellationTokenSource? _spareCancellation; // a reset source kept from an earlier call of this instance
     private bool _cancelRequested;
+    private int _cancelling;             // Cancels of _cancellation running outside the lock: while any does, the source is not reused
+    private ITimer? _deadlineTimer;      // cancels the handler's token at the deadline; the instance's, kept across calls
+    private long _timerTarget = long.MaxValue; // the deadline _deadlineTimer is set for; MaxValue when not pending
+    private TimeProvider _time = TimeProvider.System;
     private long _deadline;
     private int _generation;
 
@@ -110,6 +114,7 @@ public sealed partial class RpcServerCall
         Id = id;
         Method = method;
         TimeProvider time = connection.Server.TimeProvider;
+        _time = time;
         _deadline = timeoutMilliseconds == 0
             ? long.MaxValue
             : arrived + (timeoutMilliseconds * time.TimestampFrequency / 1000); // from the request's arrival
@@ -133,9 +138,9 @@ public sealed partial class RpcServerCall
             {
                 if (_cancellation is null)
                 {
-                    TimeProvider time = _connection.Server.TimeProvider;
-                    // The source of an earlier call, reset, when there is one: no source and no timer per call.
-                    CancellationTokenSource created = _spareCancellation ?? new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
+                    // The source of an earlier call, reset, when there is one: no source per call. Its deadline is this
+                    // instance's own timer's (below), so the source never has a timer to reset.
+                    CancellationTokenSource created = _spareCancellation ?? new CancellationTokenSource();
                     _spareCancellation = null;
                     if (_cancelRequested)
                     {
@@ -143,14 +148,16 @@ public sealed partial class RpcServerCall
                     }
                     else if (_deadline != long.MaxValue)
                     {
-                        TimeSpan remaining = time.GetElapsedTime(time.GetTimestamp(), _deadline);
-                        if (remaining <= TimeSpan.Zero)
+                        long now = _time.GetTimestamp();
+                        if (now >= _deadline)
                         {
                             created.Cancel();
                         }
-                        else
+                        else if (_timerTarget == long.MaxValue || _timerTarget > _deadline)
                         {
-                            created.CancelAfter(remaining);
+                            // A timer still set for an earlier call's later deadline fires early for this one and is
+                            // set again then (OnDeadlineTimer), so most calls change no timer at all.
+                            SetDeadlineTimerLocked(now);
                         }
                     }
 
@@ -158,6 +165,79 @@ public sealed partial class RpcServerCall
                 }
 
                 return _cancellation.Token;
+            }
+        }
+    }
+
+    /// <summary>Sets the deadline timer for this call's deadline. Under the lock.</summary>
+    private void SetDeadlineTimerLocked(long now)
+    {
+        TimeSpan due = Transport.PendingCall.DueIn(_time, now, _deadline);
+        if (_deadlineTimer is null)
+        {
+            _deadlineTimer = Transport.PendingCall.CreateDeadlineTimer(_time, static s => ((RpcServerCall)s!).OnDeadlineTimer(), this, due);
+        }
+        else
+        {
+            _deadlineTimer.Change(due, Timeout.InfiniteTimeSpan);
+        }
+
+        _timerTarget = _deadline;
+    }
+
+    /// <summary>
+    /// The deadline timer fired: cancels the token of the call in progress if its deadline has passed. A fire meant for
+    /// an earlier call of this instance, or early (timers may fire early), sets the timer again for the time left; with no
+    /// token handed out there is nothing to cancel, and the next one handed out sets the timer itself.
+    /// </summary>
+    private void OnDeadlineTimer()
+    {
+        CancellationTokenSource? source;
+        lock (_lock)
+        {
+            _timerTarget = long.MaxValue;
+            source = _cancellation;
+            if (source is null || _deadline == long.MaxValue || source.IsCancellationRequested)
+            {
+                return;
+            }
+
+            long now = _time.GetTimestamp();
+            if (now < _deadline)
+            {
+                SetDeadlineTimerLocked(now);
+                return;
+            }
+
+            _cancelling++;
+        }
+
+        CancelOutsideLock(source);
+    }
+
+    /// <summary>
+    /// Cancels a token source of this instance without holding the lock (its callbacks are the handler's code); meanwhile
+    /// <see cref="Release"/> does not hand the source on to the next call.
+    /// </summary>
+    private void CancelOutsideLock(CancellationTokenSource source)
+    {
+        try
+        {
+            source.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Completed meanwhile.
+        }
+        catch (AggregateException ex)
+        {
+            Telemetry.RpcGenLog.CancellationCallbackThrew(_connection?.Server.Logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, ex, Method?.FullName ?? "?");
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _cancelling--;
             }
         }
     }
@@ -175,20 +255,15 @@ public sealed partial class RpcServerCall
 
             _cancelRequested = true;
             source = _cancellation;
+            if (source is null)
+            {
+                return; // no token handed out yet: the getter hands out a cancelled one
+            }
+
+            _cancelling++;
         }
 
-        try
-        {
-            source?.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
-            // Completed meanwhile.
-        }
-        catch (AggregateException ex)
-        {
-            Telemetry.RpcGenLog.CancellationCallbackThrew(_connection.Server.Logger, ex, Method.FullName);
-        }
+        CancelOutsideLock(source);
     }
 
     /// <summary>Completes the call with the result of <paramref name="task"/>.</summary>
@@ -254,27 +329,26 @@ public sealed partial class RpcServerCall
     }
 
     /// <summary>
-    /// Ends this use of the instance; a later <see cref="Cancel"/> for it does nothing. The handler's token source is
-    /// reset and kept for the next call when it was not cancelled and its deadline is not near (a timer about to fire
-    /// could otherwise cancel the next call's token), as ASP.NET Core pools a request's <c>RequestAborted</c>.
+    /// Ends this use of the instance; a later <see cref="Cancel"/> or deadline for it does nothing. The handler's token
+    /// source is reset and kept for the next call when it was not cancelled, as ASP.NET Core pools a request's
+    /// <c>RequestAborted</c>; one being cancelled on another thread right now is left to that thread and dropped.
     /// </summary>
     internal void Release()
     {
         CancellationTokenSource? source;
+        bool cancelling;
         lock (_lock)
         {
             _generation++;
             source = _cancellation;
             _cancellation = null;
             _cancelRequested = false;
+            cancelling = _cancelling > 0;
         }
 
-        if (source is not null)
+        if (source is not null && !cancelling)
         {
-            TimeProvider time = _connection.Server.TimeProvider;
-            bool farFromDeadline = _deadline == long.MaxValue ||
-                _deadline - time.GetTimestamp() > time.TimestampFrequency; // more than a second left
-            if (farFromDeadline && _spareCancellation is null && source.TryReset())
+            if (_spareCancellation is null && source.TryReset())
             {
                 _spareCancellation = source;
             }

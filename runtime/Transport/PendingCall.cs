@@ -21,6 +21,7 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
     private CancellationTokenRegistration _registration;
     private ITimer? _timer;
     private long _deadlineTimestamp = long.MaxValue;
+    private long _timerTarget = long.MaxValue; // the deadline the pending timer was set for; MaxValue once it fired (or never set)
 
     public PendingCall(Transport.ClientConnection connection)
     {
@@ -41,10 +42,21 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
 
     public ValueTask<ResponseData> AsValueTask() => new(this, _core.Version);
 
-    /// <summary>Starts watching the caller's token and the deadline. Returns false if either already fired.</summary>
+    /// <summary>
+    /// Starts watching the caller's token and the deadline.
+    /// <para>
+    /// The deadline timer is lazy: a pooled instance's timer stays set from an earlier call, and when it will fire no
+    /// later than this call's deadline it is left alone (no timer change, with the timer queue's lock, per call). If it
+    /// fires before this deadline, <see cref="OnDeadline"/> finds the time not up and sets it for the rest, as for any
+    /// early fire. So with the usual long default deadline an instance's timer changes about once per deadline period
+    /// instead of once per call. Whether the timer is still pending is settled by a full fence on each side: this method
+    /// publishes the deadline before it reads <see cref="_timerTarget"/>, the timer clears that before it reads the
+    /// deadline, so either this method sees the timer fired and sets it again, or the timer sees the new deadline.
+    /// </para>
+    /// </summary>
     public void Arm(CancellationToken cancellationToken, long deadlineTimestamp, TimeProvider timeProvider, long now)
     {
-        Volatile.Write(ref _deadlineTimestamp, deadlineTimestamp);
+        Interlocked.Exchange(ref _deadlineTimestamp, deadlineTimestamp);
         if (deadlineTimestamp != long.MaxValue)
         {
             if (now >= deadlineTimestamp)
@@ -53,15 +65,10 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
                 return;
             }
 
-            TimeSpan due = DueIn(timeProvider, now, deadlineTimestamp);
-
-            if (_timer is null)
+            long pending = Volatile.Read(ref _timerTarget);
+            if (pending > deadlineTimestamp || pending == long.MaxValue)
             {
-                _timer = timeProvider.CreateTimer(static s => ((PendingCall)s!).OnDeadline(), this, due, Timeout.InfiniteTimeSpan);
-            }
-            else
-            {
-                _timer.Change(due, Timeout.InfiniteTimeSpan);
+                SetTimer(timeProvider, now, deadlineTimestamp);
             }
         }
 
@@ -92,6 +99,7 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
     private void OnDeadline()
     {
         TimeProvider time = _connection.TimeProvider;
+        Interlocked.Exchange(ref _timerTarget, long.MaxValue); // fired: an Arm from now on sets the timer itself
         while (true)
         {
             long deadline = Volatile.Read(ref _deadlineTimestamp);
@@ -106,9 +114,10 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
                 break;
             }
 
-            // Early: fire again when the time is up. A timestamp that changed meanwhile (the instance was reset and
-            // armed for another call) is read again, so that the last Change always matches the current deadline.
-            _timer!.Change(DueIn(time, now, deadline), Timeout.InfiniteTimeSpan);
+            // Early (or set for an earlier call of this instance): fire again when the time is up. A timestamp that
+            // changed meanwhile (the instance was reset and armed for another call) is read again, so that the last
+            // change always matches the current deadline.
+            SetTimer(time, now, deadline);
             if (Volatile.Read(ref _deadlineTimestamp) == deadline)
             {
                 return;
@@ -124,6 +133,52 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
                 Endpoint = _connection.Remote,
                 NotProcessed = !Sent,
             });
+        }
+    }
+
+    /// <summary>
+    /// Sets the timer for <paramref name="deadline"/> and records that as the pending target. Under the instance's lock,
+    /// so that the recorded target is the one of the last change (the caller's <see cref="Arm"/> and an early fire may
+    /// both set it); a target recorded too late would let an Arm skip a timer that fires after its deadline.
+    /// </summary>
+    private void SetTimer(TimeProvider time, long now, long deadline)
+    {
+        TimeSpan due = DueIn(time, now, deadline);
+        lock (this)
+        {
+            if (_timer is null)
+            {
+                _timer = CreateDeadlineTimer(time, static s => ((PendingCall)s!).OnDeadline(), this, due);
+            }
+            else
+            {
+                _timer.Change(due, Timeout.InfiniteTimeSpan);
+            }
+
+            Volatile.Write(ref _timerTarget, deadline);
+        }
+    }
+
+    /// <summary>
+    /// A one-shot timer for a pooled object's deadlines, made without the current execution context: the object outlives
+    /// the call it was made in, and a timer would otherwise keep that call's ambient state (its activity, its call context)
+    /// alive and run every later fire in it.
+    /// </summary>
+    internal static ITimer CreateDeadlineTimer(TimeProvider time, TimerCallback callback, object state, TimeSpan due)
+    {
+        if (ExecutionContext.IsFlowSuppressed())
+        {
+            return time.CreateTimer(callback, state, due, Timeout.InfiniteTimeSpan);
+        }
+
+        AsyncFlowControl suppressed = ExecutionContext.SuppressFlow();
+        try
+        {
+            return time.CreateTimer(callback, state, due, Timeout.InfiniteTimeSpan);
+        }
+        finally
+        {
+            suppressed.Undo();
         }
     }
 

@@ -59,6 +59,47 @@ public sealed class DeadlineTests
     }
 
     [Fact]
+    public async Task AHandlersToken_IsNotCancelledEarly_ByAPooledCallsTimerSetForAnEarlierCall()
+    {
+        var time = new CountingTimeProvider();
+        var server = new RpcServer(new RpcServerOptions { TimeProvider = time });
+        var calculator = new Calculator("manual");
+        server.Map<ICalculator>(calculator);
+        await server.StartAsync();
+        var client = new RpcClient(new RpcClientOptions { TimeProvider = time, Endpoints = { server.InProcessEndpoint } });
+        await using (server)
+        await using (client)
+        {
+            // One call after another (interface [Timeout(5000)]), handlers taking the token, 50 ms apart: the pooled
+            // server call's deadline timer is made once, for the first call's t = 5 s, and never changed per call. (A
+            // second instance may be rented when a call starts before the last one was handed back to the pool.)
+            ICalculator calc = client.CreateProxy<ICalculator>();
+            for (int i = 0; i < 20; i++)
+            {
+                Assert.Equal(i + 1, await calc.AddAsync(i, 1));
+                time.Fake.Advance(TimeSpan.FromMilliseconds(50));
+            }
+
+            Assert.InRange(time.Created.GetValueOrDefault(nameof(RpcServerCall)), 1, 2);
+            Assert.Equal(0, time.Changes.GetValueOrDefault(nameof(RpcServerCall)));
+
+            // At t = 1 s a call whose deadline is t = 6 s: the timer, still set for t = 5 s, fires early for it. It must
+            // be set again, not cancel the handler at 5 s; at 6 s the handler's token fires.
+            Task<int> call = calc.WaitForCancellationAsync(600_000);
+            await calculator.HandlerStarted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            time.Fake.Advance(TimeSpan.FromMilliseconds(4_999));
+            await Task.Delay(20);
+            Assert.False(calculator.HandlerCancelled.Task.IsCompleted);
+            Assert.False(call.IsCompleted);
+            Assert.Equal(1, time.Changes.GetValueOrDefault(nameof(RpcServerCall)));
+            time.Fake.Advance(TimeSpan.FromMilliseconds(2));
+            RpcException error = await Assert.ThrowsAsync<RpcException>(() => call.WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal(RpcStatusCode.DeadlineExceeded, error.StatusCode);
+            Assert.True(await calculator.HandlerCancelled.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        }
+    }
+
+    [Fact]
     public void Descriptor_CarriesTheEffectiveTimeoutOfEachMethod()
     {
         RpcServiceDescriptor descriptor = RpcServiceRegistry.GetDescriptor<ICalculator>()!;

@@ -18,7 +18,7 @@ public sealed class CompletionBatchTests
     private const int Callers = 32;
     private const int RequestBytes = 16;
 
-    private static byte[] Request(uint round, uint callId)
+    internal static byte[] Request(uint round, uint callId)
     {
         byte[] frame = new byte[RequestBytes];
         BinaryPrimitives.WriteUInt32LittleEndian(frame, round);
@@ -26,7 +26,7 @@ public sealed class CompletionBatchTests
         return frame;
     }
 
-    private static async Task<List<(uint Round, uint CallId)>> ReadRequestsAsync(PipeReader reader, int count)
+    internal static async Task<List<(uint Round, uint CallId)>> ReadRequestsAsync(PipeReader reader, int count)
     {
         var requests = new List<(uint, uint)>();
         while (requests.Count < count)
@@ -47,7 +47,7 @@ public sealed class CompletionBatchTests
     }
 
     /// <summary>A client connection whose server is this test: it reads the requests and writes the responses itself.</summary>
-    private static async Task<(ClientConnection Connection, CountingPipeWriter Output, Pipe ToClient, Pipe ToServer)> ConnectScriptedAsync(TimeProvider time)
+    internal static async Task<(ClientConnection Connection, CountingPipeWriter Output, Pipe ToClient, Pipe ToServer)> ConnectScriptedAsync(TimeProvider time)
     {
         var toClient = new Pipe();
         var toServer = new Pipe();
@@ -67,7 +67,7 @@ public sealed class CompletionBatchTests
         return (connection, output, toClient, toServer);
     }
 
-    private static byte[] Response(uint callId)
+    internal static byte[] Response(uint callId)
     {
         byte[] frame = new byte[FrameEncoder.ResponsePrefixLength];
         FrameEncoder.WriteResponse(frame, callId, 0, 0);
