@@ -84,6 +84,20 @@ public sealed class RpcJsonTests
     }
 
     [Fact]
+    public void A_number_handling_set_on_the_type_info_itself_is_honoured()
+    {
+        var options = new JsonSerializerOptions(Web)
+        {
+            TypeInfoResolver = new DefaultJsonTypeInfoResolver
+            {
+                Modifiers = { static info => info.NumberHandling = info.Type == typeof(int) ? JsonNumberHandling.WriteAsString : info.NumberHandling },
+            },
+        };
+        Assert.Equal("\"7\"", WriteSerializer(7, Info<int>(options)));
+        Assert.Equal("\"7\"", WriteFast(7, Info<int>(options)));
+    }
+
+    [Fact]
     public void A_converter_of_the_users_is_used_for_writing_and_reading()
     {
         var options = new JsonSerializerOptions(Web);
@@ -143,6 +157,24 @@ public sealed class RpcJsonTests
         });
         Assert.Equal(RpcStatusCode.InvalidArgument, error.StatusCode);
         Assert.Contains("argument 'count' could not be read as Int32", error.Message);
+
+        // A token the fast path does not read (null for an int, an object for a string) is the serializer's to refuse.
+        foreach ((string json, string name) in new[] { ("[null]", "Int32"), ("[{}]", "String") })
+        {
+            RpcException refused = Assert.Throws<RpcException>(() =>
+            {
+                var bad = new RpcArgumentReader(Encoding.UTF8.GetBytes(json), "svc/M");
+                if (name == "Int32")
+                {
+                    bad.TryRead(Info<int>(Web), "x", out _);
+                }
+                else
+                {
+                    bad.TryRead(Info<string>(Web), "x", out _);
+                }
+            });
+            Assert.Contains($"argument 'x' could not be read as {name}", refused.Message);
+        }
     }
 
     private sealed class HexConverter : JsonConverter<int>
