@@ -33,6 +33,16 @@ public sealed class DeadlineTimerTests
         connection.Return(call);
     }
 
+    /// <summary>The call is still running <paramref name="running"/> from now, and has failed its deadline <paramref name="then"/> later.</summary>
+    private static async Task FailsBetweenAsync(Microsoft.Extensions.Time.Testing.FakeTimeProvider clock, Task<ResponseData> outcome, TimeSpan running, TimeSpan then)
+    {
+        clock.Advance(running);
+        Assert.False(outcome.IsCompleted);
+        clock.Advance(then);
+        ResponseData response = await outcome.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(RpcStatusCode.DeadlineExceeded, Assert.IsType<RpcException>(response.Error).StatusCode);
+    }
+
     [Fact]
     public async Task APooledCallsTimer_IsSetOncePerDeadlinePeriod_NotPerCall_AndEveryDeadlineStillFiresOnTime()
     {
@@ -58,23 +68,14 @@ public sealed class DeadlineTimerTests
         time.Fake.Advance(TimeSpan.FromSeconds(25.5));
         Assert.False(outcome.IsCompleted);
         Assert.Equal(1, time.Changes.GetValueOrDefault(Owner)); // set again once, for the rest of this call's time
-        time.Fake.Advance(TimeSpan.FromSeconds(4.4));
-        Assert.False(outcome.IsCompleted);
-        time.Fake.Advance(TimeSpan.FromSeconds(0.2));
-        ResponseData late = await outcome.WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.Equal(RpcStatusCode.DeadlineExceeded, Assert.IsType<RpcException>(late.Error).StatusCode);
+        await FailsBetweenAsync(time.Fake, outcome, TimeSpan.FromSeconds(4.4), TimeSpan.FromSeconds(0.2));
         connection.Return(unanswered);
 
         // A call with a long deadline leaves the timer set for it; then a call with a short one must set it at once.
         PendingCall longOne = await SendAsync(connection, toServer, time, TimeSpan.FromSeconds(30));
         await AnswerAsync(connection, toClient, longOne);
         PendingCall shortOne = await SendAsync(connection, toServer, time, TimeSpan.FromMilliseconds(100));
-        Task<ResponseData> shortOutcome = shortOne.AsValueTask().AsTask();
-        time.Fake.Advance(TimeSpan.FromMilliseconds(99));
-        Assert.False(shortOutcome.IsCompleted);
-        time.Fake.Advance(TimeSpan.FromMilliseconds(2));
-        ResponseData timedOut = await shortOutcome.WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.Equal(RpcStatusCode.DeadlineExceeded, Assert.IsType<RpcException>(timedOut.Error).StatusCode);
+        await FailsBetweenAsync(time.Fake, shortOne.AsValueTask().AsTask(), TimeSpan.FromMilliseconds(99), TimeSpan.FromMilliseconds(2));
         connection.Close(null);
     }
 }
