@@ -320,7 +320,7 @@ internal sealed class CallAttempts
                     };
                 }
 
-                waited = task.WaitAsync(PendingCall.DueIn(time, now, deadline), time, cancellationToken);
+                waited = task.WaitAsync(DeadlineTimer.DueIn(time, now, deadline), time, cancellationToken);
             }
 
             // Neither the timer nor the token throws here; the checks above decide (timers may fire early).

@@ -172,10 +172,10 @@ public sealed partial class RpcServerCall
     /// <summary>Sets the deadline timer for this call's deadline. Under the lock.</summary>
     private void SetDeadlineTimerLocked(long now)
     {
-        TimeSpan due = Transport.PendingCall.DueIn(_time, now, _deadline);
+        TimeSpan due = Transport.DeadlineTimer.DueIn(_time, now, _deadline);
         if (_deadlineTimer is null)
         {
-            _deadlineTimer = Transport.PendingCall.CreateDeadlineTimer(_time, static s => ((RpcServerCall)s!).OnDeadlineTimer(), this, due);
+            _deadlineTimer = Transport.DeadlineTimer.Create(_time, static s => ((RpcServerCall)s!).OnDeadlineTimer(), this, due);
         }
         else
         {

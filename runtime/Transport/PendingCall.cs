@@ -143,12 +143,12 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
     /// </summary>
     private void SetTimer(TimeProvider time, long now, long deadline)
     {
-        TimeSpan due = DueIn(time, now, deadline);
+        TimeSpan due = DeadlineTimer.DueIn(time, now, deadline);
         lock (this)
         {
             if (_timer is null)
             {
-                _timer = CreateDeadlineTimer(time, static s => ((PendingCall)s!).OnDeadline(), this, due);
+                _timer = DeadlineTimer.Create(time, static s => ((PendingCall)s!).OnDeadline(), this, due);
             }
             else
             {
@@ -157,36 +157,6 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
 
             Volatile.Write(ref _timerTarget, deadline);
         }
-    }
-
-    /// <summary>
-    /// A one-shot timer for a pooled object's deadlines, made without the current execution context: the object outlives
-    /// the call it was made in, and a timer would otherwise keep that call's ambient state (its activity, its call context)
-    /// alive and run every later fire in it.
-    /// </summary>
-    internal static ITimer CreateDeadlineTimer(TimeProvider time, TimerCallback callback, object state, TimeSpan due)
-    {
-        if (ExecutionContext.IsFlowSuppressed())
-        {
-            return time.CreateTimer(callback, state, due, Timeout.InfiniteTimeSpan);
-        }
-
-        AsyncFlowControl suppressed = ExecutionContext.SuppressFlow();
-        try
-        {
-            return time.CreateTimer(callback, state, due, Timeout.InfiniteTimeSpan);
-        }
-        finally
-        {
-            suppressed.Undo();
-        }
-    }
-
-    /// <summary>The time from <paramref name="now"/> to <paramref name="deadline"/>, rounded up to whole milliseconds.</summary>
-    internal static TimeSpan DueIn(TimeProvider time, long now, long deadline)
-    {
-        double ms = (deadline - now) * 1000.0 / time.TimestampFrequency;
-        return TimeSpan.FromMilliseconds(Math.Max(1, Math.Ceiling(ms)));
     }
 
     /// <summary>Makes the instance ready for another call; only after the caller has read the result.</summary>

@@ -40,6 +40,47 @@ public sealed class DeadlineTests
     }
 
     [Fact]
+    public async Task TheTimeSpentBeforeTheRequestLeaves_CountsAgainstTheDeadline()
+    {
+        // The attempt reads the clock once to start and, when it awaited nothing, sends with that same timestamp; here
+        // it waits 150 ms of its 200 for credentials, so it must read the clock again: the call fails at 200 ms, not at
+        // 150 + 200.
+        var time = new FakeTimeProvider();
+        var server = new RpcServer(new RpcServerOptions { TimeProvider = time });
+        var calculator = new Calculator("manual");
+        server.Map<ICalculator>(calculator);
+        await server.StartAsync();
+        var tokenAsked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var token = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var client = new RpcClient(new RpcClientOptions
+        {
+            TimeProvider = time,
+            Endpoints = { server.InProcessEndpoint },
+            Credentials = RpcCallCredentials.BearerToken(_ =>
+            {
+                tokenAsked.TrySetResult();
+                return new ValueTask<string>(token.Task);
+            }),
+        });
+        await using (server)
+        await using (client)
+        {
+            Task<int> call = client.CreateProxy<ICalculator>().SlowWithDeadlineAsync(60_000); // [Timeout(200)]
+            await tokenAsked.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            time.Advance(TimeSpan.FromMilliseconds(150));
+            token.SetResult("t-ann");
+            await calculator.HandlerStarted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+            time.Advance(TimeSpan.FromMilliseconds(49));
+            await Task.Delay(20);
+            Assert.False(call.IsCompleted);
+            time.Advance(TimeSpan.FromMilliseconds(2));
+            RpcException error = await Assert.ThrowsAsync<RpcException>(() => call.WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal(RpcStatusCode.DeadlineExceeded, error.StatusCode);
+        }
+    }
+
+    [Fact]
     public async Task InterfaceTimeout_AppliesToMethodsWithoutTheirOwn()
     {
         var time = new FakeTimeProvider();
