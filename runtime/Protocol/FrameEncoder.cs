@@ -127,4 +127,18 @@ internal static class FrameEncoder
         FrameHeader.Write(frame, 4, FrameType.GoAway, FrameFlags.None, 0);
         BinaryPrimitives.WriteUInt32LittleEndian(frame.Slice(ProtocolConstants.HeaderLength), lastCallId);
     }
+
+    /// <summary>Bytes of a goaway frame that says why the server closes (<see cref="WriteGoAway(Span{byte}, uint, RpcStatusCode, string)"/>).</summary>
+    public static int GoAwayWithReasonLength(string reason) => GoAwayLength + ErrorBody.Length(reason);
+
+    /// <summary>
+    /// A goaway frame that says why: the last call id, then an error body (status, message) that the client puts in
+    /// the errors of the calls the close fails. Clients that predate it read the first 4 bytes and ignore the rest.
+    /// </summary>
+    public static void WriteGoAway(Span<byte> frame, uint lastCallId, RpcStatusCode code, string reason)
+    {
+        FrameHeader.Write(frame, frame.Length - ProtocolConstants.HeaderLength, FrameType.GoAway, FrameFlags.None, 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(frame.Slice(ProtocolConstants.HeaderLength), lastCallId);
+        ErrorBody.Write(frame.Slice(GoAwayLength), code, reason);
+    }
 }

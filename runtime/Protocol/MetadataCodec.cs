@@ -106,6 +106,14 @@ internal static class MetadataCodec
                 return null;
             }
 
+            if (key.StartsWith(RpcMetadata.ReservedPrefix, StringComparison.Ordinal))
+            {
+                // Reserved for RpcGen itself, which sends none today: what a peer sends under such a key is dropped,
+                // so application code never reads a value it may take for RpcGen's own (gRPC servers treat their
+                // reserved grpc- headers the same way).
+                continue;
+            }
+
             if (key.EndsWith(RpcMetadata.BinarySuffix, StringComparison.Ordinal))
             {
                 metadata.AddChecked(new RpcMetadataEntry(key, null, value.ToArray()));
@@ -122,6 +130,11 @@ internal static class MetadataCodec
             }
 
             metadata.AddChecked(new RpcMetadataEntry(key, Encoding.ASCII.GetString(value), null));
+        }
+
+        if (metadata.Count == 0)
+        {
+            return null; // every entry was reserved
         }
 
         metadata.MakeReadOnly();

@@ -20,6 +20,9 @@ internal static class Preface
         BinaryPrimitives.WriteUInt16LittleEndian(destination.Slice(6), maxConcurrentCalls);
     }
 
+    /// <summary>The problem <see cref="ReadAsync"/> reports when the peer closed first (the client words it with what it knows).</summary>
+    public const string ClosedProblem = "the peer closed the connection before sending the RpcGen preface";
+
     /// <summary>
     /// Reads the peer's 8-byte preface and checks it: the problem is null when it is valid, otherwise what is wrong
     /// with it; the limit is what the peer put in bytes 6–7 (a server's concurrent calls per connection, 0: none).
@@ -41,9 +44,7 @@ internal static class Preface
             input.AdvanceTo(buffer.Start, buffer.End);
             if (read.IsCompleted)
             {
-                return (expectedRole == ProtocolConstants.RoleServer
-                    ? "the peer closed the connection before sending the RpcGen preface (a server that requires TLS does this to a client without it: set RpcClientOptions.Tls)"
-                    : "the peer closed the connection before sending the RpcGen preface", 0);
+                return (ClosedProblem, 0);
             }
         }
     }

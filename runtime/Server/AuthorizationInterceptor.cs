@@ -31,7 +31,9 @@ internal sealed class AuthorizationInterceptor : RpcServerInterceptor
             }
             catch (Exception ex) when (ex is not RpcException and not OperationCanceledException)
             {
-                Telemetry.RpcGenLog.AuthenticatorFailed(_logger, ex, call.Method.FullName);
+                // Not the exception itself: validators put the token they refused in their messages (and the stack
+                // trace adds nothing an attacker's flood should fill logs with). Its type, and its message redacted.
+                Telemetry.RpcGenLog.AuthenticatorFailed(_logger, call.Method.FullName, ex.GetType().FullName ?? ex.GetType().Name, Redact(ex.Message, call.Context.RequestHeaders));
                 throw new RpcException(RpcStatusCode.Unauthenticated, "The caller could not be authenticated.");
             }
         }
@@ -42,5 +44,55 @@ internal sealed class AuthorizationInterceptor : RpcServerInterceptor
         }
 
         await next(call).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// An authenticator's message fit for a log: each request header value (the credentials a call carries, bearer
+    /// tokens among them) replaced with <c>[redacted]</c>, then every run of 16 or more token characters (letters,
+    /// digits, <c>-_.+/=</c>: JWTs, API keys, base64) as well.
+    /// </summary>
+    internal static string Redact(string message, RpcMetadata headers)
+    {
+        foreach (RpcMetadataEntry entry in headers)
+        {
+            if (entry.Value is { Length: >= 4 } value)
+            {
+                message = message.Replace(value, "[redacted]", StringComparison.Ordinal);
+                int space = value.IndexOf(' ', StringComparison.Ordinal);
+                if (space > 0 && value.Length - space > 4)
+                {
+                    message = message.Replace(value[(space + 1)..], "[redacted]", StringComparison.Ordinal); // "Bearer <token>": the token alone too
+                }
+            }
+        }
+
+        var redacted = new System.Text.StringBuilder(message.Length);
+        int run = 0;
+        for (int i = 0; i <= message.Length; i++)
+        {
+            char c = i < message.Length ? message[i] : ' ';
+            if (char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '+' or '/' or '=')
+            {
+                run++;
+                continue;
+            }
+
+            if (run >= 16)
+            {
+                redacted.Append("[redacted]");
+            }
+            else
+            {
+                redacted.Append(message, i - run, run);
+            }
+
+            run = 0;
+            if (i < message.Length)
+            {
+                redacted.Append(c);
+            }
+        }
+
+        return redacted.ToString();
     }
 }

@@ -50,7 +50,11 @@ public sealed class RpcIncomingCall
         }
         else
         {
-            call.WriteError(new InvalidOperationException($"An interceptor of '{Method.FullName}' returned without calling next or throwing, so the call has no outcome."));
+            // No handler ran: its own message, not "Exception was thrown by handler" (which would send someone
+            // looking for a handler's bug).
+            call.WriteError(new Protocol.RpcException(
+                Protocol.RpcStatusCode.Internal,
+                $"An interceptor of '{Method.FullName}' returned without calling next or throwing, so the call has no outcome; no handler ran."));
         }
     }
 }

@@ -45,25 +45,89 @@ public partial class RpcServer
             {
                 // Over the limit: closed before any buffer or read loop is spent on it.
                 Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Refused, Telemetry.RpcGenMetrics.LimitTag, "connections");
-                Telemetry.RpcGenLog.ConnectionLimitReached(Logger, accepted.RemoteEndPoint, Options.MaxConnections);
-                accepted.Dispose();
+                RefusalLog.ConnectionLimitReached(accepted.RemoteEndPoint, Options.MaxConnections);
+                Refuse(accepted);
                 continue;
             }
 
+            long acceptedAt = TimeProvider.GetTimestamp();
             Interlocked.Increment(ref _tcpConnections);
             string remote = accepted.RemoteEndPoint?.ToString() ?? "unknown";
             if (_tls is { } tls)
             {
-                _ = ServeTlsAsync(accepted, remote, tls);
+                _ = ServeTlsAsync(accepted, remote, tls, acceptedAt);
                 continue;
             }
 
-            Serve(TransportConnection.FromSocket(accepted, remote), tcp: true);
+            Serve(TransportConnection.FromSocket(accepted, remote), tcp: true, acceptedAt);
         }
     }
 
+    /// <summary>
+    /// Closes a connection over <see cref="RpcServerOptions.MaxConnections"/>, telling the client why where it can: on
+    /// plain TCP, the server's preface and a GoAway whose reason the client reports (a TLS client would read them as a
+    /// broken handshake; it gets the close, and a message that names this cause among others). The refusal is written
+    /// without blocking and the socket lingers at most <see cref="ServerLimits.RefusalLinger"/> for the client to read
+    /// it, no more than <see cref="ServerLimits.MaxLingeringRefusals"/> at once; beyond that, refused sockets just close.
+    /// </summary>
+    private void Refuse(Socket accepted)
+    {
+        if (_tls is not null || Interlocked.Increment(ref _lingeringRefusals) > ServerLimits.MaxLingeringRefusals)
+        {
+            if (_tls is null)
+            {
+                Interlocked.Decrement(ref _lingeringRefusals);
+            }
+
+            accepted.Dispose();
+            return;
+        }
+
+        _ = LingerAsync(accepted);
+
+        async Task LingerAsync(Socket socket)
+        {
+            try
+            {
+                socket.Blocking = false;
+                socket.Send(RefusalBytes.Value, SocketFlags.None);
+                socket.Shutdown(SocketShutdown.Send);
+                // Read what the client sent until it closes (it does once it has read the refusal), so the close is a
+                // FIN and not a reset that could discard the refusal before the client reads it.
+                using var linger = new CancellationTokenSource(ServerLimits.RefusalLinger);
+                byte[] sink = new byte[64];
+                while (await socket.ReceiveAsync(sink, SocketFlags.None, linger.Token).ConfigureAwait(false) > 0)
+                {
+                }
+            }
+            catch (Exception)
+            {
+                // The client went first, or the linger ran out: close either way.
+            }
+            finally
+            {
+                socket.Dispose();
+                Interlocked.Decrement(ref _lingeringRefusals);
+            }
+        }
+    }
+
+    private int _lingeringRefusals;
+
+    /// <summary>The server's preface, then a GoAway (last call id 0) saying the server is at its connection limit.</summary>
+    private Lazy<byte[]> RefusalBytes => _refusalBytes ??= new Lazy<byte[]>(() =>
+    {
+        string reason = $"The server refused the connection: it has {Options.MaxConnections} connections open, its limit (RpcServerOptions.MaxConnections).";
+        byte[] bytes = new byte[Protocol.ProtocolConstants.PrefaceLength + Protocol.FrameEncoder.GoAwayWithReasonLength(reason)];
+        Protocol.Preface.Write(bytes, Protocol.ProtocolConstants.RoleServer, (ushort)Options.MaxConcurrentCallsPerConnection);
+        Protocol.FrameEncoder.WriteGoAway(bytes.AsSpan(Protocol.ProtocolConstants.PrefaceLength), 0, RpcStatusCode.ResourceExhausted, reason);
+        return bytes;
+    });
+
+    private Lazy<byte[]>? _refusalBytes;
+
     /// <summary>The TLS handshake of an accepted connection, within the handshake timeout; a failure closes that connection only.</summary>
-    private async Task ServeTlsAsync(Socket accepted, string remote, System.Net.Security.SslServerAuthenticationOptions tls)
+    private async Task ServeTlsAsync(Socket accepted, string remote, System.Net.Security.SslServerAuthenticationOptions tls, long acceptedAt)
     {
         TransportConnection transport;
         try
@@ -75,7 +139,7 @@ public partial class RpcServer
         {
             Interlocked.Decrement(ref _tcpConnections);
             Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "tls");
-            Telemetry.RpcGenLog.TlsHandshakeFailed(Logger,
+            RefusalLog.TlsHandshakeFailed(
                 remote, ex is OperationCanceledException ? $"it took longer than {Options.HandshakeTimeout.TotalMilliseconds:0} ms (RpcServerOptions.HandshakeTimeout)" : ex.Message + " (a client without TLS, or with a certificate this server does not accept?)");
             return;
         }
@@ -87,12 +151,12 @@ public partial class RpcServer
             return;
         }
 
-        Serve(transport, tcp: true);
+        Serve(transport, tcp: true, acceptedAt);
     }
 
-    private void Serve(TransportConnection transport, bool tcp)
+    private void Serve(TransportConnection transport, bool tcp, long acceptedAt)
     {
-        var connection = new ServerConnection(this, transport, tcp);
+        var connection = new ServerConnection(this, transport, tcp, acceptedAt);
         _connections.TryAdd(connection, 0);
         _ = connection.RunAsync();
     }
@@ -106,7 +170,7 @@ public partial class RpcServer
         }
 
         (TransportConnection client, TransportConnection server) = TransportConnection.CreateInProcessPair($"inproc:{_inProcessName}#{Interlocked.Increment(ref _inProcessCount)}");
-        Serve(server, tcp: false);
+        Serve(server, tcp: false, TimeProvider.GetTimestamp());
         return client;
     }
 
@@ -125,9 +189,11 @@ public partial class RpcServer
     private void Heartbeat()
     {
         long now = TimeProvider.GetTimestamp();
-        foreach (ServerConnection connection in _connections.Keys)
+        foreach (System.Collections.Generic.KeyValuePair<ServerConnection, byte> open in _connections)
         {
-            connection.CheckTimeouts(now);
+            open.Key.CheckTimeouts(now);
         }
+
+        RefusalLog.Flush();
     }
 }

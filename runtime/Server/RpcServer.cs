@@ -46,8 +46,19 @@ public sealed partial class RpcServer : IAsyncDisposable
         TimeProvider = Options.TimeProvider;
         Logger = Options.LoggerFactory?.CreateLogger("RpcGen.Server") ?? NullLogger.Instance;
         _context = new RpcDispatcherContext(Options.SerializerOptions);
+        HandOffMonitor = new HandOffMonitor(this);
+        RefusalLog = new Telemetry.RefusalLog(Logger, TimeProvider);
         Deduplication = new Server.DeduplicationWindow(Options.DeduplicationCapacity, Options.DeduplicationMaxBytes, Options.DeduplicationWindow, TimeProvider);
     }
+
+    /// <summary>Connection-level warnings, one line per kind and interval (a flood of refusals is counted, not logged line by line).</summary>
+    internal Telemetry.RefusalLog RefusalLog { get; }
+
+    /// <summary>Hands the read loop of a connection whose inline handler blocks to another thread.</summary>
+    internal HandOffMonitor HandOffMonitor { get; }
+
+    /// <summary>The open connections, for the hand-off monitor (enumerated without the copy that <c>Keys</c> makes).</summary>
+    internal ConcurrentDictionary<ServerConnection, byte> OpenConnections => _connections;
 
     /// <summary>Recent call ids of [Deduplicate] methods and their answers.</summary>
     internal Server.DeduplicationWindow Deduplication { get; }
@@ -280,7 +291,6 @@ public sealed partial class RpcServer : IAsyncDisposable
             listener.Dispose();
         }
 
-        _heartbeat?.Dispose();
         Telemetry.RpcGenLog.ServerDraining(Logger, InFlight);
 
         var connections = new List<ServerConnection>(_connections.Keys);
@@ -317,6 +327,9 @@ public sealed partial class RpcServer : IAsyncDisposable
             // Accept loops end with the listener; their errors were logged.
         }
 
+        // The heartbeat ran through the drain: a connection whose peer stopped reading is still closed by its timeout.
+        _heartbeat?.Dispose();
+        HandOffMonitor.Dispose();
         Volatile.Write(ref _state, 3);
         Telemetry.RpcGenLog.ServerStopped(Logger);
     }

@@ -105,6 +105,29 @@ public sealed partial class RpcServerCall
     /// </summary>
     internal bool Uncounted;
 
+    /// <summary>
+    /// True while the dispatcher runs on the connection's read loop and has not yet read the call's arguments: the
+    /// receive buffer is in use until then, so the read loop cannot be handed to another thread.
+    /// </summary>
+    internal bool InReadLoop;
+
+    /// <summary>The read loop's hand-off section opened once the arguments were read (0: none).</summary>
+    internal int HandOffToken;
+
+    /// <summary>
+    /// Called by generated dispatchers (through <see cref="RpcServiceActivator{TService}.Get"/>) once the arguments are
+    /// read, just before the implementation runs: from here a handler run inline may keep the read loop's thread, and
+    /// the loop is handed to another thread if it does for long.
+    /// </summary>
+    internal void ArgumentsRead()
+    {
+        if (InReadLoop)
+        {
+            InReadLoop = false;
+            HandOffToken = _connection.BeginHandlerSection();
+        }
+    }
+
     internal void Start(ServerConnection connection, uint id, RpcMethodDescriptor method, uint timeoutMilliseconds, long arrived, bool isRetryAttempt = false, RpcMetadata? requestHeaders = null)
     {
         Uncounted = false;

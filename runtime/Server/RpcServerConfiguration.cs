@@ -16,7 +16,7 @@ namespace RpcGen.Server;
 /// </summary>
 public static class RpcServerConfiguration
 {
-    private static readonly string[] s_durationKeys = { "DeduplicationWindow", "GoAwayLinger", "HandshakeTimeout", "IdleTimeout", "FrameTimeout" };
+    private static readonly string[] s_durationKeys = { "DeduplicationWindow", "GoAwayLinger", "HandshakeTimeout", "IdleTimeout", "FrameTimeout", "ResponseDrainTimeout" };
 
     /// <summary>
     /// Applies <paramref name="section"/> (for example <c>configuration.GetSection("RpcGen:Server")</c>) to
@@ -208,6 +208,10 @@ public static class RpcServerConfiguration
 
         public TimeSpan? FrameTimeout { get; set; }
 
+        public long? MaxResponseBufferSize { get; set; }
+
+        public TimeSpan? ResponseDrainTimeout { get; set; }
+
         public void ApplyTo(RpcServerOptions options)
         {
             options.MaxFrameSize = MaxFrameSize ?? options.MaxFrameSize;
@@ -224,6 +228,8 @@ public static class RpcServerConfiguration
             options.MaxConcurrentCalls = MaxConcurrentCalls ?? options.MaxConcurrentCalls;
             options.IdleTimeout = IdleTimeout ?? options.IdleTimeout;
             options.FrameTimeout = FrameTimeout ?? options.FrameTimeout;
+            options.MaxResponseBufferSize = MaxResponseBufferSize ?? options.MaxResponseBufferSize;
+            options.ResponseDrainTimeout = ResponseDrainTimeout ?? options.ResponseDrainTimeout;
         }
     }
 }

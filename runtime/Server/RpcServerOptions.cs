@@ -54,9 +54,9 @@ public sealed class RpcServerOptions
 
     /// <summary>
     /// When true, a handler starts on the connection's read loop and runs there until its first <c>await</c>: the
-    /// fastest path for asynchronous handlers, but a handler that blocks synchronously (CPU work, sync I/O) delays every
-    /// other call and cancel frame of that connection meanwhile. When false, each handler starts on the thread pool
-    /// (arguments copied into a pooled buffer first), so the connection keeps reading whatever a handler does. The
+    /// fastest path for asynchronous handlers. A handler that keeps the loop's thread for 2–4 ms (it blocks in sync
+    /// I/O or a lock, or computes) loses the loop to another thread, so the connection's other calls, cancels and pings
+    /// go on. When false, each handler starts on the thread pool (arguments copied into a pooled buffer first). The
     /// default value is true.
     /// </summary>
     public bool RunHandlersInline { get; set; } = true;
@@ -121,6 +121,22 @@ public sealed class RpcServerOptions
     /// </summary>
     public TimeSpan FrameTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// The most bytes of responses (and pongs) a connection may have waiting to be sent before the server stops reading
+    /// its requests, until the queue is down to half: back-pressure on a client that asks faster than it reads, as
+    /// HTTP/2 flow control gives. What one such client costs is this, plus the responses of calls already running (at
+    /// most <see cref="MaxConcurrentCallsPerConnection"/>); one response larger than it is still sent. At least 64 KiB.
+    /// The default value is 1 MiB.
+    /// </summary>
+    public long MaxResponseBufferSize { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// How long a connection's queued responses may go without any of them being taken by the peer before the
+    /// connection is closed (a client that never reads). A reading client takes each write of up to 1 MiB (or one
+    /// larger frame) well within it. The default value is 30 seconds.
+    /// </summary>
+    public TimeSpan ResponseDrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The clock for deadlines. The default value is <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
@@ -167,6 +183,16 @@ public sealed class RpcServerOptions
         if (MaxConcurrentCallsPerConnection is < 1 or > ushort.MaxValue)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxConcurrentCallsPerConnection), MaxConcurrentCallsPerConnection, "MaxConcurrentCallsPerConnection must be between 1 and 65535.");
+        }
+
+        if (MaxResponseBufferSize < 64 * 1024)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxResponseBufferSize), MaxResponseBufferSize, "MaxResponseBufferSize must be at least 64 KiB (65536 bytes).");
+        }
+
+        if (ResponseDrainTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ResponseDrainTimeout), ResponseDrainTimeout, "ResponseDrainTimeout must be positive.");
         }
 
         if ((IdleTimeout <= TimeSpan.Zero && IdleTimeout != System.Threading.Timeout.InfiniteTimeSpan) || FrameTimeout <= TimeSpan.Zero)

@@ -48,7 +48,11 @@ public abstract class RpcServiceActivator<TService>
 
     /// <summary>The implementation for <paramref name="call"/> (called by generated dispatchers).</summary>
     [EditorBrowsable(EditorBrowsableState.Never)]
-    public TService Get(RpcServerCall call) => _singleton ?? Activate(call.ContextForActivation());
+    public TService Get(RpcServerCall call)
+    {
+        call.ArgumentsRead();
+        return _singleton ?? Activate(call.ContextForActivation());
+    }
 
     private sealed class SingletonActivator : RpcServiceActivator<TService>
     {

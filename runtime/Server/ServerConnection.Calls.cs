@@ -10,26 +10,26 @@ namespace RpcGen.Server;
 // (MaxConcurrentCallsPerConnection) and the refusals over a limit.
 internal partial class ServerConnection
 {
-    private void OnRequest(uint callId, FrameFlags flags, ReadOnlySpan<byte> body)
+    private bool OnRequest(uint callId, FrameFlags flags, ReadOnlySpan<byte> body)
     {
         string? problem = RequestBody.TryParse(body, flags, out RequestBody request);
         if (problem is not null)
         {
             SendError(callId, RpcStatusCode.Internal, $"Malformed request frame: {problem}.");
-            return;
+            return true;
         }
 
         if (!Server.Methods.TryFind(request.Method, out RpcServiceDispatcher dispatcher, out int methodIndex))
         {
             SendError(callId, RpcStatusCode.Unimplemented, Server.Methods.DescribeMissing(request.Method));
-            return;
+            return true;
         }
 
         long arrived = LastReadTimestamp; // the frame's arrival: no clock read per request
         Volatile.Write(ref _lastActivity, arrived);
         if (RefuseOverLimit(callId))
         {
-            return;
+            return true;
         }
 
         RpcMetadata? headers = null;
@@ -40,14 +40,14 @@ internal partial class ServerConnection
                 SendError(callId, RpcStatusCode.ResourceExhausted,
                     $"The request's metadata is {request.Metadata.Length} bytes, over the server's limit of {Server.Options.MaxMetadataSize} (RpcServerOptions.MaxMetadataSize); the request was not processed.",
                     FrameFlags.NotProcessed);
-                return;
+                return true;
             }
 
             headers = MetadataCodec.Read(request.Metadata, out problem);
             if (problem is not null)
             {
                 SendError(callId, RpcStatusCode.Internal, $"Malformed request frame: {problem}.");
-                return;
+                return true;
             }
         }
 
@@ -59,7 +59,7 @@ internal partial class ServerConnection
             dedupe = Server.Deduplication.Begin(new Guid(request.CallId), descriptor.FullName, this, callId);
             if (dedupe is null)
             {
-                return;
+                return true;
             }
         }
 
@@ -80,6 +80,7 @@ internal partial class ServerConnection
             else
             {
                 _callCount++;
+                _running++;
                 if (callId > _lastCallId)
                 {
                     _lastCallId = callId;
@@ -103,7 +104,7 @@ internal partial class ServerConnection
                 SendError(callId, RpcStatusCode.Internal, $"Malformed request: {problem}.");
             }
 
-            return;
+            return true;
         }
 
         Server.CallStarted();
@@ -126,7 +127,7 @@ internal partial class ServerConnection
 
         try
         {
-            Dispatch(dispatcher, methodIndex, call, request.Payload);
+            return Dispatch(dispatcher, methodIndex, call, request.Payload);
         }
         finally
         {
@@ -137,22 +138,26 @@ internal partial class ServerConnection
         }
     }
 
-    /// <summary>Runs the call inline, on the thread pool, or inside the interceptors.</summary>
-    private void Dispatch(RpcServiceDispatcher dispatcher, int methodIndex, RpcServerCall call, ReadOnlySpan<byte> payload)
+    /// <summary>
+    /// Runs the call inline, on the thread pool, or inside the interceptors. False: a handler run inline held the read
+    /// loop's thread past the hand-off budget and another thread reads now.
+    /// </summary>
+    private bool Dispatch(RpcServiceDispatcher dispatcher, int methodIndex, RpcServerCall call, ReadOnlySpan<byte> payload)
     {
         if (Server.Interceptors.Length > 0)
         {
-            // Interceptors may await before the handler reads its arguments: they get a copy of the payload.
+            // Interceptors may await before the handler reads its arguments: they get a copy of the payload, so the
+            // read loop may be handed off as soon as they start.
             byte[] copy = Transport.BufferPool.Rent(Math.Max(1, payload.Length));
             payload.CopyTo(copy);
+            int token = BeginHandlerSection();
             _ = InvokeInterceptedAsync(dispatcher, methodIndex, call, copy, payload.Length);
-            return;
+            return ExitHandOffSection(token);
         }
 
         if (Server.Options.RunHandlersInline)
         {
-            Invoke(dispatcher, methodIndex, call, payload, inReadLoop: true);
-            return;
+            return Invoke(dispatcher, methodIndex, call, payload, inReadLoop: true);
         }
 
         // Off the read loop: the payload lives in the receive buffer only until this method returns, so copy it.
@@ -162,6 +167,33 @@ internal partial class ServerConnection
             static state => state.Connection.Invoke(state.Dispatcher, state.MethodIndex, state.Call, state.Payload, state.Length),
             new QueuedCall(this, dispatcher, methodIndex, call, queued, payload.Length),
             preferLocal: false);
+        return true;
+    }
+
+    /// <summary>
+    /// Opens the read loop's hand-off section for a handler about to run on it (see <see cref="CheckHandOff"/>); the
+    /// server's monitor hands the loop to another thread if the handler is still there a few ticks later.
+    /// </summary>
+    internal int BeginHandlerSection() => EnterHandOffSection(Server.HandOffMonitor.Tick());
+
+    /// <summary>
+    /// Called by the server's hand-off monitor on each tick: a handler that has held the read loop since two ticks
+    /// ago (it blocks: sync I/O, CPU work, a lock) loses the loop to another thread, so the connection's other calls,
+    /// cancels and pings go on. True while a handler holds the loop.
+    /// </summary>
+    internal bool CheckHandOff(int tick)
+    {
+        if (!InHandOffSection)
+        {
+            return false;
+        }
+
+        if (tick - HandOffSectionTick >= ServerLimits.HandOffTicks && TryHandOff())
+        {
+            Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.HandOffs);
+        }
+
+        return true;
     }
 
     private sealed record QueuedCall(ServerConnection Connection, RpcServiceDispatcher Dispatcher, int MethodIndex, RpcServerCall Call, byte[] Payload, int Length);
@@ -185,14 +217,16 @@ internal partial class ServerConnection
 
     /// <summary>
     /// Runs the generated dispatcher for one call and finishes the call when its task completes. <paramref name="inReadLoop"/>:
-    /// called by the read loop, in the read that brought the request.
+    /// called by the read loop, in the read that brought the request. False: the handler held the read loop past the
+    /// hand-off budget, and another thread reads now.
     /// </summary>
-    private void Invoke(RpcServiceDispatcher dispatcher, int methodIndex, RpcServerCall call, ReadOnlySpan<byte> payload, bool inReadLoop)
+    private bool Invoke(RpcServiceDispatcher dispatcher, int methodIndex, RpcServerCall call, ReadOnlySpan<byte> payload, bool inReadLoop)
     {
         ValueTask pending;
         // Every handler runs with an ambient RpcCallContext: its metadata, and, for calls the handler makes, what is left
         // of the deadline and the retry marker (so retries do not multiply down a chain of services).
         RpcCallContext? previous = RpcCallContext.Enter(call.CreateContext());
+        call.InReadLoop = inReadLoop;
         try
         {
             pending = dispatcher.InvokeAsync(methodIndex, call, payload);
@@ -207,14 +241,24 @@ internal partial class ServerConnection
             RpcCallContext.Enter(previous);
         }
 
+        call.InReadLoop = false;
+        bool owner = true;
+        if (call.HandOffToken != 0)
+        {
+            owner = ExitHandOffSection(call.HandOffToken);
+            call.HandOffToken = 0;
+        }
+
         if (pending.IsCompleted)
         {
-            Finish(call, inReadLoop);
+            Finish(call, inReadLoop && owner);
         }
         else
         {
             _ = FinishWhenDoneAsync(pending, call);
         }
+
+        return owner;
     }
 
     /// <summary>
@@ -329,6 +373,7 @@ internal partial class ServerConnection
         lock (_lock)
         {
             _inFlight.Remove(call.Id);
+            _running--;
             ReleaseSlotLocked(call);
 
             drainedNow = _goingAway && _inFlight.Count == 0;
@@ -367,6 +412,18 @@ internal partial class ServerConnection
         }
     }
 
+    /// <summary>Counts a refusal for cancelled-but-running calls; true when the window's count passes the limit.</summary>
+    private bool Strike(long now)
+    {
+        if (Server.TimeProvider.GetElapsedTime(_strikeWindowStart, now) >= ServerLimits.StrikeWindow)
+        {
+            _strikeWindowStart = now;
+            _strikes = 0;
+        }
+
+        return ++_strikes > ServerLimits.MaxStrikes;
+    }
+
     /// <summary>
     /// Load shedding: a request over the connection's or the server's limit of calls at once is refused before it runs,
     /// marked not processed and with a pushback, so the client can take it to another server at once.
@@ -376,7 +433,26 @@ internal partial class ServerConnection
         RpcServerOptions options = Server.Options;
         string limit;
         string message;
-        if (Volatile.Read(ref _callCount) >= options.MaxConcurrentCallsPerConnection)
+        int running = Volatile.Read(ref _running);
+        int tracked = ServerLimits.MaxRunningPerConnection(options);
+        if (running >= tracked)
+        {
+            // Cancelled calls free their slot at once (the client's next request must not find the connection full),
+            // but their handlers still run: without this bound, request + cancel pairs start handlers without end
+            // (HTTP/2's rapid reset, CVE-2023-44487). A peer that keeps at it is closed, as Kestrel does.
+            limit = "cancelled_calls";
+            message = $"The connection has {running} handlers running, {running - Volatile.Read(ref _callCount)} of them for calls the client cancelled, " +
+                $"its limit (twice RpcServerOptions.MaxConcurrentCallsPerConnection, at least 100); the request was not processed.";
+            if (Strike(LastReadTimestamp))
+            {
+                Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Refused, Telemetry.RpcGenMetrics.LimitTag, limit);
+                CloseAbusive(
+                    $"more than {ServerLimits.MaxStrikes} requests in {ServerLimits.StrikeWindow.TotalSeconds:0} s came while {tracked} handlers of calls it had cancelled were still running (a rapid-reset pattern)",
+                    "cancelled_calls");
+                return true;
+            }
+        }
+        else if (Volatile.Read(ref _callCount) >= options.MaxConcurrentCallsPerConnection)
         {
             limit = "calls_per_connection";
             message = $"The connection has {options.MaxConcurrentCallsPerConnection} calls running, its limit (RpcServerOptions.MaxConcurrentCallsPerConnection); the request was not processed.";

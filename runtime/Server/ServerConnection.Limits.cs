@@ -37,8 +37,24 @@ internal partial class ServerConnection
         if (frameStarted != 0 && time.GetElapsedTime(frameStarted, now) >= options.FrameTimeout)
         {
             Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "frame");
-            Telemetry.RpcGenLog.FrameTimedOut(Server.Logger, Remote, options.FrameTimeout);
+            Server.RefusalLog.FrameTimedOut(Remote, options.FrameTimeout);
             Close(new System.IO.IOException($"A frame from {Remote} did not finish arriving within {options.FrameTimeout.TotalMilliseconds:0} ms."));
+            return;
+        }
+
+        // A peer that does not read: queued responses that have not moved since the drain timeout are given up on.
+        long flushes = Output.FlushCount;
+        if (Output.QueuedBytes == 0 || flushes != _outputFlushesSeen)
+        {
+            _outputFlushesSeen = flushes;
+            _outputStuckSince = now;
+        }
+        else if (time.GetElapsedTime(_outputStuckSince, now) >= options.ResponseDrainTimeout)
+        {
+            Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "drain");
+            Server.RefusalLog.ResponsesNotRead(Remote, Output.QueuedBytes, options.ResponseDrainTimeout);
+            Close(new System.IO.IOException(
+                $"{Remote} read none of the {Output.QueuedBytes} bytes queued for it within {options.ResponseDrainTimeout.TotalMilliseconds:0} ms (RpcServerOptions.ResponseDrainTimeout)."));
             return;
         }
 

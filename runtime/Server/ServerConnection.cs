@@ -27,12 +27,22 @@ internal sealed partial class ServerConnection : FramedConnection
     private long _frameStarted;           // server clock: when the frame still arriving began; 0 when none (FrameTimeout)
     private volatile bool _established;   // the handshake is done
 
-    public ServerConnection(RpcServer server, TransportConnection transport, bool tcp)
-        : base(transport, server.Options.MaxFrameSize, transport.Remote, server.Options.TimeProvider)
+    private int _running;                 // handlers running, cancelled ones included (read outside the lock)
+    private long _pingWindowStart;        // connection clock: when the current second of pings began
+    private int _pingsInWindow;
+    private long _strikeWindowStart;      // connection clock: when the current window of refusals for cancelled-but-running calls began
+    private int _strikes;
+    private long _outputStuckSince;       // server clock: since when queued output has not moved (heartbeat only)
+    private long _outputFlushesSeen = -1;
+    private readonly long _acceptedAt;    // server clock: when the socket was accepted (the handshake budget starts here)
+
+    public ServerConnection(RpcServer server, TransportConnection transport, bool tcp, long acceptedAt)
+        : base(transport, server.Options.MaxFrameSize, transport.Remote, server.Options.TimeProvider, server.Options.MaxResponseBufferSize)
     {
         Server = server;
         _transport = transport;
         IsTcp = tcp;
+        _acceptedAt = acceptedAt;
     }
 
     /// <summary>A TCP connection (counted against MaxConnections), not an in-process one.</summary>
@@ -52,7 +62,9 @@ internal sealed partial class ServerConnection : FramedConnection
             Preface.Write(preface, ProtocolConstants.RoleServer, (ushort)Server.Options.MaxConcurrentCallsPerConnection);
             await _transport.Output.WriteAsync(preface).ConfigureAwait(false);
 
-            using var timeout = new System.Threading.CancellationTokenSource(Server.Options.HandshakeTimeout, Server.TimeProvider);
+            // One budget from accept to the client's preface: a TLS handshake already spent part of it.
+            TimeSpan left = Server.Options.HandshakeTimeout - Server.TimeProvider.GetElapsedTime(_acceptedAt);
+            using var timeout = new System.Threading.CancellationTokenSource(left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1), Server.TimeProvider);
             (string? problem, ushort clientFlags) = await Preface.ReadAsync(_transport.Input, ProtocolConstants.RoleClient, timeout.Token).ConfigureAwait(false);
             ClientReadsMetadata = (clientFlags & ProtocolConstants.ClientReadsMetadata) != 0;
             if (problem is not null)
@@ -67,8 +79,8 @@ internal sealed partial class ServerConnection : FramedConnection
                 Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "handshake");
             }
 
-            Telemetry.RpcGenLog.PrefaceRefused(Server.Logger, Remote,
-                ex is OperationCanceledException ? "no preface within the handshake timeout" : ex.Message);
+            Server.RefusalLog.PrefaceRefused(Remote,
+                ex is OperationCanceledException ? $"no preface within {Server.Options.HandshakeTimeout.TotalMilliseconds:0} ms of the accept (RpcServerOptions.HandshakeTimeout)" : ex.Message);
             Close(ex);
             return;
         }
@@ -108,6 +120,43 @@ internal sealed partial class ServerConnection : FramedConnection
         {
             _ = FinishAsync();
         }
+    }
+
+    /// <summary>
+    /// Closes a connection whose peer abuses it (a ping flood, requests over and over while its cancelled calls still
+    /// run): a GoAway that says why (so an RpcGen client's errors name the cause), then the close once it is written.
+    /// A peer that does not read it is closed by the drain timeout.
+    /// </summary>
+    internal void CloseAbusive(string reason, string metricReason)
+    {
+        uint last;
+        lock (_lock)
+        {
+            if (_goingAway && _calmed)
+            {
+                return;
+            }
+
+            _goingAway = true;
+            _calmed = true;
+            last = _lastCallId;
+        }
+
+        Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, metricReason);
+        Server.RefusalLog.ConnectionClosedForAbuse(Remote, reason);
+        string message = $"The server closed the connection: {reason}.";
+        byte[] frame = new byte[FrameEncoder.GoAwayWithReasonLength(message)];
+        FrameEncoder.WriteGoAway(frame, last, RpcStatusCode.ResourceExhausted, message);
+        Output.TryEnqueue(frame);
+        _ = CloseWhenWrittenAsync(message);
+    }
+
+    private bool _calmed;
+
+    private async Task CloseWhenWrittenAsync(string reason)
+    {
+        await Output.CompleteAsync().ConfigureAwait(false);
+        Close(new System.IO.IOException(reason));
     }
 
     /// <summary>
@@ -182,13 +231,12 @@ internal sealed partial class ServerConnection : FramedConnection
         }
     }
 
-    protected override void OnFrame(in FrameHeader header, ReadOnlySpan<byte> body)
+    protected override bool OnFrame(in FrameHeader header, ReadOnlySpan<byte> body)
     {
         switch (header.Type)
         {
             case FrameType.Request:
-                OnRequest(header.CallId, header.Flags, body);
-                return;
+                return OnRequest(header.CallId, header.Flags, body);
 
             case FrameType.Cancel:
             {
@@ -198,7 +246,7 @@ internal sealed partial class ServerConnection : FramedConnection
                 {
                     if (!_inFlight.TryGetValue(header.CallId, out call))
                     {
-                        return;
+                        return true;
                     }
 
                     generation = call.Generation;
@@ -208,16 +256,33 @@ internal sealed partial class ServerConnection : FramedConnection
                 }
 
                 call.Cancel(generation);
-                return;
+                return true;
             }
 
             case FrameType.Ping:
+            {
+                // A ping flood is answered as gRPC servers answer one (GOAWAY ENHANCE_YOUR_CALM): a polite client pings
+                // once per keepalive interval, far below this.
+                long now = LastReadTimestamp;
+                if (Server.TimeProvider.GetElapsedTime(_pingWindowStart, now) >= TimeSpan.FromSeconds(1))
+                {
+                    _pingWindowStart = now;
+                    _pingsInWindow = 0;
+                }
+
+                if (++_pingsInWindow > ServerLimits.MaxPingsPerSecond)
+                {
+                    CloseAbusive($"more than {ServerLimits.MaxPingsPerSecond} pings in a second", "pings");
+                    return true;
+                }
+
                 TrySendPong(body);
-                return;
+                return true;
+            }
 
             default:
                 // Pong, GoAway from a client, and unknown types are ignored.
-                return;
+                return true;
         }
     }
 

@@ -12,10 +12,40 @@ internal static class ServerLimits
     /// </summary>
     public const int PushbackMilliseconds = 25;
 
+    /// <summary>
+    /// The most pings a connection may send in a second; one more closes it with a GoAway that says so (gRPC servers
+    /// answer a ping flood with GOAWAY ENHANCE_YOUR_CALM). An RpcGen client pings once per keepalive interval.
+    /// </summary>
+    public const int MaxPingsPerSecond = 100;
+
+    /// <summary>
+    /// Handlers one connection may have running, those of calls its client cancelled included: twice the calls it
+    /// may have at once, at least 100 (Kestrel tracks HTTP/2 streams the same way against rapid reset).
+    /// </summary>
+    public static int MaxRunningPerConnection(RpcServerOptions options) => Math.Max(2 * options.MaxConcurrentCallsPerConnection, 100);
+
+    /// <summary>Requests refused over <see cref="MaxRunningPerConnection"/> within <see cref="StrikeWindow"/> before the connection is closed.</summary>
+    public const int MaxStrikes = 100;
+
+    /// <summary>The window <see cref="MaxStrikes"/> counts over (Kestrel: 5 ticks of a second).</summary>
+    public static readonly TimeSpan StrikeWindow = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a connection refused over MaxConnections lingers for its client to read why.</summary>
+    public static readonly TimeSpan RefusalLinger = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Refused connections that may linger at once; beyond it they are closed without a word.</summary>
+    public const int MaxLingeringRefusals = 64;
+
+    /// <summary>How often the hand-off monitor looks at read loops running handlers (<see cref="HandOffMonitor"/>).</summary>
+    public static readonly TimeSpan HandOffTickInterval = TimeSpan.FromMilliseconds(2);
+
+    /// <summary>Ticks a handler may hold its read loop before the loop is handed to another thread (2–4 ms at 2 ms a tick).</summary>
+    public const int HandOffTicks = 2;
+
     /// <summary>How often the heartbeat looks for idle and stalled connections: a quarter of the shortest timeout, within 10 ms to 1 s.</summary>
     public static TimeSpan HeartbeatInterval(RpcServerOptions options)
     {
-        TimeSpan shortest = options.FrameTimeout;
+        TimeSpan shortest = options.FrameTimeout < options.ResponseDrainTimeout ? options.FrameTimeout : options.ResponseDrainTimeout;
         if (options.IdleTimeout != System.Threading.Timeout.InfiniteTimeSpan && options.IdleTimeout < shortest)
         {
             shortest = options.IdleTimeout;

@@ -49,14 +49,23 @@ internal static partial class RpcGenLog
     [LoggerMessage(1013, LogLevel.Warning, "A cancellation callback of '{Method}' threw.")]
     public static partial void CancellationCallbackThrew(ILogger logger, Exception exception, string method);
 
-    [LoggerMessage(1014, LogLevel.Warning, "The authenticator failed on a call of '{Method}'.")]
-    public static partial void AuthenticatorFailed(ILogger logger, Exception exception, string method);
+    [LoggerMessage(1014, LogLevel.Warning, "The authenticator failed on a call of '{Method}': {ExceptionType}: {RedactedMessage}")]
+    public static partial void AuthenticatorFailed(ILogger logger, string method, string exceptionType, string redactedMessage);
 
     [LoggerMessage(1015, LogLevel.Warning, "Disposing what a call of '{Method}' registered for disposal threw.")]
     public static partial void DisposalFailed(ILogger logger, Exception exception, string method);
 
     [LoggerMessage(1016, LogLevel.Information, "RpcGen server draining: {InFlight} calls in flight, new calls are refused as not processed.")]
     public static partial void ServerDraining(ILogger logger, int inFlight);
+
+    [LoggerMessage(1017, LogLevel.Warning, "Closing the connection from {Remote}: {Reason}.")]
+    public static partial void ConnectionClosedForAbuse(ILogger logger, object? remote, string reason);
+
+    [LoggerMessage(1018, LogLevel.Warning, "Closing the connection from {Remote}: it read none of the {Bytes} bytes queued for it within {Timeout} (RpcServerOptions.ResponseDrainTimeout).")]
+    public static partial void ResponsesNotRead(ILogger logger, object? remote, long bytes, TimeSpan timeout);
+
+    [LoggerMessage(1019, LogLevel.Warning, "{Count} more connection events like the last ('{Event}') in {Interval}, not logged one by one; the last from {Remote}.")]
+    public static partial void EventsSuppressed(ILogger logger, int count, string @event, TimeSpan interval, object? remote);
 
     // ---- client -------------------------------------------------------------------------------------------------
     [LoggerMessage(2001, LogLevel.Debug, "Connected to {Endpoint}.")]

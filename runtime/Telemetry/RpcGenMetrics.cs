@@ -53,10 +53,16 @@ public static class RpcGenMetrics
         "rpcgen.client.circuits_opened", unit: "{circuit}", description: "Endpoint circuits that opened ([CircuitBreaker]).");
 
     internal static readonly Counter<long> Refused = Meter.CreateCounter<long>(
-        "rpcgen.server.refused", unit: "{request}", description: "Connections and calls a server refused over a limit (tag rpcgen.limit: connections, calls_per_connection, calls).");
+        "rpcgen.server.refused", unit: "{request}",
+        description: "Connections and calls a server refused over a limit (tag rpcgen.limit: connections, calls_per_connection, calls, cancelled_calls).");
 
     internal static readonly Counter<long> ConnectionsClosed = Meter.CreateCounter<long>(
-        "rpcgen.server.connections_closed", unit: "{connection}", description: "Connections a server closed on a timeout (tag rpcgen.reason: idle, frame, handshake, tls).");
+        "rpcgen.server.connections_closed", unit: "{connection}",
+        description: "Connections a server closed on a timeout or for abuse (tag rpcgen.reason: idle, frame, handshake, tls, drain, pings, cancelled_calls).");
+
+    internal static readonly Counter<long> HandOffs = Meter.CreateCounter<long>(
+        "rpcgen.server.read_loop_handoffs", unit: "{handoff}",
+        description: "Read loops handed to another thread because a handler run inline held them (it blocked or computed for over 2-4 ms).");
 
     /// <summary>The limit a refusal hit (<c>rpcgen.limit</c>).</summary>
     internal const string LimitTag = "rpcgen.limit";
@@ -108,6 +114,14 @@ public static class RpcGenMetrics
         if (error is not null)
         {
             tags.Add("error.type", error is Protocol.RpcException ? code.ToString() : error.GetType().FullName);
+        }
+    }
+
+    internal static void Add(Counter<long> counter)
+    {
+        if (counter.Enabled)
+        {
+            counter.Add(1);
         }
     }
 

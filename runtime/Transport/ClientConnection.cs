@@ -1,4 +1,5 @@
 using System;
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.Threading;
@@ -29,6 +30,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
     private readonly Action<int, int, long> _onServerLoad;
     private uint _nextCallId;
     private long _goAwayLastCallId = -1; // the server's promise: no call above this id was or will be processed
+    private string? _goAwayReason;       // what a GoAway said of why the server closes, if it said
     private readonly int _maxCalls; // the server's limit of calls at once on this connection; 0: none
     private Queue<TaskCompletionSource<bool>>? _slotWaiters;
     private ulong _nextPing;
@@ -135,11 +137,28 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
 
             using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeoutSource.CancelAfter(timeout);
-            (string? problem, maxCalls) = await Preface.ReadAsync(transport.Input, ProtocolConstants.RoleServer, timeoutSource.Token).ConfigureAwait(false);
+            string? problem;
+            try
+            {
+                (problem, maxCalls) = await Preface.ReadAsync(transport.Input, ProtocolConstants.RoleServer, timeoutSource.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is System.IO.IOException or System.Net.Sockets.SocketException)
+            {
+                // A reset instead of a preface: the same causes as a close, which this side cannot tell apart.
+                throw new RpcException(RpcStatusCode.Unavailable, $"Cannot talk to {transport.Remote}: {ClosedBeforePreface(transport.IsEncrypted)} ({ex.Message}).", ex);
+            }
+
+            if (problem == Preface.ClosedProblem)
+            {
+                problem = ClosedBeforePreface(transport.IsEncrypted);
+            }
+
             if (problem is not null)
             {
                 throw new RpcException(RpcStatusCode.Unavailable, $"Cannot talk to {transport.Remote}: {problem}.");
             }
+
+            ThrowIfRefused(transport);
         }
         catch
         {
@@ -150,6 +169,48 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
         var connection = new ClientConnection(transport, maxFrameSize, timeProvider, onUnusable, onServerLoad, maxCalls);
         _ = connection.ReadLoopAsync();
         return connection;
+    }
+
+    /// <summary>
+    /// What a close before the server's preface may mean. The server sends its preface at once to every connection it
+    /// serves, so a close means it did not serve this one, for a reason this side cannot see.
+    /// </summary>
+    private static string ClosedBeforePreface(bool tls) => tls
+        ? "the server closed the connection after the TLS handshake, before its RpcGen preface: it may have refused this " +
+          "client's certificate (mutual TLS: set RpcClientTlsOptions.ClientCertificate to one the server trusts), or be at " +
+          "its connection limit (RpcServerOptions.MaxConnections); the server's log says which"
+        : "the server closed the connection before its RpcGen preface: it may require TLS (set RpcClientOptions.Tls), or be at " +
+          "its connection limit (RpcServerOptions.MaxConnections); the server's log says which";
+
+    /// <summary>
+    /// A server that refuses a connection it accepted (over its connection limit) sends its preface and a GoAway that
+    /// says why, in one write: when that GoAway is already here, the connection attempt fails with its reason.
+    /// </summary>
+    private static void ThrowIfRefused(TransportConnection transport)
+    {
+        if (!transport.Input.TryRead(out System.IO.Pipelines.ReadResult read))
+        {
+            return;
+        }
+
+        System.Buffers.ReadOnlySequence<byte> buffer = read.Buffer;
+        ReadOnlySequence<byte> afterHeader = buffer;
+        RpcException? refusal = null;
+        if (FrameHeader.TryRead(ref afterHeader, out FrameHeader header, out uint length) && header.Type == FrameType.GoAway &&
+            length > 4 && length <= 4 + 4 + ErrorBody.MaxMessageBytes && afterHeader.Length >= length)
+        {
+            byte[] body = afterHeader.Slice(0, length).ToArray();
+            if (BinaryPrimitives.ReadUInt32LittleEndian(body) == 0 && ErrorBody.TryRead(body.AsSpan(4), out RpcStatusCode code, out string message))
+            {
+                refusal = new RpcException(code, message) { NotProcessed = true, Endpoint = transport.Remote };
+            }
+        }
+
+        transport.Input.AdvanceTo(buffer.Start); // nothing taken: the read loop reads it all again
+        if (refusal is not null)
+        {
+            throw refusal;
+        }
     }
 
     /// <summary>True for the caller that may send the next keepalive ping (one at a time).</summary>
@@ -213,7 +274,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
         return true;
     }
 
-    protected override void OnFrame(in FrameHeader header, ReadOnlySpan<byte> body)
+    protected override bool OnFrame(in FrameHeader header, ReadOnlySpan<byte> body)
     {
         if ((header.Flags & FrameFlags.LoadReport) != 0 && header.Type is FrameType.Response or FrameType.Error &&
             LoadReport.TryRead(ref body, out int serverInFlight, out int utilization))
@@ -228,7 +289,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                 PendingCall? call = TryRemove(header.CallId);
                 if (call is null)
                 {
-                    return; // cancelled or timed out meanwhile
+                    return true; // cancelled or timed out meanwhile
                 }
 
                 JoinCompletionBatch(call);
@@ -236,7 +297,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                 ResponseMetadata? metadata = null;
                 if ((header.Flags & FrameFlags.Metadata) != 0 && !TryReadMetadata(ref body, call, out metadata))
                 {
-                    return;
+                    return true;
                 }
 
                 byte[]? array = null;
@@ -247,7 +308,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                 }
 
                 call.SetResult(new ResponseData(array, body.Length, metadata));
-                return;
+                return true;
             }
 
             case FrameType.Error:
@@ -255,14 +316,14 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                 PendingCall? call = TryRemove(header.CallId);
                 if (call is null)
                 {
-                    return;
+                    return true;
                 }
 
                 JoinCompletionBatch(call);
                 ResponseMetadata? metadata = null;
                 if ((header.Flags & FrameFlags.Metadata) != 0 && !TryReadMetadata(ref body, call, out metadata))
                 {
-                    return;
+                    return true;
                 }
 
                 if (!ErrorBody.TryRead(body, out RpcStatusCode code, out string message))
@@ -281,12 +342,12 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                     ResponseHeaders = metadata?.Headers,
                     Trailers = metadata?.Trailers,
                 });
-                return;
+                return true;
             }
 
             case FrameType.Ping:
                 TrySendPong(body);
-                return;
+                return true;
 
             case FrameType.Pong:
                 if (body.Length == 8)
@@ -301,7 +362,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                     waiter?.TrySetResult(true);
                 }
 
-                return;
+                return true;
 
             case FrameType.GoAway:
                 if (body.Length >= 4)
@@ -309,12 +370,17 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                     Interlocked.Exchange(ref _goAwayLastCallId, BinaryPrimitives.ReadUInt32LittleEndian(body));
                 }
 
+                if (body.Length > 4 && ErrorBody.TryRead(body.Slice(4), out _, out string reason))
+                {
+                    Volatile.Write(ref _goAwayReason, reason); // why the server closes: the calls it fails say so
+                }
+
                 BeginDraining();
-                return;
+                return true;
 
             default:
                 // Unknown frame types are ignored so that later protocol versions can add some.
-                return;
+                return true;
         }
     }
 
@@ -372,7 +438,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
             }
         }
 
-        string reason = error is null ? "the server closed it" : error.Message;
+        string reason = Volatile.Read(ref _goAwayReason) ?? (error is null ? "the server closed it" : error.Message);
         long goAwayLast = Interlocked.Read(ref _goAwayLastCallId);
         foreach (PendingCall call in failed)
         {

@@ -35,11 +35,75 @@ internal sealed class FrameOutput
     private bool _completing;
     private TaskCompletionSource? _drained;
     private readonly Action<Exception> _onFailure;
+    private long _queuedBytes;        // accepted and not yet flushed to the transport: pending, backlog and the batch being written
+    private long _flushes;            // flushes completed, for a heartbeat to tell a stalled output from a busy one
+    private long _drainThreshold;     // the queued bytes at or below which _drainWaiter completes
+    private TaskCompletionSource? _drainWaiter;
 
     public FrameOutput(PipeWriter writer, Action<Exception> onFailure)
     {
         _writer = writer;
         _onFailure = onFailure;
+    }
+
+    /// <summary>
+    /// Bytes accepted and not yet handed to the transport: what a peer that does not read makes this side hold. A
+    /// server stops reading requests while it is over its bound (RpcServerOptions.MaxResponseBufferSize).
+    /// </summary>
+    public long QueuedBytes => Volatile.Read(ref _queuedBytes);
+
+    /// <summary>How many flushes have completed: a heartbeat that sees bytes queued and this unchanged knows the peer is not reading.</summary>
+    public long FlushCount => Volatile.Read(ref _flushes);
+
+    /// <summary>
+    /// Completes when at most <paramref name="threshold"/> bytes are queued, or the output is closed. One waiter at a
+    /// time (the connection's read loop).
+    /// </summary>
+    public Task WaitForDrainAsync(long threshold)
+    {
+        lock (_lock)
+        {
+            if (_closed || Volatile.Read(ref _queuedBytes) <= threshold)
+            {
+                return Task.CompletedTask;
+            }
+
+            _drainThreshold = threshold;
+            _drainWaiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _drainWaiter.Task;
+        }
+    }
+
+    /// <summary>After a flush: wakes the drain waiter when the queue has come down to its threshold.</summary>
+    private void OnFlushed(int length)
+    {
+        long queued = Interlocked.Add(ref _queuedBytes, -length);
+        Interlocked.Increment(ref _flushes);
+        if (Volatile.Read(ref _drainWaiter) is null || queued > Volatile.Read(ref _drainThreshold))
+        {
+            return;
+        }
+
+        TaskCompletionSource? waiter;
+        lock (_lock)
+        {
+            waiter = _drainWaiter;
+            _drainWaiter = null;
+        }
+
+        waiter?.TrySetResult();
+    }
+
+    private void ReleaseDrainWaiter()
+    {
+        TaskCompletionSource? waiter;
+        lock (_lock)
+        {
+            waiter = _drainWaiter;
+            _drainWaiter = null;
+        }
+
+        waiter?.TrySetResult();
     }
 
     /// <summary>True when no more frames are accepted.</summary>
@@ -79,6 +143,7 @@ internal sealed class FrameOutput
                 return EnqueueResult.NotWanted;
             }
 
+            Interlocked.Add(ref _queuedBytes, frame.Length);
             if (_backlog.Count > 0 || (_pending.WrittenCount > 0 && _pending.WrittenCount + frame.Length > MaxPendingBytes))
             {
                 byte[] copy = BufferPool.Rent(frame.Length);
@@ -214,6 +279,7 @@ internal sealed class FrameOutput
         }
 
         drained?.TrySetResult();
+        ReleaseDrainWaiter();
     }
 
     private void CompleteWriter(Exception? error)
@@ -295,11 +361,13 @@ internal sealed class FrameOutput
             {
                 CompleteWriter(null);
                 _drained?.TrySetResult();
+                ReleaseDrainWaiter();
                 return;
             }
 
             try
             {
+                int length = batch.WrittenCount;
                 _writer.Write(batch.WrittenSpan);
                 batch.Clear();
                 FlushResult flush = await _writer.FlushAsync().ConfigureAwait(false);
@@ -307,6 +375,8 @@ internal sealed class FrameOutput
                 {
                     throw new System.IO.IOException("The connection's output was closed by the transport.");
                 }
+
+                OnFlushed(length);
             }
             catch (Exception ex)
             {
@@ -318,6 +388,7 @@ internal sealed class FrameOutput
 
                 CompleteWriter(ex);
                 _drained?.TrySetResult();
+                ReleaseDrainWaiter();
                 _onFailure(ex);
                 return;
             }

@@ -19,9 +19,16 @@ internal abstract class FramedConnection
     private int _closed;
     private readonly TimeProvider _time;
     private long _lastRead;
+    private readonly long _maxQueuedOutput;       // 0: reading does not wait for the output (clients)
+    private ReadOnlySequence<byte> _rest;         // the frames after the one being handled (read loop only, or after a hand-off)
+    private bool _restCompleted;
+    private int _section;                         // the open hand-off section's token (odd), or 0
+    private int _sectionSequence;                 // read loop owner only
+    private int _sectionTick;
 
-    protected FramedConnection(IDuplexPipe pipe, int maxFrameSize, string remote, TimeProvider time)
+    protected FramedConnection(IDuplexPipe pipe, int maxFrameSize, string remote, TimeProvider time, long maxQueuedOutput = 0)
     {
+        _maxQueuedOutput = maxQueuedOutput;
         _time = time;
         _lastRead = time.GetTimestamp();
         _input = pipe.Input;
@@ -54,33 +61,78 @@ internal abstract class FramedConnection
     }
 
     /// <summary>Reads frames until the peer closes or the connection fails; then calls <see cref="OnClosed"/> once.</summary>
-    protected async Task ReadLoopAsync()
+    protected Task ReadLoopAsync() => RunReadLoopAsync(default, resume: false, resumeCompleted: false);
+
+    /// <summary>
+    /// The read loop. <paramref name="resume"/>: this thread takes over a loop whose previous thread is held by a handler
+    /// (<see cref="TryHandOff"/>): it goes on with <paramref name="resumeBuffer"/>, the frames after that handler's, and
+    /// inherits its cork.
+    /// </summary>
+    private async Task RunReadLoopAsync(ReadOnlySequence<byte> resumeBuffer, bool resume, bool resumeCompleted)
     {
         Exception? error = null;
         try
         {
             while (true)
             {
-                ReadResult result = await _input.ReadAsync().ConfigureAwait(false);
-                Volatile.Write(ref _lastRead, _time.GetTimestamp());
-                ReadOnlySequence<byte> buffer = result.Buffer;
-                Output.Cork();
-                try
+                ReadOnlySequence<byte> buffer;
+                bool completed;
+                if (resume)
                 {
-                    while (TryProcessFrame(ref buffer))
-                    {
-                    }
+                    resume = false;
+                    buffer = resumeBuffer;
+                    completed = resumeCompleted;
                 }
-                finally
+                else
                 {
+                    ReadResult result = await _input.ReadAsync().ConfigureAwait(false);
+                    Volatile.Write(ref _lastRead, _time.GetTimestamp());
+                    buffer = result.Buffer;
+                    completed = result.IsCompleted || result.IsCanceled;
+                    Output.Cork();
+                }
+
+                while (true)
+                {
+                    LoopOutcome outcome;
+                    try
+                    {
+                        outcome = ProcessFrames(ref buffer, completed);
+                    }
+                    catch
+                    {
+                        Output.Uncork();
+                        throw;
+                    }
+
+                    if (outcome == LoopOutcome.HandedOff)
+                    {
+                        return; // another thread reads now, and uncorks what this one corked
+                    }
+
                     Output.Uncork();
+                    if (outcome != LoopOutcome.OutputFull)
+                    {
+                        break;
+                    }
+
+                    // Back-pressure: the peer is not reading what it asked for. Read no further request until the
+                    // output is down to half its bound; a peer that never reads is closed by the drain timeout.
+                    OnReadProcessed(midFrame: false);
+                    await Output.WaitForDrainAsync(_maxQueuedOutput / 2).ConfigureAwait(false);
+                    if (IsClosed)
+                    {
+                        break;
+                    }
+
+                    Output.Cork();
                 }
 
                 _input.AdvanceTo(buffer.Start, buffer.End);
                 OnReadProcessed(midFrame: !buffer.IsEmpty || _skipRemaining > 0);
-                if (result.IsCompleted || result.IsCanceled)
+                if (completed || IsClosed)
                 {
-                    if (!buffer.IsEmpty || _skipRemaining > 0)
+                    if (!IsClosed && (!buffer.IsEmpty || _skipRemaining > 0))
                     {
                         error = new System.IO.IOException($"The connection to {Remote} closed in the middle of a frame.");
                     }
@@ -106,7 +158,45 @@ internal abstract class FramedConnection
         Close(error);
     }
 
-    private bool TryProcessFrame(ref ReadOnlySequence<byte> buffer)
+    private enum LoopOutcome
+    {
+        /// <summary>Every complete frame of the buffer was handled.</summary>
+        NeedMoreData,
+
+        /// <summary>The output is over its bound: frames are left in the buffer until it drains.</summary>
+        OutputFull,
+
+        /// <summary>A handler held this thread past the budget and another thread took the loop over.</summary>
+        HandedOff,
+    }
+
+    private LoopOutcome ProcessFrames(ref ReadOnlySequence<byte> buffer, bool completed)
+    {
+        while (true)
+        {
+            if (_maxQueuedOutput > 0 && Output.QueuedBytes > _maxQueuedOutput)
+            {
+                return LoopOutcome.OutputFull;
+            }
+
+            switch (TryProcessFrame(ref buffer, completed))
+            {
+                case FrameOutcome.Incomplete:
+                    return LoopOutcome.NeedMoreData;
+                case FrameOutcome.HandedOff:
+                    return LoopOutcome.HandedOff;
+            }
+        }
+    }
+
+    private enum FrameOutcome
+    {
+        Processed,
+        Incomplete,
+        HandedOff,
+    }
+
+    private FrameOutcome TryProcessFrame(ref ReadOnlySequence<byte> buffer, bool completed)
     {
         if (_skipRemaining > 0)
         {
@@ -115,14 +205,14 @@ internal abstract class FramedConnection
             _skipRemaining -= skip;
             if (_skipRemaining > 0)
             {
-                return false;
+                return FrameOutcome.Incomplete;
             }
         }
 
         ReadOnlySequence<byte> afterHeader = buffer;
         if (!FrameHeader.TryRead(ref afterHeader, out FrameHeader header, out uint rawLength))
         {
-            return false;
+            return FrameOutcome.Incomplete;
         }
 
         if (rawLength > (uint)_maxFrameSize)
@@ -131,18 +221,22 @@ internal abstract class FramedConnection
             OnOversizeFrame(header, rawLength);
             buffer = afterHeader;
             _skipRemaining = rawLength;
-            return true;
+            return FrameOutcome.Processed;
         }
 
         if (afterHeader.Length < header.Length)
         {
-            return false;
+            return FrameOutcome.Incomplete;
         }
 
+        // What follows this frame, for a thread that takes the loop over while a handler of this frame holds this one.
+        _rest = afterHeader.Slice(header.Length);
+        _restCompleted = completed;
         ReadOnlySequence<byte> body = afterHeader.Slice(0, header.Length);
+        bool owner;
         if (body.IsSingleSegment)
         {
-            OnFrame(header, body.FirstSpan);
+            owner = OnFrame(header, body.FirstSpan);
         }
         else
         {
@@ -150,7 +244,7 @@ internal abstract class FramedConnection
             try
             {
                 body.CopyTo(rented);
-                OnFrame(header, rented.AsSpan(0, header.Length));
+                owner = OnFrame(header, rented.AsSpan(0, header.Length));
             }
             finally
             {
@@ -158,7 +252,58 @@ internal abstract class FramedConnection
             }
         }
 
-        buffer = afterHeader.Slice(header.Length);
+        if (!owner)
+        {
+            return FrameOutcome.HandedOff; // the buffer belongs to the thread that took over: not a byte more of it here
+        }
+
+        buffer = _rest;
+        return FrameOutcome.Processed;
+    }
+
+    /// <summary>
+    /// Marks the start of code that may hold the read loop's thread for long (a handler run inline, once its arguments
+    /// are read): from here until <see cref="ExitHandOffSection"/>, <see cref="TryHandOff"/> may give the loop to
+    /// another thread. Called on the read loop's thread, inside <see cref="OnFrame"/>; returns the section's token.
+    /// </summary>
+    protected int EnterHandOffSection(int tick)
+    {
+        _sectionTick = tick;
+        _sectionSequence += 2;
+        int token = _sectionSequence | 1; // odd: open; every section's token differs from the one before
+        Volatile.Write(ref _section, token);
+        return token;
+    }
+
+    /// <summary>
+    /// Ends the section <see cref="EnterHandOffSection"/> began. False: the loop was handed off meanwhile, and this
+    /// thread must return from <see cref="OnFrame"/> with false without touching the connection's input.
+    /// </summary>
+    protected bool ExitHandOffSection(int token) => Interlocked.CompareExchange(ref _section, 0, token) == token;
+
+    /// <summary>The tick at which the open section began (meaningful while <see cref="InHandOffSection"/>).</summary>
+    protected int HandOffSectionTick => Volatile.Read(ref _sectionTick);
+
+    /// <summary>True while the read loop's thread runs a handler that may be handed off.</summary>
+    protected bool InHandOffSection => (Volatile.Read(ref _section) & 1) != 0;
+
+    /// <summary>
+    /// Gives the read loop to a thread-pool thread when its thread is still inside a hand-off section (a handler that
+    /// blocks): the new thread handles the frames after that handler's and reads on. True when it did.
+    /// </summary>
+    protected bool TryHandOff()
+    {
+        int token = Volatile.Read(ref _section);
+        if ((token & 1) == 0 || Interlocked.CompareExchange(ref _section, 0, token) != token)
+        {
+            return false;
+        }
+
+        // The old thread will not touch the input again (its ExitHandOffSection fails): _rest is ours to go on with.
+        ThreadPool.UnsafeQueueUserWorkItem(
+            static state => _ = state.Connection.RunReadLoopAsync(state.Remaining, resume: true, state.Completed),
+            (Connection: this, Remaining: _rest, Completed: _restCompleted),
+            preferLocal: false);
         return true;
     }
 
@@ -170,8 +315,11 @@ internal abstract class FramedConnection
     {
     }
 
-    /// <summary>Handles one complete frame. The body is valid only during the call.</summary>
-    protected abstract void OnFrame(in FrameHeader header, ReadOnlySpan<byte> body);
+    /// <summary>
+    /// Handles one complete frame. The body is valid only during the call. Returns false only when the read loop was
+    /// handed to another thread meanwhile (<see cref="TryHandOff"/>).
+    /// </summary>
+    protected abstract bool OnFrame(in FrameHeader header, ReadOnlySpan<byte> body);
 
     /// <summary>A frame announced a body larger than the maximum frame size; its body is skipped.</summary>
     protected abstract void OnOversizeFrame(in FrameHeader header, uint length);

@@ -85,9 +85,32 @@ public sealed class RecordingServerInterceptor : RpcServerInterceptor
     }
 }
 
+/// <summary>A server interceptor that forgets to call next and does not throw.</summary>
+public sealed class ForgetfulInterceptor : RpcServerInterceptor
+{
+    public override ValueTask InterceptAsync(RpcIncomingCall call, Func<RpcIncomingCall, ValueTask> next) => default;
+}
+
 /// <summary>Interceptors on both sides: order, once per call versus once per attempt, outcomes, refusals.</summary>
 public sealed class InterceptorTests
 {
+    [Fact]
+    public async Task AServerInterceptorThatNeverCallsNext_FailsTheCallWithItsOwnMessage_NotAHandlerError()
+    {
+        var flaky = new Flaky();
+        await using var server = new RpcServer(new RpcServerOptions { Interceptors = { new ForgetfulInterceptor() } });
+        server.Map<IFlaky>(flaky);
+        await server.StartAsync();
+        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });
+
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IFlaky>().AddAsync(1, 2, failures: 0));
+        Assert.Equal(RpcStatusCode.Internal, error.StatusCode);
+        Assert.Contains("returned without calling next or throwing", error.Message, StringComparison.Ordinal);
+        Assert.Contains("no handler ran", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("thrown by handler", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, flaky.Calls);
+    }
+
     [Fact]
     public async Task ClientInterceptors_RunOncePerCallAndOncePerAttempt_InOrder_AttemptHeadersStayTheAttempts()
     {

@@ -14,9 +14,11 @@ public interface IBulk
 public sealed class Bulk : IBulk
 {
     public long BytesReceived;
+    public int Calls;
 
     public Task<byte[]> ExchangeAsync(byte[] payload, int responseSize)
     {
+        Interlocked.Increment(ref Calls);
         Interlocked.Add(ref BytesReceived, payload.Length);
         return Task.FromResult(new byte[responseSize]);
     }
