@@ -4,6 +4,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RpcGen.Balancing;
@@ -47,7 +48,9 @@ public static class EtcdHostingExtensions
     /// <summary>
     /// Registers the hosted server's endpoints in etcd as <paramref name="service"/> once it listens, keeps the lease
     /// alive, and deregisters when the host stops, before the server drains (hosted services stop in reverse order,
-    /// and this one is added after the server).
+    /// and this one is added after the server). When etcd cannot be reached at start the host starts anyway and the
+    /// registration is retried with backoff; the health check <c>rpcgen-etcd-registration-{service}</c> (tag
+    /// <c>rpcgen</c>) is Degraded, saying why, until it succeeds.
     /// </summary>
     public static RpcServerBuilder AddEtcdRegistration(this RpcServerBuilder builder, string service, Action<EtcdRegistrationOptions> configure)
     {
@@ -57,9 +60,37 @@ public static class EtcdHostingExtensions
         var options = new EtcdRegistrationOptions();
         configure(options);
         options.Etcd.Validate();
-        builder.Services.AddSingleton<IHostedService>(provider => new EtcdRegistrationHost(
+        var host = new RegistrationHolder();
+        builder.Services.AddSingleton<IHostedService>(provider => host.Host = new EtcdRegistrationHost(
             provider.GetRequiredService<RpcServerHost>(), service, options, provider.GetService<ILoggerFactory>()?.CreateLogger("RpcGen.Etcd")));
+        // Health: Degraded while the server serves but is not (yet, or no longer) in etcd, with why.
+        builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(
+            "rpcgen-etcd-registration-" + service, _ => new RegistrationHealthCheck(host, service), HealthStatus.Degraded, new[] { "rpcgen" }));
         return builder;
+    }
+
+    private sealed class RegistrationHolder
+    {
+        public EtcdRegistrationHost? Host;
+    }
+
+    private sealed class RegistrationHealthCheck : IHealthCheck
+    {
+        private readonly RegistrationHolder _holder;
+        private readonly string _service;
+
+        public RegistrationHealthCheck(RegistrationHolder holder, string service) => (_holder, _service) = (holder, service);
+
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        {
+            EtcdRegistration? registration = _holder.Host?.Registration;
+            return Task.FromResult(registration switch
+            {
+                null => HealthCheckResult.Degraded($"'{_service}' is not registered in etcd: the server has not started."),
+                { IsRegistered: true } => HealthCheckResult.Healthy($"'{_service}' is registered in etcd under lease {registration.Lease}."),
+                _ => HealthCheckResult.Degraded($"'{_service}' is not registered in etcd: {registration.LastError ?? "registering"}; retrying."),
+            });
+        }
     }
 
     /// <summary>
@@ -89,6 +120,8 @@ public static class EtcdHostingExtensions
         private readonly ILogger? _logger;
         private EtcdRegistration? _registration;
 
+        public EtcdRegistration? Registration => Volatile.Read(ref _registration);
+
         public EtcdRegistrationHost(RpcServerHost server, string service, EtcdRegistrationOptions options, ILogger? logger)
         {
             _server = server;
@@ -117,6 +150,11 @@ public static class EtcdHostingExtensions
                 try
                 {
                     await registration.DeregisterAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (RpcGen.Protocol.RpcException ex)
+                {
+                    // etcd is down: the host still stops; the lease expires on its own within its TTL.
+                    EtcdLog.DeregistrationFailed(_logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, _service, ex.Message);
                 }
                 finally
                 {

@@ -26,4 +26,10 @@ internal static partial class EtcdLog
 
     [LoggerMessage(6007, LogLevel.Information, "Deregistered '{Service}' from etcd.")]
     public static partial void Deregistered(ILogger logger, string service);
+
+    [LoggerMessage(6008, LogLevel.Warning, "Registering '{Service}' in etcd failed: etcd at {Server}: {Error}; the server serves meanwhile and registration is retried with backoff.")]
+    public static partial void RegistrationFailed(ILogger logger, string service, Uri server, string error);
+
+    [LoggerMessage(6009, LogLevel.Warning, "The host stopped without deregistering '{Service}': {Error}")]
+    public static partial void DeregistrationFailed(ILogger logger, string service, string error);
 }

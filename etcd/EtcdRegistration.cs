@@ -45,10 +45,25 @@ public sealed class EtcdRegistration : IAsyncDisposable
     /// <summary>The current lease id (0 while not registered).</summary>
     public long Lease => Volatile.Read(ref _lease);
 
+    /// <summary>True once the endpoints are in etcd under a live lease; false while etcd could not be reached.</summary>
+    public bool IsRegistered => Lease != 0;
+
+    /// <summary>Why the last attempt to register or renew failed (it names etcd and the server tried), or null.</summary>
+    public string? LastError => Volatile.Read(ref _lastError);
+
+    private string? _lastError;
+    private readonly TaskCompletionSource _registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes once the endpoints are first in etcd (at once if they are); cancelling it leaves the registration going.</summary>
+    public Task WaitUntilRegisteredAsync(CancellationToken cancellationToken = default) => _registered.Task.WaitAsync(cancellationToken);
+
     /// <summary>
     /// Registers <paramref name="endpoints"/> as <paramref name="service"/>'s and keeps them alive until
     /// <see cref="DeregisterAsync"/> or disposal. <paramref name="timeToLive"/> defaults to 5 seconds (at least 2).
-    /// Returns once the keys are written.
+    /// Returns once the keys are written, or once the first attempt has failed because etcd could not be reached: then
+    /// registration goes on in the background, retrying with backoff (<see cref="EtcdOptions.RetryInterval"/>, doubling
+    /// up to 30 times it), while the server serves; <see cref="IsRegistered"/>, <see cref="LastError"/> and
+    /// <see cref="WaitUntilRegisteredAsync"/> tell where it is. Invalid arguments throw at once.
     /// </summary>
     public static async Task<EtcdRegistration> RegisterAsync(EtcdOptions options, string service, IEnumerable<RpcEndpoint> endpoints,
         TimeSpan? timeToLive = null, string? version = null, bool tls = false, ILogger? logger = null, CancellationToken cancellationToken = default)
@@ -84,6 +99,11 @@ public sealed class EtcdRegistration : IAsyncDisposable
         {
             await registration.RegisterOnceAsync(cancellationToken).ConfigureAwait(false);
         }
+        catch (Exception ex) when (IsEtcdFailure(ex) && !cancellationToken.IsCancellationRequested)
+        {
+            // etcd is down or unreachable: serve anyway, and register as soon as it answers.
+            registration.Failed(ex);
+        }
         catch
         {
             registration._connection.Dispose();
@@ -93,6 +113,26 @@ public sealed class EtcdRegistration : IAsyncDisposable
         registration._loop = Task.Run(registration.KeepAliveLoopAsync);
         return registration;
     }
+
+    /// <summary>A failure of etcd or of the way to it (as opposed to a bug or a cancellation by the caller).</summary>
+    private static bool IsEtcdFailure(Exception ex) =>
+        ex is Grpc.Core.RpcException or System.Net.Http.HttpRequestException or System.IO.IOException or OperationCanceledException;
+
+    /// <summary>Records a failed attempt: its message names etcd and the server tried, for logs, health and errors.</summary>
+    private string Failed(Exception ex)
+    {
+        string message = $"etcd at {_connection.Server} failed: {Describe(ex)}";
+        Volatile.Write(ref _lastError, message);
+        EtcdLog.RegistrationFailed(_logger, _service, _connection.Server, Describe(ex));
+        return message;
+    }
+
+    private static string Describe(Exception ex) => ex switch
+    {
+        Grpc.Core.RpcException rpc => $"{rpc.StatusCode}: {rpc.Status.Detail}",
+        OperationCanceledException => "no answer in time",
+        _ => ex.Message,
+    };
 
     private async Task RegisterOnceAsync(CancellationToken cancellationToken)
     {
@@ -105,6 +145,8 @@ public sealed class EtcdRegistration : IAsyncDisposable
         }
 
         Volatile.Write(ref _lease, grant.ID);
+        Volatile.Write(ref _lastError, null);
+        _registered.TrySetResult();
         EtcdLog.Registered(_logger, _records.Count, _service, grant.ID, grant.TTL);
     }
 
@@ -113,13 +155,32 @@ public sealed class EtcdRegistration : IAsyncDisposable
     {
         CancellationToken stop = _stop.Token;
         TimeSpan every = TimeToLive / 3;
+        int failures = Lease == 0 ? 1 : 0;
         while (!stop.IsCancellationRequested)
         {
             try
             {
                 if (Lease == 0)
                 {
-                    await RegisterOnceAsync(stop).ConfigureAwait(false);
+                    if (failures > 0)
+                    {
+                        // Backoff: RetryInterval, doubling per failure, up to 30 times it.
+                        TimeSpan wait = TimeSpan.FromTicks(_options.RetryInterval.Ticks * Math.Min(30, 1L << Math.Min(failures - 1, 5)));
+                        await Task.Delay(wait, stop).ConfigureAwait(false);
+                        _connection.Rotate();
+                    }
+
+                    try
+                    {
+                        await RegisterOnceAsync(stop).ConfigureAwait(false);
+                        failures = 0;
+                    }
+                    catch (Exception ex) when (!stop.IsCancellationRequested && IsEtcdFailure(ex))
+                    {
+                        failures++;
+                        Failed(ex);
+                        continue;
+                    }
                 }
 
                 using AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse> keepAlive = _connection.Lease.LeaseKeepAlive(cancellationToken: stop);
@@ -144,7 +205,8 @@ public sealed class EtcdRegistration : IAsyncDisposable
             }
             catch (Exception ex) when (!stop.IsCancellationRequested)
             {
-                EtcdLog.RegistrationLost(_logger, _service, ex.Message);
+                Volatile.Write(ref _lastError, $"etcd at {_connection.Server} failed: {Describe(ex)}");
+                EtcdLog.RegistrationLost(_logger, _service, $"etcd at {_connection.Server}: {Describe(ex)}");
                 _connection.Rotate();
                 try
                 {
@@ -192,7 +254,17 @@ public sealed class EtcdRegistration : IAsyncDisposable
         long lease = Interlocked.Exchange(ref _lease, 0);
         if (lease != 0)
         {
-            await _connection.Lease.LeaseRevokeAsync(new LeaseRevokeRequest { ID = lease }, deadline: _connection.Deadline, cancellationToken: cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _connection.Lease.LeaseRevokeAsync(new LeaseRevokeRequest { ID = lease }, deadline: _connection.Deadline, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (IsEtcdFailure(ex) && !cancellationToken.IsCancellationRequested)
+            {
+                // RpcGen's exception, naming etcd: code that catches RpcGen's errors catches this one too.
+                throw new RpcGen.Protocol.RpcException(RpcGen.Protocol.RpcStatusCode.Unavailable,
+                    $"Deregistering '{_service}' failed: etcd at {_connection.Server} failed: {Describe(ex)}; the lease expires on its own within {TimeToLive.TotalSeconds:0} s.", ex);
+            }
+
             EtcdLog.Deregistered(_logger, _service);
         }
     }
@@ -227,7 +299,7 @@ public sealed class EtcdRegistration : IAsyncDisposable
         {
             await DeregisterAsync().ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is Grpc.Core.RpcException or OperationCanceledException or System.Net.Http.HttpRequestException or System.IO.IOException)
+        catch (Exception ex) when (ex is RpcGen.Protocol.RpcException or OperationCanceledException)
         {
             // etcd is unreachable: the lease expires on its own.
         }

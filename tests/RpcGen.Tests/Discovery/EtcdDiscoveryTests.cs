@@ -193,6 +193,61 @@ public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task EtcdDownWhenAServerRegisters_TheServerServes_RegistrationRetries_AndErrorsNameEtcd()
+    {
+        await using EtcdServer etcd = EtcdServer.CreateStopped();
+        EtcdOptions shared = etcd.Options();
+
+        // Directly: RegisterAsync returns after the first failed attempt and goes on in the background.
+        await using var server = new RpcServer();
+        server.Map<IDisco>(new Disco("direct"));
+        await server.StartAsync();
+        EtcdRegistration direct = await EtcdRegistration.RegisterAsync(shared, "disco", server.Endpoints, Ttl);
+        Assert.False(direct.IsRegistered);
+        Assert.Contains($"etcd at {etcd.Url}", direct.LastError, StringComparison.Ordinal);
+
+        // Hosted: the host starts, serves, and its health says why it is not registered.
+        HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddSingleton(new Disco("hosted"));
+        builder.Services.AddHealthChecks();
+        builder.Services.AddRpcServer()
+            .MapService<IDisco, Disco>(ServiceLifetime.Singleton)
+            .AddEtcdRegistration("disco", o =>
+            {
+                o.Etcd.Servers.Add(etcd.Url);
+                o.Etcd.Prefix = shared.Prefix;
+                o.Etcd.RetryInterval = TimeSpan.FromMilliseconds(200);
+                o.TimeToLive = Ttl;
+            });
+        using IHost host = builder.Build();
+        await host.StartAsync().WaitAsync(Wait.NoHang);
+        var health = host.Services.GetRequiredService<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckService>();
+        var entry = (await health.CheckHealthAsync()).Entries["rpcgen-etcd-registration-disco"];
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Degraded, entry.Status);
+        Assert.Contains($"etcd at {etcd.Url}", entry.Description, StringComparison.Ordinal);
+        RpcServer hosted = host.Services.GetRequiredService<RpcGen.Hosting.RpcServerHost>().Server!;
+        await using (var caller = new RpcClient(new RpcClientOptions { Endpoints = { hosted.Endpoints[0] } }))
+        {
+            Assert.Equal("hosted", await caller.CreateProxy<IDisco>().WhoAsync());
+        }
+
+        // etcd comes up: both register without anything done, and clients find both.
+        await etcd.RestartAsync();
+        await direct.WaitUntilRegisteredAsync().WaitAsync(Wait.NoHang);
+        await Wait.UntilAsync(() => health.CheckHealthAsync().GetAwaiter().GetResult().Entries["rpcgen-etcd-registration-disco"].Status ==
+            Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy);
+        await using EtcdEndpointSource source = await EtcdEndpointSource.StartAsync(etcd.Options(), "disco");
+        Assert.Equal(2, source.Endpoints.Count);
+
+        // An error that surfaces is RpcGen's and names etcd.
+        await etcd.KillAsync();
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => direct.DeregisterAsync());
+        Assert.Contains($"etcd at {etcd.Url}", error.Message, StringComparison.Ordinal);
+        await direct.DisposeAsync();
+        await host.StopAsync();
+    }
+
+    [Fact]
     public async Task HostedServers_RegisterAndDeregisterWithTheHost_AndAHostedClientWatches_WithoutAFailedCall()
     {
         await using EtcdServer etcd = await EtcdServer.StartAsync();

@@ -26,6 +26,9 @@ public sealed class EtcdServer : IAsyncDisposable
         RequestTimeout = TimeSpan.FromSeconds(2),
     };
 
+    /// <summary>Ports and a data directory chosen, nothing running yet: etcd is down until <see cref="RestartAsync"/>.</summary>
+    public static EtcdServer CreateStopped() => new();
+
     public static async Task<EtcdServer> StartAsync()
     {
         var server = new EtcdServer();
@@ -118,6 +121,10 @@ public sealed class EtcdServer : IAsyncDisposable
         try
         {
             Directory.Delete(_data, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // Never started.
         }
         catch (IOException)
         {
