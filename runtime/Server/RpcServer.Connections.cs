@@ -45,7 +45,11 @@ public partial class RpcServer
             {
                 // Over the limit: closed before any buffer or read loop is spent on it.
                 Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Refused, Telemetry.RpcGenMetrics.LimitTag, "connections");
-                RefusalLog.ConnectionLimitReached(accepted.RemoteEndPoint, Options.MaxConnections);
+                if (RefusalLog.ShouldLog(Telemetry.ConnectionEvent.ConnectionLimitReached, accepted.RemoteEndPoint))
+                {
+                    Telemetry.RpcGenLog.ConnectionLimitReached(Logger, accepted.RemoteEndPoint, Options.MaxConnections);
+                }
+
                 Refuse(accepted);
                 continue;
             }
@@ -72,25 +76,27 @@ public partial class RpcServer
     /// </summary>
     private void Refuse(Socket accepted)
     {
-        if (_tls is not null || Interlocked.Increment(ref _lingeringRefusals) > ServerLimits.MaxLingeringRefusals)
+        if (_tls is not null)
         {
-            if (_tls is null)
-            {
-                Interlocked.Decrement(ref _lingeringRefusals);
-            }
-
             accepted.Dispose();
             return;
         }
 
-        _ = LingerAsync(accepted);
+        if (Interlocked.Increment(ref _lingeringRefusals) > ServerLimits.MaxLingeringRefusals)
+        {
+            Interlocked.Decrement(ref _lingeringRefusals);
+            accepted.Dispose();
+            return;
+        }
 
-        async Task LingerAsync(Socket socket)
+        _ = LingerAsync(accepted, _refusal ??= RefusalFrames());
+
+        async Task LingerAsync(Socket socket, byte[] refusal)
         {
             try
             {
                 socket.Blocking = false;
-                socket.Send(RefusalBytes.Value, SocketFlags.None);
+                socket.Send(refusal, SocketFlags.None);
                 socket.Shutdown(SocketShutdown.Send);
                 // Read what the client sent until it closes (it does once it has read the refusal), so the close is a
                 // FIN and not a reset that could discard the refusal before the client reads it.
@@ -113,18 +119,17 @@ public partial class RpcServer
     }
 
     private int _lingeringRefusals;
+    private byte[]? _refusal; // made on the first refusal; two accept loops racing make the same bytes
 
     /// <summary>The server's preface, then a GoAway (last call id 0) saying the server is at its connection limit.</summary>
-    private Lazy<byte[]> RefusalBytes => _refusalBytes ??= new Lazy<byte[]>(() =>
+    private byte[] RefusalFrames()
     {
         string reason = $"The server refused the connection: it has {Options.MaxConnections} connections open, its limit (RpcServerOptions.MaxConnections).";
         byte[] bytes = new byte[Protocol.ProtocolConstants.PrefaceLength + Protocol.FrameEncoder.GoAwayWithReasonLength(reason)];
         Protocol.Preface.Write(bytes, Protocol.ProtocolConstants.RoleServer, (ushort)Options.MaxConcurrentCallsPerConnection);
         Protocol.FrameEncoder.WriteGoAway(bytes.AsSpan(Protocol.ProtocolConstants.PrefaceLength), 0, RpcStatusCode.ResourceExhausted, reason);
         return bytes;
-    });
-
-    private Lazy<byte[]>? _refusalBytes;
+    }
 
     /// <summary>The TLS handshake of an accepted connection, within the handshake timeout; a failure closes that connection only.</summary>
     private async Task ServeTlsAsync(Socket accepted, string remote, System.Net.Security.SslServerAuthenticationOptions tls, long acceptedAt)
@@ -139,8 +144,12 @@ public partial class RpcServer
         {
             Interlocked.Decrement(ref _tcpConnections);
             Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "tls");
-            RefusalLog.TlsHandshakeFailed(
-                remote, ex is OperationCanceledException ? $"it took longer than {Options.HandshakeTimeout.TotalMilliseconds:0} ms (RpcServerOptions.HandshakeTimeout)" : ex.Message + " (a client without TLS, or with a certificate this server does not accept?)");
+            if (RefusalLog.ShouldLog(Telemetry.ConnectionEvent.TlsHandshakeFailed, remote))
+            {
+                Telemetry.RpcGenLog.TlsHandshakeFailed(Logger, remote, ex is OperationCanceledException
+                    ? $"it took longer than {Options.HandshakeTimeout.TotalMilliseconds:0} ms (RpcServerOptions.HandshakeTimeout)"
+                    : ex.Message + " (a client without TLS, or with a certificate this server does not accept?)");
+            }
             return;
         }
 

@@ -412,18 +412,6 @@ internal partial class ServerConnection
         }
     }
 
-    /// <summary>Counts a refusal for cancelled-but-running calls; true when the window's count passes the limit.</summary>
-    private bool Strike(long now)
-    {
-        if (Server.TimeProvider.GetElapsedTime(_strikeWindowStart, now) >= ServerLimits.StrikeWindow)
-        {
-            _strikeWindowStart = now;
-            _strikes = 0;
-        }
-
-        return ++_strikes > ServerLimits.MaxStrikes;
-    }
-
     /// <summary>
     /// Load shedding: a request over the connection's or the server's limit of calls at once is refused before it runs,
     /// marked not processed and with a pushback, so the client can take it to another server at once.
@@ -443,7 +431,7 @@ internal partial class ServerConnection
             limit = "cancelled_calls";
             message = $"The connection has {running} handlers running, {running - Volatile.Read(ref _callCount)} of them for calls the client cancelled, " +
                 $"its limit (twice RpcServerOptions.MaxConcurrentCallsPerConnection, at least 100); the request was not processed.";
-            if (Strike(LastReadTimestamp))
+            if (_strikes.Add(Server.TimeProvider, LastReadTimestamp, ServerLimits.StrikeWindow, ServerLimits.MaxStrikes))
             {
                 Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Refused, Telemetry.RpcGenMetrics.LimitTag, limit);
                 CloseAbusive(

@@ -37,7 +37,10 @@ internal partial class ServerConnection
         if (frameStarted != 0 && time.GetElapsedTime(frameStarted, now) >= options.FrameTimeout)
         {
             Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "frame");
-            Server.RefusalLog.FrameTimedOut(Remote, options.FrameTimeout);
+            if (Server.RefusalLog.ShouldLog(Telemetry.ConnectionEvent.FrameTimedOut, Remote))
+            {
+                Telemetry.RpcGenLog.FrameTimedOut(Server.Logger, Remote, options.FrameTimeout);
+            }
             Close(new System.IO.IOException($"A frame from {Remote} did not finish arriving within {options.FrameTimeout.TotalMilliseconds:0} ms."));
             return;
         }
@@ -52,7 +55,10 @@ internal partial class ServerConnection
         else if (time.GetElapsedTime(_outputStuckSince, now) >= options.ResponseDrainTimeout)
         {
             Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "drain");
-            Server.RefusalLog.ResponsesNotRead(Remote, Output.QueuedBytes, options.ResponseDrainTimeout);
+            if (Server.RefusalLog.ShouldLog(Telemetry.ConnectionEvent.ResponsesNotRead, Remote))
+            {
+                Telemetry.RpcGenLog.ResponsesNotRead(Server.Logger, Remote, Output.QueuedBytes, options.ResponseDrainTimeout);
+            }
             Close(new System.IO.IOException(
                 $"{Remote} read none of the {Output.QueuedBytes} bytes queued for it within {options.ResponseDrainTimeout.TotalMilliseconds:0} ms (RpcServerOptions.ResponseDrainTimeout)."));
             return;

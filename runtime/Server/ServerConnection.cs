@@ -28,10 +28,9 @@ internal sealed partial class ServerConnection : FramedConnection
     private volatile bool _established;   // the handshake is done
 
     private int _running;                 // handlers running, cancelled ones included (read outside the lock)
-    private long _pingWindowStart;        // connection clock: when the current second of pings began
-    private int _pingsInWindow;
-    private long _strikeWindowStart;      // connection clock: when the current window of refusals for cancelled-but-running calls began
-    private int _strikes;
+    private FixedWindowCounter _pings;    // pings per second
+    private FixedWindowCounter _strikes;  // refusals for handlers of cancelled calls, per StrikeWindow
+    private bool _calmed;                 // closed for abuse: its GoAway is queued
     private long _outputStuckSince;       // server clock: since when queued output has not moved (heartbeat only)
     private long _outputFlushesSeen = -1;
     private readonly long _acceptedAt;    // server clock: when the socket was accepted (the handshake budget starts here)
@@ -79,8 +78,11 @@ internal sealed partial class ServerConnection : FramedConnection
                 Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "handshake");
             }
 
-            Server.RefusalLog.PrefaceRefused(Remote,
-                ex is OperationCanceledException ? $"no preface within {Server.Options.HandshakeTimeout.TotalMilliseconds:0} ms of the accept (RpcServerOptions.HandshakeTimeout)" : ex.Message);
+            if (Server.RefusalLog.ShouldLog(Telemetry.ConnectionEvent.PrefaceRefused, Remote))
+            {
+                Telemetry.RpcGenLog.PrefaceRefused(Server.Logger, Remote,
+                    ex is OperationCanceledException ? $"no preface within {Server.Options.HandshakeTimeout.TotalMilliseconds:0} ms of the accept (RpcServerOptions.HandshakeTimeout)" : ex.Message);
+            }
             Close(ex);
             return;
         }
@@ -132,7 +134,7 @@ internal sealed partial class ServerConnection : FramedConnection
         uint last;
         lock (_lock)
         {
-            if (_goingAway && _calmed)
+            if (_calmed)
             {
                 return;
             }
@@ -143,15 +145,16 @@ internal sealed partial class ServerConnection : FramedConnection
         }
 
         Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, metricReason);
-        Server.RefusalLog.ConnectionClosedForAbuse(Remote, reason);
+        if (Server.RefusalLog.ShouldLog(Telemetry.ConnectionEvent.ConnectionClosedForAbuse, Remote))
+        {
+            Telemetry.RpcGenLog.ConnectionClosedForAbuse(Server.Logger, Remote, reason);
+        }
         string message = $"The server closed the connection: {reason}.";
         byte[] frame = new byte[FrameEncoder.GoAwayWithReasonLength(message)];
         FrameEncoder.WriteGoAway(frame, last, RpcStatusCode.ResourceExhausted, message);
         Output.TryEnqueue(frame);
         _ = CloseWhenWrittenAsync(message);
     }
-
-    private bool _calmed;
 
     private async Task CloseWhenWrittenAsync(string reason)
     {
@@ -263,14 +266,7 @@ internal sealed partial class ServerConnection : FramedConnection
             {
                 // A ping flood is answered as gRPC servers answer one (GOAWAY ENHANCE_YOUR_CALM): a polite client pings
                 // once per keepalive interval, far below this.
-                long now = LastReadTimestamp;
-                if (Server.TimeProvider.GetElapsedTime(_pingWindowStart, now) >= TimeSpan.FromSeconds(1))
-                {
-                    _pingWindowStart = now;
-                    _pingsInWindow = 0;
-                }
-
-                if (++_pingsInWindow > ServerLimits.MaxPingsPerSecond)
+                if (_pings.Add(Server.TimeProvider, LastReadTimestamp, TimeSpan.FromSeconds(1), ServerLimits.MaxPingsPerSecond))
                 {
                     CloseAbusive($"more than {ServerLimits.MaxPingsPerSecond} pings in a second", "pings");
                     return true;

@@ -18,7 +18,7 @@ internal sealed class RefusalLog
 
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly Kind[] _kinds = new Kind[6];
+    private readonly Kind[] _kinds = new Kind[6]; // one per ConnectionEvent
 
     public RefusalLog(ILogger logger, TimeProvider time)
     {
@@ -39,53 +39,21 @@ internal sealed class RefusalLog
         public object? LastRemote;
     }
 
-    public void ConnectionLimitReached(object? remote, int limit)
+    private static readonly string[] s_names =
     {
-        if (Admit(0, "connection refused at RpcServerOptions.MaxConnections", remote))
-        {
-            RpcGenLog.ConnectionLimitReached(_logger, remote, limit);
-        }
-    }
+        "connection refused at RpcServerOptions.MaxConnections",
+        "TLS handshake failed",
+        "preface refused",
+        "frame timed out",
+        "connection closed for abuse",
+        "responses not read",
+    };
 
-    public void TlsHandshakeFailed(object? remote, string reason)
-    {
-        if (Admit(1, "TLS handshake failed", remote))
-        {
-            RpcGenLog.TlsHandshakeFailed(_logger, remote, reason);
-        }
-    }
-
-    public void PrefaceRefused(object? remote, string reason)
-    {
-        if (Admit(2, "preface refused", remote))
-        {
-            RpcGenLog.PrefaceRefused(_logger, remote, reason);
-        }
-    }
-
-    public void FrameTimedOut(object? remote, TimeSpan timeout)
-    {
-        if (Admit(3, "frame timed out", remote))
-        {
-            RpcGenLog.FrameTimedOut(_logger, remote, timeout);
-        }
-    }
-
-    public void ConnectionClosedForAbuse(object? remote, string reason)
-    {
-        if (Admit(4, "connection closed for abuse", remote))
-        {
-            RpcGenLog.ConnectionClosedForAbuse(_logger, remote, reason);
-        }
-    }
-
-    public void ResponsesNotRead(object? remote, long bytes, TimeSpan timeout)
-    {
-        if (Admit(5, "responses not read", remote))
-        {
-            RpcGenLog.ResponsesNotRead(_logger, remote, bytes, timeout);
-        }
-    }
+    /// <summary>
+    /// True when this event is the first of its kind in the interval: the caller logs it (its message is formatted only
+    /// then). Otherwise it is counted, and <see cref="Flush"/> logs the count.
+    /// </summary>
+    public bool ShouldLog(ConnectionEvent kind, object? remote) => Admit((int)kind, s_names[(int)kind], remote);
 
     /// <summary>Logs the count of each kind whose interval is over (the server's heartbeat calls it).</summary>
     public void Flush()
@@ -114,7 +82,6 @@ internal sealed class RefusalLog
         }
     }
 
-    /// <summary>True when this event is the first of its kind in the interval (log it); otherwise it is counted.</summary>
     private bool Admit(int index, string what, object? remote)
     {
         if (!_logger.IsEnabled(LogLevel.Warning))
@@ -149,4 +116,26 @@ internal sealed class RefusalLog
             kind.Suppressed = 0;
         }
     }
+}
+
+/// <summary>The kinds of connection-level event <see cref="RefusalLog"/> rate-limits, each logged by its own message.</summary>
+internal enum ConnectionEvent
+{
+    /// <summary>1004 ConnectionLimitReached.</summary>
+    ConnectionLimitReached,
+
+    /// <summary>1005 TlsHandshakeFailed.</summary>
+    TlsHandshakeFailed,
+
+    /// <summary>1006 PrefaceRefused.</summary>
+    PrefaceRefused,
+
+    /// <summary>1008 FrameTimedOut.</summary>
+    FrameTimedOut,
+
+    /// <summary>1017 ConnectionClosedForAbuse.</summary>
+    ConnectionClosedForAbuse,
+
+    /// <summary>1018 ResponsesNotRead.</summary>
+    ResponsesNotRead,
 }

@@ -79,21 +79,13 @@ internal sealed class FrameOutput
     {
         long queued = Interlocked.Add(ref _queuedBytes, -length);
         Interlocked.Increment(ref _flushes);
-        if (Volatile.Read(ref _drainWaiter) is null || queued > Volatile.Read(ref _drainThreshold))
+        if (Volatile.Read(ref _drainWaiter) is not null && queued <= Volatile.Read(ref _drainThreshold))
         {
-            return;
+            ReleaseDrainWaiter();
         }
-
-        TaskCompletionSource? waiter;
-        lock (_lock)
-        {
-            waiter = _drainWaiter;
-            _drainWaiter = null;
-        }
-
-        waiter?.TrySetResult();
     }
 
+    /// <summary>Completes the drain waiter, if any (the queue came down, or the output closed).</summary>
     private void ReleaseDrainWaiter()
     {
         TaskCompletionSource? waiter;

@@ -94,7 +94,7 @@ internal abstract class FramedConnection
 
                 while (true)
                 {
-                    LoopOutcome outcome;
+                    ReadOutcome outcome;
                     try
                     {
                         outcome = ProcessFrames(ref buffer, completed);
@@ -105,13 +105,13 @@ internal abstract class FramedConnection
                         throw;
                     }
 
-                    if (outcome == LoopOutcome.HandedOff)
+                    if (outcome == ReadOutcome.HandedOff)
                     {
                         return; // another thread reads now, and uncorks what this one corked
                     }
 
                     Output.Uncork();
-                    if (outcome != LoopOutcome.OutputFull)
+                    if (outcome != ReadOutcome.OutputFull)
                     {
                         break;
                     }
@@ -158,9 +158,12 @@ internal abstract class FramedConnection
         Close(error);
     }
 
-    private enum LoopOutcome
+    private enum ReadOutcome
     {
-        /// <summary>Every complete frame of the buffer was handled.</summary>
+        /// <summary>A frame was handled; the loop goes on with the next.</summary>
+        Processed,
+
+        /// <summary>Every complete frame of the buffer was handled: the rest needs more bytes.</summary>
         NeedMoreData,
 
         /// <summary>The output is over its bound: frames are left in the buffer until it drains.</summary>
@@ -170,33 +173,24 @@ internal abstract class FramedConnection
         HandedOff,
     }
 
-    private LoopOutcome ProcessFrames(ref ReadOnlySequence<byte> buffer, bool completed)
+    private ReadOutcome ProcessFrames(ref ReadOnlySequence<byte> buffer, bool completed)
     {
         while (true)
         {
             if (_maxQueuedOutput > 0 && Output.QueuedBytes > _maxQueuedOutput)
             {
-                return LoopOutcome.OutputFull;
+                return ReadOutcome.OutputFull;
             }
 
-            switch (TryProcessFrame(ref buffer, completed))
+            ReadOutcome outcome = TryProcessFrame(ref buffer, completed);
+            if (outcome != ReadOutcome.Processed)
             {
-                case FrameOutcome.Incomplete:
-                    return LoopOutcome.NeedMoreData;
-                case FrameOutcome.HandedOff:
-                    return LoopOutcome.HandedOff;
+                return outcome;
             }
         }
     }
 
-    private enum FrameOutcome
-    {
-        Processed,
-        Incomplete,
-        HandedOff,
-    }
-
-    private FrameOutcome TryProcessFrame(ref ReadOnlySequence<byte> buffer, bool completed)
+    private ReadOutcome TryProcessFrame(ref ReadOnlySequence<byte> buffer, bool completed)
     {
         if (_skipRemaining > 0)
         {
@@ -205,14 +199,14 @@ internal abstract class FramedConnection
             _skipRemaining -= skip;
             if (_skipRemaining > 0)
             {
-                return FrameOutcome.Incomplete;
+                return ReadOutcome.NeedMoreData;
             }
         }
 
         ReadOnlySequence<byte> afterHeader = buffer;
         if (!FrameHeader.TryRead(ref afterHeader, out FrameHeader header, out uint rawLength))
         {
-            return FrameOutcome.Incomplete;
+            return ReadOutcome.NeedMoreData;
         }
 
         if (rawLength > (uint)_maxFrameSize)
@@ -221,12 +215,12 @@ internal abstract class FramedConnection
             OnOversizeFrame(header, rawLength);
             buffer = afterHeader;
             _skipRemaining = rawLength;
-            return FrameOutcome.Processed;
+            return ReadOutcome.Processed;
         }
 
         if (afterHeader.Length < header.Length)
         {
-            return FrameOutcome.Incomplete;
+            return ReadOutcome.NeedMoreData;
         }
 
         // What follows this frame, for a thread that takes the loop over while a handler of this frame holds this one.
@@ -254,11 +248,11 @@ internal abstract class FramedConnection
 
         if (!owner)
         {
-            return FrameOutcome.HandedOff; // the buffer belongs to the thread that took over: not a byte more of it here
+            return ReadOutcome.HandedOff; // the buffer belongs to the thread that took over: not a byte more of it here
         }
 
         buffer = _rest;
-        return FrameOutcome.Processed;
+        return ReadOutcome.Processed;
     }
 
     /// <summary>
