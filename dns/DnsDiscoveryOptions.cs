@@ -28,7 +28,10 @@ public sealed class DnsDiscoveryOptions
     /// <summary>The longest time between two resolutions, whatever the TTL says. The default value is 60 seconds.</summary>
     public TimeSpan MaxRefresh { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>The deadline of one query. The default value is 2 seconds.</summary>
+    /// <summary>
+    /// The deadline of one query; each question is asked once (no retry), A and AAAA at the same time, so a name server
+    /// that does not answer costs one Timeout per resolution. The default value is 2 seconds.
+    /// </summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(2);
 
     internal void Validate()

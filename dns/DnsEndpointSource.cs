@@ -42,7 +42,7 @@ public sealed class DnsEndpointSource : IRpcEndpointSource, IRpcEndpointSourceSt
             : new LookupClientOptions();
         lookup.UseCache = false; // the TTLs decide when to ask again, here
         lookup.Timeout = options.Timeout;
-        lookup.Retries = 1;
+        lookup.Retries = 0; // Timeout is one query's deadline, as documented: a silent server costs one Timeout, not two
         lookup.ThrowDnsErrors = false;
         lookup.ContinueOnDnsError = false;
         _dns = new LookupClient(lookup);
@@ -122,7 +122,44 @@ public sealed class DnsEndpointSource : IRpcEndpointSource, IRpcEndpointSourceSt
     /// <summary>The endpoints the name stands for now, and the shortest TTL of the records that said so.</summary>
     private async Task<(IReadOnlyList<RpcEndpoint> Endpoints, TimeSpan Ttl)> ResolveAsync(CancellationToken cancellationToken)
     {
-        IDnsQueryResponse response = await _dns.QueryAsync(_options.Name, _options.Srv ? QueryType.SRV : QueryType.A, QueryClass.IN, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await ResolveCoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DnsResponseException ex)
+        {
+            // DnsClient's own type (a timeout, an unreachable name server) becomes the documented one, with the reason.
+            throw new InvalidOperationException($"resolving {_options.Name} failed: {ex.Message} ({ex.Code}; name servers: {NameServers})", ex);
+        }
+    }
+
+    private string NameServers => _options.NameServers.Count > 0 ? string.Join(", ", _options.NameServers) : "the machine's";
+
+    private async Task<(IReadOnlyList<RpcEndpoint> Endpoints, TimeSpan Ttl)> ResolveCoreAsync(CancellationToken cancellationToken)
+    {
+        // A and AAAA are asked at once, so a silent name server costs one Timeout, not one per record type.
+        Task<IDnsQueryResponse> query = _dns.QueryAsync(_options.Name, _options.Srv ? QueryType.SRV : QueryType.A, QueryClass.IN, cancellationToken);
+        Task<IDnsQueryResponse>? v6Query = _options.Srv ? null : _dns.QueryAsync(_options.Name, QueryType.AAAA, QueryClass.IN, cancellationToken);
+        IDnsQueryResponse response;
+        try
+        {
+            response = await query.ConfigureAwait(false);
+        }
+        finally
+        {
+            if (v6Query is not null)
+            {
+                // Observed either way: a failed A query must not leave the AAAA query's exception unobserved.
+                try
+                {
+                    await v6Query.ConfigureAwait(false);
+                }
+                catch (DnsResponseException)
+                {
+                }
+            }
+        }
+
         Check(response);
         var endpoints = new List<RpcEndpoint>();
         int ttl = int.MaxValue;
@@ -142,8 +179,8 @@ public sealed class DnsEndpointSource : IRpcEndpointSource, IRpcEndpointSourceSt
         }
         else
         {
-            IDnsQueryResponse v6 = await _dns.QueryAsync(_options.Name, QueryType.AAAA, QueryClass.IN, cancellationToken).ConfigureAwait(false);
-            foreach (AddressRecord record in response.Answers.ARecords().Cast<AddressRecord>().Concat(v6.HasError ? Enumerable.Empty<AddressRecord>() : v6.Answers.AaaaRecords()))
+            IDnsQueryResponse? v6 = v6Query!.IsCompletedSuccessfully ? v6Query.Result : null; // a failed AAAA query: A records alone
+            foreach (AddressRecord record in response.Answers.ARecords().Cast<AddressRecord>().Concat(v6 is null || v6.HasError ? Enumerable.Empty<AddressRecord>() : v6.Answers.AaaaRecords()))
             {
                 ttl = Math.Min(ttl, record.InitialTimeToLive);
                 endpoints.Add(new RpcEndpoint(record.Address.ToString(), _options.Port));

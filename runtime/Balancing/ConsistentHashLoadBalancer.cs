@@ -6,8 +6,9 @@ using RpcGen.Client;
 namespace RpcGen.Balancing;
 
 /// <summary>
-/// Consistent hashing on a ring: each endpoint owns <see cref="PointsPer100Weight"/> × weight / 100 points placed by a
-/// stable hash of its address, and a key goes to the owner of the first point at or after the key's hash. Adding or
+/// Consistent hashing on a ring: each endpoint owns <see cref="PointsPerMeanWeight"/> × weight / (the set's mean
+/// weight) points placed by a stable hash of its address (weights are relative, as for every strategy: three endpoints
+/// of weight 1, as SRV records often say, spread keys as three of weight 100 do), and a key goes to the owner of the first point at or after the key's hash. Adding or
 /// removing one of N endpoints moves about 1/N of the keys. The ring covers every endpoint of the set; an ejected or
 /// already-tried endpoint is skipped by walking on, so health changes move only that endpoint's keys.
 /// <para>
@@ -19,7 +20,7 @@ namespace RpcGen.Balancing;
 /// </summary>
 internal sealed class ConsistentHashLoadBalancer : ILoadBalancer
 {
-    public const int PointsPer100Weight = 160;
+    public const int PointsPerMeanWeight = 160;
 
     private readonly double _loadFactor;
     private readonly object _lock = new();
@@ -156,9 +157,21 @@ internal sealed class ConsistentHashLoadBalancer : ILoadBalancer
         public static Ring Build(RpcEndpointState[] members, object? identity)
         {
             var entries = new List<(ulong Point, RpcEndpointState Owner)>();
+            double total = 0;
+            int weighted = 0;
             foreach (RpcEndpointState member in members)
             {
-                int count = (int)Math.Round(PointsPer100Weight * member.Endpoint.Weight / 100.0);
+                if (member.Endpoint.Weight > 0)
+                {
+                    total += member.Endpoint.Weight;
+                    weighted++;
+                }
+            }
+
+            double mean = weighted == 0 ? 1 : total / weighted;
+            foreach (RpcEndpointState member in members)
+            {
+                int count = (int)Math.Round(PointsPerMeanWeight * member.Endpoint.Weight / mean);
                 if (member.Endpoint.Weight > 0)
                 {
                     count = Math.Max(count, 1);

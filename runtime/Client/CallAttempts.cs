@@ -365,6 +365,7 @@ internal sealed class CallAttempts
     {
         OperationCanceledException => CallOutcome.Neutral,
         RpcException { NotProcessed: true } => CallOutcome.Neutral, // refused by a server shutting down gracefully
+        RpcException { ConnectionLost: true } => CallOutcome.Neutral, // the connection's loss is counted once, by its endpoint
         RpcException { StatusCode: RpcStatusCode.Unavailable or RpcStatusCode.DeadlineExceeded } => CallOutcome.Failure,
         RpcException => CallOutcome.Success, // the server answered, with an application error
         _ => CallOutcome.Failure,

@@ -169,6 +169,13 @@ internal sealed class ClientEndpoint : RpcEndpointState
                 _connection = null;
             }
         }
+
+        if (connection.IsClosed && connection.Lost)
+        {
+            // Correlated failures: the calls the loss took down are neutral (CallAttempts.Classify); the loss itself is
+            // one connectivity failure, which a ping can undo (a reconnect that works re-admits the endpoint).
+            _client.Health.Record(this, Balancing.CallOutcome.ConnectFailure);
+        }
     }
 
     /// <summary>Connects if need be and measures a round trip with a ping frame.</summary>

@@ -25,6 +25,12 @@ public class RpcException : Exception
     /// </summary>
     public bool NotProcessed { get; init; }
 
+    /// <summary>
+    /// True when the call failed because its connection was lost (reset, keepalive unanswered) with other calls on it:
+    /// outlier detection counts the loss once, for the connection, not once per call it took down.
+    /// </summary>
+    internal bool ConnectionLost { get; init; }
+
     /// <summary>The endpoint that produced the error, when one was chosen.</summary>
     public string? Endpoint { get; init; }
 

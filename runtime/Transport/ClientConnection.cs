@@ -120,6 +120,12 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
     /// <summary>The largest frame body this side sends or accepts.</summary>
     public int MaxFrameBytes => MaxFrameSize;
 
+    /// <summary>
+    /// Set when the connection has ended without an orderly goodbye (before the owner is told it is unusable): the
+    /// endpoint counts this as one connectivity failure, whatever number of calls it took down.
+    /// </summary>
+    public bool Lost { get; private set; }
+
     /// <summary>False once the server said goodbye or the connection ended: new calls go to a new connection.</summary>
     public bool IsUsable => !_draining && !IsClosed;
 
@@ -425,8 +431,10 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
         _batchTimer?.Dispose();
         List<PendingCall> failed;
         List<TaskCompletionSource<bool>> pings;
+        bool saidGoodbye;
         lock (_lock)
         {
+            saidGoodbye = _draining; // a GoAway (or our own drain) came first: an orderly close
             failed = new List<PendingCall>(_calls.Values);
             _calls.Clear();
             pings = new List<TaskCompletionSource<bool>>(_pings.Values);
@@ -438,6 +446,8 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
             }
         }
 
+        // Lost: torn down (a reset, an unanswered keepalive, a close mid-frame) or closed under calls without a goodbye.
+        Lost = error is not null || (!saidGoodbye && failed.Count > 0);
         string reason = Volatile.Read(ref _goAwayReason) ?? (error is null ? "the server closed it" : error.Message);
         long goAwayLast = Interlocked.Read(ref _goAwayLastCallId);
         foreach (PendingCall call in failed)
@@ -448,6 +458,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                 // said goodbye with (it refuses those unprocessed, even when it closes before they arrive).
                 NotProcessed = !call.Sent || (goAwayLast >= 0 && call.Id > goAwayLast),
                 Endpoint = Remote,
+                ConnectionLost = Lost,
             });
         }
 

@@ -138,6 +138,22 @@ public sealed class StrategyTests
         AssertShares(counts, new[] { 0.25, 0.25, 0.5 }, 0.05);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(100)]
+    [InlineData(5000)]
+    public async Task ConsistentHash_AWeightMeansTheSameAtAnyScale(int unit)
+    {
+        // SRV records carry weights like 1 and 2, configuration like 100 and 200: a key spread must not depend on it.
+        await using RpcClient equal = Client(Endpoint(0, unit), Endpoint(1, unit), Endpoint(2, unit));
+        ILoadBalancer balancer = LoadBalancers.Create(LoadBalanceStrategy.ConsistentHash, consistentHashLoadFactor: double.PositiveInfinity);
+        AssertShares(Count(balancer, equal.Endpoints.ToArray(), 40_000, i => RpcGen.Balancing.RpcHash.String("user-" + i)), new[] { 1 / 3.0, 1 / 3.0, 1 / 3.0 }, 0.05);
+
+        await using RpcClient skewed = Client(Endpoint(0, unit), Endpoint(1, unit), Endpoint(2, 2 * unit));
+        ILoadBalancer other = LoadBalancers.Create(LoadBalanceStrategy.ConsistentHash, consistentHashLoadFactor: double.PositiveInfinity);
+        AssertShares(Count(other, skewed.Endpoints.ToArray(), 40_000, i => RpcGen.Balancing.RpcHash.String("user-" + i)), new[] { 0.25, 0.25, 0.5 }, 0.05);
+    }
+
     private const ulong PinnedUser42 = 7095089167748349013UL;
     private const ulong Pinned42 = 2392174772787195229UL;
 

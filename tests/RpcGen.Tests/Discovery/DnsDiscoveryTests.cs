@@ -54,6 +54,72 @@ public sealed class DnsDiscoveryTests
     }
 
     [Fact]
+    public async Task ANameServerThatNeverAnswers_FailsStartWithTheDocumentedException_AskingEachQuestionOnce()
+    {
+        using var silent = new System.Net.Sockets.UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        var options = new DnsDiscoveryOptions
+        {
+            Name = "calc.rpcgen.test",
+            Port = 7000,
+            NameServers = { (IPEndPoint)silent.Client.LocalEndPoint! },
+            Timeout = TimeSpan.FromMilliseconds(300),
+        };
+
+        InvalidOperationException error = await Assert.ThrowsAsync<InvalidOperationException>(() => DnsEndpointSource.StartAsync(options));
+        Assert.Contains("resolving calc.rpcgen.test failed", error.Message, StringComparison.Ordinal);
+
+        // What the silent server was asked: A and AAAA, each once (Timeout is one query's deadline, not one per retry).
+        var questions = new List<int>();
+        while (silent.Available > 0)
+        {
+            byte[] query = silent.Receive(ref Unused);
+            int offset = 12;
+            while (query[offset] != 0)
+            {
+                offset += query[offset] + 1;
+            }
+
+            questions.Add((query[offset + 1] << 8) | query[offset + 2]);
+        }
+
+        questions.Sort();
+        Assert.Equal(new[] { 1, 28 }, questions); // A, AAAA
+    }
+
+    private static IPEndPoint? Unused;
+
+    [Fact]
+    public async Task SrvRecordsOfEqualWeight_SpreadHashedKeysAsEvenlyAsStaticEndpoints()
+    {
+        int[] ports = { FreePort(), FreePort(), FreePort() };
+        await using DnsmasqServer dns = await DnsmasqServer.StartAsync(
+            new[] { "127.0.0.1 a.rpcgen.test", "127.0.0.2 b.rpcgen.test", "127.0.0.3 c.rpcgen.test" },
+            new[]
+            {
+                $"_rpc._tcp.spread.rpcgen.test,a.rpcgen.test,{ports[0]},0,1",
+                $"_rpc._tcp.spread.rpcgen.test,b.rpcgen.test,{ports[1]},0,1",
+                $"_rpc._tcp.spread.rpcgen.test,c.rpcgen.test,{ports[2]},0,1",
+            });
+        await using DnsEndpointSource source = await DnsEndpointSource.StartAsync(
+            new DnsDiscoveryOptions { Name = "_rpc._tcp.spread.rpcgen.test", Srv = true, NameServers = { dns.NameServer } });
+        Assert.All(source.Endpoints, e => Assert.Equal(1, e.Weight));
+        await using var client = new RpcClient(new RpcClientOptions { EndpointSource = source });
+        RpcGen.Balancing.RpcEndpointState[] candidates = client.Endpoints.ToArray();
+        Assert.Equal(3, candidates.Length);
+        RpcGen.Balancing.ILoadBalancer ring = RpcGen.Balancing.LoadBalancers.Create(LoadBalanceStrategy.ConsistentHash, consistentHashLoadFactor: double.PositiveInfinity);
+        var counts = new Dictionary<RpcGen.Balancing.RpcEndpointState, int>();
+        for (int i = 0; i < 3000; i++)
+        {
+            ulong key = RpcGen.Balancing.RpcHash.String("key-" + i);
+            RpcGen.Balancing.RpcEndpointState owner = ring.Pick(new RpcGen.Balancing.LoadBalancingContext(candidates, null, key, true, 0))!;
+            counts[owner] = counts.GetValueOrDefault(owner) + 1;
+        }
+
+        // 16-48 % per server before weights were made relative; a static list of weight-100 endpoints gives 31-35 %.
+        Assert.All(counts.Values, n => Assert.InRange(n, 900, 1100));
+    }
+
+    [Fact]
     public async Task SrvRecords_CarryPortPriorityAndWeight_AndARestartedServerWithNewRecordsIsFollowed()
     {
         int primaryPort = FreePort(), backupPort = FreePort(), laterPort = FreePort();
