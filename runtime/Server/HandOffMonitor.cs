@@ -27,6 +27,12 @@ internal sealed class HandOffMonitor : IDisposable
         _timer = TimeProvider.System.CreateTimer(static s => ((HandOffMonitor)s!).OnTick(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
+    /// <summary>True while the timer runs (tests: it stops when no handler runs inline).</summary>
+    internal bool IsArmed => Volatile.Read(ref _armed) == 1;
+
+    /// <summary>Ticks so far.</summary>
+    internal int TickCount => Volatile.Read(ref _tick);
+
     /// <summary>Called when a handler begins on a read loop: the current tick, with the timer running.</summary>
     public int Tick()
     {

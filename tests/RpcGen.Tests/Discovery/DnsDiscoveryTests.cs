@@ -106,17 +106,29 @@ public sealed class DnsDiscoveryTests
         await using var client = new RpcClient(new RpcClientOptions { EndpointSource = source });
         RpcGen.Balancing.RpcEndpointState[] candidates = client.Endpoints.ToArray();
         Assert.Equal(3, candidates.Length);
+        // The same servers listed statically with the default weight 100: every key must land on the same server.
+        var staticOptions = new RpcClientOptions();
+        foreach (RpcEndpoint e in source.Endpoints)
+        {
+            staticOptions.Endpoints.Add(new RpcEndpoint(e.Host, e.Port));
+        }
+
+        await using var listed = new RpcClient(staticOptions);
+        RpcGen.Balancing.RpcEndpointState[] listedCandidates = listed.Endpoints.ToArray();
         RpcGen.Balancing.ILoadBalancer ring = RpcGen.Balancing.LoadBalancers.Create(LoadBalanceStrategy.ConsistentHash, consistentHashLoadFactor: double.PositiveInfinity);
-        var counts = new Dictionary<RpcGen.Balancing.RpcEndpointState, int>();
+        RpcGen.Balancing.ILoadBalancer listedRing = RpcGen.Balancing.LoadBalancers.Create(LoadBalanceStrategy.ConsistentHash, consistentHashLoadFactor: double.PositiveInfinity);
+        var counts = new Dictionary<string, int>();
         for (int i = 0; i < 3000; i++)
         {
             ulong key = RpcGen.Balancing.RpcHash.String("key-" + i);
-            RpcGen.Balancing.RpcEndpointState owner = ring.Pick(new RpcGen.Balancing.LoadBalancingContext(candidates, null, key, true, 0))!;
+            string owner = ring.Pick(new RpcGen.Balancing.LoadBalancingContext(candidates, null, key, true, 0))!.Endpoint.ToString();
+            Assert.Equal(listedRing.Pick(new RpcGen.Balancing.LoadBalancingContext(listedCandidates, null, key, true, 0))!.Endpoint.ToString(), owner);
             counts[owner] = counts.GetValueOrDefault(owner) + 1;
         }
 
-        // 16-48 % per server before weights were made relative; a static list of weight-100 endpoints gives 31-35 %.
-        Assert.All(counts.Values, n => Assert.InRange(n, 900, 1100));
+        // Weight 1 gave each server ~2 ring points, and shares of 16-48 %; now each has the ring's usual spread.
+        Assert.Equal(3, counts.Count);
+        Assert.All(counts.Values, n => Assert.InRange(n, 600, 1400));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using RpcGen.Server;
+using RpcGen.Tests.Support;
 using Xunit;
 
 namespace RpcGen.Tests.Hostile;
@@ -25,6 +26,33 @@ public sealed class ServerRuleTests
         {
             Assert.False(counter.Add(time, time.GetTimestamp(), window, 100));
         }
+    }
+
+    [Fact]
+    public async Task TheHandOffMonitor_TicksOnlyWhileHandlersRunInline_AndStartsAgainForTheNext()
+    {
+        var obstinate = new Obstinate();
+        await using var server = new RpcServer();
+        server.Map<IObstinate>(obstinate);
+        await server.StartAsync();
+        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });
+        IObstinate proxy = client.CreateProxy<IObstinate>();
+        HandOffMonitor monitor = server.HandOffMonitor;
+        Assert.False(monitor.IsArmed); // no handler has run yet: no timer
+
+        await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => proxy.TrivialAsync()));
+        await Wait.UntilAsync(() => !monitor.IsArmed); // idle again: the timer stopped itself
+        int ticks = monitor.TickCount;
+        await Task.Delay(50);
+        Assert.Equal(ticks, monitor.TickCount); // and does not tick
+
+        // The next handler arms it again, and one that blocks is still handed off.
+        Task<int> blocked = proxy.BlockAsync();
+        Assert.True(obstinate.Blocking.Wait(NoHang));
+        Assert.True(await proxy.TrivialAsync().WaitAsync(NoHang) > 0);
+        Assert.True(monitor.TickCount > ticks);
+        obstinate.Unblock.Set();
+        await blocked.WaitAsync(NoHang);
     }
 
     [Fact]
