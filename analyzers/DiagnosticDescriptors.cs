@@ -2,14 +2,20 @@ using Microsoft.CodeAnalysis;
 
 namespace RpcGen.Analyzers;
 
-/// <summary>Every rule the analyzers report; each id has a page in docs/diagnostics/ and a row in AnalyzerReleases.</summary>
+/// <summary>
+/// Every rule the analyzers report; each id has a page in docs/diagnostics/ (shipped in the RpcGen package under
+/// docs/diagnostics/) and a row in AnalyzerReleases. No help link: RpcGen has no public web address to point at, and a
+/// link to a page that does not exist is worse than none; the description names the page instead.
+/// </summary>
 internal static class DiagnosticDescriptors
 {
     private const string Category = "RpcGen";
-    private const string HelpLinkBase = "https://github.com/rpcgen/rpcgen/blob/main/docs/diagnostics/";
+
+    /// <summary>The description every rule carries: where its page is.</summary>
+    public static string Description(string id) => $"The causes, examples and fixes: docs/diagnostics/{id}.md in the RpcGen package (and repository).";
 
     private static DiagnosticDescriptor Rule(string id, string title, string message, DiagnosticSeverity severity, params string[] tags) =>
-        new(id, title, message, Category, severity, isEnabledByDefault: true, helpLinkUri: HelpLinkBase + id + ".md", customTags: tags);
+        new(id, title, message, Category, severity, isEnabledByDefault: true, description: Description(id), customTags: tags);
 
     public static readonly DiagnosticDescriptor ReturnType = Rule(
         "RPCGEN001", "RPC methods return a task",

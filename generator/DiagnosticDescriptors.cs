@@ -7,9 +7,6 @@ namespace RpcGen.Generator;
 /// </summary>
 internal static class DiagnosticDescriptors
 {
-    /// <summary>Each id has a page under docs/diagnostics/ in the repository.</summary>
-    private const string HelpLinkBase = "https://github.com/rpcgen/rpcgen/blob/main/docs/diagnostics/";
-
     public static readonly DiagnosticDescriptor LanguageVersionTooLow = new(
         id: "RPCGEN100",
         title: "RpcGen needs C# 9 or later",
@@ -17,5 +14,6 @@ internal static class DiagnosticDescriptors
         category: "RpcGen.Generator",
         defaultSeverity: DiagnosticSeverity.Error,
         isEnabledByDefault: true,
-        helpLinkUri: HelpLinkBase + "RPCGEN100.md");
+        // No help link (RpcGen has no public web address); the page ships in the package under docs/diagnostics/.
+        description: "The causes, examples and fixes: docs/diagnostics/RPCGEN100.md in the RpcGen package (and repository).");
 }

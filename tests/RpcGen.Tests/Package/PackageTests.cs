@@ -8,21 +8,75 @@ using Xunit.Abstractions;
 namespace RpcGen.Tests.Package;
 
 /// <summary>
-/// RpcGen the way a user meets it: the packed package in a local feed, a fresh console project that references only
-/// <c>RpcGen</c>, built with warnings as errors and run. Restores into a private packages folder, so a stale copy in
-/// the machine's cache can never stand in for the package under test.
+/// The four packages, packed once per test run into one feed with one version. Every package test shares them: packing
+/// is the slow part of these tests. The version is given as PackageVersion, so the assemblies the suite built keep
+/// theirs and the packs reuse that build (<see cref="PackageTests.GivenVersion_IsThePackageVersion"/> checks Version).
+/// </summary>
+public sealed class PackedPackages : IDisposable
+{
+    /// <summary>A version no public feed has, so a restore can only find the packages packed here.</summary>
+    public string Version { get; } = "1.2.3-packagetest." + DateTime.UtcNow.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture);
+
+    public string Feed { get; } = Path.Combine(Path.GetTempPath(), "rpcgen-feed-" + Guid.NewGuid().ToString("n"));
+
+    private readonly Lazy<string> _log;
+
+    public PackedPackages() => _log = new Lazy<string>(PackAll, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>Packs on first use; the log of the four packs.</summary>
+    public string EnsurePacked() => _log.Value;
+
+    private string PackAll()
+    {
+        var log = new System.Text.StringBuilder();
+        foreach (string project in new[] { "runtime/RpcGen.csproj", "hosting/RpcGen.Hosting.csproj", "etcd/RpcGen.Etcd.csproj", "dns/RpcGen.Dns.csproj" })
+        {
+            (int exit, string output) = PackageTests.RunDotnet(TestPaths.RepositoryRoot, "pack", project, "-c", "Release", "-o", Feed, "-p:PackageVersion=" + Version);
+            log.AppendLine(output);
+            if (exit != 0)
+            {
+                throw new InvalidOperationException($"dotnet pack {project} failed:\n{output}");
+            }
+        }
+
+        return log.ToString();
+    }
+
+    public string Package(string id) =>
+        Directory.GetFiles(Feed, id + ".*.nupkg").Single(f => !f.EndsWith(".snupkg", StringComparison.Ordinal) && Path.GetFileName(f) == $"{id}.{Version}.nupkg");
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Feed, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Never packed, or left for the OS to clean.
+        }
+    }
+}
+
+/// <summary>
+/// RpcGen the way a user meets it: the packed packages in a local feed, a fresh console project that references only
+/// them, built with warnings as errors and run. Restores into a private packages folder, so a stale copy in the
+/// machine's cache can never stand in for the package under test.
 /// </summary>
 [Collection(SerialCollection.Name)]
-public sealed class PackageTests : IDisposable
+public sealed class PackageTests : IClassFixture<PackedPackages>, IDisposable
 {
     private readonly ITestOutputHelper _output;
+    private readonly PackedPackages _packages;
     private readonly string _work = Path.Combine(Path.GetTempPath(), "rpcgen-package-" + Guid.NewGuid().ToString("n"));
 
-    public PackageTests(ITestOutputHelper output) => _output = output;
+    public PackageTests(ITestOutputHelper output, PackedPackages packages)
+    {
+        _output = output;
+        _packages = packages;
+    }
 
-    private static string RepositoryRoot() => TestPaths.RepositoryRoot;
-
-    /// <summary>Restores the consumer from the temporary feed into its private packages folder, then builds it.</summary>
+    /// <summary>Restores the consumer from the feed into its private packages folder, then builds it.</summary>
     private (int ExitCode, string Output) RestoreAndBuild(string app)
     {
         (int restore, string restoreOutput) = Dotnet(app, "restore", "--packages", Path.Combine(_work, "packages"));
@@ -31,6 +85,13 @@ public sealed class PackageTests : IDisposable
     }
 
     private (int ExitCode, string Output) Dotnet(string workingDirectory, params string[] arguments)
+    {
+        (int exit, string output) = RunDotnet(workingDirectory, arguments);
+        _output.WriteLine($"$ dotnet {string.Join(' ', arguments)} (exit {exit})");
+        return (exit, output);
+    }
+
+    internal static (int ExitCode, string Output) RunDotnet(string workingDirectory, params string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -55,45 +116,51 @@ public sealed class PackageTests : IDisposable
             throw new TimeoutException($"dotnet {string.Join(' ', arguments)} took more than 5 minutes.");
         }
 
-        string output = stdout.Result + stderr.Result;
-        _output.WriteLine($"$ dotnet {string.Join(' ', arguments)} (exit {process.ExitCode})");
-        return (process.ExitCode, output);
+        return (process.ExitCode, stdout.Result + stderr.Result);
     }
 
-    private string Pack()
+    /// <summary>Packs the four packages once for the whole run; the path of <paramref name="id"/>'s package.</summary>
+    private string Packed(string id = "RpcGen")
     {
-        string feed = Path.Combine(_work, "feed");
-        if (Directory.Exists(feed))
-        {
-            Directory.Delete(feed, recursive: true); // one package in the feed: the one packed now
-        }
-
-        (int exit, string output) = Dotnet(RepositoryRoot(), "pack", "runtime/RpcGen.csproj", "-c", "Release", "-o", feed);
-        Assert.True(exit == 0, output);
-        string package = Directory.GetFiles(feed, "RpcGen.*.nupkg").Single(f => !f.EndsWith(".snupkg", StringComparison.Ordinal));
-        _version = Path.GetFileNameWithoutExtension(package)["RpcGen.".Length..];
-        return package;
+        _packages.EnsurePacked();
+        return _packages.Package(id);
     }
 
-    /// <summary>The version of the package <see cref="Pack"/> made: a unique prerelease for every local pack.</summary>
-    private string? _version;
+    private string PackageVersion(string project, params string[] properties)
+    {
+        (int exit, string output) = Dotnet(TestPaths.RepositoryRoot, new[] { "msbuild", project, "-getProperty:PackageVersion" }.Concat(properties).ToArray());
+        Assert.True(exit == 0, output);
+        return output.Trim();
+    }
 
     [Fact]
-    public void EveryLocalPack_HasItsOwnPrereleaseVersion()
+    public void LocalPackWithoutAVersion_GetsAPrereleaseVersionOfThisSecond()
     {
-        Pack();
-        string first = _version!;
-        Thread.Sleep(1100); // the version carries the time to the second
-        Pack();
-        Assert.NotEqual(first, _version);
-        Assert.Matches(@"^0\.1\.0-dev\.\d{14}$", _version);
+        // Unique per pack (to the second), so a consumer never restores a stale copy of the same version.
+        string version = PackageVersion("runtime/RpcGen.csproj");
+        System.Text.RegularExpressions.Match match = System.Text.RegularExpressions.Regex.Match(version, @"^0\.1\.0-dev\.(\d{14})$");
+        Assert.True(match.Success, version);
+        DateTime stamp = DateTime.ParseExact(match.Groups[1].Value, "yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal);
+        Assert.InRange(stamp, DateTime.UtcNow.AddMinutes(-5), DateTime.UtcNow.AddMinutes(1));
     }
 
-    private string Consumer(string name, string program, string extraProperties = "", string extraItems = "")
+    [Theory]
+    [InlineData("runtime/RpcGen.csproj")]
+    [InlineData("hosting/RpcGen.Hosting.csproj")]
+    [InlineData("etcd/RpcGen.Etcd.csproj")]
+    [InlineData("dns/RpcGen.Dns.csproj")]
+    public void GivenVersion_IsThePackageVersion(string project)
+    {
+        Assert.Equal("1.2.3", PackageVersion(project, "-p:Version=1.2.3"));
+        Assert.Equal("0.1.0-rc.1", PackageVersion(project, "-p:VersionSuffix=rc.1"));
+    }
+
+    private string Consumer(string name, string program, string extraProperties = "", string extraItems = "", bool referenceCore = true)
     {
         string directory = Path.Combine(_work, name);
         Directory.CreateDirectory(directory);
-        string version = _version ?? throw new InvalidOperationException("Pack first.");
+        string version = _packages.Version;
         File.WriteAllText(Path.Combine(directory, name + ".csproj"), $"""
             <Project Sdk="Microsoft.NET.Sdk">
               <PropertyGroup>
@@ -105,7 +172,7 @@ public sealed class PackageTests : IDisposable
                 {extraProperties}
               </PropertyGroup>
               <ItemGroup>
-                <PackageReference Include="RpcGen" Version="{version}" />
+                {(referenceCore ? $"<PackageReference Include=\"RpcGen\" Version=\"{version}\" />" : "")}
                 {extraItems}
               </ItemGroup>
             </Project>
@@ -116,7 +183,7 @@ public sealed class PackageTests : IDisposable
             <?xml version="1.0" encoding="utf-8"?>
             <configuration>
               <packageSources>
-                <add key="rpcgen-under-test" value="{Path.Combine(_work, "feed")}" />
+                <add key="rpcgen-under-test" value="{_packages.Feed}" />
               </packageSources>
             </configuration>
             """);
@@ -181,7 +248,7 @@ public sealed class PackageTests : IDisposable
     [Trait("Category", "Package")]
     public void Package_HoldsRuntimeForBothFrameworks_AndGeneratorAsAnalyzer()
     {
-        string package = Pack();
+        string package = Packed();
         using ZipArchive zip = ZipFile.OpenRead(package);
         string[] entries = zip.Entries.Select(e => e.FullName).ToArray();
         Assert.Contains("lib/net8.0/RpcGen.dll", entries);
@@ -191,6 +258,11 @@ public sealed class PackageTests : IDisposable
         Assert.Contains("analyzers/dotnet/roslyn4.14/cs/RpcGen.CodeFixes.dll", entries);
         Assert.Contains("README.md", entries);
         Assert.Contains("build/RpcGen.props", entries); // implicit usings for direct consumers
+        Assert.Contains("buildTransitive/RpcGen.props", entries); // and for those of a satellite package
+        foreach (string page in Directory.GetFiles(Path.Combine(TestPaths.RepositoryRoot, "docs", "diagnostics"), "*.md"))
+        {
+            Assert.Contains("docs/diagnostics/" + Path.GetFileName(page), entries); // the page each diagnostic names
+        }
         Assert.DoesNotContain(entries, e => e.Contains("Microsoft.CodeAnalysis", StringComparison.Ordinal));
         using var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open());
         string text = nuspec.ReadToEnd();
@@ -203,7 +275,7 @@ public sealed class PackageTests : IDisposable
     [Trait("Category", "Package")]
     public void FreshProject_ReferencingOnlyThePackage_BuildsWithoutWarningsAndCalls()
     {
-        Pack();
+        Packed();
         string app = Consumer("GoodApp", GoodProgram);
         (int build, string buildOutput) = RestoreAndBuild(app);
         Assert.True(build == 0, buildOutput);
@@ -220,7 +292,7 @@ public sealed class PackageTests : IDisposable
     [Trait("Category", "Package")]
     public void ProjectThatCannotUseTheGenerator_FailsTheBuildWithItsDiagnosticId()
     {
-        Pack();
+        Packed();
         string app = Consumer("OldLanguageApp", """
             using RpcGen;
             namespace Old
@@ -238,7 +310,7 @@ public sealed class PackageTests : IDisposable
     [Trait("Category", "Package")]
     public void ProjectWithABadInterface_FailsTheBuildWithTheAnalyzersId()
     {
-        Pack();
+        Packed();
         string app = Consumer("BadShapeApp", """
             using RpcGen;
             return 0;
@@ -250,30 +322,33 @@ public sealed class PackageTests : IDisposable
         Assert.Contains("return Task<int> instead", buildOutput, StringComparison.Ordinal);
     }
 
-    /// <summary>Packs a satellite package with the version of the RpcGen package packed just before, so its dependency resolves to it.</summary>
-    private string PackSatellite(string project, string id)
+    /// <summary>
+    /// Checks a satellite package: both frameworks, no analyzers of its own, and a dependency on the RpcGen packed with
+    /// it that keeps RpcGen's generator, analyzers and build props (a project may reference only the satellite).
+    /// </summary>
+    private void CheckSatellite(string id)
     {
-        string version = _version ?? throw new InvalidOperationException("Pack first.");
-        (int exit, string output) = Dotnet(RepositoryRoot(), "pack", project, "-c", "Release", "-o", Path.Combine(_work, "feed"), "-p:PackageVersion=" + version);
-        Assert.True(exit == 0, output);
-        string package = Directory.GetFiles(Path.Combine(_work, "feed"), id + ".*.nupkg").Single(f => !f.EndsWith(".snupkg", StringComparison.Ordinal));
-        using ZipArchive zip = ZipFile.OpenRead(package);
+        using ZipArchive zip = ZipFile.OpenRead(Packed(id));
         Assert.Contains(zip.Entries, e => e.FullName == $"lib/net8.0/{id}.dll");
         Assert.Contains(zip.Entries, e => e.FullName == $"lib/net10.0/{id}.dll");
         Assert.DoesNotContain(zip.Entries, e => e.FullName.StartsWith("analyzers/", StringComparison.Ordinal)); // the generator ships once, in RpcGen
         using var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open());
         string text = nuspec.ReadToEnd();
-        Assert.Contains($"<dependency id=\"RpcGen\" version=\"{version}\"", text, StringComparison.Ordinal);
+        Assert.Contains($"<version>{_packages.Version}</version>", text, StringComparison.Ordinal);
+        // Per framework, and never exclude="Build,Analyzers", which would leave a project without the generator.
+        string[] dependencies = System.Text.RegularExpressions.Regex.Matches(text, "<dependency id=\"RpcGen\" [^>]*/>").Select(m => m.Value).ToArray();
+        Assert.Equal(2, dependencies.Length);
+        Assert.All(dependencies, d => Assert.Contains($"version=\"{_packages.Version}\"", d, StringComparison.Ordinal));
+        Assert.All(dependencies, d => Assert.DoesNotContain("exclude", d, StringComparison.Ordinal));
         Assert.DoesNotContain("AspNetCore", text, StringComparison.Ordinal);
-        return package;
     }
 
     [Fact]
     [Trait("Category", "Package")]
     public void HostingPackage_WithTheCorePackage_HostsAServerAndResolvesAClient()
     {
-        Pack();
-        PackSatellite("hosting/RpcGen.Hosting.csproj", "RpcGen.Hosting");
+        Packed();
+        CheckSatellite("RpcGen.Hosting");
         string app = Consumer("HostedApp", """
             using Microsoft.Extensions.DependencyInjection;
             using Microsoft.Extensions.Hosting;
@@ -295,9 +370,9 @@ public sealed class PackageTests : IDisposable
             await host.StopAsync();
             return sum == 42 ? 0 : 1;
             """ + MinimalShop, extraItems: $"""
-            <PackageReference Include="RpcGen.Hosting" Version="{_version}" />
+            <PackageReference Include="RpcGen.Hosting" Version="{_packages.Version}" />
             <PackageReference Include="Microsoft.Extensions.Hosting" Version="10.0.13" />
-            """);
+            """, referenceCore: false);
         (int build, string buildOutput) = RestoreAndBuild(app);
         Assert.True(build == 0, buildOutput);
         Assert.Contains("0 Warning(s)", buildOutput, StringComparison.Ordinal);
@@ -311,9 +386,8 @@ public sealed class PackageTests : IDisposable
     public async Task EtcdPackage_WithTheCorePackage_RegistersAServerAndDiscoversIt()
     {
         await using EtcdServer etcd = await EtcdServer.StartAsync();
-        Pack();
-        PackSatellite("hosting/RpcGen.Hosting.csproj", "RpcGen.Hosting"); // RpcGen.Etcd's AddEtcdRegistration/UseEtcd build on it
-        PackSatellite("etcd/RpcGen.Etcd.csproj", "RpcGen.Etcd");
+        Packed();
+                CheckSatellite("RpcGen.Etcd");
         string app = Consumer("EtcdApp", """
             using RpcGen;
             using RpcGen.Etcd;
@@ -328,7 +402,7 @@ public sealed class PackageTests : IDisposable
             int sum = await client.CreateProxy<Shop.ICalculator>().AddAsync(20, 22);
             Console.WriteLine($"discovered sum={sum} from {source.Endpoints.Count} endpoint(s)");
             return sum == 42 ? 0 : 1;
-            """ + MinimalShop, extraItems: $"""<PackageReference Include="RpcGen.Etcd" Version="{_version}" />""");
+            """ + MinimalShop, extraItems: $"""<PackageReference Include="RpcGen.Etcd" Version="{_packages.Version}" />""", referenceCore: false);
         (int build, string buildOutput) = RestoreAndBuild(app);
         Assert.True(build == 0, buildOutput);
         Assert.Contains("0 Warning(s)", buildOutput, StringComparison.Ordinal);
@@ -346,8 +420,8 @@ public sealed class PackageTests : IDisposable
         await server.StartAsync();
         await using DnsmasqServer dns = await DnsmasqServer.StartAsync(new[] { "127.0.0.1 calc1.rpcgen.test" },
             new[] { $"_rpc._tcp.calc.rpcgen.test,calc1.rpcgen.test,{server.Endpoints[0].Port},0,100" });
-        Pack();
-        PackSatellite("dns/RpcGen.Dns.csproj", "RpcGen.Dns");
+        Packed();
+        CheckSatellite("RpcGen.Dns");
         string app = Consumer("DnsApp", """
             using System.Net;
             using RpcGen;
@@ -357,7 +431,7 @@ public sealed class PackageTests : IDisposable
             await using DnsEndpointSource source = await DnsEndpointSource.StartAsync(options);
             Console.WriteLine($"resolved {string.Join(",", source.Endpoints)}");
             return source.Endpoints.Count == 1 ? 0 : 1;
-            """, extraItems: $"""<PackageReference Include="RpcGen.Dns" Version="{_version}" />""");
+            """, extraItems: $"""<PackageReference Include="RpcGen.Dns" Version="{_packages.Version}" />""", referenceCore: false);
         (int build, string buildOutput) = RestoreAndBuild(app);
         Assert.True(build == 0, buildOutput);
         Assert.Contains("0 Warning(s)", buildOutput, StringComparison.Ordinal);

@@ -5,7 +5,7 @@ using System.Net.Sockets;
 namespace RpcGen.Tests.Support;
 
 /// <summary>
-/// A real dnsmasq (Debian's, which .ci/run installs) answering for a test zone on a free loopback port: records from
+/// A real dnsmasq (Debian's dnsmasq-base, which ./build.sh test installs) answering for a test zone on a free loopback port: records from
 /// an extra hosts file (re-read on SIGHUP) and SRV options (a restart changes them), a 1 s TTL, nothing forwarded.
 /// </summary>
 public sealed class DnsmasqServer : IAsyncDisposable
@@ -58,7 +58,7 @@ public sealed class DnsmasqServer : IAsyncDisposable
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
-            throw new InvalidOperationException("dnsmasq is not installed: `apt-get install dnsmasq` (.ci/run does it).", ex);
+            throw new InvalidOperationException("dnsmasq is not installed: run ./build.sh test (installs it as root) or sudo apt-get install dnsmasq-base.", ex);
         }
 
         _process.BeginOutputReadLine();

@@ -6,7 +6,7 @@ using RpcGen.Etcd;
 namespace RpcGen.Tests.Support;
 
 /// <summary>
-/// A real etcd (Debian's etcd-server, which .ci/run installs) on free loopback ports with a temporary data directory:
+/// A real etcd (Debian's etcd-server, which ./build.sh test installs) on free loopback ports with a temporary data directory:
 /// started by the test, stopped (killed) and restarted on the same ports and data on purpose, deleted at the end.
 /// </summary>
 public sealed class EtcdServer : IAsyncDisposable
@@ -62,7 +62,7 @@ public sealed class EtcdServer : IAsyncDisposable
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
-            throw new InvalidOperationException("etcd is not installed: `apt-get install etcd-server` (.ci/run does it).", ex);
+            throw new InvalidOperationException("etcd is not installed: run ./build.sh test (installs it as root) or sudo apt-get install etcd-server.", ex);
         }
 
         _process.OutputDataReceived += static (_, _) => { };
