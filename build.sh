@@ -62,7 +62,8 @@ pack() {
   # 0.1.0-dev.<time> version so a consumer never restores a stale copy of the same version from its cache.
   local version_args=()
   if [ $# -ge 1 ] && [ -n "$1" ]; then version_args=("-p:Version=$1"); else version_args=("-p:RpcGenDevStamp=$(date -u +%Y%m%d%H%M%S)"); fi
-  rm -rf artifacts/packages
+  mkdir -p artifacts/packages
+  rm -f artifacts/packages/*.nupkg artifacts/packages/*.snupkg
   for project in runtime/RpcGen.csproj hosting/RpcGen.Hosting.csproj etcd/RpcGen.Etcd.csproj dns/RpcGen.Dns.csproj; do
     dotnet pack "$project" -c Release -o artifacts/packages "${version_args[@]}"
   done

@@ -56,6 +56,9 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
     /// <summary>The longest a completion batch holds requests back when its callers do not all resume (one blocks).</summary>
     internal static readonly TimeSpan BatchHoldLimit = TimeSpan.FromMilliseconds(5);
 
+    /// <summary>Whether a completion batch holds the output corked now (tests observe the batch opening).</summary>
+    internal bool IsCompletionBatchOpen => Volatile.Read(ref _batchOpen) != 0;
+
     /// <summary>
     /// Counts a caller the read loop is about to complete into the open completion batch (opening one, corked, if
     /// none is): its next request waits for the batch's other callers' requests.

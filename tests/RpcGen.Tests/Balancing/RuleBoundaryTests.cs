@@ -168,10 +168,17 @@ public sealed class RuleBoundaryTests
         o.SuccessRateInterval = o.Interval;
         o.SuccessRateMinimumRequests = 1;
         o.SuccessRateStdevFactor = 0.001;
-        await using var client = new RpcClient(options);
+        Assert.Null(Record.Exception(options.Validate));
+        await using (var client = new RpcClient(options))
+        {
+            Assert.Equal(1, client.Options.Balancing.OutlierDetection.ConsecutiveFailures); // taken as given, not clamped
+        }
+
         o.MaxEjectionPercent = 0;
         o.PanicThresholdPercent = 100;
+        Assert.Null(Record.Exception(options.Validate));
         await using var other = new RpcClient(options);
+        Assert.Equal(100, other.Options.Balancing.OutlierDetection.PanicThresholdPercent);
     }
 
     public static TheoryData<string, Action<SlowStartOptions>> InvalidSlowStartOptions => new()
@@ -198,6 +205,8 @@ public sealed class RuleBoundaryTests
         options.Balancing.SlowStart.Window = TimeSpan.Zero;
         options.Balancing.SlowStart.Aggression = 0.001;
         options.Balancing.SlowStart.MinimumWeightPercent = 100;
+        Assert.Null(Record.Exception(options.Validate));
         await using var client = new RpcClient(options);
+        Assert.Equal(100, client.Options.Balancing.SlowStart.MinimumWeightPercent); // taken as given, not clamped
     }
 }

@@ -15,8 +15,7 @@ namespace RpcGen.Tests.Docs;
 /// Every <c>```csharp</c> block in README.md, runtime/PACKAGE.md and docs/ compiles as a user would paste it: one file
 /// of a console project with implicit usings and nullable on, the RpcGen generator, the analyzers and
 /// System.Text.Json's generator running, and warnings counted as errors. An HTML comment on the line before a block
-/// changes that: <c>&lt;!-- snippet: fragment --&gt;</c> for a deliberate fragment (not compiled),
-/// <c>&lt;!-- snippet: continues --&gt;</c> to compile it after the file's previous block, and
+/// changes that: <c>&lt;!-- snippet: continues --&gt;</c> to compile it after the file's previous block, and
 /// <c>&lt;!-- snippet: expect RPCGEN019 --&gt;</c> for a block that shows a diagnostic (exactly those ids must appear).
 /// </summary>
 public sealed partial class DocSnippetTests
@@ -42,11 +41,6 @@ public sealed partial class DocSnippetTests
     {
         List<Block> blocks = Blocks(file);
         Block block = blocks[index];
-        if (block.Fragment)
-        {
-            return;
-        }
-
         int first = index;
         while (first > 0 && blocks[first].Continues)
         {
@@ -104,7 +98,7 @@ public sealed partial class DocSnippetTests
         return string.Join("\n", usings) + "\n" + statements + members;
     }
 
-    private sealed record Block(string Code, int Line, bool Fragment, bool Continues, string[] Expected);
+    private sealed record Block(string Code, int Line, bool Continues, string[] Expected);
 
     private static IEnumerable<string> MarkdownFiles()
     {
@@ -141,7 +135,6 @@ public sealed partial class DocSnippetTests
             blocks.Add(new Block(
                 string.Join("\n", lines[start..end]),
                 start,
-                kind == "fragment",
                 kind == "continues",
                 kind == "expect" ? match.Groups["ids"].Value.Split(' ', StringSplitOptions.RemoveEmptyEntries) : Array.Empty<string>()));
             i = end;
@@ -150,7 +143,7 @@ public sealed partial class DocSnippetTests
         return blocks;
     }
 
-    [GeneratedRegex(@"^<!--\s*snippet:\s*(?<kind>fragment|continues|expect)(?<ids>(\s+[A-Z]+[0-9]+)*)\s*-->$")]
+    [GeneratedRegex(@"^<!--\s*snippet:\s*(?<kind>continues|expect)(?<ids>(\s+[A-Z]+[0-9]+)*)\s*-->$")]
     private static partial Regex Directive();
 
     /// <summary>
@@ -174,7 +167,7 @@ public sealed partial class DocSnippetTests
     private static partial Regex PackageUsing();
 
     private static readonly Lazy<ImmutableArray<MetadataReference>> s_references = new(() =>
-        GeneratorHarness.References(file => file.StartsWith("Microsoft.Extensions.", StringComparison.Ordinal) || file.StartsWith("Polly.", StringComparison.Ordinal) || file is "RpcGen.Hosting.dll" or "RpcGen.Etcd.dll" or "RpcGen.Dns.dll"));
+        GeneratorHarness.References(file => file.StartsWith("Microsoft.Extensions.", StringComparison.Ordinal) || file.StartsWith("Polly.", StringComparison.Ordinal) || file.StartsWith("OpenTelemetry", StringComparison.Ordinal) || file is "RpcGen.Hosting.dll" or "RpcGen.Etcd.dll" or "RpcGen.Dns.dll"));
 
     /// <summary>System.Text.Json's own source generator, from the targeting pack, for snippets that declare a context.</summary>
     private static readonly Lazy<ISourceGenerator[]> s_jsonGenerator = new(() =>

@@ -188,7 +188,7 @@ public sealed class LoadBalancingEndToEndTests
             await using RpcClient other = Client(servers.Take(1));
             IWork otherProxy = other.CreateProxy<IWork>();
             Task[] busy = Enumerable.Range(0, 30).Select(_ => (Task)otherProxy.DoAsync()).ToArray();
-            await Task.Delay(200);
+            await Wait.UntilAsync(() => work[0].Calls >= 30); // all 30 running on server 0
             work[0].DelayMs = 0;
 
             await using RpcClient client = Client(servers, o => o.Balancing.Strategies["work"] = LoadBalanceStrategy.LeastOutstanding);
@@ -228,11 +228,13 @@ public sealed class LoadBalancingEndToEndTests
             await using var client = new RpcClient(new RpcClientOptions { EndpointSource = source });
             IWork proxy = client.CreateProxy<IWork>();
             Task<string>[] calls = Enumerable.Range(0, 10).Select(_ => proxy.DoAsync()).ToArray();
-            await Task.Delay(100); // some are in flight on server 0 (300 ms each)
+            await Wait.UntilAsync(() => work[0].Calls > 0); // at least one in flight on server 0 (300 ms each)
+            Assert.Contains(calls, c => !c.IsCompleted);
             source.Update(new[] { servers[1].Endpoints[0] });
 
             string[] answers = await Task.WhenAll(calls).WaitAsync(NoHang); // none lost
             Assert.Equal(10, answers.Length);
+            Assert.Equal(work[0].Calls, answers.Count(a => a == "server-0")); // the removed server answered what it ran
             for (int i = 0; i < 10; i++)
             {
                 Assert.Equal("server-1", await proxy.DoAsync());

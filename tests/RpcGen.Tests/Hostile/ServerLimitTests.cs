@@ -78,15 +78,6 @@ public sealed class ServerLimitTests
         return server;
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(watch.Elapsed < NoHang, $"timed out waiting until {what}");
-            await Task.Delay(20);
-        }
-    }
 
     [Fact]
     public async Task Slowloris_ConnectionsThatSendThePrefaceAndNothingElse_AreClosedAfterIdleTimeout()
@@ -107,7 +98,7 @@ public sealed class ServerLimitTests
 
         bool[] closedByServer = await Task.WhenAll(loris.Select(c => c.WaitForCloseAsync(NoHang)));
         Assert.All(closedByServer, Assert.True);
-        await WaitUntilAsync(() => server.ConnectionCount == 0, "the server forgot every closed connection");
+        await Wait.UntilAsync(() => server.ConnectionCount == 0, "the server forgot every closed connection");
         Assert.True(closed.GetMeasurementSnapshot().Where(m => Equals(m.Tags["rpcgen.reason"], "idle")).Sum(m => m.Value) >= 1000);
         foreach (RawConnection connection in loris)
         {
@@ -164,7 +155,7 @@ public sealed class ServerLimitTests
         Assert.True(refused.GetMeasurementSnapshot().Where(m => Equals(m.Tags["rpcgen.limit"], "connections")).Sum(m => m.Value) >= 3);
 
         await held[0].DisposeAsync();
-        await WaitUntilAsync(() => server.ConnectionCount < 5, "the server saw a connection leave");
+        await Wait.UntilAsync(() => server.ConnectionCount < 5, "the server saw a connection leave");
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });
         Assert.Equal("s", await client.CreateProxy<IGate>().EnterAsync().WaitAsync(NoHang));
         foreach (RawConnection connection in held.Skip(1))
@@ -206,7 +197,7 @@ public sealed class ServerLimitTests
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });
         IGate proxy = client.CreateProxy<IGate>();
         Task<string>[] calls = Enumerable.Range(0, 40).Select(_ => proxy.EnterAsync()).ToArray();
-        await WaitUntilAsync(() => gate.Inside == 3, "three calls run");
+        await Wait.UntilAsync(() => gate.Inside == 3, "three calls run");
         await Task.Delay(100);
         Assert.Equal(3, gate.Inside);
         gate.Open.TrySetResult(true);
@@ -226,7 +217,7 @@ public sealed class ServerLimitTests
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] }, Resilience = { Policies = { ["gate/Enter"] = new RpcPolicyOverride { TimeoutMs = 300 } } } });
         IGate proxy = client.CreateProxy<IGate>();
         Task<string> first = proxy.HoldAsync(); // holds the one slot for longer than the next call's deadline
-        await WaitUntilAsync(() => gate.Inside == 1, "the first call runs");
+        await Wait.UntilAsync(() => gate.Inside == 1, "the first call runs");
         RpcException error = await Assert.ThrowsAsync<RpcException>(() => proxy.EnterAsync().WaitAsync(NoHang));
         Assert.Equal(RpcStatusCode.DeadlineExceeded, error.StatusCode);
         Assert.True(error.NotProcessed, "it never left the queue");
@@ -248,7 +239,7 @@ public sealed class ServerLimitTests
 
         await using var first = new RpcClient(new RpcClientOptions { Endpoints = { full.Endpoints[0] } });
         Task<string> blocking = first.CreateProxy<IGate>().EnterAsync();
-        await WaitUntilAsync(() => busy.Inside == 1, "the full server runs its one call");
+        await Wait.UntilAsync(() => busy.Inside == 1, "the full server runs its one call");
 
         // A client of both servers: every call that lands on the full one is refused unprocessed and goes to the other.
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { full.Endpoints[0], other.Endpoints[0] } });

@@ -183,7 +183,10 @@ public sealed class HostingTests
         services.AddRpcClient<IGreeter>(o => o.Endpoints.Add(RpcEndpoint.Parse(Address(server.Host))));
         await using ServiceProvider provider = services.BuildServiceProvider();
         Assert.Equal("hello bo from b", await provider.GetRequiredService<IGreeter>().GreetAsync("bo"));
-        Assert.NotNull(provider.GetRequiredService<RpcClientFactory>().GetClient("greeter"));
+        // The client registered without a name is the one named after the service, with the code's endpoint.
+        RpcClient client = provider.GetRequiredService<RpcClientFactory>().GetClient("greeter");
+        Assert.Equal("greeter", client.Options.Name);
+        Assert.Equal(Address(server.Host), Assert.Single(client.Endpoints).Endpoint.ToString());
     }
 
     [Fact]

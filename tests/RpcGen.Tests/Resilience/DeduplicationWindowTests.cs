@@ -38,6 +38,14 @@ public sealed class DeduplicationWindowTests
     public void ARunningId_IsNotStartedAgain_AndAnAbandonedOneIs()
     {
         var window = new DeduplicationWindow(100, 1000, TimeSpan.FromMinutes(5), TimeProvider.System);
+        var running = Guid.NewGuid();
+        DeduplicationWindow.Entry? runningEntry = window.Begin(running, "orders/Charge", null!, 10);
+        Assert.NotNull(runningEntry);
+        // A duplicate of a running call is not started again: it waits for the first run's answer.
+        Assert.Null(window.Begin(running, "orders/Charge", null!, 11));
+        Assert.Single(runningEntry!.Waiters!);
+        Assert.Equal(1, window.Count);
+
         var id = Guid.NewGuid();
         DeduplicationWindow.Entry? first = window.Begin(id, "orders/Charge", null!, 1);
         Assert.NotNull(first);

@@ -5,15 +5,15 @@ public static class Wait
 {
     public static readonly TimeSpan NoHang = TimeSpan.FromSeconds(30);
 
-    /// <summary>Polls <paramref name="condition"/> until it holds; fails after <see cref="NoHang"/>.</summary>
-    public static async Task UntilAsync(Func<bool> condition)
+    /// <summary>Polls <paramref name="condition"/> until it holds; fails after <see cref="NoHang"/>, naming <paramref name="what"/>.</summary>
+    public static async Task UntilAsync(Func<bool> condition, string what = "the condition")
     {
         var waited = System.Diagnostics.Stopwatch.StartNew();
         while (!condition())
         {
             if (waited.Elapsed > NoHang)
             {
-                throw new TimeoutException("The condition did not hold within Wait.NoHang.");
+                throw new TimeoutException($"Waited {NoHang.TotalSeconds:F0} s for {what}.");
             }
 
             await Task.Delay(10);

@@ -87,13 +87,15 @@ public sealed class CompletionBatchTests
         // behind it on its thread).
         ValueTask<ResponseData> never = stuck.AsValueTask();
         await toClient.Writer.WriteAsync(Response(stuck.Id));
-        await Task.Delay(100); // let the read loop hand the response out (it cannot be observed otherwise)
+        await Wait.UntilAsync(() => connection.IsCompletionBatchOpen); // the read loop handed the response out
         int flushes = Volatile.Read(ref output.Flushes);
 
+        // Held back by the open batch. Without the cork the frame output writes inline, before TrySendRequest returns,
+        // so looking at once is enough.
         PendingCall other = connection.TryStartCall(out _)!;
         Assert.True(connection.TrySendRequest(other, Request(2, other.Id), out _));
-        await Task.Delay(100);
-        Assert.Equal(flushes, Volatile.Read(ref output.Flushes)); // held back by the open batch
+        Assert.Equal(flushes, Volatile.Read(ref output.Flushes));
+        Assert.True(connection.IsCompletionBatchOpen);
 
         time.Advance(ClientConnection.BatchHoldLimit);
         List<(uint Round, uint CallId)> sent = await ReadRequestsAsync(toServer.Reader, 1);
