@@ -7,8 +7,8 @@ namespace RpcGen.Server;
 /// <summary>
 /// The server side of <c>[Deduplicate]</c>: recent call ids and what their handler answered. A request whose id is
 /// running waits for that run's answer; one whose id has finished gets the stored answer; neither runs the handler
-/// again. Bounded by <see cref="RpcServerOptions.DeduplicationCapacity"/> entries,
-/// <see cref="RpcServerOptions.DeduplicationMaxBytes"/> of stored results and <see cref="RpcServerOptions.DeduplicationWindow"/>
+/// again. Bounded by <see cref="DeduplicationOptions.Capacity"/> entries,
+/// <see cref="DeduplicationOptions.MaxBytes"/> of stored results and <see cref="DeduplicationOptions.Window"/>
 /// of age; the oldest go first (an evicted id that is retried later runs again). One lock: only deduplicated calls
 /// come here.
 /// </summary>

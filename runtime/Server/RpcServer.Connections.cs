@@ -41,13 +41,13 @@ public partial class RpcServer
                 return;
             }
 
-            if (Options.MaxConnections > 0 && Volatile.Read(ref _tcpConnections) >= Options.MaxConnections)
+            if (Options.Limits.MaxConnections is int maxConnections && Volatile.Read(ref _tcpConnections) >= maxConnections)
             {
                 // Over the limit: closed before any buffer or read loop is spent on it.
                 Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Refused, Telemetry.RpcGenMetrics.LimitTag, "connections");
                 if (RefusalLog.ShouldLog(Telemetry.ConnectionEvent.ConnectionLimitReached, accepted.RemoteEndPoint))
                 {
-                    Telemetry.RpcGenLog.ConnectionLimitReached(Logger, accepted.RemoteEndPoint, Options.MaxConnections);
+                    Telemetry.RpcGenLog.ConnectionLimitReached(Logger, accepted.RemoteEndPoint, maxConnections);
                 }
 
                 Refuse(accepted);
@@ -68,7 +68,7 @@ public partial class RpcServer
     }
 
     /// <summary>
-    /// Closes a connection over <see cref="RpcServerOptions.MaxConnections"/>, telling the client why where it can: on
+    /// Closes a connection over <see cref="RpcServerLimits.MaxConnections"/>, telling the client why where it can: on
     /// plain TCP, the server's preface and a GoAway whose reason the client reports (a TLS client would read them as a
     /// broken handshake; it gets the close, and a message that names this cause among others). The refusal is written
     /// without blocking and the socket lingers at most <see cref="ServerLimits.RefusalLinger"/> for the client to read
@@ -124,9 +124,9 @@ public partial class RpcServer
     /// <summary>The server's preface, then a GoAway (last call id 0) saying the server is at its connection limit.</summary>
     private byte[] RefusalFrames()
     {
-        string reason = $"The server refused the connection: it has {Options.MaxConnections} connections open, its limit (RpcServerOptions.MaxConnections).";
+        string reason = $"The server refused the connection: it has {Options.Limits.MaxConnections} connections open, its limit (RpcServerOptions.Limits.MaxConnections).";
         byte[] bytes = new byte[Protocol.ProtocolConstants.PrefaceLength + Protocol.FrameEncoder.GoAwayWithReasonLength(reason)];
-        Protocol.Preface.Write(bytes, Protocol.ProtocolConstants.RoleServer, (ushort)Options.MaxConcurrentCallsPerConnection);
+        Protocol.Preface.Write(bytes, Protocol.ProtocolConstants.RoleServer, (ushort)Options.Limits.MaxConcurrentCallsPerConnection);
         Protocol.FrameEncoder.WriteGoAway(bytes.AsSpan(Protocol.ProtocolConstants.PrefaceLength), 0, RpcStatusCode.ResourceExhausted, reason);
         return bytes;
     }
@@ -137,7 +137,7 @@ public partial class RpcServer
         TransportConnection transport;
         try
         {
-            using var timeout = new CancellationTokenSource(Options.HandshakeTimeout, TimeProvider);
+            using var timeout = new CancellationTokenSource(Options.Limits.HandshakeTimeout, TimeProvider);
             transport = await TransportConnection.AcceptTlsAsync(accepted, remote, tls, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex)
@@ -147,7 +147,7 @@ public partial class RpcServer
             if (RefusalLog.ShouldLog(Telemetry.ConnectionEvent.TlsHandshakeFailed, remote))
             {
                 Telemetry.RpcGenLog.TlsHandshakeFailed(Logger, remote, ex is OperationCanceledException
-                    ? $"it took longer than {Options.HandshakeTimeout.TotalMilliseconds:0} ms (RpcServerOptions.HandshakeTimeout)"
+                    ? $"it took longer than {Options.Limits.HandshakeTimeout.TotalMilliseconds:0} ms (RpcServerOptions.Limits.HandshakeTimeout)"
                     : ex.Message + " (a client without TLS, or with a certificate this server does not accept?)");
             }
             return;
@@ -194,7 +194,7 @@ public partial class RpcServer
     /// <summary>Connections open now (TCP and in-process).</summary>
     internal int ConnectionCount => _connections.Count;
 
-    /// <summary>Looks for idle connections and frames stalled mid-way (RpcServerOptions.IdleTimeout, FrameTimeout).</summary>
+    /// <summary>Looks for idle connections and frames stalled mid-way (RpcServerOptions.Limits.IdleTimeout, FrameTimeout).</summary>
     private void Heartbeat()
     {
         long now = TimeProvider.GetTimestamp();

@@ -48,7 +48,7 @@ public sealed partial class RpcServer : IAsyncDisposable
         _context = new RpcDispatcherContext(Options.SerializerOptions);
         HandOffMonitor = new HandOffMonitor(this);
         RefusalLog = new Telemetry.RefusalLog(Logger, TimeProvider);
-        Deduplication = new Server.DeduplicationWindow(Options.DeduplicationCapacity, Options.DeduplicationMaxBytes, Options.DeduplicationWindow, TimeProvider);
+        Deduplication = new Server.DeduplicationWindow(Options.Deduplication.Capacity, Options.Deduplication.MaxBytes, Options.Deduplication.Window, TimeProvider);
     }
 
     /// <summary>Connection-level warnings, one line per kind and interval (a flood of refusals is counted, not logged line by line).</summary>

@@ -69,7 +69,7 @@ public sealed partial class RpcServerCall
 
     /// <summary>
     /// The bytes the response's metadata takes in the frame: 0 when there is none or the client does not read it;
-    /// -1 with <paramref name="tooLarge"/> set when it is over <see cref="RpcServerOptions.MaxMetadataSize"/>.
+    /// -1 with <paramref name="tooLarge"/> set when it is over <see cref="RpcServerLimits.MaxMetadataSize"/>.
     /// </summary>
     private int ResponseMetadataLength(out string? tooLarge)
     {
@@ -80,10 +80,10 @@ public sealed partial class RpcServerCall
         }
 
         int length = FrameEncoder.ResponseMetadataLength(_responseHeaders, _responseTrailers);
-        int limit = _connection.Server.Options.MaxMetadataSize;
+        int limit = _connection.Server.Options.Limits.MaxMetadataSize;
         if (length > limit)
         {
-            tooLarge = $"The response metadata of '{Method.FullName}' is {length} bytes, over the server's limit of {limit} (RpcServerOptions.MaxMetadataSize).";
+            tooLarge = $"The response metadata of '{Method.FullName}' is {length} bytes, over the server's limit of {limit} (RpcServerOptions.Limits.MaxMetadataSize).";
             return -1;
         }
 

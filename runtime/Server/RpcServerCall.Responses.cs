@@ -77,10 +77,10 @@ public sealed partial class RpcServerCall
             }
 
             int bodyLength = buffer.WrittenCount - ProtocolConstants.HeaderLength;
-            if (bodyLength > _connection.Server.Options.MaxFrameSize)
+            if (bodyLength > _connection.Server.Options.Limits.MaxFrameSize)
             {
                 SendFinalError(RpcStatusCode.ResourceExhausted,
-                    $"The result of '{Method.FullName}' is {bodyLength} bytes, over the server's maximum frame size of {_connection.Server.Options.MaxFrameSize} bytes.");
+                    $"The result of '{Method.FullName}' is {bodyLength} bytes, over the server's maximum frame size of {_connection.Server.Options.Limits.MaxFrameSize} bytes.");
                 return;
             }
 

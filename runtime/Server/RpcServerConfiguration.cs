@@ -8,15 +8,40 @@ using Microsoft.Extensions.Configuration;
 namespace RpcGen.Server;
 
 /// <summary>
-/// Reads server settings from configuration: <c>Listen</c> (a list of <c>"host:port"</c>), the limits and timeouts of
-/// <see cref="RpcServerOptions"/> by their property names, and <c>Tls</c> (a certificate file). The scalar settings are
-/// bound by Microsoft.Extensions.Configuration.Binder's source generator (no reflection). An unknown key or an invalid
-/// value throws an <see cref="ArgumentException"/> naming the key. Interceptors, the authenticator, the serializer and
-/// the clock stay code-only.
+/// Reads server settings from configuration: <c>Listen</c> (a list of <c>"host:port"</c>), <c>Tls</c> (a certificate
+/// file), <c>IncludeExceptionDetails</c>, <c>RunHandlersInline</c>, and the groups <c>Limits</c>
+/// (<see cref="RpcServerLimits"/>) and <c>Deduplication</c> (<see cref="DeduplicationOptions"/>) by their property
+/// names. The groups are bound by Microsoft.Extensions.Configuration.Binder's source generator (no reflection). An
+/// unknown key, an invalid value or a key of the old flat layout throws an <see cref="ArgumentException"/> naming the
+/// key. Interceptors, the authenticator, the serializer and the clock stay code-only.
 /// </summary>
 public static class RpcServerConfiguration
 {
-    private static readonly string[] s_durationKeys = { "DeduplicationWindow", "GoAwayLinger", "HandshakeTimeout", "IdleTimeout", "FrameTimeout", "ResponseDrainTimeout" };
+    /// <summary>Durations: .NET's TimeSpan format ("00:00:05"); a bare number other than 0 would be read as days.</summary>
+    internal static readonly string[] DurationKeys =
+    {
+        "Limits:HandshakeTimeout", "Limits:IdleTimeout", "Limits:FrameTimeout", "Limits:ResponseDrainTimeout", "Limits:GoAwayLinger",
+        "Deduplication:Window",
+    };
+
+    /// <summary>Keys of the flat layout before the limits were grouped, and where each went.</summary>
+    private static readonly Dictionary<string, string> s_moved = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["MaxFrameSize"] = "Limits:MaxFrameSize",
+        ["MaxMetadataSize"] = "Limits:MaxMetadataSize",
+        ["MaxConnections"] = "Limits:MaxConnections",
+        ["MaxConcurrentCallsPerConnection"] = "Limits:MaxConcurrentCallsPerConnection",
+        ["MaxConcurrentCalls"] = "Limits:MaxConcurrentCalls",
+        ["MaxResponseBufferSize"] = "Limits:MaxResponseBufferSize",
+        ["HandshakeTimeout"] = "Limits:HandshakeTimeout",
+        ["IdleTimeout"] = "Limits:IdleTimeout",
+        ["FrameTimeout"] = "Limits:FrameTimeout",
+        ["ResponseDrainTimeout"] = "Limits:ResponseDrainTimeout",
+        ["GoAwayLinger"] = "Limits:GoAwayLinger",
+        ["DeduplicationCapacity"] = "Deduplication:Capacity",
+        ["DeduplicationMaxBytes"] = "Deduplication:MaxBytes",
+        ["DeduplicationWindow"] = "Deduplication:Window",
+    };
 
     /// <summary>
     /// Applies <paramref name="section"/> (for example <c>configuration.GetSection("RpcGen:Server")</c>) to
@@ -26,7 +51,7 @@ public static class RpcServerConfiguration
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(section);
-        var scalars = new ServerSettings();
+        CheckDurations(section);
         foreach (IConfigurationSection child in section.GetChildren())
         {
             switch (child.Key)
@@ -42,31 +67,86 @@ public static class RpcServerConfiguration
                 case "Tls":
                     options.Tls = ReadTls(child);
                     break;
+                case "IncludeExceptionDetails":
+                    options.IncludeExceptionDetails = ReadBool(child);
+                    break;
+                case "RunHandlersInline":
+                    options.RunHandlersInline = ReadBool(child);
+                    break;
+                case "Limits":
+                    Guard(child, () => child.Bind(options.Limits, static o => o.ErrorOnUnknownConfiguration = true));
+                    ApplyNoLimits(child, options.Limits);
+                    break;
+                case "Deduplication":
+                    Guard(child, () => child.Bind(options.Deduplication, static o => o.ErrorOnUnknownConfiguration = true));
+                    break;
                 default:
-                    if (Array.Exists(s_durationKeys, k => string.Equals(k, child.Key, StringComparison.OrdinalIgnoreCase)) &&
-                        double.TryParse(child.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out double number) && number != 0)
+                    if (s_moved.TryGetValue(child.Key, out string? moved))
                     {
                         throw new ArgumentException(
-                            $"RpcGen configuration '{child.Path}': '{child.Value}' is a bare number, which .NET reads as {child.Value} days; write a duration such as \"00:00:05\".");
+                            $"RpcGen configuration '{child.Path}': '{child.Key}' moved to '{moved}' when the server's limits were grouped into Limits and Deduplication (docs/hosting.md).");
                     }
 
-                    break;
+                    throw new ArgumentException(
+                        $"RpcGen configuration '{child.Path}': unknown setting '{child.Key}'; known settings here: Listen, Tls, IncludeExceptionDetails, RunHandlersInline, Limits, Deduplication.");
             }
         }
 
+        return options;
+    }
+
+    /// <summary>
+    /// The binder names the key of a value it cannot convert and the type of an unknown key; a setter names the rule a
+    /// value breaks. Each becomes an error that names the section.
+    /// </summary>
+    private static void Guard(IConfigurationSection section, Action bind)
+    {
         try
         {
-            // Intercepted at compile time by the binder's source generator (EnableConfigurationBindingGenerator).
-            section.Bind(scalars, static o => o.ErrorOnUnknownConfiguration = true);
+            bind();
         }
-        catch (InvalidOperationException ex)
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
         {
-            string path = section is IConfigurationSection s ? s.Path : "(root)";
-            throw new ArgumentException($"RpcGen configuration '{path}': {ex.Message} Known settings: Listen, Tls, and the limits and timeouts of RpcServerOptions (docs/hosting.md).", ex);
+            throw new ArgumentException($"RpcGen configuration '{section.Path}': {ex.Message}", ex);
         }
+    }
 
-        scalars.ApplyTo(options);
-        return options;
+    /// <summary>An empty value of a limit that may be null means no limit (the binder leaves empty values alone).</summary>
+    private static void ApplyNoLimits(IConfigurationSection section, RpcServerLimits limits)
+    {
+        foreach (IConfigurationSection child in section.GetChildren())
+        {
+            if (child.Value is not { Length: 0 })
+            {
+                continue;
+            }
+
+            switch (child.Key.ToUpperInvariant())
+            {
+                case "MAXCONNECTIONS": limits.MaxConnections = null; break;
+                case "MAXCONCURRENTCALLS": limits.MaxConcurrentCalls = null; break;
+                case "MAXRESPONSEBUFFERSIZE": limits.MaxResponseBufferSize = null; break;
+                default: throw new ArgumentException($"RpcGen configuration '{child.Path}': a value is needed; only MaxConnections, MaxConcurrentCalls and MaxResponseBufferSize may be empty (no limit).");
+            }
+        }
+    }
+
+    private static bool ReadBool(IConfigurationSection child) =>
+        bool.TryParse(child.Value, out bool value) ? value : throw new ArgumentException($"RpcGen configuration '{child.Path}': '{child.Value}' is not true or false.");
+
+    private static void CheckDurations(IConfiguration section)
+    {
+        string prefix = section is IConfigurationSection s ? s.Path + ":" : string.Empty;
+        foreach (KeyValuePair<string, string?> entry in section.AsEnumerable(makePathsRelative: true))
+        {
+            if (entry.Value is { Length: > 0 } value &&
+                double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double number) && number != 0 &&
+                Array.Exists(DurationKeys, k => string.Equals(k, entry.Key, StringComparison.OrdinalIgnoreCase)))
+            {
+                throw new ArgumentException(
+                    $"RpcGen configuration '{prefix}{entry.Key}': '{value}' is a bare number, which .NET reads as {value} days; write a duration such as \"00:00:05\".");
+            }
+        }
     }
 
     private static IPEndPoint ParseListen(IConfigurationSection section)
@@ -170,66 +250,6 @@ public static class RpcServerConfiguration
         catch (Exception ex) when (ex is System.IO.IOException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
         {
             throw new ArgumentException($"RpcGen configuration '{section.Path}:CertificatePath': '{certificate}' could not be loaded: {ex.Message}", ex);
-        }
-    }
-
-    /// <summary>The scalar settings, nullable so that only keys present change the options.</summary>
-    internal sealed class ServerSettings
-    {
-        public List<string>? Listen { get; set; }
-
-        public Dictionary<string, string>? Tls { get; set; }
-
-        public int? MaxFrameSize { get; set; }
-
-        public int? MaxMetadataSize { get; set; }
-
-        public bool? IncludeExceptionDetails { get; set; }
-
-        public bool? RunHandlersInline { get; set; }
-
-        public int? DeduplicationCapacity { get; set; }
-
-        public long? DeduplicationMaxBytes { get; set; }
-
-        public TimeSpan? DeduplicationWindow { get; set; }
-
-        public TimeSpan? GoAwayLinger { get; set; }
-
-        public TimeSpan? HandshakeTimeout { get; set; }
-
-        public int? MaxConnections { get; set; }
-
-        public int? MaxConcurrentCallsPerConnection { get; set; }
-
-        public int? MaxConcurrentCalls { get; set; }
-
-        public TimeSpan? IdleTimeout { get; set; }
-
-        public TimeSpan? FrameTimeout { get; set; }
-
-        public long? MaxResponseBufferSize { get; set; }
-
-        public TimeSpan? ResponseDrainTimeout { get; set; }
-
-        public void ApplyTo(RpcServerOptions options)
-        {
-            options.MaxFrameSize = MaxFrameSize ?? options.MaxFrameSize;
-            options.MaxMetadataSize = MaxMetadataSize ?? options.MaxMetadataSize;
-            options.IncludeExceptionDetails = IncludeExceptionDetails ?? options.IncludeExceptionDetails;
-            options.RunHandlersInline = RunHandlersInline ?? options.RunHandlersInline;
-            options.DeduplicationCapacity = DeduplicationCapacity ?? options.DeduplicationCapacity;
-            options.DeduplicationMaxBytes = DeduplicationMaxBytes ?? options.DeduplicationMaxBytes;
-            options.DeduplicationWindow = DeduplicationWindow ?? options.DeduplicationWindow;
-            options.GoAwayLinger = GoAwayLinger ?? options.GoAwayLinger;
-            options.HandshakeTimeout = HandshakeTimeout ?? options.HandshakeTimeout;
-            options.MaxConnections = MaxConnections ?? options.MaxConnections;
-            options.MaxConcurrentCallsPerConnection = MaxConcurrentCallsPerConnection ?? options.MaxConcurrentCallsPerConnection;
-            options.MaxConcurrentCalls = MaxConcurrentCalls ?? options.MaxConcurrentCalls;
-            options.IdleTimeout = IdleTimeout ?? options.IdleTimeout;
-            options.FrameTimeout = FrameTimeout ?? options.FrameTimeout;
-            options.MaxResponseBufferSize = MaxResponseBufferSize ?? options.MaxResponseBufferSize;
-            options.ResponseDrainTimeout = ResponseDrainTimeout ?? options.ResponseDrainTimeout;
         }
     }
 }

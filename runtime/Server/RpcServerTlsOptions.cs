@@ -9,7 +9,7 @@ namespace RpcGen.Server;
 /// <summary>
 /// TLS for a server's TCP connections (<see cref="RpcServerOptions.Tls"/>): its certificate, and, for mutual TLS, the
 /// client certificates it requires and trusts. TLS 1.2 and 1.3 only; ALPN protocol <c>rpcgen/1</c>. The handshake is
-/// bounded by <see cref="RpcServerOptions.HandshakeTimeout"/>; a failed one closes that connection only.
+/// bounded by <see cref="RpcServerLimits.HandshakeTimeout"/>; a failed one closes that connection only.
 /// </summary>
 public sealed class RpcServerTlsOptions
 {

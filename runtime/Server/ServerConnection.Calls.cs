@@ -35,10 +35,10 @@ internal partial class ServerConnection
         RpcMetadata? headers = null;
         if (request.Metadata.Length > MetadataCodec.EmptyLength)
         {
-            if (request.Metadata.Length > Server.Options.MaxMetadataSize)
+            if (request.Metadata.Length > Server.Options.Limits.MaxMetadataSize)
             {
                 SendError(callId, RpcStatusCode.ResourceExhausted,
-                    $"The request's metadata is {request.Metadata.Length} bytes, over the server's limit of {Server.Options.MaxMetadataSize} (RpcServerOptions.MaxMetadataSize); the request was not processed.",
+                    $"The request's metadata is {request.Metadata.Length} bytes, over the server's limit of {Server.Options.Limits.MaxMetadataSize} (RpcServerOptions.Limits.MaxMetadataSize); the request was not processed.",
                     FrameFlags.NotProcessed);
                 return true;
             }
@@ -430,7 +430,7 @@ internal partial class ServerConnection
             // (HTTP/2's rapid reset, CVE-2023-44487). A peer that keeps at it is closed, as Kestrel does.
             limit = "cancelled_calls";
             message = $"The connection has {running} handlers running, {running - Volatile.Read(ref _callCount)} of them for calls the client cancelled, " +
-                $"its limit (twice RpcServerOptions.MaxConcurrentCallsPerConnection, at least 100); the request was not processed.";
+                $"its limit (twice RpcServerOptions.Limits.MaxConcurrentCallsPerConnection, at least 100); the request was not processed.";
             if (_strikes.Add(Server.TimeProvider, LastReadTimestamp, ServerLimits.StrikeWindow, ServerLimits.MaxStrikes))
             {
                 Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Refused, Telemetry.RpcGenMetrics.LimitTag, limit);
@@ -440,15 +440,15 @@ internal partial class ServerConnection
                 return true;
             }
         }
-        else if (Volatile.Read(ref _callCount) >= options.MaxConcurrentCallsPerConnection)
+        else if (Volatile.Read(ref _callCount) >= options.Limits.MaxConcurrentCallsPerConnection)
         {
             limit = "calls_per_connection";
-            message = $"The connection has {options.MaxConcurrentCallsPerConnection} calls running, its limit (RpcServerOptions.MaxConcurrentCallsPerConnection); the request was not processed.";
+            message = $"The connection has {options.Limits.MaxConcurrentCallsPerConnection} calls running, its limit (RpcServerOptions.Limits.MaxConcurrentCallsPerConnection); the request was not processed.";
         }
-        else if (options.MaxConcurrentCalls > 0 && Server.InFlight >= options.MaxConcurrentCalls)
+        else if (options.Limits.MaxConcurrentCalls is int maxCalls && Server.InFlight >= maxCalls)
         {
             limit = "calls";
-            message = $"The server has {options.MaxConcurrentCalls} calls running, its limit (RpcServerOptions.MaxConcurrentCalls); the request was not processed.";
+            message = $"The server has {maxCalls} calls running, its limit (RpcServerOptions.Limits.MaxConcurrentCalls); the request was not processed.";
         }
         else
         {

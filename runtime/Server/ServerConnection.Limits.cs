@@ -34,14 +34,14 @@ internal partial class ServerConnection
         RpcServerOptions options = Server.Options;
         TimeProvider time = Server.TimeProvider;
         long frameStarted = Volatile.Read(ref _frameStarted);
-        if (frameStarted != 0 && time.GetElapsedTime(frameStarted, now) >= options.FrameTimeout)
+        if (frameStarted != 0 && time.GetElapsedTime(frameStarted, now) >= options.Limits.FrameTimeout)
         {
             Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "frame");
             if (Server.RefusalLog.ShouldLog(Telemetry.ConnectionEvent.FrameTimedOut, Remote))
             {
-                Telemetry.RpcGenLog.FrameTimedOut(Server.Logger, Remote, options.FrameTimeout);
+                Telemetry.RpcGenLog.FrameTimedOut(Server.Logger, Remote, options.Limits.FrameTimeout);
             }
-            Close(new System.IO.IOException($"A frame from {Remote} did not finish arriving within {options.FrameTimeout.TotalMilliseconds:0} ms."));
+            Close(new System.IO.IOException($"A frame from {Remote} did not finish arriving within {options.Limits.FrameTimeout.TotalMilliseconds:0} ms."));
             return;
         }
 
@@ -52,20 +52,20 @@ internal partial class ServerConnection
             _outputFlushesSeen = flushes;
             _outputStuckSince = now;
         }
-        else if (time.GetElapsedTime(_outputStuckSince, now) >= options.ResponseDrainTimeout)
+        else if (time.GetElapsedTime(_outputStuckSince, now) >= options.Limits.ResponseDrainTimeout)
         {
             Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "drain");
             if (Server.RefusalLog.ShouldLog(Telemetry.ConnectionEvent.ResponsesNotRead, Remote))
             {
-                Telemetry.RpcGenLog.ResponsesNotRead(Server.Logger, Remote, Output.QueuedBytes, options.ResponseDrainTimeout);
+                Telemetry.RpcGenLog.ResponsesNotRead(Server.Logger, Remote, Output.QueuedBytes, options.Limits.ResponseDrainTimeout);
             }
             Close(new System.IO.IOException(
-                $"{Remote} read none of the {Output.QueuedBytes} bytes queued for it within {options.ResponseDrainTimeout.TotalMilliseconds:0} ms (RpcServerOptions.ResponseDrainTimeout)."));
+                $"{Remote} read none of the {Output.QueuedBytes} bytes queued for it within {options.Limits.ResponseDrainTimeout.TotalMilliseconds:0} ms (RpcServerOptions.Limits.ResponseDrainTimeout)."));
             return;
         }
 
-        if (options.IdleTimeout != Timeout.InfiniteTimeSpan && Volatile.Read(ref _callCount) == 0 &&
-            time.GetElapsedTime(Volatile.Read(ref _lastActivity), now) >= options.IdleTimeout)
+        if (options.Limits.IdleTimeout != Timeout.InfiniteTimeSpan && Volatile.Read(ref _callCount) == 0 &&
+            time.GetElapsedTime(Volatile.Read(ref _lastActivity), now) >= options.Limits.IdleTimeout)
         {
             bool goingAway;
             lock (_lock)
@@ -76,7 +76,7 @@ internal partial class ServerConnection
             if (!goingAway)
             {
                 Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "idle");
-                Telemetry.RpcGenLog.ConnectionIdle(Server.Logger, Remote, options.IdleTimeout);
+                Telemetry.RpcGenLog.ConnectionIdle(Server.Logger, Remote, options.Limits.IdleTimeout);
                 BeginGoAway();
             }
         }
@@ -87,7 +87,7 @@ internal partial class ServerConnection
         if (header.Type == FrameType.Request)
         {
             SendError(header.CallId, RpcStatusCode.ResourceExhausted,
-                $"The request of {length} bytes exceeds the server's maximum frame size of {MaxFrameSize} bytes (RpcServerOptions.MaxFrameSize).",
+                $"The request of {length} bytes exceeds the server's maximum frame size of {MaxFrameSize} bytes (RpcServerOptions.Limits.MaxFrameSize).",
                 FrameFlags.NotProcessed);
         }
     }

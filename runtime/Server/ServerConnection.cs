@@ -36,7 +36,7 @@ internal sealed partial class ServerConnection : FramedConnection
     private readonly long _acceptedAt;    // server clock: when the socket was accepted (the handshake budget starts here)
 
     public ServerConnection(RpcServer server, TransportConnection transport, bool tcp, long acceptedAt)
-        : base(transport, server.Options.MaxFrameSize, transport.Remote, server.Options.TimeProvider, server.Options.MaxResponseBufferSize)
+        : base(transport, server.Options.Limits.MaxFrameSize, transport.Remote, server.Options.TimeProvider, server.Options.Limits.MaxResponseBufferSize ?? 0)
     {
         Server = server;
         _transport = transport;
@@ -58,11 +58,11 @@ internal sealed partial class ServerConnection : FramedConnection
         try
         {
             byte[] preface = new byte[ProtocolConstants.PrefaceLength];
-            Preface.Write(preface, ProtocolConstants.RoleServer, (ushort)Server.Options.MaxConcurrentCallsPerConnection);
+            Preface.Write(preface, ProtocolConstants.RoleServer, (ushort)Server.Options.Limits.MaxConcurrentCallsPerConnection);
             await _transport.Output.WriteAsync(preface).ConfigureAwait(false);
 
             // One budget from accept to the client's preface: a TLS handshake already spent part of it.
-            TimeSpan left = Server.Options.HandshakeTimeout - Server.TimeProvider.GetElapsedTime(_acceptedAt);
+            TimeSpan left = Server.Options.Limits.HandshakeTimeout - Server.TimeProvider.GetElapsedTime(_acceptedAt);
             using var timeout = new System.Threading.CancellationTokenSource(left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1), Server.TimeProvider);
             (string? problem, ushort clientFlags) = await Preface.ReadAsync(_transport.Input, ProtocolConstants.RoleClient, timeout.Token).ConfigureAwait(false);
             ClientReadsMetadata = (clientFlags & ProtocolConstants.ClientReadsMetadata) != 0;
@@ -81,7 +81,7 @@ internal sealed partial class ServerConnection : FramedConnection
             if (Server.RefusalLog.ShouldLog(Telemetry.ConnectionEvent.PrefaceRefused, Remote))
             {
                 Telemetry.RpcGenLog.PrefaceRefused(Server.Logger, Remote,
-                    ex is OperationCanceledException ? $"no preface within {Server.Options.HandshakeTimeout.TotalMilliseconds:0} ms of the accept (RpcServerOptions.HandshakeTimeout)" : ex.Message);
+                    ex is OperationCanceledException ? $"no preface within {Server.Options.Limits.HandshakeTimeout.TotalMilliseconds:0} ms of the accept (RpcServerOptions.Limits.HandshakeTimeout)" : ex.Message);
             }
             Close(ex);
             return;
@@ -170,7 +170,7 @@ internal sealed partial class ServerConnection : FramedConnection
     /// </summary>
     private async Task FinishAsync()
     {
-        TimeSpan linger = Server.Options.GoAwayLinger;
+        TimeSpan linger = Server.Options.Limits.GoAwayLinger;
         if (linger > TimeSpan.Zero)
         {
             // Wall-clock: an I/O grace period, not call timing (a manual test clock must not hold a shutdown open).

@@ -22,7 +22,7 @@ internal static class ServerLimits
     /// Handlers one connection may have running, those of calls its client cancelled included: twice the calls it
     /// may have at once, at least 100 (Kestrel tracks HTTP/2 streams the same way against rapid reset).
     /// </summary>
-    public static int MaxRunningPerConnection(RpcServerOptions options) => Math.Max(2 * options.MaxConcurrentCallsPerConnection, 100);
+    public static int MaxRunningPerConnection(RpcServerOptions options) => Math.Max(2 * options.Limits.MaxConcurrentCallsPerConnection, 100);
 
     /// <summary>Requests refused over <see cref="MaxRunningPerConnection"/> within <see cref="StrikeWindow"/> before the connection is closed.</summary>
     public const int MaxStrikes = 100;
@@ -45,10 +45,10 @@ internal static class ServerLimits
     /// <summary>How often the heartbeat looks for idle and stalled connections: a quarter of the shortest timeout, within 10 ms to 1 s.</summary>
     public static TimeSpan HeartbeatInterval(RpcServerOptions options)
     {
-        TimeSpan shortest = options.FrameTimeout < options.ResponseDrainTimeout ? options.FrameTimeout : options.ResponseDrainTimeout;
-        if (options.IdleTimeout != System.Threading.Timeout.InfiniteTimeSpan && options.IdleTimeout < shortest)
+        TimeSpan shortest = options.Limits.FrameTimeout < options.Limits.ResponseDrainTimeout ? options.Limits.FrameTimeout : options.Limits.ResponseDrainTimeout;
+        if (options.Limits.IdleTimeout != System.Threading.Timeout.InfiniteTimeSpan && options.Limits.IdleTimeout < shortest)
         {
-            shortest = options.IdleTimeout;
+            shortest = options.Limits.IdleTimeout;
         }
 
         long ticks = Math.Clamp(shortest.Ticks / 4, TimeSpan.TicksPerMillisecond * 10, TimeSpan.TicksPerSecond);

@@ -41,7 +41,7 @@ internal sealed class RefusalLog
 
     private static readonly string[] s_names =
     {
-        "connection refused at RpcServerOptions.MaxConnections",
+        "connection refused at RpcServerOptions.Limits.MaxConnections",
         "TLS handshake failed",
         "preface refused",
         "frame timed out",

@@ -19,7 +19,7 @@ internal static partial class RpcGenLog
     [LoggerMessage(1003, LogLevel.Warning, "Accepting a connection failed: {Error}")]
     public static partial void AcceptFailed(ILogger logger, string error);
 
-    [LoggerMessage(1004, LogLevel.Warning, "Refused a connection from {Remote}: {Limit} connections are open (RpcServerOptions.MaxConnections).")]
+    [LoggerMessage(1004, LogLevel.Warning, "Refused a connection from {Remote}: {Limit} connections are open (RpcServerOptions.Limits.MaxConnections).")]
     public static partial void ConnectionLimitReached(ILogger logger, object? remote, int limit);
 
     [LoggerMessage(1005, LogLevel.Warning, "Refused a connection from {Remote}: the TLS handshake failed: {Reason}")]
@@ -31,10 +31,10 @@ internal static partial class RpcGenLog
     [LoggerMessage(1007, LogLevel.Debug, "Connection from {Remote} ended: {Error}")]
     public static partial void ConnectionEnded(ILogger logger, object? remote, string error);
 
-    [LoggerMessage(1008, LogLevel.Warning, "Closing the connection from {Remote}: a frame did not finish arriving within {Timeout} (RpcServerOptions.FrameTimeout).")]
+    [LoggerMessage(1008, LogLevel.Warning, "Closing the connection from {Remote}: a frame did not finish arriving within {Timeout} (RpcServerOptions.Limits.FrameTimeout).")]
     public static partial void FrameTimedOut(ILogger logger, object? remote, TimeSpan timeout);
 
-    [LoggerMessage(1009, LogLevel.Debug, "Closing the connection from {Remote}: idle for {Timeout} (RpcServerOptions.IdleTimeout).")]
+    [LoggerMessage(1009, LogLevel.Debug, "Closing the connection from {Remote}: idle for {Timeout} (RpcServerOptions.Limits.IdleTimeout).")]
     public static partial void ConnectionIdle(ILogger logger, object? remote, TimeSpan timeout);
 
     [LoggerMessage(1010, LogLevel.Error, "The handler of '{Method}' threw.")]
@@ -43,7 +43,7 @@ internal static partial class RpcGenLog
     [LoggerMessage(1011, LogLevel.Error, "The result of '{Method}' could not be serialized.")]
     public static partial void ResultNotSerialized(ILogger logger, Exception exception, string method);
 
-    [LoggerMessage(1012, LogLevel.Warning, "The response metadata of '{Method}' is over RpcServerOptions.MaxMetadataSize; the error is sent without it.")]
+    [LoggerMessage(1012, LogLevel.Warning, "The response metadata of '{Method}' is over RpcServerOptions.Limits.MaxMetadataSize; the error is sent without it.")]
     public static partial void ResponseMetadataTooLarge(ILogger logger, string method);
 
     [LoggerMessage(1013, LogLevel.Warning, "A cancellation callback of '{Method}' threw.")]
@@ -61,7 +61,7 @@ internal static partial class RpcGenLog
     [LoggerMessage(1017, LogLevel.Warning, "Closing the connection from {Remote}: {Reason}.")]
     public static partial void ConnectionClosedForAbuse(ILogger logger, object? remote, string reason);
 
-    [LoggerMessage(1018, LogLevel.Warning, "Closing the connection from {Remote}: it read none of the {Bytes} bytes queued for it within {Timeout} (RpcServerOptions.ResponseDrainTimeout).")]
+    [LoggerMessage(1018, LogLevel.Warning, "Closing the connection from {Remote}: it read none of the {Bytes} bytes queued for it within {Timeout} (RpcServerOptions.Limits.ResponseDrainTimeout).")]
     public static partial void ResponsesNotRead(ILogger logger, object? remote, long bytes, TimeSpan timeout);
 
     [LoggerMessage(1019, LogLevel.Warning, "{Count} more connection events like the last ('{Event}') in {Interval}, not logged one by one; the last from {Remote}.")]

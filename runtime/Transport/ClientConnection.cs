@@ -187,9 +187,9 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
     private static string ClosedBeforePreface(bool tls) => tls
         ? "the server closed the connection after the TLS handshake, before its RpcGen preface: it may have refused this " +
           "client's certificate (mutual TLS: set RpcClientTlsOptions.ClientCertificate to one the server trusts), or be at " +
-          "its connection limit (RpcServerOptions.MaxConnections); the server's log says which"
+          "its connection limit (RpcServerOptions.Limits.MaxConnections); the server's log says which"
         : "the server closed the connection before its RpcGen preface: it may require TLS (set RpcClientOptions.Tls), or be at " +
-          "its connection limit (RpcServerOptions.MaxConnections); the server's log says which";
+          "its connection limit (RpcServerOptions.Limits.MaxConnections); the server's log says which";
 
     /// <summary>
     /// A server that refuses a connection it accepted (over its connection limit) sends its preface and a GoAway that

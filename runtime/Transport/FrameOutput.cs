@@ -48,7 +48,7 @@ internal sealed class FrameOutput
 
     /// <summary>
     /// Bytes accepted and not yet handed to the transport: what a peer that does not read makes this side hold. A
-    /// server stops reading requests while it is over its bound (RpcServerOptions.MaxResponseBufferSize).
+    /// server stops reading requests while it is over its bound (RpcServerOptions.Limits.MaxResponseBufferSize).
     /// </summary>
     public long QueuedBytes => Volatile.Read(ref _queuedBytes);
 

@@ -15,7 +15,7 @@ public static class DeadlineBurst
         int calls = Arg(args, "--calls", 5000);
         int reps = Arg(args, "--reps", 3);
         int perConnection = Arg(args, "--per-connection", 100);
-        await using var server = new RpcServer(new RpcServerOptions { MaxConcurrentCallsPerConnection = perConnection });
+        await using var server = new RpcServer(new RpcServerOptions { Limits = { MaxConcurrentCallsPerConnection = perConnection } });
         server.Map<ISleepBench>(new SleepBench());
         await server.StartAsync();
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });

@@ -148,7 +148,7 @@ public sealed class MetadataTests
                     RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IMeta>().DescribeAsync());
                     Assert.Equal(RpcStatusCode.ResourceExhausted, error.StatusCode);
                     Assert.True(error.NotProcessed);
-                    Assert.Contains("RpcServerOptions.MaxMetadataSize", error.Message, StringComparison.Ordinal);
+                    Assert.Contains("RpcServerOptions.Limits.MaxMetadataSize", error.Message, StringComparison.Ordinal);
                 }
 
                 // A response whose metadata is over the server's limit fails the call instead of being cut.

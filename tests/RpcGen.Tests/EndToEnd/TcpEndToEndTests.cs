@@ -158,7 +158,7 @@ public sealed class TcpEndToEndTests
     [Fact]
     public async Task OversizeRequest_IsRejectedByTheServer_ConnectionGoesOn()
     {
-        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1, o => o.MaxFrameSize = 4096);
+        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1, o => o.Limits.MaxFrameSize = 4096);
         await using RpcClient client = cluster.CreateClient();
         ICalculator calc = client.CreateProxy<ICalculator>();
 
@@ -302,7 +302,7 @@ public sealed class TcpEndToEndTests
     [Fact]
     public async Task GarbageOnThePort_IsRefused_WhileOtherClientsGoOn()
     {
-        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1, o => o.HandshakeTimeout = TimeSpan.FromSeconds(2));
+        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1, o => o.Limits.HandshakeTimeout = TimeSpan.FromSeconds(2));
         await using RpcClient client = cluster.CreateClient();
         ICalculator calc = client.CreateProxy<ICalculator>();
         Assert.Equal(3, await calc.AddAsync(1, 2));

@@ -31,7 +31,7 @@ public sealed class TlsTests
         var options = new RpcServerOptions { Tls = tls };
         if (handshakeTimeout is { } timeout)
         {
-            options.HandshakeTimeout = timeout;
+            options.Limits.HandshakeTimeout = timeout;
         }
 
         var server = new RpcServer(options);

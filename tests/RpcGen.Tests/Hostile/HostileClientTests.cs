@@ -116,7 +116,7 @@ public sealed class HostileClientTests
     {
         using var closed = new MetricCollector<long>(null, RpcGenMetrics.MeterName, "rpcgen.server.connections_closed");
         var bulk = new Bulk();
-        await using var server = new RpcServer(new RpcServerOptions { ResponseDrainTimeout = TimeSpan.FromSeconds(3) });
+        await using var server = new RpcServer(new RpcServerOptions { Limits = { ResponseDrainTimeout = TimeSpan.FromSeconds(3) } });
         server.Map<IBulk>(bulk);
         await server.StartAsync();
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });
@@ -206,7 +206,7 @@ public sealed class HostileClientTests
     {
         using var closed = new MetricCollector<long>(null, RpcGenMetrics.MeterName, "rpcgen.server.connections_closed");
         var obstinate = new Obstinate();
-        await using var server = new RpcServer(new RpcServerOptions { MaxConcurrentCallsPerConnection = 100, MaxConcurrentCalls = 10_000 });
+        await using var server = new RpcServer(new RpcServerOptions { Limits = { MaxConcurrentCallsPerConnection = 100, MaxConcurrentCalls = 10_000 } });
         server.Map<IObstinate>(obstinate);
         await server.StartAsync();
         try
@@ -259,7 +259,7 @@ public sealed class HostileClientTests
         await using var server = new RpcServer(new RpcServerOptions
         {
             Tls = new RpcServerTlsOptions { Certificate = TestCertificates.Issue(authority, "localhost") },
-            HandshakeTimeout = TimeSpan.FromSeconds(2),
+            Limits = { HandshakeTimeout = TimeSpan.FromSeconds(2) },
             TimeProvider = time,
         });
         server.Map<IObstinate>(new Obstinate());
@@ -384,7 +384,7 @@ public sealed class HostileClientTests
     {
         var logs = new FakeLogCollector();
         using var loggers = LoggerFactory.Create(b => b.AddProvider(new FakeLoggerProvider(logs)).SetMinimumLevel(LogLevel.Debug));
-        await using var server = new RpcServer(new RpcServerOptions { MaxConnections = 1, LoggerFactory = loggers });
+        await using var server = new RpcServer(new RpcServerOptions { Limits = { MaxConnections = 1 }, LoggerFactory = loggers });
         server.Map<IObstinate>(new Obstinate());
         await server.StartAsync();
         await using RawConnection holder = await RawConnection.ConnectAsync(server.Endpoints[0]);
@@ -394,7 +394,7 @@ public sealed class HostileClientTests
         {
             RpcException refused = await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IObstinate>().TrivialAsync());
             _output.WriteLine(refused.Message);
-            Assert.Contains("RpcServerOptions.MaxConnections", refused.Message, StringComparison.Ordinal);
+            Assert.Contains("RpcServerOptions.Limits.MaxConnections", refused.Message, StringComparison.Ordinal);
             Assert.Contains("refused the connection", refused.Message, StringComparison.Ordinal);
         }
 

@@ -83,7 +83,7 @@ public sealed class ServerLimitTests
     public async Task Slowloris_ConnectionsThatSendThePrefaceAndNothingElse_AreClosedAfterIdleTimeout()
     {
         using var closed = new MetricCollector<long>(null, RpcGenMetrics.MeterName, "rpcgen.server.connections_closed");
-        await using RpcServer server = await StartAsync(new RpcServerOptions { IdleTimeout = TimeSpan.FromMilliseconds(500) }, new Gate("s", open: true));
+        await using RpcServer server = await StartAsync(new RpcServerOptions { Limits = { IdleTimeout = TimeSpan.FromMilliseconds(500) } }, new Gate("s", open: true));
         var loris = new List<RawConnection>();
         for (int i = 0; i < 1000; i++)
         {
@@ -110,7 +110,7 @@ public sealed class ServerLimitTests
     public async Task ConnectionsStalledMidFrame_AreClosedAfterFrameTimeout_EvenWithoutAnIdleTimeout()
     {
         using var closed = new MetricCollector<long>(null, RpcGenMetrics.MeterName, "rpcgen.server.connections_closed");
-        await using RpcServer server = await StartAsync(new RpcServerOptions { IdleTimeout = Timeout.InfiniteTimeSpan, FrameTimeout = TimeSpan.FromMilliseconds(400) });
+        await using RpcServer server = await StartAsync(new RpcServerOptions { Limits = { IdleTimeout = Timeout.InfiniteTimeSpan, FrameTimeout = TimeSpan.FromMilliseconds(400) } });
         var stalled = new List<RawConnection>();
         for (int i = 0; i < 100; i++)
         {
@@ -139,7 +139,7 @@ public sealed class ServerLimitTests
     public async Task MaxConnections_RefusesConnectionsBeyondIt_AndServesThemOnceOthersLeave()
     {
         using var refused = new MetricCollector<long>(null, RpcGenMetrics.MeterName, "rpcgen.server.refused");
-        await using RpcServer server = await StartAsync(new RpcServerOptions { MaxConnections = 5 }, new Gate("s", open: true));
+        await using RpcServer server = await StartAsync(new RpcServerOptions { Limits = { MaxConnections = 5 } }, new Gate("s", open: true));
         var held = new List<RawConnection>();
         for (int i = 0; i < 5; i++)
         {
@@ -169,7 +169,7 @@ public sealed class ServerLimitTests
     {
         using var refused = new MetricCollector<long>(null, RpcGenMetrics.MeterName, "rpcgen.server.refused");
         var gate = new Gate("s");
-        await using RpcServer server = await StartAsync(new RpcServerOptions { MaxConcurrentCallsPerConnection = 2 }, gate);
+        await using RpcServer server = await StartAsync(new RpcServerOptions { Limits = { MaxConcurrentCallsPerConnection = 2 } }, gate);
         await using RawConnection raw = await RawConnection.ConnectAsync(server.Endpoints[0]);
         for (uint id = 1; id <= 3; id++)
         {
@@ -193,7 +193,7 @@ public sealed class ServerLimitTests
     public async Task RpcGenClients_QueueCallsBeyondTheServersAnnouncedLimit_InsteadOfBeingRefused()
     {
         var gate = new Gate("s");
-        await using RpcServer server = await StartAsync(new RpcServerOptions { MaxConcurrentCallsPerConnection = 3 }, gate);
+        await using RpcServer server = await StartAsync(new RpcServerOptions { Limits = { MaxConcurrentCallsPerConnection = 3 } }, gate);
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });
         IGate proxy = client.CreateProxy<IGate>();
         Task<string>[] calls = Enumerable.Range(0, 40).Select(_ => proxy.EnterAsync()).ToArray();
@@ -213,7 +213,7 @@ public sealed class ServerLimitTests
     public async Task QueuedCalls_StillEndAtTheirDeadline()
     {
         var gate = new Gate("s");
-        await using RpcServer server = await StartAsync(new RpcServerOptions { MaxConcurrentCallsPerConnection = 1 }, gate);
+        await using RpcServer server = await StartAsync(new RpcServerOptions { Limits = { MaxConcurrentCallsPerConnection = 1 } }, gate);
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] }, Resilience = { Policies = { ["gate/Enter"] = new RpcPolicyOverride { TimeoutMs = 300 } } } });
         IGate proxy = client.CreateProxy<IGate>();
         Task<string> first = proxy.HoldAsync(); // holds the one slot for longer than the next call's deadline
@@ -234,7 +234,7 @@ public sealed class ServerLimitTests
         using var refused = new MetricCollector<long>(null, RpcGenMetrics.MeterName, "rpcgen.server.refused");
         var busy = new Gate("busy");
         var spare = new Gate("spare", open: true);
-        await using RpcServer full = await StartAsync(new RpcServerOptions { MaxConcurrentCalls = 1 }, busy);
+        await using RpcServer full = await StartAsync(new RpcServerOptions { Limits = { MaxConcurrentCalls = 1 } }, busy);
         await using RpcServer other = await StartAsync(new RpcServerOptions(), spare);
 
         await using var first = new RpcClient(new RpcClientOptions { Endpoints = { full.Endpoints[0] } });
@@ -258,7 +258,7 @@ public sealed class ServerLimitTests
     [Fact]
     public async Task CallsTheClientGaveUpOn_FreeTheirSlot_EvenWhileTheirHandlersIgnoreCancellation()
     {
-        await using var server = new RpcServer(new RpcServerOptions { MaxConcurrentCallsPerConnection = 2 });
+        await using var server = new RpcServer(new RpcServerOptions { Limits = { MaxConcurrentCallsPerConnection = 2 } });
         server.Map<IStubborn>(new Stubborn());
         await server.StartAsync();
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });

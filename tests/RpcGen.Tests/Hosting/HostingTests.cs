@@ -267,12 +267,16 @@ public sealed class HostingTests
         await using var server = new AsyncHost(await StartServerHostAsync("c", configuration: c => c.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["RpcGen:Server:Listen:0"] = "127.0.0.1:0",
-            ["RpcGen:Server:MaxConcurrentCallsPerConnection"] = "7",
-            ["RpcGen:Server:IdleTimeout"] = "00:00:42",
+            ["RpcGen:Server:Limits:MaxConcurrentCallsPerConnection"] = "7",
+            ["RpcGen:Server:Limits:IdleTimeout"] = "00:00:42",
+            ["RpcGen:Server:Limits:MaxConcurrentCalls"] = "", // empty: null, no limit
+            ["RpcGen:Server:Deduplication:Window"] = "01:00:00",
         })));
         RpcServer running = server.Host.Services.GetRequiredService<RpcServerHost>().Server!;
-        Assert.Equal(7, running.Options.MaxConcurrentCallsPerConnection);
-        Assert.Equal(TimeSpan.FromSeconds(42), running.Options.IdleTimeout);
+        Assert.Equal(7, running.Options.Limits.MaxConcurrentCallsPerConnection);
+        Assert.Equal(TimeSpan.FromSeconds(42), running.Options.Limits.IdleTimeout);
+        Assert.Null(running.Options.Limits.MaxConcurrentCalls);
+        Assert.Equal(TimeSpan.FromHours(1), running.Options.Deduplication.Window);
         Assert.Equal(2, running.Endpoints.Count); // the configured address and the one added in code
     }
 
@@ -524,7 +528,7 @@ public sealed class HostingTests
                 var withoutTls = new ConfigurationBuilder().AddInMemoryCollection(server.AsEnumerable(makePathsRelative: true)
                     .Where(e => !e.Key.StartsWith("Tls", StringComparison.Ordinal))).Build();
                 RpcServerOptions options = new RpcServerOptions().ApplyConfiguration(withoutTls);
-                Assert.Equal(10000, options.MaxConcurrentCalls);
+                Assert.Equal(10000, options.Limits.MaxConcurrentCalls);
                 bound++;
             }
         }

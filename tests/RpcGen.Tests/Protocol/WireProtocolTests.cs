@@ -153,7 +153,7 @@ public sealed class WireProtocolTests
     [Fact]
     public async Task OversizeFrame_IsRefusedBeforeBuffering_AndItsBodySkipped()
     {
-        (RpcServer server, _) = await StartAsync(o => o.MaxFrameSize = 1024);
+        (RpcServer server, _) = await StartAsync(o => o.Limits.MaxFrameSize = 1024);
         await using (server)
         await using (RawConnection raw = await RawConnection.ConnectAsync(server.Endpoints[0]))
         {
@@ -166,7 +166,7 @@ public sealed class WireProtocolTests
             await raw.DisposeAsync();
         }
 
-        (RpcServer server2, _) = await StartAsync(o => o.MaxFrameSize = 1024);
+        (RpcServer server2, _) = await StartAsync(o => o.Limits.MaxFrameSize = 1024);
         await using (server2)
         await using (RawConnection raw = await RawConnection.ConnectAsync(server2.Endpoints[0]))
         {
