@@ -29,221 +29,231 @@ internal sealed class CallAttempts
     }
 
     /// <summary>
-    /// One attempt: picks an endpoint (or uses <paramref name="pinned"/>), sends, and waits. A request that provably
-    /// never reached a handler (connection refused, or refused by a server that is shutting down) is sent to another
-    /// endpoint, as gRPC's transparent retry does; anything else is the caller's (or the retry policy's) to see. Each
-    /// outcome feeds the endpoint's health, latency and circuit.
+    /// One attempt of <paramref name="call"/>: picks an endpoint (or uses <paramref name="pinned"/>), sends, and waits.
+    /// A request that provably never reached a handler (connection refused, or refused by a server that is shutting
+    /// down) is sent to another endpoint, as gRPC's transparent retry does; anything else is the caller's (or the retry
+    /// policy's) to see. Each outcome feeds the endpoint's health, latency and circuit. <paramref name="cancellationToken"/>
+    /// is the attempt's: the call's, or one a hedging pipeline cancels when another attempt wins.
     /// </summary>
     public ValueTask<AttemptResult> RunAsync<TArguments>(
-        RpcClientMethod method, TArguments arguments, long deadline, ulong hashKey, CallState? state, int attemptNumber,
-        MethodResilience<AttemptResult>? resilience, CancellationToken cancellationToken, RpcEndpointState? pinned = null, RpcOutgoingCall? outgoing = null, long callStart = 0)
+        ClientCall call, TArguments arguments, int attemptNumber, CancellationToken cancellationToken, RpcEndpointState? pinned = null)
         where TArguments : struct, IRpcArguments =>
-        outgoing is null
-            ? RunCoreAsync(method, arguments, deadline, hashKey, state, attemptNumber, resilience, cancellationToken, pinned, null, callStart)
-            : RunInterceptedAsync(method, arguments, deadline, hashKey, state, attemptNumber, resilience, cancellationToken, pinned, outgoing);
+        call.Outgoing is null
+            ? RunCoreAsync(call, arguments, attemptNumber, cancellationToken, pinned, null)
+            : RunInterceptedAsync(call, arguments, attemptNumber, cancellationToken, pinned, call.Outgoing);
 
     /// <summary>
     /// One attempt inside the client's interceptors (attempt level), with headers of its own (a copy of the call's). An
     /// interceptor that throws fails the attempt with what it threw; the retry policy judges it like any failure.
     /// </summary>
     private async ValueTask<AttemptResult> RunInterceptedAsync<TArguments>(
-        RpcClientMethod method, TArguments arguments, long deadline, ulong hashKey, CallState? state, int attemptNumber,
-        MethodResilience<AttemptResult>? resilience, CancellationToken cancellationToken, RpcEndpointState? pinned, RpcOutgoingCall outgoing)
+        ClientCall call, TArguments arguments, int attemptNumber, CancellationToken cancellationToken, RpcEndpointState? pinned, RpcOutgoingCall outgoing)
         where TArguments : struct, IRpcArguments
     {
-        var attempt = new RpcOutgoingCall(method.Descriptor, outgoing.CopyHeaders(), attemptNumber, _client.TimeProvider, deadline, cancellationToken);
+        var attempt = new RpcOutgoingCall(call.Method.Descriptor, outgoing.CopyHeaders(), attemptNumber, _client.TimeProvider, call.Deadline, cancellationToken);
         return await ClientInterceptorChain.RunAsync(_client.Interceptors, attemptLevel: true, attempt,
-            c => RunCoreAsync(method, arguments, deadline, hashKey, state, attemptNumber, resilience, cancellationToken, pinned, c.RequestHeaders, 0)).ConfigureAwait(false);
+            c => RunCoreAsync(call, arguments, attemptNumber, cancellationToken, pinned, c.RequestHeaders)).ConfigureAwait(false);
     }
 
     // Every remote call suspends here (awaiting its response): a pooled builder reuses the state machine's box instead
     // of allocating one per call.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<AttemptResult> RunCoreAsync<TArguments>(
-        RpcClientMethod method, TArguments arguments, long deadline, ulong hashKey, CallState? state, int attemptNumber,
-        MethodResilience<AttemptResult>? resilience, CancellationToken cancellationToken, RpcEndpointState? pinned, RpcMetadata? attemptHeaders, long callStart)
+        ClientCall call, TArguments arguments, int attemptNumber, CancellationToken cancellationToken, RpcEndpointState? pinned, RpcMetadata? attemptHeaders)
         where TArguments : struct, IRpcArguments
     {
-        TimeProvider time = _client.TimeProvider;
-        TriedEndpoints tried = state?.Tried ?? default;
-        RpcException? lastError = null;
-        int maxAttempts = pinned is null ? _client.EndpointSet.All.Length + 2 : 1;
-        CircuitBreakerGroup? breaker = resilience?.Breaker;
-        pinned ??= state?.Sticky;
-        if (pinned is not null)
+        try
         {
-            maxAttempts = 1;
-        }
-
-        for (int transparent = 0; transparent < maxAttempts; transparent++)
-        {
-            // The first attempt of a call that just read the clock (its deadline) starts then: nothing ran in between.
-            long start = transparent == 0 && callStart != 0 ? callStart : time.GetTimestamp();
-            RpcEndpointState? endpoint = pinned;
-            if (endpoint is null && !_picker.TryPick(method, hashKey, ref tried, start, state is not null && transparent == 0, breaker, out endpoint, out RpcException? refused))
+            RpcClientMethod method = call.Method;
+            long deadline = call.Deadline;
+            MethodResilience<AttemptResult>? resilience = call.Policies;
+            long callStart = attemptNumber == 0 ? call.FirstAttemptStart : 0;
+            TimeProvider time = _client.TimeProvider;
+            ulong hashKey = call.HashKey;
+            TriedEndpoints tried = call.Tried;
+            RpcException? lastError = null;
+            int maxAttempts = pinned is null ? _client.EndpointSet.All.Length + 2 : 1;
+            CircuitBreakerGroup? breaker = resilience?.Breaker;
+            pinned ??= call.Sticky;
+            if (pinned is not null)
             {
-                return AttemptResult.Failed(refused);
+                maxAttempts = 1;
             }
 
-            if (endpoint is null)
+            for (int transparent = 0; transparent < maxAttempts; transparent++)
             {
-                break;
-            }
-
-            if (System.Diagnostics.Activity.Current is { } attemptSpan && attemptSpan.Source == Telemetry.RpcGenTracing.Source)
-            {
-                EndpointSet set = _client.EndpointSet;
-                string? home = method.HasHashKey && method.Balancer is ConsistentHashLoadBalancer hashing ? hashing.HomeOf(hashKey)?.Endpoint.ToString() : null;
-                Telemetry.RpcGenTracing.AttemptEvent(attemptSpan, attemptNumber + 1, transparent, endpoint.Endpoint.ToString(), pinned is not null ? "pinned" : method.Balancer.Name,
-                    set.All.Length, set.Candidates.Length, tried.Count, set.Panic, home);
-            }
-
-            state?.AddTried(endpoint.Id);
-            breaker?.OnAttempt(endpoint.Id, start);
-            long attemptDeadline = deadline;
-            if (resilience is { PerAttemptTimeoutMs: > 0 })
-            {
-                attemptDeadline = Math.Min(deadline, start + (resilience.PerAttemptTimeoutMs * time.TimestampFrequency / 1000));
-            }
-
-            RpcMetadata? credentialed = null;
-            bool waited = false; // true once the attempt awaited something (credentials, a connection, a slot): the clock is read again to send
-            if (_client.Options.Credentials is { } credentials)
-            {
-                waited = true;
-                if (!endpoint.Endpoint.IsInProcess && _client.Options.Tls is null && !_client.Options.AllowCredentialsOverPlainText)
+                // The first attempt of a call that just read the clock (its deadline) starts then: nothing ran in between.
+                long start = transparent == 0 && callStart != 0 ? callStart : time.GetTimestamp();
+                RpcEndpointState? endpoint = pinned;
+                if (endpoint is null && !_picker.TryPick(method, hashKey, ref tried, start, resilience is not null && transparent == 0, breaker, out endpoint, out RpcException? refused))
                 {
-                    return AttemptResult.Failed(new RpcException(RpcStatusCode.Unauthenticated,
-                        $"Refusing to send the credentials of '{method.Descriptor.FullName}' to {endpoint.Endpoint} over plain TCP, where anyone on the path can read them: use TLS (RpcClientOptions.Tls), or set RpcClientOptions.AllowCredentialsOverPlainText."));
+                    return AttemptResult.Failed(refused);
                 }
 
+                if (endpoint is null)
+                {
+                    break;
+                }
+
+                if (System.Diagnostics.Activity.Current is { } attemptSpan && attemptSpan.Source == Telemetry.RpcGenTracing.Source)
+                {
+                    EndpointSet set = _client.EndpointSet;
+                    string? home = method.HasHashKey && method.Balancer is ConsistentHashLoadBalancer hashing ? hashing.HomeOf(hashKey)?.Endpoint.ToString() : null;
+                    Telemetry.RpcGenTracing.AttemptEvent(attemptSpan, attemptNumber + 1, transparent, endpoint.Endpoint.ToString(), pinned is not null ? "pinned" : method.Balancer.Name,
+                        set.All.Length, set.Candidates.Length, tried.Count, set.Panic, home);
+                }
+
+                call.AddTried(endpoint.Id);
+                breaker?.OnAttempt(endpoint.Id, start);
+                long attemptDeadline = deadline;
+                if (resilience is { PerAttemptTimeoutMs: > 0 })
+                {
+                    attemptDeadline = Math.Min(deadline, start + (resilience.PerAttemptTimeoutMs * time.TimestampFrequency / 1000));
+                }
+
+                RpcMetadata? credentialed = null;
+                bool waited = false; // true once the attempt awaited something (credentials, a connection, a slot): the clock is read again to send
+                if (_client.Options.Credentials is { } credentials)
+                {
+                    waited = true;
+                    if (!endpoint.Endpoint.IsInProcess && _client.Options.Tls is null && !_client.Options.AllowCredentialsOverPlainText)
+                    {
+                        return AttemptResult.Failed(new RpcException(RpcStatusCode.Unauthenticated,
+                            $"Refusing to send the credentials of '{method.Descriptor.FullName}' to {endpoint.Endpoint} over plain TCP, where anyone on the path can read them: use TLS (RpcClientOptions.Tls), or set RpcClientOptions.AllowCredentialsOverPlainText."));
+                    }
+
+                    try
+                    {
+                        credentialed = RpcMetadata.CopyOf(attemptHeaders ?? RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders));
+
+                        await credentials.ApplyAsync(credentialed, method.Descriptor, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (Exception ex)
+                    {
+                        return AttemptResult.Failed(ex is RpcException or OperationCanceledException ? ex
+                            : new RpcException(RpcStatusCode.Unauthenticated, $"The credentials of '{method.Descriptor.FullName}' could not be obtained: {ex.Message}", ex));
+                    }
+                }
+
+                _client.CallStarted(endpoint);
+                ClientConnection connection;
+                PendingCall? pending;
                 try
                 {
-                    credentialed = RpcMetadata.CopyOf(attemptHeaders ?? RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders));
+                    ValueTask<CallStart> starting = StartAsync(endpoint, method, attemptDeadline, cancellationToken);
+                    waited |= !starting.IsCompleted;
+                    CallStart started = await starting.ConfigureAwait(false);
+                    if (started.Error is not null)
+                    {
+                        _client.CallEnded(endpoint, start, CallOutcome.Neutral);
+                        return AttemptResult.Failed(started.Error);
+                    }
 
-                    await credentials.ApplyAsync(credentialed, method.Descriptor, cancellationToken).ConfigureAwait(false);
+                    connection = started.Connection!;
+                    pending = started.Call;
+                    if (pending is null)
+                    {
+                        // The connection began draining between the pick and now; the next attempt opens another.
+                        _client.CallEnded(endpoint, start, CallOutcome.Neutral);
+                        continue;
+                    }
                 }
-                catch (Exception ex)
+                catch (RpcException ex) when (ex.NotProcessed && ex.StatusCode != RpcStatusCode.DeadlineExceeded)
                 {
-                    return AttemptResult.Failed(ex is RpcException or OperationCanceledException ? ex
-                        : new RpcException(RpcStatusCode.Unauthenticated, $"The credentials of '{method.Descriptor.FullName}' could not be obtained: {ex.Message}", ex));
-                }
-            }
+                    if (System.Diagnostics.Activity.Current is { } connectSpan && connectSpan.Source == Telemetry.RpcGenTracing.Source)
+                    {
+                        Telemetry.RpcGenTracing.AttemptFailedEvent(connectSpan, attemptNumber + 1, endpoint.Endpoint.ToString(), ex);
+                    }
 
-            _client.CallStarted(endpoint);
-            ClientConnection connection;
-            PendingCall? call;
-            try
-            {
-                ValueTask<CallStart> starting = StartAsync(endpoint, method, attemptDeadline, cancellationToken);
-                waited |= !starting.IsCompleted;
-                CallStart started = await starting.ConfigureAwait(false);
-                if (started.Error is not null)
-                {
-                    _client.CallEnded(endpoint, start, CallOutcome.Neutral);
-                    return AttemptResult.Failed(started.Error);
-                }
-
-                connection = started.Connection!;
-                call = started.Call;
-                if (call is null)
-                {
-                    // The connection began draining between the pick and now; the next attempt opens another.
-                    _client.CallEnded(endpoint, start, CallOutcome.Neutral);
-                    continue;
-                }
-            }
-            catch (RpcException ex) when (ex.NotProcessed && ex.StatusCode != RpcStatusCode.DeadlineExceeded)
-            {
-                if (System.Diagnostics.Activity.Current is { } connectSpan && connectSpan.Source == Telemetry.RpcGenTracing.Source)
-                {
-                    Telemetry.RpcGenTracing.AttemptFailedEvent(connectSpan, attemptNumber + 1, endpoint.Endpoint.ToString(), ex);
-                }
-
-                _client.CallEnded(endpoint, start, CallOutcome.ConnectFailure);
-                breaker?.Record(endpoint, failure: true, time.GetTimestamp());
-                lastError = ex;
-                tried = tried.Add(endpoint.Id);
-                continue;
-            }
-            catch (Exception ex)
-            {
-                _client.CallEnded(endpoint, start, CallOutcome.Neutral);
-                return AttemptResult.Failed(ex);
-            }
-
-            // One timestamp for the deadline timer and the timeout the request carries: the attempt's start, unless it
-            // waited since (the few statements between start and here take well under a microsecond).
-            long sendAt = waited ? time.GetTimestamp() : start;
-            call.Arm(cancellationToken, attemptDeadline, time, sendAt);
-            FrameFlags flags = attemptNumber > 0 ? FrameFlags.RetryAttempt : FrameFlags.None;
-            RpcMetadata? headers = credentialed ?? attemptHeaders ?? RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders);
-            if (System.Diagnostics.Activity.Current is { } span && span.Source == Telemetry.RpcGenTracing.Source)
-            {
-                headers = Telemetry.RpcGenTracing.Inject(span, headers); // W3C trace context, so the server's span is its child
-            }
-            if (!RequestWriter.TryWrite(method, ref arguments, connection, call, attemptDeadline, time, sendAt, flags, state, headers, _client.Options.Connection.MaxMetadataSize, out RpcException? writeError))
-            {
-                if (writeError is not null)
-                {
-                    connection.Return(call);
-                    _client.CallEnded(endpoint, start, CallOutcome.Neutral);
-                    return AttemptResult.Failed(writeError);
-                }
-
-                // The connection closed before the frame left: nothing was sent, try elsewhere.
-            }
-
-            ResponseData response = await call.AsValueTask().ConfigureAwait(false);
-            if (response.Error is { } error)
-            {
-                connection.Return(call);
-                CallOutcome outcome = Classify(error);
-                _client.CallEnded(endpoint, start, outcome);
-                if (outcome != CallOutcome.Neutral)
-                {
-                    breaker?.Record(endpoint, outcome == CallOutcome.Failure, time.GetTimestamp()); // cancellations say nothing
-                }
-
-                if (System.Diagnostics.Activity.Current is { } failedSpan && failedSpan.Source == Telemetry.RpcGenTracing.Source)
-                {
-                    Telemetry.RpcGenTracing.AttemptFailedEvent(failedSpan, attemptNumber + 1, endpoint.Endpoint.ToString(), error);
-                }
-
-                if (error is RpcException { NotProcessed: true } rpc && transparent + 1 < maxAttempts && time.GetTimestamp() < deadline && !cancellationToken.IsCancellationRequested)
-                {
-                    lastError = rpc;
+                    _client.CallEnded(endpoint, start, CallOutcome.ConnectFailure);
+                    breaker?.Record(endpoint, failure: true, time.GetTimestamp());
+                    lastError = ex;
                     tried = tried.Add(endpoint.Id);
                     continue;
                 }
-
-                if (state is not null && resilience is { Deduplicate: true, Idempotent: false } && error is RpcException { NotProcessed: false })
+                catch (Exception ex)
                 {
-                    state.Sticky = endpoint; // the request reached this server: only its window can deduplicate a retry
+                    _client.CallEnded(endpoint, start, CallOutcome.Neutral);
+                    return AttemptResult.Failed(ex);
                 }
 
-                if (error is RpcException { StatusCode: RpcStatusCode.DeadlineExceeded } timedOut && attemptDeadline < deadline && time.GetTimestamp() < deadline)
+                // One timestamp for the deadline timer and the timeout the request carries: the attempt's start, unless it
+                // waited since (the few statements between start and here take well under a microsecond).
+                long sendAt = waited ? time.GetTimestamp() : start;
+                pending.Arm(cancellationToken, attemptDeadline, time, sendAt);
+                FrameFlags flags = attemptNumber > 0 ? FrameFlags.RetryAttempt : FrameFlags.None;
+                RpcMetadata? headers = credentialed ?? attemptHeaders ?? RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders);
+                if (System.Diagnostics.Activity.Current is { } span && span.Source == Telemetry.RpcGenTracing.Source)
                 {
-                    return AttemptResult.Failed(new RpcException(RpcStatusCode.DeadlineExceeded,
-                        $"An attempt of '{method.Descriptor.FullName}' passed its own timeout of {resilience!.PerAttemptTimeoutMs} ms (PerAttemptTimeoutMs).", error)
+                    headers = Telemetry.RpcGenTracing.Inject(span, headers); // W3C trace context, so the server's span is its child
+                }
+                if (!RequestWriter.TryWrite(call, new RequestFrame(connection, pending, attemptDeadline, sendAt, flags, headers), ref arguments, out RpcException? writeError))
+                {
+                    if (writeError is not null)
                     {
-                        AttemptTimedOut = true,
-                        Endpoint = timedOut.Endpoint,
-                    });
+                        connection.Return(pending);
+                        _client.CallEnded(endpoint, start, CallOutcome.Neutral);
+                        return AttemptResult.Failed(writeError);
+                    }
+
+                    // The connection closed before the frame left: nothing was sent, try elsewhere.
                 }
 
-                return AttemptResult.Failed(error);
+                ResponseData response = await pending.AsValueTask().ConfigureAwait(false);
+                if (response.Error is { } error)
+                {
+                    connection.Return(pending);
+                    CallOutcome outcome = Classify(error);
+                    _client.CallEnded(endpoint, start, outcome);
+                    if (outcome != CallOutcome.Neutral)
+                    {
+                        breaker?.Record(endpoint, outcome == CallOutcome.Failure, time.GetTimestamp()); // cancellations say nothing
+                    }
+
+                    if (System.Diagnostics.Activity.Current is { } failedSpan && failedSpan.Source == Telemetry.RpcGenTracing.Source)
+                    {
+                        Telemetry.RpcGenTracing.AttemptFailedEvent(failedSpan, attemptNumber + 1, endpoint.Endpoint.ToString(), error);
+                    }
+
+                    if (error is RpcException { NotProcessed: true } rpc && transparent + 1 < maxAttempts && time.GetTimestamp() < deadline && !cancellationToken.IsCancellationRequested)
+                    {
+                        lastError = rpc;
+                        tried = tried.Add(endpoint.Id);
+                        continue;
+                    }
+
+                    if (resilience is { Deduplicate: true, Idempotent: false, Broadcast: false } && error is RpcException { NotProcessed: false })
+                    {
+                        call.Sticky = endpoint; // the request reached this server: only its window can deduplicate a retry
+                    }
+
+                    if (error is RpcException { StatusCode: RpcStatusCode.DeadlineExceeded } timedOut && attemptDeadline < deadline && time.GetTimestamp() < deadline)
+                    {
+                        return AttemptResult.Failed(new RpcException(RpcStatusCode.DeadlineExceeded,
+                            $"An attempt of '{method.Descriptor.FullName}' passed its own timeout of {resilience!.PerAttemptTimeoutMs} ms (PerAttemptTimeoutMs).", error)
+                        {
+                            AttemptTimedOut = true,
+                            Endpoint = timedOut.Endpoint,
+                        });
+                    }
+
+                    return AttemptResult.Failed(error);
+                }
+
+                connection.Return(pending);
+                long end = time.GetTimestamp();
+                _client.CallEnded(endpoint, start, CallOutcome.Success, end);
+                breaker?.Record(endpoint, failure: false, end);
+                resilience?.Latency?.Record(end - start);
+                return new AttemptResult(response, connection.Remote);
             }
 
-            connection.Return(call);
-            long end = time.GetTimestamp();
-            _client.CallEnded(endpoint, start, CallOutcome.Success, end);
-            breaker?.Record(endpoint, failure: false, end);
-            resilience?.Latency?.Record(end - start);
-            return new AttemptResult(response, connection.Remote);
+            return AttemptResult.Failed(lastError ?? new RpcException(RpcStatusCode.Unavailable, $"No endpoint could take '{method.Descriptor.FullName}'.") { NotProcessed = true });
         }
-
-        return AttemptResult.Failed(lastError ?? new RpcException(RpcStatusCode.Unavailable, $"No endpoint could take '{method.Descriptor.FullName}'.") { NotProcessed = true });
+        finally
+        {
+            ClientCall.Return(call, CallOwner.Attempt);
+        }
     }
 
     /// <summary>A connection and a call started on it, or the error (deadline, cancellation) that ended the wait for them.</summary>

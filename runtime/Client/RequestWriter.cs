@@ -7,6 +7,9 @@ using RpcGen.Transport;
 
 namespace RpcGen.Client;
 
+/// <summary>Where one attempt's request goes and how: its connection and call slot, deadline, send time, flags, headers.</summary>
+internal readonly record struct RequestFrame(ClientConnection Connection, PendingCall Pending, long Deadline, long SentAt, FrameFlags Flags, RpcMetadata? Headers);
+
 /// <summary>Builds a request frame (header, request prefix, the arguments' JSON) in place and queues it on a connection.</summary>
 internal static class RequestWriter
 {
@@ -14,24 +17,27 @@ internal static class RequestWriter
     /// Serializes the arguments straight behind the frame header in a per-thread buffer and queues the frame. Returns
     /// false when the frame was not sent; <paramref name="error"/> is set when it must not be retried either.
     /// </summary>
-    public static bool TryWrite<TArguments>(
-        RpcClientMethod method, ref TArguments arguments, ClientConnection connection, PendingCall call,
-        long deadline, TimeProvider time, long now, FrameFlags flags, CallState? state, RpcMetadata? headers, int maxMetadataSize, out RpcException? error)
+    public static bool TryWrite<TArguments>(ClientCall call, in RequestFrame frame, ref TArguments arguments, out RpcException? error)
         where TArguments : struct, IRpcArguments
     {
         error = null;
+        RpcClientMethod method = call.Method;
+        ClientConnection connection = frame.Connection;
+        PendingCall pending = frame.Pending;
         uint timeoutMs = 0;
-        if (deadline != long.MaxValue)
+        if (frame.Deadline != long.MaxValue)
         {
-            double remaining = time.GetElapsedTime(now, deadline).TotalMilliseconds;
+            double remaining = call.Client.TimeProvider.GetElapsedTime(frame.SentAt, frame.Deadline).TotalMilliseconds;
             timeoutMs = remaining <= 1 ? 1u : (uint)Math.Min(Math.Ceiling(remaining), uint.MaxValue);
         }
 
         byte[] name = method.NameUtf8;
-        bool hasCallId = state is not null && state.CallId != Guid.Empty;
+        bool hasCallId = call.CallId != Guid.Empty;
+        RpcMetadata? headers = frame.Headers;
+        int maxMetadataSize = call.Client.Options.Connection.MaxMetadataSize;
         if (headers is not null && headers.EncodedLength > maxMetadataSize)
         {
-            if (connection.TryRemove(call))
+            if (connection.TryRemove(pending))
             {
                 error = new RpcException(RpcStatusCode.ResourceExhausted,
                     $"The request metadata of '{method.Descriptor.FullName}' is {headers.EncodedLength} bytes, over the limit of {maxMetadataSize} (RpcClientOptions.Connection.MaxMetadataSize); nothing was sent.")
@@ -47,65 +53,53 @@ internal static class RequestWriter
         FrameWriterCache cache = FrameWriterCache.Rent();
         try
         {
-            PooledBuffer buffer = cache.Buffer;
-            buffer.GetSpan(prefix);
-            buffer.Advance(prefix);
-            Utf8JsonWriter writer = cache.Writer;
-            writer.Reset(buffer);
-            try
+            var body = new ArgumentsBody<TArguments>(arguments);
+            switch (cache.WriteBody(prefix, ref body, connection.MaxFrameBytes, out int bodyLength, out Exception? serializationError))
             {
-                arguments.Write(writer);
-                writer.Flush();
-            }
-            catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException)
-            {
-                if (connection.TryRemove(call))
-                {
-                    error = new RpcException(RpcStatusCode.InvalidArgument, $"The arguments of '{method.Descriptor.FullName}' could not be serialized: {ex.Message}", ex) { NotProcessed = true };
-                }
-
-                return false;
-            }
-
-            int bodyLength = buffer.WrittenCount - ProtocolConstants.HeaderLength;
-            if (bodyLength > connection.MaxFrameBytes)
-            {
-                if (connection.TryRemove(call))
-                {
-                    error = new RpcException(
-                        RpcStatusCode.ResourceExhausted,
-                        $"The request for '{method.Descriptor.FullName}' is {bodyLength} bytes, over the maximum frame size of {connection.MaxFrameBytes} bytes (RpcClientOptions.Connection.MaxFrameSize).")
+                case BodyOutcome.NotSerializable:
+                    if (connection.TryRemove(pending))
                     {
-                        NotProcessed = true,
-                    };
-                }
+                        error = new RpcException(RpcStatusCode.InvalidArgument,
+                            $"The arguments of '{method.Descriptor.FullName}' could not be serialized: {serializationError!.Message}", serializationError) { NotProcessed = true };
+                    }
 
-                return false;
+                    return false;
+                case BodyOutcome.TooLarge:
+                    if (connection.TryRemove(pending))
+                    {
+                        error = new RpcException(RpcStatusCode.ResourceExhausted,
+                            $"The request for '{method.Descriptor.FullName}' is {bodyLength} bytes, over the maximum frame size of {connection.MaxFrameBytes} bytes (RpcClientOptions.Connection.MaxFrameSize).")
+                        {
+                            NotProcessed = true,
+                        };
+                    }
+
+                    return false;
             }
 
-            Span<byte> frame = buffer.WrittenSpanWritable;
+            Span<byte> bytes = cache.Buffer.WrittenSpanWritable;
             Span<byte> callId = stackalloc byte[hasCallId ? RequestBody.CallIdLength : 0];
             if (hasCallId)
             {
-                state!.CallId.TryWriteBytes(callId);
+                call.CallId.TryWriteBytes(callId);
             }
 
-            FrameEncoder.WriteRequest(frame, call.Id, flags, timeoutMs, name, callId, headers);
-            if (connection.TrySendRequest(call, frame, out bool closed))
+            FrameEncoder.WriteRequest(bytes, pending.Id, frame.Flags, timeoutMs, name, callId, headers);
+            if (connection.TrySendRequest(pending, bytes, out bool closed))
             {
                 if (Telemetry.RpcGenMetrics.ClientRequestSize.Enabled)
                 {
                     System.Diagnostics.TagList tags = Telemetry.RpcGenMetrics.CallTags(method.Descriptor.Service.Name, method.Descriptor.Name);
                     Telemetry.RpcGenMetrics.AddServer(ref tags, connection.Remote);
-                    Telemetry.RpcGenMetrics.ClientRequestSize.Record(frame.Length - prefix, tags);
+                    Telemetry.RpcGenMetrics.ClientRequestSize.Record(bytes.Length - prefix, tags);
                 }
 
                 return true;
             }
 
-            if (closed && connection.TryRemove(call))
+            if (closed && connection.TryRemove(pending))
             {
-                call.Fail(new RpcException(RpcStatusCode.Unavailable, $"The connection to {connection.Remote} closed before the request was sent.")
+                pending.Fail(new RpcException(RpcStatusCode.Unavailable, $"The connection to {connection.Remote} closed before the request was sent.")
                 {
                     NotProcessed = true,
                     Endpoint = connection.Remote,
@@ -118,5 +112,16 @@ internal static class RequestWriter
         {
             FrameWriterCache.Return(cache);
         }
+    }
+
+    /// <summary>The arguments as a frame body.</summary>
+    private readonly struct ArgumentsBody<TArguments> : IFrameBody
+        where TArguments : struct, IRpcArguments
+    {
+        private readonly TArguments _arguments;
+
+        public ArgumentsBody(TArguments arguments) => _arguments = arguments;
+
+        public void Write(Utf8JsonWriter writer) => _arguments.Write(writer);
     }
 }

@@ -27,88 +27,80 @@ internal sealed class ResilientCalls
         _attempts = attempts;
     }
 
-    public ValueTask<AttemptResult> SendAsync<TArguments>(
-        RpcClientMethod method, MethodResilience<AttemptResult> resilience, TArguments arguments, CallDeadline deadline, ulong hashKey, RpcOutgoingCall? outgoing,
-        CancellationToken cancellationToken)
+    public ValueTask<AttemptResult> SendAsync<TArguments>(ClientCall call, TArguments arguments)
         where TArguments : struct, IRpcArguments
     {
-        if (resilience.Outer is { } outer)
+        if (call.Policies!.Outer is { } outer)
         {
             return outer.ExecuteAsync(
                 static async (s, token) =>
                 {
-                    AttemptResult result = await s.Calls.ResilientSendAsync(s.Method, s.Resilience, s.Arguments, s.Deadline, s.HashKey, s.Outgoing, token).ConfigureAwait(false);
+                    AttemptResult result = await s.Calls.ResilientSendAsync(s.Call, s.Arguments).ConfigureAwait(false);
                     result.ThrowIfFailed(); // the user's strategies see failures the way they expect them
                     return result;
                 },
-                new OuterState<TArguments>(this, method, resilience, arguments, deadline, hashKey, outgoing),
-                cancellationToken);
+                new OuterState<TArguments>(this, call, arguments),
+                call.CancellationToken);
         }
 
-        return ResilientSendAsync(method, resilience, arguments, deadline, hashKey, outgoing, cancellationToken);
+        return ResilientSendAsync(call, arguments);
     }
 
-    private readonly record struct OuterState<TArguments>(
-        ResilientCalls Calls, RpcClientMethod Method, MethodResilience<AttemptResult> Resilience, TArguments Arguments, CallDeadline Deadline, ulong HashKey,
-        RpcOutgoingCall? Outgoing);
+    private readonly record struct OuterState<TArguments>(ResilientCalls Calls, ClientCall Call, TArguments Arguments);
 
-    private readonly record struct AttemptState<TArguments>(CallAttempts Attempts, RpcClientMethod Method, TArguments Arguments, ulong HashKey, RpcOutgoingCall? Outgoing);
+    private readonly record struct AttemptState<TArguments>(CallAttempts Attempts, ClientCall Call, TArguments Arguments);
 
     /// <summary>Broadcast, hedging, or a first attempt that enters the retry pipeline only when it failed retryably.</summary>
-    private async ValueTask<AttemptResult> ResilientSendAsync<TArguments>(
-        RpcClientMethod method, MethodResilience<AttemptResult> resilience, TArguments arguments, CallDeadline deadline, ulong hashKey, RpcOutgoingCall? outgoing,
-        CancellationToken cancellationToken)
+    private async ValueTask<AttemptResult> ResilientSendAsync<TArguments>(ClientCall call, TArguments arguments)
         where TArguments : struct, IRpcArguments
     {
-        if (resilience.Broadcast)
-        {
-            return await BroadcastAsync(method, resilience, arguments, deadline.Timestamp, outgoing, cancellationToken).ConfigureAwait(false);
-        }
-
-        bool hedged = resilience.HedgingPipeline is not null && !deadline.ServingRetry;
-        CallState state = CallState.Rent(resilience, deadline.Timestamp, deadline.ServingRetry, cancellationToken, concurrent: hedged);
+        MethodResilience<AttemptResult> resilience = call.Policies!;
         try
         {
+            if (resilience.Broadcast)
+            {
+                return await BroadcastAsync(call, arguments).ConfigureAwait(false);
+            }
+
+            bool hedged = call.Concurrent;
             if (resilience.Retry is not null || hedged)
             {
-                resilience.Budget.Deposit(deadline.Start);
+                resilience.Budget.Deposit(call.Start);
             }
 
             if (hedged)
             {
-                return await ThroughPipelineAsync(resilience.HedgingPipeline!, method, arguments, hashKey, state, outgoing, cancellationToken).ConfigureAwait(false);
+                return await ThroughPipelineAsync(resilience.HedgingPipeline!, call, arguments).ConfigureAwait(false);
             }
 
-            AttemptResult first = await _attempts.RunAsync(method, arguments, deadline.Timestamp, hashKey, state, state.NextAttempt(), resilience, cancellationToken, outgoing: outgoing).ConfigureAwait(false);
-            if (first.Error is null || resilience.RetryPipeline is null || !resilience.ShouldRetry(state, first.Error, 0, commit: false))
+            AttemptResult first = await _attempts.RunAsync(call, arguments, call.NextAttempt(), call.CancellationToken).ConfigureAwait(false);
+            if (first.Error is null || resilience.RetryPipeline is null || !resilience.ShouldRetry(call, first.Error, 0, commit: false))
             {
                 return first;
             }
 
-            state.ReplayFirst = first.Error;
-            return await ThroughPipelineAsync(resilience.RetryPipeline, method, arguments, hashKey, state, outgoing, cancellationToken).ConfigureAwait(false);
+            call.ReplayFirst = first.Error;
+            return await ThroughPipelineAsync(resilience.RetryPipeline, call, arguments).ConfigureAwait(false);
         }
         finally
         {
-            CallState.Return(state);
+            ClientCall.Return(call, CallOwner.Policies);
         }
     }
 
-    /// <summary>Runs attempts through a Polly.Core pipeline (retry or hedging) with the call's state in its context.</summary>
-    private async ValueTask<AttemptResult> ThroughPipelineAsync<TArguments>(
-        ResiliencePipeline<AttemptResult> pipeline, RpcClientMethod method, TArguments arguments, ulong hashKey, CallState state, RpcOutgoingCall? outgoing,
-        CancellationToken cancellationToken)
+    /// <summary>Runs attempts through a Polly.Core pipeline (retry or hedging) with the call in its context.</summary>
+    private async ValueTask<AttemptResult> ThroughPipelineAsync<TArguments>(ResiliencePipeline<AttemptResult> pipeline, ClientCall call, TArguments arguments)
         where TArguments : struct, IRpcArguments
     {
-        ResilienceContext context = ResilienceContextPool.Shared.Get(method.Descriptor.FullName, cancellationToken);
+        ResilienceContext context = ResilienceContextPool.Shared.Get(call.Method.Descriptor.FullName, call.CancellationToken);
         try
         {
-            MethodResilience.Attach(context, state);
+            MethodResilience.Attach(context, call);
             Outcome<AttemptResult> outcome = await pipeline.ExecuteOutcomeAsync(
                 static (c, s) => PipelineAttemptAsync(c, s),
                 context,
-                new AttemptState<TArguments>(_attempts, method, arguments, hashKey, outgoing)).ConfigureAwait(false);
-            if (outcome.Exception is HedgeSkippedException && Volatile.Read(ref state.LastError) is { } real)
+                new AttemptState<TArguments>(_attempts, call, arguments)).ConfigureAwait(false);
+            if (outcome.Exception is HedgeSkippedException && Volatile.Read(ref call.LastError) is { } real)
             {
                 // A skipped hedge ended the call after a sent attempt failed: the caller sees that attempt's error.
                 return AttemptResult.Failed(real);
@@ -126,25 +118,24 @@ internal sealed class ResilientCalls
     private static async ValueTask<Outcome<AttemptResult>> PipelineAttemptAsync<TArguments>(ResilienceContext context, AttemptState<TArguments> s)
         where TArguments : struct, IRpcArguments
     {
-        CallState state = MethodResilience.State(context);
-        if (state.ReplayFirst is { } first)
+        ClientCall call = s.Call;
+        if (call.ReplayFirst is { } first)
         {
-            state.ReplayFirst = null;
+            call.ReplayFirst = null;
             return Outcome.FromException<AttemptResult>(first);
         }
 
-        var resilience = (MethodResilience<AttemptResult>)state.Resilience;
-        int attempt = state.NextAttempt();
-        if (attempt > 0 && state.Concurrent && !resilience.MayHedge(state))
+        int attempt = call.NextAttempt();
+        if (attempt > 0 && call.Concurrent && !call.Policies!.MayHedge(call))
         {
             // A handled failure, so that the hedging strategy keeps waiting for the attempts already out.
-            return Outcome.FromException<AttemptResult>(new HedgeSkippedException(s.Method.Descriptor.FullName));
+            return Outcome.FromException<AttemptResult>(new HedgeSkippedException(call.Method.Descriptor.FullName));
         }
 
-        AttemptResult result = await s.Attempts.RunAsync(s.Method, s.Arguments, state.Deadline, s.HashKey, state, attempt, resilience, context.CancellationToken, outgoing: s.Outgoing).ConfigureAwait(false);
+        AttemptResult result = await s.Attempts.RunAsync(call, s.Arguments, attempt, context.CancellationToken).ConfigureAwait(false);
         if (result.Error is { } error)
         {
-            Volatile.Write(ref state.LastError, error);
+            Volatile.Write(ref call.LastError, error);
             return Outcome.FromException<AttemptResult>(error);
         }
 
@@ -152,10 +143,11 @@ internal sealed class ResilientCalls
     }
 
     /// <summary>Calls every available endpoint at once; fails with every endpoint's error if any failed.</summary>
-    private async ValueTask<AttemptResult> BroadcastAsync<TArguments>(
-        RpcClientMethod method, MethodResilience<AttemptResult> resilience, TArguments arguments, long deadline, RpcOutgoingCall? outgoing, CancellationToken cancellationToken)
+    private async ValueTask<AttemptResult> BroadcastAsync<TArguments>(ClientCall call, TArguments arguments)
         where TArguments : struct, IRpcArguments
     {
+        RpcClientMethod method = call.Method;
+        CancellationToken cancellationToken = call.CancellationToken;
         RpcEndpointState[] endpoints = _client.EndpointSet.Candidates;
         if (endpoints.Length == 0)
         {
@@ -165,7 +157,7 @@ internal sealed class ResilientCalls
         var attempts = new Task<AttemptResult>[endpoints.Length];
         for (int i = 0; i < endpoints.Length; i++)
         {
-            attempts[i] = _attempts.RunAsync(method, arguments, deadline, 0, null, 0, resilience, cancellationToken, endpoints[i], outgoing).AsTask();
+            attempts[i] = _attempts.RunAsync(call, arguments, 0, cancellationToken, endpoints[i]).AsTask();
         }
 
         AttemptResult[] results = await Task.WhenAll(attempts).ConfigureAwait(false); // attempts return failures, never throw

@@ -149,31 +149,36 @@ public sealed class RpcCallInvoker
 
         CallDeadline deadline = CallDeadline.Begin(method, _client.TimeProvider);
         ulong hashKey = method.HasHashKey ? arguments.GetHashKey() : 0;
-        return _client.Interceptors.Length > 0
-            ? InterceptedSendAsync(method, arguments, deadline, hashKey, cancellationToken)
-            : Send(method, arguments, deadline, hashKey, null, cancellationToken);
+        bool intercepted = _client.Interceptors.Length > 0;
+        ClientCall call = ClientCall.Rent(_client, method, deadline, hashKey, intercepted, cancellationToken);
+        return intercepted ? InterceptedSendAsync(call, arguments) : Send(call, arguments);
     }
 
-    private ValueTask<AttemptResult> Send<TArguments>(
-        RpcClientMethod method, TArguments arguments, CallDeadline deadline, ulong hashKey, RpcOutgoingCall? outgoing, CancellationToken cancellationToken)
+    private ValueTask<AttemptResult> Send<TArguments>(ClientCall call, TArguments arguments)
         where TArguments : struct, IRpcArguments =>
-        method.Resilience is { } resilience
-            ? _resilient.SendAsync(method, resilience, arguments, deadline, hashKey, outgoing, cancellationToken)
-            : _attempts.RunAsync(method, arguments, deadline.Timestamp, hashKey, null, 0, null, cancellationToken, outgoing: outgoing, callStart: outgoing is null ? deadline.Start : 0);
+        call.Policies is not null ? _resilient.SendAsync(call, arguments) : _attempts.RunAsync(call, arguments, 0, call.CancellationToken);
 
     /// <summary>
     /// The call inside the client's interceptors (call level; each attempt runs inside them again, at the attempt level).
     /// An interceptor that throws fails the call with what it threw.
     /// </summary>
-    private async ValueTask<AttemptResult> InterceptedSendAsync<TArguments>(
-        RpcClientMethod method, TArguments arguments, CallDeadline deadline, ulong hashKey, CancellationToken cancellationToken)
+    private async ValueTask<AttemptResult> InterceptedSendAsync<TArguments>(ClientCall call, TArguments arguments)
         where TArguments : struct, IRpcArguments
     {
-        RpcClientInterceptor[] interceptors = _client.Interceptors;
-        Protocol.RpcMetadata headers = Protocol.RpcMetadata.CopyOf(RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders));
-
-        var call = new RpcOutgoingCall(method.Descriptor, headers, -1, _client.TimeProvider, deadline.Timestamp, cancellationToken);
-        return await ClientInterceptorChain.RunAsync(interceptors, attemptLevel: false, call,
-            c => Send(method, arguments, deadline, hashKey, c, cancellationToken)).ConfigureAwait(false);
+        try
+        {
+            RpcClientInterceptor[] interceptors = _client.Interceptors;
+            Protocol.RpcMetadata headers = Protocol.RpcMetadata.CopyOf(RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders));
+            var outgoing = new RpcOutgoingCall(call.Method.Descriptor, headers, -1, _client.TimeProvider, call.Deadline, call.CancellationToken);
+            return await ClientInterceptorChain.RunAsync(interceptors, attemptLevel: false, outgoing, c =>
+            {
+                call.Outgoing = c;
+                return Send(call, arguments);
+            }).ConfigureAwait(false);
+        }
+        finally
+        {
+            ClientCall.Return(call, CallOwner.Interceptors);
+        }
     }
 }

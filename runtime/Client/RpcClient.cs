@@ -181,7 +181,20 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         Resilience.CircuitBreakerGroup? group = breaker is null
             ? null
             : _breakers.GetOrAdd(breaker.PerMethod ? method.FullName : method.Service.Name, static (key, s) => new Resilience.CircuitBreakerGroup(s.breaker, s.time, key, s.logger), (breaker, time: TimeProvider, logger: Logger));
-        var policies = new MethodResilience<AttemptResult>(method, idempotent, deduplicate, method.Broadcast, retry, hedging, group, RetryBudget, TimeProvider, outer, Logger);
+        var policies = new MethodResilience<AttemptResult>(new MethodPolicies
+        {
+            Method = method,
+            Idempotent = idempotent,
+            Deduplicate = deduplicate,
+            Broadcast = method.Broadcast,
+            Retry = retry,
+            Hedging = hedging,
+            Breaker = group,
+            Budget = RetryBudget,
+            Time = TimeProvider,
+            Outer = outer,
+            Logger = Logger,
+        });
         return (policies, timeout);
     }
 

@@ -5,24 +5,27 @@ using RpcGen.Balancing;
 namespace RpcGen.Resilience;
 
 /// <summary>
-/// The mutable state of one call across its attempts: endpoints tried, attempt count, delay chosen, call id. Pooled per
-/// thread for sequential calls; hedged calls (whose attempts run at once) get their own and take its lock.
+/// What the resilience layer reads and writes of one call across its attempts: deadline, cancellation, endpoints tried,
+/// attempt count, delay chosen, call id. The client's per-call context (<c>Client/ClientCall</c>) extends it with what
+/// only the client knows (method, arguments' hash key, interceptors' view) and pools it; hedged and broadcast calls,
+/// whose attempts run at once, take its lock.
 /// </summary>
-internal sealed class CallState
+internal abstract class CallState
 {
-    [ThreadStatic]
-    private static CallState? t_cached;
-
     private TriedEndpoints _tried;
 
-    public MethodResilience Resilience { get; private set; } = null!;
+    /// <summary>The method's policies, or null for a method without any (its calls take the direct path).</summary>
+    public MethodResilience? Resilience { get; private set; }
 
     public CancellationToken CancellationToken { get; private set; }
 
+    /// <summary>The call's deadline on the client's clock, or <see cref="long.MaxValue"/> for none.</summary>
     public long Deadline { get; private set; }
 
+    /// <summary>The handler making this call serves a retry attempt: this call must not retry again (no amplification).</summary>
     public bool ServingRetry { get; private set; }
 
+    /// <summary>Attempts run at once (hedging, broadcast): the state is shared between threads.</summary>
     public bool Concurrent { get; private set; }
 
     public Guid CallId { get; private set; }
@@ -43,43 +46,29 @@ internal sealed class CallState
     /// <summary>The first attempt's failure, which the retry pipeline returns as its own first outcome.</summary>
     public Exception? ReplayFirst;
 
-    public static CallState Rent(MethodResilience resilience, long deadline, bool servingRetry, CancellationToken cancellationToken, bool concurrent)
+    /// <summary>Starts the state of a new call; a deduplicated method's call gets its id (not a broadcast's: one per server).</summary>
+    protected void Begin(MethodResilience? resilience, long deadline, bool servingRetry, CancellationToken cancellationToken, bool concurrent)
     {
-        CallState? state = concurrent ? null : t_cached;
-        if (state is not null)
-        {
-            t_cached = null;
-        }
-        else
-        {
-            state = new CallState();
-        }
-
-        state.Resilience = resilience;
-        state.Deadline = deadline;
-        state.ServingRetry = servingRetry;
-        state.CancellationToken = cancellationToken;
-        state.Concurrent = concurrent;
-        state.CallId = resilience.Deduplicate ? Guid.NewGuid() : Guid.Empty;
-        return state;
+        Resilience = resilience;
+        Deadline = deadline;
+        ServingRetry = servingRetry;
+        CancellationToken = cancellationToken;
+        Concurrent = concurrent;
+        CallId = resilience is { Deduplicate: true, Broadcast: false } ? Guid.NewGuid() : Guid.Empty;
     }
 
-    public static void Return(CallState state)
+    /// <summary>Forgets the call, for the next one that reuses this state.</summary>
+    protected void Clear()
     {
-        if (state.Concurrent)
-        {
-            return; // a losing hedge may still hold it
-        }
-
-        state._tried = default;
-        state.Attempts = 0;
-        state.NextDelay = default;
-        state.ReplayFirst = null;
-        state.LastError = null;
-        state.Sticky = null;
-        state.Resilience = null!;
-        state.CancellationToken = default;
-        t_cached = state;
+        _tried = default;
+        Attempts = 0;
+        NextDelay = default;
+        ReplayFirst = null;
+        LastError = null;
+        Sticky = null;
+        Resilience = null;
+        CancellationToken = default;
+        CallId = Guid.Empty;
     }
 
     public TriedEndpoints Tried

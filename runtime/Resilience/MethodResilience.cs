@@ -27,22 +27,21 @@ internal class MethodResilience
 
     private readonly uint _retryableMask;
 
-    public MethodResilience(
-        RpcMethodDescriptor method, bool idempotent, bool deduplicate, bool broadcast, RpcRetryPolicy? retry, RpcHedgingPolicy? hedging,
-        CircuitBreakerGroup? breaker, RetryBudget budget, TimeProvider time, ResiliencePipeline? outer, ILogger? logger = null)
+    public MethodResilience(MethodPolicies policies)
     {
-        Logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
-        Method = method;
-        Idempotent = idempotent;
-        Deduplicate = deduplicate;
-        Broadcast = broadcast;
+        Logger = policies.Logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        Method = policies.Method;
+        Idempotent = policies.Idempotent;
+        Deduplicate = policies.Deduplicate;
+        Broadcast = policies.Broadcast;
+        RpcRetryPolicy? retry = policies.Retry;
         Retry = retry is { MaxAttempts: > 1 } ? retry : null;
-        Hedging = hedging is { MaxAttempts: > 1 } ? hedging : null;
+        Hedging = policies.Hedging is { MaxAttempts: > 1 } ? policies.Hedging : null;
         PerAttemptTimeoutMs = retry?.PerAttemptTimeoutMs ?? 0;
-        Breaker = breaker;
-        Budget = budget;
-        Time = time;
-        Outer = outer;
+        Breaker = policies.Breaker;
+        Budget = policies.Budget;
+        Time = policies.Time;
+        Outer = policies.Outer;
         _retryableMask = (retry ?? new RpcRetryPolicy()).RetryableMask();
         if (Retry is not null || Hedging is not null)
         {

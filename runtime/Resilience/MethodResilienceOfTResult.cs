@@ -15,12 +15,13 @@ namespace RpcGen.Resilience;
 /// </summary>
 internal sealed class MethodResilience<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.All)] TResult> : MethodResilience
 {
-    public MethodResilience(
-        RpcMethodDescriptor method, bool idempotent, bool deduplicate, bool broadcast, RpcRetryPolicy? retry, RpcHedgingPolicy? hedging,
-        CircuitBreakerGroup? breaker, RetryBudget budget, TimeProvider time, ResiliencePipeline? outer, ILogger? logger = null)
-        : base(method, idempotent, deduplicate, broadcast, retry, hedging, breaker, budget, time, outer, logger)
+    public MethodResilience(MethodPolicies policies)
+        : base(policies)
     {
         ILogger log = Logger;
+        RpcMethodDescriptor method = policies.Method;
+        TimeProvider time = policies.Time;
+        bool broadcast = policies.Broadcast;
         if (Retry is not null && !broadcast)
         {
             RetryPipeline = new ResiliencePipelineBuilder<TResult> { Name = method.FullName, TimeProvider = time }
@@ -32,7 +33,7 @@ internal sealed class MethodResilience<[DynamicallyAccessedMembers(DynamicallyAc
                     Delay = TimeSpan.Zero,
                     UseJitter = false,
                     ShouldHandle = static args => new ValueTask<bool>(
-                        args.Outcome.Exception is { } error && State(args.Context).Resilience.ShouldRetry(State(args.Context), error, args.AttemptNumber, commit: true)),
+                        args.Outcome.Exception is { } error && State(args.Context).Resilience!.ShouldRetry(State(args.Context), error, args.AttemptNumber, commit: true)),
                     DelayGenerator = static args => new ValueTask<TimeSpan?>(State(args.Context).NextDelay),
                     OnRetry = args =>
                     {
@@ -60,7 +61,7 @@ internal sealed class MethodResilience<[DynamicallyAccessedMembers(DynamicallyAc
                     Delay = TimeSpan.FromMilliseconds(policy.DelayMs),
                     DelayGenerator = policy.AdaptiveDelay ? args => new ValueTask<TimeSpan>(AdaptiveHedgingDelay()) : null,
                     ShouldHandle = static args => new ValueTask<bool>(
-                        args.Outcome.Exception is { } error && State(args.Context).Resilience.IsHedgeable(error)),
+                        args.Outcome.Exception is { } error && State(args.Context).Resilience!.IsHedgeable(error)),
                     OnHedging = args =>
                     {
                         Telemetry.RpcGenTracing.HedgeEvent(args.AttemptNumber + 1);

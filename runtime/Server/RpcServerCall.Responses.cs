@@ -55,36 +55,22 @@ public sealed partial class RpcServerCall
         FrameWriterCache cache = FrameWriterCache.Rent();
         try
         {
-            PooledBuffer buffer = cache.Buffer;
             int prefix = FrameEncoder.ResponsePrefixLength + metadataLength;
-            buffer.GetSpan(prefix);
-            buffer.Advance(prefix);
-            Utf8JsonWriter writer = cache.Writer;
-            writer.Reset(buffer);
-            try
+            var body = new ResultBody<T>(value, resultType);
+            int maxFrameSize = _connection.Server.Options.Limits.MaxFrameSize;
+            switch (cache.WriteBody(prefix, ref body, maxFrameSize, out int bodyLength, out Exception? error))
             {
-                if (resultType is not null)
-                {
-                    Serialization.RpcJson.Write(writer, value, resultType);
-                    writer.Flush();
-                }
-            }
-            catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException)
-            {
-                Telemetry.RpcGenLog.ResultNotSerialized(_connection.Server.Logger, ex, Method.FullName);
-                SendFinalError(RpcStatusCode.Internal, $"The server could not serialize the result of '{Method.FullName}'.");
-                return;
+                case BodyOutcome.NotSerializable:
+                    Telemetry.RpcGenLog.ResultNotSerialized(_connection.Server.Logger, error!, Method.FullName);
+                    SendFinalError(RpcStatusCode.Internal, $"The server could not serialize the result of '{Method.FullName}'.");
+                    return;
+                case BodyOutcome.TooLarge:
+                    SendFinalError(RpcStatusCode.ResourceExhausted,
+                        $"The result of '{Method.FullName}' is {bodyLength} bytes, over the server's maximum frame size of {maxFrameSize} bytes.");
+                    return;
             }
 
-            int bodyLength = buffer.WrittenCount - ProtocolConstants.HeaderLength;
-            if (bodyLength > _connection.Server.Options.Limits.MaxFrameSize)
-            {
-                SendFinalError(RpcStatusCode.ResourceExhausted,
-                    $"The result of '{Method.FullName}' is {bodyLength} bytes, over the server's maximum frame size of {_connection.Server.Options.Limits.MaxFrameSize} bytes.");
-                return;
-            }
-
-            Span<byte> frame = buffer.WrittenSpanWritable;
+            Span<byte> frame = cache.Buffer.WrittenSpanWritable;
             ResponseSize = frame.Length - prefix;
             FrameEncoder.WriteResponse(frame, Id, _connection.Server.InFlightCalls, _connection.Server.UtilizationBasisPoints, metadataLength, SealHeaders(), SealTrailers());
             StoreResult(frame.Slice(prefix));
@@ -94,6 +80,27 @@ public sealed partial class RpcServerCall
         finally
         {
             FrameWriterCache.Return(cache);
+        }
+    }
+
+    /// <summary>A handler's result as a frame body; none when <c>Type</c> is null (an empty result with metadata).</summary>
+    private readonly struct ResultBody<T> : IFrameBody
+    {
+        private readonly T _value;
+        private readonly JsonTypeInfo<T>? _type;
+
+        public ResultBody(T value, JsonTypeInfo<T>? type)
+        {
+            _value = value;
+            _type = type;
+        }
+
+        public void Write(Utf8JsonWriter writer)
+        {
+            if (_type is not null)
+            {
+                Serialization.RpcJson.Write(writer, _value, _type);
+            }
         }
     }
 

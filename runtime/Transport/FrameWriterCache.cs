@@ -1,7 +1,27 @@
 using System;
 using System.Text.Json;
+using RpcGen.Protocol;
 
 namespace RpcGen.Transport;
+
+/// <summary>The JSON of a frame's body: a request's arguments, a response's result.</summary>
+internal interface IFrameBody
+{
+    void Write(Utf8JsonWriter writer);
+}
+
+/// <summary>What <see cref="FrameWriterCache.WriteBody"/> made of a frame's body.</summary>
+internal enum BodyOutcome
+{
+    /// <summary>Written behind the prefix, within the size limit.</summary>
+    Written,
+
+    /// <summary>The serializer refused the value (the error says why); nothing may be sent.</summary>
+    NotSerializable,
+
+    /// <summary>Written, but over the largest frame the peer takes; nothing may be sent.</summary>
+    TooLarge,
+}
 
 /// <summary>
 /// Per-thread buffers and JSON writers for building request and response frames without allocating. Two per thread:
@@ -24,6 +44,36 @@ internal sealed class FrameWriterCache
     public PooledBuffer Buffer { get; }
 
     public Utf8JsonWriter Writer { get; }
+
+    /// <summary>
+    /// The one skeleton of request and response frames: reserves <paramref name="prefix"/> bytes (the frame header and
+    /// the kind's own fields, written once the body's length is known), writes the body's JSON behind them, and checks
+    /// the body against <paramref name="maxBodyLength"/>. The frame is <c>Buffer.WrittenSpanWritable</c>.
+    /// </summary>
+    public BodyOutcome WriteBody<TBody>(int prefix, ref TBody body, int maxBodyLength, out int bodyLength, out Exception? error)
+        where TBody : struct, IFrameBody
+    {
+        PooledBuffer buffer = Buffer;
+        buffer.GetSpan(prefix);
+        buffer.Advance(prefix);
+        Utf8JsonWriter writer = Writer;
+        writer.Reset(buffer);
+        try
+        {
+            body.Write(writer);
+            writer.Flush();
+        }
+        catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException)
+        {
+            bodyLength = 0;
+            error = ex;
+            return BodyOutcome.NotSerializable;
+        }
+
+        error = null;
+        bodyLength = buffer.WrittenCount - ProtocolConstants.HeaderLength;
+        return bodyLength > maxBodyLength ? BodyOutcome.TooLarge : BodyOutcome.Written;
+    }
 
     /// <summary>Takes one of this thread's caches, or a new one when both are in use further up the stack.</summary>
     public static FrameWriterCache Rent()

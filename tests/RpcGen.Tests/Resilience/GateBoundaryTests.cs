@@ -14,9 +14,16 @@ public sealed class GateBoundaryTests
     private static MethodResilience Resilience(TimeProvider time, RpcRetryPolicy? retry = null, RpcHedgingPolicy? hedging = null, RpcCircuitBreakerPolicy? breaker = null)
     {
         RpcMethodDescriptor method = RpcServiceRegistry.GetDescriptor<IOrders>()!.Methods[0];
-        return new MethodResilience(method, idempotent: true, deduplicate: false, broadcast: false, retry, hedging,
-            breaker is null ? null : new CircuitBreakerGroup(breaker, time),
-            new RetryBudget(new RetryBudgetOptions { Ratio = 1, MinRetriesPerSecond = 100 }, time), time, null);
+        return new MethodResilience(new MethodPolicies
+        {
+            Method = method,
+            Idempotent = true,
+            Retry = retry,
+            Hedging = hedging,
+            Breaker = breaker is null ? null : new CircuitBreakerGroup(breaker, time),
+            Budget = new RetryBudget(new RetryBudgetOptions { Ratio = 1, MinRetriesPerSecond = 100 }, time),
+            Time = time,
+        });
     }
 
     private static long Ms(long milliseconds) => TimeSpan.TicksPerMillisecond * milliseconds; // FakeTimeProvider ticks
@@ -38,11 +45,11 @@ public sealed class GateBoundaryTests
         var pushback = new RpcException(RpcStatusCode.Unavailable, "x") { RetryAfter = TimeSpan.FromMilliseconds(10) };
 
         // 105 ms left: 10 ms of delay fits, a 100 ms call after it does not.
-        CallState tight = CallState.Rent(resilience, time.GetTimestamp() + Ms(105), servingRetry: false, default, concurrent: true);
+        CallState tight = new TestCallState(resilience, time.GetTimestamp() + Ms(105), servingRetry: false);
         Assert.False(resilience.ShouldRetry(tight, pushback, 0, commit: false));
 
         // 115 ms left: both fit.
-        CallState roomy = CallState.Rent(resilience, time.GetTimestamp() + Ms(115), servingRetry: false, default, concurrent: true);
+        CallState roomy = new TestCallState(resilience, time.GetTimestamp() + Ms(115), servingRetry: false);
         Assert.True(resilience.ShouldRetry(roomy, pushback, 0, commit: false));
     }
 
@@ -53,10 +60,10 @@ public sealed class GateBoundaryTests
         MethodResilience resilience = Resilience(time, hedging: new RpcHedgingPolicy { MaxAttempts = 3 });
         RecordLatency(resilience, 100);
 
-        Assert.False(resilience.MayHedge(CallState.Rent(resilience, time.GetTimestamp() + Ms(99), servingRetry: false, default, concurrent: true)));
-        Assert.False(resilience.MayHedge(CallState.Rent(resilience, time.GetTimestamp() + Ms(100), servingRetry: false, default, concurrent: true)));
-        Assert.True(resilience.MayHedge(CallState.Rent(resilience, time.GetTimestamp() + Ms(101), servingRetry: false, default, concurrent: true)));
-        Assert.True(resilience.MayHedge(CallState.Rent(resilience, long.MaxValue, servingRetry: false, default, concurrent: true)));
+        Assert.False(resilience.MayHedge(new TestCallState(resilience, time.GetTimestamp() + Ms(99), servingRetry: false)));
+        Assert.False(resilience.MayHedge(new TestCallState(resilience, time.GetTimestamp() + Ms(100), servingRetry: false)));
+        Assert.True(resilience.MayHedge(new TestCallState(resilience, time.GetTimestamp() + Ms(101), servingRetry: false)));
+        Assert.True(resilience.MayHedge(new TestCallState(resilience, long.MaxValue, servingRetry: false)));
     }
 
     [Fact]

@@ -9,8 +9,14 @@ public sealed class PolicyUnitTests
     private static MethodResilience Resilience(RpcRetryPolicy retry, TimeProvider time, RetryBudget? budget = null)
     {
         RpcMethodDescriptor method = RpcServiceRegistry.GetDescriptor<IOrders>()!.Methods[0];
-        return new MethodResilience(method, idempotent: true, deduplicate: false, broadcast: false, retry, null, null,
-            budget ?? new RetryBudget(new RetryBudgetOptions(), time), time, null);
+        return new MethodResilience(new MethodPolicies
+        {
+            Method = method,
+            Idempotent = true,
+            Retry = retry,
+            Budget = budget ?? new RetryBudget(new RetryBudgetOptions(), time),
+            Time = time,
+        });
     }
 
     [Fact]
@@ -97,7 +103,7 @@ public sealed class PolicyUnitTests
     {
         var time = new FakeTimeProvider();
         MethodResilience idempotent = Resilience(new RpcRetryPolicy { MaxAttempts = 3, InitialBackoffMs = 100, MaxBackoffMs = 100 }, time);
-        CallState state = CallState.Rent(idempotent, long.MaxValue, servingRetry: false, default, concurrent: true);
+        CallState state = new TestCallState(idempotent, long.MaxValue, servingRetry: false);
 
         Assert.True(idempotent.ShouldRetry(state, new RpcException(RpcStatusCode.Unavailable, "x"), 0, commit: false));
         Assert.False(idempotent.ShouldRetry(state, new RpcException(RpcStatusCode.Unavailable, "x"), 2, commit: false)); // attempts spent
@@ -108,12 +114,12 @@ public sealed class PolicyUnitTests
         Assert.False(idempotent.ShouldRetry(state, new InvalidOperationException(), 0, commit: false));
 
         // A call made while serving a retried request is not retried again (only transparently).
-        CallState serving = CallState.Rent(idempotent, long.MaxValue, servingRetry: true, default, concurrent: true);
+        CallState serving = new TestCallState(idempotent, long.MaxValue, servingRetry: true);
         Assert.False(idempotent.ShouldRetry(serving, new RpcException(RpcStatusCode.Unavailable, "x"), 0, commit: false));
         Assert.True(idempotent.ShouldRetry(serving, new RpcException(RpcStatusCode.Unavailable, "x") { NotProcessed = true }, 0, commit: false));
 
         // 50 ms left cannot fit a ~100 ms backoff: no retry.
-        CallState late = CallState.Rent(idempotent, time.GetTimestamp() + (TimeSpan.TicksPerMillisecond * 50), servingRetry: false, default, concurrent: true);
+        CallState late = new TestCallState(idempotent, time.GetTimestamp() + (TimeSpan.TicksPerMillisecond * 50), servingRetry: false);
         Assert.False(idempotent.ShouldRetry(late, new RpcException(RpcStatusCode.Unavailable, "x"), 0, commit: false));
 
         // Pushback replaces the backoff.
@@ -125,9 +131,14 @@ public sealed class PolicyUnitTests
     public void ShouldRetry_NotIdempotent_OnlyWhenTheRequestNeverReachedAHandler()
     {
         RpcMethodDescriptor method = RpcServiceRegistry.GetDescriptor<IOrders>()!.Methods[1];
-        var resilience = new MethodResilience(method, idempotent: false, deduplicate: false, broadcast: false, new RpcRetryPolicy(), null, null,
-            new RetryBudget(new RetryBudgetOptions(), TimeProvider.System), TimeProvider.System, null);
-        CallState state = CallState.Rent(resilience, long.MaxValue, servingRetry: false, default, concurrent: true);
+        var resilience = new MethodResilience(new MethodPolicies
+        {
+            Method = method,
+            Retry = new RpcRetryPolicy(),
+            Budget = new RetryBudget(new RetryBudgetOptions(), TimeProvider.System),
+            Time = TimeProvider.System,
+        });
+        CallState state = new TestCallState(resilience, long.MaxValue, servingRetry: false);
         Assert.False(resilience.ShouldRetry(state, new RpcException(RpcStatusCode.Unavailable, "sent"), 0, commit: false));
         Assert.True(resilience.ShouldRetry(state, new RpcException(RpcStatusCode.Unavailable, "refused") { NotProcessed = true }, 0, commit: false));
     }
