@@ -8,7 +8,6 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RpcGen.Balancing;
-using RpcGen.Client;
 using RpcGen.Hosting;
 using RpcGen.Server;
 

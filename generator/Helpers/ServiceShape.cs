@@ -174,7 +174,7 @@ internal static class ServiceShape
                             if (wireNames.TryGetValue(shape.WireName, out IMethodSymbol? first))
                             {
                                 shape.Problems.Add(new ShapeProblem(ShapeProblemKind.DuplicateWireName,
-                                    $"its wire name '{shape.WireName}' is already used by {first.Name}({string.Join(", ", first.Parameters.Select(p => p.Type.ToDisplayString(Display)))}); give one of them [RpcMethod(\"...\")]",
+                                    $"its wire name '{shape.WireName}' is already used by {first.Name}({string.Join(", ", first.Parameters.Select(p => p.Type.ToDisplayString(s_display)))}); give one of them [RpcMethod(\"...\")]",
                                     other: first));
                             }
                             else
@@ -198,7 +198,7 @@ internal static class ServiceShape
         return members;
     }
 
-    private static readonly SymbolDisplayFormat Display = SymbolDisplayFormat.CSharpErrorMessageFormat
+    private static readonly SymbolDisplayFormat s_display = SymbolDisplayFormat.CSharpErrorMessageFormat
         .AddMiscellaneousOptions(SymbolDisplayMiscellaneousOptions.IncludeNullableReferenceTypeModifier);
 
     private static MemberShape Method(IMethodSymbol method, INamedTypeSymbol declaring, bool inherited)
@@ -223,7 +223,7 @@ internal static class ServiceShape
         }
         else if (result is not null && WhyNotSerializable(result) is { } resultProblem)
         {
-            problems.Add(new ShapeProblem(ShapeProblemKind.CannotSerialize, $"its result type {result.ToDisplayString(Display)} cannot be serialized", type: result, why: resultProblem));
+            problems.Add(new ShapeProblem(ShapeProblemKind.CannotSerialize, $"its result type {result.ToDisplayString(s_display)} cannot be serialized", type: result, why: resultProblem));
         }
 
         int tokens = 0, tokenCount = method.Parameters.Count(p => RpcShapes.IsCancellationToken(p.Type));
@@ -264,7 +264,7 @@ internal static class ServiceShape
             if (WhyNotSerializable(parameter.Type) is { } problem)
             {
                 problems.Add(new ShapeProblem(ShapeProblemKind.CannotSerialize,
-                    $"parameter '{parameter.Name}' of type {parameter.Type.ToDisplayString(Display)} cannot be serialized", parameter, parameter.Type, problem));
+                    $"parameter '{parameter.Name}' of type {parameter.Type.ToDisplayString(s_display)} cannot be serialized", parameter, parameter.Type, problem));
             }
         }
 

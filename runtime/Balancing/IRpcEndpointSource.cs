@@ -1,6 +1,6 @@
 using System;
-using System.Threading;
 using System.Collections.Generic;
+using System.Threading;
 
 namespace RpcGen.Balancing;
 

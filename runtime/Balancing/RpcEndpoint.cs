@@ -60,9 +60,9 @@ public sealed class RpcEndpoint : IEquatable<RpcEndpoint>
     public string? Zone { get; init; }
 
     /// <summary>Free-form labels, for custom balancers and logs.</summary>
-    public System.Collections.Generic.IReadOnlyDictionary<string, string> Tags { get; init; } = EmptyTags;
+    public System.Collections.Generic.IReadOnlyDictionary<string, string> Tags { get; init; } = s_emptyTags;
 
-    private static readonly System.Collections.Generic.IReadOnlyDictionary<string, string> EmptyTags =
+    private static readonly System.Collections.Generic.IReadOnlyDictionary<string, string> s_emptyTags =
         new System.Collections.Generic.Dictionary<string, string>();
 
     private readonly int _weight = 100;

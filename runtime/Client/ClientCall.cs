@@ -48,7 +48,8 @@ internal sealed class ClientCall : CallState
     public long FirstAttemptStart => Owner == CallOwner.Attempt ? Start : 0;
 
     /// <summary>A context for a call of <paramref name="method"/>, this thread's pooled one when its attempts run one at a time.</summary>
-    public static ClientCall Rent(RpcClient client, RpcClientMethod method, CallDeadline deadline, ulong hashKey, bool intercepted, CancellationToken cancellationToken)
+    public static ClientCall Rent(
+        RpcClient client, RpcClientMethod method, CallDeadline deadline, ulong hashKey, bool intercepted, CancellationToken cancellationToken)
     {
         MethodResilience<AttemptResult>? policies = method.Resilience;
         bool concurrent = policies is not null && (policies.Broadcast || (policies.HedgingPipeline is not null && !deadline.ServingRetry));

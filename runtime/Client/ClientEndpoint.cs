@@ -2,7 +2,6 @@ using System;
 using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
-using Microsoft.Extensions.Logging;
 using RpcGen.Balancing;
 using RpcGen.Protocol;
 using RpcGen.Transport;

@@ -1,14 +1,14 @@
 using System;
 using System.Text.Json;
 using RpcGen.Protocol;
-using RpcGen.Resilience;
 using RpcGen.Serialization;
 using RpcGen.Transport;
 
 namespace RpcGen.Client;
 
 /// <summary>Where one attempt's request goes and how: its connection and call slot, deadline, send time, flags, headers.</summary>
-internal readonly record struct RequestFrame(ClientConnection Connection, PendingCall Pending, long Deadline, long SentAt, FrameFlags Flags, RpcMetadata? Headers);
+internal readonly record struct RequestFrame(
+    ClientConnection Connection, PendingCall Pending, long Deadline, long SentAt, FrameFlags Flags, RpcMetadata? Headers);
 
 /// <summary>Builds a request frame (header, request prefix, the arguments' JSON) in place and queues it on a connection.</summary>
 internal static class RequestWriter
@@ -40,7 +40,8 @@ internal static class RequestWriter
             if (connection.TryRemove(pending))
             {
                 error = new RpcException(RpcStatusCode.ResourceExhausted,
-                    $"The request metadata of '{method.Descriptor.FullName}' is {headers.EncodedLength} bytes, over the limit of {maxMetadataSize} (RpcClientOptions.Connection.MaxMetadataSize); nothing was sent.")
+                    $"The request metadata of '{method.Descriptor.FullName}' is {headers.EncodedLength} bytes, over the limit of " +
+                    $"{maxMetadataSize} (RpcClientOptions.Connection.MaxMetadataSize); nothing was sent.")
                 {
                     NotProcessed = true,
                 };
@@ -60,7 +61,10 @@ internal static class RequestWriter
                     if (connection.TryRemove(pending))
                     {
                         error = new RpcException(RpcStatusCode.InvalidArgument,
-                            $"The arguments of '{method.Descriptor.FullName}' could not be serialized: {serializationError!.Message}", serializationError) { NotProcessed = true };
+                            $"The arguments of '{method.Descriptor.FullName}' could not be serialized: {serializationError!.Message}", serializationError)
+                        {
+                            NotProcessed = true,
+                        };
                     }
 
                     return false;
@@ -68,7 +72,8 @@ internal static class RequestWriter
                     if (connection.TryRemove(pending))
                     {
                         error = new RpcException(RpcStatusCode.ResourceExhausted,
-                            $"The request for '{method.Descriptor.FullName}' is {bodyLength} bytes, over the maximum frame size of {connection.MaxFrameBytes} bytes (RpcClientOptions.Connection.MaxFrameSize).")
+                            $"The request for '{method.Descriptor.FullName}' is {bodyLength} bytes, over the maximum frame size of " +
+                            $"{connection.MaxFrameBytes} bytes (RpcClientOptions.Connection.MaxFrameSize).")
                         {
                             NotProcessed = true,
                         };

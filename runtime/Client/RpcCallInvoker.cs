@@ -6,7 +6,6 @@ using System.Threading;
 using System.Threading.Tasks;
 using RpcGen.Balancing;
 using RpcGen.Descriptors;
-using RpcGen.Resilience;
 using RpcGen.Serialization;
 
 namespace RpcGen.Client;

@@ -31,7 +31,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
     private volatile EndpointSet _set = EndpointSet.Empty;
     private long _totalInFlight;
     private int _nextId;
-    private bool _initialLoad = true;
+    private readonly bool _initialLoad = true;
     private int _disposed;
 
     /// <summary>Creates a client. Nothing connects until the first call.</summary>

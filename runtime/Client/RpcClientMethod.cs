@@ -5,8 +5,8 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using RpcGen.Balancing;
 using RpcGen.Descriptors;
-using RpcGen.Resilience;
 using RpcGen.Protocol;
+using RpcGen.Resilience;
 
 namespace RpcGen.Client;
 

@@ -1,9 +1,6 @@
 using System;
-using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
 using Polly;
-using Polly.Hedging;
-using Polly.Retry;
 using RpcGen.Descriptors;
 using RpcGen.Protocol;
 

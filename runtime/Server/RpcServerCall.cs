@@ -1,13 +1,10 @@
 using System;
 using System.ComponentModel;
-using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using System.Threading;
 using System.Threading.Tasks;
-using Microsoft.Extensions.Logging;
 using RpcGen.Descriptors;
 using RpcGen.Protocol;
-using RpcGen.Transport;
 
 namespace RpcGen.Server;
 

@@ -37,7 +37,9 @@ public sealed class RpcServerLimits
     public int MaxMetadataSize
     {
         get => _maxMetadataSize;
-        set => _maxMetadataSize = value is >= 64 and <= ushort.MaxValue ? value : throw Invalid(nameof(MaxMetadataSize), value, "must be between 64 and 65535 bytes");
+        set => _maxMetadataSize = value is >= 64 and <= ushort.MaxValue
+            ? value
+            : throw Invalid(nameof(MaxMetadataSize), value, "must be between 64 and 65535 bytes");
     }
 
     /// <summary>
@@ -48,7 +50,9 @@ public sealed class RpcServerLimits
     public int? MaxConnections
     {
         get => _maxConnections;
-        set => _maxConnections = value is null or > 0 ? value : throw Invalid(nameof(MaxConnections), value, "must be positive, or null for no limit");
+        set => _maxConnections = value is null or > 0
+            ? value
+            : throw Invalid(nameof(MaxConnections), value, "must be positive, or null for no limit");
     }
 
     /// <summary>
@@ -74,7 +78,9 @@ public sealed class RpcServerLimits
     public int? MaxConcurrentCalls
     {
         get => _maxConcurrentCalls;
-        set => _maxConcurrentCalls = value is null or > 0 ? value : throw Invalid(nameof(MaxConcurrentCalls), value, "must be positive, or null for no limit");
+        set => _maxConcurrentCalls = value is null or > 0
+            ? value
+            : throw Invalid(nameof(MaxConcurrentCalls), value, "must be positive, or null for no limit");
     }
 
     /// <summary>

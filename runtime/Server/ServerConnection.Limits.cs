@@ -1,6 +1,5 @@
 using System;
 using System.Threading;
-using Microsoft.Extensions.Logging;
 using RpcGen.Protocol;
 
 namespace RpcGen.Server;

@@ -3,7 +3,6 @@ using System.Buffers;
 using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
-using Microsoft.Extensions.Logging;
 using RpcGen.Protocol;
 using RpcGen.Transport;
 

@@ -3,7 +3,6 @@
 // service A ("orders"), whose handler calls service B ("stock"): the console shows the spans of both hops with one
 // trace id, then the call metrics.
 using System.Diagnostics;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;

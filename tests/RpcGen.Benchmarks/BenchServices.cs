@@ -1,5 +1,3 @@
-using RpcGen;
-
 namespace RpcGen.Benchmarks;
 
 [RpcService("bench")]

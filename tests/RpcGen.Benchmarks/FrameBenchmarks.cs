@@ -1,6 +1,5 @@
 using System.Buffers;
 using BenchmarkDotNet.Attributes;
-using RpcGen.Protocol;
 
 namespace RpcGen.Benchmarks;
 

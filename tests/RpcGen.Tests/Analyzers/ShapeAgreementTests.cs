@@ -49,7 +49,7 @@ public sealed class ShapeAgreementTests
         """;
 
     /// <summary>The analyzer ids of shape rules (not JSON-contract warnings or attribute values).</summary>
-    private static readonly string[] ShapeIds = { "RPCGEN001", "RPCGEN002", "RPCGEN003", "RPCGEN005", "RPCGEN006", "RPCGEN008", "RPCGEN010" };
+    private static readonly string[] s_shapeIds = { "RPCGEN001", "RPCGEN002", "RPCGEN003", "RPCGEN005", "RPCGEN006", "RPCGEN008", "RPCGEN010" };
 
     [Fact]
     public async Task GeneratorAndAnalyzers_RefuseTheSameMembers()
@@ -65,7 +65,7 @@ public sealed class ShapeAgreementTests
             .WithAnalyzers(ImmutableArray.Create<DiagnosticAnalyzer>(new RpcServiceAnalyzer()))
             .GetAnalyzerDiagnosticsAsync();
         var refusedByAnalyzers = diagnostics
-            .Where(d => ShapeIds.Contains(d.Id))
+            .Where(d => s_shapeIds.Contains(d.Id))
             .Select(d => MemberAt(d.Location))
             .ToHashSet(StringComparer.Ordinal);
 

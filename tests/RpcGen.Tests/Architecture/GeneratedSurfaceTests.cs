@@ -15,7 +15,7 @@ namespace RpcGen.Tests.Architecture;
 public sealed class GeneratedSurfaceTests
 {
     /// <summary>Hidden ([EditorBrowsable(Never)]): for generated code only.</summary>
-    private static readonly string[] Hidden =
+    private static readonly string[] s_hidden =
     {
         "RpcGen.Client.RpcCallInvoker", "RpcGen.Client.RpcClientMethod`1", "RpcGen.Client.RpcClientMethod", "RpcGen.Client.RpcProxyFactory`1",
         "RpcGen.Server.RpcServiceDispatcher", "RpcGen.Server.RpcDispatcherContext", "RpcGen.Server.RpcServerCall", "RpcGen.Server.RpcDispatcherFactory`1",
@@ -23,7 +23,7 @@ public sealed class GeneratedSurfaceTests
     };
 
     /// <summary>Public API that generated code also uses (descriptors, policies, errors).</summary>
-    private static readonly string[] Public =
+    private static readonly string[] s_public =
     {
         "RpcGen.Descriptors.RpcServiceDescriptor", "RpcGen.Descriptors.RpcMethodDescriptor", "RpcGen.Descriptors.RpcParameterDescriptor",
         "RpcGen.Descriptors.RpcReturnKind", "RpcGen.Descriptors.RpcServiceRegistry", "RpcGen.Descriptors.RpcAuthorization",
@@ -47,9 +47,9 @@ public sealed class GeneratedSurfaceTests
         }
 
         Assert.NotEmpty(used);
-        var listed = Hidden.Concat(Public).ToHashSet(StringComparer.Ordinal);
+        var listed = s_hidden.Concat(s_public).ToHashSet(StringComparer.Ordinal);
         Assert.True(used.IsSubsetOf(listed), "generated code uses runtime types not listed here (add them, and to docs/architecture.md): " + string.Join(", ", used.Except(listed)));
-        foreach (string hidden in Hidden)
+        foreach (string hidden in s_hidden)
         {
             Type type = runtime.GetType(hidden, throwOnError: true)!;
             Assert.True(type.GetCustomAttribute<EditorBrowsableAttribute>()?.State == EditorBrowsableState.Never, $"{hidden} is for generated code and should be [EditorBrowsable(Never)]");

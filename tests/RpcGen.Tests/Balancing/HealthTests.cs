@@ -1,4 +1,3 @@
-using RpcGen.Client;
 using RpcGen.Tests.Support;
 using Xunit;
 

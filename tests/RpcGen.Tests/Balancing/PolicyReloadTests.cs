@@ -1,5 +1,3 @@
-using RpcGen.Client;
-using RpcGen.Resilience;
 using RpcGen.Tests.Support;
 using Xunit;
 

@@ -1,6 +1,4 @@
 using Microsoft.Extensions.Configuration;
-using RpcGen.Client;
-using RpcGen.Tests.Support;
 using Xunit;
 
 namespace RpcGen.Tests.Balancing;

@@ -1,4 +1,3 @@
-using RpcGen.Client;
 using Xunit;
 
 namespace RpcGen.Tests.Balancing;

@@ -67,7 +67,8 @@ public sealed class CallAttemptsTests
         RpcEndpoint dead = ClosedPort();
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { dead, cluster.Servers[0].Endpoints[0] } });
         RpcEndpointState deadState = client.Endpoints.Single(e => e.Endpoint.Equals(dead));
-        using AttemptResult result = await new CallAttempts(client).RunAsync(Call<ICalculator>(client, WhoAmI), new Arguments("[]"), 0, default, deadState)
+        ClientCall call = Call<ICalculator>(client, WhoAmI);
+        using AttemptResult result = await new CallAttempts(client).RunAsync(call, new Arguments("[]"), 0, default, deadState)
             .AsTask().WaitAsync(NoHang);
         RpcException error = Assert.IsType<RpcException>(result.Error);
         Assert.Equal(RpcStatusCode.Unavailable, error.StatusCode);
@@ -101,7 +102,8 @@ public sealed class CallAttemptsTests
     [Fact]
     public async Task AnAttemptPastItsOwnTimeout_SaysSo_AndADeduplicatedCallSticksToItsServer()
     {
-        await using ServerCluster<FaultyOrders> cluster = await ServerCluster.StartAsync(2, i => new FaultyOrders($"s{i}"), static (server, orders) => server.Map<IOrders>(orders));
+        await using ServerCluster<FaultyOrders> cluster =
+            await ServerCluster.StartAsync(2, i => new FaultyOrders($"s{i}"), static (server, orders) => server.Map<IOrders>(orders));
         await using RpcClient client = cluster.CreateClient(o => o.Balancing.OutlierDetection.Enabled = false);
         foreach (RpcEndpointState endpoint in client.Endpoints)
         {

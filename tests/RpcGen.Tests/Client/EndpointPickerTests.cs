@@ -1,4 +1,3 @@
-using RpcGen.Resilience;
 using RpcGen.Tests.Support;
 using Xunit;
 
@@ -39,10 +38,10 @@ public sealed class EndpointPickerTests : IAsyncDisposable
 
     private RpcEndpointState[] All => _client.EndpointSet.All;
 
-    private RpcEndpointState? Pick(ref TriedEndpoints tried, bool allowRepeat = false, CircuitBreakerGroup? breaker = null, RpcClientMethod? method = null)
+    private RpcEndpointState? Pick(ref TriedEndpoints tried, bool allowRepeat = false, CircuitBreakerGroup? breaker = null)
     {
-        Assert.True(_picker.TryPick(method ?? _method, 0, ref tried, _time.GetTimestamp(), allowRepeat, breaker, out RpcEndpointState? endpoint, out RpcException? refused),
-            refused?.Message);
+        bool picked = _picker.TryPick(_method, 0, ref tried, _time.GetTimestamp(), allowRepeat, breaker, out RpcEndpointState? endpoint, out RpcException? refused);
+        Assert.True(picked, refused?.Message);
         return endpoint;
     }
 
@@ -77,7 +76,8 @@ public sealed class EndpointPickerTests : IAsyncDisposable
     [Fact]
     public void OpenCircuits_AreSkipped_AndEveryCircuitOpen_FailsFastAsNotProcessed()
     {
-        var breaker = new CircuitBreakerGroup(new RpcCircuitBreakerPolicy { FailureRatio = 0.5, MinimumThroughput = 2, BreakDurationMs = 10_000 }, _time);
+        var policy = new RpcCircuitBreakerPolicy { FailureRatio = 0.5, MinimumThroughput = 2, BreakDurationMs = 10_000 };
+        var breaker = new CircuitBreakerGroup(policy, _time);
         void Open(RpcEndpointState endpoint)
         {
             for (int i = 0; i < 4; i++)
@@ -97,7 +97,8 @@ public sealed class EndpointPickerTests : IAsyncDisposable
 
         Open(All[2]);
         TriedEndpoints tried = default;
-        Assert.False(_picker.TryPick(_method, 0, ref tried, _time.GetTimestamp(), allowRepeat: true, breaker, out RpcEndpointState? endpoint, out RpcException? refused));
+        bool picked = _picker.TryPick(_method, 0, ref tried, _time.GetTimestamp(), allowRepeat: true, breaker, out RpcEndpointState? endpoint, out RpcException? refused);
+        Assert.False(picked);
         Assert.Null(endpoint);
         Assert.Equal(RpcStatusCode.Unavailable, refused!.StatusCode);
         Assert.True(refused.NotProcessed);
@@ -113,7 +114,9 @@ public sealed class EndpointPickerTests : IAsyncDisposable
     public async Task AUsedUpPriorityGroup_FailsOverToTheNext()
     {
         await using RpcClient client = Client(
-            new RpcEndpoint("127.0.0.1", 1) { Priority = 0 }, new RpcEndpoint("127.0.0.1", 2) { Priority = 0 }, new RpcEndpoint("127.0.0.1", 3) { Priority = 1 });
+            new RpcEndpoint("127.0.0.1", 1) { Priority = 0 },
+            new RpcEndpoint("127.0.0.1", 2) { Priority = 0 },
+            new RpcEndpoint("127.0.0.1", 3) { Priority = 1 });
         RpcClientMethod method = client.Invoker.GetMethod(RpcServiceRegistry.GetDescriptor<ICalculator>()!.Methods[0]);
         var picker = new EndpointPicker(client);
         RpcEndpointState[] all = client.EndpointSet.All;

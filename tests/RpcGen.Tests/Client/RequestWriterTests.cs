@@ -63,7 +63,8 @@ public sealed class RequestWriterTests : IAsyncLifetime
 
     private bool Write(ClientCall call, PendingCall pending, Arguments arguments, out RpcException? error, long deadline = long.MaxValue,
         RpcMetadata? headers = null, FrameFlags flags = FrameFlags.None) =>
-        RequestWriter.TryWrite(call, new RequestFrame(_connection, pending, deadline, _time.GetTimestamp(), flags, headers), ref arguments, out error);
+        RequestWriter.TryWrite(call, new RequestFrame(_connection, pending, deadline, _time.GetTimestamp(), flags, headers), ref arguments,
+            out error);
 
     /// <summary>Reads one frame the client sent: its header and body.</summary>
     private async Task<(FrameHeader Header, byte[] Body)> ReadFrameAsync()

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using System.Diagnostics;
 using RpcGen.Etcd;
 using RpcGen.Tests.Support;
 using Xunit;
@@ -44,7 +44,7 @@ public interface ISampleGreeter
 [Collection(SerialCollection.Name)]
 public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
 {
-    private static readonly TimeSpan Ttl = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan s_ttl = TimeSpan.FromSeconds(3);
 
     /// <summary>Callers that keep calling until stopped, counting calls and failures.</summary>
     private sealed class Load : IAsyncDisposable
@@ -94,7 +94,7 @@ public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
         var service = new Disco(name);
         server.Map<IDisco>(service);
         await server.StartAsync();
-        EtcdRegistration registration = await EtcdRegistration.RegisterAsync(etcd.Options(), "disco", server.Endpoints, Ttl, version: "1.0");
+        EtcdRegistration registration = await EtcdRegistration.RegisterAsync(etcd.Options(), "disco", server.Endpoints, s_ttl, version: "1.0");
         return (server, service, registration);
     }
 
@@ -137,9 +137,9 @@ public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
         await load.MoreAsync(500);
         await load.DisposeAsync();
 
-        output.WriteLine($"registration → first call {toFirstCall.TotalMilliseconds:0} ms; kill → removal {toRemoval.TotalMilliseconds:0} ms (TTL {Ttl.TotalSeconds} s); calls {load.Completed}, failed {load.Failures.Count}");
+        output.WriteLine($"registration → first call {toFirstCall.TotalMilliseconds:0} ms; kill → removal {toRemoval.TotalMilliseconds:0} ms (TTL {s_ttl.TotalSeconds} s); calls {load.Completed}, failed {load.Failures.Count}");
         Assert.Empty(load.Failures);
-        Assert.True(toRemoval >= Ttl - TimeSpan.FromSeconds(1), $"removed after {toRemoval}: before its lease could expire"); // only the lease tells clients
+        Assert.True(toRemoval >= s_ttl - TimeSpan.FromSeconds(1), $"removed after {toRemoval}: before its lease could expire"); // only the lease tells clients
         Assert.Equal(2, client.Endpoints.Count);
         foreach ((RpcServer server, _, EtcdRegistration registration) in servers)
         {
@@ -202,7 +202,7 @@ public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
         await using var server = new RpcServer();
         server.Map<IDisco>(new Disco("direct"));
         await server.StartAsync();
-        EtcdRegistration direct = await EtcdRegistration.RegisterAsync(shared, "disco", server.Endpoints, Ttl);
+        EtcdRegistration direct = await EtcdRegistration.RegisterAsync(shared, "disco", server.Endpoints, s_ttl);
         Assert.False(direct.IsRegistered);
         Assert.Contains($"etcd at {etcd.Url}", direct.LastError, StringComparison.Ordinal);
 
@@ -217,7 +217,7 @@ public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
                 o.Etcd.Servers.Add(etcd.Url);
                 o.Etcd.Prefix = shared.Prefix;
                 o.Etcd.RetryInterval = TimeSpan.FromMilliseconds(200);
-                o.TimeToLive = Ttl;
+                o.TimeToLive = s_ttl;
             });
         using IHost host = builder.Build();
         await host.StartAsync().WaitAsync(Wait.NoHang);
@@ -262,7 +262,7 @@ public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
                 {
                     o.Etcd.Servers.Add(etcd.Url);
                     o.Etcd.Prefix = shared.Prefix;
-                    o.TimeToLive = Ttl;
+                    o.TimeToLive = s_ttl;
                     o.Version = "2.0";
                     o.Zone = "z1";
                 });

@@ -150,7 +150,7 @@ public sealed partial class DocSnippetTests
     /// A console project's implicit usings, plus those the RpcGen package adds (read from runtime/build/RpcGen.props, so
     /// the docs compile exactly as a project that references the package does).
     /// </summary>
-    private static readonly string ImplicitUsings = """
+    private static readonly string s_implicitUsings = """
         global using global::System;
         global using global::System.Collections.Generic;
         global using global::System.IO;
@@ -195,7 +195,7 @@ public sealed partial class DocSnippetTests
         bool statements = snippet.GetCompilationUnitRoot().Members.OfType<Microsoft.CodeAnalysis.CSharp.Syntax.GlobalStatementSyntax>().Any();
         CSharpCompilation compilation = CSharpCompilation.Create(
             "Snippet",
-            new[] { CSharpSyntaxTree.ParseText(ImplicitUsings, parse, path: "Usings.cs"), snippet },
+            new[] { CSharpSyntaxTree.ParseText(s_implicitUsings, parse, path: "Usings.cs"), snippet },
             s_references.Value,
             new CSharpCompilationOptions(
                 statements ? OutputKind.ConsoleApplication : OutputKind.DynamicallyLinkedLibrary,

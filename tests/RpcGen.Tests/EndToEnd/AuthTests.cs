@@ -53,7 +53,7 @@ public sealed class Vault : IVault
 /// <summary>Authentication (certificates, bearer tokens) and [RpcAuthorize], checked before a handler runs.</summary>
 public sealed class AuthTests
 {
-    private static readonly Dictionary<string, ClaimsPrincipal> Users = new()
+    private static readonly Dictionary<string, ClaimsPrincipal> s_users = new()
     {
         ["t-bob"] = Principal("bob"),
         ["t-ann"] = Principal("ann", "ops"),
@@ -81,7 +81,7 @@ public sealed class AuthTests
     }
 
     private static IRpcAuthenticator Tokens() =>
-        RpcAuthenticators.BearerToken((token, _) => new ValueTask<ClaimsPrincipal?>(Users.GetValueOrDefault(token)));
+        RpcAuthenticators.BearerToken((token, _) => new ValueTask<ClaimsPrincipal?>(s_users.GetValueOrDefault(token)));
 
     private static RpcClient Client(RpcEndpoint endpoint, string? token) => new(new RpcClientOptions
     {

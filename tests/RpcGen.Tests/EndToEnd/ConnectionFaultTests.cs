@@ -1,4 +1,3 @@
-using RpcGen.Balancing;
 using RpcGen.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;

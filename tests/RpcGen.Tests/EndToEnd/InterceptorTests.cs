@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Text;
-using RpcGen.Tests.Support;
 using Xunit;
 
 namespace RpcGen.Tests.EndToEnd;

@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Polly;
-using RpcGen.Resilience;
-using RpcGen.Telemetry;
 using RpcGen.Tests.Support;
 using Xunit;
 

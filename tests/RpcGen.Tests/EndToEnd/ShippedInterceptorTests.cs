@@ -1,7 +1,6 @@
 using System.Threading.RateLimiting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
-using RpcGen.Tests.Support;
 using Xunit;
 
 namespace RpcGen.Tests.EndToEnd;

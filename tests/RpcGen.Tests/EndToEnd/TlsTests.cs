@@ -23,8 +23,8 @@ public sealed class WhoAmI : IWhoAmI
 /// <summary>TLS and mutual TLS over loopback, with certificates made at run time, and the peers that get it wrong.</summary>
 public sealed class TlsTests
 {
-    private static readonly X509Certificate2 Authority = TestCertificates.CreateAuthority();
-    private static readonly X509Certificate2 ServerCertificate = TestCertificates.Issue(Authority, "localhost");
+    private static readonly X509Certificate2 s_authority = TestCertificates.CreateAuthority();
+    private static readonly X509Certificate2 s_serverCertificate = TestCertificates.Issue(s_authority, "localhost");
 
     private static async Task<RpcServer> StartAsync(RpcServerTlsOptions? tls, TimeSpan? handshakeTimeout = null)
     {
@@ -49,32 +49,32 @@ public sealed class TlsTests
     [Fact]
     public async Task Tls_WithAPinnedAuthority_CarriesCallsAndMetadata()
     {
-        await using RpcServer server = await StartAsync(new RpcServerTlsOptions { Certificate = ServerCertificate });
-        await using RpcClient client = Client(server, Trusting(Authority));
+        await using RpcServer server = await StartAsync(new RpcServerTlsOptions { Certificate = s_serverCertificate });
+        await using RpcClient client = Client(server, Trusting(s_authority));
         Assert.Equal("tls anonymous", await client.CreateProxy<IWhoAmI>().WhoAsync());
 
         // The address itself (an IP in the certificate's names) works as the target host too.
-        await using RpcClient byAddress = Client(server, new RpcClientTlsOptions { CertificateAuthorities = new X509Certificate2Collection(Authority) });
+        await using RpcClient byAddress = Client(server, new RpcClientTlsOptions { CertificateAuthorities = new X509Certificate2Collection(s_authority) });
         Assert.Equal("tls anonymous", await byAddress.CreateProxy<IWhoAmI>().WhoAsync());
     }
 
     [Fact]
     public async Task MutualTls_TheClientCertificateIsTheCallersIdentity_AndAClientWithoutOneCannotConnect()
     {
-        X509Certificate2 alice = TestCertificates.Issue(Authority, "alice", client: true);
+        X509Certificate2 alice = TestCertificates.Issue(s_authority, "alice", client: true);
         await using RpcServer server = await StartAsync(new RpcServerTlsOptions
         {
-            Certificate = ServerCertificate,
+            Certificate = s_serverCertificate,
             ClientCertificateRequired = true,
-            ClientCertificateAuthorities = new X509Certificate2Collection(Authority),
+            ClientCertificateAuthorities = new X509Certificate2Collection(s_authority),
         });
 
-        await using (RpcClient client = Client(server, Trusting(Authority, certificate: alice)))
+        await using (RpcClient client = Client(server, Trusting(s_authority, certificate: alice)))
         {
             Assert.Equal("tls CN=alice", await client.CreateProxy<IWhoAmI>().WhoAsync());
         }
 
-        await using (RpcClient anonymous = Client(server, Trusting(Authority)))
+        await using (RpcClient anonymous = Client(server, Trusting(s_authority)))
         {
             RpcException refused = await Assert.ThrowsAsync<RpcException>(() => anonymous.CreateProxy<IWhoAmI>().WhoAsync());
             Assert.Equal(RpcStatusCode.Unavailable, refused.StatusCode);
@@ -82,12 +82,12 @@ public sealed class TlsTests
 
         // A certificate from another authority is refused as well; the server goes on serving the others.
         X509Certificate2 mallory = TestCertificates.Issue(TestCertificates.CreateAuthority("Other CA"), "mallory", client: true);
-        await using (RpcClient stranger = Client(server, Trusting(Authority, certificate: mallory)))
+        await using (RpcClient stranger = Client(server, Trusting(s_authority, certificate: mallory)))
         {
             await Assert.ThrowsAsync<RpcException>(() => stranger.CreateProxy<IWhoAmI>().WhoAsync());
         }
 
-        await using (RpcClient again = Client(server, Trusting(Authority, certificate: alice)))
+        await using (RpcClient again = Client(server, Trusting(s_authority, certificate: alice)))
         {
             Assert.Equal("tls CN=alice", await again.CreateProxy<IWhoAmI>().WhoAsync());
         }
@@ -96,8 +96,8 @@ public sealed class TlsTests
     [Fact]
     public async Task ServerCertificateProblems_FailWithUnavailable_AndSayWhatToFix()
     {
-        X509Certificate2 expired = TestCertificates.Issue(Authority, "localhost", notBefore: DateTimeOffset.UtcNow.AddDays(-10), notAfter: DateTimeOffset.UtcNow.AddDays(-1));
-        await using RpcServer server = await StartAsync(new RpcServerTlsOptions { Certificate = ServerCertificate });
+        X509Certificate2 expired = TestCertificates.Issue(s_authority, "localhost", notBefore: DateTimeOffset.UtcNow.AddDays(-10), notAfter: DateTimeOffset.UtcNow.AddDays(-1));
+        await using RpcServer server = await StartAsync(new RpcServerTlsOptions { Certificate = s_serverCertificate });
         await using RpcServer stale = await StartAsync(new RpcServerTlsOptions { Certificate = expired });
 
         await using (RpcClient untrusting = Client(server, new RpcClientTlsOptions { TargetHost = "localhost" })) // the machine's roots
@@ -108,13 +108,13 @@ public sealed class TlsTests
             Assert.Contains("RpcClientTlsOptions.CertificateAuthorities", error.Message, StringComparison.Ordinal);
         }
 
-        await using (RpcClient wrongName = Client(server, Trusting(Authority, host: "orders.example")))
+        await using (RpcClient wrongName = Client(server, Trusting(s_authority, host: "orders.example")))
         {
             RpcException error = await Assert.ThrowsAsync<RpcException>(() => wrongName.CreateProxy<IWhoAmI>().WhoAsync());
             Assert.Contains("its certificate is for 'localhost', not 'orders.example'", error.Message, StringComparison.Ordinal);
         }
 
-        await using (RpcClient late = Client(stale, Trusting(Authority)))
+        await using (RpcClient late = Client(stale, Trusting(s_authority)))
         {
             RpcException error = await Assert.ThrowsAsync<RpcException>(() => late.CreateProxy<IWhoAmI>().WhoAsync());
             Assert.Contains("expired or not yet valid", error.Message, StringComparison.Ordinal);
@@ -124,7 +124,7 @@ public sealed class TlsTests
     [Fact]
     public async Task WrongProtocolPeers_BothWays_GetClearErrors_AndServersKeepServing()
     {
-        await using RpcServer tlsServer = await StartAsync(new RpcServerTlsOptions { Certificate = ServerCertificate });
+        await using RpcServer tlsServer = await StartAsync(new RpcServerTlsOptions { Certificate = s_serverCertificate });
         await using RpcServer plainServer = await StartAsync(null);
 
         await using (RpcClient plain = Client(tlsServer, null))
@@ -134,14 +134,14 @@ public sealed class TlsTests
             Assert.Contains("it may require TLS (set RpcClientOptions.Tls)", error.Message, StringComparison.Ordinal);
         }
 
-        await using (RpcClient tls = Client(plainServer, Trusting(Authority)))
+        await using (RpcClient tls = Client(plainServer, Trusting(s_authority)))
         {
             RpcException error = await Assert.ThrowsAsync<RpcException>(() => tls.CreateProxy<IWhoAmI>().WhoAsync());
             Assert.Equal(RpcStatusCode.Unavailable, error.StatusCode);
             Assert.Contains("does the server serve TLS?", error.Message, StringComparison.Ordinal);
         }
 
-        await using (RpcClient good = Client(tlsServer, Trusting(Authority)))
+        await using (RpcClient good = Client(tlsServer, Trusting(s_authority)))
         {
             Assert.Equal("tls anonymous", await good.CreateProxy<IWhoAmI>().WhoAsync());
         }
@@ -155,7 +155,7 @@ public sealed class TlsTests
     [Fact]
     public async Task SilentPeer_IsDroppedAtTheHandshakeTimeout()
     {
-        await using RpcServer server = await StartAsync(new RpcServerTlsOptions { Certificate = ServerCertificate }, TimeSpan.FromMilliseconds(300));
+        await using RpcServer server = await StartAsync(new RpcServerTlsOptions { Certificate = s_serverCertificate }, TimeSpan.FromMilliseconds(300));
         await using RawConnection silent = await RawConnection.ConnectAsync(server.Endpoints[0], sendPreface: false);
         Assert.True(await silent.WaitForCloseAsync(TimeSpan.FromSeconds(10)));
     }
@@ -163,8 +163,8 @@ public sealed class TlsTests
     [Fact]
     public async Task CertificateRotation_NewConnectionsGetTheNewCertificate_WithoutARestart()
     {
-        X509Certificate2 current = ServerCertificate;
-        X509Certificate2 renewed = TestCertificates.Issue(Authority, "localhost");
+        X509Certificate2 current = s_serverCertificate;
+        X509Certificate2 renewed = TestCertificates.Issue(s_authority, "localhost");
         await using RpcServer server = await StartAsync(new RpcServerTlsOptions { CertificateSelector = () => Volatile.Read(ref current) });
         var seen = new List<string>();
         RpcClientTlsOptions Recording() => new()
@@ -190,18 +190,18 @@ public sealed class TlsTests
             await second.CreateProxy<IWhoAmI>().WhoAsync();
         }
 
-        Assert.Equal(new[] { ServerCertificate.Thumbprint, renewed.Thumbprint }, seen);
+        Assert.Equal(new[] { s_serverCertificate.Thumbprint, renewed.Thumbprint }, seen);
     }
 
     [Fact]
     public void Options_RefuseWhatCannotWork()
     {
         Assert.Throws<ArgumentException>(() => new RpcServer(new RpcServerOptions { Tls = new RpcServerTlsOptions() }));
-        using var noKey = X509CertificateLoader.LoadCertificate(ServerCertificate.Export(X509ContentType.Cert));
+        using var noKey = X509CertificateLoader.LoadCertificate(s_serverCertificate.Export(X509ContentType.Cert));
         Assert.Contains("no private key", Assert.Throws<ArgumentException>(() => new RpcServer(new RpcServerOptions { Tls = new RpcServerTlsOptions { Certificate = noKey } })).Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => new RpcServer(new RpcServerOptions
         {
-            Tls = new RpcServerTlsOptions { Certificate = ServerCertificate, EnabledProtocols = System.Security.Authentication.SslProtocols.Tls13 | (System.Security.Authentication.SslProtocols)0x0300 }, // + TLS 1.1
+            Tls = new RpcServerTlsOptions { Certificate = s_serverCertificate, EnabledProtocols = System.Security.Authentication.SslProtocols.Tls13 | (System.Security.Authentication.SslProtocols)0x0300 }, // + TLS 1.1
         }));
     }
 }

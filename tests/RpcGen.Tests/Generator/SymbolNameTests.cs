@@ -1,8 +1,8 @@
 extern alias GeneratorAssembly;
 using Microsoft.CodeAnalysis;
-using RpcShapes = GeneratorAssembly::RpcGen.Shared.RpcShapes; // the same file is compiled into the analyzers too
 using RpcGen.Tests.Support;
 using Xunit;
+using RpcShapes = GeneratorAssembly::RpcGen.Shared.RpcShapes; // the same file is compiled into the analyzers too
 
 namespace RpcGen.Tests.Generator;
 

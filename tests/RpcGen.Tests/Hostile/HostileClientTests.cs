@@ -5,8 +5,6 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
-using Microsoft.Extensions.Time.Testing;
-using RpcGen.Telemetry;
 using RpcGen.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;

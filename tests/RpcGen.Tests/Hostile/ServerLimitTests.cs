@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
-using RpcGen.Telemetry;
 using RpcGen.Tests.Support;
 using Xunit;
 
@@ -68,7 +66,7 @@ public sealed class Gate : IGate
 [Collection(SerialCollection.Name)]
 public sealed class ServerLimitTests
 {
-    private static readonly byte[] ClientPreface = { 0x52, 0x50, 0x43, 0x47, 1, 1, 0, 0 };
+    private static readonly byte[] s_clientPreface = { 0x52, 0x50, 0x43, 0x47, 1, 1, 0, 0 };
 
     private static async Task<RpcServer> StartAsync(RpcServerOptions options, object? gate = null)
     {

@@ -1,4 +1,3 @@
-using RpcGen.Server;
 using RpcGen.Tests.Support;
 using Xunit;
 

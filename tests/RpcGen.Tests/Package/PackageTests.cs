@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.IO.Compression;
-using System.Runtime.CompilerServices;
 using RpcGen.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;

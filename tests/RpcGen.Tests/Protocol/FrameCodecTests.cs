@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Text;
-using RpcGen.Protocol;
 using Xunit;
 
 namespace RpcGen.Tests.Protocol;

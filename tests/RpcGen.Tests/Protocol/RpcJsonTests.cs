@@ -1,11 +1,8 @@
-using System;
 using System.Buffers;
-using System.Collections.Generic;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using RpcGen.Protocol;
 using RpcGen.Serialization;
 using Xunit;
 
@@ -18,7 +15,7 @@ namespace RpcGen.Tests.Protocol;
 /// </summary>
 public sealed class RpcJsonTests
 {
-    private static readonly JsonSerializerOptions Web = RpcDefaults.CreateSerializerOptions();
+    private static readonly JsonSerializerOptions s_web = RpcDefaults.CreateSerializerOptions();
 
     private static JsonTypeInfo<T> Info<T>(JsonSerializerOptions options) => (JsonTypeInfo<T>)options.GetTypeInfo(typeof(T));
 
@@ -54,31 +51,31 @@ public sealed class RpcJsonTests
     {
         foreach (int value in new[] { 0, 1, -1, int.MaxValue, int.MinValue, 42 })
         {
-            Assert.Equal(WriteSerializer(value, Info<int>(Web)), WriteFast(value, Info<int>(Web)));
+            Assert.Equal(WriteSerializer(value, Info<int>(s_web)), WriteFast(value, Info<int>(s_web)));
         }
 
         foreach (long value in new[] { 0L, long.MaxValue, long.MinValue, 1L << 53 })
         {
-            Assert.Equal(WriteSerializer(value, Info<long>(Web)), WriteFast(value, Info<long>(Web)));
+            Assert.Equal(WriteSerializer(value, Info<long>(s_web)), WriteFast(value, Info<long>(s_web)));
         }
 
-        Assert.Equal("true", WriteFast(true, Info<bool>(Web)));
-        Assert.Equal("false", WriteFast(false, Info<bool>(Web)));
+        Assert.Equal("true", WriteFast(true, Info<bool>(s_web)));
+        Assert.Equal("false", WriteFast(false, Info<bool>(s_web)));
     }
 
     [Theory]
     [MemberData(nameof(Strings))]
     public void Writes_and_reads_strings_as_the_serializer_does(string? value)
     {
-        string written = WriteFast(value, Info<string?>(Web));
-        Assert.Equal(WriteSerializer(value, Info<string?>(Web)), written);
-        Assert.Equal(value, RpcJson.Read(Encoding.UTF8.GetBytes(written), Info<string>(Web)));
+        string written = WriteFast(value, Info<string?>(s_web));
+        Assert.Equal(WriteSerializer(value, Info<string?>(s_web)), written);
+        Assert.Equal(value, RpcJson.Read(Encoding.UTF8.GetBytes(written), Info<string>(s_web)));
     }
 
     [Fact]
     public void Numbers_written_as_strings_are_left_to_the_serializer()
     {
-        var options = new JsonSerializerOptions(Web) { NumberHandling = JsonNumberHandling.WriteAsString };
+        var options = new JsonSerializerOptions(s_web) { NumberHandling = JsonNumberHandling.WriteAsString };
         Assert.Equal("\"7\"", WriteFast(7, Info<int>(options)));
         Assert.Equal("\"-9\"", WriteFast(-9L, Info<long>(options)));
     }
@@ -86,7 +83,7 @@ public sealed class RpcJsonTests
     [Fact]
     public void A_number_handling_set_on_the_type_info_itself_is_honoured()
     {
-        var options = new JsonSerializerOptions(Web)
+        var options = new JsonSerializerOptions(s_web)
         {
             TypeInfoResolver = new DefaultJsonTypeInfoResolver
             {
@@ -100,7 +97,7 @@ public sealed class RpcJsonTests
     [Fact]
     public void A_converter_of_the_users_is_used_for_writing_and_reading()
     {
-        var options = new JsonSerializerOptions(Web);
+        var options = new JsonSerializerOptions(s_web);
         options.Converters.Add(new HexConverter());
         Assert.Equal("\"0x1F\"", WriteFast(31, Info<int>(options)));
         Assert.Equal(31, RpcJson.Read("\"0x1F\""u8, Info<int>(options)));
@@ -110,13 +107,13 @@ public sealed class RpcJsonTests
     [Fact]
     public void Reads_numbers_booleans_and_the_web_defaults_number_strings()
     {
-        Assert.Equal(-123, RpcJson.Read("-123"u8, Info<int>(Web)));
-        Assert.Equal(long.MinValue, RpcJson.Read(Encoding.UTF8.GetBytes(long.MinValue.ToString(System.Globalization.CultureInfo.InvariantCulture)), Info<long>(Web)));
-        Assert.True(RpcJson.Read("true"u8, Info<bool>(Web)));
-        Assert.False(RpcJson.Read("false"u8, Info<bool>(Web)));
-        Assert.Equal(5, RpcJson.Read("\"5\""u8, Info<int>(Web))); // AllowReadingFromString (web defaults): the serializer reads it
-        Assert.Equal(8, RpcJson.Read(" 8 "u8, Info<int>(Web)));    // whitespace around: the serializer reads it
-        Assert.Null(RpcJson.Read("null"u8, Info<string>(Web)));
+        Assert.Equal(-123, RpcJson.Read("-123"u8, Info<int>(s_web)));
+        Assert.Equal(long.MinValue, RpcJson.Read(Encoding.UTF8.GetBytes(long.MinValue.ToString(System.Globalization.CultureInfo.InvariantCulture)), Info<long>(s_web)));
+        Assert.True(RpcJson.Read("true"u8, Info<bool>(s_web)));
+        Assert.False(RpcJson.Read("false"u8, Info<bool>(s_web)));
+        Assert.Equal(5, RpcJson.Read("\"5\""u8, Info<int>(s_web))); // AllowReadingFromString (web defaults): the serializer reads it
+        Assert.Equal(8, RpcJson.Read(" 8 "u8, Info<int>(s_web)));    // whitespace around: the serializer reads it
+        Assert.Null(RpcJson.Read("null"u8, Info<string>(s_web)));
     }
 
     [Theory]
@@ -128,8 +125,8 @@ public sealed class RpcJsonTests
     public void Input_the_fast_path_cannot_read_fails_as_the_serializer_fails(string json)
     {
         byte[] payload = Encoding.UTF8.GetBytes(json);
-        Exception expected = Record.Exception(() => JsonSerializer.Deserialize(payload, Info<int>(Web)));
-        Exception actual = Record.Exception(() => RpcJson.Read(payload, Info<int>(Web)));
+        Exception expected = Record.Exception(() => JsonSerializer.Deserialize(payload, Info<int>(s_web)));
+        Exception actual = Record.Exception(() => RpcJson.Read(payload, Info<int>(s_web)));
         Assert.NotNull(expected);
         Assert.NotNull(actual);
         Assert.Equal(expected.GetType(), actual.GetType());
@@ -141,19 +138,19 @@ public sealed class RpcJsonTests
     {
         byte[] payload = "[7, -8, true, \"x\\u0041\", null, \"9\"]"u8.ToArray();
         var reader = new RpcArgumentReader(payload, "svc/M");
-        Assert.True(reader.TryRead(Info<int>(Web), "a", out int a));
-        Assert.True(reader.TryRead(Info<long>(Web), "b", out long b));
-        Assert.True(reader.TryRead(Info<bool>(Web), "c", out bool c));
-        Assert.True(reader.TryRead(Info<string>(Web), "d", out string? d));
-        Assert.True(reader.TryRead(Info<string>(Web), "e", out string? e));
-        Assert.True(reader.TryRead(Info<int>(Web), "f", out int f));
+        Assert.True(reader.TryRead(Info<int>(s_web), "a", out int a));
+        Assert.True(reader.TryRead(Info<long>(s_web), "b", out long b));
+        Assert.True(reader.TryRead(Info<bool>(s_web), "c", out bool c));
+        Assert.True(reader.TryRead(Info<string>(s_web), "d", out string? d));
+        Assert.True(reader.TryRead(Info<string>(s_web), "e", out string? e));
+        Assert.True(reader.TryRead(Info<int>(s_web), "f", out int f));
         reader.End();
         Assert.Equal((7, -8L, true, "xA", (string?)null, 9), (a, b, c, d, e, f));
 
         RpcException error = Assert.Throws<RpcException>(() =>
         {
             var bad = new RpcArgumentReader("[1.5]"u8, "svc/M");
-            bad.TryRead(Info<int>(Web), "count", out _);
+            bad.TryRead(Info<int>(s_web), "count", out _);
         });
         Assert.Equal(RpcStatusCode.InvalidArgument, error.StatusCode);
         Assert.Contains("argument 'count' could not be read as Int32", error.Message);
@@ -166,11 +163,11 @@ public sealed class RpcJsonTests
                 var bad = new RpcArgumentReader(Encoding.UTF8.GetBytes(json), "svc/M");
                 if (name == "Int32")
                 {
-                    bad.TryRead(Info<int>(Web), "x", out _);
+                    bad.TryRead(Info<int>(s_web), "x", out _);
                 }
                 else
                 {
-                    bad.TryRead(Info<string>(Web), "x", out _);
+                    bad.TryRead(Info<string>(s_web), "x", out _);
                 }
             });
             Assert.Contains($"argument 'x' could not be read as {name}", refused.Message);

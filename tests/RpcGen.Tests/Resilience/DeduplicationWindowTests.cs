@@ -1,5 +1,3 @@
-using RpcGen.Server;
-using RpcGen.Tests.Support;
 using Xunit;
 
 namespace RpcGen.Tests.Resilience;

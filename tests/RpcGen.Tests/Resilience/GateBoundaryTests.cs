@@ -1,4 +1,3 @@
-using RpcGen.Resilience;
 using RpcGen.Tests.Support;
 using Xunit;
 

@@ -1,5 +1,3 @@
-using RpcGen.Resilience;
-
 namespace RpcGen.Tests.Support;
 
 /// <summary>A call's resilience state on its own, for unit tests of the gates (the client's is its per-call context).</summary>

@@ -1,5 +1,3 @@
-using RpcGen;
-
 namespace RpcGen.Tests.Support;
 
 public sealed record Quote(string Symbol, decimal Price, DateTimeOffset At);

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
-using RpcGen.Protocol;
 using RpcGen.Tests.Support;
 using RpcGen.Transport;
 using Xunit;

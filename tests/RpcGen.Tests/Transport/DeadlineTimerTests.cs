@@ -1,5 +1,4 @@
 using System.IO.Pipelines;
-using RpcGen.Protocol;
 using RpcGen.Tests.Support;
 using RpcGen.Transport;
 using Xunit;
