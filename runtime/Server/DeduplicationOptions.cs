@@ -18,7 +18,7 @@ public sealed class DeduplicationOptions
     public int Capacity
     {
         get => _capacity;
-        set => _capacity = value >= 1 ? value : throw Invalid(nameof(Capacity), value, "must be at least 1");
+        set => _capacity = Checked(value, value >= 1, nameof(Capacity), "must be at least 1");
     }
 
     /// <summary>
@@ -28,16 +28,16 @@ public sealed class DeduplicationOptions
     public long MaxBytes
     {
         get => _maxBytes;
-        set => _maxBytes = value >= 0 ? value : throw Invalid(nameof(MaxBytes), value, "must be 0 or more");
+        set => _maxBytes = Checked(value, value >= 0, nameof(MaxBytes), "must be 0 or more");
     }
 
     /// <summary>How long a finished call's answer is kept for its retries; positive. The default value is 5 minutes.</summary>
     public TimeSpan Window
     {
         get => _window;
-        set => _window = value > TimeSpan.Zero ? value : throw Invalid(nameof(Window), value, "must be positive");
+        set => _window = Checked(value, value > TimeSpan.Zero, nameof(Window), "must be positive");
     }
 
-    private static ArgumentOutOfRangeException Invalid(string name, object value, string rule) =>
-        new("value", value, $"RpcServerOptions.Deduplication.{name} {rule}.");
+    private static T Checked<T>(T value, bool valid, string name, string rule) =>
+        valid ? value : throw new ArgumentOutOfRangeException("value", value, $"RpcServerOptions.Deduplication.{name} {rule}.");
 }

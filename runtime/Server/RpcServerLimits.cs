@@ -27,7 +27,7 @@ public sealed class RpcServerLimits
     public int MaxFrameSize
     {
         get => _maxFrameSize;
-        set => _maxFrameSize = value >= 1024 ? value : throw Invalid(nameof(MaxFrameSize), value, "must be at least 1024 bytes");
+        set => _maxFrameSize = Checked(value, value >= 1024, nameof(MaxFrameSize), "must be at least 1024 bytes");
     }
 
     /// <summary>
@@ -37,9 +37,8 @@ public sealed class RpcServerLimits
     public int MaxMetadataSize
     {
         get => _maxMetadataSize;
-        set => _maxMetadataSize = value is >= 64 and <= ushort.MaxValue
-            ? value
-            : throw Invalid(nameof(MaxMetadataSize), value, "must be between 64 and 65535 bytes");
+        set => _maxMetadataSize = Checked(value, value is >= 64 and <= ushort.MaxValue,
+            nameof(MaxMetadataSize), "must be between 64 and 65535 bytes");
     }
 
     /// <summary>
@@ -50,9 +49,7 @@ public sealed class RpcServerLimits
     public int? MaxConnections
     {
         get => _maxConnections;
-        set => _maxConnections = value is null or > 0
-            ? value
-            : throw Invalid(nameof(MaxConnections), value, "must be positive, or null for no limit");
+        set => _maxConnections = Checked(value, value is null or > 0, nameof(MaxConnections), "must be positive, or null for no limit");
     }
 
     /// <summary>
@@ -65,9 +62,8 @@ public sealed class RpcServerLimits
     public int MaxConcurrentCallsPerConnection
     {
         get => _maxConcurrentCallsPerConnection;
-        set => _maxConcurrentCallsPerConnection = value is >= 1 and <= ushort.MaxValue
-            ? value
-            : throw Invalid(nameof(MaxConcurrentCallsPerConnection), value, "must be between 1 and 65535");
+        set => _maxConcurrentCallsPerConnection = Checked(value, value is >= 1 and <= ushort.MaxValue,
+            nameof(MaxConcurrentCallsPerConnection), "must be between 1 and 65535");
     }
 
     /// <summary>
@@ -78,9 +74,7 @@ public sealed class RpcServerLimits
     public int? MaxConcurrentCalls
     {
         get => _maxConcurrentCalls;
-        set => _maxConcurrentCalls = value is null or > 0
-            ? value
-            : throw Invalid(nameof(MaxConcurrentCalls), value, "must be positive, or null for no limit");
+        set => _maxConcurrentCalls = Checked(value, value is null or > 0, nameof(MaxConcurrentCalls), "must be positive, or null for no limit");
     }
 
     /// <summary>
@@ -94,9 +88,8 @@ public sealed class RpcServerLimits
     public long? MaxResponseBufferSize
     {
         get => _maxResponseBufferSize;
-        set => _maxResponseBufferSize = value is null or >= 64 * 1024
-            ? value
-            : throw Invalid(nameof(MaxResponseBufferSize), value, "must be at least 64 KiB (65536 bytes), or null for no limit");
+        set => _maxResponseBufferSize = Checked(value, value is null or >= 64 * 1024,
+            nameof(MaxResponseBufferSize), "must be at least 64 KiB (65536 bytes), or null for no limit");
     }
 
     /// <summary>
@@ -106,7 +99,7 @@ public sealed class RpcServerLimits
     public TimeSpan HandshakeTimeout
     {
         get => _handshakeTimeout;
-        set => _handshakeTimeout = value > TimeSpan.Zero ? value : throw Invalid(nameof(HandshakeTimeout), value, "must be positive");
+        set => _handshakeTimeout = Checked(value, value > TimeSpan.Zero, nameof(HandshakeTimeout), "must be positive");
     }
 
     /// <summary>
@@ -117,9 +110,8 @@ public sealed class RpcServerLimits
     public TimeSpan IdleTimeout
     {
         get => _idleTimeout;
-        set => _idleTimeout = value > TimeSpan.Zero || value == Timeout.InfiniteTimeSpan
-            ? value
-            : throw Invalid(nameof(IdleTimeout), value, "must be positive, or Timeout.InfiniteTimeSpan to keep idle connections");
+        set => _idleTimeout = Checked(value, value > TimeSpan.Zero || value == Timeout.InfiniteTimeSpan,
+            nameof(IdleTimeout), "must be positive, or Timeout.InfiniteTimeSpan to keep idle connections");
     }
 
     /// <summary>
@@ -130,7 +122,7 @@ public sealed class RpcServerLimits
     public TimeSpan FrameTimeout
     {
         get => _frameTimeout;
-        set => _frameTimeout = value > TimeSpan.Zero ? value : throw Invalid(nameof(FrameTimeout), value, "must be positive");
+        set => _frameTimeout = Checked(value, value > TimeSpan.Zero, nameof(FrameTimeout), "must be positive");
     }
 
     /// <summary>
@@ -141,7 +133,7 @@ public sealed class RpcServerLimits
     public TimeSpan ResponseDrainTimeout
     {
         get => _responseDrainTimeout;
-        set => _responseDrainTimeout = value > TimeSpan.Zero ? value : throw Invalid(nameof(ResponseDrainTimeout), value, "must be positive");
+        set => _responseDrainTimeout = Checked(value, value > TimeSpan.Zero, nameof(ResponseDrainTimeout), "must be positive");
     }
 
     /// <summary>
@@ -151,9 +143,10 @@ public sealed class RpcServerLimits
     public TimeSpan GoAwayLinger
     {
         get => _goAwayLinger;
-        set => _goAwayLinger = value >= TimeSpan.Zero ? value : throw Invalid(nameof(GoAwayLinger), value, "must be zero or positive");
+        set => _goAwayLinger = Checked(value, value >= TimeSpan.Zero, nameof(GoAwayLinger), "must be zero or positive");
     }
 
-    private static ArgumentOutOfRangeException Invalid(string name, object? value, string rule) =>
-        new("value", value, $"RpcServerOptions.Limits.{name} {rule}.");
+    /// <summary>The value when it keeps its rule; otherwise the error that names the setting and the rule.</summary>
+    private static T Checked<T>(T value, bool valid, string name, string rule) =>
+        valid ? value : throw new ArgumentOutOfRangeException("value", value, $"RpcServerOptions.Limits.{name} {rule}.");
 }
