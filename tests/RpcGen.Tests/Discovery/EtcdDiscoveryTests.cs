@@ -32,7 +32,7 @@ public sealed class Disco(string name) : IDisco
     }
 }
 
-/// <summary>The contract of the sample's etcd server (sample/RpcGen.Sample/EtcdSample.cs), spoken from here.</summary>
+/// <summary>The contract of the sample's etcd server (sample/RpcGen.Sample/Discovery/EtcdSample.cs), spoken from here.</summary>
 [RpcService("greet")]
 public interface ISampleGreeter
 {
