@@ -67,6 +67,22 @@ public sealed class LayeringTests
                 }
             }
 
+            // A using of a layer the folder may not use is an upward arrow even when nothing from it is used (yet).
+            foreach (UsingDirectiveSyntax directive in root.DescendantNodes().OfType<UsingDirectiveSyntax>())
+            {
+                string target = directive.NamespaceOrType.ToString();
+                if (target != "RpcGen" && !target.StartsWith("RpcGen.", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                string usedLayer = Layer(target);
+                if (usedLayer != folder && (!Allowed.TryGetValue(folder, out string[]? allowedLayers) || !allowedLayers.Contains(usedLayer)))
+                {
+                    problems.Add($"{folder} → {usedLayer}: {relative} has 'using {target};'");
+                }
+            }
+
             foreach (SimpleNameSyntax name in root.DescendantNodes().OfType<SimpleNameSyntax>())
             {
                 ISymbol? symbol = model.GetSymbolInfo(name).Symbol ?? model.GetSymbolInfo(name).CandidateSymbols.FirstOrDefault();
