@@ -135,27 +135,12 @@ internal sealed class CallAttempts
                 }
 
                 _client.CallStarted(endpoint);
-                ClientConnection connection;
-                PendingCall? pending;
+                CallStart started = default; // a value on every path, so each statement below can be mutated alone (Stryker)
                 try
                 {
                     ValueTask<CallStart> starting = StartAsync(endpoint, method, attemptDeadline, cancellationToken);
                     waited |= !starting.IsCompleted;
-                    CallStart started = await starting.ConfigureAwait(false);
-                    if (started.Error is not null)
-                    {
-                        _client.CallEnded(endpoint, start, CallOutcome.Neutral);
-                        return AttemptResult.Failed(started.Error);
-                    }
-
-                    connection = started.Connection!;
-                    pending = started.Call;
-                    if (pending is null)
-                    {
-                        // The connection began draining between the pick and now; the next attempt opens another.
-                        _client.CallEnded(endpoint, start, CallOutcome.Neutral);
-                        continue;
-                    }
+                    started = await starting.ConfigureAwait(false);
                 }
                 catch (RpcException ex) when (ex.NotProcessed && ex.StatusCode != RpcStatusCode.DeadlineExceeded)
                 {
@@ -174,6 +159,21 @@ internal sealed class CallAttempts
                 {
                     _client.CallEnded(endpoint, start, CallOutcome.Neutral);
                     return AttemptResult.Failed(ex);
+                }
+
+                if (started.Error is not null)
+                {
+                    _client.CallEnded(endpoint, start, CallOutcome.Neutral);
+                    return AttemptResult.Failed(started.Error);
+                }
+
+                ClientConnection connection = started.Connection!;
+                PendingCall? pending = started.Call;
+                if (pending is null)
+                {
+                    // The connection began draining between the pick and now; the next attempt opens another.
+                    _client.CallEnded(endpoint, start, CallOutcome.Neutral);
+                    continue;
                 }
 
                 // One timestamp for the deadline timer and the timeout the request carries: the attempt's start, unless it
