@@ -1,0 +1,113 @@
+using System.Text.Json;
+using RpcGen.Serialization;
+using RpcGen.Tests.Support;
+using Xunit;
+
+namespace RpcGen.Tests.Client;
+
+/// <summary>
+/// The resilience layer on its own (<see cref="ResilientCalls"/> given a per-call context): a failure a retry can fix
+/// goes to another server and counts as the pipeline's first outcome, one it cannot is returned at once, a request that
+/// is not safe to repeat runs once, and a broadcast reports every server's error.
+/// </summary>
+public sealed class ResilientCallsTests
+{
+    private readonly struct Arguments(string json) : IRpcArguments
+    {
+        public void Write(Utf8JsonWriter writer) => writer.WriteRawValue(json);
+    }
+
+    private const int Get = 0, Place = 1, Invalidate = 4; // IOrders: [Idempotent] GetAsync, PlaceAsync, [Broadcast] InvalidateAsync
+
+    private static Task<ServerCluster<FaultyOrders>> StartAsync(int count) =>
+        ServerCluster.StartAsync(count, i => new FaultyOrders($"s{i}"), static (server, orders) => server.Map<IOrders>(orders));
+
+    private static async Task<(AttemptResult Result, ClientCall Call)> SendAsync(RpcClient client, int method, string arguments)
+    {
+        RpcClientMethod clientMethod = client.Invoker.GetMethod(RpcServiceRegistry.GetDescriptor<IOrders>()!.Methods[method]);
+        // Owned by "interceptors" (there are none), so the test may read the context after the call.
+        ClientCall call = ClientCall.Rent(client, clientMethod, CallDeadline.Begin(clientMethod, client.TimeProvider), 0, intercepted: true, default);
+        var calls = new ResilientCalls(client, new CallAttempts(client));
+        AttemptResult result = await calls.SendAsync(call, new Arguments(arguments)).AsTask().WaitAsync(NoHang);
+        return (result, call);
+    }
+
+    private static RpcClient Client(ServerCluster<FaultyOrders> cluster) =>
+        cluster.CreateClient(o => o.Balancing.OutlierDetection.Enabled = false);
+
+    [Fact]
+    public async Task AnIdempotentCall_ThatFailsRetryably_IsRetriedOnAnotherServer()
+    {
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(2);
+        cluster.Services[0].Fail = () => new RpcException(RpcStatusCode.Unavailable, "down");
+        await using RpcClient client = Client(cluster);
+        for (int i = 0; i < 10; i++)
+        {
+            (AttemptResult result, ClientCall call) = await SendAsync(client, Get, $"[{i}]");
+            using (result)
+            {
+                Assert.Null(result.Error);
+                Assert.Equal(cluster.Servers[1].Endpoints[0].ToString(), result.Endpoint);
+                Assert.InRange(call.Attempts, 1, 2); // a second attempt only after the broken server was tried
+            }
+        }
+
+        Assert.True(cluster.Services[0].RunsOf("Get") > 0, "the balancer never tried the broken server");
+    }
+
+    [Fact]
+    public async Task AFailureNoRetryCanFix_IsReturnedAfterOneAttempt()
+    {
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(2);
+        foreach (FaultyOrders orders in cluster.Services)
+        {
+            orders.Fail = () => new RpcException(RpcStatusCode.PermissionDenied, "no");
+        }
+
+        await using RpcClient client = Client(cluster);
+        (AttemptResult result, ClientCall call) = await SendAsync(client, Get, "[1]");
+        RpcException error = Assert.IsType<RpcException>(result.Error);
+        Assert.Equal(RpcStatusCode.PermissionDenied, error.StatusCode);
+        Assert.Equal(1, call.Attempts);
+        Assert.Equal(1, cluster.Services.Sum(s => s.RunsOf("Get")));
+    }
+
+    [Fact]
+    public async Task ACallNotSafeToRepeat_ThatReachedAServer_RunsOnce()
+    {
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(2);
+        foreach (FaultyOrders orders in cluster.Services)
+        {
+            orders.Fail = () => new RpcException(RpcStatusCode.Unavailable, "failed after it ran");
+        }
+
+        await using RpcClient client = Client(cluster);
+        (AttemptResult result, ClientCall call) = await SendAsync(client, Place, "[1]");
+        Assert.Equal(RpcStatusCode.Unavailable, Assert.IsType<RpcException>(result.Error).StatusCode);
+        Assert.Equal(1, call.Attempts); // PlaceAsync is neither idempotent nor deduplicated: never sent twice
+        Assert.Equal(1, cluster.Services.Sum(s => s.RunsOf("Place")));
+    }
+
+    [Fact]
+    public async Task ABroadcast_ReachesEveryServer_AndReportsEachOnesError()
+    {
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(3);
+        await using RpcClient client = Client(cluster);
+        (AttemptResult ok, _) = await SendAsync(client, Invalidate, "[\"k\"]");
+        using (ok)
+        {
+            Assert.Null(ok.Error);
+        }
+
+        Assert.All(cluster.Services, s => Assert.Equal(1, s.RunsOf("Invalidate")));
+
+        cluster.Services[1].Fail = () => new RpcException(RpcStatusCode.Internal, "s1 cannot");
+        cluster.Services[2].Fail = () => new RpcException(RpcStatusCode.Unavailable, "s2 cannot");
+        (AttemptResult failed, _) = await SendAsync(client, Invalidate, "[\"k\"]");
+        RpcBroadcastException error = Assert.IsType<RpcBroadcastException>(failed.Error);
+        Assert.Equal(2, error.Errors.Count);
+        Assert.Contains(error.Errors, e => e.StatusCode == RpcStatusCode.Internal);
+        Assert.Contains(error.Errors, e => e.StatusCode == RpcStatusCode.Unavailable);
+        Assert.All(cluster.Services, s => Assert.Equal(2, s.RunsOf("Invalidate")));
+    }
+}
