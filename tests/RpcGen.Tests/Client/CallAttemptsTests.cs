@@ -1,7 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Text.Json;
-using RpcGen.Serialization;
 using RpcGen.Tests.Support;
 using Xunit;
 
@@ -14,12 +12,6 @@ namespace RpcGen.Tests.Client;
 /// </summary>
 public sealed class CallAttemptsTests
 {
-    /// <summary>Arguments that write the given JSON array.</summary>
-    private readonly struct Arguments(string json) : IRpcArguments
-    {
-        public void Write(Utf8JsonWriter writer) => writer.WriteRawValue(json);
-    }
-
     private static RpcEndpoint ClosedPort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -50,7 +42,7 @@ public sealed class CallAttemptsTests
         for (int i = 0; i < 20; i++)
         {
             ClientCall call = Call<ICalculator>(client, WhoAmI);
-            using AttemptResult result = await attempts.RunAsync(call, new Arguments("[]"), 0, default).AsTask().WaitAsync(NoHang);
+            using AttemptResult result = await attempts.RunAsync(call, new JsonArguments("[]"), 0, default).AsTask().WaitAsync(NoHang);
             Assert.Null(result.Error);
             Assert.Equal(cluster.Servers[0].Endpoints[0].ToString(), result.Endpoint);
             RpcEndpointState deadState = client.Endpoints.Single(e => e.Endpoint.Equals(dead));
@@ -68,7 +60,7 @@ public sealed class CallAttemptsTests
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { dead, cluster.Servers[0].Endpoints[0] } });
         RpcEndpointState deadState = client.Endpoints.Single(e => e.Endpoint.Equals(dead));
         ClientCall call = Call<ICalculator>(client, WhoAmI);
-        using AttemptResult result = await new CallAttempts(client).RunAsync(call, new Arguments("[]"), 0, default, deadState)
+        using AttemptResult result = await new CallAttempts(client).RunAsync(call, new JsonArguments("[]"), 0, default, deadState)
             .AsTask().WaitAsync(NoHang);
         RpcException error = Assert.IsType<RpcException>(result.Error);
         Assert.Equal(RpcStatusCode.Unavailable, error.StatusCode);
@@ -90,7 +82,7 @@ public sealed class CallAttemptsTests
                 return new ValueTask<string>("secret");
             }),
         });
-        using AttemptResult result = await new CallAttempts(client).RunAsync(Call<ICalculator>(client, WhoAmI), new Arguments("[]"), 0, default)
+        using AttemptResult result = await new CallAttempts(client).RunAsync(Call<ICalculator>(client, WhoAmI), new JsonArguments("[]"), 0, default)
             .AsTask().WaitAsync(NoHang);
         RpcException error = Assert.IsType<RpcException>(result.Error);
         Assert.Equal(RpcStatusCode.Unauthenticated, error.StatusCode);
@@ -111,7 +103,7 @@ public sealed class CallAttemptsTests
         }
 
         ClientCall call = Call<IOrders>(client, 2); // ChargeAsync: [Deduplicate], PerAttemptTimeoutMs = 60, a 150 ms handler
-        using AttemptResult result = await new CallAttempts(client).RunAsync(call, new Arguments("[7]"), 0, default).AsTask().WaitAsync(NoHang);
+        using AttemptResult result = await new CallAttempts(client).RunAsync(call, new JsonArguments("[7]"), 0, default).AsTask().WaitAsync(NoHang);
 
         RpcException error = Assert.IsType<RpcException>(result.Error);
         Assert.Equal(RpcStatusCode.DeadlineExceeded, error.StatusCode);

@@ -1,8 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Text;
-using System.Text.Json;
-using RpcGen.Serialization;
 using RpcGen.Tests.Support;
 using RpcGen.Tests.Transport;
 using RpcGen.Transport;
@@ -38,20 +36,6 @@ public sealed class RequestWriterTests : IAsyncLifetime
         await _client.DisposeAsync();
     }
 
-    /// <summary>Arguments that write the given JSON, or throw what a serializer throws for a type it cannot write.</summary>
-    private readonly struct Arguments(string json, Exception? failure = null) : IRpcArguments
-    {
-        public void Write(Utf8JsonWriter writer)
-        {
-            if (failure is not null)
-            {
-                throw failure;
-            }
-
-            writer.WriteRawValue(json);
-        }
-    }
-
     private ClientCall Call(int method)
     {
         RpcMethodDescriptor descriptor = RpcServiceRegistry.GetDescriptor<IOrders>()!.Methods[method];
@@ -61,7 +45,7 @@ public sealed class RequestWriterTests : IAsyncLifetime
 
     private const int Get = 0, Charge = 2; // IOrders: GetAsync (idempotent), ChargeAsync ([Deduplicate])
 
-    private bool Write(ClientCall call, PendingCall pending, Arguments arguments, out RpcException? error, long deadline = long.MaxValue,
+    private bool Write(ClientCall call, PendingCall pending, JsonArguments arguments, out RpcException? error, long deadline = long.MaxValue,
         RpcMetadata? headers = null, FrameFlags flags = FrameFlags.None) =>
         RequestWriter.TryWrite(call, new RequestFrame(_connection, pending, deadline, _time.GetTimestamp(), flags, headers), ref arguments,
             out error);
@@ -91,7 +75,7 @@ public sealed class RequestWriterTests : IAsyncLifetime
         PendingCall pending = _connection.TryStartCall(out _)!;
         var headers = new RpcMetadata { { "tenant", "acme" } };
         long deadline = _time.GetTimestamp() + (1500 * _time.TimestampFrequency / 1000);
-        Assert.True(Write(call, pending, new Arguments("[42]"), out RpcException? error, deadline, headers, FrameFlags.RetryAttempt));
+        Assert.True(Write(call, pending, new JsonArguments("[42]"), out RpcException? error, deadline, headers, FrameFlags.RetryAttempt));
         Assert.Null(error);
 
         (FrameHeader header, byte[] body) = await ReadFrameAsync();
@@ -112,9 +96,9 @@ public sealed class RequestWriterTests : IAsyncLifetime
         ClientCall call = Call(Get);
         long now = _time.GetTimestamp();
         PendingCall closeOne = _connection.TryStartCall(out _)!;
-        Assert.True(Write(call, closeOne, new Arguments("[1]"), out _, deadline: now + 1)); // a tick left
+        Assert.True(Write(call, closeOne, new JsonArguments("[1]"), out _, deadline: now + 1)); // a tick left
         PendingCall none = _connection.TryStartCall(out _)!;
-        Assert.True(Write(call, none, new Arguments("[2]"), out _));
+        Assert.True(Write(call, none, new JsonArguments("[2]"), out _));
 
         (FrameHeader first, byte[] firstBody) = await ReadFrameAsync();
         RequestBody.TryParse(firstBody, first.Flags, out RequestBody almost);
@@ -132,7 +116,7 @@ public sealed class RequestWriterTests : IAsyncLifetime
         for (int attempt = 0; attempt < 2; attempt++)
         {
             PendingCall pending = _connection.TryStartCall(out _)!;
-            Assert.True(Write(call, pending, new Arguments("[5]"), out _));
+            Assert.True(Write(call, pending, new JsonArguments("[5]"), out _));
         }
 
         for (int attempt = 0; attempt < 2; attempt++)
@@ -150,7 +134,7 @@ public sealed class RequestWriterTests : IAsyncLifetime
         ClientCall call = Call(Get);
         PendingCall pending = _connection.TryStartCall(out _)!;
         var headers = new RpcMetadata { { "big", new string('x', 100) } };
-        Assert.False(Write(call, pending, new Arguments("[1]"), out RpcException? error, headers: headers));
+        Assert.False(Write(call, pending, new JsonArguments("[1]"), out RpcException? error, headers: headers));
         Assert.Equal(RpcStatusCode.ResourceExhausted, error!.StatusCode);
         Assert.True(error.NotProcessed);
         Assert.Contains("RpcClientOptions.Connection.MaxMetadataSize", error.Message, StringComparison.Ordinal);
@@ -163,7 +147,7 @@ public sealed class RequestWriterTests : IAsyncLifetime
     {
         ClientCall call = Call(Get);
         PendingCall pending = _connection.TryStartCall(out _)!;
-        Assert.False(Write(call, pending, new Arguments("", new NotSupportedException("no converter for Thing")), out RpcException? error));
+        Assert.False(Write(call, pending, new JsonArguments("", new NotSupportedException("no converter for Thing")), out RpcException? error));
         Assert.Equal(RpcStatusCode.InvalidArgument, error!.StatusCode);
         Assert.True(error.NotProcessed);
         Assert.Contains("could not be serialized: no converter for Thing", error.Message, StringComparison.Ordinal);
@@ -176,7 +160,7 @@ public sealed class RequestWriterTests : IAsyncLifetime
         ClientCall call = Call(Get);
         PendingCall pending = _connection.TryStartCall(out _)!;
         string big = "[\"" + new string('x', _connection.MaxFrameBytes) + "\"]";
-        Assert.False(Write(call, pending, new Arguments(big), out RpcException? error));
+        Assert.False(Write(call, pending, new JsonArguments(big), out RpcException? error));
         Assert.Equal(RpcStatusCode.ResourceExhausted, error!.StatusCode);
         Assert.True(error.NotProcessed);
         Assert.Contains("RpcClientOptions.Connection.MaxFrameSize", error.Message, StringComparison.Ordinal);
@@ -190,7 +174,7 @@ public sealed class RequestWriterTests : IAsyncLifetime
         PendingCall pending = _connection.TryStartCall(out _)!;
         ValueTask<ResponseData> response = pending.AsValueTask();
         _connection.Close(null);
-        Assert.False(Write(call, pending, new Arguments("[1]"), out RpcException? error));
+        Assert.False(Write(call, pending, new JsonArguments("[1]"), out RpcException? error));
         Assert.Null(error); // nothing to refuse: the call itself fails, and may go elsewhere
         ResponseData data = await response.AsTask().WaitAsync(NoHang);
         RpcException failed = Assert.IsType<RpcException>(data.Error);

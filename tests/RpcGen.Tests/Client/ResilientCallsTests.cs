@@ -1,5 +1,3 @@
-using System.Text.Json;
-using RpcGen.Serialization;
 using RpcGen.Tests.Support;
 using Xunit;
 
@@ -12,11 +10,6 @@ namespace RpcGen.Tests.Client;
 /// </summary>
 public sealed class ResilientCallsTests
 {
-    private readonly struct Arguments(string json) : IRpcArguments
-    {
-        public void Write(Utf8JsonWriter writer) => writer.WriteRawValue(json);
-    }
-
     private const int Get = 0, Place = 1, Invalidate = 4; // IOrders: [Idempotent] GetAsync, PlaceAsync, [Broadcast] InvalidateAsync
 
     private static Task<ServerCluster<FaultyOrders>> StartAsync(int count) =>
@@ -28,7 +21,7 @@ public sealed class ResilientCallsTests
         // Owned by "interceptors" (there are none), so the test may read the context after the call.
         ClientCall call = ClientCall.Rent(client, clientMethod, CallDeadline.Begin(clientMethod, client.TimeProvider), 0, intercepted: true, default);
         var calls = new ResilientCalls(client, new CallAttempts(client));
-        AttemptResult result = await calls.SendAsync(call, new Arguments(arguments)).AsTask().WaitAsync(NoHang);
+        AttemptResult result = await calls.SendAsync(call, new JsonArguments(arguments)).AsTask().WaitAsync(NoHang);
         return (result, call);
     }
 
