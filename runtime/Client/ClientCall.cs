@@ -69,8 +69,30 @@ internal sealed class ClientCall : CallState
         call.Policies = policies;
         call.Start = deadline.Start;
         call.HashKey = hashKey;
-        call.Owner = intercepted ? CallOwner.Interceptors : policies is not null ? CallOwner.Policies : CallOwner.Attempt;
+        call.Owner = intercepted ? CallOwner.Interceptors
+            : policies is null ? CallOwner.Attempt
+            : policies.Outer is not null ? CallOwner.UserPipeline
+            : CallOwner.Policies;
         return call;
+    }
+
+    /// <summary>
+    /// A context of its own for one execution of the user's pipeline (<c>AdditionalResilience</c>), which may run the
+    /// call more than once (a retry of its own) with a token of its own (a timeout of its own): each execution starts
+    /// with no endpoint tried and a new call id, and is never returned to the pool.
+    /// </summary>
+    public ClientCall ForExecution(CancellationToken cancellationToken)
+    {
+        var execution = new ClientCall();
+        execution.Begin(Policies, Deadline, ServingRetry, cancellationToken, Concurrent);
+        execution.Client = Client;
+        execution.Method = Method;
+        execution.Policies = Policies;
+        execution.Start = Start;
+        execution.HashKey = HashKey;
+        execution.Outgoing = Outgoing;
+        execution.Owner = CallOwner.None;
+        return execution;
     }
 
     /// <summary>Returns the context when <paramref name="owner"/> owns it; a concurrent call's is left to the collector.</summary>
@@ -101,4 +123,10 @@ internal enum CallOwner
 
     /// <summary>The call-level interceptors' wrapper.</summary>
     Interceptors,
+
+    /// <summary>The user's pipeline around the call (<c>AdditionalResilience</c>), after its last execution.</summary>
+    UserPipeline,
+
+    /// <summary>Nobody: an execution's own context, left to the collector.</summary>
+    None,
 }

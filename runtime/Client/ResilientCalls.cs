@@ -28,22 +28,32 @@ internal sealed class ResilientCalls
     }
 
     public ValueTask<AttemptResult> SendAsync<TArguments>(ClientCall call, TArguments arguments)
+        where TArguments : struct, IRpcArguments =>
+        call.Policies!.Outer is { } outer ? ThroughUserPipelineAsync(outer, call, arguments) : ResilientSendAsync(call, arguments);
+
+    /// <summary>
+    /// The call inside the user's own pipeline, which sees failures as exceptions and may run the call again: each
+    /// execution gets a context of its own, with the pipeline's token (its own timeout, its own cancellation).
+    /// </summary>
+    private async ValueTask<AttemptResult> ThroughUserPipelineAsync<TArguments>(ResiliencePipeline outer, ClientCall call, TArguments arguments)
         where TArguments : struct, IRpcArguments
     {
-        if (call.Policies!.Outer is { } outer)
+        try
         {
-            return outer.ExecuteAsync(
+            return await outer.ExecuteAsync(
                 static async (s, token) =>
                 {
-                    AttemptResult result = await s.Calls.ResilientSendAsync(s.Call, s.Arguments).ConfigureAwait(false);
+                    AttemptResult result = await s.Calls.ResilientSendAsync(s.Call.ForExecution(token), s.Arguments).ConfigureAwait(false);
                     result.ThrowIfFailed(); // the user's strategies see failures the way they expect them
                     return result;
                 },
                 new OuterState<TArguments>(this, call, arguments),
-                call.CancellationToken);
+                call.CancellationToken).ConfigureAwait(false);
         }
-
-        return ResilientSendAsync(call, arguments);
+        finally
+        {
+            ClientCall.Return(call, CallOwner.UserPipeline);
+        }
     }
 
     private readonly record struct OuterState<TArguments>(ResilientCalls Calls, ClientCall Call, TArguments Arguments);

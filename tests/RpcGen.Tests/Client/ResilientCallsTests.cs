@@ -1,3 +1,4 @@
+using Polly;
 using RpcGen.Tests.Support;
 using Xunit;
 
@@ -25,8 +26,12 @@ public sealed class ResilientCallsTests
         return (result, call);
     }
 
-    private static RpcClient Client(ServerCluster<FaultyOrders> cluster) =>
-        cluster.CreateClient(o => o.Balancing.OutlierDetection.Enabled = false);
+    private static RpcClient Client(ServerCluster<FaultyOrders> cluster, Action<RpcClientOptions>? configure = null) =>
+        cluster.CreateClient(o =>
+        {
+            o.Balancing.OutlierDetection.Enabled = false;
+            configure?.Invoke(o);
+        });
 
     [Fact]
     public async Task AnIdempotentCall_ThatFailsRetryably_IsRetriedOnAnotherServer()
@@ -102,5 +107,40 @@ public sealed class ResilientCallsTests
         Assert.Contains(error.Errors, e => e.StatusCode == RpcStatusCode.Internal);
         Assert.Contains(error.Errors, e => e.StatusCode == RpcStatusCode.Unavailable);
         Assert.All(cluster.Services, s => Assert.Equal(2, s.RunsOf("Invalidate")));
+    }
+
+    [Fact]
+    public async Task TheUsersPipeline_MayRunTheCallAgain_AndCancelIt_WithItsOwnToken()
+    {
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(2);
+        int failures = 4; // both servers' first two runs: the call's own retries (3 attempts) cannot get past them
+        foreach (FaultyOrders orders in cluster.Services)
+        {
+            orders.Fail = () => Interlocked.Decrement(ref failures) >= 0 ? new RpcException(RpcStatusCode.Unavailable, "not yet") : null!;
+        }
+
+        var release = new TaskCompletionSource();
+        await using RpcClient client = Client(cluster, o => o.Resilience.AdditionalResilience = method => method.Name switch
+        {
+            // The user's own retry runs the whole call again; each run starts afresh (new context, nothing tried).
+            "Get" => new Polly.ResiliencePipelineBuilder()
+                .AddRetry(new Polly.Retry.RetryStrategyOptions { MaxRetryAttempts = 2, Delay = TimeSpan.Zero })
+                .Build(),
+            // The user's own timeout cancels the attempt through the token it gives the call.
+            "Place" => new Polly.ResiliencePipelineBuilder().AddTimeout(TimeSpan.FromMilliseconds(200)).Build(),
+            _ => null,
+        });
+        IOrders proxy = client.CreateProxy<IOrders>();
+        Assert.StartsWith("s", await proxy.GetAsync(1).WaitAsync(NoHang));
+        Assert.Equal(5, cluster.Services.Sum(s => s.RunsOf("Get"))); // 3 attempts, then 2 of the user's second run
+
+        foreach (FaultyOrders orders in cluster.Services)
+        {
+            orders.Fail = null;
+            orders.Gate = () => release.Task; // Place never answers on its own (its [Timeout] is 5 s)
+        }
+
+        await Assert.ThrowsAsync<Polly.Timeout.TimeoutRejectedException>(() => proxy.PlaceAsync(1).WaitAsync(NoHang));
+        release.SetResult();
     }
 }
