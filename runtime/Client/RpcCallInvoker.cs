@@ -169,10 +169,13 @@ public sealed class RpcCallInvoker
             RpcClientInterceptor[] interceptors = _client.Interceptors;
             Protocol.RpcMetadata headers = Protocol.RpcMetadata.CopyOf(RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders));
             var outgoing = new RpcOutgoingCall(call.Method.Descriptor, headers, -1, _client.TimeProvider, call.Deadline, call.CancellationToken);
+            int runs = 0;
             return await ClientInterceptorChain.RunAsync(interceptors, attemptLevel: false, outgoing, c =>
             {
-                call.Outgoing = c;
-                return Send(call, arguments);
+                // An interceptor may call next more than once (a retry of its own): each run is a call of its own.
+                ClientCall run = Interlocked.Increment(ref runs) == 1 ? call : call.ForExecution(call.CancellationToken);
+                run.Outgoing = c;
+                return Send(run, arguments);
             }).ConfigureAwait(false);
         }
         finally

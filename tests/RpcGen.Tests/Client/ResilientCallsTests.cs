@@ -143,4 +143,23 @@ public sealed class ResilientCallsTests
         await Assert.ThrowsAsync<Polly.Timeout.TimeoutRejectedException>(() => proxy.PlaceAsync(1).WaitAsync(NoHang));
         release.SetResult();
     }
+
+    /// <summary>Runs every call twice: the caller gets the second run's outcome.</summary>
+    private sealed class RunTwiceInterceptor : RpcClientInterceptor
+    {
+        public override async ValueTask InterceptCallAsync(RpcOutgoingCall call, Func<RpcOutgoingCall, ValueTask> next)
+        {
+            await next(call);
+            await next(call);
+        }
+    }
+
+    [Fact]
+    public async Task AnInterceptorThatRunsTheCallAgain_StartsACallOfItsOwn()
+    {
+        await using ServerCluster<FaultyOrders> cluster = await StartAsync(2);
+        await using RpcClient client = Client(cluster, o => o.Interceptors.Add(new RunTwiceInterceptor()));
+        // The second run is a call of its own: its first attempt is not marked as a retry of the first run's.
+        Assert.False(await client.CreateProxy<IOrders>().WasRetryAsync().WaitAsync(NoHang));
+    }
 }
