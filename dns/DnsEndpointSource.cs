@@ -6,7 +6,6 @@ using System.Threading.Tasks;
 using DnsClient;
 using DnsClient.Protocol;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using RpcGen.Balancing;
 
 namespace RpcGen.Dns;
@@ -17,25 +16,23 @@ namespace RpcGen.Dns;
 /// priority (RpcGen's priority groups: the lowest value is the primary group) and weight (0 counts as 1, since RpcGen
 /// sends nothing to weight 0). The name is resolved again when the shortest TTL of the answer runs out, but not sooner
 /// than <see cref="DnsDiscoveryOptions.MinRefresh"/> nor later than <see cref="DnsDiscoveryOptions.MaxRefresh"/>. A
-/// failed resolution (timeout, SERVFAIL, NXDOMAIN, an empty answer) keeps the last good set: <see cref="IsStale"/>.
+/// failed resolution (timeout, SERVFAIL, NXDOMAIN, an empty answer) keeps the last good set:
+/// <see cref="RpcEndpointSource.IsStale"/>.
 /// </summary>
-public sealed class DnsEndpointSource : IRpcEndpointSource, IRpcEndpointSourceStatus, IAsyncDisposable
+public sealed class DnsEndpointSource : RpcEndpointSource
 {
     private readonly DnsDiscoveryOptions _options;
     private readonly LookupClient _dns;
-    private readonly ILogger _logger;
-    private readonly TimeProvider _time;
-    private readonly StaticEndpointSource _current = new(Array.Empty<RpcEndpoint>());
-    private readonly CancellationTokenSource _stop = new();
-    private Task _loop = Task.CompletedTask;
-    private volatile bool _stale;
 
-    private DnsEndpointSource(DnsDiscoveryOptions options, ILogger? logger, TimeProvider? time)
+    /// <summary>
+    /// A source of the endpoints <see cref="DnsDiscoveryOptions.Name"/> stands for. Resolving starts with the first
+    /// subscriber (a client, when it is created) or <see cref="RpcEndpointSource.WaitForEndpointsAsync"/>; a failed
+    /// resolution is tried again after <see cref="DnsDiscoveryOptions.MinRefresh"/>.
+    /// </summary>
+    public DnsEndpointSource(DnsDiscoveryOptions options, ILogger? logger = null, TimeProvider? timeProvider = null)
+        : base("dns:" + Validated(options).Name, options.MinRefresh, logger, timeProvider)
     {
-        options.Validate();
         _options = options;
-        _logger = logger ?? NullLogger.Instance;
-        _time = time ?? TimeProvider.System;
         var lookup = options.NameServers.Count > 0
             ? new LookupClientOptions(options.NameServers.Select(static s => new NameServer(s)).ToArray())
             : new LookupClientOptions();
@@ -47,79 +44,27 @@ public sealed class DnsEndpointSource : IRpcEndpointSource, IRpcEndpointSourceSt
         _dns = new LookupClient(lookup);
     }
 
-    /// <summary>
-    /// Resolves the name once (throwing an <see cref="InvalidOperationException"/> that says why when that fails: a
-    /// client should not start on nothing), then keeps the set fresh in the background.
-    /// </summary>
-    public static async Task<DnsEndpointSource> StartAsync(DnsDiscoveryOptions options, ILogger? logger = null, TimeProvider? time = null, CancellationToken cancellationToken = default)
+    private static DnsDiscoveryOptions Validated(DnsDiscoveryOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var source = new DnsEndpointSource(options, logger, time);
-        (IReadOnlyList<RpcEndpoint> endpoints, TimeSpan ttl) = await source.ResolveAsync(cancellationToken).ConfigureAwait(false);
-        source._current.Update(endpoints);
-        source._loop = Task.Run(() => source.RunAsync(source.Clamp(ttl)));
-        return source;
+        options.Validate();
+        return options;
     }
 
     /// <inheritdoc />
-    public string Name => "dns:" + _options.Name;
-
-    /// <summary>The endpoints known now.</summary>
-    public IReadOnlyList<RpcEndpoint> Endpoints => _current.Endpoints;
-
-    /// <summary>True while resolutions fail: <see cref="Endpoints"/> is the last good set.</summary>
-    public bool IsStale => _stale;
-
-    /// <inheritdoc />
-    public IDisposable Subscribe(Action<IReadOnlyList<RpcEndpoint>> onChange) => _current.Subscribe(onChange);
-
-    private async Task RunAsync(TimeSpan wait)
+    protected override async Task ResolveAsync(CancellationToken cancellationToken)
     {
-        CancellationToken stop = _stop.Token;
-        while (true)
-        {
-            try
-            {
-                await Task.Delay(wait, _time, stop).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-
-            try
-            {
-                (IReadOnlyList<RpcEndpoint> endpoints, TimeSpan ttl) = await ResolveAsync(stop).ConfigureAwait(false);
-                if (!SameSet(endpoints, _current.Endpoints))
-                {
-                    _current.Update(endpoints);
-                }
-
-                if (_stale)
-                {
-                    _stale = false;
-                    DnsLog.Recovered(_logger, _options.Name, endpoints.Count);
-                }
-
-                wait = Clamp(ttl);
-                DnsLog.Resolved(_logger, _options.Name, endpoints.Count, wait);
-            }
-            catch (Exception ex) when (!stop.IsCancellationRequested)
-            {
-                wait = _options.MinRefresh;
-                if (!_stale)
-                {
-                    _stale = true;
-                    DnsLog.ResolutionFailed(_logger, _options.Name, ex.Message, _current.Endpoints.Count, wait);
-                }
-            }
-        }
+        (IReadOnlyList<RpcEndpoint> endpoints, TimeSpan ttl) = await ResolveOnceAsync(cancellationToken).ConfigureAwait(false);
+        Publish(endpoints);
+        TimeSpan next = Clamp(ttl);
+        DnsLog.Resolved(Logger, _options.Name, endpoints.Count, next);
+        await Task.Delay(next, TimeProvider, cancellationToken).ConfigureAwait(false);
     }
 
     private TimeSpan Clamp(TimeSpan ttl) => ttl < _options.MinRefresh ? _options.MinRefresh : ttl > _options.MaxRefresh ? _options.MaxRefresh : ttl;
 
     /// <summary>The endpoints the name stands for now, and the shortest TTL of the records that said so.</summary>
-    private async Task<(IReadOnlyList<RpcEndpoint> Endpoints, TimeSpan Ttl)> ResolveAsync(CancellationToken cancellationToken)
+    private async Task<(IReadOnlyList<RpcEndpoint> Endpoints, TimeSpan Ttl)> ResolveOnceAsync(CancellationToken cancellationToken)
     {
         try
         {
@@ -191,7 +136,6 @@ public sealed class DnsEndpointSource : IRpcEndpointSource, IRpcEndpointSourceSt
             throw new InvalidOperationException($"{_options.Name} has no {(_options.Srv ? "SRV" : "A/AAAA")} records.");
         }
 
-        endpoints.Sort(static (a, b) => string.CompareOrdinal(a.ToString(), b.ToString()));
         return (endpoints, TimeSpan.FromSeconds(ttl));
     }
 
@@ -201,45 +145,5 @@ public sealed class DnsEndpointSource : IRpcEndpointSource, IRpcEndpointSourceSt
         {
             throw new InvalidOperationException($"resolving {_options.Name} failed: {response.ErrorMessage}");
         }
-    }
-
-    /// <summary>True when both lists hold the same endpoints with the same metadata (no update then: nothing to drain or warm up).</summary>
-    private static bool SameSet(IReadOnlyList<RpcEndpoint> a, IReadOnlyList<RpcEndpoint> b)
-    {
-        if (a.Count != b.Count)
-        {
-            return false;
-        }
-
-        for (int i = 0; i < a.Count; i++)
-        {
-            if (!a[i].Equals(b[i]) || a[i].Priority != b[i].Priority || a[i].Weight != b[i].Weight)
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    /// <summary>Stops resolving; the last list stays with the subscribers.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        if (_stop.IsCancellationRequested)
-        {
-            return;
-        }
-
-        _stop.Cancel();
-        try
-        {
-            await _loop.ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            // The loop ends with the cancellation.
-        }
-
-        _stop.Dispose();
     }
 }

@@ -6,7 +6,6 @@ using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using RpcGen.Balancing;
 
 namespace RpcGen.Etcd;
@@ -14,156 +13,70 @@ namespace RpcGen.Etcd;
 /// <summary>
 /// A service's endpoints from etcd, as an <see cref="IRpcEndpointSource"/>: it reads every key under
 /// <c>{Prefix}{service}/</c>, then watches the prefix from the revision it read and applies each put and delete as a
-/// live update. When the watch fails or etcd compacted past its revision, it reads again and resumes; while etcd is
-/// unreachable the last known set stays in use (<see cref="IsStale"/> is true, a warning is logged once per outage).
-/// Create it with <see cref="StartAsync"/>, which returns after the first read.
+/// live update. When etcd compacted past its revision it reads again; when the watch fails it moves to the next etcd
+/// server and reads again after <see cref="EtcdOptions.RetryInterval"/>, and meanwhile the last known set stays in use
+/// (<see cref="RpcEndpointSource.IsStale"/>). Reading starts with the first subscriber (a client, when it is created) or
+/// <see cref="RpcEndpointSource.WaitForEndpointsAsync"/>.
 /// </summary>
-public sealed class EtcdEndpointSource : IRpcEndpointSource, IRpcEndpointSourceStatus, IAsyncDisposable
+public sealed class EtcdEndpointSource : RpcEndpointSource
 {
     private readonly EtcdOptions _options;
     private readonly string _service;
-    private readonly ILogger _logger;
-    private readonly StaticEndpointSource _current = new(Array.Empty<RpcEndpoint>());
     private readonly Dictionary<string, RpcEndpoint> _byKey = new(StringComparer.Ordinal);
-    private readonly CancellationTokenSource _stop = new();
-    private readonly TaskCompletionSource _firstRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly EtcdConnection _connection;
-    private Task _loop = Task.CompletedTask;
-    private volatile bool _stale;
+    private EtcdConnection? _connection; // made on the first read, so a source nobody subscribes to holds no channel
+    private long _revision;
 
-    private EtcdEndpointSource(EtcdOptions options, string service, ILogger? logger)
+    /// <summary>A source of <paramref name="service"/>'s endpoints as registered in etcd (by <see cref="EtcdRegistration"/>).</summary>
+    public EtcdEndpointSource(EtcdOptions options, string service, ILogger? logger = null)
+        : base("etcd:" + service, Validated(options).RetryInterval, logger)
     {
-        options.Validate();
         ArgumentException.ThrowIfNullOrEmpty(service);
         _options = options;
         _service = service;
-        _logger = logger ?? NullLogger.Instance;
-        _connection = new EtcdConnection(options);
     }
 
-    /// <summary>
-    /// Starts watching <paramref name="service"/>'s endpoints and returns once the first read succeeded (the list may be
-    /// empty: servers may register later). Fails with a <see cref="TimeoutException"/> when etcd cannot be read before
-    /// <paramref name="cancellationToken"/> fires or 30 seconds pass.
-    /// </summary>
-    public static async Task<EtcdEndpointSource> StartAsync(EtcdOptions options, string service, ILogger? logger = null, CancellationToken cancellationToken = default)
-    {
-        EtcdEndpointSource source = Create(options, service, logger);
-        try
-        {
-            source.EnsureStarted();
-            await source._firstRead.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            await source.DisposeAsync().ConfigureAwait(false);
-            throw source.NotRead();
-        }
-        catch
-        {
-            await source.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-
-        return source;
-    }
-
-    /// <summary>
-    /// A source that starts reading when its first subscriber subscribes (an <see cref="RpcGen.Client.RpcClient"/> at creation), and
-    /// makes that subscriber wait for the first read (at most 30 seconds), so a client starts with its endpoints.
-    /// For DI, where nothing can be awaited at registration (RpcGen.Hosting's <c>UseEtcd</c>).
-    /// </summary>
-    public static EtcdEndpointSource Create(EtcdOptions options, string service, ILogger? logger = null)
+    private static EtcdOptions Validated(EtcdOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return new EtcdEndpointSource(options, service, logger);
+        options.Validate();
+        return options;
     }
-
-    private void EnsureStarted()
-    {
-        lock (_firstRead)
-        {
-            if (_loop.IsCompleted && !_stop.IsCancellationRequested && !_firstRead.Task.IsCompleted)
-            {
-                _loop = Task.Run(RunAsync);
-            }
-        }
-    }
-
-    private TimeoutException NotRead() =>
-        new($"etcd at {string.Join(", ", _options.Servers)} could not be read within 30 s for service '{_service}'.");
-
-    /// <inheritdoc />
-    public string Name => "etcd:" + _service;
-
-    /// <summary>The endpoints known now.</summary>
-    public IReadOnlyList<RpcEndpoint> Endpoints => _current.Endpoints;
-
-    /// <summary>True while etcd cannot be read or watched: <see cref="Endpoints"/> is the last known set.</summary>
-    public bool IsStale => _stale;
 
     /// <summary>The etcd revision the endpoints reflect.</summary>
-    public long Revision { get; private set; }
+    public long Revision => Volatile.Read(ref _revision);
 
     /// <inheritdoc />
-    public IDisposable Subscribe(Action<IReadOnlyList<RpcEndpoint>> onChange)
-    {
-        if (!_firstRead.Task.IsCompleted)
-        {
-            EnsureStarted();
-            if (!_firstRead.Task.Wait(TimeSpan.FromSeconds(30)))
-            {
-                throw NotRead();
-            }
-        }
-
-        return _current.Subscribe(onChange);
-    }
-
-    private async Task RunAsync()
+    protected override async Task ResolveAsync(CancellationToken cancellationToken)
     {
         string prefix = _options.ServicePrefix(_service);
         ByteString key = ByteString.CopyFromUtf8(prefix);
         ByteString end = EtcdConnection.RangeEnd(prefix);
-        CancellationToken stop = _stop.Token;
-        while (!stop.IsCancellationRequested)
+        EtcdConnection connection = _connection ??= new EtcdConnection(_options);
+        try
         {
-            try
+            RangeResponse range = await connection.KV.RangeAsync(new RangeRequest { Key = key, RangeEnd = end }, deadline: _connection.Deadline, cancellationToken: cancellationToken).ConfigureAwait(false);
+            _byKey.Clear();
+            foreach (Mvccpb.KeyValue entry in range.Kvs)
             {
-                RangeResponse range = await _connection.KV.RangeAsync(new RangeRequest { Key = key, RangeEnd = end }, deadline: _connection.Deadline, cancellationToken: stop).ConfigureAwait(false);
-                _byKey.Clear();
-                foreach (Mvccpb.KeyValue entry in range.Kvs)
-                {
-                    Put(entry);
-                }
-
-                Revision = range.Header.Revision;
-                Publish();
-                Recovered();
-                _firstRead.TrySetResult();
-                await WatchAsync(key, end, stop).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (!stop.IsCancellationRequested)
-            {
-                Failed(ex);
-                _connection.Rotate();
+                Put(entry);
             }
 
-            try
-            {
-                await Task.Delay(_options.RetryInterval, stop).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+            Volatile.Write(ref _revision, range.Header.Revision);
+            Publish(_byKey.Values);
+            await WatchAsync(connection, key, end, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            Uri server = connection.Server;
+            connection.Rotate(); // the next read goes to the next server of the list
+            throw new InvalidOperationException($"etcd at {server} failed: {ex.Message}", ex);
         }
     }
 
     /// <summary>Applies the watch's events until it ends: cancelled, compacted past our revision, or broken.</summary>
-    private async Task WatchAsync(ByteString key, ByteString end, CancellationToken stop)
+    private async Task WatchAsync(EtcdConnection connection, ByteString key, ByteString end, CancellationToken stop)
     {
-        using AsyncDuplexStreamingCall<WatchRequest, WatchResponse> watch = _connection.Watch.Watch(cancellationToken: stop);
+        using AsyncDuplexStreamingCall<WatchRequest, WatchResponse> watch = connection.Watch.Watch(cancellationToken: stop);
         await watch.RequestStream.WriteAsync(new WatchRequest
         {
             CreateRequest = new WatchCreateRequest { Key = key, RangeEnd = end, StartRevision = Revision + 1, ProgressNotify = true },
@@ -174,7 +87,7 @@ public sealed class EtcdEndpointSource : IRpcEndpointSource, IRpcEndpointSourceS
             if (response.CompactRevision > 0 || response.Canceled)
             {
                 // Events between our revision and the compaction are gone: read the whole prefix again.
-                EtcdLog.WatchRestarted(_logger, _service, response.CompactRevision, response.CancelReason);
+                EtcdLog.WatchRestarted(Logger, _service, response.CompactRevision, response.CancelReason);
                 return;
             }
 
@@ -190,10 +103,10 @@ public sealed class EtcdEndpointSource : IRpcEndpointSource, IRpcEndpointSourceS
                 }
             }
 
-            Revision = Math.Max(Revision, response.Header.Revision);
+            Volatile.Write(ref _revision, Math.Max(Revision, response.Header.Revision));
             if (response.Events.Count > 0)
             {
-                Publish();
+                Publish(_byKey.Values);
             }
         }
 
@@ -206,7 +119,7 @@ public sealed class EtcdEndpointSource : IRpcEndpointSource, IRpcEndpointSourceS
         RpcEndpoint? endpoint = EtcdEndpointRecord.TryParse(entry.Value.Span, out string? error);
         if (endpoint is null)
         {
-            EtcdLog.BadRecord(_logger, key, error ?? "empty value");
+            EtcdLog.BadRecord(Logger, key, error ?? "empty value");
             _byKey.Remove(key);
             return;
         }
@@ -214,50 +127,10 @@ public sealed class EtcdEndpointSource : IRpcEndpointSource, IRpcEndpointSourceS
         _byKey[key] = endpoint;
     }
 
-    private void Publish()
+    /// <inheritdoc />
+    protected override ValueTask DisposeCoreAsync()
     {
-        var endpoints = new List<RpcEndpoint>(_byKey.Values);
-        endpoints.Sort(static (a, b) => string.CompareOrdinal(a.ToString(), b.ToString()));
-        _current.Update(endpoints);
-    }
-
-    private void Failed(Exception error)
-    {
-        if (!_stale)
-        {
-            _stale = true;
-            EtcdLog.SourceStale(_logger, _service, _connection.Server, _current.Endpoints.Count, error.Message);
-        }
-    }
-
-    private void Recovered()
-    {
-        if (_stale)
-        {
-            _stale = false;
-            EtcdLog.SourceRecovered(_logger, _service, _connection.Server, _current.Endpoints.Count);
-        }
-    }
-
-    /// <summary>Stops watching; the last list stays with the subscribers.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        if (_stop.IsCancellationRequested)
-        {
-            return;
-        }
-
-        _stop.Cancel();
-        try
-        {
-            await _loop.ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            // The loop ends with the cancellation.
-        }
-
-        _connection.Dispose();
-        _stop.Dispose();
+        _connection?.Dispose();
+        return default;
     }
 }

@@ -93,22 +93,21 @@ public static class EtcdHostingExtensions
     }
 
     /// <summary>
-    /// Takes this client's endpoints from etcd: <paramref name="service"/>'s registrations, watched live. The client
-    /// waits for the first read when it is created. Endpoints in <c>RpcGen:Clients:{name}</c> are then not needed.
+    /// Takes this client's endpoints from etcd: <paramref name="service"/>'s registrations, watched live
+    /// (<see cref="EtcdEndpointSource"/>, through <see cref="RpcClientBuilder.UseEndpointSource"/>). Endpoints in
+    /// <c>RpcGen:Clients:{name}</c> are then not needed.
     /// </summary>
     public static RpcClientBuilder UseEtcd(this RpcClientBuilder builder, string service, Action<EtcdOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrEmpty(service);
         ArgumentNullException.ThrowIfNull(configure);
-        // One source per options instance; it starts reading only when a client subscribes to it.
-        builder.ConfigureOptions((options, provider) =>
+        return builder.UseEndpointSource(provider =>
         {
             var etcd = new EtcdOptions();
             configure(etcd);
-            options.EndpointSource ??= EtcdEndpointSource.Create(etcd, service, provider.GetService<ILoggerFactory>()?.CreateLogger("RpcGen.Etcd"));
+            return new EtcdEndpointSource(etcd, service, provider.GetService<ILoggerFactory>()?.CreateLogger("RpcGen.Etcd"));
         });
-        return builder;
     }
 
     private sealed class EtcdRegistrationHost : IHostedService, IAsyncDisposable

@@ -6,12 +6,6 @@ namespace RpcGen.Etcd;
 // RpcGen.Etcd's log messages (event ids 6xxx; docs/observability.md#logs).
 internal static partial class EtcdLog
 {
-    [LoggerMessage(6001, LogLevel.Warning, "etcd discovery of '{Service}' is stale: {Server} failed ({Error}); the last known {Count} endpoints stay in use.")]
-    public static partial void SourceStale(ILogger logger, string service, Uri server, int count, string error);
-
-    [LoggerMessage(6002, LogLevel.Information, "etcd discovery of '{Service}' recovered on {Server}: {Count} endpoints.")]
-    public static partial void SourceRecovered(ILogger logger, string service, Uri server, int count);
-
     [LoggerMessage(6003, LogLevel.Information, "etcd watch of '{Service}' restarts from a fresh read (compacted at {CompactRevision}; {Reason}).")]
     public static partial void WatchRestarted(ILogger logger, string service, long compactRevision, string reason);
 

@@ -3,6 +3,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Linq;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using RpcGen.Balancing;
 using RpcGen.Client;
 
 namespace RpcGen.Hosting;
@@ -69,9 +70,24 @@ public sealed class RpcClientBuilder
     }
 
     /// <summary>
+    /// Takes this client's endpoints from the source <paramref name="create"/> makes (one per client, made when the client
+    /// is; it belongs to the client and is disposed with it). Endpoints in <c>RpcGen:Clients:{name}</c> are then not
+    /// needed. Nothing waits for the source when the client is created: its first calls wait for the first list, each
+    /// within its deadline. <c>UseEtcd</c>, <c>UseDns</c> and <see cref="UseServiceDiscovery"/> are this with their source.
+    /// </summary>
+    public RpcClientBuilder UseEndpointSource(Func<IServiceProvider, IRpcEndpointSource> create)
+    {
+        ArgumentNullException.ThrowIfNull(create);
+        Services.Configure<RpcClientRegistration>(Name, static registration => registration.OwnsEndpointSource = true);
+        Services.AddOptions<RpcClientOptions>(Name).Configure<IServiceProvider>((options, provider) => options.EndpointSource ??= create(provider));
+        return this;
+    }
+
+    /// <summary>
     /// Takes this client's endpoints from Microsoft.Extensions.ServiceDiscovery (registers it with its configuration
     /// provider when it is not registered yet): <paramref name="query"/> such as <c>rpc://calc</c> reads
-    /// <c>Services:calc:rpc</c> and follows its changes. Endpoints in <c>RpcGen:Clients:{name}</c> are then not needed.
+    /// <c>Services:calc:rpc</c> and follows its changes (<see cref="ServiceDiscoveryEndpointSource"/>, through
+    /// <see cref="UseEndpointSource"/>).
     /// </summary>
     public RpcClientBuilder UseServiceDiscovery(string query)
     {
@@ -81,10 +97,8 @@ public sealed class RpcClientBuilder
             Services.AddServiceDiscovery();
         }
 
-        // One source per options instance; it starts resolving only when a client subscribes to it.
-        Services.AddOptions<RpcClientOptions>(Name).Configure<Microsoft.Extensions.ServiceDiscovery.ServiceEndpointResolver>(
-            (options, resolver) => options.EndpointSource ??= new ServiceDiscoveryEndpointSource(resolver, query));
-        return this;
+        return UseEndpointSource(provider => new ServiceDiscoveryEndpointSource(
+            provider.GetRequiredService<Microsoft.Extensions.ServiceDiscovery.ServiceEndpointResolver>(), query, provider.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()?.CreateLogger("RpcGen.Hosting")));
     }
 
     /// <summary>Makes <typeparamref name="TOther"/> resolvable too, on this same client.</summary>
@@ -101,4 +115,7 @@ internal sealed class RpcClientRegistration
     public System.Collections.Generic.List<Func<IServiceProvider, RpcClientInterceptor>> Interceptors { get; } = new();
 
     public Func<IServiceProvider, RpcCallCredentials>? Credentials { get; set; }
+
+    /// <summary>True when <c>UseEndpointSource</c> made the client's source: the client's factory disposes it with the client.</summary>
+    public bool OwnsEndpointSource { get; set; }
 }

@@ -79,8 +79,8 @@ public sealed class RpcClientFactory : IAsyncDisposable
         }
 
         (options.LoggerFactory, options.TimeProvider) = HostServices.Fill(_services, options.LoggerFactory, options.TimeProvider);
-
-        return new Entry(new RpcClient(options), endpoints);
+        IAsyncDisposable? owned = registration.OwnsEndpointSource ? options.EndpointSource as IAsyncDisposable : null;
+        return new Entry(new RpcClient(options), endpoints, owned);
     }
 
     private void Reload(RpcClientOptions options, string? name)
@@ -119,6 +119,10 @@ public sealed class RpcClientFactory : IAsyncDisposable
             if (lazy.IsValueCreated)
             {
                 await lazy.Value.Client.DisposeAsync().ConfigureAwait(false);
+                if (lazy.Value.OwnedSource is { } source)
+                {
+                    await source.DisposeAsync().ConfigureAwait(false);
+                }
             }
         }
     }
@@ -138,5 +142,5 @@ public sealed class RpcClientFactory : IAsyncDisposable
         }
     }
 
-    private sealed record Entry(RpcClient Client, StaticEndpointSource? Endpoints);
+    private sealed record Entry(RpcClient Client, StaticEndpointSource? Endpoints, IAsyncDisposable? OwnedSource);
 }

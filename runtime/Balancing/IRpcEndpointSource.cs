@@ -14,10 +14,19 @@ public interface IRpcEndpointSource
     string Name { get; }
 
     /// <summary>
-    /// Calls <paramref name="onChange"/> with the current list at once, then with the whole new list after each change,
-    /// until the returned subscription is disposed. Calls are not concurrent.
+    /// Calls <paramref name="onChange"/> with the current list (at once when the source has one, else when its first
+    /// resolution ends: this method must not wait for it), then with the whole new list after each change, until the
+    /// returned subscription is disposed. Calls are not concurrent. Until the first list comes, a client's calls wait
+    /// for it, each within its deadline.
     /// </summary>
     IDisposable Subscribe(Action<IReadOnlyList<RpcEndpoint>> onChange);
+
+    /// <summary>
+    /// As <see cref="Subscribe(Action{IReadOnlyList{RpcEndpoint}})"/>, and also calls <paramref name="onError"/> with
+    /// each failed resolution before the first list, so that a client's calls fail at once with the reason
+    /// (<c>Unavailable</c>) instead of waiting for their deadlines. By default the errors are not reported.
+    /// </summary>
+    IDisposable Subscribe(Action<IReadOnlyList<RpcEndpoint>> onChange, Action<Exception> onError) => Subscribe(onChange);
 }
 
 /// <summary>
@@ -29,4 +38,7 @@ public interface IRpcEndpointSourceStatus
 {
     /// <summary>True while the source cannot reach its registry and serves its last known endpoints.</summary>
     bool IsStale { get; }
+
+    /// <summary>Why the last resolution failed; null after a success.</summary>
+    Exception? LastError => null;
 }

@@ -67,6 +67,18 @@ internal sealed class CallAttempts
             long deadline = call.Deadline;
             MethodResilience<AttemptResult>? resilience = call.Policies;
             long callStart = attemptNumber == 0 ? call.FirstAttemptStart : 0;
+            if (!_client.EndpointsKnown)
+            {
+                // The endpoint source has not answered yet (the client was just created): wait, within the deadline.
+                callStart = 0;
+                string name = method.Descriptor.FullName;
+                Exception? noEndpoints = await _client.WaitForEndpointsAsync(name, deadline, cancellationToken).ConfigureAwait(false);
+                if (noEndpoints is not null)
+                {
+                    return AttemptResult.Failed(noEndpoints);
+                }
+            }
+
             TimeProvider time = _client.TimeProvider;
             ulong hashKey = call.HashKey;
             TriedEndpoints tried = call.Tried;

@@ -158,6 +158,13 @@ internal sealed class ResilientCalls
     {
         RpcClientMethod method = call.Method;
         CancellationToken cancellationToken = call.CancellationToken;
+        if (!_client.EndpointsKnown
+            && await _client.WaitForEndpointsAsync(method.Descriptor.FullName, call.Deadline, cancellationToken).ConfigureAwait(false)
+                is { } noEndpoints)
+        {
+            return AttemptResult.Failed(noEndpoints);
+        }
+
         RpcEndpointState[] endpoints = _client.EndpointSet.Candidates;
         if (endpoints.Length == 0)
         {

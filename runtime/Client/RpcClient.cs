@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using RpcGen.Balancing;
 using RpcGen.Descriptors;
+using RpcGen.Protocol;
 using RpcGen.Resilience;
 
 namespace RpcGen.Client;
@@ -27,11 +28,14 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
     private readonly List<RpcClientMethod> _methods = new();
     private volatile PolicyView _policy;
     private readonly IDisposable? _subscription;
+    private readonly TaskCompletionSource _firstEndpoints = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile bool _endpointsKnown;
+    private volatile Exception? _sourceError;
+    private TaskCompletionSource _sourceFailed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ConnectionKeepAlive _keepAlive = null!;
     private volatile EndpointSet _set = EndpointSet.Empty;
     private long _totalInFlight;
     private int _nextId;
-    private readonly bool _initialLoad = true;
     private int _disposed;
 
     /// <summary>Creates a client. Nothing connects until the first call.</summary>
@@ -47,19 +51,18 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         LoadSettings = new EndpointLoadSettings(TimeProvider, options.Balancing.SlowStart, options.Balancing.PeakEwmaDecay);
         Invoker = new RpcCallInvoker(this, options.SerializerOptions);
         RetryBudget = new Resilience.RetryBudget(options.Resilience.RetryBudget, TimeProvider);
-        if (options.EndpointSource is { } source)
-        {
-            _subscription = source.Subscribe(ApplyEndpoints);
-        }
-        else
+        if (options.EndpointSource is null)
         {
             ApplyEndpoints(new List<RpcEndpoint>(options.Endpoints));
         }
 
-        _initialLoad = false;
         Health = new HealthMonitor(this, options.Balancing.OutlierDetection, TimeProvider, Logger);
         _keepAlive = new ConnectionKeepAlive(this);
         ClientMetrics.Register(this);
+
+        // Last, since a source may answer at once on this thread or later on another: the first list arrives to a
+        // client that is complete. Calls made before it wait for it (WaitForEndpointsAsync).
+        _subscription = options.EndpointSource?.Subscribe(ApplyEndpoints, EndpointSourceFailed);
     }
 
     /// <summary>The options the client was created with.</summary>
@@ -342,12 +345,81 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         Health.Record(endpoint, outcome);
     }
 
+    /// <summary>False until the client has its first endpoint list (its source may still be resolving).</summary>
+    internal bool EndpointsKnown => _endpointsKnown;
+
+    /// <summary>
+    /// Waits for the first endpoint list of <see cref="RpcClientOptions.EndpointSource"/>, within the call's
+    /// <paramref name="deadline"/>. Returns null once the list is there, else the error that ends the call:
+    /// <c>Unavailable</c> (not processed, so a retry policy may try again) when the source failed to resolve,
+    /// <c>DeadlineExceeded</c> when the deadline came first, or the cancellation.
+    /// </summary>
+    internal async ValueTask<Exception?> WaitForEndpointsAsync(string method, long deadline, CancellationToken cancellationToken)
+    {
+        while (!_endpointsKnown)
+        {
+            Task failed = Volatile.Read(ref _sourceFailed).Task;
+            if (_sourceError is { } error && !_endpointsKnown)
+            {
+                string source = Options.EndpointSource!.Name;
+                string message = $"'{method}' has no endpoints yet: {source} failed to resolve them ({error.Message}); it keeps trying.";
+                return new RpcException(RpcStatusCode.Unavailable, message, error)
+                {
+                    NotProcessed = true,
+                };
+            }
+
+            TimeSpan wait = Timeout.InfiniteTimeSpan;
+            if (deadline != long.MaxValue)
+            {
+                long now = TimeProvider.GetTimestamp();
+                if (now >= deadline)
+                {
+                    return NoEndpointsInTime(method);
+                }
+
+                wait = TimeProvider.GetElapsedTime(now, deadline);
+            }
+
+            try
+            {
+                await Task.WhenAny(_firstEndpoints.Task, failed).WaitAsync(wait, TimeProvider, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return _endpointsKnown ? null : NoEndpointsInTime(method);
+            }
+            catch (OperationCanceledException ex)
+            {
+                return ex;
+            }
+        }
+
+        return null;
+    }
+
+    private RpcException NoEndpointsInTime(string method) => new(RpcStatusCode.DeadlineExceeded,
+        $"'{method}' reached its deadline before {Options.EndpointSource!.Name} resolved any endpoints.") { NotProcessed = true };
+
+    /// <summary>A failed resolution before the first list: calls waiting for it fail with the reason, and new ones at once.</summary>
+    private void EndpointSourceFailed(Exception error)
+    {
+        if (_endpointsKnown)
+        {
+            return;
+        }
+
+        _sourceError = error;
+        Interlocked.Exchange(ref _sourceFailed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    }
+
     /// <summary>Applies a whole new endpoint list: adds, removes (draining) and updates metadata.</summary>
     private void ApplyEndpoints(IReadOnlyList<RpcEndpoint> endpoints)
     {
         var removed = new List<ClientEndpoint>();
         lock (_setLock)
         {
+            bool initialLoad = !_endpointsKnown; // the first list starts at full weight: there is no traffic to shift yet
             var wanted = new Dictionary<RpcEndpoint, RpcEndpoint>();
             foreach (RpcEndpoint endpoint in endpoints)
             {
@@ -381,7 +453,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
                 }
 
                 var state = new ClientEndpoint(this, LoadSettings, endpoint, _nextId++);
-                if (!_initialLoad)
+                if (!initialLoad)
                 {
                     state.BeginSlowStart(now);
                 }
@@ -391,7 +463,11 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
 
             _states.RemoveAll(static s => s.IsRemoved && s.InFlight == 0 && s.CurrentConnection is null);
             RebuildEndpointSetLocked();
+            _endpointsKnown = true;
         }
+
+        _sourceError = null;
+        _firstEndpoints.TrySetResult();
 
         foreach (ClientEndpoint state in removed)
         {
@@ -432,6 +508,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
 
         ClientMetrics.Unregister(this);
         _subscription?.Dispose();
+        EndpointSourceFailed(new ObjectDisposedException(nameof(RpcClient), "The client was disposed."));
         Health.Dispose();
         _keepAlive.Dispose();
         _disposal.Cancel();

@@ -105,6 +105,12 @@ internal static partial class RpcGenLog
     [LoggerMessage(3006, LogLevel.Debug, "Hedging '{Method}': attempt {Attempt} starts.")]
     public static partial void Hedging(ILogger logger, string method, int attempt);
 
+    [LoggerMessage(3007, LogLevel.Warning, "Endpoint source {Source} is stale: {Error}; its last {Count} endpoints stay in use; retry in {Retry}.")]
+    public static partial void EndpointSourceStale(ILogger logger, string source, string error, int count, TimeSpan retry);
+
+    [LoggerMessage(3008, LogLevel.Information, "Endpoint source {Source} recovered: {Count} endpoints.")]
+    public static partial void EndpointSourceRecovered(ILogger logger, string source, int count);
+
     // ---- the shipped logging interceptors ---------------------------------------------------------------------
     [LoggerMessage(4001, LogLevel.Debug, "Served '{Method}': OK in {Milliseconds:0.0} ms.")]
     public static partial void Served(ILogger logger, string method, double milliseconds);

@@ -60,7 +60,7 @@ public static class EtcdSample
 
             await JoinAsync("server-1");
             await JoinAsync("server-2");
-            await using EtcdEndpointSource source = await EtcdEndpointSource.StartAsync(options, "greet");
+            await using var source = new EtcdEndpointSource(options, "greet"); // the first calls wait for its first read
             await using var client = new RpcClient(new RpcClientOptions { EndpointSource = source });
             IGreeter greeter = client.CreateProxy<IGreeter>();
 

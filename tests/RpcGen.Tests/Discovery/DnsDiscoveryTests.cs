@@ -32,7 +32,7 @@ public sealed class DnsDiscoveryTests
         await using RpcServer second = await ServeAsync("127.0.0.2", port, "second"); // all of 127/8 is loopback on Linux
         await using DnsmasqServer dns = await DnsmasqServer.StartAsync(new[] { "127.0.0.1 calc.rpcgen.test" });
         var options = new DnsDiscoveryOptions { Name = "calc.rpcgen.test", Port = port, NameServers = { dns.NameServer }, MinRefresh = TimeSpan.FromMilliseconds(200) };
-        await using DnsEndpointSource source = await DnsEndpointSource.StartAsync(options);
+        await using DnsEndpointSource source = await ResolvedAsync(new DnsEndpointSource(options));
         Assert.Equal(new[] { $"127.0.0.1:{port}" }, source.Endpoints.Select(e => e.ToString()));
         await using var client = new RpcClient(new RpcClientOptions { EndpointSource = source });
         IDisco disco = client.CreateProxy<IDisco>();
@@ -65,8 +65,10 @@ public sealed class DnsDiscoveryTests
             Timeout = TimeSpan.FromMilliseconds(300),
         };
 
-        InvalidOperationException error = await Assert.ThrowsAsync<InvalidOperationException>(() => DnsEndpointSource.StartAsync(options));
+        var source = new DnsEndpointSource(options);
+        InvalidOperationException error = await Assert.ThrowsAsync<InvalidOperationException>(() => source.WaitForEndpointsAsync());
         Assert.Contains("resolving calc.rpcgen.test failed", error.Message, StringComparison.Ordinal);
+        await source.DisposeAsync(); // no retry after MinRefresh: the questions below are the first resolution's
 
         // What the silent server was asked: A and AAAA, each once (Timeout is one query's deadline, not one per retry).
         var questions = new List<int>();
@@ -100,8 +102,8 @@ public sealed class DnsDiscoveryTests
                 $"_rpc._tcp.spread.rpcgen.test,b.rpcgen.test,{ports[1]},0,1",
                 $"_rpc._tcp.spread.rpcgen.test,c.rpcgen.test,{ports[2]},0,1",
             });
-        await using DnsEndpointSource source = await DnsEndpointSource.StartAsync(
-            new DnsDiscoveryOptions { Name = "_rpc._tcp.spread.rpcgen.test", Srv = true, NameServers = { dns.NameServer } });
+        await using DnsEndpointSource source = await ResolvedAsync(
+            new DnsEndpointSource(new DnsDiscoveryOptions { Name = "_rpc._tcp.spread.rpcgen.test", Srv = true, NameServers = { dns.NameServer } }));
         Assert.All(source.Endpoints, e => Assert.Equal(1, e.Weight));
         await using var client = new RpcClient(new RpcClientOptions { EndpointSource = source });
         RpcGen.Balancing.RpcEndpointState[] candidates = client.Endpoints.ToArray();
@@ -145,7 +147,7 @@ public sealed class DnsDiscoveryTests
             $"_rpc._tcp.disco.rpcgen.test,b.rpcgen.test,{backupPort},1,0",
         });
         var options = new DnsDiscoveryOptions { Name = "_rpc._tcp.disco.rpcgen.test", Srv = true, NameServers = { dns.NameServer }, MinRefresh = TimeSpan.FromMilliseconds(200) };
-        await using DnsEndpointSource source = await DnsEndpointSource.StartAsync(options);
+        await using DnsEndpointSource source = await ResolvedAsync(new DnsEndpointSource(options));
         RpcEndpoint p = Assert.Single(source.Endpoints, e => e.Port == primaryPort);
         RpcEndpoint b = Assert.Single(source.Endpoints, e => e.Port == backupPort);
         Assert.Equal((0, 100, 1, 1), (p.Priority, p.Weight, b.Priority, b.Weight)); // SRV weight 0 counts as 1
@@ -175,10 +177,27 @@ public sealed class DnsDiscoveryTests
     public async Task AName_WithoutRecords_FailsAtStart_SayingSo_AndOptionsAreChecked()
     {
         await using DnsmasqServer dns = await DnsmasqServer.StartAsync(new[] { "127.0.0.1 other.rpcgen.test" });
-        var error = await Assert.ThrowsAnyAsync<Exception>(() => DnsEndpointSource.StartAsync(
-            new DnsDiscoveryOptions { Name = "missing.rpcgen.test", Port = 7000, NameServers = { dns.NameServer } }));
-        Assert.Contains("missing.rpcgen.test", error.Message, StringComparison.Ordinal);
-        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => DnsEndpointSource.StartAsync(new DnsDiscoveryOptions { Name = "x.rpcgen.test" })); // no port
-        await Assert.ThrowsAsync<ArgumentException>(() => DnsEndpointSource.StartAsync(new DnsDiscoveryOptions { Port = 1 }));
+        var options = new DnsDiscoveryOptions { Name = "missing.rpcgen.test", Port = 7000, NameServers = { dns.NameServer } };
+        await using var source = new DnsEndpointSource(options);
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => source.WaitForEndpointsAsync());
+        Assert.StartsWith("dns:missing.rpcgen.test has no endpoints: ", error.Message, StringComparison.Ordinal);
+        Assert.Contains("missing.rpcgen.test", error.InnerException!.Message, StringComparison.Ordinal);
+        Assert.True(source.IsStale);
+
+        // A client on that source: its calls fail at once with the reason (not at their deadline), as Unavailable.
+        var clientOptions = new RpcClientOptions { EndpointSource = source, Resilience = { DefaultTimeout = Timeout.InfiniteTimeSpan } };
+        await using var client = new RpcClient(clientOptions);
+        RpcException failed = await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<IDisco>().WhoAsync());
+        Assert.Equal(RpcStatusCode.Unavailable, failed.StatusCode);
+        Assert.Contains("dns:missing.rpcgen.test failed to resolve them", failed.Message, StringComparison.Ordinal);
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DnsEndpointSource(new DnsDiscoveryOptions { Name = "x.rpcgen.test" })); // no port
+        Assert.Throws<ArgumentException>(() => new DnsEndpointSource(new DnsDiscoveryOptions { Port = 1 }));
+    }
+
+    private static async Task<DnsEndpointSource> ResolvedAsync(DnsEndpointSource source)
+    {
+        await source.WaitForEndpointsAsync();
+        return source;
     }
 }

@@ -108,7 +108,7 @@ public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
             servers.Add(await StartServerAsync(etcd, $"s{i}"));
         }
 
-        await using EtcdEndpointSource source = await EtcdEndpointSource.StartAsync(etcd.Options(), "disco");
+        await using EtcdEndpointSource source = await ReadAsync(new EtcdEndpointSource(etcd.Options(), "disco"));
         Assert.Equal(3, source.Endpoints.Count);
         Assert.Equal("1.0", source.Endpoints[0].Tags["version"]);
         await using var client = new RpcClient(new RpcClientOptions { EndpointSource = source });
@@ -157,7 +157,7 @@ public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
             await StartServerAsync(etcd, "a"),
             await StartServerAsync(etcd, "b"),
         };
-        await using EtcdEndpointSource source = await EtcdEndpointSource.StartAsync(etcd.Options(), "disco");
+        await using EtcdEndpointSource source = await ReadAsync(new EtcdEndpointSource(etcd.Options(), "disco"));
         await using var client = new RpcClient(new RpcClientOptions { EndpointSource = source });
         await using var load = new Load(client.CreateProxy<IDisco>(), 16);
         await load.MoreAsync(200);
@@ -236,7 +236,7 @@ public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
         await direct.WaitUntilRegisteredAsync().WaitAsync(Wait.NoHang);
         await Wait.UntilAsync(() => health.CheckHealthAsync().GetAwaiter().GetResult().Entries["rpcgen-etcd-registration-disco"].Status ==
             Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy);
-        await using EtcdEndpointSource source = await EtcdEndpointSource.StartAsync(etcd.Options(), "disco");
+        await using EtcdEndpointSource source = await ReadAsync(new EtcdEndpointSource(etcd.Options(), "disco"));
         Assert.Equal(2, source.Endpoints.Count);
 
         // An error that surfaces is RpcGen's and names etcd.
@@ -284,6 +284,7 @@ public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
 
         IDisco disco = clientHost.Services.GetRequiredService<IDisco>();
         RpcClient client = clientHost.Services.GetRequiredService<RpcGen.Hosting.RpcClientFactory>().GetClient("disco");
+        Assert.Contains(await disco.WhoAsync(), new[] { "a", "b" }); // the first call waits for the first read
         Assert.Equal(2, client.Endpoints.Count);
         Assert.All(client.Endpoints, e => Assert.Equal(("z1", "2.0"), (e.Endpoint.Zone, e.Endpoint.Tags["version"])));
         await using var load = new Load(disco, 16);
@@ -324,7 +325,7 @@ public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
                 Assert.StartsWith("ready ", line, StringComparison.Ordinal);
             }
 
-            await using EtcdEndpointSource source = await EtcdEndpointSource.StartAsync(options, "greet");
+            await using EtcdEndpointSource source = await ReadAsync(new EtcdEndpointSource(options, "greet"));
             await Wait.UntilAsync(() => source.Endpoints.Count == 2);
             await using var client = new RpcClient(new RpcClientOptions { EndpointSource = source });
             ISampleGreeter greeter = client.CreateProxy<ISampleGreeter>();
@@ -389,7 +390,7 @@ public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
         }
 
         (RpcServer server, _, EtcdRegistration registration) = await StartServerAsync(etcd, "only");
-        await using EtcdEndpointSource source = await EtcdEndpointSource.StartAsync(options, "disco");
+        await using EtcdEndpointSource source = await ReadAsync(new EtcdEndpointSource(options, "disco"));
         Assert.Equal(server.Endpoints[0].Port, Assert.Single(source.Endpoints).Port);
         await registration.DisposeAsync();
         await server.DisposeAsync();
@@ -397,5 +398,11 @@ public sealed class EtcdDiscoveryTests(ITestOutputHelper output)
         Assert.Throws<ArgumentException>(() => new EtcdOptions().Validate());
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => EtcdRegistration.RegisterAsync(options, "disco", new[] { new RpcEndpoint("h", 1) }, TimeSpan.FromSeconds(1)));
         await Assert.ThrowsAsync<ArgumentException>(() => EtcdRegistration.RegisterAsync(options, "disco", Array.Empty<RpcEndpoint>()));
+    }
+
+    private static async Task<EtcdEndpointSource> ReadAsync(EtcdEndpointSource source)
+    {
+        await source.WaitForEndpointsAsync().WaitAsync(Wait.NoHang);
+        return source;
     }
 }

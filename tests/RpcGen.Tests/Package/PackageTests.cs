@@ -386,7 +386,7 @@ public sealed class PackageTests : IClassFixture<PackedPackages>, IDisposable
     {
         await using EtcdServer etcd = await EtcdServer.StartAsync();
         Packed();
-                CheckSatellite("RpcGen.Etcd");
+        CheckSatellite("RpcGen.Etcd");
         string app = Consumer("EtcdApp", """
             using RpcGen;
             using RpcGen.Etcd;
@@ -396,7 +396,7 @@ public sealed class PackageTests : IClassFixture<PackedPackages>, IDisposable
             server.Map<Shop.ICalculator>(new Shop.Calculator());
             await server.StartAsync();
             await using EtcdRegistration registration = await EtcdRegistration.RegisterAsync(etcd, "calc", server.Endpoints);
-            await using EtcdEndpointSource source = await EtcdEndpointSource.StartAsync(etcd, "calc");
+            await using var source = new EtcdEndpointSource(etcd, "calc"); // the first call waits for its first read
             await using var client = new RpcClient(new RpcClientOptions { EndpointSource = source });
             int sum = await client.CreateProxy<Shop.ICalculator>().AddAsync(20, 22);
             Console.WriteLine($"discovered sum={sum} from {source.Endpoints.Count} endpoint(s)");
@@ -427,7 +427,8 @@ public sealed class PackageTests : IClassFixture<PackedPackages>, IDisposable
             using RpcGen.Dns;
 
             var options = new DnsDiscoveryOptions { Name = "_rpc._tcp.calc.rpcgen.test", Srv = true, NameServers = { IPEndPoint.Parse(args[0]) } };
-            await using DnsEndpointSource source = await DnsEndpointSource.StartAsync(options);
+            await using var source = new DnsEndpointSource(options);
+            await source.WaitForEndpointsAsync();
             Console.WriteLine($"resolved {string.Join(",", source.Endpoints)}");
             return source.Endpoints.Count == 1 ? 0 : 1;
             """, extraItems: $"""<PackageReference Include="RpcGen.Dns" Version="{_packages.Version}" />""", referenceCore: false);
