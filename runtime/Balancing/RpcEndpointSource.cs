@@ -152,9 +152,9 @@ public abstract class RpcEndpointSource : IRpcEndpointSource, IRpcEndpointSource
     }
 
     /// <summary>
-    /// Starts resolving when nothing started it yet and waits for the first list (at once when there is one). Throws an
-    /// <see cref="InvalidOperationException"/> with the reason when the resolution it waited for failed (the source
-    /// keeps trying in the background: a later wait waits for the next resolution).
+    /// Starts resolving when nothing started it yet and waits for the first list: returns at once when there is one.
+    /// Throws an <see cref="InvalidOperationException"/> with the reason when the last resolution failed and no list
+    /// came yet (at once, or when the resolution in progress fails); the source keeps trying in the background.
     /// </summary>
     public async Task WaitForEndpointsAsync(CancellationToken cancellationToken = default)
     {
@@ -163,7 +163,7 @@ public abstract class RpcEndpointSource : IRpcEndpointSource, IRpcEndpointSource
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             StartLocked();
-            answered = _nextAnswer.Task;
+            answered = _endpoints is not null || _lastError is not null ? Task.CompletedTask : _nextAnswer.Task;
         }
 
         await answered.WaitAsync(cancellationToken).ConfigureAwait(false);

@@ -106,13 +106,7 @@ internal sealed class CallAttempts
                     break;
                 }
 
-                if (System.Diagnostics.Activity.Current is { } attemptSpan && attemptSpan.Source == Telemetry.RpcGenTracing.Source)
-                {
-                    EndpointSet set = _client.EndpointSet;
-                    string? home = method.HasHashKey && method.Balancer is ConsistentHashLoadBalancer hashing ? hashing.HomeOf(hashKey)?.Endpoint.ToString() : null;
-                    Telemetry.RpcGenTracing.AttemptEvent(attemptSpan, attemptNumber + 1, transparent, endpoint.Endpoint.ToString(), pinned is not null ? "pinned" : method.Balancer.Name,
-                        set.All.Length, set.Candidates.Length, tried.Count, set.Panic, home);
-                }
+                ClientTelemetry.Attempt(_client, method, hashKey, attemptNumber, transparent, endpoint, pinned is not null, tried.Count);
 
                 call.AddTried(endpoint.Id);
                 breaker?.OnAttempt(endpoint.Id, start);
@@ -156,10 +150,7 @@ internal sealed class CallAttempts
                 }
                 catch (RpcException ex) when (ex.NotProcessed && ex.StatusCode != RpcStatusCode.DeadlineExceeded)
                 {
-                    if (System.Diagnostics.Activity.Current is { } connectSpan && connectSpan.Source == Telemetry.RpcGenTracing.Source)
-                    {
-                        Telemetry.RpcGenTracing.AttemptFailedEvent(connectSpan, attemptNumber + 1, endpoint.Endpoint.ToString(), ex);
-                    }
+                    ClientTelemetry.AttemptFailed(attemptNumber, endpoint, ex);
 
                     _client.CallEnded(endpoint, start, CallOutcome.ConnectFailure);
                     breaker?.Record(endpoint, failure: true, time.GetTimestamp());
@@ -194,10 +185,7 @@ internal sealed class CallAttempts
                 pending.Arm(cancellationToken, attemptDeadline, time, sendAt);
                 FrameFlags flags = attemptNumber > 0 ? FrameFlags.RetryAttempt : FrameFlags.None;
                 RpcMetadata? headers = credentialed ?? attemptHeaders ?? RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders);
-                if (System.Diagnostics.Activity.Current is { } span && span.Source == Telemetry.RpcGenTracing.Source)
-                {
-                    headers = Telemetry.RpcGenTracing.Inject(span, headers); // W3C trace context, so the server's span is its child
-                }
+                headers = ClientTelemetry.WithTraceContext(headers);
                 if (!RequestWriter.TryWrite(call, new RequestFrame(connection, pending, attemptDeadline, sendAt, flags, headers), ref arguments, out RpcException? writeError))
                 {
                     if (writeError is not null)
@@ -221,10 +209,7 @@ internal sealed class CallAttempts
                         breaker?.Record(endpoint, outcome == CallOutcome.Failure, time.GetTimestamp()); // cancellations say nothing
                     }
 
-                    if (System.Diagnostics.Activity.Current is { } failedSpan && failedSpan.Source == Telemetry.RpcGenTracing.Source)
-                    {
-                        Telemetry.RpcGenTracing.AttemptFailedEvent(failedSpan, attemptNumber + 1, endpoint.Endpoint.ToString(), error);
-                    }
+                    ClientTelemetry.AttemptFailed(attemptNumber, endpoint, error);
 
                     if (error is RpcException { NotProcessed: true } rpc && transparent + 1 < maxAttempts && time.GetTimestamp() < deadline && !cancellationToken.IsCancellationRequested)
                     {

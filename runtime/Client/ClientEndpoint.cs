@@ -120,7 +120,7 @@ internal sealed class ClientEndpoint : RpcEndpointState
                 _lastError = null;
             }
 
-            Telemetry.RpcGenLog.Connected(_client.Logger, Endpoint);
+            ClientTelemetry.Connected(_client.Logger, Endpoint);
             return connection;
         }
         catch (Exception ex)
@@ -145,7 +145,7 @@ internal sealed class ClientEndpoint : RpcEndpointState
                 _connecting = null;
             }
 
-            Telemetry.RpcGenLog.ConnectFailed(_client.Logger, Endpoint, _failures, error.Message);
+            ClientTelemetry.ConnectFailed(_client.Logger, Endpoint, _failures, error.Message);
             throw error;
         }
     }

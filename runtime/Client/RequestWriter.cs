@@ -92,12 +92,7 @@ internal static class RequestWriter
             FrameEncoder.WriteRequest(bytes, pending.Id, frame.Flags, timeoutMs, name, callId, headers);
             if (connection.TrySendRequest(pending, bytes, out bool closed))
             {
-                if (Telemetry.RpcGenMetrics.ClientRequestSize.Enabled)
-                {
-                    System.Diagnostics.TagList tags = Telemetry.RpcGenMetrics.CallTags(method.Descriptor.Service.Name, method.Descriptor.Name);
-                    Telemetry.RpcGenMetrics.AddServer(ref tags, connection.Remote);
-                    Telemetry.RpcGenMetrics.ClientRequestSize.Record(bytes.Length - prefix, tags);
-                }
+                ClientTelemetry.RequestSent(method, connection.Remote, bytes.Length - prefix);
 
                 return true;
             }

@@ -58,7 +58,7 @@ public sealed class RpcCallInvoker
     public async ValueTask<TResult> InvokeAsync<TArguments, TResult>(RpcClientMethod<TResult> method, TArguments arguments, CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
-        System.Diagnostics.Activity? span = Telemetry.RpcGenTracing.StartClient(method.Descriptor.Service.Name, method.Descriptor.Name);
+        System.Diagnostics.Activity? span = ClientTelemetry.StartCall(method);
         AttemptResult result = await SendTracedAsync(method, arguments, span, cancellationToken).ConfigureAwait(false);
         using (result)
         {
@@ -72,7 +72,7 @@ public sealed class RpcCallInvoker
     public async ValueTask InvokeAsync<TArguments>(RpcClientMethod method, TArguments arguments, CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
-        System.Diagnostics.Activity? span = Telemetry.RpcGenTracing.StartClient(method.Descriptor.Service.Name, method.Descriptor.Name);
+        System.Diagnostics.Activity? span = ClientTelemetry.StartCall(method);
         AttemptResult result = await SendTracedAsync(method, arguments, span, cancellationToken).ConfigureAwait(false);
         RpcCallScope.Current?.Complete(result.Response.Metadata, result.Error);
         result.Dispose();
@@ -86,7 +86,7 @@ public sealed class RpcCallInvoker
     private ValueTask<AttemptResult> SendTracedAsync<TArguments>(RpcClientMethod method, TArguments arguments, System.Diagnostics.Activity? span, CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
-        if (span is null && !Telemetry.RpcGenMetrics.ClientObserved)
+        if (!ClientTelemetry.IsObserved(span))
         {
             return SendAsync(method, arguments, cancellationToken);
         }
@@ -95,9 +95,7 @@ public sealed class RpcCallInvoker
 
         static async ValueTask<AttemptResult> Observed(RpcCallInvoker invoker, RpcClientMethod method, TArguments arguments, System.Diagnostics.Activity? span, CancellationToken cancellationToken)
         {
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            System.Diagnostics.TagList tags = Telemetry.RpcGenMetrics.CallTags(method.Descriptor.Service.Name, method.Descriptor.Name);
-            Telemetry.RpcGenMetrics.ClientActive.Add(1, tags);
+            ClientTelemetry.CallObservation observation = ClientTelemetry.BeginObserved(method);
             AttemptResult result = default;
             Exception? thrown = null;
             try
@@ -112,22 +110,7 @@ public sealed class RpcCallInvoker
             }
             finally
             {
-                Exception? error = thrown ?? result.Error;
-                Telemetry.RpcGenMetrics.ClientActive.Add(-1, tags);
-                Telemetry.RpcGenMetrics.AddServer(ref tags, result.Endpoint);
-                if (span is not null)
-                {
-                    Telemetry.RpcGenTracing.SetServer(span, result.Endpoint);
-                    Telemetry.RpcGenTracing.Stop(span, error);
-                }
-
-                if (error is null && Telemetry.RpcGenMetrics.ClientResponseSize.Enabled)
-                {
-                    Telemetry.RpcGenMetrics.ClientResponseSize.Record(result.Response.Span.Length, tags);
-                }
-
-                Telemetry.RpcGenMetrics.AddOutcome(ref tags, error);
-                Telemetry.RpcGenMetrics.ClientDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds, tags);
+                ClientTelemetry.EndObserved(observation, span, result.Endpoint, thrown ?? result.Error, result.Response.Span.Length);
             }
         }
     }

@@ -169,7 +169,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         if (hedging is { MaxAttempts: > 1 } && !idempotent)
         {
             // Hedging sends a request again while the first may be running: only for idempotent methods.
-            Telemetry.RpcGenLog.HedgingNeedsIdempotent(Logger, method.FullName);
+            ClientTelemetry.HedgingNeedsIdempotent(Logger, method.FullName);
             hedging = null;
         }
 
@@ -471,7 +471,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
 
         foreach (ClientEndpoint state in removed)
         {
-            Telemetry.RpcGenLog.EndpointRemoved(Logger, state.Endpoint, state.InFlight);
+            ClientTelemetry.EndpointRemoved(Logger, state.Endpoint, state.InFlight);
             state.CurrentConnection?.Drain();
         }
     }

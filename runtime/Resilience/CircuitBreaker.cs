@@ -67,18 +67,11 @@ internal sealed class CircuitBreakerGroup
             Interlocked.Add(ref _notClosed, change);
             if (change > 0)
             {
-                Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.CircuitsOpened, _scope);
-                if (_logger is not null)
-                {
-                    Telemetry.RpcGenLog.CircuitOpened(_logger, endpoint.Endpoint, _scope, _policy.BreakDurationMs);
-                }
+                ResilienceTelemetry.CircuitOpened(_logger, endpoint.Endpoint, _scope, _policy.BreakDurationMs);
             }
             else
             {
-                if (_logger is not null)
-                {
-                    Telemetry.RpcGenLog.CircuitClosed(_logger, endpoint.Endpoint, _scope);
-                }
+                ResilienceTelemetry.CircuitClosed(_logger, endpoint.Endpoint, _scope);
             }
         }
     }

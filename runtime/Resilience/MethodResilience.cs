@@ -125,7 +125,7 @@ internal class MethodResilience
 
         if (!Budget.TryWithdraw())
         {
-            Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.RetriesDenied, Method.FullName);
+            ResilienceTelemetry.RetryDenied(Method.FullName);
             return false;
         }
 
@@ -147,11 +147,11 @@ internal class MethodResilience
 
         if (!Budget.TryWithdraw())
         {
-            Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.RetriesDenied, Method.FullName);
+            ResilienceTelemetry.RetryDenied(Method.FullName);
             return false;
         }
 
-        Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Hedges, Method.FullName);
+        ResilienceTelemetry.HedgeAllowed(Method.FullName);
         return true;
     }
 

@@ -37,13 +37,7 @@ internal sealed class MethodResilience<[DynamicallyAccessedMembers(DynamicallyAc
                     DelayGenerator = static args => new ValueTask<TimeSpan?>(State(args.Context).NextDelay),
                     OnRetry = args =>
                     {
-                        Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Retries, method.FullName);
-                        Telemetry.RpcGenTracing.RetryEvent(args.AttemptNumber + 2, args.RetryDelay, args.Outcome.Exception);
-                        if (log.IsEnabled(LogLevel.Debug))
-                        {
-                            Telemetry.RpcGenLog.Retrying(log, method.FullName, args.RetryDelay.TotalMilliseconds, args.AttemptNumber + 2, args.Outcome.Exception?.Message);
-                        }
-
+                        ResilienceTelemetry.Retrying(log, method.FullName, args.AttemptNumber + 2, args.RetryDelay, args.Outcome.Exception);
                         return default;
                     },
                 })
@@ -64,12 +58,7 @@ internal sealed class MethodResilience<[DynamicallyAccessedMembers(DynamicallyAc
                         args.Outcome.Exception is { } error && State(args.Context).Resilience!.IsHedgeable(error)),
                     OnHedging = args =>
                     {
-                        Telemetry.RpcGenTracing.HedgeEvent(args.AttemptNumber + 1);
-                        if (log.IsEnabled(LogLevel.Debug))
-                        {
-                            Telemetry.RpcGenLog.Hedging(log, method.FullName, args.AttemptNumber + 1);
-                        }
-
+                        ResilienceTelemetry.Hedging(log, method.FullName, args.AttemptNumber + 1);
                         return default;
                     },
                 })

@@ -43,7 +43,7 @@ public partial class RpcServer
             if (Options.Limits.MaxConnections is int maxConnections && Volatile.Read(ref _tcpConnections) >= maxConnections)
             {
                 // Over the limit: closed before any buffer or read loop is spent on it.
-                Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Refused, Telemetry.RpcGenMetrics.LimitTag, "connections");
+                ServerTelemetry.Refused("connections");
                 if (RefusalLog.ShouldLog(Telemetry.ConnectionEvent.ConnectionLimitReached, accepted.RemoteEndPoint))
                 {
                     Telemetry.RpcGenLog.ConnectionLimitReached(Logger, accepted.RemoteEndPoint, maxConnections);
@@ -142,7 +142,7 @@ public partial class RpcServer
         catch (Exception ex)
         {
             Interlocked.Decrement(ref _tcpConnections);
-            Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "tls");
+            ServerTelemetry.ConnectionClosed("tls");
             if (RefusalLog.ShouldLog(Telemetry.ConnectionEvent.TlsHandshakeFailed, remote))
             {
                 Telemetry.RpcGenLog.TlsHandshakeFailed(Logger, remote, ex is OperationCanceledException

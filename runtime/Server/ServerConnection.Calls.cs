@@ -110,31 +110,15 @@ internal partial class ServerConnection
         Server.CallStarted();
         call.Start(this, callId, descriptor, request.TimeoutMilliseconds, arrived, (flags & FrameFlags.RetryAttempt) != 0, headers);
         call.Dedupe = dedupe;
-        System.Diagnostics.Activity? outer = System.Diagnostics.Activity.Current;
-        call.Span = Telemetry.RpcGenTracing.StartServer(dispatcher.Descriptor.Name, descriptor.Name, headers ?? RpcMetadata.Empty);
-        if (call.Span is { IsAllDataRequested: true } span)
-        {
-            Telemetry.RpcGenTracing.SetPeer(span, Remote);
-        }
-
-        if (Telemetry.RpcGenMetrics.ServerObserved)
-        {
-            call.MetricsStart = System.Diagnostics.Stopwatch.GetTimestamp();
-            System.Diagnostics.TagList tags = Telemetry.RpcGenMetrics.CallTags(dispatcher.Descriptor.Name, descriptor.Name);
-            Telemetry.RpcGenMetrics.ServerActive.Add(1, tags);
-            Telemetry.RpcGenMetrics.ServerRequestSize.Record(request.Payload.Length, tags);
-        }
-
+        System.Diagnostics.Activity? outer =
+            ServerTelemetry.StartCall(call, dispatcher.Descriptor.Name, descriptor.Name, headers, Remote, request.Payload.Length);
         try
         {
             return Dispatch(dispatcher, methodIndex, call, request.Payload);
         }
         finally
         {
-            if (call.Span is not null)
-            {
-                System.Diagnostics.Activity.Current = outer; // the span goes on with the handler, not with the read loop
-            }
+            ServerTelemetry.LeaveReadLoop(call, outer);
         }
     }
 
@@ -190,7 +174,7 @@ internal partial class ServerConnection
 
         if (tick - HandOffSectionTick >= ServerLimits.HandOffTicks && TryHandOff())
         {
-            Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.HandOffs);
+            ServerTelemetry.HandedOff();
         }
 
         return true;
@@ -200,10 +184,7 @@ internal partial class ServerConnection
 
     private void Invoke(RpcServiceDispatcher dispatcher, int methodIndex, RpcServerCall call, byte[] payload, int length)
     {
-        if (call.Span is { } span)
-        {
-            System.Diagnostics.Activity.Current = span; // a thread-pool item does not carry the read loop's context
-        }
+        ServerTelemetry.EnterHandler(call);
 
         try
         {
@@ -347,25 +328,7 @@ internal partial class ServerConnection
     /// </summary>
     private void Finish(RpcServerCall call, bool inReadLoop)
     {
-        if (call.Span is { } span)
-        {
-            call.Span = null;
-            Telemetry.RpcGenTracing.Stop(span, call.Outcome);
-        }
-
-        if (call.MetricsStart != 0)
-        {
-            System.Diagnostics.TagList tags = Telemetry.RpcGenMetrics.CallTags(call.Method.Service.Name, call.Method.Name);
-            Telemetry.RpcGenMetrics.ServerActive.Add(-1, tags);
-            Telemetry.RpcGenMetrics.AddOutcome(ref tags, call.Outcome);
-            if (call.Outcome is null && call.ResponseSize >= 0)
-            {
-                Telemetry.RpcGenMetrics.ServerResponseSize.Record(call.ResponseSize, tags);
-            }
-
-            Telemetry.RpcGenMetrics.ServerDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(call.MetricsStart).TotalSeconds, tags);
-            call.MetricsStart = 0;
-        }
+        ServerTelemetry.EndCall(call);
 
         call.DisposeRegistered(Server.Logger);
         Server.CallEnded();
@@ -433,7 +396,7 @@ internal partial class ServerConnection
                 $"its limit (twice RpcServerOptions.Limits.MaxConcurrentCallsPerConnection, at least 100); the request was not processed.";
             if (_strikes.Add(Server.TimeProvider, LastReadTimestamp, ServerLimits.StrikeWindow, ServerLimits.MaxStrikes))
             {
-                Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Refused, Telemetry.RpcGenMetrics.LimitTag, limit);
+                ServerTelemetry.Refused(limit);
                 CloseAbusive(
                     $"more than {ServerLimits.MaxStrikes} requests in {ServerLimits.StrikeWindow.TotalSeconds:0} s came while {tracked} handlers of calls it had cancelled were still running (a rapid-reset pattern)",
                     "cancelled_calls");
@@ -455,7 +418,7 @@ internal partial class ServerConnection
             return false;
         }
 
-        Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.Refused, Telemetry.RpcGenMetrics.LimitTag, limit);
+        ServerTelemetry.Refused(limit);
         SendError(callId, RpcStatusCode.ResourceExhausted, message, FrameFlags.NotProcessed, ServerLimits.PushbackMilliseconds);
         return true;
     }

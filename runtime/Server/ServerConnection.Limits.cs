@@ -35,7 +35,7 @@ internal partial class ServerConnection
         long frameStarted = Volatile.Read(ref _frameStarted);
         if (frameStarted != 0 && time.GetElapsedTime(frameStarted, now) >= options.Limits.FrameTimeout)
         {
-            Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "frame");
+            ServerTelemetry.ConnectionClosed("frame");
             if (Server.RefusalLog.ShouldLog(Telemetry.ConnectionEvent.FrameTimedOut, Remote))
             {
                 Telemetry.RpcGenLog.FrameTimedOut(Server.Logger, Remote, options.Limits.FrameTimeout);
@@ -53,7 +53,7 @@ internal partial class ServerConnection
         }
         else if (time.GetElapsedTime(_outputStuckSince, now) >= options.Limits.ResponseDrainTimeout)
         {
-            Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "drain");
+            ServerTelemetry.ConnectionClosed("drain");
             if (Server.RefusalLog.ShouldLog(Telemetry.ConnectionEvent.ResponsesNotRead, Remote))
             {
                 Telemetry.RpcGenLog.ResponsesNotRead(Server.Logger, Remote, Output.QueuedBytes, options.Limits.ResponseDrainTimeout);
@@ -74,7 +74,7 @@ internal partial class ServerConnection
 
             if (!goingAway)
             {
-                Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "idle");
+                ServerTelemetry.ConnectionClosed("idle");
                 Telemetry.RpcGenLog.ConnectionIdle(Server.Logger, Remote, options.Limits.IdleTimeout);
                 BeginGoAway();
             }

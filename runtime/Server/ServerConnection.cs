@@ -74,7 +74,7 @@ internal sealed partial class ServerConnection : FramedConnection
         {
             if (ex is OperationCanceledException)
             {
-                Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, "handshake");
+                ServerTelemetry.ConnectionClosed("handshake");
             }
 
             if (Server.RefusalLog.ShouldLog(Telemetry.ConnectionEvent.PrefaceRefused, Remote))
@@ -143,7 +143,7 @@ internal sealed partial class ServerConnection : FramedConnection
             last = _lastCallId;
         }
 
-        Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ConnectionsClosed, Telemetry.RpcGenMetrics.ReasonTag, metricReason);
+        ServerTelemetry.ConnectionClosed(metricReason);
         if (Server.RefusalLog.ShouldLog(Telemetry.ConnectionEvent.ConnectionClosedForAbuse, Remote))
         {
             Telemetry.RpcGenLog.ConnectionClosedForAbuse(Server.Logger, Remote, reason);

@@ -142,7 +142,7 @@ public sealed class EndpointSourceTests
         var errors = new List<Exception>();
         using IDisposable subscription = source.Subscribe(_ => { }, errors.Add);
         source.Fail("no such service");
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => source.WaitForEndpointsAsync());
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => source.WaitForEndpointsAsync()).WaitAsync(Wait.NoHang);
         Assert.Equal("scripted has no endpoints: no such service", error.Message);
         Assert.Equal("no such service", Assert.Single(errors).Message);
 
@@ -152,7 +152,8 @@ public sealed class EndpointSourceTests
 
         source.Answer(E("a:1"));
         time.Advance(source.RetryDelay);
-        await source.WaitForEndpointsAsync().WaitAsync(Wait.NoHang);
+        await Wait.UntilAsync(() => source.HasResolved, "the retry's list");
+        await source.WaitForEndpointsAsync().WaitAsync(Wait.NoHang); // at once: there is a list
         Assert.Equal("a:1", Assert.Single(source.Endpoints).ToString());
     }
 
@@ -189,7 +190,8 @@ public sealed class EndpointSourceTests
     public async Task AClientCall_BeforeAnyList_EndsAtItsDeadline_WithDeadlineExceeded_NamingTheSource()
     {
         await using var source = new ScriptedSource();
-        var options = new RpcClientOptions { EndpointSource = source, Resilience = { DefaultTimeout = TimeSpan.FromMilliseconds(200) } };
+        var options = new RpcClientOptions { EndpointSource = source };
+        options.Resilience.Policies["calc"] = new RpcPolicyOverride { TimeoutMs = 200 }; // instead of ICalculator's [Timeout(5000)]
         await using var client = new RpcClient(options);
         RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<ICalculator>().WhoAmIAsync()).WaitAsync(Wait.NoHang);
         Assert.Equal(RpcStatusCode.DeadlineExceeded, error.StatusCode);

@@ -116,4 +116,95 @@ public sealed class CallAttemptsTests
         await Wait.UntilAsync(() => cluster.Services.Sum(s => s.RunsOf("Charge")) == 1, "the handler run the request reached");
         Assert.Equal(1, cluster.Services.Single(s => s.RunsOf("Charge") == 1).RunsOf("Charge"));
     }
+
+    private static Task<AttemptResult> RunAsync(CallAttempts attempts, RpcClient client) =>
+        attempts.RunAsync(Call<ICalculator>(client, WhoAmI), new JsonArguments("[]"), 0, default).AsTask().WaitAsync(NoHang);
+
+    /// <summary>Records the authorization header of each call the server receives.</summary>
+    private sealed class HeaderRecorder : RpcServerInterceptor
+    {
+        public List<string?> Authorizations { get; } = new();
+
+        public override ValueTask InterceptAsync(RpcIncomingCall call, Func<RpcIncomingCall, ValueTask> next)
+        {
+            lock (Authorizations)
+            {
+                Authorizations.Add(call.Context.RequestHeaders.GetValue("authorization"));
+            }
+
+            return next(call);
+        }
+    }
+
+    [Fact]
+    public async Task Credentials_AllowedOverPlainTcp_AreFetchedPerAttempt_AndSent_AndAFailureToGetThemIsUnauthenticated()
+    {
+        var recorder = new HeaderRecorder();
+        await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1, o => o.Interceptors.Add(recorder));
+        int asked = 0;
+        bool fail = false;
+        await using var client = new RpcClient(new RpcClientOptions
+        {
+            Endpoints = { cluster.Servers[0].Endpoints[0] },
+            AllowCredentialsOverPlainText = true,
+            Credentials = RpcCallCredentials.BearerToken(_ =>
+            {
+                int n = Interlocked.Increment(ref asked);
+                return Volatile.Read(ref fail)
+                    ? throw new InvalidOperationException("the token service is down")
+                    : new ValueTask<string>("token-" + n);
+            }),
+        });
+        var attempts = new CallAttempts(client);
+        for (int i = 0; i < 2; i++)
+        {
+            using AttemptResult result = await RunAsync(attempts, client);
+            Assert.Null(result.Error);
+        }
+
+        Assert.Equal(new[] { "Bearer token-1", "Bearer token-2" }, recorder.Authorizations);
+
+        Volatile.Write(ref fail, true);
+        using AttemptResult failed = await RunAsync(attempts, client);
+        RpcException error = Assert.IsType<RpcException>(failed.Error);
+        Assert.Equal(RpcStatusCode.Unauthenticated, error.StatusCode);
+        Assert.Equal("The credentials of 'calc/WhoAmI' could not be obtained: the token service is down", error.Message);
+        Assert.Equal(2, cluster.Services[0].Calls); // the third attempt never left
+        Assert.Equal(0, client.Endpoints[0].InFlight);
+    }
+
+    [Fact]
+    public async Task EveryAttempt_LeavesNothingInFlight_WhetherItSucceeds_FailsOnTheServer_OrCannotConnect()
+    {
+        await using ServerCluster<FaultyOrders> cluster =
+            await ServerCluster.StartAsync(1, i => new FaultyOrders($"s{i}"), static (server, orders) => server.Map<IOrders>(orders));
+        RpcEndpoint dead = ClosedPort();
+        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { dead, cluster.Servers[0].Endpoints[0] } });
+        var attempts = new CallAttempts(client);
+        for (int i = 0; i < 6; i++)
+        {
+            using AttemptResult result = await RunAsync(attempts, client);
+            Assert.All(client.Endpoints, e => Assert.Equal(0, e.InFlight));
+        }
+
+        Assert.Equal(0, client.TotalInFlight);
+    }
+
+    [Fact]
+    public async Task AServerThatAcceptsButNeverAnswersTheHandshake_EndsTheAttemptAtItsDeadline_NotProcessed()
+    {
+        using var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start(); // accepts (the kernel completes the TCP handshake) and never says a word
+        var endpoint = new RpcEndpoint("127.0.0.1", ((IPEndPoint)silent.LocalEndpoint).Port);
+        var options = new RpcClientOptions { Endpoints = { endpoint } };
+        options.Resilience.Policies["calc"] = new RpcPolicyOverride { TimeoutMs = 300 }; // ICalculator's own [Timeout] is 5 s, ConnectTimeout's too
+        await using var client = new RpcClient(options);
+        using AttemptResult result = await new CallAttempts(client).RunAsync(Call<ICalculator>(client, WhoAmI), new JsonArguments("[]"), 0, default)
+            .AsTask().WaitAsync(NoHang);
+        RpcException error = Assert.IsType<RpcException>(result.Error);
+        Assert.True(error.StatusCode == RpcStatusCode.DeadlineExceeded, error.ToString());
+        Assert.StartsWith($"The deadline of 'calc/WhoAmI' passed while connecting to {endpoint}", error.Message, StringComparison.Ordinal);
+        Assert.True(error.NotProcessed);
+        Assert.Equal(0, client.Endpoints[0].InFlight);
+    }
 }
