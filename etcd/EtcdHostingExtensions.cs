@@ -149,7 +149,7 @@ public static class EtcdHostingExtensions
                 {
                     await registration.DeregisterAsync(cancellationToken).ConfigureAwait(false);
                 }
-                catch (RpcGen.Protocol.RpcException ex)
+                catch (RpcGen.RpcException ex)
                 {
                     // etcd is down: the host still stops; the lease expires on its own within its TTL.
                     EtcdLog.DeregistrationFailed(_logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, _service, ex.Message);

@@ -261,7 +261,7 @@ public sealed class EtcdRegistration : IAsyncDisposable
             catch (Exception ex) when (IsEtcdFailure(ex) && !cancellationToken.IsCancellationRequested)
             {
                 // RpcGen's exception, naming etcd: code that catches RpcGen's errors catches this one too.
-                throw new RpcGen.Protocol.RpcException(RpcGen.Protocol.RpcStatusCode.Unavailable,
+                throw new RpcGen.RpcException(RpcGen.RpcStatusCode.Unavailable,
                     $"Deregistering '{_service}' failed: etcd at {_connection.Server} failed: {Describe(ex)}; the lease expires on its own within {TimeToLive.TotalSeconds:0} s.", ex);
             }
 
@@ -299,7 +299,7 @@ public sealed class EtcdRegistration : IAsyncDisposable
         {
             await DeregisterAsync().ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is RpcGen.Protocol.RpcException or OperationCanceledException)
+        catch (Exception ex) when (ex is RpcGen.RpcException or OperationCanceledException)
         {
             // etcd is unreachable: the lease expires on its own.
         }

@@ -37,8 +37,8 @@ public sealed partial class RpcGenerator
         private const string RpcProxyFactory = "global::RpcGen.Client.RpcProxyFactory";
         private const string RpcDispatcherFactory = "global::RpcGen.Server.RpcDispatcherFactory";
         private const string RpcServiceActivator = "global::RpcGen.Server.RpcServiceActivator";
-        private const string RpcException = "global::RpcGen.Protocol.RpcException";
-        private const string RpcStatusCode = "global::RpcGen.Protocol.RpcStatusCode";
+        private const string RpcException = "global::RpcGen.RpcException";
+        private const string RpcStatusCode = "global::RpcGen.RpcStatusCode";
         private const string RpcHash = "global::RpcGen.Balancing.RpcHash";
 
         private static readonly string s_version =

@@ -4,7 +4,7 @@ namespace RpcGen.Balancing;
 
 /// <summary>
 /// Passive outlier detection (Envoy's model) and the panic threshold. An endpoint is ejected after consecutive failures
-/// (cannot connect, connection lost, <see cref="Protocol.RpcStatusCode.Unavailable"/>, deadline exceeded) or when its success
+/// (cannot connect, connection lost, <see cref="RpcStatusCode.Unavailable"/>, deadline exceeded) or when its success
 /// rate falls far below the others'; it is re-admitted when its ejection time passes or an active ping succeeds.
 /// </summary>
 public sealed class OutlierDetectionOptions

@@ -1,6 +1,5 @@
 using System;
 using System.Runtime.ExceptionServices;
-using RpcGen.Transport;
 
 namespace RpcGen.Client;
 

@@ -3,7 +3,6 @@ using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
 using RpcGen.Balancing;
-using RpcGen.Protocol;
 using RpcGen.Transport;
 
 namespace RpcGen.Client;

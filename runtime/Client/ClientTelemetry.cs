@@ -2,7 +2,6 @@ using System;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using RpcGen.Balancing;
-using RpcGen.Protocol;
 using RpcGen.Telemetry;
 
 namespace RpcGen.Client;

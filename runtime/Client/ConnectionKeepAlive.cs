@@ -3,7 +3,6 @@ using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
 using RpcGen.Balancing;
-using RpcGen.Transport;
 
 namespace RpcGen.Client;
 

@@ -1,6 +1,5 @@
 using System;
 using RpcGen.Balancing;
-using RpcGen.Protocol;
 using RpcGen.Resilience;
 
 namespace RpcGen.Client;

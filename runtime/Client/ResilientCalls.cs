@@ -4,7 +4,6 @@ using System.Threading;
 using System.Threading.Tasks;
 using Polly;
 using RpcGen.Balancing;
-using RpcGen.Protocol;
 using RpcGen.Resilience;
 using RpcGen.Serialization;
 

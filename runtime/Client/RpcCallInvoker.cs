@@ -150,7 +150,7 @@ public sealed class RpcCallInvoker
         try
         {
             RpcClientInterceptor[] interceptors = _client.Interceptors;
-            Protocol.RpcMetadata headers = Protocol.RpcMetadata.CopyOf(RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders));
+            RpcMetadata headers = RpcMetadata.CopyOf(RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders));
             var outgoing = new RpcOutgoingCall(call.Method.Descriptor, headers, -1, _client.TimeProvider, call.Deadline, call.CancellationToken);
             int runs = 0;
             return await ClientInterceptorChain.RunAsync(interceptors, attemptLevel: false, outgoing, c =>

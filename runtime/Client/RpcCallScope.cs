@@ -26,7 +26,7 @@ public sealed class RpcCallScope : IDisposable
     private static readonly AsyncLocal<RpcCallScope?> s_current = new();
     private static volatile bool s_used;
     private readonly RpcCallScope? _parent;
-    private ResponseMetadata? _response;
+    private HeadersAndTrailers? _response;
     private bool _disposed;
 
     private RpcCallScope(RpcMetadata headers)
@@ -94,11 +94,11 @@ public sealed class RpcCallScope : IDisposable
     }
 
     /// <summary>Keeps what a completed call received (its response's metadata, or its error's).</summary>
-    internal void Complete(ResponseMetadata? response, Exception? error)
+    internal void Complete(HeadersAndTrailers? response, Exception? error)
     {
         if (error is RpcException rpc)
         {
-            response = rpc.ResponseHeaders is null && rpc.Trailers is null ? null : new ResponseMetadata(rpc.ResponseHeaders, rpc.Trailers);
+            response = rpc.ResponseHeaders is null && rpc.Trailers is null ? null : new HeadersAndTrailers(rpc.ResponseHeaders, rpc.Trailers);
         }
 
         Volatile.Write(ref _response, response);

@@ -7,7 +7,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using RpcGen.Balancing;
 using RpcGen.Descriptors;
-using RpcGen.Protocol;
 using RpcGen.Resilience;
 
 namespace RpcGen.Client;
@@ -114,7 +113,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         {
             if (state.Endpoint.Equals(endpoint))
             {
-                Transport.ClientConnection connection = await ((ClientEndpoint)state).GetConnectionAsync(cancellationToken).ConfigureAwait(false);
+                ClientConnection connection = await ((ClientEndpoint)state).GetConnectionAsync(cancellationToken).ConfigureAwait(false);
                 return await connection.PingAsync(cancellationToken).ConfigureAwait(false);
             }
         }
@@ -498,7 +497,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         _set = EndpointSet.Build(_states, Options.Balancing.OutlierDetection.Enabled ? Options.Balancing.OutlierDetection.PanicThresholdPercent : 0,
             Options.Balancing.PriorityOverprovisioningFactor);
 
-    /// <summary>Closes every connection; calls in flight fail with <see cref="Protocol.RpcStatusCode.Unavailable"/>.</summary>
+    /// <summary>Closes every connection; calls in flight fail with <see cref="RpcStatusCode.Unavailable"/>.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)

@@ -2,7 +2,6 @@ using System;
 using System.Diagnostics;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
-using RpcGen.Protocol;
 
 namespace RpcGen.Client;
 

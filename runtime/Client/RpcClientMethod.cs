@@ -5,7 +5,6 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using RpcGen.Balancing;
 using RpcGen.Descriptors;
-using RpcGen.Protocol;
 using RpcGen.Resilience;
 
 namespace RpcGen.Client;

@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using RpcGen.Balancing;
-using RpcGen.Protocol;
 using RpcGen.Resilience;
 
 namespace RpcGen.Client;

@@ -83,10 +83,10 @@ public sealed class RpcOutgoingCall
         Sent = true;
         Error = result.Error;
         Endpoint = result.Error is RpcException { Endpoint: { } failed } ? failed : result.Endpoint.Length > 0 ? result.Endpoint : null;
-        ResponseMetadata? metadata = result.Response.Metadata;
+        HeadersAndTrailers? metadata = result.Response.Metadata;
         if (result.Error is RpcException rpc)
         {
-            metadata = rpc.ResponseHeaders is null && rpc.Trailers is null ? null : new ResponseMetadata(rpc.ResponseHeaders, rpc.Trailers);
+            metadata = rpc.ResponseHeaders is null && rpc.Trailers is null ? null : new HeadersAndTrailers(rpc.ResponseHeaders, rpc.Trailers);
         }
 
         ResponseHeaders = metadata?.Headers;

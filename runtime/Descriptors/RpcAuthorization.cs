@@ -25,7 +25,7 @@ public sealed class RpcAuthorization
     public IReadOnlyList<string[]> Roles { get; }
 
     /// <summary>Null when <paramref name="user"/> may call; otherwise the status and why not.</summary>
-    public (Protocol.RpcStatusCode Code, string Reason)? Check(ClaimsPrincipal? user, string method)
+    public (RpcStatusCode Code, string Reason)? Check(ClaimsPrincipal? user, string method)
     {
         if (AllowAnonymous || Roles.Count == 0)
         {
@@ -34,14 +34,14 @@ public sealed class RpcAuthorization
 
         if (user?.Identity is not { IsAuthenticated: true })
         {
-            return (Protocol.RpcStatusCode.Unauthenticated, $"'{method}' requires an authenticated caller ([RpcAuthorize]).");
+            return (RpcStatusCode.Unauthenticated, $"'{method}' requires an authenticated caller ([RpcAuthorize]).");
         }
 
         foreach (string[] accepted in Roles)
         {
             if (accepted.Length > 0 && !Array.Exists(accepted, user.IsInRole))
             {
-                return (Protocol.RpcStatusCode.PermissionDenied, $"'{method}' requires one of the roles {string.Join(", ", accepted)}; '{user.Identity.Name}' has none of them.");
+                return (RpcStatusCode.PermissionDenied, $"'{method}' requires one of the roles {string.Join(", ", accepted)}; '{user.Identity.Name}' has none of them.");
             }
         }
 

@@ -1,4 +1,3 @@
-using RpcGen.Protocol;
 
 namespace RpcGen.Resilience;
 

@@ -2,7 +2,6 @@ using System;
 using Microsoft.Extensions.Logging;
 using Polly;
 using RpcGen.Descriptors;
-using RpcGen.Protocol;
 
 namespace RpcGen.Resilience;
 

@@ -1,5 +1,4 @@
 using System;
-using RpcGen.Protocol;
 
 namespace RpcGen.Resilience;
 

@@ -2,7 +2,6 @@ using System;
 using System.ComponentModel;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using RpcGen.Protocol;
 
 namespace RpcGen.Serialization;
 

@@ -1,7 +1,6 @@
 using System;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
-using RpcGen.Protocol;
 
 namespace RpcGen.Server;
 

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using RpcGen.Protocol;
 
 namespace RpcGen.Server;
 

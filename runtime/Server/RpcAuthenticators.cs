@@ -3,7 +3,6 @@ using System.Security.Claims;
 using System.Security.Cryptography.X509Certificates;
 using System.Threading;
 using System.Threading.Tasks;
-using RpcGen.Protocol;
 
 namespace RpcGen.Server;
 

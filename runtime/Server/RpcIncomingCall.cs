@@ -42,7 +42,7 @@ public sealed class RpcIncomingCall
         if (Error is { } error)
         {
             // A refusal before the handler ran may say so (RpcException.NotProcessed): the client can then send the call elsewhere.
-            call.WriteError(error, notProcessed: !HandlerRan && error is Protocol.RpcException { NotProcessed: true });
+            call.WriteError(error, notProcessed: !HandlerRan && error is RpcException { NotProcessed: true });
         }
         else if (_writeResult is { } write)
         {
@@ -52,8 +52,8 @@ public sealed class RpcIncomingCall
         {
             // No handler ran: its own message, not "Exception was thrown by handler" (which would send someone
             // looking for a handler's bug).
-            call.WriteError(new Protocol.RpcException(
-                Protocol.RpcStatusCode.Internal,
+            call.WriteError(new RpcException(
+                RpcStatusCode.Internal,
                 $"An interceptor of '{Method.FullName}' returned without calling next or throwing, so the call has no outcome; no handler ran."));
         }
     }

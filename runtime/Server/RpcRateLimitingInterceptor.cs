@@ -1,7 +1,6 @@
 using System;
 using System.Threading.RateLimiting;
 using System.Threading.Tasks;
-using RpcGen.Protocol;
 
 namespace RpcGen.Server;
 

@@ -2,7 +2,6 @@ using System;
 using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
-using RpcGen.Protocol;
 using RpcGen.Transport;
 
 namespace RpcGen.Server;

@@ -55,7 +55,7 @@ public sealed class RpcServerLimits
     /// <summary>
     /// The most calls one connection may have running at once, like HTTP/2's MAX_CONCURRENT_STREAMS (Kestrel's default
     /// is also 100). The server announces it in its preface and RpcGen clients queue calls beyond it; a request over it
-    /// (from another client) is refused with <see cref="Protocol.RpcStatusCode.ResourceExhausted"/>, marked not
+    /// (from another client) is refused with <see cref="RpcStatusCode.ResourceExhausted"/>, marked not
     /// processed. Handlers of cancelled calls count against twice this (at least 100). 1 to 65,535. The default value
     /// is 100.
     /// </summary>
@@ -68,7 +68,7 @@ public sealed class RpcServerLimits
 
     /// <summary>
     /// The most calls running at once on the whole server; requests beyond it are refused with
-    /// <see cref="Protocol.RpcStatusCode.ResourceExhausted"/>, marked not processed, with a pushback, so clients take
+    /// <see cref="RpcStatusCode.ResourceExhausted"/>, marked not processed, with a pushback, so clients take
     /// them to another server (load shedding). <c>null</c> means no limit. The default value is 10,000.
     /// </summary>
     public int? MaxConcurrentCalls

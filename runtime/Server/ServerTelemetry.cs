@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using RpcGen.Protocol;
 using RpcGen.Telemetry;
 
 namespace RpcGen.Server;

@@ -109,11 +109,11 @@ public static class RpcGenMetrics
     /// <summary>The status a call ended with, as the conventions' status-code attribute (and <c>error.type</c> on failure).</summary>
     internal static void AddOutcome(ref TagList tags, Exception? error)
     {
-        Protocol.RpcStatusCode code = RpcGenTracing.StatusOf(error);
+        RpcStatusCode code = RpcGenTracing.StatusOf(error);
         tags.Add("rpc.rpcgen.status_code", (int)code);
         if (error is not null)
         {
-            tags.Add("error.type", error is Protocol.RpcException ? code.ToString() : error.GetType().FullName);
+            tags.Add("error.type", error is RpcException ? code.ToString() : error.GetType().FullName);
         }
     }
 

@@ -1,6 +1,5 @@
 using System;
 using System.Diagnostics;
-using RpcGen.Protocol;
 
 namespace RpcGen.Telemetry;
 

@@ -4,7 +4,7 @@ using System.Threading;
 namespace RpcGen.Transport;
 
 /// <summary>
-/// What the deadline timers of pooled calls share (the client's <see cref="PendingCall"/>, the server's
+/// What the deadline timers of pooled calls share (the client's <c>PendingCall</c>, the server's
 /// <c>RpcServerCall</c>): how long until a deadline, and a timer made for one.
 /// </summary>
 internal static class DeadlineTimer

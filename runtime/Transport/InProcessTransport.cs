@@ -2,7 +2,6 @@ using System;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Threading;
-using RpcGen.Protocol;
 
 namespace RpcGen.Transport;
 

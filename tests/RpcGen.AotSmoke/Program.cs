@@ -4,7 +4,6 @@ using System.Text.Json.Serialization;
 using Microsoft.Extensions.Configuration;
 using RpcGen;
 using RpcGen.Client;
-using RpcGen.Protocol;
 using RpcGen.Server;
 
 await using var server = new RpcServer(new RpcServerOptions());

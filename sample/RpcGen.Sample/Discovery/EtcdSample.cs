@@ -7,7 +7,6 @@ using System.Net.Sockets;
 using RpcGen;
 using RpcGen.Client;
 using RpcGen.Etcd;
-using RpcGen.Protocol;
 using RpcGen.Server;
 
 namespace Sample.Discovery;

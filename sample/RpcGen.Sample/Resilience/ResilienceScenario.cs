@@ -3,7 +3,6 @@
 using System.Diagnostics;
 using RpcGen;
 using RpcGen.Client;
-using RpcGen.Protocol;
 using RpcGen.Server;
 
 namespace Sample.Resilience;

@@ -5,7 +5,6 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using RpcGen;
 using RpcGen.Client;
-using RpcGen.Protocol;
 using RpcGen.Server;
 
 namespace Sample.Security;

@@ -69,7 +69,7 @@ public sealed class ConfigurationTests
     [InlineData("RpcGen:Resilience:Policies:orders/Get:Retry:Attempts", "3", "RpcGen.Resilience.RpcRetryPolicy: 'Attempts'")]
     [InlineData("RpcGen:Resilience:Policies:orders/Get:CircuitBreaker:FailureRatio", "1.5", "FailureRatio is 1.5; it must be in (0, 1]")]
     [InlineData("RpcGen:Resilience:Policies:orders/Get:Hedging:DelayMs", "-1", "DelayMs is -1")]
-    [InlineData("RpcGen:Resilience:Policies:orders/Get:Retry:RetryableStatusCodes:0", "Broken", "RetryableStatusCodes:0' to type 'RpcGen.Protocol.RpcStatusCode'")]
+    [InlineData("RpcGen:Resilience:Policies:orders/Get:Retry:RetryableStatusCodes:0", "Broken", "RetryableStatusCodes:0' to type 'RpcGen.RpcStatusCode'")]
     [InlineData("RpcGen:ConnectTimeout", "00:00:02", "'ConnectTimeout' moved to 'Connection:ConnectTimeout'")]
     [InlineData("RpcGen:LoadBalancing:calc", "Random", "'LoadBalancing' moved to 'Balancing:Strategies'")]
     [InlineData("RpcGen:OutlierDetection:Enabled", "false", "'OutlierDetection' moved to 'Balancing:OutlierDetection'")]

@@ -3,7 +3,6 @@ using System.IO.Pipelines;
 using System.Text;
 using RpcGen.Tests.Support;
 using RpcGen.Tests.Transport;
-using RpcGen.Transport;
 using Xunit;
 
 namespace RpcGen.Tests.Client;

@@ -1,6 +1,5 @@
 using System.IO.Pipelines;
 using RpcGen.Tests.Support;
-using RpcGen.Transport;
 using Xunit;
 using static RpcGen.Tests.Transport.CompletionBatchTests;
 

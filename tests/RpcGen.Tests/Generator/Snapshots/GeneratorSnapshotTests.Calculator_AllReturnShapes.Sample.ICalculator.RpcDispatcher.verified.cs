@@ -35,7 +35,7 @@ namespace Sample
                 case 2: return this.InvokeResetAsync(call, payload);
                 case 3: return this.InvokePingAsync(call, payload);
                 case 4: return this.InvokeMultiplyAsync(call, payload);
-                default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'calc'.");
+                default: throw new global::RpcGen.RpcException(global::RpcGen.RpcStatusCode.Unimplemented, "Unknown method index for service 'calc'.");
             }
         }
 

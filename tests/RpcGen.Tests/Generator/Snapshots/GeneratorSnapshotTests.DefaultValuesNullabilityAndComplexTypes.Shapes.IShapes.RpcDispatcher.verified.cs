@@ -66,7 +66,7 @@ namespace Shapes
                 case 1: return this.InvokeNullableAsync(call, payload);
                 case 2: return this.InvokeComplexAsync(call, payload);
                 case 3: return this.InvokeBytesAsync(call, payload);
-                default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'Shapes'.");
+                default: throw new global::RpcGen.RpcException(global::RpcGen.RpcStatusCode.Unimplemented, "Unknown method index for service 'Shapes'.");
             }
         }
 

@@ -22,7 +22,7 @@ namespace Empty
         {
             switch (methodIndex)
             {
-                default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'nothing'.");
+                default: throw new global::RpcGen.RpcException(global::RpcGen.RpcStatusCode.Unimplemented, "Unknown method index for service 'nothing'.");
             }
         }
     }

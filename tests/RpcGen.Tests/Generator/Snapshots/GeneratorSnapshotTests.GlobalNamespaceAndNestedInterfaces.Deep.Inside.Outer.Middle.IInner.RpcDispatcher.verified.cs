@@ -25,7 +25,7 @@ namespace Deep.Inside
             switch (methodIndex)
             {
                 case 0: return this.InvokeCountAsync(call, payload);
-                default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'Inner'.");
+                default: throw new global::RpcGen.RpcException(global::RpcGen.RpcStatusCode.Unimplemented, "Unknown method index for service 'Inner'.");
             }
         }
 

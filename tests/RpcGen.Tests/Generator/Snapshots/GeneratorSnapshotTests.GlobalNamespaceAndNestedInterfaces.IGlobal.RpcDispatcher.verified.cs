@@ -23,7 +23,7 @@ internal sealed class IGlobalRpcDispatcher : global::RpcGen.Server.RpcServiceDis
         switch (methodIndex)
         {
             case 0: return this.InvokeNameAsync(call, payload);
-            default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'Global'.");
+            default: throw new global::RpcGen.RpcException(global::RpcGen.RpcStatusCode.Unimplemented, "Unknown method index for service 'Global'.");
         }
     }
 

@@ -35,7 +35,7 @@ namespace Inheritance
                 case 2: return this.InvokeGetAsync(call, payload);
                 case 3: return this.InvokePutAsync(call, payload);
                 case 4: return this.InvokeShutdownAsync(call, payload);
-                default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'users'.");
+                default: throw new global::RpcGen.RpcException(global::RpcGen.RpcStatusCode.Unimplemented, "Unknown method index for service 'users'.");
             }
         }
 

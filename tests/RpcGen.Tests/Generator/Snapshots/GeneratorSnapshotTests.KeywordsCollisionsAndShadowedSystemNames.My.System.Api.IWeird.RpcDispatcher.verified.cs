@@ -40,7 +40,7 @@ namespace My.System.Api
                 case 5: return this.Invoke_invoker(call, payload);
                 case 6: return this.Invoke_method0(call, payload);
                 case 7: return this.InvokeAsync_2(call, payload);
-                default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'weird'.");
+                default: throw new global::RpcGen.RpcException(global::RpcGen.RpcStatusCode.Unimplemented, "Unknown method index for service 'weird'.");
             }
         }
 

@@ -34,7 +34,7 @@ namespace Balancing
                 case 1: return this.InvokeScoreAsync(call, payload);
                 case 2: return this.InvokePingAsync(call, payload);
                 case 3: return this.InvokeCountAsync(call, payload);
-                default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'profiles'.");
+                default: throw new global::RpcGen.RpcException(global::RpcGen.RpcStatusCode.Unimplemented, "Unknown method index for service 'profiles'.");
             }
         }
 

@@ -27,7 +27,7 @@ namespace Aot
             switch (methodIndex)
             {
                 case 0: return this.InvokeGetAsync(call, payload);
-                default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'shop'.");
+                default: throw new global::RpcGen.RpcException(global::RpcGen.RpcStatusCode.Unimplemented, "Unknown method index for service 'shop'.");
             }
         }
 

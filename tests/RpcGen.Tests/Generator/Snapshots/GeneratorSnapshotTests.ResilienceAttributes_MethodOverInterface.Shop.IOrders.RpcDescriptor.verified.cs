@@ -89,7 +89,7 @@ namespace Shop
                     hasCancellationToken: false,
                     timeoutMilliseconds: 2000,
                     deduplicate: true,
-                    retry: new global::RpcGen.Resilience.RpcRetryPolicy { MaxAttempts = 5, BackoffMultiplier = 1.5d, PerAttemptTimeoutMs = 250, RetryableStatusCodes = new global::RpcGen.Protocol.RpcStatusCode[] { (global::RpcGen.Protocol.RpcStatusCode)(14), (global::RpcGen.Protocol.RpcStatusCode)(8) } },
+                    retry: new global::RpcGen.Resilience.RpcRetryPolicy { MaxAttempts = 5, BackoffMultiplier = 1.5d, PerAttemptTimeoutMs = 250, RetryableStatusCodes = new global::RpcGen.RpcStatusCode[] { (global::RpcGen.RpcStatusCode)(14), (global::RpcGen.RpcStatusCode)(8) } },
                     circuitBreaker: new global::RpcGen.Resilience.RpcCircuitBreakerPolicy { FailureRatio = 0.25d }),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 5,

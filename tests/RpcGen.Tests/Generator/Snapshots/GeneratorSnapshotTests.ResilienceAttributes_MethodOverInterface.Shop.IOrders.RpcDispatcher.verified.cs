@@ -36,7 +36,7 @@ namespace Shop
                 case 3: return this.InvokeInvalidateCacheAsync(call, payload);
                 case 4: return this.InvokeChargeAsync(call, payload);
                 case 5: return this.InvokeStockAsync(call, payload);
-                default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'orders'.");
+                default: throw new global::RpcGen.RpcException(global::RpcGen.RpcStatusCode.Unimplemented, "Unknown method index for service 'orders'.");
             }
         }
 

@@ -25,7 +25,7 @@ namespace Unsupported
             switch (methodIndex)
             {
                 case 0: return this.InvokeGoodAsync(call, payload);
-                default: throw new global::RpcGen.Protocol.RpcException(global::RpcGen.Protocol.RpcStatusCode.Unimplemented, "Unknown method index for service 'Mixed'.");
+                default: throw new global::RpcGen.RpcException(global::RpcGen.RpcStatusCode.Unimplemented, "Unknown method index for service 'Mixed'.");
             }
         }
 

@@ -1,6 +1,6 @@
 using System;
 
-namespace RpcGen.Protocol;
+namespace RpcGen;
 
 /// <summary>
 /// A call failed with a status code. Thrown to callers by proxies; thrown by a handler it reaches the caller with its

@@ -1,7 +1,7 @@
 using System;
 using System.Text;
 
-namespace RpcGen.Protocol;
+namespace RpcGen;
 
 /// <summary>One metadata entry: a lower-case key and a text value, or bytes for a <c>-bin</c> key.</summary>
 public readonly struct RpcMetadataEntry : IEquatable<RpcMetadataEntry>

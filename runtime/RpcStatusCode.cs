@@ -1,4 +1,4 @@
-namespace RpcGen.Protocol;
+namespace RpcGen;
 
 /// <summary>The outcome of a call. The numbers are gRPC's, so that logs and dashboards read the same.</summary>
 public enum RpcStatusCode : ushort

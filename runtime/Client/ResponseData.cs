@@ -1,7 +1,7 @@
 using System;
 using RpcGen.Protocol;
 
-namespace RpcGen.Transport;
+namespace RpcGen.Client;
 
 /// <summary>
 /// A response body in a rented array (the receiver returns it with <see cref="Dispose"/>), or the error the call ended
@@ -14,7 +14,7 @@ internal readonly struct ResponseData : IDisposable
     // async frame of a call).
     private readonly object? _errorOrMetadata;
 
-    public ResponseData(byte[]? array, int length, ResponseMetadata? metadata = null)
+    public ResponseData(byte[]? array, int length, HeadersAndTrailers? metadata = null)
     {
         Array = array;
         Length = length;
@@ -29,7 +29,7 @@ internal readonly struct ResponseData : IDisposable
     }
 
     /// <summary>The response's headers and trailers, or null when it had none.</summary>
-    public ResponseMetadata? Metadata => _errorOrMetadata as ResponseMetadata;
+    public HeadersAndTrailers? Metadata => _errorOrMetadata as HeadersAndTrailers;
 
     public byte[]? Array { get; }
 

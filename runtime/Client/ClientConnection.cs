@@ -1,12 +1,13 @@
-using System;
-using System.Buffers;
 using System.Buffers.Binary;
+using System.Buffers;
 using System.Collections.Generic;
-using System.Threading;
 using System.Threading.Tasks;
+using System.Threading;
+using System;
 using RpcGen.Protocol;
+using RpcGen.Transport;
 
-namespace RpcGen.Transport;
+namespace RpcGen.Client;
 
 /// <summary>
 /// The client side of one multiplexed connection: many concurrent calls, told apart by call id, share it.
@@ -264,7 +265,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
     /// Reads the headers and trailers in front of a response or error body; a malformed block fails the call with
     /// <see cref="RpcStatusCode.Internal"/> (false).
     /// </summary>
-    private bool TryReadMetadata(ref ReadOnlySpan<byte> body, PendingCall call, out ResponseMetadata? metadata)
+    private bool TryReadMetadata(ref ReadOnlySpan<byte> body, PendingCall call, out HeadersAndTrailers? metadata)
     {
         metadata = null;
         int headersLength = MetadataCodec.Measure(body);
@@ -278,7 +279,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
             return false;
         }
 
-        metadata = headers is null && trailers is null ? null : new ResponseMetadata(headers, trailers);
+        metadata = headers is null && trailers is null ? null : new HeadersAndTrailers(headers, trailers);
         body = body.Slice(headersLength + trailersLength);
         return true;
     }
@@ -303,7 +304,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
 
                 JoinCompletionBatch(call);
 
-                ResponseMetadata? metadata = null;
+                HeadersAndTrailers? metadata = null;
                 if ((header.Flags & FrameFlags.Metadata) != 0 && !TryReadMetadata(ref body, call, out metadata))
                 {
                     return true;
@@ -329,7 +330,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                 }
 
                 JoinCompletionBatch(call);
-                ResponseMetadata? metadata = null;
+                HeadersAndTrailers? metadata = null;
                 if ((header.Flags & FrameFlags.Metadata) != 0 && !TryReadMetadata(ref body, call, out metadata))
                 {
                     return true;

@@ -1,10 +1,10 @@
-using System;
-using System.Threading;
-using System.Threading.Tasks;
 using System.Threading.Tasks.Sources;
-using RpcGen.Protocol;
+using System.Threading.Tasks;
+using System.Threading;
+using System;
+using RpcGen.Transport;
 
-namespace RpcGen.Transport;
+namespace RpcGen.Client;
 
 /// <summary>
 /// One outstanding call on a client connection: the awaitable the caller waits on. Pooled per connection. Whoever
@@ -17,13 +17,13 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
         static (state, token) => ((PendingCall)state!).OnCallerCancelled(token);
 
     private ManualResetValueTaskSourceCore<ResponseData> _core;
-    private readonly Transport.ClientConnection _connection;
+    private readonly ClientConnection _connection;
     private CancellationTokenRegistration _registration;
     private ITimer? _timer;
     private long _deadlineTimestamp = long.MaxValue;
     private long _timerTarget = long.MaxValue; // the deadline the pending timer was set for; MaxValue once it fired (or never set)
 
-    public PendingCall(Transport.ClientConnection connection)
+    public PendingCall(ClientConnection connection)
     {
         _connection = connection;
         _core.RunContinuationsAsynchronously = true;

@@ -3,7 +3,7 @@ using System.Collections;
 using System.Collections.Generic;
 using System.Text;
 
-namespace RpcGen.Protocol;
+namespace RpcGen;
 
 /// <summary>
 /// Headers or trailers of a call, as gRPC has them: an ordered list of entries, several per key allowed. Keys are ASCII

@@ -1,10 +1,11 @@
-using System;
 using System.Collections.Generic;
-using System.Threading;
 using System.Threading.Tasks;
+using System.Threading;
+using System;
 using RpcGen.Protocol;
+using RpcGen.Transport;
 
-namespace RpcGen.Transport;
+namespace RpcGen.Client;
 
 // The calls of a client connection: call ids and the pool of pending calls, the server's limit of calls at once
 // (waiting in line for a slot), and sending requests.
