@@ -1,4 +1,5 @@
 using System;
+using RpcGen.Balancing.Internal;
 using RpcGen.Descriptors;
 
 namespace RpcGen.Balancing;

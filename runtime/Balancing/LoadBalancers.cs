@@ -1,4 +1,5 @@
 using System;
+using RpcGen.Balancing.Internal;
 
 namespace RpcGen.Balancing;
 

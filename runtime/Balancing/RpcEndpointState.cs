@@ -1,5 +1,6 @@
 using System;
 using System.Threading;
+using RpcGen.Balancing.Internal;
 
 namespace RpcGen.Balancing;
 

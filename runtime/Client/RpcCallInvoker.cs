@@ -5,6 +5,7 @@ using System.Text.Json.Serialization.Metadata;
 using System.Threading;
 using System.Threading.Tasks;
 using RpcGen.Balancing;
+using RpcGen.Client.Internal;
 using RpcGen.Descriptors;
 using RpcGen.Serialization;
 

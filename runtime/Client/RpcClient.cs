@@ -6,8 +6,11 @@ using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using RpcGen.Balancing;
+using RpcGen.Balancing.Internal;
+using RpcGen.Client.Internal;
 using RpcGen.Descriptors;
 using RpcGen.Resilience;
+using RpcGen.Resilience.Internal;
 
 namespace RpcGen.Client;
 
@@ -22,7 +25,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
     private readonly List<ClientEndpoint> _states = new();
     private readonly ConcurrentDictionary<Type, object> _proxies = new();
     private readonly ConcurrentDictionary<LoadBalanceStrategy, ILoadBalancer> _balancers = new();
-    private readonly ConcurrentDictionary<string, Resilience.CircuitBreakerGroup> _breakers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, CircuitBreakerGroup> _breakers = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _disposal = new();
     private readonly List<RpcClientMethod> _methods = new();
     private volatile PolicyView _policy;
@@ -49,7 +52,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         Interceptors = System.Linq.Enumerable.ToArray(options.Interceptors);
         LoadSettings = new EndpointLoadSettings(TimeProvider, options.Balancing.SlowStart, options.Balancing.PeakEwmaDecay);
         Invoker = new RpcCallInvoker(this, options.SerializerOptions);
-        RetryBudget = new Resilience.RetryBudget(options.Resilience.RetryBudget, TimeProvider);
+        RetryBudget = new RetryBudget(options.Resilience.RetryBudget, TimeProvider);
         if (options.EndpointSource is null)
         {
             ApplyEndpoints(new List<RpcEndpoint>(options.Endpoints));
@@ -81,7 +84,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
     internal HealthMonitor Health { get; } = null!;
 
     /// <summary>The retry budget this client's methods share.</summary>
-    internal Resilience.RetryBudget RetryBudget { get; }
+    internal RetryBudget RetryBudget { get; }
 
     internal EndpointSet EndpointSet => _set;
 
@@ -180,9 +183,9 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
             return (null, timeout);
         }
 
-        Resilience.CircuitBreakerGroup? group = breaker is null
+        CircuitBreakerGroup? group = breaker is null
             ? null
-            : _breakers.GetOrAdd(breaker.PerMethod ? method.FullName : method.Service.Name, static (key, s) => new Resilience.CircuitBreakerGroup(s.breaker, s.time, key, s.logger), (breaker, time: TimeProvider, logger: Logger));
+            : _breakers.GetOrAdd(breaker.PerMethod ? method.FullName : method.Service.Name, static (key, s) => new CircuitBreakerGroup(s.breaker, s.time, key, s.logger), (breaker, time: TimeProvider, logger: Logger));
         var policies = new MethodResilience<AttemptResult>(new MethodPolicies
         {
             Method = method,
@@ -287,11 +290,11 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
     }
 
     /// <summary>The circuit-breaker groups by scope (service or service/method), for the circuit-state gauge.</summary>
-    internal IEnumerable<KeyValuePair<string, Resilience.CircuitBreakerGroup>> Breakers => _breakers;
+    internal IEnumerable<KeyValuePair<string, CircuitBreakerGroup>> Breakers => _breakers;
 
     /// <summary>The state of <paramref name="endpoint"/>'s circuit for a service or method key, for diagnostics and tests.</summary>
     internal RpcCircuitState GetCircuitState(string serviceOrMethod, RpcEndpointState endpoint) =>
-        _breakers.TryGetValue(serviceOrMethod, out Resilience.CircuitBreakerGroup? group)
+        _breakers.TryGetValue(serviceOrMethod, out CircuitBreakerGroup? group)
             ? group.StateOf(endpoint.Id)
             : RpcCircuitState.Closed;
 

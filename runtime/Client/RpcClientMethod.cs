@@ -4,8 +4,9 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using RpcGen.Balancing;
+using RpcGen.Client.Internal;
 using RpcGen.Descriptors;
-using RpcGen.Resilience;
+using RpcGen.Resilience.Internal;
 
 namespace RpcGen.Client;
 

@@ -1,5 +1,6 @@
 using System;
 using System.Threading;
+using RpcGen.Client.Internal;
 using RpcGen.Descriptors;
 using RpcGen.Protocol;
 

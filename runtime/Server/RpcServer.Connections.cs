@@ -2,6 +2,7 @@ using System;
 using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
+using RpcGen.Server.Internal;
 using RpcGen.Transport;
 
 namespace RpcGen.Server;

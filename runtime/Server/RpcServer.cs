@@ -9,6 +9,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using RpcGen.Balancing;
 using RpcGen.Descriptors;
+using RpcGen.Server.Internal;
 using RpcGen.Transport;
 
 namespace RpcGen.Server;
@@ -48,7 +49,7 @@ public sealed partial class RpcServer : IAsyncDisposable
         _context = new RpcDispatcherContext(Options.SerializerOptions);
         HandOffMonitor = new HandOffMonitor(this);
         RefusalLog = new Telemetry.RefusalLog(Logger, TimeProvider);
-        Deduplication = new Server.DeduplicationWindow(Options.Deduplication.Capacity, Options.Deduplication.MaxBytes, Options.Deduplication.Window, TimeProvider);
+        Deduplication = new DeduplicationWindow(Options.Deduplication.Capacity, Options.Deduplication.MaxBytes, Options.Deduplication.Window, TimeProvider);
     }
 
     /// <summary>Connection-level warnings, one line per kind and interval (a flood of refusals is counted, not logged line by line).</summary>
@@ -61,7 +62,7 @@ public sealed partial class RpcServer : IAsyncDisposable
     internal ConcurrentDictionary<ServerConnection, byte> OpenConnections => _connections;
 
     /// <summary>Recent call ids of [Deduplicate] methods and their answers.</summary>
-    internal Server.DeduplicationWindow Deduplication { get; }
+    internal DeduplicationWindow Deduplication { get; }
 
     /// <summary>The options the server was created with.</summary>
     public RpcServerOptions Options { get; }

@@ -1,4 +1,5 @@
 using RpcGen.Protocol;
+using RpcGen.Server.Internal;
 
 namespace RpcGen.Server;
 

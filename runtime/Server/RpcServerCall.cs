@@ -5,6 +5,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using RpcGen.Descriptors;
 using RpcGen.Protocol;
+using RpcGen.Server.Internal;
 
 namespace RpcGen.Server;
 

@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using RpcGen.Balancing.Internal;
 
 namespace RpcGen.Benchmarks;
 

@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using RpcGen.Resilience.Internal;
 
 namespace RpcGen.Benchmarks;
 
@@ -52,14 +53,14 @@ public class ResilienceBenchmarks
 [MemoryDiagnoser]
 public class PolicyLayerBenchmarks
 {
-    private Resilience.MethodResilience _resilience = null!;
+    private MethodResilience _resilience = null!;
     private long _now;
     private readonly BenchCallState _state = new();
 
     /// <summary>The call state the client's per-call context carries, reused as its per-thread pool reuses it.</summary>
-    private sealed class BenchCallState : Resilience.CallState
+    private sealed class BenchCallState : CallState
     {
-        public void Start(Resilience.MethodResilience resilience, long deadline) => Begin(resilience, deadline, servingRetry: false, default, concurrent: false);
+        public void Start(MethodResilience resilience, long deadline) => Begin(resilience, deadline, servingRetry: false, default, concurrent: false);
 
         public void End() => Clear();
     }
@@ -69,8 +70,8 @@ public class PolicyLayerBenchmarks
     {
         TimeProvider time = TimeProvider.System;
         RpcMethodDescriptor method = RpcServiceRegistry.GetDescriptor<IRetryBench>()!.Methods[0];
-        var budget = new Resilience.RetryBudget(new RetryBudgetOptions(), time);
-        _resilience = new Resilience.MethodResilience(new Resilience.MethodPolicies
+        var budget = new RetryBudget(new RetryBudgetOptions(), time);
+        _resilience = new MethodResilience(new MethodPolicies
         {
             Method = method,
             Idempotent = true,

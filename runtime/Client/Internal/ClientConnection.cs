@@ -1,0 +1,479 @@
+using System.Buffers.Binary;
+using System.Buffers;
+using System.Collections.Generic;
+using System.Threading.Tasks;
+using System.Threading;
+using System;
+using RpcGen.Protocol;
+using RpcGen.Transport;
+
+namespace RpcGen.Client.Internal;
+
+/// <summary>
+/// The client side of one multiplexed connection: many concurrent calls, told apart by call id, share it.
+/// <para>
+/// Responses that arrive together open a <em>completion batch</em>: the output stays corked while the callers they
+/// complete resume, so the next requests those callers write leave in one write, as the raw multiplexed client's do,
+/// instead of one write each. The batch closes when the last of its callers has resumed and written its next request
+/// (or, if it writes none, when its code returns to the thread pool). It never waits on a caller's code: a caller that
+/// blocks after resuming (waiting synchronously for another call, say) while others of its batch wait behind it on its
+/// thread is released by a timer (<see cref="BatchHoldLimit"/>), so its own request still leaves.
+/// </para>
+/// </summary>
+internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWorkItem
+{
+    private readonly TransportConnection _transport;
+    private readonly object _lock = new();
+    private readonly Dictionary<uint, PendingCall> _calls = new();
+    private readonly Stack<PendingCall> _pool = new();
+    private readonly Dictionary<ulong, TaskCompletionSource<bool>> _pings = new();
+    private readonly Action<ClientConnection> _onUnusable;
+    private readonly Action<int, int, long> _onServerLoad;
+    private uint _nextCallId;
+    private long _goAwayLastCallId = -1; // the server's promise: no call above this id was or will be processed
+    private string? _goAwayReason;       // what a GoAway said of why the server closes, if it said
+    private readonly int _maxCalls; // the server's limit of calls at once on this connection; 0: none
+    private Queue<TaskCompletionSource<bool>>? _slotWaiters;
+    private ulong _nextPing;
+    private volatile bool _draining;
+    private int _keepAlive;
+    private readonly bool _batchCompletions;
+    private int _batchOpen;      // 1 while a completion batch holds the output corked
+    private int _batchUnread;    // callers completed by the read loop that have not resumed yet
+    private int _batchCloseOwed; // 1 once they all have: the next request written (or a work item) closes the batch
+    private ITimer? _batchTimer;
+
+    private ClientConnection(TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, Action<ClientConnection> onUnusable, Action<int, int, long> onServerLoad, int maxCalls)
+        : base(transport, maxFrameSize, transport.Remote, timeProvider)
+    {
+        _maxCalls = maxCalls;
+        _transport = transport;
+        TimeProvider = timeProvider;
+        _onUnusable = onUnusable;
+        _onServerLoad = onServerLoad;
+        _batchCompletions = !transport.IsInProcess;
+    }
+
+    /// <summary>The longest a completion batch holds requests back when its callers do not all resume (one blocks).</summary>
+    internal static readonly TimeSpan BatchHoldLimit = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>Whether a completion batch holds the output corked now (tests observe the batch opening).</summary>
+    internal bool IsCompletionBatchOpen => Volatile.Read(ref _batchOpen) != 0;
+
+    /// <summary>
+    /// Counts a caller the read loop is about to complete into the open completion batch (opening one, corked, if
+    /// none is): its next request waits for the batch's other callers' requests.
+    /// </summary>
+    private void JoinCompletionBatch(PendingCall call)
+    {
+        if (!_batchCompletions)
+        {
+            return;
+        }
+
+        call.InBatch = true;
+        Interlocked.Increment(ref _batchUnread);
+        if (Interlocked.CompareExchange(ref _batchOpen, 1, 0) == 0)
+        {
+            Output.Cork();
+            (_batchTimer ??= TimeProvider.CreateTimer(static s => ((ClientConnection)s!).CloseCompletionBatch(force: true), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan))
+                .Change(BatchHoldLimit, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>
+    /// A caller of the batch resumed and read its result. When it is the last, the batch closes as soon as that caller
+    /// writes its next request, or when its code returns to the thread pool without writing one (a work item queued on
+    /// this thread, which runs after it).
+    /// </summary>
+    internal void CompletionRead()
+    {
+        if (Interlocked.Decrement(ref _batchUnread) == 0)
+        {
+            Volatile.Write(ref _batchCloseOwed, 1);
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
+        }
+    }
+
+    void IThreadPoolWorkItem.Execute() => CloseCompletionBatch(force: false);
+
+    /// <summary>
+    /// Closes the completion batch, so what its callers queued leaves in one write: when every caller it completed has
+    /// resumed, or (<paramref name="force"/>, the timer) at once.
+    /// </summary>
+    private void CloseCompletionBatch(bool force)
+    {
+        if (!force && (Interlocked.Exchange(ref _batchCloseOwed, 0) == 0 || Volatile.Read(ref _batchUnread) != 0))
+        {
+            return;
+        }
+
+        if (Interlocked.CompareExchange(ref _batchOpen, 0, 1) == 1)
+        {
+            if (!force)
+            {
+                _batchTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
+
+            Output.Uncork();
+        }
+    }
+
+    public TimeProvider TimeProvider { get; }
+
+    /// <summary>The largest frame body this side sends or accepts.</summary>
+    public int MaxFrameBytes => MaxFrameSize;
+
+    /// <summary>
+    /// Set when the connection has ended without an orderly goodbye (before the owner is told it is unusable): the
+    /// endpoint counts this as one connectivity failure, whatever number of calls it took down.
+    /// </summary>
+    public bool Lost { get; private set; }
+
+    /// <summary>False once the server said goodbye or the connection ended: new calls go to a new connection.</summary>
+    public bool IsUsable => !_draining && !IsClosed;
+
+    /// <summary>Exchanges prefaces, then starts reading frames in the background.</summary>
+    public static async Task<ClientConnection> EstablishAsync(
+        TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, TimeSpan timeout,
+        Action<ClientConnection> onUnusable, Action<int, int, long> onServerLoad, CancellationToken cancellationToken)
+    {
+        ushort maxCalls;
+        try
+        {
+            byte[] preface = new byte[ProtocolConstants.PrefaceLength];
+            Preface.Write(preface, ProtocolConstants.RoleClient, ProtocolConstants.ClientReadsMetadata);
+            await transport.Output.WriteAsync(preface, cancellationToken).ConfigureAwait(false);
+
+            using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeoutSource.CancelAfter(timeout);
+            string? problem;
+            try
+            {
+                (problem, maxCalls) = await Preface.ReadAsync(transport.Input, ProtocolConstants.RoleServer, timeoutSource.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is System.IO.IOException or System.Net.Sockets.SocketException)
+            {
+                // A reset instead of a preface: the same causes as a close, which this side cannot tell apart.
+                throw new RpcException(RpcStatusCode.Unavailable, $"Cannot talk to {transport.Remote}: {ClosedBeforePreface(transport.IsEncrypted)} ({ex.Message}).", ex);
+            }
+
+            if (problem == Preface.ClosedProblem)
+            {
+                problem = ClosedBeforePreface(transport.IsEncrypted);
+            }
+
+            if (problem is not null)
+            {
+                throw new RpcException(RpcStatusCode.Unavailable, $"Cannot talk to {transport.Remote}: {problem}.");
+            }
+
+            ThrowIfRefused(transport);
+        }
+        catch
+        {
+            transport.Abort();
+            throw;
+        }
+
+        var connection = new ClientConnection(transport, maxFrameSize, timeProvider, onUnusable, onServerLoad, maxCalls);
+        _ = connection.ReadLoopAsync();
+        return connection;
+    }
+
+    /// <summary>
+    /// What a close before the server's preface may mean. The server sends its preface at once to every connection it
+    /// serves, so a close means it did not serve this one, for a reason this side cannot see.
+    /// </summary>
+    private static string ClosedBeforePreface(bool tls) => tls
+        ? "the server closed the connection after the TLS handshake, before its RpcGen preface: it may have refused this " +
+          "client's certificate (mutual TLS: set RpcClientTlsOptions.ClientCertificate to one the server trusts), or be at " +
+          "its connection limit (RpcServerOptions.Limits.MaxConnections); the server's log says which"
+        : "the server closed the connection before its RpcGen preface: it may require TLS (set RpcClientOptions.Tls), or be at " +
+          "its connection limit (RpcServerOptions.Limits.MaxConnections); the server's log says which";
+
+    /// <summary>
+    /// A server that refuses a connection it accepted (over its connection limit) sends its preface and a GoAway that
+    /// says why, in one write: when that GoAway is already here, the connection attempt fails with its reason.
+    /// </summary>
+    private static void ThrowIfRefused(TransportConnection transport)
+    {
+        if (!transport.Input.TryRead(out System.IO.Pipelines.ReadResult read))
+        {
+            return;
+        }
+
+        System.Buffers.ReadOnlySequence<byte> buffer = read.Buffer;
+        ReadOnlySequence<byte> afterHeader = buffer;
+        RpcException? refusal = null;
+        if (FrameHeader.TryRead(ref afterHeader, out FrameHeader header, out uint length) && header.Type == FrameType.GoAway &&
+            length > 4 && length <= 4 + 4 + ErrorBody.MaxMessageBytes && afterHeader.Length >= length)
+        {
+            byte[] body = afterHeader.Slice(0, length).ToArray();
+            if (BinaryPrimitives.ReadUInt32LittleEndian(body) == 0 && ErrorBody.TryRead(body.AsSpan(4), out RpcStatusCode code, out string message))
+            {
+                refusal = new RpcException(code, message) { NotProcessed = true, Endpoint = transport.Remote };
+            }
+        }
+
+        transport.Input.AdvanceTo(buffer.Start); // nothing taken: the read loop reads it all again
+        if (refusal is not null)
+        {
+            throw refusal;
+        }
+    }
+
+    /// <summary>True for the caller that may send the next keepalive ping (one at a time).</summary>
+    public bool TryBeginKeepAlive() => Interlocked.Exchange(ref _keepAlive, 1) == 0;
+
+    public void EndKeepAlive() => Volatile.Write(ref _keepAlive, 0);
+
+    /// <summary>Sends a ping and waits for its pong.</summary>
+    public async Task<TimeSpan> PingAsync(CancellationToken cancellationToken)
+    {
+        var pong = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        ulong id;
+        lock (_lock)
+        {
+            id = ++_nextPing;
+            _pings.Add(id, pong);
+        }
+
+        long start = TimeProvider.GetTimestamp();
+        try
+        {
+            Span<byte> frame = stackalloc byte[FrameEncoder.PingLength];
+            FrameEncoder.WritePing(frame, id);
+            if (!Output.TryEnqueue(frame))
+            {
+                throw new RpcException(RpcStatusCode.Unavailable, $"The connection to {Remote} is closed.");
+            }
+
+            await pong.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return TimeProvider.GetElapsedTime(start);
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _pings.Remove(id);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads the headers and trailers in front of a response or error body; a malformed block fails the call with
+    /// <see cref="RpcStatusCode.Internal"/> (false).
+    /// </summary>
+    private bool TryReadMetadata(ref ReadOnlySpan<byte> body, PendingCall call, out HeadersAndTrailers? metadata)
+    {
+        metadata = null;
+        int headersLength = MetadataCodec.Measure(body);
+        int trailersLength = headersLength < 0 ? -1 : MetadataCodec.Measure(body.Slice(headersLength));
+        string? problem = trailersLength < 0 ? "its metadata is truncated" : null;
+        RpcMetadata? headers = problem is null ? MetadataCodec.Read(body.Slice(0, headersLength), out problem) : null;
+        RpcMetadata? trailers = problem is null ? MetadataCodec.Read(body.Slice(headersLength, trailersLength), out problem) : null;
+        if (problem is not null)
+        {
+            call.Fail(new RpcException(RpcStatusCode.Internal, $"The server at {Remote} sent a malformed response: {problem}.") { Endpoint = Remote });
+            return false;
+        }
+
+        metadata = headers is null && trailers is null ? null : new HeadersAndTrailers(headers, trailers);
+        body = body.Slice(headersLength + trailersLength);
+        return true;
+    }
+
+    protected override bool OnFrame(in FrameHeader header, ReadOnlySpan<byte> body)
+    {
+        if ((header.Flags & FrameFlags.LoadReport) != 0 && header.Type is FrameType.Response or FrameType.Error &&
+            LoadReport.TryRead(ref body, out int serverInFlight, out int utilization))
+        {
+            _onServerLoad(serverInFlight, utilization, LastReadTimestamp);
+        }
+
+        switch (header.Type)
+        {
+            case FrameType.Response:
+            {
+                PendingCall? call = TryRemove(header.CallId);
+                if (call is null)
+                {
+                    return true; // cancelled or timed out meanwhile
+                }
+
+                JoinCompletionBatch(call);
+
+                HeadersAndTrailers? metadata = null;
+                if ((header.Flags & FrameFlags.Metadata) != 0 && !TryReadMetadata(ref body, call, out metadata))
+                {
+                    return true;
+                }
+
+                byte[]? array = null;
+                if (body.Length > 0)
+                {
+                    array = BufferPool.Rent(body.Length);
+                    body.CopyTo(array);
+                }
+
+                call.SetResult(new ResponseData(array, body.Length, metadata));
+                return true;
+            }
+
+            case FrameType.Error:
+            {
+                PendingCall? call = TryRemove(header.CallId);
+                if (call is null)
+                {
+                    return true;
+                }
+
+                JoinCompletionBatch(call);
+                HeadersAndTrailers? metadata = null;
+                if ((header.Flags & FrameFlags.Metadata) != 0 && !TryReadMetadata(ref body, call, out metadata))
+                {
+                    return true;
+                }
+
+                if (!ErrorBody.TryRead(body, out RpcStatusCode code, out string message))
+                {
+                    code = RpcStatusCode.Internal;
+                    message = "The server sent a malformed error frame.";
+                }
+
+                int? pushback = (header.Flags & FrameFlags.Pushback) != 0 ? ErrorBody.ReadPushback(body) : null;
+                call.Fail(new RpcException(code, message)
+                {
+                    NotProcessed = (header.Flags & FrameFlags.NotProcessed) != 0,
+                    Endpoint = Remote,
+                    DoNotRetry = pushback < 0,
+                    RetryAfter = pushback >= 0 ? TimeSpan.FromMilliseconds(pushback.Value) : null,
+                    ResponseHeaders = metadata?.Headers,
+                    Trailers = metadata?.Trailers,
+                });
+                return true;
+            }
+
+            case FrameType.Ping:
+                TrySendPong(body);
+                return true;
+
+            case FrameType.Pong:
+                if (body.Length == 8)
+                {
+                    ulong id = BinaryPrimitives.ReadUInt64LittleEndian(body);
+                    TaskCompletionSource<bool>? waiter;
+                    lock (_lock)
+                    {
+                        _pings.Remove(id, out waiter);
+                    }
+
+                    waiter?.TrySetResult(true);
+                }
+
+                return true;
+
+            case FrameType.GoAway:
+                if (body.Length >= 4)
+                {
+                    Interlocked.Exchange(ref _goAwayLastCallId, BinaryPrimitives.ReadUInt32LittleEndian(body));
+                }
+
+                if (body.Length > 4 && ErrorBody.TryRead(body.Slice(4), out _, out string reason))
+                {
+                    Volatile.Write(ref _goAwayReason, reason); // why the server closes: the calls it fails say so
+                }
+
+                BeginDraining();
+                return true;
+
+            default:
+                // Unknown frame types are ignored so that later protocol versions can add some.
+                return true;
+        }
+    }
+
+    /// <summary>Takes no new calls; closes once the calls in flight have finished (endpoint removed, or goaway).</summary>
+    public void Drain() => BeginDraining();
+
+    private void BeginDraining()
+    {
+        bool closeNow;
+        lock (_lock)
+        {
+            if (_draining)
+            {
+                return;
+            }
+
+            _draining = true;
+            closeNow = _calls.Count == 0;
+        }
+
+        _onUnusable(this);
+        ReleaseAllWaiters();
+        if (closeNow)
+        {
+            _ = Output.CompleteAsync();
+        }
+    }
+
+    protected override void OnOversizeFrame(in FrameHeader header, uint length)
+    {
+        PendingCall? call = TryRemove(header.CallId);
+        call?.Fail(new RpcException(
+            RpcStatusCode.ResourceExhausted,
+            $"The response of {length} bytes exceeds the client's maximum frame size of {MaxFrameSize} bytes (RpcClientOptions.Connection.MaxFrameSize).")
+        {
+            Endpoint = Remote,
+        });
+    }
+
+    protected override void OnClosed(Exception? error)
+    {
+        _batchTimer?.Dispose();
+        List<PendingCall> failed;
+        List<TaskCompletionSource<bool>> pings;
+        bool saidGoodbye;
+        lock (_lock)
+        {
+            saidGoodbye = _draining; // a GoAway (or our own drain) came first: an orderly close
+            failed = new List<PendingCall>(_calls.Values);
+            _calls.Clear();
+            pings = new List<TaskCompletionSource<bool>>(_pings.Values);
+            _pings.Clear();
+            _draining = true;
+            while (_pool.TryPop(out PendingCall? pooled))
+            {
+                pooled.DisposeTimer(); // pooled calls keep their deadline timer armed; a timer must not keep the connection alive
+            }
+        }
+
+        // Lost: torn down (a reset, an unanswered keepalive, a close mid-frame) or closed under calls without a goodbye.
+        Lost = error is not null || (!saidGoodbye && failed.Count > 0);
+        string reason = Volatile.Read(ref _goAwayReason) ?? (error is null ? "the server closed it" : error.Message);
+        long goAwayLast = Interlocked.Read(ref _goAwayLastCallId);
+        foreach (PendingCall call in failed)
+        {
+            call.Fail(new RpcException(RpcStatusCode.Unavailable, $"The connection to {Remote} was lost while the call was in flight ({reason}).", error)
+            {
+                // A request that never left this process cannot have run anywhere; nor can one above the id a server
+                // said goodbye with (it refuses those unprocessed, even when it closes before they arrive).
+                NotProcessed = !call.Sent || (goAwayLast >= 0 && call.Id > goAwayLast),
+                Endpoint = Remote,
+                ConnectionLost = Lost,
+            });
+        }
+
+        foreach (TaskCompletionSource<bool> ping in pings)
+        {
+            ping.TrySetException(new RpcException(RpcStatusCode.Unavailable, $"The connection to {Remote} was lost."));
+        }
+
+        _onUnusable(this);
+        ReleaseAllWaiters();
+    }
+
+    protected override void AbortTransport() => _transport.Abort();
+}

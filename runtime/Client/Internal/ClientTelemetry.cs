@@ -1,0 +1,121 @@
+using System;
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using RpcGen.Balancing;
+using RpcGen.Balancing.Internal;
+using RpcGen.Telemetry;
+
+namespace RpcGen.Client.Internal;
+
+/// <summary>
+/// The one place the client's call path reports to: its spans (<see cref="RpcGenTracing"/>), metrics
+/// (<see cref="RpcGenMetrics"/>) and logs (<see cref="RpcGenLog"/>). The call path says what happened; whether anyone
+/// listens, and what that costs, is decided here (as Polly's <c>ResilienceStrategyTelemetry</c> does for its
+/// strategies). With no listener every method returns after one check, allocating nothing.
+/// </summary>
+internal static class ClientTelemetry
+{
+    /// <summary>The client span of a call, started when a listener samples it (null otherwise).</summary>
+    public static Activity? StartCall(RpcClientMethod method) => RpcGenTracing.StartClient(method.Descriptor.Service.Name, method.Descriptor.Name);
+
+    /// <summary>True when the call must be observed: a span was started, or a listener reads a per-call client metric.</summary>
+    public static bool IsObserved(Activity? span) => span is not null || RpcGenMetrics.ClientObserved;
+
+    /// <summary>What the metrics of an observed call need from its start.</summary>
+    public static CallObservation BeginObserved(RpcClientMethod method)
+    {
+        TagList tags = RpcGenMetrics.CallTags(method.Descriptor.Service.Name, method.Descriptor.Name);
+        RpcGenMetrics.ClientActive.Add(1, tags);
+        return new CallObservation(Stopwatch.GetTimestamp(), tags);
+    }
+
+    /// <summary>Ends an observed call: its span with the outcome and server, its duration, response size and in-flight count.</summary>
+    public static void EndObserved(in CallObservation observation, Activity? span, string? endpoint, Exception? error, int responseSize)
+    {
+        TagList tags = observation.Tags;
+        RpcGenMetrics.ClientActive.Add(-1, tags);
+        RpcGenMetrics.AddServer(ref tags, endpoint);
+        if (span is not null)
+        {
+            RpcGenTracing.SetServer(span, endpoint);
+            RpcGenTracing.Stop(span, error);
+        }
+
+        if (error is null && RpcGenMetrics.ClientResponseSize.Enabled)
+        {
+            RpcGenMetrics.ClientResponseSize.Record(responseSize, tags);
+        }
+
+        RpcGenMetrics.AddOutcome(ref tags, error);
+        RpcGenMetrics.ClientDuration.Record(Stopwatch.GetElapsedTime(observation.Start).TotalSeconds, tags);
+    }
+
+    /// <summary>The attempt's pick, as an event on the call's span (when there is one).</summary>
+    public static void Attempt(
+        RpcClient client, RpcClientMethod method, ulong hashKey, int attemptNumber, int transparent, RpcEndpointState endpoint, bool pinned, int excluded)
+    {
+        if (CurrentSpan() is not { } span)
+        {
+            return;
+        }
+
+        EndpointSet set = client.EndpointSet;
+        string? home = method.HasHashKey && method.Balancer is ConsistentHashLoadBalancer hashing
+            ? hashing.HomeOf(hashKey)?.Endpoint.ToString()
+            : null;
+        RpcGenTracing.AttemptEvent(span, attemptNumber + 1, transparent, endpoint.Endpoint.ToString(), pinned ? "pinned" : method.Balancer.Name,
+            set.All.Length, set.Candidates.Length, excluded, set.Panic, home);
+    }
+
+    /// <summary>A failed attempt, as an event on the call's span (when there is one).</summary>
+    public static void AttemptFailed(int attemptNumber, RpcEndpointState endpoint, Exception error)
+    {
+        if (CurrentSpan() is { } span)
+        {
+            RpcGenTracing.AttemptFailedEvent(span, attemptNumber + 1, endpoint.Endpoint.ToString(), error);
+        }
+    }
+
+    /// <summary>The headers with the call span's W3C trace context added (so the server's span is its child); as given without a span.</summary>
+    public static RpcMetadata? WithTraceContext(RpcMetadata? headers) => CurrentSpan() is { } span ? RpcGenTracing.Inject(span, headers) : headers;
+
+    /// <summary>The size of a request sent to <paramref name="remote"/>.</summary>
+    public static void RequestSent(RpcClientMethod method, string? remote, int size)
+    {
+        if (RpcGenMetrics.ClientRequestSize.Enabled)
+        {
+            TagList tags = RpcGenMetrics.CallTags(method.Descriptor.Service.Name, method.Descriptor.Name);
+            RpcGenMetrics.AddServer(ref tags, remote);
+            RpcGenMetrics.ClientRequestSize.Record(size, tags);
+        }
+    }
+
+    public static void Connected(ILogger logger, RpcEndpoint endpoint) => RpcGenLog.Connected(logger, endpoint);
+
+    public static void ConnectFailed(ILogger logger, RpcEndpoint endpoint, int failures, string error) =>
+        RpcGenLog.ConnectFailed(logger, endpoint, failures, error);
+
+    public static void KeepAliveTimedOut(ILogger logger, RpcEndpoint endpoint, TimeSpan limit) =>
+        RpcGenLog.KeepAliveTimedOut(logger, endpoint, limit);
+
+    public static void EndpointRemoved(ILogger logger, RpcEndpoint endpoint, int inFlight) => RpcGenLog.EndpointRemoved(logger, endpoint, inFlight);
+
+    public static void HedgingNeedsIdempotent(ILogger logger, string method) => RpcGenLog.HedgingNeedsIdempotent(logger, method);
+
+    /// <summary>The current span when it is one of RpcGen's client spans.</summary>
+    private static Activity? CurrentSpan() => Activity.Current is { } span && span.Source == RpcGenTracing.Source ? span : null;
+
+    /// <summary>When an observed call started, and the tags of its metrics.</summary>
+    public readonly struct CallObservation
+    {
+        public CallObservation(long start, TagList tags)
+        {
+            Start = start;
+            Tags = tags;
+        }
+
+        public long Start { get; }
+
+        public TagList Tags { get; }
+    }
+}

@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using RpcGen.Telemetry;
+
+namespace RpcGen.Server.Internal;
+
+/// <summary>
+/// The one place the server's call path reports to: each call's span (<see cref="RpcGenTracing"/>) and metrics
+/// (<see cref="RpcGenMetrics"/>), refusals, hand-offs and closed connections. The call path says what happened; whether
+/// anyone listens is decided here. With no listener a call costs two checks and allocates nothing.
+/// </summary>
+internal static class ServerTelemetry
+{
+    /// <summary>
+    /// Starts observing <paramref name="call"/> (its span when a listener samples it, its metrics when one reads them)
+    /// and returns the activity that was current, for <see cref="LeaveReadLoop"/>.
+    /// </summary>
+    public static Activity? StartCall(RpcServerCall call, string service, string method, RpcMetadata? headers, string? remote, int requestSize)
+    {
+        Activity? outer = Activity.Current;
+        call.Span = RpcGenTracing.StartServer(service, method, headers ?? RpcMetadata.Empty);
+        if (call.Span is { IsAllDataRequested: true } span)
+        {
+            RpcGenTracing.SetPeer(span, remote);
+        }
+
+        if (RpcGenMetrics.ServerObserved)
+        {
+            call.MetricsStart = Stopwatch.GetTimestamp();
+            TagList tags = RpcGenMetrics.CallTags(service, method);
+            RpcGenMetrics.ServerActive.Add(1, tags);
+            RpcGenMetrics.ServerRequestSize.Record(requestSize, tags);
+        }
+
+        return outer;
+    }
+
+    /// <summary>The read loop goes on without the call's span (the span goes on with the handler).</summary>
+    public static void LeaveReadLoop(RpcServerCall call, Activity? outer)
+    {
+        if (call.Span is not null)
+        {
+            Activity.Current = outer;
+        }
+    }
+
+    /// <summary>A handler starting on a thread-pool thread runs inside its call's span (the item does not carry the read loop's context).</summary>
+    public static void EnterHandler(RpcServerCall call)
+    {
+        if (call.Span is { } span)
+        {
+            Activity.Current = span;
+        }
+    }
+
+    /// <summary>Ends the call's span with its outcome and records its duration and response size.</summary>
+    public static void EndCall(RpcServerCall call)
+    {
+        if (call.Span is { } span)
+        {
+            call.Span = null;
+            RpcGenTracing.Stop(span, call.Outcome);
+        }
+
+        if (call.MetricsStart != 0)
+        {
+            TagList tags = RpcGenMetrics.CallTags(call.Method.Service.Name, call.Method.Name);
+            RpcGenMetrics.ServerActive.Add(-1, tags);
+            RpcGenMetrics.AddOutcome(ref tags, call.Outcome);
+            if (call.Outcome is null && call.ResponseSize >= 0)
+            {
+                RpcGenMetrics.ServerResponseSize.Record(call.ResponseSize, tags);
+            }
+
+            RpcGenMetrics.ServerDuration.Record(Stopwatch.GetElapsedTime(call.MetricsStart).TotalSeconds, tags);
+            call.MetricsStart = 0;
+        }
+    }
+
+    /// <summary>A request (or a connection) refused at <paramref name="limit"/> (<c>calls</c>, <c>connections</c>…).</summary>
+    public static void Refused(string limit) => RpcGenMetrics.Add(RpcGenMetrics.Refused, RpcGenMetrics.LimitTag, limit);
+
+    /// <summary>A connection closed by the server for <paramref name="reason"/> (<c>idle</c>, <c>frame</c>, <c>tls</c>…).</summary>
+    public static void ConnectionClosed(string reason) => RpcGenMetrics.Add(RpcGenMetrics.ConnectionsClosed, RpcGenMetrics.ReasonTag, reason);
+
+    /// <summary>The read loop handed the rest of its batch to another thread (a handler blocked it).</summary>
+    public static void HandedOff() => RpcGenMetrics.Add(RpcGenMetrics.HandOffs);
+}
