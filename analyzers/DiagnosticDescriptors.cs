@@ -19,7 +19,7 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor ReturnType = Rule(
         "RPCGEN001", "RPC methods return a task",
-        "'{0}' returns '{1}': an RPC method must return Task, Task<T>, ValueTask or ValueTask<T>; {2}",
+        "'{0}' returns '{1}': an RPC method must return Task, Task<T>, ValueTask, ValueTask<T> or IAsyncEnumerable<T> (a stream); {2}",
         DiagnosticSeverity.Error);
 
     public static readonly DiagnosticDescriptor ByRefParameter = Rule(
@@ -121,6 +121,17 @@ internal static class DiagnosticDescriptors
         "RPCGEN022", "Authorization roles are named",
         "[RpcAuthorize(Roles = \"{1}\")] on '{0}' names no role, so it only requires an authenticated caller; name the roles (comma-separated), or remove Roles",
         DiagnosticSeverity.Warning);
+
+    public static readonly DiagnosticDescriptor StreamPolicy = Rule(
+        "RPCGEN023", "Streams are not hedged, broadcast or deduplicated",
+        "'{0}' streams, but has {1}, which {2}; remove it (a stream may still have [Retry]: it retries until its first item crosses)",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor TwoStreams = Rule(
+        "RPCGEN024", "One stream from the caller",
+        "Parameter '{0}' of '{1}' is a second IAsyncEnumerable<T>: a call carries at most one stream from its caller; " +
+        "send one stream of a type that holds both (a record with a kind, or a common base type)",
+        DiagnosticSeverity.Error);
 
     /// <summary>Diagnostic property naming which RPCGEN005 case applies ("position" or "duplicate").</summary>
     public const string TokenProblem = "TokenProblem";

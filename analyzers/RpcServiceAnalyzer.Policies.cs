@@ -55,6 +55,13 @@ public sealed partial class RpcServiceAnalyzer
             "DelayMs" when value.Value is int n && n < 0 => "0 (all attempts at once) or more",
             _ => null,
         });
+        Check("Streaming", RpcShapes.StreamingAttribute, static (key, value, _) => key switch
+        {
+            "WindowItems" when value.Value is int n && n is < 1 or > 65_536 => "between 1 and 65536",
+            "WindowBytes" when value.Value is int n && n is < 1024 or > 64 * 1024 * 1024 => "between 1024 and 67108864",
+            "IdleTimeoutMs" when value.Value is int n && n < 0 => "0 (none) or more",
+            _ => null,
+        });
         Check("CircuitBreaker", RpcShapes.CircuitBreakerAttribute, static (key, value, _) => key switch
         {
             "FailureRatio" when value.Value is double d && !(d > 0 && d <= 1) => "in (0, 1]",
@@ -63,6 +70,30 @@ public sealed partial class RpcServiceAnalyzer
             "BreakDurationMs" when value.Value is int n && n < 1 => "at least 1",
             _ => null,
         });
+    }
+
+    /// <summary>RPCGEN023: a streaming method with an attribute that cannot apply to a stream (on the method itself).</summary>
+    private static void CheckStreaming(SymbolAnalysisContext context, MemberShape shape, IMethodSymbol method, Location location, string name)
+    {
+        if (!shape.IsStreaming)
+        {
+            return;
+        }
+
+        (string Attribute, string Why)[] refused =
+        {
+            (RpcShapes.HedgingAttribute, "would send the stream twice at once, and a stream's items cannot be taken back"),
+            (RpcShapes.BroadcastAttribute, "would open one stream per endpoint behind one enumeration"),
+            (RpcShapes.DeduplicateAttribute, "cannot replay a stream's items to a repeated call"),
+        };
+        foreach ((string attribute, string why) in refused)
+        {
+            if (RpcShapes.GetAttribute(method, attribute) is { } found)
+            {
+                string shown = "[" + attribute.Substring("RpcGen.".Length, attribute.Length - "RpcGen.".Length - "Attribute".Length) + "]";
+                context.ReportDiagnostic(Diagnostic.Create(D.StreamPolicy, AttributeLocation(found, location), name, shown, why));
+            }
+        }
     }
 
     private static int NamedInt(AttributeData attribute, string name, int fallback)

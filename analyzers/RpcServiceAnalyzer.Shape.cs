@@ -50,6 +50,9 @@ public sealed partial class RpcServiceAnalyzer
                 Location typeAt = problem.Parameter is null ? ReturnTypeLocation(method) ?? location : at;
                 context.ReportDiagnostic(Diagnostic.Create(D.CannotSerialize, typeAt, what, name, problem.Type!.ToDisplayString(), problem.Why));
                 break;
+            case ShapeProblemKind.ExtraStreamParameter:
+                context.ReportDiagnostic(Diagnostic.Create(D.TwoStreams, at, problem.Parameter!.Name, name));
+                break;
             case ShapeProblemKind.DuplicateWireName:
                 context.ReportDiagnostic(Diagnostic.Create(D.DuplicateMethod, location,
                     name, problem.Other!.ToDisplayString(SymbolDisplayFormat.CSharpShortErrorMessageFormat), RpcShapes.MethodWireName(method), serviceName));
@@ -81,12 +84,6 @@ public sealed partial class RpcServiceAnalyzer
         if (returnType.SpecialType == SpecialType.System_Void)
         {
             return "return Task instead";
-        }
-
-        if (returnType is INamedTypeSymbol { Name: "IAsyncEnumerable", TypeArguments.Length: 1 } stream)
-        {
-            string item = stream.TypeArguments[0].ToDisplayString();
-            return $"streaming is not supported yet, so return the items at once: Task<List<{item}>> (or Task<{item}[]>)";
         }
 
         return $"return Task<{returnType.ToDisplayString()}> instead";

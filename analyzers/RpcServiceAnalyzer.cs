@@ -23,7 +23,7 @@ public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
         D.ReturnType, D.ByRefParameter, D.GenericMethod, D.NotGenerated, D.CancellationToken, D.DuplicateMethod,
         D.DuplicateService, D.CannotSerialize, D.NoJsonContract, D.NotAMethod, D.InvalidAttributeValue, D.RetryNotIdempotent, D.TimeoutShorterThanBackoff,
         D.HashKeyUnused, D.HashKeyMissing, D.BadBalancer, D.NoCancellationToken, D.NotInJsonContext, D.DataDropped, D.Disposable,
-        D.AuthorizationContradiction, D.EmptyRoles);
+        D.AuthorizationContradiction, D.EmptyRoles, D.StreamPolicy, D.TwoStreams);
 
     public override void Initialize(AnalysisContext context)
     {
@@ -126,10 +126,15 @@ public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
                 continue;
             }
 
+            // The caller's stream travels item by item: its items need the contract, not the IAsyncEnumerable.
+            ITypeSymbol travels = RpcShapes.StreamItem(parameter.Type) ?? parameter.Type;
+            string what = travels.Equals(parameter.Type, SymbolEqualityComparer.Default)
+                ? $"Parameter '{parameter.Name}'"
+                : $"The items of parameter '{parameter.Name}'";
             Location parameterLocation = parameter.Locations.FirstOrDefault(l => l.IsInSource) ?? location;
-            CheckContract(context, parameter.Type, $"Parameter '{parameter.Name}'", name, parameterLocation);
-            coverage?.Check(context, parameter.Type, $"Parameter '{parameter.Name}'", name, parameterLocation);
-            CheckDataKept(context, parameter.Type, $"Parameter '{parameter.Name}'", name, parameterLocation, coverage);
+            CheckContract(context, travels, what, name, parameterLocation);
+            coverage?.Check(context, travels, what, name, parameterLocation);
+            CheckDataKept(context, travels, what, name, parameterLocation, coverage);
         }
 
         if (!method.IsGenericMethod && location.IsInSource && !method.Parameters.Any(p => RpcShapes.IsCancellationToken(p.Type)))
@@ -146,6 +151,7 @@ public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
         CheckPolicyValues(context, method);
         CheckAuthorization(context, method);
         CheckResilience(context, method, service, location, name);
+        CheckStreaming(context, shape, method, location, name);
         CheckHashKey(context, method, location, name, hasHashKey, interfaceStrategy, interfaceBalancer);
     }
 

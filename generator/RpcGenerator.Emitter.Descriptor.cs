@@ -158,6 +158,20 @@ public sealed partial class RpcGenerator
                     extra.Add($"authorization: new global::RpcGen.Descriptors.RpcAuthorization({(authorization.AllowAnonymous ? "true" : "false")}, new string[][] {{ {sets} }})");
                 }
 
+                if (method.Stream is { } stream)
+                {
+                    extra.Add($"streaming: global::RpcGen.Descriptors.RpcStreamingKind.{stream.Kind}");
+                    if (stream.ItemType is { } item)
+                    {
+                        extra.Add($"requestItemType: {Literal(item.Display)}");
+                    }
+
+                    if (stream.Settings is { } settings)
+                    {
+                        extra.Add($"streamingPolicy: {PolicyCreation(settings, "global::RpcGen.RpcStreamingPolicy")}");
+                    }
+                }
+
                 writer.WriteLine($"timeoutMilliseconds: {Number(method.TimeoutMilliseconds)}{(extra.Count == 0 ? ")," : ",")}");
                 for (int i = 0; i < extra.Count; i++)
                 {

@@ -104,6 +104,11 @@ public sealed partial class RpcGenerator
                 writer.WriteLine($"new {RpcArgumentReader}(payload, call.Method.FullName).End();");
             }
 
+            if (method.Stream is { ParameterPosition: >= 0, ItemType: { } item } stream)
+            {
+                arguments.Insert(stream.ParameterPosition, $"call.ReadStream(this.{types[item.FullyQualified]})");
+            }
+
             if (method.CancellationTokenName is not null)
             {
                 arguments.Add("call.CancellationToken");
@@ -112,7 +117,8 @@ public sealed partial class RpcGenerator
             string target = method.IsInherited ? $"(({method.DeclaringInterface})this._service.Get(call))" : "this._service.Get(call)";
             string invocation = $"{target}.@{method.Name}({string.Join(", ", arguments)})";
             string resultType = method.ResultType is null ? string.Empty : ", this." + types[method.ResultType.FullyQualified];
-            writer.WriteLine($"return call.CompleteAsync({invocation}{resultType});");
+            string complete = method.ReturnKind == ReturnKind.AsyncEnumerable ? "CompleteStreamAsync" : "CompleteAsync";
+            writer.WriteLine($"return call.{complete}({invocation}{resultType});");
             writer.CloseBlock();
         }
     }

@@ -67,7 +67,7 @@ public sealed partial class RpcGenerator
             foreach (MethodSpec method in service.Methods)
             {
                 writer.WriteLine();
-                WriteProxyMethod(writer, method, fields[method.Index], structs[method.Index]);
+                WriteProxyMethod(writer, method, fields[method.Index], structs[method.Index], types);
             }
 
             foreach (UnsupportedMemberSpec member in service.Unsupported)
@@ -89,12 +89,19 @@ public sealed partial class RpcGenerator
         private static string ClientMethodType(MethodSpec method) =>
             method.ResultType is null ? RpcClientMethod : $"{RpcClientMethod}<{method.ResultType.FullyQualified}>";
 
-        private static void WriteProxyMethod(SourceWriter writer, MethodSpec method, string field, string arguments)
+        private static void WriteProxyMethod(SourceWriter writer, MethodSpec method, string field, string arguments, Dictionary<string, string> types)
         {
             var parameters = new List<string>();
             var values = new List<string> { "this" };
-            foreach (ParameterSpec parameter in method.Parameters)
+            foreach (ParameterSpec? parameter in DeclaredParameters(method))
             {
+                if (parameter is null)
+                {
+                    StreamSpec stream = method.Stream!;
+                    parameters.Add($"{AsyncEnumerable}<{stream.ItemType!.FullyQualified}> @{stream.ParameterName}");
+                    continue;
+                }
+
                 parameters.Add($"{parameter.Type.FullyQualified} @{parameter.Name}");
                 values.Add("@" + parameter.Name);
             }
@@ -106,9 +113,28 @@ public sealed partial class RpcGenerator
 
             string token = method.CancellationTokenName is null ? "default" : "@" + method.CancellationTokenName;
             string asTask = method.ReturnKind is ReturnKind.Task or ReturnKind.TaskOfT ? ".AsTask()" : string.Empty;
+            string call = $"this.{field}, new {arguments}({string.Join(", ", values)})";
+            string input = method.Stream is { ParameterName: { } name, ItemType: { } item }
+                ? $", @{name}, this.{types[item.FullyQualified]}"
+                : string.Empty;
             writer.WriteLine($"{ReturnType(method)} {method.DeclaringInterface}.@{method.Name}({string.Join(", ", parameters)})");
             writer.OpenBlock();
-            writer.WriteLine($"return this._invoker.InvokeAsync(this.{field}, new {arguments}({string.Join(", ", values)}), {token}){asTask};");
+            switch (method.Stream?.Kind)
+            {
+                case StreamKind.Server:
+                    writer.WriteLine($"return this._invoker.ServerStream({call}, {token});");
+                    break;
+                case StreamKind.Duplex:
+                    writer.WriteLine($"return this._invoker.DuplexStream({call}{input}, {token});");
+                    break;
+                case StreamKind.Client:
+                    writer.WriteLine($"return this._invoker.ClientStreamAsync({call}{input}, {token}){asTask};");
+                    break;
+                default:
+                    writer.WriteLine($"return this._invoker.InvokeAsync({call}, {token}){asTask};");
+                    break;
+            }
+
             writer.CloseBlock();
         }
 

@@ -40,6 +40,7 @@ public sealed partial class RpcGenerator
         private const string RpcException = "global::RpcGen.RpcException";
         private const string RpcStatusCode = "global::RpcGen.RpcStatusCode";
         private const string RpcHash = "global::RpcGen.Balancing.RpcHash";
+        private const string AsyncEnumerable = "global::System.Collections.Generic.IAsyncEnumerable";
 
         private static readonly string s_version =
             typeof(RpcGenerator).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion?.Split('+')[0]
@@ -155,6 +156,11 @@ public sealed partial class RpcGenerator
                     Add(parameter.Type.FullyQualified, fields, orderedTypes);
                 }
 
+                if (method.Stream?.ItemType is { } item)
+                {
+                    Add(item.FullyQualified, fields, orderedTypes); // the caller's stream: the proxy writes its items, the dispatcher reads them
+                }
+
                 if (includeResults && method.ResultType is not null)
                 {
                     Add(method.ResultType.FullyQualified, fields, orderedTypes);
@@ -178,7 +184,23 @@ public sealed partial class RpcGenerator
             ReturnKind.Task => Task,
             ReturnKind.TaskOfT => $"{Task}<{method.ResultType!.FullyQualified}>",
             ReturnKind.ValueTask => ValueTask,
+            ReturnKind.AsyncEnumerable => $"{AsyncEnumerable}<{method.ResultType!.FullyQualified}>",
             _ => $"{ValueTask}<{method.ResultType!.FullyQualified}>",
         };
+
+        /// <summary>
+        /// The parameters in declaration order without the token: the ones that travel as JSON, with the caller's stream
+        /// (null for it) at its place.
+        /// </summary>
+        private static List<ParameterSpec?> DeclaredParameters(MethodSpec method)
+        {
+            var declared = new List<ParameterSpec?>(method.Parameters);
+            if (method.Stream is { ParameterPosition: >= 0 } stream)
+            {
+                declared.Insert(stream.ParameterPosition, null);
+            }
+
+            return declared;
+        }
     }
 }

@@ -108,7 +108,9 @@ public sealed partial class RpcGenerator
             var method = (IMethodSymbol)shape.Member;
             int timeout = TimeoutOf(method);
             LoadBalanceSpec? balance = LoadBalanceOf(method) ?? interfaceBalance;
-            IParameterSymbol[] travelling = method.Parameters.Where(p => !RpcShapes.IsCancellationToken(p.Type)).ToArray();
+            IParameterSymbol[] travelling = method.Parameters
+                .Where(p => !RpcShapes.IsCancellationToken(p.Type) && !SymbolEqualityComparer.Default.Equals(p, shape.StreamParameter))
+                .ToArray();
             return new MethodSpec(
                 index,
                 method.Name,
@@ -125,7 +127,29 @@ public sealed partial class RpcGenerator
                     .Where(i => RpcShapes.HasAttribute(travelling[i], RpcShapes.HashKeyAttribute))
                     .ToEquatableArray(),
                 PolicyOf(method, service),
-                AuthorizationOf(method, service));
+                AuthorizationOf(method, service),
+                StreamOf(shape, service, names));
+        }
+
+        /// <summary>How the method streams, or null for a unary method.</summary>
+        private static StreamSpec? StreamOf(MemberShape shape, INamedTypeSymbol service, TypeNames names)
+        {
+            if (!shape.IsStreaming)
+            {
+                return null;
+            }
+
+            var method = (IMethodSymbol)shape.Member;
+            StreamKind kind = shape.TaskKind == 4 ? (shape.StreamParameter is null ? StreamKind.Server : StreamKind.Duplex) : StreamKind.Client;
+            int position = shape.StreamParameter is null ? -1 : method.Parameters.IndexOf(shape.StreamParameter);
+            AttributeData? settings = RpcShapes.GetAttribute(method, RpcShapes.StreamingAttribute)
+                ?? RpcShapes.GetAttribute(service, RpcShapes.StreamingAttribute);
+            return new StreamSpec(
+                kind,
+                shape.StreamParameter?.Name,
+                position,
+                shape.StreamItem is null ? null : names.Of(shape.StreamItem),
+                settings is null ? null : new PolicyAttributeSpec(Arguments(settings), false));
         }
 
         /// <summary>

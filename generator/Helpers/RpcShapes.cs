@@ -22,6 +22,7 @@ internal static class RpcShapes
     public const string LoadBalancerInterface = "RpcGen.Balancing.ILoadBalancer";
     public const string AuthorizeAttribute = "RpcGen.RpcAuthorizeAttribute";
     public const string AllowAnonymousAttribute = "RpcGen.RpcAllowAnonymousAttribute";
+    public const string StreamingAttribute = "RpcGen.StreamingAttribute";
 
     /// <summary>The roles of an <c>[RpcAuthorize(Roles = "a, b")]</c>: split on commas, trimmed, empty ones dropped.</summary>
     public static string[] Roles(AttributeData authorize)
@@ -68,8 +69,20 @@ internal static class RpcShapes
             return definition.Arity == 1 ? 3 : 2;
         }
 
+        if (StreamItem(type) is { } item)
+        {
+            result = item;
+            return 4;
+        }
+
         return -1;
     }
+
+    /// <summary>T of <c>System.Collections.Generic.IAsyncEnumerable&lt;T&gt;</c> (a stream), or null for any other type.</summary>
+    public static ITypeSymbol? StreamItem(ITypeSymbol type) =>
+        type is INamedTypeSymbol { Arity: 1 } named && IsNamed(named.ConstructedFrom, "System.Collections.Generic.IAsyncEnumerable", arity: 1)
+            ? named.TypeArguments[0]
+            : null;
 
     /// <summary>
     /// <c>System.IDisposable</c> or <c>System.IAsyncDisposable</c>: an RPC interface that inherits one gets a proxy that

@@ -16,6 +16,9 @@ internal enum ShapeProblemKind
     CancellationTokenNotLast,
     CannotSerialize,
     DuplicateWireName,
+
+    /// <summary>A second <c>IAsyncEnumerable&lt;T&gt;</c> parameter: a call carries one stream each way.</summary>
+    ExtraStreamParameter,
 }
 
 /// <summary>
@@ -86,11 +89,20 @@ internal sealed class MemberShape
     /// <summary>Methods: the wire name (<c>[RpcMethod]</c>'s, or the name without Async).</summary>
     public string WireName { get; set; } = string.Empty;
 
-    /// <summary>Methods: 0 Task, 1 Task&lt;T&gt;, 2 ValueTask, 3 ValueTask&lt;T&gt;; -1 for anything else.</summary>
+    /// <summary>Methods: 0 Task, 1 Task&lt;T&gt;, 2 ValueTask, 3 ValueTask&lt;T&gt;, 4 IAsyncEnumerable&lt;T&gt;; -1 for anything else.</summary>
     public int TaskKind { get; set; } = -1;
 
-    /// <summary>Methods: T of Task&lt;T&gt; / ValueTask&lt;T&gt;.</summary>
+    /// <summary>Methods: T of Task&lt;T&gt; / ValueTask&lt;T&gt;, or the item type of a returned IAsyncEnumerable&lt;T&gt;.</summary>
     public ITypeSymbol? Result { get; set; }
+
+    /// <summary>Methods: the caller's stream, the one <c>IAsyncEnumerable&lt;T&gt;</c> parameter, when there is one.</summary>
+    public IParameterSymbol? StreamParameter { get; set; }
+
+    /// <summary>Methods: T of <see cref="StreamParameter"/>.</summary>
+    public ITypeSymbol? StreamItem { get; set; }
+
+    /// <summary>Methods: the method streams one way or both (it returns or takes an IAsyncEnumerable&lt;T&gt;).</summary>
+    public bool IsStreaming => TaskKind == 4 || StreamParameter is not null;
 
     /// <summary>Methods: the CancellationToken parameter, when there is exactly one.</summary>
     public IParameterSymbol? CancellationToken { get; set; }
@@ -219,7 +231,8 @@ internal static class ServiceShape
         shape.Result = result;
         if (shape.TaskKind < 0)
         {
-            problems.Add(new ShapeProblem(ShapeProblemKind.ReturnType, "its return type must be Task, Task<T>, ValueTask or ValueTask<T> (streaming is not supported yet)"));
+            problems.Add(new ShapeProblem(ShapeProblemKind.ReturnType,
+                "its return type must be Task, Task<T>, ValueTask, ValueTask<T> or IAsyncEnumerable<T>"));
         }
         else if (result is not null && WhyNotSerializable(result) is { } resultProblem)
         {
@@ -256,6 +269,28 @@ internal static class ServiceShape
                 else if (tokenCount == 1)
                 {
                     shape.CancellationToken = parameter;
+                }
+
+                continue;
+            }
+
+            if (RpcShapes.StreamItem(parameter.Type) is { } item)
+            {
+                if (shape.StreamParameter is not null)
+                {
+                    problems.Add(new ShapeProblem(ShapeProblemKind.ExtraStreamParameter,
+                        $"parameter '{parameter.Name}' is a second stream (IAsyncEnumerable<T>); a call carries one stream from its caller",
+                        parameter));
+                    continue;
+                }
+
+                shape.StreamParameter = parameter;
+                shape.StreamItem = item;
+                if (WhyNotSerializable(item) is { } itemProblem)
+                {
+                    problems.Add(new ShapeProblem(ShapeProblemKind.CannotSerialize,
+                        $"the items of parameter '{parameter.Name}', of type {item.ToDisplayString(s_display)}, cannot be serialized",
+                        parameter, item, itemProblem));
                 }
 
                 continue;

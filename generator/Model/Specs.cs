@@ -36,7 +36,22 @@ internal sealed record MethodSpec(
     LoadBalanceSpec? LoadBalance,
     ImmutableEquatableArray<int> HashKeyParameters,
     PolicySpec Policy,
-    AuthorizationSpec? Authorization = null);
+    AuthorizationSpec? Authorization = null,
+    StreamSpec? Stream = null);
+
+/// <summary>
+/// How a method streams: which way, the caller's stream parameter (its name, its position among the parameters that
+/// are not the token, its item type) when it has one, and its <c>[Streaming]</c> settings (method over interface).
+/// </summary>
+internal sealed record StreamSpec(StreamKind Kind, string? ParameterName, int ParameterPosition, TypeRef? ItemType, PolicyAttributeSpec? Settings);
+
+/// <summary>Which way a method streams; the values are <c>RpcStreamingKind</c>'s.</summary>
+internal enum StreamKind
+{
+    Server = 1,
+    Client = 2,
+    Duplex = 3,
+}
 
 /// <summary>
 /// A method's effective <c>[RpcAuthorize]</c>/<c>[RpcAllowAnonymous]</c>: anonymous allowed, or one role list per
@@ -107,6 +122,7 @@ internal enum ReturnKind
     TaskOfT,
     ValueTask,
     ValueTaskOfT,
+    AsyncEnumerable,
 }
 
 /// <summary>What kind of member an unsupported member is, which decides the body the emitter writes.</summary>

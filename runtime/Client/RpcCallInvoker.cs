@@ -18,7 +18,7 @@ namespace RpcGen.Client;
 /// frame, response) → the result, or the one exception the caller sees.
 /// </summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
-public sealed class RpcCallInvoker
+public sealed partial class RpcCallInvoker
 {
     private readonly RpcClient _client;
     private readonly bool _explicitOptions;
@@ -84,24 +84,28 @@ public sealed class RpcCallInvoker
     /// The call inside its client span and metrics, when a listener wants either: the span ends with the call's
     /// outcome, and the duration, response size and calls-in-flight are recorded. Otherwise the call goes straight on.
     /// </summary>
-    private ValueTask<AttemptResult> SendTracedAsync<TArguments>(RpcClientMethod method, TArguments arguments, System.Diagnostics.Activity? span, CancellationToken cancellationToken)
+    private ValueTask<AttemptResult> SendTracedAsync<TArguments>(
+        RpcClientMethod method, TArguments arguments, System.Diagnostics.Activity? span, CancellationToken cancellationToken,
+        ClientStream? stream = null)
         where TArguments : struct, IRpcArguments
     {
         if (!ClientTelemetry.IsObserved(span))
         {
-            return SendAsync(method, arguments, cancellationToken);
+            return SendAsync(method, arguments, cancellationToken, stream);
         }
 
-        return Observed(this, method, arguments, span, cancellationToken);
+        return Observed(this, method, arguments, span, cancellationToken, stream);
 
-        static async ValueTask<AttemptResult> Observed(RpcCallInvoker invoker, RpcClientMethod method, TArguments arguments, System.Diagnostics.Activity? span, CancellationToken cancellationToken)
+        static async ValueTask<AttemptResult> Observed(
+            RpcCallInvoker invoker, RpcClientMethod method, TArguments arguments, System.Diagnostics.Activity? span, CancellationToken cancellationToken,
+            ClientStream? stream)
         {
             ClientTelemetry.CallObservation observation = ClientTelemetry.BeginObserved(method);
             AttemptResult result = default;
             Exception? thrown = null;
             try
             {
-                result = await invoker.SendAsync(method, arguments, cancellationToken).ConfigureAwait(false);
+                result = await invoker.SendAsync(method, arguments, cancellationToken, stream).ConfigureAwait(false);
                 return result;
             }
             catch (Exception ex)
@@ -121,7 +125,8 @@ public sealed class RpcCallInvoker
     /// without policies take the direct path: one attempt, with transparent retries of requests that never reached a
     /// handler. Failures come back as values; the caller's await throws them once.
     /// </summary>
-    private ValueTask<AttemptResult> SendAsync<TArguments>(RpcClientMethod method, TArguments arguments, CancellationToken cancellationToken)
+    private ValueTask<AttemptResult> SendAsync<TArguments>(
+        RpcClientMethod method, TArguments arguments, CancellationToken cancellationToken, ClientStream? stream)
         where TArguments : struct, IRpcArguments
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -134,6 +139,12 @@ public sealed class RpcCallInvoker
         ulong hashKey = method.HasHashKey ? arguments.GetHashKey() : 0;
         bool intercepted = _client.Interceptors.Length > 0;
         ClientCall call = ClientCall.Rent(_client, method, deadline, hashKey, intercepted, cancellationToken);
+        if (stream is not null)
+        {
+            call.Stream = stream;
+            stream.Begin(deadline);
+        }
+
         return intercepted ? InterceptedSendAsync(call, arguments) : Send(call, arguments);
     }
 

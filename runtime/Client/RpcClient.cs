@@ -168,6 +168,15 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         retry?.Validate(where + " (Retry)");
         hedging?.Validate(where + " (Hedging)");
         breaker?.Validate(where + " (CircuitBreaker)");
+        bool streaming = method.Streaming != RpcStreamingKind.None;
+        if (streaming)
+        {
+            // A stream is never hedged (two copies would stream twice), broadcast or deduplicated (RPCGEN023 says so at
+            // compile time; configuration cannot add them either).
+            hedging = null;
+            deduplicate = false;
+        }
+
         if (hedging is { MaxAttempts: > 1 } && !idempotent)
         {
             // Hedging sends a request again while the first may be running: only for idempotent methods.
@@ -178,7 +187,8 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
         // [Idempotent] and [Deduplicate] matter only to a policy that sends a call more than once.
         Polly.ResiliencePipeline? outer = Options.Resilience.AdditionalResilience?.Invoke(method);
         bool repeats = retry is { MaxAttempts: > 1 } || hedging is { MaxAttempts: > 1 };
-        if (!repeats && !method.Broadcast && breaker is null && outer is null)
+        bool broadcast = method.Broadcast && !streaming;
+        if (!repeats && !broadcast && breaker is null && outer is null)
         {
             return (null, timeout);
         }
@@ -191,7 +201,7 @@ public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
             Method = method,
             Idempotent = idempotent,
             Deduplicate = deduplicate,
-            Broadcast = method.Broadcast,
+            Broadcast = broadcast,
             Retry = retry,
             Hedging = hedging,
             Breaker = group,

@@ -64,8 +64,14 @@ public sealed class RpcMethodDescriptor
         RpcRetryPolicy? retry = null,
         RpcHedgingPolicy? hedging = null,
         RpcCircuitBreakerPolicy? circuitBreaker = null,
-        RpcAuthorization? authorization = null)
+        RpcAuthorization? authorization = null,
+        RpcStreamingKind streaming = RpcStreamingKind.None,
+        string? requestItemType = null,
+        RpcStreamingPolicy? streamingPolicy = null)
     {
+        Streaming = streaming;
+        RequestItemType = requestItemType;
+        StreamingPolicy = streaming == RpcStreamingKind.None ? null : streamingPolicy ?? RpcStreamingPolicy.Default;
         Authorization = authorization;
         Idempotent = idempotent;
         Deduplicate = deduplicate;
@@ -106,8 +112,20 @@ public sealed class RpcMethodDescriptor
     /// <summary>The parameters that travel, in wire order (the cancellation token is not one of them).</summary>
     public IReadOnlyList<RpcParameterDescriptor> Parameters { get; }
 
-    /// <summary>The C# result type, or <see langword="null"/> for <c>Task</c>/<c>ValueTask</c>.</summary>
+    /// <summary>
+    /// The C# result type, or <see langword="null"/> for <c>Task</c>/<c>ValueTask</c>; for a method that returns
+    /// <c>IAsyncEnumerable&lt;T&gt;</c>, the item type <c>T</c>.
+    /// </summary>
     public string? ResultType { get; }
+
+    /// <summary>Which way the method streams: none (one request, one response), server, client or both (duplex).</summary>
+    public RpcStreamingKind Streaming { get; }
+
+    /// <summary>The item type of the caller's stream (the <c>IAsyncEnumerable&lt;T&gt;</c> parameter), or null.</summary>
+    public string? RequestItemType { get; }
+
+    /// <summary>The stream settings of a streaming method (<c>[Streaming]</c>, else the defaults); null for other methods.</summary>
+    public RpcStreamingPolicy? StreamingPolicy { get; }
 
     /// <summary>The C# return type's shape.</summary>
     public RpcReturnKind ReturnKind { get; }
@@ -185,4 +203,19 @@ public enum RpcReturnKind
     ValueTask,
     /// <summary><see cref="System.Threading.Tasks.ValueTask{TResult}"/>.</summary>
     ValueTaskOfT,
+    /// <summary><see cref="System.Collections.Generic.IAsyncEnumerable{T}"/>: a server or duplex stream.</summary>
+    AsyncEnumerable,
+}
+
+/// <summary>Which way a method streams items (docs/streaming.md).</summary>
+public enum RpcStreamingKind
+{
+    /// <summary>One request, one response.</summary>
+    None,
+    /// <summary>The method returns <c>IAsyncEnumerable&lt;T&gt;</c>: the server streams items to the caller.</summary>
+    Server,
+    /// <summary>The method takes an <c>IAsyncEnumerable&lt;T&gt;</c> parameter and returns a task: the caller streams items to the server.</summary>
+    Client,
+    /// <summary>Both: the caller streams items to the server while the server streams items back.</summary>
+    Duplex,
 }

@@ -22,4 +22,7 @@ internal enum FrameFlags : byte
     /// (<see cref="MetadataCodec"/>). Sent only to clients whose preface says they read them.
     /// </summary>
     Metadata = 32,
+
+    /// <summary>On a stream items frame: each item starts with its i64 position (a <c>[Resumable]</c> stream).</summary>
+    Positions = 64,
 }

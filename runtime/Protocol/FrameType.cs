@@ -10,4 +10,13 @@ internal enum FrameType : byte
     Ping = 5,
     Pong = 6,
     GoAway = 7,
+
+    /// <summary>One or more items of a call's stream, in either direction (docs/protocol.md, "Streams").</summary>
+    StreamItems = 8,
+
+    /// <summary>Client → server: the client's stream of a call is complete (half-close).</summary>
+    StreamEnd = 9,
+
+    /// <summary>Either direction: the receiver of a call's stream lets the sender send more items and bytes.</summary>
+    Credit = 10,
 }

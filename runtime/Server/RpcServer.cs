@@ -122,6 +122,26 @@ public sealed partial class RpcServer : IAsyncDisposable
 
     internal void CallEnded() => Interlocked.Decrement(ref _inFlight);
 
+    private int _streams;
+
+    /// <summary>Streaming calls open on all connections.</summary>
+    internal int OpenStreams => Volatile.Read(ref _streams);
+
+    /// <summary>Counts a stream about to open; false (and not counted) when the server has <c>MaxConcurrentStreams</c> open.</summary>
+    internal bool TryStartStream()
+    {
+        int open = Interlocked.Increment(ref _streams);
+        if (Options.Limits.MaxConcurrentStreams is int max && open > max)
+        {
+            Interlocked.Decrement(ref _streams);
+            return false;
+        }
+
+        return true;
+    }
+
+    internal void StreamEnded() => Interlocked.Decrement(ref _streams);
+
     /// <summary>Writes this server's load report (<see cref="Protocol.LoadReport"/>).</summary>
     /// <summary>Calls in flight on the whole server, for the load report in front of every response.</summary>
     internal int InFlightCalls => Volatile.Read(ref _inFlight);

@@ -380,6 +380,7 @@ public sealed partial class RpcServerCall
         }
 
         Dedupe = null;
+        Stream = null;
         Outcome = null;
         MetricsStart = 0;
         ResponseSize = 0;

@@ -17,6 +17,8 @@ public sealed class RpcServerLimits
     private int _maxConcurrentCallsPerConnection = 100;
     private int? _maxConcurrentCalls = 10_000;
     private long? _maxResponseBufferSize = 1024 * 1024;
+    private int _maxConcurrentStreamsPerConnection = 100;
+    private int? _maxConcurrentStreams = 10_000;
     private TimeSpan _handshakeTimeout = TimeSpan.FromSeconds(10);
     private TimeSpan _idleTimeout = TimeSpan.FromMinutes(2);
     private TimeSpan _frameTimeout = TimeSpan.FromSeconds(30);
@@ -75,6 +77,31 @@ public sealed class RpcServerLimits
     {
         get => _maxConcurrentCalls;
         set => _maxConcurrentCalls = Checked(value, value is null or > 0, nameof(MaxConcurrentCalls), "must be positive, or null for no limit");
+    }
+
+    /// <summary>
+    /// The most streaming calls one connection may have open at once; a stream request over it is refused with
+    /// <see cref="RpcStatusCode.ResourceExhausted"/>, marked not processed. Streams are calls too: they also count
+    /// against <see cref="MaxConcurrentCallsPerConnection"/>, so set this below it to keep call slots for unary calls on
+    /// a connection full of long streams. What one stream may hold on the server is its window (<c>[Streaming]</c>:
+    /// 64 items and 256 KiB by default, plus one item) of the client's unread items. 1 to 65,535. The default value is 100.
+    /// </summary>
+    public int MaxConcurrentStreamsPerConnection
+    {
+        get => _maxConcurrentStreamsPerConnection;
+        set => _maxConcurrentStreamsPerConnection = Checked(value, value is >= 1 and <= ushort.MaxValue,
+            nameof(MaxConcurrentStreamsPerConnection), "must be between 1 and 65535");
+    }
+
+    /// <summary>
+    /// The most streaming calls open at once on the whole server; stream requests beyond it are refused with
+    /// <see cref="RpcStatusCode.ResourceExhausted"/>, marked not processed, with a pushback. <c>null</c> means no limit.
+    /// The default value is 10,000.
+    /// </summary>
+    public int? MaxConcurrentStreams
+    {
+        get => _maxConcurrentStreams;
+        set => _maxConcurrentStreams = Checked(value, value is null or > 0, nameof(MaxConcurrentStreams), "must be positive, or null for no limit");
     }
 
     /// <summary>

@@ -56,8 +56,8 @@ internal sealed class FrameOutput
     public long FlushCount => Volatile.Read(ref _flushes);
 
     /// <summary>
-    /// Completes when at most <paramref name="threshold"/> bytes are queued, or the output is closed. One waiter at a
-    /// time (the connection's read loop).
+    /// Completes when at most <paramref name="threshold"/> bytes are queued, or the output is closed. Waiters (the
+    /// connection's read loop, the senders of streams) share one task, released at the lowest threshold asked for.
     /// </summary>
     public Task WaitForDrainAsync(long threshold)
     {
@@ -68,8 +68,16 @@ internal sealed class FrameOutput
                 return Task.CompletedTask;
             }
 
-            _drainThreshold = threshold;
-            _drainWaiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (_drainWaiter is null)
+            {
+                _drainThreshold = threshold;
+                _drainWaiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+            else if (threshold < _drainThreshold)
+            {
+                _drainThreshold = threshold;
+            }
+
             return _drainWaiter.Task;
         }
     }

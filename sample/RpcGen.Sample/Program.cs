@@ -1,7 +1,7 @@
 // The RpcGen sample: one scenario per folder, each readable alone (as grpc-dotnet's examples are). With no argument it
-// runs the four that need nothing but loopback and exits 0 when all behaved as documented; name one to run it alone.
+// runs the five that need nothing but loopback and exits 0 when all behaved as documented; name one to run it alone.
 //
-//   dotnet run --project sample/RpcGen.Sample -c Release                 basics, balancing, resilience, security
+//   dotnet run --project sample/RpcGen.Sample -c Release                 basics, balancing, resilience, security, streaming
 //   dotnet run --project sample/RpcGen.Sample -c Release -- balancing    one of them
 //   dotnet run --project sample/RpcGen.Sample -c Release -- hosted       the generic host, DI and OpenTelemetry (Hosted/)
 //   dotnet run --project sample/RpcGen.Sample -c Release -- etcd         discovery on a throwaway local etcd (Discovery/)
@@ -12,6 +12,7 @@ var scenarios = new (string Name, Func<Task<bool>> Run)[]
     ("balancing", Sample.Balancing.BalancingScenario.RunAsync),
     ("resilience", Sample.Resilience.ResilienceScenario.RunAsync),
     ("security", Sample.Security.SecurityScenario.RunAsync),
+    ("streaming", Sample.Streaming.StreamingScenario.RunAsync),
 };
 
 switch (args)

@@ -31,7 +31,8 @@ internal readonly struct AttemptResult : IDisposable
     {
         if (Error is not null)
         {
-            ExceptionDispatchInfo.Throw(Error);
+            // The caller's own stream threw: the caller gets what it threw, not the wrapper that kept it off the endpoint's health.
+            ExceptionDispatchInfo.Throw(Error is StreamSourceException { InnerException: { } inner } ? inner : Error);
         }
     }
 

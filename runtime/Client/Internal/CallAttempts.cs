@@ -183,14 +183,25 @@ internal sealed class CallAttempts
                 // One timestamp for the deadline timer and the timeout the request carries: the attempt's start, unless it
                 // waited since (the few statements between start and here take well under a microsecond).
                 long sendAt = waited ? time.GetTimestamp() : start;
+                ClientStream? stream = call.Stream;
+                long wireDeadline = attemptDeadline;
+                if (stream is not null)
+                {
+                    // A stream's timeout bounds its first message here, on the client; the server hears only the hard deadline.
+                    stream.BeginAttempt(call, connection, pending);
+                    wireDeadline = stream.HardDeadline;
+                }
+
                 pending.Arm(cancellationToken, attemptDeadline, time, sendAt);
                 FrameFlags flags = attemptNumber > 0 ? FrameFlags.RetryAttempt : FrameFlags.None;
                 RpcMetadata? headers = credentialed ?? attemptHeaders ?? RpcCallScope.Outgoing(_client.Options.DefaultRequestHeaders);
                 headers = ClientTelemetry.WithTraceContext(headers);
-                if (!RequestWriter.TryWrite(call, new RequestFrame(connection, pending, attemptDeadline, sendAt, flags, headers), ref arguments, out RpcException? writeError))
+                var request = new RequestFrame(connection, pending, wireDeadline, sendAt, flags, headers);
+                if (!RequestWriter.TryWrite(call, request, ref arguments, out RpcException? writeError))
                 {
                     if (writeError is not null)
                     {
+                        stream?.EndAttempt();
                         connection.Return(pending);
                         _client.CallEnded(endpoint, start, CallOutcome.Neutral);
                         return AttemptResult.Failed(writeError);
@@ -198,8 +209,13 @@ internal sealed class CallAttempts
 
                     // The connection closed before the frame left: nothing was sent, try elsewhere.
                 }
+                else
+                {
+                    stream?.OnRequestSent(cancellationToken);
+                }
 
                 ResponseData response = await pending.AsValueTask().ConfigureAwait(false);
+                stream?.EndAttempt();
                 if (response.Error is { } error)
                 {
                     connection.Return(pending);
@@ -212,7 +228,8 @@ internal sealed class CallAttempts
 
                     ClientTelemetry.AttemptFailed(attemptNumber, endpoint, error);
 
-                    if (error is RpcException { NotProcessed: true } rpc && transparent + 1 < maxAttempts && time.GetTimestamp() < deadline && !cancellationToken.IsCancellationRequested)
+                    if (error is RpcException { NotProcessed: true } rpc && transparent + 1 < maxAttempts && time.GetTimestamp() < deadline
+                        && !cancellationToken.IsCancellationRequested && !call.Committed)
                     {
                         lastError = rpc;
                         tried = tried.Add(endpoint.Id);
@@ -371,6 +388,7 @@ internal sealed class CallAttempts
     private static CallOutcome Classify(Exception error) => error switch
     {
         OperationCanceledException => CallOutcome.Neutral,
+        StreamSourceException => CallOutcome.Neutral, // the caller's own stream threw: nothing to do with the endpoint
         RpcException { NotProcessed: true } => CallOutcome.Neutral, // refused by a server shutting down gracefully
         RpcException { ConnectionLost: true } => CallOutcome.Neutral, // the connection's loss is counted once, by its endpoint
         RpcException { StatusCode: RpcStatusCode.Unavailable or RpcStatusCode.DeadlineExceeded } => CallOutcome.Failure,

@@ -10,11 +10,12 @@ namespace RpcGen.Client.Internal;
 /// </summary>
 internal readonly struct CallDeadline
 {
-    private CallDeadline(long start, long timestamp, bool servingRetry)
+    private CallDeadline(long start, long timestamp, bool servingRetry, long inherited)
     {
         Start = start;
         Timestamp = timestamp;
         ServingRetry = servingRetry;
+        Inherited = inherited;
     }
 
     /// <summary>When the call started (0 when neither a timeout nor a policy needs the clock).</summary>
@@ -26,6 +27,9 @@ internal readonly struct CallDeadline
     /// <summary>The handler making this call serves a retry attempt: this call must not retry again (no amplification).</summary>
     public bool ServingRetry { get; }
 
+    /// <summary>The deadline of the call being served, when a handler makes this call; else <see cref="long.MaxValue"/>.</summary>
+    public long Inherited { get; }
+
     /// <summary>The deadline of a call of <paramref name="method"/> starting now; throws when the served call's deadline passed.</summary>
     public static CallDeadline Begin(RpcClientMethod method, TimeProvider time)
     {
@@ -34,6 +38,7 @@ internal readonly struct CallDeadline
             ? now + (method.TimeoutMilliseconds * time.TimestampFrequency / 1000)
             : long.MaxValue;
         bool servingRetry = false;
+        long inherited = long.MaxValue;
         if (CallPropagation.Current is { } served)
         {
             servingRetry = served.IsRetryAttempt;
@@ -47,11 +52,11 @@ internal readonly struct CallDeadline
                         $"'{method.Descriptor.FullName}' was called after the deadline of the call being served ('{served.MethodName}') had passed.");
                 }
 
-                long inherited = time.GetTimestamp() + (long)(left.TotalSeconds * time.TimestampFrequency);
+                inherited = time.GetTimestamp() + (long)(left.TotalSeconds * time.TimestampFrequency);
                 deadline = Math.Min(deadline, inherited);
             }
         }
 
-        return new CallDeadline(now, deadline, servingRetry);
+        return new CallDeadline(now, deadline, servingRetry, inherited);
     }
 }

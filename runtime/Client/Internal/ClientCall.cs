@@ -41,6 +41,9 @@ internal sealed class ClientCall : CallState
     /// <summary>What the call-level interceptors saw and set (their headers), or null when the client has none.</summary>
     public RpcOutgoingCall? Outgoing { get; set; }
 
+    /// <summary>The call's streams, for a streaming method; null for a unary call.</summary>
+    public ClientStream? Stream { get; set; }
+
     /// <summary>Which layer returns this context to the pool when the call ends.</summary>
     public CallOwner Owner { get; private set; }
 
@@ -91,6 +94,7 @@ internal sealed class ClientCall : CallState
         execution.Start = Start;
         execution.HashKey = HashKey;
         execution.Outgoing = Outgoing;
+        execution.Stream = Stream;
         execution.Owner = CallOwner.None;
         return execution;
     }
@@ -108,6 +112,7 @@ internal sealed class ClientCall : CallState
         call.Method = null!;
         call.Policies = null;
         call.Outgoing = null;
+        call.Stream = null;
         t_cached = call;
     }
 }

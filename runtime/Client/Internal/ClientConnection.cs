@@ -355,6 +355,20 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                 return true;
             }
 
+            case FrameType.StreamItems or FrameType.Credit:
+            {
+                PendingCall? call;
+                ClientStream? stream;
+                lock (_lock)
+                {
+                    stream = _calls.TryGetValue(header.CallId, out call) ? call.Stream : null;
+                }
+
+                // The stream checks, under its own lock, that the call is still its attempt's before using it.
+                stream?.OnFrame(call!, header, body, LastReadTimestamp);
+                return true;
+            }
+
             case FrameType.Ping:
                 TrySendPong(body);
                 return true;

@@ -31,6 +31,9 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
 
     public uint Id { get; set; }
 
+    /// <summary>The connection the call is on.</summary>
+    public ClientConnection Connection => _connection;
+
     /// <summary>Set when the request went out on the connection (so the server may have run it).</summary>
     public bool Sent { get; set; }
 
@@ -39,6 +42,26 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
 
     /// <summary>Completed by the read loop in a completion batch that waits for this caller to resume.</summary>
     public bool InBatch { get; set; }
+
+    /// <summary>The stream this call is an attempt of (its items and credit frames go there); null for a unary call.</summary>
+    public ClientStream? Stream { get; set; }
+
+    /// <summary>
+    /// Moves the deadline of a call in flight (a stream's: from its first message's to its idle or hard deadline);
+    /// <see cref="long.MaxValue"/> removes it. A timer set for earlier fires, finds the time not up and sets itself again.
+    /// </summary>
+    public void MoveDeadline(long deadlineTimestamp, long now)
+    {
+        Interlocked.Exchange(ref _deadlineTimestamp, deadlineTimestamp);
+        if (deadlineTimestamp != long.MaxValue)
+        {
+            long pending = Volatile.Read(ref _timerTarget);
+            if (pending > deadlineTimestamp || pending == long.MaxValue)
+            {
+                SetTimer(_connection.TimeProvider, now, deadlineTimestamp);
+            }
+        }
+    }
 
     public ValueTask<ResponseData> AsValueTask() => new(this, _core.Version);
 
@@ -128,7 +151,8 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
         {
             // After the removal with cancel, Sent is final: a request not queued by now never will be.
             Fail(new RpcException(RpcStatusCode.DeadlineExceeded,
-                Sent ? "The call's deadline passed before a response arrived." : "The call's deadline passed before its request was sent.")
+                Stream?.DeadlineMessage(Sent)
+                    ?? (Sent ? "The call's deadline passed before a response arrived." : "The call's deadline passed before its request was sent."))
             {
                 Endpoint = _connection.Remote,
                 NotProcessed = !Sent,
@@ -171,6 +195,7 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
         Volatile.Write(ref _deadlineTimestamp, long.MaxValue);
         Sent = false;
         Abandoned = false;
+        Stream = null;
         _core.Reset();
     }
 

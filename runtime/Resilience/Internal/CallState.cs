@@ -47,6 +47,12 @@ internal abstract class CallState
     /// <summary>The first attempt's failure, which the retry pipeline returns as its own first outcome.</summary>
     public Exception? ReplayFirst;
 
+    /// <summary>
+    /// Set once a stream's first item crossed (gRPC's commit): from then on the call is never retried, since a retry
+    /// would repeat what the caller has already seen (or take from its source again).
+    /// </summary>
+    public volatile bool Committed;
+
     /// <summary>Starts the state of a new call; a deduplicated method's call gets its id (not a broadcast's: one per server).</summary>
     protected void Begin(MethodResilience? resilience, long deadline, bool servingRetry, CancellationToken cancellationToken, bool concurrent)
     {
@@ -65,6 +71,7 @@ internal abstract class CallState
         Attempts = 0;
         NextDelay = default;
         ReplayFirst = null;
+        Committed = false;
         LastError = null;
         Sticky = null;
         Resilience = null;

@@ -85,7 +85,7 @@ internal class MethodResilience
     /// </summary>
     public bool ShouldRetry(CallState state, Exception error, int attemptNumber, bool commit)
     {
-        if (Retry is null || error is not RpcException rpc || rpc.DoNotRetry || state.CancellationToken.IsCancellationRequested)
+        if (Retry is null || error is not RpcException rpc || rpc.DoNotRetry || state.Committed || state.CancellationToken.IsCancellationRequested)
         {
             return false;
         }

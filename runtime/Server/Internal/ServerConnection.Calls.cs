@@ -52,6 +52,12 @@ internal partial class ServerConnection
         }
 
         RpcMethodDescriptor descriptor = dispatcher.Descriptor.Methods[methodIndex];
+        bool streaming = descriptor.Streaming != RpcStreamingKind.None;
+        if (streaming && RefuseStreamOverLimit(callId))
+        {
+            return true;
+        }
+
         DeduplicationWindow.Entry? dedupe = null;
         if (!request.CallId.IsEmpty && descriptor.Deduplicate)
         {
@@ -90,6 +96,11 @@ internal partial class ServerConnection
 
         if (call is null)
         {
+            if (streaming)
+            {
+                StreamEnded();
+            }
+
             if (dedupe is not null)
             {
                 Server.Deduplication.Abandon(dedupe, RpcStatusCode.Unavailable, "The server is shutting down; the request was not processed.");
@@ -110,6 +121,13 @@ internal partial class ServerConnection
         Server.CallStarted();
         call.Start(this, callId, descriptor, request.TimeoutMilliseconds, arrived, (flags & FrameFlags.RetryAttempt) != 0, headers);
         call.Dedupe = dedupe;
+        if (streaming)
+        {
+            var stream = new ServerStream(descriptor);
+            call.Stream = stream;
+            stream.Inbox?.Bind(Output, callId); // the client may send its items now: the whole window, at once
+        }
+
         System.Diagnostics.Activity? outer =
             ServerTelemetry.StartCall(call, dispatcher.Descriptor.Name, descriptor.Name, headers, Remote, request.Payload.Length);
         try
@@ -332,6 +350,12 @@ internal partial class ServerConnection
 
         call.DisposeRegistered(Server.Logger);
         Server.CallEnded();
+        if (call.Stream is { } stream)
+        {
+            stream.End();
+            StreamEnded();
+        }
+
         bool drainedNow;
         lock (_lock)
         {

@@ -22,6 +22,7 @@ internal sealed partial class ServerConnection : FramedConnection
     private bool _goingAway;
     private uint _lastCallId;
     private int _callCount;               // calls counted against MaxConcurrentCallsPerConnection (not cancelled by the client)
+    private int _streamCount;             // streaming calls open (MaxConcurrentStreamsPerConnection)
     private long _lastActivity;           // server clock: the last request or call completion (for IdleTimeout)
     private long _frameStarted;           // server clock: when the frame still arriving began; 0 when none (FrameTimeout)
     private volatile bool _established;   // the handshake is done
@@ -260,6 +261,10 @@ internal sealed partial class ServerConnection : FramedConnection
                 call.Cancel(generation);
                 return true;
             }
+
+            case FrameType.StreamItems or FrameType.StreamEnd or FrameType.Credit:
+                OnStreamFrame(header, body);
+                return true;
 
             case FrameType.Ping:
             {

@@ -41,7 +41,8 @@ public sealed class RpcServiceAnalyzerTests
         [RpcService] public interface IBad
         {
             {|RPCGEN001:int|} Add(int a, int b);
-            {|RPCGEN001:IAsyncEnumerable<int>|} StreamAsync();
+            {|RPCGEN001:IEnumerable<int>|} ListAsync();
+            IAsyncEnumerable<int> StreamAsync();
             Task<int> GoodAsync();
         }
         """);
@@ -352,7 +353,9 @@ public sealed class RpcServiceAnalyzerTests
     [Theory]
     [InlineData("int Add(int a, int b);", "RPCGEN001", "return Task<int> instead")]
     [InlineData("void Reset();", "RPCGEN001", "return Task instead")]
-    [InlineData("IAsyncEnumerable<int> StreamAsync();", "RPCGEN001", "return the items at once: Task<List<int>>")]
+    [InlineData("IEnumerable<int> ListAsync();", "RPCGEN001", "or IAsyncEnumerable<T> (a stream)")]
+    [InlineData("[Hedging, Idempotent] IAsyncEnumerable<int> WatchAsync();", "RPCGEN023", "would send the stream twice at once")]
+    [InlineData("Task<int> JoinAsync(IAsyncEnumerable<int> a, IAsyncEnumerable<int> b);", "RPCGEN024", "send one stream of a type that holds both")]
     [InlineData("Task SumAsync(params int[] values);", "RPCGEN002", "remove 'params' and let callers pass an array")]
     [InlineData("Task SplitAsync(out int half);", "RPCGEN002", "is an 'out' parameter, which cannot cross the network")]
     [InlineData("[Deduplicate, Hedging] Task PlaceAsync();", "RPCGEN017", "is not [Idempotent] ([Deduplicate] is not enough")]
@@ -386,6 +389,21 @@ public sealed class RpcServiceAnalyzerTests
             [RpcAllowAnonymous] Task OpenAsync(CancellationToken ct = default);
         }
         [RpcService, RpcAuthorize] public interface IGuarded { [RpcAllowAnonymous] Task HealthAsync(CancellationToken ct = default); }
+        """);
+
+    [Fact]
+    public Task RPCGEN023_RPCGEN024_Streams() => Verify("""
+        public sealed record Item(string Name);
+        [RpcService, Hedging, Idempotent, Deduplicate] public interface IFeed
+        {
+            IAsyncEnumerable<Item> WatchAsync(string topic, CancellationToken ct = default);
+            [{|RPCGEN023:Hedging(MaxAttempts = 2)|}] IAsyncEnumerable<Item> HedgedAsync(CancellationToken ct = default);
+            [{|RPCGEN023:Broadcast|}] Task SendAllAsync(IAsyncEnumerable<Item> items, CancellationToken ct = default);
+            [{|RPCGEN023:Deduplicate|}] IAsyncEnumerable<Item> ChatAsync(IAsyncEnumerable<Item> items, CancellationToken ct = default);
+            [Retry(MaxAttempts = 3)] IAsyncEnumerable<Item> RetriedAsync(CancellationToken ct = default);
+            Task<int> JoinAsync(IAsyncEnumerable<Item> left, IAsyncEnumerable<Item> {|RPCGEN024:right|}, CancellationToken ct = default);
+            [{|RPCGEN011:Streaming(WindowItems = 0)|}] IAsyncEnumerable<Item> TinyAsync(CancellationToken ct = default);
+        }
         """);
 
     [Fact]

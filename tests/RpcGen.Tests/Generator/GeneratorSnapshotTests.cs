@@ -310,6 +310,32 @@ public sealed class GeneratorSnapshotTests
         """, expectedFiles: 3);
 
     [Fact]
+    public void Streams_AllFourShapes() => VerifyGenerated("""
+        using System;
+        using System.Collections.Generic;
+        using System.Threading;
+        using System.Threading.Tasks;
+        using RpcGen;
+
+        namespace Streams;
+
+        public sealed record Tick(string Symbol, decimal Price);
+        public sealed record Trade(string Symbol, int Quantity);
+        public sealed record Summary(int Trades);
+
+        [RpcService("prices"), Timeout(500)]
+        public interface IPrices
+        {
+            IAsyncEnumerable<Tick> WatchAsync(string symbol, CancellationToken ct = default);
+            Task<Summary> UploadAsync(IAsyncEnumerable<Trade> trades, CancellationToken ct = default);
+            ValueTask StoreAsync(string account, IAsyncEnumerable<Trade> trades, [HashKey] string region);
+            [Streaming(WindowItems = 16, WindowBytes = 65536, IdleTimeoutMs = 30000, TimeoutCoversWholeStream = true)]
+            IAsyncEnumerable<Tick> ChatAsync(IAsyncEnumerable<Trade> @event, CancellationToken ct = default);
+            Task<int> TwoStreamsAsync(IAsyncEnumerable<int> a, IAsyncEnumerable<int> b);
+        }
+        """, expectedFiles: 3);
+
+    [Fact]
     public void EmptyService() => VerifyGenerated("""
         using RpcGen;
         using RpcGen.Balancing;

@@ -31,7 +31,7 @@ namespace Unsupported
             });
 
         // Members that cannot be called remotely (the proxy throws NotSupportedException for them):
-        // - int global::Unsupported.IMixed.Sync(int @x): its return type must be Task, Task<T>, ValueTask or ValueTask<T> (streaming is not supported yet).
+        // - int global::Unsupported.IMixed.Sync(int @x): its return type must be Task, Task<T>, ValueTask, ValueTask<T> or IAsyncEnumerable<T>.
         // - global::System.Threading.Tasks.Task global::Unsupported.IMixed.RefAsync(ref int @x): parameter 'x' is passed by reference (ref, out or in).
         // - global::System.Threading.Tasks.Task global::Unsupported.IMixed.OutAsync(out int @x): parameter 'x' is passed by reference (ref, out or in).
         // - global::System.Threading.Tasks.Task global::Unsupported.IMixed.InAsync(in int @x): parameter 'x' is passed by reference (ref, out or in).

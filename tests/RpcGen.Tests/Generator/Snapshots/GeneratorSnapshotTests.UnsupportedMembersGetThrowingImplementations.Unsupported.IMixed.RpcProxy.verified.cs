@@ -27,7 +27,7 @@ namespace Unsupported
             return this._invoker.InvokeAsync(this._goodAsync, new GoodAsyncArguments(this, @x), default).AsTask();
         }
 
-        int global::Unsupported.IMixed.Sync(int @x) => throw new global::System.NotSupportedException("'IMixed.Sync(int)' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because its return type must be Task, Task<T>, ValueTask or ValueTask<T> (streaming is not supported yet).");
+        int global::Unsupported.IMixed.Sync(int @x) => throw new global::System.NotSupportedException("'IMixed.Sync(int)' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because its return type must be Task, Task<T>, ValueTask, ValueTask<T> or IAsyncEnumerable<T>.");
 
         global::System.Threading.Tasks.Task global::Unsupported.IMixed.RefAsync(ref int @x) => throw new global::System.NotSupportedException("'IMixed.RefAsync(int)' cannot be called through an RpcGen proxy of 'Unsupported.IMixed' because parameter 'x' is passed by reference (ref, out or in).");
 

@@ -1,0 +1,196 @@
+using System;
+using System.Collections.Generic;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using System.Threading;
+using System.Threading.Tasks;
+using RpcGen.Client.Internal;
+using RpcGen.Protocol;
+using RpcGen.Serialization;
+
+namespace RpcGen.Client;
+
+// Streaming calls (docs/streaming.md). A stream is one call through the same layers as a unary one (deadline,
+// interceptors, policies, attempts, telemetry): its "response" is its end. Server and duplex streams are cold
+// IAsyncEnumerables: each enumeration is a call of its own, started by the first MoveNextAsync.
+public sealed partial class RpcCallInvoker
+{
+    /// <summary>Calls a method that returns a stream (<c>IAsyncEnumerable&lt;TItem&gt;</c>).</summary>
+    public IAsyncEnumerable<TItem> ServerStream<TArguments, TItem>(RpcClientMethod<TItem> method, TArguments arguments,
+        CancellationToken cancellationToken)
+        where TArguments : struct, IRpcArguments =>
+        new StreamCall<TArguments, TItem, TItem>(this, method, arguments, null, null, cancellationToken);
+
+    /// <summary>
+    /// Calls a method that takes the caller's stream of <typeparamref name="TInput"/> and returns a stream of <typeparamref name="TItem"/>.
+    /// </summary>
+    public IAsyncEnumerable<TItem> DuplexStream<TArguments, TInput, TItem>(
+        RpcClientMethod<TItem> method, TArguments arguments, IAsyncEnumerable<TInput> input, JsonTypeInfo<TInput> inputType,
+            CancellationToken cancellationToken)
+        where TArguments : struct, IRpcArguments
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        return new StreamCall<TArguments, TInput, TItem>(this, method, arguments, input, inputType, cancellationToken);
+    }
+
+    /// <summary>Calls a method that takes the caller's stream and returns one result.</summary>
+    public async ValueTask<TResult> ClientStreamAsync<TArguments, TInput, TResult>(
+        RpcClientMethod<TResult> method, TArguments arguments, IAsyncEnumerable<TInput> input, JsonTypeInfo<TInput> inputType,
+            CancellationToken cancellationToken)
+        where TArguments : struct, IRpcArguments
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var stream = new ClientStream<TInput>(method, _client.TimeProvider, inbound: false, input, inputType);
+        System.Diagnostics.Activity? span = ClientTelemetry.StartCall(method);
+        AttemptResult result = await SendTracedAsync(method, arguments, span, cancellationToken, stream).ConfigureAwait(false);
+        using (result)
+        {
+            RpcCallScope.Current?.Complete(result.Response.Metadata, result.Error);
+            result.ThrowIfFailed();
+            return method.ReadResult(result.Response.Span, result.Endpoint);
+        }
+    }
+
+    /// <summary>Calls a method that takes the caller's stream and returns no result.</summary>
+    public async ValueTask ClientStreamAsync<TArguments, TInput>(
+        RpcClientMethod method, TArguments arguments, IAsyncEnumerable<TInput> input, JsonTypeInfo<TInput> inputType,
+            CancellationToken cancellationToken)
+        where TArguments : struct, IRpcArguments
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var stream = new ClientStream<TInput>(method, _client.TimeProvider, inbound: false, input, inputType);
+        System.Diagnostics.Activity? span = ClientTelemetry.StartCall(method);
+        AttemptResult result = await SendTracedAsync(method, arguments, span, cancellationToken, stream).ConfigureAwait(false);
+        RpcCallScope.Current?.Complete(result.Response.Metadata, result.Error);
+        result.Dispose();
+        result.ThrowIfFailed();
+    }
+
+    /// <summary>A server or duplex stream not started yet: each enumeration is a call.</summary>
+    private sealed class StreamCall<TArguments, TInput, TItem> : IAsyncEnumerable<TItem>
+        where TArguments : struct, IRpcArguments
+    {
+        private readonly RpcCallInvoker _invoker;
+        private readonly RpcClientMethod<TItem> _method;
+        private readonly TArguments _arguments;
+        private readonly IAsyncEnumerable<TInput>? _input;
+        private readonly JsonTypeInfo<TInput>? _inputType;
+        private readonly CancellationToken _cancellationToken;
+
+        public StreamCall(
+            RpcCallInvoker invoker, RpcClientMethod<TItem> method, TArguments arguments, IAsyncEnumerable<TInput>? input,
+                JsonTypeInfo<TInput>? inputType, CancellationToken cancellationToken)
+        {
+            _invoker = invoker;
+            _method = method;
+            _arguments = arguments;
+            _input = input;
+            _inputType = inputType;
+            _cancellationToken = cancellationToken;
+        }
+
+        public IAsyncEnumerator<TItem> GetAsyncEnumerator(CancellationToken cancellationToken = default) => new Enumerator(this, cancellationToken);
+
+        /// <summary>
+        /// One call of the stream. The call runs in the background from the first <see cref="MoveNextAsync"/>; its items
+        /// wait in the stream's inbox (within the window this side granted) until read. Disposing before the end
+        /// cancels the call: the server's handler sees its token fire.
+        /// </summary>
+        private sealed class Enumerator : IAsyncEnumerator<TItem>
+        {
+            private readonly StreamCall<TArguments, TInput, TItem> _call;
+            private readonly CancellationTokenSource _cancellation;
+            private readonly ClientStream<TInput> _stream;
+            private readonly CancellationToken _callerToken;
+            private Task? _run;
+            private HeadersAndTrailers? _metadata;
+            private Exception? _error;
+            private long _read;
+
+            public Enumerator(StreamCall<TArguments, TInput, TItem> call, CancellationToken enumeratorToken)
+            {
+                _call = call;
+                _cancellation = call._cancellationToken.CanBeCanceled && enumeratorToken.CanBeCanceled
+                    ? CancellationTokenSource.CreateLinkedTokenSource(call._cancellationToken, enumeratorToken)
+                    : CancellationTokenSource.CreateLinkedTokenSource(
+                        call._cancellationToken.CanBeCanceled ? call._cancellationToken : enumeratorToken);
+                _callerToken = _cancellation.Token;
+                _stream = new ClientStream<TInput>(call._method, call._invoker._client.TimeProvider, inbound: true, call._input, call._inputType);
+            }
+
+            public TItem Current { get; private set; } = default!;
+
+            public async ValueTask<bool> MoveNextAsync()
+            {
+                _run ??= RunAsync();
+                _callerToken.ThrowIfCancellationRequested();
+                (bool read, Transport.StreamInbox.Item item) = await _stream.Inbox!.ReadAsync(_callerToken).ConfigureAwait(false);
+                if (!read)
+                {
+                    await _run.ConfigureAwait(false); // done already: the inbox ends when the call does
+                    RpcCallScope.Current?.Complete(_metadata, _error);
+                    return false;
+                }
+
+                _read++;
+                try
+                {
+                    Current = RpcJson.Read(item.Array.AsSpan(0, item.Length), _call._method.ResultType);
+                }
+                catch (Exception ex) when (ex is JsonException or NotSupportedException)
+                {
+                    _cancellation.Cancel();
+                    throw new RpcException(RpcStatusCode.Internal,
+                        $"Item {_read} of the stream of '{_call._method.Descriptor.FullName}' could not be read as {typeof(TItem).Name}: " + ex.Message,
+                        ex);
+                }
+                finally
+                {
+                    _stream.Inbox.Release(item);
+                }
+
+                return true;
+            }
+
+            /// <summary>The call, to its end; never throws: its outcome ends the inbox (the reader sees it after the last item).</summary>
+            private async Task RunAsync()
+            {
+                RpcCallInvoker invoker = _call._invoker;
+                AttemptResult result;
+                try
+                {
+                    System.Diagnostics.Activity? span = ClientTelemetry.StartCall(_call._method);
+                    result = await invoker.SendTracedAsync(_call._method, _call._arguments, span, _callerToken, _stream).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    result = AttemptResult.Failed(ex);
+                }
+
+                _metadata = result.Response.Metadata;
+                Exception? error = result.Error is StreamSourceException { InnerException: { } inner } ? inner : result.Error;
+                if (error is RpcException rpc && _metadata is null)
+                {
+                    _metadata = rpc.ResponseHeaders is null && rpc.Trailers is null ? null : new HeadersAndTrailers(rpc.ResponseHeaders,
+                        rpc.Trailers);
+                }
+
+                _error = error;
+                result.Dispose();
+                _stream.Inbox!.Complete(error);
+            }
+
+            public async ValueTask DisposeAsync()
+            {
+                if (_run is not null && !_run.IsCompleted)
+                {
+                    _cancellation.Cancel(); // the caller stopped early: the server's handler is told
+                    await _run.ConfigureAwait(false);
+                }
+
+                _stream.Inbox!.Discard();
+                _cancellation.Dispose();
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+using System;
+using System.Collections.Generic;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using System.Threading;
+using System.Threading.Tasks;
+using RpcGen.Server.Internal;
+using RpcGen.Transport;
+
+namespace RpcGen.Server;
+
+// Streaming calls: the client's items as the handler's IAsyncEnumerable<T> argument, and the handler's
+// IAsyncEnumerable<T> sent as items under the client's credit, then ended with an empty response (and trailers).
+public sealed partial class RpcServerCall
+{
+    /// <summary>The call's streams, for a streaming method; null otherwise.</summary>
+    internal ServerStream? Stream { get; set; }
+
+    /// <summary>
+    /// The items the client streams, for the handler's <c>IAsyncEnumerable&lt;T&gt;</c> parameter. Enumerated once; ends when
+    /// the client ends its stream; throws <see cref="OperationCanceledException"/> when the call is cancelled or its
+    /// deadline passes, and an <see cref="RpcException"/> (<see cref="RpcStatusCode.InvalidArgument"/>) for an item that
+    /// cannot be read.
+    /// </summary>
+    public IAsyncEnumerable<T> ReadStream<T>(JsonTypeInfo<T> itemType)
+    {
+        StreamInbox inbox = Stream?.Inbox ?? throw new InvalidOperationException($"'{Method.FullName}' takes no stream from its caller.");
+        return ReadItems(inbox, itemType, Method.FullName, TokenFor(Generation));
+    }
+
+    private static async IAsyncEnumerable<T> ReadItems<T>(
+        StreamInbox inbox, JsonTypeInfo<T> itemType, string method, CancellationToken callToken,
+            [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        using CancellationTokenSource? linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(callToken,
+            cancellationToken) : null;
+        CancellationToken token = linked?.Token ?? callToken;
+        long index = 0;
+        try
+        {
+            while (true)
+            {
+                (bool read, StreamInbox.Item item) = await inbox.ReadAsync(token).ConfigureAwait(false);
+                if (!read)
+                {
+                    yield break;
+                }
+
+                index++;
+                T value;
+                try
+                {
+                    value = Serialization.RpcJson.Read(item.Array.AsSpan(0, item.Length), itemType);
+                }
+                catch (Exception ex) when (ex is JsonException or NotSupportedException)
+                {
+                    throw new RpcException(RpcStatusCode.InvalidArgument,
+                        $"Item {index} of the stream sent to '{method}' could not be read as {typeof(T).Name}: {ex.Message}", ex);
+                }
+                finally
+                {
+                    inbox.Release(item);
+                }
+
+                yield return value;
+            }
+        }
+        finally
+        {
+            inbox.Discard(); // a handler that stops reading early: what is buffered goes back now
+        }
+    }
+
+    /// <summary>
+    /// Completes a streaming call: sends the items of <paramref name="items"/> as the client's credit allows (waiting
+    /// while it has none), then an empty response with the trailers; what the enumeration throws ends the call as a
+    /// handler's exception does.
+    /// </summary>
+    public ValueTask CompleteStreamAsync<T>(IAsyncEnumerable<T> items, JsonTypeInfo<T> itemType) => new(SendStreamAsync(items, itemType));
+
+    private async Task SendStreamAsync<T>(IAsyncEnumerable<T> items, JsonTypeInfo<T> itemType)
+    {
+        StreamCredit credit = Stream?.Credit ?? throw new InvalidOperationException($"'{Method.FullName}' does not stream to its caller.");
+        RpcServerLimits limits = _connection.Server.Options.Limits;
+        var target = new StreamTarget(_connection.Output, Id, credit, limits.MaxFrameSize, limits.MaxResponseBufferSize ?? 0);
+        using (var sender = new StreamSender(target))
+        {
+            try
+            {
+                await sender.SendAsync(items, itemType, Method.FullName, null, CancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                Fail(ex);
+                return;
+            }
+        }
+
+        SucceedEmpty();
+    }
+}

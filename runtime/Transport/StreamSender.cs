@@ -1,0 +1,191 @@
+using System;
+using System.Collections.Generic;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using System.Threading;
+using System.Threading.Tasks;
+using RpcGen.Protocol;
+
+namespace RpcGen.Transport;
+
+/// <summary>Where a stream's items go: the connection's output, the call, the credit the receiver granted, and the size bounds.</summary>
+/// <param name="Output">The connection's output.</param>
+/// <param name="CallId">The call the stream belongs to.</param>
+/// <param name="Credit">What the receiver granted.</param>
+/// <param name="MaxFrameSize">The largest frame body the receiver takes: the bound of one item, and of a batch.</param>
+/// <param name="MaxQueuedOutput">Queued output above which the sender waits for the socket to drain (0: no bound).</param>
+internal sealed record StreamTarget(FrameOutput Output, uint CallId, StreamCredit Credit, int MaxFrameSize, long MaxQueuedOutput);
+
+/// <summary>
+/// Sends the items of an <see cref="IAsyncEnumerable{T}"/> as items frames: each item serialized once, taken against the
+/// receiver's credit (waiting when there is none, so a receiver that stops reading holds the sender to the one item in
+/// hand), and batched: items the source yields without waiting share one frame, up to <see cref="BatchBytes"/>, as
+/// Orleans batches messages; an item the source has to wait for flushes what came before it. Not thread-safe: one
+/// sender per stream.
+/// </summary>
+internal sealed class StreamSender : IDisposable
+{
+    /// <summary>Items are batched into frames of up to this many bytes (or the receiver's maximum frame size, if smaller).</summary>
+    public const int BatchBytes = 16 * 1024;
+
+    private readonly StreamTarget _target;
+    private readonly PooledBuffer _item = new(1024);
+    private readonly PooledBuffer _batch = new(4096);
+    private readonly Utf8JsonWriter _writer;
+    private int _batched;
+
+    public StreamSender(StreamTarget target)
+    {
+        _target = target;
+        _writer = new Utf8JsonWriter(_item);
+    }
+
+    /// <summary>Items sent so far (in frames queued on the connection).</summary>
+    public long Sent { get; private set; }
+
+    /// <summary>
+    /// Sends every item of <paramref name="source"/>; returns when the last one is queued. <paramref name="onItem"/> runs
+    /// for each item taken from the source, before it is sent (a client commits its stream on the first). Throws what
+    /// the source throws, <see cref="OperationCanceledException"/>, or an <see cref="RpcException"/> for an item that
+    /// cannot be serialized or is over the receiver's maximum frame size.
+    /// </summary>
+    public async Task SendAsync<T>(IAsyncEnumerable<T> source, JsonTypeInfo<T> type, string method, Action? onItem,
+        CancellationToken cancellationToken)
+    {
+        IAsyncEnumerator<T> items = source.GetAsyncEnumerator(cancellationToken);
+        try
+        {
+            while (true)
+            {
+                ValueTask<bool> next = items.MoveNextAsync();
+                if (!next.IsCompleted && _batched > 0)
+                {
+                    await FlushAsync().ConfigureAwait(false); // the source waits: what it gave so far leaves now
+                }
+
+                bool more;
+                try
+                {
+                    more = await next.ConfigureAwait(false);
+                }
+                catch when (_batched > 0)
+                {
+                    // The source failed after items it gave (perhaps at once): they reach the receiver before the error.
+                    await FlushAsync().ConfigureAwait(false);
+                    throw;
+                }
+
+                if (!more)
+                {
+                    break;
+                }
+
+                onItem?.Invoke();
+                int length = Serialize(items.Current, type, method);
+                int prefix = StreamFrames.ItemPrefixLength(positions: false);
+                if (_batched > 0 && _batch.WrittenCount + prefix + length > Math.Min(BatchBytes, _target.MaxFrameSize))
+                {
+                    await FlushAsync().ConfigureAwait(false);
+                }
+
+                while (!_target.Credit.TryTake(length))
+                {
+                    if (_batched > 0)
+                    {
+                        await FlushAsync().ConfigureAwait(false);
+                    }
+
+                    await _target.Credit.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    if (_target.Credit.IsClosed)
+                    {
+                        return; // the call ended meanwhile: nobody reads any more
+                    }
+                }
+
+                Append(length, prefix);
+            }
+
+            if (_batched > 0)
+            {
+                await FlushAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            await items.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Serializes one item into the item buffer; returns its length.</summary>
+    private int Serialize<T>(T value, JsonTypeInfo<T> type, string method)
+    {
+        _item.Clear();
+        _writer.Reset(_item);
+        try
+        {
+            JsonSerializer.Serialize(_writer, value, type);
+            _writer.Flush();
+        }
+        catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException)
+        {
+            throw new RpcException(RpcStatusCode.Internal,
+                $"Item {Sent + _batched + 1} of the stream of '{method}' could not be serialized: {ex.Message}", ex);
+        }
+
+        int length = _item.WrittenCount;
+        int max = _target.MaxFrameSize - StreamFrames.ItemPrefixLength(positions: false);
+        if (length > max)
+        {
+            throw new RpcException(RpcStatusCode.ResourceExhausted,
+                $"Item {Sent + _batched + 1} of the stream of '{method}' is {length} bytes, " +
+                $"over the receiver's maximum frame size of {_target.MaxFrameSize} bytes.");
+        }
+
+        return length;
+    }
+
+    /// <summary>Adds the serialized item to the batch (opening a frame when the batch is empty).</summary>
+    private void Append(int length, int prefix)
+    {
+        if (_batched == 0)
+        {
+            _batch.Clear();
+            _batch.GetSpan(ProtocolConstants.HeaderLength);
+            _batch.Advance(ProtocolConstants.HeaderLength);
+        }
+
+        Span<byte> destination = _batch.GetSpan(prefix + length);
+        StreamFrames.WriteItemPrefix(destination, positions: false, 0, length);
+        _item.WrittenSpan.CopyTo(destination.Slice(prefix));
+        _batch.Advance(prefix + length);
+        _batched++;
+    }
+
+    /// <summary>Queues the batch as one frame, after waiting for the output to drain when it is over its bound.</summary>
+    private async ValueTask FlushAsync()
+    {
+        FrameOutput output = _target.Output;
+        if (_target.MaxQueuedOutput > 0 && output.QueuedBytes > _target.MaxQueuedOutput)
+        {
+            await output.WaitForDrainAsync(_target.MaxQueuedOutput / 2).ConfigureAwait(false);
+        }
+
+        Span<byte> frame = _batch.WrittenSpanWritable;
+        FrameHeader.Write(frame, frame.Length - ProtocolConstants.HeaderLength, FrameType.StreamItems, FrameFlags.None, _target.CallId);
+        bool queued = output.TryEnqueue(frame);
+        Sent += _batched;
+        _batched = 0;
+        _batch.Clear();
+        if (!queued)
+        {
+            throw new RpcException(RpcStatusCode.Unavailable, "The connection closed while the stream was being sent.") { ConnectionLost = true };
+        }
+    }
+
+    public void Dispose()
+    {
+        _writer.Dispose();
+        _item.Dispose();
+        _batch.Dispose();
+    }
+}

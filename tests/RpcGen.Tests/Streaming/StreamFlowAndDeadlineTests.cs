@@ -1,0 +1,233 @@
+using RpcGen.Tests.Support;
+using Xunit;
+
+namespace RpcGen.Tests.Streaming;
+
+/// <summary>Flow control (a reader that stops, a handler that does not read), stream deadlines, cancellation and limits.</summary>
+public sealed class StreamFlowAndDeadlineTests
+{
+    private static async Task<(RpcServer Server, RpcClient Client)> StartAsync<TService>(TService service, Action<RpcServerOptions>? server = null)
+        where TService : class
+    {
+        var serverOptions = new RpcServerOptions();
+        server?.Invoke(serverOptions);
+        var rpcServer = new RpcServer(serverOptions);
+        if (service is Prices prices)
+        {
+            rpcServer.Map<IPrices>(prices);
+        }
+        else
+        {
+            rpcServer.Map<IStreamLimits>((StreamLimits)(object)service);
+        }
+
+        await rpcServer.StartAsync();
+        var clientOptions = new RpcClientOptions();
+        clientOptions.Endpoints.Add(rpcServer.Endpoints[0]);
+        return (rpcServer, new RpcClient(clientOptions));
+    }
+
+    [Fact]
+    public async Task ReaderThatStops_HoldsTheHandlerToTheWindow_WhileOtherStreamsOnTheConnectionFlow()
+    {
+        var service = new Prices();
+        (RpcServer server, RpcClient client) = await StartAsync(service);
+        await using (server)
+        await using (client)
+        {
+            IPrices prices = client.CreateProxy<IPrices>();
+            await using IAsyncEnumerator<Tick> endless = prices.WatchAsync("A", -1).GetAsyncEnumerator();
+            Assert.True(await endless.MoveNextAsync()); // then stop reading
+
+            // The window is 64 items: the server sends that many, the handler holds one more in hand, and waits.
+            await Wait.UntilAsync(() => service.Produced >= 65, "the handler to fill the reader's window");
+            await Task.Delay(300);
+            Assert.Equal(65, service.Produced);
+
+            // The connection is not blocked: another stream on it runs to its end.
+            int others = 0;
+            await foreach (Tick tick in prices.WatchAsync("B", 500))
+            {
+                others++;
+            }
+
+            Assert.Equal(500, others);
+            Assert.Equal(565, service.Produced);
+
+            // Reading again lets the handler go on: half a window read gives the credit back.
+            for (int i = 0; i < 40; i++)
+            {
+                Assert.True(await endless.MoveNextAsync());
+            }
+
+            Assert.Equal(41, endless.Current.Sequence);
+            await Wait.UntilAsync(() => service.Produced >= 565 + 32, "the handler to resume after credit");
+            await Task.Delay(300);
+            Assert.Equal(565 + 32, service.Produced); // 32 read, 32 more granted: the handler is held again
+        }
+    }
+
+    [Fact]
+    public async Task HandlerThatDoesNotRead_HoldsTheCallersSourceToTheServersWindow()
+    {
+        var service = new StreamLimits();
+        (RpcServer server, RpcClient client) = await StartAsync(service);
+        await using (server)
+        await using (client)
+        {
+            IStreamLimits limits = client.CreateProxy<IStreamLimits>();
+            int taken = 0;
+            async IAsyncEnumerable<int> Source()
+            {
+                for (int i = 0; i < 1000; i++)
+                {
+                    Interlocked.Increment(ref taken);
+                    yield return i;
+                    await Task.Yield();
+                }
+            }
+
+            Task<int> upload = limits.GatedAsync(Source());
+            await Wait.UntilAsync(() => Volatile.Read(ref taken) >= 9, "the caller to send the server's window");
+            await Task.Delay(300);
+            Assert.Equal(9, Volatile.Read(ref taken)); // [Streaming(WindowItems = 8)]: 8 sent, one in hand
+            Assert.False(upload.IsCompleted);
+
+            service.Gate.SetResult();
+            Assert.Equal(1000, await upload.WaitAsync(Wait.NoHang));
+        }
+    }
+
+    [Fact]
+    public async Task Timeout_BoundsTheFirstItem_NotTheWholeStream()
+    {
+        var service = new StreamLimits();
+        (RpcServer server, RpcClient client) = await StartAsync(service);
+        await using (server)
+        await using (client)
+        {
+            IStreamLimits limits = client.CreateProxy<IStreamLimits>();
+
+            // [Timeout(300)]: 12 items 100 ms apart take 1.2 s, four times the timeout, and all arrive.
+            var items = new List<int>();
+            await foreach (int i in limits.SlowAsync(12, 10, 100))
+            {
+                items.Add(i);
+            }
+
+            Assert.Equal(Enumerable.Range(1, 12), items);
+
+            // A first item later than the timeout ends the stream with DeadlineExceeded, and the handler is told.
+            RpcException late = await Assert.ThrowsAsync<RpcException>(async () =>
+            {
+                await foreach (int i in limits.SlowAsync(3, 5_000, 10))
+                {
+                }
+            });
+            Assert.Equal(RpcStatusCode.DeadlineExceeded, late.StatusCode);
+            Assert.Contains("passed its timeout of 300 ms: no item arrived", late.Message, StringComparison.Ordinal);
+            await service.HandlerCancelled.Task.WaitAsync(Wait.NoHang);
+        }
+    }
+
+    [Fact]
+    public async Task IdleTimeout_BoundsTheGapBetweenItems()
+    {
+        var service = new StreamLimits();
+        (RpcServer server, RpcClient client) = await StartAsync(service);
+        await using (server)
+        await using (client)
+        {
+            IStreamLimits limits = client.CreateProxy<IStreamLimits>();
+            var items = new List<int>();
+            RpcException idle = await Assert.ThrowsAsync<RpcException>(async () =>
+            {
+                await foreach (int i in limits.IdleAsync(5, 10, 2_000))
+                {
+                    items.Add(i);
+                }
+            });
+
+            Assert.Equal(new[] { 1 }, items);
+            Assert.Equal(RpcStatusCode.DeadlineExceeded, idle.StatusCode);
+            Assert.Contains("for 300 ms, its idle timeout", idle.Message, StringComparison.Ordinal);
+            await service.HandlerCancelled.Task.WaitAsync(Wait.NoHang);
+
+            // Gaps under the idle timeout go on for as long as the stream lasts.
+            int count = 0;
+            await foreach (int i in limits.IdleAsync(10, 10, 100))
+            {
+                count++;
+            }
+
+            Assert.Equal(10, count);
+        }
+    }
+
+    [Fact]
+    public async Task TimeoutCoversWholeStream_EndsALongStreamAtItsDeadline()
+    {
+        var service = new StreamLimits();
+        (RpcServer server, RpcClient client) = await StartAsync(service);
+        await using (server)
+        await using (client)
+        {
+            IStreamLimits limits = client.CreateProxy<IStreamLimits>();
+            int count = 0;
+            RpcException error = await Assert.ThrowsAsync<RpcException>(async () =>
+            {
+                await foreach (int i in limits.BoundedAsync(100, 10, 100))
+                {
+                    count++;
+                }
+            });
+
+            Assert.Equal(RpcStatusCode.DeadlineExceeded, error.StatusCode);
+            Assert.InRange(count, 1, 99);
+        }
+    }
+
+    [Fact]
+    public async Task CallersSourceThrowing_FailsTheCallWithWhatItThrew_AndStopsTheHandler()
+    {
+        var service = new Prices();
+        (RpcServer server, RpcClient client) = await StartAsync(service);
+        await using (server)
+        await using (client)
+        {
+            IPrices prices = client.CreateProxy<IPrices>();
+            async IAsyncEnumerable<Trade> Broken()
+            {
+                yield return new Trade("A", 1);
+                await Task.Yield();
+                throw new InvalidOperationException("the source broke");
+            }
+
+            var thrown = await Assert.ThrowsAsync<InvalidOperationException>(() => prices.UploadAsync(Broken()));
+            Assert.Equal("the source broke", thrown.Message);
+            await Wait.UntilAsync(() => server.InFlight == 0, "the handler to stop");
+        }
+    }
+
+    [Fact]
+    public async Task StreamsOverTheConnectionsLimit_AreRefusedNotProcessed()
+    {
+        var service = new Prices();
+        (RpcServer server, RpcClient client) = await StartAsync(service, o => o.Limits.MaxConcurrentStreamsPerConnection = 2);
+        await using (server)
+        await using (client)
+        {
+            IPrices prices = client.CreateProxy<IPrices>();
+            await using IAsyncEnumerator<int> first = prices.HangAsync().GetAsyncEnumerator();
+            await using IAsyncEnumerator<int> second = prices.HangAsync().GetAsyncEnumerator();
+            Assert.True(await first.MoveNextAsync());
+            Assert.True(await second.MoveNextAsync());
+
+            await using IAsyncEnumerator<int> third = prices.HangAsync().GetAsyncEnumerator();
+            RpcException refused = await Assert.ThrowsAsync<RpcException>(async () => await third.MoveNextAsync());
+            Assert.Equal(RpcStatusCode.ResourceExhausted, refused.StatusCode);
+            Assert.True(refused.NotProcessed);
+            Assert.Contains("MaxConcurrentStreamsPerConnection", refused.Message, StringComparison.Ordinal);
+        }
+    }
+}

@@ -1,0 +1,174 @@
+using RpcGen.Tests.Support;
+using Xunit;
+
+namespace RpcGen.Tests.Streaming;
+
+/// <summary>The four shapes of streaming over TCP and in process, with real servers.</summary>
+public sealed class StreamingEndToEndTests
+{
+    public static TheoryData<bool> Transports => new() { false, true };
+
+    private static async Task<(RpcServer Server, RpcClient Client, Prices Prices)> StartAsync(bool inProcess,
+        Action<RpcServerOptions>? server = null, Action<RpcClientOptions>? client = null)
+    {
+        var serverOptions = new RpcServerOptions();
+        server?.Invoke(serverOptions);
+        var rpcServer = new RpcServer(serverOptions);
+        var prices = new Prices();
+        rpcServer.Map<IPrices>(prices);
+        await rpcServer.StartAsync();
+        var clientOptions = new RpcClientOptions();
+        clientOptions.Endpoints.Add(inProcess ? rpcServer.InProcessEndpoint : rpcServer.Endpoints[0]);
+        client?.Invoke(clientOptions);
+        return (rpcServer, new RpcClient(clientOptions), prices);
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task ServerStream_DeliversEveryItemInOrder_ThenEnds(bool inProcess)
+    {
+        (RpcServer server, RpcClient client, _) = await StartAsync(inProcess);
+        await using (server)
+        await using (client)
+        {
+            IPrices prices = client.CreateProxy<IPrices>();
+            var received = new List<Tick>();
+            await foreach (Tick tick in prices.WatchAsync("MSFT", 1000).WithCancellation(CancellationToken.None))
+            {
+                received.Add(tick);
+            }
+
+            Assert.Equal(1000, received.Count);
+            Assert.Equal(Enumerable.Range(1, 1000).Select(i => (long)i), received.Select(t => t.Sequence));
+            Assert.All(received, t => Assert.Equal("MSFT", t.Symbol));
+            Assert.Equal(101m, received[0].Price);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task ClientStream_SendsEveryItem_AndReturnsTheResult(bool inProcess)
+    {
+        (RpcServer server, RpcClient client, Prices service) = await StartAsync(inProcess);
+        await using (server)
+        await using (client)
+        {
+            IPrices prices = client.CreateProxy<IPrices>();
+            TradeSummary summary = await prices.UploadAsync(Trades(5000));
+            Assert.Equal(new TradeSummary(5000, 5000 * 5001 / 2), summary);
+
+            await prices.CountAsync("tag-1", Numbers(100));
+            Assert.Equal(5050, service.Counted);
+            Assert.Equal("tag-1", await service.LastTag.Task.WaitAsync(Wait.NoHang));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task Duplex_EchoesEachItem(bool inProcess)
+    {
+        (RpcServer server, RpcClient client, _) = await StartAsync(inProcess);
+        await using (server)
+        await using (client)
+        {
+            IPrices prices = client.CreateProxy<IPrices>();
+            var echoed = new List<Tick>();
+            await foreach (Tick tick in prices.EchoAsync(Trades(500)))
+            {
+                echoed.Add(tick);
+            }
+
+            Assert.Equal(500, echoed.Count);
+            Assert.Equal(Enumerable.Range(1, 500).Select(i => (decimal)i), echoed.Select(t => t.Price));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task HandlerThrowing_EndsTheEnumeration_WithStatusMessageAndTrailers_AfterTheItemsBeforeIt(bool inProcess)
+    {
+        (RpcServer server, RpcClient client, _) = await StartAsync(inProcess);
+        await using (server)
+        await using (client)
+        {
+            IPrices prices = client.CreateProxy<IPrices>();
+            var received = new List<int>();
+            RpcException error = await Assert.ThrowsAsync<RpcException>(async () =>
+            {
+                await foreach (int i in prices.FailingAsync(3))
+                {
+                    received.Add(i);
+                }
+            });
+
+            Assert.Equal(new[] { 1, 2, 3 }, received);
+            Assert.Equal(RpcStatusCode.NotFound, error.StatusCode);
+            Assert.Equal("failed after 3", error.Message);
+            Assert.Equal("gone", error.Trailers?.GetValue("reason"));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task CallerDisposingItsEnumerator_StopsTheHandler(bool inProcess)
+    {
+        (RpcServer server, RpcClient client, Prices service) = await StartAsync(inProcess);
+        await using (server)
+        await using (client)
+        {
+            IPrices prices = client.CreateProxy<IPrices>();
+            await foreach (int first in prices.HangAsync())
+            {
+                Assert.Equal(1, first);
+                break; // disposes the enumerator
+            }
+
+            await service.Cancelled.Task.WaitAsync(Wait.NoHang);
+            await Wait.UntilAsync(() => server.InFlight == 0, "the stream's call to end on the server");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task CallerCancellingItsToken_StopsTheHandler_AndThrowsOperationCanceled(bool inProcess)
+    {
+        (RpcServer server, RpcClient client, Prices service) = await StartAsync(inProcess);
+        await using (server)
+        await using (client)
+        {
+            IPrices prices = client.CreateProxy<IPrices>();
+            using var cts = new CancellationTokenSource();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+            {
+                await foreach (int item in prices.HangAsync(cts.Token))
+                {
+                    cts.Cancel();
+                }
+            });
+
+            await service.Cancelled.Task.WaitAsync(Wait.NoHang);
+        }
+    }
+
+    internal static async IAsyncEnumerable<Trade> Trades(int count)
+    {
+        for (int i = 1; i <= count; i++)
+        {
+            if (i % 100 == 0)
+            {
+                await Task.Yield();
+            }
+
+            yield return new Trade("T" + i, i);
+        }
+    }
+
+    internal static async IAsyncEnumerable<int> Numbers(int count)
+    {
+        for (int i = 1; i <= count; i++)
+        {
+            await Task.Yield();
+            yield return i;
+        }
+    }
+}
