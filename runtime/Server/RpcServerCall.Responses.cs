@@ -105,6 +105,11 @@ public sealed partial class RpcServerCall
     /// </summary>
     internal void WriteError(Exception exception, bool notProcessed = false)
     {
+        if (Stream?.Violation is { } violation)
+        {
+            exception = violation; // the client broke the stream's rules: that, not the cancellation it caused, is the outcome
+        }
+
         RpcServer server = _connection.Server;
         RpcStatusCode code;
         string message;

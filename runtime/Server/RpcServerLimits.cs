@@ -24,6 +24,8 @@ public sealed class RpcServerLimits
     private TimeSpan _frameTimeout = TimeSpan.FromSeconds(30);
     private TimeSpan _responseDrainTimeout = TimeSpan.FromSeconds(30);
     private TimeSpan _goAwayLinger = TimeSpan.FromSeconds(1);
+    private TimeSpan _keepAliveInterval = TimeSpan.FromSeconds(30);
+    private TimeSpan _keepAliveTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>The largest frame accepted or sent, in bytes; at least 1024. The default value is 4 MiB.</summary>
     public int MaxFrameSize
@@ -171,6 +173,29 @@ public sealed class RpcServerLimits
     {
         get => _goAwayLinger;
         set => _goAwayLinger = Checked(value, value >= TimeSpan.Zero, nameof(GoAwayLinger), "must be zero or positive");
+    }
+
+    /// <summary>
+    /// A connection with streams open from which nothing has arrived for this long is pinged, so that a client that
+    /// vanished without closing (its machine died, a network cut) does not hold its streams' handlers for ever, and a
+    /// quiet stream keeps its connection alive through proxies. <see cref="Timeout.InfiniteTimeSpan"/> turns it off.
+    /// Connections without streams are not pinged (<see cref="IdleTimeout"/> ends those). The default value is 30 seconds.
+    /// </summary>
+    public TimeSpan KeepAliveInterval
+    {
+        get => _keepAliveInterval;
+        set => _keepAliveInterval = Checked(value, value > TimeSpan.Zero || value == Timeout.InfiniteTimeSpan,
+            nameof(KeepAliveInterval), "must be positive, or Timeout.InfiniteTimeSpan to send no pings");
+    }
+
+    /// <summary>
+    /// How long after its keepalive ping a connection may stay silent before it is judged dead and closed (its streams'
+    /// handlers see their tokens fire). The default value is 10 seconds.
+    /// </summary>
+    public TimeSpan KeepAliveTimeout
+    {
+        get => _keepAliveTimeout;
+        set => _keepAliveTimeout = Checked(value, value > TimeSpan.Zero, nameof(KeepAliveTimeout), "must be positive");
     }
 
     /// <summary>The value when it keeps its rule; otherwise the error that names the setting and the rule.</summary>

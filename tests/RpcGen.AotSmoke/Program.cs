@@ -42,6 +42,23 @@ Check(await inventory.CountAsync() == 1, "CountAsync");
 (int count, string name) = await inventory.TopAsync((2, "b"));
 Check(count == 3 && name == "b!", $"TopAsync returned ({count}, {name})");
 
+// Streams, both ways, with the JSON context's contracts only.
+var restocked = new List<Item>();
+await foreach (Item each in inventory.WatchAsync(3))
+{
+    restocked.Add(each);
+}
+
+Check(restocked.Count == 3 && restocked[2] == new Item("sku-3", 3), $"WatchAsync returned {restocked.Count} items");
+Check(await inventory.RestockAsync(Items(50)) == 50 * 51 / 2, "RestockAsync summed the streamed items");
+int echoed = 0;
+await foreach (Item each in inventory.EchoAsync(Items(20)))
+{
+    echoed += each.Quantity;
+}
+
+Check(echoed == 20 * 21 / 2, $"EchoAsync echoed {echoed}");
+
 // A service that names no JSON context cannot work without reflection: RpcGen says which type to add, and where.
 try
 {
@@ -55,6 +72,15 @@ catch (InvalidOperationException ex)
 
 Console.WriteLine($"AOT round trip: ok (dynamic code {(System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported ? "supported: JIT" : "not supported: Native AOT")})");
 return 0;
+
+static async IAsyncEnumerable<Item> Items(int count)
+{
+    for (int i = 1; i <= count; i++)
+    {
+        await Task.Yield();
+        yield return new Item("sku-" + i, i);
+    }
+}
 
 static void Check(bool condition, string what)
 {
@@ -82,6 +108,12 @@ public interface IInventory
     Task<int> CountAsync(CancellationToken cancellationToken = default);
 
     Task<(int Count, string Name)> TopAsync((int, string) seed, CancellationToken cancellationToken = default);
+
+    IAsyncEnumerable<Item> WatchAsync(int count, CancellationToken cancellationToken = default);
+
+    Task<int> RestockAsync(IAsyncEnumerable<Item> items, CancellationToken cancellationToken = default);
+
+    IAsyncEnumerable<Item> EchoAsync(IAsyncEnumerable<Item> items, CancellationToken cancellationToken = default);
 }
 
 /// <summary>No JSON context: fine with reflection, refused (with RpcGen's message) without it.</summary>
@@ -99,4 +131,32 @@ public sealed class Inventory : IInventory
 
     public Task<(int Count, string Name)> TopAsync((int, string) seed, CancellationToken cancellationToken = default) =>
         Task.FromResult((seed.Item1 + 1, seed.Item2 + "!"));
+
+    public async IAsyncEnumerable<Item> WatchAsync(int count, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        for (int i = 1; i <= count; i++)
+        {
+            await Task.Yield();
+            yield return new Item("sku-" + i, 3);
+        }
+    }
+
+    public async Task<int> RestockAsync(IAsyncEnumerable<Item> items, CancellationToken cancellationToken = default)
+    {
+        int total = 0;
+        await foreach (Item item in items.WithCancellation(cancellationToken))
+        {
+            total += item.Quantity;
+        }
+
+        return total;
+    }
+
+    public async IAsyncEnumerable<Item> EchoAsync(IAsyncEnumerable<Item> items, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await foreach (Item item in items.WithCancellation(cancellationToken))
+        {
+            yield return item;
+        }
+    }
 }

@@ -63,6 +63,11 @@ internal partial class ServerConnection
             return;
         }
 
+        if (CheckKeepAlive(now, options.Limits))
+        {
+            return;
+        }
+
         if (options.Limits.IdleTimeout != Timeout.InfiniteTimeSpan && Volatile.Read(ref _callCount) == 0 &&
             time.GetElapsedTime(Volatile.Read(ref _lastActivity), now) >= options.Limits.IdleTimeout)
         {
@@ -79,6 +84,45 @@ internal partial class ServerConnection
                 BeginGoAway();
             }
         }
+    }
+
+    /// <summary>
+    /// Keepalive of a connection with streams open: pings it once nothing has arrived for KeepAliveInterval, and closes
+    /// it when nothing (the pong, or anything else) arrives within KeepAliveTimeout of the ping. True when it closed.
+    /// </summary>
+    private bool CheckKeepAlive(long now, RpcServerLimits limits)
+    {
+        if (limits.KeepAliveInterval == Timeout.InfiniteTimeSpan || Volatile.Read(ref _streamCount) == 0)
+        {
+            _keepAlivePingAt = 0;
+            return false;
+        }
+
+        TimeProvider time = Server.TimeProvider;
+        long lastRead = LastReadTimestamp;
+        if (_keepAlivePingAt != 0 && lastRead < _keepAlivePingAt)
+        {
+            if (time.GetElapsedTime(_keepAlivePingAt, now) < limits.KeepAliveTimeout)
+            {
+                return false;
+            }
+
+            ServerTelemetry.ConnectionClosed("keepalive");
+            Close(new System.IO.IOException(
+                $"{Remote} did not answer a keepalive ping within {limits.KeepAliveTimeout.TotalMilliseconds:0} ms " +
+                "(RpcServerOptions.Limits.KeepAliveTimeout)."));
+            return true;
+        }
+
+        if (time.GetElapsedTime(lastRead, now) >= limits.KeepAliveInterval)
+        {
+            _keepAlivePingAt = now;
+            Span<byte> frame = stackalloc byte[FrameEncoder.PingLength];
+            FrameEncoder.WritePing(frame, (ulong)now);
+            Output.TryEnqueue(frame);
+        }
+
+        return false;
     }
 
     protected override void OnOversizeFrame(in FrameHeader header, uint length)

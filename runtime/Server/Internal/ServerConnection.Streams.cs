@@ -98,9 +98,11 @@ internal partial class ServerConnection
                 break;
         }
 
-        if (problem is not null)
+        if (problem is not null && stream.Violation is null)
         {
-            stream.Inbox?.Complete(new RpcException(RpcStatusCode.Internal, $"The stream of '{call.Method.FullName}' failed: {problem}."));
+            var violation = new RpcException(RpcStatusCode.Internal, $"The stream of '{call.Method.FullName}' failed: {problem}.");
+            stream.Violation = violation;
+            stream.Inbox?.Complete(violation);
             call.Cancel(generation);
         }
     }

@@ -33,6 +33,7 @@ internal sealed partial class ServerConnection : FramedConnection
     private bool _calmed;                 // closed for abuse: its GoAway is queued
     private long _outputStuckSince;       // server clock: since when queued output has not moved (heartbeat only)
     private long _outputFlushesSeen = -1;
+    private long _keepAlivePingAt;        // server clock: when the keepalive ping still unanswered was sent; 0 when none (heartbeat only)
     private readonly long _acceptedAt;    // server clock: when the socket was accepted (the handshake budget starts here)
 
     public ServerConnection(RpcServer server, TransportConnection transport, bool tcp, long acceptedAt)

@@ -42,13 +42,20 @@ internal static class ServerLimits
     /// <summary>Ticks a handler may hold its read loop before the loop is handed to another thread (2–4 ms at 2 ms a tick).</summary>
     public const int HandOffTicks = 2;
 
-    /// <summary>How often the heartbeat looks for idle and stalled connections: a quarter of the shortest timeout, within 10 ms to 1 s.</summary>
+    /// <summary>How often the heartbeat looks for idle, stalled and silent connections: a quarter of the shortest timeout (10 ms–1 s).</summary>
     public static TimeSpan HeartbeatInterval(RpcServerOptions options)
     {
         TimeSpan shortest = options.Limits.FrameTimeout < options.Limits.ResponseDrainTimeout ? options.Limits.FrameTimeout : options.Limits.ResponseDrainTimeout;
         if (options.Limits.IdleTimeout != System.Threading.Timeout.InfiniteTimeSpan && options.Limits.IdleTimeout < shortest)
         {
             shortest = options.Limits.IdleTimeout;
+        }
+
+        if (options.Limits.KeepAliveInterval != System.Threading.Timeout.InfiniteTimeSpan)
+        {
+            TimeSpan interval = options.Limits.KeepAliveInterval, timeout = options.Limits.KeepAliveTimeout;
+            TimeSpan keepAlive = interval < timeout ? interval : timeout;
+            shortest = keepAlive < shortest ? keepAlive : shortest;
         }
 
         long ticks = Math.Clamp(shortest.Ticks / 4, TimeSpan.TicksPerMillisecond * 10, TimeSpan.TicksPerSecond);

@@ -33,6 +33,9 @@ internal sealed class ServerStream
     /// <summary>The client's items not read yet; null when the client does not stream.</summary>
     public StreamInbox? Inbox { get; }
 
+    /// <summary>What the client broke (items beyond credit, a malformed frame): the call ends with it, whatever the handler throws.</summary>
+    public RpcException? Violation { get; set; }
+
     /// <summary>
     /// Items that arrived from the client. Null when they were kept; otherwise the problem: items the client had no
     /// credit for, a malformed frame, or items after its stream ended (the call then fails with what this says).
