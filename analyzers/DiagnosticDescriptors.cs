@@ -133,6 +133,12 @@ internal static class DiagnosticDescriptors
         "send one stream of a type that holds both (a record with a kind, or a common base type)",
         DiagnosticSeverity.Error);
 
+    public static readonly DiagnosticDescriptor Resumable = Rule(
+        "RPCGEN025", "Resumable streams have a position",
+        "'{0}' cannot be resumed: {1}; a [Resumable] method returns IAsyncEnumerable<T> of items with a long position property " +
+        "and takes a [ResumeFrom] long? parameter",
+        DiagnosticSeverity.Error);
+
     /// <summary>Diagnostic property naming which RPCGEN005 case applies ("position" or "duplicate").</summary>
     public const string TokenProblem = "TokenProblem";
 

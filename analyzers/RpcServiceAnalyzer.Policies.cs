@@ -72,9 +72,17 @@ public sealed partial class RpcServiceAnalyzer
         });
     }
 
-    /// <summary>RPCGEN023: a streaming method with an attribute that cannot apply to a stream (on the method itself).</summary>
+    /// <summary>
+    /// RPCGEN025: <c>[Resumable]</c>/<c>[ResumeFrom]</c> where they cannot work; RPCGEN023: a streaming method with an
+    /// attribute that cannot apply to a stream (on the method itself).
+    /// </summary>
     private static void CheckStreaming(SymbolAnalysisContext context, MemberShape shape, IMethodSymbol method, Location location, string name)
     {
+        if (shape.ResumableProblem is { } problem)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(D.Resumable, location, name, problem));
+        }
+
         if (!shape.IsStreaming)
         {
             return;

@@ -23,7 +23,7 @@ public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
         D.ReturnType, D.ByRefParameter, D.GenericMethod, D.NotGenerated, D.CancellationToken, D.DuplicateMethod,
         D.DuplicateService, D.CannotSerialize, D.NoJsonContract, D.NotAMethod, D.InvalidAttributeValue, D.RetryNotIdempotent, D.TimeoutShorterThanBackoff,
         D.HashKeyUnused, D.HashKeyMissing, D.BadBalancer, D.NoCancellationToken, D.NotInJsonContext, D.DataDropped, D.Disposable,
-        D.AuthorizationContradiction, D.EmptyRoles, D.StreamPolicy, D.TwoStreams);
+        D.AuthorizationContradiction, D.EmptyRoles, D.StreamPolicy, D.TwoStreams, D.Resumable);
 
     public override void Initialize(AnalysisContext context)
     {

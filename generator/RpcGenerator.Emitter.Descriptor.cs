@@ -166,6 +166,11 @@ public sealed partial class RpcGenerator
                         extra.Add($"requestItemType: {Literal(item.Display)}");
                     }
 
+                    if (stream.ResumeFromIndex >= 0)
+                    {
+                        extra.Add($"resumeFromParameter: {Literal(method.Parameters[stream.ResumeFromIndex].Name)}");
+                    }
+
                     if (stream.Settings is { } settings)
                     {
                         extra.Add($"streamingPolicy: {PolicyCreation(settings, "global::RpcGen.RpcStreamingPolicy")}");

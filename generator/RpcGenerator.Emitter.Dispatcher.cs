@@ -118,7 +118,8 @@ public sealed partial class RpcGenerator
             string invocation = $"{target}.@{method.Name}({string.Join(", ", arguments)})";
             string resultType = method.ResultType is null ? string.Empty : ", this." + types[method.ResultType.FullyQualified];
             string complete = method.ReturnKind == ReturnKind.AsyncEnumerable ? "CompleteStreamAsync" : "CompleteAsync";
-            writer.WriteLine($"return call.{complete}({invocation}{resultType});");
+            string position = method.Stream?.PositionProperty is { } property ? $", static item => (long)item.@{property}" : string.Empty;
+            writer.WriteLine($"return call.{complete}({invocation}{resultType}{position});");
             writer.CloseBlock();
         }
     }

@@ -121,6 +121,9 @@ public sealed partial class RpcGenerator
             writer.OpenBlock();
             switch (method.Stream?.Kind)
             {
+                case StreamKind.Server when method.Stream.ResumeFromIndex >= 0:
+                    writer.WriteLine($"return this._invoker.ResumableStream({call}, {token});");
+                    break;
                 case StreamKind.Server:
                     writer.WriteLine($"return this._invoker.ServerStream({call}, {token});");
                     break;
@@ -141,7 +144,9 @@ public sealed partial class RpcGenerator
         private static void WriteArgumentsStruct(SourceWriter writer, string proxy, string name, MethodSpec method, Dictionary<string, string> types)
         {
             writer.WriteLine($"/// <summary>The arguments of <c>{method.Name}</c>, written as a JSON array without boxing.</summary>");
-            writer.WriteLine($"private readonly struct {name} : {IRpcArguments}");
+            int resumeFrom = method.Stream?.ResumeFromIndex ?? -1;
+            string implements = resumeFrom >= 0 ? $"global::RpcGen.Serialization.IRpcResumableArguments<{name}>" : IRpcArguments;
+            writer.WriteLine($"private readonly struct {name} : {implements}");
             writer.OpenBlock();
             writer.WriteLine($"private readonly {proxy} _proxy;");
             for (int i = 0; i < method.Parameters.Count; i++)
@@ -176,6 +181,22 @@ public sealed partial class RpcGenerator
 
             writer.WriteLine("writer.WriteEndArray();");
             writer.CloseBlock();
+            if (resumeFrom >= 0)
+            {
+                // The call that resumes the stream: the same arguments, [ResumeFrom] set to the last position received.
+                var resumed = new List<string> { "this._proxy" };
+                for (int i = 0; i < method.Parameters.Count; i++)
+                {
+                    resumed.Add(i == resumeFrom ? "position" : $"this._arg{Number(i)}");
+                }
+
+                writer.WriteLine();
+                writer.WriteLine($"public {name} ResumeAfter(long position)");
+                writer.OpenBlock();
+                writer.WriteLine($"return new {name}({string.Join(", ", resumed)});");
+                writer.CloseBlock();
+            }
+
             if (method.HashKeyParameters.Count > 0)
             {
                 // Only methods with [HashKey] parameters hash them; the others keep IRpcArguments' default (never called).

@@ -144,12 +144,23 @@ public sealed partial class RpcGenerator
             int position = shape.StreamParameter is null ? -1 : method.Parameters.IndexOf(shape.StreamParameter);
             AttributeData? settings = RpcShapes.GetAttribute(method, RpcShapes.StreamingAttribute)
                 ?? RpcShapes.GetAttribute(service, RpcShapes.StreamingAttribute);
+            int resumeFrom = -1;
+            if (shape.ResumeFrom is { } from)
+            {
+                resumeFrom = method.Parameters
+                    .Where(p => !RpcShapes.IsCancellationToken(p.Type) && !SymbolEqualityComparer.Default.Equals(p, shape.StreamParameter))
+                    .ToList()
+                    .IndexOf(from);
+            }
+
             return new StreamSpec(
                 kind,
                 shape.StreamParameter?.Name,
                 position,
                 shape.StreamItem is null ? null : names.Of(shape.StreamItem),
-                settings is null ? null : new PolicyAttributeSpec(Arguments(settings), false));
+                settings is null ? null : new PolicyAttributeSpec(Arguments(settings), false),
+                resumeFrom,
+                resumeFrom < 0 ? null : shape.PositionProperty);
         }
 
         /// <summary>

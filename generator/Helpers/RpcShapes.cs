@@ -23,6 +23,8 @@ internal static class RpcShapes
     public const string AuthorizeAttribute = "RpcGen.RpcAuthorizeAttribute";
     public const string AllowAnonymousAttribute = "RpcGen.RpcAllowAnonymousAttribute";
     public const string StreamingAttribute = "RpcGen.StreamingAttribute";
+    public const string ResumableAttribute = "RpcGen.ResumableAttribute";
+    public const string ResumeFromAttribute = "RpcGen.ResumeFromAttribute";
 
     /// <summary>The roles of an <c>[RpcAuthorize(Roles = "a, b")]</c>: split on commas, trimmed, empty ones dropped.</summary>
     public static string[] Roles(AttributeData authorize)

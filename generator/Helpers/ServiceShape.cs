@@ -104,6 +104,18 @@ internal sealed class MemberShape
     /// <summary>Methods: the method streams one way or both (it returns or takes an IAsyncEnumerable&lt;T&gt;).</summary>
     public bool IsStreaming => TaskKind == 4 || StreamParameter is not null;
 
+    /// <summary>Methods: a valid <c>[Resumable]</c> server stream's <c>[ResumeFrom]</c> parameter; null otherwise.</summary>
+    public IParameterSymbol? ResumeFrom { get; set; }
+
+    /// <summary>Methods: a valid <c>[Resumable]</c> stream's item property that holds each item's position.</summary>
+    public string? PositionProperty { get; set; }
+
+    /// <summary>
+    /// Methods: why <c>[Resumable]</c> / <c>[ResumeFrom]</c> cannot work here (RPCGEN025; the generator then makes a plain
+    /// stream), or null.
+    /// </summary>
+    public string? ResumableProblem { get; set; }
+
     /// <summary>Methods: the CancellationToken parameter, when there is exactly one.</summary>
     public IParameterSymbol? CancellationToken { get; set; }
 
@@ -303,7 +315,71 @@ internal static class ServiceShape
             }
         }
 
+        CheckResumable(method, shape);
         return shape;
+    }
+
+    /// <summary>
+    /// <c>[Resumable]</c> needs a server stream, one <c>[ResumeFrom]</c> parameter of type <c>long?</c> or <c>long</c>, and
+    /// items with a <c>long</c> (or <c>int</c>) property that holds their position; <c>[ResumeFrom]</c> needs <c>[Resumable]</c>.
+    /// </summary>
+    private static void CheckResumable(IMethodSymbol method, MemberShape shape)
+    {
+        AttributeData? resumable = RpcShapes.GetAttribute(method, RpcShapes.ResumableAttribute);
+        IParameterSymbol[] from = method.Parameters.Where(p => RpcShapes.HasAttribute(p, RpcShapes.ResumeFromAttribute)).ToArray();
+        if (resumable is null)
+        {
+            if (from.Length > 0)
+            {
+                shape.ResumableProblem = $"parameter '{from[0].Name}' is [ResumeFrom], but the method is not [Resumable]";
+            }
+
+            return;
+        }
+
+        string property = resumable.ConstructorArguments.Length == 1 && resumable.ConstructorArguments[0].Value is string named ? named : "Position";
+        if (shape.TaskKind != 4 || shape.StreamParameter is not null)
+        {
+            shape.ResumableProblem = "only a server stream can be resumed: it returns IAsyncEnumerable<T> and takes no stream";
+        }
+        else if (from.Length != 1 || !IsResumeFromType(from[0].Type))
+        {
+            shape.ResumableProblem = from.Length > 1
+                ? "it has more than one [ResumeFrom] parameter"
+                : "it has no [ResumeFrom] parameter of type long? (or long) to resume from";
+        }
+        else if (shape.Result is null || !HasPositionProperty(shape.Result, property))
+        {
+            string item = shape.Result?.ToDisplayString(s_display) ?? "?";
+            shape.ResumableProblem = $"its items ({item}) have no readable long property '{property}' to take each item's position from";
+        }
+        else
+        {
+            shape.ResumeFrom = from[0];
+            shape.PositionProperty = property;
+        }
+    }
+
+    private static bool IsResumeFromType(ITypeSymbol type) =>
+        type.SpecialType == SpecialType.System_Int64 ||
+        (type is INamedTypeSymbol { OriginalDefinition.SpecialType: SpecialType.System_Nullable_T } wrapped &&
+            wrapped.TypeArguments[0].SpecialType == SpecialType.System_Int64);
+
+    private static bool HasPositionProperty(ITypeSymbol type, string name)
+    {
+        for (ITypeSymbol? t = type; t is not null; t = t.BaseType)
+        {
+            foreach (ISymbol member in t.GetMembers(name))
+            {
+                if (member is IPropertySymbol { IsStatic: false, GetMethod: not null, DeclaredAccessibility: Accessibility.Public } property &&
+                    property.Type.SpecialType is SpecialType.System_Int64 or SpecialType.System_Int32)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
     }
 
     /// <summary>

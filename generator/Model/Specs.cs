@@ -41,9 +41,12 @@ internal sealed record MethodSpec(
 
 /// <summary>
 /// How a method streams: which way, the caller's stream parameter (its name, its position among the parameters that
-/// are not the token, its item type) when it has one, and its <c>[Streaming]</c> settings (method over interface).
+/// are not the token, its item type) when it has one, its <c>[Streaming]</c> settings (method over interface), and for a
+/// valid <c>[Resumable]</c> stream its <c>[ResumeFrom]</c> parameter (index among the parameters that travel) and the
+/// items' position property.
 /// </summary>
-internal sealed record StreamSpec(StreamKind Kind, string? ParameterName, int ParameterPosition, TypeRef? ItemType, PolicyAttributeSpec? Settings);
+internal sealed record StreamSpec(
+    StreamKind Kind, string? ParameterName, int ParameterPosition, TypeRef? ItemType, PolicyAttributeSpec? Settings, int ResumeFromIndex = -1, string? PositionProperty = null);
 
 /// <summary>Which way a method streams; the values are <c>RpcStreamingKind</c>'s.</summary>
 internal enum StreamKind

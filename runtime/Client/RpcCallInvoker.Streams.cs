@@ -22,6 +22,17 @@ public sealed partial class RpcCallInvoker
         new StreamCall<TArguments, TItem, TItem>(this, method, arguments, null, null, cancellationToken);
 
     /// <summary>
+    /// Calls a <c>[Resumable]</c> method that returns a stream: after a break (the connection lost, the server gone), the
+    /// stream goes on from the last item the caller received, by a new call with its <c>[ResumeFrom]</c> argument set
+    /// to that item's position.
+    /// </summary>
+    public IAsyncEnumerable<TItem> ResumableStream<TArguments, TItem>(
+        RpcClientMethod<TItem> method, TArguments arguments, CancellationToken cancellationToken)
+        where TArguments : struct, IRpcResumableArguments<TArguments> =>
+        new StreamCall<TArguments, TItem, TItem>(
+            this, method, arguments, null, null, cancellationToken, static (a, position) => a.ResumeAfter(position));
+
+    /// <summary>
     /// Calls a method that takes the caller's stream of <typeparamref name="TInput"/> and returns a stream of <typeparamref name="TItem"/>.
     /// </summary>
     public IAsyncEnumerable<TItem> DuplexStream<TArguments, TInput, TItem>(
@@ -76,10 +87,11 @@ public sealed partial class RpcCallInvoker
         private readonly IAsyncEnumerable<TInput>? _input;
         private readonly JsonTypeInfo<TInput>? _inputType;
         private readonly CancellationToken _cancellationToken;
+        private readonly Func<TArguments, long, TArguments>? _resume;
 
         public StreamCall(
             RpcCallInvoker invoker, RpcClientMethod<TItem> method, TArguments arguments, IAsyncEnumerable<TInput>? input,
-                JsonTypeInfo<TInput>? inputType, CancellationToken cancellationToken)
+            JsonTypeInfo<TInput>? inputType, CancellationToken cancellationToken, Func<TArguments, long, TArguments>? resume = null)
         {
             _invoker = invoker;
             _method = method;
@@ -87,25 +99,32 @@ public sealed partial class RpcCallInvoker
             _input = input;
             _inputType = inputType;
             _cancellationToken = cancellationToken;
+            _resume = resume;
         }
 
         public IAsyncEnumerator<TItem> GetAsyncEnumerator(CancellationToken cancellationToken = default) => new Enumerator(this, cancellationToken);
 
         /// <summary>
-        /// One call of the stream. The call runs in the background from the first <see cref="MoveNextAsync"/>; its items
-        /// wait in the stream's inbox (within the window this side granted) until read. Disposing before the end
-        /// cancels the call: the server's handler sees its token fire.
+        /// One enumeration of the stream. Its call runs in the background from the first <see cref="MoveNextAsync"/>; its
+        /// items wait in the stream's inbox (within the window this side granted) until read. Disposing before the end
+        /// cancels the call: the server's handler sees its token fire. A <c>[Resumable]</c> stream that breaks is
+        /// called again from the position of the last item read, once its inbox is read to the end.
         /// </summary>
         private sealed class Enumerator : IAsyncEnumerator<TItem>
         {
+            /// <summary>Calls that may resume a broken stream one after another without an item between them.</summary>
+            private const int MaxResumesWithoutProgress = 6;
+
             private readonly StreamCall<TArguments, TInput, TItem> _call;
             private readonly CancellationTokenSource _cancellation;
-            private readonly ClientStream<TInput> _stream;
             private readonly CancellationToken _callerToken;
+            private ClientStream<TInput> _stream;
             private Task? _run;
             private HeadersAndTrailers? _metadata;
             private Exception? _error;
             private long _read;
+            private long? _lastPosition;   // of the last item read, in a resumable stream
+            private int _resumes;          // calls that resumed the stream since an item was last read
 
             public Enumerator(StreamCall<TArguments, TInput, TItem> call, CancellationToken enumeratorToken)
             {
@@ -115,52 +134,108 @@ public sealed partial class RpcCallInvoker
                     : CancellationTokenSource.CreateLinkedTokenSource(
                         call._cancellationToken.CanBeCanceled ? call._cancellationToken : enumeratorToken);
                 _callerToken = _cancellation.Token;
-                _stream = new ClientStream<TInput>(call._method, call._invoker._client.TimeProvider, inbound: true, call._input, call._inputType);
+                _stream = NewStream(resumed: false);
             }
 
             public TItem Current { get; private set; } = default!;
 
+            private ClientStream<TInput> NewStream(bool resumed) =>
+                new(_call._method, _call._invoker._client.TimeProvider, inbound: true, _call._input, _call._inputType) { Resumed = resumed };
+
             public async ValueTask<bool> MoveNextAsync()
             {
-                _run ??= RunAsync();
-                _callerToken.ThrowIfCancellationRequested();
-                (bool read, Transport.StreamInbox.Item item) = await _stream.Inbox!.ReadAsync(_callerToken).ConfigureAwait(false);
-                if (!read)
+                _run ??= RunAsync(_call._arguments);
+                while (true)
                 {
-                    await _run.ConfigureAwait(false); // done already: the inbox ends when the call does
-                    RpcCallScope.Current?.Complete(_metadata, _error);
-                    return false;
+                    _callerToken.ThrowIfCancellationRequested();
+                    bool read;
+                    Transport.StreamInbox.Item item;
+                    try
+                    {
+                        (read, item) = await _stream.Inbox!.ReadAsync(_callerToken).ConfigureAwait(false);
+                    }
+                    catch (RpcException ex) when (MayResume(ex))
+                    {
+                        await ResumeAsync().ConfigureAwait(false);
+                        continue;
+                    }
+
+                    if (!read)
+                    {
+                        await _run.ConfigureAwait(false); // done already: the inbox ends when the call does
+                        RpcCallScope.Current?.Complete(_metadata, _error);
+                        return false;
+                    }
+
+                    try
+                    {
+                        if (_call._resume is not null)
+                        {
+                            if (_lastPosition is long last && item.Position <= last)
+                            {
+                                continue; // sent again by a server that resumed from an earlier position: read once only
+                            }
+
+                            _lastPosition = item.Position;
+                            _resumes = 0;
+                        }
+
+                        _read++;
+                        Current = RpcJson.Read(item.Array.AsSpan(0, item.Length), _call._method.ResultType);
+                    }
+                    catch (Exception ex) when (ex is JsonException or NotSupportedException)
+                    {
+                        _cancellation.Cancel();
+                        throw new RpcException(RpcStatusCode.Internal,
+                            $"Item {_read} of the stream of '{_call._method.Descriptor.FullName}' could not be read as {typeof(TItem).Name}: " +
+                            ex.Message,
+                            ex);
+                    }
+                    finally
+                    {
+                        _stream.Inbox.Release(item);
+                    }
+
+                    return true;
+                }
+            }
+
+            /// <summary>
+            /// A resumable stream broke (the connection was lost, the server went away): every item that arrived was read,
+            /// so a new call from the last one's position loses and repeats nothing.
+            /// </summary>
+            private bool MayResume(RpcException error) =>
+                _call._resume is not null && error.StatusCode == RpcStatusCode.Unavailable && _resumes < MaxResumesWithoutProgress &&
+                !_callerToken.IsCancellationRequested;
+
+            private async Task ResumeAsync()
+            {
+                await _run!.ConfigureAwait(false);
+                if (_resumes > 0)
+                {
+                    // The first resume goes at once; one that failed again waits 50, 100, 200, 400 ms, as reconnects do.
+                    TimeSpan delay = TimeSpan.FromMilliseconds(25 << _resumes);
+                    await Task.Delay(delay, _call._invoker._client.TimeProvider, _callerToken).ConfigureAwait(false);
                 }
 
-                _read++;
-                try
-                {
-                    Current = RpcJson.Read(item.Array.AsSpan(0, item.Length), _call._method.ResultType);
-                }
-                catch (Exception ex) when (ex is JsonException or NotSupportedException)
-                {
-                    _cancellation.Cancel();
-                    throw new RpcException(RpcStatusCode.Internal,
-                        $"Item {_read} of the stream of '{_call._method.Descriptor.FullName}' could not be read as {typeof(TItem).Name}: " + ex.Message,
-                        ex);
-                }
-                finally
-                {
-                    _stream.Inbox.Release(item);
-                }
-
-                return true;
+                _resumes++;
+                _stream.Inbox!.Discard();
+                _stream = NewStream(resumed: true);
+                TArguments arguments = _lastPosition is long position ? _call._resume!(_call._arguments, position) : _call._arguments;
+                ClientTelemetry.StreamResumed(_call._invoker._client, _call._method, _lastPosition, _resumes);
+                _run = RunAsync(arguments);
             }
 
             /// <summary>The call, to its end; never throws: its outcome ends the inbox (the reader sees it after the last item).</summary>
-            private async Task RunAsync()
+            private async Task RunAsync(TArguments arguments)
             {
                 RpcCallInvoker invoker = _call._invoker;
+                ClientStream<TInput> stream = _stream;
                 AttemptResult result;
                 try
                 {
                     System.Diagnostics.Activity? span = ClientTelemetry.StartCall(_call._method);
-                    result = await invoker.SendTracedAsync(_call._method, _call._arguments, span, _callerToken, _stream).ConfigureAwait(false);
+                    result = await invoker.SendTracedAsync(_call._method, arguments, span, _callerToken, stream).ConfigureAwait(false);
                 }
                 catch (Exception ex)
                 {
@@ -171,13 +246,14 @@ public sealed partial class RpcCallInvoker
                 Exception? error = result.Error is StreamSourceException { InnerException: { } inner } ? inner : result.Error;
                 if (error is RpcException rpc && _metadata is null)
                 {
-                    _metadata = rpc.ResponseHeaders is null && rpc.Trailers is null ? null : new HeadersAndTrailers(rpc.ResponseHeaders,
-                        rpc.Trailers);
+                    _metadata = rpc.ResponseHeaders is null && rpc.Trailers is null
+                        ? null
+                        : new HeadersAndTrailers(rpc.ResponseHeaders, rpc.Trailers);
                 }
 
                 _error = error;
                 result.Dispose();
-                _stream.Inbox!.Complete(error);
+                stream.Inbox!.Complete(error);
             }
 
             public async ValueTask DisposeAsync()

@@ -115,6 +115,11 @@ public sealed partial class RpcCallInvoker
             }
             finally
             {
+                if (stream is not null)
+                {
+                    ClientTelemetry.StreamEnded(observation, method, span, stream.Sent, stream.Received);
+                }
+
                 ClientTelemetry.EndObserved(observation, span, result.Endpoint, thrown ?? result.Error, result.Response.Span.Length);
             }
         }
@@ -136,6 +141,11 @@ public sealed partial class RpcCallInvoker
         }
 
         CallDeadline deadline = CallDeadline.Begin(method, _client.TimeProvider);
+        if (stream is { Resumed: true })
+        {
+            deadline = deadline.WithoutOwnTimeout();
+        }
+
         ulong hashKey = method.HasHashKey ? arguments.GetHashKey() : 0;
         bool intercepted = _client.Interceptors.Length > 0;
         ClientCall call = ClientCall.Rent(_client, method, deadline, hashKey, intercepted, cancellationToken);

@@ -67,8 +67,10 @@ public sealed class RpcMethodDescriptor
         RpcAuthorization? authorization = null,
         RpcStreamingKind streaming = RpcStreamingKind.None,
         string? requestItemType = null,
-        RpcStreamingPolicy? streamingPolicy = null)
+        RpcStreamingPolicy? streamingPolicy = null,
+        string? resumeFromParameter = null)
     {
+        ResumeFromParameter = resumeFromParameter;
         Streaming = streaming;
         RequestItemType = requestItemType;
         StreamingPolicy = streaming == RpcStreamingKind.None ? null : streamingPolicy ?? RpcStreamingPolicy.Default;
@@ -126,6 +128,9 @@ public sealed class RpcMethodDescriptor
 
     /// <summary>The stream settings of a streaming method (<c>[Streaming]</c>, else the defaults); null for other methods.</summary>
     public RpcStreamingPolicy? StreamingPolicy { get; }
+
+    /// <summary>The <c>[ResumeFrom]</c> parameter of a <c>[Resumable]</c> stream, or null for a stream that cannot be resumed.</summary>
+    public string? ResumeFromParameter { get; }
 
     /// <summary>The C# return type's shape.</summary>
     public RpcReturnKind ReturnKind { get; }

@@ -77,9 +77,16 @@ public sealed partial class RpcServerCall
     /// while it has none), then an empty response with the trailers; what the enumeration throws ends the call as a
     /// handler's exception does.
     /// </summary>
-    public ValueTask CompleteStreamAsync<T>(IAsyncEnumerable<T> items, JsonTypeInfo<T> itemType) => new(SendStreamAsync(items, itemType));
+    public ValueTask CompleteStreamAsync<T>(IAsyncEnumerable<T> items, JsonTypeInfo<T> itemType) => new(SendStreamAsync(items, itemType, null));
 
-    private async Task SendStreamAsync<T>(IAsyncEnumerable<T> items, JsonTypeInfo<T> itemType)
+    /// <summary>
+    /// Completes a <c>[Resumable]</c> stream: as <see cref="CompleteStreamAsync{T}(IAsyncEnumerable{T}, JsonTypeInfo{T})"/>,
+    /// each item sent with its <paramref name="position"/>, from which the caller resumes after a break.
+    /// </summary>
+    public ValueTask CompleteStreamAsync<T>(IAsyncEnumerable<T> items, JsonTypeInfo<T> itemType, Func<T, long> position) =>
+        new(SendStreamAsync(items, itemType, position));
+
+    private async Task SendStreamAsync<T>(IAsyncEnumerable<T> items, JsonTypeInfo<T> itemType, Func<T, long>? position)
     {
         StreamCredit credit = Stream?.Credit ?? throw new InvalidOperationException($"'{Method.FullName}' does not stream to its caller.");
         RpcServerLimits limits = _connection.Server.Options.Limits;
@@ -88,13 +95,16 @@ public sealed partial class RpcServerCall
         {
             try
             {
-                await sender.SendAsync(items, itemType, Method.FullName, null, CancellationToken).ConfigureAwait(false);
+                await sender.SendAsync(items, itemType, Method.FullName, null, CancellationToken, position).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
+                Stream!.Sent = sender.Sent;
                 Fail(ex);
                 return;
             }
+
+            Stream!.Sent = sender.Sent;
         }
 
         SucceedEmpty();

@@ -86,6 +86,10 @@ internal static partial class RpcGenLog
     [LoggerMessage(2006, LogLevel.Information, "Endpoints updated: {Count} now ({Added} added, {Removed} removed).")]
     public static partial void EndpointsUpdated(ILogger logger, int count, int added, int removed);
 
+    [LoggerMessage(2007, LogLevel.Information,
+        "The stream of '{Method}' broke; resuming after position {Position} (call {Resume} since the last item).")]
+    public static partial void StreamResumed(ILogger logger, string method, string position, int resume);
+
     // ---- balancing and resilience -------------------------------------------------------------------------------
     [LoggerMessage(3001, LogLevel.Warning, "Ejected {Endpoint} for {Seconds:0.#} s: {Reason}.")]
     public static partial void Ejected(ILogger logger, object endpoint, double seconds, string reason);

@@ -36,6 +36,18 @@ public static class RpcGenMetrics
 
     internal static readonly Histogram<int> ServerResponseSize = Meter.CreateHistogram<int>("rpc.server.response.size", "By", "Size of the results calls served sent.");
 
+    internal static readonly Histogram<long> ClientRequestsPerRpc = Meter.CreateHistogram<long>(
+        "rpc.client.requests_per_rpc", "{count}", "Items each client or duplex stream sent.");
+
+    internal static readonly Histogram<long> ClientResponsesPerRpc = Meter.CreateHistogram<long>(
+        "rpc.client.responses_per_rpc", "{count}", "Items each server or duplex stream received.");
+
+    internal static readonly Histogram<long> ServerRequestsPerRpc = Meter.CreateHistogram<long>(
+        "rpc.server.requests_per_rpc", "{count}", "Items each client or duplex stream served received.");
+
+    internal static readonly Histogram<long> ServerResponsesPerRpc = Meter.CreateHistogram<long>(
+        "rpc.server.responses_per_rpc", "{count}", "Items each server or duplex stream served sent.");
+
     internal static readonly UpDownCounter<long> ClientActive = Meter.CreateUpDownCounter<long>("rpcgen.client.active_calls", "{call}", "Calls made and not finished yet.");
 
     internal static readonly UpDownCounter<long> ServerActive = Meter.CreateUpDownCounter<long>("rpcgen.server.active_calls", "{call}", "Calls being served.");
@@ -71,10 +83,13 @@ public static class RpcGenMetrics
     internal const string ReasonTag = "rpcgen.reason";
 
     /// <summary>True when a listener reads any per-call client instrument: only then does a call measure itself.</summary>
-    internal static bool ClientObserved => ClientDuration.Enabled || ClientResponseSize.Enabled || ClientActive.Enabled;
+    internal static bool ClientObserved =>
+        ClientDuration.Enabled || ClientResponseSize.Enabled || ClientActive.Enabled || ClientResponsesPerRpc.Enabled || ClientRequestsPerRpc.Enabled;
 
     /// <summary>True when a listener reads any per-call server instrument.</summary>
-    internal static bool ServerObserved => ServerDuration.Enabled || ServerRequestSize.Enabled || ServerResponseSize.Enabled || ServerActive.Enabled;
+    internal static bool ServerObserved =>
+        ServerDuration.Enabled || ServerRequestSize.Enabled || ServerResponseSize.Enabled || ServerActive.Enabled ||
+        ServerRequestsPerRpc.Enabled || ServerResponsesPerRpc.Enabled;
 
     private static Histogram<double> Duration(string name, string description)
     {

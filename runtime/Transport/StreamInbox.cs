@@ -10,7 +10,8 @@ namespace RpcGen.Transport;
 /// The receiving side of a stream: the items that arrived and were not yet read, and the credit that bounds them. The
 /// receiver grants a window (<see cref="Bind"/>: items and bytes); the read loop adds each arriving item, taking its
 /// credit (an item beyond the credit is the peer's protocol violation, refused); the reader gives the credit of what it
-/// read back in one grant per half window, as HTTP/2's WINDOW_UPDATE. So what a stream holds is at most its window in
+/// read back in one grant per quarter window, as HTTP/2's WINDOW_UPDATE (a sender with a quarter window left goes on
+/// while the grant travels, so a small window does not stall a fast stream on every round trip). So what a stream holds is at most its window in
 /// items and its window plus one item in bytes, whatever the peer does, and a reader that stops reading stalls only its
 /// own stream.
 /// </summary>
@@ -52,6 +53,9 @@ internal sealed class StreamInbox
 
     /// <summary>Items received so far (the first one commits a client's stream to its endpoint).</summary>
     public int Received => Volatile.Read(ref _received);
+
+    /// <summary>Items the reader took so far.</summary>
+    public long Read { get; private set; }
 
     /// <summary>
     /// Grants the whole window to the sender at the other end of <paramref name="output"/> (a credit frame for
@@ -151,13 +155,14 @@ internal sealed class StreamInbox
         }
     }
 
-    /// <summary>An item was read: its array goes back, and its credit back to the sender once half a window is read.</summary>
+    /// <summary>An item was read: its array goes back, and its credit back to the sender once a quarter of the window is read.</summary>
     public void Release(Item item)
     {
         BufferPool.Return(item.Array);
+        Read++;
         _readItems++;
         _readBytes += item.Length;
-        if (_readItems < Math.Max(1, _windowItems / 2) && _readBytes < Math.Max(1, _windowBytes / 2))
+        if (_readItems < Math.Max(1, _windowItems / 4) && _readBytes < Math.Max(1, _windowBytes / 4))
         {
             return;
         }

@@ -33,6 +33,7 @@ internal sealed class StreamSender : IDisposable
     private readonly PooledBuffer _batch = new(4096);
     private readonly Utf8JsonWriter _writer;
     private int _batched;
+    private bool _positions;
 
     public StreamSender(StreamTarget target)
     {
@@ -49,9 +50,11 @@ internal sealed class StreamSender : IDisposable
     /// the source throws, <see cref="OperationCanceledException"/>, or an <see cref="RpcException"/> for an item that
     /// cannot be serialized or is over the receiver's maximum frame size.
     /// </summary>
-    public async Task SendAsync<T>(IAsyncEnumerable<T> source, JsonTypeInfo<T> type, string method, Action? onItem,
-        CancellationToken cancellationToken)
+    public async Task SendAsync<T>(
+        IAsyncEnumerable<T> source, JsonTypeInfo<T> type, string method, Action? onItem, CancellationToken cancellationToken,
+        Func<T, long>? position = null)
     {
+        _positions = position is not null;
         IAsyncEnumerator<T> items = source.GetAsyncEnumerator(cancellationToken);
         try
         {
@@ -81,8 +84,10 @@ internal sealed class StreamSender : IDisposable
                 }
 
                 onItem?.Invoke();
-                int length = Serialize(items.Current, type, method);
-                int prefix = StreamFrames.ItemPrefixLength(positions: false);
+                T item = items.Current;
+                int length = Serialize(item, type, method);
+                long at = position is null ? 0 : position(item);
+                int prefix = StreamFrames.ItemPrefixLength(_positions);
                 if (_batched > 0 && _batch.WrittenCount + prefix + length > Math.Min(BatchBytes, _target.MaxFrameSize))
                 {
                     await FlushAsync().ConfigureAwait(false);
@@ -102,7 +107,7 @@ internal sealed class StreamSender : IDisposable
                     }
                 }
 
-                Append(length, prefix);
+                Append(length, prefix, at);
             }
 
             if (_batched > 0)
@@ -133,7 +138,7 @@ internal sealed class StreamSender : IDisposable
         }
 
         int length = _item.WrittenCount;
-        int max = _target.MaxFrameSize - StreamFrames.ItemPrefixLength(positions: false);
+        int max = _target.MaxFrameSize - StreamFrames.ItemPrefixLength(_positions);
         if (length > max)
         {
             throw new RpcException(RpcStatusCode.ResourceExhausted,
@@ -145,7 +150,7 @@ internal sealed class StreamSender : IDisposable
     }
 
     /// <summary>Adds the serialized item to the batch (opening a frame when the batch is empty).</summary>
-    private void Append(int length, int prefix)
+    private void Append(int length, int prefix, long position)
     {
         if (_batched == 0)
         {
@@ -155,7 +160,7 @@ internal sealed class StreamSender : IDisposable
         }
 
         Span<byte> destination = _batch.GetSpan(prefix + length);
-        StreamFrames.WriteItemPrefix(destination, positions: false, 0, length);
+        StreamFrames.WriteItemPrefix(destination, _positions, position, length);
         _item.WrittenSpan.CopyTo(destination.Slice(prefix));
         _batch.Advance(prefix + length);
         _batched++;
@@ -171,7 +176,8 @@ internal sealed class StreamSender : IDisposable
         }
 
         Span<byte> frame = _batch.WrittenSpanWritable;
-        FrameHeader.Write(frame, frame.Length - ProtocolConstants.HeaderLength, FrameType.StreamItems, FrameFlags.None, _target.CallId);
+        FrameFlags flags = _positions ? FrameFlags.Positions : FrameFlags.None;
+        FrameHeader.Write(frame, frame.Length - ProtocolConstants.HeaderLength, FrameType.StreamItems, flags, _target.CallId);
         bool queued = output.TryEnqueue(frame);
         Sent += _batched;
         _batched = 0;

@@ -3,6 +3,7 @@
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- load [--seconds 3] [--warmup 1] [--reps 3] [--concurrency 1,16,64]
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- allocs [--seconds 5]   (which types a loopback call allocates)
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- burst [--calls 5000] [--reps 3] [--per-connection 100]
+//   dotnet run -c Release --project tests/RpcGen.Benchmarks -- stream [--seconds 3] [--warmup 1] [--reps 3]   (streams: items/s, round trips)
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
@@ -31,6 +32,10 @@ switch (mode)
         return await AllocationSampler.RunAsync(args[1..]);
     case "serve":
         return await LoadRunner.ServeAsync();
+    case "stream":
+        return await StreamRunner.RunAsync(args[1..]);
+    case "stream-serve":
+        return await StreamRunner.ServeAsync();
     default:
         Console.WriteLine("usage: micro [--filter *] | load [--seconds N] [--warmup N] [--reps N] [--concurrency 1,16,64]");
         return mode == "help" ? 0 : 2;

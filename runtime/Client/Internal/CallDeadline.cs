@@ -30,6 +30,12 @@ internal readonly struct CallDeadline
     /// <summary>The deadline of the call being served, when a handler makes this call; else <see cref="long.MaxValue"/>.</summary>
     public long Inherited { get; }
 
+    /// <summary>
+    /// This deadline without the method's own timeout (only the inherited one): for a call that resumes a stream, whose
+    /// first item may take as long as the feed is quiet.
+    /// </summary>
+    public CallDeadline WithoutOwnTimeout() => new(Start, Inherited, ServingRetry, Inherited);
+
     /// <summary>The deadline of a call of <paramref name="method"/> starting now; throws when the served call's deadline passed.</summary>
     public static CallDeadline Begin(RpcClientMethod method, TimeProvider time)
     {

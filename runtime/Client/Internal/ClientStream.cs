@@ -56,6 +56,20 @@ internal abstract class ClientStream
     /// <summary>The server's items not read yet; null for a client stream (its response is one result).</summary>
     public StreamInbox? Inbox { get; }
 
+    /// <summary>A call that resumes a <c>[Resumable]</c> stream after a break: the method's timeout does not bound its first item.</summary>
+    public bool Resumed { get; init; }
+
+    /// <summary>Items of the caller's stream sent so far (every attempt).</summary>
+    public long Sent => Interlocked.Read(ref _sent);
+
+    private long _sent;
+
+    /// <summary>Items received from the server so far.</summary>
+    public long Received => Inbox?.Received ?? 0;
+
+    /// <summary>Adds to <see cref="Sent"/>.</summary>
+    protected void CountSent(long items) => Interlocked.Add(ref _sent, items);
+
     /// <summary>True once the first item crossed: the call is never retried after it.</summary>
     public bool Committed { get; private set; }
 
@@ -332,7 +346,14 @@ internal sealed class ClientStream<TInput> : ClientStream
 
             using (var sender = new StreamSender(new StreamTarget(connection.Output, pending.Id, credit, connection.MaxFrameBytes, 0)))
             {
-                await sender.SendAsync(_source!, _inputType!, Method.Descriptor.FullName, null, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await sender.SendAsync(_source!, _inputType!, Method.Descriptor.FullName, null, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    CountSent(sender.Sent);
+                }
             }
 
             if (!credit.IsClosed)

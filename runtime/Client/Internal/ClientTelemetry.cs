@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using RpcGen.Balancing;
 using RpcGen.Balancing.Internal;
+using RpcGen.Descriptors;
 using RpcGen.Telemetry;
 
 namespace RpcGen.Client.Internal;
@@ -48,6 +49,36 @@ internal static class ClientTelemetry
 
         RpcGenMetrics.AddOutcome(ref tags, error);
         RpcGenMetrics.ClientDuration.Record(Stopwatch.GetElapsedTime(observation.Start).TotalSeconds, tags);
+    }
+
+    /// <summary>A stream's item counts: on its span (<c>rpc.rpcgen.stream.sent</c>, <c>.received</c>) and in the per-RPC histograms.</summary>
+    public static void StreamEnded(in CallObservation observation, RpcClientMethod method, Activity? span, long sent, long received)
+    {
+        RpcStreamingKind kind = method.Descriptor.Streaming;
+        bool outbound = kind is RpcStreamingKind.Client or RpcStreamingKind.Duplex;
+        bool inbound = kind is RpcStreamingKind.Server or RpcStreamingKind.Duplex;
+        if (span is not null)
+        {
+            if (outbound)
+            {
+                span.SetTag("rpc.rpcgen.stream.sent", sent);
+            }
+
+            if (inbound)
+            {
+                span.SetTag("rpc.rpcgen.stream.received", received);
+            }
+        }
+
+        if (outbound)
+        {
+            RpcGenMetrics.ClientRequestsPerRpc.Record(sent, observation.Tags);
+        }
+
+        if (inbound)
+        {
+            RpcGenMetrics.ClientResponsesPerRpc.Record(received, observation.Tags);
+        }
     }
 
     /// <summary>The attempt's pick, as an event on the call's span (when there is one).</summary>
@@ -101,6 +132,11 @@ internal static class ClientTelemetry
     public static void EndpointRemoved(ILogger logger, RpcEndpoint endpoint, int inFlight) => RpcGenLog.EndpointRemoved(logger, endpoint, inFlight);
 
     public static void HedgingNeedsIdempotent(ILogger logger, string method) => RpcGenLog.HedgingNeedsIdempotent(logger, method);
+
+    /// <summary>A [Resumable] stream broke and is called again from <paramref name="position"/> (null: from its start).</summary>
+    public static void StreamResumed(RpcClient client, RpcClientMethod method, long? position, int resume) =>
+        RpcGenLog.StreamResumed(
+            client.Logger, method.Descriptor.FullName, position?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none", resume);
 
     /// <summary>The current span when it is one of RpcGen's client spans.</summary>
     private static Activity? CurrentSpan() => Activity.Current is { } span && span.Source == RpcGenTracing.Source ? span : null;

@@ -33,6 +33,9 @@ internal sealed class ServerStream
     /// <summary>The client's items not read yet; null when the client does not stream.</summary>
     public StreamInbox? Inbox { get; }
 
+    /// <summary>Items the handler's stream sent.</summary>
+    public long Sent { get; set; }
+
     /// <summary>What the client broke (items beyond credit, a malformed frame): the call ends with it, whatever the handler throws.</summary>
     public RpcException? Violation { get; set; }
 

@@ -58,6 +58,11 @@ internal static class ServerTelemetry
         if (call.Span is { } span)
         {
             call.Span = null;
+            if (call.Stream is { } stream)
+            {
+                SetStreamTags(span, stream);
+            }
+
             RpcGenTracing.Stop(span, call.Outcome);
         }
 
@@ -73,6 +78,32 @@ internal static class ServerTelemetry
 
             RpcGenMetrics.ServerDuration.Record(Stopwatch.GetElapsedTime(call.MetricsStart).TotalSeconds, tags);
             call.MetricsStart = 0;
+            if (call.Stream is { } counted)
+            {
+                TagList streamTags = RpcGenMetrics.CallTags(call.Method.Service.Name, call.Method.Name);
+                if (counted.Inbox is { } inbox)
+                {
+                    RpcGenMetrics.ServerRequestsPerRpc.Record(inbox.Received, streamTags);
+                }
+
+                if (counted.Credit is not null)
+                {
+                    RpcGenMetrics.ServerResponsesPerRpc.Record(counted.Sent, streamTags);
+                }
+            }
+        }
+    }
+
+    private static void SetStreamTags(Activity span, ServerStream stream)
+    {
+        if (stream.Inbox is { } inbox)
+        {
+            span.SetTag("rpc.rpcgen.stream.received", inbox.Received);
+        }
+
+        if (stream.Credit is not null)
+        {
+            span.SetTag("rpc.rpcgen.stream.sent", stream.Sent);
         }
     }
 

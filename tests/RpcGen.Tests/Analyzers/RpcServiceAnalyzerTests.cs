@@ -356,6 +356,7 @@ public sealed class RpcServiceAnalyzerTests
     [InlineData("IEnumerable<int> ListAsync();", "RPCGEN001", "or IAsyncEnumerable<T> (a stream)")]
     [InlineData("[Hedging, Idempotent] IAsyncEnumerable<int> WatchAsync();", "RPCGEN023", "would send the stream twice at once")]
     [InlineData("Task<int> JoinAsync(IAsyncEnumerable<int> a, IAsyncEnumerable<int> b);", "RPCGEN024", "send one stream of a type that holds both")]
+    [InlineData("[Resumable] IAsyncEnumerable<int> TailAsync([ResumeFrom] long? after);", "RPCGEN025", "have no readable long property 'Position'")]
     [InlineData("Task SumAsync(params int[] values);", "RPCGEN002", "remove 'params' and let callers pass an array")]
     [InlineData("Task SplitAsync(out int half);", "RPCGEN002", "is an 'out' parameter, which cannot cross the network")]
     [InlineData("[Deduplicate, Hedging] Task PlaceAsync();", "RPCGEN017", "is not [Idempotent] ([Deduplicate] is not enough")]
@@ -403,6 +404,18 @@ public sealed class RpcServiceAnalyzerTests
             [Retry(MaxAttempts = 3)] IAsyncEnumerable<Item> RetriedAsync(CancellationToken ct = default);
             Task<int> JoinAsync(IAsyncEnumerable<Item> left, IAsyncEnumerable<Item> {|RPCGEN024:right|}, CancellationToken ct = default);
             [{|RPCGEN011:Streaming(WindowItems = 0)|}] IAsyncEnumerable<Item> TinyAsync(CancellationToken ct = default);
+        }
+
+        public sealed record Event(long Offset);
+        [RpcService] public interface IEvents
+        {
+            [Resumable(nameof(Event.Offset))] IAsyncEnumerable<Event> TailAsync([ResumeFrom] long? after, CancellationToken ct = default);
+            [Resumable] IAsyncEnumerable<Event> {|RPCGEN025:NoPropertyAsync|}([ResumeFrom] long? after, CancellationToken ct = default);
+            [Resumable(nameof(Event.Offset))] IAsyncEnumerable<Event> {|RPCGEN025:NoFromAsync|}(long? after, CancellationToken ct = default);
+            [Resumable(nameof(Event.Offset))] Task<Event> {|RPCGEN025:NotAStreamAsync|}([ResumeFrom] long? after, CancellationToken ct = default);
+            IAsyncEnumerable<Event> {|RPCGEN025:FromWithoutResumableAsync|}([ResumeFrom] long? after, CancellationToken ct = default);
+            [Resumable(nameof(Event.Offset))]
+            IAsyncEnumerable<Event> {|RPCGEN025:WrongTypeAsync|}([ResumeFrom] string? after, CancellationToken ct = default);
         }
         """);
 

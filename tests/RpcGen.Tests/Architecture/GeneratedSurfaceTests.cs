@@ -19,7 +19,8 @@ public sealed class GeneratedSurfaceTests
     {
         "RpcGen.Client.RpcCallInvoker", "RpcGen.Client.RpcClientMethod`1", "RpcGen.Client.RpcClientMethod", "RpcGen.Client.RpcProxyFactory`1",
         "RpcGen.Server.RpcServiceDispatcher", "RpcGen.Server.RpcDispatcherContext", "RpcGen.Server.RpcServerCall", "RpcGen.Server.RpcDispatcherFactory`1",
-        "RpcGen.Serialization.IRpcArguments", "RpcGen.Serialization.RpcArgumentReader", "RpcGen.Serialization.RpcJson", "RpcGen.Balancing.RpcHash",
+        "RpcGen.Serialization.IRpcArguments", "RpcGen.Serialization.IRpcResumableArguments`1",
+        "RpcGen.Serialization.RpcArgumentReader", "RpcGen.Serialization.RpcJson", "RpcGen.Balancing.RpcHash",
     };
 
     /// <summary>Public API that generated code also uses (descriptors, policies, errors).</summary>

@@ -322,6 +322,7 @@ public sealed class GeneratorSnapshotTests
         public sealed record Tick(string Symbol, decimal Price);
         public sealed record Trade(string Symbol, int Quantity);
         public sealed record Summary(int Trades);
+        public sealed record Event(long Offset, string Text);
 
         [RpcService("prices"), Timeout(500)]
         public interface IPrices
@@ -332,6 +333,8 @@ public sealed class GeneratorSnapshotTests
             [Streaming(WindowItems = 16, WindowBytes = 65536, IdleTimeoutMs = 30000, TimeoutCoversWholeStream = true)]
             IAsyncEnumerable<Tick> ChatAsync(IAsyncEnumerable<Trade> @event, CancellationToken ct = default);
             Task<int> TwoStreamsAsync(IAsyncEnumerable<int> a, IAsyncEnumerable<int> b);
+            [Resumable(nameof(Event.Offset))]
+            IAsyncEnumerable<Event> TailAsync(string topic, [ResumeFrom] long? after, [HashKey] string shard, CancellationToken ct = default);
         }
         """, expectedFiles: 3);
 

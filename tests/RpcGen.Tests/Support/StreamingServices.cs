@@ -198,3 +198,60 @@ public sealed class StreamLimits : IStreamLimits
         return read;
     }
 }
+
+public sealed record Event(long Offset, string Text);
+
+/// <summary>A resumable feed over a log of events 1..end; positions before <see cref="Events.Retained"/> are gone.</summary>
+[RpcService("events")]
+public interface IEvents
+{
+    [Resumable(nameof(Event.Offset))]
+    IAsyncEnumerable<Event> TailAsync(string topic, [ResumeFrom] long? after, long end, CancellationToken ct = default);
+}
+
+public sealed class Events : IEvents
+{
+    private int _calls;
+
+    /// <summary>The first position the log still holds; a resume from before it is refused with OutOfRange.</summary>
+    public long Retained { get; set; }
+
+    /// <summary>Each call's [ResumeFrom] argument, in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<long?> ResumedFrom { get; } = new();
+
+    public int Calls => Volatile.Read(ref _calls);
+
+    /// <summary>Items a handler yields before it waits (a quiet feed) instead of going on.</summary>
+    public int Burst { get; set; } = int.MaxValue;
+
+    /// <summary>A sloppy server: a resumed call starts this many positions before the one asked for.</summary>
+    public int Overlap { get; set; }
+
+    public async IAsyncEnumerable<Event> TailAsync(string topic, long? after, long end, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        Interlocked.Increment(ref _calls);
+        ResumedFrom.Enqueue(after);
+        long from = (after ?? 0) + 1;
+        if (after is not null)
+        {
+            from = Math.Max(1, from - Overlap);
+        }
+
+        if (from < Retained)
+        {
+            throw new RpcException(RpcStatusCode.OutOfRange, $"position {from} of '{topic}' is no longer held; the log starts at {Retained}");
+        }
+
+        int yielded = 0;
+        for (long offset = from; offset <= end; offset++)
+        {
+            if (++yielded > Burst)
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+
+            await Task.Yield();
+            yield return new Event(offset, topic + "#" + offset);
+        }
+    }
+}

@@ -68,6 +68,23 @@ namespace Streams
                     streaming: global::RpcGen.Descriptors.RpcStreamingKind.Duplex,
                     requestItemType: "Streams.Trade",
                     streamingPolicy: new global::RpcGen.RpcStreamingPolicy { WindowItems = 16, WindowBytes = 65536, IdleTimeoutMs = 30000, TimeoutCoversWholeStream = true }),
+                new global::RpcGen.Descriptors.RpcMethodDescriptor(
+                    index: 4,
+                    name: "Tail",
+                    clrName: "TailAsync",
+                    parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
+                    {
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("topic", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("after", "long?", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("shard", "string", hasDefaultValue: false),
+                    },
+                    resultType: "Streams.Event",
+                    returnKind: global::RpcGen.Descriptors.RpcReturnKind.AsyncEnumerable,
+                    hasCancellationToken: true,
+                    timeoutMilliseconds: 500,
+                    hashKeyParameters: new string[] { "shard" },
+                    streaming: global::RpcGen.Descriptors.RpcStreamingKind.Server,
+                    resumeFromParameter: "after"),
             });
 
         // Members that cannot be called remotely (the proxy throws NotSupportedException for them):

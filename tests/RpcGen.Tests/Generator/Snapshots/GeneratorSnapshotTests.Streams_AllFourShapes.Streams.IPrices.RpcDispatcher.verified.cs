@@ -15,6 +15,8 @@ namespace Streams
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::Streams.Tick> _type1;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::Streams.Trade> _type2;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::Streams.Summary> _type3;
+        private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<long?> _type4;
+        private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::Streams.Event> _type5;
 
         public IPricesRpcDispatcher(global::RpcGen.Server.RpcServiceActivator<global::Streams.IPrices> service, global::RpcGen.Server.RpcDispatcherContext context)
             : base(IPricesRpcDescriptor.Descriptor)
@@ -24,6 +26,8 @@ namespace Streams
             this._type1 = context.GetTypeInfo<global::Streams.Tick>(IPricesRpcDescriptor.Descriptor);
             this._type2 = context.GetTypeInfo<global::Streams.Trade>(IPricesRpcDescriptor.Descriptor);
             this._type3 = context.GetTypeInfo<global::Streams.Summary>(IPricesRpcDescriptor.Descriptor);
+            this._type4 = context.GetTypeInfo<long?>(IPricesRpcDescriptor.Descriptor);
+            this._type5 = context.GetTypeInfo<global::Streams.Event>(IPricesRpcDescriptor.Descriptor);
         }
 
         public override global::System.Threading.Tasks.ValueTask InvokeAsync(int methodIndex, global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
@@ -34,6 +38,7 @@ namespace Streams
                 case 1: return this.InvokeUploadAsync(call, payload);
                 case 2: return this.InvokeStoreAsync(call, payload);
                 case 3: return this.InvokeChatAsync(call, payload);
+                case 4: return this.InvokeTailAsync(call, payload);
                 default: throw new global::RpcGen.RpcException(global::RpcGen.RpcStatusCode.Unimplemented, "Unknown method index for service 'prices'.");
             }
         }
@@ -78,6 +83,26 @@ namespace Streams
         {
             new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName).End();
             return call.CompleteStreamAsync(this._service.Get(call).@ChatAsync(call.ReadStream(this._type2), call.CancellationToken), this._type1);
+        }
+
+        /// <summary>Serves <c>TailAsync</c> as 'prices/Tail'.</summary>
+        private global::System.Threading.Tasks.ValueTask InvokeTailAsync(global::RpcGen.Server.RpcServerCall call, global::System.ReadOnlySpan<byte> payload)
+        {
+            global::RpcGen.Serialization.RpcArgumentReader reader = new global::RpcGen.Serialization.RpcArgumentReader(payload, call.Method.FullName);
+            if (!reader.TryRead(this._type0, "topic", out string arg0))
+            {
+                arg0 = reader.Missing<string>("topic");
+            }
+            if (!reader.TryRead(this._type4, "after", out long? arg1))
+            {
+                arg1 = reader.Missing<long?>("after");
+            }
+            if (!reader.TryRead(this._type0, "shard", out string arg2))
+            {
+                arg2 = reader.Missing<string>("shard");
+            }
+            reader.End();
+            return call.CompleteStreamAsync(this._service.Get(call).@TailAsync(arg0, arg1, arg2, call.CancellationToken), this._type5, static item => (long)item.@Offset);
         }
     }
 }

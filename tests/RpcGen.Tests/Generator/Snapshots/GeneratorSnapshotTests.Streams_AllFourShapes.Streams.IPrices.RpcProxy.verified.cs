@@ -15,8 +15,10 @@ namespace Streams
         private readonly global::RpcGen.Client.RpcClientMethod<global::Streams.Summary> _uploadAsync;
         private readonly global::RpcGen.Client.RpcClientMethod _storeAsync;
         private readonly global::RpcGen.Client.RpcClientMethod<global::Streams.Tick> _chatAsync;
+        private readonly global::RpcGen.Client.RpcClientMethod<global::Streams.Event> _tailAsync;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<string> _type0;
         private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<global::Streams.Trade> _type1;
+        private readonly global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<long?> _type2;
 
         public IPricesRpcProxy(global::RpcGen.Client.RpcCallInvoker invoker)
         {
@@ -26,8 +28,10 @@ namespace Streams
             this._uploadAsync = invoker.GetMethod<global::Streams.Summary>(methods[1]);
             this._storeAsync = invoker.GetMethod(methods[2]);
             this._chatAsync = invoker.GetMethod<global::Streams.Tick>(methods[3]);
+            this._tailAsync = invoker.GetMethod<global::Streams.Event>(methods[4]);
             this._type0 = invoker.GetTypeInfo<string>(IPricesRpcDescriptor.Descriptor);
             this._type1 = invoker.GetTypeInfo<global::Streams.Trade>(IPricesRpcDescriptor.Descriptor);
+            this._type2 = invoker.GetTypeInfo<long?>(IPricesRpcDescriptor.Descriptor);
         }
 
         global::System.Collections.Generic.IAsyncEnumerable<global::Streams.Tick> global::Streams.IPrices.@WatchAsync(string @symbol, global::System.Threading.CancellationToken @ct)
@@ -48,6 +52,11 @@ namespace Streams
         global::System.Collections.Generic.IAsyncEnumerable<global::Streams.Tick> global::Streams.IPrices.@ChatAsync(global::System.Collections.Generic.IAsyncEnumerable<global::Streams.Trade> @event, global::System.Threading.CancellationToken @ct)
         {
             return this._invoker.DuplexStream(this._chatAsync, new ChatAsyncArguments(this), @event, this._type1, @ct);
+        }
+
+        global::System.Collections.Generic.IAsyncEnumerable<global::Streams.Event> global::Streams.IPrices.@TailAsync(string @topic, long? @after, string @shard, global::System.Threading.CancellationToken @ct)
+        {
+            return this._invoker.ResumableStream(this._tailAsync, new TailAsyncArguments(this, @topic, @after, @shard), @ct);
         }
 
         global::System.Threading.Tasks.Task<int> global::Streams.IPrices.TwoStreamsAsync(global::System.Collections.Generic.IAsyncEnumerable<int> @a, global::System.Collections.Generic.IAsyncEnumerable<int> @b) => throw new global::System.NotSupportedException("'IPrices.TwoStreamsAsync(System.Collections.Generic.IAsyncEnumerable<int>, System.Collections.Generic.IAsyncEnumerable<int>)' cannot be called through an RpcGen proxy of 'Streams.IPrices' because parameter 'b' is a second stream (IAsyncEnumerable<T>); a call carries one stream from its caller.");
@@ -131,6 +140,42 @@ namespace Streams
             {
                 writer.WriteStartArray();
                 writer.WriteEndArray();
+            }
+        }
+
+        /// <summary>The arguments of <c>TailAsync</c>, written as a JSON array without boxing.</summary>
+        private readonly struct TailAsyncArguments : global::RpcGen.Serialization.IRpcResumableArguments<TailAsyncArguments>
+        {
+            private readonly IPricesRpcProxy _proxy;
+            private readonly string _arg0;
+            private readonly long? _arg1;
+            private readonly string _arg2;
+
+            public TailAsyncArguments(IPricesRpcProxy proxy, string arg0, long? arg1, string arg2)
+            {
+                this._proxy = proxy;
+                this._arg0 = arg0;
+                this._arg1 = arg1;
+                this._arg2 = arg2;
+            }
+
+            public void Write(global::System.Text.Json.Utf8JsonWriter writer)
+            {
+                writer.WriteStartArray();
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg0, this._proxy._type0);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg1, this._proxy._type2);
+                global::RpcGen.Serialization.RpcJson.Write(writer, this._arg2, this._proxy._type0);
+                writer.WriteEndArray();
+            }
+
+            public TailAsyncArguments ResumeAfter(long position)
+            {
+                return new TailAsyncArguments(this._proxy, this._arg0, position, this._arg2);
+            }
+
+            public ulong GetHashKey()
+            {
+                return global::RpcGen.Balancing.RpcHash.Of(this._arg2, this._proxy._type0);
             }
         }
     }

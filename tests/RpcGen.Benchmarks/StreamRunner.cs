@@ -1,0 +1,432 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using RpcGen.Benchmarks.Grpc;
+
+namespace RpcGen.Benchmarks;
+
+/// <summary>An item of about 100 bytes on the wire: <c>{"payload":"…"}</c> with 86 characters.</summary>
+public sealed record StreamItem100(string Payload)
+{
+    public static readonly string Text = new('x', 86);
+}
+
+[RpcService("stream-bench")]
+public interface IStreamBench
+{
+    /// <summary><paramref name="count"/> items (-1: until the caller stops), as fast as the caller takes them.</summary>
+    IAsyncEnumerable<StreamItem100> ItemsAsync(int count, CancellationToken ct = default);
+
+    IAsyncEnumerable<StreamItem100> EchoAsync(IAsyncEnumerable<StreamItem100> items, CancellationToken ct = default);
+
+    Task<StreamItem100> UnaryEchoAsync(StreamItem100 item, CancellationToken ct = default);
+}
+
+public sealed class StreamBench : IStreamBench
+{
+    private static readonly StreamItem100 s_item = new(StreamItem100.Text);
+
+    public async IAsyncEnumerable<StreamItem100> ItemsAsync(int count, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        for (long i = 0; count < 0 || i < count; i++)
+        {
+            if ((i & 1023) == 1023)
+            {
+                ct.ThrowIfCancellationRequested();
+                await Task.Yield(); // an async source, as real ones are; items in between are ready at once
+            }
+
+            yield return s_item;
+        }
+    }
+
+    public async IAsyncEnumerable<StreamItem100> EchoAsync(IAsyncEnumerable<StreamItem100> items,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await foreach (StreamItem100 item in items.WithCancellation(ct))
+        {
+            yield return item;
+        }
+    }
+
+    public Task<StreamItem100> UnaryEchoAsync(StreamItem100 item, CancellationToken ct = default) => Task.FromResult(item);
+}
+
+/// <summary>
+/// Streaming throughput and latency: items per second of ~100-byte items over one connection for 1 and 16 concurrent
+/// server streams (RpcGen, gRPC-dotnet server streaming, and a raw socket that writes the same bytes as fast as it
+/// can, the ceiling), and a duplex echo's round trip beside a unary call's. Servers in a separate process on loopback;
+/// candidates interleaved, repeated, medians reported.
+///   dotnet run -c Release --project tests/RpcGen.Benchmarks -- stream [--seconds 3] [--warmup 1] [--reps 3] [--systems rpcgen,grpc,raw,roundtrip]
+/// </summary>
+internal static class StreamRunner
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        double warmup = Option(args, "--warmup", 1.0);
+        double seconds = Option(args, "--seconds", 3.0);
+        int reps = (int)Option(args, "--reps", 3);
+        int only = Array.IndexOf(args, "--systems");
+        string[] systems = only >= 0 && only + 1 < args.Length ? args[only + 1].Split(',') : new[] { "rpcgen", "grpc", "raw", "roundtrip" };
+        bool Runs(string system) => systems.Contains(system, StringComparer.OrdinalIgnoreCase);
+        using Process server = StartServerProcess(out int rpcPort, out int grpcPort, out int rawPort);
+        try
+        {
+            var results = new Dictionary<string, List<double>>();
+            for (int rep = 0; rep < reps; rep++)
+            {
+                foreach (int streams in new[] { 1, 16 })
+                {
+                    if (Runs("rpcgen"))
+                    {
+                        Add(results, $"RpcGen, {streams} stream(s)", await RpcGenItemsAsync(rpcPort, streams, warmup, seconds));
+                    }
+
+                    if (Runs("grpc"))
+                    {
+                        Add(results, $"gRPC-dotnet, {streams} stream(s)", await GrpcItemsAsync(grpcPort, streams, warmup, seconds));
+                    }
+                }
+
+                if (Runs("raw"))
+                {
+                    Add(results, "raw socket, 1 connection", await RawItemsAsync(rawPort, warmup, seconds));
+                }
+
+                if (Runs("roundtrip"))
+                {
+                    (double duplex, double unary) = await RoundTripsAsync(rpcPort, warmup, seconds);
+                    Add(results, "duplex echo round trip p50 (µs)", duplex);
+                    Add(results, "unary echo call p50 (µs)", unary);
+                }
+            }
+
+            Console.WriteLine($"| candidate | median of {reps} | runs |");
+            Console.WriteLine("|---|---:|---|");
+            foreach ((string name, List<double> values) in results)
+            {
+                List<double> sorted = values.Order().ToList();
+                string unit = name.Contains("µs", StringComparison.Ordinal) ? string.Empty : " items/s";
+                Console.WriteLine($"| {name} | {Format(sorted[sorted.Count / 2])}{unit} | {string.Join(", ", values.Select(Format))} |");
+            }
+        }
+        finally
+        {
+            server.StandardInput.Close();
+            server.WaitForExit(10_000);
+        }
+
+        return 0;
+    }
+
+    private static string Format(double value) => value >= 1000 ? value.ToString("N0", CultureInfo.InvariantCulture) : value.ToString("0.0",
+        CultureInfo.InvariantCulture);
+
+    private static void Add(Dictionary<string, List<double>> results, string name, double value)
+    {
+        Console.Error.WriteLine($"{name}: {Format(value)}");
+        if (!results.TryGetValue(name, out List<double>? list))
+        {
+            results[name] = list = new List<double>();
+        }
+
+        list.Add(value);
+    }
+
+    /// <summary>
+    /// Items per second that <paramref name="streams"/> readers take together: each reads a stream of a fixed length to its
+    /// end (no cancellation, so every candidate's handler ends on its own), after a shorter warm-up round.
+    /// </summary>
+    private static async Task<double> MeasureAsync(int streams, double warmup, double seconds, Func<int, Task> read)
+    {
+        // Sized from a warm-up round, so that the measured round takes about the given seconds.
+        int warmCount = 20_000;
+        long start = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, streams).Select(_ => Task.Run(() => read(warmCount))));
+        double warmRate = streams * (double)warmCount / Stopwatch.GetElapsedTime(start).TotalSeconds;
+        int count = (int)Math.Clamp(warmRate * Math.Max(seconds, warmup) / streams, 10_000, 50_000_000);
+
+        start = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, streams).Select(_ => Task.Run(() => read(count))));
+        return streams * (double)count / Stopwatch.GetElapsedTime(start).TotalSeconds;
+    }
+
+    private static async Task<double> RpcGenItemsAsync(int port, int streams, double warmup, double seconds)
+    {
+        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { new RpcEndpoint("127.0.0.1", port) } });
+        IStreamBench bench = client.CreateProxy<IStreamBench>();
+        return await MeasureAsync(streams, warmup, seconds, async count =>
+        {
+            int read = 0;
+            await foreach (StreamItem100 item in bench.ItemsAsync(count))
+            {
+                read++;
+            }
+
+            Check(read, count);
+        });
+    }
+
+    private static async Task<double> GrpcItemsAsync(int port, int streams, double warmup, double seconds)
+    {
+        using GrpcChannel channel = GrpcCandidate.CreateChannel(port);
+        var client = new GrpcStreamBench.GrpcStreamBenchClient(channel);
+        return await MeasureAsync(streams, warmup, seconds, async count =>
+        {
+            int read = 0;
+            using AsyncServerStreamingCall<Grpc.StreamItem> call = client.Items(new ItemsRequest { Count = count });
+            await foreach (Grpc.StreamItem item in call.ResponseStream.ReadAllAsync())
+            {
+                read++;
+            }
+
+            Check(read, count);
+        });
+    }
+
+    private static void Check(int read, int count)
+    {
+        if (read != count)
+        {
+            throw new InvalidOperationException($"read {read} items of {count}");
+        }
+    }
+
+    /// <summary>
+    /// The ceiling: one socket whose server writes length-prefixed 100-byte items from a prebuilt buffer in 64 KiB writes,
+    /// and a reader that parses each item's length and skips its bytes, nothing else.
+    /// </summary>
+    private static Task<double> RawItemsAsync(int port, double warmup, double seconds) =>
+        MeasureAsync(1, warmup, seconds, async count =>
+        {
+            using var tcp = new TcpClient { NoDelay = true };
+            await tcp.ConnectAsync(IPAddress.Loopback, port);
+            NetworkStream stream = tcp.GetStream();
+            byte[] buffer = new byte[64 * 1024];
+            int filled = 0;
+            long items = 0;
+            while (items < count)
+            {
+                int read = await stream.ReadAsync(buffer.AsMemory(filled));
+                if (read == 0)
+                {
+                    throw new InvalidOperationException("the raw server closed the connection");
+                }
+
+                filled += read;
+                int offset = 0;
+                while (filled - offset >= 4)
+                {
+                    int length = BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan(offset));
+                    if (filled - offset < 4 + length)
+                    {
+                        break;
+                    }
+
+                    offset += 4 + length;
+                    items++;
+                }
+
+                buffer.AsSpan(offset, filled - offset).CopyTo(buffer);
+                filled -= offset;
+            }
+        });
+
+    /// <summary>Median round trip of one item through a duplex echo stream, and of a unary echo call, one caller each.</summary>
+    private static async Task<(double Duplex, double Unary)> RoundTripsAsync(int port, double warmup, double seconds)
+    {
+        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { new RpcEndpoint("127.0.0.1", port) } });
+        IStreamBench bench = client.CreateProxy<IStreamBench>();
+        var item = new StreamItem100(StreamItem100.Text);
+
+        var unary = new List<double>();
+        long until = Stopwatch.GetTimestamp() + (long)((warmup + seconds) * Stopwatch.Frequency);
+        long measureFrom = Stopwatch.GetTimestamp() + (long)(warmup * Stopwatch.Frequency);
+        while (Stopwatch.GetTimestamp() < until)
+        {
+            long start = Stopwatch.GetTimestamp();
+            await bench.UnaryEchoAsync(item);
+            if (start >= measureFrom)
+            {
+                unary.Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
+            }
+        }
+
+        // Duplex: the caller's stream yields the next item once the previous one came back.
+        var duplex = new List<double>();
+        var next = new SemaphoreSlim(0);
+        long sentAt = 0;
+        using var stop = new CancellationTokenSource();
+        async IAsyncEnumerable<StreamItem100> Requests([EnumeratorCancellation] CancellationToken ct = default)
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                sentAt = Stopwatch.GetTimestamp();
+                yield return item;
+                try
+                {
+                    await next.WaitAsync(stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    yield break;
+                }
+            }
+        }
+
+        until = Stopwatch.GetTimestamp() + (long)((warmup + seconds) * Stopwatch.Frequency);
+        measureFrom = Stopwatch.GetTimestamp() + (long)(warmup * Stopwatch.Frequency);
+        await foreach (StreamItem100 echoed in bench.EchoAsync(Requests()))
+        {
+            long now = Stopwatch.GetTimestamp();
+            if (sentAt >= measureFrom)
+            {
+                duplex.Add(Stopwatch.GetElapsedTime(sentAt, now).TotalMicroseconds);
+            }
+
+            if (now >= until)
+            {
+                stop.Cancel();
+                break;
+            }
+
+            next.Release();
+        }
+
+        return (Median(duplex), Median(unary));
+
+        static double Median(List<double> values)
+        {
+            values.Sort();
+            return values.Count == 0 ? double.NaN : values[values.Count / 2];
+        }
+    }
+
+    public static async Task<int> ServeAsync()
+    {
+        await using var server = new RpcServer();
+        server.Map<IStreamBench>(new StreamBench());
+        await server.StartAsync();
+
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2));
+        builder.Services.AddGrpc();
+        WebApplication grpc = builder.Build();
+        grpc.MapGrpcService<GrpcItems>();
+        await grpc.StartAsync();
+        int grpcPort = new Uri(grpc.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+            .Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
+
+        using var stop = new CancellationTokenSource();
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        _ = ServeRawAsync(listener, stop.Token);
+
+        Console.WriteLine($"PORTS {server.Endpoints[0].Port} {grpcPort} {((IPEndPoint)listener.LocalEndpoint).Port}");
+        await Console.In.ReadToEndAsync();
+        stop.Cancel();
+        listener.Stop();
+        await grpc.StopAsync();
+        return 0;
+    }
+
+    /// <summary>Writes length-prefixed items (the same 100 bytes of JSON RpcGen sends) from one prebuilt buffer until the reader goes.</summary>
+    private static async Task ServeRawAsync(TcpListener listener, CancellationToken stop)
+    {
+        byte[] item = System.Text.Encoding.UTF8.GetBytes($"{{\"payload\":\"{StreamItem100.Text}\"}}");
+        int perBuffer = 64 * 1024 / (4 + item.Length);
+        byte[] buffer = new byte[perBuffer * (4 + item.Length)];
+        for (int i = 0; i < perBuffer; i++)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(i * (4 + item.Length)), item.Length);
+            item.CopyTo(buffer, (i * (4 + item.Length)) + 4);
+        }
+
+        while (!stop.IsCancellationRequested)
+        {
+            TcpClient tcp;
+            try
+            {
+                tcp = await listener.AcceptTcpClientAsync(stop);
+            }
+            catch (Exception)
+            {
+                return;
+            }
+
+            _ = Task.Run(async () =>
+            {
+                using (tcp)
+                {
+                    tcp.NoDelay = true;
+                    NetworkStream stream = tcp.GetStream();
+                    try
+                    {
+                        while (true)
+                        {
+                            await stream.WriteAsync(buffer, stop);
+                        }
+                    }
+                    catch (Exception)
+                    {
+                        // The reader went away.
+                    }
+                }
+            });
+        }
+    }
+
+    private sealed class GrpcItems : GrpcStreamBench.GrpcStreamBenchBase
+    {
+        private static readonly Grpc.StreamItem s_item = new() { Payload = StreamItem100.Text };
+
+        public override async Task Items(ItemsRequest request, IServerStreamWriter<Grpc.StreamItem> responseStream, ServerCallContext context)
+        {
+            for (long i = 0; request.Count < 0 || i < request.Count; i++)
+            {
+                if (context.CancellationToken.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                await responseStream.WriteAsync(s_item);
+            }
+        }
+    }
+
+    private static Process StartServerProcess(out int rpcPort, out int grpcPort, out int rawPort)
+    {
+        string self = Environment.ProcessPath!;
+        var start = new ProcessStartInfo { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false, FileName = self };
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
+        {
+            start.ArgumentList.Add(typeof(StreamRunner).Assembly.Location);
+        }
+
+        start.ArgumentList.Add("stream-serve");
+        Process process = Process.Start(start)!;
+        string[] parts = (process.StandardOutput.ReadLine() ?? throw new InvalidOperationException("The server process did not start.")).Split(' ');
+        rpcPort = int.Parse(parts[1], CultureInfo.InvariantCulture);
+        grpcPort = int.Parse(parts[2], CultureInfo.InvariantCulture);
+        rawPort = int.Parse(parts[3], CultureInfo.InvariantCulture);
+        return process;
+    }
+
+    private static double Option(string[] args, string name, double fallback)
+    {
+        int index = Array.IndexOf(args, name);
+        return index >= 0 && index + 1 < args.Length ? double.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
+    }
+}
