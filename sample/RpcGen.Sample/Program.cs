@@ -21,6 +21,9 @@ switch (args)
         return await Sample.Discovery.EtcdSample.RunAsync(); // servers registering in a local etcd while a client calls
     case ["serve-etcd", var etcdUrl, var prefix, var serverName]:
         return await Sample.Discovery.EtcdSample.ServeAsync(etcdUrl, prefix, serverName); // one server process, for the kill -9 test
+    case ["serve-events", var port]:
+        // One server process of the resumable feed, for the kill -9 test of resumable streams.
+        return await Sample.Streaming.EventFeed.ServeAsync(int.Parse(port, System.Globalization.CultureInfo.InvariantCulture));
     case ["hosted"]:
         return await Sample.Hosted.HostedSample.RunAsync(); // the generic-host variant: DI, configuration, OpenTelemetry
     case []:
