@@ -50,13 +50,9 @@ public sealed partial class RpcCallInvoker
             CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
-        ArgumentNullException.ThrowIfNull(input);
-        var stream = new ClientStream<TInput>(method, _client.TimeProvider, inbound: false, input, inputType);
-        System.Diagnostics.Activity? span = ClientTelemetry.StartCall(method);
-        AttemptResult result = await SendTracedAsync(method, arguments, span, cancellationToken, stream).ConfigureAwait(false);
+        AttemptResult result = await SendClientStreamAsync(method, arguments, input, inputType, cancellationToken).ConfigureAwait(false);
         using (result)
         {
-            RpcCallScope.Current?.Complete(result.Response.Metadata, result.Error);
             result.ThrowIfFailed();
             return method.ReadResult(result.Response.Span, result.Endpoint);
         }
@@ -68,13 +64,23 @@ public sealed partial class RpcCallInvoker
             CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
+        AttemptResult result = await SendClientStreamAsync(method, arguments, input, inputType, cancellationToken).ConfigureAwait(false);
+        result.Dispose();
+        result.ThrowIfFailed();
+    }
+
+    /// <summary>A client stream's call, to its end (the server's answer, with its metadata for the caller's scope).</summary>
+    private async ValueTask<AttemptResult> SendClientStreamAsync<TArguments, TInput>(
+        RpcClientMethod method, TArguments arguments, IAsyncEnumerable<TInput> input, JsonTypeInfo<TInput> inputType,
+            CancellationToken cancellationToken)
+        where TArguments : struct, IRpcArguments
+    {
         ArgumentNullException.ThrowIfNull(input);
         var stream = new ClientStream<TInput>(method, _client.TimeProvider, inbound: false, input, inputType);
         System.Diagnostics.Activity? span = ClientTelemetry.StartCall(method);
         AttemptResult result = await SendTracedAsync(method, arguments, span, cancellationToken, stream).ConfigureAwait(false);
         RpcCallScope.Current?.Complete(result.Response.Metadata, result.Error);
-        result.Dispose();
-        result.ThrowIfFailed();
+        return result;
     }
 
     /// <summary>A server or duplex stream not started yet: each enumeration is a call.</summary>

@@ -17,7 +17,8 @@ namespace RpcGen.Benchmarks;
 /// </summary>
 internal static class GrpcCandidate
 {
-    public static async Task<(WebApplication App, int Port)> StartServerAsync()
+    /// <summary>Kestrel with the load runner's gRPC services, and any more that <paramref name="map"/> adds.</summary>
+    public static async Task<(WebApplication App, int Port)> StartServerAsync(Action<WebApplication>? map = null)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -26,6 +27,7 @@ internal static class GrpcCandidate
         WebApplication app = builder.Build();
         app.MapGrpcService<SumService>();
         app.MapGrpcService<PayloadService>();
+        map?.Invoke(app);
         await app.StartAsync();
         string address = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
             .Features.Get<IServerAddressesFeature>()!.Addresses.First();

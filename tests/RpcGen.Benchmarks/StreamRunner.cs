@@ -7,11 +7,6 @@ using System.Runtime.CompilerServices;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using RpcGen.Benchmarks.Grpc;
 
 namespace RpcGen.Benchmarks;
@@ -319,15 +314,7 @@ internal static class StreamRunner
         server.Map<IStreamBench>(new StreamBench());
         await server.StartAsync();
 
-        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2));
-        builder.Services.AddGrpc();
-        WebApplication grpc = builder.Build();
-        grpc.MapGrpcService<GrpcItems>();
-        await grpc.StartAsync();
-        int grpcPort = new Uri(grpc.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
-            .Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
+        (WebApplication grpc, int grpcPort) = await GrpcCandidate.StartServerAsync(app => app.MapGrpcService<GrpcItems>());
 
         using var stop = new CancellationTokenSource();
         var listener = new TcpListener(IPAddress.Loopback, 0);

@@ -108,9 +108,9 @@ public sealed class StreamFlowAndDeadlineTests
         {
             IStreamLimits limits = client.CreateProxy<IStreamLimits>();
 
-            // [Timeout(300)]: 12 items 100 ms apart take 1.2 s, four times the timeout, and all arrive.
+            // [Timeout(1000)]: 12 items 250 ms apart take 3 s, three times the timeout, and all arrive.
             var items = new List<int>();
-            await foreach (int i in limits.SlowAsync(12, 10, 100))
+            await foreach (int i in limits.SlowAsync(12, 10, 250))
             {
                 items.Add(i);
             }
@@ -125,7 +125,7 @@ public sealed class StreamFlowAndDeadlineTests
                 }
             });
             Assert.Equal(RpcStatusCode.DeadlineExceeded, late.StatusCode);
-            Assert.Contains("passed its timeout of 300 ms: no item arrived", late.Message, StringComparison.Ordinal);
+            Assert.Contains("passed its timeout of 1000 ms: no item arrived", late.Message, StringComparison.Ordinal);
             await service.HandlerCancelled.Task.WaitAsync(Wait.NoHang);
         }
     }
@@ -150,7 +150,7 @@ public sealed class StreamFlowAndDeadlineTests
 
             Assert.Equal(new[] { 1 }, items);
             Assert.Equal(RpcStatusCode.DeadlineExceeded, idle.StatusCode);
-            Assert.Contains("for 300 ms, its idle timeout", idle.Message, StringComparison.Ordinal);
+            Assert.Contains("for 500 ms, its idle timeout", idle.Message, StringComparison.Ordinal);
             await service.HandlerCancelled.Task.WaitAsync(Wait.NoHang);
 
             // Gaps under the idle timeout go on for as long as the stream lasts.

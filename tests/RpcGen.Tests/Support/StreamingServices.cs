@@ -133,7 +133,7 @@ public sealed class Prices : IPrices
 }
 
 /// <summary>Streams whose deadlines and windows tests steer: the attributes are what is under test.</summary>
-[RpcService("stream-limits"), Timeout(300)]
+[RpcService("stream-limits"), Timeout(1000)]
 public interface IStreamLimits
 {
     /// <summary>
@@ -141,7 +141,7 @@ public interface IStreamLimits
     /// </summary>
     IAsyncEnumerable<int> SlowAsync(int count, int firstDelayMs, int gapMs, CancellationToken ct = default);
 
-    [Streaming(IdleTimeoutMs = 300)]
+    [Streaming(IdleTimeoutMs = 500)]
     IAsyncEnumerable<int> IdleAsync(int count, int firstDelayMs, int gapMs, CancellationToken ct = default);
 
     [Timeout(1000), Streaming(TimeoutCoversWholeStream = true)]
