@@ -10,11 +10,8 @@ public sealed class ResumableStreamTests
     public async Task ConnectionResetMidStream_IsResumedFromTheLastPositionRead_EveryPositionOnceInOrder()
     {
         var events = new Events { Burst = 100 };
-        await using var server = new RpcServer(new RpcServerOptions());
-        server.Map<IEvents>(events);
-        await server.StartAsync();
-        await using FaultProxy proxy = FaultProxy.Start(server.Endpoints[0]);
-        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { proxy.Endpoint } });
+        await using Behind<IEvents> behind = await Behind<IEvents>.StartAsync(events);
+        (FaultProxy proxy, RpcClient client) = (behind.Proxy, behind.Client);
         IEvents feed = client.CreateProxy<IEvents>();
 
         var offsets = new List<long>();
@@ -37,11 +34,8 @@ public sealed class ResumableStreamTests
     public async Task AServerThatResendsPositionsAlreadyRead_StillDeliversEachPositionOnce()
     {
         var events = new Events { Burst = 50, Overlap = 20 };
-        await using var server = new RpcServer(new RpcServerOptions());
-        server.Map<IEvents>(events);
-        await server.StartAsync();
-        await using FaultProxy proxy = FaultProxy.Start(server.Endpoints[0]);
-        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { proxy.Endpoint } });
+        await using Behind<IEvents> behind = await Behind<IEvents>.StartAsync(events);
+        (FaultProxy proxy, RpcClient client) = (behind.Proxy, behind.Client);
 
         var offsets = new List<long>();
         await foreach (Event e in client.CreateProxy<IEvents>().TailAsync("t", null, 200))
@@ -60,11 +54,8 @@ public sealed class ResumableStreamTests
     public async Task APositionTheServerNoLongerHolds_EndsTheStreamWithOutOfRange()
     {
         var events = new Events { Burst = 10 };
-        await using var server = new RpcServer(new RpcServerOptions());
-        server.Map<IEvents>(events);
-        await server.StartAsync();
-        await using FaultProxy proxy = FaultProxy.Start(server.Endpoints[0]);
-        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { proxy.Endpoint } });
+        await using Behind<IEvents> behind = await Behind<IEvents>.StartAsync(events);
+        (FaultProxy proxy, RpcClient client) = (behind.Proxy, behind.Client);
         IEvents feed = client.CreateProxy<IEvents>();
 
         var offsets = new List<long>();
@@ -90,11 +81,8 @@ public sealed class ResumableStreamTests
     public async Task APlainStream_EndsWithUnavailableWhenItsConnectionBreaks()
     {
         var prices = new Prices();
-        await using var server = new RpcServer(new RpcServerOptions());
-        server.Map<IPrices>(prices);
-        await server.StartAsync();
-        await using FaultProxy proxy = FaultProxy.Start(server.Endpoints[0]);
-        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { proxy.Endpoint } });
+        await using Behind<IPrices> behind = await Behind<IPrices>.StartAsync(prices);
+        (FaultProxy proxy, RpcClient client) = (behind.Proxy, behind.Client);
 
         RpcException lost = await Assert.ThrowsAsync<RpcException>(async () =>
         {
@@ -105,5 +93,34 @@ public sealed class ResumableStreamTests
         });
 
         Assert.Equal(RpcStatusCode.Unavailable, lost.StatusCode);
+    }
+
+    /// <summary>A server of <typeparamref name="TService"/> behind a proxy that can reset its connections, and a client through it.</summary>
+    private sealed class Behind<TService> : IAsyncDisposable
+        where TService : class
+    {
+        private Behind(RpcServer server, FaultProxy proxy, RpcClient client) => (Server, Proxy, Client) = (server, proxy, client);
+
+        public RpcServer Server { get; }
+
+        public FaultProxy Proxy { get; }
+
+        public RpcClient Client { get; }
+
+        public static async Task<Behind<TService>> StartAsync(TService service)
+        {
+            var server = new RpcServer(new RpcServerOptions());
+            server.Map(service);
+            await server.StartAsync();
+            FaultProxy proxy = FaultProxy.Start(server.Endpoints[0]);
+            return new Behind<TService>(server, proxy, new RpcClient(new RpcClientOptions { Endpoints = { proxy.Endpoint } }));
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Client.DisposeAsync();
+            await Proxy.DisposeAsync();
+            await Server.DisposeAsync();
+        }
     }
 }
