@@ -1,33 +1,51 @@
+using System.Security.Cryptography.X509Certificates;
 using RpcGen.Tests.Support;
 using Xunit;
 
 namespace RpcGen.Tests.Streaming;
 
-/// <summary>The four shapes of streaming over TCP and in process, with real servers.</summary>
+/// <summary>The four shapes of streaming over TCP, TLS and in process, with real servers.</summary>
 public sealed class StreamingEndToEndTests
 {
-    public static TheoryData<bool> Transports => new() { false, true };
+    private static readonly X509Certificate2 s_authority = TestCertificates.CreateAuthority();
+    private static readonly X509Certificate2 s_serverCertificate = TestCertificates.Issue(s_authority, "localhost");
 
-    private static async Task<(RpcServer Server, RpcClient Client, Prices Prices)> StartAsync(bool inProcess,
+    public static TheoryData<string> Transports => new() { "tcp", "tls", "in-process" };
+
+    private static async Task<(RpcServer Server, RpcClient Client, Prices Prices)> StartAsync(string transport,
         Action<RpcServerOptions>? server = null, Action<RpcClientOptions>? client = null)
     {
         var serverOptions = new RpcServerOptions();
+        if (transport == "tls")
+        {
+            serverOptions.Tls = new RpcServerTlsOptions { Certificate = s_serverCertificate };
+        }
+
         server?.Invoke(serverOptions);
         var rpcServer = new RpcServer(serverOptions);
         var prices = new Prices();
         rpcServer.Map<IPrices>(prices);
         await rpcServer.StartAsync();
         var clientOptions = new RpcClientOptions();
-        clientOptions.Endpoints.Add(inProcess ? rpcServer.InProcessEndpoint : rpcServer.Endpoints[0]);
+        clientOptions.Endpoints.Add(transport == "in-process" ? rpcServer.InProcessEndpoint : rpcServer.Endpoints[0]);
+        if (transport == "tls")
+        {
+            clientOptions.Tls = new RpcClientTlsOptions
+            {
+                CertificateAuthorities = new X509Certificate2Collection(s_authority),
+                TargetHost = "localhost",
+            };
+        }
+
         client?.Invoke(clientOptions);
         return (rpcServer, new RpcClient(clientOptions), prices);
     }
 
     [Theory]
     [MemberData(nameof(Transports))]
-    public async Task ServerStream_DeliversEveryItemInOrder_ThenEnds(bool inProcess)
+    public async Task ServerStream_DeliversEveryItemInOrder_ThenEnds(string transport)
     {
-        (RpcServer server, RpcClient client, _) = await StartAsync(inProcess);
+        (RpcServer server, RpcClient client, _) = await StartAsync(transport);
         await using (server)
         await using (client)
         {
@@ -47,9 +65,9 @@ public sealed class StreamingEndToEndTests
 
     [Theory]
     [MemberData(nameof(Transports))]
-    public async Task ClientStream_SendsEveryItem_AndReturnsTheResult(bool inProcess)
+    public async Task ClientStream_SendsEveryItem_AndReturnsTheResult(string transport)
     {
-        (RpcServer server, RpcClient client, Prices service) = await StartAsync(inProcess);
+        (RpcServer server, RpcClient client, Prices service) = await StartAsync(transport);
         await using (server)
         await using (client)
         {
@@ -65,9 +83,9 @@ public sealed class StreamingEndToEndTests
 
     [Theory]
     [MemberData(nameof(Transports))]
-    public async Task Duplex_EchoesEachItem(bool inProcess)
+    public async Task Duplex_EchoesEachItem(string transport)
     {
-        (RpcServer server, RpcClient client, _) = await StartAsync(inProcess);
+        (RpcServer server, RpcClient client, _) = await StartAsync(transport);
         await using (server)
         await using (client)
         {
@@ -85,9 +103,9 @@ public sealed class StreamingEndToEndTests
 
     [Theory]
     [MemberData(nameof(Transports))]
-    public async Task HandlerThrowing_EndsTheEnumeration_WithStatusMessageAndTrailers_AfterTheItemsBeforeIt(bool inProcess)
+    public async Task HandlerThrowing_EndsTheEnumeration_WithStatusMessageAndTrailers_AfterTheItemsBeforeIt(string transport)
     {
-        (RpcServer server, RpcClient client, _) = await StartAsync(inProcess);
+        (RpcServer server, RpcClient client, _) = await StartAsync(transport);
         await using (server)
         await using (client)
         {
@@ -110,9 +128,9 @@ public sealed class StreamingEndToEndTests
 
     [Theory]
     [MemberData(nameof(Transports))]
-    public async Task CallerDisposingItsEnumerator_StopsTheHandler(bool inProcess)
+    public async Task CallerDisposingItsEnumerator_StopsTheHandler(string transport)
     {
-        (RpcServer server, RpcClient client, Prices service) = await StartAsync(inProcess);
+        (RpcServer server, RpcClient client, Prices service) = await StartAsync(transport);
         await using (server)
         await using (client)
         {
@@ -130,9 +148,9 @@ public sealed class StreamingEndToEndTests
 
     [Theory]
     [MemberData(nameof(Transports))]
-    public async Task CallerCancellingItsToken_StopsTheHandler_AndThrowsOperationCanceled(bool inProcess)
+    public async Task CallerCancellingItsToken_StopsTheHandler_AndThrowsOperationCanceled(string transport)
     {
-        (RpcServer server, RpcClient client, Prices service) = await StartAsync(inProcess);
+        (RpcServer server, RpcClient client, Prices service) = await StartAsync(transport);
         await using (server)
         await using (client)
         {
