@@ -95,7 +95,7 @@ public sealed partial class RpcServerCall
         {
             try
             {
-                await sender.SendAsync(items, itemType, Method.FullName, null, CancellationToken, position).ConfigureAwait(false);
+                await sender.SendAsync(items, itemType, Method.FullName, CancellationToken, position).ConfigureAwait(false);
             }
             catch (Exception ex)
             {

@@ -59,17 +59,6 @@ internal sealed class StreamCredit
         }
     }
 
-    /// <summary>The items and bytes of credit left (tests, and the admin view).</summary>
-    public (long Items, long Bytes) Available
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return (_items, _bytes);
-            }
-        }
-    }
 
     /// <summary>Completes when there is credit for an item, or the stream ended (<see cref="Close"/>).</summary>
     public Task WaitAsync(CancellationToken cancellationToken)

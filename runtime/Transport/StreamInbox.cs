@@ -54,8 +54,6 @@ internal sealed class StreamInbox
     /// <summary>Items received so far (the first one commits a client's stream to its endpoint).</summary>
     public int Received => Volatile.Read(ref _received);
 
-    /// <summary>Items the reader took so far.</summary>
-    public long Read { get; private set; }
 
     /// <summary>
     /// Grants the whole window to the sender at the other end of <paramref name="output"/> (a credit frame for
@@ -159,7 +157,6 @@ internal sealed class StreamInbox
     public void Release(Item item)
     {
         BufferPool.Return(item.Array);
-        Read++;
         _readItems++;
         _readBytes += item.Length;
         if (_readItems < Math.Max(1, _windowItems / 4) && _readBytes < Math.Max(1, _windowBytes / 4))

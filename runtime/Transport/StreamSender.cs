@@ -45,13 +45,12 @@ internal sealed class StreamSender : IDisposable
     public long Sent { get; private set; }
 
     /// <summary>
-    /// Sends every item of <paramref name="source"/>; returns when the last one is queued. <paramref name="onItem"/> runs
-    /// for each item taken from the source, before it is sent (a client commits its stream on the first). Throws what
-    /// the source throws, <see cref="OperationCanceledException"/>, or an <see cref="RpcException"/> for an item that
+    /// Sends every item of <paramref name="source"/>; returns when the last one is queued, each item with its
+    /// <paramref name="position"/> when one is given (a resumable stream). Throws what the source throws, <see cref="OperationCanceledException"/>, or an <see cref="RpcException"/> for an item that
     /// cannot be serialized or is over the receiver's maximum frame size.
     /// </summary>
     public async Task SendAsync<T>(
-        IAsyncEnumerable<T> source, JsonTypeInfo<T> type, string method, Action? onItem, CancellationToken cancellationToken,
+        IAsyncEnumerable<T> source, JsonTypeInfo<T> type, string method, CancellationToken cancellationToken,
         Func<T, long>? position = null)
     {
         _positions = position is not null;
@@ -83,7 +82,6 @@ internal sealed class StreamSender : IDisposable
                     break;
                 }
 
-                onItem?.Invoke();
                 T item = items.Current;
                 int length = Serialize(item, type, method);
                 long at = position is null ? 0 : position(item);

@@ -23,6 +23,10 @@ public interface IStreamBench
     /// <summary><paramref name="count"/> items (-1: until the caller stops), as fast as the caller takes them.</summary>
     IAsyncEnumerable<StreamItem100> ItemsAsync(int count, CancellationToken ct = default);
 
+    /// <summary>The same stream with a window of 256 items instead of the default 64.</summary>
+    [Streaming(WindowItems = 256)]
+    IAsyncEnumerable<StreamItem100> WideItemsAsync(int count, CancellationToken ct = default);
+
     IAsyncEnumerable<StreamItem100> EchoAsync(IAsyncEnumerable<StreamItem100> items, CancellationToken ct = default);
 
     Task<StreamItem100> UnaryEchoAsync(StreamItem100 item, CancellationToken ct = default);
@@ -45,6 +49,8 @@ public sealed class StreamBench : IStreamBench
             yield return s_item;
         }
     }
+
+    public IAsyncEnumerable<StreamItem100> WideItemsAsync(int count, CancellationToken ct = default) => ItemsAsync(count, ct);
 
     public async IAsyncEnumerable<StreamItem100> EchoAsync(IAsyncEnumerable<StreamItem100> items,
         [EnumeratorCancellation] CancellationToken ct = default)
@@ -73,7 +79,8 @@ internal static class StreamRunner
         double seconds = Option(args, "--seconds", 3.0);
         int reps = (int)Option(args, "--reps", 3);
         int only = Array.IndexOf(args, "--systems");
-        string[] systems = only >= 0 && only + 1 < args.Length ? args[only + 1].Split(',') : new[] { "rpcgen", "grpc", "raw", "roundtrip" };
+        string[] systems = only >= 0 && only + 1 < args.Length ? args[only + 1].Split(',') : new[] { "rpcgen", "rpcgen-wide", "grpc", "raw",
+            "roundtrip" };
         bool Runs(string system) => systems.Contains(system, StringComparer.OrdinalIgnoreCase);
         using Process server = StartServerProcess(out int rpcPort, out int grpcPort, out int rawPort);
         try
@@ -86,6 +93,12 @@ internal static class StreamRunner
                     if (Runs("rpcgen"))
                     {
                         Add(results, $"RpcGen, {streams} stream(s)", await RpcGenItemsAsync(rpcPort, streams, warmup, seconds));
+                    }
+
+                    if (Runs("rpcgen-wide"))
+                    {
+                        Add(results, $"RpcGen, window 256 items, {streams} stream(s)", await RpcGenItemsAsync(rpcPort, streams, warmup, seconds,
+                            wide: true));
                     }
 
                     if (Runs("grpc"))
@@ -157,14 +170,14 @@ internal static class StreamRunner
         return streams * (double)count / Stopwatch.GetElapsedTime(start).TotalSeconds;
     }
 
-    private static async Task<double> RpcGenItemsAsync(int port, int streams, double warmup, double seconds)
+    private static async Task<double> RpcGenItemsAsync(int port, int streams, double warmup, double seconds, bool wide = false)
     {
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { new RpcEndpoint("127.0.0.1", port) } });
         IStreamBench bench = client.CreateProxy<IStreamBench>();
         return await MeasureAsync(streams, warmup, seconds, async count =>
         {
             int read = 0;
-            await foreach (StreamItem100 item in bench.ItemsAsync(count))
+            await foreach (StreamItem100 item in wide ? bench.WideItemsAsync(count) : bench.ItemsAsync(count))
             {
                 read++;
             }

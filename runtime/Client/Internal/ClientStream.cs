@@ -348,7 +348,7 @@ internal sealed class ClientStream<TInput> : ClientStream
             {
                 try
                 {
-                    await sender.SendAsync(_source!, _inputType!, Method.Descriptor.FullName, null, cancellationToken).ConfigureAwait(false);
+                    await sender.SendAsync(_source!, _inputType!, Method.Descriptor.FullName, cancellationToken).ConfigureAwait(false);
                 }
                 finally
                 {
