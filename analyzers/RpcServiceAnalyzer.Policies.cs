@@ -57,7 +57,7 @@ public sealed partial class RpcServiceAnalyzer
         });
         Check("Streaming", RpcShapes.StreamingAttribute, static (key, value, _) => key switch
         {
-            "WindowItems" when value.Value is int n && n is < 1 or > 65_536 => "between 1 and 65536",
+            "WindowItems" or "MaxWindowItems" when value.Value is int n && n is < 1 or > 65_536 => "between 1 and 65536",
             "WindowBytes" when value.Value is int n && n is < 1024 or > 64 * 1024 * 1024 => "between 1024 and 67108864",
             "IdleTimeoutMs" when value.Value is int n && n < 0 => "0 (none) or more",
             _ => null,

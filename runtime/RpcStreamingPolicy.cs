@@ -10,12 +10,14 @@ public sealed class RpcStreamingPolicy
 {
     internal const int DefaultWindowItems = 64;
     internal const int DefaultWindowBytes = 256 * 1024;
+    internal const int DefaultMaxWindowItems = 1024;
 
     /// <summary>The settings of a streaming method without <c>[Streaming]</c>.</summary>
     internal static readonly RpcStreamingPolicy Default = new();
 
     private int _windowItems = DefaultWindowItems;
     private int _windowBytes = DefaultWindowBytes;
+    private int _maxWindowItems = DefaultMaxWindowItems;
     private int _idleTimeoutMs;
 
     /// <inheritdoc cref="StreamingAttribute.WindowItems"/>
@@ -24,6 +26,14 @@ public sealed class RpcStreamingPolicy
         get => _windowItems;
         set => _windowItems = value is >= 1 and <= 65_536 ? value
             : throw new ArgumentOutOfRangeException(nameof(value), value, "[Streaming(WindowItems)] must be between 1 and 65536.");
+    }
+
+    /// <inheritdoc cref="StreamingAttribute.MaxWindowItems"/>
+    public int MaxWindowItems
+    {
+        get => _maxWindowItems;
+        set => _maxWindowItems = value is >= 1 and <= 65_536 ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "[Streaming(MaxWindowItems)] must be between 1 and 65536.");
     }
 
     /// <inheritdoc cref="StreamingAttribute.WindowBytes"/>

@@ -12,9 +12,18 @@ namespace RpcGen;
 public sealed class StreamingAttribute : Attribute
 {
     /// <summary>
-    /// The most items a receiver holds unread (and grants its sender at once); 1 to 65,536. The default value is 64.
+    /// The items a receiver lets its sender send at first before it reads any (its window in items, which may grow up to
+    /// <see cref="MaxWindowItems"/>); 1 to 65,536. The default value is 64.
     /// </summary>
     public int WindowItems { get; set; } = RpcStreamingPolicy.DefaultWindowItems;
+
+    /// <summary>
+    /// The most items the window grows to, 1 to 65,536; the default value is 1,024. A receiver that reads faster than
+    /// credit lets its sender send (it finds nothing to read while the sender has under a quarter window of credit)
+    /// doubles its window in items, up to this; a slow reader or a slow sender never grows it, and the window in bytes
+    /// never grows. Equal to (or below) <see cref="WindowItems"/>: the window stays as it is.
+    /// </summary>
+    public int MaxWindowItems { get; set; } = RpcStreamingPolicy.DefaultMaxWindowItems;
 
     /// <summary>
     /// The most bytes a receiver holds unread, plus one item; 1,024 to 64 MiB. The default value is 256 KiB.

@@ -187,7 +187,7 @@ public sealed partial class RpcCallInvoker
                         }
 
                         _read++;
-                        Current = RpcJson.Read(item.Array.AsSpan(0, item.Length), _call._method.ResultType);
+                        Current = RpcJson.Read(item.Json, _call._method.ResultType);
                     }
                     catch (Exception ex) when (ex is JsonException or NotSupportedException)
                     {
@@ -225,7 +225,7 @@ public sealed partial class RpcCallInvoker
                 }
 
                 _resumes++;
-                _stream.Inbox!.Discard();
+                _stream.Inbox!.Discard(reader: true);
                 _stream = NewStream(resumed: true);
                 TArguments arguments = _lastPosition is long position ? _call._resume!(_call._arguments, position) : _call._arguments;
                 ClientTelemetry.StreamResumed(_call._invoker._client, _call._method, _lastPosition, _resumes);
@@ -270,7 +270,7 @@ public sealed partial class RpcCallInvoker
                     await _run.ConfigureAwait(false);
                 }
 
-                _stream.Inbox!.Discard();
+                _stream.Inbox!.Discard(reader: true);
                 _cancellation.Dispose();
             }
         }

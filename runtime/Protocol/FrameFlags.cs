@@ -25,4 +25,10 @@ internal enum FrameFlags : byte
 
     /// <summary>On a stream items frame: each item starts with its i64 position (a <c>[Resumable]</c> stream).</summary>
     Positions = 64,
+
+    /// <summary>
+    /// On a stream items frame: its sender had to wait for credit before it (the window, not the sender, held the
+    /// stream back), so a receiver that keeps up may grow its window.
+    /// </summary>
+    CreditWaited = 128,
 }

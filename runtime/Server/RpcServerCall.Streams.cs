@@ -51,7 +51,7 @@ public sealed partial class RpcServerCall
                 T value;
                 try
                 {
-                    value = Serialization.RpcJson.Read(item.Array.AsSpan(0, item.Length), itemType);
+                    value = Serialization.RpcJson.Read(item.Json, itemType);
                 }
                 catch (Exception ex) when (ex is JsonException or NotSupportedException)
                 {
@@ -68,7 +68,7 @@ public sealed partial class RpcServerCall
         }
         finally
         {
-            inbox.Discard(); // a handler that stops reading early: what is buffered goes back now
+            inbox.Discard(reader: true); // a handler that stops reading early: what is buffered goes back now
         }
     }
 

@@ -32,6 +32,17 @@ internal sealed class PooledBuffer : IBufferWriter<byte>, IDisposable
         }
     }
 
+    /// <summary>Forgets what was written after the first <paramref name="count"/> bytes.</summary>
+    public void Truncate(int count)
+    {
+        if ((uint)count > (uint)_written)
+        {
+            throw new ArgumentOutOfRangeException(nameof(count));
+        }
+
+        _written = count;
+    }
+
     public void Advance(int count)
     {
         if ((uint)count > (uint)(_array.Length - _written))

@@ -43,22 +43,30 @@ internal sealed class StreamCredit
 
     private bool HasCreditLocked => _items >= 1 && _bytes > 0;
 
-    /// <summary>Takes the credit of one item of <paramref name="length"/> bytes; false when there is none.</summary>
-    public bool TryTake(int length)
+    /// <summary>Whether an item may be sent now: at least one item and one byte of credit are left.</summary>
+    public bool HasCredit
     {
-        lock (_lock)
+        get
         {
-            if (!HasCreditLocked)
+            lock (_lock)
             {
-                return false;
+                return HasCreditLocked;
             }
-
-            _items--;
-            _bytes -= length;
-            return true;
         }
     }
 
+    /// <summary>
+    /// Takes the credit of one item of <paramref name="length"/> bytes, after <see cref="HasCredit"/> said there was
+    /// some (only the sender takes credit, so it is still there).
+    /// </summary>
+    public void Take(int length)
+    {
+        lock (_lock)
+        {
+            _items--;
+            _bytes -= length;
+        }
+    }
 
     /// <summary>Completes when there is credit for an item, or the stream ended (<see cref="Close"/>).</summary>
     public Task WaitAsync(CancellationToken cancellationToken)

@@ -8,19 +8,23 @@ namespace RpcGen.Transport;
 
 /// <summary>
 /// The receiving side of a stream: the items that arrived and were not yet read, and the credit that bounds them. The
-/// receiver grants a window (<see cref="Bind"/>: items and bytes); the read loop adds each arriving item, taking its
-/// credit (an item beyond the credit is the peer's protocol violation, refused); the reader gives the credit of what it
-/// read back in one grant per quarter window, as HTTP/2's WINDOW_UPDATE (a sender with a quarter window left goes on
-/// while the grant travels, so a small window does not stall a fast stream on every round trip). So what a stream holds is at most its window in
-/// items and its window plus one item in bytes, whatever the peer does, and a reader that stops reading stalls only its
-/// own stream.
+/// receiver grants a window (<see cref="Bind"/>: items and bytes); the read loop adds each arriving items frame whole
+/// (<see cref="TryAddFrame"/>: one copy and one wake-up of the reader per frame, not per item), taking the credit of
+/// its items (an item beyond the credit is the peer's protocol violation, and the frame is refused); the reader gives
+/// the credit of what it read back in one grant per quarter window, as HTTP/2's WINDOW_UPDATE (a sender with a quarter
+/// window left goes on while the grant travels, so a small window does not stall a fast stream on every round trip).
+/// So what a stream holds is at most its window in items and its window plus one item in bytes (plus the frames'
+/// item prefixes), whatever the peer does, and a reader that stops reading stalls only its own stream.
 /// </summary>
 internal sealed class StreamInbox
 {
-    /// <summary>An item as it arrived: its JSON in a pooled array (given back once read), and its position.</summary>
-    public readonly record struct Item(byte[] Array, int Length, long Position);
+    /// <summary>An item as read: its JSON in the array of the frame it came in (valid until the next read), and its position.</summary>
+    public readonly record struct Item(byte[] Array, int Offset, int Length, long Position)
+    {
+        public ReadOnlySpan<byte> Json => Array.AsSpan(Offset, Length);
+    }
 
-    /// <summary>What <see cref="TryAdd"/> did with an item.</summary>
+    /// <summary>What <see cref="TryAddFrame"/> did with a frame.</summary>
     public enum AddResult
     {
         Added,
@@ -28,32 +32,45 @@ internal sealed class StreamInbox
         /// <summary>The peer sent without credit: a protocol violation, and nothing was kept.</summary>
         OverCredit,
 
-        /// <summary>The stream already ended; the item was dropped.</summary>
+        /// <summary>The frame is not a sequence of well-formed items; nothing was kept.</summary>
+        Malformed,
+
+        /// <summary>The stream already ended; the items were dropped.</summary>
         Closed,
     }
 
-    private readonly Channel<Item> _items = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true });
+    /// <summary>An items frame's body as it arrived, in a pooled array (given back once its last item is read).</summary>
+    private readonly record struct Batch(byte[] Array, int Length, bool Positions);
+
+    private readonly Channel<Batch> _batches = Channel.CreateUnbounded<Batch>();
     private readonly object _lock = new();
-    private readonly int _windowItems;
+    private readonly int _maxWindowItems;
     private readonly int _windowBytes;
+    private int _windowItems;        // grows up to _maxWindowItems while the sender is starved of credit (see ReadAsync)
     private long _creditItems;       // what the peer may still send
     private long _creditBytes;
+    private bool _senderWaited;      // a frame said its sender had waited for credit, since the window last grew
     private int _readItems;          // read since the last grant (reader only)
     private long _readBytes;
+    private Batch _current;          // the batch being read, and where its next item starts (reader only)
+    private int _offset;
     private FrameOutput? _output;
     private uint _callId;
     private Exception? _error;
     private int _received;
 
-    public StreamInbox(int windowItems, int windowBytes)
+    public StreamInbox(int windowItems, int windowBytes, int maxWindowItems = 0)
     {
         _windowItems = windowItems;
         _windowBytes = windowBytes;
+        _maxWindowItems = Math.Max(windowItems, maxWindowItems);
     }
+
+    /// <summary>The window in items now: where it started, or larger after it grew.</summary>
+    public int WindowItems => Volatile.Read(ref _windowItems);
 
     /// <summary>Items received so far (the first one commits a client's stream to its endpoint).</summary>
     public int Received => Volatile.Read(ref _received);
-
 
     /// <summary>
     /// Grants the whole window to the sender at the other end of <paramref name="output"/> (a credit frame for
@@ -61,17 +78,18 @@ internal sealed class StreamInbox
     /// </summary>
     public void Bind(FrameOutput output, uint callId)
     {
+        int items;
         lock (_lock)
         {
             _output = output;
             _callId = callId;
-            _creditItems = _windowItems;
+            _creditItems = items = _windowItems;
             _creditBytes = _windowBytes;
             _readItems = 0;
             _readBytes = 0;
         }
 
-        SendCredit(output, callId, (uint)_windowItems, (uint)_windowBytes);
+        SendCredit(output, callId, (uint)items, (uint)_windowBytes);
     }
 
     private static void SendCredit(FrameOutput output, uint callId, uint items, uint bytes)
@@ -81,29 +99,55 @@ internal sealed class StreamInbox
         output.TryEnqueue(frame);
     }
 
-    /// <summary>Keeps an item that arrived (copied: the body is the receive buffer's), if the peer had credit for it.</summary>
-    public AddResult TryAdd(ReadOnlySpan<byte> json, long position)
+    /// <summary>
+    /// Keeps the items of an items frame that arrived (copied: the body is the receive buffer's), if every one is well
+    /// formed and the peer had credit for each; otherwise keeps none. <paramref name="count"/>: the items the frame held.
+    /// </summary>
+    public AddResult TryAddFrame(ReadOnlySpan<byte> body, FrameFlags flags, out int count, out string? problem)
     {
+        bool positions = (flags & FrameFlags.Positions) != 0;
+        count = 0;
+        ReadOnlySpan<byte> rest = body;
         lock (_lock)
         {
-            if (_creditItems < 1 || _creditBytes <= 0)
+            long items = _creditItems;
+            long bytes = _creditBytes;
+            while (StreamFrames.TryReadItem(ref rest, positions, out _, out ReadOnlySpan<byte> json, out problem))
             {
-                return AddResult.OverCredit;
+                if (items < 1 || bytes <= 0)
+                {
+                    return AddResult.OverCredit;
+                }
+
+                items--;
+                bytes -= json.Length;
+                count++;
             }
 
-            _creditItems--;
-            _creditBytes -= json.Length;
+            if (problem is not null)
+            {
+                return AddResult.Malformed;
+            }
+
+            _creditItems = items;
+            _creditBytes = bytes;
+            _senderWaited |= (flags & FrameFlags.CreditWaited) != 0;
         }
 
-        byte[] array = BufferPool.Rent(json.Length);
-        json.CopyTo(array);
-        if (!_items.Writer.TryWrite(new Item(array, json.Length, position)))
+        if (count == 0)
+        {
+            return AddResult.Added;
+        }
+
+        byte[] array = BufferPool.Rent(body.Length);
+        body.CopyTo(array);
+        if (!_batches.Writer.TryWrite(new Batch(array, body.Length, positions)))
         {
             BufferPool.Return(array);
             return AddResult.Closed;
         }
 
-        Interlocked.Increment(ref _received);
+        Interlocked.Add(ref _received, count);
         return AddResult.Added;
     }
 
@@ -112,30 +156,40 @@ internal sealed class StreamInbox
     {
         lock (_lock)
         {
-            if (_error is null && error is not null && !_items.Reader.Completion.IsCompleted)
+            if (_error is null && error is not null && !_batches.Reader.Completion.IsCompleted)
             {
                 _error = error;
             }
         }
 
-        _items.Writer.TryComplete();
+        _batches.Writer.TryComplete();
     }
 
     /// <summary>
-    /// The next item; false at the end of the stream; throws the error the stream ended with. Give the item back with
-    /// <see cref="Release"/> once it is read.
+    /// The next item; false at the end of the stream; throws the error the stream ended with. The item's bytes stay
+    /// valid until the next read; give its credit back with <see cref="Release"/> once it is read. One reader only.
+    /// A reader that finds nothing to read after its sender said it had waited for credit (<see cref="FrameFlags.CreditWaited"/>)
+    /// is faster than the window lets the sender be: the window in items doubles, up to its maximum, and what was read
+    /// goes back at once, as HTTP/2 implementations grow a stream's window when the bandwidth-delay product calls for
+    /// it. A slow reader never finds the inbox empty, and a slow sender never waits for credit, so neither grows it;
+    /// the window in bytes, the bound of what is held, never grows.
     /// </summary>
-    public async ValueTask<(bool Read, Item Item)> ReadAsync(CancellationToken cancellationToken)
+    public ValueTask<(bool Read, Item Item)> ReadAsync(CancellationToken cancellationToken)
     {
-        ChannelReader<Item> reader = _items.Reader;
+        if (TryTakeItem(out Item item))
+        {
+            return new ValueTask<(bool, Item)>((true, item));
+        }
+
+        return WaitAndReadAsync(cancellationToken);
+    }
+
+    private async ValueTask<(bool Read, Item Item)> WaitAndReadAsync(CancellationToken cancellationToken)
+    {
+        GrowIfStarved();
         while (true)
         {
-            if (reader.TryRead(out Item item))
-            {
-                return (true, item);
-            }
-
-            if (!await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            if (!await _batches.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 Exception? error;
                 lock (_lock)
@@ -150,13 +204,76 @@ internal sealed class StreamInbox
 
                 return (false, default);
             }
+
+            if (TryTakeItem(out Item item))
+            {
+                return (true, item);
+            }
         }
     }
 
-    /// <summary>An item was read: its array goes back, and its credit back to the sender once a quarter of the window is read.</summary>
+    /// <summary>The next item of the current batch, or of the next one that arrived (the finished batch's array goes back).</summary>
+    private bool TryTakeItem(out Item item)
+    {
+        while (true)
+        {
+            if (_current.Array is not null)
+            {
+                ReadOnlySpan<byte> rest = _current.Array.AsSpan(_offset, _current.Length - _offset);
+                if (StreamFrames.TryReadItem(ref rest, _current.Positions, out long position, out ReadOnlySpan<byte> json, out _))
+                {
+                    int start = _current.Length - rest.Length - json.Length;
+                    item = new Item(_current.Array, start, json.Length, position);
+                    _offset = _current.Length - rest.Length;
+                    return true;
+                }
+
+                BufferPool.Return(_current.Array);
+                _current = default;
+            }
+
+            if (!_batches.Reader.TryRead(out _current))
+            {
+                item = default;
+                return false;
+            }
+
+            _offset = 0;
+        }
+    }
+
+    private void GrowIfStarved()
+    {
+        uint items;
+        uint bytes;
+        FrameOutput? output;
+        uint callId;
+        lock (_lock)
+        {
+            output = _output;
+            if (output is null || !_senderWaited || _windowItems >= _maxWindowItems || _batches.Reader.Completion.IsCompleted)
+            {
+                return;
+            }
+
+            _senderWaited = false;
+            int grow = Math.Min(_windowItems, _maxWindowItems - _windowItems);
+            Volatile.Write(ref _windowItems, _windowItems + grow);
+            items = (uint)(grow + _readItems);
+            bytes = (uint)Math.Min(_readBytes, uint.MaxValue);
+            _readItems = 0;
+            _readBytes = 0;
+            _creditItems += items;
+            _creditBytes += bytes;
+            callId = _callId;
+        }
+
+        SendCredit(output, callId, items, bytes);
+    }
+
+    /// <summary>An item was read: its credit goes back to the sender once a quarter of the window is read.</summary>
     public void Release(Item item)
     {
-        BufferPool.Return(item.Array);
         _readItems++;
         _readBytes += item.Length;
         if (_readItems < Math.Max(1, _windowItems / 4) && _readBytes < Math.Max(1, _windowBytes / 4))
@@ -172,7 +289,7 @@ internal sealed class StreamInbox
         uint callId;
         lock (_lock)
         {
-            if (_items.Reader.Completion.IsCompleted)
+            if (_batches.Reader.Completion.IsCompleted)
             {
                 return;
             }
@@ -189,13 +306,22 @@ internal sealed class StreamInbox
         }
     }
 
-    /// <summary>Gives back the arrays of items nobody will read (the reader stopped early).</summary>
-    public void Discard()
+    /// <summary>
+    /// Gives back the arrays of items nobody will read (the stream ended, or its reader stopped early). Any thread;
+    /// only the reader itself passes <paramref name="reader"/> (the batch it is reading is its own to give back).
+    /// </summary>
+    public void Discard(bool reader = false)
     {
-        _items.Writer.TryComplete();
-        while (_items.Reader.TryRead(out Item item))
+        _batches.Writer.TryComplete();
+        while (_batches.Reader.TryRead(out Batch batch))
         {
-            BufferPool.Return(item.Array);
+            BufferPool.Return(batch.Array);
+        }
+
+        if (reader && _current.Array is not null)
+        {
+            BufferPool.Return(_current.Array);
+            _current = default;
         }
     }
 }

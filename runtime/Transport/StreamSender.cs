@@ -29,16 +29,17 @@ internal sealed class StreamSender : IDisposable
     public const int BatchBytes = 16 * 1024;
 
     private readonly StreamTarget _target;
-    private readonly PooledBuffer _item = new(1024);
     private readonly PooledBuffer _batch = new(4096);
     private readonly Utf8JsonWriter _writer;
     private int _batched;
     private bool _positions;
+    private bool _waited;            // waited for credit since the last frame
+    private byte[]? _overflow;       // an item that opens the next frame (see Append)
 
     public StreamSender(StreamTarget target)
     {
         _target = target;
-        _writer = new Utf8JsonWriter(_item);
+        _writer = new Utf8JsonWriter(_batch);
     }
 
     /// <summary>Items sent so far (in frames queued on the connection).</summary>
@@ -46,8 +47,9 @@ internal sealed class StreamSender : IDisposable
 
     /// <summary>
     /// Sends every item of <paramref name="source"/>; returns when the last one is queued, each item with its
-    /// <paramref name="position"/> when one is given (a resumable stream). Throws what the source throws, <see cref="OperationCanceledException"/>, or an <see cref="RpcException"/> for an item that
-    /// cannot be serialized or is over the receiver's maximum frame size.
+    /// <paramref name="position"/> when one is given (a resumable stream). Throws what the source throws,
+    /// <see cref="OperationCanceledException"/>, or an <see cref="RpcException"/> for an item that cannot be serialized
+    /// or is over the receiver's maximum frame size.
     /// </summary>
     public async Task SendAsync<T>(
         IAsyncEnumerable<T> source, JsonTypeInfo<T> type, string method, CancellationToken cancellationToken,
@@ -82,16 +84,8 @@ internal sealed class StreamSender : IDisposable
                     break;
                 }
 
-                T item = items.Current;
-                int length = Serialize(item, type, method);
-                long at = position is null ? 0 : position(item);
-                int prefix = StreamFrames.ItemPrefixLength(_positions);
-                if (_batched > 0 && _batch.WrittenCount + prefix + length > Math.Min(BatchBytes, _target.MaxFrameSize))
-                {
-                    await FlushAsync().ConfigureAwait(false);
-                }
-
-                while (!_target.Credit.TryTake(length))
+                // An item may go while one item and one byte of credit are left, whatever its length: wait for that first.
+                while (!_target.Credit.HasCredit)
                 {
                     if (_batched > 0)
                     {
@@ -103,9 +97,21 @@ internal sealed class StreamSender : IDisposable
                     {
                         return; // the call ended meanwhile: nobody reads any more
                     }
+
+                    _waited = true; // the next frame says so: a receiver that keeps up may grow the window
                 }
 
-                Append(length, prefix, at);
+                T item = items.Current;
+                int length = Append(item, type, method, position is null ? 0 : position(item));
+                _target.Credit.Take(length);
+                if (_overflow is not null)
+                {
+                    await FlushOverflowAsync().ConfigureAwait(false);
+                }
+                else if (_batch.WrittenCount - ProtocolConstants.HeaderLength >= BatchBytes)
+                {
+                    await FlushAsync().ConfigureAwait(false);
+                }
             }
 
             if (_batched > 0)
@@ -119,36 +125,12 @@ internal sealed class StreamSender : IDisposable
         }
     }
 
-    /// <summary>Serializes one item into the item buffer; returns its length.</summary>
-    private int Serialize<T>(T value, JsonTypeInfo<T> type, string method)
-    {
-        _item.Clear();
-        _writer.Reset(_item);
-        try
-        {
-            JsonSerializer.Serialize(_writer, value, type);
-            _writer.Flush();
-        }
-        catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException)
-        {
-            throw new RpcException(RpcStatusCode.Internal,
-                $"Item {Sent + _batched + 1} of the stream of '{method}' could not be serialized: {ex.Message}", ex);
-        }
-
-        int length = _item.WrittenCount;
-        int max = _target.MaxFrameSize - StreamFrames.ItemPrefixLength(_positions);
-        if (length > max)
-        {
-            throw new RpcException(RpcStatusCode.ResourceExhausted,
-                $"Item {Sent + _batched + 1} of the stream of '{method}' is {length} bytes, " +
-                $"over the receiver's maximum frame size of {_target.MaxFrameSize} bytes.");
-        }
-
-        return length;
-    }
-
-    /// <summary>Adds the serialized item to the batch (opening a frame when the batch is empty).</summary>
-    private void Append(int length, int prefix, long position)
+    /// <summary>
+    /// Serializes one item into the batch behind its prefix (opening a frame when the batch is empty); returns its
+    /// length. An item that would take the frame over the receiver's maximum frame size is kept aside in
+    /// <see cref="_overflow"/>, to open the next frame once this one is sent.
+    /// </summary>
+    private int Append<T>(T value, JsonTypeInfo<T> type, string method, long position)
     {
         if (_batched == 0)
         {
@@ -157,11 +139,55 @@ internal sealed class StreamSender : IDisposable
             _batch.Advance(ProtocolConstants.HeaderLength);
         }
 
-        Span<byte> destination = _batch.GetSpan(prefix + length);
-        StreamFrames.WriteItemPrefix(destination, _positions, position, length);
-        _item.WrittenSpan.CopyTo(destination.Slice(prefix));
-        _batch.Advance(prefix + length);
+        int start = _batch.WrittenCount;
+        int prefix = StreamFrames.ItemPrefixLength(_positions);
+        _batch.GetSpan(prefix);
+        _batch.Advance(prefix);
+        _writer.Reset(_batch);
+        try
+        {
+            JsonSerializer.Serialize(_writer, value, type);
+            _writer.Flush();
+        }
+        catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException)
+        {
+            _batch.Truncate(start);
+            throw new RpcException(RpcStatusCode.Internal,
+                $"Item {Sent + _batched + 1} of the stream of '{method}' could not be serialized: {ex.Message}", ex);
+        }
+
+        int length = _batch.WrittenCount - start - prefix;
+        if (length > _target.MaxFrameSize - prefix)
+        {
+            _batch.Truncate(start);
+            throw new RpcException(RpcStatusCode.ResourceExhausted,
+                $"Item {Sent + _batched + 1} of the stream of '{method}' is {length} bytes, " +
+                $"over the receiver's maximum frame size of {_target.MaxFrameSize} bytes.");
+        }
+
+        StreamFrames.WriteItemPrefix(_batch.WrittenSpanWritable.Slice(start), _positions, position, length);
+        if (_batched > 0 && _batch.WrittenCount - ProtocolConstants.HeaderLength > _target.MaxFrameSize)
+        {
+            // Over what the receiver takes in one frame: this item opens the next one (rare: frames are sent at 16 KiB).
+            _overflow = _batch.WrittenSpan.Slice(start).ToArray();
+            _batch.Truncate(start);
+        }
+
         _batched++;
+        return length;
+    }
+
+    /// <summary>Sends the batch without the item kept aside, then opens the next batch with that item.</summary>
+    private async ValueTask FlushOverflowAsync()
+    {
+        byte[] overflow = _overflow!;
+        _overflow = null;
+        _batched--;
+        await FlushAsync().ConfigureAwait(false);
+        _batch.GetSpan(ProtocolConstants.HeaderLength);
+        _batch.Advance(ProtocolConstants.HeaderLength);
+        _batch.Write(overflow);
+        _batched = 1;
     }
 
     /// <summary>Queues the batch as one frame, after waiting for the output to drain when it is over its bound.</summary>
@@ -174,7 +200,8 @@ internal sealed class StreamSender : IDisposable
         }
 
         Span<byte> frame = _batch.WrittenSpanWritable;
-        FrameFlags flags = _positions ? FrameFlags.Positions : FrameFlags.None;
+        FrameFlags flags = (_positions ? FrameFlags.Positions : FrameFlags.None) | (_waited ? FrameFlags.CreditWaited : FrameFlags.None);
+        _waited = false;
         FrameHeader.Write(frame, frame.Length - ProtocolConstants.HeaderLength, FrameType.StreamItems, flags, _target.CallId);
         bool queued = output.TryEnqueue(frame);
         Sent += _batched;
@@ -189,7 +216,6 @@ internal sealed class StreamSender : IDisposable
     public void Dispose()
     {
         _writer.Dispose();
-        _item.Dispose();
         _batch.Dispose();
     }
 }

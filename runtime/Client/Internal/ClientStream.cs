@@ -45,7 +45,7 @@ internal abstract class ClientStream
         _idleTicks = Policy.IdleTimeoutMs * time.TimestampFrequency / 1000;
         if (inbound)
         {
-            Inbox = new StreamInbox(Policy.WindowItems, Policy.WindowBytes);
+            Inbox = new StreamInbox(Policy.WindowItems, Policy.WindowBytes, Policy.MaxWindowItems);
         }
     }
 
@@ -252,7 +252,7 @@ internal abstract class ClientStream
             }
             else
             {
-                problem = AddItems(pending, body, (header.Flags & FrameFlags.Positions) != 0, arrived);
+                problem = AddItems(pending, body, header.Flags, arrived);
             }
         }
 
@@ -266,19 +266,20 @@ internal abstract class ClientStream
         }
     }
 
-    private string? AddItems(PendingCall pending, ReadOnlySpan<byte> body, bool positions, long arrived)
+    private string? AddItems(PendingCall pending, ReadOnlySpan<byte> body, FrameFlags flags, long arrived)
     {
-        bool added = false;
-        while (StreamFrames.TryReadItem(ref body, positions, out long position, out ReadOnlySpan<byte> json, out _))
+        StreamInbox.AddResult result = Inbox!.TryAddFrame(body, flags, out int count, out string? malformed);
+        if (result == StreamInbox.AddResult.OverCredit)
         {
-            if (Inbox!.TryAdd(json, position) == StreamInbox.AddResult.OverCredit)
-            {
-                return "it sent items beyond the credit this client granted";
-            }
-
-            added = true;
+            return "it sent items beyond the credit this client granted";
         }
 
+        if (result == StreamInbox.AddResult.Malformed)
+        {
+            return $"a malformed stream items frame ({malformed})";
+        }
+
+        bool added = count > 0;
         if (added)
         {
             if (!Committed)
@@ -292,7 +293,7 @@ internal abstract class ClientStream
             }
         }
 
-        return body.IsEmpty ? null : "a malformed stream items frame";
+        return null;
     }
 
     /// <summary>Why the stream's deadline ended it, for its DeadlineExceeded error.</summary>

@@ -23,7 +23,7 @@ internal sealed class ServerStream
 
         if (method.Streaming is RpcStreamingKind.Client or RpcStreamingKind.Duplex)
         {
-            Inbox = new StreamInbox(policy.WindowItems, policy.WindowBytes);
+            Inbox = new StreamInbox(policy.WindowItems, policy.WindowBytes, policy.MaxWindowItems);
         }
     }
 
@@ -50,20 +50,12 @@ internal sealed class ServerStream
             return "the client sent stream items to a method that takes no stream";
         }
 
-        bool positions = (flags & FrameFlags.Positions) != 0;
-        string? problem;
-        while (StreamFrames.TryReadItem(ref body, positions, out long position, out ReadOnlySpan<byte> json, out problem))
+        return Inbox.TryAddFrame(body, flags, out _, out string? problem) switch
         {
-            switch (Inbox.TryAdd(json, position))
-            {
-                case StreamInbox.AddResult.OverCredit:
-                    return "the client sent stream items beyond the credit the server granted";
-                case StreamInbox.AddResult.Closed:
-                    return null; // the handler stopped reading (or the client ended its stream): dropped
-            }
-        }
-
-        return problem is null ? null : $"malformed stream items frame: {problem}";
+            StreamInbox.AddResult.OverCredit => "the client sent stream items beyond the credit the server granted",
+            StreamInbox.AddResult.Malformed => $"malformed stream items frame: {problem}",
+            _ => null, // kept, or dropped because the handler stopped reading (or the client ended its stream)
+        };
     }
 
     /// <summary>The call ended: a sender waiting for credit wakes, unread items go back to the pool.</summary>

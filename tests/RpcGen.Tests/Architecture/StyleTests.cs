@@ -15,7 +15,7 @@ public sealed class StyleTests
     /// <summary>Lines over <see cref="MaxLineLength"/> each folder still has (generated snapshots excluded).</summary>
     private static readonly Dictionary<string, int> s_longLineBudget = new(StringComparer.Ordinal)
     {
-        ["runtime"] = 187,
+        ["runtime"] = 182,
         ["generator"] = 31,
         ["analyzers"] = 47,
         ["hosting"] = 15,

@@ -1,0 +1,333 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json.Serialization.Metadata;
+using RpcGen.Transport;
+using Xunit;
+
+namespace RpcGen.Tests.Transport;
+
+/// <summary>
+/// The rules of a stream's flow control, one at a time: what the receiving side (<see cref="StreamInbox"/>) keeps and
+/// refuses, when it grants credit and when its window grows, and how the sending side (<see cref="StreamSender"/>)
+/// packs items into frames under the receiver's credit and maximum frame size.
+/// </summary>
+public sealed class StreamFlowControlTests
+{
+    private const uint CallId = 7;
+
+    /// <summary>A frame as it left a <see cref="FrameOutput"/>.</summary>
+    private sealed record Frame(FrameType Type, FrameFlags Flags, uint CallId, byte[] Body)
+    {
+        public (uint Items, uint Bytes) Credit
+        {
+            get
+            {
+                Assert.Equal(FrameType.Credit, Type);
+                Assert.True(StreamFrames.TryReadCredit(Body, out uint items, out uint bytes));
+                return (items, bytes);
+            }
+        }
+
+        public List<string> Items()
+        {
+            var items = new List<string>();
+            ReadOnlySpan<byte> body = Body;
+            while (StreamFrames.TryReadItem(ref body, (Flags & FrameFlags.Positions) != 0, out _, out ReadOnlySpan<byte> json, out string? problem))
+            {
+                items.Add(Encoding.UTF8.GetString(json));
+            }
+
+            Assert.True(body.IsEmpty);
+            return items;
+        }
+    }
+
+    /// <summary>A <see cref="FrameOutput"/> over a pipe, and the frames it wrote so far.</summary>
+    private sealed class CapturedOutput
+    {
+        private readonly Pipe _pipe = new(new PipeOptions(pauseWriterThreshold: 0));
+
+        public CapturedOutput() => Output = new FrameOutput(_pipe.Writer, _ => { });
+
+        public FrameOutput Output { get; }
+
+        /// <summary>The frames written since the last call.</summary>
+        public List<Frame> Take()
+        {
+            var frames = new List<Frame>();
+            while (_pipe.Reader.TryRead(out ReadResult read))
+            {
+                ReadOnlySequence<byte> buffer = read.Buffer;
+                while (true)
+                {
+                    ReadOnlySequence<byte> rest = buffer;
+                    if (!FrameHeader.TryRead(ref rest, out FrameHeader header, out _) || rest.Length < header.Length)
+                    {
+                        break;
+                    }
+
+                    frames.Add(new Frame(header.Type, header.Flags, header.CallId, rest.Slice(0, header.Length).ToArray()));
+                    buffer = rest.Slice(header.Length);
+                }
+
+                _pipe.Reader.AdvanceTo(buffer.Start, buffer.End);
+                if (buffer.IsEmpty)
+                {
+                    break;
+                }
+            }
+
+            return frames;
+        }
+    }
+
+    /// <summary>An items frame's body: each item its u32 length and its bytes.</summary>
+    private static byte[] ItemsBody(params string[] items)
+    {
+        var body = new List<byte>();
+        foreach (string item in items)
+        {
+            byte[] json = Encoding.UTF8.GetBytes(item);
+            byte[] prefix = new byte[4];
+            StreamFrames.WriteItemPrefix(prefix, false, 0, json.Length);
+            body.AddRange(prefix);
+            body.AddRange(json);
+        }
+
+        return body.ToArray();
+    }
+
+    private static string[] Numbers(int from, int count) => Enumerable.Range(from, count).Select(i => i.ToString()).ToArray();
+
+    private static async Task<List<string>> ReadAsync(StreamInbox inbox, int count)
+    {
+        var read = new List<string>();
+        for (int i = 0; i < count; i++)
+        {
+            (bool ok, StreamInbox.Item item) = await inbox.ReadAsync(CancellationToken.None);
+            Assert.True(ok);
+            read.Add(Encoding.UTF8.GetString(item.Json));
+            inbox.Release(item);
+        }
+
+        return read;
+    }
+
+    [Fact]
+    public void Bind_GrantsTheWholeWindow()
+    {
+        var peer = new CapturedOutput();
+        var inbox = new StreamInbox(windowItems: 64, windowBytes: 256 * 1024);
+        inbox.Bind(peer.Output, CallId);
+
+        Frame credit = Assert.Single(peer.Take());
+        Assert.Equal(CallId, credit.CallId);
+        Assert.Equal((64u, 256u * 1024), credit.Credit);
+    }
+
+    [Fact]
+    public async Task AFrameBeyondTheCredit_IsRefusedWhole_AndTakesNoCredit()
+    {
+        var inbox = new StreamInbox(windowItems: 2, windowBytes: 1024);
+        inbox.Bind(new CapturedOutput().Output, CallId);
+
+        Assert.Equal(StreamInbox.AddResult.OverCredit, inbox.TryAddFrame(ItemsBody("1", "2", "3"), FrameFlags.None, out _, out _));
+        Assert.Equal(0, inbox.Received);
+
+        // The refused frame took nothing: two items still fit.
+        Assert.Equal(StreamInbox.AddResult.Added, inbox.TryAddFrame(ItemsBody("4", "5"), FrameFlags.None, out int count, out _));
+        Assert.Equal(2, count);
+        Assert.Equal(new[] { "4", "5" }, await ReadAsync(inbox, 2));
+    }
+
+    [Fact]
+    public void ItemsBeyondTheBytesOfTheWindow_AreRefused_OneItemMayGoOver()
+    {
+        var inbox = new StreamInbox(windowItems: 64, windowBytes: 1024);
+        inbox.Bind(new CapturedOutput().Output, CallId);
+        string big = new('x', 1500);
+
+        // One item may take the bytes below zero (so an item larger than the window still goes); the next may not.
+        Assert.Equal(StreamInbox.AddResult.Added, inbox.TryAddFrame(ItemsBody(big), FrameFlags.None, out _, out _));
+        Assert.Equal(StreamInbox.AddResult.OverCredit, inbox.TryAddFrame(ItemsBody("1"), FrameFlags.None, out _, out _));
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 2, 0, 0, 0, (byte)'1' }, "longer than its frame")]
+    [InlineData(new byte[] { 0, 0, 0, 0 }, "empty")]
+    [InlineData(new byte[] { 1, 0 }, "truncated")]
+    public void AMalformedFrame_KeepsNothing_AndSaysWhy(byte[] tail, string why)
+    {
+        var inbox = new StreamInbox(windowItems: 64, windowBytes: 1024);
+        inbox.Bind(new CapturedOutput().Output, CallId);
+        byte[] body = ItemsBody("1").Concat(tail).ToArray();
+
+        Assert.Equal(StreamInbox.AddResult.Malformed, inbox.TryAddFrame(body, FrameFlags.None, out _, out string? problem));
+        Assert.Contains(why, problem);
+        Assert.Equal(0, inbox.Received);
+    }
+
+    [Fact]
+    public async Task CreditGoesBack_PerQuarterWindow_OfWhatWasRead()
+    {
+        var peer = new CapturedOutput();
+        var inbox = new StreamInbox(windowItems: 8, windowBytes: 1024 * 1024);
+        inbox.Bind(peer.Output, CallId);
+        peer.Take();
+        Assert.Equal(StreamInbox.AddResult.Added, inbox.TryAddFrame(ItemsBody(Numbers(0, 8)), FrameFlags.None, out _, out _));
+
+        await ReadAsync(inbox, 1);
+        Assert.Empty(peer.Take());
+        await ReadAsync(inbox, 1);
+        Assert.Equal((2u, 2u), Assert.Single(peer.Take()).Credit);
+        await ReadAsync(inbox, 6);
+        Assert.Equal(new[] { (2u, 2u), (2u, 2u), (2u, 2u) }, peer.Take().Select(f => f.Credit));
+    }
+
+    [Fact]
+    public async Task AReaderThatKeepsUp_GrowsTheWindow_WhenTheSenderWaitedForCredit_UpToItsMaximum()
+    {
+        var peer = new CapturedOutput();
+        var inbox = new StreamInbox(windowItems: 4, windowBytes: 1024 * 1024, maxWindowItems: 16);
+        inbox.Bind(peer.Output, CallId);
+        long granted = peer.Take().Sum(f => f.Credit.Items), received = 0;
+        int next = 0;
+        ValueTask<(bool Read, StreamInbox.Item Item)>? waiting = null;
+        foreach (int expected in new[] { 8, 16, 16 })
+        {
+            // The sender uses all its credit and says it had waited for more; the reader reads it all, then waits.
+            int items = (int)(granted - received);
+            Assert.Equal(StreamInbox.AddResult.Added,
+                inbox.TryAddFrame(ItemsBody(Numbers(next, items)), FrameFlags.CreditWaited, out _, out _));
+            received += items;
+            var read = new List<string>();
+            if (waiting is { } pending)
+            {
+                (bool ok, StreamInbox.Item first) = await pending;
+                Assert.True(ok);
+                read.Add(Encoding.UTF8.GetString(first.Json));
+                inbox.Release(first);
+            }
+
+            read.AddRange(await ReadAsync(inbox, items - read.Count));
+            Assert.Equal(Numbers(next, items), read);
+            next += items;
+            waiting = inbox.ReadAsync(CancellationToken.None);
+            Assert.False(waiting.Value.IsCompleted);
+
+            granted += peer.Take().Sum(f => f.Credit.Items);
+            Assert.Equal(expected, inbox.WindowItems);
+            Assert.Equal(expected, granted - received); // the whole (grown) window is the sender's again
+        }
+    }
+
+    [Fact]
+    public async Task TheWindowDoesNotGrow_ForASenderThatNeverWaited_OrAReaderThatIsBehind()
+    {
+        var peer = new CapturedOutput();
+        var inbox = new StreamInbox(windowItems: 4, windowBytes: 1024 * 1024, maxWindowItems: 64);
+        inbox.Bind(peer.Output, CallId);
+
+        // A slow sender: items without the flag; the reader waits for each, and the window stays.
+        for (int i = 0; i < 3; i++)
+        {
+            ValueTask<(bool, StreamInbox.Item)> waiting = inbox.ReadAsync(CancellationToken.None);
+            Assert.Equal(StreamInbox.AddResult.Added, inbox.TryAddFrame(ItemsBody(i.ToString()), FrameFlags.None, out _, out _));
+            (bool ok, StreamInbox.Item item) = await waiting;
+            Assert.True(ok);
+            inbox.Release(item);
+        }
+
+        Assert.Equal(4, inbox.WindowItems);
+
+        // A reader that is behind: the sender waited, but the reader never finds the inbox empty.
+        Assert.Equal(StreamInbox.AddResult.Added, inbox.TryAddFrame(ItemsBody("3"), FrameFlags.CreditWaited, out _, out _));
+        peer.Take();
+        Assert.Equal(StreamInbox.AddResult.Added, inbox.TryAddFrame(ItemsBody("4", "5"), FrameFlags.CreditWaited, out _, out _));
+        await ReadAsync(inbox, 2);
+        Assert.Equal(4, inbox.WindowItems);
+    }
+
+    [Fact]
+    public async Task ItemsAfterTheEnd_AreDropped_AndAnErrorIsThrownAfterWhatArrived()
+    {
+        var inbox = new StreamInbox(windowItems: 8, windowBytes: 1024);
+        inbox.Bind(new CapturedOutput().Output, CallId);
+        Assert.Equal(StreamInbox.AddResult.Added, inbox.TryAddFrame(ItemsBody("1", "2"), FrameFlags.None, out _, out _));
+        inbox.Complete(new RpcException(RpcStatusCode.Aborted, "gone"));
+        Assert.Equal(StreamInbox.AddResult.Closed, inbox.TryAddFrame(ItemsBody("3"), FrameFlags.None, out _, out _));
+
+        Assert.Equal(new[] { "1", "2" }, await ReadAsync(inbox, 2));
+        RpcException error = await Assert.ThrowsAsync<RpcException>(async () => await inbox.ReadAsync(CancellationToken.None));
+        Assert.Equal(RpcStatusCode.Aborted, error.StatusCode);
+    }
+
+    private static async IAsyncEnumerable<string> Source(int count, int pauseAt = -1, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            if (i == pauseAt)
+            {
+                await Task.Delay(10, ct); // a source that has to wait (Task.Yield may complete at once under xunit's context)
+            }
+
+            yield return new string((char)('a' + (i % 26)), 90);
+        }
+    }
+
+    private static readonly JsonTypeInfo<string> s_string =
+        (JsonTypeInfo<string>)System.Text.Json.JsonSerializerOptions.Default.GetTypeInfo(typeof(string));
+
+    [Fact]
+    public async Task TheSender_BatchesReadyItems_KeepsEachFrameUnderTheReceiversMaximum_AndKeepsOrder()
+    {
+        var wire = new CapturedOutput();
+        var credit = new StreamCredit();
+        credit.Grant(1000, 1024 * 1024);
+        const int MaxFrame = 500; // five items of 96 bytes (90 characters, quotes, prefix) fit, the sixth does not
+        using var sender = new StreamSender(new StreamTarget(wire.Output, CallId, credit, MaxFrame, MaxQueuedOutput: 0));
+
+        await sender.SendAsync(Source(23), s_string, "test/items", CancellationToken.None);
+
+        List<Frame> frames = wire.Take();
+        Assert.All(frames, f => Assert.True(f.Body.Length <= MaxFrame, $"a frame of {f.Body.Length} bytes"));
+        Assert.Equal(new[] { 5, 5, 5, 5, 3 }, frames.Select(f => f.Items().Count));
+        Assert.Equal(Source(23).ToBlockingEnumerable().Select(s => $"\"{s}\""), frames.SelectMany(f => f.Items()));
+        Assert.Equal(23, sender.Sent);
+    }
+
+    [Fact]
+    public async Task TheSender_SendsWhatItHasWhenTheSourceWaits_AndFlagsTheFrameAfterAWaitForCredit()
+    {
+        var wire = new CapturedOutput();
+        var credit = new StreamCredit();
+        credit.Grant(3, 1024 * 1024);
+        using var sender = new StreamSender(new StreamTarget(wire.Output, CallId, credit, 16 * 1024, MaxQueuedOutput: 0));
+
+        Task sending = sender.SendAsync(Source(6, pauseAt: 2), s_string, "test/items", CancellationToken.None);
+
+        // Two items, then the source waits: they leave at once. The third uses the last credit; the fourth waits.
+        await WaitUntilAsync(() => sender.Sent == 3);
+        List<Frame> first = wire.Take();
+        Assert.Equal(new[] { 2, 1 }, first.Select(f => f.Items().Count));
+        Assert.All(first, f => Assert.Equal(FrameFlags.None, f.Flags & FrameFlags.CreditWaited));
+        Assert.False(sending.IsCompleted);
+
+        credit.Grant(10, 1024 * 1024);
+        await sending;
+        Frame after = Assert.Single(wire.Take());
+        Assert.Equal(3, after.Items().Count);
+        Assert.Equal(FrameFlags.CreditWaited, after.Flags & FrameFlags.CreditWaited);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        while (!condition())
+        {
+            await Task.Delay(5, timeout.Token);
+        }
+    }
+}
