@@ -78,6 +78,7 @@ public sealed partial class RpcCallInvoker
         ArgumentNullException.ThrowIfNull(input);
         var stream = new ClientStream<TInput>(method, _client.TimeProvider, inbound: false, input, inputType);
         System.Diagnostics.Activity? span = ClientTelemetry.StartCall(method);
+        stream.Span = span;
         AttemptResult result = await SendTracedAsync(method, arguments, span, cancellationToken, stream).ConfigureAwait(false);
         RpcCallScope.Current?.Complete(result.Response.Metadata, result.Error);
         return result;
@@ -131,6 +132,7 @@ public sealed partial class RpcCallInvoker
             private long _read;
             private long? _lastPosition;   // of the last item read, in a resumable stream
             private int _resumes;          // calls that resumed the stream since an item was last read
+            private bool _headersReported; // the response headers of this call went to the caller's scope
 
             public Enumerator(StreamCall<TArguments, TInput, TItem> call, CancellationToken enumeratorToken)
             {
@@ -165,6 +167,11 @@ public sealed partial class RpcCallInvoker
                         await ResumeAsync().ConfigureAwait(false);
                         continue;
                     }
+                    catch (RpcException ex)
+                    {
+                        RpcCallScope.Current?.Complete(null, ex); // the scope keeps the error's headers and trailers
+                        throw;
+                    }
 
                     if (!read)
                     {
@@ -188,6 +195,11 @@ public sealed partial class RpcCallInvoker
 
                         _read++;
                         Current = RpcJson.Read(item.Json, _call._method.ResultType);
+                        if (!_headersReported && _stream.ResponseHeaders is { } headers)
+                        {
+                            _headersReported = true; // the caller's scope has them from the first item on
+                            RpcCallScope.Current?.ReceiveHeaders(headers);
+                        }
                     }
                     catch (Exception ex) when (ex is JsonException or NotSupportedException)
                     {
@@ -227,6 +239,7 @@ public sealed partial class RpcCallInvoker
                 _resumes++;
                 _stream.Inbox!.Discard(reader: true);
                 _stream = NewStream(resumed: true);
+                _headersReported = false;
                 TArguments arguments = _lastPosition is long position ? _call._resume!(_call._arguments, position) : _call._arguments;
                 ClientTelemetry.StreamResumed(_call._invoker._client, _call._method, _lastPosition, _resumes);
                 _run = RunAsync(arguments);
@@ -241,6 +254,7 @@ public sealed partial class RpcCallInvoker
                 try
                 {
                     System.Diagnostics.Activity? span = ClientTelemetry.StartCall(_call._method);
+                    stream.Span = span;
                     result = await invoker.SendTracedAsync(_call._method, arguments, span, _callerToken, stream).ConfigureAwait(false);
                 }
                 catch (Exception ex)

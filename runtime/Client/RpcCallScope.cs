@@ -9,7 +9,7 @@ namespace RpcGen.Client;
 /// <see cref="RequestHeaders"/> travel with every call the block (and what it awaits) makes, after the client's
 /// <see cref="RpcClientOptions.DefaultRequestHeaders"/> and the headers of enclosing scopes; the response metadata of
 /// the last call that completed in the block is kept in <see cref="ResponseHeaders"/> and <see cref="ResponseTrailers"/>
-/// (on failure also on the <see cref="RpcException"/>).
+/// (on failure also on the <see cref="RpcException"/>). A stream's response headers are there from its first item on.
 /// </summary>
 /// <example>
 /// <code>
@@ -92,6 +92,9 @@ public sealed class RpcCallScope : IDisposable
         scope.AppendChain(combined);
         return combined.Count == 0 ? null : combined;
     }
+
+    /// <summary>Keeps the headers a stream's server sent ahead of its first item (its end brings the trailers).</summary>
+    internal void ReceiveHeaders(RpcMetadata headers) => Volatile.Write(ref _response, new HeadersAndTrailers(headers, null));
 
     /// <summary>Keeps what a completed call received (its response's metadata, or its error's).</summary>
     internal void Complete(HeadersAndTrailers? response, Exception? error)

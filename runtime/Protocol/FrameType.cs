@@ -19,4 +19,10 @@ internal enum FrameType : byte
 
     /// <summary>Either direction: the receiver of a call's stream lets the sender send more items and bytes.</summary>
     Credit = 10,
+
+    /// <summary>
+    /// Server → client: the response headers of a call whose stream started, ahead of its first items (they then do
+    /// not travel again with its end). Sent only to clients that read response metadata.
+    /// </summary>
+    Headers = 11,
 }

@@ -10,6 +10,7 @@ public sealed partial class RpcServerCall
     private RpcMetadata? _requestHeaders;
     private RpcMetadata? _responseHeaders;
     private RpcMetadata? _responseTrailers;
+    private bool _headersSent;       // ahead of a stream's first items: the end does not carry them again
 
     private System.Security.Claims.ClaimsPrincipal? _user;
 
@@ -75,12 +76,13 @@ public sealed partial class RpcServerCall
     private int ResponseMetadataLength(out string? tooLarge)
     {
         tooLarge = null;
-        if (_responseHeaders is null && _responseTrailers is null)
+        RpcMetadata? headers = _headersSent ? null : _responseHeaders;
+        if (headers is null && _responseTrailers is null)
         {
             return 0;
         }
 
-        int length = FrameEncoder.ResponseMetadataLength(_responseHeaders, _responseTrailers);
+        int length = FrameEncoder.ResponseMetadataLength(headers, _responseTrailers);
         int limit = _connection.Server.Options.Limits.MaxMetadataSize;
         if (length > limit)
         {
@@ -109,7 +111,7 @@ public sealed partial class RpcServerCall
     private RpcMetadata? SealHeaders()
     {
         _responseHeaders?.MakeReadOnly();
-        return _responseHeaders;
+        return _headersSent ? null : _responseHeaders;
     }
 
     private RpcMetadata? SealTrailers()
@@ -124,6 +126,7 @@ public sealed partial class RpcServerCall
         _user = null;
         _responseHeaders = null;
         _responseTrailers = null;
+        _headersSent = false;
     }
 
     /// <summary>What a context of a call that has ended gets: writing to it fails, as writing after the response would.</summary>

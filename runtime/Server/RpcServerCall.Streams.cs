@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using System.Threading;
 using System.Threading.Tasks;
+using RpcGen.Protocol;
 using RpcGen.Server.Internal;
 using RpcGen.Transport;
 
@@ -26,11 +27,11 @@ public sealed partial class RpcServerCall
     public IAsyncEnumerable<T> ReadStream<T>(JsonTypeInfo<T> itemType)
     {
         StreamInbox inbox = Stream?.Inbox ?? throw new InvalidOperationException($"'{Method.FullName}' takes no stream from its caller.");
-        return ReadItems(inbox, itemType, Method.FullName, TokenFor(Generation));
+        return ReadItems(inbox, itemType, Method.FullName, TokenFor(Generation), Span);
     }
 
     private static async IAsyncEnumerable<T> ReadItems<T>(
-        StreamInbox inbox, JsonTypeInfo<T> itemType, string method, CancellationToken callToken,
+        StreamInbox inbox, JsonTypeInfo<T> itemType, string method, CancellationToken callToken, System.Diagnostics.Activity? span,
             [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         using CancellationTokenSource? linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(callToken,
@@ -48,6 +49,7 @@ public sealed partial class RpcServerCall
                 }
 
                 index++;
+                Telemetry.RpcGenTracing.Message(span, sent: false, index, item.Length);
                 T value;
                 try
                 {
@@ -86,11 +88,41 @@ public sealed partial class RpcServerCall
     public ValueTask CompleteStreamAsync<T>(IAsyncEnumerable<T> items, JsonTypeInfo<T> itemType, Func<T, long> position) =>
         new(SendStreamAsync(items, itemType, position));
 
+    /// <summary>
+    /// Sends the response headers the handler wrote so far, before its stream's first items, to a client that reads
+    /// them; they are sealed then (writing more fails, as after a unary call's response), and the end does not carry
+    /// them again. Headers over the metadata limit stay for the end, which refuses them as it does for any call.
+    /// </summary>
+    private void SendHeadersAhead()
+    {
+        RpcMetadata? headers;
+        lock (_lock)
+        {
+            headers = _responseHeaders;
+            if (headers is not { Count: > 0 } || _headersSent || !_connection.ClientReadsMetadata ||
+                MetadataCodec.Length(headers) > _connection.Server.Options.Limits.MaxMetadataSize)
+            {
+                return;
+            }
+
+            headers.MakeReadOnly();
+            _headersSent = true;
+        }
+
+        int length = MetadataCodec.Length(headers);
+        byte[] frame = BufferPool.Rent(ProtocolConstants.HeaderLength + length);
+        FrameHeader.Write(frame, length, FrameType.Headers, FrameFlags.None, Id);
+        MetadataCodec.Write(frame.AsSpan(ProtocolConstants.HeaderLength), headers);
+        _connection.Output.TryEnqueue(frame.AsSpan(0, ProtocolConstants.HeaderLength + length));
+        BufferPool.Return(frame);
+    }
+
     private async Task SendStreamAsync<T>(IAsyncEnumerable<T> items, JsonTypeInfo<T> itemType, Func<T, long>? position)
     {
         StreamCredit credit = Stream?.Credit ?? throw new InvalidOperationException($"'{Method.FullName}' does not stream to its caller.");
         RpcServerLimits limits = _connection.Server.Options.Limits;
-        var target = new StreamTarget(_connection.Output, Id, credit, limits.MaxFrameSize, limits.MaxResponseBufferSize ?? 0);
+        var target = new StreamTarget(_connection.Output, Id, credit, limits.MaxFrameSize, limits.MaxResponseBufferSize ?? 0,
+            SendHeadersAhead, Span);
         using (var sender = new StreamSender(target))
         {
             try

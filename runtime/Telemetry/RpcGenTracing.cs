@@ -21,6 +21,32 @@ public static class RpcGenTracing
     internal const string TraceState = "tracestate";
     internal const string Baggage = "baggage";
 
+    /// <summary>
+    /// The most <c>rpc.message</c> events a stream's span records in each direction: a stream without end must not grow
+    /// its span without bound (the item counts, <c>rpc.rpcgen.stream.sent</c>/<c>.received</c>, are always exact).
+    /// </summary>
+    internal const int MaxMessageEvents = 128;
+
+    /// <summary>
+    /// An <c>rpc.message</c> event for a stream's item (OpenTelemetry RPC conventions: <c>rpc.message.type</c> SENT or
+    /// RECEIVED, <c>rpc.message.id</c> the item's number from 1, <c>rpc.message.uncompressed_size</c> its JSON's bytes),
+    /// on a span whose data is recorded, for the first <see cref="MaxMessageEvents"/> items each way.
+    /// </summary>
+    internal static void Message(Activity? span, bool sent, long id, int size)
+    {
+        if (span is null || id > MaxMessageEvents || !span.IsAllDataRequested)
+        {
+            return;
+        }
+
+        span.AddEvent(new ActivityEvent("rpc.message", tags: new ActivityTagsCollection
+        {
+            ["rpc.message.type"] = sent ? "SENT" : "RECEIVED",
+            ["rpc.message.id"] = id,
+            ["rpc.message.uncompressed_size"] = size,
+        }));
+    }
+
     /// <summary>A client span for one call, or null when nobody listens (the common case costs one check).</summary>
     internal static Activity? StartClient(string service, string method)
     {

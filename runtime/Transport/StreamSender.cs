@@ -14,7 +14,10 @@ namespace RpcGen.Transport;
 /// <param name="Credit">What the receiver granted.</param>
 /// <param name="MaxFrameSize">The largest frame body the receiver takes: the bound of one item, and of a batch.</param>
 /// <param name="MaxQueuedOutput">Queued output above which the sender waits for the socket to drain (0: no bound).</param>
-internal sealed record StreamTarget(FrameOutput Output, uint CallId, StreamCredit Credit, int MaxFrameSize, long MaxQueuedOutput);
+/// <param name="BeforeFirstFrame">Runs once, right before the first items frame is queued (a server sends its response headers).</param>
+/// <param name="Span">The call's span, which records an event per item sent (the first ones).</param>
+internal sealed record StreamTarget(FrameOutput Output, uint CallId, StreamCredit Credit, int MaxFrameSize, long MaxQueuedOutput,
+    Action? BeforeFirstFrame = null, System.Diagnostics.Activity? Span = null);
 
 /// <summary>
 /// Sends the items of an <see cref="IAsyncEnumerable{T}"/> as items frames: each item serialized once, taken against the
@@ -166,6 +169,7 @@ internal sealed class StreamSender : IDisposable
         }
 
         StreamFrames.WriteItemPrefix(_batch.WrittenSpanWritable.Slice(start), _positions, position, length);
+        Telemetry.RpcGenTracing.Message(_target.Span, sent: true, Sent + _batched + 1, length);
         if (_batched > 0 && _batch.WrittenCount - ProtocolConstants.HeaderLength > _target.MaxFrameSize)
         {
             // Over what the receiver takes in one frame: this item opens the next one (rare: frames are sent at 16 KiB).
@@ -197,6 +201,11 @@ internal sealed class StreamSender : IDisposable
         if (_target.MaxQueuedOutput > 0 && output.QueuedBytes > _target.MaxQueuedOutput)
         {
             await output.WaitForDrainAsync(_target.MaxQueuedOutput / 2).ConfigureAwait(false);
+        }
+
+        if (Sent == 0 && _target.BeforeFirstFrame is { } first)
+        {
+            first();
         }
 
         Span<byte> frame = _batch.WrittenSpanWritable;

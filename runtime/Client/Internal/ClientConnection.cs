@@ -284,6 +284,10 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
         return true;
     }
 
+    /// <summary>A stream's end with the headers its server sent ahead of the first items (the end does not repeat them).</summary>
+    private static HeadersAndTrailers? WithHeadersAhead(PendingCall call, HeadersAndTrailers? metadata) =>
+        call.Stream?.ResponseHeaders is { } ahead && metadata?.Headers is null ? new HeadersAndTrailers(ahead, metadata?.Trailers) : metadata;
+
     protected override bool OnFrame(in FrameHeader header, ReadOnlySpan<byte> body)
     {
         if ((header.Flags & FrameFlags.LoadReport) != 0 && header.Type is FrameType.Response or FrameType.Error &&
@@ -317,7 +321,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                     body.CopyTo(array);
                 }
 
-                call.SetResult(new ResponseData(array, body.Length, metadata));
+                call.SetResult(new ResponseData(array, body.Length, WithHeadersAhead(call, metadata)));
                 return true;
             }
 
@@ -343,6 +347,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                 }
 
                 int? pushback = (header.Flags & FrameFlags.Pushback) != 0 ? ErrorBody.ReadPushback(body) : null;
+                metadata = WithHeadersAhead(call, metadata);
                 call.Fail(new RpcException(code, message)
                 {
                     NotProcessed = (header.Flags & FrameFlags.NotProcessed) != 0,
@@ -355,7 +360,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                 return true;
             }
 
-            case FrameType.StreamItems or FrameType.Credit:
+            case FrameType.StreamItems or FrameType.Credit or FrameType.Headers:
             {
                 PendingCall? call;
                 ClientStream? stream;

@@ -36,6 +36,7 @@ internal abstract class ClientStream
     private StreamCredit? _credit;
     private CancellationTokenSource? _attempt;
     private long _lastItem;
+    private static ReadOnlySpan<byte> EmptyBlock => [0, 0];
 
     protected ClientStream(RpcClientMethod method, TimeProvider time, bool inbound)
     {
@@ -70,6 +71,15 @@ internal abstract class ClientStream
     /// <summary>Adds to <see cref="Sent"/>.</summary>
     protected void CountSent(long items) => Interlocked.Add(ref _sent, items);
 
+    /// <summary>
+    /// The response headers the server sent ahead of its stream's first items (in the attempt that delivered them), or
+    /// null; its response or error does not carry them again.
+    /// </summary>
+    public RpcMetadata? ResponseHeaders { get; private set; }
+
+    /// <summary>The call's span (null when nobody listens): it records an event per item, each way (the first ones).</summary>
+    public System.Diagnostics.Activity? Span { get; set; }
+
     /// <summary>True once the first item crossed: the call is never retried after it.</summary>
     public bool Committed { get; private set; }
 
@@ -96,6 +106,7 @@ internal abstract class ClientStream
             _pending = pending;
             _active = true;
             _credit = HasOutbound ? new StreamCredit() : null;
+            ResponseHeaders = null; // an attempt that failed before its first item may have had some
             pending.Stream = this;
         }
     }
@@ -220,7 +231,7 @@ internal abstract class ClientStream
         }
     }
 
-    /// <summary>Items or credit from the server, for <paramref name="pending"/> (looked up in its connection's table).</summary>
+    /// <summary>Items, credit or headers from the server, for <paramref name="pending"/> (looked up in its connection's table).</summary>
     public void OnFrame(PendingCall pending, in FrameHeader header, ReadOnlySpan<byte> body, long arrived)
     {
         string? problem = null;
@@ -231,7 +242,28 @@ internal abstract class ClientStream
                 return;
             }
 
-            if (header.Type == FrameType.Credit)
+            if (header.Type == FrameType.Headers)
+            {
+                RpcMetadata? headers = MetadataCodec.Measure(body) == body.Length ? MetadataCodec.Read(body, out problem) : null;
+                if (headers is null && problem is null && !body.SequenceEqual(EmptyBlock))
+                {
+                    problem = "a malformed headers frame";
+                }
+                else if (problem is not null)
+                {
+                    problem = $"a malformed headers frame ({problem})";
+                }
+                else if (ResponseHeaders is not null)
+                {
+                    problem = "a second headers frame";
+                }
+                else
+                {
+                    ResponseHeaders = headers ?? new RpcMetadata();
+                    ResponseHeaders.MakeReadOnly();
+                }
+            }
+            else if (header.Type == FrameType.Credit)
             {
                 if (!StreamFrames.TryReadCredit(body, out uint items, out uint bytes))
                 {
@@ -268,7 +300,8 @@ internal abstract class ClientStream
 
     private string? AddItems(PendingCall pending, ReadOnlySpan<byte> body, FrameFlags flags, long arrived)
     {
-        StreamInbox.AddResult result = Inbox!.TryAddFrame(body, flags, out int count, out string? malformed);
+        long before = Inbox!.Received;
+        StreamInbox.AddResult result = Inbox.TryAddFrame(body, flags, out int count, out string? malformed);
         if (result == StreamInbox.AddResult.OverCredit)
         {
             return "it sent items beyond the credit this client granted";
@@ -280,6 +313,10 @@ internal abstract class ClientStream
         }
 
         bool added = count > 0;
+        if (added && Span is { IsAllDataRequested: true } span && before < Telemetry.RpcGenTracing.MaxMessageEvents)
+        {
+            RecordArrivals(span, body, (flags & FrameFlags.Positions) != 0, before);
+        }
         if (added)
         {
             if (!Committed)
@@ -294,6 +331,17 @@ internal abstract class ClientStream
         }
 
         return null;
+    }
+
+    /// <summary>An event on the span for each item of a frame that arrived (the first ones of the stream only).</summary>
+    private static void RecordArrivals(System.Diagnostics.Activity span, ReadOnlySpan<byte> body, bool positions, long before)
+    {
+        long id = before;
+        while (StreamFrames.TryReadItem(ref body, positions, out _, out ReadOnlySpan<byte> json, out _) &&
+               ++id <= Telemetry.RpcGenTracing.MaxMessageEvents)
+        {
+            Telemetry.RpcGenTracing.Message(span, sent: false, id, json.Length);
+        }
     }
 
     /// <summary>Why the stream's deadline ended it, for its DeadlineExceeded error.</summary>
@@ -345,7 +393,7 @@ internal sealed class ClientStream<TInput> : ClientStream
                 return; // the attempt ended before the server accepted the stream: its source was not touched
             }
 
-            using (var sender = new StreamSender(new StreamTarget(connection.Output, pending.Id, credit, connection.MaxFrameBytes, 0)))
+            using (var sender = new StreamSender(new StreamTarget(connection.Output, pending.Id, credit, connection.MaxFrameBytes, 0, Span: Span)))
             {
                 try
                 {

@@ -128,6 +128,60 @@ public sealed class StreamingEndToEndTests
 
     [Theory]
     [MemberData(nameof(Transports))]
+    public async Task ResponseHeaders_ArriveWithTheFirstItem_BeforeTheEnd_AndAreSealedOnceSent(string transport)
+    {
+        foreach (bool fail in new[] { false, true })
+        {
+            (RpcServer server, RpcClient client, Prices service) = await StartAsync(transport);
+            await using (server)
+            await using (client)
+            {
+                IPrices prices = client.CreateProxy<IPrices>();
+                using RpcCallScope scope = RpcCallScope.Begin();
+                await using IAsyncEnumerator<int> items = prices.HeadedAsync(3, fail).GetAsyncEnumerator();
+                Assert.True(await items.MoveNextAsync());
+
+                // The handler waits for the test: what the caller sees now came ahead of the stream's end.
+                Assert.Equal("prices", scope.ResponseHeaders?.GetValue("served-by"));
+                Assert.Null(scope.ResponseTrailers);
+                service.Proceed.SetResult();
+                string late = await service.LateHeader.Task.WaitAsync(TimeSpan.FromSeconds(20));
+                Assert.Contains("read-only", late, StringComparison.OrdinalIgnoreCase);
+
+                var rest = new List<int>();
+                RpcException? error = null;
+                try
+                {
+                    while (await items.MoveNextAsync())
+                    {
+                        rest.Add(items.Current);
+                    }
+                }
+                catch (RpcException ex)
+                {
+                    error = ex;
+                }
+
+                Assert.Equal(new[] { 2, 3 }, rest);
+                Assert.Equal("prices", scope.ResponseHeaders?.GetValue("served-by"));
+                Assert.Null(scope.ResponseHeaders?.GetValue("late"));
+                Assert.Equal(1, scope.ResponseHeaders?.Count);
+                Assert.Equal("yes", scope.ResponseTrailers?.GetValue("done"));
+                if (fail)
+                {
+                    Assert.Equal(RpcStatusCode.Aborted, error?.StatusCode);
+                    Assert.Equal("prices", error!.ResponseHeaders?.GetValue("served-by"));
+                }
+                else
+                {
+                    Assert.Null(error);
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
     public async Task CallerDisposingItsEnumerator_StopsTheHandler(string transport)
     {
         (RpcServer server, RpcClient client, Prices service) = await StartAsync(transport);

@@ -32,6 +32,13 @@ public interface IPrices
 
     /// <summary>A server stream of <paramref name="count"/> items of <paramref name="size"/> characters each.</summary>
     IAsyncEnumerable<string> BlobsAsync(int count, int size, CancellationToken ct = default);
+
+    /// <summary>
+    /// A server stream with response headers: writes one, yields 1, waits for <see cref="Prices.Proceed"/>, tries to
+    /// write another (recording whether that was refused), yields 2 to <paramref name="count"/>, writes a trailer, and
+    /// ends, or fails with Aborted when <paramref name="fail"/>.
+    /// </summary>
+    IAsyncEnumerable<int> HeadedAsync(int count, bool fail, CancellationToken ct = default);
 }
 
 public sealed class Prices : IPrices
@@ -47,6 +54,10 @@ public sealed class Prices : IPrices
     public TaskCompletionSource Cancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public TaskCompletionSource<string> LastTag { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public TaskCompletionSource Proceed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public TaskCompletionSource<string> LateHeader { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public async IAsyncEnumerable<Tick> WatchAsync(string symbol, int count, int delayMs = 0, [EnumeratorCancellation] CancellationToken ct = default)
     {
@@ -129,6 +140,34 @@ public sealed class Prices : IPrices
         }
 
         await Task.CompletedTask;
+    }
+
+    public async IAsyncEnumerable<int> HeadedAsync(int count, bool fail, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        RpcCallContext context = RpcCallContext.Current!;
+        context.ResponseHeaders.Add("served-by", "prices");
+        yield return 1;
+        await Proceed.Task.WaitAsync(ct); // the caller has item 1: the headers left with it
+        try
+        {
+            context.ResponseHeaders.Add("late", "yes");
+            LateHeader.TrySetResult("accepted");
+        }
+        catch (InvalidOperationException ex)
+        {
+            LateHeader.TrySetResult(ex.Message);
+        }
+
+        for (int i = 2; i <= count; i++)
+        {
+            yield return i;
+        }
+
+        context.ResponseTrailers.Add("done", "yes");
+        if (fail)
+        {
+            throw new RpcException(RpcStatusCode.Aborted, "failed on purpose");
+        }
     }
 }
 
