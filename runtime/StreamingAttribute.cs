@@ -31,9 +31,10 @@ public sealed class StreamingAttribute : Attribute
     public int WindowBytes { get; set; } = RpcStreamingPolicy.DefaultWindowBytes;
 
     /// <summary>
-    /// The longest the caller waits for the next item of a server or duplex stream, in milliseconds, before the stream
-    /// fails with <see cref="RpcStatusCode.DeadlineExceeded"/>; 0 waits as long as the stream lasts (the default:
-    /// heartbeats find a dead peer, not this).
+    /// The longest a reader waits for the next item, in milliseconds, before the stream fails with
+    /// <see cref="RpcStatusCode.DeadlineExceeded"/>: the caller for the server's items (a server or duplex stream), the
+    /// handler for the caller's (a client or duplex stream: its read throws, and the call ends with that status unless
+    /// the handler catches it). 0 waits as long as the stream lasts (the default: heartbeats find a dead peer, not this).
     /// </summary>
     public int IdleTimeoutMs { get; set; }
 

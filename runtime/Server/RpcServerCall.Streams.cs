@@ -22,18 +22,25 @@ public sealed partial class RpcServerCall
     /// The items the client streams, for the handler's <c>IAsyncEnumerable&lt;T&gt;</c> parameter. Enumerated once; ends when
     /// the client ends its stream; throws <see cref="OperationCanceledException"/> when the call is cancelled or its
     /// deadline passes, and an <see cref="RpcException"/> (<see cref="RpcStatusCode.InvalidArgument"/>) for an item that
-    /// cannot be read.
+    /// cannot be read, or (<see cref="RpcStatusCode.DeadlineExceeded"/>) when the method's <c>[Streaming(IdleTimeoutMs)]</c>
+    /// passed while the handler waited for the next item.
     /// </summary>
     public IAsyncEnumerable<T> ReadStream<T>(JsonTypeInfo<T> itemType)
     {
         StreamInbox inbox = Stream?.Inbox ?? throw new InvalidOperationException($"'{Method.FullName}' takes no stream from its caller.");
-        return ReadItems(inbox, itemType, Method.FullName, TokenFor(Generation), Span);
+        int idleMs = (Method.StreamingPolicy ?? RpcStreamingPolicy.Default).IdleTimeoutMs;
+        var reading = new StreamReading(Method.FullName, Span, idleMs, _connection.Server.TimeProvider);
+        return ReadItems(inbox, itemType, reading, TokenFor(Generation));
     }
 
+    /// <summary>What the reading of a caller's stream needs besides its inbox: names and bounds.</summary>
+    private sealed record StreamReading(string Method, System.Diagnostics.Activity? Span, int IdleTimeoutMs, TimeProvider Time);
+
     private static async IAsyncEnumerable<T> ReadItems<T>(
-        StreamInbox inbox, JsonTypeInfo<T> itemType, string method, CancellationToken callToken, System.Diagnostics.Activity? span,
+        StreamInbox inbox, JsonTypeInfo<T> itemType, StreamReading reading, CancellationToken callToken,
             [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
+        string method = reading.Method;
         using CancellationTokenSource? linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(callToken,
             cancellationToken) : null;
         CancellationToken token = linked?.Token ?? callToken;
@@ -42,14 +49,17 @@ public sealed partial class RpcServerCall
         {
             while (true)
             {
-                (bool read, StreamInbox.Item item) = await inbox.ReadAsync(token).ConfigureAwait(false);
+                ValueTask<(bool, StreamInbox.Item)> next = inbox.ReadAsync(token);
+                (bool read, StreamInbox.Item item) = reading.IdleTimeoutMs > 0 && !next.IsCompleted
+                    ? await WithinIdleTimeout(next, reading).ConfigureAwait(false)
+                    : await next.ConfigureAwait(false);
                 if (!read)
                 {
                     yield break;
                 }
 
                 index++;
-                Telemetry.RpcGenTracing.Message(span, sent: false, index, item.Length);
+                Telemetry.RpcGenTracing.Message(reading.Span, sent: false, index, item.Length);
                 T value;
                 try
                 {
@@ -87,6 +97,21 @@ public sealed partial class RpcServerCall
     /// </summary>
     public ValueTask CompleteStreamAsync<T>(IAsyncEnumerable<T> items, JsonTypeInfo<T> itemType, Func<T, long> position) =>
         new(SendStreamAsync(items, itemType, position));
+
+    /// <summary>The next item of the caller's stream, or DeadlineExceeded when it does not come within the idle timeout.</summary>
+    private static async Task<(bool, StreamInbox.Item)> WithinIdleTimeout(ValueTask<(bool, StreamInbox.Item)> next, StreamReading reading)
+    {
+        try
+        {
+            return await next.AsTask().WaitAsync(TimeSpan.FromMilliseconds(reading.IdleTimeoutMs), reading.Time).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new RpcException(RpcStatusCode.DeadlineExceeded,
+                $"No item of the stream sent to '{reading.Method}' arrived for {reading.IdleTimeoutMs} ms, its idle timeout " +
+                "([Streaming(IdleTimeoutMs)]).");
+        }
+    }
 
     /// <summary>
     /// Sends the response headers the handler wrote so far, before its stream's first items, to a client that reads

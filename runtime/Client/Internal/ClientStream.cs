@@ -43,9 +43,11 @@ internal abstract class ClientStream
         Method = method;
         _time = time;
         Policy = method.Descriptor.StreamingPolicy ?? RpcStreamingPolicy.Default;
-        _idleTicks = Policy.IdleTimeoutMs * time.TimestampFrequency / 1000;
         if (inbound)
         {
+            // The caller waits for the server's items only in server and duplex streams; in a client stream the
+            // handler applies the idle timeout to the caller's items.
+            _idleTicks = Policy.IdleTimeoutMs * time.TimestampFrequency / 1000;
             Inbox = new StreamInbox(Policy.WindowItems, Policy.WindowBytes, Policy.MaxWindowItems);
         }
     }

@@ -215,4 +215,63 @@ public sealed class HostileStreamTests
             Assert.InRange(grown, long.MinValue, 16L * 1024 * 1024);
         }
     }
+
+    [Fact]
+    public async Task StreamsOpenedAndCancelledAtOnce_FreeTheirSlots_AndLeaveNoStreamBehind()
+    {
+        (RpcServer server, _) = await StartAsync();
+        await using (server)
+        {
+            // Each stream: its request (an endless watch), the window, and at once its cancel; 1,000 to a write, 20,000 in
+            // all, on one connection (its limit is 100 streams at once): every cancel must free its slot.
+            await using RawConnection peer = await RawConnection.ConnectAsync(server.Endpoints[0]);
+            byte[] request = RawConnection.Frame(1, 0, RawConnection.RequestBody("prices/Watch", "[\"X\",-1,0]"));
+            byte[] credit = RawConnection.Frame(Credit, 0, CreditBody(64, 256 * 1024));
+            int one = request.Length + credit.Length + 12;
+            byte[] burst = new byte[one * 1000];
+            int most = 0;
+            using var sampling = new CancellationTokenSource();
+            Task sampler = Task.Run(async () =>
+            {
+                while (!sampling.IsCancellationRequested)
+                {
+                    most = Math.Max(most, server.OpenStreams);
+                    await Task.Delay(1);
+                }
+            });
+
+            uint id = 1;
+            for (int sent = 0; sent < 20_000; sent += 1000)
+            {
+                for (int i = 0; i < 1000; i++, id++)
+                {
+                    int at = i * one;
+                    request.CopyTo(burst, at);
+                    BinaryPrimitives.WriteUInt32LittleEndian(burst.AsSpan(at + 8), id);
+                    credit.CopyTo(burst, at + request.Length);
+                    BinaryPrimitives.WriteUInt32LittleEndian(burst.AsSpan(at + request.Length + 8), id);
+                    RawConnection.Frame(4, id, Array.Empty<byte>()).CopyTo(burst, at + request.Length + credit.Length);
+                }
+
+                await peer.Stream.WriteAsync(burst).AsTask().WaitAsync(Wait.NoHang);
+            }
+
+            await Wait.UntilAsync(() => server.OpenStreams == 0 && server.InFlight == 0, "every stream of the peer to end");
+            sampling.Cancel();
+            await sampler;
+            Assert.InRange(most, 0, 100);
+
+            // The connection still serves, and so does the server.
+            await peer.Stream.WriteAsync(RawConnection.Frame(5, 0, new byte[8])).AsTask().WaitAsync(Wait.NoHang);
+            await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });
+            int read = 0;
+            using var limit = new CancellationTokenSource(Wait.NoHang);
+            await foreach (Tick _ in client.CreateProxy<IPrices>().WatchAsync("Y", 5).WithCancellation(limit.Token))
+            {
+                read++;
+            }
+
+            Assert.Equal(5, read);
+        }
+    }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using RpcGen.Tests.Support;
 using Xunit;
 
@@ -184,6 +185,50 @@ public sealed class StreamFlowAndDeadlineTests
 
             Assert.Equal(RpcStatusCode.DeadlineExceeded, error.StatusCode);
             Assert.InRange(count, 1, 99);
+        }
+    }
+
+    [Fact]
+    public async Task IdleTimeout_BoundsTheHandlersWaitForTheCallersNextItem()
+    {
+        var service = new StreamLimits();
+        (RpcServer server, RpcClient client) = await StartAsync(service);
+        await using (server)
+        await using (client)
+        {
+            IStreamLimits limits = client.CreateProxy<IStreamLimits>();
+            var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            async IAsyncEnumerable<int> SilentAfterTwo([EnumeratorCancellation] CancellationToken ct = default)
+            {
+                yield return 1;
+                yield return 2;
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, ct); // alive, connected, and silent
+                }
+                finally
+                {
+                    stopped.TrySetResult();
+                }
+            }
+
+            RpcException idle = await Assert.ThrowsAsync<RpcException>(() => limits.CountIdleAsync(SilentAfterTwo()).WaitAsync(Wait.NoHang));
+            Assert.Equal(RpcStatusCode.DeadlineExceeded, idle.StatusCode);
+            Assert.Contains("No item of the stream sent to 'stream-limits/CountIdle' arrived for 300 ms", idle.Message, StringComparison.Ordinal);
+            await stopped.Task.WaitAsync(Wait.NoHang); // the caller's source is stopped, not left waiting
+            await Wait.UntilAsync(() => server.InFlight == 0, "the call to end on the server");
+
+            // Items that keep coming within the idle timeout go on for as long as the stream lasts.
+            async IAsyncEnumerable<int> Steady()
+            {
+                for (int i = 0; i < 8; i++)
+                {
+                    await Task.Delay(50);
+                    yield return i;
+                }
+            }
+
+            Assert.Equal(8, await limits.CountIdleAsync(Steady()).WaitAsync(Wait.NoHang));
         }
     }
 

@@ -189,6 +189,10 @@ public interface IStreamLimits
     /// <summary>Waits for the test to open its gate before reading any item; returns how many it read.</summary>
     [Timeout(0), Streaming(WindowItems = 8, WindowBytes = 4096)]
     Task<int> GatedAsync(IAsyncEnumerable<int> numbers, CancellationToken ct = default);
+
+    /// <summary>Counts the caller's items; the handler waits at most 300 ms for each (its read then fails).</summary>
+    [Timeout(0), Streaming(IdleTimeoutMs = 300)]
+    Task<int> CountIdleAsync(IAsyncEnumerable<int> numbers, CancellationToken ct = default);
 }
 
 public sealed class StreamLimits : IStreamLimits
@@ -223,6 +227,17 @@ public sealed class StreamLimits : IStreamLimits
                 HandlerCancelled.TrySetResult(true);
             }
         }
+    }
+
+    public async Task<int> CountIdleAsync(IAsyncEnumerable<int> numbers, CancellationToken ct = default)
+    {
+        int read = 0;
+        await foreach (int _ in numbers.WithCancellation(ct))
+        {
+            read++;
+        }
+
+        return read;
     }
 
     public async Task<int> GatedAsync(IAsyncEnumerable<int> numbers, CancellationToken ct = default)
