@@ -101,12 +101,16 @@ public sealed partial class RpcServerCall
     /// <summary>The next item of the caller's stream, or DeadlineExceeded when it does not come within the idle timeout.</summary>
     private static async Task<(bool, StreamInbox.Item)> WithinIdleTimeout(ValueTask<(bool, StreamInbox.Item)> next, StreamReading reading)
     {
+        Task<(bool, StreamInbox.Item)> read = next.AsTask();
         try
         {
-            return await next.AsTask().WaitAsync(TimeSpan.FromMilliseconds(reading.IdleTimeoutMs), reading.Time).ConfigureAwait(false);
+            return await read.WaitAsync(TimeSpan.FromMilliseconds(reading.IdleTimeoutMs), reading.Time).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
+            // The read stays pending until the stream ends; what it ends with is nobody's to see.
+            _ = read.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             throw new RpcException(RpcStatusCode.DeadlineExceeded,
                 $"No item of the stream sent to '{reading.Method}' arrived for {reading.IdleTimeoutMs} ms, its idle timeout " +
                 "([Streaming(IdleTimeoutMs)]).");

@@ -34,18 +34,10 @@ public sealed class StreamTelemetryTests
         meters.Start();
 
         var spans = new ConcurrentQueue<Activity>();
-        using var activities = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == "RpcGen",
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = spans.Enqueue,
-        };
-        ActivitySource.AddActivityListener(activities);
-
-        await using var server = new RpcServer(new RpcServerOptions());
-        server.Map<IPrices>(new Prices());
-        await server.StartAsync();
-        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });
+        using ActivityListener activities = ListenToSpans(spans);
+        (RpcServer server, RpcClient client) = await StartAsync();
+        await using RpcServer stops = server;
+        await using RpcClient closes = client;
         IPrices prices = client.CreateProxy<IPrices>();
 
         int echoed = 0;
@@ -74,18 +66,10 @@ public sealed class StreamTelemetryTests
     public async Task EachItem_IsAMessageEventOnBothSpans_UpToTheCap()
     {
         var spans = new ConcurrentQueue<Activity>();
-        using var activities = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == "RpcGen",
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = spans.Enqueue,
-        };
-        ActivitySource.AddActivityListener(activities);
-
-        await using var server = new RpcServer(new RpcServerOptions());
-        server.Map<IPrices>(new Prices());
-        await server.StartAsync();
-        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });
+        using ActivityListener activities = ListenToSpans(spans);
+        (RpcServer server, RpcClient client) = await StartAsync();
+        await using RpcServer stops = server;
+        await using RpcClient closes = client;
         IPrices prices = client.CreateProxy<IPrices>();
 
         // Each part runs in a trace of its own, so spans of other tests running meanwhile are told apart.
@@ -126,6 +110,27 @@ public sealed class StreamTelemetryTests
         Assert.Equal(Enumerable.Range(1, 128).Select(i => (long)i), Messages(serverSpan, "SENT").Select(m => m.Id));
         Assert.Empty(Messages(clientSpan, "SENT"));
         Assert.Equal(300L, serverSpan.GetTagItem("rpc.rpcgen.stream.sent"));
+    }
+
+    private static async Task<(RpcServer Server, RpcClient Client)> StartAsync()
+    {
+        var server = new RpcServer(new RpcServerOptions());
+        server.Map<IPrices>(new Prices());
+        await server.StartAsync();
+        return (server, new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } }));
+    }
+
+    /// <summary>Records every RpcGen span, with all its data, into <paramref name="spans"/> as it ends.</summary>
+    private static ActivityListener ListenToSpans(ConcurrentQueue<Activity> spans)
+    {
+        var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "RpcGen",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Enqueue,
+        };
+        ActivitySource.AddActivityListener(listener);
+        return listener;
     }
 
     private static List<(long Id, int Size)> Messages(Activity span, string type) =>
