@@ -105,7 +105,18 @@ internal sealed class StreamSender : IDisposable
                 }
 
                 T item = items.Current;
-                int length = Append(item, type, method, position is null ? 0 : position(item));
+                int length;
+                try
+                {
+                    length = Append(item, type, method, position is null ? 0 : position(item));
+                }
+                catch (RpcException) when (_batched > 0)
+                {
+                    // An item that cannot go (not serializable, too large): the ones before it still reach the receiver.
+                    await FlushAsync().ConfigureAwait(false);
+                    throw;
+                }
+
                 _target.Credit.Take(length);
                 if (_overflow is not null)
                 {

@@ -214,21 +214,21 @@ public sealed class StreamFlowAndDeadlineTests
 
             RpcException idle = await Assert.ThrowsAsync<RpcException>(() => limits.CountIdleAsync(SilentAfterTwo()).WaitAsync(Wait.NoHang));
             Assert.Equal(RpcStatusCode.DeadlineExceeded, idle.StatusCode);
-            Assert.Contains("No item of the stream sent to 'stream-limits/CountIdle' arrived for 300 ms", idle.Message, StringComparison.Ordinal);
+            Assert.Contains("No item of the stream sent to 'stream-limits/CountIdle' arrived for 1000 ms", idle.Message, StringComparison.Ordinal);
             await stopped.Task.WaitAsync(Wait.NoHang); // the caller's source is stopped, not left waiting
             await Wait.UntilAsync(() => server.InFlight == 0, "the call to end on the server");
 
-            // Items that keep coming within the idle timeout go on for as long as the stream lasts.
+            // Items that keep coming within the idle timeout (100 ms apart) go on for longer than it (1.2 s in all).
             async IAsyncEnumerable<int> Steady()
             {
-                for (int i = 0; i < 8; i++)
+                for (int i = 0; i < 12; i++)
                 {
-                    await Task.Delay(50);
+                    await Task.Delay(100);
                     yield return i;
                 }
             }
 
-            Assert.Equal(8, await limits.CountIdleAsync(Steady()).WaitAsync(Wait.NoHang));
+            Assert.Equal(12, await limits.CountIdleAsync(Steady()).WaitAsync(Wait.NoHang));
         }
     }
 

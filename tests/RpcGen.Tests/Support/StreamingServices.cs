@@ -190,8 +190,8 @@ public interface IStreamLimits
     [Timeout(0), Streaming(WindowItems = 8, WindowBytes = 4096)]
     Task<int> GatedAsync(IAsyncEnumerable<int> numbers, CancellationToken ct = default);
 
-    /// <summary>Counts the caller's items; the handler waits at most 300 ms for each (its read then fails).</summary>
-    [Timeout(0), Streaming(IdleTimeoutMs = 300)]
+    /// <summary>Counts the caller's items; the handler waits at most 1 s for each (its read then fails).</summary>
+    [Timeout(0), Streaming(IdleTimeoutMs = 1000)]
     Task<int> CountIdleAsync(IAsyncEnumerable<int> numbers, CancellationToken ct = default);
 }
 

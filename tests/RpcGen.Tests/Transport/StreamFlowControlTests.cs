@@ -154,6 +154,92 @@ public sealed class StreamFlowControlTests
         Assert.Equal(StreamInbox.AddResult.OverCredit, inbox.TryAddFrame(ItemsBody("1"), FrameFlags.None, out _, out _));
     }
 
+    [Fact]
+    public void AnItemThatTakesTheBytesToExactlyZero_LeavesNoCreditForTheNext()
+    {
+        var inbox = new StreamInbox(windowItems: 64, windowBytes: 1024);
+        inbox.Bind(new CapturedOutput().Output, CallId);
+
+        Assert.Equal(StreamInbox.AddResult.Added, inbox.TryAddFrame(ItemsBody(new string('x', 1024)), FrameFlags.None, out _, out _));
+        Assert.Equal(StreamInbox.AddResult.OverCredit, inbox.TryAddFrame(ItemsBody("1"), FrameFlags.None, out _, out _));
+    }
+
+    [Fact]
+    public async Task CreditGoesBack_PerQuarterOfTheBytes_WhenItemsAreLarge()
+    {
+        var peer = new CapturedOutput();
+        var inbox = new StreamInbox(windowItems: 64, windowBytes: 1024);
+        inbox.Bind(peer.Output, CallId);
+        peer.Take();
+        string item = new('x', 100);
+        Assert.Equal(StreamInbox.AddResult.Added, inbox.TryAddFrame(ItemsBody(item, item, item), FrameFlags.None, out _, out _));
+
+        await ReadAsync(inbox, 2);
+        Assert.Empty(peer.Take()); // 200 bytes read: under a quarter of 1,024
+        await ReadAsync(inbox, 1);
+        Assert.Equal((3u, 300u), Assert.Single(peer.Take()).Credit);
+    }
+
+    [Fact]
+    public async Task TheWindowGrowsToItsMaximum_NotPastIt_AndGivesBackWhatWasReadWithTheGrowth()
+    {
+        var peer = new CapturedOutput();
+        var inbox = new StreamInbox(windowItems: 8, windowBytes: 1024 * 1024, maxWindowItems: 12);
+        inbox.Bind(peer.Output, CallId);
+        peer.Take();
+
+        // Seven items (one left of the window), flagged; the reader reads them (grants at 2, 4, 6), then waits.
+        Assert.Equal(StreamInbox.AddResult.Added, inbox.TryAddFrame(ItemsBody(Numbers(0, 7)), FrameFlags.CreditWaited, out _, out _));
+        await ReadAsync(inbox, 7);
+        Assert.Equal(new[] { (2u, 2u), (2u, 2u), (2u, 2u) }, peer.Take().Select(f => f.Credit));
+        ValueTask<(bool, StreamInbox.Item)> waiting = inbox.ReadAsync(CancellationToken.None);
+
+        // The growth (8 → 12, capped) comes with the one item read since the last grant, and its byte.
+        Assert.Equal(12, inbox.WindowItems);
+        Assert.Equal((5u, 1u), Assert.Single(peer.Take()).Credit);
+
+        // Without a new flag, another wait grows nothing.
+        Assert.Equal(StreamInbox.AddResult.Added, inbox.TryAddFrame(ItemsBody("7"), FrameFlags.None, out _, out _));
+        await waiting;
+        _ = inbox.ReadAsync(CancellationToken.None);
+        Assert.Equal(12, inbox.WindowItems);
+        Assert.Empty(peer.Take());
+    }
+
+    [Fact]
+    public async Task Credit_CountsItemsAndBytes_AndClosingWakesAWaitingSender()
+    {
+        var credit = new StreamCredit();
+        Assert.False(credit.HasCredit);
+        credit.Grant(5, 10);
+        Assert.True(credit.HasCredit);
+        credit.Take(10); // the bytes are used up, items are left: no credit
+        Assert.False(credit.HasCredit);
+        credit.Grant(0, 1);
+        Assert.True(credit.HasCredit);
+        credit.Take(1);
+
+        // A grant beyond the cap keeps the credit at the cap, not above or wrapped.
+        credit.Grant(uint.MaxValue, uint.MaxValue);
+        credit.Grant(uint.MaxValue, uint.MaxValue);
+        credit.Take(int.MaxValue - 1);
+        Assert.True(credit.HasCredit);
+        credit.Take(1);
+        Assert.False(credit.HasCredit);
+
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => credit.WaitAsync(cancelled.Token));
+
+        Task waiting = credit.WaitAsync(CancellationToken.None);
+        Assert.False(waiting.IsCompleted);
+        Assert.False(credit.IsClosed);
+        credit.Close();
+        await waiting.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.True(credit.IsClosed);
+        Assert.True(credit.WaitAsync(CancellationToken.None).IsCompleted);
+    }
+
     [Theory]
     [InlineData(new byte[] { 2, 0, 0, 0, (byte)'1' }, "longer than its frame")]
     [InlineData(new byte[] { 0, 0, 0, 0 }, "empty")]
@@ -296,6 +382,44 @@ public sealed class StreamFlowControlTests
         Assert.Equal(new[] { 5, 5, 5, 5, 3 }, frames.Select(f => f.Items().Count));
         Assert.Equal(Source(23).ToBlockingEnumerable().Select(s => $"\"{s}\""), frames.SelectMany(f => f.Items()));
         Assert.Equal(23, sender.Sent);
+    }
+
+    [Fact]
+    public async Task AnItemOverTheReceiversMaximum_FailsTheStream_AfterTheItemsBeforeItWereSent()
+    {
+        var wire = new CapturedOutput();
+        var credit = new StreamCredit();
+        credit.Grant(1000, 1024 * 1024);
+        using var sender = new StreamSender(new StreamTarget(wire.Output, CallId, credit, 1024, MaxQueuedOutput: 0));
+        async IAsyncEnumerable<string> ThreeThenHuge()
+        {
+            yield return "a";
+            yield return "b";
+            yield return "c";
+            yield return new string('x', 2000);
+            await Task.CompletedTask;
+        }
+
+        RpcException error = await Assert.ThrowsAsync<RpcException>(
+            () => sender.SendAsync(ThreeThenHuge(), s_string, "test/items", CancellationToken.None));
+        Assert.Equal(RpcStatusCode.ResourceExhausted, error.StatusCode);
+        Assert.Contains("Item 4 of the stream of 'test/items' is 2002 bytes, over the receiver's maximum frame size of 1024 bytes", error.Message,
+            StringComparison.Ordinal);
+        Assert.Equal(new[] { "\"a\"", "\"b\"", "\"c\"" }, wire.Take().SelectMany(f => f.Items()));
+    }
+
+    [Fact]
+    public async Task TheSender_SendsAFrameOnce16KiBAreBatched()
+    {
+        var wire = new CapturedOutput();
+        var credit = new StreamCredit();
+        credit.Grant(1000, 1024 * 1024);
+        using var sender = new StreamSender(new StreamTarget(wire.Output, CallId, credit, 4 * 1024 * 1024, MaxQueuedOutput: 0));
+
+        await sender.SendAsync(Source(500), s_string, "test/items", CancellationToken.None);
+
+        // 96 bytes an item: the frame that reaches 16,384 bytes (171 items) leaves, the next one starts.
+        Assert.Equal(new[] { 171, 171, 158 }, wire.Take().Select(f => f.Items().Count));
     }
 
     [Fact]
