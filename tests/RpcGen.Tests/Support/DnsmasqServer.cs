@@ -14,7 +14,7 @@ public sealed class DnsmasqServer : IAsyncDisposable
     private Process? _process;
     private string[] _srv = Array.Empty<string>();
 
-    public int Port { get; } = FreeUdpPort();
+    public int Port { get; private set; } = FreePort();
 
     public IPEndPoint NameServer => new(IPAddress.Loopback, Port);
 
@@ -24,8 +24,20 @@ public sealed class DnsmasqServer : IAsyncDisposable
         var server = new DnsmasqServer();
         await File.WriteAllLinesAsync(server._hosts, hosts);
         server._srv = srv?.ToArray() ?? Array.Empty<string>();
-        await server.RestartAsync();
-        return server;
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await server.RestartAsync();
+                return server;
+            }
+            catch (InvalidOperationException) when (attempt < 5 && server._process is { HasExited: true })
+            {
+                // dnsmasq binds TCP and UDP: a port free for both when chosen may be taken by the time it starts (by
+                // another test's listener); nothing has used this one yet, so another will do.
+                server.Port = FreePort();
+            }
+        }
     }
 
     /// <summary>Replaces the hosts file and tells dnsmasq to read it again (SIGHUP).</summary>
@@ -82,11 +94,25 @@ public sealed class DnsmasqServer : IAsyncDisposable
         _process = null;
     }
 
-    private static int FreeUdpPort()
+    /// <summary>A loopback port free for both TCP and UDP right now (dnsmasq listens on both).</summary>
+    private static int FreePort()
     {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+        while (true)
+        {
+            using var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            tcp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            int port = ((IPEndPoint)tcp.LocalEndPoint!).Port;
+            using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            try
+            {
+                udp.Bind(new IPEndPoint(IPAddress.Loopback, port));
+                return port;
+            }
+            catch (SocketException)
+            {
+                // Taken for UDP: try another.
+            }
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -408,6 +408,51 @@ public sealed class StreamFlowControlTests
         Assert.Equal(new[] { "\"a\"", "\"b\"", "\"c\"" }, wire.Take().SelectMany(f => f.Items()));
     }
 
+    /// <summary>Writes a string, except "boom", which it cannot.</summary>
+    private sealed class Brittle : System.Text.Json.Serialization.JsonConverter<string>
+    {
+        public override string Read(ref System.Text.Json.Utf8JsonReader reader, Type typeToConvert, System.Text.Json.JsonSerializerOptions options) =>
+            reader.GetString()!;
+
+        public override void Write(System.Text.Json.Utf8JsonWriter writer, string value, System.Text.Json.JsonSerializerOptions options)
+        {
+            if (value == "boom")
+            {
+                writer.WriteStartObject(); // half written when it fails: none of it may reach the frame
+                throw new System.Text.Json.JsonException("no JSON for boom");
+            }
+
+            writer.WriteStringValue(value);
+        }
+    }
+
+    [Fact]
+    public async Task AnItemThatCannotBeSerialized_FailsTheStream_AfterTheItemsBeforeItWereSent()
+    {
+        var options = new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerOptions.Default)
+        {
+            Converters = { new Brittle() },
+        };
+        var type = (JsonTypeInfo<string>)options.GetTypeInfo(typeof(string));
+        var wire = new CapturedOutput();
+        var credit = new StreamCredit();
+        credit.Grant(1000, 1024 * 1024);
+        using var sender = new StreamSender(new StreamTarget(wire.Output, CallId, credit, 1024, MaxQueuedOutput: 0));
+        async IAsyncEnumerable<string> TwoThenBoom()
+        {
+            yield return "a";
+            yield return "b";
+            yield return "boom";
+            await Task.CompletedTask;
+        }
+
+        RpcException error = await Assert.ThrowsAsync<RpcException>(
+            () => sender.SendAsync(TwoThenBoom(), type, "test/items", CancellationToken.None));
+        Assert.Equal(RpcStatusCode.Internal, error.StatusCode);
+        Assert.Contains("Item 3 of the stream of 'test/items' could not be serialized: no JSON for boom", error.Message, StringComparison.Ordinal);
+        Assert.Equal(new[] { "\"a\"", "\"b\"" }, wire.Take().SelectMany(f => f.Items()));
+    }
+
     [Fact]
     public async Task TheSender_SendsAFrameOnce16KiBAreBatched()
     {
