@@ -142,7 +142,8 @@ public sealed partial class RpcServiceAnalyzer
         AttributeData? Effective(string metadataName) =>
             RpcShapes.GetAttribute(method, metadataName) ?? RpcShapes.GetAttribute(service, metadataName);
 
-        bool idempotent = RpcShapes.GetAttribute(method, RpcShapes.IdempotentAttribute) is not null || RpcShapes.GetAttribute(service, RpcShapes.IdempotentAttribute) is not null;
+        bool Marked(string attribute) => RpcShapes.GetAttribute(method, attribute) is not null || RpcShapes.GetAttribute(service, attribute) is not null;
+        bool idempotent = Marked(RpcShapes.IdempotentAttribute) || Marked(RpcShapes.NoSideEffectsAttribute);
         bool deduplicate = RpcShapes.GetAttribute(method, RpcShapes.DeduplicateAttribute) is not null || RpcShapes.GetAttribute(service, RpcShapes.DeduplicateAttribute) is not null;
         AttributeData? retry = Effective(RpcShapes.RetryAttribute);
         AttributeData? hedging = Effective(RpcShapes.HedgingAttribute);

@@ -130,6 +130,11 @@ public sealed partial class RpcGenerator
                     extra.Add("deduplicate: true");
                 }
 
+                if (policy.NoSideEffects)
+                {
+                    extra.Add("noSideEffects: true");
+                }
+
                 if (policy.Broadcast)
                 {
                     extra.Add("broadcast: true");

@@ -30,13 +30,15 @@ public sealed partial class RpcGenerator
                 return RpcShapes.GetAttribute(service, attribute) is { } shared ? new PolicyAttributeSpec(Arguments(shared), false) : null;
             }
 
+            bool noSideEffects = Has(RpcShapes.NoSideEffectsAttribute, interfaceToo: true);
             var spec = new PolicySpec(
-                Has(RpcShapes.IdempotentAttribute, interfaceToo: true),
+                noSideEffects || Has(RpcShapes.IdempotentAttribute, interfaceToo: true), // a method that changes nothing may run twice
                 Has(RpcShapes.DeduplicateAttribute, interfaceToo: true),
                 Has(RpcShapes.BroadcastAttribute, interfaceToo: false),
                 Policy(RpcShapes.RetryAttribute),
                 Policy(RpcShapes.HedgingAttribute),
-                Policy(RpcShapes.CircuitBreakerAttribute, perMethodFlag: true));
+                Policy(RpcShapes.CircuitBreakerAttribute, perMethodFlag: true),
+                noSideEffects);
             return spec == PolicySpec.None ? PolicySpec.None : spec;
         }
 

@@ -13,6 +13,17 @@ public sealed class IdempotentAttribute : Attribute
 }
 
 /// <summary>
+/// The method only reads: calling it changes nothing a caller could observe (Connect's <c>NO_SIDE_EFFECTS</c>, HTTP's
+/// safe methods). It implies <see cref="IdempotentAttribute"/>, and the HTTP gateway also serves it on <c>GET</c>, with
+/// its arguments in the query string, so browsers, caches and crawlers may call it freely: put it only on methods
+/// whose repetition, prefetching or caching is harmless. On the interface it marks every method.
+/// </summary>
+[AttributeUsage(AttributeTargets.Interface | AttributeTargets.Method, Inherited = false, AllowMultiple = false)]
+public sealed class NoSideEffectsAttribute : Attribute
+{
+}
+
+/// <summary>
 /// Retries failed calls with capped exponential backoff and jitter, each retry on another endpoint when there is one
 /// (Dubbo's failover). On the interface it applies to every method; on a method it replaces the interface's.
 /// <c>[Retry(MaxAttempts = 1)]</c> turns retries off for one method (Dubbo's failfast). See docs/resilience.md.

@@ -14,6 +14,7 @@ internal static class RpcShapes
     public const string LoadBalanceAttribute = "RpcGen.LoadBalanceAttribute";
     public const string HashKeyAttribute = "RpcGen.HashKeyAttribute";
     public const string IdempotentAttribute = "RpcGen.IdempotentAttribute";
+    public const string NoSideEffectsAttribute = "RpcGen.NoSideEffectsAttribute";
     public const string RetryAttribute = "RpcGen.RetryAttribute";
     public const string HedgingAttribute = "RpcGen.HedgingAttribute";
     public const string CircuitBreakerAttribute = "RpcGen.CircuitBreakerAttribute";

@@ -72,7 +72,9 @@ internal sealed record LoadBalanceSpec(int Strategy, string? StrategyName, strin
 /// Each policy is the attribute's named arguments as data; the emitter writes the object creation, and arguments not
 /// written keep the runtime's defaults.
 /// </remarks>
-internal sealed record PolicySpec(bool Idempotent, bool Deduplicate, bool Broadcast, PolicyAttributeSpec? Retry, PolicyAttributeSpec? Hedging, PolicyAttributeSpec? CircuitBreaker)
+internal sealed record PolicySpec(
+    bool Idempotent, bool Deduplicate, bool Broadcast, PolicyAttributeSpec? Retry, PolicyAttributeSpec? Hedging, PolicyAttributeSpec? CircuitBreaker,
+    bool NoSideEffects = false)
 {
     public static readonly PolicySpec None = new(false, false, false, null, null, null);
 }

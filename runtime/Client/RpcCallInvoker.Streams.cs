@@ -84,6 +84,12 @@ public sealed partial class RpcCallInvoker
         return result;
     }
 
+    /// <summary>The position of the item a resumable stream's enumerator read last (null for other streams).</summary>
+    internal interface IStreamPosition
+    {
+        long? LastPosition { get; }
+    }
+
     /// <summary>A server or duplex stream not started yet: each enumeration is a call.</summary>
     private sealed class StreamCall<TArguments, TInput, TItem> : IAsyncEnumerable<TItem>
         where TArguments : struct, IRpcArguments
@@ -117,7 +123,7 @@ public sealed partial class RpcCallInvoker
         /// cancels the call: the server's handler sees its token fire. A <c>[Resumable]</c> stream that breaks is
         /// called again from the position of the last item read, once its inbox is read to the end.
         /// </summary>
-        private sealed class Enumerator : IAsyncEnumerator<TItem>
+        private sealed class Enumerator : IAsyncEnumerator<TItem>, IStreamPosition
         {
             /// <summary>Calls that may resume a broken stream one after another without an item between them.</summary>
             private const int MaxResumesWithoutProgress = 6;
@@ -146,6 +152,8 @@ public sealed partial class RpcCallInvoker
             }
 
             public TItem Current { get; private set; } = default!;
+
+            public long? LastPosition => _lastPosition;
 
             private ClientStream<TInput> NewStream(bool resumed) =>
                 new(_call._method, _call._invoker._client.TimeProvider, inbound: true, _call._input, _call._inputType) { Resumed = resumed };

@@ -41,6 +41,43 @@ public sealed class RpcCallScope : IDisposable
     /// <summary>Headers sent with each call made in this scope. Change them only between calls.</summary>
     public RpcMetadata RequestHeaders { get; }
 
+    /// <summary>
+    /// The most time each call started in this scope (and in scopes inside it) may take, from its start: its deadline is
+    /// the earlier of this and its own (<c>[Timeout]</c>, the client's default, the deadline of the call being served),
+    /// and travels to the server as its own does. Null (the default) adds none. A call that exceeds it fails with
+    /// <see cref="RpcStatusCode.DeadlineExceeded"/>.
+    /// </summary>
+    public TimeSpan? Timeout
+    {
+        get => _timeout;
+        set
+        {
+            if (value is { } timeout && timeout <= TimeSpan.Zero)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), timeout, "A scope's timeout is positive (null for none).");
+            }
+
+            _timeout = value;
+        }
+    }
+
+    private TimeSpan? _timeout;
+
+    /// <summary>The shortest <see cref="Timeout"/> of the current scope and those around it, or null.</summary>
+    internal static TimeSpan? CurrentTimeout()
+    {
+        TimeSpan? shortest = null;
+        for (RpcCallScope? scope = Current; scope is not null; scope = scope._parent)
+        {
+            if (scope._timeout is { } timeout && (shortest is null || timeout < shortest))
+            {
+                shortest = timeout;
+            }
+        }
+
+        return shortest;
+    }
+
     /// <summary>The headers of the last response (or error) received in this scope, or null.</summary>
     public RpcMetadata? ResponseHeaders => Volatile.Read(ref _response)?.Headers;
 

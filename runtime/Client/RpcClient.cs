@@ -19,7 +19,7 @@ namespace RpcGen.Client;
 /// holds one multiplexed connection per endpoint, their health, and the balancers. Proxies from
 /// <see cref="CreateProxy{TService}"/> are thread-safe.
 /// </summary>
-public sealed class RpcClient : IAsyncDisposable, IHealthMonitorHost
+public sealed partial class RpcClient : IAsyncDisposable, IHealthMonitorHost
 {
     private readonly object _setLock = new();
     private readonly List<ClientEndpoint> _states = new();

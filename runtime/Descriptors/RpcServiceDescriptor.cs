@@ -68,8 +68,10 @@ public sealed class RpcMethodDescriptor
         RpcStreamingKind streaming = RpcStreamingKind.None,
         string? requestItemType = null,
         RpcStreamingPolicy? streamingPolicy = null,
-        string? resumeFromParameter = null)
+        string? resumeFromParameter = null,
+        bool noSideEffects = false)
     {
+        NoSideEffects = noSideEffects;
         ResumeFromParameter = resumeFromParameter;
         Streaming = streaming;
         RequestItemType = requestItemType;
@@ -152,6 +154,12 @@ public sealed class RpcMethodDescriptor
 
     /// <summary>True when <c>[Idempotent]</c> is on the method or its interface: it may be retried or hedged after it was sent.</summary>
     public bool Idempotent { get; }
+
+    /// <summary>
+    /// True when <c>[NoSideEffects]</c> is on the method or its interface: calling it changes nothing (it is also
+    /// <see cref="Idempotent"/>), so the HTTP gateway serves it on <c>GET</c> as well.
+    /// </summary>
+    public bool NoSideEffects { get; }
 
     /// <summary>True when <c>[Deduplicate]</c> is on the method or its interface: its retries carry one call id the server deduplicates.</summary>
     public bool Deduplicate { get; }

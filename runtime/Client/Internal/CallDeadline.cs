@@ -39,12 +39,20 @@ internal readonly struct CallDeadline
     /// <summary>The deadline of a call of <paramref name="method"/> starting now; throws when the served call's deadline passed.</summary>
     public static CallDeadline Begin(RpcClientMethod method, TimeProvider time)
     {
-        long now = method.TimeoutMilliseconds > 0 || method.Resilience is not null ? time.GetTimestamp() : 0;
+        TimeSpan? scoped = RpcCallScope.CurrentTimeout();
+        long now = method.TimeoutMilliseconds > 0 || method.Resilience is not null || scoped is not null ? time.GetTimestamp() : 0;
         long deadline = method.TimeoutMilliseconds > 0
             ? now + (method.TimeoutMilliseconds * time.TimestampFrequency / 1000)
             : long.MaxValue;
         bool servingRetry = false;
         long inherited = long.MaxValue;
+        if (scoped is { } limit)
+        {
+            // The caller's scope caps the call as a served call's deadline does (a resumed stream keeps it too).
+            inherited = limit.TotalDays > 3650 ? long.MaxValue : now + (long)(limit.TotalSeconds * time.TimestampFrequency);
+            deadline = Math.Min(deadline, inherited);
+        }
+
         if (CallPropagation.Current is { } served)
         {
             servingRetry = served.IsRetryAttempt;
@@ -58,7 +66,7 @@ internal readonly struct CallDeadline
                         $"'{method.Descriptor.FullName}' was called after the deadline of the call being served ('{served.MethodName}') had passed.");
                 }
 
-                inherited = time.GetTimestamp() + (long)(left.TotalSeconds * time.TimestampFrequency);
+                inherited = Math.Min(inherited, time.GetTimestamp() + (long)(left.TotalSeconds * time.TimestampFrequency));
                 deadline = Math.Min(deadline, inherited);
             }
         }

@@ -129,6 +129,69 @@ public sealed class WireProtocolTests
         }
     }
 
+    [Theory]
+    [InlineData("calc/Add", "{\"a\":2,\"b\":3}", "5")]
+    [InlineData("calc/Add", "{\"b\":3,\"a\":2}", "5")]
+    [InlineData("calc/Add", "{\"\\u0061\":2,\"b\":3}", "5")]
+    [InlineData("calc/AddWithDefault", "{\"a\":5}", "15")]
+    [InlineData("calc/AddWithDefault", "{\"b\":1,\"a\":5}", "6")]
+    [InlineData("calc/Quote", "{\"request\":{\"symbol\":\"X\",\"quantity\":2}}",
+        "{\"symbol\":\"X\",\"price\":25.0,\"at\":\"2026-01-02T03:04:05+00:00\"}")]
+    [InlineData("calc/Reset", "{}", "")]
+    public async Task NamedArguments_AreReadByName_InAnyOrder(string method, string payload, string expected)
+    {
+        (RpcServer server, _) = await StartAsync();
+        await using (server)
+        await using (RawConnection raw = await RawConnection.ConnectAsync(server.Endpoints[0]))
+        {
+            await raw.WriteAsync(RawConnection.Frame(Request, 1, RawConnection.RequestBody(method, payload)));
+            Assert.Equal(expected, await ExpectResponseAsync(raw, 1));
+        }
+    }
+
+    [Theory]
+    [InlineData("{\"a\":2}", "required argument 'b' is missing")]
+    [InlineData("{\"a\":2,\"b\":3,\"c\":4}", "'c' is not an argument of this method")]
+    [InlineData("{\"a\":2,\"b\":3,\"B\":3}", "'B' is not an argument of this method")]
+    [InlineData("{\"a\":2,\"b\":3,\"a\":4}", "argument 'a' is given twice")]
+    [InlineData("{\"a\":\"two\",\"b\":3}", "argument 'a' could not be read as Int32")]
+    [InlineData("{\"a\":null,\"b\":3}", "argument 'a' could not be read as Int32")]
+    [InlineData("{\"a\":2,\"b\":3}[]", "the arguments are not valid JSON")]
+    [InlineData("{\"a\":2,\"b\":", "the arguments are not valid JSON")]
+    [InlineData("\"a\"", "neither a JSON array nor a JSON object")]
+    public async Task BadNamedArguments_AreInvalidArgument_NamingTheProblem_AndNoHandlerRuns(string payload, string problem)
+    {
+        (RpcServer server, Calculator calculator) = await StartAsync();
+        await using (server)
+        await using (RawConnection raw = await RawConnection.ConnectAsync(server.Endpoints[0]))
+        {
+            await raw.WriteAsync(RawConnection.Frame(Request, 1, RawConnection.RequestBody("calc/Add", payload)));
+            (RpcStatusCode code, string message) = await ExpectErrorAsync(raw, 1);
+            Assert.Equal(RpcStatusCode.InvalidArgument, code);
+            Assert.Contains(problem, message, StringComparison.Ordinal);
+            Assert.Equal(0, calculator.Calls);
+        }
+    }
+
+    [Fact]
+    public async Task MoreThan64NamedArguments_AreRefused()
+    {
+        (RpcServer server, _) = await StartAsync();
+        await using (server)
+        await using (RawConnection raw = await RawConnection.ConnectAsync(server.Endpoints[0]))
+        {
+            string payload = "{" + string.Join(",", Enumerable.Range(0, 65).Select(i => $"\"p{i}\":{i}")) + "}";
+            await raw.WriteAsync(RawConnection.Frame(Request, 1, RawConnection.RequestBody("calc/Add", payload)));
+            (RpcStatusCode code, string message) = await ExpectErrorAsync(raw, 1);
+            Assert.Equal(RpcStatusCode.InvalidArgument, code);
+            Assert.Contains("more than 64 named arguments", message, StringComparison.Ordinal);
+
+            payload = "{\"a\":1,\"b\":2," + string.Join(",", Enumerable.Range(0, 62).Select(i => $"\"p{i}\":{i}")) + "}";
+            await raw.WriteAsync(RawConnection.Frame(Request, 2, RawConnection.RequestBody("calc/Add", payload)));
+            Assert.Contains("'p0' is not an argument", (await ExpectErrorAsync(raw, 2)).Message, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public async Task MalformedRequestFrame_IsAnError_NotACrash()
     {
