@@ -5,8 +5,9 @@
 #   ./build.sh deps                         only installs (or names) what the tests need
 #   ./build.sh pack [version]               packs RpcGen and its satellites into artifacts/packages
 #
-# The discovery tests start a real etcd and a real dnsmasq on loopback ports (never the system's). On Debian as root
-# this script installs them (packages etcd-server and dnsmasq-base); otherwise it prints the one command to run.
+# The discovery tests start a real etcd and a real dnsmasq on loopback ports (never the system's), and the gateway tests
+# call it with the real curl. On Debian as root this script installs them (packages etcd-server, dnsmasq-base and
+# curl); otherwise it prints the one command to run.
 set -euo pipefail
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -15,6 +16,7 @@ missing_packages() {
   local missing=()
   command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ] || missing+=(etcd-server)
   command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
   echo "${missing[@]:-}"
 }
 
@@ -25,7 +27,7 @@ deps() {
     return 0
   fi
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing what the discovery tests need: $missing"
+    echo "== installing what the discovery and gateway tests need: $missing"
     apt-get update -qq
     # shellcheck disable=SC2086 # one word per package
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
@@ -33,7 +35,7 @@ deps() {
     if command -v systemctl >/dev/null 2>&1; then systemctl stop etcd >/dev/null 2>&1 || true; fi
     return 0
   fi
-  echo "The discovery tests need $missing. Run: sudo apt-get install -y $missing   (then ./build.sh test again)" >&2
+  echo "The discovery and gateway tests need $missing. Run: sudo apt-get install -y $missing   (then ./build.sh test again)" >&2
   exit 1
 }
 
@@ -64,7 +66,7 @@ pack() {
   if [ $# -ge 1 ] && [ -n "$1" ]; then version_args=("-p:Version=$1"); else version_args=("-p:RpcGenDevStamp=$(date -u +%Y%m%d%H%M%S)"); fi
   mkdir -p artifacts/packages
   rm -f artifacts/packages/*.nupkg artifacts/packages/*.snupkg
-  for project in runtime/RpcGen.csproj hosting/RpcGen.Hosting.csproj etcd/RpcGen.Etcd.csproj dns/RpcGen.Dns.csproj; do
+  for project in runtime/RpcGen.csproj hosting/RpcGen.Hosting.csproj etcd/RpcGen.Etcd.csproj dns/RpcGen.Dns.csproj aspnetcore/RpcGen.AspNetCore.csproj; do
     dotnet pack "$project" -c Release -o artifacts/packages "${version_args[@]}"
   done
   ls artifacts/packages

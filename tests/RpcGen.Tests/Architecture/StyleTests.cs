@@ -21,6 +21,7 @@ public sealed class StyleTests
         ["hosting"] = 15,
         ["etcd"] = 12,
         ["dns"] = 5,
+        ["aspnetcore"] = 0,
         ["sample"] = 2,
         ["tests"] = 191,
     };

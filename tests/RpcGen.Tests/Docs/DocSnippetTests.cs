@@ -167,7 +167,10 @@ public sealed partial class DocSnippetTests
     private static partial Regex PackageUsing();
 
     private static readonly Lazy<ImmutableArray<MetadataReference>> s_references = new(() =>
-        GeneratorHarness.References(file => file.StartsWith("Microsoft.Extensions.", StringComparison.Ordinal) || file.StartsWith("Polly.", StringComparison.Ordinal) || file.StartsWith("OpenTelemetry", StringComparison.Ordinal) || file is "RpcGen.Hosting.dll" or "RpcGen.Etcd.dll" or "RpcGen.Dns.dll"));
+        GeneratorHarness.References(file =>
+            file.StartsWith("Microsoft.Extensions.", StringComparison.Ordinal) || file.StartsWith("Microsoft.AspNetCore.", StringComparison.Ordinal) ||
+            file.StartsWith("Polly.", StringComparison.Ordinal) || file.StartsWith("OpenTelemetry", StringComparison.Ordinal) ||
+            file is "Microsoft.Net.Http.Headers.dll" or "RpcGen.Hosting.dll" or "RpcGen.Etcd.dll" or "RpcGen.Dns.dll" or "RpcGen.AspNetCore.dll"));
 
     /// <summary>System.Text.Json's own source generator, from the targeting pack, for snippets that declare a context.</summary>
     private static readonly Lazy<ISourceGenerator[]> s_jsonGenerator = new(() =>

@@ -28,7 +28,11 @@ public sealed class PackedPackages : IDisposable
     private string PackAll()
     {
         var log = new System.Text.StringBuilder();
-        foreach (string project in new[] { "runtime/RpcGen.csproj", "hosting/RpcGen.Hosting.csproj", "etcd/RpcGen.Etcd.csproj", "dns/RpcGen.Dns.csproj" })
+        foreach (string project in new[]
+        {
+            "runtime/RpcGen.csproj", "hosting/RpcGen.Hosting.csproj", "etcd/RpcGen.Etcd.csproj", "dns/RpcGen.Dns.csproj",
+            "aspnetcore/RpcGen.AspNetCore.csproj",
+        })
         {
             (int exit, string output) = PackageTests.RunDotnet(TestPaths.RepositoryRoot, "pack", project, "-c", "Release", "-o", Feed, "-p:PackageVersion=" + Version);
             log.AppendLine(output);
@@ -149,6 +153,7 @@ public sealed class PackageTests : IClassFixture<PackedPackages>, IDisposable
     [InlineData("hosting/RpcGen.Hosting.csproj")]
     [InlineData("etcd/RpcGen.Etcd.csproj")]
     [InlineData("dns/RpcGen.Dns.csproj")]
+    [InlineData("aspnetcore/RpcGen.AspNetCore.csproj")]
     public void GivenVersion_IsThePackageVersion(string project)
     {
         Assert.Equal("1.2.3", PackageVersion(project, "-p:Version=1.2.3"));
@@ -378,6 +383,50 @@ public sealed class PackageTests : IClassFixture<PackedPackages>, IDisposable
         (int run, string runOutput) = Dotnet(app, "run", "--no-build", "-c", "Release");
         Assert.True(run == 0, runOutput);
         Assert.Contains("hosted sum=42", runOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    [Trait("Category", "Package")]
+    public void AspNetCorePackage_AloneServesAServiceOverHttp()
+    {
+        Packed();
+        using (ZipArchive zip = ZipFile.OpenRead(Packed("RpcGen.AspNetCore")))
+        {
+            Assert.Contains(zip.Entries, e => e.FullName == "lib/net10.0/RpcGen.AspNetCore.dll");
+            using var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open());
+            string text = nuspec.ReadToEnd();
+            Assert.Contains($"<dependency id=\"RpcGen.Hosting\" version=\"{_packages.Version}\"", text, StringComparison.Ordinal);
+            Assert.Contains("<frameworkReference name=\"Microsoft.AspNetCore.App\"", text, StringComparison.Ordinal);
+        }
+
+        string app = Consumer("GatewayApp", """
+            using Microsoft.AspNetCore.Builder;
+            using Microsoft.AspNetCore.Hosting;
+            using Microsoft.Extensions.DependencyInjection;
+            using RpcGen.AspNetCore;
+            using RpcGen.Hosting;
+
+            WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(args);
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            builder.Services.AddRpcServer().MapService<Shop.ICalculator, Shop.Calculator>();
+            WebApplication web = builder.Build();
+            web.MapRpcGateway<Shop.ICalculator>();
+            await web.StartAsync();
+            using var http = new HttpClient { BaseAddress = new Uri(web.Urls.First()) };
+            var arguments = new StringContent("{\"a\":20,\"b\":22}", System.Text.Encoding.UTF8, "application/json");
+            HttpResponseMessage response = await http.PostAsync("/calc/Add", arguments);
+            string body = await response.Content.ReadAsStringAsync();
+            Console.WriteLine($"http sum={body}");
+            await web.StopAsync();
+            return body == "42" ? 0 : 1;
+            """ + MinimalShop,
+            extraItems: $"""<PackageReference Include="RpcGen.AspNetCore" Version="{_packages.Version}" />""", referenceCore: false);
+        (int build, string buildOutput) = RestoreAndBuild(app);
+        Assert.True(build == 0, buildOutput);
+        Assert.Contains("0 Warning(s)", buildOutput, StringComparison.Ordinal);
+        (int run, string runOutput) = Dotnet(app, "run", "--no-build", "-c", "Release");
+        Assert.True(run == 0, runOutput);
+        Assert.Contains("http sum=42", runOutput, StringComparison.Ordinal);
     }
 
     [Fact]
