@@ -9,6 +9,12 @@ namespace RpcGen.AspNetCore;
 /// <summary>Error responses: the fixed status table (<see cref="RpcHttpStatus"/>) and the body <c>{"code", "message"}</c>.</summary>
 internal static class GatewayErrors
 {
+    /// <summary>
+    /// Messages as people write them: quotes and non-ASCII letters unescaped (the body is JSON served as JSON, never
+    /// embedded in HTML, so the relaxed encoder is safe here).
+    /// </summary>
+    public static readonly JsonWriterOptions Readable = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>An error the gateway itself answers (bad input, an unknown path): its HTTP status and body.</summary>
     public static IResult Result(int httpStatus, RpcStatusCode code, string message) => new ErrorResult(httpStatus, code, message);
 
@@ -28,7 +34,7 @@ internal static class GatewayErrors
     {
         http.Response.StatusCode = httpStatus;
         http.Response.ContentType = "application/json";
-        using (var writer = new Utf8JsonWriter(http.Response.BodyWriter))
+        using (var writer = new Utf8JsonWriter(http.Response.BodyWriter, Readable))
         {
             WriteBody(writer, code, message, null);
         }

@@ -27,7 +27,11 @@ internal sealed class GatewayMethod
     private const string Ndjson = "application/x-ndjson";
     private const string EventStream = "text/event-stream";
 
-    private static readonly JsonWriterOptions s_writer = new() { SkipValidation = true };
+    private static readonly JsonWriterOptions s_writer = new()
+    {
+        SkipValidation = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping, // see GatewayErrors.Readable
+    };
 
     private readonly RpcGatewayTarget _target;
     private readonly RpcGatewayOptions _options;

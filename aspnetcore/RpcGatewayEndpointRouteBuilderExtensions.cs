@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Threading.Tasks;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -50,10 +51,33 @@ public static class RpcGatewayEndpointRouteBuilderExtensions
             }
         }
 
+        if (service.OpenApiDocument is { } document)
+        {
+            string path = $"/openapi/{service.Name}.json";
+            endpoints.MapGet(path, http => OpenApiAsync(http, document, path)).WithDisplayName($"RpcGen {service.Name} (OpenAPI)");
+        }
+
         // Anything else under the service's path gets a JSON answer saying what is there, not an empty 404 or 405.
         group.Map("/{**rest}", http => Unknown(http, service, methods, http.Request.RouteValues["rest"] as string).ExecuteAsync(http))
             .WithDisplayName($"RpcGen {service.Name} (unknown)");
         return group;
+    }
+
+    /// <summary>
+    /// The generator's document with <c>servers</c> set to where this gateway is mapped (its paths are relative to it),
+    /// so a client built from it calls the right URLs behind a route group or a path base.
+    /// </summary>
+    private static Task OpenApiAsync(HttpContext http, string document, string path)
+    {
+        string requested = http.Request.PathBase.Value + http.Request.Path.Value;
+        string prefix = requested.EndsWith(path, StringComparison.OrdinalIgnoreCase) ? requested[..^path.Length] : string.Empty;
+        string server = "\"" + System.Text.Json.JsonEncodedText.Encode(prefix.Length == 0 ? "/" : prefix) + "\"";
+        const string Start = "{\"openapi\":\"3.1.1\",";
+        string served = document.StartsWith(Start, StringComparison.Ordinal)
+            ? Start + "\"servers\":[{\"url\":" + server + "}]," + document[Start.Length..]
+            : document;
+        http.Response.ContentType = "application/json";
+        return http.Response.WriteAsync(served, http.RequestAborted);
     }
 
     private static IResult Unknown(HttpContext http, RpcServiceDescriptor service, Dictionary<string, GatewayMethod> methods, string? rest)
@@ -71,3 +95,4 @@ public static class RpcGatewayEndpointRouteBuilderExtensions
             $"Service '{service.Name}' has no method '{rest}'; its methods are: {known}.");
     }
 }
+

@@ -68,6 +68,9 @@ public sealed partial class RpcGenerator
             writer.WriteLine($"internal static class {DescriptorClass(service)}");
             writer.OpenBlock();
 
+            writer.WriteLine("/// <summary>The service's OpenAPI 3.1 document, as the HTTP gateway serves it (docs/gateway.md#openapi).</summary>");
+            writer.WriteLine("public const string OpenApiDocument = @\"" + service.OpenApi.Replace("\"", "\"\"") + "\";");
+            writer.WriteLine();
             writer.WriteLine("/// <summary>Wire names, methods, types and the effective policy of each method.</summary>");
             writer.WriteLine($"public static readonly {RpcServiceDescriptor} Descriptor = new {RpcServiceDescriptor}(");
             writer.Indentation++;
@@ -92,7 +95,10 @@ public sealed partial class RpcGenerator
                     writer.OpenBlock();
                     foreach (ParameterSpec parameter in method.Parameters)
                     {
-                        writer.WriteLine($"new {RpcParameterDescriptor}({Literal(parameter.Name)}, {Literal(parameter.Type.Display)}, hasDefaultValue: {(parameter.DefaultValue is null ? "false" : "true")}),");
+                        string hasDefault = parameter.DefaultValue is null ? "false" : "true";
+                        writer.WriteLine(
+                            $"new {RpcParameterDescriptor}({Literal(parameter.Name)}, {Literal(parameter.Type.Display)}, hasDefaultValue: {hasDefault}, " +
+                            $"clrType: typeof({parameter.Type.TypeOf})),");
                     }
 
                     writer.CloseBlock(",");
@@ -102,6 +108,11 @@ public sealed partial class RpcGenerator
                 writer.WriteLine($"returnKind: {RpcReturnKind}.{method.ReturnKind},");
                 writer.WriteLine($"hasCancellationToken: {(method.CancellationTokenName is null ? "false" : "true")},");
                 var extra = new System.Collections.Generic.List<string>();
+                if (method.ResultType is { } result)
+                {
+                    extra.Add($"resultClrType: typeof({result.TypeOf})");
+                }
+
                 if (method.LoadBalance is { BalancerType: null } strategy)
                 {
                     extra.Add(strategy.StrategyName is null
@@ -169,6 +180,7 @@ public sealed partial class RpcGenerator
                     if (stream.ItemType is { } item)
                     {
                         extra.Add($"requestItemType: {Literal(item.Display)}");
+                        extra.Add($"requestItemClrType: typeof({item.TypeOf})");
                     }
 
                     if (stream.ResumeFromIndex >= 0)
@@ -190,11 +202,13 @@ public sealed partial class RpcGenerator
                 writer.Indentation--;
             }
 
-            writer.CloseBlock(service.JsonContext is null ? ");" : ",");
+            writer.CloseBlock(",");
             if (service.JsonContext is not null)
             {
-                writer.WriteLine($"jsonContext: {service.JsonContext}.Default);");
+                writer.WriteLine($"jsonContext: {service.JsonContext}.Default,");
             }
+
+            writer.WriteLine("openApiDocument: OpenApiDocument);");
 
             writer.Indentation--;
 

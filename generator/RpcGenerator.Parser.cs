@@ -39,6 +39,7 @@ public sealed partial class RpcGenerator
             LoadBalanceSpec? interfaceBalance = LoadBalanceOf(type);
 
             var methods = new List<MethodSpec>();
+            var callable = new List<(MemberShape Shape, MethodSpec Spec)>();
             var unsupported = new List<UnsupportedMemberSpec>();
             var names = new TypeNames();
             foreach (MemberShape shape in ServiceShape.Members(type))
@@ -76,7 +77,9 @@ public sealed partial class RpcGenerator
                             shape.Problems[0].Reason, MemberName(shape.Declaring, broken)));
                         break;
                     case MemberShapeKind.Method:
-                        methods.Add(Method(shape, methods.Count, declaringName, type, interfaceTimeout, interfaceBalance, names));
+                        MethodSpec method = Method(shape, methods.Count, declaringName, type, interfaceTimeout, interfaceBalance, names);
+                        methods.Add(method);
+                        callable.Add((shape, method));
                         break;
                 }
             }
@@ -90,16 +93,19 @@ public sealed partial class RpcGenerator
                 nesting.Insert(0, t.Name);
             }
 
+            string wireName = RpcShapes.ServiceWireName(type, context.Attributes[0]);
+            cancellationToken.ThrowIfCancellationRequested();
             return new ServiceSpec(
                 ns,
                 type.ToDisplayString(s_fullyQualified),
                 type.ToDisplayString(s_display),
                 string.Join("_", nesting),
                 (ns is null ? string.Empty : ns + ".") + string.Join(".", nesting),
-                RpcShapes.ServiceWireName(type, context.Attributes[0]),
+                wireName,
                 JsonContextOf(context.Attributes[0]),
                 methods.ToEquatableArray(),
-                unsupported.ToEquatableArray());
+                unsupported.ToEquatableArray(),
+                OpenApiBuilder.Build(type, context.Attributes[0], wireName, callable));
         }
 
         /// <summary>A method that passed every shape rule: its parameters, result, timeout, balancing and policies.</summary>
@@ -175,7 +181,8 @@ public sealed partial class RpcGenerator
             {
                 if (!_names.TryGetValue(type, out TypeRef? name))
                 {
-                    name = new TypeRef(type.ToDisplayString(s_fullyQualified), type.ToDisplayString(s_display));
+                    name = new TypeRef(
+                        type.ToDisplayString(s_fullyQualified), type.ToDisplayString(s_display), type.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat));
                     _names.Add(type, name);
                 }
 

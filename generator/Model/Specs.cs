@@ -18,7 +18,8 @@ internal sealed record ServiceSpec(
     string WireName,
     string? JsonContext,
     ImmutableEquatableArray<MethodSpec> Methods,
-    ImmutableEquatableArray<UnsupportedMemberSpec> Unsupported);
+    ImmutableEquatableArray<UnsupportedMemberSpec> Unsupported,
+    string OpenApi);
 
 /// <summary>A method that can be called remotely.</summary>
 /// <remarks>Types are <c>global::</c>-qualified strings (<see cref="TypeRef"/>) so the spec stays equatable.</remarks>
@@ -109,9 +110,10 @@ internal sealed record ParameterSpec(string Name, TypeRef Type, string? DefaultV
 /// <summary>A type as the emitter writes it.</summary>
 /// <remarks>
 /// <see cref="FullyQualified"/> carries nullable annotations and <c>global::</c>; <see cref="Display"/> is the short form
-/// shown in descriptors. Strings, so that equality is by value.
+/// shown in descriptors; <see cref="TypeOf"/> is what <c>typeof()</c> takes (no nullable reference annotations).
+/// Strings, so that equality is by value.
 /// </remarks>
-internal sealed record TypeRef(string FullyQualified, string Display);
+internal sealed record TypeRef(string FullyQualified, string Display, string TypeOf);
 
 /// <summary>
 /// A member the proxy must implement but cannot send: it gets an explicit implementation that throws

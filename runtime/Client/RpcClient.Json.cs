@@ -7,6 +7,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using RpcGen.Client.Internal;
 using RpcGen.Descriptors;
+using RpcGen.Serialization;
 
 namespace RpcGen.Client;
 
@@ -109,6 +110,33 @@ public sealed partial class RpcClient
         {
             await enumerator.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    private static RpcServiceDescriptor? s_describe;
+
+    /// <summary>
+    /// Asks the server behind this client what it serves (docs/describe.md; the server must set
+    /// <c>RpcServerOptions.EnableDescribe</c>): every service it maps, or the one named <paramref name="service"/>, with
+    /// methods, streaming shapes, policies and JSON schemas, as version 1 of the describe document. Unimplemented when
+    /// the server does not serve it; NotFound for a service it does not map.
+    /// </summary>
+    public ValueTask<JsonElement> DescribeAsync(string? service = null, CancellationToken cancellationToken = default)
+    {
+        RpcServiceDescriptor describe = s_describe ??= DescribeDocument.CreateDescriptor(authenticated: false);
+        byte[] arguments = service is null ? "{}"u8.ToArray() : JsonSerializer.SerializeToUtf8Bytes(service, RpcJson.StringType);
+        if (service is not null)
+        {
+            arguments = [.. "{\"service\":"u8, .. arguments, (byte)'}'];
+        }
+
+        return InvokeJsonAsync(describe.Methods[1], arguments, null, cancellationToken);
+    }
+
+    /// <summary>The names of the services the server behind this client maps (its describe service's <c>List</c>).</summary>
+    public ValueTask<JsonElement> ListServicesAsync(CancellationToken cancellationToken = default)
+    {
+        RpcServiceDescriptor describe = s_describe ??= DescribeDocument.CreateDescriptor(authenticated: false);
+        return InvokeJsonAsync(describe.Methods[0], "{}"u8.ToArray(), null, cancellationToken);
     }
 
     private RpcClientMethod<JsonElement> JsonMethod(RpcMethodDescriptor method)

@@ -13,9 +13,12 @@ public sealed class RpcServiceDescriptor
 {
     /// <summary>Creates a descriptor. Called by generated code.</summary>
     [EditorBrowsable(EditorBrowsableState.Never)]
-    public RpcServiceDescriptor(string name, Type interfaceType, RpcMethodDescriptor[] methods, System.Text.Json.Serialization.JsonSerializerContext? jsonContext = null)
+    public RpcServiceDescriptor(
+        string name, Type interfaceType, RpcMethodDescriptor[] methods, System.Text.Json.Serialization.JsonSerializerContext? jsonContext = null,
+        string? openApiDocument = null)
     {
         Name = name;
+        OpenApiDocument = openApiDocument;
         JsonContext = jsonContext;
         InterfaceType = interfaceType;
         Methods = methods;
@@ -33,6 +36,12 @@ public sealed class RpcServiceDescriptor
 
     /// <summary>The JSON context named by <c>[RpcService(JsonContext = ...)]</c>, or null.</summary>
     public System.Text.Json.Serialization.JsonSerializerContext? JsonContext { get; }
+
+    /// <summary>
+    /// The service's OpenAPI 3.1 document (JSON), written by the generator from the interface: what the HTTP gateway
+    /// serves at <c>/openapi/{service}.json</c>; null for a descriptor made by hand.
+    /// </summary>
+    public string? OpenApiDocument { get; }
 
     /// <summary>The methods, in the order the generator numbered them.</summary>
     public IReadOnlyList<RpcMethodDescriptor> Methods { get; }
@@ -69,8 +78,12 @@ public sealed class RpcMethodDescriptor
         string? requestItemType = null,
         RpcStreamingPolicy? streamingPolicy = null,
         string? resumeFromParameter = null,
-        bool noSideEffects = false)
+        bool noSideEffects = false,
+        Type? resultClrType = null,
+        Type? requestItemClrType = null)
     {
+        ResultClrType = resultClrType;
+        RequestItemClrType = requestItemClrType;
         NoSideEffects = noSideEffects;
         ResumeFromParameter = resumeFromParameter;
         Streaming = streaming;
@@ -121,6 +134,12 @@ public sealed class RpcMethodDescriptor
     /// <c>IAsyncEnumerable&lt;T&gt;</c>, the item type <c>T</c>.
     /// </summary>
     public string? ResultType { get; }
+
+    /// <summary>The result's (or a stream's items') type, for tools that describe it (a JSON schema); null without a result.</summary>
+    public Type? ResultClrType { get; }
+
+    /// <summary>The item type of the caller's stream, for tools that describe it; null for other methods.</summary>
+    public Type? RequestItemClrType { get; }
 
     /// <summary>Which way the method streams: none (one request, one response), server, client or both (duplex).</summary>
     public RpcStreamingKind Streaming { get; }
@@ -188,8 +207,9 @@ public sealed class RpcParameterDescriptor
 {
     /// <summary>Creates a descriptor. Called by generated code.</summary>
     [EditorBrowsable(EditorBrowsableState.Never)]
-    public RpcParameterDescriptor(string name, string type, bool hasDefaultValue)
+    public RpcParameterDescriptor(string name, string type, bool hasDefaultValue, Type? clrType = null)
     {
+        ClrType = clrType;
         Name = name;
         Type = type;
         HasDefaultValue = hasDefaultValue;
@@ -200,6 +220,9 @@ public sealed class RpcParameterDescriptor
 
     /// <summary>The C# type, as written by the generator.</summary>
     public string Type { get; }
+
+    /// <summary>The parameter's type, for tools that describe it (a JSON schema); null in a descriptor made by hand.</summary>
+    public Type? ClrType { get; }
 
     /// <summary>True when a missing argument takes the parameter's default value on the server.</summary>
     public bool HasDefaultValue { get; }

@@ -230,5 +230,5 @@ public ref struct RpcArgumentReader
     }
 
     private readonly RpcException Invalid(string problem, Exception? inner) =>
-        new(RpcStatusCode.InvalidArgument, $"Invalid request for '{_method}': {problem}.", inner);
+        new(RpcStatusCode.InvalidArgument, $"Invalid request for '{_method}': {problem.TrimEnd('.')}.", inner);
 }

@@ -18,6 +18,14 @@ namespace RpcGen.Serialization;
 [EditorBrowsable(EditorBrowsableState.Never)]
 public static class RpcJson
 {
+    /// <summary>JsonElement's contract (no reflection, so under Native AOT too), for JSON read and written as it is.</summary>
+    internal static readonly JsonTypeInfo<JsonElement> ElementType = JsonMetadataServices.CreateValueInfo<JsonElement>(
+        new JsonSerializerOptions { TypeInfoResolver = JsonTypeInfoResolver.Combine() }, JsonMetadataServices.JsonElementConverter);
+
+    /// <summary>string's contract, without reflection.</summary>
+    internal static readonly JsonTypeInfo<string?> StringType = JsonMetadataServices.CreateValueInfo<string?>(
+        new JsonSerializerOptions { TypeInfoResolver = JsonTypeInfoResolver.Combine() }, JsonMetadataServices.StringConverter);
+
     /// <summary>Writes <paramref name="value"/> as <see cref="JsonSerializer.Serialize{TValue}(Utf8JsonWriter, TValue, JsonTypeInfo{TValue})"/> does.</summary>
     public static void Write<T>(Utf8JsonWriter writer, T value, JsonTypeInfo<T> typeInfo)
     {

@@ -215,6 +215,20 @@ public sealed partial class RpcServer : IAsyncDisposable
                 throw new InvalidOperationException("The server was already started.");
             }
 
+            if (Options.EnableDescribe)
+            {
+                var services = new List<RpcServiceDescriptor>(_dispatchers.Count);
+                _dispatchers.RemoveAll(d => d is DescribeDispatcher); // a start that failed before added it
+                foreach (RpcServiceDispatcher dispatcher in _dispatchers)
+                {
+                    services.Add(dispatcher.Descriptor.Name != DescribeDispatcher.ServiceName
+                        ? dispatcher.Descriptor
+                        : throw new InvalidOperationException($"The service name '{DescribeDispatcher.ServiceName}' is RpcGen's own."));
+                }
+
+                _dispatchers.Add(new DescribeDispatcher(services, _context, authenticated: Options.Authenticator is not null));
+            }
+
             _methods = new MethodTable(_dispatchers);
             Interceptors = System.Linq.Enumerable.ToArray(Options.Interceptors);
             bool authorizes = Options.Authenticator is not null || System.Linq.Enumerable.Any(_dispatchers,

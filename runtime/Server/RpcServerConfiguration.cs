@@ -9,7 +9,7 @@ namespace RpcGen.Server;
 
 /// <summary>
 /// Reads server settings from configuration: <c>Listen</c> (a list of <c>"host:port"</c>), <c>Tls</c> (a certificate
-/// file), <c>IncludeExceptionDetails</c>, <c>RunHandlersInline</c>, and the groups <c>Limits</c>
+/// file), <c>IncludeExceptionDetails</c>, <c>EnableDescribe</c>, <c>RunHandlersInline</c>, and the groups <c>Limits</c>
 /// (<see cref="RpcServerLimits"/>) and <c>Deduplication</c> (<see cref="DeduplicationOptions"/>) by their property
 /// names. The groups are bound by Microsoft.Extensions.Configuration.Binder's source generator (no reflection). An
 /// unknown key, an invalid value or a key of the old flat layout throws an <see cref="ArgumentException"/> naming the
@@ -70,6 +70,9 @@ public static class RpcServerConfiguration
                 case "IncludeExceptionDetails":
                     options.IncludeExceptionDetails = ReadBool(child);
                     break;
+                case "EnableDescribe":
+                    options.EnableDescribe = ReadBool(child);
+                    break;
                 case "RunHandlersInline":
                     options.RunHandlersInline = ReadBool(child);
                     break;
@@ -88,7 +91,7 @@ public static class RpcServerConfiguration
                     }
 
                     throw new ArgumentException(
-                        $"RpcGen configuration '{child.Path}': unknown setting '{child.Key}'; known settings here: Listen, Tls, IncludeExceptionDetails, RunHandlersInline, Limits, Deduplication.");
+                        $"RpcGen configuration '{child.Path}': unknown setting '{child.Key}'; known settings here: Listen, Tls, IncludeExceptionDetails, EnableDescribe, RunHandlersInline, Limits, Deduplication.");
             }
         }
 

@@ -44,6 +44,14 @@ public sealed class RpcServerOptions
     public bool IncludeExceptionDetails { get; set; }
 
     /// <summary>
+    /// When true, the server also serves <c>rpcgen.describe</c> (docs/describe.md): the services it maps, their methods,
+    /// streaming shapes, policies and the JSON schemas of their arguments and results, for tools such as <c>rpcgen</c>.
+    /// With an <see cref="Authenticator"/>, only authenticated callers get an answer. The default value is false: a
+    /// server says nothing about itself unless asked to.
+    /// </summary>
+    public bool EnableDescribe { get; set; }
+
+    /// <summary>
     /// When true, a handler starts on the connection's read loop and runs there until its first <c>await</c>: the
     /// fastest path for asynchronous handlers. A handler that keeps the loop's thread for 2–4 ms (it blocks in sync
     /// I/O or a lock, or computes) loses the loop to another thread, so the connection's other calls, cancels and pings

@@ -47,4 +47,8 @@ public sealed class RpcDispatcherContext
     /// </summary>
     public JsonTypeInfo<T> GetTypeInfo<T>(RpcServiceDescriptor service) =>
         RpcDefaults.GetTypeInfo<T>(service.Name, service.InterfaceType, service.JsonContext, SerializerOptions, _explicitOptions);
+
+    /// <summary>The options <paramref name="service"/>'s contracts come from, by the rule of <see cref="GetTypeInfo{T}"/>.</summary>
+    internal JsonSerializerOptions OptionsFor(RpcServiceDescriptor service) =>
+        _explicitOptions ? SerializerOptions : service.JsonContext?.Options ?? SerializerOptions;
 }

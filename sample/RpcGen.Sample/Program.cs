@@ -1,7 +1,8 @@
 // The RpcGen sample: one scenario per folder, each readable alone (as grpc-dotnet's examples are). With no argument it
-// runs the five that need nothing but loopback and exits 0 when all behaved as documented; name one to run it alone.
+// runs the six that need nothing but loopback and exits 0 when all behaved as documented; name one to run it alone.
 //
-//   dotnet run --project sample/RpcGen.Sample -c Release                 basics, balancing, resilience, security, streaming
+//   dotnet run --project sample/RpcGen.Sample -c Release                 basics, balancing, resilience, security, streaming, gateway
+//   dotnet run --project sample/RpcGen.Sample -c Release -- gateway serve  the HTTP/JSON gateway on 127.0.0.1:5080, for curl
 //   dotnet run --project sample/RpcGen.Sample -c Release -- balancing    one of them
 //   dotnet run --project sample/RpcGen.Sample -c Release -- hosted       the generic host, DI and OpenTelemetry (Hosted/)
 //   dotnet run --project sample/RpcGen.Sample -c Release -- etcd         discovery on a throwaway local etcd (Discovery/)
@@ -13,6 +14,7 @@ var scenarios = new (string Name, Func<Task<bool>> Run)[]
     ("resilience", Sample.Resilience.ResilienceScenario.RunAsync),
     ("security", Sample.Security.SecurityScenario.RunAsync),
     ("streaming", Sample.Streaming.StreamingScenario.RunAsync),
+    ("gateway", Sample.Gateway.GatewayScenario.RunAsync),
 };
 
 switch (args)
@@ -24,6 +26,8 @@ switch (args)
     case ["serve-events", var port]:
         // One server process of the resumable feed, for the kill -9 test of resumable streams.
         return await Sample.Streaming.EventFeed.ServeAsync(int.Parse(port, System.Globalization.CultureInfo.InvariantCulture));
+    case ["gateway", "serve"]:
+        return await Sample.Gateway.GatewayScenario.RunAsync(serve: true) ? 0 : 1; // stays up for curl and browsers
     case ["hosted"]:
         return await Sample.Hosted.HostedSample.RunAsync(); // the generic-host variant: DI, configuration, OpenTelemetry
     case []:

@@ -16,8 +16,7 @@ namespace RpcGen.Client.Internal;
 internal readonly struct RpcJsonArguments : IRpcResumableArguments<RpcJsonArguments>
 {
     /// <summary>JsonElement's contract, for results and items read without generated code.</summary>
-    public static readonly JsonTypeInfo<JsonElement> ElementType = JsonMetadataServices.CreateValueInfo<JsonElement>(
-        new JsonSerializerOptions { TypeInfoResolver = JsonTypeInfoResolver.Combine() }, JsonMetadataServices.JsonElementConverter);
+    public static JsonTypeInfo<JsonElement> ElementType => RpcJson.ElementType;
 
     private static readonly JsonDocumentOptions s_parse = new() { MaxDepth = 64 };
 

@@ -63,6 +63,7 @@ public sealed class GatewayCurlTests
         (body, status) = await PostAsync(url + "/store/Buy", "{\"order\":{\"sku\":\"pen\",\"quantity\":\"two\"}}");
         Assert.Equal(400, status);
         Assert.Contains("argument 'order' could not be read", Message(body), StringComparison.Ordinal);
+        Assert.Contains("'order'", body, StringComparison.Ordinal); // readable as it is: quotes not escaped as \u0027
 
         (body, status) = await PostAsync(url + "/store/Slow", "{\"milliseconds\":20000}", "Rpc-Timeout-Ms: 200");
         Assert.Equal(504, status);

@@ -10,6 +10,9 @@ namespace Sample
     [global::System.Diagnostics.DebuggerNonUserCode]
     internal static class ICalculatorRpcDescriptor
     {
+        /// <summary>The service's OpenAPI 3.1 document, as the HTTP gateway serves it (docs/gateway.md#openapi).</summary>
+        public const string OpenApiDocument = @"{""openapi"":""3.1.1"",""info"":{""title"":""calc"",""version"":""1""},""paths"":{""/calc/Add"":{""post"":{""operationId"":""calc.Add"",""tags"":[""calc""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""a"":{""type"":""integer"",""format"":""int32""},""b"":{""type"":""integer"",""format"":""int32""}},""required"":[""a"",""b""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""integer"",""format"":""int32""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/calc/Quote"":{""post"":{""operationId"":""calc.Quote"",""tags"":[""calc""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""request"":{""$ref"":""#/components/schemas/QuoteRequest""}},""required"":[""request""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""$ref"":""#/components/schemas/Quote""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/calc/Reset"":{""post"":{""operationId"":""calc.Reset"",""tags"":[""calc""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":false,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{},""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""null""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/calc/Ping"":{""post"":{""operationId"":""calc.Ping"",""tags"":[""calc""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":false,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{},""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""null""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/calc/mul"":{""post"":{""operationId"":""calc.mul"",""tags"":[""calc""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""a"":{""type"":""integer"",""format"":""int64""},""b"":{""type"":""integer"",""format"":""int64""}},""required"":[""a"",""b""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""integer"",""format"":""int64""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}}},""components"":{""schemas"":{""QuoteRequest"":{""type"":""object"",""properties"":{""symbol"":{""type"":""string""}}},""Quote"":{""type"":""object"",""properties"":{""symbol"":{""type"":""string""},""price"":{""type"":""number""}}},""RpcError"":{""type"":""object"",""description"":""An error: its status code's name and a message."",""properties"":{""code"":{""type"":""string"",""enum"":[""ok"",""canceled"",""unknown"",""invalid_argument"",""deadline_exceeded"",""not_found"",""already_exists"",""permission_denied"",""resource_exhausted"",""failed_precondition"",""aborted"",""out_of_range"",""unimplemented"",""internal"",""unavailable"",""data_loss"",""unauthenticated""]},""message"":{""type"":""string""}},""required"":[""code"",""message""]},""RpcEnd"":{""type"":""object"",""description"":""How a stream ended: ok, or its error; and its trailers."",""properties"":{""code"":{""type"":""string"",""enum"":[""ok"",""canceled"",""unknown"",""invalid_argument"",""deadline_exceeded"",""not_found"",""already_exists"",""permission_denied"",""resource_exhausted"",""failed_precondition"",""aborted"",""out_of_range"",""unimplemented"",""internal"",""unavailable"",""data_loss"",""unauthenticated""]},""message"":{""type"":""string""},""trailers"":{""type"":""object"",""additionalProperties"":{""type"":""array"",""items"":{""type"":""string""}}}},""required"":[""code""]}},""responses"":{""RpcError"":{""description"":""The call failed: the HTTP status follows the error's code (docs/gateway.md#errors)."",""content"":{""application/json"":{""schema"":{""$ref"":""#/components/schemas/RpcError""}}}}},""parameters"":{""RpcTimeout"":{""name"":""Rpc-Timeout-Ms"",""in"":""header"",""description"":""The call's deadline in milliseconds; the earlier of it and the method's own wins."",""schema"":{""type"":""integer"",""minimum"":1,""maximum"":9999999999}}}}}";
+
         /// <summary>Wire names, methods, types and the effective policy of each method.</summary>
         public static readonly global::RpcGen.Descriptors.RpcServiceDescriptor Descriptor = new global::RpcGen.Descriptors.RpcServiceDescriptor(
             "calc",
@@ -22,25 +25,27 @@ namespace Sample
                     clrName: "AddAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("a", "int", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("b", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("a", "int", hasDefaultValue: false, clrType: typeof(int)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("b", "int", hasDefaultValue: false, clrType: typeof(int)),
                     },
                     resultType: "int",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: true,
-                    timeoutMilliseconds: 500),
+                    timeoutMilliseconds: 500,
+                    resultClrType: typeof(int)),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 1,
                     name: "Quote",
                     clrName: "QuoteAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("request", "Sample.QuoteRequest", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("request", "Sample.QuoteRequest", hasDefaultValue: false, clrType: typeof(global::Sample.QuoteRequest)),
                     },
                     resultType: "Sample.Quote",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.ValueTaskOfT,
                     hasCancellationToken: false,
-                    timeoutMilliseconds: 500),
+                    timeoutMilliseconds: 500,
+                    resultClrType: typeof(global::Sample.Quote)),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 2,
                     name: "Reset",
@@ -65,14 +70,16 @@ namespace Sample
                     clrName: "MultiplyAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("a", "long", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("b", "long", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("a", "long", hasDefaultValue: false, clrType: typeof(long)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("b", "long", hasDefaultValue: false, clrType: typeof(long)),
                     },
                     resultType: "long",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
-                    timeoutMilliseconds: 50),
-            });
+                    timeoutMilliseconds: 50,
+                    resultClrType: typeof(long)),
+            },
+            openApiDocument: OpenApiDocument);
 
         /// <summary>Registers the proxy and dispatcher factories when the module loads; no reflection needed.</summary>
         [global::System.Runtime.CompilerServices.ModuleInitializer]

@@ -10,6 +10,9 @@ namespace Shapes
     [global::System.Diagnostics.DebuggerNonUserCode]
     internal static class IShapesRpcDescriptor
     {
+        /// <summary>The service's OpenAPI 3.1 document, as the HTTP gateway serves it (docs/gateway.md#openapi).</summary>
+        public const string OpenApiDocument = @"{""openapi"":""3.1.1"",""info"":{""title"":""Shapes"",""version"":""1""},""paths"":{""/Shapes/Defaults"":{""post"":{""operationId"":""Shapes.Defaults"",""tags"":[""Shapes""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":false,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""number"":{""type"":""integer"",""format"":""int32""},""big"":{""type"":""integer"",""format"":""int64""},""text"":{""type"":""string""},""none"":{""anyOf"":[{""type"":""string""},{""type"":""null""}]},""color"":{""type"":""integer"",""enum"":[0,5,-1]},""flag"":{""type"":""boolean""},""ratio"":{""type"":""number"",""format"":""double""},""half"":{""type"":""number"",""format"":""float""},""price"":{""type"":""number""},""letter"":{""type"":""string"",""minLength"":1,""maxLength"":1},""maybe"":{""anyOf"":[{""type"":""integer"",""format"":""int32""},{""type"":""null""}]},""nan"":{""type"":""number"",""format"":""double""},""zero"":{""type"":""integer"",""enum"":[0,5,-1]}},""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""integer"",""format"":""int32""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/Shapes/Nullable"":{""post"":{""operationId"":""Shapes.Nullable"",""tags"":[""Shapes""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""name"":{""anyOf"":[{""type"":""string""},{""type"":""null""}]},""count"":{""anyOf"":[{""type"":""integer"",""format"":""int32""},{""type"":""null""}]},""box"":{""anyOf"":[{""$ref"":""#/components/schemas/BoxOfString""},{""type"":""null""}]}},""required"":[""name"",""count"",""box""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""anyOf"":[{""type"":""string""},{""type"":""null""}]}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/Shapes/Complex"":{""post"":{""operationId"":""Shapes.Complex"",""tags"":[""Shapes""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""map"":{""type"":""object"",""additionalProperties"":{""type"":""array"",""items"":{""type"":""integer"",""format"":""int32""}}},""pair"":{""anyOf"":[{""type"":""object"",""properties"":{""item1"":{""type"":""integer"",""format"":""int32""},""item2"":{""type"":""string""}}},{""type"":""null""}]},""nested"":{""$ref"":""#/components/schemas/BoxOfListOfColor""}},""required"":[""map"",""pair"",""nested""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""array"",""items"":{""type"":""object"",""properties"":{""item1"":{""type"":""integer"",""format"":""int32""},""item2"":{""type"":""string""}}}}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/Shapes/Bytes"":{""post"":{""operationId"":""Shapes.Bytes"",""tags"":[""Shapes""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""data"":{""type"":""string"",""contentEncoding"":""base64""},""at"":{""type"":""string"",""format"":""date-time""},""id"":{""type"":""string"",""format"":""uuid""},""span"":{""type"":""string"",""pattern"":""^-?(\\d+\\.)?\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,7})?$""}},""required"":[""data"",""at"",""id"",""span""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""string"",""contentEncoding"":""base64""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}}},""components"":{""schemas"":{""BoxOfString"":{""type"":""object"",""properties"":{""value"":{""anyOf"":[{""type"":""string""},{""type"":""null""}]}}},""BoxOfListOfColor"":{""type"":""object"",""properties"":{""value"":{""anyOf"":[{""type"":""array"",""items"":{""type"":""integer"",""enum"":[0,5,-1]}},{""type"":""null""}]}}},""RpcError"":{""type"":""object"",""description"":""An error: its status code's name and a message."",""properties"":{""code"":{""type"":""string"",""enum"":[""ok"",""canceled"",""unknown"",""invalid_argument"",""deadline_exceeded"",""not_found"",""already_exists"",""permission_denied"",""resource_exhausted"",""failed_precondition"",""aborted"",""out_of_range"",""unimplemented"",""internal"",""unavailable"",""data_loss"",""unauthenticated""]},""message"":{""type"":""string""}},""required"":[""code"",""message""]},""RpcEnd"":{""type"":""object"",""description"":""How a stream ended: ok, or its error; and its trailers."",""properties"":{""code"":{""type"":""string"",""enum"":[""ok"",""canceled"",""unknown"",""invalid_argument"",""deadline_exceeded"",""not_found"",""already_exists"",""permission_denied"",""resource_exhausted"",""failed_precondition"",""aborted"",""out_of_range"",""unimplemented"",""internal"",""unavailable"",""data_loss"",""unauthenticated""]},""message"":{""type"":""string""},""trailers"":{""type"":""object"",""additionalProperties"":{""type"":""array"",""items"":{""type"":""string""}}}},""required"":[""code""]}},""responses"":{""RpcError"":{""description"":""The call failed: the HTTP status follows the error's code (docs/gateway.md#errors)."",""content"":{""application/json"":{""schema"":{""$ref"":""#/components/schemas/RpcError""}}}}},""parameters"":{""RpcTimeout"":{""name"":""Rpc-Timeout-Ms"",""in"":""header"",""description"":""The call's deadline in milliseconds; the earlier of it and the method's own wins."",""schema"":{""type"":""integer"",""minimum"":1,""maximum"":9999999999}}}}}";
+
         /// <summary>Wire names, methods, types and the effective policy of each method.</summary>
         public static readonly global::RpcGen.Descriptors.RpcServiceDescriptor Descriptor = new global::RpcGen.Descriptors.RpcServiceDescriptor(
             "Shapes",
@@ -22,68 +25,73 @@ namespace Shapes
                     clrName: "DefaultsAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("number", "int", hasDefaultValue: true),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("big", "long", hasDefaultValue: true),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("text", "string", hasDefaultValue: true),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("none", "string?", hasDefaultValue: true),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("color", "Shapes.Color", hasDefaultValue: true),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("flag", "bool", hasDefaultValue: true),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("ratio", "double", hasDefaultValue: true),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("half", "float", hasDefaultValue: true),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("price", "decimal", hasDefaultValue: true),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("letter", "char", hasDefaultValue: true),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("maybe", "int?", hasDefaultValue: true),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("nan", "double", hasDefaultValue: true),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("zero", "Shapes.Color", hasDefaultValue: true),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("number", "int", hasDefaultValue: true, clrType: typeof(int)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("big", "long", hasDefaultValue: true, clrType: typeof(long)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("text", "string", hasDefaultValue: true, clrType: typeof(string)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("none", "string?", hasDefaultValue: true, clrType: typeof(string)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("color", "Shapes.Color", hasDefaultValue: true, clrType: typeof(global::Shapes.Color)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("flag", "bool", hasDefaultValue: true, clrType: typeof(bool)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("ratio", "double", hasDefaultValue: true, clrType: typeof(double)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("half", "float", hasDefaultValue: true, clrType: typeof(float)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("price", "decimal", hasDefaultValue: true, clrType: typeof(decimal)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("letter", "char", hasDefaultValue: true, clrType: typeof(char)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("maybe", "int?", hasDefaultValue: true, clrType: typeof(int?)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("nan", "double", hasDefaultValue: true, clrType: typeof(double)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("zero", "Shapes.Color", hasDefaultValue: true, clrType: typeof(global::Shapes.Color)),
                     },
                     resultType: "int",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: true,
-                    timeoutMilliseconds: 0),
+                    timeoutMilliseconds: 0,
+                    resultClrType: typeof(int)),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 1,
                     name: "Nullable",
                     clrName: "NullableAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("name", "string?", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("count", "int?", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("box", "Shapes.Box<string?>?", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("name", "string?", hasDefaultValue: false, clrType: typeof(string)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("count", "int?", hasDefaultValue: false, clrType: typeof(int?)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("box", "Shapes.Box<string?>?", hasDefaultValue: false, clrType: typeof(global::Shapes.Box<string>)),
                     },
                     resultType: "string?",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
-                    timeoutMilliseconds: 0),
+                    timeoutMilliseconds: 0,
+                    resultClrType: typeof(string)),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 2,
                     name: "Complex",
                     clrName: "ComplexAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("map", "System.Collections.Generic.Dictionary<string, int[]>", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("pair", "(int, string)?", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("nested", "Shapes.Box<System.Collections.Generic.List<Shapes.Color>>", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("map", "System.Collections.Generic.Dictionary<string, int[]>", hasDefaultValue: false, clrType: typeof(global::System.Collections.Generic.Dictionary<string, int[]>)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("pair", "(int, string)?", hasDefaultValue: false, clrType: typeof((int, string)?)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("nested", "Shapes.Box<System.Collections.Generic.List<Shapes.Color>>", hasDefaultValue: false, clrType: typeof(global::Shapes.Box<global::System.Collections.Generic.List<global::Shapes.Color>>)),
                     },
                     resultType: "System.Collections.Generic.IReadOnlyList<(int Id, string Name)>",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.ValueTaskOfT,
                     hasCancellationToken: false,
-                    timeoutMilliseconds: 0),
+                    timeoutMilliseconds: 0,
+                    resultClrType: typeof(global::System.Collections.Generic.IReadOnlyList<(int Id, string Name)>)),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 3,
                     name: "Bytes",
                     clrName: "BytesAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("data", "byte[]", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("at", "System.DateTimeOffset", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("id", "System.Guid", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("span", "System.TimeSpan", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("data", "byte[]", hasDefaultValue: false, clrType: typeof(byte[])),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("at", "System.DateTimeOffset", hasDefaultValue: false, clrType: typeof(global::System.DateTimeOffset)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("id", "System.Guid", hasDefaultValue: false, clrType: typeof(global::System.Guid)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("span", "System.TimeSpan", hasDefaultValue: false, clrType: typeof(global::System.TimeSpan)),
                     },
                     resultType: "byte[]",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
-                    timeoutMilliseconds: 0),
-            });
+                    timeoutMilliseconds: 0,
+                    resultClrType: typeof(byte[])),
+            },
+            openApiDocument: OpenApiDocument);
 
         /// <summary>Registers the proxy and dispatcher factories when the module loads; no reflection needed.</summary>
         [global::System.Runtime.CompilerServices.ModuleInitializer]

@@ -8,6 +8,9 @@
 [global::System.Diagnostics.DebuggerNonUserCode]
 internal static class IGlobalRpcDescriptor
 {
+    /// <summary>The service's OpenAPI 3.1 document, as the HTTP gateway serves it (docs/gateway.md#openapi).</summary>
+    public const string OpenApiDocument = @"{""openapi"":""3.1.1"",""info"":{""title"":""Global"",""version"":""1""},""paths"":{""/Global/Name"":{""post"":{""operationId"":""Global.Name"",""tags"":[""Global""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":false,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{},""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""string""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}}},""components"":{""schemas"":{""RpcError"":{""type"":""object"",""description"":""An error: its status code's name and a message."",""properties"":{""code"":{""type"":""string"",""enum"":[""ok"",""canceled"",""unknown"",""invalid_argument"",""deadline_exceeded"",""not_found"",""already_exists"",""permission_denied"",""resource_exhausted"",""failed_precondition"",""aborted"",""out_of_range"",""unimplemented"",""internal"",""unavailable"",""data_loss"",""unauthenticated""]},""message"":{""type"":""string""}},""required"":[""code"",""message""]},""RpcEnd"":{""type"":""object"",""description"":""How a stream ended: ok, or its error; and its trailers."",""properties"":{""code"":{""type"":""string"",""enum"":[""ok"",""canceled"",""unknown"",""invalid_argument"",""deadline_exceeded"",""not_found"",""already_exists"",""permission_denied"",""resource_exhausted"",""failed_precondition"",""aborted"",""out_of_range"",""unimplemented"",""internal"",""unavailable"",""data_loss"",""unauthenticated""]},""message"":{""type"":""string""},""trailers"":{""type"":""object"",""additionalProperties"":{""type"":""array"",""items"":{""type"":""string""}}}},""required"":[""code""]}},""responses"":{""RpcError"":{""description"":""The call failed: the HTTP status follows the error's code (docs/gateway.md#errors)."",""content"":{""application/json"":{""schema"":{""$ref"":""#/components/schemas/RpcError""}}}}},""parameters"":{""RpcTimeout"":{""name"":""Rpc-Timeout-Ms"",""in"":""header"",""description"":""The call's deadline in milliseconds; the earlier of it and the method's own wins."",""schema"":{""type"":""integer"",""minimum"":1,""maximum"":9999999999}}}}}";
+
     /// <summary>Wire names, methods, types and the effective policy of each method.</summary>
     public static readonly global::RpcGen.Descriptors.RpcServiceDescriptor Descriptor = new global::RpcGen.Descriptors.RpcServiceDescriptor(
         "Global",
@@ -22,8 +25,10 @@ internal static class IGlobalRpcDescriptor
                 resultType: "string",
                 returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                 hasCancellationToken: false,
-                timeoutMilliseconds: 0),
-        });
+                timeoutMilliseconds: 0,
+                resultClrType: typeof(string)),
+        },
+        openApiDocument: OpenApiDocument);
 
     /// <summary>Registers the proxy and dispatcher factories when the module loads; no reflection needed.</summary>
     [global::System.Runtime.CompilerServices.ModuleInitializer]

@@ -10,6 +10,9 @@ namespace Inheritance
     [global::System.Diagnostics.DebuggerNonUserCode]
     internal static class IUserServiceRpcDescriptor
     {
+        /// <summary>The service's OpenAPI 3.1 document, as the HTTP gateway serves it (docs/gateway.md#openapi).</summary>
+        public const string OpenApiDocument = @"{""openapi"":""3.1.1"",""info"":{""title"":""users"",""version"":""1""},""paths"":{""/users/Count"":{""post"":{""operationId"":""users.Count"",""tags"":[""users""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":false,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{},""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""integer"",""format"":""int32""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/users/IsHealthy"":{""post"":{""operationId"":""users.IsHealthy"",""tags"":[""users""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":false,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{},""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""boolean""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/users/Get"":{""post"":{""operationId"":""users.Get"",""tags"":[""users""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""key"":{""type"":""string""}},""required"":[""key""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""anyOf"":[{""type"":""string""},{""type"":""null""}]}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/users/Put"":{""post"":{""operationId"":""users.Put"",""tags"":[""users""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""key"":{""type"":""string""},""value"":{""type"":""string""}},""required"":[""key"",""value""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""null""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/users/Shutdown"":{""post"":{""operationId"":""users.Shutdown"",""tags"":[""users""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""reason"":{""type"":""string""}},""required"":[""reason""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""null""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}}},""components"":{""schemas"":{""RpcError"":{""type"":""object"",""description"":""An error: its status code's name and a message."",""properties"":{""code"":{""type"":""string"",""enum"":[""ok"",""canceled"",""unknown"",""invalid_argument"",""deadline_exceeded"",""not_found"",""already_exists"",""permission_denied"",""resource_exhausted"",""failed_precondition"",""aborted"",""out_of_range"",""unimplemented"",""internal"",""unavailable"",""data_loss"",""unauthenticated""]},""message"":{""type"":""string""}},""required"":[""code"",""message""]},""RpcEnd"":{""type"":""object"",""description"":""How a stream ended: ok, or its error; and its trailers."",""properties"":{""code"":{""type"":""string"",""enum"":[""ok"",""canceled"",""unknown"",""invalid_argument"",""deadline_exceeded"",""not_found"",""already_exists"",""permission_denied"",""resource_exhausted"",""failed_precondition"",""aborted"",""out_of_range"",""unimplemented"",""internal"",""unavailable"",""data_loss"",""unauthenticated""]},""message"":{""type"":""string""},""trailers"":{""type"":""object"",""additionalProperties"":{""type"":""array"",""items"":{""type"":""string""}}}},""required"":[""code""]}},""responses"":{""RpcError"":{""description"":""The call failed: the HTTP status follows the error's code (docs/gateway.md#errors)."",""content"":{""application/json"":{""schema"":{""$ref"":""#/components/schemas/RpcError""}}}}},""parameters"":{""RpcTimeout"":{""name"":""Rpc-Timeout-Ms"",""in"":""header"",""description"":""The call's deadline in milliseconds; the earlier of it and the method's own wins."",""schema"":{""type"":""integer"",""minimum"":1,""maximum"":9999999999}}}}}";
+
         /// <summary>Wire names, methods, types and the effective policy of each method.</summary>
         public static readonly global::RpcGen.Descriptors.RpcServiceDescriptor Descriptor = new global::RpcGen.Descriptors.RpcServiceDescriptor(
             "users",
@@ -24,7 +27,8 @@ namespace Inheritance
                     resultType: "int",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
-                    timeoutMilliseconds: 2000),
+                    timeoutMilliseconds: 2000,
+                    resultClrType: typeof(int)),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 1,
                     name: "IsHealthy",
@@ -33,27 +37,29 @@ namespace Inheritance
                     resultType: "bool",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: true,
-                    timeoutMilliseconds: 2000),
+                    timeoutMilliseconds: 2000,
+                    resultClrType: typeof(bool)),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 2,
                     name: "Get",
                     clrName: "GetAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("key", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("key", "string", hasDefaultValue: false, clrType: typeof(string)),
                     },
                     resultType: "string?",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
-                    timeoutMilliseconds: 2000),
+                    timeoutMilliseconds: 2000,
+                    resultClrType: typeof(string)),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 3,
                     name: "Put",
                     clrName: "PutAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("key", "string", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("value", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("key", "string", hasDefaultValue: false, clrType: typeof(string)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("value", "string", hasDefaultValue: false, clrType: typeof(string)),
                     },
                     resultType: null,
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.Task,
@@ -65,13 +71,14 @@ namespace Inheritance
                     clrName: "ShutdownAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("reason", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("reason", "string", hasDefaultValue: false, clrType: typeof(string)),
                     },
                     resultType: null,
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.Task,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 2000),
-            });
+            },
+            openApiDocument: OpenApiDocument);
 
         // Members that cannot be called remotely (the proxy throws NotSupportedException for them):
         // - global::System.Threading.Tasks.Task<bool> global::Inheritance.IHealth.IsHealthyAsync(global::System.Threading.CancellationToken @ct): its wire name 'IsHealthy' is already used by IsHealthyAsync(System.Threading.CancellationToken); give one of them [RpcMethod("...")].

@@ -10,6 +10,9 @@ namespace My.System.Api
     [global::System.Diagnostics.DebuggerNonUserCode]
     internal static class IWeirdRpcDescriptor
     {
+        /// <summary>The service's OpenAPI 3.1 document, as the HTTP gateway serves it (docs/gateway.md#openapi).</summary>
+        public const string OpenApiDocument = @"{""openapi"":""3.1.1"",""info"":{""title"":""weird"",""version"":""1""},""paths"":{""/weird/class"":{""post"":{""operationId"":""weird.class"",""tags"":[""weird""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""event"":{""type"":""integer"",""format"":""int32""},""_invoker"":{""type"":""string""},""reader"":{""type"":""integer"",""format"":""int32""},""call"":{""type"":""integer"",""format"":""int32""},""payload"":{""type"":""integer"",""format"":""int32""},""arg0"":{""type"":""integer"",""format"":""int32""},""writer"":{""type"":""integer"",""format"":""int32""},""proxy"":{""type"":""integer"",""format"":""int32""},""methodIndex"":{""type"":""integer"",""format"":""int32""},""this"":{""type"":""integer"",""format"":""int32""}},""required"":[""event"",""_invoker"",""reader"",""call"",""payload"",""arg0"",""writer"",""proxy"",""methodIndex"",""this""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""integer"",""format"":""int32""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/weird/Invoke0"":{""post"":{""operationId"":""weird.Invoke0"",""tags"":[""weird""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":false,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{},""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""null""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/weird/Write"":{""post"":{""operationId"":""weird.Write"",""tags"":[""weird""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""task"":{""$ref"":""#/components/schemas/Task""},""text"":{""$ref"":""#/components/schemas/Text""}},""required"":[""task"",""text""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""$ref"":""#/components/schemas/String""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/weird/write2"":{""post"":{""operationId"":""weird.write2"",""tags"":[""weird""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""text"":{""$ref"":""#/components/schemas/Text""}},""required"":[""text""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""$ref"":""#/components/schemas/String""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/weird/Invoke"":{""post"":{""operationId"":""weird.Invoke"",""tags"":[""weird""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":false,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{},""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""null""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/weird/_invoker"":{""post"":{""operationId"":""weird._invoker"",""tags"":[""weird""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":false,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{},""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""null""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/weird/_method0"":{""post"":{""operationId"":""weird._method0"",""tags"":[""weird""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":false,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{},""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""null""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/weird/async"":{""post"":{""operationId"":""weird.async"",""tags"":[""weird""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""await"":{""type"":""integer"",""format"":""int32""},""var"":{""type"":""integer"",""format"":""int32""},""nameof"":{""type"":""integer"",""format"":""int32""}},""required"":[""await"",""var"",""nameof""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""integer"",""format"":""int32""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}}},""components"":{""schemas"":{""Task"":{""type"":""object"",""properties"":{}},""Text"":{""type"":""object"",""properties"":{}},""String"":{""type"":""object"",""properties"":{}},""RpcError"":{""type"":""object"",""description"":""An error: its status code's name and a message."",""properties"":{""code"":{""type"":""string"",""enum"":[""ok"",""canceled"",""unknown"",""invalid_argument"",""deadline_exceeded"",""not_found"",""already_exists"",""permission_denied"",""resource_exhausted"",""failed_precondition"",""aborted"",""out_of_range"",""unimplemented"",""internal"",""unavailable"",""data_loss"",""unauthenticated""]},""message"":{""type"":""string""}},""required"":[""code"",""message""]},""RpcEnd"":{""type"":""object"",""description"":""How a stream ended: ok, or its error; and its trailers."",""properties"":{""code"":{""type"":""string"",""enum"":[""ok"",""canceled"",""unknown"",""invalid_argument"",""deadline_exceeded"",""not_found"",""already_exists"",""permission_denied"",""resource_exhausted"",""failed_precondition"",""aborted"",""out_of_range"",""unimplemented"",""internal"",""unavailable"",""data_loss"",""unauthenticated""]},""message"":{""type"":""string""},""trailers"":{""type"":""object"",""additionalProperties"":{""type"":""array"",""items"":{""type"":""string""}}}},""required"":[""code""]}},""responses"":{""RpcError"":{""description"":""The call failed: the HTTP status follows the error's code (docs/gateway.md#errors)."",""content"":{""application/json"":{""schema"":{""$ref"":""#/components/schemas/RpcError""}}}}},""parameters"":{""RpcTimeout"":{""name"":""Rpc-Timeout-Ms"",""in"":""header"",""description"":""The call's deadline in milliseconds; the earlier of it and the method's own wins."",""schema"":{""type"":""integer"",""minimum"":1,""maximum"":9999999999}}}}}";
+
         /// <summary>Wire names, methods, types and the effective policy of each method.</summary>
         public static readonly global::RpcGen.Descriptors.RpcServiceDescriptor Descriptor = new global::RpcGen.Descriptors.RpcServiceDescriptor(
             "weird",
@@ -22,21 +25,22 @@ namespace My.System.Api
                     clrName: "class",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("event", "int", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("_invoker", "string", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("reader", "int", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("call", "int", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("payload", "int", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("arg0", "int", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("writer", "int", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("proxy", "int", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("methodIndex", "int", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("this", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("event", "int", hasDefaultValue: false, clrType: typeof(int)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("_invoker", "string", hasDefaultValue: false, clrType: typeof(string)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("reader", "int", hasDefaultValue: false, clrType: typeof(int)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("call", "int", hasDefaultValue: false, clrType: typeof(int)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("payload", "int", hasDefaultValue: false, clrType: typeof(int)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("arg0", "int", hasDefaultValue: false, clrType: typeof(int)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("writer", "int", hasDefaultValue: false, clrType: typeof(int)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("proxy", "int", hasDefaultValue: false, clrType: typeof(int)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("methodIndex", "int", hasDefaultValue: false, clrType: typeof(int)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("this", "int", hasDefaultValue: false, clrType: typeof(int)),
                     },
                     resultType: "int",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
-                    timeoutMilliseconds: 0),
+                    timeoutMilliseconds: 0,
+                    resultClrType: typeof(int)),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 1,
                     name: "Invoke0",
@@ -52,25 +56,27 @@ namespace My.System.Api
                     clrName: "Write",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("task", "My.System.Task", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("text", "My.System.Text", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("task", "My.System.Task", hasDefaultValue: false, clrType: typeof(global::My.System.Task)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("text", "My.System.Text", hasDefaultValue: false, clrType: typeof(global::My.System.Text)),
                     },
                     resultType: "My.System.String",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
-                    timeoutMilliseconds: 0),
+                    timeoutMilliseconds: 0,
+                    resultClrType: typeof(global::My.System.String)),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 3,
                     name: "write2",
                     clrName: "Write",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("text", "My.System.Text", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("text", "My.System.Text", hasDefaultValue: false, clrType: typeof(global::My.System.Text)),
                     },
                     resultType: "My.System.String",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
-                    timeoutMilliseconds: 0),
+                    timeoutMilliseconds: 0,
+                    resultClrType: typeof(global::My.System.String)),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 4,
                     name: "Invoke",
@@ -104,15 +110,17 @@ namespace My.System.Api
                     clrName: "async",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("await", "int", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("var", "int", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("nameof", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("await", "int", hasDefaultValue: false, clrType: typeof(int)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("var", "int", hasDefaultValue: false, clrType: typeof(int)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("nameof", "int", hasDefaultValue: false, clrType: typeof(int)),
                     },
                     resultType: "int",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
-                    timeoutMilliseconds: 0),
-            });
+                    timeoutMilliseconds: 0,
+                    resultClrType: typeof(int)),
+            },
+            openApiDocument: OpenApiDocument);
 
         /// <summary>Registers the proxy and dispatcher factories when the module loads; no reflection needed.</summary>
         [global::System.Runtime.CompilerServices.ModuleInitializer]

@@ -10,6 +10,9 @@ namespace Balancing
     [global::System.Diagnostics.DebuggerNonUserCode]
     internal static class IProfilesRpcDescriptor
     {
+        /// <summary>The service's OpenAPI 3.1 document, as the HTTP gateway serves it (docs/gateway.md#openapi).</summary>
+        public const string OpenApiDocument = @"{""openapi"":""3.1.1"",""info"":{""title"":""profiles"",""version"":""1""},""paths"":{""/profiles/Get"":{""post"":{""operationId"":""profiles.Get"",""tags"":[""profiles""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""userId"":{""type"":""string""}},""required"":[""userId""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""$ref"":""#/components/schemas/Profile""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/profiles/Score"":{""post"":{""operationId"":""profiles.Score"",""tags"":[""profiles""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""tenant"":{""type"":""string""},""round"":{""type"":""integer"",""format"":""int32""},""user"":{""type"":""string"",""format"":""uuid""}},""required"":[""tenant"",""round"",""user""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""integer"",""format"":""int32""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/profiles/Ping"":{""post"":{""operationId"":""profiles.Ping"",""tags"":[""profiles""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":false,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{},""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""null""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/profiles/Count"":{""post"":{""operationId"":""profiles.Count"",""tags"":[""profiles""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":false,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{},""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""integer"",""format"":""int32""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}}},""components"":{""schemas"":{""Profile"":{""type"":""object"",""properties"":{""id"":{""type"":""string""}}},""RpcError"":{""type"":""object"",""description"":""An error: its status code's name and a message."",""properties"":{""code"":{""type"":""string"",""enum"":[""ok"",""canceled"",""unknown"",""invalid_argument"",""deadline_exceeded"",""not_found"",""already_exists"",""permission_denied"",""resource_exhausted"",""failed_precondition"",""aborted"",""out_of_range"",""unimplemented"",""internal"",""unavailable"",""data_loss"",""unauthenticated""]},""message"":{""type"":""string""}},""required"":[""code"",""message""]},""RpcEnd"":{""type"":""object"",""description"":""How a stream ended: ok, or its error; and its trailers."",""properties"":{""code"":{""type"":""string"",""enum"":[""ok"",""canceled"",""unknown"",""invalid_argument"",""deadline_exceeded"",""not_found"",""already_exists"",""permission_denied"",""resource_exhausted"",""failed_precondition"",""aborted"",""out_of_range"",""unimplemented"",""internal"",""unavailable"",""data_loss"",""unauthenticated""]},""message"":{""type"":""string""},""trailers"":{""type"":""object"",""additionalProperties"":{""type"":""array"",""items"":{""type"":""string""}}}},""required"":[""code""]}},""responses"":{""RpcError"":{""description"":""The call failed: the HTTP status follows the error's code (docs/gateway.md#errors)."",""content"":{""application/json"":{""schema"":{""$ref"":""#/components/schemas/RpcError""}}}}},""parameters"":{""RpcTimeout"":{""name"":""Rpc-Timeout-Ms"",""in"":""header"",""description"":""The call's deadline in milliseconds; the earlier of it and the method's own wins."",""schema"":{""type"":""integer"",""minimum"":1,""maximum"":9999999999}}}}}";
+
         /// <summary>Wire names, methods, types and the effective policy of each method.</summary>
         public static readonly global::RpcGen.Descriptors.RpcServiceDescriptor Descriptor = new global::RpcGen.Descriptors.RpcServiceDescriptor(
             "profiles",
@@ -22,12 +25,13 @@ namespace Balancing
                     clrName: "GetAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("userId", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("userId", "string", hasDefaultValue: false, clrType: typeof(string)),
                     },
                     resultType: "Balancing.Profile",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: true,
                     timeoutMilliseconds: 0,
+                    resultClrType: typeof(global::Balancing.Profile),
                     loadBalance: global::RpcGen.LoadBalanceStrategy.ConsistentHash,
                     hashKeyParameters: new string[] { "userId" }),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
@@ -36,14 +40,15 @@ namespace Balancing
                     clrName: "ScoreAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("tenant", "string", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("round", "int", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("user", "System.Guid", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("tenant", "string", hasDefaultValue: false, clrType: typeof(string)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("round", "int", hasDefaultValue: false, clrType: typeof(int)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("user", "System.Guid", hasDefaultValue: false, clrType: typeof(global::System.Guid)),
                     },
                     resultType: "int",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0,
+                    resultClrType: typeof(int),
                     loadBalance: global::RpcGen.LoadBalanceStrategy.ConsistentHash,
                     hashKeyParameters: new string[] { "tenant", "user" }),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
@@ -65,8 +70,10 @@ namespace Balancing
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 0,
+                    resultClrType: typeof(int),
                     loadBalance: global::RpcGen.LoadBalanceStrategy.PeakEwma),
-            });
+            },
+            openApiDocument: OpenApiDocument);
 
         /// <summary>Registers the proxy and dispatcher factories when the module loads; no reflection needed.</summary>
         [global::System.Runtime.CompilerServices.ModuleInitializer]

@@ -10,6 +10,9 @@ namespace Shop
     [global::System.Diagnostics.DebuggerNonUserCode]
     internal static class IOrdersRpcDescriptor
     {
+        /// <summary>The service's OpenAPI 3.1 document, as the HTTP gateway serves it (docs/gateway.md#openapi).</summary>
+        public const string OpenApiDocument = @"{""openapi"":""3.1.1"",""info"":{""title"":""orders"",""version"":""1""},""paths"":{""/orders/Get"":{""post"":{""operationId"":""orders.Get"",""tags"":[""orders""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""id"":{""type"":""string"",""format"":""uuid""}},""required"":[""id""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""string""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/orders/Place"":{""post"":{""operationId"":""orders.Place"",""tags"":[""orders""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""order"":{""type"":""string""}},""required"":[""order""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""integer"",""format"":""int32""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/orders/Quote"":{""post"":{""operationId"":""orders.Quote"",""tags"":[""orders""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""sku"":{""type"":""string""}},""required"":[""sku""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""number""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/orders/InvalidateCache"":{""post"":{""operationId"":""orders.InvalidateCache"",""tags"":[""orders""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""key"":{""type"":""string""}},""required"":[""key""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""null""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/orders/Charge"":{""post"":{""operationId"":""orders.Charge"",""tags"":[""orders""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""cents"":{""type"":""integer"",""format"":""int32""}},""required"":[""cents""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""integer"",""format"":""int32""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/orders/Stock"":{""post"":{""operationId"":""orders.Stock"",""tags"":[""orders""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""sku"":{""type"":""string""}},""required"":[""sku""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The result."",""content"":{""application/json"":{""schema"":{""type"":""integer"",""format"":""int32""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}}},""components"":{""schemas"":{""RpcError"":{""type"":""object"",""description"":""An error: its status code's name and a message."",""properties"":{""code"":{""type"":""string"",""enum"":[""ok"",""canceled"",""unknown"",""invalid_argument"",""deadline_exceeded"",""not_found"",""already_exists"",""permission_denied"",""resource_exhausted"",""failed_precondition"",""aborted"",""out_of_range"",""unimplemented"",""internal"",""unavailable"",""data_loss"",""unauthenticated""]},""message"":{""type"":""string""}},""required"":[""code"",""message""]},""RpcEnd"":{""type"":""object"",""description"":""How a stream ended: ok, or its error; and its trailers."",""properties"":{""code"":{""type"":""string"",""enum"":[""ok"",""canceled"",""unknown"",""invalid_argument"",""deadline_exceeded"",""not_found"",""already_exists"",""permission_denied"",""resource_exhausted"",""failed_precondition"",""aborted"",""out_of_range"",""unimplemented"",""internal"",""unavailable"",""data_loss"",""unauthenticated""]},""message"":{""type"":""string""},""trailers"":{""type"":""object"",""additionalProperties"":{""type"":""array"",""items"":{""type"":""string""}}}},""required"":[""code""]}},""responses"":{""RpcError"":{""description"":""The call failed: the HTTP status follows the error's code (docs/gateway.md#errors)."",""content"":{""application/json"":{""schema"":{""$ref"":""#/components/schemas/RpcError""}}}}},""parameters"":{""RpcTimeout"":{""name"":""Rpc-Timeout-Ms"",""in"":""header"",""description"":""The call's deadline in milliseconds; the earlier of it and the method's own wins."",""schema"":{""type"":""integer"",""minimum"":1,""maximum"":9999999999}}}}}";
+
         /// <summary>Wire names, methods, types and the effective policy of each method.</summary>
         public static readonly global::RpcGen.Descriptors.RpcServiceDescriptor Descriptor = new global::RpcGen.Descriptors.RpcServiceDescriptor(
             "orders",
@@ -22,12 +25,13 @@ namespace Shop
                     clrName: "GetAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("id", "System.Guid", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("id", "System.Guid", hasDefaultValue: false, clrType: typeof(global::System.Guid)),
                     },
                     resultType: "string",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: true,
                     timeoutMilliseconds: 2000,
+                    resultClrType: typeof(string),
                     idempotent: true,
                     retry: new global::RpcGen.Resilience.RpcRetryPolicy { MaxAttempts = 3, InitialBackoffMs = 50, MaxBackoffMs = 1000 },
                     circuitBreaker: new global::RpcGen.Resilience.RpcCircuitBreakerPolicy { FailureRatio = 0.25d }),
@@ -37,12 +41,13 @@ namespace Shop
                     clrName: "PlaceAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("order", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("order", "string", hasDefaultValue: false, clrType: typeof(string)),
                     },
                     resultType: "int",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: true,
                     timeoutMilliseconds: 2000,
+                    resultClrType: typeof(int),
                     retry: new global::RpcGen.Resilience.RpcRetryPolicy { MaxAttempts = 3, InitialBackoffMs = 50, MaxBackoffMs = 1000 },
                     circuitBreaker: new global::RpcGen.Resilience.RpcCircuitBreakerPolicy { FailureRatio = 0.25d }),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
@@ -51,12 +56,13 @@ namespace Shop
                     clrName: "QuoteAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("sku", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("sku", "string", hasDefaultValue: false, clrType: typeof(string)),
                     },
                     resultType: "decimal",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 2000,
+                    resultClrType: typeof(decimal),
                     idempotent: true,
                     retry: new global::RpcGen.Resilience.RpcRetryPolicy { MaxAttempts = 3, InitialBackoffMs = 50, MaxBackoffMs = 1000 },
                     hedging: new global::RpcGen.Resilience.RpcHedgingPolicy { MaxAttempts = 2, DelayMs = 30, AdaptiveDelay = true },
@@ -67,7 +73,7 @@ namespace Shop
                     clrName: "InvalidateCacheAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("key", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("key", "string", hasDefaultValue: false, clrType: typeof(string)),
                     },
                     resultType: null,
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.Task,
@@ -82,12 +88,13 @@ namespace Shop
                     clrName: "ChargeAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("cents", "int", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("cents", "int", hasDefaultValue: false, clrType: typeof(int)),
                     },
                     resultType: "int",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 2000,
+                    resultClrType: typeof(int),
                     deduplicate: true,
                     retry: new global::RpcGen.Resilience.RpcRetryPolicy { MaxAttempts = 5, BackoffMultiplier = 1.5d, PerAttemptTimeoutMs = 250, RetryableStatusCodes = new global::RpcGen.RpcStatusCode[] { (global::RpcGen.RpcStatusCode)(14), (global::RpcGen.RpcStatusCode)(8) } },
                     circuitBreaker: new global::RpcGen.Resilience.RpcCircuitBreakerPolicy { FailureRatio = 0.25d }),
@@ -97,15 +104,17 @@ namespace Shop
                     clrName: "StockAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("sku", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("sku", "string", hasDefaultValue: false, clrType: typeof(string)),
                     },
                     resultType: "int",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: false,
                     timeoutMilliseconds: 2000,
+                    resultClrType: typeof(int),
                     retry: new global::RpcGen.Resilience.RpcRetryPolicy { MaxAttempts = 3, InitialBackoffMs = 50, MaxBackoffMs = 1000 },
                     circuitBreaker: new global::RpcGen.Resilience.RpcCircuitBreakerPolicy { FailureRatio = 0.5d, MinimumThroughput = 20, BreakDurationMs = 5000, PerMethod = true }),
-            });
+            },
+            openApiDocument: OpenApiDocument);
 
         /// <summary>Registers the proxy and dispatcher factories when the module loads; no reflection needed.</summary>
         [global::System.Runtime.CompilerServices.ModuleInitializer]

@@ -10,6 +10,9 @@ namespace Streams
     [global::System.Diagnostics.DebuggerNonUserCode]
     internal static class IPricesRpcDescriptor
     {
+        /// <summary>The service's OpenAPI 3.1 document, as the HTTP gateway serves it (docs/gateway.md#openapi).</summary>
+        public const string OpenApiDocument = @"{""openapi"":""3.1.1"",""info"":{""title"":""prices"",""version"":""1""},""paths"":{""/prices/Watch"":{""post"":{""operationId"":""prices.Watch"",""tags"":[""prices""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""symbol"":{""type"":""string""}},""required"":[""symbol""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The stream's items, then its end."",""content"":{""application/x-ndjson"":{""schema"":{""description"":""One object per line: an item as result (with its position in a resumable stream), the last line the end."",""oneOf"":[{""type"":""object"",""properties"":{""result"":{""$ref"":""#/components/schemas/Tick""},""position"":{""type"":""integer"",""format"":""int64""}},""required"":[""result""]},{""type"":""object"",""properties"":{""end"":{""$ref"":""#/components/schemas/RpcEnd""}},""required"":[""end""]}]}},""text/event-stream"":{""schema"":{""type"":""string"",""description"":""Server-Sent Events: a message event per item (data: the item's JSON; id: its position in a resumable stream), then an end event (data: RpcEnd).""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}},""/prices/Tail"":{""post"":{""operationId"":""prices.Tail"",""tags"":[""prices""],""parameters"":[{""$ref"":""#/components/parameters/RpcTimeout""}],""requestBody"":{""required"":true,""content"":{""application/json"":{""schema"":{""type"":""object"",""properties"":{""topic"":{""type"":""string""},""after"":{""anyOf"":[{""type"":""integer"",""format"":""int64""},{""type"":""null""}]},""shard"":{""type"":""string""}},""required"":[""topic"",""after"",""shard""],""additionalProperties"":false}}}},""responses"":{""200"":{""description"":""The stream's items, then its end."",""content"":{""application/x-ndjson"":{""schema"":{""description"":""One object per line: an item as result (with its position in a resumable stream), the last line the end."",""oneOf"":[{""type"":""object"",""properties"":{""result"":{""$ref"":""#/components/schemas/Event""},""position"":{""type"":""integer"",""format"":""int64""}},""required"":[""result""]},{""type"":""object"",""properties"":{""end"":{""$ref"":""#/components/schemas/RpcEnd""}},""required"":[""end""]}]}},""text/event-stream"":{""schema"":{""type"":""string"",""description"":""Server-Sent Events: a message event per item (data: the item's JSON; id: its position in a resumable stream), then an end event (data: RpcEnd).""}}}},""default"":{""$ref"":""#/components/responses/RpcError""}}}}},""components"":{""schemas"":{""Tick"":{""type"":""object"",""properties"":{""symbol"":{""type"":""string""},""price"":{""type"":""number""}}},""Event"":{""type"":""object"",""properties"":{""offset"":{""type"":""integer"",""format"":""int64""},""text"":{""type"":""string""}}},""RpcError"":{""type"":""object"",""description"":""An error: its status code's name and a message."",""properties"":{""code"":{""type"":""string"",""enum"":[""ok"",""canceled"",""unknown"",""invalid_argument"",""deadline_exceeded"",""not_found"",""already_exists"",""permission_denied"",""resource_exhausted"",""failed_precondition"",""aborted"",""out_of_range"",""unimplemented"",""internal"",""unavailable"",""data_loss"",""unauthenticated""]},""message"":{""type"":""string""}},""required"":[""code"",""message""]},""RpcEnd"":{""type"":""object"",""description"":""How a stream ended: ok, or its error; and its trailers."",""properties"":{""code"":{""type"":""string"",""enum"":[""ok"",""canceled"",""unknown"",""invalid_argument"",""deadline_exceeded"",""not_found"",""already_exists"",""permission_denied"",""resource_exhausted"",""failed_precondition"",""aborted"",""out_of_range"",""unimplemented"",""internal"",""unavailable"",""data_loss"",""unauthenticated""]},""message"":{""type"":""string""},""trailers"":{""type"":""object"",""additionalProperties"":{""type"":""array"",""items"":{""type"":""string""}}}},""required"":[""code""]}},""responses"":{""RpcError"":{""description"":""The call failed: the HTTP status follows the error's code (docs/gateway.md#errors)."",""content"":{""application/json"":{""schema"":{""$ref"":""#/components/schemas/RpcError""}}}}},""parameters"":{""RpcTimeout"":{""name"":""Rpc-Timeout-Ms"",""in"":""header"",""description"":""The call's deadline in milliseconds; the earlier of it and the method's own wins."",""schema"":{""type"":""integer"",""minimum"":1,""maximum"":9999999999}}}}}";
+
         /// <summary>Wire names, methods, types and the effective policy of each method.</summary>
         public static readonly global::RpcGen.Descriptors.RpcServiceDescriptor Descriptor = new global::RpcGen.Descriptors.RpcServiceDescriptor(
             "prices",
@@ -22,12 +25,13 @@ namespace Streams
                     clrName: "WatchAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("symbol", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("symbol", "string", hasDefaultValue: false, clrType: typeof(string)),
                     },
                     resultType: "Streams.Tick",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.AsyncEnumerable,
                     hasCancellationToken: true,
                     timeoutMilliseconds: 500,
+                    resultClrType: typeof(global::Streams.Tick),
                     streaming: global::RpcGen.Descriptors.RpcStreamingKind.Server),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 1,
@@ -38,16 +42,18 @@ namespace Streams
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.TaskOfT,
                     hasCancellationToken: true,
                     timeoutMilliseconds: 500,
+                    resultClrType: typeof(global::Streams.Summary),
                     streaming: global::RpcGen.Descriptors.RpcStreamingKind.Client,
-                    requestItemType: "Streams.Trade"),
+                    requestItemType: "Streams.Trade",
+                    requestItemClrType: typeof(global::Streams.Trade)),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 2,
                     name: "Store",
                     clrName: "StoreAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("account", "string", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("region", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("account", "string", hasDefaultValue: false, clrType: typeof(string)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("region", "string", hasDefaultValue: false, clrType: typeof(string)),
                     },
                     resultType: null,
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.ValueTask,
@@ -55,7 +61,8 @@ namespace Streams
                     timeoutMilliseconds: 500,
                     hashKeyParameters: new string[] { "region" },
                     streaming: global::RpcGen.Descriptors.RpcStreamingKind.Client,
-                    requestItemType: "Streams.Trade"),
+                    requestItemType: "Streams.Trade",
+                    requestItemClrType: typeof(global::Streams.Trade)),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 3,
                     name: "Chat",
@@ -65,8 +72,10 @@ namespace Streams
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.AsyncEnumerable,
                     hasCancellationToken: true,
                     timeoutMilliseconds: 500,
+                    resultClrType: typeof(global::Streams.Tick),
                     streaming: global::RpcGen.Descriptors.RpcStreamingKind.Duplex,
                     requestItemType: "Streams.Trade",
+                    requestItemClrType: typeof(global::Streams.Trade),
                     streamingPolicy: new global::RpcGen.RpcStreamingPolicy { WindowItems = 16, WindowBytes = 65536, IdleTimeoutMs = 30000, TimeoutCoversWholeStream = true }),
                 new global::RpcGen.Descriptors.RpcMethodDescriptor(
                     index: 4,
@@ -74,18 +83,20 @@ namespace Streams
                     clrName: "TailAsync",
                     parameters: new global::RpcGen.Descriptors.RpcParameterDescriptor[]
                     {
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("topic", "string", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("after", "long?", hasDefaultValue: false),
-                        new global::RpcGen.Descriptors.RpcParameterDescriptor("shard", "string", hasDefaultValue: false),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("topic", "string", hasDefaultValue: false, clrType: typeof(string)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("after", "long?", hasDefaultValue: false, clrType: typeof(long?)),
+                        new global::RpcGen.Descriptors.RpcParameterDescriptor("shard", "string", hasDefaultValue: false, clrType: typeof(string)),
                     },
                     resultType: "Streams.Event",
                     returnKind: global::RpcGen.Descriptors.RpcReturnKind.AsyncEnumerable,
                     hasCancellationToken: true,
                     timeoutMilliseconds: 500,
+                    resultClrType: typeof(global::Streams.Event),
                     hashKeyParameters: new string[] { "shard" },
                     streaming: global::RpcGen.Descriptors.RpcStreamingKind.Server,
                     resumeFromParameter: "after"),
-            });
+            },
+            openApiDocument: OpenApiDocument);
 
         // Members that cannot be called remotely (the proxy throws NotSupportedException for them):
         // - global::System.Threading.Tasks.Task<int> global::Streams.IPrices.TwoStreamsAsync(global::System.Collections.Generic.IAsyncEnumerable<int> @a, global::System.Collections.Generic.IAsyncEnumerable<int> @b): parameter 'b' is a second stream (IAsyncEnumerable<T>); a call carries one stream from its caller.
