@@ -6,8 +6,8 @@
 #   ./build.sh pack [version]               packs RpcGen and its satellites into artifacts/packages
 #
 # The discovery tests start a real etcd and a real dnsmasq on loopback ports (never the system's), and the gateway tests
-# call it with the real curl. On Debian as root this script installs them (packages etcd-server, dnsmasq-base and
-# curl); otherwise it prints the one command to run.
+# call it with the real curl and a real headless Chromium. On Debian as root this script installs them (packages
+# etcd-server, dnsmasq-base, curl and chromium); otherwise it prints the one command to run.
 set -euo pipefail
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -17,6 +17,7 @@ missing_packages() {
   command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ] || missing+=(etcd-server)
   command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
+  command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
   echo "${missing[@]:-}"
 }
 
@@ -66,7 +67,7 @@ pack() {
   if [ $# -ge 1 ] && [ -n "$1" ]; then version_args=("-p:Version=$1"); else version_args=("-p:RpcGenDevStamp=$(date -u +%Y%m%d%H%M%S)"); fi
   mkdir -p artifacts/packages
   rm -f artifacts/packages/*.nupkg artifacts/packages/*.snupkg
-  for project in runtime/RpcGen.csproj hosting/RpcGen.Hosting.csproj etcd/RpcGen.Etcd.csproj dns/RpcGen.Dns.csproj aspnetcore/RpcGen.AspNetCore.csproj; do
+  for project in runtime/RpcGen.csproj hosting/RpcGen.Hosting.csproj etcd/RpcGen.Etcd.csproj dns/RpcGen.Dns.csproj aspnetcore/RpcGen.AspNetCore.csproj cli/RpcGen.Cli.csproj; do
     dotnet pack "$project" -c Release -o artifacts/packages "${version_args[@]}"
   done
   ls artifacts/packages

@@ -39,11 +39,12 @@ internal sealed class GatewayApp : IAsyncDisposable
 
     public HttpClient Http { get; }
 
-    public static async Task<GatewayApp> StartAsync(Action<WebApplication>? map = null, Store? store = null)
+    public static async Task<GatewayApp> StartAsync(Action<WebApplication>? map = null, Store? store = null, int port = 0)
     {
         store ??= new Store();
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port));
+        builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(store);
         builder.Services.AddRpcServer(options =>

@@ -31,7 +31,7 @@ public sealed class PackedPackages : IDisposable
         foreach (string project in new[]
         {
             "runtime/RpcGen.csproj", "hosting/RpcGen.Hosting.csproj", "etcd/RpcGen.Etcd.csproj", "dns/RpcGen.Dns.csproj",
-            "aspnetcore/RpcGen.AspNetCore.csproj",
+            "aspnetcore/RpcGen.AspNetCore.csproj", "cli/RpcGen.Cli.csproj",
         })
         {
             (int exit, string output) = PackageTests.RunDotnet(TestPaths.RepositoryRoot, "pack", project, "-c", "Release", "-o", Feed, "-p:PackageVersion=" + Version);
@@ -154,6 +154,7 @@ public sealed class PackageTests : IClassFixture<PackedPackages>, IDisposable
     [InlineData("etcd/RpcGen.Etcd.csproj")]
     [InlineData("dns/RpcGen.Dns.csproj")]
     [InlineData("aspnetcore/RpcGen.AspNetCore.csproj")]
+    [InlineData("cli/RpcGen.Cli.csproj")]
     public void GivenVersion_IsThePackageVersion(string project)
     {
         Assert.Equal("1.2.3", PackageVersion(project, "-p:Version=1.2.3"));
@@ -427,6 +428,49 @@ public sealed class PackageTests : IClassFixture<PackedPackages>, IDisposable
         (int run, string runOutput) = Dotnet(app, "run", "--no-build", "-c", "Release");
         Assert.True(run == 0, runOutput);
         Assert.Contains("http sum=42", runOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    [Trait("Category", "Package")]
+    public async Task ToolPackage_InstallsFromTheFeed_AndCallsALiveServer()
+    {
+        Packed();
+        Directory.CreateDirectory(_work);
+        string tools = Path.Combine(_work, "tools");
+        (int install, string installOutput) =
+            Dotnet(_work, "tool", "install", "RpcGen.Cli", "--tool-path", tools, "--add-source", _packages.Feed, "--version", _packages.Version);
+        Assert.True(install == 0, installOutput);
+        string rpcgen = Path.Combine(tools, "rpcgen");
+        Assert.True(File.Exists(rpcgen), $"no rpcgen command in {tools}");
+
+        await using var server = new RpcServer(new RpcServerOptions { EnableDescribe = true });
+        server.Map<ICalculator>(new Calculator("tool"));
+        await server.StartAsync();
+        string address = server.Endpoints[0].ToString();
+        (int list, string listed) = Run(rpcgen, "list", address);
+        Assert.True(list == 0, listed);
+        Assert.Contains("\"calc\"", listed, StringComparison.Ordinal);
+        (int call, string sum) = Run(rpcgen, "call", address, "calc/Add", "{\"a\":20,\"b\":22}");
+        Assert.True(call == 0, sum);
+        Assert.Equal("42", sum.Trim());
+        (int failed, string error) = Run(rpcgen, "call", address, "calc/Nope", "{}");
+        Assert.Equal((int)RpcStatusCode.NotFound, failed); // the exit code follows the status code
+        Assert.Contains("ERROR:", error, StringComparison.Ordinal);
+    }
+
+    private static (int ExitCode, string Output) Run(string program, params string[] arguments)
+    {
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using Process process = Process.Start(start)!;
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(1)), $"{program} {string.Join(' ', arguments)} did not end");
+        return (process.ExitCode, stdout.Result + stderr.Result);
     }
 
     [Fact]

@@ -39,6 +39,10 @@ public interface IStore
     [NoSideEffects, Resumable]
     IAsyncEnumerable<FeedEntry> FeedAsync([ResumeFrom] long? after, long end, CancellationToken ct = default);
 
+    /// <summary>An endless resumable feed: one entry every <paramref name="intervalMs"/>, for the browser test.</summary>
+    [NoSideEffects, Resumable]
+    IAsyncEnumerable<FeedEntry> TickerAsync([ResumeFrom] long? after, int intervalMs, CancellationToken ct = default);
+
     [RpcAuthorize(Roles = "admin")]
     Task<string> WhoAmIAsync();
 
@@ -130,6 +134,19 @@ public sealed class Store : IStore
         for (long position = (after ?? 0) + 1; position <= end; position++)
         {
             await Task.Yield();
+            yield return new FeedEntry(position, "#" + position);
+        }
+    }
+
+    /// <summary>Each ticker call's [ResumeFrom] argument, in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<long?> TickerFrom { get; } = new();
+
+    public async IAsyncEnumerable<FeedEntry> TickerAsync(long? after, int intervalMs, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        TickerFrom.Enqueue(after);
+        for (long position = (after ?? 0) + 1; ; position++)
+        {
+            await Task.Delay(intervalMs, ct);
             yield return new FeedEntry(position, "#" + position);
         }
     }
