@@ -227,7 +227,7 @@ internal static class Commands
     /// failures to exit codes.
     /// </summary>
     private static async Task<int> RunAsync(
-        CliOptions options, ParseResult parsed, string address, Func<RpcClient, RpcCallScope, Task<JsonElement>> call, Action<JsonElement> table)
+        CliOptions options, ParseResult parsed, string address, Func<RpcClient, RpcCallScope, Task<JsonElement?>> call, Action<JsonElement> table)
     {
         var elapsed = Stopwatch.StartNew();
         RpcCallScope? scope = null;
@@ -235,18 +235,18 @@ internal static class Commands
         {
             await using RpcClient client = options.CreateClient(parsed, address);
             scope = options.BeginScope(parsed);
-            JsonElement result = await call(client, scope).ConfigureAwait(false);
+            JsonElement? result = await call(client, scope).ConfigureAwait(false); // null: printed as it came (a stream)
             if (parsed.GetValue(options.Full))
             {
-                Output.Envelope(RpcStatusCode.OK, null, scope, elapsed.Elapsed, result);
+                Output.Envelope(RpcStatusCode.OK, null, scope, elapsed.Elapsed, result ?? default);
             }
-            else if (parsed.GetValue(options.Output) == "table")
+            else if (result is { } value && parsed.GetValue(options.Output) == "table")
             {
-                table(result);
+                table(value);
             }
-            else
+            else if (result is { } json)
             {
-                Output.Json(result);
+                Output.Json(json);
             }
 
             return 0;
@@ -277,15 +277,10 @@ internal static class Commands
         }
     }
 
-    private static async Task<int> RunStreamAsync(
-        CliOptions options, ParseResult parsed, string address, string method, string? arguments, CancellationToken cancellationToken)
-    {
-        RpcCallScope? scope = null;
-        var elapsed = Stopwatch.StartNew();
-        try
+    private static Task<int> RunStreamAsync(
+        CliOptions options, ParseResult parsed, string address, string method, string? arguments, CancellationToken cancellationToken) =>
+        RunAsync(options, parsed, address, async (client, _) =>
         {
-            await using RpcClient client = options.CreateClient(parsed, address);
-            scope = options.BeginScope(parsed);
             string[] contracts = parsed.GetValue(options.Contracts) ?? Array.Empty<string>();
             RpcMethodDescriptor descriptor = await MethodResolver.ResolveAsync(client, method, contracts, cancellationToken).ConfigureAwait(false);
             IAsyncEnumerable<JsonElement>? input = descriptor.Streaming is RpcStreamingKind.Client or RpcStreamingKind.Duplex
@@ -300,41 +295,14 @@ internal static class Commands
                         Output.Line(item.Value);
                     }
 
-                    break;
+                    return null;
                 case RpcStreamingKind.Client:
                     Output.Line(await client.InvokeJsonAsync(descriptor, json, input, cancellationToken).ConfigureAwait(false));
-                    break;
+                    return null;
                 default:
                     throw new CliException(ExitCodes.Usage, $"'{descriptor.FullName}' does not stream: use 'rpcgen call'.");
             }
-
-            if (parsed.GetValue(options.Full))
-            {
-                Output.Envelope(RpcStatusCode.OK, null, scope, elapsed.Elapsed, default);
-            }
-
-            return 0;
-        }
-        catch (RpcException ex)
-        {
-            if (parsed.GetValue(options.Full))
-            {
-                Output.Envelope(ex.StatusCode, ex.Message, scope, elapsed.Elapsed, default);
-            }
-
-            Console.Error.WriteLine($"ERROR: {ex.StatusCode}: {ex.Message}");
-            return (int)ex.StatusCode;
-        }
-        catch (CliException ex)
-        {
-            Console.Error.WriteLine("ERROR: " + ex.Message);
-            return ex.ExitCode;
-        }
-        finally
-        {
-            scope?.Dispose();
-        }
-    }
+        }, table: Output.TableOf);
 
     /// <summary>The arguments: inline JSON, '@file', '-' for stdin, or none ("{}").</summary>
     private static ReadOnlyMemory<byte> ReadArguments(string? text)

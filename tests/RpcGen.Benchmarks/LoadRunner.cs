@@ -81,11 +81,17 @@ internal static class LoadRunner
         }
         finally
         {
-            server.StandardInput.Close();
-            if (!server.WaitForExit(5000))
-            {
-                server.Kill();
-            }
+            StopServer(server);
+        }
+    }
+
+    /// <summary>Ends a server process started for a run: its stdin closes, and it is killed if it lingers.</summary>
+    internal static void StopServer(Process server)
+    {
+        server.StandardInput.Close();
+        if (!server.WaitForExit(5000))
+        {
+            server.Kill();
         }
     }
 
@@ -214,7 +220,13 @@ internal static class LoadRunner
         return await MeasureAsync(1, warmup, seconds, client.CallAsync);
     }
 
-    private static async Task<Sample> MeasureAsync(int callers, double warmup, double seconds, Func<int, ValueTask> call)
+    /// <summary>The server process whose CPU time counts with this one's (the gateway runner shares the measurement).</summary>
+    internal static Process? ServerProcess
+    {
+        set => s_server = value;
+    }
+
+    internal static async Task<Sample> MeasureAsync(int callers, double warmup, double seconds, Func<int, ValueTask> call)
     {
         var histograms = new int[callers][];
         var counts = new long[callers];
@@ -344,19 +356,19 @@ internal static class LoadRunner
         return text.ToString();
     }
 
-    private static double Median(IEnumerable<double> values)
+    internal static double Median(IEnumerable<double> values)
     {
         double[] sorted = values.OrderBy(v => v).ToArray();
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
-    private static double Option(string[] args, string name, double fallback)
+    internal static double Option(string[] args, string name, double fallback)
     {
         int index = Array.IndexOf(args, name);
         return index >= 0 && index + 1 < args.Length ? double.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
     }
 
-    private static int[] OptionList(string[] args, string name, int[] fallback)
+    internal static int[] OptionList(string[] args, string name, int[] fallback)
     {
         int index = Array.IndexOf(args, name);
         return index >= 0 && index + 1 < args.Length
@@ -364,5 +376,5 @@ internal static class LoadRunner
             : fallback;
     }
 
-    private readonly record struct Sample(double CallsPerSecond, double P50, double P99, double CpuMicrosecondsPerCall);
+    internal readonly record struct Sample(double CallsPerSecond, double P50, double P99, double CpuMicrosecondsPerCall);
 }

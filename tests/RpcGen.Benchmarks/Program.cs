@@ -4,6 +4,7 @@
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- allocs [--seconds 5]   (which types a loopback call allocates)
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- burst [--calls 5000] [--reps 3] [--per-connection 100]
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- stream [--seconds 3] [--warmup 1] [--reps 3]   (streams: items/s, round trips)
+//   dotnet run -c Release --project tests/RpcGen.Benchmarks -- gateway [--payload small|record] [--concurrency 1,64]   (HTTP/JSON gateway)
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
@@ -36,6 +37,10 @@ switch (mode)
         return await StreamRunner.RunAsync(args[1..]);
     case "stream-serve":
         return await StreamRunner.ServeAsync();
+    case "gateway":
+        return await GatewayRunner.RunAsync(args[1..]);
+    case "gateway-serve":
+        return await GatewayRunner.ServeAsync();
     default:
         Console.WriteLine("usage: micro [--filter *] | load [--seconds N] [--warmup N] [--reps N] [--concurrency 1,16,64]");
         return mode == "help" ? 0 : 2;

@@ -39,6 +39,12 @@ internal readonly struct RpcJsonArguments : IRpcResumableArguments<RpcJsonArgume
             return new RpcJsonArguments(method, "[]"u8.ToArray(), method.HashKeyParameters.Count == 0 ? 0 : HashOfMissing(method));
         }
 
+        if (method.HashKeyParameters.Count == 0)
+        {
+            Check(method, json.Span); // no hash to compute: a reader's pass, no document
+            return new RpcJsonArguments(method, json, 0);
+        }
+
         try
         {
             using JsonDocument document = JsonDocument.Parse(json, s_parse);
@@ -57,6 +63,26 @@ internal readonly struct RpcJsonArguments : IRpcResumableArguments<RpcJsonArgume
             }
 
             return new RpcJsonArguments(method, json, hash);
+        }
+        catch (JsonException ex)
+        {
+            throw Invalid(method, $"the arguments are not valid JSON: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Checks that <paramref name="json"/> is one well-formed JSON object or array, and nothing after it.</summary>
+    private static void Check(RpcMethodDescriptor method, ReadOnlySpan<byte> json)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 64 });
+            if (!reader.Read() || reader.TokenType is not (JsonTokenType.StartObject or JsonTokenType.StartArray))
+            {
+                throw Invalid(method, "the arguments are neither a JSON array nor a JSON object", null);
+            }
+
+            reader.Skip();
+            reader.Read(); // throws when anything but white space follows
         }
         catch (JsonException ex)
         {
