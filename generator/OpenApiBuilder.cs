@@ -149,7 +149,7 @@ internal sealed class OpenApiBuilder
 
                 if (IsQueryText(parameter.Type))
                 {
-                    json.Name("schema").Raw(Schema(parameter.Type, parameter.NullableAnnotation));
+                    json.Name("schema").Raw(WithDefault(Schema(parameter.Type, parameter.NullableAnnotation), parameter));
                 }
                 else
                 {
@@ -169,7 +169,8 @@ internal sealed class OpenApiBuilder
             body.Name("properties").StartObject();
             foreach (IParameterSymbol parameter in parameters)
             {
-                body.Name(parameter.Name).Raw(WithDescription(Schema(parameter.Type, parameter.NullableAnnotation), docs.Parameter(parameter.Name)));
+                string schema = WithDefault(Schema(parameter.Type, parameter.NullableAnnotation), parameter);
+                body.Name(parameter.Name).Raw(WithDescription(schema, docs.Parameter(parameter.Name)));
             }
 
             body.EndObject();
@@ -223,6 +224,43 @@ internal sealed class OpenApiBuilder
         }
 
         json.EndObject();
+    }
+
+    /// <summary>The schema with the parameter's C# default value as <c>default</c>, when it has one JSON can say.</summary>
+    private static string WithDefault(string schema, IParameterSymbol parameter)
+    {
+        if (!parameter.HasExplicitDefaultValue || !schema.StartsWith("{", StringComparison.Ordinal) || schema == "{}")
+        {
+            return schema;
+        }
+
+        var json = new JsonText();
+        switch (parameter.ExplicitDefaultValue)
+        {
+            case null:
+                json.Raw("null");
+                break;
+            case string text:
+                json.Value(text);
+                break;
+            case char letter:
+                json.Value(letter.ToString());
+                break;
+            case bool flag:
+                json.Value(flag);
+                break;
+            case double d when double.IsNaN(d) || double.IsInfinity(d):
+                return schema; // JSON has no NaN or infinity
+            case float f when float.IsNaN(f) || float.IsInfinity(f):
+                return schema;
+            case IFormattable number when parameter.Type.TypeKind != TypeKind.Enum || !schema.Contains("\"type\":\"string\""):
+                json.Raw(number.ToString(number is double or float ? "R" : null, System.Globalization.CultureInfo.InvariantCulture));
+                break;
+            default:
+                return schema; // an enum written by name: its member is the schema's to say
+        }
+
+        return "{\"default\":" + json + "," + schema.Substring(1);
     }
 
     private static string WithDescription(string schema, string? description) =>

@@ -21,7 +21,8 @@ public sealed class GatewayBrowserTests
         const state = { total: null, ids: [], opens: 0, errors: 0 };
         async function report() {
           document.getElementById('log').textContent = JSON.stringify(state);
-          try { await fetch('/report', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(state) }); } catch { }
+          const body = JSON.stringify(state);
+          try { await fetch('/report', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body }); } catch { }
         }
         (async () => {
           const bought = await fetch('/store/Buy', { method: 'POST', headers: { 'Content-Type': 'application/json' },

@@ -101,6 +101,24 @@ public sealed partial class OpenApiTests
     }
 
     [Fact]
+    public void DefaultValues_AreTheParametersCSharpDefaults()
+    {
+        string snapshot = "snapshot GeneratorSnapshotTests.DefaultValuesNullabilityAndComplexTypes.Shapes.IShapes.RpcDescriptor.verified.cs";
+        JsonNode post = JsonNode.Parse(DocumentOf(snapshot))!["paths"]!["/Shapes/Defaults"]!["post"]!;
+        JsonNode body = post["requestBody"]!["content"]!["application/json"]!["schema"]!;
+        JsonNode properties = body["properties"]!;
+        Assert.Equal(42, (int)properties["number"]!["default"]!);
+        Assert.Equal("a \"quoted\"\nline", (string?)properties["text"]!["default"]);
+        Assert.Null(properties["none"]!["default"]); // = null: the JSON null
+        Assert.True(properties["none"]!.AsObject().ContainsKey("default"));
+        Assert.Equal(-1, (int)properties["color"]!["default"]!);
+        Assert.Equal(19.99m, (decimal)properties["price"]!["default"]!);
+        Assert.Equal("'", (string?)properties["letter"]!["default"]);
+        Assert.False(properties["nan"]!.AsObject().ContainsKey("default")); // JSON has no NaN
+        Assert.Null(body["required"]);
+    }
+
+    [Fact]
     public async Task RequestsBuiltFromTheServedDocument_SucceedAgainstTheGateway()
     {
         await using GatewayApp app = await GatewayApp.StartAsync(map: a => a.MapGroup("/api").MapRpcGateway<IStore>(RpcGatewayTarget.InProcess));
