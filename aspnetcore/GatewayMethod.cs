@@ -36,9 +36,12 @@ internal sealed class GatewayMethod
     private readonly RpcGatewayTarget _target;
     private readonly RpcGatewayOptions _options;
     private readonly HashSet<string> _stringParameters = new(StringComparer.Ordinal);
+    private readonly Action<RpcClient> _prepare;
+    private RpcClient? _prepared; // the client the service's proxy was created on (its [LoadBalance(typeof(X))] factories)
 
-    public GatewayMethod(RpcMethodDescriptor descriptor, RpcGatewayTarget target, RpcGatewayOptions options)
+    public GatewayMethod(RpcMethodDescriptor descriptor, RpcGatewayTarget target, RpcGatewayOptions options, Action<RpcClient> prepare)
     {
+        _prepare = prepare;
         Descriptor = descriptor;
         _target = target;
         _options = options;
@@ -78,6 +81,12 @@ internal sealed class GatewayMethod
             await GatewayErrors.WriteAsync(http, StatusCodes.Status503ServiceUnavailable, RpcStatusCode.Unavailable,
                 $"The RPC server behind '{Descriptor.FullName}' is not running.").ConfigureAwait(false);
             return;
+        }
+
+        if (!ReferenceEquals(Volatile.Read(ref _prepared), client))
+        {
+            _prepare(client); // idempotent: the client keeps one proxy per service
+            Volatile.Write(ref _prepared, client);
         }
 
         (ReadOnlyMemory<byte> arguments, int status, string? problem) =

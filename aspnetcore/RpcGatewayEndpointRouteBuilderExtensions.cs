@@ -42,7 +42,7 @@ public static class RpcGatewayEndpointRouteBuilderExtensions
         var methods = new Dictionary<string, GatewayMethod>(StringComparer.Ordinal);
         foreach (RpcMethodDescriptor method in service.Methods)
         {
-            var gateway = new GatewayMethod(method, target, options);
+            var gateway = new GatewayMethod(method, target, options, static client => client.CreateProxy<TService>());
             methods[method.Name] = gateway;
             group.MapPost("/" + method.Name, gateway.PostAsync).WithDisplayName($"RpcGen {method.FullName} (POST)");
             if (gateway.ServesGet)

@@ -5,6 +5,7 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
+using RpcGen.Balancing;
 using RpcGen.Client.Internal;
 using RpcGen.Descriptors;
 using RpcGen.Serialization;
@@ -24,7 +25,8 @@ public sealed partial class RpcClient
     /// in parameter order; empty for none), and returns its result (<see cref="JsonValueKind.Undefined"/> for a method
     /// without one). For a method that takes the caller's stream, <paramref name="input"/> is that stream. Malformed
     /// arguments fail with <see cref="RpcStatusCode.InvalidArgument"/> before anything is sent; arguments of the wrong
-    /// type or missing ones fail the same way on the server, before its handler runs.
+    /// type or missing ones fail the same way on the server, before its handler runs. A method with its own balancer type
+    /// uses it once the service's proxy was created on this client (<see cref="CreateProxy{TService}"/>).
     /// </summary>
     public async ValueTask<JsonElement> InvokeJsonAsync(
         RpcMethodDescriptor method, ReadOnlyMemory<byte> arguments, IAsyncEnumerable<JsonElement>? input = null,
@@ -150,9 +152,14 @@ public sealed partial class RpcClient
 
         lock (methods)
         {
-            // Once per method: each AddMethod registers it for policy reloads.
-            return methods.GetOrAdd(method, static (d, client) => client.AddMethod(d, null, (balancer, userOwned, policies) =>
-                new RpcClientMethod<JsonElement>(d, balancer, userOwned, policies, RpcJsonArguments.ElementType, null)), this);
+            // Once per method: each AddMethod registers it for policy reloads. A [LoadBalance(typeof(X))] method balances
+            // with the user's type when a proxy of its service made it known (CreateProxy), as the gateway does.
+            return methods.GetOrAdd(method, static (d, client) =>
+            {
+                Func<ILoadBalancer>? userBalancer = client.UserBalancerOf(d);
+                return client.AddMethod(d, userBalancer, (balancer, userOwned, policies) =>
+                    new RpcClientMethod<JsonElement>(d, balancer, userOwned, policies, RpcJsonArguments.ElementType, userBalancer));
+            }, this);
         }
     }
 }

@@ -216,6 +216,15 @@ public sealed partial class RpcClient : IAsyncDisposable, IHealthMonitorHost
     /// <summary>Held while methods are built from the policies and while <see cref="UpdatePolicies"/> replaces them.</summary>
     private readonly object _policyLock = new();
 
+    /// <summary>The factory of the user's balancer a proxy registered for <paramref name="method"/>, or null.</summary>
+    internal Func<ILoadBalancer>? UserBalancerOf(RpcMethodDescriptor method)
+    {
+        lock (_policyLock)
+        {
+            return _methods.Find(m => ReferenceEquals(m.Descriptor, method) && m.UserBalancer is not null)?.UserBalancer;
+        }
+    }
+
     /// <summary>
     /// Builds a method of a proxy under the current policies (<paramref name="create"/> gets its balancer, whether that
     /// is the user's own, and its resilience) and keeps it, so that <see cref="UpdatePolicies"/> can rebuild it.

@@ -60,6 +60,19 @@ public sealed class JsonCallTests
         }
     }
 
+    [Theory]
+    [InlineData("{\"a\":2,", "the arguments are not valid JSON")]
+    [InlineData("{\"a\":2}[]", "the arguments are not valid JSON")]
+    [InlineData("42", "neither a JSON array nor a JSON object")]
+    public async Task MalformedArguments_FailBeforeAnythingIsSent(string json, string problem)
+    {
+        // No server: a call that were sent would fail Unavailable; checked arguments fail InvalidArgument at once.
+        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { new RpcEndpoint("127.0.0.1", 1) } });
+        RpcException error = await Assert.ThrowsAsync<RpcException>(() => client.InvokeJsonAsync(Method<ICalculator>("Add"), Json(json)).AsTask());
+        Assert.Equal(RpcStatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains(problem, error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Streams_AllShapes_GoAsJson()
     {
@@ -123,6 +136,20 @@ public sealed class JsonCallTests
 
         Assert.Equal(Enumerable.Range(1, 60).Select(i => (long)i), positions);
         Assert.Equal(new long?[] { null, 20, 40 }, events.ResumedFrom.Take(3));
+
+        // Positional arguments resume too: the [ResumeFrom] element of the array is replaced.
+        positions.Clear();
+        await foreach (RpcJsonItem item in client.StreamJsonAsync(Method<IEvents>("Tail"), Json("[\"t\",null,40]")))
+        {
+            positions.Add(item.Position!.Value);
+            if (positions.Count == 20)
+            {
+                proxy.ResetAll();
+            }
+        }
+
+        Assert.Equal(Enumerable.Range(1, 40).Select(i => (long)i), positions);
+        Assert.Equal(new long?[] { null, 20 }, events.ResumedFrom.Skip(3).Take(2));
     }
 
     [Fact]
@@ -143,9 +170,40 @@ public sealed class JsonCallTests
         Assert.Equal(expected, Hash(spaced));
         Assert.NotEqual(expected, Hash($"{{\"user\":\"bob\",\"n\":7,\"id\":\"{guid}\",\"maybe\":9,\"q\":{{\"symbol\":\"X\",\"quantity\":2}}}}"));
 
+        // Arguments left out hash as null, whichever form they take (and none at all).
+        Assert.Equal(Hash("{}"), Hash(""));
+        Assert.Equal(Hash("{}"), Hash("[]"));
+        Assert.Equal(Hash("{\"user\":\"ann\"}"), Hash("[\"ann\"]"));
+        Assert.NotEqual(Hash("{}"), Hash("{\"user\":\"ann\"}"));
+
         RpcException error = Assert.Throws<RpcException>(() => Hash("{\"user\":\"ann\",\"n\":\"seven\"}"));
         Assert.Equal(RpcStatusCode.InvalidArgument, error.StatusCode);
         Assert.Contains("argument 'n' could not be read as int", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void HashKeys_OfEveryRawType_MatchTheTypedHash()
+    {
+        JsonSerializerOptions defaults = RpcGen.Serialization.RpcDefaults.CreateSerializerOptions();
+        ulong Typed<T>(T value) => RpcHash.Of(value, (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)defaults.GetTypeInfo(typeof(T)));
+        ulong Hash(string type, string json) => RpcJsonArguments.Create(Descriptor(("k", type)), Json("{\"k\":" + json + "}")).GetHashKey();
+        Assert.Equal(Typed(-5L), Hash("long", "-5"));
+        Assert.Equal(Typed(5u), Hash("uint", "5"));
+        Assert.Equal(Typed(5ul), Hash("ulong", "5"));
+        Assert.Equal(Typed((short)-5), Hash("short", "-5"));
+        Assert.Equal(Typed((ushort)5), Hash("ushort", "5"));
+        Assert.Equal(Typed((byte)5), Hash("byte", "5"));
+        Assert.Equal(Typed((sbyte)-5), Hash("sbyte", "-5"));
+        Assert.Equal(Typed(true), Hash("bool", "true"));
+        Assert.Equal(Typed(1.5f), Hash("float", "1.5"));
+        Assert.Equal(Typed(1.5d), Hash("double", "1.5"));
+        Assert.Equal(Typed('x'), Hash("char", "\"x\""));
+        Assert.Equal(Typed("x"), Hash("string?", "\"x\""));
+        Assert.Equal(Typed(new DateTime(2026, 12, 6, 10, 0, 0)), Hash("System.DateTime", "\"2026-12-06T10:00:00\""));
+        Assert.Equal(Typed(TimeSpan.FromSeconds(90)), Hash("System.TimeSpan", "\"00:01:30\""));
+        Assert.Equal(Typed(new DateOnly(2026, 12, 6)), Hash("System.DateOnly", "\"2026-12-06\""));
+        Assert.Equal(Typed(new TimeOnly(10, 30)), Hash("System.TimeOnly", "\"10:30:00\""));
+        Assert.Equal(Typed<string?>(null), Hash("string", "null"));
     }
 
     [Fact]

@@ -319,6 +319,55 @@ public sealed class GatewayTests
     }
 
     [Fact]
+    public async Task BehindAClusterGateway_HashKeysAndTheUsersBalancer_PickAsAProxyDoes()
+    {
+        var servers = new List<RpcServer>();
+        var clientOptions = new RpcClientOptions();
+        for (int i = 0; i < 3; i++)
+        {
+            var server = new RpcServer(new RpcServerOptions());
+            server.Map<IWork>(new Work("server-" + i, 0));
+            await server.StartAsync();
+            servers.Add(server);
+            clientOptions.Endpoints.Add(server.Endpoints[0]);
+        }
+
+        try
+        {
+            await using var client = new RpcClient(clientOptions);
+            await using GatewayApp app = await GatewayApp.StartAsync(map: a => a.MapRpcGateway<IWork>(RpcGatewayTarget.Client(client)));
+            // The gateway's first calls come before any proxy exists: it makes the user's balancer known itself.
+            var pinned = new HashSet<string>();
+            for (int i = 0; i < 12; i++)
+            {
+                (_, JsonElement served) = await PostAsync(app, "/work/Pinned", "{}");
+                pinned.Add(served.GetString()!);
+            }
+
+            IWork proxy = client.CreateProxy<IWork>();
+            Assert.Equal(new[] { await proxy.PinnedAsync() }, pinned); // [LoadBalance(typeof(LastEndpointBalancer))], not round-robin
+            foreach (string user in new[] { "ann", "bob", "cyd", "dee", "eve" })
+            {
+                string expected = await proxy.ForUserAsync(user); // consistent hashing from the typed string
+                for (int i = 0; i < 3; i++)
+                {
+                    (HttpStatusCode status, JsonElement served) = await PostAsync(app, "/work/ForUser", $"{{\"userId\":\"{user}\"}}");
+                    Assert.Equal(HttpStatusCode.OK, status);
+                    Assert.Equal(expected, served.GetString()); // the same server, hashed from the JSON
+                }
+            }
+
+        }
+        finally
+        {
+            foreach (RpcServer server in servers)
+            {
+                await server.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task ForwardingToACluster_GoesThroughAnRpcClient_AndKeepsTokensOffPlainTcp()
     {
         var store = new Store();

@@ -138,6 +138,8 @@ public sealed class WireProtocolTests
     [InlineData("calc/Quote", "{\"request\":{\"symbol\":\"X\",\"quantity\":2}}",
         "{\"symbol\":\"X\",\"price\":25.0,\"at\":\"2026-01-02T03:04:05+00:00\"}")]
     [InlineData("calc/Reset", "{}", "")]
+    [InlineData("calc/Quote", "{\"request\":{\"request\":1,\"symbol\":\"X\",\"quantity\":2}}",
+        "{\"symbol\":\"X\",\"price\":25.0,\"at\":\"2026-01-02T03:04:05+00:00\"}")] // a nested name is not an argument
     public async Task NamedArguments_AreReadByName_InAnyOrder(string method, string payload, string expected)
     {
         (RpcServer server, _) = await StartAsync();
@@ -170,6 +172,21 @@ public sealed class WireProtocolTests
             Assert.Equal(RpcStatusCode.InvalidArgument, code);
             Assert.Contains(problem, message, StringComparison.Ordinal);
             Assert.Equal(0, calculator.Calls);
+        }
+    }
+
+    [Fact]
+    public async Task AnArgumentsOwnProperties_DoNotCountAsArguments()
+    {
+        (RpcServer server, _) = await StartAsync();
+        await using (server)
+        await using (RawConnection raw = await RawConnection.ConnectAsync(server.Endpoints[0]))
+        {
+            // 70 properties inside the one argument: not 70 arguments (unknown members of the record are ignored).
+            string inner = string.Join(",", Enumerable.Range(0, 70).Select(i => $"\"x{i}\":{i}"));
+            string payload = "{\"request\":{\"symbol\":\"X\",\"quantity\":2," + inner + "}}";
+            await raw.WriteAsync(RawConnection.Frame(Request, 1, RawConnection.RequestBody("calc/Quote", payload)));
+            Assert.StartsWith("{\"symbol\":\"X\"", await ExpectResponseAsync(raw, 1), StringComparison.Ordinal);
         }
     }
 
