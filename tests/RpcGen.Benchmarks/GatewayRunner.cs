@@ -39,7 +39,9 @@ internal static class GatewayRunner
         }
 
         using Process server = StartServer(out int httpPort, out int rpcPort);
-        LoadRunner.ServerProcess = server;
+        // The load runner's server process: the fastest raw client's echo server and gRPC-dotnet, the project's baselines.
+        using Process baselines = LoadRunner.StartServerProcess(out _, out int rawPort, out int grpcPort, out _, out _);
+        LoadRunner.Payload = payload;
         try
         {
             var web = new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web);
@@ -49,12 +51,14 @@ internal static class GatewayRunner
                 ? new[]
                 {
                     ("RpcGen gateway", "/bench/Add", "{\"a\":2,\"b\":3}"),
+                    ("Kestrel, bare handler", "/bare/add", "{\"a\":2,\"b\":3}"),
                     ("Minimal API", "/minimal/add", "{\"a\":2,\"b\":3}"),
                     ("gRPC JSON transcoding", "/v1/sum", "{\"a\":2,\"b\":3}"),
                 }
                 : new[]
                 {
                     ("RpcGen gateway", "/payload/EchoRecord", "{\"record\":" + record + "}"),
+                    ("Kestrel, bare handler", "/bare/record", record),
                     ("Minimal API", "/minimal/record", record),
                     ("gRPC JSON transcoding", "/v1/record", record),
                 };
@@ -63,12 +67,16 @@ internal static class GatewayRunner
             {
                 foreach (int callers in levels)
                 {
+                    LoadRunner.ServerProcess = server;
                     foreach ((string name, string path, string body) in systems)
                     {
                         Add(results, name, callers, await MeasureHttpAsync(httpPort, path, body, callers, warmup, seconds));
                     }
 
                     Add(results, "RpcGen client (TCP, no gateway)", callers, await MeasureDirectAsync(rpcPort, payload, callers, warmup, seconds));
+                    LoadRunner.ServerProcess = baselines;
+                    Add(results, "Raw multiplexed", callers, await LoadRunner.MeasureMultiplexedAsync(rawPort, callers, warmup, seconds));
+                    Add(results, "gRPC-dotnet", callers, await LoadRunner.MeasureGrpcAsync(grpcPort, callers, warmup, seconds));
                     Console.Error.WriteLine($"rep {rep + 1}/{repetitions}, {callers} callers done");
                 }
             }
@@ -79,6 +87,7 @@ internal static class GatewayRunner
         finally
         {
             LoadRunner.StopServer(server);
+            LoadRunner.StopServer(baselines);
         }
     }
 
@@ -98,6 +107,14 @@ internal static class GatewayRunner
         // Minimal APIs as users write them: a typed body bound from JSON, the result written as JSON.
         app.MapPost("/minimal/add", (AddBody body) => body.A + body.B);
         app.MapPost("/minimal/record", (BenchRecord record) => record);
+        // The fastest HTTP/JSON server we can write on Kestrel: a bare request delegate, no routing values or binding,
+        // the numbers read with a Utf8JsonReader and the record's bytes echoed as they came.
+        app.MapPost("/bare/add", BareAddAsync);
+        app.MapPost("/bare/record", async http =>
+        {
+            http.Response.ContentType = "application/json";
+            await http.Request.Body.CopyToAsync(http.Response.Body);
+        });
         app.MapGrpcService<TranscodedService>();
         await app.StartAsync();
         string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -106,6 +123,30 @@ internal static class GatewayRunner
         await Console.In.ReadToEndAsync();
         await app.StopAsync();
         return 0;
+    }
+
+    private static async Task BareAddAsync(Microsoft.AspNetCore.Http.HttpContext http)
+    {
+        System.IO.Pipelines.ReadResult read;
+        while (!(read = await http.Request.BodyReader.ReadAsync()).IsCompleted)
+        {
+            http.Request.BodyReader.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+        }
+
+        var reader = new System.Text.Json.Utf8JsonReader(read.Buffer);
+        int sum = 0;
+        while (reader.Read())
+        {
+            if (reader.TokenType == System.Text.Json.JsonTokenType.Number)
+            {
+                sum += reader.GetInt32();
+            }
+        }
+
+        http.Request.BodyReader.AdvanceTo(read.Buffer.End);
+        http.Response.ContentType = "application/json";
+        byte[] text = Encoding.ASCII.GetBytes(sum.ToString(CultureInfo.InvariantCulture));
+        await http.Response.Body.WriteAsync(text);
     }
 
     private static Process StartServer(out int httpPort, out int rpcPort)
@@ -178,13 +219,21 @@ internal static class GatewayRunner
             $"{seconds:0.#} s measured, median of {repetitions} interleaved repetitions [min–max]; CPU = both processes ÷ calls; " +
             $"{Environment.ProcessorCount} cores, .NET {Environment.Version}.");
         text.AppendLine();
-        text.AppendLine("| system | callers | calls/s [min–max] | p50 µs | p99 µs | CPU µs/call | ÷ minimal API | ÷ gRPC transcoding |");
-        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+        text.AppendLine("| system | callers | calls/s [min–max] | p50 µs | p99 µs | CPU µs/call | ÷ bare Kestrel | ÷ minimal API | " +
+            "÷ gRPC transcoding | ÷ raw multiplexed | ÷ gRPC-dotnet |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (int callers in levels)
         {
+            double bare = Rate(results, "Kestrel, bare handler", callers);
             double minimal = Rate(results, "Minimal API", callers);
             double transcoding = Rate(results, "gRPC JSON transcoding", callers);
-            foreach (string system in new[] { "RpcGen gateway", "Minimal API", "gRPC JSON transcoding", "RpcGen client (TCP, no gateway)" })
+            double raw = Rate(results, "Raw multiplexed", callers);
+            double grpc = Rate(results, "gRPC-dotnet", callers);
+            foreach (string system in new[]
+            {
+                "RpcGen gateway", "Kestrel, bare handler", "Minimal API", "gRPC JSON transcoding", "RpcGen client (TCP, no gateway)",
+                "Raw multiplexed", "gRPC-dotnet",
+            })
             {
                 if (!results.TryGetValue((system, callers), out List<LoadRunner.Sample>? samples))
                 {
@@ -195,7 +244,8 @@ internal static class GatewayRunner
                 text.AppendLine(CultureInfo.InvariantCulture,
                     $"| {system} | {callers} | {rate:N0} [{samples.Min(s => s.CallsPerSecond):N0}–{samples.Max(s => s.CallsPerSecond):N0}] | " +
                     $"{LoadRunner.Median(samples.Select(s => s.P50)):0.0} | {LoadRunner.Median(samples.Select(s => s.P99)):0.0} | " +
-                    $"{LoadRunner.Median(samples.Select(s => s.CpuMicrosecondsPerCall)):0.0} | {rate / minimal:0.00} | {rate / transcoding:0.00} |");
+                    $"{LoadRunner.Median(samples.Select(s => s.CpuMicrosecondsPerCall)):0.0} | {rate / bare:0.00} | {rate / minimal:0.00} | " +
+                    $"{rate / transcoding:0.00} | {rate / raw:0.00} | {rate / grpc:0.00} |");
             }
         }
 

@@ -123,6 +123,12 @@ internal static class LoadRunner
 
     private static Process? s_server;
     private static string s_payload = "small";
+
+    /// <summary>The payload the raw and gRPC-dotnet candidates send (the gateway runner measures them as baselines).</summary>
+    internal static string Payload
+    {
+        set => s_payload = value;
+    }
     private const int BytesPayload = 64 * 1024;
 
     /// <summary>A throwaway certificate for the TLS server (the benchmark's client accepts it without a chain).</summary>
@@ -135,7 +141,7 @@ internal static class LoadRunner
             certificate.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12), null);
     }
 
-    private static Process StartServerProcess(out int rpcPort, out int basePort, out int grpcPort, out int tlsPort, out int poolPort)
+    internal static Process StartServerProcess(out int rpcPort, out int basePort, out int grpcPort, out int tlsPort, out int poolPort)
     {
         string self = Environment.ProcessPath!;
         var start = new ProcessStartInfo
@@ -186,7 +192,7 @@ internal static class LoadRunner
         };
     }
 
-    private static async Task<Sample> MeasureMultiplexedAsync(int port, int callers, double warmup, double seconds)
+    internal static async Task<Sample> MeasureMultiplexedAsync(int port, int callers, double warmup, double seconds)
     {
         int size = s_payload switch
         {
@@ -199,7 +205,7 @@ internal static class LoadRunner
         return await MeasureAsync(callers, warmup, seconds, client.CallAsync);
     }
 
-    private static async Task<Sample> MeasureGrpcAsync(int port, int callers, double warmup, double seconds)
+    internal static async Task<Sample> MeasureGrpcAsync(int port, int callers, double warmup, double seconds)
     {
         using global::Grpc.Net.Client.GrpcChannel channel = GrpcCandidate.CreateChannel(port);
         var client = new Grpc.GrpcBench.GrpcBenchClient(channel);

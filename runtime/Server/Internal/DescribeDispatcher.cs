@@ -20,6 +20,7 @@ internal sealed class DescribeDispatcher : RpcServiceDispatcher
 
     private readonly IReadOnlyList<RpcServiceDescriptor> _services;
     private readonly RpcDispatcherContext _context;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, JsonElement> _answers = new(StringComparer.Ordinal);
 
     public DescribeDispatcher(IReadOnlyList<RpcServiceDescriptor> services, RpcDispatcherContext context, bool authenticated)
         : base(DescribeDocument.CreateDescriptor(authenticated))
@@ -38,6 +39,20 @@ internal sealed class DescribeDispatcher : RpcServiceDispatcher
         }
 
         reader.End();
+        JsonElement answer = _answers.GetOrAdd(methodIndex == 0 ? string.Empty : "/" + service, static (key, self) => self.Build(key), this);
+        return call.CompleteAsync(new ValueTask<JsonElement>(answer), RpcJson.ElementType);
+    }
+
+    /// <summary>
+    /// One answer: the list (key ""), every service ("/"), or one ("/name"). Built once per key, since the services and
+    /// their contracts are fixed when the server starts: a caller asking again and again costs a lookup, not a document.
+    /// Keys of services this server does not map are never stored (they throw), so the cache holds at most one entry
+    /// per service plus two.
+    /// </summary>
+    private JsonElement Build(string key)
+    {
+        int methodIndex = key.Length == 0 ? 0 : 1;
+        string? service = key.Length > 1 ? key[1..] : null;
         var output = new ArrayBufferWriter<byte>(4096);
         using (var writer = new Utf8JsonWriter(output))
         {
@@ -66,6 +81,6 @@ internal sealed class DescribeDispatcher : RpcServiceDispatcher
         }
 
         using JsonDocument document = JsonDocument.Parse(output.WrittenMemory);
-        return call.CompleteAsync(new ValueTask<JsonElement>(document.RootElement.Clone()), RpcJson.ElementType);
+        return document.RootElement.Clone();
     }
 }

@@ -336,11 +336,14 @@ public sealed class GatewayTests
         {
             await using var client = new RpcClient(clientOptions);
             await using GatewayApp app = await GatewayApp.StartAsync(map: a => a.MapRpcGateway<IWork>(RpcGatewayTarget.Client(client)));
+            // Paths from the contract: the service's wire name, then the method's.
+            string service = "/" + RpcGen.Descriptors.RpcServiceRegistry.GetRequiredDescriptor<IWork>().Name;
+
             // The gateway's first calls come before any proxy exists: it makes the user's balancer known itself.
             var pinned = new HashSet<string>();
             for (int i = 0; i < 12; i++)
             {
-                (_, JsonElement served) = await PostAsync(app, "/work/Pinned", "{}");
+                (_, JsonElement served) = await PostAsync(app, service + "/Pinned", "{}");
                 pinned.Add(served.GetString()!);
             }
 
@@ -351,7 +354,7 @@ public sealed class GatewayTests
                 string expected = await proxy.ForUserAsync(user); // consistent hashing from the typed string
                 for (int i = 0; i < 3; i++)
                 {
-                    (HttpStatusCode status, JsonElement served) = await PostAsync(app, "/work/ForUser", $"{{\"userId\":\"{user}\"}}");
+                    (HttpStatusCode status, JsonElement served) = await PostAsync(app, service + "/ForUser", $"{{\"userId\":\"{user}\"}}");
                     Assert.Equal(HttpStatusCode.OK, status);
                     Assert.Equal(expected, served.GetString()); // the same server, hashed from the JSON
                 }
