@@ -6,8 +6,9 @@
 #   ./build.sh pack [version]               packs RpcGen and its satellites into artifacts/packages
 #
 # The discovery tests start a real etcd and a real dnsmasq on loopback ports (never the system's), and the gateway tests
-# call it with the real curl and a real headless Chromium. On Debian as root this script installs them (packages
-# etcd-server, dnsmasq-base, curl and chromium); otherwise it prints the one command to run.
+# call it with the real curl and a real headless Chromium, which also opens the admin page; a real Prometheus scrapes the
+# metrics. On Debian as root this script installs them (packages etcd-server, dnsmasq-base, curl, chromium and
+# prometheus); otherwise it prints the one command to run.
 set -euo pipefail
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -18,6 +19,7 @@ missing_packages() {
   command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || missing+=(prometheus)
   echo "${missing[@]:-}"
 }
 
@@ -28,15 +30,15 @@ deps() {
     return 0
   fi
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing what the discovery and gateway tests need: $missing"
+    echo "== installing what the discovery, gateway, admin and metrics tests need: $missing"
     apt-get update -qq
     # shellcheck disable=SC2086 # one word per package
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-    # etcd-server starts a system etcd on install; the tests start their own and never use it.
-    if command -v systemctl >/dev/null 2>&1; then systemctl stop etcd >/dev/null 2>&1 || true; fi
+    # etcd-server and prometheus start system services on install; the tests start their own and never use them.
+    if command -v systemctl >/dev/null 2>&1; then systemctl stop etcd prometheus >/dev/null 2>&1 || true; fi
     return 0
   fi
-  echo "The discovery and gateway tests need $missing. Run: sudo apt-get install -y $missing   (then ./build.sh test again)" >&2
+  echo "The discovery, gateway, admin and metrics tests need $missing. Run: sudo apt-get install -y $missing   (then ./build.sh test again)" >&2
   exit 1
 }
 

@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using RpcGen.Admin;
 using RpcGen.Client;
 using RpcGen.Descriptors;
 using RpcGen.Hosting;
@@ -103,6 +104,31 @@ public static class RpcGenServiceCollectionExtensions
         }
 
         return new RpcServerBuilder(services);
+    }
+
+    /// <summary>
+    /// Serves RpcGen's admin page (docs/admin.md) on its own port for the host's lifetime (<see cref="RpcAdminHost"/>):
+    /// on 127.0.0.1 unless <c>AllowRemote</c> (which needs an <c>AccessToken</c>). Options come from the
+    /// <c>RpcGen:Admin</c> configuration section, then <paramref name="configure"/>. A web app maps the same page with
+    /// RpcGen.AspNetCore's <c>MapRpcGenAdmin()</c> instead.
+    /// </summary>
+    public static IServiceCollection AddRpcAdmin(this IServiceCollection services, Action<RpcAdminOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddOptions<RpcAdminOptions>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<RpcAdminOptions>, ConfigureAdminOptions>());
+        if (configure is not null)
+        {
+            services.Configure(configure);
+        }
+
+        if (!services.Any(d => d.ServiceType == typeof(RpcAdminHost)))
+        {
+            services.AddSingleton<RpcAdminHost>();
+            services.AddHostedService(static provider => provider.GetRequiredService<RpcAdminHost>());
+        }
+
+        return services;
     }
 
     /// <summary>The name of a registered client (so health checks and start-up validation know every name).</summary>

@@ -74,6 +74,9 @@ public abstract class RpcEndpointSource : IRpcEndpointSource, IRpcEndpointSource
     /// <inheritdoc />
     public Exception? LastError => Volatile.Read(ref _lastError);
 
+    /// <summary>When the source last had an answer from its registry (for the admin page's staleness); null before the first.</summary>
+    internal DateTimeOffset? LastAnswer { get; private set; }
+
     /// <summary>Where the subclass logs.</summary>
     protected ILogger Logger { get; }
 
@@ -102,6 +105,7 @@ public abstract class RpcEndpointSource : IRpcEndpointSource, IRpcEndpointSource
         {
             bool recovered = _lastError is not null;
             _lastError = null;
+            LastAnswer = DateTimeOffset.UtcNow;
             if (_endpoints is null || !SameSet(sorted, _endpoints))
             {
                 Volatile.Write(ref _endpoints, sorted);
@@ -114,6 +118,7 @@ public abstract class RpcEndpointSource : IRpcEndpointSource, IRpcEndpointSource
             if (recovered)
             {
                 RpcGenLog.EndpointSourceRecovered(Logger, Name, sorted.Length);
+                RecentEvents.Add("discovery_recovered", "discovery " + Name, Name, $"recovered: {sorted.Length} endpoints");
             }
 
             _nextAnswer.TrySetResult(); // completed for good: there is a list from now on
@@ -214,6 +219,8 @@ public abstract class RpcEndpointSource : IRpcEndpointSource, IRpcEndpointSource
             if (_lastError is null)
             {
                 RpcGenLog.EndpointSourceStale(Logger, Name, error.Message, _endpoints?.Length ?? 0, RetryDelay);
+                RecentEvents.Add("discovery_stale", "discovery " + Name, Name,
+                    $"stale: {error.Message}; its last {_endpoints?.Length ?? 0} endpoints stay in use");
             }
 
             _lastError = error;

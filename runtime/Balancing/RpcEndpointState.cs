@@ -94,6 +94,9 @@ public class RpcEndpointState
 
     internal EndpointHealth Health { get; }
 
+    /// <summary>Attempts on this endpoint while the admin page watches (<see cref="Telemetry.LiveStats"/>); null before.</summary>
+    internal Telemetry.LatencyWindow? Live { get; private set; }
+
     internal static readonly TimeSpan ServerReportLifetime = TimeSpan.FromSeconds(1);
 
     /// <summary>
@@ -155,6 +158,13 @@ public class RpcEndpointState
     internal void CallEnded(long startTimestamp, long endTimestamp, CallOutcome outcome)
     {
         Interlocked.Decrement(ref _inFlight);
+        if (Telemetry.LiveStats.Enabled)
+        {
+            (Live ??= new Telemetry.LatencyWindow()).RecordTicks(
+                endTimestamp - startTimestamp, _settings.TimeProvider.TimestampFrequency, (int)outcome,
+                outcome is CallOutcome.Failure or CallOutcome.ConnectFailure);
+        }
+
         if (outcome == CallOutcome.Success && _settings.TracksLatency)
         {
             ObserveLatency(endTimestamp - startTimestamp, endTimestamp);

@@ -195,7 +195,9 @@ public sealed partial class RpcClient : IAsyncDisposable, IHealthMonitorHost
 
         CircuitBreakerGroup? group = breaker is null
             ? null
-            : _breakers.GetOrAdd(breaker.PerMethod ? method.FullName : method.Service.Name, static (key, s) => new CircuitBreakerGroup(s.breaker, s.time, key, s.logger), (breaker, time: TimeProvider, logger: Logger));
+            : _breakers.GetOrAdd(breaker.PerMethod ? method.FullName : method.Service.Name,
+                static (key, s) => new CircuitBreakerGroup(s.breaker, s.time, key, s.logger, s.owner),
+                (breaker, time: TimeProvider, logger: Logger, owner: DisplayName));
         var policies = new MethodResilience<AttemptResult>(new MethodPolicies
         {
             Method = method,
@@ -278,6 +280,9 @@ public sealed partial class RpcClient : IAsyncDisposable, IHealthMonitorHost
                 _methods[i].Reconfigure(rebuilt[i].Balancer, rebuilt[i].UserOwned, rebuilt[i].Policies);
             }
         }
+
+        Telemetry.RecentEvents.Add(
+            "policies_reloaded", DisplayName, "policies", $"resilience and balancing policies of {_methods.Count} methods replaced");
     }
 
     /// <summary>The method of a proxy this client built, by its full name (for tests and diagnostics).</summary>
@@ -438,6 +443,7 @@ public sealed partial class RpcClient : IAsyncDisposable, IHealthMonitorHost
     private void ApplyEndpoints(IReadOnlyList<RpcEndpoint> endpoints)
     {
         var removed = new List<ClientEndpoint>();
+        int added = 0;
         lock (_setLock)
         {
             bool initialLoad = !_endpointsKnown; // the first list starts at full weight: there is no traffic to shift yet
@@ -474,6 +480,7 @@ public sealed partial class RpcClient : IAsyncDisposable, IHealthMonitorHost
                 }
 
                 var state = new ClientEndpoint(this, LoadSettings, endpoint, _nextId++);
+                added++;
                 if (!initialLoad)
                 {
                     state.BeginSlowStart(now);
@@ -489,10 +496,15 @@ public sealed partial class RpcClient : IAsyncDisposable, IHealthMonitorHost
 
         _sourceError = null;
         _firstEndpoints.TrySetResult();
+        if (added + removed.Count > 0)
+        {
+            Telemetry.RecentEvents.Add("endpoints_changed", DisplayName, Options.EndpointSource?.Name ?? "endpoints",
+                $"{endpoints.Count} endpoints: {added} added, {removed.Count} removed");
+        }
 
         foreach (ClientEndpoint state in removed)
         {
-            ClientTelemetry.EndpointRemoved(Logger, state.Endpoint, state.InFlight);
+            ClientTelemetry.EndpointRemoved(this, state.Endpoint, state.InFlight);
             state.CurrentConnection?.Drain();
         }
     }
@@ -510,6 +522,23 @@ public sealed partial class RpcClient : IAsyncDisposable, IHealthMonitorHost
         ((ClientEndpoint)endpoint).PingAsync(cancellationToken);
 
     EndpointSet IHealthMonitorHost.EndpointSet => _set;
+
+    string IHealthMonitorHost.DisplayName => DisplayName;
+
+    /// <summary>The client in events and on the admin page: <c>client {Options.Name}</c>.</summary>
+    internal string DisplayName => "client " + (Options.Name ?? "default");
+
+    /// <summary>The methods of the proxies this client built, as they are configured now.</summary>
+    internal RpcClientMethod[] Methods
+    {
+        get
+        {
+            lock (_policyLock)
+            {
+                return _methods.ToArray();
+            }
+        }
+    }
 
     bool IHealthMonitorHost.IsDisposed => IsDisposed;
 

@@ -46,6 +46,9 @@ public class RpcClientMethod
 
     internal bool HasHashKey { get; }
 
+    /// <summary>This method's calls while the admin page watches (<see cref="Telemetry.LiveStats"/>); null before.</summary>
+    internal Telemetry.LatencyWindow? Live { get; set; }
+
     /// <summary>The method's descriptor.</summary>
     public RpcMethodDescriptor Descriptor { get; }
 

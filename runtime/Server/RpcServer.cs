@@ -61,6 +61,9 @@ public sealed partial class RpcServer : IAsyncDisposable
     /// <summary>The open connections, for the hand-off monitor (enumerated without the copy that <c>Keys</c> makes).</summary>
     internal ConcurrentDictionary<ServerConnection, byte> OpenConnections => _connections;
 
+    /// <summary>TCP connections open (counted against MaxConnections).</summary>
+    internal int TcpConnections => Volatile.Read(ref _tcpConnections);
+
     /// <summary>Recent call ids of [Deduplicate] methods and their answers.</summary>
     internal DeduplicationWindow Deduplication { get; }
 
@@ -150,6 +153,12 @@ public sealed partial class RpcServer : IAsyncDisposable
     internal int UtilizationBasisPoints => Volatile.Read(ref _utilizationBasisPoints);
 
     internal TimeProvider TimeProvider { get; }
+
+    /// <summary>The server in events and on the admin page: <c>server</c> and its first endpoint.</summary>
+    internal string DisplayName => _endpoints.Count > 0 ? "server " + _endpoints[0] : "server";
+
+    /// <summary>Each method's calls while the admin page watches (<see cref="Telemetry.LiveStats"/>).</summary>
+    internal ConcurrentDictionary<Descriptors.RpcMethodDescriptor, Telemetry.LatencyWindow> LiveMethods { get; } = new();
 
     private readonly System.Net.Security.SslServerAuthenticationOptions? _tls;
 
@@ -284,6 +293,8 @@ public sealed partial class RpcServer : IAsyncDisposable
         }
 
         Telemetry.RpcGenLog.ServerListening(Logger, string.Join(", ", _endpoints));
+        ServerRegistry.Register(this);
+        Telemetry.RecentEvents.Add("server_started", DisplayName, string.Join(", ", _endpoints), "listening");
         return Task.CompletedTask;
     }
 
@@ -327,6 +338,8 @@ public sealed partial class RpcServer : IAsyncDisposable
         }
 
         Telemetry.RpcGenLog.ServerDraining(Logger, InFlight);
+        Telemetry.RecentEvents.Add(
+            "server_draining", DisplayName, string.Join(", ", _endpoints), $"draining: {InFlight} calls in flight; new calls are refused");
 
         var connections = new List<ServerConnection>(_connections.Keys);
         var completions = new List<Task>(connections.Count);
@@ -367,6 +380,8 @@ public sealed partial class RpcServer : IAsyncDisposable
         HandOffMonitor.Dispose();
         Volatile.Write(ref _state, 3);
         Telemetry.RpcGenLog.ServerStopped(Logger);
+        ServerRegistry.Unregister(this);
+        Telemetry.RecentEvents.Add("server_stopped", DisplayName, string.Join(", ", _endpoints), "stopped");
     }
 
     /// <summary>Stops at once: connections close and calls in flight fail on their clients with Unavailable.</summary>

@@ -383,6 +383,7 @@ public sealed partial class RpcServerCall
         Stream = null;
         Outcome = null;
         MetricsStart = 0;
+        MetricsCounted = false;
         ResponseSize = 0;
         ResetMetadata();
         _connection = null!;

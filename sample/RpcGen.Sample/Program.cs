@@ -5,6 +5,7 @@
 //   dotnet run --project sample/RpcGen.Sample -c Release -- gateway serve  the HTTP/JSON gateway on 127.0.0.1:5080, for curl
 //   dotnet run --project sample/RpcGen.Sample -c Release -- balancing    one of them
 //   dotnet run --project sample/RpcGen.Sample -c Release -- hosted       the generic host, DI and OpenTelemetry (Hosted/)
+//   dotnet run --project sample/RpcGen.Sample -c Release -- hosted serve  the same, kept up, admin page on 127.0.0.1:5090
 //   dotnet run --project sample/RpcGen.Sample -c Release -- etcd         discovery on a throwaway local etcd (Discovery/)
 
 var scenarios = new (string Name, Func<Task<bool>> Run)[]
@@ -30,6 +31,8 @@ switch (args)
         return await Sample.Gateway.GatewayScenario.RunAsync(serve: true) ? 0 : 1; // stays up for curl and browsers
     case ["hosted"]:
         return await Sample.Hosted.HostedSample.RunAsync(); // the generic-host variant: DI, configuration, OpenTelemetry
+    case ["hosted", "serve"]:
+        return await Sample.Hosted.HostedSample.RunAsync(serve: true); // stays up with the admin page on 127.0.0.1:5090
     case []:
         bool all = true;
         foreach ((string _, Func<Task<bool>> run) in scenarios)

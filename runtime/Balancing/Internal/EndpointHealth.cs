@@ -9,6 +9,9 @@ internal sealed class EndpointHealth
     public int EjectionCount;
     public long EjectedUntil;
 
+    /// <summary>Why the endpoint was last ejected (for the admin page).</summary>
+    public string? EjectionReason;
+
     /// <summary>The last failure was a connection that could not be made or kept (a ping that succeeds disproves it).</summary>
     public volatile bool LastFailureWasConnect;
 

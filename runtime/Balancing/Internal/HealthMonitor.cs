@@ -101,8 +101,10 @@ internal sealed class HealthMonitor : IDisposable
                 _options.MaxEjectionTime.TotalSeconds);
             health.EjectedUntil = _time.GetTimestamp() + Ticks(TimeSpan.FromSeconds(seconds));
             health.PingCanReadmit = pingCanReadmit;
+            health.EjectionReason = reason;
             health.IsEjected = true;
             Telemetry.RpcGenLog.Ejected(_logger, endpoint.Endpoint, seconds, reason);
+            Telemetry.RecentEvents.Add("ejected", _host.DisplayName, endpoint.Endpoint.ToString(), $"ejected for {seconds:0.#} s: {reason}");
         }
 
         _host.RebuildEndpointSet();
@@ -123,6 +125,7 @@ internal sealed class HealthMonitor : IDisposable
             Interlocked.Exchange(ref health.ConsecutiveFailures, 0);
             endpoint.BeginSlowStart(_time.GetTimestamp());
             Telemetry.RpcGenLog.Readmitted(_logger, endpoint.Endpoint, reason);
+            Telemetry.RecentEvents.Add("readmitted", _host.DisplayName, endpoint.Endpoint.ToString(), reason);
         }
 
         _host.RebuildEndpointSet();

@@ -11,6 +11,9 @@ internal interface IHealthMonitorHost
 {
     EndpointSet EndpointSet { get; }
 
+    /// <summary>Who the monitor works for, in events (<c>client default</c>).</summary>
+    string DisplayName { get; }
+
     bool IsDisposed { get; }
 
     void RebuildEndpointSet();

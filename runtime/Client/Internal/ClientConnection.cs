@@ -32,6 +32,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
     private uint _nextCallId;
     private long _goAwayLastCallId = -1; // the server's promise: no call above this id was or will be processed
     private string? _goAwayReason;       // what a GoAway said of why the server closes, if it said
+    private int _goAwayTaken;            // the GoAway was reported (TryTakeGoAway)
     private readonly int _maxCalls; // the server's limit of calls at once on this connection; 0: none
     private Queue<TaskCompletionSource<bool>>? _slotWaiters;
     private ulong _nextPing;
@@ -132,6 +133,16 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
 
     /// <summary>False once the server said goodbye or the connection ended: new calls go to a new connection.</summary>
     public bool IsUsable => !_draining && !IsClosed;
+
+    /// <summary>
+    /// True, once per connection, when the server sent a GoAway on it; <paramref name="reason"/> is what it said of why,
+    /// if it said (the connection is reported unusable more than once: the event is recorded once).
+    /// </summary>
+    public bool TryTakeGoAway(out string? reason)
+    {
+        reason = Volatile.Read(ref _goAwayReason);
+        return Interlocked.Read(ref _goAwayLastCallId) >= 0 && Interlocked.Exchange(ref _goAwayTaken, 1) == 0;
+    }
 
     /// <summary>Exchanges prefaces, then starts reading frames in the background.</summary>
     public static async Task<ClientConnection> EstablishAsync(

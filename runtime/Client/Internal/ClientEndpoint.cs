@@ -112,15 +112,17 @@ internal sealed class ClientEndpoint : RpcEndpointState
             ClientConnection connection = await ClientConnection.EstablishAsync(
                 transport, options.Connection.MaxFrameSize, _client.TimeProvider, options.Connection.ConnectTimeout, OnUnusable, OnServerLoad, timeout.Token).ConfigureAwait(false);
 
+            bool afterFailures;
             lock (_lock)
             {
+                afterFailures = _failures > 0;
                 _connection = connection;
                 _connecting = null;
                 _failures = 0;
                 _lastError = null;
             }
 
-            ClientTelemetry.Connected(_client.Logger, Endpoint);
+            ClientTelemetry.Connected(_client, Endpoint, afterFailures);
             return connection;
         }
         catch (Exception ex)
@@ -145,7 +147,7 @@ internal sealed class ClientEndpoint : RpcEndpointState
                 _connecting = null;
             }
 
-            ClientTelemetry.ConnectFailed(_client.Logger, Endpoint, _failures, error.Message);
+            ClientTelemetry.ConnectFailed(_client, Endpoint, _failures, error.Message);
             throw error;
         }
     }
@@ -167,6 +169,11 @@ internal sealed class ClientEndpoint : RpcEndpointState
             {
                 _connection = null;
             }
+        }
+
+        if (connection.TryTakeGoAway(out string? reason))
+        {
+            ClientTelemetry.GoAwayReceived(_client, Endpoint, reason);
         }
 
         if (connection.IsClosed && connection.Lost)
@@ -211,4 +218,23 @@ internal sealed class ClientEndpoint : RpcEndpointState
     }
 
     public ClientConnection? CurrentConnection => _connection;
+
+    /// <summary>
+    /// The connection's state for the admin page: <c>ready</c> (connected), <c>draining</c> (removed by discovery, or
+    /// its connection got a GoAway), <c>connecting</c>, <c>transient_failure</c> (the last connect failed: waiting for
+    /// the backoff), <c>idle</c> (not connected yet: no call needed it); ejection is the balancer's and said apart.
+    /// </summary>
+    public (string State, int Failures, string? LastError) DescribeConnection()
+    {
+        lock (_lock)
+        {
+            ClientConnection? connection = _connection;
+            string state = IsRemoved ? "draining"
+                : connection is not null ? (connection.IsUsable ? "ready" : "draining")
+                : _connecting is not null ? "connecting"
+                : _failures > 0 ? "transient_failure"
+                : "idle";
+            return (state, _failures, _lastError?.Message);
+        }
+    }
 }

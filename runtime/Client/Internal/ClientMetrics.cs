@@ -35,6 +35,9 @@ internal static class ClientMetrics
 
     public static void Unregister(RpcClient client) => s_clients.TryRemove(client, out _);
 
+    /// <summary>The live clients of this process (for the admin page).</summary>
+    public static ICollection<RpcClient> Clients => s_clients.Keys;
+
     private static List<Measurement<T>> Observe<T>(System.Func<RpcClient, RpcEndpointState, T> read)
         where T : struct
     {

@@ -20,19 +20,42 @@ internal static class ClientTelemetry
     public static Activity? StartCall(RpcClientMethod method) => RpcGenTracing.StartClient(method.Descriptor.Service.Name, method.Descriptor.Name);
 
     /// <summary>True when the call must be observed: a span was started, or a listener reads a per-call client metric.</summary>
-    public static bool IsObserved(Activity? span) => span is not null || RpcGenMetrics.ClientObserved;
+    public static bool IsObserved(Activity? span) => span is not null || RpcGenMetrics.ClientObserved || LiveStats.Enabled;
 
-    /// <summary>What the metrics of an observed call need from its start.</summary>
+    /// <summary>What the metrics (and the admin page's live figures) of an observed call need from its start.</summary>
     public static CallObservation BeginObserved(RpcClientMethod method)
     {
+        LatencyWindow? live = LiveStats.Enabled ? method.Live ??= new LatencyWindow() : null;
+        if (!RpcGenMetrics.ClientObserved)
+        {
+            return new CallObservation(Stopwatch.GetTimestamp(), default, live, metrics: false);
+        }
+
         TagList tags = RpcGenMetrics.CallTags(method.Descriptor.Service.Name, method.Descriptor.Name);
         RpcGenMetrics.ClientActive.Add(1, tags);
-        return new CallObservation(Stopwatch.GetTimestamp(), tags);
+        return new CallObservation(Stopwatch.GetTimestamp(), tags, live, metrics: true);
     }
 
     /// <summary>Ends an observed call: its span with the outcome and server, its duration, response size and in-flight count.</summary>
     public static void EndObserved(in CallObservation observation, Activity? span, string? endpoint, Exception? error, int responseSize)
     {
+        if (observation.Live is { } live)
+        {
+            RpcStatusCode code = RpcGenTracing.StatusOf(error);
+            live.RecordTicks(Stopwatch.GetTimestamp() - observation.Start, Stopwatch.Frequency, (int)code, code != RpcStatusCode.OK);
+        }
+
+        if (!observation.Metrics)
+        {
+            if (span is not null)
+            {
+                RpcGenTracing.SetServer(span, endpoint);
+                RpcGenTracing.Stop(span, error);
+            }
+
+            return;
+        }
+
         TagList tags = observation.Tags;
         RpcGenMetrics.ClientActive.Add(-1, tags);
         RpcGenMetrics.AddServer(ref tags, endpoint);
@@ -68,6 +91,11 @@ internal static class ClientTelemetry
             {
                 span.SetTag("rpc.rpcgen.stream.received", received);
             }
+        }
+
+        if (!observation.Metrics)
+        {
+            return;
         }
 
         if (outbound)
@@ -121,15 +149,41 @@ internal static class ClientTelemetry
         }
     }
 
-    public static void Connected(ILogger logger, RpcEndpoint endpoint) => RpcGenLog.Connected(logger, endpoint);
+    public static void Connected(RpcClient client, RpcEndpoint endpoint, bool afterFailures)
+    {
+        RpcGenLog.Connected(client.Logger, endpoint);
+        if (afterFailures)
+        {
+            RecentEvents.Add("connected", client.DisplayName, endpoint.ToString(), "connected again after failed attempts");
+        }
+    }
 
-    public static void ConnectFailed(ILogger logger, RpcEndpoint endpoint, int failures, string error) =>
-        RpcGenLog.ConnectFailed(logger, endpoint, failures, error);
+    /// <summary>A connection could not be made; the first of a run of failures is also an event of the admin page.</summary>
+    public static void ConnectFailed(RpcClient client, RpcEndpoint endpoint, int failures, string error)
+    {
+        RpcGenLog.ConnectFailed(client.Logger, endpoint, failures, error);
+        if (failures == 1)
+        {
+            RecentEvents.Add("connect_failed", client.DisplayName, endpoint.ToString(), error);
+        }
+    }
 
-    public static void KeepAliveTimedOut(ILogger logger, RpcEndpoint endpoint, TimeSpan limit) =>
-        RpcGenLog.KeepAliveTimedOut(logger, endpoint, limit);
+    public static void KeepAliveTimedOut(RpcClient client, RpcEndpoint endpoint, TimeSpan limit)
+    {
+        RpcGenLog.KeepAliveTimedOut(client.Logger, endpoint, limit);
+        RecentEvents.Add("keepalive_timeout", client.DisplayName, endpoint.ToString(),
+            $"no answer to a keepalive ping within {limit.TotalMilliseconds:0} ms");
+    }
 
-    public static void EndpointRemoved(ILogger logger, RpcEndpoint endpoint, int inFlight) => RpcGenLog.EndpointRemoved(logger, endpoint, inFlight);
+    public static void EndpointRemoved(RpcClient client, RpcEndpoint endpoint, int inFlight)
+    {
+        RpcGenLog.EndpointRemoved(client.Logger, endpoint, inFlight);
+        RecentEvents.Add("endpoint_removed", client.DisplayName, endpoint.ToString(), $"removed by discovery; draining {inFlight} calls in flight");
+    }
+
+    /// <summary>A server said it is going away (draining, stopping, or closing the connection for a reason).</summary>
+    public static void GoAwayReceived(RpcClient client, RpcEndpoint endpoint, string? reason) =>
+        RecentEvents.Add("goaway", client.DisplayName, endpoint.ToString(), reason ?? "the server is going away (draining or stopping)");
 
     public static void HedgingNeedsIdempotent(ILogger logger, string method) => RpcGenLog.HedgingNeedsIdempotent(logger, method);
 
@@ -141,17 +195,25 @@ internal static class ClientTelemetry
     /// <summary>The current span when it is one of RpcGen's client spans.</summary>
     private static Activity? CurrentSpan() => Activity.Current is { } span && span.Source == RpcGenTracing.Source ? span : null;
 
-    /// <summary>When an observed call started, and the tags of its metrics.</summary>
+    /// <summary>When an observed call started, the tags of its metrics (when a listener reads them), and its live window.</summary>
     public readonly struct CallObservation
     {
-        public CallObservation(long start, TagList tags)
+        public CallObservation(long start, TagList tags, LatencyWindow? live, bool metrics)
         {
             Start = start;
             Tags = tags;
+            Live = live;
+            Metrics = metrics;
         }
 
         public long Start { get; }
 
         public TagList Tags { get; }
+
+        /// <summary>The method's window on the admin page, while someone watches.</summary>
+        public LatencyWindow? Live { get; }
+
+        /// <summary>True when the metrics were started (and must be ended).</summary>
+        public bool Metrics { get; }
     }
 }

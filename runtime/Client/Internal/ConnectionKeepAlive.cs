@@ -56,7 +56,7 @@ internal sealed class ConnectionKeepAlive : IDisposable
         }
         catch (OperationCanceledException)
         {
-            ClientTelemetry.KeepAliveTimedOut(_client.Logger, endpoint.Endpoint, limit);
+            ClientTelemetry.KeepAliveTimedOut(_client, endpoint.Endpoint, limit);
             // Closing with an error marks the connection lost: its endpoint records one connectivity failure (before
             // the calls it fails, which count as neutral), so a ping can re-admit it once the network is back.
             connection.Close(new IOException($"The connection to {endpoint.Endpoint} did not answer a keepalive ping within {limit.TotalMilliseconds:0} ms."));

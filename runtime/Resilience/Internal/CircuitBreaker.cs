@@ -23,11 +23,16 @@ internal sealed class CircuitBreakerGroup
 
     private readonly string _scope;
     private readonly ILogger? _logger;
+    private readonly string _owner;
 
-    public CircuitBreakerGroup(RpcCircuitBreakerPolicy policy, TimeProvider time, string scope = "", ILogger? logger = null)
+    /// <summary>The policy the group's circuits follow.</summary>
+    public RpcCircuitBreakerPolicy Policy => _policy;
+
+    public CircuitBreakerGroup(RpcCircuitBreakerPolicy policy, TimeProvider time, string scope = "", ILogger? logger = null, string owner = "client")
     {
         _scope = scope;
         _logger = logger;
+        _owner = owner;
         _policy = policy;
         _time = time;
         _bucketTicks = Math.Max(1, policy.SamplingDurationMs * time.TimestampFrequency / 1000 / EndpointCircuit.Buckets);
@@ -67,11 +72,11 @@ internal sealed class CircuitBreakerGroup
             Interlocked.Add(ref _notClosed, change);
             if (change > 0)
             {
-                ResilienceTelemetry.CircuitOpened(_logger, endpoint.Endpoint, _scope, _policy.BreakDurationMs);
+                ResilienceTelemetry.CircuitOpened(_logger, _owner, endpoint.Endpoint, _scope, _policy.BreakDurationMs);
             }
             else
             {
-                ResilienceTelemetry.CircuitClosed(_logger, endpoint.Endpoint, _scope);
+                ResilienceTelemetry.CircuitClosed(_logger, _owner, endpoint.Endpoint, _scope);
             }
         }
     }

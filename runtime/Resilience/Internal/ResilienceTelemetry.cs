@@ -38,9 +38,10 @@ internal static class ResilienceTelemetry
     public static void RetryDenied(string method) => RpcGenMetrics.Add(RpcGenMetrics.RetriesDenied, method);
 
     /// <summary>An endpoint's circuit for <paramref name="scope"/> opened.</summary>
-    public static void CircuitOpened(ILogger? logger, object endpoint, string scope, int breakDurationMs)
+    public static void CircuitOpened(ILogger? logger, string owner, object endpoint, string scope, int breakDurationMs)
     {
         RpcGenMetrics.Add(RpcGenMetrics.CircuitsOpened, scope);
+        RecentEvents.Add("circuit_opened", owner, endpoint.ToString() ?? string.Empty, $"circuit for '{scope}' opened for {breakDurationMs} ms");
         if (logger is not null)
         {
             RpcGenLog.CircuitOpened(logger, endpoint, scope, breakDurationMs);
@@ -48,8 +49,9 @@ internal static class ResilienceTelemetry
     }
 
     /// <summary>An endpoint's circuit for <paramref name="scope"/> closed again.</summary>
-    public static void CircuitClosed(ILogger? logger, object endpoint, string scope)
+    public static void CircuitClosed(ILogger? logger, string owner, object endpoint, string scope)
     {
+        RecentEvents.Add("circuit_closed", owner, endpoint.ToString() ?? string.Empty, $"circuit for '{scope}' closed: its probe succeeded");
         if (logger is not null)
         {
             RpcGenLog.CircuitClosed(logger, endpoint, scope);

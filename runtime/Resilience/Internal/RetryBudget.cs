@@ -36,6 +36,20 @@ internal sealed class RetryBudget
     {
         long now = _time.GetTimestamp();
         int current = Bucket(now);
+        if (Available(now) < 1)
+        {
+            return false;
+        }
+
+        Interlocked.Increment(ref _withdrawals[current]);
+        return true;
+    }
+
+    /// <summary>The retries the budget would allow now (its floor plus the ratio of calls, less the retries taken).</summary>
+    public double Available() => Available(_time.GetTimestamp());
+
+    private double Available(long now)
+    {
         long epoch = now / _bucketTicks;
         long deposits = 0, withdrawals = 0;
         for (int i = 0; i < Buckets; i++)
@@ -47,13 +61,7 @@ internal sealed class RetryBudget
             }
         }
 
-        if (_floor + (_ratio * deposits) - withdrawals < 1)
-        {
-            return false;
-        }
-
-        Interlocked.Increment(ref _withdrawals[current]);
-        return true;
+        return _floor + (_ratio * deposits) - withdrawals;
     }
 
     /// <summary>The bucket for <paramref name="timestamp"/>, cleared first when it still holds an older window's counts.</summary>

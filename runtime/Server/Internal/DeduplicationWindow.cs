@@ -29,6 +29,18 @@ internal sealed class DeduplicationWindow
         _maxAgeTicks = (long)(window.TotalSeconds * time.TimestampFrequency);
     }
 
+    /// <summary>The bytes of stored responses.</summary>
+    public long Bytes
+    {
+        get
+        {
+            lock (_entries)
+            {
+                return _bytes;
+            }
+        }
+    }
+
     public int Count
     {
         get

@@ -346,7 +346,7 @@ internal partial class ServerConnection
     /// </summary>
     private void Finish(RpcServerCall call, bool inReadLoop)
     {
-        ServerTelemetry.EndCall(call);
+        ServerTelemetry.EndCall(call, Server);
 
         call.DisposeRegistered(Server.Logger);
         Server.CallEnded();

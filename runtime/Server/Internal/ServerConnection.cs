@@ -48,6 +48,16 @@ internal sealed partial class ServerConnection : FramedConnection
     /// <summary>A TCP connection (counted against MaxConnections), not an in-process one.</summary>
     public bool IsTcp { get; }
 
+    /// <summary>What the admin page shows of the connection: peer, TLS, age, calls and streams open, going away.</summary>
+    public ConnectionView Describe()
+    {
+        lock (_lock)
+        {
+            return new ConnectionView(
+                Remote, _transport.IsEncrypted, IsTcp, Server.TimeProvider.GetElapsedTime(_acceptedAt), _inFlight.Count, _streamCount, _goingAway);
+        }
+    }
+
     public RpcServer Server { get; }
 
     /// <summary>Completes when the connection has ended (read loop finished and output closed).</summary>
@@ -317,3 +327,6 @@ internal sealed partial class ServerConnection : FramedConnection
 
     protected override void AbortTransport() => _transport.Abort();
 }
+
+/// <summary>One connection as the admin page shows it.</summary>
+internal readonly record struct ConnectionView(string Peer, bool Tls, bool Tcp, TimeSpan Age, int Calls, int Streams, bool GoingAway);

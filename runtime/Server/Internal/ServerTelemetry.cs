@@ -26,9 +26,14 @@ internal static class ServerTelemetry
         if (RpcGenMetrics.ServerObserved)
         {
             call.MetricsStart = Stopwatch.GetTimestamp();
+            call.MetricsCounted = true;
             TagList tags = RpcGenMetrics.CallTags(service, method);
             RpcGenMetrics.ServerActive.Add(1, tags);
             RpcGenMetrics.ServerRequestSize.Record(requestSize, tags);
+        }
+        else if (LiveStats.Enabled)
+        {
+            call.MetricsStart = Stopwatch.GetTimestamp(); // only the admin page's figures
         }
 
         return outer;
@@ -53,7 +58,7 @@ internal static class ServerTelemetry
     }
 
     /// <summary>Ends the call's span with its outcome and records its duration and response size.</summary>
-    public static void EndCall(RpcServerCall call)
+    public static void EndCall(RpcServerCall call, RpcServer server)
     {
         if (call.Span is { } span)
         {
@@ -66,8 +71,20 @@ internal static class ServerTelemetry
             RpcGenTracing.Stop(span, call.Outcome);
         }
 
-        if (call.MetricsStart != 0)
+        if (call.MetricsStart != 0 && LiveStats.Enabled)
         {
+            RpcStatusCode code = RpcGenTracing.StatusOf(call.Outcome);
+            server.LiveMethods.GetOrAdd(call.Method, static _ => new LatencyWindow())
+                .RecordTicks(Stopwatch.GetTimestamp() - call.MetricsStart, Stopwatch.Frequency, (int)code, code != RpcStatusCode.OK);
+        }
+
+        if (!call.MetricsCounted)
+        {
+            call.MetricsStart = 0;
+        }
+        else
+        {
+            call.MetricsCounted = false;
             TagList tags = RpcGenMetrics.CallTags(call.Method.Service.Name, call.Method.Name);
             RpcGenMetrics.ServerActive.Add(-1, tags);
             RpcGenMetrics.AddOutcome(ref tags, call.Outcome);

@@ -3,6 +3,7 @@
 // service A ("orders"), whose handler calls service B ("stock"): the console shows the spans of both hops with one
 // trace id, then the call metrics.
 using System.Diagnostics;
+using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
@@ -60,7 +61,7 @@ public static class HostedSample
         return builder;
     }
 
-    public static async Task<int> RunAsync()
+    public static async Task<int> RunAsync(bool serve = false)
     {
         // Service B: a hosted server on a free port.
         HostApplicationBuilder b = Builder("stock");
@@ -85,11 +86,34 @@ public static class HostedSample
         HostApplicationBuilder c = Builder("caller", exportTelemetry: true);
         c.Configuration["RpcGen:Clients:orders:Endpoints:0"] = addressA;
         c.Services.AddRpcClient<IOrders>();
+        // The admin page of this process's clients and servers (docs/admin.md), on 127.0.0.1 only.
+        c.Services.AddRpcAdmin(o => o.Port = serve ? 5090 : 0);
         using IHost caller = c.Build();
         await caller.StartAsync();
 
         string placed = await caller.Services.GetRequiredService<IOrders>().PlaceAsync("widget", 3);
         Console.WriteLine($"hosted: {placed}");
+        Uri admin = caller.Services.GetRequiredService<RpcAdminHost>().Address!;
+        using (var http = new HttpClient())
+        {
+            using JsonDocument clients = JsonDocument.Parse(await http.GetStringAsync(new Uri(admin, "api/clients")));
+            Console.WriteLine($"hosted: admin page at {admin} lists {clients.RootElement.GetProperty("clients").GetArrayLength()} clients");
+        }
+
+        if (serve)
+        {
+            // Calls every 50 ms so the page has something to show, until Ctrl+C.
+            Console.WriteLine($"hosted: open {admin} in a browser; Ctrl+C stops");
+            using var stop = new CancellationTokenSource();
+            Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
+            IOrders orders = caller.Services.GetRequiredService<IOrders>();
+            while (!stop.IsCancellationRequested)
+            {
+                await orders.PlaceAsync("widget", 1);
+                await Task.Delay(50, stop.Token).ContinueWith(static _ => { }, TaskScheduler.Default);
+            }
+        }
+
         HealthReport health = await hostA.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync();
         Console.WriteLine($"hosted: service A health {health.Status} ({string.Join(", ", health.Entries.Select(e => $"{e.Key} {e.Value.Status}"))})");
 

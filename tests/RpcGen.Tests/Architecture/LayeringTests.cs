@@ -32,6 +32,10 @@ public sealed class LayeringTests
         ["Resilience"] = new[] { "RpcGen", "Protocol", "Telemetry", "Descriptors", "Balancing" },
         ["Client"] = new[] { "RpcGen", "Protocol", "Telemetry", "Serialization", "Descriptors", "Transport", "Balancing", "Resilience" },
         ["Server"] = new[] { "RpcGen", "Protocol", "Telemetry", "Serialization", "Descriptors", "Transport", "Balancing" },
+        ["Admin"] = new[]
+        {
+            "RpcGen", "Protocol", "Telemetry", "Serialization", "Descriptors", "Transport", "Balancing", "Resilience", "Client", "Server",
+        },
     }.ToImmutableDictionary();
 
     [Fact]

@@ -37,15 +37,10 @@ public sealed class GatewayBrowserTests
         </script></body></html>
         """;
 
-    /// <summary>The browser found by name; the tests need it (./build.sh test installs Debian's chromium).</summary>
-    private static string Browser() =>
-        new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome" }.FirstOrDefault(File.Exists)
-        ?? throw new InvalidOperationException("The browser tests run a real headless Chromium: install it (apt-get install -y chromium; ./build.sh test does).");
-
     [Fact]
     public async Task FetchAndAnEventSource_SurviveAServerRestart_WithoutAGapOrARepeat()
     {
-        string browser = Browser();
+        string browser = Chromium.Path;
         int port = FreePort();
         var reports = new Reports();
         void Map(WebApplication app)
