@@ -23,6 +23,7 @@ public class RpcEndpointState
     private long _slowStartBegin;
     private long _slowStartEnd;
     private volatile RpcEndpoint _endpoint;
+    private Telemetry.LatencyWindow? _live;
 
     private protected RpcEndpointState(EndpointLoadSettings settings, RpcEndpoint endpoint, int id)
     {
@@ -95,7 +96,7 @@ public class RpcEndpointState
     internal EndpointHealth Health { get; }
 
     /// <summary>Attempts on this endpoint while the admin page watches (<see cref="Telemetry.LiveStats"/>); null before.</summary>
-    internal Telemetry.LatencyWindow? Live { get; private set; }
+    internal Telemetry.LatencyWindow? Live => Volatile.Read(ref _live);
 
     internal static readonly TimeSpan ServerReportLifetime = TimeSpan.FromSeconds(1);
 
@@ -160,7 +161,7 @@ public class RpcEndpointState
         Interlocked.Decrement(ref _inFlight);
         if (Telemetry.LiveStats.Enabled)
         {
-            (Live ??= new Telemetry.LatencyWindow()).RecordTicks(
+            Telemetry.LatencyWindow.GetOrCreate(ref _live).RecordTicks(
                 endTimestamp - startTimestamp, _settings.TimeProvider.TimestampFrequency, (int)outcome,
                 outcome is CallOutcome.Failure or CallOutcome.ConnectFailure);
         }

@@ -27,6 +27,7 @@ public class RpcClientMethod
     // What configuration decides (balancer, policies, deadline), swapped whole when the client's policies are reloaded:
     // a call reads its resilience once at its start, so calls in flight finish under the settings they began with.
     private volatile Settings _settings;
+    private Telemetry.LatencyWindow? _live;
 
     internal ILoadBalancer Balancer => _settings.Balancer;
 
@@ -47,7 +48,10 @@ public class RpcClientMethod
     internal bool HasHashKey { get; }
 
     /// <summary>This method's calls while the admin page watches (<see cref="Telemetry.LiveStats"/>); null before.</summary>
-    internal Telemetry.LatencyWindow? Live { get; set; }
+    internal Telemetry.LatencyWindow? Live => System.Threading.Volatile.Read(ref _live);
+
+    /// <summary>The window of <see cref="Live"/>, made on the first call watched.</summary>
+    internal Telemetry.LatencyWindow LiveWindow() => Telemetry.LatencyWindow.GetOrCreate(ref _live);
 
     /// <summary>The method's descriptor.</summary>
     public RpcMethodDescriptor Descriptor { get; }

@@ -86,6 +86,10 @@ internal sealed class LatencyWindow
         Volatile.Write(ref _recent[(int)((uint)next % RecentCount)], outcome);
     }
 
+    /// <summary>The window in <paramref name="field"/>, made there first if it is null (once, when threads race).</summary>
+    public static LatencyWindow GetOrCreate(ref LatencyWindow? field) =>
+        Volatile.Read(ref field) ?? Interlocked.CompareExchange(ref field, new LatencyWindow(), null) ?? field!;
+
     /// <summary>Records a call timed in Stopwatch ticks.</summary>
     public void RecordTicks(long elapsedTicks, long frequency, int outcome, bool failed) =>
         Record(frequency == 1_000_000 ? elapsedTicks : (long)(elapsedTicks * (1_000_000.0 / frequency)), outcome, failed);

@@ -47,6 +47,12 @@ internal static class LoadRunner
                         Add(results, "RpcGen", callers, await MeasureRpcGenAsync(rpcPort, callers, warmup, seconds));
                     }
 
+                    if (Runs("rpcgen-admin"))
+                    {
+                        Sample open = await MeasureWithAdminOpenAsync(server, rpcPort, callers, warmup, seconds);
+                        Add(results, "RpcGen, admin page open", callers, open);
+                    }
+
                     if (Runs("rpcgen-pool"))
                     {
                         Add(results, "RpcGen, handlers on the pool", callers, await MeasureRpcGenAsync(poolPort, callers, warmup, seconds));
@@ -114,14 +120,72 @@ internal static class LoadRunner
         poolServer.Map<IBench>(new Bench());
         poolServer.Map<IPayloadBench>(new PayloadBench());
         await poolServer.StartAsync();
-        Console.WriteLine($"PORTS {server.Endpoints[0].Port} {basePort} {grpcPort} {tlsServer.Endpoints[0].Port} {poolServer.Endpoints[0].Port}");
-        await Console.In.ReadToEndAsync(); // until the parent closes our stdin
+        await using Admin.RpcAdminListener admin = Admin.RpcAdminListener.Start();
+        int[] ports = { server.Endpoints[0].Port, basePort, grpcPort, tlsServer.Endpoints[0].Port, poolServer.Endpoints[0].Port, admin.Address.Port };
+        Console.WriteLine("PORTS " + string.Join(' ', ports));
+        // Until the parent closes our stdin; "admin-off" ends the admin page's live figures at once (as 30 s without a
+        // request would), so the next candidate runs with the page closed.
+        while (await Console.In.ReadLineAsync() is { } command)
+        {
+            if (command == "admin-off")
+            {
+                Admin.Internal.AdminWatch.Default.StopForTests();
+                Console.WriteLine("admin-off done");
+            }
+        }
+
         stop.Cancel();
         await grpc.StopAsync();
         return 0;
     }
 
     private static Process? s_server;
+    private static int s_serverAdminPort;
+    private static Admin.RpcAdminListener? s_clientAdmin;
+
+    /// <summary>
+    /// RpcGen with the admin page open in both processes for the whole window: every second, each process is asked for
+    /// all four documents (a page asks for one), which keeps its live figures on. Afterwards both are turned off, so the
+    /// next candidate runs with the page closed.
+    /// </summary>
+    private static async Task<Sample> MeasureWithAdminOpenAsync(Process server, int port, int callers, double warmup, double seconds)
+    {
+        s_clientAdmin ??= Admin.RpcAdminListener.Start();
+        Uri[] pages = { s_clientAdmin.Address, new($"http://127.0.0.1:{s_serverAdminPort}/") };
+        using var http = new HttpClient();
+        using var stop = new CancellationTokenSource();
+        long documents = 0;
+        Task poller = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                foreach (Uri page in pages)
+                {
+                    foreach (string document in new[] { "api/clients", "api/servers", "api/methods", "api/events" })
+                    {
+                        await http.GetByteArrayAsync(new Uri(page, document));
+                        documents++;
+                    }
+                }
+
+                await Task.Delay(1000, stop.Token).ContinueWith(static _ => { }, TaskScheduler.Default);
+            }
+        });
+        await Task.Delay(100); // the first requests turned the figures on before the calls begin
+        Sample sample = await MeasureRpcGenAsync(port, callers, warmup, seconds);
+        stop.Cancel();
+        await poller;
+        Admin.Internal.AdminWatch.Default.StopForTests();
+        server.StandardInput.WriteLine("admin-off");
+        server.StandardInput.Flush();
+        if (server.StandardOutput.ReadLine() != "admin-off done")
+        {
+            throw new InvalidOperationException("The server process did not turn its admin figures off.");
+        }
+
+        Console.Error.WriteLine($"  admin page open: {documents} documents read during {callers} callers' window");
+        return sample;
+    }
     private static string s_payload = "small";
 
     /// <summary>The payload the raw and gRPC-dotnet candidates send (the gateway runner measures them as baselines).</summary>
@@ -169,6 +233,7 @@ internal static class LoadRunner
         grpcPort = int.Parse(parts[3], CultureInfo.InvariantCulture);
         tlsPort = int.Parse(parts[4], CultureInfo.InvariantCulture);
         poolPort = int.Parse(parts[5], CultureInfo.InvariantCulture);
+        s_serverAdminPort = int.Parse(parts[6], CultureInfo.InvariantCulture);
         return process;
     }
 

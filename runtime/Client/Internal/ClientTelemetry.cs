@@ -25,7 +25,7 @@ internal static class ClientTelemetry
     /// <summary>What the metrics (and the admin page's live figures) of an observed call need from its start.</summary>
     public static CallObservation BeginObserved(RpcClientMethod method)
     {
-        LatencyWindow? live = LiveStats.Enabled ? method.Live ??= new LatencyWindow() : null;
+        LatencyWindow? live = LiveStats.Enabled ? method.LiveWindow() : null;
         if (!RpcGenMetrics.ClientObserved)
         {
             return new CallObservation(Stopwatch.GetTimestamp(), default, live, metrics: false);

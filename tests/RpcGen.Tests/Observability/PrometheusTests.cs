@@ -68,6 +68,26 @@ public sealed class PrometheusTests
 
             JsonElement[] ejected = await prometheus.QueryAsync("rpcgen_client_endpoint_ejected{rpcgen_client_name=\"prometheus-test\"}");
             Assert.All(ejected, s => Assert.Equal(0, Value(s)));
+
+            // Every query of the Grafana dashboard docs/observability.md ships is valid PromQL over these names, and
+            // those about calls and endpoints have data (the others count events this test does not cause).
+            string file = Path.Combine(TestPaths.RepositoryRoot, "docs", "grafana", "rpcgen-dashboard.json");
+            using JsonDocument dashboard = JsonDocument.Parse(File.ReadAllText(file));
+            int withData = 0, queries = 0;
+            foreach (JsonElement panel in dashboard.RootElement.GetProperty("panels").EnumerateArray())
+            {
+                foreach (JsonElement target in panel.GetProperty("targets").EnumerateArray())
+                {
+                    string expr = target.GetProperty("expr").GetString()!.Replace("$__rate_interval", "1m", StringComparison.Ordinal);
+                    queries++;
+                    if ((await prometheus.QueryAsync(expr)).Length > 0)
+                    {
+                        withData++;
+                    }
+                }
+            }
+
+            Assert.True(withData >= 6, $"{withData} of the dashboard's {queries} queries have data; the six about calls and endpoints must");
         }
         finally
         {

@@ -1,0 +1,126 @@
+using RpcGen.Admin.Internal;
+using RpcGen.Tests.Support;
+using Xunit;
+
+namespace RpcGen.Tests.Admin;
+
+/// <summary>The rules behind the admin page's figures: buckets, percentiles, failures, recent outcomes, the event ring, the watch.</summary>
+[Collection(SerialCollection.Name)]
+public sealed class LiveStatsTests : IDisposable
+{
+    public void Dispose() => AdminWatch.Default.StopForTests();
+
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(7, 7)]
+    [InlineData(8, 8)]
+    [InlineData(9, 8)]
+    [InlineData(10, 9)]
+    [InlineData(15, 11)]
+    [InlineData(16, 12)]
+    [InlineData(1_000, 35)]
+    [InlineData(long.MaxValue, 111)]
+    public void BucketsAreExactBelowEightThenFourPerPowerOfTwo(long microseconds, int bucket) =>
+        Assert.Equal(bucket, LatencyWindow.BucketOf(microseconds));
+
+    [Fact]
+    public void EveryBucketsMiddleLiesInsideIt_SoAPercentileIsWithinAnEighth()
+    {
+        for (long us = 8; us < 100_000_000; us = (us * 9 / 8) + 1)
+        {
+            double middle = LatencyWindow.MiddleOf(LatencyWindow.BucketOf(us));
+            Assert.InRange(middle / us, 1 / 1.25, 1.25);
+        }
+    }
+
+    [Fact]
+    public void PercentilesCountAndFailuresComeFromWhatWasRecorded()
+    {
+        LiveStats.Enable();
+        var window = new LatencyWindow();
+        for (int i = 1; i <= 1000; i++)
+        {
+            window.Record(i * 10, i % 100 == 0 ? 14 : 0, failed: i % 100 == 0); // 10 µs … 10 ms, 1 % failing
+        }
+
+        WindowFigures figures = window.Read();
+        Assert.Equal(1000, figures.Count);
+        Assert.Equal(0.99, figures.SuccessRate, 3);
+        Assert.InRange(figures.P50, 5.0 * 0.875, 5.0 * 1.125); // ms
+        Assert.InRange(figures.P95, 9.5 * 0.875, 9.5 * 1.125);
+        Assert.InRange(figures.P99, 9.9 * 0.875, 9.9 * 1.125);
+        Assert.True(figures.P50 <= figures.P95 && figures.P95 <= figures.P99);
+        Assert.True(figures.PerSecond > 0);
+    }
+
+    [Fact]
+    public void AnEmptyWindowHasNoFigures()
+    {
+        WindowFigures figures = new LatencyWindow().Read();
+        Assert.Equal(0, figures.Count);
+        Assert.True(double.IsNaN(figures.SuccessRate));
+        Assert.True(double.IsNaN(figures.P99));
+    }
+
+    [Fact]
+    public void TheRecentOutcomesAreTheLastSixteenOldestFirst()
+    {
+        var window = new LatencyWindow();
+        Assert.Empty(window.RecentOutcomes());
+        for (int i = 0; i < 20; i++)
+        {
+            window.Record(5, i, failed: false);
+        }
+
+        Assert.Equal(Enumerable.Range(4, 16), window.RecentOutcomes());
+    }
+
+    [Fact]
+    public async Task RacingFirstCallsShareOneWindow()
+    {
+        LatencyWindow? field = null;
+        LatencyWindow[] seen = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => LatencyWindow.GetOrCreate(ref field))));
+        Assert.All(seen, w => Assert.Same(field, w));
+    }
+
+    [Fact]
+    public void TheEventRingKeepsTheLast512_AndAfterReturnsOnlyNewerOnes()
+    {
+        long first = RecentEvents.Next;
+        for (int i = 0; i < RecentEvents.Capacity + 100; i++)
+        {
+            RecentEvents.Add("test", "source", "subject " + i, "detail");
+        }
+
+        List<RecentEvent> all = RecentEvents.After(0, int.MaxValue);
+        Assert.Equal(RecentEvents.Capacity, all.Count);
+        Assert.Equal("subject " + (RecentEvents.Capacity + 99), all[^1].Subject);
+        Assert.Equal(first + RecentEvents.Capacity + 99, all[^1].Sequence);
+        Assert.True(all.Zip(all.Skip(1)).All(p => p.Second.Sequence == p.First.Sequence + 1), "in order, without gaps");
+
+        List<RecentEvent> newer = RecentEvents.After(all[^3].Sequence, int.MaxValue);
+        Assert.Equal(new[] { all[^2].Sequence, all[^1].Sequence }, newer.Select(e => e.Sequence));
+        Assert.Empty(RecentEvents.After(all[^1].Sequence, int.MaxValue));
+        Assert.Equal(10, RecentEvents.After(0, 10).Count);
+    }
+
+    [Fact]
+    public void TheFiguresStayOnWhileAskedFor_AndStop30SecondsAfterTheLastRequest()
+    {
+        var time = new FakeTimeProvider();
+        var watch = new AdminWatch(time);
+        LiveStats.Disable();
+        watch.Touch();
+        Assert.True(LiveStats.Enabled);
+        time.Advance(TimeSpan.FromSeconds(20));
+        watch.Touch(); // the page asks again
+        time.Advance(TimeSpan.FromSeconds(25));
+        Assert.True(LiveStats.Enabled, "45 s after the first request, 25 s after the last");
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.False(LiveStats.Enabled, "35 s after the last request");
+        Assert.False(watch.Watching);
+        watch.Touch();
+        Assert.True(LiveStats.Enabled);
+        watch.StopForTests();
+    }
+}
