@@ -161,15 +161,30 @@ public class RpcEndpointState
         Interlocked.Decrement(ref _inFlight);
         if (Telemetry.LiveStats.Enabled)
         {
-            Telemetry.LatencyWindow.GetOrCreate(ref _live).RecordTicks(
-                endTimestamp - startTimestamp, _settings.TimeProvider.TimestampFrequency, (int)outcome,
-                outcome is CallOutcome.Failure or CallOutcome.ConnectFailure);
+            RecordLive(startTimestamp, endTimestamp, outcome);
         }
 
         if (outcome == CallOutcome.Success && _settings.TracksLatency)
         {
             ObserveLatency(endTimestamp - startTimestamp, endTimestamp);
         }
+    }
+
+    /// <summary>
+    /// The attempt in the admin page's window, timed by the timestamps the balancer took anyway when the client's clock is
+    /// the system's (Stopwatch ticks); with another clock (a test's), by a Stopwatch read now.
+    /// </summary>
+    private void RecordLive(long startTimestamp, long endTimestamp, CallOutcome outcome)
+    {
+        long elapsed = endTimestamp - startTimestamp;
+        if (_settings.TimeProvider != TimeProvider.System)
+        {
+            elapsed = (long)(elapsed * ((double)System.Diagnostics.Stopwatch.Frequency / _settings.TimeProvider.TimestampFrequency));
+            endTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+        }
+
+        Telemetry.LatencyWindow.GetOrCreate(ref _live, keepRecent: true)
+            .RecordTicks(elapsed, (int)outcome, outcome is CallOutcome.Failure or CallOutcome.ConnectFailure, endTimestamp);
     }
 
     internal void ObserveLatency(long rttTicks, long now)

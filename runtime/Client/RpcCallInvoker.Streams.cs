@@ -79,7 +79,9 @@ public sealed partial class RpcCallInvoker
         var stream = new ClientStream<TInput>(method, _client.TimeProvider, inbound: false, input, inputType);
         System.Diagnostics.Activity? span = ClientTelemetry.StartCall(method);
         stream.Span = span;
+        long live = ClientTelemetry.LiveStart();
         AttemptResult result = await SendTracedAsync(method, arguments, span, cancellationToken, stream).ConfigureAwait(false);
+        ClientTelemetry.LiveEnd(method, live, result.Error);
         RpcCallScope.Current?.Complete(result.Response.Metadata, result.Error);
         return result;
     }
@@ -259,6 +261,7 @@ public sealed partial class RpcCallInvoker
                 RpcCallInvoker invoker = _call._invoker;
                 ClientStream<TInput> stream = _stream;
                 AttemptResult result;
+                long live = ClientTelemetry.LiveStart();
                 try
                 {
                     System.Diagnostics.Activity? span = ClientTelemetry.StartCall(_call._method);
@@ -269,6 +272,8 @@ public sealed partial class RpcCallInvoker
                 {
                     result = AttemptResult.Failed(ex);
                 }
+
+                ClientTelemetry.LiveEnd(_call._method, live, result.Error);
 
                 _metadata = result.Response.Metadata;
                 Exception? error = result.Error is StreamSourceException { InnerException: { } inner } ? inner : result.Error;

@@ -60,7 +60,9 @@ public sealed partial class RpcCallInvoker
         where TArguments : struct, IRpcArguments
     {
         System.Diagnostics.Activity? span = ClientTelemetry.StartCall(method);
+        long live = ClientTelemetry.LiveStart();
         AttemptResult result = await SendTracedAsync(method, arguments, span, cancellationToken).ConfigureAwait(false);
+        ClientTelemetry.LiveEnd(method, live, result.Error);
         using (result)
         {
             RpcCallScope.Current?.Complete(result.Response.Metadata, result.Error);
@@ -74,7 +76,9 @@ public sealed partial class RpcCallInvoker
         where TArguments : struct, IRpcArguments
     {
         System.Diagnostics.Activity? span = ClientTelemetry.StartCall(method);
+        long live = ClientTelemetry.LiveStart();
         AttemptResult result = await SendTracedAsync(method, arguments, span, cancellationToken).ConfigureAwait(false);
+        ClientTelemetry.LiveEnd(method, live, result.Error);
         RpcCallScope.Current?.Complete(result.Response.Metadata, result.Error);
         result.Dispose();
         result.ThrowIfFailed();

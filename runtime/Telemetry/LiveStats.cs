@@ -1,4 +1,6 @@
 using System;
+using System.Diagnostics;
+using System.Linq;
 using System.Numerics;
 using System.Threading;
 
@@ -12,19 +14,19 @@ namespace RpcGen.Telemetry;
 internal static class LiveStats
 {
     private static volatile bool s_enabled;
-    private static long s_sinceMilliseconds;
+    private static long s_since;
 
     /// <summary>True while someone watches: the call paths record into their <see cref="LatencyWindow"/>s.</summary>
     public static bool Enabled => s_enabled;
 
-    /// <summary>When watching began (<see cref="Environment.TickCount64"/>): rates are over the time since, 10 s at most.</summary>
-    public static long SinceMilliseconds => Volatile.Read(ref s_sinceMilliseconds);
+    /// <summary>When watching began (a <see cref="Stopwatch"/> timestamp): rates are over the time since, 10 s at most.</summary>
+    public static long Since => Volatile.Read(ref s_since);
 
     public static void Enable()
     {
         if (!s_enabled)
         {
-            Volatile.Write(ref s_sinceMilliseconds, Environment.TickCount64);
+            Volatile.Write(ref s_since, Stopwatch.GetTimestamp());
             s_enabled = true;
         }
     }
@@ -33,11 +35,13 @@ internal static class LiveStats
 }
 
 /// <summary>
-/// Calls of one method (or attempts on one endpoint) over the last 10 seconds: a slot per second with a count, the
-/// failures and a latency histogram (4 buckets per power of two from 8 µs to ~2 min: a percentile is within ±12.5 %),
-/// and the last 16 outcomes. Recording is a few interlocked increments; a slot whose second has passed is cleared by
-/// the first call of a new second (an increment racing that clear may be lost: the figures are for people, not for
-/// decisions). 112 buckets × 10 slots of 8-byte counts: about 9 KiB per window, made on first use while watched.
+/// Calls of one method (or attempts on one endpoint) over the last 10 seconds: per second, the failures and a latency
+/// histogram (exact below 8 µs, then 4 buckets per power of two up to ~2 min: a percentile is within ±12.5 %), the
+/// count being the histogram's sum; endpoint windows also keep the last 16 outcomes. The counters are striped by
+/// processor, so callers on different cores do not bounce one cache line between them: a record is two interlocked
+/// increments on a line its core owns. A second's slot is cleared by its first record (an increment racing the clear
+/// may be lost: the figures are for people, not for decisions). 112 four-byte buckets × 10 seconds × one stripe per core
+/// (8 at most): about 4.5 KiB per core per window, made on first use while watched.
 /// </summary>
 internal sealed class LatencyWindow
 {
@@ -48,51 +52,60 @@ internal sealed class LatencyWindow
     public const int RecentCount = 16;
 
     private const int Buckets = 112;
-    private readonly Slot[] _slots = new Slot[Seconds];
-    private readonly int[] _recent = new int[RecentCount];
-    private int _recentNext = -1;
+    private readonly Stripe[] _stripes;
 
-    public LatencyWindow()
+    /// <param name="keepRecent">Keep the last outcomes (the endpoints' dots on the page).</param>
+    public LatencyWindow(bool keepRecent = false)
     {
-        for (int i = 0; i < Seconds; i++)
+        _stripes = new Stripe[Math.Clamp(Environment.ProcessorCount, 1, 8)];
+        for (int i = 0; i < _stripes.Length; i++)
         {
-            _slots[i] = new Slot();
+            _stripes[i] = new Stripe(keepRecent);
         }
-
-        _recent.AsSpan().Fill(int.MinValue);
     }
 
+    /// <summary>The window in <paramref name="field"/>, made there first if it is null (once, when threads race).</summary>
+    public static LatencyWindow GetOrCreate(ref LatencyWindow? field, bool keepRecent = false) =>
+        Volatile.Read(ref field) ?? Interlocked.CompareExchange(ref field, new LatencyWindow(keepRecent), null) ?? field!;
+
     /// <summary>
-    /// Records one call that took <paramref name="microseconds"/> and ended with <paramref name="outcome"/> (0 = OK),
-    /// counted as a failure when <paramref name="failed"/>.
+    /// Records one call that took <paramref name="microseconds"/> and ended with <paramref name="outcome"/> (0 = OK) at
+    /// <paramref name="endedAt"/> (a <see cref="Stopwatch"/> timestamp), counted as a failure when <paramref name="failed"/>.
     /// </summary>
-    public void Record(long microseconds, int outcome, bool failed)
+    public void Record(long microseconds, int outcome, bool failed, long endedAt)
     {
-        long second = Environment.TickCount64 / 1000;
-        Slot slot = _slots[second % Seconds];
+        long second = endedAt / Stopwatch.Frequency;
+        Stripe stripe = _stripes[(uint)Thread.GetCurrentProcessorId() % (uint)_stripes.Length];
+        Slot slot = stripe.Slots[second % Seconds];
         if (Volatile.Read(ref slot.Second) != second)
         {
             slot.Roll(second);
         }
 
-        Interlocked.Increment(ref slot.Count);
         if (failed)
         {
             Interlocked.Increment(ref slot.Failures);
         }
 
         Interlocked.Increment(ref slot.Histogram[BucketOf(microseconds)]);
-        int next = Interlocked.Increment(ref _recentNext);
-        Volatile.Write(ref _recent[(int)((uint)next % RecentCount)], outcome);
+        if (stripe.RecentOutcomes is { } outcomes)
+        {
+            // The core's own ring, stamped with when the call ended (merged in order when read). Plain writes: a thread
+            // that moved cores may share a place with another, which the dots can afford.
+            int place = (int)((uint)++stripe.RecentNext % RecentCount);
+            stripe.RecentStamps![place] = endedAt;
+            Volatile.Write(ref outcomes[place], outcome);
+        }
     }
 
-    /// <summary>The window in <paramref name="field"/>, made there first if it is null (once, when threads race).</summary>
-    public static LatencyWindow GetOrCreate(ref LatencyWindow? field) =>
-        Volatile.Read(ref field) ?? Interlocked.CompareExchange(ref field, new LatencyWindow(), null) ?? field!;
+    /// <summary>
+    /// Records a call that lasted <paramref name="elapsedTicks"/> and ended at <paramref name="endedAt"/>, both
+    /// <see cref="Stopwatch"/> ticks (the clock the call path read anyway: no clock read here).
+    /// </summary>
+    public void RecordTicks(long elapsedTicks, int outcome, bool failed, long endedAt) =>
+        Record((long)(elapsedTicks * s_microsecondsPerTick), outcome, failed, endedAt);
 
-    /// <summary>Records a call timed in Stopwatch ticks.</summary>
-    public void RecordTicks(long elapsedTicks, long frequency, int outcome, bool failed) =>
-        Record(frequency == 1_000_000 ? elapsedTicks : (long)(elapsedTicks * (1_000_000.0 / frequency)), outcome, failed);
+    private static readonly double s_microsecondsPerTick = 1_000_000.0 / Stopwatch.Frequency;
 
     /// <summary>The bucket of a duration: exact below 8 µs, then four per power of two.</summary>
     internal static int BucketOf(long microseconds)
@@ -121,50 +134,63 @@ internal sealed class LatencyWindow
         return low * 1.125;
     }
 
-    /// <summary>The last outcomes, oldest first (0 = OK, otherwise a status code or an outcome's number).</summary>
+    /// <summary>The last outcomes, oldest first (0 = OK, otherwise a status code or an outcome's number); empty unless kept.</summary>
     public int[] RecentOutcomes()
     {
-        int next = Volatile.Read(ref _recentNext);
-        var outcomes = new System.Collections.Generic.List<int>(RecentCount);
-        for (int i = next - RecentCount + 1; i <= next; i++)
+        var stamped = new System.Collections.Generic.List<(long Stamp, int Outcome)>();
+        foreach (Stripe stripe in _stripes)
         {
-            if (i >= 0 && Volatile.Read(ref _recent[(int)((uint)i % RecentCount)]) is int outcome && outcome != int.MinValue)
+            if (stripe.RecentOutcomes is not { } outcomes)
             {
-                outcomes.Add(outcome);
+                return Array.Empty<int>();
+            }
+
+            for (int i = 0; i < RecentCount; i++)
+            {
+                int outcome = Volatile.Read(ref outcomes[i]);
+                if (outcome != int.MinValue)
+                {
+                    stamped.Add((stripe.RecentStamps![i], outcome));
+                }
             }
         }
 
-        return outcomes.ToArray();
+        stamped.Sort(static (a, b) => a.Stamp.CompareTo(b.Stamp));
+        return stamped.Skip(Math.Max(0, stamped.Count - RecentCount)).Select(static e => e.Outcome).ToArray();
     }
 
     /// <summary>The figures of the last <see cref="Seconds"/> seconds (or since watching began, if later).</summary>
     public WindowFigures Read()
     {
-        long nowMilliseconds = Environment.TickCount64;
-        long now = nowMilliseconds / 1000;
+        long nowTicks = Stopwatch.GetTimestamp();
+        long now = nowTicks / Stopwatch.Frequency;
         long first = now - Seconds + 1;
         long count = 0, failures = 0;
         long[] histogram = new long[Buckets];
-        foreach (Slot slot in _slots)
+        foreach (Stripe stripe in _stripes)
         {
-            long second = Volatile.Read(ref slot.Second);
-            if (second < first || second > now)
+            foreach (Slot slot in stripe.Slots)
             {
-                continue;
-            }
+                long second = Volatile.Read(ref slot.Second);
+                if (second < first || second > now)
+                {
+                    continue;
+                }
 
-            count += Volatile.Read(ref slot.Count);
-            failures += Volatile.Read(ref slot.Failures);
-            for (int i = 0; i < Buckets; i++)
-            {
-                histogram[i] += Volatile.Read(ref slot.Histogram[i]);
+                failures += Volatile.Read(ref slot.Failures);
+                for (int i = 0; i < Buckets; i++)
+                {
+                    int calls = Volatile.Read(ref slot.Histogram[i]);
+                    histogram[i] += calls;
+                    count += calls;
+                }
             }
         }
 
-        long from = Math.Max(first * 1000, LiveStats.SinceMilliseconds);
-        double seconds = Math.Max(0.001, (nowMilliseconds - from) / 1000.0);
+        long from = Math.Max(first * Stopwatch.Frequency, LiveStats.Since);
+        double seconds = Math.Max(0.001, (nowTicks - from) / (double)Stopwatch.Frequency);
         return new WindowFigures(
-            count, count / seconds, count == 0 ? double.NaN : (count - failures) / (double)count,
+            count, count / seconds, count == 0 ? double.NaN : Math.Max(0, count - failures) / (double)count,
             Percentile(histogram, count, 0.50), Percentile(histogram, count, 0.95), Percentile(histogram, count, 0.99));
     }
 
@@ -189,12 +215,35 @@ internal sealed class LatencyWindow
         return MiddleOf(histogram.Length - 1) / 1000.0;
     }
 
+    /// <summary>One core's share: a slot per second, and the last outcomes it saw (endpoint windows only).</summary>
+    private sealed class Stripe
+    {
+        public readonly Slot[] Slots = new Slot[Seconds];
+        public readonly int[]? RecentOutcomes;
+        public readonly long[]? RecentStamps;
+        public int RecentNext = -1;
+
+        public Stripe(bool keepRecent)
+        {
+            for (int i = 0; i < Seconds; i++)
+            {
+                Slots[i] = new Slot();
+            }
+
+            if (keepRecent)
+            {
+                RecentOutcomes = new int[RecentCount];
+                RecentOutcomes.AsSpan().Fill(int.MinValue);
+                RecentStamps = new long[RecentCount];
+            }
+        }
+    }
+
     private sealed class Slot
     {
         public long Second = -1;
-        public long Count;
-        public long Failures;
-        public readonly long[] Histogram = new long[Buckets];
+        public int Failures;
+        public readonly int[] Histogram = new int[Buckets];
 
         public void Roll(long second)
         {
@@ -205,7 +254,6 @@ internal sealed class LatencyWindow
                     return;
                 }
 
-                Volatile.Write(ref Count, 0);
                 Volatile.Write(ref Failures, 0);
                 Array.Clear(Histogram);
                 Volatile.Write(ref Second, second);

@@ -55,7 +55,8 @@ internal static class AdminDocuments
     public static byte[] Methods() => Write(static writer =>
     {
         writer.WriteNumber("windowSeconds", LatencyWindow.Seconds);
-        writer.WriteNumber("watchedSeconds", Math.Max(0, (Environment.TickCount64 - LiveStats.SinceMilliseconds) / 1000.0));
+        writer.WriteNumber(
+            "watchedSeconds", Math.Round(Math.Max(0, System.Diagnostics.Stopwatch.GetElapsedTime(LiveStats.Since).TotalSeconds), 1));
         writer.WriteStartArray("methods");
         foreach (RpcClient client in ClientMetrics.Clients)
         {

@@ -20,31 +20,38 @@ internal static class ClientTelemetry
     public static Activity? StartCall(RpcClientMethod method) => RpcGenTracing.StartClient(method.Descriptor.Service.Name, method.Descriptor.Name);
 
     /// <summary>True when the call must be observed: a span was started, or a listener reads a per-call client metric.</summary>
-    public static bool IsObserved(Activity? span) => span is not null || RpcGenMetrics.ClientObserved || LiveStats.Enabled;
+    public static bool IsObserved(Activity? span) => span is not null || RpcGenMetrics.ClientObserved;
 
-    /// <summary>What the metrics (and the admin page's live figures) of an observed call need from its start.</summary>
+    /// <summary>When a call starts while the admin page watches (0 otherwise): the call path's one check when it does not.</summary>
+    public static long LiveStart() => LiveStats.Enabled ? Stopwatch.GetTimestamp() : 0;
+
+    /// <summary>A call that began at <paramref name="start"/> (from <see cref="LiveStart"/>) ended: its method's live window.</summary>
+    public static void LiveEnd(RpcClientMethod method, long start, Exception? error)
+    {
+        if (start != 0)
+        {
+            RpcStatusCode code = RpcGenTracing.StatusOf(error);
+            long now = Stopwatch.GetTimestamp();
+            method.LiveWindow().RecordTicks(now - start, (int)code, code != RpcStatusCode.OK, now);
+        }
+    }
+
+    /// <summary>What the metrics of an observed call need from its start (a span alone needs none of them).</summary>
     public static CallObservation BeginObserved(RpcClientMethod method)
     {
-        LatencyWindow? live = LiveStats.Enabled ? method.LiveWindow() : null;
         if (!RpcGenMetrics.ClientObserved)
         {
-            return new CallObservation(Stopwatch.GetTimestamp(), default, live, metrics: false);
+            return new CallObservation(Stopwatch.GetTimestamp(), default, metrics: false);
         }
 
         TagList tags = RpcGenMetrics.CallTags(method.Descriptor.Service.Name, method.Descriptor.Name);
         RpcGenMetrics.ClientActive.Add(1, tags);
-        return new CallObservation(Stopwatch.GetTimestamp(), tags, live, metrics: true);
+        return new CallObservation(Stopwatch.GetTimestamp(), tags, metrics: true);
     }
 
     /// <summary>Ends an observed call: its span with the outcome and server, its duration, response size and in-flight count.</summary>
     public static void EndObserved(in CallObservation observation, Activity? span, string? endpoint, Exception? error, int responseSize)
     {
-        if (observation.Live is { } live)
-        {
-            RpcStatusCode code = RpcGenTracing.StatusOf(error);
-            live.RecordTicks(Stopwatch.GetTimestamp() - observation.Start, Stopwatch.Frequency, (int)code, code != RpcStatusCode.OK);
-        }
-
         if (!observation.Metrics)
         {
             if (span is not null)
@@ -195,23 +202,19 @@ internal static class ClientTelemetry
     /// <summary>The current span when it is one of RpcGen's client spans.</summary>
     private static Activity? CurrentSpan() => Activity.Current is { } span && span.Source == RpcGenTracing.Source ? span : null;
 
-    /// <summary>When an observed call started, the tags of its metrics (when a listener reads them), and its live window.</summary>
+    /// <summary>When an observed call started, and the tags of its metrics (when a listener reads them).</summary>
     public readonly struct CallObservation
     {
-        public CallObservation(long start, TagList tags, LatencyWindow? live, bool metrics)
+        public CallObservation(long start, TagList tags, bool metrics)
         {
             Start = start;
             Tags = tags;
-            Live = live;
             Metrics = metrics;
         }
 
         public long Start { get; }
 
         public TagList Tags { get; }
-
-        /// <summary>The method's window on the admin page, while someone watches.</summary>
-        public LatencyWindow? Live { get; }
 
         /// <summary>True when the metrics were started (and must be ended).</summary>
         public bool Metrics { get; }

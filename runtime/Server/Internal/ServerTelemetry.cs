@@ -1,3 +1,4 @@
+using System;
 using System.Diagnostics;
 using RpcGen.Telemetry;
 
@@ -14,7 +15,8 @@ internal static class ServerTelemetry
     /// Starts observing <paramref name="call"/> (its span when a listener samples it, its metrics when one reads them)
     /// and returns the activity that was current, for <see cref="LeaveReadLoop"/>.
     /// </summary>
-    public static Activity? StartCall(RpcServerCall call, string service, string method, RpcMetadata? headers, string? remote, int requestSize)
+    public static Activity? StartCall(
+        RpcServerCall call, string service, string method, RpcMetadata? headers, string? remote, int requestSize, long arrived, TimeProvider time)
     {
         Activity? outer = Activity.Current;
         call.Span = RpcGenTracing.StartServer(service, method, headers ?? RpcMetadata.Empty);
@@ -33,7 +35,9 @@ internal static class ServerTelemetry
         }
         else if (LiveStats.Enabled)
         {
-            call.MetricsStart = Stopwatch.GetTimestamp(); // only the admin page's figures
+            // Only the admin page's figures: timed from the read that brought the request (no clock read) when the
+            // server's clock is the system's; a test's fake clock is not the Stopwatch the windows count seconds by.
+            call.MetricsStart = time == TimeProvider.System ? arrived : Stopwatch.GetTimestamp();
         }
 
         return outer;
@@ -74,8 +78,9 @@ internal static class ServerTelemetry
         if (call.MetricsStart != 0 && LiveStats.Enabled)
         {
             RpcStatusCode code = RpcGenTracing.StatusOf(call.Outcome);
+            long now = Stopwatch.GetTimestamp();
             server.LiveMethods.GetOrAdd(call.Method, static _ => new LatencyWindow())
-                .RecordTicks(Stopwatch.GetTimestamp() - call.MetricsStart, Stopwatch.Frequency, (int)code, code != RpcStatusCode.OK);
+                .RecordTicks(now - call.MetricsStart, (int)code, code != RpcStatusCode.OK, now);
         }
 
         if (!call.MetricsCounted)

@@ -348,6 +348,41 @@ public sealed class AdminApiTests : IAsyncLifetime
         Assert.Contains(answers, a => a.StatusCode == HttpStatusCode.OK);
     }
 
+    [Fact]
+    public async Task PeersThatNeverFinishARequestOrNeverReadDoNotHoldTheOthersBack()
+    {
+        // 50 connections that send half a request line and stall, and 20 that ask for a document and never read it.
+        var stalled = new List<TcpClient>();
+        try
+        {
+            for (int i = 0; i < 50; i++)
+            {
+                var socket = new TcpClient();
+                await socket.ConnectAsync(IPAddress.Loopback, _listener.Address.Port);
+                await socket.GetStream().WriteAsync(Encoding.ASCII.GetBytes("GET /api/clients HTTP/1.1\r\nHost: 127.0"));
+                stalled.Add(socket);
+            }
+
+            for (int i = 0; i < 20; i++)
+            {
+                var socket = new TcpClient { ReceiveBufferSize = 1024 };
+                await socket.ConnectAsync(IPAddress.Loopback, _listener.Address.Port);
+                await socket.GetStream().WriteAsync(Encoding.ASCII.GetBytes("GET /api/methods HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+                stalled.Add(socket);
+            }
+
+            // Each answer goes on; none of the stalled peers takes one of the 8 answering slots for good.
+            for (int i = 0; i < 3 * RpcAdminListener.MaxConcurrentRequests; i++)
+            {
+                Assert.Equal(HttpStatusCode.OK, (await _http.GetAsync("/api/servers")).StatusCode);
+            }
+        }
+        finally
+        {
+            stalled.ForEach(s => s.Dispose());
+        }
+    }
+
     private static bool TryCall(ICalculator calculator)
     {
         try

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using RpcGen.Admin.Internal;
 using RpcGen.Tests.Support;
 using Xunit;
@@ -40,7 +41,7 @@ public sealed class LiveStatsTests : IDisposable
         var window = new LatencyWindow();
         for (int i = 1; i <= 1000; i++)
         {
-            window.Record(i * 10, i % 100 == 0 ? 14 : 0, failed: i % 100 == 0); // 10 µs … 10 ms, 1 % failing
+            window.Record(i * 10, i % 100 == 0 ? 14 : 0, failed: i % 100 == 0, Stopwatch.GetTimestamp()); // 10 µs … 10 ms, 1 % failing
         }
 
         WindowFigures figures = window.Read();
@@ -65,11 +66,12 @@ public sealed class LiveStatsTests : IDisposable
     [Fact]
     public void TheRecentOutcomesAreTheLastSixteenOldestFirst()
     {
-        var window = new LatencyWindow();
+        Assert.Empty(new LatencyWindow().RecentOutcomes()); // a method's window keeps none
+        var window = new LatencyWindow(keepRecent: true);
         Assert.Empty(window.RecentOutcomes());
         for (int i = 0; i < 20; i++)
         {
-            window.Record(5, i, failed: false);
+            window.Record(5, i, failed: false, endedAt: Stopwatch.GetTimestamp() + i);
         }
 
         Assert.Equal(Enumerable.Range(4, 16), window.RecentOutcomes());
