@@ -79,7 +79,7 @@ public sealed partial class RpcCallInvoker
         var stream = new ClientStream<TInput>(method, _client.TimeProvider, inbound: false, input, inputType);
         System.Diagnostics.Activity? span = ClientTelemetry.StartCall(method);
         stream.Span = span;
-        long live = ClientTelemetry.LiveStart();
+        long live = ClientTelemetry.LiveStart(method);
         AttemptResult result = await SendTracedAsync(method, arguments, span, cancellationToken, stream).ConfigureAwait(false);
         ClientTelemetry.LiveEnd(method, live, result.Error);
         RpcCallScope.Current?.Complete(result.Response.Metadata, result.Error);
@@ -261,7 +261,7 @@ public sealed partial class RpcCallInvoker
                 RpcCallInvoker invoker = _call._invoker;
                 ClientStream<TInput> stream = _stream;
                 AttemptResult result;
-                long live = ClientTelemetry.LiveStart();
+                long live = ClientTelemetry.LiveStart(_call._method);
                 try
                 {
                     System.Diagnostics.Activity? span = ClientTelemetry.StartCall(_call._method);

@@ -60,7 +60,7 @@ public sealed partial class RpcCallInvoker
         where TArguments : struct, IRpcArguments
     {
         System.Diagnostics.Activity? span = ClientTelemetry.StartCall(method);
-        long live = ClientTelemetry.LiveStart();
+        long live = ClientTelemetry.LiveStart(method);
         AttemptResult result = await SendTracedAsync(method, arguments, span, cancellationToken).ConfigureAwait(false);
         ClientTelemetry.LiveEnd(method, live, result.Error);
         using (result)
@@ -76,7 +76,7 @@ public sealed partial class RpcCallInvoker
         where TArguments : struct, IRpcArguments
     {
         System.Diagnostics.Activity? span = ClientTelemetry.StartCall(method);
-        long live = ClientTelemetry.LiveStart();
+        long live = ClientTelemetry.LiveStart(method);
         AttemptResult result = await SendTracedAsync(method, arguments, span, cancellationToken).ConfigureAwait(false);
         ClientTelemetry.LiveEnd(method, live, result.Error);
         RpcCallScope.Current?.Complete(result.Response.Metadata, result.Error);

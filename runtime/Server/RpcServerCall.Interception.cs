@@ -13,6 +13,9 @@ public sealed partial class RpcServerCall
     /// <summary>When the call started, for its duration metric; 0 when no listener reads the server's call metrics.</summary>
     internal long MetricsStart { get; set; }
 
+    /// <summary>The method's live window while the admin page watches (set when the call starts).</summary>
+    internal Telemetry.LatencyWindow? Live { get; set; }
+
     /// <summary>True when the call's metrics were started (a listener reads them), not only timed for the admin page.</summary>
     internal bool MetricsCounted { get; set; }
 

@@ -384,6 +384,7 @@ public sealed partial class RpcServerCall
         Outcome = null;
         MetricsStart = 0;
         MetricsCounted = false;
+        Live = null;
         ResponseSize = 0;
         ResetMetadata();
         _connection = null!;

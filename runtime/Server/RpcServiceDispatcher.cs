@@ -17,7 +17,14 @@ namespace RpcGen.Server;
 public abstract class RpcServiceDispatcher
 {
     /// <summary>Creates a dispatcher for a service.</summary>
-    protected RpcServiceDispatcher(RpcServiceDescriptor descriptor) => Descriptor = descriptor;
+    protected RpcServiceDispatcher(RpcServiceDescriptor descriptor)
+    {
+        Descriptor = descriptor;
+        LiveWindows = new Telemetry.LatencyWindow?[descriptor.Methods.Count];
+    }
+
+    /// <summary>Each method's window while the admin page watches, by method index (a dispatcher serves one server).</summary>
+    internal Telemetry.LatencyWindow?[] LiveWindows { get; }
 
     /// <summary>The service this dispatcher serves.</summary>
     public RpcServiceDescriptor Descriptor { get; }

@@ -22,17 +22,19 @@ internal static class ClientTelemetry
     /// <summary>True when the call must be observed: a span was started, or a listener reads a per-call client metric.</summary>
     public static bool IsObserved(Activity? span) => span is not null || RpcGenMetrics.ClientObserved;
 
-    /// <summary>When a call starts while the admin page watches (0 otherwise): the call path's one check when it does not.</summary>
-    public static long LiveStart() => LiveStats.Enabled ? Stopwatch.GetTimestamp() : 0;
+    /// <summary>
+    /// A call starts while the admin page watches: a timestamp, or -1 when the window only counts it (see
+    /// <see cref="LatencyWindow.Begin"/>); 0 when nobody watches, the call path's one check.
+    /// </summary>
+    public static long LiveStart(RpcClientMethod method) => LiveStats.Enabled ? method.LiveWindow().Begin() : 0;
 
-    /// <summary>A call that began at <paramref name="start"/> (from <see cref="LiveStart"/>) ended: its method's live window.</summary>
+    /// <summary>A call that began with <paramref name="start"/> (from <see cref="LiveStart"/>) ended: its method's live window.</summary>
     public static void LiveEnd(RpcClientMethod method, long start, Exception? error)
     {
         if (start != 0)
         {
             RpcStatusCode code = RpcGenTracing.StatusOf(error);
-            long now = Stopwatch.GetTimestamp();
-            method.LiveWindow().RecordTicks(now - start, (int)code, code != RpcStatusCode.OK, now);
+            method.LiveWindow().End(start, (int)code, code != RpcStatusCode.OK);
         }
     }
 

@@ -129,7 +129,7 @@ internal partial class ServerConnection
         }
 
         System.Diagnostics.Activity? outer =
-            ServerTelemetry.StartCall(call, dispatcher.Descriptor.Name, descriptor.Name, headers, Remote, request.Payload.Length, arrived, Server.TimeProvider);
+            ServerTelemetry.StartCall(call, Server, dispatcher, methodIndex, headers, Remote, request.Payload.Length, arrived);
         try
         {
             return Dispatch(dispatcher, methodIndex, call, request.Payload);

@@ -1,5 +1,6 @@
 using System;
 using System.Diagnostics;
+using System.Threading;
 using RpcGen.Telemetry;
 
 namespace RpcGen.Server.Internal;
@@ -16,8 +17,11 @@ internal static class ServerTelemetry
     /// and returns the activity that was current, for <see cref="LeaveReadLoop"/>.
     /// </summary>
     public static Activity? StartCall(
-        RpcServerCall call, string service, string method, RpcMetadata? headers, string? remote, int requestSize, long arrived, TimeProvider time)
+        RpcServerCall call, RpcServer server, RpcServiceDispatcher dispatcher, int methodIndex, RpcMetadata? headers, string? remote, int requestSize,
+        long arrived)
     {
+        string service = dispatcher.Descriptor.Name;
+        string method = call.Method.Name;
         Activity? outer = Activity.Current;
         call.Span = RpcGenTracing.StartServer(service, method, headers ?? RpcMetadata.Empty);
         if (call.Span is { IsAllDataRequested: true } span)
@@ -36,11 +40,24 @@ internal static class ServerTelemetry
         else if (LiveStats.Enabled)
         {
             // Only the admin page's figures: timed from the read that brought the request (no clock read) when the
-            // server's clock is the system's; a test's fake clock is not the Stopwatch the windows count seconds by.
-            call.MetricsStart = time == TimeProvider.System ? arrived : Stopwatch.GetTimestamp();
+            // server's clock is the system's (Stopwatch ticks), or only counted (-1) past the window's sampling quota.
+            LatencyWindow window =
+                Volatile.Read(ref dispatcher.LiveWindows[methodIndex]) ?? LiveWindow(server, dispatcher, methodIndex, call.Method);
+            call.Live = window;
+            long begun = window.Begin();
+            call.MetricsStart = begun < 0 ? -1 : server.TimeProvider == TimeProvider.System ? arrived : begun;
         }
 
         return outer;
+    }
+
+    /// <summary>A method's first watched call: its window, kept by the dispatcher for the next calls and by the server for the page.</summary>
+    private static LatencyWindow LiveWindow(
+        RpcServer server, RpcServiceDispatcher dispatcher, int methodIndex, Descriptors.RpcMethodDescriptor method)
+    {
+        LatencyWindow window = server.LiveMethods.GetOrAdd(method, static _ => new LatencyWindow());
+        Volatile.Write(ref dispatcher.LiveWindows[methodIndex], window);
+        return window;
     }
 
     /// <summary>The read loop goes on without the call's span (the span goes on with the handler).</summary>
@@ -78,10 +95,11 @@ internal static class ServerTelemetry
         if (call.MetricsStart != 0 && LiveStats.Enabled)
         {
             RpcStatusCode code = RpcGenTracing.StatusOf(call.Outcome);
-            long now = Stopwatch.GetTimestamp();
-            server.LiveMethods.GetOrAdd(call.Method, static _ => new LatencyWindow())
-                .RecordTicks(now - call.MetricsStart, (int)code, code != RpcStatusCode.OK, now);
+            LatencyWindow window = call.Live ?? server.LiveMethods.GetOrAdd(call.Method, static _ => new LatencyWindow());
+            window.End(call.MetricsStart, (int)code, code != RpcStatusCode.OK);
         }
+
+        call.Live = null;
 
         if (!call.MetricsCounted)
         {

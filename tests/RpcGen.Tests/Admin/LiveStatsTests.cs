@@ -55,6 +55,28 @@ public sealed class LiveStatsTests : IDisposable
     }
 
     [Fact]
+    public void PastTheQuotaFewCallsAreTimed_ButEveryCallIsCounted()
+    {
+        LiveStats.Enable();
+        var window = new LatencyWindow();
+        const int Calls = 4000;
+        int timed = 0;
+        for (int i = 0; i < Calls; i++)
+        {
+            long begun = window.Begin();
+            timed += begun >= 0 ? 1 : 0;
+            window.End(begun, i % 10 == 0 ? 14 : 0, failed: i % 10 == 0);
+        }
+
+        WindowFigures figures = window.Read();
+        Assert.Equal(Calls, figures.Count);
+        Assert.Equal(0.9, figures.SuccessRate, 3);
+        Assert.True(timed >= LatencyWindow.TimedPerSecond, $"{timed} timed: every call up to the quota");
+        Assert.True(timed < Calls / 4, $"{timed} of {Calls} timed: past the quota, one in {LatencyWindow.SampleEvery}");
+        Assert.True(figures.P99 >= figures.P50);
+    }
+
+    [Fact]
     public void AnEmptyWindowHasNoFigures()
     {
         WindowFigures figures = new LatencyWindow().Read();
