@@ -45,6 +45,9 @@ internal static class LiveStats
         }
     }
 
+    /// <summary>Files the next records under <paramref name="second"/> (tests; the timer does it while watching).</summary>
+    internal static void SetCurrentSecond(long second) => Volatile.Write(ref s_second, second);
+
     public static void Disable()
     {
         lock (s_lock)
@@ -235,9 +238,11 @@ internal sealed class LatencyWindow
     }
 
     /// <summary>The figures of the last <see cref="Seconds"/> seconds (or since watching began, if later).</summary>
-    public WindowFigures Read()
+    public WindowFigures Read() => Read(Environment.TickCount64);
+
+    /// <summary>The figures as of <paramref name="nowMilliseconds"/> (<see cref="Environment.TickCount64"/>).</summary>
+    internal WindowFigures Read(long nowMilliseconds)
     {
-        long nowMilliseconds = Environment.TickCount64;
         long now = nowMilliseconds / 1000;
         long first = now - Seconds + 1;
         long count = 0, failures = 0, weights = 0;

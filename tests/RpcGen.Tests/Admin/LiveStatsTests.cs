@@ -77,6 +77,45 @@ public sealed class LiveStatsTests : IDisposable
     }
 
     [Fact]
+    public void OnlyTheLastTenSecondsCount_AndASlotIsClearedWhenItsSecondComesRound()
+    {
+        LiveStats.Disable(); // no timer moves the second under the test
+        var window = new LatencyWindow();
+        const long Second = 1_000_000;
+        LiveStats.SetCurrentSecond(Second);
+        window.Record(100, 0, failed: false, 1);
+        window.Record(100, 14, failed: true, 2);
+        LiveStats.SetCurrentSecond(Second + 9);
+        window.Record(2_000, 0, failed: false, 3);
+
+        WindowFigures both = window.Read((Second + 9) * 1000);
+        Assert.Equal(3, both.Count);
+        Assert.Equal(2 / 3.0, both.SuccessRate, 3);
+        Assert.Equal(0, window.Read((Second + 20) * 1000).Count); // ten seconds later: nothing is that recent
+        Assert.Equal(1, window.Read((Second + 10) * 1000).Count); // the first second has left the window
+
+        LiveStats.SetCurrentSecond(Second + 10); // the first second's slot again: cleared before it counts
+        window.Record(300, 0, failed: false, 4);
+        WindowFigures later = window.Read((Second + 10) * 1000);
+        Assert.Equal(2, later.Count);
+        Assert.Equal(1.0, later.SuccessRate);
+        Assert.InRange(later.P50, 0.3 * 0.875, 0.3 * 1.125);
+        Assert.InRange(later.P99, 2.0 * 0.875, 2.0 * 1.125);
+    }
+
+    [Fact]
+    public void ACallBegunAndEndedIsTimedInMilliseconds()
+    {
+        LiveStats.Enable();
+        var window = new LatencyWindow();
+        long begun = System.Diagnostics.Stopwatch.GetTimestamp() - (System.Diagnostics.Stopwatch.Frequency / 1000 * 3); // 3 ms ago
+        window.End(begun, 0, failed: false);
+        WindowFigures figures = window.Read();
+        Assert.Equal(1, figures.Count);
+        Assert.InRange(figures.P50, 3 * 0.875, 3 * 1.5);
+    }
+
+    [Fact]
     public void AnEmptyWindowHasNoFigures()
     {
         WindowFigures figures = new LatencyWindow().Read();
