@@ -89,6 +89,52 @@ internal static class FrameEncoder
         ErrorBody.Write(frame.Slice(ResponsePrefixLength + metadataLength), code, message, pushbackMs);
     }
 
+    /// <summary>A response's headers and trailers as the two blocks a frame carries; empty when both are null.</summary>
+    public static byte[] EncodeMetadata(RpcMetadata? headers, RpcMetadata? trailers)
+    {
+        if (headers is null && trailers is null)
+        {
+            return Array.Empty<byte>();
+        }
+
+        byte[] encoded = new byte[ResponseMetadataLength(headers, trailers)];
+        WriteMetadata(encoded, headers, trailers);
+        return encoded;
+    }
+
+    /// <summary>A response frame whose metadata blocks are already encoded (a stored answer): header, load report, metadata, body.</summary>
+    public static void WriteStoredResponse(
+        Span<byte> frame, uint callId, int serverInFlight, int utilizationBasisPoints, ReadOnlySpan<byte> metadata, ReadOnlySpan<byte> body)
+    {
+        FrameHeader.Write(frame, frame.Length - ProtocolConstants.HeaderLength, FrameType.Response,
+            metadata.IsEmpty ? FrameFlags.LoadReport : FrameFlags.LoadReport | FrameFlags.Metadata, callId);
+        LoadReport.Write(frame.Slice(ProtocolConstants.HeaderLength), serverInFlight, utilizationBasisPoints);
+        metadata.CopyTo(frame.Slice(ResponsePrefixLength));
+        body.CopyTo(frame.Slice(ResponsePrefixLength + metadata.Length));
+    }
+
+    /// <summary>An error frame of <see cref="ErrorLength"/> bytes whose metadata blocks are already encoded (a stored answer).</summary>
+    public static void WriteStoredError(
+        Span<byte> frame, uint callId, RpcStatusCode code, string message, int? pushbackMs, int serverInFlight, int utilizationBasisPoints,
+        ReadOnlySpan<byte> metadata)
+    {
+        FrameFlags flags = FrameFlags.LoadReport;
+        if (pushbackMs is not null)
+        {
+            flags |= FrameFlags.Pushback;
+        }
+
+        if (!metadata.IsEmpty)
+        {
+            flags |= FrameFlags.Metadata;
+            metadata.CopyTo(frame.Slice(ResponsePrefixLength));
+        }
+
+        FrameHeader.Write(frame, frame.Length - ProtocolConstants.HeaderLength, FrameType.Error, flags, callId);
+        LoadReport.Write(frame.Slice(ProtocolConstants.HeaderLength), serverInFlight, utilizationBasisPoints);
+        ErrorBody.Write(frame.Slice(ResponsePrefixLength + metadata.Length), code, message, pushbackMs);
+    }
+
     private static void WriteMetadata(Span<byte> destination, RpcMetadata? headers, RpcMetadata? trailers)
     {
         int written = MetadataCodec.Write(destination, headers);

@@ -86,6 +86,13 @@ public sealed class RpcCallContext : IPropagatedCall
     public RpcMetadata ResponseTrailers => _call.ResponseTrailersFor(_generation);
 
     /// <summary>
+    /// The claim this run of a <c>[Deduplicate]</c> method holds in its store, or null (another method, or a call that
+    /// carried no call id). A handler that writes to the store's own database stores its answer in the same transaction
+    /// with it (for SQLite, <c>SqliteDeduplicationStore.CompleteInTransaction</c>; docs/resilience.md).
+    /// </summary>
+    public Deduplication.RpcDeduplicationClaim? Deduplication => _call.DeduplicationFor(_generation);
+
+    /// <summary>
     /// Disposes <paramref name="disposable"/> once the call has ended (after its response or error was sent), like
     /// ASP.NET Core's <c>HttpResponse.RegisterForDispose</c>: for what a handler or an activator made for this call.
     /// Things registered are disposed last first; a failure is logged, never sent to the caller.

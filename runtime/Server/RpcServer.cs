@@ -49,8 +49,11 @@ public sealed partial class RpcServer : IAsyncDisposable
         _context = new RpcDispatcherContext(Options.SerializerOptions);
         HandOffMonitor = new HandOffMonitor(this);
         RefusalLog = new Telemetry.RefusalLog(Logger, TimeProvider);
-        Deduplication = new DeduplicationWindow(Options.Deduplication.Capacity, Options.Deduplication.MaxBytes, Options.Deduplication.Window, TimeProvider);
+        Deduplication = new DeduplicationGate(this);
     }
+
+    /// <summary>The JSON contracts of the mapped services, as their dispatchers resolve them.</summary>
+    internal RpcDispatcherContext DispatcherContext => _context;
 
     /// <summary>Connection-level warnings, one line per kind and interval (a flood of refusals is counted, not logged line by line).</summary>
     internal Telemetry.RefusalLog RefusalLog { get; }
@@ -64,8 +67,8 @@ public sealed partial class RpcServer : IAsyncDisposable
     /// <summary>TCP connections open (counted against MaxConnections).</summary>
     internal int TcpConnections => Volatile.Read(ref _tcpConnections);
 
-    /// <summary>Recent call ids of [Deduplicate] methods and their answers.</summary>
-    internal DeduplicationWindow Deduplication { get; }
+    /// <summary>The stores of [Deduplicate] methods' call ids and answers, and the claims running here.</summary>
+    internal DeduplicationGate Deduplication { get; }
 
     /// <summary>The options the server was created with.</summary>
     public RpcServerOptions Options { get; }
@@ -378,6 +381,7 @@ public sealed partial class RpcServer : IAsyncDisposable
         // The heartbeat ran through the drain: a connection whose peer stopped reading is still closed by its timeout.
         _heartbeat?.Dispose();
         HandOffMonitor.Dispose();
+        await Deduplication.DisposeAsync().ConfigureAwait(false);
         Volatile.Write(ref _state, 3);
         Telemetry.RpcGenLog.ServerStopped(Logger);
         ServerRegistry.Unregister(this);

@@ -48,8 +48,8 @@ public sealed partial class RpcServerCall
         }
     }
 
-    /// <summary>The deduplication entry this run answers, for [Deduplicate] calls that carried a call id.</summary>
-    internal DeduplicationWindow.Entry? Dedupe { get; set; }
+    /// <summary>The claim this run answers, for [Deduplicate] calls that carried a call id.</summary>
+    internal DeduplicationGate.Run? Dedupe { get; set; }
 
     /// <summary>Sends an error that ends the call, and stores it for repeats of a deduplicated call.</summary>
     private void SendFinalError(RpcStatusCode code, string message, int? pushback = null, bool abandoned = false, FrameFlags flags = FrameFlags.None)
@@ -59,16 +59,17 @@ public sealed partial class RpcServerCall
             Outcome = new RpcException(code, message);
         }
 
-        if (Dedupe is { } entry)
+        if (Dedupe is { } run)
         {
             Dedupe = null;
             if (abandoned)
             {
-                _connection.Server.Deduplication.Abandon(entry, code, message);
+                _connection.Server.Deduplication.Abandon(run);
             }
             else
             {
-                _connection.Server.Deduplication.Complete(entry, null, code, message, pushback);
+                byte[] metadata = Protocol.FrameEncoder.EncodeMetadata(SealHeaders(), SealTrailers());
+                _connection.Server.Deduplication.Complete(run, new Deduplication.DeduplicationRecord(code, message, pushback, default, metadata));
             }
         }
 
@@ -84,14 +85,29 @@ public sealed partial class RpcServerCall
         _connection.SendError(Id, code, message, flags, pushback, SealHeaders(), SealTrailers());
     }
 
-    /// <summary>Stores a result frame's body for repeats of a deduplicated call.</summary>
+    /// <summary>Stores a result frame's body and the response's metadata for repeats of a deduplicated call.</summary>
     private void StoreResult(ReadOnlySpan<byte> body)
     {
-        if (Dedupe is { } entry)
+        if (Dedupe is { } run)
         {
             Dedupe = null;
-            _connection.Server.Deduplication.Complete(entry, body.ToArray(), RpcStatusCode.OK, null, null);
+            byte[] metadata = Protocol.FrameEncoder.EncodeMetadata(SealHeaders(), SealTrailers());
+            var record = new Deduplication.DeduplicationRecord(RpcStatusCode.OK, null, null, body.ToArray(), metadata);
+            _connection.Server.Deduplication.Complete(run, record);
         }
+    }
+
+    /// <summary>Answers a repeat of a deduplicated call with the first run's stored answer; the handler does not run.</summary>
+    internal void WriteStored(Deduplication.DeduplicationRecord record)
+    {
+        if (Span is not null || MetricsStart != 0)
+        {
+            Outcome = record.Status == RpcStatusCode.OK ? null : new RpcException(record.Status, record.Message!);
+        }
+
+        ResponseSize = record.Body.Length;
+        _connection.ReleaseSlot(this);
+        _connection.SendStoredAnswer(Id, record);
     }
 
     /// <summary>True when the request carried the retry marker.</summary>

@@ -21,7 +21,7 @@ public static class RpcServerConfiguration
     internal static readonly string[] DurationKeys =
     {
         "Limits:HandshakeTimeout", "Limits:IdleTimeout", "Limits:FrameTimeout", "Limits:ResponseDrainTimeout", "Limits:GoAwayLinger",
-        "Deduplication:Window",
+        "Deduplication:Window", "Deduplication:Lease", "Deduplication:SweepInterval",
     };
 
     /// <summary>Keys of the flat layout before the limits were grouped, and where each went.</summary>
@@ -81,7 +81,7 @@ public static class RpcServerConfiguration
                     ApplyNoLimits(child, options.Limits);
                     break;
                 case "Deduplication":
-                    Guard(child, () => child.Bind(options.Deduplication, static o => o.ErrorOnUnknownConfiguration = true));
+                    ApplyDeduplication(child, options.Deduplication);
                     break;
                 default:
                     if (s_moved.TryGetValue(child.Key, out string? moved))
@@ -111,6 +111,26 @@ public static class RpcServerConfiguration
         catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
         {
             throw new ArgumentException($"RpcGen configuration '{section.Path}': {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>The deduplication settings by name (the stores themselves are objects, set in code or by RpcGen.Hosting).</summary>
+    private static void ApplyDeduplication(IConfigurationSection section, DeduplicationOptions options)
+    {
+        foreach (IConfigurationSection child in section.GetChildren())
+        {
+            switch (child.Key.ToUpperInvariant())
+            {
+                case "CAPACITY": Guard(child, () => options.Capacity = child.Get<int>()); break;
+                case "MAXBYTES": Guard(child, () => options.MaxBytes = child.Get<long>()); break;
+                case "WINDOW": Guard(child, () => options.Window = child.Get<TimeSpan>()); break;
+                case "LEASE": Guard(child, () => options.Lease = child.Get<TimeSpan>()); break;
+                case "SWEEPINTERVAL": Guard(child, () => options.SweepInterval = child.Get<TimeSpan>()); break;
+                default:
+                    throw new ArgumentException(
+                        $"RpcGen configuration '{child.Path}': unknown setting '{child.Key}'; " +
+                        "known settings here: Capacity, MaxBytes, Window, Lease, SweepInterval.");
+            }
         }
     }
 

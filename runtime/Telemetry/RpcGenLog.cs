@@ -67,6 +67,15 @@ internal static partial class RpcGenLog
     [LoggerMessage(1019, LogLevel.Warning, "{Count} more connection events like the last ('{Event}') in {Interval}, not logged one by one; the last from {Remote}.")]
     public static partial void EventsSuppressed(ILogger logger, int count, string @event, TimeSpan interval, object? remote);
 
+    [LoggerMessage(1020, LogLevel.Error, "The deduplication store '{Store}' failed to {Operation} call {CallId} of '{Method}'.")]
+    public static partial void DeduplicationStoreFailed(
+        ILogger logger, Exception exception, string store, string operation, Guid callId, string method);
+
+    [LoggerMessage(1021, LogLevel.Warning,
+        "Call {CallId} of '{Method}' lost its claim in the deduplication store '{Store}' " +
+        "(its lease ran out and another run took it over); its answer is not stored.")]
+    public static partial void DeduplicationClaimLost(ILogger logger, Guid callId, string method, string store);
+
     // ---- client -------------------------------------------------------------------------------------------------
     [LoggerMessage(2001, LogLevel.Debug, "Connected to {Endpoint}.")]
     public static partial void Connected(ILogger logger, object endpoint);

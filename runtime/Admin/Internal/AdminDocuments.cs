@@ -287,11 +287,52 @@ internal static class AdminDocuments
 
         DeduplicationOptions dedup = server.Options.Deduplication;
         writer.WriteStartObject("deduplication");
-        writer.WriteNumber("entries", server.Deduplication.Count);
+        writer.WriteNumber("entries", server.Deduplication.Memory.Count);
         writer.WriteNumber("capacity", dedup.Capacity);
-        writer.WriteNumber("bytes", server.Deduplication.Bytes);
+        writer.WriteNumber("bytes", server.Deduplication.Memory.Bytes);
         writer.WriteNumber("maxBytes", dedup.MaxBytes);
         writer.WriteNumber("windowSeconds", dedup.Window.TotalSeconds);
+        writer.WriteNumber("running", server.Deduplication.Running);
+        writer.WriteStartArray("stores");
+        foreach (Server.Deduplication.IDeduplicationStore store in server.Deduplication.Stores)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("name", store.Name);
+            writer.WriteBoolean("default", ReferenceEquals(store, dedup.Store ?? server.Deduplication.Memory));
+            writer.WriteStartArray("services");
+            foreach (KeyValuePair<string, Server.Deduplication.IDeduplicationStore> chosen in dedup.Stores)
+            {
+                if (ReferenceEquals(chosen.Value, store))
+                {
+                    writer.WriteStringValue(chosen.Key);
+                }
+            }
+
+            writer.WriteEndArray();
+            if (server.Deduplication.StatusNow(store) is { } status)
+            {
+                writer.WriteString("health", status.Health switch
+                {
+                    Server.Deduplication.DeduplicationStoreHealth.Healthy => "healthy",
+                    Server.Deduplication.DeduplicationStoreHealth.Degraded => "degraded",
+                    _ => "unhealthy",
+                });
+                writer.WriteString("description", status.Description);
+                writer.WriteNumber("entries", status.Entries);
+                writer.WriteNumber("capacity", status.Capacity);
+                writer.WriteNumber("bytes", status.Bytes);
+                writer.WriteNumber("maxBytes", status.MaxBytes);
+                writer.WriteNumber("evicted", status.Evicted);
+            }
+            else
+            {
+                writer.WriteString("health", "unknown");
+            }
+
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
         writer.WriteEndObject();
 
         var connections = new List<ConnectionView>();

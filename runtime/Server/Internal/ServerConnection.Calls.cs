@@ -4,6 +4,8 @@ using System.Threading.Tasks;
 using RpcGen.Descriptors;
 using RpcGen.Protocol;
 
+using RpcGen.Server.Deduplication;
+
 namespace RpcGen.Server.Internal;
 
 // The calls of a server connection: parsing requests, dispatching them (inline or on the thread pool), call slots
@@ -58,17 +60,6 @@ internal partial class ServerConnection
             return true;
         }
 
-        DeduplicationWindow.Entry? dedupe = null;
-        if (!request.CallId.IsEmpty && descriptor.Deduplicate)
-        {
-            // At most once: a repeated call id gets the first run's answer (now, or when that run finishes).
-            dedupe = Server.Deduplication.Begin(new Guid(request.CallId), descriptor.FullName, this, callId);
-            if (dedupe is null)
-            {
-                return true;
-            }
-        }
-
         RpcServerCall call = Server.RentCall();
         lock (_lock)
         {
@@ -101,11 +92,6 @@ internal partial class ServerConnection
                 StreamEnded();
             }
 
-            if (dedupe is not null)
-            {
-                Server.Deduplication.Abandon(dedupe, RpcStatusCode.Unavailable, "The server is shutting down; the request was not processed.");
-            }
-
             if (problem is null)
             {
                 SendError(callId, RpcStatusCode.Unavailable, "The server is shutting down; the request was not processed.", FrameFlags.NotProcessed);
@@ -120,7 +106,6 @@ internal partial class ServerConnection
 
         Server.CallStarted();
         call.Start(this, callId, descriptor, request.TimeoutMilliseconds, arrived, (flags & FrameFlags.RetryAttempt) != 0, headers);
-        call.Dedupe = dedupe;
         if (streaming)
         {
             var stream = new ServerStream(descriptor);
@@ -132,12 +117,167 @@ internal partial class ServerConnection
             ServerTelemetry.StartCall(call, Server, dispatcher, methodIndex, headers, Remote, request.Payload.Length, arrived);
         try
         {
+            if (!request.CallId.IsEmpty && descriptor.Deduplicate && !streaming)
+            {
+                // At most once: a repeated call id gets the first run's answer (now, or when that run finishes).
+                return ClaimThenDispatch(dispatcher, methodIndex, call, new Guid(request.CallId), request.Payload);
+            }
+
             return Dispatch(dispatcher, methodIndex, call, request.Payload);
         }
         finally
         {
             ServerTelemetry.LeaveReadLoop(call, outer);
         }
+    }
+
+    /// <summary>
+    /// Claims a deduplicated call's id in its store, then runs the handler; a repeat of an id that ran gets its answer,
+    /// one that runs (here or on a server sharing the store) waits for it within its deadline, and an id used with other
+    /// arguments is refused. A store that answers at once (in memory) keeps the call on the read loop's path.
+    /// </summary>
+    private bool ClaimThenDispatch(RpcServiceDispatcher dispatcher, int methodIndex, RpcServerCall call, Guid callId, ReadOnlySpan<byte> payload)
+    {
+        DeduplicationGate gate = Server.Deduplication;
+        IDeduplicationStore store = gate.StoreFor(call.Method);
+        var key = new DeduplicationKey(callId, call.Method.FullName, System.IO.Hashing.XxHash128.HashToUInt128(payload));
+        ValueTask<DeduplicationClaim> claim = Claim(store, key, gate.Lease);
+        if (claim.IsCompletedSuccessfully)
+        {
+            DeduplicationClaim result = claim.Result;
+            if (result.Status == DeduplicationClaimStatus.Claimed)
+            {
+                call.Dedupe = gate.Track(store, callId, key.Method, result.Token, call);
+                return Dispatch(dispatcher, methodIndex, call, payload);
+            }
+
+            if (result.Status != DeduplicationClaimStatus.Running)
+            {
+                Answer(call, store, key, result, inReadLoop: true);
+                return true;
+            }
+        }
+
+        byte[] copy = Transport.BufferPool.Rent(Math.Max(1, payload.Length));
+        payload.CopyTo(copy);
+        _ = ClaimThenDispatchAsync(dispatcher, methodIndex, call, store, key, claim, copy, payload.Length);
+        return true;
+    }
+
+    private static ValueTask<DeduplicationClaim> Claim(IDeduplicationStore store, DeduplicationKey key, TimeSpan lease)
+    {
+        try
+        {
+            return store.ClaimAsync(key, lease);
+        }
+        catch (Exception ex)
+        {
+            return ValueTask.FromException<DeduplicationClaim>(ex);
+        }
+    }
+
+    private async Task ClaimThenDispatchAsync(
+        RpcServiceDispatcher dispatcher, int methodIndex, RpcServerCall call, IDeduplicationStore store, DeduplicationKey key,
+        ValueTask<DeduplicationClaim> claim, byte[] payload, int length)
+    {
+        bool handedOver = false;
+        try
+        {
+            for (int attempt = 0; ; attempt++)
+            {
+                DeduplicationClaim result;
+                try
+                {
+                    result = await claim.ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    Telemetry.RpcGenLog.DeduplicationStoreFailed(Server.Logger, ex, store.Name, "claim", key.CallId, key.Method);
+                    call.WriteError(
+                        new RpcException(RpcStatusCode.Unavailable,
+                            $"The deduplication store '{store.Name}' did not answer, so '{key.Method}' could not be run at most once; " +
+                            "the request was not processed."),
+                        notProcessed: true);
+                    Finish(call, inReadLoop: false);
+                    return;
+                }
+
+                if (result.Status == DeduplicationClaimStatus.Claimed)
+                {
+                    call.Dedupe = Server.Deduplication.Track(store, key.CallId, key.Method, result.Token, call);
+                    handedOver = true;
+                    if (Server.Interceptors.Length > 0)
+                    {
+                        _ = InvokeInterceptedAsync(dispatcher, methodIndex, call, payload, length);
+                    }
+                    else
+                    {
+                        Invoke(dispatcher, methodIndex, call, payload, length);
+                    }
+
+                    return;
+                }
+
+                if (result.Status != DeduplicationClaimStatus.Running)
+                {
+                    Answer(call, store, key, result, inReadLoop: false);
+                    return;
+                }
+
+                // The first run is still going, here or on a server sharing the store: wait for its answer, within this
+                // request's own deadline (its token also fires on a cancel frame and when the server stops).
+                CancellationToken cancellation = call.CancellationToken;
+                try
+                {
+                    await Server.Deduplication.WaitAsync(key.CallId, attempt, cancellation).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException ex) when (cancellation.IsCancellationRequested)
+                {
+                    call.WriteError(ex);
+                    Finish(call, inReadLoop: false);
+                    return;
+                }
+
+                claim = Claim(store, key, Server.Deduplication.Lease);
+            }
+        }
+        finally
+        {
+            if (!handedOver)
+            {
+                Transport.BufferPool.Return(payload);
+            }
+        }
+    }
+
+    /// <summary>Ends a repeat without running the handler: the stored answer, or why it was refused.</summary>
+    private void Answer(RpcServerCall call, IDeduplicationStore store, DeduplicationKey key, DeduplicationClaim result, bool inReadLoop)
+    {
+        switch (result.Status)
+        {
+            case DeduplicationClaimStatus.Completed:
+                call.WriteStored(result.Record!);
+                break;
+            case DeduplicationClaimStatus.Conflict:
+                call.WriteError(new RpcException(RpcStatusCode.AlreadyExists,
+                    $"The call id {key.CallId} was already used for a call of '{key.Method}' with other arguments, or of another method; " +
+                    "a call id names one call (the client makes a new one per call). The request was not run.")
+                {
+                    DoNotRetry = true,
+                });
+                break;
+            default:
+                call.WriteError(
+                    new RpcException(RpcStatusCode.ResourceExhausted,
+                        $"The deduplication store '{store.Name}' is full of calls still running; the request was not processed.")
+                    {
+                        RetryAfter = TimeSpan.FromMilliseconds(ServerLimits.PushbackMilliseconds),
+                    },
+                    notProcessed: true);
+                break;
+        }
+
+        Finish(call, inReadLoop);
     }
 
     /// <summary>

@@ -201,15 +201,29 @@ internal sealed partial class ServerConnection : FramedConnection
     }
 
     /// <summary>Sends a deduplicated call's stored result (null: no result) to a repeat of that call.</summary>
-    public void SendStoredResponse(uint callId, byte[]? body)
+    /// <summary>Sends a deduplicated call's stored answer (its metadata only to a client that reads metadata).</summary>
+    public void SendStoredAnswer(uint callId, Deduplication.DeduplicationRecord record)
     {
-        int length = FrameEncoder.ResponsePrefixLength + (body?.Length ?? 0);
+        ReadOnlySpan<byte> metadata = ClientReadsMetadata ? record.Metadata.Span : default;
+        bool ok = record.Status == RpcStatusCode.OK;
+        int length = ok
+            ? FrameEncoder.ResponsePrefixLength + metadata.Length + record.Body.Length
+            : FrameEncoder.ErrorLength(record.Message!, record.PushbackMilliseconds is not null, metadata.Length);
         byte[] rented = ArrayPool<byte>.Shared.Rent(length);
         try
         {
             Span<byte> frame = rented.AsSpan(0, length);
-            body?.CopyTo(frame.Slice(FrameEncoder.ResponsePrefixLength));
-            FrameEncoder.WriteResponse(frame, callId, Server.InFlightCalls, Server.UtilizationBasisPoints);
+            if (ok)
+            {
+                FrameEncoder.WriteStoredResponse(frame, callId, Server.InFlightCalls, Server.UtilizationBasisPoints, metadata, record.Body.Span);
+            }
+            else
+            {
+                FrameEncoder.WriteStoredError(
+                    frame, callId, record.Status, record.Message!, record.PushbackMilliseconds, Server.InFlightCalls, Server.UtilizationBasisPoints,
+                    metadata);
+            }
+
             Output.TryEnqueue(frame);
         }
         finally

@@ -80,7 +80,7 @@ public sealed class ServerOptionsTests
         Assert.Equal(TimeSpan.FromSeconds(1), options.Limits.GoAwayLinger);
         Assert.Equal(10_000, options.Deduplication.Capacity);
         Assert.Equal(64L * 1024 * 1024, options.Deduplication.MaxBytes);
-        Assert.Equal(TimeSpan.FromMinutes(5), options.Deduplication.Window);
+        Assert.Equal(TimeSpan.FromHours(24), options.Deduplication.Window);
     }
 
     private static RpcServerOptions Apply(params (string Key, string? Value)[] settings)
