@@ -69,7 +69,7 @@ pack() {
   if [ $# -ge 1 ] && [ -n "$1" ]; then version_args=("-p:Version=$1"); else version_args=("-p:RpcGenDevStamp=$(date -u +%Y%m%d%H%M%S)"); fi
   mkdir -p artifacts/packages
   rm -f artifacts/packages/*.nupkg artifacts/packages/*.snupkg
-  for project in runtime/RpcGen.csproj hosting/RpcGen.Hosting.csproj etcd/RpcGen.Etcd.csproj dns/RpcGen.Dns.csproj aspnetcore/RpcGen.AspNetCore.csproj cli/RpcGen.Cli.csproj; do
+  for project in runtime/RpcGen.csproj hosting/RpcGen.Hosting.csproj etcd/RpcGen.Etcd.csproj dns/RpcGen.Dns.csproj sqlite/RpcGen.Sqlite.csproj aspnetcore/RpcGen.AspNetCore.csproj cli/RpcGen.Cli.csproj; do
     dotnet pack "$project" -c Release -o artifacts/packages "${version_args[@]}"
   done
   ls artifacts/packages

@@ -21,6 +21,7 @@ public sealed class StyleTests
         ["hosting"] = 15,
         ["etcd"] = 12,
         ["dns"] = 5,
+        ["sqlite"] = 0,
         ["aspnetcore"] = 0,
         ["cli"] = 0,
         ["sample"] = 2,

@@ -31,7 +31,7 @@ public sealed class PackedPackages : IDisposable
         foreach (string project in new[]
         {
             "runtime/RpcGen.csproj", "hosting/RpcGen.Hosting.csproj", "etcd/RpcGen.Etcd.csproj", "dns/RpcGen.Dns.csproj",
-            "aspnetcore/RpcGen.AspNetCore.csproj", "cli/RpcGen.Cli.csproj",
+            "sqlite/RpcGen.Sqlite.csproj", "aspnetcore/RpcGen.AspNetCore.csproj", "cli/RpcGen.Cli.csproj",
         })
         {
             (int exit, string output) = PackageTests.RunDotnet(TestPaths.RepositoryRoot, "pack", project, "-c", "Release", "-o", Feed, "-p:PackageVersion=" + Version);
@@ -153,6 +153,7 @@ public sealed class PackageTests : IClassFixture<PackedPackages>, IDisposable
     [InlineData("hosting/RpcGen.Hosting.csproj")]
     [InlineData("etcd/RpcGen.Etcd.csproj")]
     [InlineData("dns/RpcGen.Dns.csproj")]
+    [InlineData("sqlite/RpcGen.Sqlite.csproj")]
     [InlineData("aspnetcore/RpcGen.AspNetCore.csproj")]
     [InlineData("cli/RpcGen.Cli.csproj")]
     public void GivenVersion_IsThePackageVersion(string project)
@@ -501,6 +502,41 @@ public sealed class PackageTests : IClassFixture<PackedPackages>, IDisposable
         (int run, string runOutput) = Dotnet(app, "run", "--no-build", "-c", "Release", "--", etcd.Url.ToString());
         Assert.True(run == 0, runOutput);
         Assert.Contains("discovered sum=42 from 1 endpoint(s)", runOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    [Trait("Category", "Package")]
+    public void SqlitePackage_WithTheCorePackage_KeepsAnAnswerAcrossAReopen()
+    {
+        Packed();
+        CheckSatellite("RpcGen.Sqlite");
+        string app = Consumer("SqliteApp", """
+            using RpcGen;
+            using RpcGen.Server.Deduplication;
+            using RpcGen.Sqlite;
+
+            var options = new SqliteDeduplicationStoreOptions { Path = Path.Combine(args[0], "dedup.db") };
+            var key = new DeduplicationKey(Guid.NewGuid(), "payments/Charge", UInt128.One);
+            await using (var store = new SqliteDeduplicationStore(options))
+            {
+                DeduplicationClaim claim = await store.ClaimAsync(key, TimeSpan.FromSeconds(10));
+                await store.CompleteAsync(key.CallId, claim.Token, new DeduplicationRecord(RpcStatusCode.OK, null, null, "7"u8.ToArray(), default));
+            }
+
+            await using (var reopened = new SqliteDeduplicationStore(options))
+            {
+                DeduplicationClaim repeat = await reopened.ClaimAsync(key, TimeSpan.FromSeconds(10));
+                Console.WriteLine($"after reopen: {repeat.Status} {System.Text.Encoding.UTF8.GetString(repeat.Record!.Body.Span)}");
+                return repeat.Status == DeduplicationClaimStatus.Completed ? 0 : 1;
+            }
+            """, extraItems: $"""<PackageReference Include="RpcGen.Sqlite" Version="{_packages.Version}" />""", referenceCore: false);
+        (int build, string buildOutput) = RestoreAndBuild(app);
+        Assert.True(build == 0, buildOutput);
+        Assert.Contains("0 Warning(s)", buildOutput, StringComparison.Ordinal);
+        string data = Directory.CreateTempSubdirectory("rpcgen-sqlite-package-").FullName;
+        (int run, string runOutput) = Dotnet(app, "run", "--no-build", "-c", "Release", "--", data);
+        Assert.True(run == 0, runOutput);
+        Assert.Contains("after reopen: Completed 7", runOutput, StringComparison.Ordinal);
     }
 
     [Fact]
