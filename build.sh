@@ -7,8 +7,8 @@
 #
 # The discovery tests start a real etcd and a real dnsmasq on loopback ports (never the system's), and the gateway tests
 # call it with the real curl and a real headless Chromium, which also opens the admin page; a real Prometheus scrapes the
-# metrics. On Debian as root this script installs them (packages etcd-server, dnsmasq-base, curl, chromium and
-# prometheus); otherwise it prints the one command to run.
+# metrics; the deduplication tests share a real Redis. On Debian as root this script installs them (packages
+# etcd-server, dnsmasq-base, curl, chromium, prometheus and redis-server); otherwise it prints the one command to run.
 set -euo pipefail
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -20,6 +20,7 @@ missing_packages() {
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || missing+=(prometheus)
+  command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
   echo "${missing[@]:-}"
 }
 
@@ -30,15 +31,15 @@ deps() {
     return 0
   fi
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing what the discovery, gateway, admin and metrics tests need: $missing"
+    echo "== installing what the discovery, gateway, admin, metrics and deduplication tests need: $missing"
     apt-get update -qq
     # shellcheck disable=SC2086 # one word per package
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
     # etcd-server and prometheus start system services on install; the tests start their own and never use them.
-    if command -v systemctl >/dev/null 2>&1; then systemctl stop etcd prometheus >/dev/null 2>&1 || true; fi
+    if command -v systemctl >/dev/null 2>&1; then systemctl stop etcd prometheus redis-server >/dev/null 2>&1 || true; fi
     return 0
   fi
-  echo "The discovery, gateway, admin and metrics tests need $missing. Run: sudo apt-get install -y $missing   (then ./build.sh test again)" >&2
+  echo "The discovery, gateway, admin, metrics and deduplication tests need $missing. Run: sudo apt-get install -y $missing   (then ./build.sh test again)" >&2
   exit 1
 }
 
@@ -69,7 +70,7 @@ pack() {
   if [ $# -ge 1 ] && [ -n "$1" ]; then version_args=("-p:Version=$1"); else version_args=("-p:RpcGenDevStamp=$(date -u +%Y%m%d%H%M%S)"); fi
   mkdir -p artifacts/packages
   rm -f artifacts/packages/*.nupkg artifacts/packages/*.snupkg
-  for project in runtime/RpcGen.csproj hosting/RpcGen.Hosting.csproj etcd/RpcGen.Etcd.csproj dns/RpcGen.Dns.csproj sqlite/RpcGen.Sqlite.csproj aspnetcore/RpcGen.AspNetCore.csproj cli/RpcGen.Cli.csproj; do
+  for project in runtime/RpcGen.csproj hosting/RpcGen.Hosting.csproj etcd/RpcGen.Etcd.csproj dns/RpcGen.Dns.csproj sqlite/RpcGen.Sqlite.csproj redis/RpcGen.Redis.csproj aspnetcore/RpcGen.AspNetCore.csproj cli/RpcGen.Cli.csproj; do
     dotnet pack "$project" -c Release -o artifacts/packages "${version_args[@]}"
   done
   ls artifacts/packages

@@ -22,6 +22,7 @@ public sealed class StyleTests
         ["etcd"] = 12,
         ["dns"] = 5,
         ["sqlite"] = 0,
+        ["redis"] = 0,
         ["aspnetcore"] = 0,
         ["cli"] = 0,
         ["sample"] = 2,

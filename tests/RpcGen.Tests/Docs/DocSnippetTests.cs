@@ -171,7 +171,7 @@ public sealed partial class DocSnippetTests
             file.StartsWith("Microsoft.Extensions.", StringComparison.Ordinal) || file.StartsWith("Microsoft.AspNetCore.", StringComparison.Ordinal) ||
             file.StartsWith("Polly.", StringComparison.Ordinal) || file.StartsWith("OpenTelemetry", StringComparison.Ordinal) ||
             file is "Microsoft.Net.Http.Headers.dll" or "RpcGen.Hosting.dll" or "RpcGen.Etcd.dll" or "RpcGen.Dns.dll" or "RpcGen.AspNetCore.dll" or
-                "RpcGen.Sqlite.dll" or "Microsoft.Data.Sqlite.dll"));
+                "RpcGen.Sqlite.dll" or "Microsoft.Data.Sqlite.dll" or "RpcGen.Redis.dll" or "StackExchange.Redis.dll"));
 
     /// <summary>System.Text.Json's own source generator, from the targeting pack, for snippets that declare a context.</summary>
     private static readonly Lazy<ISourceGenerator[]> s_jsonGenerator = new(() =>

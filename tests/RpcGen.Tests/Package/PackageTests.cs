@@ -31,7 +31,7 @@ public sealed class PackedPackages : IDisposable
         foreach (string project in new[]
         {
             "runtime/RpcGen.csproj", "hosting/RpcGen.Hosting.csproj", "etcd/RpcGen.Etcd.csproj", "dns/RpcGen.Dns.csproj",
-            "sqlite/RpcGen.Sqlite.csproj", "aspnetcore/RpcGen.AspNetCore.csproj", "cli/RpcGen.Cli.csproj",
+            "sqlite/RpcGen.Sqlite.csproj", "redis/RpcGen.Redis.csproj", "aspnetcore/RpcGen.AspNetCore.csproj", "cli/RpcGen.Cli.csproj",
         })
         {
             (int exit, string output) = PackageTests.RunDotnet(TestPaths.RepositoryRoot, "pack", project, "-c", "Release", "-o", Feed, "-p:PackageVersion=" + Version);
@@ -154,6 +154,7 @@ public sealed class PackageTests : IClassFixture<PackedPackages>, IDisposable
     [InlineData("etcd/RpcGen.Etcd.csproj")]
     [InlineData("dns/RpcGen.Dns.csproj")]
     [InlineData("sqlite/RpcGen.Sqlite.csproj")]
+    [InlineData("redis/RpcGen.Redis.csproj")]
     [InlineData("aspnetcore/RpcGen.AspNetCore.csproj")]
     [InlineData("cli/RpcGen.Cli.csproj")]
     public void GivenVersion_IsThePackageVersion(string project)
@@ -537,6 +538,37 @@ public sealed class PackageTests : IClassFixture<PackedPackages>, IDisposable
         (int run, string runOutput) = Dotnet(app, "run", "--no-build", "-c", "Release", "--", data);
         Assert.True(run == 0, runOutput);
         Assert.Contains("after reopen: Completed 7", runOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    [Trait("Category", "Package")]
+    public async Task RedisPackage_WithTheCorePackage_SharesAnAnswerBetweenTwoStores()
+    {
+        await using RedisServer redis = await RedisServer.StartAsync();
+        Packed();
+        CheckSatellite("RpcGen.Redis");
+        string app = Consumer("RedisApp", """
+            using RpcGen;
+            using RpcGen.Redis;
+            using RpcGen.Server.Deduplication;
+
+            var key = new DeduplicationKey(Guid.NewGuid(), "payments/Charge", UInt128.One);
+            await using var first = new RedisDeduplicationStore(new RedisDeduplicationStoreOptions { Configuration = args[0] });
+            await using var second = new RedisDeduplicationStore(new RedisDeduplicationStoreOptions { Configuration = args[0] });
+            DeduplicationClaim claim = await first.ClaimAsync(key, TimeSpan.FromSeconds(10));
+            Console.WriteLine($"other store while running: {(await second.ClaimAsync(key, TimeSpan.FromSeconds(10))).Status}");
+            await first.CompleteAsync(key.CallId, claim.Token, new DeduplicationRecord(RpcStatusCode.OK, null, null, "7"u8.ToArray(), default));
+            DeduplicationClaim repeat = await second.ClaimAsync(key, TimeSpan.FromSeconds(10));
+            Console.WriteLine($"other store after: {repeat.Status} {System.Text.Encoding.UTF8.GetString(repeat.Record!.Body.Span)}");
+            return repeat.Status == DeduplicationClaimStatus.Completed ? 0 : 1;
+            """, extraItems: $"""<PackageReference Include="RpcGen.Redis" Version="{_packages.Version}" />""", referenceCore: false);
+        (int build, string buildOutput) = RestoreAndBuild(app);
+        Assert.True(build == 0, buildOutput);
+        Assert.Contains("0 Warning(s)", buildOutput, StringComparison.Ordinal);
+        (int run, string runOutput) = Dotnet(app, "run", "--no-build", "-c", "Release", "--", redis.Configuration);
+        Assert.True(run == 0, runOutput);
+        Assert.Contains("other store while running: Running", runOutput, StringComparison.Ordinal);
+        Assert.Contains("other store after: Completed 7", runOutput, StringComparison.Ordinal);
     }
 
     [Fact]
