@@ -27,6 +27,9 @@ switch (args)
     case ["serve-events", var port]:
         // One server process of the resumable feed, for the kill -9 test of resumable streams.
         return await Sample.Streaming.EventFeed.ServeAsync(int.Parse(port, System.Globalization.CultureInfo.InvariantCulture));
+    case ["serve-payments", var port, var kind, var where]:
+        // One payments server process (a SQLite file or a Redis shared with others), for the kill -9 test of [Deduplicate].
+        return await Sample.Payments.PaymentsServer.ServeAsync(int.Parse(port, System.Globalization.CultureInfo.InvariantCulture), kind, where);
     case ["gateway", "serve"]:
         return await Sample.Gateway.GatewayScenario.RunAsync(serve: true) ? 0 : 1; // stays up for curl and browsers
     case ["hosted"]:
