@@ -45,6 +45,9 @@ public static class RpcGenHealthCheckBuilderExtensions
             {
                 options.Registrations.Add(new HealthCheckRegistration("rpcgen-server", static provider => new ServerHealthCheck(provider.GetRequiredService<RpcServerHost>()),
                     HealthStatus.Unhealthy, new[] { ReadyTag }));
+                options.Registrations.Add(new HealthCheckRegistration("rpcgen-deduplication",
+                    static provider => new DeduplicationHealthCheck(provider.GetRequiredService<RpcServerHost>()),
+                    HealthStatus.Unhealthy, new[] { "rpcgen" }));
             }
         }
     }
@@ -66,6 +69,66 @@ public static class RpcGenHealthCheckBuilderExtensions
                     new Dictionary<string, object> { ["inFlight"] = server.InFlight }),
             };
             return Task.FromResult(result);
+        }
+    }
+
+    /// <summary>
+    /// Each deduplication store the server uses, as it reports itself: unhealthy when one does not answer (its
+    /// deduplicated calls are refused as not processed), degraded when one is full. Not a readiness check: the server's
+    /// other calls go on.
+    /// </summary>
+    private sealed class DeduplicationHealthCheck : IHealthCheck
+    {
+        private readonly RpcServerHost _host;
+
+        public DeduplicationHealthCheck(RpcServerHost host) => _host = host;
+
+        public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        {
+            if (_host.Server is not { } server)
+            {
+                return HealthCheckResult.Healthy("The RpcGen server has not started: no deduplication store in use yet.");
+            }
+
+            var data = new Dictionary<string, object>();
+            var worst = HealthStatus.Healthy;
+            var problems = new List<string>();
+            foreach (RpcGen.Server.Deduplication.IDeduplicationStore store in server.DeduplicationStores)
+            {
+                RpcGen.Server.Deduplication.DeduplicationStoreStatus status;
+                try
+                {
+                    status = await store.GetStatusAsync(cancellationToken).AsTask()
+                        .WaitAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    status = new RpcGen.Server.Deduplication.DeduplicationStoreStatus(
+                        RpcGen.Server.Deduplication.DeduplicationStoreHealth.Unhealthy, $"does not answer: {ex.Message}", -1, 0, -1, 0, 0);
+                }
+
+                data[store.Name] = $"{status.Health}: {status.Description} ({status.Entries} of {status.Capacity} entries)";
+                HealthStatus health = status.Health switch
+                {
+                    RpcGen.Server.Deduplication.DeduplicationStoreHealth.Healthy => HealthStatus.Healthy,
+                    RpcGen.Server.Deduplication.DeduplicationStoreHealth.Degraded => HealthStatus.Degraded,
+                    _ => HealthStatus.Unhealthy,
+                };
+                if (health < worst)
+                {
+                    worst = health;
+                }
+
+                if (health != HealthStatus.Healthy)
+                {
+                    problems.Add($"{store.Name}: {status.Description}");
+                }
+            }
+
+            string description = problems.Count == 0
+                ? $"{data.Count} deduplication store(s) answer."
+                : "Deduplication stores: " + string.Join("; ", problems);
+            return new HealthCheckResult(worst, description, data: data);
         }
     }
 

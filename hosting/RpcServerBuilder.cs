@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics.CodeAnalysis;
+using System.Threading.Tasks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using RpcGen.Descriptors;
@@ -55,12 +56,75 @@ public sealed class RpcServerBuilder
         return this;
     }
 
+    /// <summary>
+    /// Adds a deduplication store by name, created from DI when the server's options are built and disposed with the
+    /// container; configuration chooses it by that name (<c>RpcGen:Server:Deduplication:Store</c>, or per service
+    /// <c>…:Stores:&lt;service&gt;</c>). For example
+    /// <c>AddDeduplicationStore("sqlite", _ =&gt; new SqliteDeduplicationStore(new() { Path = "data/dedup.db" }))</c>.
+    /// </summary>
+    public RpcServerBuilder AddDeduplicationStore(string name, Func<IServiceProvider, Server.Deduplication.IDeduplicationStore> create)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(create);
+        Services.AddSingleton(new NamedDeduplicationStore(name, create));
+        Services.TryAddEnumerable(
+            ServiceDescriptor.Singleton<Microsoft.Extensions.Options.IConfigureOptions<RpcServerOptions>, AddNamedDeduplicationStores>());
+        return this;
+    }
+
     /// <summary>Changes the server's options in code, after configuration was applied.</summary>
     public RpcServerBuilder ConfigureOptions(Action<RpcServerOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(configure);
         Services.Configure(configure);
         return this;
+    }
+}
+
+/// <summary>A store added by name: created on first use from DI, disposed with the container.</summary>
+internal sealed class NamedDeduplicationStore : IAsyncDisposable
+{
+    private readonly Func<IServiceProvider, RpcGen.Server.Deduplication.IDeduplicationStore> _create;
+    private readonly object _lock = new();
+    private Server.Deduplication.IDeduplicationStore? _store;
+
+    public NamedDeduplicationStore(string name, Func<IServiceProvider, Server.Deduplication.IDeduplicationStore> create)
+    {
+        Name = name;
+        _create = create;
+    }
+
+    public string Name { get; }
+
+    public Server.Deduplication.IDeduplicationStore Get(IServiceProvider services)
+    {
+        lock (_lock)
+        {
+            return _store ??= _create(services);
+        }
+    }
+
+    public ValueTask DisposeAsync() => _store?.DisposeAsync() ?? default;
+}
+
+/// <summary>Puts the stores added by name into the server's options, where configuration's names find them.</summary>
+internal sealed class AddNamedDeduplicationStores : Microsoft.Extensions.Options.IConfigureOptions<RpcServerOptions>
+{
+    private readonly IServiceProvider _services;
+    private readonly IEnumerable<NamedDeduplicationStore> _stores;
+
+    public AddNamedDeduplicationStores(IServiceProvider services, IEnumerable<NamedDeduplicationStore> stores)
+    {
+        _services = services;
+        _stores = stores;
+    }
+
+    public void Configure(RpcServerOptions options)
+    {
+        foreach (NamedDeduplicationStore store in _stores)
+        {
+            options.Deduplication.NamedStores[store.Name] = store.Get(_services);
+        }
     }
 }
 

@@ -33,6 +33,19 @@ public sealed class DeduplicationOptions
     public IDictionary<string, IDeduplicationStore> Stores { get; } = new Dictionary<string, IDeduplicationStore>(StringComparer.Ordinal);
 
     /// <summary>
+    /// Stores configuration may choose by name (<c>Deduplication:Store</c>, <c>Deduplication:Stores:&lt;service&gt;</c>),
+    /// besides the built-in "memory" and "file". RpcGen.Hosting's <c>AddDeduplicationStore(name, factory)</c> adds to it.
+    /// </summary>
+    public IDictionary<string, IDeduplicationStore> NamedStores { get; } =
+        new Dictionary<string, IDeduplicationStore>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The settings of the built-in "file" store when configuration chooses it (<c>Deduplication:File</c>).</summary>
+    public FileDeduplicationStoreOptions File { get; } = new();
+
+    /// <summary>Store names configuration chose: the default one (key "") and per service. Code's choices come first.</summary>
+    internal Dictionary<string, string> StoreNames { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>
     /// How long a claim holds a call id without being renewed: the server renews its claims every third of it while
     /// their handlers run, and a claim of a server that died is taken over by a repeat once it runs out. At least one
     /// second. The default value is 10 seconds. (Stores in one process's memory do not expire claims.)
@@ -78,10 +91,6 @@ public sealed class DeduplicationOptions
         get => _window;
         set => _window = Checked(value, value > TimeSpan.Zero, nameof(Window), "must be positive");
     }
-
-    /// <summary>The store of <paramref name="service"/>: its entry in <see cref="Stores"/>, else <see cref="Store"/>, else null.</summary>
-    internal IDeduplicationStore? StoreFor(string service) =>
-        Stores.TryGetValue(service, out IDeduplicationStore? store) ? store : Store;
 
     private static T Checked<T>(T value, bool valid, string name, string rule) =>
         valid ? value : throw new ArgumentOutOfRangeException("value", value, $"RpcServerOptions.Deduplication.{name} {rule}.");

@@ -70,6 +70,12 @@ public sealed partial class RpcServer : IAsyncDisposable
     /// <summary>The stores of [Deduplicate] methods' call ids and answers, and the claims running here.</summary>
     internal DeduplicationGate Deduplication { get; }
 
+    /// <summary>
+    /// The deduplication stores this server uses, each once (the configured ones and its in-memory one), for health
+    /// checks: ask each its <see cref="Deduplication.IDeduplicationStore.GetStatusAsync"/>.
+    /// </summary>
+    public IReadOnlyList<Deduplication.IDeduplicationStore> DeduplicationStores => Deduplication.Stores;
+
     /// <summary>The options the server was created with.</summary>
     public RpcServerOptions Options { get; }
 

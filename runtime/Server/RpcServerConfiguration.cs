@@ -21,7 +21,7 @@ public static class RpcServerConfiguration
     internal static readonly string[] DurationKeys =
     {
         "Limits:HandshakeTimeout", "Limits:IdleTimeout", "Limits:FrameTimeout", "Limits:ResponseDrainTimeout", "Limits:GoAwayLinger",
-        "Deduplication:Window", "Deduplication:Lease", "Deduplication:SweepInterval",
+        "Deduplication:Window", "Deduplication:Lease", "Deduplication:SweepInterval", "Deduplication:File:Window",
     };
 
     /// <summary>Keys of the flat layout before the limits were grouped, and where each went.</summary>
@@ -126,10 +126,44 @@ public static class RpcServerConfiguration
                 case "WINDOW": Guard(child, () => options.Window = child.Get<TimeSpan>()); break;
                 case "LEASE": Guard(child, () => options.Lease = child.Get<TimeSpan>()); break;
                 case "SWEEPINTERVAL": Guard(child, () => options.SweepInterval = child.Get<TimeSpan>()); break;
+                case "STORE": options.StoreNames[string.Empty] = StoreName(child); break;
+                case "STORES":
+                    foreach (IConfigurationSection service in child.GetChildren())
+                    {
+                        options.StoreNames[service.Key] = StoreName(service);
+                    }
+
+                    break;
+                case "FILE": ApplyFileStore(child, options.File); break;
                 default:
                     throw new ArgumentException(
                         $"RpcGen configuration '{child.Path}': unknown setting '{child.Key}'; " +
-                        "known settings here: Capacity, MaxBytes, Window, Lease, SweepInterval.");
+                        "known settings here: Capacity, MaxBytes, Window, Lease, SweepInterval, Store, Stores, File.");
+            }
+        }
+    }
+
+    private static string StoreName(IConfigurationSection section) =>
+        section.Value is { Length: > 0 } name
+            ? name
+            : throw new ArgumentException(
+                $"RpcGen configuration '{section.Path}': a store name is needed (\"memory\", \"file\", or one added by name).");
+
+    private static void ApplyFileStore(IConfigurationSection section, Deduplication.FileDeduplicationStoreOptions file)
+    {
+        foreach (IConfigurationSection child in section.GetChildren())
+        {
+            switch (child.Key.ToUpperInvariant())
+            {
+                case "DIRECTORY": file.Directory = child.Value ?? string.Empty; break;
+                case "WINDOW": Guard(child, () => file.Window = child.Get<TimeSpan>()); break;
+                case "CAPACITY": Guard(child, () => file.Capacity = child.Get<int>()); break;
+                case "MAXBYTES": Guard(child, () => file.MaxBytes = child.Get<long>()); break;
+                case "FLUSHTODISK": file.FlushToDisk = ReadBool(child); break;
+                default:
+                    throw new ArgumentException(
+                        $"RpcGen configuration '{child.Path}': unknown setting '{child.Key}'; " +
+                        "known settings here: Directory, Window, Capacity, MaxBytes, FlushToDisk.");
             }
         }
     }

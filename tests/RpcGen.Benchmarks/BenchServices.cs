@@ -28,6 +28,19 @@ public sealed class Bench : IBench
 }
 
 /// <summary>A deadline only: the baseline of the policy layer's cost.</summary>
+/// <summary>AddAsync as a [Deduplicate] method: every call is claimed and answered in the server's store.</summary>
+[RpcService("bench-dedup")]
+public interface IDedupBench
+{
+    [Deduplicate]
+    Task<int> AddAsync(int a, int b, CancellationToken ct = default);
+}
+
+public sealed class DedupBench : IDedupBench
+{
+    public Task<int> AddAsync(int a, int b, CancellationToken ct = default) => Task.FromResult(a + b);
+}
+
 [RpcService("bench-timeout"), Timeout(1000)]
 public interface ITimeoutBench
 {

@@ -53,6 +53,14 @@ internal static class LoadRunner
                         Add(results, "RpcGen, admin page open", callers, open);
                     }
 
+                    foreach ((string store, int port) in s_dedupPorts)
+                    {
+                        if (Runs("dedup-" + store) && port > 0)
+                        {
+                            Add(results, $"RpcGen [Deduplicate], {store} store", callers, await MeasureDedupAsync(port, callers, warmup, seconds));
+                        }
+                    }
+
                     if (Runs("rpcgen-pool"))
                     {
                         Add(results, "RpcGen, handlers on the pool", callers, await MeasureRpcGenAsync(poolPort, callers, warmup, seconds));
@@ -123,6 +131,8 @@ internal static class LoadRunner
         await using Admin.RpcAdminListener admin = Admin.RpcAdminListener.Start();
         int[] ports = { server.Endpoints[0].Port, basePort, grpcPort, tlsServer.Endpoints[0].Port, poolServer.Endpoints[0].Port, admin.Address.Port };
         Console.WriteLine("PORTS " + string.Join(' ', ports));
+        await using DedupServers dedup = await DedupServers.StartAsync();
+        Console.WriteLine("DEDUP " + string.Join(' ', dedup.Ports.Select(p => $"{p.Store}={p.Port}")));
         // Until the parent closes our stdin; "admin-off" ends the admin page's live figures at once (as 30 s without a
         // request would), so the next candidate runs with the page closed.
         while (await Console.In.ReadLineAsync() is { } command)
@@ -233,7 +243,21 @@ internal static class LoadRunner
         tlsPort = int.Parse(parts[4], CultureInfo.InvariantCulture);
         poolPort = int.Parse(parts[5], CultureInfo.InvariantCulture);
         s_serverAdminPort = int.Parse(parts[6], CultureInfo.InvariantCulture);
+        string dedup = process.StandardOutput.ReadLine()
+            ?? throw new InvalidOperationException("The server process did not start its deduplication servers.");
+        s_dedupPorts = dedup.Split(' ').Skip(1).Select(p => p.Split('='))
+            .Select(p => (p[0], int.Parse(p[1], CultureInfo.InvariantCulture))).ToArray();
         return process;
+    }
+
+    private static (string Store, int Port)[] s_dedupPorts = Array.Empty<(string, int)>();
+
+    /// <summary>The small call as a [Deduplicate] method: each call has its own id, claimed and answered in the store.</summary>
+    private static async Task<Sample> MeasureDedupAsync(int port, int callers, double warmup, double seconds)
+    {
+        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { new RpcEndpoint("127.0.0.1", port) } });
+        IDedupBench bench = client.CreateProxy<IDedupBench>();
+        return await MeasureAsync(callers, warmup, seconds, caller => new ValueTask(bench.AddAsync(caller, 1)));
     }
 
     private static async Task<Sample> MeasureRpcGenAsync(int port, int callers, double warmup, double seconds, bool tls = false)

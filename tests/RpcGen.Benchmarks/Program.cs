@@ -5,6 +5,7 @@
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- burst [--calls 5000] [--reps 3] [--per-connection 100]
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- stream [--seconds 3] [--warmup 1] [--reps 3]   (streams: items/s, round trips)
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- gateway [--payload small|record] [--concurrency 1,64]   (HTTP/JSON gateway)
+//   dotnet run -c Release --project tests/RpcGen.Benchmarks -- dedup-size [--entries 1000000]   (disk per deduplication store)
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
@@ -39,6 +40,8 @@ switch (mode)
         return await StreamRunner.ServeAsync();
     case "gateway":
         return await GatewayRunner.RunAsync(args[1..]);
+    case "dedup-size":
+        return await DedupSize.RunAsync(args[1..]);
     case "gateway-serve":
         return await GatewayRunner.ServeAsync();
     default:

@@ -298,9 +298,9 @@ internal static class AdminDocuments
         {
             writer.WriteStartObject();
             writer.WriteString("name", store.Name);
-            writer.WriteBoolean("default", ReferenceEquals(store, dedup.Store ?? server.Deduplication.Memory));
+            writer.WriteBoolean("default", ReferenceEquals(store, server.Deduplication.Default));
             writer.WriteStartArray("services");
-            foreach (KeyValuePair<string, Server.Deduplication.IDeduplicationStore> chosen in dedup.Stores)
+            foreach (KeyValuePair<string, Server.Deduplication.IDeduplicationStore> chosen in server.Deduplication.ByService)
             {
                 if (ReferenceEquals(chosen.Value, store))
                 {

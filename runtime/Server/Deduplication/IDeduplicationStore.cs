@@ -9,7 +9,8 @@ namespace RpcGen.Server.Deduplication;
 /// handler answered (docs/resilience.md). The server claims a call id before the handler runs, renews the claim while
 /// it runs, and completes it with the answer (or abandons it when the handler gave up); a repeat of the id gets the
 /// answer instead of a second run. <see cref="MemoryDeduplicationStore"/> is the default (one process, gone when it
-/// stops).
+/// stops), <see cref="FileDeduplicationStore"/> keeps one server's across restarts; the satellite packages RpcGen.Sqlite
+/// and RpcGen.Redis keep it in SQLite and Redis, which servers may share.
 /// </summary>
 /// <remarks>
 /// Every operation must be atomic against every other server that uses the same store: two claims of one id, however

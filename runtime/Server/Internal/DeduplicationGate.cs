@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
+using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using RpcGen.Descriptors;
@@ -21,6 +22,9 @@ internal sealed class DeduplicationGate : IAsyncDisposable
     private readonly RpcServer _server;
     private readonly DeduplicationOptions _options;
     private readonly MemoryDeduplicationStore _memory; // the server's own, for services without a configured store
+    private readonly IDeduplicationStore _default;
+    private readonly Dictionary<string, IDeduplicationStore> _byService = new(StringComparer.Ordinal);
+    private FileDeduplicationStore? _file; // the built-in file store, when configuration chose it (the server owns it)
     private readonly ConcurrentDictionary<Guid, Run> _runs = new();
     private readonly ConcurrentDictionary<IDeduplicationStore, DeduplicationStoreStatus> _statuses = new();
     private readonly object _timerLock = new();
@@ -36,6 +40,55 @@ internal sealed class DeduplicationGate : IAsyncDisposable
         _options = server.Options.Deduplication;
         _memory = new MemoryDeduplicationStore(_options.Capacity, _options.MaxBytes, _options.Window, server.TimeProvider);
         Lease = _options.Lease;
+
+        // Code's choices first, then the names configuration gave.
+        _default = _options.Store ?? (_options.StoreNames.TryGetValue(string.Empty, out string? name) ? Named(name, "Deduplication:Store") : _memory);
+        foreach (KeyValuePair<string, string> chosen in _options.StoreNames)
+        {
+            if (chosen.Key.Length > 0)
+            {
+                _byService[chosen.Key] = Named(chosen.Value, "Deduplication:Stores:" + chosen.Key);
+            }
+        }
+
+        foreach (KeyValuePair<string, IDeduplicationStore> chosen in _options.Stores)
+        {
+            _byService[chosen.Key] = chosen.Value;
+        }
+    }
+
+    /// <summary>A store by the name configuration gave: "memory", "file", or one of <see cref="DeduplicationOptions.NamedStores"/>.</summary>
+    private IDeduplicationStore Named(string name, string key)
+    {
+        if (string.Equals(name, "memory", StringComparison.OrdinalIgnoreCase))
+        {
+            return _memory;
+        }
+
+        if (_options.NamedStores.TryGetValue(name, out IDeduplicationStore? store))
+        {
+            return store;
+        }
+
+        if (string.Equals(name, "file", StringComparison.OrdinalIgnoreCase))
+        {
+            if (string.IsNullOrWhiteSpace(_options.File.Directory))
+            {
+                throw new ArgumentException($"RpcGen configuration '{key}': the file store needs Deduplication:File:Directory.");
+            }
+
+            FileDeduplicationStoreOptions file = _options.File;
+            return _file ??= new FileDeduplicationStore(new FileDeduplicationStoreOptions
+            {
+                Directory = file.Directory, Window = file.Window, Capacity = file.Capacity, MaxBytes = file.MaxBytes,
+                FlushToDisk = file.FlushToDisk, TimeProvider = _server.TimeProvider,
+            });
+        }
+
+        string known = string.Join(", ", new[] { "memory", "file" }.Concat(_options.NamedStores.Keys));
+        throw new ArgumentException(
+            $"RpcGen configuration '{key}': no deduplication store is named '{name}'; known: {known} " +
+            "(RpcGen.Hosting's AddDeduplicationStore adds one by name).");
     }
 
     /// <summary>How long a claim holds without renewal.</summary>
@@ -49,7 +102,7 @@ internal sealed class DeduplicationGate : IAsyncDisposable
 
     /// <summary>The store that keeps <paramref name="method"/>'s calls.</summary>
     public IDeduplicationStore StoreFor(RpcMethodDescriptor method) =>
-        _options.Stores.Count == 0 ? _options.Store ?? _memory : _options.StoreFor(method.Service.Name) ?? _memory;
+        _byService.Count == 0 ? _default : _byService.TryGetValue(method.Service.Name, out IDeduplicationStore? store) ? store : _default;
 
     /// <summary>Every store in use, each once: the configured ones, then the server's own.</summary>
     public IReadOnlyList<IDeduplicationStore> Stores
@@ -57,7 +110,7 @@ internal sealed class DeduplicationGate : IAsyncDisposable
         get
         {
             var stores = new List<IDeduplicationStore>();
-            foreach (IDeduplicationStore store in _options.Stores.Values)
+            foreach (IDeduplicationStore store in _byService.Values)
             {
                 if (!stores.Contains(store))
                 {
@@ -65,12 +118,16 @@ internal sealed class DeduplicationGate : IAsyncDisposable
                 }
             }
 
-            if (_options.Store is { } shared && !stores.Contains(shared))
+            if (!stores.Contains(_default))
             {
-                stores.Add(shared);
+                stores.Add(_default);
             }
 
-            stores.Add(_memory);
+            if (!stores.Contains(_memory))
+            {
+                stores.Add(_memory);
+            }
+
             return stores;
         }
     }
@@ -368,7 +425,18 @@ internal sealed class DeduplicationGate : IAsyncDisposable
         {
             await sweep.DisposeAsync().ConfigureAwait(false);
         }
+
+        if (_file is not null)
+        {
+            await _file.DisposeAsync().ConfigureAwait(false);
+        }
     }
+
+    /// <summary>The store of services without their own, and which services chose which store.</summary>
+    public IDeduplicationStore Default => _default;
+
+    /// <summary>The stores chosen per service (code and configuration).</summary>
+    public IReadOnlyDictionary<string, IDeduplicationStore> ByService => _byService;
 
     /// <summary>A claim whose handler runs in this process.</summary>
     internal sealed class Run

@@ -1,0 +1,125 @@
+using RpcGen.Server.Deduplication;
+using Xunit;
+
+namespace RpcGen.Tests.Deduplication;
+
+/// <summary>The file store: the contract, answers kept across a crash, a torn journal tail, one process per directory.</summary>
+public sealed class FileDeduplicationStoreTests : DeduplicationStoreContract, IDisposable
+{
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "rpcgen-file-" + Guid.NewGuid().ToString("N"));
+
+    protected override bool ExpiresClaims => false;
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A store a failed test left open.
+        }
+    }
+
+    private FileDeduplicationStoreOptions Options(TimeProvider? time = null, string name = "store", int capacity = 1000) => new()
+    {
+        Directory = Path.Combine(_directory, name),
+        Window = TimeSpan.FromHours(1),
+        Capacity = capacity,
+        TimeProvider = time ?? TimeProvider.System,
+    };
+
+    protected override Task<IDeduplicationStore> CreateAsync(FakeTimeProvider time, int capacity = 1000) =>
+        Task.FromResult<IDeduplicationStore>(new FileDeduplicationStore(Options(time, Guid.NewGuid().ToString("N"), capacity)));
+
+    [Fact]
+    public async Task AfterACrash_EveryAnswerGivenIsThere_AndTheDeadProcessesClaimsAreGone()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var store = new FileDeduplicationStore(Options(time));
+        var answered = new List<(DeduplicationKey Key, string Body)>();
+        for (int i = 0; i < 200; i++)
+        {
+            DeduplicationKey key = Key(payload: $"[{i}]");
+            DeduplicationClaim claim = await store.ClaimAsync(key, Lease);
+            if (i % 10 == 0)
+            {
+                continue; // still running when the process dies
+            }
+
+            if (i % 10 == 1)
+            {
+                await store.AbandonAsync(key.CallId, claim.Token);
+                continue;
+            }
+
+            Assert.True(await store.CompleteAsync(key.CallId, claim.Token, Answer($"\"{i}\"", new byte[] { 0, 0, 1, 0, 1, 0, (byte)'x', 0, 0 })));
+            answered.Add((key, $"\"{i}\""));
+        }
+
+        DeduplicationKey running = Key();
+        await store.ClaimAsync(running, Lease);
+        store.CrashForTests();
+
+        await using var reopened = new FileDeduplicationStore(Options(time));
+        foreach ((DeduplicationKey key, string body) in answered)
+        {
+            DeduplicationClaim repeat = await reopened.ClaimAsync(key, Lease);
+            Assert.Equal(DeduplicationClaimStatus.Completed, repeat.Status);
+            Assert.Equal(body, System.Text.Encoding.UTF8.GetString(repeat.Record!.Body.Span));
+            Assert.Equal(9, repeat.Record.Metadata.Length);
+        }
+
+        Assert.Equal(160, answered.Count);
+        Assert.Equal(DeduplicationClaimStatus.Claimed, (await reopened.ClaimAsync(running, Lease)).Status); // its process died
+        Assert.Equal(161, (await reopened.GetStatusAsync()).Entries);
+    }
+
+    [Fact]
+    public async Task ATornTailOfTheJournal_IsDropped_AndWhatCameBeforeItStays()
+    {
+        var store = new FileDeduplicationStore(Options());
+        DeduplicationKey kept = Key();
+        await store.CompleteAsync(kept.CallId, (await store.ClaimAsync(kept, Lease)).Token, Answer("\"kept\""));
+        store.CrashForTests();
+
+        // The process died in the middle of its last write: half a record, then garbage.
+        string journal = Directory.GetFiles(Path.Combine(_directory, "store"), "journal.*").Single();
+        byte[] bytes = File.ReadAllBytes(journal);
+        await File.AppendAllBytesAsync(journal, bytes.AsSpan(16, Math.Min(30, bytes.Length - 16)).ToArray());
+        await File.AppendAllBytesAsync(journal, new byte[] { 0xFF, 0xFF, 0xFF, 0x7F, 1, 2, 3 });
+
+        await using var reopened = new FileDeduplicationStore(Options());
+        Assert.Equal("\"kept\"", System.Text.Encoding.UTF8.GetString((await reopened.ClaimAsync(kept, Lease)).Record!.Body.Span));
+        DeduplicationKey next = Key();
+        Assert.True(await reopened.CompleteAsync(next.CallId, (await reopened.ClaimAsync(next, Lease)).Token, Answer()));
+        Assert.Equal(2, (await reopened.GetStatusAsync()).Entries);
+    }
+
+    [Fact]
+    public async Task OneProcessAtATime_UsesADirectory()
+    {
+        await using var store = new FileDeduplicationStore(Options());
+        IOException error = Assert.Throws<IOException>(() => new FileDeduplicationStore(Options()));
+        Assert.Contains("used by another process", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Reopened_TheJournalStartsEmpty_AndTheSnapshotHoldsTheState()
+    {
+        var store = new FileDeduplicationStore(Options());
+        for (int i = 0; i < 100; i++)
+        {
+            DeduplicationKey key = Key();
+            await store.CompleteAsync(key.CallId, (await store.ClaimAsync(key, Lease)).Token, Answer());
+        }
+
+        await store.DisposeAsync();
+        await using var reopened = new FileDeduplicationStore(Options());
+        string[] journals = Directory.GetFiles(Path.Combine(_directory, "store"), "journal.*");
+        Assert.Equal(16, new FileInfo(Assert.Single(journals)).Length); // its header only
+        Assert.True(new FileInfo(Path.Combine(_directory, "store", "snapshot")).Length > 100 * 50);
+        Assert.Equal(100, (await reopened.GetStatusAsync()).Entries);
+    }
+}
