@@ -28,11 +28,14 @@ public sealed class Bench : IBench
 }
 
 /// <summary>A deadline only: the baseline of the policy layer's cost.</summary>
-/// <summary>AddAsync as a [Deduplicate] method: every call is claimed and answered in the server's store.</summary>
+/// <summary>
+/// AddAsync as a [Deduplicate] method with retries (without a policy that may send a call twice, the client sends no
+/// call id and the server has nothing to deduplicate): every call is claimed and answered in the server's store.
+/// </summary>
 [RpcService("bench-dedup")]
 public interface IDedupBench
 {
-    [Deduplicate]
+    [Deduplicate, Retry(MaxAttempts = 3)]
     Task<int> AddAsync(int a, int b, CancellationToken ct = default);
 }
 

@@ -91,13 +91,18 @@ function renderServers(doc) {
       server.connections.map(c => el("tr", { "data-peer": c.peer },
         el("td", {}, c.peer), el("td", {}, c.transport), el("td", { class: "num" }, fmt(c.ageSeconds)),
         el("td", { class: "num" }, c.calls), el("td", { class: "num" }, c.streams), el("td", {}, c.goingAway ? "yes" : ""))));
+    const stores = table(["store", "for", "health", { label: "entries", num: 1 }, { label: "evicted", num: 1 }, "where"],
+      (dd.stores || []).map(s => el("tr", { "data-store": s.name },
+        el("td", {}, s.name), el("td", {}, [s.default ? "default" : "", ...s.services].filter(x => x).join(", ")),
+        el("td", {}, badge(s.health)), el("td", { class: "num" }, s.entries === undefined ? "" : `${s.entries} / ${s.capacity}`),
+        el("td", { class: "num" }, s.evicted ?? ""), el("td", {}, s.description ?? ""))));
     return el("section", { "data-server": server.name },
       el("h2", {}, server.name, " ", badge(server.state)),
       el("p", { class: "summary" }, "listening on ", el("b", {}, server.listeners.join(", ")), server.tls ? " (TLS)" : "",
         " · in flight ", el("b", {}, server.inFlight), " · connections ", el("b", {}, server.connectionCount),
         server.connectionCount > server.connections.length ? ` (${server.connections.length} oldest listed)` : "",
         ` · dedup ${(dd.bytes / 1048576).toFixed(1)} of ${(dd.maxBytes / 1048576).toFixed(0)} MiB`),
-      limits, el("h2", {}, "connections"), connections);
+      limits, el("h2", {}, "deduplication stores"), stores, el("h2", {}, "connections"), connections);
   });
 }
 

@@ -13,12 +13,13 @@ namespace RpcGen.Server.Deduplication;
 
 /// <summary>
 /// The store for one server that must remember across restarts, with no dependency: call ids and answers in memory,
-/// every change appended to a journal file before it is answered, and the journal folded into a snapshot when it grows
-/// (and at every open). Writes are group-committed: the operations waiting at a moment share one write (and one fsync
-/// with <see cref="FileDeduplicationStoreOptions.FlushToDisk"/>). A repeat that finds an answer gets it only once the
-/// state it read is on disk. One process uses a directory at a time (a lock file says so); a process that opens it
-/// after a crash drops the claims the dead one held (their handlers may have run: without the handler's own
-/// transaction, such a call runs again when retried).
+/// every change appended to a journal file by a write loop that follows at once (the changes made meanwhile share one
+/// write), and the journal folded into a snapshot when it grows (and at every open). By default operations do not wait
+/// for the write: a process killed in that moment (usually under a millisecond) loses the last changes, the same window
+/// in which a process killed while a call runs makes that call run again when retried (this store cannot share the
+/// handler's transaction). With <see cref="FileDeduplicationStoreOptions.FlushToDisk"/> every operation waits until its
+/// change is written and flushed to disk (group-committed). One process uses a directory at a time (a lock file says
+/// so); a process that opens it after a crash drops the claims the dead one held.
 /// </summary>
 public sealed class FileDeduplicationStore : IDeduplicationStore
 {
@@ -254,6 +255,21 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
         await _lockFile.DisposeAsync().ConfigureAwait(false);
     }
 
+    /// <summary>Completes once every change made so far is written (tests of the write-behind default).</summary>
+    internal Task WrittenForTests()
+    {
+        lock (_lock)
+        {
+            if (_pending.WrittenCount > 0)
+            {
+                _signal.Writer.TryWrite(true);
+                return _nextFlush.Task;
+            }
+
+            return _writing?.Task ?? Task.CompletedTask;
+        }
+    }
+
     /// <summary>What a crash leaves (tests): the files are closed as they are, nothing pending is written, the writer stops.</summary>
     internal void CrashForTests()
     {
@@ -285,16 +301,19 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
         }
     }
 
-    /// <summary>What the caller waits for before answering: every record appended so far on disk. Under the lock.</summary>
+    /// <summary>
+    /// What the caller waits for before answering. With <see cref="FileDeduplicationStoreOptions.FlushToDisk"/>: every
+    /// record appended so far on disk. Without: nothing; the write loop writes behind, at once. Under the lock.
+    /// </summary>
     private Task Durable()
     {
         if (_pending.WrittenCount > 0)
         {
             _signal.Writer.TryWrite(true);
-            return _nextFlush.Task;
+            return _flushToDisk ? _nextFlush.Task : Task.CompletedTask;
         }
 
-        return _writing?.Task ?? Task.CompletedTask;
+        return _flushToDisk ? _writing?.Task ?? Task.CompletedTask : Task.CompletedTask;
     }
 
     private async Task FlushLoopAsync()

@@ -21,8 +21,10 @@ public sealed class FileDeduplicationStoreOptions
     public long MaxBytes { get; set; } = 256L * 1024 * 1024;
 
     /// <summary>
-    /// True: every write reaches the disk (fsync) before it is answered, so answers survive a power loss. False (the
-    /// default): writes reach the operating system before they are answered, so they survive the process being killed.
+    /// True: every operation waits until its change is written and flushed to disk (fsync; operations waiting together
+    /// share one), so nothing answered is lost to a crash or a power loss. False (the default): the write loop writes
+    /// changes behind, at once, without an fsync: they survive the process being killed once written (a moment, usually
+    /// under a millisecond), and operations cost what the in-memory store's do.
     /// </summary>
     public bool FlushToDisk { get; set; }
 

@@ -101,7 +101,8 @@ public sealed class AdminBrowserTests : IAsyncLifetime
             Assert.Contains("3 consecutive failures", why);
             await ShotAsync(page, "clients-ejected");
 
-            await ShowAsync(page, "servers", "() => document.querySelectorAll('section[data-server]').length >= 2");
+            await ShowAsync(page, "servers", "() => document.querySelectorAll('section[data-server]').length >= 2 && " +
+                "document.querySelector('tr[data-store=memory] .badge.healthy') !== null"); // each server's deduplication store and its health
             await ShotAsync(page, "servers");
             await ShowAsync(page, "methods", "() => document.querySelector('tr[data-method=\"client:calc/Add\"]') !== null");
             await ShotAsync(page, "methods");
