@@ -1,7 +1,6 @@
 using System;
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Collections.Generic;
 using System.IO;
 using System.IO.Hashing;
 using System.Text;
@@ -30,14 +29,10 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
     private static readonly byte[] s_journalMagic = "RPCGDDJ1"u8.ToArray();
 
     private readonly object _lock = new();
-    private readonly Dictionary<Guid, Entry> _entries = new();
-    private readonly Queue<Entry> _order = new();
+    private readonly DeduplicationIndex _index;
     private readonly string _directory;
     private readonly FileStream _lockFile;
     private readonly TimeProvider _time;
-    private readonly long _windowMs;
-    private readonly int _capacity;
-    private readonly long _maxBytes;
     private readonly bool _flushToDisk;
     private readonly Channel<bool> _signal =
         Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
@@ -49,8 +44,6 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
     private long _generation;
     private long _journalBytes;
     private long _snapshotBytes;
-    private long _bytes;
-    private long _evicted;
     private Exception? _failure;
     private bool _disposed;
 
@@ -77,9 +70,8 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
         _directory = Path.GetFullPath(options.Directory);
         System.IO.Directory.CreateDirectory(_directory);
         _time = options.TimeProvider ?? TimeProvider.System;
-        _windowMs = (long)options.Window.TotalMilliseconds;
-        _capacity = options.Capacity;
-        _maxBytes = options.MaxBytes;
+        _index = new DeduplicationIndex(options.Capacity, options.MaxBytes, (long)options.Window.TotalMilliseconds);
+        _index.Removed = AppendRemove; // evictions and expiries are journaled, so a replay does not bring them back
         _flushToDisk = options.FlushToDisk;
         try
         {
@@ -114,27 +106,28 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
         {
             ThrowIfBroken();
             long now = Now;
-            if (_entries.TryGetValue(key.CallId, out Entry? existing) && !Expired(existing, now))
+            if (_index.TryGetLive(key.CallId, now, out DeduplicationEntry? existing, out DeduplicationEntry? expired))
             {
-                result = existing.Method != key.Method || existing.Fingerprint != key.Fingerprint
+                result = existing!.Method != key.Method || existing.Fingerprint != key.Fingerprint
                     ? DeduplicationClaim.Conflict
                     : existing.Record is { } record ? DeduplicationClaim.Completed(record) : DeduplicationClaim.Running;
             }
             else
             {
-                if (existing is not null)
+                if (expired is not null)
                 {
-                    Remove(existing, journal: true);
+                    _index.Remove(expired);
+                    AppendRemove(expired);
                 }
 
-                if (!MakeRoom(now, needPlace: true))
+                if (!_index.MakeRoom(now, needPlace: true))
                 {
                     result = DeduplicationClaim.Full;
                 }
                 else
                 {
-                    var entry = new Entry(key.CallId, key.Method, key.Fingerprint, Random.Shared.NextInt64(1, long.MaxValue), now);
-                    Add(entry);
+                    var entry = new DeduplicationEntry(key.CallId, key.Method, key.Fingerprint, Random.Shared.NextInt64(1, long.MaxValue), now);
+                    _index.Add(entry);
                     AppendClaim(entry);
                     result = DeduplicationClaim.Claimed(entry.Token);
                 }
@@ -151,7 +144,7 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
     {
         lock (_lock)
         {
-            return new(_entries.TryGetValue(callId, out Entry? entry) && entry.Token == token && entry.Record is null);
+            return new(_index.TryGet(callId, out DeduplicationEntry? entry) && entry!.Token == token && entry.Record is null);
         }
     }
 
@@ -164,14 +157,12 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
         lock (_lock)
         {
             ThrowIfBroken();
-            held = _entries.TryGetValue(callId, out Entry? entry) && entry.Token == token;
+            held = _index.TryGet(callId, out DeduplicationEntry? entry) && entry!.Token == token;
             if (held && entry!.Record is null)
             {
-                entry.Record = record;
-                entry.CompletedAt = Now;
-                _bytes += record.Size;
+                _index.Complete(entry, record, Now);
                 AppendComplete(entry);
-                MakeRoom(entry.CompletedAt, needPlace: false);
+                _index.MakeRoom(entry.CompletedAt, needPlace: false);
             }
 
             durable = Durable();
@@ -187,9 +178,10 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
         lock (_lock)
         {
             ThrowIfBroken();
-            if (_entries.TryGetValue(callId, out Entry? entry) && entry.Token == token && entry.Record is null)
+            if (_index.TryGet(callId, out DeduplicationEntry? entry) && entry!.Token == token && entry.Record is null)
             {
-                Remove(entry, journal: true);
+                _index.Remove(entry);
+                AppendRemove(entry);
             }
 
             durable = Durable();
@@ -206,9 +198,9 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
         lock (_lock)
         {
             ThrowIfBroken();
-            int before = _entries.Count;
-            MakeRoom(Now, needPlace: false);
-            removed = before - _entries.Count;
+            int before = _index.Count;
+            _index.MakeRoom(Now, needPlace: false);
+            removed = before - _index.Count;
             durable = Durable();
         }
 
@@ -225,14 +217,14 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
             if (_failure is { } failure)
             {
                 return new(new DeduplicationStoreStatus(DeduplicationStoreHealth.Unhealthy,
-                    $"files in {_directory}: writing failed: {failure.Message}", _entries.Count, _capacity, disk, 0, _evicted));
+                    $"files in {_directory}: writing failed: {failure.Message}", _index.Count, _index.Capacity, disk, 0, _index.Evicted));
             }
 
-            bool full = _entries.Count >= _capacity || _bytes >= _maxBytes;
+            bool full = _index.Full;
             return new(new DeduplicationStoreStatus(
                 full ? DeduplicationStoreHealth.Degraded : DeduplicationStoreHealth.Healthy,
                 full ? $"files in {_directory}, full: the oldest answers go before their window ends" : $"files in {_directory}",
-                _entries.Count, _capacity, disk, 0, _evicted));
+                _index.Count, _index.Capacity, disk, 0, _index.Evicted));
         }
     }
 
@@ -379,83 +371,14 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
         }
     }
 
-    private void Add(Entry entry)
+    private void AppendRemove(DeduplicationEntry entry)
     {
-        _entries[entry.Id] = entry;
-        _order.Enqueue(entry);
-        if (_order.Count > (2 * _entries.Count) + 64)
-        {
-            int count = _order.Count;
-            for (int i = 0; i < count; i++)
-            {
-                Entry queued = _order.Dequeue();
-                if (_entries.TryGetValue(queued.Id, out Entry? current) && ReferenceEquals(current, queued))
-                {
-                    _order.Enqueue(queued);
-                }
-            }
-        }
+        Span<byte> payload = stackalloc byte[16];
+        entry.Id.TryWriteBytes(payload);
+        Append(RemoveRecord, payload);
     }
 
-    private void Remove(Entry entry, bool journal)
-    {
-        _entries.Remove(entry.Id);
-        _bytes -= entry.Record?.Size ?? 0;
-        if (journal)
-        {
-            Span<byte> payload = stackalloc byte[16];
-            entry.Id.TryWriteBytes(payload);
-            Append(RemoveRecord, payload);
-        }
-    }
-
-    private bool Expired(Entry entry, long now) => entry.Record is not null && now - entry.CompletedAt > _windowMs;
-
-    /// <summary>
-    /// As <see cref="MemoryDeduplicationStore"/>: expired answers go, then the oldest answers while a bound is exceeded;
-    /// live claims stay.
-    /// </summary>
-    private bool MakeRoom(long now, bool needPlace)
-    {
-        int limit = needPlace ? _capacity - 1 : _capacity;
-        int skipped = 0;
-        while (_order.Count > 0 && skipped < _order.Count)
-        {
-            Entry oldest = _order.Peek();
-            if (!_entries.TryGetValue(oldest.Id, out Entry? current) || !ReferenceEquals(current, oldest))
-            {
-                _order.Dequeue();
-                continue;
-            }
-
-            if (Expired(oldest, now))
-            {
-                _order.Dequeue();
-                Remove(oldest, journal: true);
-                continue;
-            }
-
-            if (_entries.Count <= limit && _bytes <= _maxBytes)
-            {
-                break;
-            }
-
-            _order.Dequeue();
-            if (oldest.Record is null)
-            {
-                _order.Enqueue(oldest);
-                skipped++;
-                continue;
-            }
-
-            Remove(oldest, journal: true);
-            _evicted++;
-        }
-
-        return _entries.Count <= limit;
-    }
-
-    private void AppendClaim(Entry entry)
+    private void AppendClaim(DeduplicationEntry entry)
     {
         int methodLength = Encoding.UTF8.GetByteCount(entry.Method);
         Span<byte> payload = stackalloc byte[16 + 8 + 16 + 2 + 8 + methodLength];
@@ -463,7 +386,7 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
         Append(ClaimRecord, payload);
     }
 
-    private static void WriteClaim(Span<byte> payload, Entry entry, int methodLength)
+    private static void WriteClaim(Span<byte> payload, DeduplicationEntry entry, int methodLength)
     {
         entry.Id.TryWriteBytes(payload);
         BinaryPrimitives.WriteInt64LittleEndian(payload.Slice(16), entry.Token);
@@ -473,9 +396,9 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
         Encoding.UTF8.GetBytes(entry.Method, payload.Slice(50));
     }
 
-    private void AppendComplete(Entry entry) => Append(CompleteRecord, CompletePayload(entry));
+    private void AppendComplete(DeduplicationEntry entry) => Append(CompleteRecord, CompletePayload(entry));
 
-    private static byte[] CompletePayload(Entry entry)
+    private static byte[] CompletePayload(DeduplicationEntry entry)
     {
         DeduplicationRecord record = entry.Record!;
         int messageLength = record.Message is null ? 0 : Encoding.UTF8.GetByteCount(record.Message);
@@ -545,11 +468,11 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
 
         // The claims of the process that wrote these files died with it; answers past their window go now.
         long now = Now;
-        foreach (Entry entry in new List<Entry>(_entries.Values))
+        foreach (DeduplicationEntry entry in _index.All())
         {
-            if (entry.Record is null || Expired(entry, now))
+            if (entry.Record is null || _index.Expired(entry, now))
             {
-                Remove(entry, journal: false);
+                _index.Remove(entry);
             }
         }
     }
@@ -571,34 +494,31 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
                 case ClaimRecord:
                 {
                     int methodLength = BinaryPrimitives.ReadUInt16LittleEndian(payload.Slice(48));
-                    var entry = new Entry(
+                    var entry = new DeduplicationEntry(
                         new Guid(payload.Slice(0, 16)), Encoding.UTF8.GetString(payload.Slice(50, methodLength)),
                         BinaryPrimitives.ReadUInt128LittleEndian(payload.Slice(24)), BinaryPrimitives.ReadInt64LittleEndian(payload.Slice(16)),
                         BinaryPrimitives.ReadInt64LittleEndian(payload.Slice(40)));
-                    if (_entries.TryGetValue(entry.Id, out Entry? replaced))
+                    if (_index.TryGet(entry.Id, out DeduplicationEntry? replaced))
                     {
-                        Remove(replaced, journal: false);
+                        _index.Remove(replaced!);
                     }
 
-                    Add(entry);
+                    _index.Add(entry);
                     break;
                 }
 
                 case CompleteRecord:
-                    if (_entries.TryGetValue(new Guid(payload.Slice(0, 16)), out Entry? completed))
+                    if (_index.TryGet(new Guid(payload.Slice(0, 16)), out DeduplicationEntry? completed) && completed!.Record is null)
                     {
-                        // A record may come twice (in the snapshot and in the journal after it): replaying it again changes nothing.
-                        _bytes -= completed.Record?.Size ?? 0;
-                        completed.CompletedAt = BinaryPrimitives.ReadInt64LittleEndian(payload.Slice(16));
-                        completed.Record = ReadRecord(payload);
-                        _bytes += completed.Record.Size;
+                        // A record may come twice (in the snapshot and in the journal after it): the first one stays.
+                        _index.Complete(completed, ReadRecord(payload), BinaryPrimitives.ReadInt64LittleEndian(payload.Slice(16)));
                     }
 
                     break;
                 case RemoveRecord:
-                    if (_entries.TryGetValue(new Guid(payload.Slice(0, 16)), out Entry? removed))
+                    if (_index.TryGet(new Guid(payload.Slice(0, 16)), out DeduplicationEntry? removed))
                     {
-                        Remove(removed, journal: false);
+                        _index.Remove(removed!);
                     }
 
                     break;
@@ -647,13 +567,8 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
             Span<byte> header = stackalloc byte[8];
             BinaryPrimitives.WriteInt64LittleEndian(header, generation);
             image.Write(header);
-            foreach (Entry entry in _order)
+            foreach (DeduplicationEntry entry in _index.InOrder())
             {
-                if (!_entries.TryGetValue(entry.Id, out Entry? current) || !ReferenceEquals(current, entry))
-                {
-                    continue;
-                }
-
                 int methodLength = Encoding.UTF8.GetByteCount(entry.Method);
                 byte[] claim = new byte[50 + methodLength];
                 WriteClaim(claim, entry, methodLength);
@@ -692,30 +607,5 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
 
         previous?.Dispose();
         File.Delete(JournalPath(generation - 1));
-    }
-
-    private sealed class Entry
-    {
-        public Entry(Guid id, string method, UInt128 fingerprint, long token, long createdAt)
-        {
-            Id = id;
-            Method = method;
-            Fingerprint = fingerprint;
-            Token = token;
-            CreatedAt = createdAt;
-        }
-
-        public Guid Id { get; }
-
-        public string Method { get; }
-
-        public UInt128 Fingerprint { get; }
-
-        public long Token { get; }
-
-        public long CreatedAt { get; }
-
-        public DeduplicationRecord? Record;
-        public long CompletedAt;
     }
 }

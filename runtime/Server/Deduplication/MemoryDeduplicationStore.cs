@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -14,15 +13,9 @@ namespace RpcGen.Server.Deduplication;
 /// </summary>
 public sealed class MemoryDeduplicationStore : IDeduplicationStore
 {
-    private readonly Dictionary<Guid, Entry> _entries = new();
-    private readonly Queue<Entry> _order = new();
-    private readonly int _capacity;
-    private readonly long _maxBytes;
-    private readonly long _maxAgeTicks;
+    private readonly DeduplicationIndex _index;
     private readonly TimeProvider _time;
-    private long _bytes;
     private long _nextToken;
-    private long _evicted;
 
     /// <summary>Creates a store.</summary>
     /// <param name="capacity">The most call ids kept; at least 1.</param>
@@ -36,10 +29,8 @@ public sealed class MemoryDeduplicationStore : IDeduplicationStore
         ArgumentOutOfRangeException.ThrowIfNegative(maxBytes);
         TimeSpan age = window ?? DeduplicationOptions.DefaultWindow;
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(age, TimeSpan.Zero, nameof(window));
-        _capacity = capacity;
-        _maxBytes = maxBytes;
         _time = timeProvider ?? TimeProvider.System;
-        _maxAgeTicks = (long)Math.Min(age.TotalSeconds * _time.TimestampFrequency, long.MaxValue / 2);
+        _index = new DeduplicationIndex(capacity, maxBytes, (long)Math.Min(age.TotalSeconds * _time.TimestampFrequency, long.MaxValue / 2));
     }
 
     /// <inheritdoc/>
@@ -50,9 +41,9 @@ public sealed class MemoryDeduplicationStore : IDeduplicationStore
     {
         get
         {
-            lock (_entries)
+            lock (_index)
             {
-                return _entries.Count;
+                return _index.Count;
             }
         }
     }
@@ -62,9 +53,9 @@ public sealed class MemoryDeduplicationStore : IDeduplicationStore
     {
         get
         {
-            lock (_entries)
+            lock (_index)
             {
-                return _bytes;
+                return _index.Bytes;
             }
         }
     }
@@ -74,9 +65,9 @@ public sealed class MemoryDeduplicationStore : IDeduplicationStore
     {
         get
         {
-            lock (_entries)
+            lock (_index)
             {
-                return _order.Count;
+                return _index.Queued;
             }
         }
     }
@@ -84,12 +75,12 @@ public sealed class MemoryDeduplicationStore : IDeduplicationStore
     /// <inheritdoc/>
     public ValueTask<DeduplicationClaim> ClaimAsync(DeduplicationKey key, TimeSpan lease, CancellationToken cancellationToken = default)
     {
-        lock (_entries)
+        lock (_index)
         {
             long now = _time.GetTimestamp();
-            if (_entries.TryGetValue(key.CallId, out Entry? existing) && !Expired(existing, now))
+            if (_index.TryGetLive(key.CallId, now, out DeduplicationEntry? existing, out DeduplicationEntry? expired))
             {
-                if (existing.Method != key.Method || existing.Fingerprint != key.Fingerprint)
+                if (existing!.Method != key.Method || existing.Fingerprint != key.Fingerprint)
                 {
                     return new(DeduplicationClaim.Conflict);
                 }
@@ -97,24 +88,18 @@ public sealed class MemoryDeduplicationStore : IDeduplicationStore
                 return new(existing.Record is { } record ? DeduplicationClaim.Completed(record) : DeduplicationClaim.Running);
             }
 
-            if (existing is not null)
+            if (expired is not null)
             {
-                Remove(existing);
+                _index.Remove(expired);
             }
 
-            if (!MakeRoom(now, needPlace: true))
+            if (!_index.MakeRoom(now, needPlace: true))
             {
                 return new(DeduplicationClaim.Full);
             }
 
-            var entry = new Entry(key.CallId, key.Method, key.Fingerprint, ++_nextToken);
-            _entries[key.CallId] = entry;
-            _order.Enqueue(entry);
-            if (_order.Count > (2 * _entries.Count) + 64)
-            {
-                Compact(); // abandoned claims leave their place in the queue: without this, a flood of them grows it
-            }
-
+            var entry = new DeduplicationEntry(key.CallId, key.Method, key.Fingerprint, ++_nextToken, now);
+            _index.Add(entry);
             return new(DeduplicationClaim.Claimed(entry.Token));
         }
     }
@@ -122,9 +107,9 @@ public sealed class MemoryDeduplicationStore : IDeduplicationStore
     /// <inheritdoc/>
     public ValueTask<bool> RenewAsync(Guid callId, long token, TimeSpan lease, CancellationToken cancellationToken = default)
     {
-        lock (_entries)
+        lock (_index)
         {
-            return new(_entries.TryGetValue(callId, out Entry? entry) && entry.Token == token && entry.Record is null);
+            return new(_index.TryGet(callId, out DeduplicationEntry? entry) && entry!.Token == token && entry.Record is null);
         }
     }
 
@@ -132,34 +117,32 @@ public sealed class MemoryDeduplicationStore : IDeduplicationStore
     public ValueTask<bool> CompleteAsync(Guid callId, long token, DeduplicationRecord record, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(record);
-        lock (_entries)
+        lock (_index)
         {
-            if (!_entries.TryGetValue(callId, out Entry? entry) || entry.Token != token)
+            if (!_index.TryGet(callId, out DeduplicationEntry? entry) || entry!.Token != token)
             {
                 return new(false);
             }
 
-            if (entry.Record is not null)
+            if (entry.Record is null)
             {
-                return new(true); // completed by this claim already (in the handler's transaction): the first answer stays
+                long now = _time.GetTimestamp();
+                _index.Complete(entry, record, now);
+                _index.MakeRoom(now, needPlace: false);
             }
 
-            entry.Record = record;
-            entry.CompletedAt = _time.GetTimestamp();
-            _bytes += record.Size;
-            MakeRoom(entry.CompletedAt, needPlace: false);
-            return new(true);
+            return new(true); // completed now, or by this claim already (in the handler's transaction): the first answer stays
         }
     }
 
     /// <inheritdoc/>
     public ValueTask AbandonAsync(Guid callId, long token, CancellationToken cancellationToken = default)
     {
-        lock (_entries)
+        lock (_index)
         {
-            if (_entries.TryGetValue(callId, out Entry? entry) && entry.Token == token && entry.Record is null)
+            if (_index.TryGet(callId, out DeduplicationEntry? entry) && entry!.Token == token && entry.Record is null)
             {
-                _entries.Remove(callId); // its place in the queue is skipped when reached
+                _index.Remove(entry);
             }
         }
 
@@ -169,116 +152,27 @@ public sealed class MemoryDeduplicationStore : IDeduplicationStore
     /// <inheritdoc/>
     public ValueTask<int> SweepAsync(CancellationToken cancellationToken = default)
     {
-        lock (_entries)
+        lock (_index)
         {
-            int before = _entries.Count;
-            MakeRoom(_time.GetTimestamp(), needPlace: false);
-            return new(before - _entries.Count);
+            int before = _index.Count;
+            _index.MakeRoom(_time.GetTimestamp(), needPlace: false);
+            return new(before - _index.Count);
         }
     }
 
     /// <inheritdoc/>
     public ValueTask<DeduplicationStoreStatus> GetStatusAsync(CancellationToken cancellationToken = default)
     {
-        lock (_entries)
+        lock (_index)
         {
-            bool full = _entries.Count >= _capacity || _bytes >= _maxBytes;
+            bool full = _index.Full;
             return new(new DeduplicationStoreStatus(
                 full ? DeduplicationStoreHealth.Degraded : DeduplicationStoreHealth.Healthy,
                 full ? "in memory, full: the oldest answers go before their window ends" : "in memory (lost when the process stops)",
-                _entries.Count, _capacity, _bytes, _maxBytes, Interlocked.Read(ref _evicted)));
+                _index.Count, _index.Capacity, _index.Bytes, _index.MaxBytes, _index.Evicted));
         }
     }
 
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => default;
-
-    private bool Expired(Entry entry, long now) => entry.Record is not null && now - entry.CompletedAt > _maxAgeTicks;
-
-    /// <summary>
-    /// Drops expired answers from the front, then the oldest answers while a bound is exceeded (a new claim needs one
-    /// free place: <paramref name="needPlace"/>). Live claims stay: one met at the front goes to the back. False when no
-    /// place could be made.
-    /// </summary>
-    private bool MakeRoom(long now, bool needPlace)
-    {
-        int limit = needPlace ? _capacity - 1 : _capacity;
-        int skipped = 0;
-        while (_order.Count > 0 && skipped < _order.Count)
-        {
-            Entry oldest = _order.Peek();
-            if (!_entries.TryGetValue(oldest.Id, out Entry? current) || !ReferenceEquals(current, oldest))
-            {
-                _order.Dequeue(); // abandoned, or replaced after it expired
-                continue;
-            }
-
-            bool over = _entries.Count > limit || _bytes > _maxBytes;
-            if (Expired(oldest, now))
-            {
-                _order.Dequeue();
-                Remove(oldest);
-                continue;
-            }
-
-            if (!over)
-            {
-                break;
-            }
-
-            _order.Dequeue();
-            if (oldest.Record is null)
-            {
-                _order.Enqueue(oldest); // a claim still running: kept
-                skipped++;
-                continue;
-            }
-
-            Remove(oldest);
-            _evicted++;
-        }
-
-        return _entries.Count <= limit;
-    }
-
-    private void Compact()
-    {
-        int count = _order.Count;
-        for (int i = 0; i < count; i++)
-        {
-            Entry entry = _order.Dequeue();
-            if (_entries.TryGetValue(entry.Id, out Entry? current) && ReferenceEquals(current, entry))
-            {
-                _order.Enqueue(entry);
-            }
-        }
-    }
-
-    private void Remove(Entry entry)
-    {
-        _entries.Remove(entry.Id);
-        _bytes -= entry.Record?.Size ?? 0;
-    }
-
-    private sealed class Entry
-    {
-        public Entry(Guid id, string method, UInt128 fingerprint, long token)
-        {
-            Id = id;
-            Method = method;
-            Fingerprint = fingerprint;
-            Token = token;
-        }
-
-        public Guid Id { get; }
-
-        public string Method { get; }
-
-        public UInt128 Fingerprint { get; }
-
-        public long Token { get; }
-
-        public DeduplicationRecord? Record;
-        public long CompletedAt;
-    }
 }
