@@ -170,6 +170,40 @@ public sealed class DeduplicationServerTests
     }
 
     [Fact]
+    public async Task AFloodOfRepeatsOfARunningCall_TakesCallSlots_AndWhatIsOverTheLimitIsRefused()
+    {
+        (RpcServer server, Ledger ledger) = await StartAsync(o => o.Limits.MaxConcurrentCallsPerConnection = 10);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        ledger.Gate = _ => release.Task;
+        await using (server)
+        await using (RawConnection raw = await RawConnection.ConnectAsync(server.Endpoints[0]))
+        {
+            // A hostile client repeats one running call 50 times: each repeat waits in a call slot, so 10 at most cost the
+            // server anything; the other 40 are refused at once, not queued.
+            var id = Guid.NewGuid();
+            await raw.WriteAsync(Enumerable.Range(1, 50).SelectMany(i => Request((uint)i, id, "ledger/Post", "[\"mallory\",1]")).ToArray());
+            var refused = new List<uint>();
+            for (int i = 0; i < 40; i++)
+            {
+                (uint callId, Answer answer) = await ReadAnswerAsync(raw).WaitAsync(TimeSpan.FromSeconds(10));
+                Assert.Equal((RpcStatusCode.ResourceExhausted, true), (answer.Code, answer.NotProcessed));
+                refused.Add(callId);
+            }
+
+            Assert.Equal(10, server.InFlight);
+            release.SetResult();
+            for (int i = 0; i < 10; i++)
+            {
+                (uint callId, Answer answer) = await ReadAnswerAsync(raw).WaitAsync(TimeSpan.FromSeconds(10));
+                Assert.Equal("\"mallory:1:run1\"", answer.Text);
+                Assert.DoesNotContain(callId, refused);
+            }
+
+            Assert.Equal(1, ledger.Runs);
+        }
+    }
+
+    [Fact]
     public async Task ARepeatWhileTheFirstRuns_WaitsForIt_WithinItsOwnDeadline()
     {
         (RpcServer server, Ledger ledger) = await StartAsync();
