@@ -30,16 +30,15 @@ internal static class Schema
                 message TEXT,
                 pushback INTEGER,
                 body BLOB,
-                metadata BLOB);
+                metadata BLOB) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS {Table}_expires ON {Table} (expires_at);
             """;
         command.ExecuteNonQuery();
     }
 
-    public static long Count(SqliteConnection connection, SqliteTransaction? transaction)
+    public static long Count(SqliteConnection connection)
     {
         using SqliteCommand command = connection.CreateCommand();
-        command.Transaction = transaction;
         command.CommandText = $"SELECT COUNT(*) FROM {Table}";
         return (long)command.ExecuteScalar()!;
     }

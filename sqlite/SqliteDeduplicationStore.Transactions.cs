@@ -55,18 +55,11 @@ public sealed partial class SqliteDeduplicationStore
         }
 
         DeduplicationRecord record = answer(claim, result);
-        (SqliteCommand complete, SqliteCommand completedBy) = Statements.CompleteCommands(connection);
-        using (complete)
-        using (completedBy)
+        if (!Statements.Complete(transaction, claim.CallId, claim.Token, record, Now + _windowMs))
         {
-            complete.Transaction = transaction;
-            completedBy.Transaction = transaction;
-            if (!Statements.Complete(complete, completedBy, claim.CallId, claim.Token, record, Now + _windowMs))
-            {
-                throw new RpcException(RpcStatusCode.Aborted,
-                    $"Call {claim.CallId} of '{claim.Method}' lost its claim (its lease ran out and another run took it over); " +
-                    "its writes were not committed.");
-            }
+            throw new RpcException(RpcStatusCode.Aborted,
+                $"Call {claim.CallId} of '{claim.Method}' lost its claim (its lease ran out and another run took it over); " +
+                "its writes were not committed.");
         }
 
         return true;

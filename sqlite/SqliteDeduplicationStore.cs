@@ -58,7 +58,7 @@ public sealed partial class SqliteDeduplicationStore : IDeduplicationStore
         _connection = new SqliteConnection(ConnectionString(Path));
         _connection.Open();
         Schema.Create(_connection, options.FlushToDisk);
-        _count = Schema.Count(_connection, null);
+        _count = Schema.Count(_connection);
         _statements = new Statements(_connection);
         _writer = Task.Run(WriteLoopAsync);
     }
@@ -134,7 +134,7 @@ public sealed partial class SqliteDeduplicationStore : IDeduplicationStore
         // Other processes insert and delete too: the count is made exact again at each sweep.
         await Enqueue(new Operation<bool>((store, _) =>
         {
-            store.Pending(Schema.Count(store._connection, store._statements.Transaction) - Volatile.Read(ref store._count));
+            store.Pending(store._statements.Count() - Volatile.Read(ref store._count));
             return true;
         })).ConfigureAwait(false);
         return total;
@@ -210,25 +210,18 @@ public sealed partial class SqliteDeduplicationStore : IDeduplicationStore
 
     private void Run(List<Operation> batch)
     {
-        long delta = 0;
         try
         {
-            using (SqliteTransaction transaction = _connection.BeginTransaction())
+            _statements.Begin();
+            _pending = 0;
+            long now = Now;
+            foreach (Operation operation in batch)
             {
-                _statements.Transaction = transaction;
-                _pending = 0;
-                long now = Now;
-                foreach (Operation operation in batch)
-                {
-                    operation.Execute(this, now);
-                }
-
-                delta = _pending;
-                transaction.Commit();
+                operation.Execute(this, now);
             }
 
-            _statements.Transaction = null;
-            Interlocked.Add(ref _count, delta);
+            _statements.Commit();
+            Interlocked.Add(ref _count, _pending);
             Volatile.Write(ref _lastError, null);
             foreach (Operation operation in batch)
             {
@@ -237,8 +230,16 @@ public sealed partial class SqliteDeduplicationStore : IDeduplicationStore
         }
         catch (Exception ex)
         {
-            _statements.Transaction = null;
             Volatile.Write(ref _lastError, ex.Message);
+            try
+            {
+                _statements.Rollback();
+            }
+            catch (Exception)
+            {
+                // The database is gone or broken: the next BEGIN reports it.
+            }
+
             if (batch.Count == 1)
             {
                 batch[0].Fail(ex);
@@ -313,7 +314,7 @@ public sealed partial class SqliteDeduplicationStore : IDeduplicationStore
         }
 
         // Nothing to evict by this process's count: count again (other processes delete too).
-        long exact = Schema.Count(_connection, _statements.Transaction);
+        long exact = _statements.Count();
         Pending(exact - (Volatile.Read(ref _count) + _pending));
         return exact <= _capacity;
     }

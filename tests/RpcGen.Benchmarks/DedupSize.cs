@@ -41,7 +41,7 @@ internal static class DedupSize
             {
                 for (int i = Interlocked.Increment(ref next); i <= entries; i = Interlocked.Increment(ref next))
                 {
-                    var key = new DeduplicationKey(Guid.NewGuid(), "bench-dedup/Add", (UInt128)i);
+                    var key = new DeduplicationKey(Guid.CreateVersion7(), "bench-dedup/Add", (UInt128)i);
                     DeduplicationClaim claim = await store.ClaimAsync(key, TimeSpan.FromSeconds(10));
                     await store.CompleteAsync(key.CallId, claim.Token, answer);
                 }

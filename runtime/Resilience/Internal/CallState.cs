@@ -61,7 +61,7 @@ internal abstract class CallState
         ServingRetry = servingRetry;
         CancellationToken = cancellationToken;
         Concurrent = concurrent;
-        CallId = resilience is { Deduplicate: true, Broadcast: false } ? Guid.NewGuid() : Guid.Empty;
+        CallId = resilience is { Deduplicate: true, Broadcast: false } ? CallIds.Next() : Guid.Empty;
     }
 
     /// <summary>Forgets the call, for the next one that reuses this state.</summary>

@@ -26,7 +26,7 @@ public sealed class ClientCallTests : IAsyncDisposable
         RpcClientMethod charge = Method<IOrders>(2); // [Deduplicate], [Retry]: owned by the policies
         ClientCall first = Rent(charge);
         Assert.Equal(CallOwner.Policies, first.Owner);
-        Assert.NotEqual(Guid.Empty, first.CallId);
+        Assert.Equal(7, first.CallId.Version); // time-ordered (CallIds), not Guid.NewGuid's version 4
         Guid firstId = first.CallId;
         first.AddTried(3);
         first.NextAttempt();
