@@ -171,13 +171,12 @@ internal sealed class DeduplicationIndex
 /// <summary>A call id's claim and, once it ran, its answer.</summary>
 internal sealed class DeduplicationEntry
 {
-    public DeduplicationEntry(Guid id, string method, UInt128 fingerprint, long token, long createdAt)
+    public DeduplicationEntry(Guid id, string method, UInt128 fingerprint, long token)
     {
         Id = id;
         Method = method;
         Fingerprint = fingerprint;
         Token = token;
-        CreatedAt = createdAt;
     }
 
     public Guid Id { get; }
@@ -187,8 +186,6 @@ internal sealed class DeduplicationEntry
     public UInt128 Fingerprint { get; }
 
     public long Token { get; }
-
-    public long CreatedAt { get; }
 
     public DeduplicationRecord? Record;
     public long CompletedAt;

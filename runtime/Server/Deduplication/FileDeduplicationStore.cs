@@ -12,9 +12,9 @@ namespace RpcGen.Server.Deduplication;
 
 /// <summary>
 /// The store for one server that must remember across restarts, with no dependency: call ids and answers in memory,
-/// every change appended to a journal file by a write loop that follows at once (the changes made meanwhile share one
-/// write), and the journal folded into a snapshot when it grows (and at every open). By default operations do not wait
-/// for the write: a process killed in that moment (usually under a millisecond) loses the last changes, the same window
+/// every change appended to a journal file by a write loop that follows a millisecond behind (the changes of that
+/// millisecond share one write), and the journal folded into a snapshot when it grows (and at every open). By default
+/// operations do not wait for the write: a process killed in that moment (one to two milliseconds) loses the last changes, the same window
 /// in which a process killed while a call runs makes that call run again when retried (this store cannot share the
 /// handler's transaction). With <see cref="FileDeduplicationStoreOptions.FlushToDisk"/> every operation waits until its
 /// change is written and flushed to disk (group-committed). One process uses a directory at a time (a lock file says
@@ -37,7 +37,8 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
     private readonly Channel<bool> _signal =
         Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly Task _flusher;
-    private readonly ArrayBufferWriter<byte> _pending = new(4096);
+    private ArrayBufferWriter<byte> _pending = new(4096);
+    private ArrayBufferWriter<byte> _spare = new(4096); // the flush loop writes one buffer while operations fill the other
     private TaskCompletionSource _nextFlush = NewFlush();
     private TaskCompletionSource? _writing;
     private FileStream _journal = null!;
@@ -83,8 +84,17 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
                 $"The deduplication store in '{_directory}' is used by another process (its lock file is held); one process uses a store.", ex);
         }
 
-        Load();
-        Compact(); // a clean snapshot and an empty journal: a torn tail of the last run is gone
+        try
+        {
+            Load();
+            Compact(); // a clean snapshot and an empty journal: a torn tail of the last run is gone
+        }
+        catch
+        {
+            _lockFile.Dispose(); // a store that could not open does not keep the directory from the next attempt
+            throw;
+        }
+
         _flusher = Task.Run(FlushLoopAsync);
     }
 
@@ -126,7 +136,7 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
                 }
                 else
                 {
-                    var entry = new DeduplicationEntry(key.CallId, key.Method, key.Fingerprint, Random.Shared.NextInt64(1, long.MaxValue), now);
+                    var entry = new DeduplicationEntry(key.CallId, key.Method, key.Fingerprint, Random.Shared.NextInt64(1, long.MaxValue));
                     _index.Add(entry);
                     AppendClaim(entry);
                     result = DeduplicationClaim.Claimed(entry.Token);
@@ -295,7 +305,7 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
 
     /// <summary>
     /// What the caller waits for before answering. With <see cref="FileDeduplicationStoreOptions.FlushToDisk"/>: every
-    /// record appended so far on disk. Without: nothing; the write loop writes behind, at once. Under the lock.
+    /// record appended so far on disk. Without: nothing; the write loop writes behind, a millisecond later. Under the lock.
     /// </summary>
     private Task Durable()
     {
@@ -312,6 +322,13 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
     {
         while (await _signal.Reader.WaitToReadAsync().ConfigureAwait(false))
         {
+            if (!_flushToDisk)
+            {
+                // Nobody waits for a write behind: let the changes of the next moment join this one (one write and one
+                // wake-up per millisecond under load, instead of one per operation).
+                await Task.Delay(1).ConfigureAwait(false);
+            }
+
             _signal.Reader.TryRead(out _);
             Flush();
         }
@@ -321,7 +338,7 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
 
     private void Flush()
     {
-        byte[] data;
+        ArrayBufferWriter<byte> data;
         TaskCompletionSource batch;
         lock (_lock)
         {
@@ -330,8 +347,8 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
                 return;
             }
 
-            data = _pending.WrittenSpan.ToArray();
-            _pending.Clear();
+            data = _pending;
+            _pending = _spare;
             batch = _nextFlush;
             _nextFlush = NewFlush();
             _writing = batch;
@@ -339,7 +356,7 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
 
         try
         {
-            _journal.Write(data);
+            _journal.Write(data.WrittenSpan);
             _journal.Flush(_flushToDisk);
             batch.TrySetResult();
         }
@@ -361,7 +378,9 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
                 _writing = null;
             }
 
-            _journalBytes += data.Length;
+            _journalBytes += data.WrittenCount;
+            data.ResetWrittenCount(); // its bytes are in the journal (or the store is broken): the next flush reuses it
+            _spare = data.Capacity > 1024 * 1024 ? new ArrayBufferWriter<byte>(4096) : data; // a burst's buffer is not kept
             compact = _failure is null && _journalBytes > Math.Max(64L * 1024 * 1024, 4 * _snapshotBytes);
         }
 
@@ -373,37 +392,33 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
 
     private void AppendRemove(DeduplicationEntry entry)
     {
-        Span<byte> payload = stackalloc byte[16];
+        Span<byte> payload = Start(_pending, RemoveRecord, 16);
         entry.Id.TryWriteBytes(payload);
-        Append(RemoveRecord, payload);
+        Finish(_pending, payload.Length);
     }
 
-    private void AppendClaim(DeduplicationEntry entry)
+    private void AppendClaim(DeduplicationEntry entry) => WriteClaim(_pending, entry);
+
+    private void AppendComplete(DeduplicationEntry entry) => WriteComplete(_pending, entry);
+
+    private static void WriteClaim(ArrayBufferWriter<byte> output, DeduplicationEntry entry)
     {
         int methodLength = Encoding.UTF8.GetByteCount(entry.Method);
-        Span<byte> payload = stackalloc byte[16 + 8 + 16 + 2 + 8 + methodLength];
-        WriteClaim(payload, entry, methodLength);
-        Append(ClaimRecord, payload);
-    }
-
-    private static void WriteClaim(Span<byte> payload, DeduplicationEntry entry, int methodLength)
-    {
+        Span<byte> payload = Start(output, ClaimRecord, 16 + 8 + 16 + 2 + methodLength);
         entry.Id.TryWriteBytes(payload);
         BinaryPrimitives.WriteInt64LittleEndian(payload.Slice(16), entry.Token);
         BinaryPrimitives.WriteUInt128LittleEndian(payload.Slice(24), entry.Fingerprint);
-        BinaryPrimitives.WriteInt64LittleEndian(payload.Slice(40), entry.CreatedAt);
-        BinaryPrimitives.WriteUInt16LittleEndian(payload.Slice(48), (ushort)methodLength);
-        Encoding.UTF8.GetBytes(entry.Method, payload.Slice(50));
+        BinaryPrimitives.WriteUInt16LittleEndian(payload.Slice(40), (ushort)methodLength);
+        Encoding.UTF8.GetBytes(entry.Method, payload.Slice(42));
+        Finish(output, payload.Length);
     }
 
-    private void AppendComplete(DeduplicationEntry entry) => Append(CompleteRecord, CompletePayload(entry));
-
-    private static byte[] CompletePayload(DeduplicationEntry entry)
+    private static void WriteComplete(ArrayBufferWriter<byte> output, DeduplicationEntry entry)
     {
         DeduplicationRecord record = entry.Record!;
         int messageLength = record.Message is null ? 0 : Encoding.UTF8.GetByteCount(record.Message);
-        byte[] payload = new byte[16 + 8 + 2 + 1 + 4 + messageLength + 1 + 4 + 4 + record.Body.Length + 4 + record.Metadata.Length];
-        Span<byte> span = payload;
+        Span<byte> span = Start(output, CompleteRecord,
+            16 + 8 + 2 + 1 + 4 + messageLength + 1 + 4 + 4 + record.Body.Length + 4 + record.Metadata.Length);
         entry.Id.TryWriteBytes(span);
         BinaryPrimitives.WriteInt64LittleEndian(span.Slice(16), entry.CompletedAt);
         BinaryPrimitives.WriteUInt16LittleEndian(span.Slice(24), (ushort)record.Status);
@@ -424,20 +439,30 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
         offset += 4 + record.Body.Length;
         BinaryPrimitives.WriteInt32LittleEndian(span.Slice(offset), record.Metadata.Length);
         record.Metadata.Span.CopyTo(span.Slice(offset + 4));
-        return payload;
+        Finish(output, span.Length);
     }
 
-    /// <summary>Appends one record: <c>u32</c> length of type + payload, <c>u32</c> CRC-32 of them, the type, the payload. Under the lock.</summary>
-    private void Append(byte type, ReadOnlySpan<byte> payload) => Write(_pending, type, payload);
-
-    private static void Write(IBufferWriter<byte> output, byte type, ReadOnlySpan<byte> payload)
+    /// <summary>
+    /// Starts one record in <paramref name="output"/>: <c>u32</c> length of type + payload, <c>u32</c> CRC-32 of them
+    /// (written by <see cref="Finish"/>), the type, then the payload, which the caller writes into the span returned.
+    /// </summary>
+    private static Span<byte> Start(ArrayBufferWriter<byte> output, byte type, int payloadLength)
     {
-        Span<byte> span = output.GetSpan(9 + payload.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(span, (uint)(1 + payload.Length));
+        Span<byte> span = output.GetSpan(9 + payloadLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(span, (uint)(1 + payloadLength));
         span[8] = type;
-        payload.CopyTo(span.Slice(9));
-        BinaryPrimitives.WriteUInt32LittleEndian(span.Slice(4), Crc32.HashToUInt32(span.Slice(8, 1 + payload.Length)));
-        output.Advance(9 + payload.Length);
+        return span.Slice(9, payloadLength);
+    }
+
+    /// <summary>
+    /// Ends the record <see cref="Start"/> began: its CRC, then the writer advances past it. The span asked for again is
+    /// the one <see cref="Start"/> got: an <see cref="ArrayBufferWriter{T}"/> that had room for the record does not move.
+    /// </summary>
+    private static void Finish(ArrayBufferWriter<byte> output, int payloadLength)
+    {
+        Span<byte> span = output.GetSpan(9 + payloadLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(span.Slice(4), Crc32.HashToUInt32(span.Slice(8, 1 + payloadLength)));
+        output.Advance(9 + payloadLength);
     }
 
     /// <summary>Reads the snapshot, then the journal of its generation up to its first torn or corrupt record.</summary>
@@ -493,11 +518,10 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
             {
                 case ClaimRecord:
                 {
-                    int methodLength = BinaryPrimitives.ReadUInt16LittleEndian(payload.Slice(48));
+                    int methodLength = BinaryPrimitives.ReadUInt16LittleEndian(payload.Slice(40));
                     var entry = new DeduplicationEntry(
-                        new Guid(payload.Slice(0, 16)), Encoding.UTF8.GetString(payload.Slice(50, methodLength)),
-                        BinaryPrimitives.ReadUInt128LittleEndian(payload.Slice(24)), BinaryPrimitives.ReadInt64LittleEndian(payload.Slice(16)),
-                        BinaryPrimitives.ReadInt64LittleEndian(payload.Slice(40)));
+                        new Guid(payload.Slice(0, 16)), Encoding.UTF8.GetString(payload.Slice(42, methodLength)),
+                        BinaryPrimitives.ReadUInt128LittleEndian(payload.Slice(24)), BinaryPrimitives.ReadInt64LittleEndian(payload.Slice(16)));
                     if (_index.TryGet(entry.Id, out DeduplicationEntry? replaced))
                     {
                         _index.Remove(replaced!);
@@ -569,13 +593,10 @@ public sealed class FileDeduplicationStore : IDeduplicationStore
             image.Write(header);
             foreach (DeduplicationEntry entry in _index.InOrder())
             {
-                int methodLength = Encoding.UTF8.GetByteCount(entry.Method);
-                byte[] claim = new byte[50 + methodLength];
-                WriteClaim(claim, entry, methodLength);
-                Write(image, ClaimRecord, claim);
+                WriteClaim(image, entry);
                 if (entry.Record is not null)
                 {
-                    Write(image, CompleteRecord, CompletePayload(entry));
+                    WriteComplete(image, entry);
                 }
             }
         }

@@ -98,7 +98,7 @@ public sealed class MemoryDeduplicationStore : IDeduplicationStore
                 return new(DeduplicationClaim.Full);
             }
 
-            var entry = new DeduplicationEntry(key.CallId, key.Method, key.Fingerprint, ++_nextToken, now);
+            var entry = new DeduplicationEntry(key.CallId, key.Method, key.Fingerprint, ++_nextToken);
             _index.Add(entry);
             return new(DeduplicationClaim.Claimed(entry.Token));
         }

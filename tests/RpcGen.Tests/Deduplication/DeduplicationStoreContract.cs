@@ -237,4 +237,36 @@ public sealed class MemoryDeduplicationStoreTests : DeduplicationStoreContract
         Assert.Equal(0, store.Count);
         Assert.InRange(store.Queued, 0, 64 + 2);
     }
+
+    [Fact]
+    public void BoundsOutOfRange_AreRefused()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new MemoryDeduplicationStore(capacity: 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new MemoryDeduplicationStore(maxBytes: -1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new MemoryDeduplicationStore(window: TimeSpan.Zero));
+        _ = new MemoryDeduplicationStore(capacity: 1, maxBytes: 0, window: TimeSpan.FromTicks(1));
+    }
+
+    [Fact]
+    public async Task AnAnswerTakesNoPlaceOfItsOwn_ASweepCountsWhatWent_AndFullShows()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var store = new MemoryDeduplicationStore(capacity: 2, maxBytes: 1000, TimeSpan.FromHours(1), time);
+        DeduplicationKey a = Key(), b = Key();
+        long token = (await store.ClaimAsync(a, Lease)).Token;
+        await store.ClaimAsync(b, Lease);
+        DeduplicationStoreStatus status = await store.GetStatusAsync();
+        Assert.Equal((DeduplicationStoreHealth.Degraded, 2), (status.Health, status.Entries));
+        Assert.Contains("full", status.Description, StringComparison.Ordinal);
+
+        Assert.True(await store.CompleteAsync(a.CallId, token, Answer())); // at the bound: the answer replaces its claim
+        Assert.Equal(2, store.Count);
+        Assert.Equal(DeduplicationClaimStatus.Completed, (await store.ClaimAsync(a, Lease)).Status);
+
+        time.Advance(TimeSpan.FromHours(2));
+        Assert.Equal(1, await store.SweepAsync()); // a's window ended; b still runs
+        status = await store.GetStatusAsync();
+        Assert.Equal((DeduplicationStoreHealth.Healthy, 1), (status.Health, status.Entries));
+        Assert.DoesNotContain("full", status.Description, StringComparison.Ordinal);
+    }
 }
