@@ -37,6 +37,7 @@ public sealed partial class RpcServer : IAsyncDisposable
     private int _utilizationBasisPoints = -1;
     private int _tcpConnections;
     private ITimer? _heartbeat;
+    private Internal.MemoryTrimmer? _trimmer;
 
     /// <summary>Creates a server; nothing listens until <see cref="StartAsync"/>.</summary>
     public RpcServer(RpcServerOptions? options = null)
@@ -295,6 +296,10 @@ public sealed partial class RpcServer : IAsyncDisposable
             _state = 1;
             TimeSpan every = ServerLimits.HeartbeatInterval(Options);
             _heartbeat = TimeProvider.CreateTimer(static s => ((RpcServer)s!).Heartbeat(), this, every, every);
+            if (Options.Limits.MemoryTrimInterval != Timeout.InfiniteTimeSpan)
+            {
+                _trimmer = new Internal.MemoryTrimmer(TimeProvider, Options.Limits.MemoryTrimInterval, Logger);
+            }
             foreach (Socket socket in _listeners)
             {
                 _acceptLoops.Add(AcceptLoopAsync(socket));
@@ -386,6 +391,7 @@ public sealed partial class RpcServer : IAsyncDisposable
 
         // The heartbeat ran through the drain: a connection whose peer stopped reading is still closed by its timeout.
         _heartbeat?.Dispose();
+        _trimmer?.Dispose();
         HandOffMonitor.Dispose();
         await Deduplication.DisposeAsync().ConfigureAwait(false);
         Volatile.Write(ref _state, 3);

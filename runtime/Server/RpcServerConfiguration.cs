@@ -21,7 +21,7 @@ public static class RpcServerConfiguration
     internal static readonly string[] DurationKeys =
     {
         "Limits:HandshakeTimeout", "Limits:IdleTimeout", "Limits:FrameTimeout", "Limits:ResponseDrainTimeout", "Limits:GoAwayLinger",
-        "Deduplication:Window", "Deduplication:Lease", "Deduplication:SweepInterval", "Deduplication:File:Window",
+        "Limits:MemoryTrimInterval", "Deduplication:Window", "Deduplication:Lease", "Deduplication:SweepInterval", "Deduplication:File:Window",
     };
 
     /// <summary>Keys of the flat layout before the limits were grouped, and where each went.</summary>

@@ -26,6 +26,7 @@ public sealed class RpcServerLimits
     private TimeSpan _goAwayLinger = TimeSpan.FromSeconds(1);
     private TimeSpan _keepAliveInterval = TimeSpan.FromSeconds(30);
     private TimeSpan _keepAliveTimeout = TimeSpan.FromSeconds(10);
+    private TimeSpan _memoryTrimInterval = TimeSpan.FromSeconds(10);
 
     /// <summary>The largest frame accepted or sent, in bytes; at least 1024. The default value is 4 MiB.</summary>
     public int MaxFrameSize
@@ -196,6 +197,21 @@ public sealed class RpcServerLimits
     {
         get => _keepAliveTimeout;
         set => _keepAliveTimeout = Checked(value, value > TimeSpan.Zero, nameof(KeepAliveTimeout), "must be positive");
+    }
+
+    /// <summary>
+    /// How often the server looks whether to give memory back after a storm (10,000 connections, many large calls): when
+    /// no garbage collection ran for a whole interval (the process is quiet) and the heap is over 64 MiB and twice its
+    /// size after the last trim, it runs one aggressive, compacting collection, which returns the storm's memory to the
+    /// system. A busy server collects on its own and is never trimmed. One look per interval per process costs nothing
+    /// measurable; <see cref="Timeout.InfiniteTimeSpan"/> turns it off (a host that manages the collector itself). The
+    /// default value is 10 seconds.
+    /// </summary>
+    public TimeSpan MemoryTrimInterval
+    {
+        get => _memoryTrimInterval;
+        set => _memoryTrimInterval = Checked(value, value > TimeSpan.Zero || value == Timeout.InfiniteTimeSpan,
+            nameof(MemoryTrimInterval), "must be positive, or Timeout.InfiniteTimeSpan to leave memory to the collector");
     }
 
     /// <summary>The value when it keeps its rule; otherwise the error that names the setting and the rule.</summary>

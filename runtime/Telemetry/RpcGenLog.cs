@@ -76,6 +76,11 @@ internal static partial class RpcGenLog
         "(its lease ran out and another run took it over); its answer is not stored.")]
     public static partial void DeduplicationClaimLost(ILogger logger, Guid callId, string method, string store);
 
+    [LoggerMessage(1022, LogLevel.Information,
+        "The process went quiet after a storm: a full collection gave memory back, the heap committed {BeforeMiB} MiB before and " +
+        "{AfterMiB} MiB after (RpcServerOptions.Limits.MemoryTrimInterval).")]
+    public static partial void MemoryTrimmed(ILogger logger, long beforeMiB, long afterMiB);
+
     // ---- client -------------------------------------------------------------------------------------------------
     [LoggerMessage(2001, LogLevel.Debug, "Connected to {Endpoint}.")]
     public static partial void Connected(ILogger logger, object endpoint);

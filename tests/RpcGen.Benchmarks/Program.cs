@@ -6,6 +6,7 @@
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- stream [--seconds 3] [--warmup 1] [--reps 3]   (streams: items/s, round trips)
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- gateway [--payload small|record] [--concurrency 1,64]   (HTTP/JSON gateway)
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- dedup-size [--entries 1000000]   (disk per deduplication store)
+//   dotnet run -c Release --project tests/RpcGen.Benchmarks -- memory [--connections 10000] [--calls 1000] [--seconds 60] [--no-trim]   (memory after storms)
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
@@ -44,6 +45,10 @@ switch (mode)
         return await DedupSize.RunAsync(args[1..]);
     case "gateway-serve":
         return await GatewayRunner.ServeAsync();
+    case "memory":
+        return await MemoryRunner.RunAsync(args[1..]);
+    case "memory-serve":
+        return await MemoryRunner.ServeAsync(args[1..]);
     default:
         Console.WriteLine("usage: micro [--filter *] | load [--seconds N] [--warmup N] [--reps N] [--concurrency 1,16,64]");
         return mode == "help" ? 0 : 2;

@@ -16,4 +16,13 @@ public static class Heap
 
         return GC.GetTotalMemory(forceFullCollection: true);
     }
+
+    /// <summary>The heap committed once everything free is given back (an aggressive, compacting collection).</summary>
+    public static long Committed()
+    {
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        return GC.GetGCMemoryInfo().TotalCommittedBytes;
+    }
 }
