@@ -42,7 +42,8 @@ internal static class DedupSize
             {
                 for (int i = Interlocked.Increment(ref next); i <= entries; i = Interlocked.Increment(ref next))
                 {
-                    var key = new DeduplicationKey(RpcGen.Resilience.Internal.CallIds.Next() /* as clients make them */, "bench-dedup/Add", (UInt128)i);
+                    Guid id = RpcGen.Resilience.Internal.CallIds.Next(); // as clients make them
+                    var key = new DeduplicationKey(id, "bench-dedup/Add", (UInt128)i);
                     DeduplicationClaim claim = await store.ClaimAsync(key, TimeSpan.FromSeconds(10));
                     await store.CompleteAsync(key.CallId, claim.Token, answer);
                 }
