@@ -83,7 +83,8 @@ public static class DeadlineBurst
         return 0;
     }
 
-    private static int Arg(string[] args, string name, int fallback)
+    /// <summary>The integer after <paramref name="name"/> in a runner's arguments, or <paramref name="fallback"/>.</summary>
+    internal static int Arg(string[] args, string name, int fallback)
     {
         int at = Array.IndexOf(args, name);
         return at >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : fallback;

@@ -13,9 +13,9 @@ internal static class MemoryRunner
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        int connections = Option(args, "--connections", 10_000);
-        int calls = Option(args, "--calls", 1_000);
-        int seconds = Option(args, "--seconds", 60);
+        int connections = DeadlineBurst.Arg(args, "--connections", 10_000);
+        int calls = DeadlineBurst.Arg(args, "--calls", 1_000);
+        int seconds = DeadlineBurst.Arg(args, "--seconds", 60);
         bool trim = !args.Contains("--no-trim"); // --no-trim: the server as it was before MemoryTrimInterval, for the comparison
         using Process server = StartServer(trim, out int port);
         try
@@ -179,12 +179,6 @@ internal static class MemoryRunner
         }
 
         throw new InvalidOperationException("No VmRSS in /proc status.");
-    }
-
-    private static int Option(string[] args, string name, int fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
     }
 
     private static Process StartServer(bool trim, out int port)

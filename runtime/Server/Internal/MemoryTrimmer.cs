@@ -19,6 +19,7 @@ internal sealed class MemoryTrimmer : IDisposable
     /// <summary>Below this much committed heap a trim is not worth a full collection.</summary>
     public const long Floor = 64L * 1024 * 1024;
 
+    private readonly object _lock = new();
     private readonly ITimer _timer;
     private readonly IGarbageCollector _collector;
     private readonly ILogger _logger;
@@ -37,10 +38,10 @@ internal sealed class MemoryTrimmer : IDisposable
     /// <summary>Trims run so far.</summary>
     public int Trims { get; private set; }
 
-    /// <summary>One interval's look (the timer's callback; one at a time, as a periodic timer does not overlap here).</summary>
+    /// <summary>One interval's look (the timer's callback; a slow collection must not let the next tick overlap it).</summary>
     internal void Tick()
     {
-        lock (_timer)
+        lock (_lock)
         {
             int collections = _collector.Collections;
             if (collections != _lastCollections)
