@@ -17,17 +17,19 @@ internal static class MemoryRunner
         int calls = DeadlineBurst.Arg(args, "--calls", 1_000);
         int seconds = DeadlineBurst.Arg(args, "--seconds", 60);
         bool trim = !args.Contains("--no-trim"); // --no-trim: the server as it was before MemoryTrimInterval, for the comparison
-        using Process server = StartServer(trim, out int port);
+        bool grpc = args.Contains("--grpc"); // --grpc: the same storms against gRPC-dotnet on Kestrel, the baseline
+        using Process server = StartServer(grpc ? "--grpc" : trim ? null : "--no-trim", out int port);
         try
         {
             await Task.Delay(2000);
             long rest = Rss(server);
             long start = rest;
-            Console.WriteLine($"server process {server.Id}: {Mib(rest)} at rest" + (trim ? "" : ", MemoryTrimInterval off"));
+            string what = grpc ? ", gRPC-dotnet on Kestrel" : trim ? "" : ", MemoryTrimInterval off";
+            Console.WriteLine($"server process {server.Id}: {Mib(rest)} at rest{what}");
             Console.WriteLine("| storm | before | peak | after 0 s | 10 s | 30 s | 60 s | back within 2× of the first rest |");
             Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|");
 
-            long peak = await ConnectionStormAsync(server, port, connections);
+            long peak = await ConnectionStormAsync(server, port, connections, grpc ? s_http2Preface : s_rpcGenPreface);
             Report($"{connections:N0} connections opened at once, then closed", rest, start, peak, await FollowAsync(server, seconds));
             if (args.Contains("--explain"))
             {
@@ -36,7 +38,7 @@ internal static class MemoryRunner
             }
 
             start = Rss(server);
-            peak = await CallStormAsync(server, port, calls);
+            peak = grpc ? await GrpcCallStormAsync(server, port, calls) : await CallStormAsync(server, port, calls);
             Report($"{calls:N0} concurrent calls of 300 KB each way", rest, start, peak, await FollowAsync(server, seconds));
             return 0;
         }
@@ -49,6 +51,15 @@ internal static class MemoryRunner
     /// <summary>Runs as the server process: one RpcServer with the defaults; prints its port.</summary>
     public static async Task<int> ServeAsync(string[] args)
     {
+        if (args.Contains("--grpc"))
+        {
+            (Microsoft.AspNetCore.Builder.WebApplication app, int grpcPort) = await GrpcCandidate.StartServerAsync();
+            Console.WriteLine($"PORT {grpcPort}");
+            await Console.In.ReadToEndAsync();
+            await app.StopAsync();
+            return 0;
+        }
+
         var options = new RpcServerOptions();
         if (args.Contains("--no-trim"))
         {
@@ -74,10 +85,15 @@ internal static class MemoryRunner
         return 0;
     }
 
-    private static async Task<long> ConnectionStormAsync(Process server, int port, int count)
+    private static readonly byte[] s_rpcGenPreface = [(byte)'R', (byte)'P', (byte)'C', (byte)'G', 1, 1, 0, 0];
+
+    /// <summary>HTTP/2's client preface and an empty SETTINGS frame; Kestrel answers with its SETTINGS (9 bytes or more).</summary>
+    private static readonly byte[] s_http2Preface = [.. "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8, 0, 0, 0, 4, 0, 0, 0, 0, 0];
+
+    /// <summary>Connections opened at once, each sending its preface and reading the server's first 8 bytes; then all closed.</summary>
+    private static async Task<long> ConnectionStormAsync(Process server, int port, int count, byte[] preface)
     {
         var sockets = new Socket[count];
-        byte[] preface = [(byte)'R', (byte)'P', (byte)'C', (byte)'G', 1, 1, 0, 0];
         await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = 256 }, async (i, ct) =>
         {
             var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -133,6 +149,32 @@ internal static class MemoryRunner
         return Math.Max(peak, Rss(server));
     }
 
+    private static async Task<long> GrpcCallStormAsync(Process server, int port, int count)
+    {
+        long peak = 0;
+        using (global::Grpc.Net.Client.GrpcChannel channel = GrpcCandidate.CreateChannel(port))
+        {
+            var bench = new Grpc.GrpcPayloadBench.GrpcPayloadBenchClient(channel);
+            byte[] payload = new byte[300 * 1024];
+            Random.Shared.NextBytes(payload);
+            var blob = new Grpc.Blob { Data = Google.Protobuf.ByteString.CopyFrom(payload) };
+            using var sampler = new CancellationTokenSource();
+            Task sampling = Task.Run(async () =>
+            {
+                while (!sampler.IsCancellationRequested)
+                {
+                    peak = Math.Max(peak, Rss(server));
+                    await Task.Delay(50);
+                }
+            });
+            await Task.WhenAll(Enumerable.Range(0, count).Select(_ => bench.EchoBytesAsync(blob).ResponseAsync));
+            await sampler.CancelAsync();
+            await sampling;
+        }
+
+        return Math.Max(peak, Rss(server));
+    }
+
     /// <summary>Resident memory every second for <paramref name="seconds"/> after a storm.</summary>
     private static async Task<long[]> FollowAsync(Process server, int seconds)
     {
@@ -181,7 +223,7 @@ internal static class MemoryRunner
         throw new InvalidOperationException("No VmRSS in /proc status.");
     }
 
-    private static Process StartServer(bool trim, out int port)
+    private static Process StartServer(string? flag, out int port)
     {
         string self = Environment.ProcessPath!;
         var start = new ProcessStartInfo { FileName = self, RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
@@ -191,9 +233,9 @@ internal static class MemoryRunner
         }
 
         start.ArgumentList.Add("memory-serve");
-        if (!trim)
+        if (flag is not null)
         {
-            start.ArgumentList.Add("--no-trim");
+            start.ArgumentList.Add(flag);
         }
 
         Process process = Process.Start(start)!;

@@ -6,7 +6,7 @@
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- stream [--seconds 3] [--warmup 1] [--reps 3]   (streams: items/s, round trips)
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- gateway [--payload small|record] [--concurrency 1,64]   (HTTP/JSON gateway)
 //   dotnet run -c Release --project tests/RpcGen.Benchmarks -- dedup-size [--entries 1000000]   (disk per deduplication store)
-//   dotnet run -c Release --project tests/RpcGen.Benchmarks -- memory [--connections 10000] [--calls 1000] [--no-trim]   (after storms)
+//   dotnet run -c Release --project tests/RpcGen.Benchmarks -- memory [--connections 10000] [--calls 1000] [--no-trim|--grpc]   (after storms)
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
