@@ -169,23 +169,15 @@ internal sealed class DeduplicationIndex
 }
 
 /// <summary>A call id's claim and, once it ran, its answer.</summary>
-internal sealed class DeduplicationEntry
+internal sealed class DeduplicationEntry(Guid id, string method, UInt128 fingerprint, long token)
 {
-    public DeduplicationEntry(Guid id, string method, UInt128 fingerprint, long token)
-    {
-        Id = id;
-        Method = method;
-        Fingerprint = fingerprint;
-        Token = token;
-    }
+    public Guid Id { get; } = id;
 
-    public Guid Id { get; }
+    public string Method { get; } = method;
 
-    public string Method { get; }
+    public UInt128 Fingerprint { get; } = fingerprint;
 
-    public UInt128 Fingerprint { get; }
-
-    public long Token { get; }
+    public long Token { get; } = token;
 
     public DeduplicationRecord? Record;
     public long CompletedAt;
