@@ -139,6 +139,13 @@ internal static class DiagnosticDescriptors
         "and takes a [ResumeFrom] long? parameter",
         DiagnosticSeverity.Error);
 
+    public static readonly DiagnosticDescriptor CompressedSecrets = Rule(
+        "RPCGEN026", "Authorized methods are not compressed over TLS",
+        "'{0}' requires an authenticated caller ([RpcAuthorize]) and compresses over TLS ([Compress(AllowOverTls = true)]): " +
+        "when one compressed frame mixes a secret with data an attacker chooses, its length leaks the secret (CRIME, BREACH); " +
+        "remove AllowOverTls, or keep it only if no payload of this method holds a secret beside caller-chosen data",
+        DiagnosticSeverity.Warning);
+
     /// <summary>Diagnostic property naming which RPCGEN005 case applies ("position" or "duplicate").</summary>
     public const string TokenProblem = "TokenProblem";
 

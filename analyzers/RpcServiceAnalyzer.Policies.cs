@@ -62,6 +62,13 @@ public sealed partial class RpcServiceAnalyzer
             "IdleTimeoutMs" when value.Value is int n && n < 0 => "0 (none) or more",
             _ => null,
         });
+        Check("Compress", RpcShapes.CompressAttribute, static (key, value, _) => key switch
+        {
+            "MinSize" when value.Value is int n && n < 0 => "0 or more",
+            "Level" when value.Value is int n && n is < 0 or > 3 => "a defined CompressionLevel",
+            "Algorithm" when value.Value is byte n && n > 3 => "None, Gzip, Brotli or Zstd",
+            _ => null,
+        });
         Check("CircuitBreaker", RpcShapes.CircuitBreakerAttribute, static (key, value, _) => key switch
         {
             "FailureRatio" when value.Value is double d && !(d > 0 && d <= 1) => "in (0, 1]",
@@ -256,6 +263,52 @@ public sealed partial class RpcServiceAnalyzer
         {
             context.ReportDiagnostic(Diagnostic.Create(D.HashKeyMissing, location, name));
         }
+    }
+
+    /// <summary>
+    /// RPCGEN026: a method that requires an authenticated caller (its own or its interface's [RpcAuthorize], no
+    /// [RpcAllowAnonymous] on it) and compresses over TLS (its own or its interface's [Compress(AllowOverTls = true)]).
+    /// </summary>
+    private static void CheckCompression(SymbolAnalysisContext context, IMethodSymbol method, INamedTypeSymbol service, Location location, string name)
+    {
+        AttributeData? compress = RpcShapes.GetAttribute(method, RpcShapes.CompressAttribute) ?? RpcShapes.GetAttribute(service, RpcShapes.CompressAttribute);
+        if (compress is null || !NamedBool(compress, "AllowOverTls") || Algorithm(compress) == 0)
+        {
+            return;
+        }
+
+        bool authorized = (RpcShapes.GetAttribute(method, RpcShapes.AuthorizeAttribute) ?? RpcShapes.GetAttribute(service, RpcShapes.AuthorizeAttribute)) is not null;
+        if (authorized && RpcShapes.GetAttribute(method, RpcShapes.AllowAnonymousAttribute) is null)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(D.CompressedSecrets, AttributeLocation(compress, location), name));
+        }
+
+        static int Algorithm(AttributeData attribute)
+        {
+            int algorithm = attribute.ConstructorArguments.Length == 1 && attribute.ConstructorArguments[0].Value is byte given ? given : 3;
+            foreach (KeyValuePair<string, TypedConstant> argument in attribute.NamedArguments)
+            {
+                if (argument.Key == "Algorithm" && argument.Value.Value is byte named)
+                {
+                    algorithm = named;
+                }
+            }
+
+            return algorithm;
+        }
+    }
+
+    private static bool NamedBool(AttributeData attribute, string name)
+    {
+        foreach (KeyValuePair<string, TypedConstant> argument in attribute.NamedArguments)
+        {
+            if (argument.Key == name && argument.Value.Value is bool value)
+            {
+                return value;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>RPCGEN021: [RpcAuthorize] and [RpcAllowAnonymous] on one symbol; RPCGEN022: Roles that name no role.</summary>

@@ -23,7 +23,7 @@ public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
         D.ReturnType, D.ByRefParameter, D.GenericMethod, D.NotGenerated, D.CancellationToken, D.DuplicateMethod,
         D.DuplicateService, D.CannotSerialize, D.NoJsonContract, D.NotAMethod, D.InvalidAttributeValue, D.RetryNotIdempotent, D.TimeoutShorterThanBackoff,
         D.HashKeyUnused, D.HashKeyMissing, D.BadBalancer, D.NoCancellationToken, D.NotInJsonContext, D.DataDropped, D.Disposable,
-        D.AuthorizationContradiction, D.EmptyRoles, D.StreamPolicy, D.TwoStreams, D.Resumable);
+        D.AuthorizationContradiction, D.EmptyRoles, D.StreamPolicy, D.TwoStreams, D.Resumable, D.CompressedSecrets);
 
     public override void Initialize(AnalysisContext context)
     {
@@ -152,6 +152,7 @@ public sealed partial class RpcServiceAnalyzer : DiagnosticAnalyzer
         CheckAuthorization(context, method);
         CheckResilience(context, method, service, location, name);
         CheckStreaming(context, shape, method, location, name);
+        CheckCompression(context, method, service, location, name);
         CheckHashKey(context, method, location, name, hasHashKey, interfaceStrategy, interfaceBalancer);
     }
 

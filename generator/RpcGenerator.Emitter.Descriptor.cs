@@ -194,6 +194,11 @@ public sealed partial class RpcGenerator
                     }
                 }
 
+                if (method.Compression is { } compression)
+                {
+                    extra.Add($"compression: {PolicyCreation(compression, "global::RpcGen.RpcCompressionPolicy")}");
+                }
+
                 writer.WriteLine($"timeoutMilliseconds: {Number(method.TimeoutMilliseconds)}{(extra.Count == 0 ? ")," : ",")}");
                 for (int i = 0; i < extra.Count; i++)
                 {

@@ -134,7 +134,30 @@ public sealed partial class RpcGenerator
                     .ToEquatableArray(),
                 PolicyOf(method, service),
                 AuthorizationOf(method, service),
-                StreamOf(shape, service, names));
+                StreamOf(shape, service, names),
+                CompressionOf(method, service));
+        }
+
+        /// <summary>
+        /// The method's <c>[Compress]</c> (its own, else its interface's) as named values; the constructor's algorithm
+        /// becomes <c>Algorithm</c>. Null when neither has one.
+        /// </summary>
+        private static PolicyAttributeSpec? CompressionOf(IMethodSymbol method, INamedTypeSymbol service)
+        {
+            AttributeData? attribute = RpcShapes.GetAttribute(method, RpcShapes.CompressAttribute) ?? RpcShapes.GetAttribute(service, RpcShapes.CompressAttribute);
+            if (attribute is null)
+            {
+                return null;
+            }
+
+            var arguments = new List<NamedValueSpec>();
+            if (attribute.ConstructorArguments.Length == 1 && Constant(attribute.ConstructorArguments[0]) is { } algorithm)
+            {
+                arguments.Add(new NamedValueSpec("Algorithm", algorithm));
+            }
+
+            arguments.AddRange(Arguments(attribute));
+            return new PolicyAttributeSpec(arguments.ToEquatableArray(), false);
         }
 
         /// <summary>How the method streams, or null for a unary method.</summary>

@@ -24,6 +24,7 @@ internal static class RpcShapes
     public const string AuthorizeAttribute = "RpcGen.RpcAuthorizeAttribute";
     public const string AllowAnonymousAttribute = "RpcGen.RpcAllowAnonymousAttribute";
     public const string StreamingAttribute = "RpcGen.StreamingAttribute";
+    public const string CompressAttribute = "RpcGen.CompressAttribute";
     public const string ResumableAttribute = "RpcGen.ResumableAttribute";
     public const string ResumeFromAttribute = "RpcGen.ResumeFromAttribute";
 

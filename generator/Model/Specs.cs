@@ -38,7 +38,8 @@ internal sealed record MethodSpec(
     ImmutableEquatableArray<int> HashKeyParameters,
     PolicySpec Policy,
     AuthorizationSpec? Authorization = null,
-    StreamSpec? Stream = null);
+    StreamSpec? Stream = null,
+    PolicyAttributeSpec? Compression = null);
 
 /// <summary>
 /// How a method streams: which way, the caller's stream parameter (its name, its position among the parameters that

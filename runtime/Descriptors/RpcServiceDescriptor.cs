@@ -80,8 +80,10 @@ public sealed class RpcMethodDescriptor
         string? resumeFromParameter = null,
         bool noSideEffects = false,
         Type? resultClrType = null,
-        Type? requestItemClrType = null)
+        Type? requestItemClrType = null,
+        RpcCompressionPolicy? compression = null)
     {
+        Compression = compression is { Algorithm: not RpcCompression.None } ? compression : null;
         ResultClrType = resultClrType;
         RequestItemClrType = requestItemClrType;
         NoSideEffects = noSideEffects;
@@ -179,6 +181,9 @@ public sealed class RpcMethodDescriptor
     /// <see cref="Idempotent"/>), so the HTTP gateway serves it on <c>GET</c> as well.
     /// </summary>
     public bool NoSideEffects { get; }
+
+    /// <summary>The method's <c>[Compress]</c>, its own or its interface's; null when its bodies are never compressed.</summary>
+    public RpcCompressionPolicy? Compression { get; }
 
     /// <summary>True when <c>[Deduplicate]</c> is on the method or its interface: its retries carry one call id the server deduplicates.</summary>
     public bool Deduplicate { get; }

@@ -7,8 +7,9 @@ namespace RpcGen.Protocol;
 /// <summary>The fixed 12-byte header in front of every frame.</summary>
 internal readonly struct FrameHeader
 {
-    public FrameHeader(int length, FrameType type, FrameFlags flags, uint callId)
+    public FrameHeader(int length, FrameType type, FrameFlags flags, uint callId, byte encoding = 0)
     {
+        Encoding = encoding;
         Length = length;
         Type = type;
         Flags = flags;
@@ -20,6 +21,12 @@ internal readonly struct FrameHeader
     public FrameType Type { get; }
     public FrameFlags Flags { get; }
     public uint CallId { get; }
+
+    /// <summary>Byte 6: the <see cref="RpcCompression"/> of the body's payload; 0 when it is not compressed.</summary>
+    public byte Encoding { get; }
+
+    /// <summary>Marks a frame written by <see cref="Write"/> as carrying a payload compressed with <paramref name="algorithm"/>.</summary>
+    public static void SetEncoding(Span<byte> frame, RpcCompression algorithm) => frame[6] = (byte)algorithm;
 
     public static void Write(Span<byte> destination, int bodyLength, FrameType type, FrameFlags flags, uint callId)
     {
@@ -48,7 +55,8 @@ internal readonly struct FrameHeader
             rawLength > int.MaxValue ? int.MaxValue : (int)rawLength,
             (FrameType)bytes[4],
             (FrameFlags)bytes[5],
-            BinaryPrimitives.ReadUInt32LittleEndian(bytes.Slice(8)));
+            BinaryPrimitives.ReadUInt32LittleEndian(bytes.Slice(8)),
+            bytes[6]);
         buffer = buffer.Slice(ProtocolConstants.HeaderLength);
         return true;
     }

@@ -25,4 +25,10 @@ internal enum FrameType : byte
     /// not travel again with its end). Sent only to clients that read response metadata.
     /// </summary>
     Headers = 11,
+
+    /// <summary>
+    /// Server → client, call id 0, right behind the server's preface: what the server accepts (docs/protocol.md,
+    /// "Settings"). Clients that predate it ignore it, as any unknown frame.
+    /// </summary>
+    Settings = 12,
 }

@@ -12,6 +12,15 @@ internal static class ProtocolConstants
 
     /// <summary>A client's preface, bytes 6–7, bit 0: it reads response metadata (frame flag Metadata).</summary>
     public const ushort ClientReadsMetadata = 1;
+
+    /// <summary>
+    /// A client's preface, bytes 6–7, bits 1–3: the compression algorithms it reads (bit <c>id</c> for
+    /// <see cref="RpcCompression"/> <c>id</c>): gzip, Brotli, Zstandard.
+    /// </summary>
+    public const ushort ClientCompressionMask = 0b1110;
+
+    /// <summary>A Settings frame's setting: the compression algorithms the sender reads (a bit mask, bit <c>id</c>).</summary>
+    public const ushort SettingAcceptedCompression = 1;
     public const int HeaderLength = 12;
     public const int DefaultMaxFrameSize = 4 * 1024 * 1024;
 

@@ -70,7 +70,7 @@ public sealed partial class RpcServerCall
             FrameEncoder.WriteResponse(frame, Id, _connection.Server.InFlightCalls, _connection.Server.UtilizationBasisPoints, metadataLength, SealHeaders(), SealTrailers());
             StoreResult(frame.Slice(prefix));
             _connection.ReleaseSlot(this);
-            _connection.Output.TryEnqueue(frame);
+            _connection.Output.TryEnqueue(cache.Compress(frame, prefix, Method.Compression, _connection.ClientCompression, _connection.IsEncrypted));
         }
         finally
         {

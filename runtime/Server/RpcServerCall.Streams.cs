@@ -151,7 +151,7 @@ public sealed partial class RpcServerCall
         StreamCredit credit = Stream?.Credit ?? throw new InvalidOperationException($"'{Method.FullName}' does not stream to its caller.");
         RpcServerLimits limits = _connection.Server.Options.Limits;
         var target = new StreamTarget(_connection.Output, Id, credit, limits.MaxFrameSize, limits.MaxResponseBufferSize ?? 0,
-            SendHeadersAhead, Span);
+            SendHeadersAhead, Span, StreamTarget.CompressionFor(Method.Compression, _connection.ClientCompression, _connection.IsEncrypted));
         using (var sender = new StreamSender(target))
         {
             try

@@ -45,6 +45,8 @@ internal sealed class FrameWriterCache
 
     public Utf8JsonWriter Writer { get; }
 
+    private PooledBuffer? _compressed; // the compressed copy of a frame, for methods with [Compress]
+
     /// <summary>
     /// The one skeleton of request and response frames: reserves <paramref name="prefix"/> bytes (the frame header and
     /// the kind's own fields, written once the body's length is known), writes the body's JSON behind them, and checks
@@ -75,6 +77,34 @@ internal sealed class FrameWriterCache
         return bodyLength > maxBodyLength ? BodyOutcome.TooLarge : BodyOutcome.Written;
     }
 
+    /// <summary>
+    /// The frame to send for <paramref name="frame"/> (built in <see cref="Buffer"/>, its body's JSON behind
+    /// <paramref name="prefix"/> bytes): the same frame, or one whose JSON is compressed as <paramref name="policy"/> says,
+    /// when the peer reads the algorithm (<paramref name="accepted"/>), the connection allows it and it saves a tenth.
+    /// </summary>
+    public Span<byte> Compress(Span<byte> frame, int prefix, RpcCompressionPolicy? policy, int accepted, bool encrypted)
+    {
+        RpcCompression algorithm;
+        if (policy is null || (algorithm = policy.For(frame.Length - prefix, accepted, encrypted)) == RpcCompression.None)
+        {
+            return frame;
+        }
+
+        PooledBuffer compressed = _compressed ??= new PooledBuffer();
+        compressed.Clear();
+        Span<byte> target = compressed.GetSpan(frame.Length);
+        if (!FrameCompression.TryCompress(algorithm, policy.Level, frame.Slice(prefix), target.Slice(prefix), out int written))
+        {
+            return frame;
+        }
+
+        frame.Slice(0, prefix).CopyTo(target);
+        target = target.Slice(0, prefix + written);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(target, (uint)(target.Length - ProtocolConstants.HeaderLength));
+        FrameHeader.SetEncoding(target, algorithm);
+        return target;
+    }
+
     /// <summary>Takes one of this thread's caches, or a new one when both are in use further up the stack.</summary>
     public static FrameWriterCache Rent()
     {
@@ -97,6 +127,7 @@ internal sealed class FrameWriterCache
     public static void Return(FrameWriterCache cache)
     {
         cache.Buffer.Clear();
+        cache._compressed?.Clear();
         cache.Writer.Reset(cache.Buffer);
         if (t_first is null)
         {
@@ -110,6 +141,7 @@ internal sealed class FrameWriterCache
         {
             cache.Writer.Dispose();
             cache.Buffer.Dispose();
+            cache._compressed?.Dispose();
         }
     }
 }

@@ -16,8 +16,17 @@ namespace RpcGen.Transport;
 /// <param name="MaxQueuedOutput">Queued output above which the sender waits for the socket to drain (0: no bound).</param>
 /// <param name="BeforeFirstFrame">Runs once, right before the first items frame is queued (a server sends its response headers).</param>
 /// <param name="Span">The call's span, which records an event per item sent (the first ones).</param>
+/// <param name="Compression">The method's <c>[Compress]</c>, when the receiver reads its algorithm over this connection.</param>
 internal sealed record StreamTarget(FrameOutput Output, uint CallId, StreamCredit Credit, int MaxFrameSize, long MaxQueuedOutput,
-    Action? BeforeFirstFrame = null, System.Diagnostics.Activity? Span = null);
+    Action? BeforeFirstFrame = null, System.Diagnostics.Activity? Span = null, RpcCompressionPolicy? Compression = null)
+{
+    /// <summary>
+    /// The policy a stream's frames are compressed with over a connection whose peer reads <paramref name="accepted"/>:
+    /// null when the method has none, the peer does not read its algorithm, or the connection is TLS and it does not opt in.
+    /// </summary>
+    public static RpcCompressionPolicy? CompressionFor(RpcCompressionPolicy? policy, int accepted, bool encrypted) =>
+        policy is not null && policy.For(int.MaxValue, accepted, encrypted) != RpcCompression.None ? policy : null;
+}
 
 /// <summary>
 /// Sends the items of an <see cref="IAsyncEnumerable{T}"/> as items frames: each item serialized once, taken against the
@@ -38,6 +47,7 @@ internal sealed class StreamSender : IDisposable
     private bool _positions;
     private bool _waited;            // waited for credit since the last frame
     private byte[]? _overflow;       // an item that opens the next frame (see Append)
+    private PooledBuffer? _compressed; // a frame's compressed copy, for methods with [Compress]
 
     public StreamSender(StreamTarget target)
     {
@@ -223,6 +233,11 @@ internal sealed class StreamSender : IDisposable
         FrameFlags flags = (_positions ? FrameFlags.Positions : FrameFlags.None) | (_waited ? FrameFlags.CreditWaited : FrameFlags.None);
         _waited = false;
         FrameHeader.Write(frame, frame.Length - ProtocolConstants.HeaderLength, FrameType.StreamItems, flags, _target.CallId);
+        if (_target.Compression is { } compression && frame.Length - ProtocolConstants.HeaderLength >= compression.MinSize)
+        {
+            frame = Compress(frame, compression);
+        }
+
         bool queued = output.TryEnqueue(frame);
         Sent += _batched;
         _batched = 0;
@@ -233,9 +248,29 @@ internal sealed class StreamSender : IDisposable
         }
     }
 
+    /// <summary>The frame with its items compressed, or as it is when that does not save a tenth.</summary>
+    private Span<byte> Compress(Span<byte> frame, RpcCompressionPolicy compression)
+    {
+        PooledBuffer compressed = _compressed ??= new PooledBuffer(4096);
+        compressed.Clear();
+        Span<byte> target = compressed.GetSpan(frame.Length);
+        if (!FrameCompression.TryCompress(compression.Algorithm, compression.Level, frame.Slice(ProtocolConstants.HeaderLength),
+            target.Slice(ProtocolConstants.HeaderLength), out int written))
+        {
+            return frame;
+        }
+
+        frame.Slice(0, ProtocolConstants.HeaderLength).CopyTo(target);
+        target = target.Slice(0, ProtocolConstants.HeaderLength + written);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(target, (uint)written);
+        FrameHeader.SetEncoding(target, compression.Algorithm);
+        return target;
+    }
+
     public void Dispose()
     {
         _writer.Dispose();
         _batch.Dispose();
+        _compressed?.Dispose();
     }
 }

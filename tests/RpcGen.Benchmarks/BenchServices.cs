@@ -88,18 +88,59 @@ public sealed record BenchRecord(
         string.Concat(Enumerable.Repeat("She wrote the first algorithm meant to be carried out by a machine. ", 10)));
 }
 
-/// <summary>Payloads that look like real services: a record and a 64 KiB byte array, echoed.</summary>
+/// <summary>One sensor reading (~110 bytes of JSON): <see cref="Page"/> is the load runner's <c>--payload readings</c>.</summary>
+public sealed record BenchReading(string Sensor, DateTimeOffset At, double Value, string Unit, string Site)
+{
+    /// <summary>64 KiB of readings as RpcGen's JSON: forty sensors, a second apart, values that wander.</summary>
+    public static BenchReading[] Page { get; } = CreatePage();
+
+    private static BenchReading[] CreatePage()
+    {
+        var start = new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero);
+        var random = new Random(42);
+        var page = new List<BenchReading>();
+        int bytes = 0;
+        for (int i = 0; bytes < 64 * 1024; i++)
+        {
+            var reading = new BenchReading($"sensor-{i % 40:000}", start.AddMilliseconds(i * 1000 + random.Next(1000)),
+                Math.Round(20 + (random.NextDouble() * 10), 3), "celsius", $"building-{i % 7}/floor-{i % 5}");
+            bytes += System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(reading, s_web).Length + 1;
+            page.Add(reading);
+        }
+
+        return page.ToArray();
+    }
+
+    private static readonly System.Text.Json.JsonSerializerOptions s_web = new(System.Text.Json.JsonSerializerDefaults.Web);
+}
+
+/// <summary>Payloads that look like real services: a record, a 64 KiB byte array and 64 KiB of readings, echoed.</summary>
 [RpcService("payload")]
 public interface IPayloadBench
 {
     Task<BenchRecord> EchoRecordAsync(BenchRecord record);
 
     Task<byte[]> EchoBytesAsync(byte[] data);
+
+    Task<BenchReading[]> EchoReadingsAsync(BenchReading[] readings);
 }
 
-public sealed class PayloadBench : IPayloadBench
+/// <summary>The same payloads with <c>[Compress]</c> as users get it (Zstandard, fastest, 1 KiB minimum): the load runner's <c>rpcgen-zip</c>.</summary>
+[RpcService("payload-zip"), Compress]
+public interface IZipPayloadBench
+{
+    Task<BenchRecord> EchoRecordAsync(BenchRecord record);
+
+    Task<byte[]> EchoBytesAsync(byte[] data);
+
+    Task<BenchReading[]> EchoReadingsAsync(BenchReading[] readings);
+}
+
+public sealed class PayloadBench : IPayloadBench, IZipPayloadBench
 {
     public Task<BenchRecord> EchoRecordAsync(BenchRecord record) => Task.FromResult(record);
 
     public Task<byte[]> EchoBytesAsync(byte[] data) => Task.FromResult(data);
+
+    public Task<BenchReading[]> EchoReadingsAsync(BenchReading[] readings) => Task.FromResult(readings);
 }

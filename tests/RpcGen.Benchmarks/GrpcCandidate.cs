@@ -45,6 +45,19 @@ internal static class GrpcCandidate
         public override Task<Record> EchoRecord(Record request, ServerCallContext context) => Task.FromResult(request);
 
         public override Task<Blob> EchoBytes(Blob request, ServerCallContext context) => Task.FromResult(request);
+
+        public override Task<Readings> EchoReadings(Readings request, ServerCallContext context) => Task.FromResult(request);
+    }
+
+    /// <summary>The protobuf twin of <see cref="BenchReading.Page"/>.</summary>
+    public static Readings SampleReadings()
+    {
+        var readings = new Readings();
+        readings.Items.Add(BenchReading.Page.Select(r => new Reading
+        {
+            Sensor = r.Sensor, AtUnixMs = r.At.ToUnixTimeMilliseconds(), Value = r.Value, Unit = r.Unit, Site = r.Site,
+        }));
+        return readings;
     }
 
     /// <summary>The protobuf twin of <see cref="BenchRecord.Sample"/>.</summary>

@@ -26,13 +26,21 @@ internal static class LoadRunner
         bool Runs(string system) => systems.Contains(system, StringComparer.OrdinalIgnoreCase);
         int payloadIndex = Array.IndexOf(args, "--payload");
         s_payload = payloadIndex >= 0 && payloadIndex + 1 < args.Length ? args[payloadIndex + 1] : "small";
-        if (s_payload is not ("small" or "record" or "bytes"))
+        if (s_payload is not ("small" or "record" or "bytes" or "readings"))
         {
-            Console.Error.WriteLine("--payload is small (AddAsync), record (a 1 KiB record echoed) or bytes (64 KiB echoed)");
+            Console.Error.WriteLine("--payload is small (AddAsync), record (a 1 KiB record echoed), bytes (64 KiB echoed) or readings (64 KiB of records echoed)");
             return 2;
         }
 
         using Process server = StartServerProcess(out int rpcPort, out int basePort, out int grpcPort, out int tlsPort, out int poolPort);
+        double mbps = Option(args, "--link-mbps", 0);
+        await using var links = new Links(mbps);
+        if (mbps > 0)
+        {
+            // Every candidate through its own throttling proxy: a link of this bandwidth each way, as between data centres.
+            (rpcPort, basePort, grpcPort, tlsPort) = (links.Via(rpcPort), links.Via(basePort), links.Via(grpcPort), links.Via(tlsPort));
+        }
+
         s_server = server;
         Console.Error.WriteLine($"client process {Environment.ProcessId}, server process {server.Id}");
         try
@@ -45,6 +53,11 @@ internal static class LoadRunner
                     if (Runs("rpcgen"))
                     {
                         Add(results, "RpcGen", callers, await MeasureRpcGenAsync(rpcPort, callers, warmup, seconds));
+                    }
+
+                    if (Runs("rpcgen-zip") && s_payload != "small")
+                    {
+                        Add(results, "RpcGen [Compress]", callers, await MeasureRpcGenAsync(rpcPort, callers, warmup, seconds, compress: true));
                     }
 
                     if (Runs("rpcgen-admin"))
@@ -115,6 +128,7 @@ internal static class LoadRunner
         await using var server = new RpcServer();
         server.Map<IBench>(new Bench());
         server.Map<IPayloadBench>(new PayloadBench());
+        server.Map<IZipPayloadBench>(new PayloadBench());
         await server.StartAsync();
         await using var tlsServer = new RpcServer(new RpcServerOptions { Tls = new RpcServerTlsOptions { Certificate = SelfSigned() } });
         tlsServer.Map<IBench>(new Bench());
@@ -260,7 +274,7 @@ internal static class LoadRunner
         return await MeasureAsync(callers, warmup, seconds, caller => new ValueTask(bench.AddAsync(caller, 1)));
     }
 
-    private static async Task<Sample> MeasureRpcGenAsync(int port, int callers, double warmup, double seconds, bool tls = false)
+    private static async Task<Sample> MeasureRpcGenAsync(int port, int callers, double warmup, double seconds, bool tls = false, bool compress = false)
     {
         await using var client = new RpcClient(new RpcClientOptions
         {
@@ -269,13 +283,19 @@ internal static class LoadRunner
         });
         IBench bench = client.CreateProxy<IBench>();
         IPayloadBench payload = client.CreateProxy<IPayloadBench>();
+        IZipPayloadBench zip = client.CreateProxy<IZipPayloadBench>();
         BenchRecord record = BenchRecord.Sample;
         byte[] bytes = new byte[BytesPayload];
-        return s_payload switch
+        BenchReading[] readings = BenchReading.Page;
+        return (s_payload, compress) switch
         {
             // The proxy's task is handed to the runner as it is: no async wrapper of the runner's own (the raw clients have none).
-            "record" => await MeasureAsync(callers, warmup, seconds, caller => new ValueTask(payload.EchoRecordAsync(record))),
-            "bytes" => await MeasureAsync(callers, warmup, seconds, caller => new ValueTask(payload.EchoBytesAsync(bytes))),
+            ("record", false) => await MeasureAsync(callers, warmup, seconds, caller => new ValueTask(payload.EchoRecordAsync(record))),
+            ("bytes", false) => await MeasureAsync(callers, warmup, seconds, caller => new ValueTask(payload.EchoBytesAsync(bytes))),
+            ("readings", false) => await MeasureAsync(callers, warmup, seconds, caller => new ValueTask(payload.EchoReadingsAsync(readings))),
+            ("record", true) => await MeasureAsync(callers, warmup, seconds, caller => new ValueTask(zip.EchoRecordAsync(record))),
+            ("bytes", true) => await MeasureAsync(callers, warmup, seconds, caller => new ValueTask(zip.EchoBytesAsync(bytes))),
+            ("readings", true) => await MeasureAsync(callers, warmup, seconds, caller => new ValueTask(zip.EchoReadingsAsync(readings))),
             _ => await MeasureAsync(callers, warmup, seconds, caller => new ValueTask(bench.AddAsync(caller, 1))),
         };
     }
@@ -287,6 +307,7 @@ internal static class LoadRunner
             // As many bytes as RpcGen's request body carries: the record as JSON, or the array (base64 in JSON).
             "record" => System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(BenchRecord.Sample, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web)).Length,
             "bytes" => BytesPayload,
+            "readings" => System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(BenchReading.Page, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web)).Length,
             _ => Baseline.PayloadSize,
         };
         await using var client = new Baseline.MultiplexedClient(port, callers, size);
@@ -300,8 +321,10 @@ internal static class LoadRunner
         var payload = new Grpc.GrpcPayloadBench.GrpcPayloadBenchClient(channel);
         Grpc.Record record = GrpcCandidate.SampleRecord();
         var blob = new Grpc.Blob { Data = Google.Protobuf.ByteString.CopyFrom(new byte[BytesPayload]) };
+        Grpc.Readings readings = GrpcCandidate.SampleReadings();
         return s_payload switch
         {
+            "readings" => await MeasureAsync(callers, warmup, seconds, caller => new ValueTask(payload.EchoReadingsAsync(readings).ResponseAsync)),
             "record" => await MeasureAsync(callers, warmup, seconds, caller => new ValueTask(payload.EchoRecordAsync(record).ResponseAsync)),
             "bytes" => await MeasureAsync(callers, warmup, seconds, caller => new ValueTask(payload.EchoBytesAsync(blob).ResponseAsync)),
             _ => await MeasureAsync(callers, warmup, seconds, caller => new ValueTask(client.SumAsync(new Grpc.SumRequest { A = caller, B = 1 }).ResponseAsync)),
@@ -492,4 +515,26 @@ internal static class LoadRunner
     }
 
     internal readonly record struct Sample(double CallsPerSecond, double P50, double P99, double CpuMicrosecondsPerCall);
+
+    /// <summary>The throttling proxies of <c>--link-mbps</c>, one per server port (the test suite's FaultProxy).</summary>
+    private sealed class Links(double mbps) : IAsyncDisposable
+    {
+        private readonly List<RpcGen.Tests.Support.FaultProxy> _proxies = new();
+
+        public int Via(int port)
+        {
+            var proxy = RpcGen.Tests.Support.FaultProxy.Start(new RpcEndpoint("127.0.0.1", port));
+            proxy.BytesPerSecond = (long)(mbps * 1_000_000 / 8);
+            _proxies.Add(proxy);
+            return proxy.Endpoint.Port;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (RpcGen.Tests.Support.FaultProxy proxy in _proxies)
+            {
+                await proxy.DisposeAsync();
+            }
+        }
+    }
 }

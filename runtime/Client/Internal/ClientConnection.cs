@@ -43,6 +43,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
     private int _batchUnread;    // callers completed by the read loop that have not resumed yet
     private int _batchCloseOwed; // 1 once they all have: the next request written (or a work item) closes the batch
     private ITimer? _batchTimer;
+    private volatile int _serverCompression; // the algorithms the server's Settings frame says it reads; 0 before it
 
     private ClientConnection(TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, Action<ClientConnection> onUnusable, Action<int, int, long> onServerLoad, int maxCalls)
         : base(transport, maxFrameSize, transport.Remote, timeProvider)
@@ -54,6 +55,15 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
         _onServerLoad = onServerLoad;
         _batchCompletions = !transport.IsInProcess;
     }
+
+    /// <summary>True when the connection is TLS.</summary>
+    public bool IsEncrypted => _transport.IsEncrypted;
+
+    /// <summary>
+    /// The compression algorithms the server reads (bit <c>id</c>), from the Settings frame behind its preface; 0 for a
+    /// server that predates compression (requests then go uncompressed).
+    /// </summary>
+    public int ServerCompression => _serverCompression;
 
     /// <summary>The longest a completion batch holds requests back when its callers do not all resume (one blocks).</summary>
     internal static readonly TimeSpan BatchHoldLimit = TimeSpan.FromMilliseconds(5);
@@ -150,10 +160,14 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
         Action<ClientConnection> onUnusable, Action<int, int, long> onServerLoad, CancellationToken cancellationToken)
     {
         ushort maxCalls;
+        int serverCompression;
         try
         {
             byte[] preface = new byte[ProtocolConstants.PrefaceLength];
-            Preface.Write(preface, ProtocolConstants.RoleClient, ProtocolConstants.ClientReadsMetadata);
+            // In process there is no wire to save bytes on: the client announces no compression and sends none.
+            Preface.Write(preface, ProtocolConstants.RoleClient, transport.IsInProcess
+                ? ProtocolConstants.ClientReadsMetadata
+                : (ushort)(ProtocolConstants.ClientReadsMetadata | ProtocolConstants.ClientCompressionMask));
             await transport.Output.WriteAsync(preface, cancellationToken).ConfigureAwait(false);
 
             using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -179,7 +193,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                 throw new RpcException(RpcStatusCode.Unavailable, $"Cannot talk to {transport.Remote}: {problem}.");
             }
 
-            ThrowIfRefused(transport);
+            serverCompression = ThrowIfRefused(transport);
         }
         catch
         {
@@ -188,6 +202,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
         }
 
         var connection = new ClientConnection(transport, maxFrameSize, timeProvider, onUnusable, onServerLoad, maxCalls);
+        connection._serverCompression = transport.IsInProcess ? 0 : serverCompression;
         _ = connection.ReadLoopAsync();
         return connection;
     }
@@ -205,18 +220,21 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
 
     /// <summary>
     /// A server that refuses a connection it accepted (over its connection limit) sends its preface and a GoAway that
-    /// says why, in one write: when that GoAway is already here, the connection attempt fails with its reason.
+    /// says why, in one write: when that GoAway is already here, the connection attempt fails with its reason. A server
+    /// that serves it sends its preface and its Settings frame in one write: the compression algorithms it reads are
+    /// returned (0 when the settings are not here yet: the read loop applies them when they come).
     /// </summary>
-    private static void ThrowIfRefused(TransportConnection transport)
+    private static int ThrowIfRefused(TransportConnection transport)
     {
         if (!transport.Input.TryRead(out System.IO.Pipelines.ReadResult read))
         {
-            return;
+            return 0;
         }
 
         System.Buffers.ReadOnlySequence<byte> buffer = read.Buffer;
         ReadOnlySequence<byte> afterHeader = buffer;
         RpcException? refusal = null;
+        int compression = 0;
         if (FrameHeader.TryRead(ref afterHeader, out FrameHeader header, out uint length) && header.Type == FrameType.GoAway &&
             length > 4 && length <= 4 + 4 + ErrorBody.MaxMessageBytes && afterHeader.Length >= length)
         {
@@ -227,11 +245,20 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
             }
         }
 
+        else if (header.Type == FrameType.Settings && length <= 64 && afterHeader.Length >= length)
+        {
+            Span<byte> body = stackalloc byte[(int)length];
+            afterHeader.Slice(0, length).CopyTo(body);
+            _ = SettingsFrame.TryRead(body, out compression);
+        }
+
         transport.Input.AdvanceTo(buffer.Start); // nothing taken: the read loop reads it all again
         if (refusal is not null)
         {
             throw refusal;
         }
+
+        return compression;
     }
 
     /// <summary>True for the caller that may send the next keepalive ping (one at a time).</summary>
@@ -326,13 +353,26 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                 }
 
                 byte[]? array = null;
-                if (body.Length > 0)
+                int length = body.Length;
+                if (header.Encoding != 0)
+                {
+                    // Within this side's largest frame, checked before anything is inflated (docs/protocol.md, "Compression").
+                    array = FrameCompression.Inflate(header.Encoding, FrameCompression.AllAlgorithms, body, MaxFrameSize, out length,
+                        out string? problem, out bool tooLarge);
+                    if (array is null)
+                    {
+                        call.Fail(new RpcException(tooLarge ? RpcStatusCode.ResourceExhausted : RpcStatusCode.Internal,
+                            $"The response from {Remote} carries {problem}" + (tooLarge ? " (RpcClientOptions.Connection.MaxFrameSize)." : ".")));
+                        return true;
+                    }
+                }
+                else if (body.Length > 0)
                 {
                     array = BufferPool.Rent(body.Length);
                     body.CopyTo(array);
                 }
 
-                call.SetResult(new ResponseData(array, body.Length, WithHeadersAhead(call, metadata)));
+                call.SetResult(new ResponseData(array, length, WithHeadersAhead(call, metadata)));
                 return true;
             }
 
@@ -416,6 +456,14 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                 }
 
                 BeginDraining();
+                return true;
+
+            case FrameType.Settings:
+                if (header.CallId == 0 && !_transport.IsInProcess && SettingsFrame.TryRead(body, out int compression))
+                {
+                    _serverCompression = compression;
+                }
+
                 return true;
 
             default:

@@ -284,9 +284,19 @@ internal abstract class ClientStream
             {
                 problem = "stream items for a method that returns no stream";
             }
-            else
+            else if (header.Encoding == 0)
             {
                 problem = AddItems(pending, body, header.Flags, arrived);
+            }
+            else
+            {
+                byte[]? inflated = FrameCompression.Inflate(header.Encoding, FrameCompression.AllAlgorithms, body, pending.Connection.MaxFrameBytes,
+                    out int length, out problem, out _);
+                if (inflated is not null)
+                {
+                    problem = AddItems(pending, inflated.AsSpan(0, length), header.Flags, arrived);
+                    BufferPool.Return(inflated);
+                }
             }
         }
 
@@ -395,7 +405,9 @@ internal sealed class ClientStream<TInput> : ClientStream
                 return; // the attempt ended before the server accepted the stream: its source was not touched
             }
 
-            using (var sender = new StreamSender(new StreamTarget(connection.Output, pending.Id, credit, connection.MaxFrameBytes, 0, Span: Span)))
+            RpcCompressionPolicy? compression = StreamTarget.CompressionFor(Method.Descriptor.Compression, connection.ServerCompression, connection.IsEncrypted);
+            using (var sender = new StreamSender(new StreamTarget(connection.Output, pending.Id, credit, connection.MaxFrameBytes, 0, Span: Span,
+                Compression: compression)))
             {
                 try
                 {

@@ -90,9 +90,11 @@ internal static class RequestWriter
             }
 
             FrameEncoder.WriteRequest(bytes, pending.Id, frame.Flags, timeoutMs, name, callId, headers);
+            int payloadLength = bytes.Length - prefix;
+            bytes = cache.Compress(bytes, prefix, method.Descriptor.Compression, connection.ServerCompression, connection.IsEncrypted);
             if (connection.TrySendRequest(pending, bytes, out bool closed))
             {
-                ClientTelemetry.RequestSent(method, connection.Remote, bytes.Length - prefix);
+                ClientTelemetry.RequestSent(method, connection.Remote, payloadLength);
 
                 return true;
             }

@@ -12,7 +12,7 @@ namespace RpcGen.Server.Internal;
 // (MaxConcurrentCallsPerConnection) and the refusals over a limit.
 internal partial class ServerConnection
 {
-    private bool OnRequest(uint callId, FrameFlags flags, ReadOnlySpan<byte> body)
+    private bool OnRequest(uint callId, FrameFlags flags, byte encoding, ReadOnlySpan<byte> body)
     {
         string? problem = RequestBody.TryParse(body, flags, out RequestBody request);
         if (problem is not null)
@@ -53,6 +53,46 @@ internal partial class ServerConnection
             }
         }
 
+        if (encoding == 0)
+        {
+            return Admit(callId, flags, dispatcher, methodIndex, headers, arrived, in request);
+        }
+
+        // Compressed arguments: inflated (within the largest frame, checked before anything is inflated) into a pooled
+        // array that lives as long as the receive buffer would have: handlers read their arguments before this returns.
+        byte[]? inflated = FrameCompression.Inflate(encoding, FrameCompression.AllAlgorithms, request.Payload, Server.Options.Limits.MaxFrameSize,
+            out int length, out problem, out bool tooLarge);
+        if (inflated is null)
+        {
+            if (tooLarge)
+            {
+                SendError(callId, RpcStatusCode.ResourceExhausted, $"The request carries {problem} (RpcServerOptions.Limits.MaxFrameSize); the request was not processed.",
+                    FrameFlags.NotProcessed);
+            }
+            else
+            {
+                SendError(callId, RpcStatusCode.Internal, $"Malformed request frame: {problem}.");
+            }
+
+            return true;
+        }
+
+        try
+        {
+            request.Payload = inflated.AsSpan(0, length);
+            return Admit(callId, flags, dispatcher, methodIndex, headers, arrived, in request);
+        }
+        finally
+        {
+            Transport.BufferPool.Return(inflated);
+        }
+    }
+
+    /// <summary>Starts a parsed request's call: its slot, its stream, then the handler (inline or on the thread pool).</summary>
+    private bool Admit(uint callId, FrameFlags flags, RpcServiceDispatcher dispatcher, int methodIndex, RpcMetadata? headers, long arrived,
+        in RequestBody request)
+    {
+        string? problem = null;
         RpcMethodDescriptor descriptor = dispatcher.Descriptor.Methods[methodIndex];
         bool streaming = descriptor.Streaming != RpcStreamingKind.None;
         if (streaming && RefuseStreamOverLimit(callId))

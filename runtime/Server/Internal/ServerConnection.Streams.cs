@@ -77,9 +77,22 @@ internal partial class ServerConnection
         string? problem;
         switch (header.Type)
         {
-            case FrameType.StreamItems:
+            case FrameType.StreamItems when header.Encoding == 0:
                 problem = stream.OnItems(body, header.Flags);
                 break;
+            case FrameType.StreamItems:
+            {
+                // Compressed items: inflated within the largest frame (checked before anything is inflated).
+                byte[]? inflated = FrameCompression.Inflate(header.Encoding, FrameCompression.AllAlgorithms, body, Server.Options.Limits.MaxFrameSize,
+                    out int length, out problem, out _);
+                if (inflated is not null)
+                {
+                    problem = stream.OnItems(inflated.AsSpan(0, length), header.Flags);
+                    Transport.BufferPool.Return(inflated);
+                }
+
+                break;
+            }
             case FrameType.StreamEnd:
                 problem = stream.Inbox is null ? "the client ended a stream of a method that takes none" : null;
                 stream.Inbox?.Complete(null);

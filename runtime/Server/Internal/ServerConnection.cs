@@ -68,8 +68,10 @@ internal sealed partial class ServerConnection : FramedConnection
     {
         try
         {
-            byte[] preface = new byte[ProtocolConstants.PrefaceLength];
+            // The preface and the settings in one write, so a client finds both in its first read.
+            byte[] preface = new byte[ProtocolConstants.PrefaceLength + SettingsFrame.Length];
             Preface.Write(preface, ProtocolConstants.RoleServer, (ushort)Server.Options.Limits.MaxConcurrentCallsPerConnection);
+            SettingsFrame.Write(preface.AsSpan(ProtocolConstants.PrefaceLength), FrameCompression.AllAlgorithms);
             await _transport.Output.WriteAsync(preface).ConfigureAwait(false);
 
             // One budget from accept to the client's preface: a TLS handshake already spent part of it.
@@ -77,6 +79,7 @@ internal sealed partial class ServerConnection : FramedConnection
             using var timeout = new System.Threading.CancellationTokenSource(left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1), Server.TimeProvider);
             (string? problem, ushort clientFlags) = await Preface.ReadAsync(_transport.Input, ProtocolConstants.RoleClient, timeout.Token).ConfigureAwait(false);
             ClientReadsMetadata = (clientFlags & ProtocolConstants.ClientReadsMetadata) != 0;
+            ClientCompression = clientFlags & ProtocolConstants.ClientCompressionMask;
             if (problem is not null)
             {
                 throw new System.IO.InvalidDataException(problem);
@@ -241,6 +244,9 @@ internal sealed partial class ServerConnection : FramedConnection
     /// <summary>True when the client's preface said it reads response metadata (older clients would misread it).</summary>
     public bool ClientReadsMetadata { get; private set; }
 
+    /// <summary>The compression algorithms the client's preface says it reads (bit <c>id</c>); 0 for none.</summary>
+    public int ClientCompression { get; private set; }
+
     public void SendError(
         uint callId, RpcStatusCode code, string message, FrameFlags flags = FrameFlags.None, int? pushbackMs = null, RpcMetadata? headers = null, RpcMetadata? trailers = null)
     {
@@ -264,7 +270,7 @@ internal sealed partial class ServerConnection : FramedConnection
         switch (header.Type)
         {
             case FrameType.Request:
-                return OnRequest(header.CallId, header.Flags, body);
+                return OnRequest(header.CallId, header.Flags, header.Encoding, body);
 
             case FrameType.Cancel:
             {

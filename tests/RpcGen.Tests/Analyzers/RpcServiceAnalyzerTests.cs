@@ -393,6 +393,23 @@ public sealed class RpcServiceAnalyzerTests
         """);
 
     [Fact]
+    public Task RPCGEN026_AuthorizedMethodsCompressedOverTls() => Verify("""
+        [RpcService] public interface IReports
+        {
+            [RpcAuthorize, {|RPCGEN026:Compress(AllowOverTls = true)|}] Task<string> ExportAsync(CancellationToken ct = default);
+            [RpcAuthorize, Compress] Task<string> ListAsync(CancellationToken ct = default);
+            [Compress(AllowOverTls = true)] Task<string> PublicAsync(CancellationToken ct = default);
+            [RpcAuthorize, Compress(RpcCompression.None, AllowOverTls = true)] Task<string> OffAsync(CancellationToken ct = default);
+            [{|RPCGEN011:Compress(MinSize = -1)|}] Task<string> BadAsync(CancellationToken ct = default);
+        }
+        [RpcService, RpcAuthorize] public interface ISecrets
+        {
+            [{|RPCGEN026:Compress(RpcCompression.Gzip, AllowOverTls = true)|}] Task<string> DumpAsync(CancellationToken ct = default);
+            [RpcAllowAnonymous, Compress(AllowOverTls = true)] Task<string> HealthAsync(CancellationToken ct = default);
+        }
+        """);
+
+    [Fact]
     public Task RPCGEN023_RPCGEN024_Streams() => Verify("""
         public sealed record Item(string Name);
         [RpcService, Hedging, Idempotent, Deduplicate] public interface IFeed

@@ -339,6 +339,25 @@ public sealed class GeneratorSnapshotTests
         """, expectedFiles: 3);
 
     [Fact]
+    public void Compression_MethodOverInterface() => VerifyGenerated("""
+        using System.IO.Compression;
+        using System.Threading.Tasks;
+        using RpcGen;
+
+        namespace Metrics;
+
+        public sealed record Sample(string Name, double Value);
+
+        [RpcService("metrics"), Compress(MinSize = 4096)]
+        public interface IMetrics
+        {
+            Task<Sample[]> QueryAsync(string expression);
+            [Compress(RpcCompression.Brotli, Level = CompressionLevel.SmallestSize, AllowOverTls = true)] Task<Sample[]> ExportAsync(string from);
+            [Compress(RpcCompression.None)] Task<int> CountAsync();
+        }
+        """, expectedFiles: 3);
+
+    [Fact]
     public void EmptyService() => VerifyGenerated("""
         using RpcGen;
         using RpcGen.Balancing;

@@ -268,8 +268,8 @@ public sealed class HostileClientTests
         time.Advance(TimeSpan.FromMilliseconds(1500)); // the client waits 1.5 s before its TLS hello
         await using var tls = new SslStream(tcp.GetStream(), false, (_, _, _, _) => true);
         await tls.AuthenticateAsClientAsync("localhost");
-        byte[] preface = new byte[8];
-        await tls.ReadExactlyAsync(preface).AsTask().WaitAsync(Wait.NoHang); // served: the server's preface, then nothing from us
+        byte[] preface = new byte[8 + 18];
+        await tls.ReadExactlyAsync(preface).AsTask().WaitAsync(Wait.NoHang); // served: the server's preface and settings, then nothing from us
         await Task.Delay(100);
 
         time.Advance(TimeSpan.FromMilliseconds(600)); // 2.1 s since the accept: the budget is spent

@@ -66,8 +66,9 @@ public sealed class WireProtocolTests
     {
         (RpcServer server, _) = await StartAsync();
         await using (server)
-        await using (RawConnection raw = await RawConnection.ConnectAsync(server.Endpoints[0]))
+        await using (RawConnection raw = await RawConnection.ConnectAsync(server.Endpoints[0], clientFlags: 0x0f))
         {
+            Assert.Equal("01000e000000", Convert.ToHexString(raw.ServerSettings!).ToLowerInvariant());
             byte[] request = Convert.FromHexString(
                 "150000000100000001000000" + "f4010000" + "0800" + "63616c632f416464" + "0000" + "5b322c335d");
             await raw.WriteAsync(request);

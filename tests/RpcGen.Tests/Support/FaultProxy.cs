@@ -6,7 +6,8 @@ namespace RpcGen.Tests.Support;
 /// <summary>
 /// A TCP proxy on 127.0.0.1 in front of one server, that injects the faults of a real network on purpose: resets
 /// (every connection through it is aborted with RST), a black hole (bytes stop moving both ways and new connections
-/// are accepted by the kernel but never served, as when a link drops packets) and the heal (bytes move again).
+/// are accepted by the kernel but never served, as when a link drops packets) and the heal (bytes move again). It counts
+/// the bytes it moves each way and can limit them to a link's bandwidth (<see cref="BytesPerSecond"/>).
 /// </summary>
 public sealed class FaultProxy : IAsyncDisposable
 {
@@ -18,6 +19,10 @@ public sealed class FaultProxy : IAsyncDisposable
     private TaskCompletionSource _healed = CompletedSource();
     private readonly Task _accepting;
     private int _resets;
+    private long _toServer;
+    private long _toClient;
+    private readonly Pacer _upPacer = new();
+    private readonly Pacer _downPacer = new();
 
     private FaultProxy(RpcEndpoint upstream)
     {
@@ -34,6 +39,18 @@ public sealed class FaultProxy : IAsyncDisposable
     public int Resets => Volatile.Read(ref _resets);
 
     public static FaultProxy Start(RpcEndpoint upstream) => new(upstream);
+
+    /// <summary>Bytes moved from clients to the server so far.</summary>
+    public long BytesToServer => Interlocked.Read(ref _toServer);
+
+    /// <summary>Bytes moved from the server to clients so far.</summary>
+    public long BytesToClient => Interlocked.Read(ref _toClient);
+
+    /// <summary>
+    /// The link's bandwidth each way, shared by every connection through the proxy (as one WAN link is); null (the
+    /// default) moves bytes as fast as loopback does.
+    /// </summary>
+    public long? BytesPerSecond { get; set; }
 
     private static TaskCompletionSource CompletedSource()
     {
@@ -136,7 +153,7 @@ public sealed class FaultProxy : IAsyncDisposable
                 _pairs.Add((client, server));
             }
 
-            await Task.WhenAny(PumpAsync(client, server), PumpAsync(server, client));
+            await Task.WhenAny(PumpAsync(client, server, toServer: true), PumpAsync(server, client, toServer: false));
             Forget(client, server);
         }
         catch (Exception)
@@ -156,9 +173,9 @@ public sealed class FaultProxy : IAsyncDisposable
         server.Dispose();
     }
 
-    private async Task PumpAsync(Socket from, Socket to)
+    private async Task PumpAsync(Socket from, Socket to, bool toServer)
     {
-        byte[] buffer = new byte[64 * 1024];
+        byte[] buffer = new byte[16 * 1024];
         try
         {
             while (true)
@@ -170,12 +187,42 @@ public sealed class FaultProxy : IAsyncDisposable
                 }
 
                 await Healed.WaitAsync(_stop.Token); // held, as a partitioned link holds packets
+                if (BytesPerSecond is { } rate)
+                {
+                    TimeSpan wait = (toServer ? _upPacer : _downPacer).Reserve(read, rate);
+                    if (wait > TimeSpan.Zero)
+                    {
+                        await Task.Delay(wait, _stop.Token);
+                    }
+                }
+
+                Interlocked.Add(ref toServer ? ref _toServer : ref _toClient, read);
                 await to.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, _stop.Token);
             }
         }
         catch (Exception)
         {
             // Reset or stopped.
+        }
+    }
+
+    /// <summary>One direction of a limited link: when the bytes sent through it may leave, at its rate.</summary>
+    private sealed class Pacer
+    {
+        private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+        private readonly object _lock = new();
+        private TimeSpan _free; // when the link is next idle
+
+        /// <summary>Takes the link for <paramref name="bytes"/>; returns how long to wait before sending them.</summary>
+        public TimeSpan Reserve(int bytes, long bytesPerSecond)
+        {
+            lock (_lock)
+            {
+                TimeSpan now = _clock.Elapsed;
+                TimeSpan start = _free > now ? _free : now;
+                _free = start + TimeSpan.FromSeconds((double)bytes / bytesPerSecond);
+                return _free - now;
+            }
         }
     }
 

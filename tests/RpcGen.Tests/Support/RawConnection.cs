@@ -32,10 +32,27 @@ public sealed class RawConnection : IAsyncDisposable
             {
                 throw new InvalidOperationException("not an RpcGen server");
             }
+
+            // A server that serves the connection sends its Settings frame behind the preface; one that refuses it, a GoAway.
+            byte[] header = await connection.ReadExactlyAsync(12);
+            if (header[4] == 12)
+            {
+                connection.ServerSettings = await connection.ReadExactlyAsync((int)BinaryPrimitives.ReadUInt32LittleEndian(header));
+            }
+            else
+            {
+                connection._pending = header;
+            }
         }
 
         return connection;
     }
+
+    /// <summary>The body of the Settings frame the server sent behind its preface (u16 id + u32 value entries).</summary>
+    public byte[]? ServerSettings { get; private set; }
+
+    /// <summary>Bytes read ahead that the next read returns first.</summary>
+    private byte[]? _pending;
 
     public async Task WriteAsync(byte[] bytes)
     {
@@ -43,20 +60,24 @@ public sealed class RawConnection : IAsyncDisposable
         await _stream.FlushAsync();
     }
 
-    public static byte[] Frame(byte type, uint callId, byte[] body, uint? declaredLength = null)
+    /// <summary>A frame; <paramref name="encoding"/> goes in header byte 6 (the payload's compression algorithm).</summary>
+    public static byte[] Frame(byte type, uint callId, byte[] body, uint? declaredLength = null, byte encoding = 0)
     {
         byte[] frame = new byte[12 + body.Length];
         BinaryPrimitives.WriteUInt32LittleEndian(frame, declaredLength ?? (uint)body.Length);
         frame[4] = type;
+        frame[6] = encoding;
         BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(8), callId);
         body.CopyTo(frame, 12);
         return frame;
     }
 
-    public static byte[] RequestBody(string method, string payload, uint timeoutMs = 0)
+    public static byte[] RequestBody(string method, string payload, uint timeoutMs = 0) => RequestBody(method, Encoding.UTF8.GetBytes(payload), timeoutMs);
+
+    /// <summary>A request body whose arguments are the bytes given (JSON, or a compressed body).</summary>
+    public static byte[] RequestBody(string method, byte[] json, uint timeoutMs = 0)
     {
         byte[] name = Encoding.UTF8.GetBytes(method);
-        byte[] json = Encoding.UTF8.GetBytes(payload);
         byte[] body = new byte[4 + 2 + name.Length + 2 + json.Length];
         BinaryPrimitives.WriteUInt32LittleEndian(body, timeoutMs);
         BinaryPrimitives.WriteUInt16LittleEndian(body.AsSpan(4), (ushort)name.Length);
@@ -68,18 +89,30 @@ public sealed class RawConnection : IAsyncDisposable
     public async Task<byte[]> ReadExactlyAsync(int count)
     {
         byte[] buffer = new byte[count];
+        int offset = 0;
+        if (_pending is { } pending)
+        {
+            offset = Math.Min(count, pending.Length);
+            pending.AsSpan(0, offset).CopyTo(buffer);
+            _pending = offset == pending.Length ? null : pending[offset..];
+        }
+
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        await _stream.ReadExactlyAsync(buffer, timeout.Token);
+        await _stream.ReadExactlyAsync(buffer.AsMemory(offset), timeout.Token);
         return buffer;
     }
 
     /// <summary>The last load report a server attached (calls in flight, utilization in basis points or 0xFFFF).</summary>
     public (uint InFlight, ushort Utilization)? LastLoadReport { get; private set; }
 
+    /// <summary>Byte 6 of the last frame's header: the algorithm its payload is compressed with (0: none).</summary>
+    public byte LastEncoding { get; private set; }
+
     /// <summary>Reads one frame: type, flags, call id, body (without the load report, which goes to <see cref="LastLoadReport"/>).</summary>
     public async Task<(byte Type, byte Flags, uint CallId, byte[] Body)> ReadFrameAsync()
     {
         byte[] header = await ReadExactlyAsync(12);
+        LastEncoding = header[6];
         int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(header);
         byte[] body = length == 0 ? Array.Empty<byte>() : await ReadExactlyAsync(length);
         if ((header[5] & 2) != 0)
