@@ -269,15 +269,18 @@ public sealed partial class RpcServiceAnalyzer
     /// RPCGEN026: a method that requires an authenticated caller (its own or its interface's [RpcAuthorize], no
     /// [RpcAllowAnonymous] on it) and compresses over TLS (its own or its interface's [Compress(AllowOverTls = true)]).
     /// </summary>
-    private static void CheckCompression(SymbolAnalysisContext context, IMethodSymbol method, INamedTypeSymbol service, Location location, string name)
+    private static void CheckCompression(
+        SymbolAnalysisContext context, IMethodSymbol method, INamedTypeSymbol service, Location location, string name)
     {
-        AttributeData? compress = RpcShapes.GetAttribute(method, RpcShapes.CompressAttribute) ?? RpcShapes.GetAttribute(service, RpcShapes.CompressAttribute);
+        AttributeData? compress = RpcShapes.GetAttribute(method, RpcShapes.CompressAttribute)
+            ?? RpcShapes.GetAttribute(service, RpcShapes.CompressAttribute);
         if (compress is null || !NamedBool(compress, "AllowOverTls") || Algorithm(compress) == 0)
         {
             return;
         }
 
-        bool authorized = (RpcShapes.GetAttribute(method, RpcShapes.AuthorizeAttribute) ?? RpcShapes.GetAttribute(service, RpcShapes.AuthorizeAttribute)) is not null;
+        bool authorized = (RpcShapes.GetAttribute(method, RpcShapes.AuthorizeAttribute)
+            ?? RpcShapes.GetAttribute(service, RpcShapes.AuthorizeAttribute)) is not null;
         if (authorized && RpcShapes.GetAttribute(method, RpcShapes.AllowAnonymousAttribute) is null)
         {
             context.ReportDiagnostic(Diagnostic.Create(D.CompressedSecrets, AttributeLocation(compress, location), name));

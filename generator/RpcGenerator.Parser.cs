@@ -144,7 +144,8 @@ public sealed partial class RpcGenerator
         /// </summary>
         private static PolicyAttributeSpec? CompressionOf(IMethodSymbol method, INamedTypeSymbol service)
         {
-            AttributeData? attribute = RpcShapes.GetAttribute(method, RpcShapes.CompressAttribute) ?? RpcShapes.GetAttribute(service, RpcShapes.CompressAttribute);
+            AttributeData? attribute = RpcShapes.GetAttribute(method, RpcShapes.CompressAttribute)
+                ?? RpcShapes.GetAttribute(service, RpcShapes.CompressAttribute);
             if (attribute is null)
             {
                 return null;

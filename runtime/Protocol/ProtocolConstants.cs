@@ -19,6 +19,9 @@ internal static class ProtocolConstants
     /// </summary>
     public const ushort ClientCompressionMask = 0b1110;
 
+    /// <summary>Bit <c>1 &lt;&lt; id</c> of every algorithm this build reads: what a side announces when it accepts compression.</summary>
+    public const int AllCompression = (1 << (int)RpcCompression.Gzip) | (1 << (int)RpcCompression.Brotli) | (1 << (int)RpcCompression.Zstd);
+
     /// <summary>A Settings frame's setting: the compression algorithms the sender reads (a bit mask, bit <c>id</c>).</summary>
     public const ushort SettingAcceptedCompression = 1;
     public const int HeaderLength = 12;

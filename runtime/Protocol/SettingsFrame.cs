@@ -32,7 +32,7 @@ internal static class SettingsFrame
         {
             if (BinaryPrimitives.ReadUInt16LittleEndian(body) == ProtocolConstants.SettingAcceptedCompression)
             {
-                acceptedCompression = (int)(BinaryPrimitives.ReadUInt32LittleEndian(body.Slice(2)) & FrameCompression.AllAlgorithms);
+                acceptedCompression = (int)(BinaryPrimitives.ReadUInt32LittleEndian(body.Slice(2)) & ProtocolConstants.AllCompression);
             }
         }
 

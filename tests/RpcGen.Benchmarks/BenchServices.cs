@@ -125,7 +125,10 @@ public interface IPayloadBench
     Task<BenchReading[]> EchoReadingsAsync(BenchReading[] readings);
 }
 
-/// <summary>The same payloads with <c>[Compress]</c> as users get it (Zstandard, fastest, 1 KiB minimum): the load runner's <c>rpcgen-zip</c>.</summary>
+/// <summary>
+/// The same payloads with <c>[Compress]</c> as users get it (Zstandard, fastest, 1 KiB minimum): the load runner's
+/// <c>rpcgen-zip</c>.
+/// </summary>
 [RpcService("payload-zip"), Compress]
 public interface IZipPayloadBench
 {

@@ -28,7 +28,8 @@ internal static class LoadRunner
         s_payload = payloadIndex >= 0 && payloadIndex + 1 < args.Length ? args[payloadIndex + 1] : "small";
         if (s_payload is not ("small" or "record" or "bytes" or "readings"))
         {
-            Console.Error.WriteLine("--payload is small (AddAsync), record (a 1 KiB record echoed), bytes (64 KiB echoed) or readings (64 KiB of records echoed)");
+            Console.Error.WriteLine(
+                "--payload is small (AddAsync), record (a 1 KiB record echoed), bytes (64 KiB echoed) or readings (64 KiB of records echoed)");
             return 2;
         }
 
@@ -274,7 +275,8 @@ internal static class LoadRunner
         return await MeasureAsync(callers, warmup, seconds, caller => new ValueTask(bench.AddAsync(caller, 1)));
     }
 
-    private static async Task<Sample> MeasureRpcGenAsync(int port, int callers, double warmup, double seconds, bool tls = false, bool compress = false)
+    private static async Task<Sample> MeasureRpcGenAsync(
+        int port, int callers, double warmup, double seconds, bool tls = false, bool compress = false)
     {
         await using var client = new RpcClient(new RpcClientOptions
         {
@@ -307,7 +309,8 @@ internal static class LoadRunner
             // As many bytes as RpcGen's request body carries: the record as JSON, or the array (base64 in JSON).
             "record" => System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(BenchRecord.Sample, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web)).Length,
             "bytes" => BytesPayload,
-            "readings" => System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(BenchReading.Page, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web)).Length,
+            "readings" => System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(
+                BenchReading.Page, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web)).Length,
             _ => Baseline.PayloadSize,
         };
         await using var client = new Baseline.MultiplexedClient(port, callers, size);

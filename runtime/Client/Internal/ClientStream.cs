@@ -405,7 +405,8 @@ internal sealed class ClientStream<TInput> : ClientStream
                 return; // the attempt ended before the server accepted the stream: its source was not touched
             }
 
-            RpcCompressionPolicy? compression = StreamTarget.CompressionFor(Method.Descriptor.Compression, connection.ServerCompression, connection.IsEncrypted);
+            RpcCompressionPolicy? compression =
+                StreamTarget.CompressionFor(Method.Descriptor.Compression, connection.ServerCompression, connection.IsEncrypted);
             using (var sender = new StreamSender(new StreamTarget(connection.Output, pending.Id, credit, connection.MaxFrameBytes, 0, Span: Span,
                 Compression: compression)))
             {

@@ -28,7 +28,7 @@ public sealed class GeneratedSurfaceTests
     {
         "RpcGen.Descriptors.RpcServiceDescriptor", "RpcGen.Descriptors.RpcMethodDescriptor", "RpcGen.Descriptors.RpcParameterDescriptor",
         "RpcGen.Descriptors.RpcReturnKind", "RpcGen.Descriptors.RpcServiceRegistry", "RpcGen.Descriptors.RpcAuthorization",
-        "RpcGen.Descriptors.RpcStreamingKind", "RpcGen.RpcStreamingPolicy",
+        "RpcGen.Descriptors.RpcStreamingKind", "RpcGen.RpcStreamingPolicy", "RpcGen.RpcCompressionPolicy", "RpcGen.RpcCompression",
         "RpcGen.Resilience.RpcRetryPolicy", "RpcGen.Resilience.RpcHedgingPolicy", "RpcGen.Resilience.RpcCircuitBreakerPolicy",
         "RpcGen.RpcException", "RpcGen.RpcStatusCode", "RpcGen.LoadBalanceStrategy",
         "RpcGen.Server.RpcServiceActivator`1",

@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using RpcGen.Tests.Support;
+using RpcGen.Transport;
 using Xunit;
 
 namespace RpcGen.Tests.Compression;
@@ -16,6 +17,7 @@ public sealed class CompressionEndToEndTests
     private static readonly X509Certificate2 s_authority = TestCertificates.CreateAuthority();
     private static readonly X509Certificate2 s_serverCertificate = TestCertificates.Issue(s_authority, "localhost");
     private static readonly Reading[] s_records = Compressed.Readings(64);
+    private const System.IO.Compression.CompressionLevel Fastest = System.IO.Compression.CompressionLevel.Fastest;
     private static readonly JsonSerializerOptions s_json = RpcGen.Serialization.RpcDefaults.CreateSerializerOptions();
 
     private static async Task<RpcServer> StartAsync(RpcServerTlsOptions? tls = null, Action<RpcServerOptions>? configure = null)
@@ -173,7 +175,7 @@ public sealed class CompressionEndToEndTests
         await using RpcServer server = await StartAsync();
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(new object[] { s_records }, s_json);
         byte[] compressed = new byte[json.Length];
-        Assert.True(FrameCompression.TryCompress((RpcCompression)algorithm, System.IO.Compression.CompressionLevel.Fastest, json, compressed, out int written));
+        Assert.True(FrameCompression.TryCompress((RpcCompression)algorithm, Fastest, json, compressed, out int written));
 
         await using RawConnection raw = await RawConnection.ConnectAsync(server.Endpoints[0], clientFlags: 0b0001);
         await raw.WriteAsync(RawConnection.Frame(1, 1, RawConnection.RequestBody("zip/EchoPlain", compressed[..written]), encoding: algorithm));
@@ -191,7 +193,7 @@ public sealed class CompressionEndToEndTests
         // 64 MiB of zeros in a few hundred kilobytes, declared as what they are: refused before anything is inflated.
         byte[] zeros = new byte[64 * 1024 * 1024];
         byte[] bomb = new byte[1024 * 1024];
-        Assert.True(FrameCompression.TryCompress(RpcCompression.Zstd, System.IO.Compression.CompressionLevel.Fastest, zeros, bomb, out int written));
+        Assert.True(FrameCompression.TryCompress(RpcCompression.Zstd, Fastest, zeros, bomb, out int written));
         bomb = bomb[..written];
         long before = GC.GetTotalAllocatedBytes(precise: true);
         await raw.WriteAsync(RawConnection.Frame(1, 1, RawConnection.RequestBody("zip/EchoPlain", bomb), encoding: 3));
@@ -232,7 +234,7 @@ public sealed class CompressionEndToEndTests
     {
         // A server that answers every request with a zstd bomb (64 MiB declared), as a hostile server could.
         byte[] bomb = new byte[1024 * 1024];
-        Assert.True(FrameCompression.TryCompress(RpcCompression.Zstd, System.IO.Compression.CompressionLevel.Fastest, new byte[64 * 1024 * 1024], bomb, out int written));
+        Assert.True(FrameCompression.TryCompress(RpcCompression.Zstd, Fastest, new byte[64 * 1024 * 1024], bomb, out int written));
         var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
         Task serving = ServeBombsAsync(listener, bomb[..written]);
@@ -241,7 +243,8 @@ public sealed class CompressionEndToEndTests
         RpcException refused = await Assert.ThrowsAsync<RpcException>(() => client.CreateProxy<ICompressed>().EchoPlainAsync(s_records));
         await client.DisposeAsync(); // the fake server reads until the client closes
         Assert.Equal(RpcStatusCode.ResourceExhausted, refused.StatusCode);
-        Assert.Contains("inflates to 67108864 bytes, over the maximum frame size of 1048576 bytes (RpcClientOptions.Connection.MaxFrameSize)", refused.Message);
+        Assert.Contains("inflates to 67108864 bytes, over the maximum frame size of 1048576 bytes (RpcClientOptions.Connection.MaxFrameSize)",
+            refused.Message);
         listener.Stop();
         await serving;
     }

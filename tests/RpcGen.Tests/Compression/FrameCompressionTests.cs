@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text.Json;
 using RpcGen.Tests.Support;
+using RpcGen.Transport;
 using Xunit;
 
 namespace RpcGen.Tests.Compression;
@@ -9,7 +10,8 @@ namespace RpcGen.Tests.Compression;
 /// <summary>The compressed body's rules: round trips, the tenth that must be saved, and inflation that cannot grow.</summary>
 public sealed class FrameCompressionTests
 {
-    private static readonly byte[] s_json = JsonSerializer.SerializeToUtf8Bytes(Compressed.Readings(64), new JsonSerializerOptions(JsonSerializerDefaults.Web));
+    private static readonly byte[] s_json =
+        JsonSerializer.SerializeToUtf8Bytes(Compressed.Readings(64), new JsonSerializerOptions(JsonSerializerDefaults.Web));
 
     public static TheoryData<RpcCompression> Algorithms => new() { RpcCompression.Gzip, RpcCompression.Brotli, RpcCompression.Zstd };
 
@@ -80,7 +82,8 @@ public sealed class FrameCompressionTests
         Assert.Contains("inflates to 67108864 bytes, over the maximum frame size of 4194304", problem);
 
         long before = GC.GetAllocatedBytesForCurrentThread();
-        byte[]? inflated = FrameCompression.Inflate((byte)algorithm, FrameCompression.AllAlgorithms, bomb, 4 * 1024 * 1024, out _, out problem, out bool tooLarge);
+        byte[]? inflated = FrameCompression.Inflate(
+            (byte)algorithm, FrameCompression.AllAlgorithms, bomb, 4 * 1024 * 1024, out _, out problem, out bool tooLarge);
         Assert.Null(inflated);
         Assert.True(tooLarge);
         Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 64 * 1024, "nothing was inflated");
@@ -107,7 +110,8 @@ public sealed class FrameCompressionTests
     {
         byte[] compressed = Compress(algorithm, s_json);
         BinaryPrimitives.WriteUInt32LittleEndian(compressed, (uint)s_json.Length + 10); // claims 10 bytes more than it holds
-        Assert.Contains($"not its declared {s_json.Length + 10}", FrameCompression.TryDecompress((byte)algorithm, compressed, new byte[s_json.Length + 10]));
+        Assert.Contains($"not its declared {s_json.Length + 10}",
+            FrameCompression.TryDecompress((byte)algorithm, compressed, new byte[s_json.Length + 10]));
 
         byte[] garbage = new byte[200];
         new Random(11).NextBytes(garbage);

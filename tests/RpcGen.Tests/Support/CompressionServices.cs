@@ -49,7 +49,8 @@ public sealed class Compressed : ICompressed
 
     public Task<Reading[]> EchoOverTlsAsync(Reading[] readings) => Task.FromResult(readings);
 
-    public async IAsyncEnumerable<Reading> WatchAsync(int kilobytes, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    public async IAsyncEnumerable<Reading> WatchAsync(
+        int kilobytes, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
     {
         // Items the source has at hand share frames of up to 16 KiB: what compression gets to work on.
         foreach (Reading reading in Readings(kilobytes))

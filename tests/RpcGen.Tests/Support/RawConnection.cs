@@ -72,7 +72,8 @@ public sealed class RawConnection : IAsyncDisposable
         return frame;
     }
 
-    public static byte[] RequestBody(string method, string payload, uint timeoutMs = 0) => RequestBody(method, Encoding.UTF8.GetBytes(payload), timeoutMs);
+    public static byte[] RequestBody(string method, string payload, uint timeoutMs = 0) =>
+        RequestBody(method, Encoding.UTF8.GetBytes(payload), timeoutMs);
 
     /// <summary>A request body whose arguments are the bytes given (JSON, or a compressed body).</summary>
     public static byte[] RequestBody(string method, byte[] json, uint timeoutMs = 0)

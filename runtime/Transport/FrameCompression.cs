@@ -2,9 +2,9 @@ using System;
 using System.Buffers.Binary;
 using System.IO;
 using System.IO.Compression;
-using RpcGen.Transport;
+using RpcGen.Protocol;
 
-namespace RpcGen.Protocol;
+namespace RpcGen.Transport;
 
 /// <summary>
 /// The compressed form of a frame's body (docs/protocol.md, "Compression"): the length of the original as a u32, then
@@ -13,8 +13,8 @@ namespace RpcGen.Protocol;
 /// </summary>
 internal static class FrameCompression
 {
-    /// <summary>Bit <c>1 &lt;&lt; id</c> of every algorithm this build reads: what a side announces when it accepts compression.</summary>
-    public const int AllAlgorithms = (1 << (int)RpcCompression.Gzip) | (1 << (int)RpcCompression.Brotli) | (1 << (int)RpcCompression.Zstd);
+    /// <inheritdoc cref="ProtocolConstants.AllCompression"/>
+    public const int AllAlgorithms = ProtocolConstants.AllCompression;
 
     /// <summary>Bytes in front of the compressed stream: the original length.</summary>
     public const int LengthPrefix = 4;
@@ -29,7 +29,8 @@ internal static class FrameCompression
     /// Compresses <paramref name="source"/> into <paramref name="destination"/> (length prefix first) when that saves at
     /// least a tenth; false (nothing usable written) when it does not.
     /// </summary>
-    public static bool TryCompress(RpcCompression algorithm, CompressionLevel level, ReadOnlySpan<byte> source, Span<byte> destination, out int written)
+    public static bool TryCompress(
+        RpcCompression algorithm, CompressionLevel level, ReadOnlySpan<byte> source, Span<byte> destination, out int written)
     {
         written = 0;
         // At least a tenth saved, prefix included, and within the destination.
@@ -122,8 +123,8 @@ internal static class FrameCompression
     /// Inflates a body the read loop received in <paramref name="algorithm"/> into a pooled array; null when it may not
     /// be (the problem says why: over <paramref name="maxLength"/>, corrupt, or an algorithm this side did not announce).
     /// </summary>
-    public static byte[]? Inflate(byte algorithm, int accepted, ReadOnlySpan<byte> body, int maxLength, out int length, out string? problem,
-        out bool tooLarge)
+    public static byte[]? Inflate(
+        byte algorithm, int accepted, ReadOnlySpan<byte> body, int maxLength, out int length, out string? problem, out bool tooLarge)
     {
         tooLarge = false;
         length = 0;
