@@ -27,6 +27,10 @@ public interface IStreamBench
     [Streaming(MaxWindowItems = 64)]
     IAsyncEnumerable<StreamItem100> FixedItemsAsync(int count, CancellationToken ct = default);
 
+    /// <summary>The same stream with <c>[Compress]</c>: each frame of items (up to 16 KiB) compressed with Zstandard.</summary>
+    [Compress]
+    IAsyncEnumerable<StreamItem100> CompressedItemsAsync(int count, CancellationToken ct = default);
+
     IAsyncEnumerable<StreamItem100> EchoAsync(IAsyncEnumerable<StreamItem100> items, CancellationToken ct = default);
 
     Task<StreamItem100> UnaryEchoAsync(StreamItem100 item, CancellationToken ct = default);
@@ -51,6 +55,8 @@ public sealed class StreamBench : IStreamBench
     }
 
     public IAsyncEnumerable<StreamItem100> FixedItemsAsync(int count, CancellationToken ct = default) => ItemsAsync(count, ct);
+
+    public IAsyncEnumerable<StreamItem100> CompressedItemsAsync(int count, CancellationToken ct = default) => ItemsAsync(count, ct);
 
     public async IAsyncEnumerable<StreamItem100> EchoAsync(IAsyncEnumerable<StreamItem100> items,
         [EnumeratorCancellation] CancellationToken ct = default)
@@ -99,6 +105,12 @@ internal static class StreamRunner
                     {
                         Add(results, $"RpcGen, window fixed at 64 items, {streams} stream(s)", await RpcGenItemsAsync(rpcPort, streams, warmup,
                             seconds, fixedWindow: true));
+                    }
+
+                    if (Runs("rpcgen-zip"))
+                    {
+                        Add(results, $"RpcGen [Compress], {streams} stream(s)", await RpcGenItemsAsync(rpcPort, streams, warmup, seconds,
+                            compressed: true));
                     }
 
                     if (Runs("grpc"))
@@ -178,14 +190,17 @@ internal static class StreamRunner
         return streams * (double)count / Stopwatch.GetElapsedTime(start).TotalSeconds;
     }
 
-    private static async Task<double> RpcGenItemsAsync(int port, int streams, double warmup, double seconds, bool fixedWindow = false)
+    private static async Task<double> RpcGenItemsAsync(
+        int port, int streams, double warmup, double seconds, bool fixedWindow = false, bool compressed = false)
     {
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { new RpcEndpoint("127.0.0.1", port) } });
         IStreamBench bench = client.CreateProxy<IStreamBench>();
         return await MeasureAsync(streams, warmup, seconds, async count =>
         {
             int read = 0;
-            await foreach (StreamItem100 item in fixedWindow ? bench.FixedItemsAsync(count) : bench.ItemsAsync(count))
+            IAsyncEnumerable<StreamItem100> items =
+                fixedWindow ? bench.FixedItemsAsync(count) : compressed ? bench.CompressedItemsAsync(count) : bench.ItemsAsync(count);
+            await foreach (StreamItem100 item in items)
             {
                 read++;
             }
