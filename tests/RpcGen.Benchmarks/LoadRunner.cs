@@ -455,7 +455,7 @@ internal static class LoadRunner
             double grpc = results.TryGetValue(("gRPC-dotnet", callers), out List<Sample>? grpcSamples) ? Median(grpcSamples.Select(s => s.CallsPerSecond)) : double.NaN;
             foreach (string system in new[]
             {
-                "RpcGen", "RpcGen, admin page open", "RpcGen [Deduplicate], memory store", "RpcGen [Deduplicate], file store",
+                "RpcGen", "RpcGen [Compress]", "RpcGen, admin page open", "RpcGen [Deduplicate], memory store", "RpcGen [Deduplicate], file store",
                 "RpcGen [Deduplicate], sqlite store", "RpcGen [Deduplicate], redis store", "RpcGen, handlers on the pool", "RpcGen over TLS",
                 "Raw multiplexed", "Raw ping-pong", "gRPC-dotnet",
             })
