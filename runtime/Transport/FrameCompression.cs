@@ -56,6 +56,27 @@ internal static class FrameCompression
     }
 
     /// <summary>
+    /// The frame to send for <paramref name="frame"/> (header and <paramref name="prefix"/> bytes that stay as they are,
+    /// then the payload): a copy in <paramref name="buffer"/> with its payload compressed, its length and encoding byte
+    /// set, or <paramref name="frame"/> itself when compressing does not save a tenth.
+    /// </summary>
+    public static Span<byte> CompressFrame(Span<byte> frame, int prefix, RpcCompression algorithm, CompressionLevel level, PooledBuffer buffer)
+    {
+        buffer.Clear();
+        Span<byte> target = buffer.GetSpan(frame.Length);
+        if (!TryCompress(algorithm, level, frame.Slice(prefix), target.Slice(prefix), out int written))
+        {
+            return frame;
+        }
+
+        frame.Slice(0, prefix).CopyTo(target);
+        target = target.Slice(0, prefix + written);
+        BinaryPrimitives.WriteUInt32LittleEndian(target, (uint)(target.Length - ProtocolConstants.HeaderLength));
+        FrameHeader.SetEncoding(target, algorithm);
+        return target;
+    }
+
+    /// <summary>
     /// Reads the original length of a compressed body and checks it against <paramref name="maxLength"/>, before
     /// anything is inflated. Null when it may be inflated; otherwise what is wrong.
     /// </summary>

@@ -90,19 +90,7 @@ internal sealed class FrameWriterCache
             return frame;
         }
 
-        PooledBuffer compressed = _compressed ??= new PooledBuffer();
-        compressed.Clear();
-        Span<byte> target = compressed.GetSpan(frame.Length);
-        if (!FrameCompression.TryCompress(algorithm, policy.Level, frame.Slice(prefix), target.Slice(prefix), out int written))
-        {
-            return frame;
-        }
-
-        frame.Slice(0, prefix).CopyTo(target);
-        target = target.Slice(0, prefix + written);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(target, (uint)(target.Length - ProtocolConstants.HeaderLength));
-        FrameHeader.SetEncoding(target, algorithm);
-        return target;
+        return FrameCompression.CompressFrame(frame, prefix, algorithm, policy.Level, _compressed ??= new PooledBuffer());
     }
 
     /// <summary>Takes one of this thread's caches, or a new one when both are in use further up the stack.</summary>

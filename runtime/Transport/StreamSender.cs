@@ -235,7 +235,8 @@ internal sealed class StreamSender : IDisposable
         FrameHeader.Write(frame, frame.Length - ProtocolConstants.HeaderLength, FrameType.StreamItems, flags, _target.CallId);
         if (_target.Compression is { } compression && frame.Length - ProtocolConstants.HeaderLength >= compression.MinSize)
         {
-            frame = Compress(frame, compression);
+            frame = FrameCompression.CompressFrame(frame, ProtocolConstants.HeaderLength, compression.Algorithm, compression.Level,
+                _compressed ??= new PooledBuffer(4096));
         }
 
         bool queued = output.TryEnqueue(frame);
@@ -246,25 +247,6 @@ internal sealed class StreamSender : IDisposable
         {
             throw new RpcException(RpcStatusCode.Unavailable, "The connection closed while the stream was being sent.") { ConnectionLost = true };
         }
-    }
-
-    /// <summary>The frame with its items compressed, or as it is when that does not save a tenth.</summary>
-    private Span<byte> Compress(Span<byte> frame, RpcCompressionPolicy compression)
-    {
-        PooledBuffer compressed = _compressed ??= new PooledBuffer(4096);
-        compressed.Clear();
-        Span<byte> target = compressed.GetSpan(frame.Length);
-        if (!FrameCompression.TryCompress(compression.Algorithm, compression.Level, frame.Slice(ProtocolConstants.HeaderLength),
-            target.Slice(ProtocolConstants.HeaderLength), out int written))
-        {
-            return frame;
-        }
-
-        frame.Slice(0, ProtocolConstants.HeaderLength).CopyTo(target);
-        target = target.Slice(0, ProtocolConstants.HeaderLength + written);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(target, (uint)written);
-        FrameHeader.SetEncoding(target, compression.Algorithm);
-        return target;
     }
 
     public void Dispose()

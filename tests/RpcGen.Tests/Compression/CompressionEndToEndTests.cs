@@ -36,6 +36,34 @@ public sealed class CompressionEndToEndTests
         Tls = tls ? new RpcClientTlsOptions { CertificateAuthorities = new X509Certificate2Collection(s_authority), TargetHost = "localhost" } : null,
     });
 
+    /// <summary>A server behind a counting proxy and a connected client (the server's settings are known to it).</summary>
+    private sealed class Link : IAsyncDisposable
+    {
+        private RpcServer _server = null!;
+        private RpcClient _client = null!;
+
+        public FaultProxy Proxy { get; private set; } = null!;
+
+        public ICompressed Zip { get; private set; } = null!;
+
+        public static async Task<Link> OpenAsync(bool tls)
+        {
+            var link = new Link { _server = await StartAsync(tls ? new RpcServerTlsOptions { Certificate = s_serverCertificate } : null) };
+            link.Proxy = FaultProxy.Start(link._server.Endpoints[0]);
+            link._client = Client(link.Proxy.Endpoint, tls);
+            link.Zip = link._client.CreateProxy<ICompressed>();
+            await link.Zip.EchoPlainAsync(Array.Empty<Reading>());
+            return link;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _client.DisposeAsync();
+            await Proxy.DisposeAsync();
+            await _server.DisposeAsync();
+        }
+    }
+
     /// <summary>The bytes one call moves through the proxy each way.</summary>
     private static async Task<(long Up, long Down)> MeasureAsync(FaultProxy proxy, Func<Task<Reading[]>> call)
     {
@@ -48,11 +76,8 @@ public sealed class CompressionEndToEndTests
     [Fact]
     public async Task EveryAlgorithm_ShrinksA64KiBRecordPayloadAtLeastFiveTimes_EachWay()
     {
-        await using RpcServer server = await StartAsync();
-        await using FaultProxy proxy = FaultProxy.Start(server.Endpoints[0]);
-        await using RpcClient client = Client(proxy.Endpoint);
-        ICompressed zip = client.CreateProxy<ICompressed>();
-        await zip.EchoPlainAsync(Array.Empty<Reading>()); // connected: the server's settings are known
+        await using Link link = await Link.OpenAsync(tls: false);
+        (FaultProxy proxy, ICompressed zip) = (link.Proxy, link.Zip);
 
         (long Up, long Down) plain = await MeasureAsync(proxy, () => zip.EchoPlainAsync(s_records));
         Assert.True(plain.Up > 60_000 && plain.Down > 60_000, $"{plain}");
@@ -72,11 +97,8 @@ public sealed class CompressionEndToEndTests
     [Fact]
     public async Task Streams_AreCompressedFrameByFrame_BothWays()
     {
-        await using RpcServer server = await StartAsync();
-        await using FaultProxy proxy = FaultProxy.Start(server.Endpoints[0]);
-        await using RpcClient client = Client(proxy.Endpoint);
-        ICompressed zip = client.CreateProxy<ICompressed>();
-        await zip.EchoPlainAsync(Array.Empty<Reading>());
+        await using Link link = await Link.OpenAsync(tls: false);
+        (FaultProxy proxy, ICompressed zip) = (link.Proxy, link.Zip);
 
         async Task<long> DownAsync(IAsyncEnumerable<Reading> stream)
         {
@@ -107,11 +129,8 @@ public sealed class CompressionEndToEndTests
     [Fact]
     public async Task OverTls_OnlyAMethodThatOptsInIsCompressed()
     {
-        await using RpcServer server = await StartAsync(new RpcServerTlsOptions { Certificate = s_serverCertificate });
-        await using FaultProxy proxy = FaultProxy.Start(server.Endpoints[0]);
-        await using RpcClient client = Client(proxy.Endpoint, tls: true);
-        ICompressed zip = client.CreateProxy<ICompressed>();
-        await zip.EchoPlainAsync(Array.Empty<Reading>());
+        await using Link link = await Link.OpenAsync(tls: true);
+        (FaultProxy proxy, ICompressed zip) = (link.Proxy, link.Zip);
 
         (long Up, long Down) plain = await MeasureAsync(proxy, () => zip.EchoPlainAsync(s_records));
         (long Up, long Down) notOptedIn = await MeasureAsync(proxy, () => zip.EchoAsync(s_records));
