@@ -27,7 +27,9 @@ public class CompressionBenchmarks
     public void Setup()
     {
         var web = new JsonSerializerOptions(JsonSerializerDefaults.Web);
-        _json = Payload == "readings" ? JsonSerializer.SerializeToUtf8Bytes(BenchReading.Page, web) : JsonSerializer.SerializeToUtf8Bytes(BenchRecord.Sample, web);
+        _json = Payload == "readings"
+            ? JsonSerializer.SerializeToUtf8Bytes(BenchReading.Page, web)
+            : JsonSerializer.SerializeToUtf8Bytes(BenchRecord.Sample, web);
         if (!FrameCompression.TryCompress(Algorithm, CompressionLevel.Fastest, _json, _target, out int written))
         {
             throw new InvalidOperationException($"{Algorithm} does not save a tenth of {Payload}");

@@ -244,7 +244,6 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                 refusal = new RpcException(code, message) { NotProcessed = true, Endpoint = transport.Remote };
             }
         }
-
         else if (header.Type == FrameType.Settings && length <= 64 && afterHeader.Length >= length)
         {
             Span<byte> body = stackalloc byte[(int)length];

@@ -83,8 +83,8 @@ internal partial class ServerConnection
             case FrameType.StreamItems:
             {
                 // Compressed items: inflated within the largest frame (checked before anything is inflated).
-                byte[]? inflated = Transport.FrameCompression.Inflate(header.Encoding, Transport.FrameCompression.AllAlgorithms, body, Server.Options.Limits.MaxFrameSize,
-                    out int length, out problem, out _);
+                byte[]? inflated = Transport.FrameCompression.Inflate(header.Encoding, Transport.FrameCompression.AllAlgorithms, body,
+                    Server.Options.Limits.MaxFrameSize, out int length, out problem, out _);
                 if (inflated is not null)
                 {
                     problem = stream.OnItems(inflated.AsSpan(0, length), header.Flags);

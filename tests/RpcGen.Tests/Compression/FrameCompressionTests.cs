@@ -116,7 +116,7 @@ public sealed class FrameCompressionTests
         byte[] garbage = new byte[200];
         new Random(11).NextBytes(garbage);
         BinaryPrimitives.WriteUInt32LittleEndian(garbage, 1000);
-        Assert.NotNull(FrameCompression.TryDecompress((byte)algorithm, garbage, new byte[1000]));
+        Assert.Contains(algorithm.ToString(), FrameCompression.TryDecompress((byte)algorithm, garbage, new byte[1000]));
     }
 
     [Fact]
@@ -133,6 +133,11 @@ public sealed class FrameCompressionTests
         Assert.Null(FrameCompression.Inflate(3, FrameCompression.AllAlgorithms, new byte[3], int.MaxValue, out _, out problem, out tooLarge));
         Assert.Equal("a compressed body shorter than its 4-byte length", problem);
         Assert.False(tooLarge);
+
+        // Four bytes that declare a gigabyte: too large, though nothing follows them.
+        Assert.Null(FrameCompression.Inflate(3, FrameCompression.AllAlgorithms, new byte[] { 0, 0, 0, 64 }, 1024, out _, out problem, out tooLarge));
+        Assert.True(tooLarge);
+        Assert.Equal("a body compressed with unknown algorithm 9", FrameCompression.TryDecompress(9, compressed, new byte[10]));
 
         byte[]? inflated = FrameCompression.Inflate(3, FrameCompression.AllAlgorithms, compressed, s_json.Length, out int length, out problem, out _);
         Assert.Null(problem);
@@ -155,9 +160,17 @@ public sealed class FrameCompressionTests
         policy = new RpcCompressionPolicy { Algorithm = RpcCompression.Gzip, MinSize = 0 };
         Assert.Equal(RpcCompression.Gzip, policy.For(0, 1 << 1, encrypted: false));
 
-        Assert.Throws<ArgumentOutOfRangeException>(() => policy.MinSize = -1);
-        Assert.Throws<ArgumentOutOfRangeException>(() => policy.Algorithm = (RpcCompression)4);
-        Assert.Throws<ArgumentOutOfRangeException>(() => policy.Level = (CompressionLevel)7);
+        // Each end of each range is taken; past it, the error names the attribute's property.
+        policy.Algorithm = RpcCompression.Zstd;
+        policy.Level = CompressionLevel.SmallestSize;
+        policy.Level = CompressionLevel.Optimal;
+        policy.MinSize = 0;
+        Assert.Equal((RpcCompression.Zstd, CompressionLevel.Optimal, 0), (policy.Algorithm, policy.Level, policy.MinSize));
+        Assert.Contains("[Compress(MinSize)] must be 0 or positive.", Assert.Throws<ArgumentOutOfRangeException>(() => policy.MinSize = -1).Message);
+        Assert.Contains("[Compress(Algorithm)] must be None, Gzip, Brotli or Zstd.",
+            Assert.Throws<ArgumentOutOfRangeException>(() => policy.Algorithm = (RpcCompression)4).Message);
+        Assert.Contains("[Compress(Level)] must be a defined CompressionLevel.",
+            Assert.Throws<ArgumentOutOfRangeException>(() => policy.Level = (CompressionLevel)4).Message);
     }
 
     [Fact]
