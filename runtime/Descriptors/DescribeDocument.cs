@@ -153,6 +153,21 @@ internal static class DescribeDocument
             writer.WriteEndObject();
         }
 
+        if (method.Compression is { } compression)
+        {
+            writer.WriteStartObject("compression");
+            writer.WriteString("algorithm", compression.Algorithm switch
+            {
+                RpcCompression.Gzip => "gzip",
+                RpcCompression.Brotli => "brotli",
+                _ => "zstd",
+            });
+            writer.WriteNumber("minSize", compression.MinSize);
+            writer.WriteString("level", compression.Level.ToString());
+            writer.WriteBoolean("allowOverTls", compression.AllowOverTls);
+            writer.WriteEndObject();
+        }
+
         if (method.Hedging is { } hedging)
         {
             writer.WriteStartObject("hedging");

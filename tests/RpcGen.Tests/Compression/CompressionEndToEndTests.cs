@@ -127,6 +127,22 @@ public sealed class CompressionEndToEndTests
     }
 
     [Fact]
+    public async Task TheDescribeDocument_ShowsEachMethodsCompression()
+    {
+        await using RpcServer server = await StartAsync(configure: o => o.EnableDescribe = true);
+        await using RpcClient client = Client(server.Endpoints[0]);
+        JsonElement[] methods = (await client.DescribeAsync("zip")).GetProperty("services")[0].GetProperty("methods").EnumerateArray().ToArray();
+        string? Compression(string name) => methods.Single(m => m.GetProperty("name").GetString() == name)
+            .TryGetProperty("compression", out JsonElement found) ? found.GetRawText() : null;
+
+        Assert.Equal("""{"algorithm":"zstd","minSize":1024,"level":"Fastest","allowOverTls":false}""", Compression("Echo"));
+        Assert.Equal("""{"algorithm":"gzip","minSize":1024,"level":"Fastest","allowOverTls":false}""", Compression("EchoGzip"));
+        Assert.Equal("""{"algorithm":"brotli","minSize":1024,"level":"Optimal","allowOverTls":false}""", Compression("EchoBrotli"));
+        Assert.Equal("""{"algorithm":"zstd","minSize":1024,"level":"Fastest","allowOverTls":true}""", Compression("EchoOverTls"));
+        Assert.Null(Compression("EchoPlain")); // [Compress(RpcCompression.None)] over the interface's
+    }
+
+    [Fact]
     public async Task OverTls_OnlyAMethodThatOptsInIsCompressed()
     {
         await using Link link = await Link.OpenAsync(tls: true);
