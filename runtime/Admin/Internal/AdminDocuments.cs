@@ -413,8 +413,14 @@ internal static class AdminDocuments
         WriteStringOrNull(writer, "retry", resilience?.Retry?.ToString());
         WriteStringOrNull(writer, "hedging", resilience?.Hedging?.ToString());
         WriteStringOrNull(writer, "circuitBreaker", resilience?.Breaker?.Policy.ToString());
+        WriteStringOrNull(writer, "compression", Compression(method.Descriptor.Compression));
         writer.WriteEndObject();
     }
+
+    /// <summary>A method's <c>[Compress]</c> as the page shows it: "zstd ≥ 1024 B, Fastest" (", over TLS" when allowed).</summary>
+    private static string? Compression(RpcCompressionPolicy? policy) => policy is null
+        ? null
+        : $"{policy.Algorithm.ToString().ToLowerInvariant()} ≥ {policy.MinSize} B, {policy.Level}{(policy.AllowOverTls ? ", over TLS" : "")}";
 
     private static void WriteServerPolicies(Utf8JsonWriter writer, RpcMethodDescriptor method)
     {
@@ -423,6 +429,7 @@ internal static class AdminDocuments
         writer.WriteBoolean("idempotent", method.Idempotent);
         writer.WriteBoolean("deduplicate", method.Deduplicate);
         writer.WriteString("streaming", method.Streaming.ToString().ToLowerInvariant());
+        WriteStringOrNull(writer, "compression", Compression(method.Compression));
         WriteStringOrNull(writer, "authorization", method.Authorization switch
         {
             null => null,

@@ -115,6 +115,7 @@ function policies(p) {
   if (p.hedging) parts.push("hedging " + p.hedging);
   if (p.circuitBreaker) parts.push("breaker " + p.circuitBreaker);
   if (p.streaming && p.streaming !== "none") parts.push(p.streaming + " stream");
+  if (p.compression) parts.push("compress " + p.compression);
   if (p.authorization) parts.push("auth: " + p.authorization);
   return parts.join(" · ");
 }

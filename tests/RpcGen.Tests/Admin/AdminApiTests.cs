@@ -209,6 +209,27 @@ public sealed class AdminApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Methods_ShowTheirCompression()
+    {
+        await using var server = new RpcServer();
+        server.Map<ICompressed>(new Compressed());
+        await server.StartAsync();
+        await using var client = new RpcClient(new RpcClientOptions { Name = "admin-zip", Endpoints = { server.Endpoints[0] } });
+        ICompressed zip = client.CreateProxy<ICompressed>();
+        await zip.EchoAsync(Array.Empty<Reading>());
+        await zip.EchoBrotliAsync(Array.Empty<Reading>());
+        await zip.EchoPlainAsync(Array.Empty<Reading>());
+
+        JsonElement methods = (await GetAsync("api/methods")).GetProperty("methods");
+        string? Compression(string owner, string method) => Single(methods, m =>
+            m.GetProperty("owner").GetString() == owner && m.GetProperty("method").GetString() == method)
+            .GetProperty("policies").GetProperty("compression").GetString();
+        Assert.Equal("zstd ≥ 1024 B, Fastest", Compression("client admin-zip", "Echo"));
+        Assert.Null(Compression("client admin-zip", "EchoPlain"));
+        Assert.Equal("brotli ≥ 1024 B, Optimal", Compression("server " + server.Endpoints[0], "EchoBrotli"));
+    }
+
+    [Fact]
     public async Task Methods_ShowPoliciesAfterAReload()
     {
         await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1);
