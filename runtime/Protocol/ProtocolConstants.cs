@@ -17,10 +17,10 @@ internal static class ProtocolConstants
     /// A client's preface, bytes 6–7, bits 1–3: the compression algorithms it reads (bit <c>id</c> for
     /// <see cref="RpcCompression"/> <c>id</c>): gzip, Brotli, Zstandard.
     /// </summary>
-    public const ushort ClientCompressionMask = 0b1110;
+    public const ushort ClientCompressionMask = AllCompression;
 
     /// <summary>Bit <c>1 &lt;&lt; id</c> of every algorithm this build reads: what a side announces when it accepts compression.</summary>
-    public const int AllCompression = (1 << (int)RpcCompression.Gzip) | (1 << (int)RpcCompression.Brotli) | (1 << (int)RpcCompression.Zstd);
+    public const ushort AllCompression = (1 << (int)RpcCompression.Gzip) | (1 << (int)RpcCompression.Brotli) | (1 << (int)RpcCompression.Zstd);
 
     /// <summary>A Settings frame's setting: the compression algorithms the sender reads (a bit mask, bit <c>id</c>).</summary>
     public const ushort SettingAcceptedCompression = 1;

@@ -13,9 +13,6 @@ namespace RpcGen.Transport;
 /// </summary>
 internal static class FrameCompression
 {
-    /// <inheritdoc cref="ProtocolConstants.AllCompression"/>
-    public const int AllAlgorithms = ProtocolConstants.AllCompression;
-
     /// <summary>Bytes in front of the compressed stream: the original length.</summary>
     public const int LengthPrefix = 4;
 

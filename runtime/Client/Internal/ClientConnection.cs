@@ -356,7 +356,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                 if (header.Encoding != 0)
                 {
                     // Within this side's largest frame, checked before anything is inflated (docs/protocol.md, "Compression").
-                    array = FrameCompression.Inflate(header.Encoding, FrameCompression.AllAlgorithms, body, MaxFrameSize, out length,
+                    array = FrameCompression.Inflate(header.Encoding, ProtocolConstants.AllCompression, body, MaxFrameSize, out length,
                         out string? problem, out bool tooLarge);
                     if (array is null)
                     {

@@ -290,7 +290,7 @@ internal abstract class ClientStream
             }
             else
             {
-                byte[]? inflated = FrameCompression.Inflate(header.Encoding, FrameCompression.AllAlgorithms, body, pending.Connection.MaxFrameBytes,
+                byte[]? inflated = FrameCompression.Inflate(header.Encoding, ProtocolConstants.AllCompression, body, pending.Connection.MaxFrameBytes,
                     out int length, out problem, out _);
                 if (inflated is not null)
                 {

@@ -60,7 +60,7 @@ internal partial class ServerConnection
 
         // Compressed arguments: inflated (within the largest frame, checked before anything is inflated) into a pooled
         // array that lives as long as the receive buffer would have: handlers read their arguments before this returns.
-        byte[]? inflated = Transport.FrameCompression.Inflate(encoding, Transport.FrameCompression.AllAlgorithms, request.Payload,
+        byte[]? inflated = Transport.FrameCompression.Inflate(encoding, ProtocolConstants.AllCompression, request.Payload,
             Server.Options.Limits.MaxFrameSize, out int length, out problem, out bool tooLarge);
         if (inflated is null)
         {

@@ -83,7 +83,7 @@ internal partial class ServerConnection
             case FrameType.StreamItems:
             {
                 // Compressed items: inflated within the largest frame (checked before anything is inflated).
-                byte[]? inflated = Transport.FrameCompression.Inflate(header.Encoding, Transport.FrameCompression.AllAlgorithms, body,
+                byte[]? inflated = Transport.FrameCompression.Inflate(header.Encoding, ProtocolConstants.AllCompression, body,
                     Server.Options.Limits.MaxFrameSize, out int length, out problem, out _);
                 if (inflated is not null)
                 {

@@ -71,7 +71,7 @@ internal sealed partial class ServerConnection : FramedConnection
             // The preface and the settings in one write, so a client finds both in its first read.
             byte[] preface = new byte[ProtocolConstants.PrefaceLength + SettingsFrame.Length];
             Preface.Write(preface, ProtocolConstants.RoleServer, (ushort)Server.Options.Limits.MaxConcurrentCallsPerConnection);
-            SettingsFrame.Write(preface.AsSpan(ProtocolConstants.PrefaceLength), FrameCompression.AllAlgorithms);
+            SettingsFrame.Write(preface.AsSpan(ProtocolConstants.PrefaceLength), ProtocolConstants.AllCompression);
             await _transport.Output.WriteAsync(preface).ConfigureAwait(false);
 
             // One budget from accept to the client's preface: a TLS handshake already spent part of it.

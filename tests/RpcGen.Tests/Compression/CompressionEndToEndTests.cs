@@ -294,7 +294,7 @@ public sealed class CompressionEndToEndTests
             await stream.ReadExactlyAsync(new byte[8]);
             byte[] hello = new byte[8 + SettingsFrame.Length];
             RpcGen.Protocol.Preface.Write(hello, 2);
-            SettingsFrame.Write(hello.AsSpan(8), FrameCompression.AllAlgorithms);
+            SettingsFrame.Write(hello.AsSpan(8), ProtocolConstants.AllCompression);
             await stream.WriteAsync(hello);
             byte[] header = new byte[12];
             while (true)

@@ -83,7 +83,7 @@ public sealed class FrameCompressionTests
 
         long before = GC.GetAllocatedBytesForCurrentThread();
         byte[]? inflated = FrameCompression.Inflate(
-            (byte)algorithm, FrameCompression.AllAlgorithms, bomb, 4 * 1024 * 1024, out _, out problem, out bool tooLarge);
+            (byte)algorithm, ProtocolConstants.AllCompression, bomb, 4 * 1024 * 1024, out _, out problem, out bool tooLarge);
         Assert.Null(inflated);
         Assert.True(tooLarge);
         Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 64 * 1024, "nothing was inflated");
@@ -127,19 +127,19 @@ public sealed class FrameCompressionTests
         Assert.Equal("a body compressed with algorithm 3, which this side did not announce", problem);
         Assert.False(tooLarge);
 
-        Assert.Null(FrameCompression.Inflate(200, FrameCompression.AllAlgorithms, compressed, int.MaxValue, out _, out problem, out _));
+        Assert.Null(FrameCompression.Inflate(200, ProtocolConstants.AllCompression, compressed, int.MaxValue, out _, out problem, out _));
         Assert.Contains("did not announce", problem);
 
-        Assert.Null(FrameCompression.Inflate(3, FrameCompression.AllAlgorithms, new byte[3], int.MaxValue, out _, out problem, out tooLarge));
+        Assert.Null(FrameCompression.Inflate(3, ProtocolConstants.AllCompression, new byte[3], int.MaxValue, out _, out problem, out tooLarge));
         Assert.Equal("a compressed body shorter than its 4-byte length", problem);
         Assert.False(tooLarge);
 
         // Four bytes that declare a gigabyte: too large, though nothing follows them.
-        Assert.Null(FrameCompression.Inflate(3, FrameCompression.AllAlgorithms, new byte[] { 0, 0, 0, 64 }, 1024, out _, out problem, out tooLarge));
+        Assert.Null(FrameCompression.Inflate(3, ProtocolConstants.AllCompression, new byte[] { 0, 0, 0, 64 }, 1024, out _, out problem, out tooLarge));
         Assert.True(tooLarge);
         Assert.Equal("a body compressed with unknown algorithm 9", FrameCompression.TryDecompress(9, compressed, new byte[10]));
 
-        byte[]? inflated = FrameCompression.Inflate(3, FrameCompression.AllAlgorithms, compressed, s_json.Length, out int length, out problem, out _);
+        byte[]? inflated = FrameCompression.Inflate(3, ProtocolConstants.AllCompression, compressed, s_json.Length, out int length, out problem, out _);
         Assert.Null(problem);
         Assert.Equal(s_json, inflated.AsSpan(0, length).ToArray());
     }
@@ -148,15 +148,15 @@ public sealed class FrameCompressionTests
     public void Policy_CompressesOnlyWhatItShould()
     {
         var policy = new RpcCompressionPolicy();
-        Assert.Equal(RpcCompression.Zstd, policy.For(1024, FrameCompression.AllAlgorithms, encrypted: false));
-        Assert.Equal(RpcCompression.None, policy.For(1023, FrameCompression.AllAlgorithms, encrypted: false)); // under MinSize
+        Assert.Equal(RpcCompression.Zstd, policy.For(1024, ProtocolConstants.AllCompression, encrypted: false));
+        Assert.Equal(RpcCompression.None, policy.For(1023, ProtocolConstants.AllCompression, encrypted: false)); // under MinSize
         Assert.Equal(RpcCompression.None, policy.For(4096, 1 << 1 | 1 << 2, encrypted: false));            // the peer does not read it
         Assert.Equal(RpcCompression.None, policy.For(4096, 0, encrypted: false));                          // a peer that predates it
-        Assert.Equal(RpcCompression.None, policy.For(4096, FrameCompression.AllAlgorithms, encrypted: true)); // TLS without opt-in
+        Assert.Equal(RpcCompression.None, policy.For(4096, ProtocolConstants.AllCompression, encrypted: true)); // TLS without opt-in
         policy.AllowOverTls = true;
-        Assert.Equal(RpcCompression.Zstd, policy.For(4096, FrameCompression.AllAlgorithms, encrypted: true));
+        Assert.Equal(RpcCompression.Zstd, policy.For(4096, ProtocolConstants.AllCompression, encrypted: true));
         policy.Algorithm = RpcCompression.None;
-        Assert.Equal(RpcCompression.None, policy.For(4096, FrameCompression.AllAlgorithms, encrypted: false));
+        Assert.Equal(RpcCompression.None, policy.For(4096, ProtocolConstants.AllCompression, encrypted: false));
         policy = new RpcCompressionPolicy { Algorithm = RpcCompression.Gzip, MinSize = 0 };
         Assert.Equal(RpcCompression.Gzip, policy.For(0, 1 << 1, encrypted: false));
 
@@ -177,7 +177,7 @@ public sealed class FrameCompressionTests
     public void Settings_RoundTrip_AndUnknownSettingsAreSkipped()
     {
         byte[] frame = new byte[SettingsFrame.Length];
-        SettingsFrame.Write(frame, FrameCompression.AllAlgorithms);
+        SettingsFrame.Write(frame, ProtocolConstants.AllCompression);
         Assert.Equal((byte)FrameType.Settings, frame[4]);
         Assert.True(SettingsFrame.TryRead(frame.AsSpan(ProtocolConstants.HeaderLength), out int accepted));
         Assert.Equal(0b1110, accepted);
