@@ -77,7 +77,7 @@ public sealed class EndpointSourceTests
     [Fact]
     public async Task AnUnchangedList_IsNotPublishedAgain_ButChangedMetadataIs()
     {
-        var time = new FakeTimeProvider();
+        var time = new CountingTimeProvider();
         await using var source = new ScriptedSource(time);
         var lists = new List<IReadOnlyList<RpcEndpoint>>();
         using IDisposable subscription = source.Subscribe(lists.Add);
@@ -88,10 +88,11 @@ public sealed class EndpointSourceTests
         async Task ResolveAgainAsync(params RpcEndpoint[] answer)
         {
             int before = Volatile.Read(ref source.Resolutions);
+            int timers = time.TimersCreated;
             source.Fail("next");
-            await Wait.UntilAsync(() => source.IsStale, "the failure is seen");
+            await time.TimerCreatedAsync(timers, "the retry delay starts");
             source.Answer(answer);
-            time.Advance(source.RetryDelay);
+            time.Fake.Advance(source.RetryDelay);
             await Wait.UntilAsync(() => Volatile.Read(ref source.Resolutions) == before + 1 && !source.IsStale, "the next resolution");
         }
 
@@ -109,7 +110,7 @@ public sealed class EndpointSourceTests
     [Fact]
     public async Task AFailure_KeepsTheLastList_SaysWhy_AndRetriesAfterTheDelay_NotBefore()
     {
-        var time = new FakeTimeProvider();
+        var time = new CountingTimeProvider();
         await using var source = new ScriptedSource(time);
         var lists = new List<IReadOnlyList<RpcEndpoint>>();
         var errors = new List<Exception>();
@@ -117,17 +118,19 @@ public sealed class EndpointSourceTests
         source.Answer(E("a:1"));
         await Wait.UntilAsync(() => lists.Count == 1, "the first list");
 
+        int timers = time.TimersCreated;
         source.Fail("registry down");
-        await Wait.UntilAsync(() => source.IsStale, "the failure");
+        await time.TimerCreatedAsync(timers, "the retry delay starts");
         Assert.Equal("registry down", source.LastError!.Message);
         Assert.Equal("a:1", Assert.Single(source.Endpoints).ToString()); // the last list stays
         Assert.Empty(errors); // after a list, failures are staleness, not errors for the subscribers
         Assert.Equal(1, Volatile.Read(ref source.Resolutions));
 
-        time.Advance(source.RetryDelay - TimeSpan.FromMilliseconds(1));
+        Assert.True(source.IsStale);
+        time.Fake.Advance(source.RetryDelay - TimeSpan.FromMilliseconds(1));
         await Task.Delay(50);
         Assert.Equal(1, Volatile.Read(ref source.Resolutions)); // not before the delay
-        time.Advance(TimeSpan.FromMilliseconds(1));
+        time.Fake.Advance(TimeSpan.FromMilliseconds(1));
         await Wait.UntilAsync(() => Volatile.Read(ref source.Resolutions) == 2, "the retry");
         source.Answer(E("a:1"));
         await Wait.UntilAsync(() => !source.IsStale, "the recovery");
@@ -137,10 +140,11 @@ public sealed class EndpointSourceTests
     [Fact]
     public async Task BeforeTheFirstList_FailuresReachSubscribers_AndWaitForEndpointsThrowsWithTheReason()
     {
-        var time = new FakeTimeProvider();
+        var time = new CountingTimeProvider();
         await using var source = new ScriptedSource(time);
         var errors = new List<Exception>();
         using IDisposable subscription = source.Subscribe(_ => { }, errors.Add);
+        int timers = time.TimersCreated;
         source.Fail("no such service");
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => source.WaitForEndpointsAsync()).WaitAsync(Wait.NoHang);
         Assert.Equal("scripted has no endpoints: no such service", error.Message);
@@ -150,8 +154,9 @@ public sealed class EndpointSourceTests
         using IDisposable late = source.Subscribe(_ => { }, lateErrors.Add);
         Assert.Single(lateErrors); // a subscriber that comes later hears the failure at once
 
+        await time.TimerCreatedAsync(timers, "the retry delay starts");
         source.Answer(E("a:1"));
-        time.Advance(source.RetryDelay);
+        time.Fake.Advance(source.RetryDelay);
         await Wait.UntilAsync(() => source.HasResolved, "the retry's list");
         await source.WaitForEndpointsAsync().WaitAsync(Wait.NoHang); // at once: there is a list
         Assert.Equal("a:1", Assert.Single(source.Endpoints).ToString());
@@ -202,13 +207,14 @@ public sealed class EndpointSourceTests
     public async Task AClientCall_WaitingForTheFirstList_FailsAtOnce_WhenTheFirstResolutionFails_AndWorksOnceAListCame()
     {
         await using ServerCluster<Calculator> cluster = await ServerCluster.StartAsync(1);
-        var time = new FakeTimeProvider();
+        var time = new CountingTimeProvider();
         await using var source = new ScriptedSource(time);
         var options = new RpcClientOptions { EndpointSource = source, Resilience = { DefaultTimeout = Timeout.InfiniteTimeSpan } };
         await using var client = new RpcClient(options);
         ICalculator calculator = client.CreateProxy<ICalculator>();
         Task<string> waiting = calculator.WhoAmIAsync();
         await Wait.UntilAsync(() => Volatile.Read(ref source.Resolutions) == 1, "the source is resolving");
+        int timers = time.TimersCreated;
         source.Fail("registry unreachable");
         RpcException error = await Assert.ThrowsAsync<RpcException>(() => waiting).WaitAsync(Wait.NoHang);
         Assert.Equal(RpcStatusCode.Unavailable, error.StatusCode);
@@ -216,8 +222,9 @@ public sealed class EndpointSourceTests
         Assert.True(error.NotProcessed);
         await Assert.ThrowsAsync<RpcException>(() => calculator.WhoAmIAsync()).WaitAsync(Wait.NoHang); // new calls too, at once
 
+        await time.TimerCreatedAsync(timers, "the retry delay starts"); // the calls fail before the source starts its delay
         source.Answer(cluster.Servers[0].Endpoints[0]);
-        time.Advance(source.RetryDelay);
+        time.Fake.Advance(source.RetryDelay);
         await Wait.UntilAsync(() => source.HasResolved, "the retry succeeds");
         Assert.Equal("server-0", await calculator.WhoAmIAsync().WaitAsync(Wait.NoHang));
     }

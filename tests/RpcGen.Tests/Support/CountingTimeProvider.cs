@@ -15,6 +15,16 @@ public sealed class CountingTimeProvider : TimeProvider
 
     public ConcurrentDictionary<string, int> Changes { get; } = new();
 
+    /// <summary>How many timers were made so far, of every kind.</summary>
+    public int TimersCreated => Created.Values.Sum();
+
+    /// <summary>
+    /// Waits until more than <paramref name="before"/> timers were made: code that reports a failure and then starts a
+    /// delay is only waiting once the delay's timer exists, and advancing the clock before that moves a clock no one
+    /// waits on yet.
+    /// </summary>
+    public Task TimerCreatedAsync(int before, string what) => Wait.UntilAsync(() => TimersCreated > before, what);
+
     public override long GetTimestamp() => Fake.GetTimestamp();
 
     public override long TimestampFrequency => Fake.TimestampFrequency;
