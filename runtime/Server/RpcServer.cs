@@ -48,7 +48,16 @@ public sealed partial class RpcServer : IAsyncDisposable
         TimeProvider = Options.TimeProvider;
         Logger = Options.LoggerFactory?.CreateLogger("RpcGen.Server") ?? NullLogger.Instance;
         _context = new RpcDispatcherContext(Options.SerializerOptions);
-        HandOffMonitor = new HandOffMonitor(this);
+        HandOffMonitor = new HandOffMonitor(tick =>
+        {
+            bool active = false;
+            foreach (KeyValuePair<ServerConnection, byte> open in _connections)
+            {
+                active |= open.Key.CheckHandOff(tick);
+            }
+
+            return active;
+        });
         RefusalLog = new Telemetry.RefusalLog(Logger, TimeProvider);
         Deduplication = new DeduplicationGate(this);
     }

@@ -282,6 +282,31 @@ internal abstract class FramedConnection
     protected bool InHandOffSection => (Volatile.Read(ref _section) & 1) != 0;
 
     /// <summary>
+    /// Called by a <see cref="HandOffMonitor"/> on each tick: code that has held the read loop since two ticks ago (it
+    /// blocks: sync I/O, CPU work, a lock) loses the loop to another thread, so the connection's other calls, cancels
+    /// and pings go on. True while a section holds the loop.
+    /// </summary>
+    internal bool CheckHandOff(int tick)
+    {
+        if (!InHandOffSection)
+        {
+            return false;
+        }
+
+        if (tick - HandOffSectionTick >= HandOffMonitor.Ticks && TryHandOff())
+        {
+            OnHandedOff();
+        }
+
+        return true;
+    }
+
+    /// <summary>Called after <see cref="CheckHandOff"/> gave the read loop to another thread (metrics).</summary>
+    protected virtual void OnHandedOff()
+    {
+    }
+
+    /// <summary>
     /// Gives the read loop to a thread-pool thread when its thread is still inside a hand-off section (a handler that
     /// blocks): the new thread handles the frames after that handler's and reads on. True when it did.
     /// </summary>

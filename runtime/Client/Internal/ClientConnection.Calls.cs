@@ -1,6 +1,5 @@
 using System.Collections.Generic;
 using System.Threading.Tasks;
-using System.Threading;
 using System;
 using RpcGen.Protocol;
 using RpcGen.Transport;
@@ -227,11 +226,6 @@ internal partial class ClientConnection
     public bool TrySendRequest(PendingCall call, ReadOnlySpan<byte> frame, out bool closed)
     {
         EnqueueResult result = Output.TryEnqueue(frame, s_sendUnlessAbandoned, call);
-        if (Volatile.Read(ref _batchCloseOwed) != 0)
-        {
-            CloseCompletionBatch(force: false); // the last caller of a completion batch wrote its request: send them all
-        }
-
         closed = result == EnqueueResult.Closed;
         return result == EnqueueResult.Queued;
     }

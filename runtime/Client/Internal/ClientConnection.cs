@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Threading.Tasks;
 using System.Threading;
@@ -12,15 +13,15 @@ namespace RpcGen.Client.Internal;
 /// <summary>
 /// The client side of one multiplexed connection: many concurrent calls, told apart by call id, share it.
 /// <para>
-/// Responses that arrive together open a <em>completion batch</em>: the output stays corked while the callers they
-/// complete resume, so the next requests those callers write leave in one write, as the raw multiplexed client's do,
-/// instead of one write each. The batch closes when the last of its callers has resumed and written its next request
-/// (or, if it writes none, when its code returns to the thread pool). It never waits on a caller's code: a caller that
-/// blocks after resuming (waiting synchronously for another call, say) while others of its batch wait behind it on its
-/// thread is released by a timer (<see cref="BatchHoldLimit"/>), so its own request still leaves.
+/// Over a network, a response resumes its caller inline, on the read loop, while the output is corked for the read: the
+/// next requests the callers of one read write leave in one write when the read's frames are handled, as the raw
+/// multiplexed client's do, and no caller costs a thread-pool item. The caller's code runs inside a hand-off section
+/// (<see cref="HandOffs"/>): a caller that blocks (waiting synchronously for another call, say) loses the read loop to
+/// another thread after 2–4 ms, as a server's inline handler does, so the other calls' responses and its own still
+/// arrive. In process, callers resume on the thread pool: there the read loop is the server's writing thread.
 /// </para>
 /// </summary>
-internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWorkItem
+internal sealed partial class ClientConnection : FramedConnection
 {
     private readonly TransportConnection _transport;
     private readonly object _lock = new();
@@ -38,11 +39,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
     private ulong _nextPing;
     private volatile bool _draining;
     private int _keepAlive;
-    private readonly bool _batchCompletions;
-    private int _batchOpen;      // 1 while a completion batch holds the output corked
-    private int _batchUnread;    // callers completed by the read loop that have not resumed yet
-    private int _batchCloseOwed; // 1 once they all have: the next request written (or a work item) closes the batch
-    private ITimer? _batchTimer;
+    private readonly bool _resumeInline; // callers resume on the read loop (not in process)
     private volatile int _serverCompression; // the algorithms the server's Settings frame says it reads; 0 before it
 
     private ClientConnection(TransportConnection transport, int maxFrameSize, TimeProvider timeProvider, Action<ClientConnection> onUnusable, Action<int, int, long> onServerLoad, int maxCalls)
@@ -53,7 +50,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
         TimeProvider = timeProvider;
         _onUnusable = onUnusable;
         _onServerLoad = onServerLoad;
-        _batchCompletions = !transport.IsInProcess;
+        _resumeInline = !transport.IsInProcess;
     }
 
     /// <summary>True when the connection is TLS.</summary>
@@ -65,69 +62,40 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
     /// </summary>
     public int ServerCompression => _serverCompression;
 
-    /// <summary>The longest a completion batch holds requests back when its callers do not all resume (one blocks).</summary>
-    internal static readonly TimeSpan BatchHoldLimit = TimeSpan.FromMilliseconds(5);
-
-    /// <summary>Whether a completion batch holds the output corked now (tests observe the batch opening).</summary>
-    internal bool IsCompletionBatchOpen => Volatile.Read(ref _batchOpen) != 0;
+    /// <summary>The process's open network connections, watched by <see cref="HandOffs"/>.</summary>
+    private static readonly ConcurrentDictionary<ClientConnection, byte> s_open = new();
 
     /// <summary>
-    /// Counts a caller the read loop is about to complete into the open completion batch (opening one, corked, if
-    /// none is): its next request waits for the batch's other callers' requests.
+    /// Hands a read loop to another thread when a caller resumed on it holds it for 2–4 ms: one monitor for every
+    /// client connection of the process, whose timer runs only while callers resume.
     /// </summary>
-    private void JoinCompletionBatch(PendingCall call)
+    internal static HandOffMonitor HandOffs { get; } = new(static tick =>
     {
-        if (!_batchCompletions)
+        bool active = false;
+        foreach (KeyValuePair<ClientConnection, byte> open in s_open)
         {
-            return;
+            active |= open.Key.CheckHandOff(tick);
         }
 
-        call.InBatch = true;
-        Interlocked.Increment(ref _batchUnread);
-        if (Interlocked.CompareExchange(ref _batchOpen, 1, 0) == 0)
-        {
-            Output.Cork();
-            (_batchTimer ??= TimeProvider.CreateTimer(static s => ((ClientConnection)s!).CloseCompletionBatch(force: true), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan))
-                .Change(BatchHoldLimit, Timeout.InfiniteTimeSpan);
-        }
-    }
+        return active;
+    });
 
     /// <summary>
-    /// A caller of the batch resumed and read its result. When it is the last, the batch closes as soon as that caller
-    /// writes its next request, or when its code returns to the thread pool without writing one (a work item queued on
-    /// this thread, which runs after it).
+    /// Completes a call from the read loop. Over a network its caller resumes here, inside a hand-off section, so what it
+    /// writes next joins this read's corked write. False: the caller held the loop past the budget and another thread
+    /// reads now; this one must leave the input alone.
     /// </summary>
-    internal void CompletionRead()
+    private bool CompleteFromReadLoop(PendingCall call, ResponseData data)
     {
-        if (Interlocked.Decrement(ref _batchUnread) == 0)
+        if (!_resumeInline)
         {
-            Volatile.Write(ref _batchCloseOwed, 1);
-            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
-        }
-    }
-
-    void IThreadPoolWorkItem.Execute() => CloseCompletionBatch(force: false);
-
-    /// <summary>
-    /// Closes the completion batch, so what its callers queued leaves in one write: when every caller it completed has
-    /// resumed, or (<paramref name="force"/>, the timer) at once.
-    /// </summary>
-    private void CloseCompletionBatch(bool force)
-    {
-        if (!force && (Interlocked.Exchange(ref _batchCloseOwed, 0) == 0 || Volatile.Read(ref _batchUnread) != 0))
-        {
-            return;
+            call.SetResult(data);
+            return true;
         }
 
-        if (Interlocked.CompareExchange(ref _batchOpen, 0, 1) == 1)
-        {
-            if (!force)
-            {
-                _batchTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            }
-
-            Output.Uncork();
-        }
+        int token = EnterHandOffSection(HandOffs.Tick());
+        call.SetResultInline(data);
+        return ExitHandOffSection(token);
     }
 
     public TimeProvider TimeProvider { get; }
@@ -203,6 +171,11 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
 
         var connection = new ClientConnection(transport, maxFrameSize, timeProvider, onUnusable, onServerLoad, maxCalls);
         connection._serverCompression = transport.IsInProcess ? 0 : serverCompression;
+        if (connection._resumeInline)
+        {
+            s_open.TryAdd(connection, 0); // removed in OnClosed, which the read loop calls
+        }
+
         _ = connection.ReadLoopAsync();
         return connection;
     }
@@ -343,8 +316,6 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                     return true; // cancelled or timed out meanwhile
                 }
 
-                JoinCompletionBatch(call);
-
                 HeadersAndTrailers? metadata = null;
                 if ((header.Flags & FrameFlags.Metadata) != 0 && !TryReadMetadata(ref body, call, out metadata))
                 {
@@ -371,8 +342,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                     body.CopyTo(array);
                 }
 
-                call.SetResult(new ResponseData(array, length, WithHeadersAhead(call, metadata)));
-                return true;
+                return CompleteFromReadLoop(call, new ResponseData(array, length, WithHeadersAhead(call, metadata)));
             }
 
             case FrameType.Error:
@@ -383,7 +353,6 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                     return true;
                 }
 
-                JoinCompletionBatch(call);
                 HeadersAndTrailers? metadata = null;
                 if ((header.Flags & FrameFlags.Metadata) != 0 && !TryReadMetadata(ref body, call, out metadata))
                 {
@@ -398,7 +367,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
 
                 int? pushback = (header.Flags & FrameFlags.Pushback) != 0 ? ErrorBody.ReadPushback(body) : null;
                 metadata = WithHeadersAhead(call, metadata);
-                call.Fail(new RpcException(code, message)
+                return CompleteFromReadLoop(call, new ResponseData(new RpcException(code, message)
                 {
                     NotProcessed = (header.Flags & FrameFlags.NotProcessed) != 0,
                     Endpoint = Remote,
@@ -406,8 +375,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
                     RetryAfter = pushback >= 0 ? TimeSpan.FromMilliseconds(pushback.Value) : null,
                     ResponseHeaders = metadata?.Headers,
                     Trailers = metadata?.Trailers,
-                });
-                return true;
+                }));
             }
 
             case FrameType.StreamItems or FrameType.Credit or FrameType.Headers:
@@ -509,7 +477,7 @@ internal sealed partial class ClientConnection : FramedConnection, IThreadPoolWo
 
     protected override void OnClosed(Exception? error)
     {
-        _batchTimer?.Dispose();
+        s_open.TryRemove(this, out _);
         List<PendingCall> failed;
         List<TaskCompletionSource<bool>> pings;
         bool saidGoodbye;

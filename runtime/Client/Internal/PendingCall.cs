@@ -40,8 +40,6 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
     /// <summary>Set when the call ended before its request was queued: it must not be sent any more.</summary>
     public bool Abandoned { get; set; }
 
-    /// <summary>Completed by the read loop in a completion batch that waits for this caller to resume.</summary>
-    public bool InBatch { get; set; }
 
     /// <summary>The stream this call is an attempt of (its items and credit frames go there); null for a unary call.</summary>
     public ClientStream? Stream { get; set; }
@@ -102,6 +100,16 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
     }
 
     public void SetResult(ResponseData data) => _core.SetResult(data);
+
+    /// <summary>
+    /// Completes the call with its caller resumed on this thread (the read loop's, inside a hand-off section), if it
+    /// awaits already; <see cref="Reset"/> turns that off again.
+    /// </summary>
+    public void SetResultInline(ResponseData data)
+    {
+        _core.RunContinuationsAsynchronously = false;
+        _core.SetResult(data);
+    }
 
     /// <summary>Ends the call with <paramref name="error"/>, as a value: the awaiter gets it in <see cref="ResponseData.Error"/>, nothing is thrown.</summary>
     public void Fail(Exception error) => _core.SetResult(new ResponseData(error));
@@ -186,7 +194,7 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
     /// <summary>Makes the instance ready for another call; only after the caller has read the result.</summary>
     public void Reset()
     {
-        LeaveBatch();
+        _core.RunContinuationsAsynchronously = true;
         _registration.Dispose();
         _registration = default;
         // The timer is left armed: if it fires before the instance's next call re-arms it, OnDeadline finds no deadline
@@ -201,21 +209,7 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
 
     public void DisposeTimer() => _timer?.Dispose();
 
-    ResponseData IValueTaskSource<ResponseData>.GetResult(short token)
-    {
-        ResponseData result = _core.GetResult(token);
-        LeaveBatch();
-        return result;
-    }
-
-    private void LeaveBatch()
-    {
-        if (InBatch)
-        {
-            InBatch = false;
-            _connection.CompletionRead();
-        }
-    }
+    ResponseData IValueTaskSource<ResponseData>.GetResult(short token) => _core.GetResult(token);
 
     ValueTaskSourceStatus IValueTaskSource<ResponseData>.GetStatus(short token) => _core.GetStatus(token);
 

@@ -353,30 +353,12 @@ internal partial class ServerConnection
     }
 
     /// <summary>
-    /// Opens the read loop's hand-off section for a handler about to run on it (see <see cref="CheckHandOff"/>); the
+    /// Opens the read loop's hand-off section for a handler about to run on it (see <see cref="Transport.HandOffMonitor"/>): the
     /// server's monitor hands the loop to another thread if the handler is still there a few ticks later.
     /// </summary>
     internal int BeginHandlerSection() => EnterHandOffSection(Server.HandOffMonitor.Tick());
 
-    /// <summary>
-    /// Called by the server's hand-off monitor on each tick: a handler that has held the read loop since two ticks
-    /// ago (it blocks: sync I/O, CPU work, a lock) loses the loop to another thread, so the connection's other calls,
-    /// cancels and pings go on. True while a handler holds the loop.
-    /// </summary>
-    internal bool CheckHandOff(int tick)
-    {
-        if (!InHandOffSection)
-        {
-            return false;
-        }
-
-        if (tick - HandOffSectionTick >= ServerLimits.HandOffTicks && TryHandOff())
-        {
-            ServerTelemetry.HandedOff();
-        }
-
-        return true;
-    }
+    protected override void OnHandedOff() => ServerTelemetry.HandedOff();
 
     private sealed record QueuedCall(ServerConnection Connection, RpcServiceDispatcher Dispatcher, int MethodIndex, RpcServerCall Call, byte[] Payload, int Length);
 

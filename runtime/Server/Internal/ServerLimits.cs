@@ -36,12 +36,6 @@ internal static class ServerLimits
     /// <summary>Refused connections that may linger at once; beyond it they are closed without a word.</summary>
     public const int MaxLingeringRefusals = 64;
 
-    /// <summary>How often the hand-off monitor looks at read loops running handlers (<see cref="HandOffMonitor"/>).</summary>
-    public static readonly TimeSpan HandOffTickInterval = TimeSpan.FromMilliseconds(2);
-
-    /// <summary>Ticks a handler may hold its read loop before the loop is handed to another thread (2–4 ms at 2 ms a tick).</summary>
-    public const int HandOffTicks = 2;
-
     /// <summary>How often the heartbeat looks for idle, stalled and silent connections: a quarter of the shortest timeout (10 ms–1 s).</summary>
     public static TimeSpan HeartbeatInterval(RpcServerOptions options)
     {

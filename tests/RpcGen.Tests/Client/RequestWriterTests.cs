@@ -26,7 +26,7 @@ public sealed class RequestWriterTests : IAsyncLifetime
             TimeProvider = _time,
             Connection = { MaxMetadataSize = 64 },
         });
-        (_connection, _, _, _toServer) = await CompletionBatchTests.ConnectScriptedAsync(_time);
+        (_connection, _, _, _toServer) = await ReadLoopResumptionTests.ConnectScriptedAsync(_time);
     }
 
     public async Task DisposeAsync()

@@ -36,7 +36,7 @@ public sealed class ServerRuleTests
         await server.StartAsync();
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });
         IObstinate proxy = client.CreateProxy<IObstinate>();
-        HandOffMonitor monitor = server.HandOffMonitor;
+        RpcGen.Transport.HandOffMonitor monitor = server.HandOffMonitor;
         Assert.False(monitor.IsArmed); // no handler has run yet: no timer
 
         await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => proxy.TrivialAsync()));

@@ -1,7 +1,7 @@
 using System.IO.Pipelines;
 using RpcGen.Tests.Support;
 using Xunit;
-using static RpcGen.Tests.Transport.CompletionBatchTests;
+using static RpcGen.Tests.Transport.ReadLoopResumptionTests;
 
 namespace RpcGen.Tests.Transport;
 

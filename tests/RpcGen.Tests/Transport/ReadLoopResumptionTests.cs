@@ -8,11 +8,11 @@ using Xunit;
 namespace RpcGen.Tests.Transport;
 
 /// <summary>
-/// Responses that arrive together complete their callers in one batch, and the requests those callers send next leave
-/// in one write instead of one write each (the difference between a fifth and a third of a raw socket's throughput);
-/// and a caller that blocks after its response never holds the batch, or anyone's request, back.
+/// Responses that arrive together resume their callers on the read loop, and the requests those callers send next leave
+/// in one write instead of one write each; a caller that blocks after its response loses the read loop to another
+/// thread, so it never holds the other callers' responses, or anyone's request, back.
 /// </summary>
-public sealed class CompletionBatchTests
+public sealed class ReadLoopResumptionTests
 {
     private const int Callers = 32;
     private const int RequestBytes = 16;
@@ -74,41 +74,51 @@ public sealed class CompletionBatchTests
     }
 
     [Fact]
-    public async Task ABatchWhoseCallerNeverResumes_StillLetsRequestsGo_AfterTheHoldLimit()
+    public async Task ACallerThatBlocksOnTheReadLoop_LosesIt_AndTheOtherResponsesOfItsReadStillArrive()
     {
-        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
-        (ClientConnection connection, CountingPipeWriter output, Pipe toClient, Pipe toServer) = await ConnectScriptedAsync(time);
-        PendingCall stuck = connection.TryStartCall(out _)!;
-        Assert.True(connection.TrySendRequest(stuck, Request(1, stuck.Id), out _));
-        await ReadRequestsAsync(toServer.Reader, 1);
-
-        // Its response opens a batch; its caller never resumes (as if blocked with the batch's other callers queued
-        // behind it on its thread).
-        ValueTask<ResponseData> never = stuck.AsValueTask();
-        await toClient.Writer.WriteAsync(Response(stuck.Id));
-        await Wait.UntilAsync(() => connection.IsCompletionBatchOpen); // the read loop handed the response out
-        int flushes = Volatile.Read(ref output.Flushes);
-
-        // Held back by the open batch. Without the cork the frame output writes inline, before TrySendRequest returns,
-        // so looking at once is enough.
+        (ClientConnection connection, _, Pipe toClient, Pipe toServer) = await ConnectScriptedAsync(TimeProvider.System);
+        PendingCall blocking = connection.TryStartCall(out _)!;
         PendingCall other = connection.TryStartCall(out _)!;
-        Assert.True(connection.TrySendRequest(other, Request(2, other.Id), out _));
-        Assert.Equal(flushes, Volatile.Read(ref output.Flushes));
-        Assert.True(connection.IsCompletionBatchOpen);
+        Assert.True(connection.TrySendRequest(blocking, Request(1, blocking.Id), out _));
+        Assert.True(connection.TrySendRequest(other, Request(1, other.Id), out _));
+        await ReadRequestsAsync(toServer.Reader, 2);
 
-        time.Advance(ClientConnection.BatchHoldLimit);
-        List<(uint Round, uint CallId)> sent = await ReadRequestsAsync(toServer.Reader, 1);
-        Assert.Equal((2u, other.Id), sent[0]);
-        Assert.True(never.IsCompleted);
+        // The first caller resumes on the read loop and waits there until the second has resumed: only a read loop handed
+        // to another thread can deliver the second response, in the same read.
+        using var otherResumed = new ManualResetEventSlim();
+        int? blockedOn = null;
+        Task first = AwaitThenAsync(blocking, () =>
+        {
+            blockedOn = Environment.CurrentManagedThreadId;
+            return otherResumed.Wait(Wait.NoHang);
+        });
+        int? resumedOn = null;
+        Task second = AwaitThenAsync(other, () =>
+        {
+            resumedOn = Environment.CurrentManagedThreadId;
+            otherResumed.Set();
+            return true;
+        });
+        int handOffs = ClientConnection.HandOffs.TickCount;
+
+        await toClient.Writer.WriteAsync(Response(blocking.Id).Concat(Response(other.Id)).ToArray());
+        await Task.WhenAll(first, second).WaitAsync(Wait.NoHang);
+        Assert.NotEqual(blockedOn, resumedOn); // the second ran on the thread that took the loop over
+        Assert.True(ClientConnection.HandOffs.TickCount > handOffs);
         connection.Close(null);
+    }
+
+    /// <summary>Awaits the call (registering the continuation before this returns), then runs <paramref name="then"/>.</summary>
+    private static async Task AwaitThenAsync(PendingCall call, Func<bool> then)
+    {
+        (await call.AsValueTask()).Dispose();
+        Assert.True(then());
     }
 
     [Fact]
     public async Task ResponsesThatArriveTogether_TheirCallersNextRequestsLeaveInOneWrite()
     {
-        // A clock that stands still: the batch's hold limit (a fallback for callers that block) cannot cut it short
-        // while a slow first run compiles the callers' code.
-        (ClientConnection connection, CountingPipeWriter output, Pipe toClient, Pipe toServer) = await ConnectScriptedAsync(new Microsoft.Extensions.Time.Testing.FakeTimeProvider());
+        (ClientConnection connection, CountingPipeWriter output, Pipe toClient, Pipe toServer) = await ConnectScriptedAsync(TimeProvider.System);
 
         // Round 1: each caller sends a request and waits; round 2: what it sends once its response is in.
         var firstCalls = new PendingCall[Callers];
@@ -119,7 +129,8 @@ public sealed class CompletionBatchTests
         }
 
         Assert.Equal(Callers, (await ReadRequestsAsync(toServer.Reader, Callers)).Count);
-        Task[] callers = firstCalls.Select(first => Task.Run(async () =>
+        // Each caller awaits before its response comes (an async lambda runs to its first await at once).
+        Task[] callers = firstCalls.Select(async first =>
         {
             ResponseData response = await first.AsValueTask();
             Assert.Null(response.Error);
@@ -127,7 +138,7 @@ public sealed class CompletionBatchTests
             connection.Return(first);
             PendingCall next = connection.TryStartCall(out _)!;
             Assert.True(connection.TrySendRequest(next, Request(2, next.Id), out _));
-        })).ToArray();
+        }).ToArray();
         int flushesBefore = Volatile.Read(ref output.Flushes);
 
         // Every response in one write, as a server's batch of answers arrives.
@@ -142,18 +153,16 @@ public sealed class CompletionBatchTests
         List<(uint Round, uint CallId)> second = await ReadRequestsAsync(toServer.Reader, Callers);
 
         Assert.All(second, r => Assert.Equal(2u, r.Round));
-        int writes = Volatile.Read(ref output.Flushes) - flushesBefore;
-        // One write when every continuation ran before the batch closed; a second only if a thread-pool thread took the
-        // closing item while the read loop was still handing out the responses. One write per caller (32) before.
-        Assert.InRange(writes, 1, 3);
+        // One write: every caller resumed on the read loop while it held the output corked (one write per caller, 32, when
+        // callers resumed on the thread pool each).
+        Assert.Equal(1, Volatile.Read(ref output.Flushes) - flushesBefore);
         connection.Close(null);
     }
 
     [Fact]
-    public async Task ABatchWhoseLastCallerWritesNothing_StillSendsWhatTheOthersWrote()
+    public async Task ARead_WhoseLastCallerWritesNothing_StillSendsWhatTheOthersWrote()
     {
-        // A standing clock: only the batch's own rule, not its hold-limit timer, may let the request go.
-        (ClientConnection connection, CountingPipeWriter output, Pipe toClient, Pipe toServer) = await ConnectScriptedAsync(new Microsoft.Extensions.Time.Testing.FakeTimeProvider());
+        (ClientConnection connection, _, Pipe toClient, Pipe toServer) = await ConnectScriptedAsync(TimeProvider.System);
         PendingCall first = connection.TryStartCall(out _)!;
         PendingCall last = connection.TryStartCall(out _)!;
         Assert.True(connection.TrySendRequest(first, Request(1, first.Id), out _));
@@ -163,14 +172,14 @@ public sealed class CompletionBatchTests
         ValueTask<ResponseData> firstDone = first.AsValueTask();
         ValueTask<ResponseData> lastDone = last.AsValueTask();
         byte[] both = Response(first.Id).Concat(Response(last.Id)).ToArray();
-        await toClient.Writer.WriteAsync(both); // one read: one batch of two callers
+        await toClient.Writer.WriteAsync(both); // one read, two callers
 
-        // The first caller resumes and writes its next request: held back, its batch-mate has not resumed yet.
+        // The first caller resumes and writes its next request: held back until the read's frames are handled.
         (await firstDone.AsTask().WaitAsync(TimeSpan.FromSeconds(30))).Dispose();
         PendingCall next = connection.TryStartCall(out _)!;
         Assert.True(connection.TrySendRequest(next, Request(2, next.Id), out _));
 
-        // The last caller resumes and writes nothing: the batch must close all the same.
+        // The last caller resumes and writes nothing: the read's cork must come off all the same.
         (await lastDone.AsTask().WaitAsync(TimeSpan.FromSeconds(30))).Dispose();
         List<(uint Round, uint CallId)> sent = await ReadRequestsAsync(toServer.Reader, 1);
         Assert.Equal((2u, next.Id), sent[0]);
@@ -178,7 +187,7 @@ public sealed class CompletionBatchTests
     }
 
     [Fact]
-    public async Task ACallerThatBlocksOnAnotherCallAfterItsResponse_DoesNotHoldTheBatch()
+    public async Task ACallerThatBlocksOnAnotherCallAfterItsResponse_DoesNotHoldTheReadLoop()
     {
         await using var server = new RpcServer();
         server.Map<ICalculator>(new Calculator("blocking"));
@@ -186,10 +195,9 @@ public sealed class CompletionBatchTests
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });
         ICalculator calc = client.CreateProxy<ICalculator>();
 
-        // Sync over async inside a continuation: the second call's request must leave although the caller's thread
-        // waits for it, and the batch its first response came in must still close for the other callers (which may be
-        // queued behind the blocked caller on its thread). Enough pool threads that blocking 8 of them is not the
-        // thread-pool starvation every library suffers from, but RpcGen's own batch.
+        // Sync over async inside a continuation that runs on the read loop: the second call's request must leave although
+        // the caller's thread waits for it, and its response must be read by another thread. Enough pool threads that
+        // blocking 8 of them is not the thread-pool starvation every library suffers from, but RpcGen's own read loop.
         ThreadPool.GetMinThreads(out int workers, out int io);
         ThreadPool.SetMinThreads(Math.Max(workers, 32), io);
         Task<int>[] callers = Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
