@@ -25,6 +25,8 @@ internal abstract class FramedConnection
     private int _section;                         // the open hand-off section's token (odd), or 0
     private int _sectionSequence;                 // read loop owner only
     private int _sectionTick;
+    private bool _sectionOnPump;                  // the open section runs on the receive thread (ReceiveThread)
+    private readonly ReceiveThread? _receiver;
 
     protected FramedConnection(IDuplexPipe pipe, int maxFrameSize, string remote, TimeProvider time, long maxQueuedOutput = 0)
     {
@@ -32,6 +34,7 @@ internal abstract class FramedConnection
         _time = time;
         _lastRead = time.GetTimestamp();
         _input = pipe.Input;
+        _receiver = (pipe as TransportConnection)?.Receiver;
         _maxFrameSize = maxFrameSize;
         Remote = remote;
         Output = new FrameOutput(pipe.Output, OnOutputFailed);
@@ -107,6 +110,7 @@ internal abstract class FramedConnection
 
                     if (outcome == ReadOutcome.HandedOff)
                     {
+                        _receiver?.LeaveIfHandedOff(); // a receive thread stops being the pump: a new one took over
                         return; // another thread reads now, and uncorks what this one corked
                     }
 
@@ -263,6 +267,7 @@ internal abstract class FramedConnection
     protected int EnterHandOffSection(int tick)
     {
         _sectionTick = tick;
+        _sectionOnPump = _receiver is not null && _receiver.IsPumpThread;
         _sectionSequence += 2;
         int token = _sectionSequence | 1; // odd: open; every section's token differs from the one before
         Volatile.Write(ref _section, token);
@@ -319,6 +324,15 @@ internal abstract class FramedConnection
         }
 
         // The old thread will not touch the input again (its ExitHandOffSection fails): _rest is ours to go on with.
+        if (_sectionOnPump && _receiver is not null)
+        {
+            // The held thread is the one receiving: the new one must receive too.
+            ReadOnlySequence<byte> rest = _rest;
+            bool completed = _restCompleted;
+            _receiver.HandOff(Remote, () => _ = RunReadLoopAsync(rest, resume: true, completed));
+            return true;
+        }
+
         ThreadPool.UnsafeQueueUserWorkItem(
             static state => _ = state.Connection.RunReadLoopAsync(state.Remaining, resume: true, state.Completed),
             (Connection: this, Remaining: _rest, Completed: _restCompleted),

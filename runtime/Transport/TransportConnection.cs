@@ -30,6 +30,9 @@ internal sealed class TransportConnection : IDuplexPipe
 
     public string Remote { get; }
 
+    /// <summary>The thread that receives this connection's bytes, when it has one of its own (<see cref="ReceiveThread"/>).</summary>
+    public ReceiveThread? Receiver { get; init; }
+
     /// <summary>The certificate the peer presented in a TLS handshake (mutual TLS), or null.</summary>
     public X509Certificate2? PeerCertificate { get; init; }
 
@@ -53,17 +56,28 @@ internal sealed class TransportConnection : IDuplexPipe
         }
     }
 
-    /// <summary>Wraps an accepted or connected socket.</summary>
-    public static TransportConnection FromSocket(Socket socket, string remote)
+    /// <summary>
+    /// Wraps an accepted or connected socket: received on a thread of its own while the process has fewer than
+    /// <see cref="ReceiveThread.Limit"/> such connections, else asynchronously. <paramref name="maxFrameSize"/>: the largest
+    /// frame body the connection accepts (a receive thread buffers up to one such frame ahead of the read loop).
+    /// </summary>
+    public static TransportConnection FromSocket(Socket socket, string remote, int maxFrameSize)
     {
         socket.NoDelay = true;
-        return FromStream(new NetworkStream(socket, ownsSocket: true), socket, remote);
+        var stream = new NetworkStream(socket, ownsSocket: true);
+        if (ReceiveThread.TryStart(socket, remote, maxFrameSize) is { } received)
+        {
+            return FromStream(stream, socket, remote, input: received.Input, receiver: received.Receiver);
+        }
+
+        return FromStream(stream, socket, remote);
     }
 
     /// <summary>Wraps a stream over <paramref name="socket"/> (the socket's own, or TLS over it).</summary>
-    private static TransportConnection FromStream(Stream stream, Socket socket, string remote, X509Certificate2? peerCertificate = null)
+    private static TransportConnection FromStream(Stream stream, Socket socket, string remote, X509Certificate2? peerCertificate = null,
+        PipeReader? input = null, ReceiveThread? receiver = null)
     {
-        PipeReader reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 4096, leaveOpen: true));
+        PipeReader reader = input ?? PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 4096, leaveOpen: true));
         PipeWriter writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
         return new TransportConnection(reader, writer, remote, () =>
         {
@@ -81,6 +95,7 @@ internal sealed class TransportConnection : IDuplexPipe
         {
             PeerCertificate = peerCertificate,
             IsEncrypted = stream is SslStream,
+            Receiver = receiver,
         };
     }
 
@@ -126,8 +141,8 @@ internal sealed class TransportConnection : IDuplexPipe
     }
 
     /// <summary>Connects a TCP socket with Nagle off.</summary>
-    public static async Task<TransportConnection> ConnectTcpAsync(string host, int port, CancellationToken cancellationToken) =>
-        FromSocket(await ConnectSocketAsync(host, port, cancellationToken).ConfigureAwait(false), $"{host}:{port}");
+    public static async Task<TransportConnection> ConnectTcpAsync(string host, int port, int maxFrameSize, CancellationToken cancellationToken) =>
+        FromSocket(await ConnectSocketAsync(host, port, cancellationToken).ConfigureAwait(false), $"{host}:{port}", maxFrameSize);
 
     private static async Task<Socket> ConnectSocketAsync(string host, int port, CancellationToken cancellationToken)
     {

@@ -1,0 +1,196 @@
+using System;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace RpcGen.Transport;
+
+/// <summary>
+/// Receives a TCP connection's bytes on a thread of its own. The thread waits in <c>poll(2)</c> until the socket is
+/// readable, takes what arrived into a pipe whose reader runs inline, and so runs the connection's read loop (and the
+/// handlers or callers that loop runs inline) itself: the kernel wakes this thread directly, where an asynchronous
+/// receive is completed by the socket engine's thread and handed to the thread pool, whose idle workers spin for the
+/// next item (half the CPU of a small call, measured: docs/benchmarks-log.md). Sends stay asynchronous, so a peer that
+/// does not read blocks no thread.
+/// <para>
+/// The thread is the connection's <em>pump</em>. When code on it holds the read loop past the hand-off budget
+/// (<see cref="FramedConnection.CheckHandOff"/>), the loop moves to a new pump thread (<see cref="HandOff"/>), which goes
+/// on with the frames after that code's and then receives; the old thread, once that code returns, finds it is no longer
+/// the pump (<see cref="LeaveIfHandedOff"/>) and ends without touching the pipe again.
+/// </para>
+/// <para>
+/// At most <see cref="Limit"/> connections of the process have one at a time (client and server connections alike);
+/// the others receive asynchronously on the thread pool, as before, so 10,000 connections do not make 10,000 threads.
+/// </para>
+/// </summary>
+internal sealed class ReceiveThread
+{
+    /// <summary>The most connections of the process that receive on a thread of their own at once.</summary>
+    public static readonly int Limit = Math.Max(8, 4 * Environment.ProcessorCount);
+
+    private const int MinimumRead = 16 * 1024;
+
+    [ThreadStatic]
+    private static ReceiveThread? t_pumpOf; // the receiver whose pump the current thread is, if any
+
+    private static int s_count;
+
+    private readonly Socket _socket;
+    private readonly PipeWriter _writer;
+    private int _released;
+
+    private ReceiveThread(Socket socket, PipeWriter writer)
+    {
+        _socket = socket;
+        _writer = writer;
+    }
+
+    /// <summary>Connections receiving on a thread of their own now, in the process.</summary>
+    public static int Count => Volatile.Read(ref s_count);
+
+    /// <summary>True when the current thread is this connection's pump.</summary>
+    public bool IsPumpThread => t_pumpOf == this;
+
+    /// <summary>
+    /// A pipe for <paramref name="socket"/>'s input, filled by a new receive thread; null when <see cref="Limit"/>
+    /// connections have one already (the caller then reads the socket asynchronously). The thread stops receiving while
+    /// the read loop leaves more than one largest frame (<paramref name="maxFrameSize"/>) and a read unconsumed (a server
+    /// waiting for its output to drain), so what it buffers ahead is bounded as the asynchronous reader's is.
+    /// </summary>
+    public static (PipeReader Input, ReceiveThread Receiver)? TryStart(Socket socket, string remote, int maxFrameSize)
+    {
+        if (Interlocked.Increment(ref s_count) > Limit)
+        {
+            Interlocked.Decrement(ref s_count);
+            return null;
+        }
+
+        // Pausing below a whole frame would stall the read loop on a frame it cannot complete.
+        long pause = (long)maxFrameSize + Protocol.ProtocolConstants.HeaderLength + MinimumRead;
+        var pipe = new Pipe(new PipeOptions(
+            pauseWriterThreshold: pause,
+            resumeWriterThreshold: pause / 2,
+            minimumSegmentSize: MinimumRead,
+            readerScheduler: PipeScheduler.Inline,
+            writerScheduler: PipeScheduler.Inline,
+            useSynchronizationContext: false));
+        var receiver = new ReceiveThread(socket, pipe.Writer);
+        receiver.StartPump(remote, resume: null);
+        return (pipe.Reader, receiver);
+    }
+
+    /// <summary>
+    /// Called on the read loop's thread when it lost the loop to another thread: if it is this connection's pump, it stops
+    /// being one (its pump loop ends when the code holding it returns).
+    /// </summary>
+    public void LeaveIfHandedOff()
+    {
+        if (t_pumpOf == this)
+        {
+            t_pumpOf = null;
+        }
+    }
+
+    /// <summary>
+    /// The read loop was taken from the pump thread (held by user code): a new pump thread runs <paramref name="resume"/>
+    /// (the rest of the loop) and then receives.
+    /// </summary>
+    public void HandOff(string remote, Action resume) => StartPump(remote, resume);
+
+    private void StartPump(string remote, Action? resume)
+    {
+        var thread = new Thread(static state =>
+        {
+            var (receiver, resume) = ((ReceiveThread, Action?))state!;
+            receiver.Pump(resume);
+        })
+        {
+            IsBackground = true,
+            Name = "RpcGen receive " + remote,
+        };
+        thread.UnsafeStart((this, resume));
+    }
+
+    private void Pump(Action? resume)
+    {
+        t_pumpOf = this;
+        Exception? error = null;
+        try
+        {
+            resume?.Invoke();
+            while (t_pumpOf == this)
+            {
+                if (!_socket.Poll(-1, SelectMode.SelectRead))
+                {
+                    continue;
+                }
+
+                Memory<byte> memory = _writer.GetMemory(MinimumRead);
+                int received = _socket.Receive(memory.Span, SocketFlags.None, out SocketError socketError);
+                if (socketError != SocketError.Success && socketError != SocketError.WouldBlock)
+                {
+                    error = new SocketException((int)socketError);
+                    break;
+                }
+
+                if (received == 0)
+                {
+                    if (socketError == SocketError.WouldBlock)
+                    {
+                        continue; // readable said poll, yet nothing: try again
+                    }
+
+                    break; // the peer closed its side
+                }
+
+                _writer.Advance(received);
+                ValueTask<FlushResult> flush = _writer.FlushAsync(); // runs the read loop on this thread
+                if (t_pumpOf != this)
+                {
+                    return; // the loop moved to a new pump while this thread ran user code: the pipe is not ours any more
+                }
+
+                FlushResult result = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
+                if (result.IsCompleted)
+                {
+                    break; // the reader is done
+                }
+            }
+
+            if (t_pumpOf != this)
+            {
+                return;
+            }
+        }
+        catch (Exception ex)
+        {
+            error = ex; // closed under us (the connection was aborted), or the reader completed the pipe
+        }
+        finally
+        {
+            if (t_pumpOf == this)
+            {
+                t_pumpOf = null;
+                Release();
+            }
+        }
+
+        try
+        {
+            _writer.Complete(error);
+        }
+        catch (InvalidOperationException)
+        {
+            // Completed already.
+        }
+    }
+
+    private void Release()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 0)
+        {
+            Interlocked.Decrement(ref s_count);
+        }
+    }
+}
