@@ -39,11 +39,24 @@ public sealed class ConnectionOptions
     /// </summary>
     public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How many of the client's TCP connections receive on a thread of their own at once: the thread waits for the socket
+    /// and resumes the callers of each response itself, with no hand-over to the thread pool (the fastest way;
+    /// docs/benchmarks.md). Connections beyond it receive asynchronously on the thread pool; 0 makes every connection do
+    /// so. TLS connections never use one. The default value is 4 per processor, at least 8.
+    /// </summary>
+    public int MaxReceiveThreads { get; set; } = Transport.ReceiveThreadBudget.DefaultLimit;
+
     internal void Validate()
     {
         if (MaxFrameSize < 1024)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxFrameSize), MaxFrameSize, "Connection.MaxFrameSize must be at least 1024 bytes.");
+        }
+
+        if (MaxReceiveThreads < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxReceiveThreads), MaxReceiveThreads, "Connection.MaxReceiveThreads must be zero or positive.");
         }
 
         if (MaxMetadataSize is < 64 or > ushort.MaxValue)

@@ -48,6 +48,8 @@ public sealed partial class RpcClient : IAsyncDisposable, IHealthMonitorHost
         Options = options;
         _policy = new PolicyView(options.Resilience, options.Balancing);
         TimeProvider = options.TimeProvider;
+        int receiveThreads = options.Connection.MaxReceiveThreads;
+        ReceiveThreads = new Transport.ReceiveThreadBudget(() => receiveThreads);
         Logger = options.LoggerFactory?.CreateLogger("RpcGen.Client") ?? NullLogger.Instance;
         Interceptors = System.Linq.Enumerable.ToArray(options.Interceptors);
         LoadSettings = new EndpointLoadSettings(TimeProvider, options.Balancing.SlowStart, options.Balancing.PeakEwmaDecay);
@@ -74,6 +76,9 @@ public sealed partial class RpcClient : IAsyncDisposable, IHealthMonitorHost
     public IReadOnlyList<RpcEndpointState> Endpoints => _set.All;
 
     internal TimeProvider TimeProvider { get; }
+
+    /// <summary>The client's connections that receive on a thread of their own (<see cref="ConnectionOptions.MaxReceiveThreads"/>).</summary>
+    internal Transport.ReceiveThreadBudget ReceiveThreads { get; }
 
     internal ILogger Logger { get; }
 

@@ -62,7 +62,7 @@ public partial class RpcServer
                 continue;
             }
 
-            Serve(TransportConnection.FromSocket(accepted, remote, Options.Limits.MaxFrameSize), tcp: true, acceptedAt);
+            Serve(TransportConnection.FromSocket(accepted, remote, Options.Limits.MaxFrameSize, ReceiveThreads), tcp: true, acceptedAt);
         }
     }
 

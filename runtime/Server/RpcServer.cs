@@ -48,6 +48,7 @@ public sealed partial class RpcServer : IAsyncDisposable
         TimeProvider = Options.TimeProvider;
         Logger = Options.LoggerFactory?.CreateLogger("RpcGen.Server") ?? NullLogger.Instance;
         _context = new RpcDispatcherContext(Options.SerializerOptions);
+        ReceiveThreads = new ReceiveThreadBudget(() => Options.Limits.MaxReceiveThreads);
         HandOffMonitor = new HandOffMonitor(tick =>
         {
             bool active = false;
@@ -70,6 +71,9 @@ public sealed partial class RpcServer : IAsyncDisposable
 
     /// <summary>Hands the read loop of a connection whose inline handler blocks to another thread.</summary>
     internal HandOffMonitor HandOffMonitor { get; }
+
+    /// <summary>The server's connections that receive on a thread of their own (<see cref="RpcServerLimits.MaxReceiveThreads"/>).</summary>
+    internal ReceiveThreadBudget ReceiveThreads { get; }
 
     /// <summary>The open connections, for the hand-off monitor (enumerated without the copy that <c>Keys</c> makes).</summary>
     internal ConcurrentDictionary<ServerConnection, byte> OpenConnections => _connections;

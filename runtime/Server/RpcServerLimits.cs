@@ -27,6 +27,20 @@ public sealed class RpcServerLimits
     private TimeSpan _keepAliveInterval = TimeSpan.FromSeconds(30);
     private TimeSpan _keepAliveTimeout = TimeSpan.FromSeconds(10);
     private TimeSpan _memoryTrimInterval = TimeSpan.FromSeconds(10);
+    private int _maxReceiveThreads = Transport.ReceiveThreadBudget.DefaultLimit;
+
+    /// <summary>
+    /// How many TCP connections receive on a thread of their own at once: the thread waits for the socket and runs the
+    /// connection's read loop (and handlers that start on it) itself, with no hand-over to the thread pool (the fastest
+    /// way; docs/benchmarks.md). Connections beyond it receive asynchronously on the thread pool; 0 makes every
+    /// connection do so. Each such connection costs a thread and may buffer one frame (<see cref="MaxFrameSize"/>) ahead
+    /// of its read loop. TLS connections never use one. The default value is 4 per processor, at least 8.
+    /// </summary>
+    public int MaxReceiveThreads
+    {
+        get => _maxReceiveThreads;
+        set => _maxReceiveThreads = Checked(value, value >= 0, nameof(MaxReceiveThreads), "must be zero or positive");
+    }
 
     /// <summary>The largest frame accepted or sent, in bytes; at least 1024. The default value is 4 MiB.</summary>
     public int MaxFrameSize

@@ -49,6 +49,9 @@ internal abstract class FramedConnection
 
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
 
+    /// <summary>True when a thread of the connection's own receives its bytes (<see cref="ReceiveThread"/>).</summary>
+    internal bool HasReceiveThread => _receiver is not null;
+
     /// <summary>When the read being handled (or the last one) completed, on the connection's clock: the arrival time of its frames.</summary>
     protected long LastReadTimestamp => Volatile.Read(ref _lastRead);
 

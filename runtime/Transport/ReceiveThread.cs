@@ -20,49 +20,43 @@ namespace RpcGen.Transport;
 /// the pump (<see cref="LeaveIfHandedOff"/>) and ends without touching the pipe again.
 /// </para>
 /// <para>
-/// At most <see cref="Limit"/> connections of the process have one at a time (client and server connections alike);
-/// the others receive asynchronously on the thread pool, as before, so 10,000 connections do not make 10,000 threads.
+/// A server or client has a limited number of such connections at a time (<see cref="ReceiveThreadBudget"/>:
+/// <c>RpcServerOptions.Limits.MaxReceiveThreads</c>, <c>RpcClientOptions.Connection.MaxReceiveThreads</c>); the others
+/// receive asynchronously on the thread pool, so 10,000 connections do not make 10,000 threads.
 /// </para>
 /// </summary>
 internal sealed class ReceiveThread
 {
-    /// <summary>The most connections of the process that receive on a thread of their own at once.</summary>
-    public static readonly int Limit = Math.Max(8, 4 * Environment.ProcessorCount);
-
     private const int MinimumRead = 16 * 1024;
 
     [ThreadStatic]
     private static ReceiveThread? t_pumpOf; // the receiver whose pump the current thread is, if any
 
-    private static int s_count;
-
     private readonly Socket _socket;
     private readonly PipeWriter _writer;
+    private readonly ReceiveThreadBudget _budget;
     private int _released;
 
-    private ReceiveThread(Socket socket, PipeWriter writer)
+    private ReceiveThread(Socket socket, PipeWriter writer, ReceiveThreadBudget budget)
     {
         _socket = socket;
         _writer = writer;
+        _budget = budget;
     }
-
-    /// <summary>Connections receiving on a thread of their own now, in the process.</summary>
-    public static int Count => Volatile.Read(ref s_count);
 
     /// <summary>True when the current thread is this connection's pump.</summary>
     public bool IsPumpThread => t_pumpOf == this;
 
     /// <summary>
-    /// A pipe for <paramref name="socket"/>'s input, filled by a new receive thread; null when <see cref="Limit"/>
-    /// connections have one already (the caller then reads the socket asynchronously). The thread stops receiving while
+    /// A pipe for <paramref name="socket"/>'s input, filled by a new receive thread; null when <paramref name="budget"/> is
+    /// spent (the caller then reads the socket asynchronously). The thread stops receiving while
     /// the read loop leaves more than one largest frame (<paramref name="maxFrameSize"/>) and a read unconsumed (a server
     /// waiting for its output to drain), so what it buffers ahead is bounded as the asynchronous reader's is.
     /// </summary>
-    public static (PipeReader Input, ReceiveThread Receiver)? TryStart(Socket socket, string remote, int maxFrameSize)
+    public static (PipeReader Input, ReceiveThread Receiver)? TryStart(Socket socket, string remote, int maxFrameSize, ReceiveThreadBudget budget)
     {
-        if (Interlocked.Increment(ref s_count) > Limit)
+        if (!budget.TryTake())
         {
-            Interlocked.Decrement(ref s_count);
             return null;
         }
 
@@ -75,7 +69,7 @@ internal sealed class ReceiveThread
             readerScheduler: PipeScheduler.Inline,
             writerScheduler: PipeScheduler.Inline,
             useSynchronizationContext: false));
-        var receiver = new ReceiveThread(socket, pipe.Writer);
+        var receiver = new ReceiveThread(socket, pipe.Writer, budget);
         receiver.StartPump(remote, resume: null);
         return (pipe.Reader, receiver);
     }
@@ -190,7 +184,36 @@ internal sealed class ReceiveThread
     {
         if (Interlocked.Exchange(ref _released, 1) == 0)
         {
-            Interlocked.Decrement(ref s_count);
+            _budget.Return();
         }
     }
+}
+
+/// <summary>How many of one server's or one client's connections may receive on a thread of their own (<see cref="ReceiveThread"/>).</summary>
+internal sealed class ReceiveThreadBudget
+{
+    /// <summary>The default limit: 4 per processor, at least 8.</summary>
+    public static readonly int DefaultLimit = Math.Max(8, 4 * Environment.ProcessorCount);
+
+    private readonly Func<int> _limit;
+    private int _count;
+
+    /// <param name="limit">Read at each connection, so a changed option applies to the next one.</param>
+    public ReceiveThreadBudget(Func<int> limit) => _limit = limit;
+
+    /// <summary>Connections receiving on a thread of their own now.</summary>
+    public int Count => Volatile.Read(ref _count);
+
+    public bool TryTake()
+    {
+        if (Interlocked.Increment(ref _count) > _limit())
+        {
+            Interlocked.Decrement(ref _count);
+            return false;
+        }
+
+        return true;
+    }
+
+    public void Return() => Interlocked.Decrement(ref _count);
 }

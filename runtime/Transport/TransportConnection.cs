@@ -57,15 +57,15 @@ internal sealed class TransportConnection : IDuplexPipe
     }
 
     /// <summary>
-    /// Wraps an accepted or connected socket: received on a thread of its own while the process has fewer than
-    /// <see cref="ReceiveThread.Limit"/> such connections, else asynchronously. <paramref name="maxFrameSize"/>: the largest
-    /// frame body the connection accepts (a receive thread buffers up to one such frame ahead of the read loop).
+    /// Wraps an accepted or connected socket: received on a thread of its own while <paramref name="receiveThreads"/> has
+    /// room, else asynchronously. <paramref name="maxFrameSize"/>: the largest frame body the connection accepts (a
+    /// receive thread buffers up to one such frame ahead of the read loop).
     /// </summary>
-    public static TransportConnection FromSocket(Socket socket, string remote, int maxFrameSize)
+    public static TransportConnection FromSocket(Socket socket, string remote, int maxFrameSize, ReceiveThreadBudget receiveThreads)
     {
         socket.NoDelay = true;
         var stream = new NetworkStream(socket, ownsSocket: true);
-        if (ReceiveThread.TryStart(socket, remote, maxFrameSize) is { } received)
+        if (ReceiveThread.TryStart(socket, remote, maxFrameSize, receiveThreads) is { } received)
         {
             return FromStream(stream, socket, remote, input: received.Input, receiver: received.Receiver);
         }
@@ -141,8 +141,9 @@ internal sealed class TransportConnection : IDuplexPipe
     }
 
     /// <summary>Connects a TCP socket with Nagle off.</summary>
-    public static async Task<TransportConnection> ConnectTcpAsync(string host, int port, int maxFrameSize, CancellationToken cancellationToken) =>
-        FromSocket(await ConnectSocketAsync(host, port, cancellationToken).ConfigureAwait(false), $"{host}:{port}", maxFrameSize);
+    public static async Task<TransportConnection> ConnectTcpAsync(string host, int port, int maxFrameSize, ReceiveThreadBudget receiveThreads,
+        CancellationToken cancellationToken) =>
+        FromSocket(await ConnectSocketAsync(host, port, cancellationToken).ConfigureAwait(false), $"{host}:{port}", maxFrameSize, receiveThreads);
 
     private static async Task<Socket> ConnectSocketAsync(string host, int port, CancellationToken cancellationToken)
     {

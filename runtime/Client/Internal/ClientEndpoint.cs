@@ -106,7 +106,7 @@ internal sealed class ClientEndpoint : RpcEndpointState
             }
             else
             {
-                transport = await TransportConnection.ConnectTcpAsync(Endpoint.Host, Endpoint.Port, options.Connection.MaxFrameSize, timeout.Token).ConfigureAwait(false);
+                transport = await TransportConnection.ConnectTcpAsync(Endpoint.Host, Endpoint.Port, options.Connection.MaxFrameSize, _client.ReceiveThreads, timeout.Token).ConfigureAwait(false);
             }
 
             ClientConnection connection = await ClientConnection.EstablishAsync(

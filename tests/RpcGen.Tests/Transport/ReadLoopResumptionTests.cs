@@ -118,7 +118,7 @@ public sealed class ReadLoopResumptionTests
     /// <summary>Awaits the call (registering the continuation before this returns), then runs <paramref name="then"/>.</summary>
     private static async Task AwaitThenAsync(PendingCall call, Func<bool> then)
     {
-        (await call.AsValueTask()).Dispose();
+        (await call.AsValueTask().ConfigureAwait(false)).Dispose(); // no test context: resume where completed
         Assert.True(then());
     }
 
@@ -139,7 +139,7 @@ public sealed class ReadLoopResumptionTests
         // Each caller awaits before its response comes (an async lambda runs to its first await at once).
         Task[] callers = firstCalls.Select(async first =>
         {
-            ResponseData response = await first.AsValueTask();
+            ResponseData response = await first.AsValueTask().ConfigureAwait(false); // no test context: resume where completed
             Assert.Null(response.Error);
             response.Dispose();
             connection.Return(first);
