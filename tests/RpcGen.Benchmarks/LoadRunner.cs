@@ -75,6 +75,12 @@ internal static class LoadRunner
                         }
                     }
 
+                    if (Runs("rpcgen-async"))
+                    {
+                        Add(results, "RpcGen, no receive threads", callers,
+                            await MeasureRpcGenAsync(s_asyncPort, callers, warmup, seconds, receiveThreads: false));
+                    }
+
                     if (Runs("rpcgen-pool"))
                     {
                         Add(results, "RpcGen, handlers on the pool", callers, await MeasureRpcGenAsync(poolPort, callers, warmup, seconds));
@@ -143,8 +149,17 @@ internal static class LoadRunner
         poolServer.Map<IBench>(new Bench());
         poolServer.Map<IPayloadBench>(new PayloadBench());
         await poolServer.StartAsync();
+        // The same service with no receive threads (RpcServerOptions.Limits.MaxReceiveThreads = 0): every receive on the pool.
+        await using var asyncServer = new RpcServer(new RpcServerOptions { Limits = { MaxReceiveThreads = 0 } });
+        asyncServer.Map<IBench>(new Bench());
+        asyncServer.Map<IPayloadBench>(new PayloadBench());
+        await asyncServer.StartAsync();
         await using Admin.RpcAdminListener admin = Admin.RpcAdminListener.Start();
-        int[] ports = { server.Endpoints[0].Port, basePort, grpcPort, tlsServer.Endpoints[0].Port, poolServer.Endpoints[0].Port, admin.Address.Port };
+        int[] ports =
+        {
+            server.Endpoints[0].Port, basePort, grpcPort, tlsServer.Endpoints[0].Port, poolServer.Endpoints[0].Port, admin.Address.Port,
+            asyncServer.Endpoints[0].Port,
+        };
         Console.WriteLine("PORTS " + string.Join(' ', ports));
         await using DedupServers dedup = await DedupServers.StartAsync();
         Console.WriteLine("DEDUP " + string.Join(' ', dedup.Ports.Select(p => $"{p.Store}={p.Port}")));
@@ -258,6 +273,7 @@ internal static class LoadRunner
         tlsPort = int.Parse(parts[4], CultureInfo.InvariantCulture);
         poolPort = int.Parse(parts[5], CultureInfo.InvariantCulture);
         s_serverAdminPort = int.Parse(parts[6], CultureInfo.InvariantCulture);
+        s_asyncPort = int.Parse(parts[7], CultureInfo.InvariantCulture);
         string dedup = process.StandardOutput.ReadLine()
             ?? throw new InvalidOperationException("The server process did not start its deduplication servers.");
         s_dedupPorts = dedup.Split(' ').Skip(1).Select(p => p.Split('='))
@@ -266,6 +282,10 @@ internal static class LoadRunner
     }
 
     private static (string Store, int Port)[] s_dedupPorts = Array.Empty<(string, int)>();
+
+    private static int s_asyncPort; // the server without receive threads (candidate rpcgen-async)
+
+    private static readonly int s_receiveThreadDefault = new RpcClientOptions().Connection.MaxReceiveThreads;
 
     /// <summary>The small call as a [Deduplicate] method: each call has its own id, claimed and answered in the store.</summary>
     private static async Task<Sample> MeasureDedupAsync(int port, int callers, double warmup, double seconds)
@@ -276,11 +296,12 @@ internal static class LoadRunner
     }
 
     private static async Task<Sample> MeasureRpcGenAsync(
-        int port, int callers, double warmup, double seconds, bool tls = false, bool compress = false)
+        int port, int callers, double warmup, double seconds, bool tls = false, bool compress = false, bool receiveThreads = true)
     {
         await using var client = new RpcClient(new RpcClientOptions
         {
             Endpoints = { new RpcEndpoint("127.0.0.1", port) },
+            Connection = { MaxReceiveThreads = receiveThreads ? s_receiveThreadDefault : 0 },
             Tls = tls ? new RpcClientTlsOptions { TargetHost = "localhost", ServerCertificateValidation = (_, _, _) => true } : null,
         });
         IBench bench = client.CreateProxy<IBench>();
@@ -456,7 +477,7 @@ internal static class LoadRunner
             foreach (string system in new[]
             {
                 "RpcGen", "RpcGen [Compress]", "RpcGen, admin page open", "RpcGen [Deduplicate], memory store", "RpcGen [Deduplicate], file store",
-                "RpcGen [Deduplicate], sqlite store", "RpcGen [Deduplicate], redis store", "RpcGen, handlers on the pool", "RpcGen over TLS",
+                "RpcGen [Deduplicate], sqlite store", "RpcGen [Deduplicate], redis store", "RpcGen, no receive threads", "RpcGen, handlers on the pool", "RpcGen over TLS",
                 "Raw multiplexed", "Raw ping-pong", "gRPC-dotnet",
             })
             {
