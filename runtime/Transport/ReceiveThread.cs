@@ -142,7 +142,7 @@ internal sealed class ReceiveThread
                 ValueTask<FlushResult> flush = _writer.FlushAsync(); // runs the read loop on this thread
                 if (t_pumpOf != this)
                 {
-                    return; // the loop moved to a new pump while this thread ran user code: the pipe is not ours any more
+                    break; // the loop moved to a new pump while this thread ran user code: the pipe is not ours any more
                 }
 
                 FlushResult result = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
@@ -151,25 +151,19 @@ internal sealed class ReceiveThread
                     break; // the reader is done
                 }
             }
-
-            if (t_pumpOf != this)
-            {
-                return;
-            }
         }
         catch (Exception ex)
         {
             error = ex; // closed under us (the connection was aborted), or the reader completed the pipe
         }
-        finally
+
+        if (t_pumpOf != this)
         {
-            if (t_pumpOf == this)
-            {
-                t_pumpOf = null;
-                Release();
-            }
+            return; // handed off: the new pump owns the pipe and this connection's place in the budget
         }
 
+        t_pumpOf = null;
+        Release();
         try
         {
             _writer.Complete(error);
