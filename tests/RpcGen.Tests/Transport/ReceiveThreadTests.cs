@@ -22,7 +22,8 @@ public sealed class ReceiveThreadTests
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });
         IObstinate proxy = client.CreateProxy<IObstinate>();
         await proxy.TrivialAsync();
-        Assert.True(OnlyConnection(server).HasReceiveThread);
+        RpcGen.Server.Internal.ServerConnection connection = OnlyConnection(server);
+        Assert.True(connection.HasReceiveThread);
         Assert.Equal(1, server.ReceiveThreads.Count);
 
         // The handler blocks the receive thread itself (it runs inline there): only a new receive thread can read the
@@ -36,10 +37,28 @@ public sealed class ReceiveThreadTests
         obstinate.Unblock.Set();
         Assert.Equal(2, await blocked.WaitAsync(Wait.NoHang));
         await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => proxy.TrivialAsync())).WaitAsync(Wait.NoHang);
+        await Task.Delay(50); // time for the old thread, back from the handler, to do anything it should not
+        await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => proxy.TrivialAsync())).WaitAsync(Wait.NoHang);
         Assert.Equal(1, server.ReceiveThreads.Count);
+        Assert.Same(connection, OnlyConnection(server)); // the same connection throughout: the old thread left it alone
 
         await client.DisposeAsync();
         await Wait.UntilAsync(() => server.ReceiveThreads.Count == 0, "the receive thread ends with its connection");
+    }
+
+    [Fact]
+    public async Task APeerThatDropsItsSocket_ClosesTheConnection_AndGivesTheThreadBack()
+    {
+        await using var server = new RpcServer();
+        server.Map<ICalculator>(new Calculator("server"));
+        await server.StartAsync();
+        RawConnection raw = await RawConnection.ConnectAsync(server.Endpoints[0]);
+        await Wait.UntilAsync(() => server.OpenConnections.Count == 1, "the server has the connection");
+        Assert.True(OnlyConnection(server).HasReceiveThread);
+
+        await raw.DisposeAsync(); // no goodbye: only the end of the socket's bytes says it is gone
+        await Wait.UntilAsync(() => server.OpenConnections.IsEmpty, "the server closes the connection");
+        Assert.Equal(0, server.ReceiveThreads.Count);
     }
 
     [Fact]
