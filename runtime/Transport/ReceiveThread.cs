@@ -10,8 +10,8 @@ namespace RpcGen.Transport;
 /// Receives a TCP connection's bytes on a thread of its own. The thread waits in <c>poll(2)</c> until the socket is
 /// readable, takes what arrived into a pipe whose reader runs inline, and so runs the connection's read loop (and the
 /// handlers or callers that loop runs inline) itself: the kernel wakes this thread directly, where an asynchronous
-/// receive is completed by the socket engine's thread and handed to the thread pool, whose idle workers spin for the
-/// next item (half the CPU of a small call, measured: docs/benchmarks-log.md). Sends stay asynchronous, so a peer that
+/// receive is completed by the socket engine's thread and handed to the thread pool (whose idle workers spin for the
+/// next item: about 40 % of a small call's CPU, docs/benchmarks-log.md). Sends stay asynchronous, so a peer that
 /// does not read blocks no thread.
 /// <para>
 /// The thread is the connection's <em>pump</em>. When code on it holds the read loop past the hand-off budget
@@ -35,7 +35,6 @@ internal sealed class ReceiveThread
     private readonly Socket _socket;
     private readonly PipeWriter _writer;
     private readonly ReceiveThreadBudget _budget;
-    private int _released;
 
     private ReceiveThread(Socket socket, PipeWriter writer, ReceiveThreadBudget budget)
     {
@@ -51,7 +50,7 @@ internal sealed class ReceiveThread
     /// A pipe for <paramref name="socket"/>'s input, filled by a new receive thread; null when <paramref name="budget"/> is
     /// spent (the caller then reads the socket asynchronously). The thread stops receiving while
     /// the read loop leaves more than one largest frame (<paramref name="maxFrameSize"/>) and a read unconsumed (a server
-    /// waiting for its output to drain), so what it buffers ahead is bounded as the asynchronous reader's is.
+    /// waiting for its output to drain): what it buffers ahead is bounded by one frame and a read (docs/security.md).
     /// </summary>
     public static (PipeReader Input, ReceiveThread Receiver)? TryStart(Socket socket, string remote, int maxFrameSize, ReceiveThreadBudget budget)
     {
@@ -163,7 +162,7 @@ internal sealed class ReceiveThread
         }
 
         t_pumpOf = null;
-        Release();
+        _budget.Return(); // once per connection: only its last pump gets here
         try
         {
             _writer.Complete(error);
@@ -171,14 +170,6 @@ internal sealed class ReceiveThread
         catch (InvalidOperationException)
         {
             // Completed already.
-        }
-    }
-
-    private void Release()
-    {
-        if (Interlocked.Exchange(ref _released, 1) == 0)
-        {
-            _budget.Return();
         }
     }
 }

@@ -109,12 +109,16 @@ public sealed class HostileClientTests
         return all;
     }
 
-    [Fact]
-    public async Task APeerThatNeverReads_CostsAtMostTheResponseBuffer_AndIsClosedOnceItStaysStuck()
+    [Theory]
+    [InlineData(true)]  // the peer's connection receives on a thread of its own, which reads ahead up to a frame
+    [InlineData(false)] // it receives on the thread pool
+    public async Task APeerThatNeverReads_CostsAtMostTheResponseBuffer_AndIsClosedOnceItStaysStuck(bool receiveThreads)
     {
         using var closed = new MetricCollector<long>(null, RpcGenMetrics.MeterName, "rpcgen.server.connections_closed");
         var bulk = new Bulk();
-        await using var server = new RpcServer(new RpcServerOptions { Limits = { ResponseDrainTimeout = TimeSpan.FromSeconds(3) } });
+        var options = new RpcServerOptions { Limits = { ResponseDrainTimeout = TimeSpan.FromSeconds(3) } };
+        options.Limits.MaxReceiveThreads = receiveThreads ? options.Limits.MaxReceiveThreads : 0;
+        await using var server = new RpcServer(options);
         server.Map<IBulk>(bulk);
         await server.StartAsync();
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });
@@ -125,6 +129,8 @@ public sealed class HostileClientTests
         // 400 requests for 256 KiB results each (100 MiB of answers), never read.
         await using RawConnection peer = await RawConnection.ConnectAsync(server.Endpoints[0]);
         await peer.WriteAsync(Requests(400, "bulk/Exchange", "[\"\",262144]"));
+        await Wait.UntilAsync(() => server.OpenConnections.Count == 2, "the server has the peer's connection");
+        Assert.All(server.OpenConnections.Keys, c => Assert.Equal(receiveThreads, c.HasReceiveThread));
         long served = -1;
         while (served != Interlocked.Read(ref bulk.BytesReceived) + bulk.Calls)
         {
@@ -133,7 +139,8 @@ public sealed class HostileClientTests
         }
 
         long growth = Heap.Compacted() - baseline;
-        _output.WriteLine($"a peer that never reads: {bulk.Calls} of 400 requests served, heap growth {growth / (1024.0 * 1024):0.0} MiB");
+        _output.WriteLine($"a peer that never reads (receive threads: {receiveThreads}): {bulk.Calls} of 400 requests served, " +
+            $"heap growth {growth / (1024.0 * 1024):0.0} MiB");
         Assert.True(growth <= SixteenMiB, $"the stuck peer costs {growth / (1024.0 * 1024):0.0} MiB");
         Assert.True(bulk.Calls < 400, "the server stopped reading the peer's requests while their answers were not read");
 
