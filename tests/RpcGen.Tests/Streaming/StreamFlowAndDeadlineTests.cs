@@ -204,7 +204,7 @@ public sealed class StreamFlowAndDeadlineTests
                 yield return 2;
                 try
                 {
-                    await Task.Delay(Timeout.Infinite, ct); // alive, connected, and silent
+                    await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false); // alive, connected, and silent
                 }
                 finally
                 {
@@ -218,12 +218,14 @@ public sealed class StreamFlowAndDeadlineTests
             await stopped.Task.WaitAsync(Wait.NoHang); // the caller's source is stopped, not left waiting
             await Wait.UntilAsync(() => server.InFlight == 0, "the call to end on the server");
 
-            // Items that keep coming within the idle timeout (100 ms apart) go on for longer than it (1.2 s in all).
+            // Items that keep coming within the idle timeout (100 ms apart) go on for longer than it (1.2 s in all). The
+            // source leaves the test framework's context: its two threads, shared with every test running beside this one,
+            // once held an item back past the 1 s idle timeout under CI load.
             async IAsyncEnumerable<int> Steady()
             {
                 for (int i = 0; i < 12; i++)
                 {
-                    await Task.Delay(100);
+                    await Task.Delay(100).ConfigureAwait(false);
                     yield return i;
                 }
             }
