@@ -10,7 +10,9 @@ namespace RpcGen.Benchmarks;
 /// <summary>
 /// The raw-socket baseline RpcGen is measured against: length-prefixed frames with a request id
 /// (<c>[u32 length][u32 id][payload]</c>) echoed by the server, over one connection, with batched flushes on both sides.
-/// No serialization, no dispatch, no deadlines: what the transport alone can do on this machine.
+/// No serialization, no dispatch, no deadlines: what the transport alone can do on this machine. The fastest pair
+/// (<see cref="StartThreadedServer"/> and a <see cref="MultiplexedClient"/> with a receive thread) receives and sends
+/// with blocking calls on a thread per connection; the asynchronous pair is kept to show what the socket engine costs.
 /// </summary>
 internal static class Baseline
 {
@@ -32,6 +34,88 @@ internal static class Baseline
             }
         }, stop);
         return ((IPEndPoint)listener.LocalEndPoint!).Port;
+    }
+
+    /// <summary>
+    /// Echoes every frame with a thread per connection: a blocking receive, then one blocking send of every whole frame it
+    /// completed. No pipe, no socket engine, no thread pool: the fastest echo server we know how to write.
+    /// </summary>
+    public static int StartThreadedServer(CancellationToken stop)
+    {
+        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(64);
+        stop.Register(listener.Dispose);
+        new Thread(() =>
+        {
+            while (true)
+            {
+                Socket socket;
+                try
+                {
+                    socket = listener.Accept();
+                }
+                catch (Exception) when (stop.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                socket.NoDelay = true;
+                new Thread(() => Echo(socket)) { IsBackground = true, Name = "raw echo" }.Start();
+            }
+        }) { IsBackground = true, Name = "raw accept" }.Start();
+        return ((IPEndPoint)listener.LocalEndPoint!).Port;
+    }
+
+    private static void Echo(Socket socket)
+    {
+        byte[] buffer = new byte[256 * 1024];
+        int filled = 0;
+        try
+        {
+            while (true)
+            {
+                if (filled == buffer.Length)
+                {
+                    Array.Resize(ref buffer, buffer.Length * 2); // one frame larger than the buffer
+                }
+
+                int read = socket.Receive(buffer.AsSpan(filled));
+                if (read == 0)
+                {
+                    return;
+                }
+
+                filled += read;
+                int whole = 0;
+                while (filled - whole >= 8)
+                {
+                    int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(whole));
+                    if (filled - whole < 8 + length)
+                    {
+                        break;
+                    }
+
+                    whole += 8 + length;
+                }
+
+                for (int sent = 0; sent < whole;)
+                {
+                    sent += socket.Send(buffer.AsSpan(sent, whole - sent));
+                }
+
+                Buffer.BlockCopy(buffer, whole, buffer, 0, filled - whole);
+                filled -= whole;
+            }
+        }
+        catch (SocketException)
+        {
+            // The client went away.
+        }
+        finally
+        {
+            socket.Dispose();
+        }
     }
 
     private static async Task EchoAsync(NetworkStream stream)
@@ -119,9 +203,10 @@ internal static class Baseline
     /// once when no one else is sending. No semaphore, no per-call allocation, one send per batch.
     /// </summary>
     /// <remarks>
-    /// The previous version (completions on the thread pool, a writer task woken through a semaphore per call) reached
-    /// 0.18 M calls/s at 64 callers on the 2-core CI machine; this one 0.54–0.60 M in the same interleaved run, with
-    /// 3.5 µs of CPU per call for both processes (docs/benchmarks.md).
+    /// The reader is a thread of its own blocked in <c>recv</c> (<c>receiveThread</c>, the default), or a loop of
+    /// asynchronous receives on the socket engine. An earlier version (completions on the thread pool, a writer task woken
+    /// through a semaphore per call) reached 0.18 M calls/s at 64 callers on the 2-core CI machine; the asynchronous
+    /// reader 0.54–0.60 M in the same interleaved run, with 3.5 µs of CPU per call for both processes (docs/benchmarks.md).
     /// </remarks>
     public sealed class MultiplexedClient : IAsyncDisposable
     {
@@ -140,13 +225,26 @@ internal static class Baseline
 
         private readonly int _payloadSize;
 
-        public MultiplexedClient(int port, int callers, int payloadSize = PayloadSize)
+        public MultiplexedClient(int port, int callers, int payloadSize = PayloadSize, bool receiveThread = true)
         {
             _payloadSize = payloadSize;
             _socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             _socket.Connect(new IPEndPoint(IPAddress.Loopback, port));
             _slots = Enumerable.Range(0, callers).Select(_ => new Slot()).ToArray();
-            _reader = Task.Run(ReadLoopAsync);
+            if (receiveThread)
+            {
+                var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                new Thread(() =>
+                {
+                    ReadLoop();
+                    done.SetResult();
+                }) { IsBackground = true, Name = "raw receive" }.Start();
+                _reader = done.Task;
+            }
+            else
+            {
+                _reader = Task.Run(ReadLoopAsync);
+            }
         }
 
         public ValueTask CallAsync(int caller)
@@ -220,6 +318,29 @@ internal static class Baseline
             }
         }
 
+        private void ReadLoop()
+        {
+            byte[] buffer = new byte[Math.Max(256 * 1024, 4 * (8 + _payloadSize))];
+            int filled = 0;
+            try
+            {
+                while (!_stop.IsCancellationRequested)
+                {
+                    int read = _socket.Receive(buffer.AsSpan(filled));
+                    if (read == 0)
+                    {
+                        return;
+                    }
+
+                    filled = Complete(buffer, filled + read);
+                }
+            }
+            catch (Exception) when (_stop.IsCancellationRequested)
+            {
+                // Stopped.
+            }
+        }
+
         private async Task ReadLoopAsync()
         {
             byte[] buffer = new byte[Math.Max(256 * 1024, 4 * (8 + _payloadSize))];
@@ -234,31 +355,36 @@ internal static class Baseline
                         return;
                     }
 
-                    filled += read;
-                    int offset = 0;
-                    t_completing = this;
-                    try
-                    {
-                        while (filled - offset >= 8 + _payloadSize)
-                        {
-                            _slots[BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(offset + 4))].Complete(); // runs the caller inline
-                            offset += 8 + _payloadSize;
-                        }
-                    }
-                    finally
-                    {
-                        t_completing = null;
-                    }
-
-                    Buffer.BlockCopy(buffer, offset, buffer, 0, filled - offset);
-                    filled -= offset;
-                    Flush(); // one send for every request the completed callers queued
+                    filled = Complete(buffer, filled + read);
                 }
             }
             catch (Exception) when (_stop.IsCancellationRequested)
             {
                 // Stopped.
             }
+        }
+
+        /// <summary>Completes the callers of every whole response in the buffer, then sends what they queued; returns what is left.</summary>
+        private int Complete(byte[] buffer, int filled)
+        {
+            int offset = 0;
+            t_completing = this;
+            try
+            {
+                while (filled - offset >= 8 + _payloadSize)
+                {
+                    _slots[BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(offset + 4))].Complete(); // runs the caller inline
+                    offset += 8 + _payloadSize;
+                }
+            }
+            finally
+            {
+                t_completing = null;
+            }
+
+            Buffer.BlockCopy(buffer, offset, buffer, 0, filled - offset);
+            Flush(); // one send for every request the completed callers queued
+            return filled - offset;
         }
 
         public async ValueTask DisposeAsync()

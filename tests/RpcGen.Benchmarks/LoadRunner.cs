@@ -10,8 +10,7 @@ namespace RpcGen.Benchmarks;
 /// </summary>
 internal static class LoadRunner
 {
-    private const int BucketCount = 500_000; // 0.1 µs buckets up to 50 ms; slower calls land in the last bucket
-    private const double BucketMicroseconds = 0.1;
+    private static readonly long s_longestCall = Stopwatch.Frequency * 3600; // a histogram's range: up to an hour
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -96,6 +95,12 @@ internal static class LoadRunner
                         Add(results, "Raw multiplexed", callers, await MeasureMultiplexedAsync(basePort, callers, warmup, seconds));
                     }
 
+                    if (Runs("raw-async"))
+                    {
+                        Add(results, "Raw multiplexed, async receives", callers,
+                            await MeasureMultiplexedAsync(s_rawAsyncPort, callers, warmup, seconds, receiveThread: false));
+                    }
+
                     if (Runs("grpc"))
                     {
                         Add(results, "gRPC-dotnet", callers, await MeasureGrpcAsync(grpcPort, callers, warmup, seconds));
@@ -142,7 +147,8 @@ internal static class LoadRunner
         tlsServer.Map<IPayloadBench>(new PayloadBench());
         await tlsServer.StartAsync();
         using var stop = new CancellationTokenSource();
-        int basePort = await Baseline.StartServerAsync(stop.Token);
+        int basePort = Baseline.StartThreadedServer(stop.Token);
+        int rawAsyncPort = await Baseline.StartServerAsync(stop.Token);
         (Microsoft.AspNetCore.Builder.WebApplication grpc, int grpcPort) = await GrpcCandidate.StartServerAsync();
         // The same service with handlers dispatched to the thread pool (RpcServerOptions.RunHandlersInline = false).
         await using var poolServer = new RpcServer(new RpcServerOptions { RunHandlersInline = false });
@@ -158,7 +164,7 @@ internal static class LoadRunner
         int[] ports =
         {
             server.Endpoints[0].Port, basePort, grpcPort, tlsServer.Endpoints[0].Port, poolServer.Endpoints[0].Port, admin.Address.Port,
-            asyncServer.Endpoints[0].Port,
+            asyncServer.Endpoints[0].Port, rawAsyncPort,
         };
         Console.WriteLine("PORTS " + string.Join(' ', ports));
         await using DedupServers dedup = await DedupServers.StartAsync();
@@ -274,6 +280,7 @@ internal static class LoadRunner
         poolPort = int.Parse(parts[5], CultureInfo.InvariantCulture);
         s_serverAdminPort = int.Parse(parts[6], CultureInfo.InvariantCulture);
         s_asyncPort = int.Parse(parts[7], CultureInfo.InvariantCulture);
+        s_rawAsyncPort = int.Parse(parts[8], CultureInfo.InvariantCulture);
         string dedup = process.StandardOutput.ReadLine()
             ?? throw new InvalidOperationException("The server process did not start its deduplication servers.");
         s_dedupPorts = dedup.Split(' ').Skip(1).Select(p => p.Split('='))
@@ -284,6 +291,8 @@ internal static class LoadRunner
     private static (string Store, int Port)[] s_dedupPorts = Array.Empty<(string, int)>();
 
     private static int s_asyncPort; // the server without receive threads (candidate rpcgen-async)
+
+    private static int s_rawAsyncPort; // the raw echo server on the socket engine (candidate raw-async)
 
     private static readonly int s_receiveThreadDefault = new RpcClientOptions().Connection.MaxReceiveThreads;
 
@@ -323,7 +332,7 @@ internal static class LoadRunner
         };
     }
 
-    internal static async Task<Sample> MeasureMultiplexedAsync(int port, int callers, double warmup, double seconds)
+    internal static async Task<Sample> MeasureMultiplexedAsync(int port, int callers, double warmup, double seconds, bool receiveThread = true)
     {
         int size = s_payload switch
         {
@@ -334,7 +343,7 @@ internal static class LoadRunner
                 BenchReading.Page, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web)).Length,
             _ => Baseline.PayloadSize,
         };
-        await using var client = new Baseline.MultiplexedClient(port, callers, size);
+        await using var client = new Baseline.MultiplexedClient(port, callers, size, receiveThread);
         return await MeasureAsync(callers, warmup, seconds, client.CallAsync);
     }
 
@@ -369,17 +378,17 @@ internal static class LoadRunner
 
     internal static async Task<Sample> MeasureAsync(int callers, double warmup, double seconds, Func<int, ValueTask> call)
     {
-        var histograms = new int[callers][];
+        var histograms = new HdrHistogram.LongHistogram[callers];
         var counts = new long[callers];
         int phase = 0; // 0 warm-up, 1 measuring, 2 stop
         var workers = new Task[callers];
         for (int c = 0; c < callers; c++)
         {
             int caller = c;
-            histograms[caller] = new int[BucketCount];
+            histograms[caller] = new HdrHistogram.LongHistogram(s_longestCall, 3);
             workers[caller] = Task.Run(async () =>
             {
-                int[] histogram = histograms[caller];
+                HdrHistogram.LongHistogram histogram = histograms[caller];
                 while (true)
                 {
                     int current = Volatile.Read(ref phase);
@@ -392,8 +401,7 @@ internal static class LoadRunner
                     await call(caller);
                     if (current == 1)
                     {
-                        double micros = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
-                        histogram[Math.Min((int)(micros / BucketMicroseconds), BucketCount - 1)]++;
+                        histogram.RecordValue(Math.Min(Stopwatch.GetTimestamp() - start, s_longestCall));
                         counts[caller]++;
                     }
                 }
@@ -410,17 +418,14 @@ internal static class LoadRunner
         TimeSpan cpu = CpuTime() - cpuStart;
         await Task.WhenAll(workers);
 
-        var merged = new long[BucketCount];
-        foreach (int[] histogram in histograms)
+        var merged = new HdrHistogram.LongHistogram(s_longestCall, 3);
+        foreach (HdrHistogram.LongHistogram histogram in histograms)
         {
-            for (int i = 0; i < BucketCount; i++)
-            {
-                merged[i] += histogram[i];
-            }
+            merged.Add(histogram);
         }
 
         long total = counts.Sum();
-        return new Sample(total / elapsed, Percentile(merged, total, 0.50), Percentile(merged, total, 0.99), cpu.TotalMicroseconds / Math.Max(1, total));
+        return new Sample(total / elapsed, Micros(merged, 50), Micros(merged, 99), cpu.TotalMicroseconds / Math.Max(1, total));
     }
 
     /// <summary>CPU time of this process and the server process (both sides of every candidate).</summary>
@@ -437,21 +442,8 @@ internal static class LoadRunner
         return total;
     }
 
-    private static double Percentile(long[] histogram, long total, double fraction)
-    {
-        long rank = (long)Math.Ceiling(total * fraction);
-        long seen = 0;
-        for (int i = 0; i < histogram.Length; i++)
-        {
-            seen += histogram[i];
-            if (seen >= rank)
-            {
-                return (i + 0.5) * BucketMicroseconds;
-            }
-        }
-
-        return double.NaN;
-    }
+    private static double Micros(HdrHistogram.LongHistogram histogram, double percentile) =>
+        histogram.TotalCount == 0 ? double.NaN : histogram.GetValueAtPercentile(percentile) * 1e6 / Stopwatch.Frequency;
 
     private static void Add(Dictionary<(string, int), List<Sample>> results, string system, int callers, Sample sample)
     {
@@ -474,12 +466,7 @@ internal static class LoadRunner
         {
             double raw = results.TryGetValue(("Raw multiplexed", callers), out List<Sample>? rawSamples) ? Median(rawSamples.Select(s => s.CallsPerSecond)) : double.NaN;
             double grpc = results.TryGetValue(("gRPC-dotnet", callers), out List<Sample>? grpcSamples) ? Median(grpcSamples.Select(s => s.CallsPerSecond)) : double.NaN;
-            foreach (string system in new[]
-            {
-                "RpcGen", "RpcGen [Compress]", "RpcGen, admin page open", "RpcGen [Deduplicate], memory store", "RpcGen [Deduplicate], file store",
-                "RpcGen [Deduplicate], sqlite store", "RpcGen [Deduplicate], redis store", "RpcGen, no receive threads", "RpcGen, handlers on the pool", "RpcGen over TLS",
-                "Raw multiplexed", "Raw ping-pong", "gRPC-dotnet",
-            })
+            foreach (string system in results.Keys.Select(k => k.System).Distinct()) // in the order they were measured
             {
                 if (!results.TryGetValue((system, callers), out List<Sample>? samples))
                 {
