@@ -43,6 +43,9 @@ internal sealed class ReceiveThread
         _budget = budget;
     }
 
+    /// <summary>The connection's socket (non-blocking; never in the socket engine: <see cref="SocketWaiter"/>).</summary>
+    internal Socket Socket => _socket;
+
     /// <summary>True when the current thread is this connection's pump.</summary>
     public bool IsPumpThread => t_pumpOf == this;
 
@@ -68,6 +71,7 @@ internal sealed class ReceiveThread
             readerScheduler: PipeScheduler.Inline,
             writerScheduler: PipeScheduler.Inline,
             useSynchronizationContext: false));
+        socket.Blocking = false; // polled, then received and sent without waiting (NonBlockingSendStream)
         var receiver = new ReceiveThread(socket, pipe.Writer, budget);
         receiver.StartPump(remote, resume: null);
         return (pipe.Reader, receiver);
@@ -188,6 +192,9 @@ internal sealed class ReceiveThreadBudget
 
     /// <summary>Connections receiving on a thread of their own now.</summary>
     public int Count => Volatile.Read(ref _count);
+
+    /// <summary>True when the next connection would get a receive thread (unless another takes the place first).</summary>
+    public bool HasRoom => Count < _limit();
 
     public bool TryTake()
     {

@@ -64,13 +64,14 @@ internal sealed class TransportConnection : IDuplexPipe
     public static TransportConnection FromSocket(Socket socket, string remote, int maxFrameSize, ReceiveThreadBudget receiveThreads)
     {
         socket.NoDelay = true;
-        var stream = new NetworkStream(socket, ownsSocket: true);
         if (ReceiveThread.TryStart(socket, remote, maxFrameSize, receiveThreads) is { } received)
         {
-            return FromStream(stream, socket, remote, input: received.Input, receiver: received.Receiver);
+            // Sent without the socket engine too (NonBlockingSendStream): the socket never enters its epoll.
+            return FromStream(new NonBlockingSendStream(socket), socket, remote, input: received.Input, receiver: received.Receiver);
         }
 
-        return FromStream(stream, socket, remote);
+        socket.Blocking = true; // connected without waiting, in case the budget had room then (ConnectTcpAsync)
+        return FromStream(new NetworkStream(socket, ownsSocket: true), socket, remote);
     }
 
     /// <summary>Wraps a stream over <paramref name="socket"/> (the socket's own, or TLS over it).</summary>
@@ -91,6 +92,7 @@ internal sealed class TransportConnection : IDuplexPipe
             }
 
             stream.Dispose();
+            socket.Dispose(); // the stream may not own it (NonBlockingSendStream)
         })
         {
             PeerCertificate = peerCertificate,
@@ -140,10 +142,63 @@ internal sealed class TransportConnection : IDuplexPipe
         return FromStream(ssl, socket, $"{host}:{port}");
     }
 
-    /// <summary>Connects a TCP socket with Nagle off.</summary>
+    /// <summary>
+    /// Connects a TCP socket with Nagle off. While <paramref name="receiveThreads"/> has room the connect waits on
+    /// <see cref="SocketWaiter"/>, not on the socket engine, so the connection's receive thread finds the socket outside it.
+    /// </summary>
     public static async Task<TransportConnection> ConnectTcpAsync(string host, int port, int maxFrameSize, ReceiveThreadBudget receiveThreads,
-        CancellationToken cancellationToken) =>
-        FromSocket(await ConnectSocketAsync(host, port, cancellationToken).ConfigureAwait(false), $"{host}:{port}", maxFrameSize, receiveThreads);
+        CancellationToken cancellationToken)
+    {
+        Socket socket = receiveThreads.HasRoom
+            ? await ConnectWithoutEngineAsync(host, port, cancellationToken).ConfigureAwait(false)
+            : await ConnectSocketAsync(host, port, cancellationToken).ConfigureAwait(false);
+        return FromSocket(socket, $"{host}:{port}", maxFrameSize, receiveThreads);
+    }
+
+    /// <summary>A non-blocking connect to each of the host's addresses in turn, waiting on <see cref="SocketWaiter"/>.</summary>
+    private static async Task<Socket> ConnectWithoutEngineAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        IPAddress[] addresses = IPAddress.TryParse(host, out IPAddress? address)
+            ? [address]
+            : await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+        SocketException? failed = null;
+        foreach (IPAddress candidate in addresses)
+        {
+            var socket = new Socket(candidate.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+            try
+            {
+                try
+                {
+                    socket.Connect(new IPEndPoint(candidate, port));
+                }
+                catch (SocketException started) when (started.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
+                {
+                    await SocketWaiter.Shared.WritableAsync(socket, cancellationToken).ConfigureAwait(false);
+                    int error = (int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
+                    if (error != 0)
+                    {
+                        throw new SocketException(error);
+                    }
+
+                    _ = socket.Connected; // brings the socket's own view of the connect up to date
+                }
+
+                return socket;
+            }
+            catch (SocketException ex)
+            {
+                socket.Dispose();
+                failed = ex; // the next address, as Socket.ConnectAsync(host, port) does
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        throw failed ?? new SocketException((int)SocketError.HostNotFound);
+    }
 
     private static async Task<Socket> ConnectSocketAsync(string host, int port, CancellationToken cancellationToken)
     {

@@ -1,0 +1,189 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using System.Reflection;
+using RpcGen.Tests.Support;
+using RpcGen.Transport;
+using Xunit;
+
+namespace RpcGen.Tests.Transport;
+
+/// <summary>
+/// A connection with a receive thread sends with non-blocking sends and, when its socket is full, waits on the
+/// process's socket waiter: neither side's socket ever enters the socket engine (whose epoll would then wake a thread-pool
+/// worker on every read), a peer that does not read blocks no thread, and an aborted or cancelled wait ends.
+/// </summary>
+[Collection(SerialCollection.Name)] // counts the process-wide waiter's waiters
+public sealed class NonBlockingSendTests
+{
+    private const int MaxFrame = 1 << 20;
+    private const int Bulk = 32 << 20; // far past what two loopback socket buffers hold
+
+    /// <summary>
+    /// True when .NET's socket engine has <paramref name="socket"/> in its epoll (Unix). Reads the runtime's private fields:
+    /// when they move, this says so rather than answering false.
+    /// </summary>
+    private static bool IsInSocketEngine(Socket socket)
+    {
+        FieldInfo context = typeof(SafeSocketHandle).GetField("_asyncContext", BindingFlags.NonPublic | BindingFlags.Instance)
+            ?? throw new InvalidOperationException("SafeSocketHandle._asyncContext is gone: update this test to the runtime's socket internals.");
+        object? value = context.GetValue(socket.SafeHandle);
+        if (value is null)
+        {
+            return false;
+        }
+
+        FieldInfo engine = value.GetType().GetField("_asyncEngine", BindingFlags.NonPublic | BindingFlags.Instance)
+            ?? throw new InvalidOperationException("SocketAsyncContext._asyncEngine is gone: update this test to the runtime's socket internals.");
+        return engine.GetValue(value) is not null;
+    }
+
+    private static async Task<(TransportConnection Client, TransportConnection Server, Socket ServerSocket)> ConnectAsync(
+        ReceiveThreadBudget clientBudget, ReceiveThreadBudget serverBudget)
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        Task<Socket> accepting = Task.Run(listener.Accept);
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        TransportConnection client = await TransportConnection.ConnectTcpAsync("127.0.0.1", port, MaxFrame, clientBudget, CancellationToken.None);
+        Socket accepted = await accepting.WaitAsync(Wait.NoHang);
+        return (client, TransportConnection.FromSocket(accepted, "client", MaxFrame, serverBudget), accepted);
+    }
+
+    private static async Task<long> DrainAsync(PipeReader input, long count)
+    {
+        long read = 0;
+        while (read < count)
+        {
+            ReadResult result = await input.ReadAsync();
+            read += result.Buffer.Length;
+            input.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted)
+            {
+                break;
+            }
+        }
+
+        return read;
+    }
+
+    [Fact]
+    public async Task ReceiveThreadConnections_StayOutOfTheSocketEngine_EvenWhenASendWaits_AndTheWaitEndsWhenThePeerReads()
+    {
+        var budget = new ReceiveThreadBudget(() => 8);
+        (TransportConnection client, TransportConnection server, Socket serverSocket) = await ConnectAsync(budget, budget);
+        try
+        {
+            Assert.NotNull(client.Receiver);
+            Assert.NotNull(server.Receiver);
+
+            // The server sends far more than the sockets hold while the client reads nothing: the flush waits.
+            Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk]).AsTask();
+            await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the send to wait for room");
+            Assert.False(flush.IsCompleted);
+
+            // Once the client reads, the waiter sees room and the send goes on to the last byte.
+            Assert.Equal(Bulk, await DrainAsync(client.Input, Bulk).WaitAsync(Wait.NoHang));
+            await flush.WaitAsync(Wait.NoHang);
+            Assert.Equal(0, SocketWaiter.Shared.Waiting);
+
+            // And back the other way, a call's worth.
+            await client.Output.WriteAsync(new byte[100]);
+            Assert.Equal(100, await DrainAsync(server.Input, 100).WaitAsync(Wait.NoHang));
+
+            Assert.False(IsInSocketEngine(client.Receiver.Socket), "the client's socket entered the socket engine");
+            Assert.False(IsInSocketEngine(serverSocket), "the server's socket entered the socket engine");
+        }
+        finally
+        {
+            client.Abort();
+            server.Abort();
+        }
+    }
+
+    [Fact]
+    public async Task WithoutReceiveThreads_TheSocketsAreTheEnginesAsBefore()
+    {
+        // The check above could not fail if IsInSocketEngine always said false: here the same exchange without receive
+        // threads (connect and sends on the socket engine) must say true.
+        var none = new ReceiveThreadBudget(() => 0);
+        (TransportConnection client, TransportConnection server, Socket serverSocket) = await ConnectAsync(none, none);
+        try
+        {
+            Assert.Null(client.Receiver);
+            Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk]).AsTask();
+            Assert.Equal(Bulk, await DrainAsync(client.Input, Bulk).WaitAsync(Wait.NoHang));
+            await flush.WaitAsync(Wait.NoHang);
+            Assert.True(IsInSocketEngine(serverSocket));
+        }
+        finally
+        {
+            client.Abort();
+            server.Abort();
+        }
+    }
+
+    [Fact]
+    public async Task ASendWaitingOnAPeerThatNeverReads_FailsWhenTheConnectionIsAborted()
+    {
+        var budget = new ReceiveThreadBudget(() => 8);
+        (TransportConnection client, TransportConnection server, _) = await ConnectAsync(budget, budget);
+        try
+        {
+            Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk]).AsTask();
+            await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the send to wait for room");
+
+            server.Abort(); // what the server does to a peer that has not read for its drain timeout
+            await Assert.ThrowsAnyAsync<Exception>(() => flush.WaitAsync(Wait.NoHang));
+            await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 0, "the waiter to let the closed socket go");
+        }
+        finally
+        {
+            client.Abort();
+            server.Abort();
+        }
+    }
+
+    [Fact]
+    public async Task AWaitingSend_EndsWithItsToken()
+    {
+        var budget = new ReceiveThreadBudget(() => 8);
+        (TransportConnection client, TransportConnection server, _) = await ConnectAsync(budget, budget);
+        try
+        {
+            using var cancel = new CancellationTokenSource();
+            Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk], cancel.Token).AsTask();
+            await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the send to wait for room");
+
+            cancel.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => flush.WaitAsync(Wait.NoHang));
+            Assert.Equal(0, SocketWaiter.Shared.Waiting);
+        }
+        finally
+        {
+            client.Abort();
+            server.Abort();
+        }
+    }
+
+    [Fact]
+    public async Task AConnectOutsideTheEngine_ToAClosedPort_FailsAsTheEnginesConnectWould()
+    {
+        int port;
+        using (var closed = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            closed.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            port = ((IPEndPoint)closed.LocalEndPoint!).Port; // bound, never listening, then released: refused
+        }
+
+        var budget = new ReceiveThreadBudget(() => 8);
+        SocketException refused = await Assert.ThrowsAsync<SocketException>(
+            () => TransportConnection.ConnectTcpAsync("127.0.0.1", port, MaxFrame, budget, CancellationToken.None).WaitAsync(Wait.NoHang));
+        Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+        Assert.Equal(0, budget.Count);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(
+            () => TransportConnection.ConnectTcpAsync("localhost", port, MaxFrame, budget, new CancellationToken(canceled: true)));
+    }
+}
