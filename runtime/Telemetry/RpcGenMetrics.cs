@@ -76,6 +76,10 @@ public static class RpcGenMetrics
         "rpcgen.server.read_loop_handoffs", unit: "{handoff}",
         description: "Read loops handed to another thread because a handler run inline held them (it blocked or computed for over 2-4 ms).");
 
+    internal static readonly Counter<long> ClientHandOffs = Meter.CreateCounter<long>(
+        "rpcgen.client.read_loop_handoffs", unit: "{handoff}",
+        description: "Read loops handed to another thread because a caller resumed on one held it (it blocked or computed for over 2-4 ms).");
+
     /// <summary>The limit a refusal hit (<c>rpcgen.limit</c>).</summary>
     internal const string LimitTag = "rpcgen.limit";
 

@@ -521,4 +521,7 @@ internal sealed partial class ClientConnection : FramedConnection
     }
 
     protected override void AbortTransport() => _transport.Abort();
+
+    /// <summary>A caller resumed on the read loop held it past the hand-off budget (rpcgen.client.read_loop_handoffs).</summary>
+    protected override void OnHandedOff() => Telemetry.RpcGenMetrics.Add(Telemetry.RpcGenMetrics.ClientHandOffs);
 }

@@ -96,11 +96,14 @@ public sealed class ReadLoopResumptionTests
             return true;
         });
         int handOffs = ClientConnection.HandOffs.TickCount;
+        using var counted = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<long>(
+            null, RpcGen.Telemetry.RpcGenMetrics.MeterName, "rpcgen.client.read_loop_handoffs");
 
         await toClient.Writer.WriteAsync(Response(blocking.Id).Concat(Response(other.Id)).ToArray());
         await Task.WhenAll(first, second).WaitAsync(Wait.NoHang);
         Assert.NotEqual(blockedOn, resumedOn); // the second ran on the thread that took the loop over
         Assert.True(ClientConnection.HandOffs.TickCount > handOffs);
+        Assert.NotEmpty(counted.GetMeasurementSnapshot()); // and the client counts it
         connection.Close(null);
     }
 
