@@ -137,11 +137,27 @@ internal static class MethodResolver
                 streaming: streaming,
                 requestItemType: item,
                 resumeFromParameter: method.TryGetProperty("resumeFrom", out JsonElement resume) ? resume.GetString() : null,
-                noSideEffects: method.GetProperty("noSideEffects").GetBoolean()));
+                noSideEffects: method.GetProperty("noSideEffects").GetBoolean(),
+                compression: method.TryGetProperty("compression", out JsonElement compression) ? Compression(compression) : null));
         }
 
         return new RpcServiceDescriptor(service.GetProperty("name").GetString()!, typeof(object), methods.ToArray());
     }
+
+    /// <summary>The method's [Compress], so a call from here compresses what a proxy's would.</summary>
+    private static RpcCompressionPolicy Compression(JsonElement compression) => new()
+    {
+        Algorithm = compression.GetProperty("algorithm").GetString() switch
+        {
+            "gzip" => RpcCompression.Gzip,
+            "brotli" => RpcCompression.Brotli,
+            "zstd" => RpcCompression.Zstd,
+            var other => throw new CliException(ExitCodes.Data, $"The describe document names compression '{other}', which this rpcgen does not know: update rpcgen."),
+        },
+        MinSize = compression.GetProperty("minSize").GetInt32(),
+        Level = Enum.Parse<System.IO.Compression.CompressionLevel>(compression.GetProperty("level").GetString()!),
+        AllowOverTls = compression.GetProperty("allowOverTls").GetBoolean(),
+    };
 
     private static RpcRetryPolicy Retry(JsonElement retry) => new()
     {

@@ -120,6 +120,34 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task ACallToACompressedMethod_IsCompressed_AsAProxysIs()
+    {
+        // What the describe document says of [Compress] reaches the tool's descriptor: 64 KiB of readings leave shrunk.
+        var server = new RpcServer(new RpcServerOptions { EnableDescribe = true });
+        server.Map<ICompressed>(new Compressed());
+        await server.StartAsync();
+        await using (server)
+        await using (FaultProxy proxy = FaultProxy.Start(server.Endpoints[0]))
+        {
+            Reading[] sent = Compressed.Readings(64);
+            string readings = JsonSerializer.Serialize(new { readings = sent }, RpcGen.Serialization.RpcDefaults.CreateSerializerOptions());
+            async Task<long> BytesUpAsync(string method)
+            {
+                long before = proxy.BytesToServer;
+                (int exit, string output, string error) = await RunAsync(readings, "call", proxy.Endpoint.ToString(), method, "-");
+                Assert.True(exit == 0, error);
+                Assert.Equal(sent.Length, JsonDocument.Parse(output).RootElement.GetArrayLength()); // the readings came back
+                return proxy.BytesToServer - before;
+            }
+
+            long plain = await BytesUpAsync("zip/EchoPlain");
+            long compressed = await BytesUpAsync("zip/Echo");
+            Assert.True(plain > 60_000, $"{plain} bytes up uncompressed");
+            Assert.True(compressed * 5 <= plain, $"{compressed} bytes up compressed against {plain}");
+        }
+    }
+
+    [Fact]
     public async Task WithoutDescribe_ContractsAssembliesGiveTheMethods()
     {
         await using RpcServer server = await StartAsync(describe: false);
