@@ -15,9 +15,13 @@ namespace RpcGen.Transport;
 internal sealed class NonBlockingSendStream : Stream
 {
     private readonly Socket _socket;
+    private static long s_waits;
 
     /// <param name="socket">In non-blocking mode (<see cref="Socket.Blocking"/> false).</param>
     public NonBlockingSendStream(Socket socket) => _socket = socket;
+
+    /// <summary>Sends that found a socket full and waited, across the process (a test's view: one per wait, no busy retries).</summary>
+    internal static long Waits => Interlocked.Read(ref s_waits);
 
     public override bool CanRead => false;
 
@@ -58,6 +62,7 @@ internal sealed class NonBlockingSendStream : Stream
     {
         while (!buffer.IsEmpty)
         {
+            Interlocked.Increment(ref s_waits);
             await SocketWaiter.Shared.WritableAsync(_socket, cancellationToken).ConfigureAwait(false);
             while (!buffer.IsEmpty)
             {

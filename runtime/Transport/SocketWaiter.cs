@@ -24,6 +24,8 @@ internal sealed class SocketWaiter
     private Socket? _wakeReceiver; // read by the thread; the other end is _wakeSender
     private Socket? _wakeSender;
     private bool _running;
+    private int _threads;
+    private long _polls;
 
     /// <summary>Completes when <paramref name="socket"/> can be written (or has failed, which the next send reports).</summary>
     public Task WritableAsync(Socket socket, CancellationToken cancellationToken)
@@ -57,6 +59,12 @@ internal sealed class SocketWaiter
         Wake();
         return waiter.Done.Task;
     }
+
+    /// <summary>Waiting threads now: one while something waits, else none (a test's view).</summary>
+    internal int Threads => Volatile.Read(ref _threads);
+
+    /// <summary>Polls so far: one per change in what waits or is ready, never a busy loop (a test's view).</summary>
+    internal long Polls => Interlocked.Read(ref _polls);
 
     /// <summary>Waiters now (a test's view).</summary>
     internal int Waiting
@@ -114,6 +122,19 @@ internal sealed class SocketWaiter
 
     private void Run()
     {
+        Interlocked.Increment(ref _threads);
+        try
+        {
+            RunPolls();
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _threads);
+        }
+    }
+
+    private void RunPolls()
+    {
         var readable = new List<Socket>(1);
         var writable = new List<Socket>();
         var waiters = new List<Waiter>();
@@ -142,6 +163,7 @@ internal sealed class SocketWaiter
 
             try
             {
+                Interlocked.Increment(ref _polls);
                 Socket.Select(readable, writable, null, -1);
             }
             catch (Exception ex) when (ex is ObjectDisposedException or SocketException)

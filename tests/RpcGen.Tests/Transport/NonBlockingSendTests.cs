@@ -159,12 +159,107 @@ public sealed class NonBlockingSendTests
             cancel.Cancel();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => flush.WaitAsync(Wait.NoHang));
             Assert.Equal(0, SocketWaiter.Shared.Waiting);
+            await Wait.UntilAsync(() => SocketWaiter.Shared.Threads == 0, "the waiter's thread to end once nothing waits");
         }
         finally
         {
             client.Abort();
             server.Abort();
         }
+    }
+
+    [Fact]
+    public async Task TwoWaitingSends_ShareOneThread_EachEndsWhenItsOwnPeerReads_AndNeitherSpins()
+    {
+        var budget = new ReceiveThreadBudget(() => 8);
+        (TransportConnection client1, TransportConnection server1, _) = await ConnectAsync(budget, budget);
+        (TransportConnection client2, TransportConnection server2, _) = await ConnectAsync(budget, budget);
+        try
+        {
+            Task<FlushResult> flush1 = server1.Output.WriteAsync(new byte[Bulk]).AsTask();
+            await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the first send to wait");
+            Task<FlushResult> flush2 = server2.Output.WriteAsync(new byte[Bulk]).AsTask(); // joins a poll already under way
+            await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 2, "the second send to wait");
+            Assert.Equal(1, SocketWaiter.Shared.Threads);
+
+            // Waiting costs nothing while nobody reads: no poll returns and no send retries (a busy loop would make thousands).
+            (long polls, long waits) = (SocketWaiter.Shared.Polls, NonBlockingSendStream.Waits);
+            await Task.Delay(200);
+            Assert.InRange(SocketWaiter.Shared.Polls - polls, 0, 2);
+            Assert.Equal(waits, NonBlockingSendStream.Waits);
+
+            // The second peer reads: its send ends while the first still waits.
+            Assert.Equal(Bulk, await DrainAsync(client2.Input, Bulk).WaitAsync(Wait.NoHang));
+            await flush2.WaitAsync(Wait.NoHang);
+            Assert.False(flush1.IsCompleted);
+
+            Assert.Equal(Bulk, await DrainAsync(client1.Input, Bulk).WaitAsync(Wait.NoHang));
+            await flush1.WaitAsync(Wait.NoHang);
+            await Wait.UntilAsync(() => SocketWaiter.Shared.Threads == 0, "the waiter's thread to end once nothing waits");
+        }
+        finally
+        {
+            foreach (TransportConnection connection in new[] { client1, server1, client2, server2 })
+            {
+                connection.Abort();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task APeerThatResetsWhileASendWaits_FailsTheSend()
+    {
+        var budget = new ReceiveThreadBudget(() => 8);
+        (TransportConnection client, TransportConnection server, _) = await ConnectAsync(budget, budget);
+        try
+        {
+            Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk]).AsTask();
+            await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the send to wait for room");
+
+            Socket peer = client.Receiver!.Socket;
+            peer.LingerState = new LingerOption(true, 0);
+            peer.Close(); // a reset, not a goodbye: the waiting send learns it from the socket's error
+            IOException failed = await Assert.ThrowsAsync<IOException>(() => flush.WaitAsync(Wait.NoHang));
+            Assert.Contains("Unable to write data to the transport connection", failed.Message, StringComparison.Ordinal);
+            Assert.IsType<SocketException>(failed.InnerException);
+        }
+        finally
+        {
+            client.Abort();
+            server.Abort();
+        }
+    }
+
+    [Fact]
+    public async Task AConnectThatDoesNotComplete_WaitsOnTheWaiter_AndEndsWithItsToken()
+    {
+        // A listener that accepts nothing: once its queue is full the kernel drops further handshakes, so the next
+        // connect stays in progress. Connects that complete fill the queue (and are closed at once).
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var budget = new ReceiveThreadBudget(() => 8);
+        using var cancel = new CancellationTokenSource();
+        Task<TransportConnection>? connecting = null;
+        for (int i = 0; i < 32; i++)
+        {
+            Task<TransportConnection> attempt = TransportConnection.ConnectTcpAsync("127.0.0.1", port, MaxFrame, budget, cancel.Token);
+            if (await Task.WhenAny(attempt, Task.Delay(1000)) != attempt)
+            {
+                connecting = attempt; // in the handshake: the queue is full
+                break;
+            }
+
+            (await attempt).Abort();
+        }
+
+        Assert.NotNull(connecting);
+        await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the connect to wait on the waiter");
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => connecting.WaitAsync(Wait.NoHang));
+        Assert.Equal(0, budget.Count);
+        await Wait.UntilAsync(() => SocketWaiter.Shared.Threads == 0, "the waiter's thread to end once nothing waits");
     }
 
     [Fact]
