@@ -38,8 +38,17 @@ public sealed class NonBlockingSendTests
         return engine.GetValue(value) is not null;
     }
 
-    private static async Task<(TransportConnection Client, TransportConnection Server, Socket ServerSocket)> ConnectAsync(
-        ReceiveThreadBudget clientBudget, ReceiveThreadBudget serverBudget)
+    /// <summary>Both ends of a loopback connection; disposing aborts both.</summary>
+    private sealed record Pair(TransportConnection Client, TransportConnection Server, Socket ServerSocket) : IDisposable
+    {
+        public void Dispose()
+        {
+            Client.Abort();
+            Server.Abort();
+        }
+    }
+
+    private static async Task<Pair> ConnectAsync(ReceiveThreadBudget clientBudget, ReceiveThreadBudget serverBudget)
     {
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -48,7 +57,7 @@ public sealed class NonBlockingSendTests
         int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
         TransportConnection client = await TransportConnection.ConnectTcpAsync("127.0.0.1", port, MaxFrame, clientBudget, CancellationToken.None);
         Socket accepted = await accepting.WaitAsync(Wait.NoHang);
-        return (client, TransportConnection.FromSocket(accepted, "client", MaxFrame, serverBudget), accepted);
+        return new Pair(client, TransportConnection.FromSocket(accepted, "client", MaxFrame, serverBudget), accepted);
     }
 
     private static async Task<long> DrainAsync(PipeReader input, long count)
@@ -72,34 +81,27 @@ public sealed class NonBlockingSendTests
     public async Task ReceiveThreadConnections_StayOutOfTheSocketEngine_EvenWhenASendWaits_AndTheWaitEndsWhenThePeerReads()
     {
         var budget = new ReceiveThreadBudget(() => 8);
-        (TransportConnection client, TransportConnection server, Socket serverSocket) = await ConnectAsync(budget, budget);
-        try
-        {
-            Assert.NotNull(client.Receiver);
-            Assert.NotNull(server.Receiver);
+        using Pair pair = await ConnectAsync(budget, budget);
+        (TransportConnection client, TransportConnection server, Socket serverSocket) = pair;
+        Assert.NotNull(client.Receiver);
+        Assert.NotNull(server.Receiver);
 
-            // The server sends far more than the sockets hold while the client reads nothing: the flush waits.
-            Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk]).AsTask();
-            await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the send to wait for room");
-            Assert.False(flush.IsCompleted);
+        // The server sends far more than the sockets hold while the client reads nothing: the flush waits.
+        Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk]).AsTask();
+        await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the send to wait for room");
+        Assert.False(flush.IsCompleted);
 
-            // Once the client reads, the waiter sees room and the send goes on to the last byte.
-            Assert.Equal(Bulk, await DrainAsync(client.Input, Bulk).WaitAsync(Wait.NoHang));
-            await flush.WaitAsync(Wait.NoHang);
-            Assert.Equal(0, SocketWaiter.Shared.Waiting);
+        // Once the client reads, the waiter sees room and the send goes on to the last byte.
+        Assert.Equal(Bulk, await DrainAsync(client.Input, Bulk).WaitAsync(Wait.NoHang));
+        await flush.WaitAsync(Wait.NoHang);
+        Assert.Equal(0, SocketWaiter.Shared.Waiting);
 
-            // And back the other way, a call's worth.
-            await client.Output.WriteAsync(new byte[100]);
-            Assert.Equal(100, await DrainAsync(server.Input, 100).WaitAsync(Wait.NoHang));
+        // And back the other way, a call's worth.
+        await client.Output.WriteAsync(new byte[100]);
+        Assert.Equal(100, await DrainAsync(server.Input, 100).WaitAsync(Wait.NoHang));
 
-            Assert.False(IsInSocketEngine(client.Receiver.Socket), "the client's socket entered the socket engine");
-            Assert.False(IsInSocketEngine(serverSocket), "the server's socket entered the socket engine");
-        }
-        finally
-        {
-            client.Abort();
-            server.Abort();
-        }
+        Assert.False(IsInSocketEngine(client.Receiver.Socket), "the client's socket entered the socket engine");
+        Assert.False(IsInSocketEngine(serverSocket), "the server's socket entered the socket engine");
     }
 
     [Fact]
@@ -108,126 +110,90 @@ public sealed class NonBlockingSendTests
         // The check above could not fail if IsInSocketEngine always said false: here the same exchange without receive
         // threads (connect and sends on the socket engine) must say true.
         var none = new ReceiveThreadBudget(() => 0);
-        (TransportConnection client, TransportConnection server, Socket serverSocket) = await ConnectAsync(none, none);
-        try
-        {
-            Assert.Null(client.Receiver);
-            Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk]).AsTask();
-            Assert.Equal(Bulk, await DrainAsync(client.Input, Bulk).WaitAsync(Wait.NoHang));
-            await flush.WaitAsync(Wait.NoHang);
-            Assert.True(IsInSocketEngine(serverSocket));
-        }
-        finally
-        {
-            client.Abort();
-            server.Abort();
-        }
+        using Pair pair = await ConnectAsync(none, none);
+        (TransportConnection client, TransportConnection server, Socket serverSocket) = pair;
+        Assert.Null(client.Receiver);
+        Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk]).AsTask();
+        Assert.Equal(Bulk, await DrainAsync(client.Input, Bulk).WaitAsync(Wait.NoHang));
+        await flush.WaitAsync(Wait.NoHang);
+        Assert.True(IsInSocketEngine(serverSocket));
     }
 
     [Fact]
     public async Task ASendWaitingOnAPeerThatNeverReads_FailsWhenTheConnectionIsAborted()
     {
         var budget = new ReceiveThreadBudget(() => 8);
-        (TransportConnection client, TransportConnection server, _) = await ConnectAsync(budget, budget);
-        try
-        {
-            Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk]).AsTask();
-            await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the send to wait for room");
+        using Pair pair = await ConnectAsync(budget, budget);
+        (TransportConnection client, TransportConnection server, _) = pair;
+        Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk]).AsTask();
+        await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the send to wait for room");
 
-            server.Abort(); // what the server does to a peer that has not read for its drain timeout
-            await Assert.ThrowsAnyAsync<Exception>(() => flush.WaitAsync(Wait.NoHang));
-            await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 0, "the waiter to let the closed socket go");
-        }
-        finally
-        {
-            client.Abort();
-            server.Abort();
-        }
+        server.Abort(); // what the server does to a peer that has not read for its drain timeout
+        await Assert.ThrowsAnyAsync<Exception>(() => flush.WaitAsync(Wait.NoHang));
+        await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 0, "the waiter to let the closed socket go");
     }
 
     [Fact]
     public async Task AWaitingSend_EndsWithItsToken()
     {
         var budget = new ReceiveThreadBudget(() => 8);
-        (TransportConnection client, TransportConnection server, _) = await ConnectAsync(budget, budget);
-        try
-        {
-            using var cancel = new CancellationTokenSource();
-            Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk], cancel.Token).AsTask();
-            await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the send to wait for room");
+        using Pair pair = await ConnectAsync(budget, budget);
+        (TransportConnection client, TransportConnection server, _) = pair;
+        using var cancel = new CancellationTokenSource();
+        Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk], cancel.Token).AsTask();
+        await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the send to wait for room");
 
-            cancel.Cancel();
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => flush.WaitAsync(Wait.NoHang));
-            Assert.Equal(0, SocketWaiter.Shared.Waiting);
-            await Wait.UntilAsync(() => SocketWaiter.Shared.Threads == 0, "the waiter's thread to end once nothing waits");
-        }
-        finally
-        {
-            client.Abort();
-            server.Abort();
-        }
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => flush.WaitAsync(Wait.NoHang));
+        Assert.Equal(0, SocketWaiter.Shared.Waiting);
+        await Wait.UntilAsync(() => SocketWaiter.Shared.Threads == 0, "the waiter's thread to end once nothing waits");
     }
 
     [Fact]
     public async Task TwoWaitingSends_ShareOneThread_EachEndsWhenItsOwnPeerReads_AndNeitherSpins()
     {
         var budget = new ReceiveThreadBudget(() => 8);
-        (TransportConnection client1, TransportConnection server1, _) = await ConnectAsync(budget, budget);
-        (TransportConnection client2, TransportConnection server2, _) = await ConnectAsync(budget, budget);
-        try
-        {
-            Task<FlushResult> flush1 = server1.Output.WriteAsync(new byte[Bulk]).AsTask();
-            await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the first send to wait");
-            Task<FlushResult> flush2 = server2.Output.WriteAsync(new byte[Bulk]).AsTask(); // joins a poll already under way
-            await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 2, "the second send to wait");
-            Assert.Equal(1, SocketWaiter.Shared.Threads);
+        using Pair first = await ConnectAsync(budget, budget);
+        using Pair second = await ConnectAsync(budget, budget);
+        (TransportConnection client1, TransportConnection server1, _) = first;
+        (TransportConnection client2, TransportConnection server2, _) = second;
+        Task<FlushResult> flush1 = server1.Output.WriteAsync(new byte[Bulk]).AsTask();
+        await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the first send to wait");
+        Task<FlushResult> flush2 = server2.Output.WriteAsync(new byte[Bulk]).AsTask(); // joins a poll already under way
+        await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 2, "the second send to wait");
+        Assert.Equal(1, SocketWaiter.Shared.Threads);
 
-            // Waiting costs nothing while nobody reads: no poll returns and no send retries (a busy loop would make thousands).
-            (long polls, long waits) = (SocketWaiter.Shared.Polls, NonBlockingSendStream.Waits);
-            await Task.Delay(200);
-            Assert.InRange(SocketWaiter.Shared.Polls - polls, 0, 2);
-            Assert.Equal(waits, NonBlockingSendStream.Waits);
+        // Waiting costs nothing while nobody reads: no poll returns and no send retries (a busy loop would make thousands).
+        (long polls, long waits) = (SocketWaiter.Shared.Polls, NonBlockingSendStream.Waits);
+        await Task.Delay(200);
+        Assert.InRange(SocketWaiter.Shared.Polls - polls, 0, 2);
+        Assert.Equal(waits, NonBlockingSendStream.Waits);
 
-            // The second peer reads: its send ends while the first still waits.
-            Assert.Equal(Bulk, await DrainAsync(client2.Input, Bulk).WaitAsync(Wait.NoHang));
-            await flush2.WaitAsync(Wait.NoHang);
-            Assert.False(flush1.IsCompleted);
+        // The second peer reads: its send ends while the first still waits.
+        Assert.Equal(Bulk, await DrainAsync(client2.Input, Bulk).WaitAsync(Wait.NoHang));
+        await flush2.WaitAsync(Wait.NoHang);
+        Assert.False(flush1.IsCompleted);
 
-            Assert.Equal(Bulk, await DrainAsync(client1.Input, Bulk).WaitAsync(Wait.NoHang));
-            await flush1.WaitAsync(Wait.NoHang);
-            await Wait.UntilAsync(() => SocketWaiter.Shared.Threads == 0, "the waiter's thread to end once nothing waits");
-        }
-        finally
-        {
-            foreach (TransportConnection connection in new[] { client1, server1, client2, server2 })
-            {
-                connection.Abort();
-            }
-        }
+        Assert.Equal(Bulk, await DrainAsync(client1.Input, Bulk).WaitAsync(Wait.NoHang));
+        await flush1.WaitAsync(Wait.NoHang);
+        await Wait.UntilAsync(() => SocketWaiter.Shared.Threads == 0, "the waiter's thread to end once nothing waits");
     }
 
     [Fact]
     public async Task APeerThatResetsWhileASendWaits_FailsTheSend()
     {
         var budget = new ReceiveThreadBudget(() => 8);
-        (TransportConnection client, TransportConnection server, _) = await ConnectAsync(budget, budget);
-        try
-        {
-            Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk]).AsTask();
-            await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the send to wait for room");
+        using Pair pair = await ConnectAsync(budget, budget);
+        (TransportConnection client, TransportConnection server, _) = pair;
+        Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk]).AsTask();
+        await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the send to wait for room");
 
-            Socket peer = client.Receiver!.Socket;
-            peer.LingerState = new LingerOption(true, 0);
-            peer.Close(); // a reset, not a goodbye: the waiting send learns it from the socket's error
-            IOException failed = await Assert.ThrowsAsync<IOException>(() => flush.WaitAsync(Wait.NoHang));
-            Assert.Contains("Unable to write data to the transport connection", failed.Message, StringComparison.Ordinal);
-            Assert.IsType<SocketException>(failed.InnerException);
-        }
-        finally
-        {
-            client.Abort();
-            server.Abort();
-        }
+        Socket peer = client.Receiver!.Socket;
+        peer.LingerState = new LingerOption(true, 0);
+        peer.Close(); // a reset, not a goodbye: the waiting send learns it from the socket's error
+        IOException failed = await Assert.ThrowsAsync<IOException>(() => flush.WaitAsync(Wait.NoHang));
+        Assert.Contains("Unable to write data to the transport connection", failed.Message, StringComparison.Ordinal);
+        Assert.IsType<SocketException>(failed.InnerException);
     }
 
     [Fact]
