@@ -152,7 +152,8 @@ internal static class MethodResolver
             "gzip" => RpcCompression.Gzip,
             "brotli" => RpcCompression.Brotli,
             "zstd" => RpcCompression.Zstd,
-            var other => throw new CliException(ExitCodes.Data, $"The describe document names compression '{other}', which this rpcgen does not know: update rpcgen."),
+            var other => throw new CliException(
+                ExitCodes.Data, $"The describe document names compression '{other}', which this rpcgen does not know: update rpcgen."),
         },
         MinSize = compression.GetProperty("minSize").GetInt32(),
         Level = Enum.Parse<System.IO.Compression.CompressionLevel>(compression.GetProperty("level").GetString()!),
