@@ -41,6 +41,17 @@ public sealed class NonBlockingSendTests
     /// <summary>Both ends of a loopback connection; disposing aborts both.</summary>
     private sealed record Pair(TransportConnection Client, TransportConnection Server, Socket ServerSocket) : IDisposable
     {
+        /// <summary>
+        /// The server sends far more than the sockets hold while the client reads nothing: returns the flush once the send
+        /// waits on the waiter (the only waiter: these tests run alone).
+        /// </summary>
+        public async Task<Task<FlushResult>> StartSendThatWaitsAsync(CancellationToken cancellationToken = default)
+        {
+            Task<FlushResult> flush = Server.Output.WriteAsync(new byte[Bulk], cancellationToken).AsTask();
+            await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the send to wait for room");
+            return flush;
+        }
+
         public void Dispose()
         {
             Client.Abort();
@@ -86,9 +97,7 @@ public sealed class NonBlockingSendTests
         Assert.NotNull(client.Receiver);
         Assert.NotNull(server.Receiver);
 
-        // The server sends far more than the sockets hold while the client reads nothing: the flush waits.
-        Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk]).AsTask();
-        await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the send to wait for room");
+        Task<FlushResult> flush = await pair.StartSendThatWaitsAsync();
         Assert.False(flush.IsCompleted);
 
         // Once the client reads, the waiter sees room and the send goes on to the last byte.
@@ -125,8 +134,7 @@ public sealed class NonBlockingSendTests
         var budget = new ReceiveThreadBudget(() => 8);
         using Pair pair = await ConnectAsync(budget, budget);
         (TransportConnection client, TransportConnection server, _) = pair;
-        Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk]).AsTask();
-        await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the send to wait for room");
+        Task<FlushResult> flush = await pair.StartSendThatWaitsAsync();
 
         server.Abort(); // what the server does to a peer that has not read for its drain timeout
         await Assert.ThrowsAnyAsync<Exception>(() => flush.WaitAsync(Wait.NoHang));
@@ -140,8 +148,7 @@ public sealed class NonBlockingSendTests
         using Pair pair = await ConnectAsync(budget, budget);
         (TransportConnection client, TransportConnection server, _) = pair;
         using var cancel = new CancellationTokenSource();
-        Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk], cancel.Token).AsTask();
-        await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the send to wait for room");
+        Task<FlushResult> flush = await pair.StartSendThatWaitsAsync(cancel.Token);
 
         cancel.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => flush.WaitAsync(Wait.NoHang));
@@ -185,8 +192,7 @@ public sealed class NonBlockingSendTests
         var budget = new ReceiveThreadBudget(() => 8);
         using Pair pair = await ConnectAsync(budget, budget);
         (TransportConnection client, TransportConnection server, _) = pair;
-        Task<FlushResult> flush = server.Output.WriteAsync(new byte[Bulk]).AsTask();
-        await Wait.UntilAsync(() => SocketWaiter.Shared.Waiting == 1, "the send to wait for room");
+        Task<FlushResult> flush = await pair.StartSendThatWaitsAsync();
 
         Socket peer = client.Receiver!.Socket;
         peer.LingerState = new LingerOption(true, 0);
