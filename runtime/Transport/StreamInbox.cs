@@ -1,7 +1,8 @@
 using System;
+using System.Collections.Generic;
 using System.Threading;
-using System.Threading.Channels;
 using System.Threading.Tasks;
+using System.Threading.Tasks.Sources;
 using RpcGen.Protocol;
 
 namespace RpcGen.Transport;
@@ -15,8 +16,13 @@ namespace RpcGen.Transport;
 /// window left goes on while the grant travels, so a small window does not stall a fast stream on every round trip).
 /// So what a stream holds is at most its window in items and its window plus one item in bytes (plus the frames'
 /// item prefixes), whatever the peer does, and a reader that stops reading stalls only its own stream.
+/// <para>
+/// A reader that waits for items is woken by the read loop after the frame is handled (<see cref="WakeReader"/>): on
+/// the read loop's own thread, inside a hand-off section, where callers and handlers resume (so a duplex round trip costs
+/// what a unary call does, with no thread-pool hop per frame), or on the thread pool.
+/// </para>
 /// </summary>
-internal sealed class StreamInbox
+internal sealed class StreamInbox : IValueTaskSource<bool>
 {
     /// <summary>An item as read: its JSON in the array of the frame it came in (valid until the next read), and its position.</summary>
     public readonly record struct Item(byte[] Array, int Offset, int Length, long Position)
@@ -42,8 +48,13 @@ internal sealed class StreamInbox
     /// <summary>An items frame's body as it arrived, in a pooled array (given back once its last item is read).</summary>
     private readonly record struct Batch(byte[] Array, int Length, bool Positions);
 
-    private readonly Channel<Batch> _batches = Channel.CreateUnbounded<Batch>();
+    private readonly Queue<Batch> _batches = new(); // under _lock
     private readonly object _lock = new();
+    private bool _ended;             // no more batches will come (under _lock)
+    private bool _readerWaiting;     // the reader waits on _wake (under _lock)
+    private bool _wakePending;       // a frame came while the reader waited: WakeReader completes _wake (under _lock)
+    private ManualResetValueTaskSourceCore<bool> _wake;
+    private CancellationToken _waitToken;
     private readonly int _maxWindowItems;
     private readonly int _windowBytes;
     private int _windowItems;        // grows up to _maxWindowItems while the sender is starved of credit (see ReadAsync)
@@ -141,28 +152,106 @@ internal sealed class StreamInbox
 
         byte[] array = BufferPool.Rent(body.Length);
         body.CopyTo(array);
-        if (!_batches.Writer.TryWrite(new Batch(array, body.Length, positions)))
+        lock (_lock)
         {
-            BufferPool.Return(array);
-            return AddResult.Closed;
+            if (_ended)
+            {
+                BufferPool.Return(array);
+                return AddResult.Closed;
+            }
+
+            _batches.Enqueue(new Batch(array, body.Length, positions));
+            if (_readerWaiting)
+            {
+                _readerWaiting = false;
+                _wakePending = true;
+            }
         }
 
         Interlocked.Add(ref _received, count);
         return AddResult.Added;
     }
 
-    /// <summary>Ends the stream: the reader reads what is here, then sees the end (or <paramref name="error"/>, thrown).</summary>
-    public void Complete(Exception? error)
+    /// <summary>
+    /// Wakes the reader if it waited for the items <see cref="TryAddFrame"/> kept: on this thread when
+    /// <paramref name="inline"/> (the read loop, inside a hand-off section: the reader's code runs here until it waits
+    /// again), else on the thread pool. The read loop calls it once the frame is handled, after any other bookkeeping.
+    /// </summary>
+    public void WakeReader(bool inline)
     {
         lock (_lock)
         {
-            if (_error is null && error is not null && !_batches.Reader.Completion.IsCompleted)
+            if (!_wakePending)
+            {
+                return;
+            }
+
+            _wakePending = false;
+        }
+
+        _wake.RunContinuationsAsynchronously = !inline;
+        _wake.SetResult(true);
+    }
+
+    /// <summary>True while the reader waits for items (tests).</summary>
+    internal bool IsReaderWaiting
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _readerWaiting;
+            }
+        }
+    }
+
+    /// <summary>A frame came while the reader waited (read loop only: what <see cref="TryAddFrame"/> on this thread set).</summary>
+    public bool WakePending => Volatile.Read(ref _wakePending);
+
+    /// <summary>True when the stream ended and every batch was taken by the reader. Under the lock.</summary>
+    private bool IsFinishedLocked => _ended && _batches.Count == 0;
+
+    /// <summary>Wakes a waiting reader (on the thread pool) if one waits or a wake is pending. Call after the lock.</summary>
+    private bool TakeWakeLocked()
+    {
+        bool wake = _readerWaiting || _wakePending;
+        _readerWaiting = false;
+        _wakePending = false;
+        return wake;
+    }
+
+    private void WakeAsync(Exception? error = null)
+    {
+        _wake.RunContinuationsAsynchronously = true;
+        if (error is null)
+        {
+            _wake.SetResult(true);
+        }
+        else
+        {
+            _wake.SetException(error);
+        }
+    }
+
+    /// <summary>Ends the stream: the reader reads what is here, then sees the end (or <paramref name="error"/>, thrown).</summary>
+    public void Complete(Exception? error)
+    {
+        bool wake;
+        lock (_lock)
+        {
+            if (_error is null && error is not null && !IsFinishedLocked)
             {
                 _error = error;
             }
+
+            _ended = true;
+            wake = TakeWakeLocked();
         }
 
-        _batches.Writer.TryComplete();
+        if (wake)
+        {
+            WakeAsync();
+        }
     }
 
     /// <summary>
@@ -189,20 +278,48 @@ internal sealed class StreamInbox
         GrowIfStarved();
         while (true)
         {
-            if (!await _batches.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            short version;
+            lock (_lock)
             {
-                Exception? error;
-                lock (_lock)
+                if (_batches.Count == 0)
                 {
-                    error = _error;
+                    if (_ended)
+                    {
+                        if (_error is not null)
+                        {
+                            throw _error;
+                        }
+
+                        return (false, default);
+                    }
+
+                    _wake.Reset();
+                    version = _wake.Version;
+                    _readerWaiting = true;
+                }
+                else
+                {
+                    version = -1;
+                }
+            }
+
+            if (version != -1)
+            {
+                CancellationTokenRegistration registration = default;
+                if (cancellationToken.CanBeCanceled)
+                {
+                    _waitToken = cancellationToken;
+                    registration = cancellationToken.UnsafeRegister(static state => ((StreamInbox)state!).OnWaitCanceled(), this);
                 }
 
-                if (error is not null)
+                try
                 {
-                    throw error;
+                    await new ValueTask<bool>(this, version).ConfigureAwait(false);
                 }
-
-                return (false, default);
+                finally
+                {
+                    registration.Dispose();
+                }
             }
 
             if (TryTakeItem(out Item item))
@@ -211,6 +328,29 @@ internal sealed class StreamInbox
             }
         }
     }
+
+    /// <summary>The reader's token was canceled while it waited: it wakes with the cancellation (unless already woken).</summary>
+    private void OnWaitCanceled()
+    {
+        lock (_lock)
+        {
+            if (!_readerWaiting)
+            {
+                return;
+            }
+
+            _readerWaiting = false;
+        }
+
+        WakeAsync(new OperationCanceledException(_waitToken));
+    }
+
+    bool IValueTaskSource<bool>.GetResult(short token) => _wake.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _wake.GetStatus(token);
+
+    void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _wake.OnCompleted(continuation, state, token, flags);
 
     /// <summary>The next item of the current batch, or of the next one that arrived (the finished batch's array goes back).</summary>
     private bool TryTakeItem(out Item item)
@@ -232,10 +372,13 @@ internal sealed class StreamInbox
                 _current = default;
             }
 
-            if (!_batches.Reader.TryRead(out _current))
+            lock (_lock)
             {
-                item = default;
-                return false;
+                if (!_batches.TryDequeue(out _current))
+                {
+                    item = default;
+                    return false;
+                }
             }
 
             _offset = 0;
@@ -251,7 +394,7 @@ internal sealed class StreamInbox
         lock (_lock)
         {
             output = _output;
-            if (output is null || !_senderWaited || _windowItems >= _maxWindowItems || _batches.Reader.Completion.IsCompleted)
+            if (output is null || !_senderWaited || _windowItems >= _maxWindowItems || IsFinishedLocked)
             {
                 return;
             }
@@ -289,7 +432,7 @@ internal sealed class StreamInbox
         uint callId;
         lock (_lock)
         {
-            if (_batches.Reader.Completion.IsCompleted)
+            if (IsFinishedLocked)
             {
                 return;
             }
@@ -312,10 +455,21 @@ internal sealed class StreamInbox
     /// </summary>
     public void Discard(bool reader = false)
     {
-        _batches.Writer.TryComplete();
-        while (_batches.Reader.TryRead(out Batch batch))
+        bool wake;
+        lock (_lock)
         {
-            BufferPool.Return(batch.Array);
+            _ended = true;
+            while (_batches.TryDequeue(out Batch batch))
+            {
+                BufferPool.Return(batch.Array);
+            }
+
+            wake = TakeWakeLocked();
+        }
+
+        if (wake)
+        {
+            WakeAsync();
         }
 
         if (reader && _current.Array is not null)

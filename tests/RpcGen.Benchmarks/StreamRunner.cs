@@ -75,7 +75,8 @@ public sealed class StreamBench : IStreamBench
 /// server streams (RpcGen, gRPC-dotnet server streaming, and a raw socket that writes the same bytes as fast as it
 /// can, the ceiling), and a duplex echo's round trip beside a unary call's. Servers in a separate process on loopback;
 /// candidates interleaved, repeated, medians reported.
-///   dotnet run -c Release --project tests/RpcGen.Benchmarks -- stream [--seconds 3] [--warmup 1] [--reps 3] [--systems rpcgen,grpc,raw,roundtrip]
+///   dotnet run -c Release --project tests/RpcGen.Benchmarks -- stream [--seconds 3] [--warmup 1] [--reps 3]
+///       [--systems rpcgen,grpc,raw,raw-async,roundtrip]
 /// </summary>
 internal static class StreamRunner
 {
@@ -121,7 +122,12 @@ internal static class StreamRunner
 
                 if (Runs("raw"))
                 {
-                    Add(results, "raw socket, 1 connection", await RawItemsAsync(rawPort, warmup, seconds));
+                    Add(results, "raw socket, 1 connection", await RawItemsOnThreadAsync(rawPort, warmup, seconds));
+                }
+
+                if (Runs("raw-async"))
+                {
+                    Add(results, "raw socket, async reader, 1 connection", await RawItemsAsync(rawPort, warmup, seconds));
                 }
 
                 if (Runs("roundtrip"))
@@ -235,8 +241,67 @@ internal static class StreamRunner
     }
 
     /// <summary>
-    /// The ceiling: one socket whose server writes length-prefixed 100-byte items from a prebuilt buffer in 64 KiB writes,
-    /// and a reader that parses each item's length and skips its bytes, nothing else.
+    /// The ceiling: one socket whose server writes length-prefixed 100-byte items from a prebuilt buffer in 64 KiB blocking
+    /// sends on a thread of its own, and a reader on a thread of its own that receives with blocking receives, parses each
+    /// item's length and skips its bytes, nothing else.
+    /// </summary>
+    private static Task<double> RawItemsOnThreadAsync(int port, double warmup, double seconds) =>
+        MeasureAsync(1, warmup, seconds, count =>
+        {
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var reader = new Thread(() =>
+            {
+                try
+                {
+                    using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                    socket.Connect(IPAddress.Loopback, port);
+                    ReadItems(socket, count);
+                    done.SetResult();
+                }
+                catch (Exception ex)
+                {
+                    done.SetException(ex);
+                }
+            })
+            { IsBackground = true, Name = "raw stream reader" };
+            reader.Start();
+            return done.Task;
+        });
+
+    private static void ReadItems(Socket socket, int count)
+    {
+        byte[] buffer = new byte[64 * 1024];
+        int filled = 0;
+        long items = 0;
+        while (items < count)
+        {
+            int read = socket.Receive(buffer, filled, buffer.Length - filled, SocketFlags.None);
+            if (read == 0)
+            {
+                throw new InvalidOperationException("the raw server closed the connection");
+            }
+
+            filled += read;
+            int offset = 0;
+            while (filled - offset >= 4)
+            {
+                int length = BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan(offset));
+                if (filled - offset < 4 + length)
+                {
+                    break;
+                }
+
+                offset += 4 + length;
+                items++;
+            }
+
+            buffer.AsSpan(offset, filled - offset).CopyTo(buffer);
+            filled -= offset;
+        }
+    }
+
+    /// <summary>
+    /// The same reader on the socket engine (asynchronous receives), for comparison: the bar until 2026-12-07.
     /// </summary>
     private static Task<double> RawItemsAsync(int port, double warmup, double seconds) =>
         MeasureAsync(1, warmup, seconds, async count =>
@@ -389,17 +454,21 @@ internal static class StreamRunner
                 return;
             }
 
-            _ = Task.Run(async () =>
+            // A thread of its own that writes with blocking sends: no socket engine, no thread pool.
+            var writer = new Thread(() =>
             {
                 using (tcp)
                 {
                     tcp.NoDelay = true;
-                    NetworkStream stream = tcp.GetStream();
+                    Socket socket = tcp.Client;
                     try
                     {
-                        while (true)
+                        while (!stop.IsCancellationRequested)
                         {
-                            await stream.WriteAsync(buffer, stop);
+                            for (int sent = 0; sent < buffer.Length;)
+                            {
+                                sent += socket.Send(buffer, sent, buffer.Length - sent, SocketFlags.None);
+                            }
                         }
                     }
                     catch (Exception)
@@ -407,7 +476,9 @@ internal static class StreamRunner
                         // The reader went away.
                     }
                 }
-            });
+            })
+            { IsBackground = true, Name = "raw stream writer" };
+            writer.Start();
         }
     }
 

@@ -98,6 +98,28 @@ internal sealed partial class ClientConnection : FramedConnection
         return ExitHandOffSection(token);
     }
 
+    /// <summary>
+    /// Wakes a stream's reader that waited for the items this frame brought, as <see cref="CompleteFromReadLoop"/> resumes
+    /// a caller: over a network on the read loop, inside a hand-off section. False: the loop was handed off meanwhile.
+    /// </summary>
+    private bool WakeFromReadLoop(StreamInbox inbox)
+    {
+        if (!inbox.WakePending)
+        {
+            return true;
+        }
+
+        if (!_resumeInline)
+        {
+            inbox.WakeReader(inline: false);
+            return true;
+        }
+
+        int token = EnterHandOffSection(HandOffs.Tick());
+        inbox.WakeReader(inline: true);
+        return ExitHandOffSection(token);
+    }
+
     public TimeProvider TimeProvider { get; }
 
     /// <summary>The largest frame body this side sends or accepts.</summary>
@@ -388,8 +410,13 @@ internal sealed partial class ClientConnection : FramedConnection
                 }
 
                 // The stream checks, under its own lock, that the call is still its attempt's before using it.
-                stream?.OnFrame(call!, header, body, LastReadTimestamp);
-                return true;
+                if (stream is null)
+                {
+                    return true;
+                }
+
+                stream.OnFrame(call!, header, body, LastReadTimestamp);
+                return stream.Inbox is not { } inbox || WakeFromReadLoop(inbox);
             }
 
             case FrameType.Ping:

@@ -294,8 +294,7 @@ internal sealed partial class ServerConnection : FramedConnection
             }
 
             case FrameType.StreamItems or FrameType.StreamEnd or FrameType.Credit:
-                OnStreamFrame(header, body);
-                return true;
+                return OnStreamFrame(header, body);
 
             case FrameType.Ping:
             {

@@ -199,7 +199,7 @@ public sealed class StreamFlowControlTests
         Assert.Equal((5u, 1u), Assert.Single(peer.Take()).Credit);
 
         // Without a new flag, another wait grows nothing.
-        Assert.Equal(StreamInbox.AddResult.Added, inbox.TryAddFrame(ItemsBody("7"), FrameFlags.None, out _, out _));
+        Assert.Equal(StreamInbox.AddResult.Added, AddAsTheReadLoopDoes(inbox, ItemsBody("7"), FrameFlags.None));
         await waiting;
         _ = inbox.ReadAsync(CancellationToken.None);
         Assert.Equal(12, inbox.WindowItems);
@@ -286,7 +286,7 @@ public sealed class StreamFlowControlTests
             // The sender uses all its credit and says it had waited for more; the reader reads it all, then waits.
             int items = (int)(granted - received);
             Assert.Equal(StreamInbox.AddResult.Added,
-                inbox.TryAddFrame(ItemsBody(Numbers(next, items)), FrameFlags.CreditWaited, out _, out _));
+                AddAsTheReadLoopDoes(inbox, ItemsBody(Numbers(next, items)), FrameFlags.CreditWaited));
             received += items;
             var read = new List<string>();
             if (waiting is { } pending)
@@ -320,7 +320,7 @@ public sealed class StreamFlowControlTests
         for (int i = 0; i < 3; i++)
         {
             ValueTask<(bool, StreamInbox.Item)> waiting = inbox.ReadAsync(CancellationToken.None);
-            Assert.Equal(StreamInbox.AddResult.Added, inbox.TryAddFrame(ItemsBody(i.ToString()), FrameFlags.None, out _, out _));
+            Assert.Equal(StreamInbox.AddResult.Added, AddAsTheReadLoopDoes(inbox, ItemsBody(i.ToString()), FrameFlags.None));
             (bool ok, StreamInbox.Item item) = await waiting;
             Assert.True(ok);
             inbox.Release(item);
@@ -348,6 +348,125 @@ public sealed class StreamFlowControlTests
         Assert.Equal(new[] { "1", "2" }, await ReadAsync(inbox, 2));
         RpcException error = await Assert.ThrowsAsync<RpcException>(async () => await inbox.ReadAsync(CancellationToken.None));
         Assert.Equal(RpcStatusCode.Aborted, error.StatusCode);
+    }
+
+    /// <summary>What a read loop does with an items frame: keeps it, then wakes the reader if it waited for it.</summary>
+    private static StreamInbox.AddResult AddAsTheReadLoopDoes(StreamInbox inbox, byte[] body, FrameFlags flags)
+    {
+        StreamInbox.AddResult result = inbox.TryAddFrame(body, flags, out _, out _);
+        inbox.WakeReader(inline: false);
+        return result;
+    }
+
+    /// <summary>Starts a read that must wait (nothing is in the inbox), leaving any test context first.</summary>
+    private static Task<(bool Read, string Item, int Thread)> WaitingReadAsync(StreamInbox inbox, CancellationToken ct = default) =>
+        Task.Run(async () =>
+        {
+            (bool read, StreamInbox.Item item) = await inbox.ReadAsync(ct).ConfigureAwait(false);
+            return (read, read ? Encoding.UTF8.GetString(item.Json) : "", Environment.CurrentManagedThreadId);
+        });
+
+    /// <summary>Waits until the read started by <see cref="WaitingReadAsync"/> is parked in the inbox (observed, not timed).</summary>
+    private static async Task UntilWaitingAsync(StreamInbox inbox, Task read)
+    {
+        await Support.Wait.UntilAsync(() => inbox.IsReaderWaiting || read.IsCompleted, "the reader to wait");
+        Assert.False(read.IsCompleted);
+    }
+
+    [Fact]
+    public async Task AWaitingReader_IsWokenOnlyByWakeReader_AndInlineRunsItOnTheWakingThread()
+    {
+        var inbox = new StreamInbox(windowItems: 8, windowBytes: 1024);
+        inbox.Bind(new CapturedOutput().Output, CallId);
+        Task<(bool Read, string Item, int Thread)> read = WaitingReadAsync(inbox);
+        await UntilWaitingAsync(inbox, read);
+
+        Assert.Equal(StreamInbox.AddResult.Added, inbox.TryAddFrame(ItemsBody("1"), FrameFlags.None, out _, out _));
+        Assert.True(inbox.WakePending);
+        Assert.False(read.IsCompleted); // the read loop wakes it once the frame is handled, not while adding it
+
+        int thread = 0;
+        Thread waker = new(() =>
+        {
+            thread = Environment.CurrentManagedThreadId;
+            inbox.WakeReader(inline: true);
+            Assert.True(read.IsCompleted); // the reader ran to its end on this thread, before WakeReader returned
+        });
+        waker.Start();
+        waker.Join();
+        (bool ok, string item, int ranOn) = await read;
+        Assert.True(ok);
+        Assert.Equal("1", item);
+        Assert.Equal(thread, ranOn);
+        Assert.False(inbox.WakePending);
+        inbox.WakeReader(inline: true); // a second wake finds nothing pending and does nothing
+    }
+
+    [Fact]
+    public async Task WakeReaderNotInline_RunsTheReaderOnThePool_NotOnTheWakingThread()
+    {
+        var inbox = new StreamInbox(windowItems: 8, windowBytes: 1024);
+        inbox.Bind(new CapturedOutput().Output, CallId);
+        Task<(bool Read, string Item, int Thread)> read = WaitingReadAsync(inbox);
+        await UntilWaitingAsync(inbox, read);
+        inbox.TryAddFrame(ItemsBody("1"), FrameFlags.None, out _, out _);
+
+        int thread = 0;
+        Thread waker = new(() =>
+        {
+            thread = Environment.CurrentManagedThreadId;
+            inbox.WakeReader(inline: false);
+            Assert.True(read.Wait(Support.Wait.NoHang)); // completes while this thread still waits: it ran elsewhere
+        });
+        waker.Start();
+        waker.Join();
+        Assert.NotEqual(thread, (await read).Thread);
+    }
+
+    [Fact]
+    public async Task AWaitingReadThatIsCancelled_Throws_AndTheNextReadGetsTheItemThatCameAfter()
+    {
+        var inbox = new StreamInbox(windowItems: 8, windowBytes: 1024);
+        inbox.Bind(new CapturedOutput().Output, CallId);
+        using var cancel = new CancellationTokenSource();
+        Task<(bool Read, string Item, int Thread)> read = WaitingReadAsync(inbox, cancel.Token);
+        await UntilWaitingAsync(inbox, read);
+        cancel.Cancel();
+        OperationCanceledException thrown = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => read);
+        Assert.Equal(cancel.Token, thrown.CancellationToken);
+
+        // No reader waits now: a frame sets no wake, and the next read finds it at once.
+        inbox.TryAddFrame(ItemsBody("2"), FrameFlags.None, out _, out _);
+        Assert.False(inbox.WakePending);
+        inbox.WakeReader(inline: true);
+        Assert.Equal(new[] { "2" }, await ReadAsync(inbox, 1));
+    }
+
+    [Fact]
+    public async Task CompleteWhileAWakeIsPending_WakesTheReaderOnce_WhichReadsTheItemsThenTheEnd()
+    {
+        var inbox = new StreamInbox(windowItems: 8, windowBytes: 1024);
+        inbox.Bind(new CapturedOutput().Output, CallId);
+        Task<(bool Read, string Item, int Thread)> read = WaitingReadAsync(inbox);
+        await UntilWaitingAsync(inbox, read);
+        inbox.TryAddFrame(ItemsBody("1"), FrameFlags.None, out _, out _);
+        inbox.Complete(null); // another thread ends the stream before the read loop woke the reader: it wakes it
+        Assert.False(inbox.WakePending);
+        inbox.WakeReader(inline: true); // and the read loop's wake then does nothing (a second completion would throw)
+        Assert.Equal("1", (await read.WaitAsync(Support.Wait.NoHang)).Item);
+        Assert.False((await inbox.ReadAsync(CancellationToken.None)).Read);
+    }
+
+    [Fact]
+    public async Task DiscardFromAnotherThread_EndsAWaitingRead()
+    {
+        var inbox = new StreamInbox(windowItems: 8, windowBytes: 1024);
+        inbox.Bind(new CapturedOutput().Output, CallId);
+        Task<(bool Read, string Item, int Thread)> read = WaitingReadAsync(inbox);
+        await UntilWaitingAsync(inbox, read);
+        inbox.Discard();
+        Assert.False((await read.WaitAsync(Support.Wait.NoHang)).Read);
+        Assert.Equal(StreamInbox.AddResult.Closed, inbox.TryAddFrame(ItemsBody("1"), FrameFlags.None, out _, out _));
     }
 
     private static async IAsyncEnumerable<string> Source(int count, int pauseAt = -1, [EnumeratorCancellation] CancellationToken ct = default)
