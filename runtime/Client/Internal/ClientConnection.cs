@@ -81,13 +81,20 @@ internal sealed partial class ClientConnection : FramedConnection
     });
 
     /// <summary>
+    /// The largest response whose caller resumes on the read loop; a larger one's resumes on the thread pool. Reading a
+    /// large result costs far more than a thread hop, and on the read loop it runs in series with the next read: at 64
+    /// callers of 64 KiB results, callers resumed inline made half the calls at twice the CPU per call (benchmarks-log.md).
+    /// </summary>
+    internal const int MaxInlineResponseBytes = 16 * 1024;
+
+    /// <summary>
     /// Completes a call from the read loop. Over a network its caller resumes here, inside a hand-off section, so what it
     /// writes next joins this read's corked write. False: the caller held the loop past the budget and another thread
     /// reads now; this one must leave the input alone.
     /// </summary>
     private bool CompleteFromReadLoop(PendingCall call, ResponseData data)
     {
-        if (!_resumeInline)
+        if (!_resumeInline || data.Length > MaxInlineResponseBytes)
         {
             call.SetResult(data);
             return true;

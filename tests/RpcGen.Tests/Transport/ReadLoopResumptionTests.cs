@@ -46,9 +46,13 @@ public sealed class ReadLoopResumptionTests
     }
 
     /// <summary>A client connection whose server is this test: it reads the requests and writes the responses itself.</summary>
-    internal static async Task<(ClientConnection Connection, CountingPipeWriter Output, Pipe ToClient, Pipe ToServer)> ConnectScriptedAsync(TimeProvider time)
+    internal static async Task<(ClientConnection Connection, CountingPipeWriter Output, Pipe ToClient, Pipe ToServer)> ConnectScriptedAsync(
+        TimeProvider time, bool readOnWritersThread = false)
     {
-        var toClient = new Pipe();
+        // readOnWritersThread: the client's read loop runs on the thread that writes its bytes, inside that write.
+        var toClient = new Pipe(readOnWritersThread
+            ? new PipeOptions(readerScheduler: PipeScheduler.Inline, useSynchronizationContext: false)
+            : PipeOptions.Default);
         var toServer = new Pipe();
         var output = new CountingPipeWriter(toServer.Writer);
         var transport = new TransportConnection(toClient.Reader, output, "scripted server", () =>
@@ -104,6 +108,33 @@ public sealed class ReadLoopResumptionTests
         Assert.NotEqual(blockedOn, resumedOn); // the second ran on the thread that took the loop over
         Assert.True(ClientConnection.HandOffs.TickCount > handOffs);
         Assert.NotEmpty(counted.GetMeasurementSnapshot()); // and the client counts it
+        connection.Close(null);
+    }
+
+    [Fact]
+    public async Task ACallerOfALargeResponse_ResumesOnThePool_WhileASmallOnesCallerResumesOnTheReadLoop()
+    {
+        (ClientConnection connection, _, Pipe toClient, Pipe toServer) = await ConnectScriptedAsync(TimeProvider.System, readOnWritersThread: true);
+        (PendingCall small, PendingCall large) = await SendTwoAsync(connection, toServer);
+        int? smallOn = null, largeOn = null;
+        Task smallDone = AwaitThenAsync(small, () => (smallOn = Environment.CurrentManagedThreadId) > 0);
+        Task largeDone = AwaitThenAsync(large, () => (largeOn = Environment.CurrentManagedThreadId) > 0);
+
+        // One read, both responses; the read loop runs on the thread that writes them.
+        byte[] big = new byte[FrameEncoder.ResponsePrefixLength + ClientConnection.MaxInlineResponseBytes + 1];
+        FrameEncoder.WriteResponse(big, large.Id, 0, 0);
+        byte[] both = Response(small.Id).Concat(big).ToArray();
+        int readLoop = 0;
+        var writer = new Thread(() =>
+        {
+            readLoop = Environment.CurrentManagedThreadId;
+            toClient.Writer.WriteAsync(both).AsTask().GetAwaiter().GetResult();
+        });
+        writer.Start();
+        writer.Join();
+        await Task.WhenAll(smallDone, largeDone).WaitAsync(Wait.NoHang);
+        Assert.Equal(readLoop, smallOn); // resumed inline, where its next request joins the read's write
+        Assert.NotEqual(readLoop, largeOn); // resumed on the pool: its deserializing runs beside the next read
         connection.Close(null);
     }
 
