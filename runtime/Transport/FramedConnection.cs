@@ -301,15 +301,18 @@ internal abstract class FramedConnection
             return false;
         }
 
-        if (tick - HandOffSectionTick >= HandOffMonitor.Ticks && TryHandOff())
+        if (tick - HandOffSectionTick >= HandOffMonitor.Ticks)
         {
-            OnHandedOff();
+            TryHandOff();
         }
 
         return true;
     }
 
-    /// <summary>Called after <see cref="CheckHandOff"/> gave the read loop to another thread (metrics).</summary>
+    /// <summary>
+    /// Called when <see cref="TryHandOff"/> gives the read loop to another thread, before that thread starts (metrics: so
+    /// the hand-off is counted before anything the new thread reads can be answered).
+    /// </summary>
     protected virtual void OnHandedOff()
     {
     }
@@ -327,6 +330,7 @@ internal abstract class FramedConnection
         }
 
         // The old thread will not touch the input again (its ExitHandOffSection fails): _rest is ours to go on with.
+        OnHandedOff();
         if (_sectionOnPump && _receiver is not null)
         {
             // The held thread is the one receiving: the new one must receive too.

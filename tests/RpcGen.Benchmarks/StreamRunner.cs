@@ -281,23 +281,33 @@ internal static class StreamRunner
                 throw new InvalidOperationException("the raw server closed the connection");
             }
 
-            filled += read;
-            int offset = 0;
-            while (filled - offset >= 4)
-            {
-                int length = BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan(offset));
-                if (filled - offset < 4 + length)
-                {
-                    break;
-                }
+            items += SkipItems(buffer, filled + read, out filled);
+        }
+    }
 
-                offset += 4 + length;
-                items++;
+    /// <summary>
+    /// Skips the whole length-prefixed items in the first <paramref name="length"/> bytes of <paramref name="buffer"/>, moves
+    /// the incomplete rest to its start (<paramref name="rest"/> bytes), and returns how many items there were.
+    /// </summary>
+    private static int SkipItems(byte[] buffer, int length, out int rest)
+    {
+        int offset = 0;
+        int items = 0;
+        while (length - offset >= 4)
+        {
+            int item = BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan(offset));
+            if (length - offset < 4 + item)
+            {
+                break;
             }
 
-            buffer.AsSpan(offset, filled - offset).CopyTo(buffer);
-            filled -= offset;
+            offset += 4 + item;
+            items++;
         }
+
+        buffer.AsSpan(offset, length - offset).CopyTo(buffer);
+        rest = length - offset;
+        return items;
     }
 
     /// <summary>
@@ -320,22 +330,7 @@ internal static class StreamRunner
                     throw new InvalidOperationException("the raw server closed the connection");
                 }
 
-                filled += read;
-                int offset = 0;
-                while (filled - offset >= 4)
-                {
-                    int length = BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan(offset));
-                    if (filled - offset < 4 + length)
-                    {
-                        break;
-                    }
-
-                    offset += 4 + length;
-                    items++;
-                }
-
-                buffer.AsSpan(offset, filled - offset).CopyTo(buffer);
-                filled -= offset;
+                items += SkipItems(buffer, filled + read, out filled);
             }
         });
 

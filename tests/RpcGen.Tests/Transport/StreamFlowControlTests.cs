@@ -358,28 +358,26 @@ public sealed class StreamFlowControlTests
         return result;
     }
 
-    /// <summary>Starts a read that must wait (nothing is in the inbox), leaving any test context first.</summary>
-    private static Task<(bool Read, string Item, int Thread)> WaitingReadAsync(StreamInbox inbox, CancellationToken ct = default) =>
-        Task.Run(async () =>
-        {
-            (bool read, StreamInbox.Item item) = await inbox.ReadAsync(ct).ConfigureAwait(false);
-            return (read, read ? Encoding.UTF8.GetString(item.Json) : "", Environment.CurrentManagedThreadId);
-        });
-
-    /// <summary>Waits until the read started by <see cref="WaitingReadAsync"/> is parked in the inbox (observed, not timed).</summary>
-    private static async Task UntilWaitingAsync(StreamInbox inbox, Task read)
+    /// <summary>An inbox whose reader waits for items (parked, observed: not timed), having left any test context first.</summary>
+    private static async Task<(StreamInbox Inbox, Task<(bool Read, string Item, int Thread)> Read)> InboxWithAWaitingReadAsync(
+        CancellationToken ct = default)
     {
+        var inbox = new StreamInbox(windowItems: 8, windowBytes: 1024);
+        inbox.Bind(new CapturedOutput().Output, CallId);
+        Task<(bool Read, string Item, int Thread)> read = Task.Run(async () =>
+        {
+            (bool ok, StreamInbox.Item item) = await inbox.ReadAsync(ct).ConfigureAwait(false);
+            return (ok, ok ? Encoding.UTF8.GetString(item.Json) : "", Environment.CurrentManagedThreadId);
+        });
         await Support.Wait.UntilAsync(() => inbox.IsReaderWaiting || read.IsCompleted, "the reader to wait");
         Assert.False(read.IsCompleted);
+        return (inbox, read);
     }
 
     [Fact]
     public async Task AWaitingReader_IsWokenOnlyByWakeReader_AndInlineRunsItOnTheWakingThread()
     {
-        var inbox = new StreamInbox(windowItems: 8, windowBytes: 1024);
-        inbox.Bind(new CapturedOutput().Output, CallId);
-        Task<(bool Read, string Item, int Thread)> read = WaitingReadAsync(inbox);
-        await UntilWaitingAsync(inbox, read);
+        (StreamInbox inbox, Task<(bool Read, string Item, int Thread)> read) = await InboxWithAWaitingReadAsync();
 
         Assert.Equal(StreamInbox.AddResult.Added, inbox.TryAddFrame(ItemsBody("1"), FrameFlags.None, out _, out _));
         Assert.True(inbox.WakePending);
@@ -405,10 +403,7 @@ public sealed class StreamFlowControlTests
     [Fact]
     public async Task WakeReaderNotInline_RunsTheReaderOnThePool_NotOnTheWakingThread()
     {
-        var inbox = new StreamInbox(windowItems: 8, windowBytes: 1024);
-        inbox.Bind(new CapturedOutput().Output, CallId);
-        Task<(bool Read, string Item, int Thread)> read = WaitingReadAsync(inbox);
-        await UntilWaitingAsync(inbox, read);
+        (StreamInbox inbox, Task<(bool Read, string Item, int Thread)> read) = await InboxWithAWaitingReadAsync();
         inbox.TryAddFrame(ItemsBody("1"), FrameFlags.None, out _, out _);
 
         int thread = 0;
@@ -426,11 +421,8 @@ public sealed class StreamFlowControlTests
     [Fact]
     public async Task AWaitingReadThatIsCancelled_Throws_AndTheNextReadGetsTheItemThatCameAfter()
     {
-        var inbox = new StreamInbox(windowItems: 8, windowBytes: 1024);
-        inbox.Bind(new CapturedOutput().Output, CallId);
         using var cancel = new CancellationTokenSource();
-        Task<(bool Read, string Item, int Thread)> read = WaitingReadAsync(inbox, cancel.Token);
-        await UntilWaitingAsync(inbox, read);
+        (StreamInbox inbox, Task<(bool Read, string Item, int Thread)> read) = await InboxWithAWaitingReadAsync(cancel.Token);
         cancel.Cancel();
         OperationCanceledException thrown = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => read);
         Assert.Equal(cancel.Token, thrown.CancellationToken);
@@ -445,10 +437,7 @@ public sealed class StreamFlowControlTests
     [Fact]
     public async Task CompleteWhileAWakeIsPending_WakesTheReaderOnce_WhichReadsTheItemsThenTheEnd()
     {
-        var inbox = new StreamInbox(windowItems: 8, windowBytes: 1024);
-        inbox.Bind(new CapturedOutput().Output, CallId);
-        Task<(bool Read, string Item, int Thread)> read = WaitingReadAsync(inbox);
-        await UntilWaitingAsync(inbox, read);
+        (StreamInbox inbox, Task<(bool Read, string Item, int Thread)> read) = await InboxWithAWaitingReadAsync();
         inbox.TryAddFrame(ItemsBody("1"), FrameFlags.None, out _, out _);
         inbox.Complete(null); // another thread ends the stream before the read loop woke the reader: it wakes it
         Assert.False(inbox.WakePending);
@@ -460,10 +449,7 @@ public sealed class StreamFlowControlTests
     [Fact]
     public async Task DiscardFromAnotherThread_EndsAWaitingRead()
     {
-        var inbox = new StreamInbox(windowItems: 8, windowBytes: 1024);
-        inbox.Bind(new CapturedOutput().Output, CallId);
-        Task<(bool Read, string Item, int Thread)> read = WaitingReadAsync(inbox);
-        await UntilWaitingAsync(inbox, read);
+        (StreamInbox inbox, Task<(bool Read, string Item, int Thread)> read) = await InboxWithAWaitingReadAsync();
         inbox.Discard();
         Assert.False((await read.WaitAsync(Support.Wait.NoHang)).Read);
         Assert.Equal(StreamInbox.AddResult.Closed, inbox.TryAddFrame(ItemsBody("1"), FrameFlags.None, out _, out _));
