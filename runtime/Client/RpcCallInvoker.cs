@@ -1,5 +1,6 @@
 using System;
 using System.ComponentModel;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using System.Threading;
@@ -56,6 +57,7 @@ public sealed partial class RpcCallInvoker
     }
 
     /// <summary>Calls a method that returns a result.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<TResult> InvokeAsync<TArguments, TResult>(RpcClientMethod<TResult> method, TArguments arguments, CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {
@@ -72,6 +74,7 @@ public sealed partial class RpcCallInvoker
     }
 
     /// <summary>Calls a method that returns no result.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask InvokeAsync<TArguments>(RpcClientMethod method, TArguments arguments, CancellationToken cancellationToken)
         where TArguments : struct, IRpcArguments
     {

@@ -20,6 +20,7 @@ internal static class AllocationSampler
         await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.InProcessEndpoint } });
         IBench bench = client.CreateProxy<IBench>();
         var watch = System.Diagnostics.Stopwatch.StartNew();
+        var collections = GcWatch.Start();
         long calls = 0;
         while (watch.Elapsed.TotalSeconds < seconds)
         {
@@ -32,6 +33,7 @@ internal static class AllocationSampler
         }
 
         Console.WriteLine($"{calls:N0} in-process calls, {watch.Elapsed.TotalMilliseconds * 1000 / calls:0.000} µs each");
+        Console.WriteLine(collections.Report(seconds));
         var clock = System.Diagnostics.Stopwatch.StartNew();
         long sum = 0;
         for (int i = 0; i < 10_000_000; i++)
@@ -77,12 +79,15 @@ internal static class AllocationSampler
         using var listener = new AllocationListener();
         long before = Interlocked.Read(ref calls);
         long bytesBefore = GC.GetTotalAllocatedBytes(precise: false);
+        var collections = GcWatch.Start();
         await Task.Delay(TimeSpan.FromSeconds(seconds));
+        string gcReport = collections.Report(seconds);
         long made = Interlocked.Read(ref calls) - before;
         long bytes = GC.GetTotalAllocatedBytes(precise: false) - bytesBefore;
         Volatile.Write(ref stop, true);
         await Task.WhenAll(workers);
         Console.WriteLine($"{made:N0} calls, {bytes / (double)made:N0} B allocated per call (client + server, this process)");
+        Console.WriteLine(gcReport);
         long total = listener.Counts.Values.Sum();
         foreach ((string type, long count) in listener.Counts.OrderByDescending(p => p.Value).Take(25))
         {
@@ -90,6 +95,19 @@ internal static class AllocationSampler
         }
 
         return 0;
+    }
+
+    /// <summary>Collections and the time the process was paused for them since <see cref="Start"/>: what allocations cost the calls in flight.</summary>
+    private readonly record struct GcWatch(int Collections, TimeSpan Paused)
+    {
+        public static GcWatch Start() => new(GC.CollectionCount(0), GC.GetTotalPauseDuration());
+
+        public string Report(double seconds)
+        {
+            int collections = GC.CollectionCount(0) - Collections;
+            double pausedMs = (GC.GetTotalPauseDuration() - Paused).TotalMilliseconds;
+            return $"{collections / seconds:N0} collections/s, {pausedMs / seconds:N1} ms/s paused ({pausedMs * 1000 / Math.Max(1, collections):N0} µs each)";
+        }
     }
 
     private sealed class AllocationListener : EventListener
