@@ -254,8 +254,10 @@ internal sealed class CallAttempts
                     return AttemptResult.Failed(error);
                 }
 
+                // The response's arrival (the read that brought it), so callers that resume together read the clock once.
+                long answered = pending.AnsweredAt;
+                long end = answered > 0 ? answered : time.GetTimestamp();
                 connection.Return(pending);
-                long end = time.GetTimestamp();
                 _client.CallEnded(endpoint, start, CallOutcome.Success, end);
                 breaker?.Record(endpoint, failure: false, end);
                 resilience?.Latency?.Record(end - start);

@@ -94,6 +94,7 @@ internal sealed partial class ClientConnection : FramedConnection
     /// </summary>
     private bool CompleteFromReadLoop(PendingCall call, ResponseData data)
     {
+        call.AnsweredAt = LastReadTimestamp; // the attempt's end for the endpoint's figures: no clock read per call
         if (!_resumeInline || data.Length > MaxInlineResponseBytes)
         {
             call.SetResult(data);

@@ -102,6 +102,12 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
     public void SetResult(ResponseData data) => _core.SetResult(data);
 
     /// <summary>
+    /// When the read that brought the call's response or error completed, on the connection's clock; 0 when the call
+    /// ended otherwise (cancelled, timed out, the connection lost).
+    /// </summary>
+    public long AnsweredAt { get; set; }
+
+    /// <summary>
     /// Completes the call with its caller resumed on this thread (the read loop's, inside a hand-off section), if it
     /// awaits already; <see cref="Reset"/> turns that off again.
     /// </summary>
@@ -203,6 +209,7 @@ internal sealed class PendingCall : IValueTaskSource<ResponseData>
         Volatile.Write(ref _deadlineTimestamp, long.MaxValue);
         Sent = false;
         Abandoned = false;
+        AnsweredAt = 0;
         Stream = null;
         _core.Reset();
     }

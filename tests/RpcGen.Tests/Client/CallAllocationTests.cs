@@ -53,13 +53,50 @@ public sealed class CallAllocationTests
         Assert.True(task < 260, $"{task:N0} bytes per Task call against {valueTask:N0} per ValueTask call");
     }
 
-    /// <summary>Runs <paramref name="warmUp"/>, then <paramref name="run"/>, and returns the bytes the process allocated per call of the run.</summary>
+    [Fact]
+    public async Task ACallOverTcp_ReadsTheClientsClockTwice()
+    {
+        await using var server = new RpcServer();
+        server.Map<IAllocationProbe>(new AllocationProbe());
+        await server.StartAsync();
+        var time = new CountingTimeProvider();
+        await using var client = new RpcClient(new RpcClientOptions { TimeProvider = time, Endpoints = { server.Endpoints[0] } });
+        IAllocationProbe probe = client.CreateProxy<IAllocationProbe>();
+        for (int i = 0; i < 50; i++)
+        {
+            await probe.AddAsync(i, 1);
+        }
+
+        // One caller: one call per read. A call's deadline and the timeout its request carries come from one read, its
+        // response's arrival (the read loop stamps each read) ends it for the endpoint's figures: two reads, not three
+        // (a third read at the caller's end, paid by each of 64 callers resuming on one read, was one of them).
+        long before = time.Reads;
+        for (int i = 0; i < 200; i++)
+        {
+            Assert.Equal(i + 1, await probe.AddAsync(i, 1));
+        }
+
+        double perCall = (time.Reads - before) / 200.0;
+        Assert.True(perCall <= 2.05, $"{perCall:0.00} clock reads per call");
+    }
+
+    /// <summary>
+    /// Runs <paramref name="warmUp"/>, then <paramref name="run"/> three times, and returns the fewest bytes the process
+    /// allocated per call in a run: what every call costs, without what happens once (a pool growing to a new size, a
+    /// thread starting).
+    /// </summary>
     private static async Task<double> BytesPerCallAsync(Func<Task> run, Func<Task> warmUp)
     {
         await warmUp();
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        await run();
-        return (GC.GetTotalAllocatedBytes(precise: true) - before) / (double)Calls;
+        double fewest = double.MaxValue;
+        for (int round = 0; round < 3; round++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            await run();
+            fewest = Math.Min(fewest, (GC.GetTotalAllocatedBytes(precise: true) - before) / (double)Calls);
+        }
+
+        return fewest;
     }
 
     /// <summary>

@@ -4,8 +4,8 @@ namespace RpcGen.Tests.Support;
 
 /// <summary>
 /// A fake clock (<see cref="FakeTimeProvider"/>, advanced by hand through <see cref="Fake"/>) that counts the timers
-/// made and the changes made to them, per kind of owner (the type of the timer's state), so a test can say how many
-/// timer operations a path costs.
+/// made and the changes made to them, per kind of owner (the type of the timer's state), and the clock's reads, so a
+/// test can say how many timer operations and clock reads a path costs.
 /// </summary>
 public sealed class CountingTimeProvider : TimeProvider
 {
@@ -25,7 +25,16 @@ public sealed class CountingTimeProvider : TimeProvider
     /// </summary>
     public Task TimerCreatedAsync(int before, string what) => Wait.UntilAsync(() => TimersCreated > before, what);
 
-    public override long GetTimestamp() => Fake.GetTimestamp();
+    private long _reads;
+
+    /// <summary>How many times <see cref="GetTimestamp"/> was called.</summary>
+    public long Reads => Interlocked.Read(ref _reads);
+
+    public override long GetTimestamp()
+    {
+        Interlocked.Increment(ref _reads);
+        return Fake.GetTimestamp();
+    }
 
     public override long TimestampFrequency => Fake.TimestampFrequency;
 
