@@ -183,20 +183,23 @@ public sealed partial class RpcServerCall
                     {
                         created.Cancel();
                     }
-                    else if (_deadline != long.MaxValue)
+                    else if (_deadline != long.MaxValue && (_timerTarget == long.MaxValue || _timerTarget > _deadline))
                     {
                         long now = _time.GetTimestamp();
                         if (now >= _deadline)
                         {
                             created.Cancel();
                         }
-                        else if (_timerTarget == long.MaxValue || _timerTarget > _deadline)
+                        else
                         {
-                            // A timer still set for an earlier call's later deadline fires early for this one and is
-                            // set again then (OnDeadlineTimer), so most calls change no timer at all.
                             SetDeadlineTimerLocked(now);
                         }
                     }
+
+                    // Otherwise a timer still set for an earlier call's deadline fires no later than this one's: it finds
+                    // this source then (OnDeadlineTimer), cancels it if the deadline has passed and sets itself again
+                    // if not. So most calls change no timer and read no clock for their token.
+
 
                     _cancellation = created;
                 }

@@ -100,6 +100,33 @@ public sealed class DeadlineTests
     }
 
     [Fact]
+    public async Task AHandlersToken_ReadsNoClock_WhenThePooledCallsTimerAlreadyFiresInTime()
+    {
+        // The server on a counting clock, the client on the system's. Calls one after another, handlers taking the
+        // token: the first sets the pooled server call's timer for its deadline; later calls' deadlines (interface
+        // [Timeout(5000)], the clock standing still) are no earlier, so the timer fires in time for them too and their
+        // tokens need no clock read. What is left per call is the read loop's stamp of the read that brought it.
+        var time = new CountingTimeProvider();
+        var server = new RpcServer(new RpcServerOptions { TimeProvider = time });
+        server.Map<ICalculator>(new Calculator("manual"));
+        await server.StartAsync();
+        var client = new RpcClient(new RpcClientOptions { Endpoints = { server.InProcessEndpoint } });
+        await using (server)
+        await using (client)
+        {
+            ICalculator calc = client.CreateProxy<ICalculator>();
+            Assert.Equal(1, await calc.AddAsync(0, 1));
+            long before = time.Reads;
+            for (int i = 0; i < 20; i++)
+            {
+                Assert.Equal(i + 1, await calc.AddAsync(i, 1));
+            }
+
+            Assert.Equal(20, time.Reads - before);
+        }
+    }
+
+    [Fact]
     public async Task AHandlersToken_IsNotCancelledEarly_ByAPooledCallsTimerSetForAnEarlierCall()
     {
         var time = new CountingTimeProvider();
