@@ -135,6 +135,25 @@ public sealed class ReadLoopResumptionTests
         await Task.WhenAll(smallDone, largeDone).WaitAsync(Wait.NoHang);
         Assert.Equal(readLoop, smallOn); // resumed inline, where its next request joins the read's write
         Assert.NotEqual(readLoop, largeOn); // resumed on the pool: its deserializing runs beside the next read
+
+        // The read loop goes on after handing a caller to the pool, and a response of exactly the limit still resumes
+        // its caller inline.
+        PendingCall exact = connection.TryStartCall(out _)!;
+        Assert.True(connection.TrySendRequest(exact, Request(1, exact.Id), out _));
+        await ReadRequestsAsync(toServer.Reader, 1);
+        int? exactOn = null;
+        Task exactDone = AwaitThenAsync(exact, () => (exactOn = Environment.CurrentManagedThreadId) > 0);
+        byte[] limit = new byte[FrameEncoder.ResponsePrefixLength + ClientConnection.MaxInlineResponseBytes];
+        FrameEncoder.WriteResponse(limit, exact.Id, 0, 0);
+        var second = new Thread(() =>
+        {
+            readLoop = Environment.CurrentManagedThreadId;
+            toClient.Writer.WriteAsync(limit).AsTask().GetAwaiter().GetResult();
+        });
+        second.Start();
+        second.Join();
+        await exactDone.WaitAsync(Wait.NoHang);
+        Assert.Equal(readLoop, exactOn);
         connection.Close(null);
     }
 
