@@ -185,6 +185,9 @@ public sealed partial class RpcServerCall
                     }
                     else if (_deadline != long.MaxValue && (_timerTarget == long.MaxValue || _timerTarget > _deadline))
                     {
+                        // No timer, or one set for a later deadline. A timer still set for an earlier call's deadline
+                        // fires no later than this one's and finds this source then (OnDeadlineTimer cancels it if the
+                        // deadline has passed, else sets itself again): most calls change no timer and read no clock.
                         long now = _time.GetTimestamp();
                         if (now >= _deadline)
                         {
@@ -195,11 +198,6 @@ public sealed partial class RpcServerCall
                             SetDeadlineTimerLocked(now);
                         }
                     }
-
-                    // Otherwise a timer still set for an earlier call's deadline fires no later than this one's: it finds
-                    // this source then (OnDeadlineTimer), cancels it if the deadline has passed and sets itself again
-                    // if not. So most calls change no timer and read no clock for their token.
-
 
                     _cancellation = created;
                 }
