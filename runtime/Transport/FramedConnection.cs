@@ -278,6 +278,35 @@ internal abstract class FramedConnection
     }
 
     /// <summary>
+    /// Opens a hand-off section where this side resumes user code from its read loop (a client's callers, a server's
+    /// handlers), at its monitor's current tick: <see cref="EnterHandOffSection"/> with the right clock.
+    /// </summary>
+    protected abstract int BeginResumeSection();
+
+    /// <summary>
+    /// Wakes a stream's reader that waited for the items of the frame just handled, where this side resumes user code:
+    /// on this thread inside a hand-off section when <paramref name="inline"/>, else on the thread pool. False: the reader
+    /// held the loop past the budget and another thread reads now (return false from <see cref="OnFrame"/>).
+    /// </summary>
+    protected bool WakeStreamReader(StreamInbox inbox, bool inline)
+    {
+        if (!inbox.WakePending)
+        {
+            return true;
+        }
+
+        if (!inline)
+        {
+            inbox.WakeReader(inline: false);
+            return true;
+        }
+
+        int token = BeginResumeSection();
+        inbox.WakeReader(inline: true);
+        return ExitHandOffSection(token);
+    }
+
+    /// <summary>
     /// Ends the section <see cref="EnterHandOffSection"/> began. False: the loop was handed off meanwhile, and this
     /// thread must return from <see cref="OnFrame"/> with false without touching the connection's input.
     /// </summary>

@@ -101,32 +101,12 @@ internal sealed partial class ClientConnection : FramedConnection
             return true;
         }
 
-        int token = EnterHandOffSection(HandOffs.Tick());
+        int token = BeginResumeSection();
         call.SetResultInline(data);
         return ExitHandOffSection(token);
     }
 
-    /// <summary>
-    /// Wakes a stream's reader that waited for the items this frame brought, as <see cref="CompleteFromReadLoop"/> resumes
-    /// a caller: over a network on the read loop, inside a hand-off section. False: the loop was handed off meanwhile.
-    /// </summary>
-    private bool WakeFromReadLoop(StreamInbox inbox)
-    {
-        if (!inbox.WakePending)
-        {
-            return true;
-        }
-
-        if (!_resumeInline)
-        {
-            inbox.WakeReader(inline: false);
-            return true;
-        }
-
-        int token = EnterHandOffSection(HandOffs.Tick());
-        inbox.WakeReader(inline: true);
-        return ExitHandOffSection(token);
-    }
+    protected override int BeginResumeSection() => EnterHandOffSection(HandOffs.Tick());
 
     public TimeProvider TimeProvider { get; }
 
@@ -424,7 +404,7 @@ internal sealed partial class ClientConnection : FramedConnection
                 }
 
                 stream.OnFrame(call!, header, body, LastReadTimestamp);
-                return stream.Inbox is not { } inbox || WakeFromReadLoop(inbox);
+                return stream.Inbox is not { } inbox || WakeStreamReader(inbox, _resumeInline);
             }
 
             case FrameType.Ping:

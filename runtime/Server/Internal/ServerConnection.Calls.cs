@@ -358,6 +358,8 @@ internal partial class ServerConnection
     /// </summary>
     internal int BeginHandlerSection() => EnterHandOffSection(Server.HandOffMonitor.Tick());
 
+    protected override int BeginResumeSection() => BeginHandlerSection();
+
     protected override void OnHandedOff() => ServerTelemetry.HandedOff();
 
     private sealed record QueuedCall(ServerConnection Connection, RpcServiceDispatcher Dispatcher, int MethodIndex, RpcServerCall Call, byte[] Payload, int Length);

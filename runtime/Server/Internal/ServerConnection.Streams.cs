@@ -57,7 +57,7 @@ internal partial class ServerConnection
     /// A frame of a call's streams. Frames for a call that is not (or no longer) in flight are dropped: a stream the
     /// handler ended may still have items on the wire. A client that breaks the stream's rules (items beyond its
     /// credit, a malformed frame) fails its call: the handler's token fires and its stream throws what was wrong.
-    /// A handler that waited for the items is woken at the end, where handlers run (<see cref="WakeHandler"/>). False: the
+    /// A handler that waited for the items is woken at the end, where handlers run. False: the
     /// handler held the read loop past the hand-off budget and another thread reads now.
     /// </summary>
     private bool OnStreamFrame(in FrameHeader header, ReadOnlySpan<byte> body)
@@ -121,29 +121,7 @@ internal partial class ServerConnection
             call.Cancel(generation);
         }
 
-        return stream.Inbox is not { } inbox || WakeHandler(inbox);
-    }
-
-    /// <summary>
-    /// Wakes a handler that waited for the items of its client's stream where handlers run: on the read loop inside a
-    /// hand-off section (<see cref="RpcServerOptions.RunHandlersInline"/>, the default), else on the thread pool. False:
-    /// the loop was handed off meanwhile.
-    /// </summary>
-    private bool WakeHandler(Transport.StreamInbox inbox)
-    {
-        if (!inbox.WakePending)
-        {
-            return true;
-        }
-
-        if (!Server.Options.RunHandlersInline)
-        {
-            inbox.WakeReader(inline: false);
-            return true;
-        }
-
-        int token = BeginHandlerSection();
-        inbox.WakeReader(inline: true);
-        return ExitHandOffSection(token);
+        // A handler that waited for the items wakes where handlers run: inline (RunHandlersInline, the default) or on the pool.
+        return stream.Inbox is not { } inbox || WakeStreamReader(inbox, Server.Options.RunHandlersInline);
     }
 }
