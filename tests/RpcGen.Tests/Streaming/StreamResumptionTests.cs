@@ -12,6 +12,9 @@ public interface IBlockingReader
     Task<int> SumAsync(IAsyncEnumerable<int> numbers, CancellationToken ct = default);
 
     Task<int> PingAsync(CancellationToken ct = default);
+
+    /// <summary>For each number of the client's stream, the name of the thread the handler read it on.</summary>
+    IAsyncEnumerable<string> WhereAsync(IAsyncEnumerable<int> numbers, CancellationToken ct = default);
 }
 
 public sealed class BlockingReader : IBlockingReader
@@ -45,6 +48,15 @@ public sealed class BlockingReader : IBlockingReader
     }
 
     public Task<int> PingAsync(CancellationToken ct = default) => Task.FromResult(1);
+
+    public async IAsyncEnumerable<string> WhereAsync(IAsyncEnumerable<int> numbers,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await foreach (int _ in numbers.WithCancellation(ct).ConfigureAwait(false))
+        {
+            yield return Thread.CurrentThread.Name ?? string.Empty;
+        }
+    }
 }
 
 /// <summary>
@@ -145,6 +157,28 @@ public sealed class StreamResumptionTests
 
         trades.Writer.Complete();
         Assert.False(await echoes.MoveNextAsync().AsTask().WaitAsync(Wait.NoHang));
+    }
+
+    [Fact]
+    public async Task OnAPoolOnlyServer_AHandlerReadingItsClientsStream_NeverResumesOnTheReceiveThread()
+    {
+        await using var server = new RpcServer(new RpcServerOptions { RunHandlersInline = false });
+        server.Map<IBlockingReader>(new BlockingReader());
+        await server.StartAsync();
+        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { server.Endpoints[0] } });
+        IBlockingReader reader = client.CreateProxy<IBlockingReader>();
+        var numbers = Channel.CreateUnbounded<int>();
+        await using IAsyncEnumerator<string> where = reader.WhereAsync(numbers.Reader.ReadAllAsync()).GetAsyncEnumerator();
+        for (int i = 0; i < 20; i++)
+        {
+            // One at a time, so the handler waits for each item and is woken for it.
+            await numbers.Writer.WriteAsync(i);
+            Assert.True(await where.MoveNextAsync().AsTask().WaitAsync(Wait.NoHang));
+            Assert.DoesNotContain("RpcGen receive", where.Current, StringComparison.Ordinal);
+        }
+
+        numbers.Writer.Complete();
+        Assert.False(await where.MoveNextAsync().AsTask().WaitAsync(Wait.NoHang));
     }
 
     private static async Task ResumeThenBlockAsync(ValueTask<bool> next, ManualResetEventSlim blocking, ManualResetEventSlim release)
