@@ -45,6 +45,12 @@ internal sealed class TransportConnection : IDuplexPipe
     /// </summary>
     public bool IsInProcess { get; init; }
 
+    /// <summary>Unconsumed bytes at which an in-process pipe's writer waits for its reader.</summary>
+    internal const int InProcessPauseThreshold = 64 * 1024;
+
+    /// <summary>The size of an in-process pipe's segments (larger writes get a segment of their size).</summary>
+    internal const int InProcessSegmentSize = 4096;
+
     /// <summary>The ALPN protocol id of RpcGen's TLS connections.</summary>
     public static readonly SslApplicationProtocol Alpn = new("rpcgen/1");
 
@@ -233,12 +239,15 @@ internal sealed class TransportConnection : IDuplexPipe
         return socket;
     }
 
-    /// <summary>Two in-memory pipes; readers run inline so an in-process call needs no thread hop.</summary>
+    /// <summary>
+    /// Two in-memory pipes (<see cref="DirectPipe"/>): a flush runs the peer's read loop on the writer's thread, so an
+    /// in-process call needs no thread hop. Each pipe holds at most 64 KiB unconsumed (and one write) before its writer
+    /// waits, as <see cref="Pipe"/>'s default thresholds do.
+    /// </summary>
     public static (TransportConnection Client, TransportConnection Server) CreateInProcessPair(string name)
     {
-        var options = new PipeOptions(readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false);
-        var toServer = new Pipe(options);
-        var toClient = new Pipe(options);
+        var toServer = new DirectPipe(InProcessPauseThreshold, InProcessPauseThreshold / 2, InProcessSegmentSize);
+        var toClient = new DirectPipe(InProcessPauseThreshold, InProcessPauseThreshold / 2, InProcessSegmentSize);
         var closed = new System.IO.IOException("The in-process connection was closed.");
         Action abort = () =>
         {
