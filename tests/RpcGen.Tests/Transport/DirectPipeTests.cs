@@ -267,4 +267,151 @@ public sealed class DirectPipeTests
         Assert.Equal(Total, position);
         Assert.True(maxUnconsumed < Pause + largestFlush, $"{maxUnconsumed} bytes unconsumed: over the pause threshold and one flush ({largestFlush})");
     }
+    [Fact]
+    public void Thresholds_AreChecked_AndTheWritersBounds_Too()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DirectPipe(100, 101, 256));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DirectPipe(-1, 0, 256));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DirectPipe(100, -1, 256));
+        _ = new DirectPipe(0, 0, 256); // never pauses
+        _ = new DirectPipe(100, 100, 256);
+
+        var pipe = Create(segment: 256);
+        int room = pipe.Writer.GetSpan().Length;
+        Assert.Throws<ArgumentOutOfRangeException>(() => pipe.Writer.Advance(room + 1));
+        pipe.Writer.Complete();
+        InvalidOperationException error = Assert.Throws<InvalidOperationException>(() => pipe.Writer.GetMemory());
+        Assert.Contains("completed", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AWriteThatFitsTheSegment_StaysInIt_AndAConsumedSegmentIsNotLeftAtTheFront()
+    {
+        var pipe = Create(segment: 256);
+        int room = pipe.Writer.GetSpan().Length;
+        Write(pipe.Writer, new byte[room - 100]);
+        Write(pipe.Writer, new byte[100]); // exactly the room left: the same segment
+        await pipe.Writer.FlushAsync();
+        ReadResult read = await pipe.Reader.ReadAsync();
+        Assert.True(read.Buffer.IsSingleSegment);
+        pipe.Reader.AdvanceTo(read.Buffer.End);
+
+        Write(pipe.Writer, [1, 2]); // a new segment: the first is read to its end
+        await pipe.Writer.FlushAsync();
+        read = await pipe.Reader.ReadAsync();
+        Assert.Equal(2, read.Buffer.FirstSpan.Length);
+        Assert.True(read.Buffer.IsSingleSegment);
+    }
+
+    [Fact]
+    public void ASteadyStreamOfMessages_AllocatesNothing_ConsumedSegmentsAreReused()
+    {
+        var pipe = Create(segment: 256);
+        byte[] message = new byte[100];
+        void Round()
+        {
+            Write(pipe.Writer, message);
+            bool flushed = pipe.Writer.FlushAsync().IsCompletedSuccessfully;
+            if (!flushed || !pipe.Reader.TryRead(out ReadResult read) || read.Buffer.Length != message.Length)
+            {
+                throw new InvalidOperationException("A message did not go through at once."); // (xunit's asserts allocate)
+            }
+
+            pipe.Reader.AdvanceTo(read.Buffer.End);
+        }
+
+        for (int i = 0; i < 100; i++)
+        {
+            Round();
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10_000; i++)
+        {
+            Round(); // a new segment every other message
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public async Task AFlush_PausesAtExactlyThePauseThreshold_AndResumesOnlyBelowTheResumeThreshold()
+    {
+        var pipe = Create(pause: 1000, segment: 256);
+        Write(pipe.Writer, new byte[999]);
+        Assert.True(pipe.Writer.FlushAsync().IsCompleted);
+        ReadResult read = await pipe.Reader.ReadAsync();
+        pipe.Reader.AdvanceTo(read.Buffer.GetPosition(500), read.Buffer.End); // 499 left
+        Write(pipe.Writer, new byte[500]);
+        Assert.True(pipe.Writer.FlushAsync().IsCompleted); // 999: under the threshold
+        Write(pipe.Writer, new byte[1]);
+        ValueTask<FlushResult> paused = pipe.Writer.FlushAsync(); // 1,000: at it
+        Assert.False(paused.IsCompleted);
+
+        read = await pipe.Reader.ReadAsync();
+        pipe.Reader.AdvanceTo(read.Buffer.GetPosition(500)); // 500 left: at the resume threshold, not below
+        Assert.False(paused.IsCompleted);
+        read = await pipe.Reader.ReadAsync();
+        pipe.Reader.AdvanceTo(read.Buffer.GetPosition(1)); // 499
+        FlushResult flushed = await paused.AsTask().WaitAsync(s_patience);
+        Assert.False(flushed.IsCanceled);
+        Assert.False(flushed.IsCompleted);
+    }
+
+    [Fact]
+    public async Task CancelPendingFlush_WithNoFlushWaiting_CancelsTheNextFlushOnly()
+    {
+        var pipe = Create();
+        pipe.Writer.CancelPendingFlush();
+        Write(pipe.Writer, [1]);
+        FlushResult first = await pipe.Writer.FlushAsync();
+        Assert.True(first.IsCanceled);
+        Assert.False(first.IsCompleted);
+        Write(pipe.Writer, [2]);
+        Assert.False((await pipe.Writer.FlushAsync()).IsCanceled);
+        ReadResult read = await pipe.Reader.ReadAsync();
+        Assert.Equal(new byte[] { 1, 2 }, read.Buffer.ToArray()); // a canceled flush still published its bytes
+    }
+
+    [Fact]
+    public async Task AFlushAfterTheReaderCompleted_ReportsItCompleted_NotCanceled()
+    {
+        var pipe = Create();
+        pipe.Reader.Complete();
+        Write(pipe.Writer, [1]);
+        FlushResult flush = await pipe.Writer.FlushAsync();
+        Assert.True(flush.IsCompleted);
+        Assert.False(flush.IsCanceled);
+    }
+
+    [Fact]
+    public async Task APausedFlushWithAToken_ThrowsWhenTheTokenIsCanceled()
+    {
+        var pipe = Create(pause: 100, segment: 256);
+        using var source = new CancellationTokenSource();
+        Write(pipe.Writer, new byte[150]);
+        ValueTask<FlushResult> paused = pipe.Writer.FlushAsync(source.Token);
+        Assert.False(paused.IsCompleted);
+        source.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await paused);
+    }
+
+    [Fact]
+    public async Task AnEarlierReadsToken_CancelsNoLaterRead()
+    {
+        var pipe = Create();
+        using var source = new CancellationTokenSource();
+        ValueTask<ReadResult> first = pipe.Reader.ReadAsync(source.Token);
+        Write(pipe.Writer, [1]);
+        await pipe.Writer.FlushAsync();
+        ReadResult read = await first;
+        pipe.Reader.AdvanceTo(read.Buffer.End);
+
+        ValueTask<ReadResult> second = pipe.Reader.ReadAsync(); // no token
+        source.Cancel(); // the first read's registration is gone: nothing happens to this one
+        Assert.False(second.IsCompleted);
+        Write(pipe.Writer, [2]);
+        await pipe.Writer.FlushAsync();
+        Assert.Equal(new byte[] { 2 }, (await second).Buffer.ToArray());
+    }
 }
