@@ -354,9 +354,12 @@ internal static class StreamRunner
             }
         }
 
-        // Duplex: the caller's stream yields the next item once the previous one came back.
+        // Duplex: the caller's stream yields the next item once the previous one came back. The signal continues the
+        // stream on the reader's thread, as the unary loop issues its next call where its caller resumed (a
+        // SemaphoreSlim, the signal until 2026-12-07, resumes its waiter on the thread pool: a hop of the benchmark's own).
         var duplex = new List<double>();
-        var next = new SemaphoreSlim(0);
+        var next = System.Threading.Channels.Channel.CreateUnbounded<bool>(
+            new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = true });
         long sentAt = 0;
         using var stop = new CancellationTokenSource();
         async IAsyncEnumerable<StreamItem100> Requests([EnumeratorCancellation] CancellationToken ct = default)
@@ -367,7 +370,7 @@ internal static class StreamRunner
                 yield return item;
                 try
                 {
-                    await next.WaitAsync(stop.Token);
+                    await next.Reader.ReadAsync(stop.Token);
                 }
                 catch (OperationCanceledException)
                 {
@@ -392,7 +395,7 @@ internal static class StreamRunner
                 break;
             }
 
-            next.Release();
+            next.Writer.TryWrite(true);
         }
 
         return (Median(duplex), Median(unary));
