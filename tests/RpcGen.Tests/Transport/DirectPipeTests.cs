@@ -273,12 +273,16 @@ public sealed class DirectPipeTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new DirectPipe(100, 101, 256));
         Assert.Throws<ArgumentOutOfRangeException>(() => new DirectPipe(-1, 0, 256));
         Assert.Throws<ArgumentOutOfRangeException>(() => new DirectPipe(100, -1, 256));
-        _ = new DirectPipe(0, 0, 256); // never pauses
         _ = new DirectPipe(100, 100, 256);
+        var never = new DirectPipe(0, 10, 256); // never pauses, whatever the resume threshold
+        Write(never.Writer, new byte[100_000]);
+        Assert.True(never.Writer.FlushAsync().IsCompleted);
 
         var pipe = Create(segment: 256);
+        Write(pipe.Writer, [1, 2, 3]);
         int room = pipe.Writer.GetSpan().Length;
         Assert.Throws<ArgumentOutOfRangeException>(() => pipe.Writer.Advance(room + 1));
+        pipe.Writer.Advance(room); // exactly the room left is fine
         pipe.Writer.Complete();
         InvalidOperationException error = Assert.Throws<InvalidOperationException>(() => pipe.Writer.GetMemory());
         Assert.Contains("completed", error.Message, StringComparison.Ordinal);
