@@ -6,6 +6,7 @@ using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using RpcGen.Tests.Support;
+using RpcGen.Transport;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -145,6 +146,47 @@ public sealed class HostileClientTests
         Assert.True(bulk.Calls < 400, "the server stopped reading the peer's requests while their answers were not read");
 
         // Other connections are served meanwhile; the stuck one is closed after ResponseDrainTimeout.
+        for (int i = 0; i < 50; i++)
+        {
+            Assert.Equal(16, (await proxy.ExchangeAsync(new byte[4], 16).WaitAsync(Wait.NoHang)).Length);
+        }
+
+        await Wait.UntilAsync(() => Closed(closed, "drain") >= 1);
+        await Wait.UntilAsync(() => server.ConnectionCount == 1);
+    }
+
+    [Fact]
+    public async Task AnInProcessPeerThatNeverReads_CostsAtMostTheResponseBuffer_AndIsClosedOnceItStaysStuck()
+    {
+        // The in-process transport's pipes (DirectPipe) pause a writer at 64 KiB unread, as a full socket does: the
+        // server's output then queues up to its bound, it stops reading, and the drain timeout closes the connection.
+        using var closed = new MetricCollector<long>(null, RpcGenMetrics.MeterName, "rpcgen.server.connections_closed");
+        var bulk = new Bulk();
+        await using var server = new RpcServer(new RpcServerOptions { Limits = { ResponseDrainTimeout = TimeSpan.FromSeconds(3) } });
+        server.Map<IBulk>(bulk);
+        await server.StartAsync();
+        RpcEndpoint endpoint = server.InProcessEndpoint;
+        await using var client = new RpcClient(new RpcClientOptions { Endpoints = { endpoint } });
+        IBulk proxy = client.CreateProxy<IBulk>();
+        await proxy.ExchangeAsync(new byte[1], 1); // warm
+        long baseline = Heap.Compacted();
+
+        // A raw peer on the in-process transport: its preface, then 400 requests for 256 KiB results, never read.
+        TransportConnection peer = InProcessTransport.Connect(endpoint.Host);
+        await peer.Output.WriteAsync(new byte[] { 0x52, 0x50, 0x43, 0x47, 1, 1, 0, 0 });
+        await peer.Output.WriteAsync(Requests(400, "bulk/Exchange", "[\"\",262144]")).AsTask().WaitAsync(Wait.NoHang);
+        long served = -1;
+        while (served != Interlocked.Read(ref bulk.BytesReceived) + bulk.Calls)
+        {
+            served = Interlocked.Read(ref bulk.BytesReceived) + bulk.Calls;
+            await Task.Delay(300); // until the server has stopped taking this peer's requests
+        }
+
+        long growth = Heap.Compacted() - baseline;
+        _output.WriteLine($"an in-process peer that never reads: {bulk.Calls} of 400 requests served, heap growth {growth / (1024.0 * 1024):0.0} MiB");
+        Assert.True(growth <= SixteenMiB, $"the stuck peer costs {growth / (1024.0 * 1024):0.0} MiB");
+        Assert.True(bulk.Calls < 400, "the server stopped reading the peer's requests while their answers were not read");
+
         for (int i = 0; i < 50; i++)
         {
             Assert.Equal(16, (await proxy.ExchangeAsync(new byte[4], 16).WaitAsync(Wait.NoHang)).Length);
